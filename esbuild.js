@@ -1,0 +1,40 @@
+// Bundles the extension, the engine process, the CLI and the webview entries; tests are bundled too so
+// mocha runs plain JavaScript. `vscode` and `onnxruntime-node` (a native addon) stay external.
+// Usage: node esbuild.js [--production] [--watch]
+const esbuild = require('esbuild');
+const fs = require('fs');
+const path = require('path');
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+const node = {
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: !production, minify: production,
+  external: ['vscode', 'onnxruntime-node', 'mocha'], logLevel: 'warning',
+};
+
+const listTests = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f)) : []);
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts', engine: 'src/engine/main.ts', cli: 'src/cli/index.ts' }, outdir: 'dist' },
+  { bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, logLevel: 'warning',
+    entryPoints: { 'webview/model-summary': 'webview/model-summary/main.ts' }, outdir: 'dist' },
+];
+if (!production) {
+  builds.push({ ...node, entryPoints: listTests('test/unit'), outdir: 'out/test/unit' });
+  builds.push({ ...node, entryPoints: [...listTests('test/integration/suite')], outdir: 'out/test/integration/suite' });
+}
+
+async function main() {
+  if (watch) {
+    for (const b of builds) await (await esbuild.context(b)).watch();
+    console.log('esbuild: watching');
+    return;
+  }
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}
+
+main().catch((e) => {
+  console.error(e.message || e);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorLine, QuantLensError } from '../core/errors';
+import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
+import { formatSummary, summarizeModel } from '../core/inspect';
+import { loadModel, saveModel } from '../core/onnx/model-io';
+import { runModel } from '../core/runtime/run-model';
+import type { DevicePreference } from '../core/runtime/session';
+import { USAGE } from './usage';
+
+class UsageError extends Error {}
+
+type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true as const });
+  } catch (e) {
+    throw new UsageError(errorLine(e));
+  }
+}
+
+function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one ${what}, got ${positionals.length}`);
+  return positionals[0];
+}
+
+const printJson = (out: Out, v: unknown) => out.stdout(JSON.stringify(v, null, 2) + '\n');
+
+const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
+  async inspect(args, out) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+    const summary = summarizeModel(loadModel(onePositional(positionals, 'MODEL')));
+    if (values.json) printJson(out, summary);
+    else out.stdout(formatSummary(summary) + '\n');
+  },
+
+  async run(args, out) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' }, device: { type: 'string', default: 'auto' }, runs: { type: 'string', default: '3' } });
+    const device = values.device as string;
+    if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, not '${device}'`);
+    const runs = Number(values.runs);
+    if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, not '${values.runs}'`);
+    const report = await runModel(onePositional(positionals, 'MODEL'), { device: device as DevicePreference, runs });
+    if (values.json) return printJson(out, report);
+    out.stdout(`${report.model}: ran on ${report.device}${report.fallbackReason ? ` (CUDA unavailable: ${report.fallbackReason})` : ''}, median ${report.latencyMs.toFixed(2)} ms over ${report.runs} runs (${report.warning})\n`);
+    for (const [name, s] of Object.entries(report.outputs)) {
+      out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}\n`);
+    }
+  },
+
+  async fixture(args, out) {
+    const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
+    const name = onePositional(positionals, 'NAME');
+    const fixture = FIXTURES[name];
+    if (!fixture) throw new UsageError(`unknown fixture '${name}'; choose one of: ${FIXTURE_NAMES.join(', ')}`);
+    if (!values.output) throw new UsageError('fixture needs -o OUT');
+    const dir = path.dirname(path.resolve(values.output));
+    if (!fs.existsSync(dir)) throw new QuantLensError(values.output, `folder '${dir}' does not exist`);
+    const result = saveModel(fixture.build(), values.output);
+    if (values.json) printJson(out, { output: result.output, sizeBytes: result.bytes, fixture: name });
+    else out.stderr(`wrote ${result.output} (${name}: ${fixture.description}, ${result.bytes} bytes)\n`);
+  },
+};
+
+const PLANNED = ['quantize', 'compare', 'sensitivity', 'prune', 'sweep'];
+
+/** Runs the CLI; returns the exit status instead of exiting, so tests can call it in-process. */
+export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    out.stdout(USAGE + '\n');
+    return cmd ? 0 : 2;
+  }
+  try {
+    const handler = commands[cmd];
+    if (!handler) {
+      if (PLANNED.includes(cmd)) throw new QuantLensError(undefined, `'${cmd}' is not implemented yet in this version`);
+      throw new UsageError(`unknown command '${cmd}'`);
+    }
+    await handler(rest, out);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      out.stderr(`quantlens: ${e.message}\n${USAGE.split('\n')[0]}\n`);
+      return 2;
+    }
+    out.stderr(`quantlens: error: ${errorLine(e)}\n`);
+    if (process.env.QUANTLENS_DEBUG && e instanceof Error && !(e instanceof QuantLensError)) out.stderr(`${e.stack}\n`);
+    return 1;
+  }
+}

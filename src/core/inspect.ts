@@ -1,0 +1,100 @@
+import path from 'node:path';
+import { dataTypeInfo, DataType } from './onnx/dtypes';
+import { GraphView } from './onnx/graph';
+import type { LoadedModel } from './onnx/model-io';
+import { tensorNumel } from './onnx/tensor';
+import { describeValue, type ValueTypeInfo } from './onnx/value-type';
+import { walkGraphs, walkNodes, walkTensors } from './onnx/walk';
+
+/** `quantlens inspect --json`: the contract's fields first, extras after. */
+export interface ModelSummary {
+  opset: number;
+  nodes: number;
+  parameters: number;
+  opTypes: Record<string, number>;
+  inputs: ValueTypeInfo[];
+  outputs: ValueTypeInfo[];
+  sizeBytes: number;
+  externalData: boolean;
+  file: string;
+  irVersion: number;
+  producer: string;
+  opsetImports: Record<string, number>;
+  externalDataFiles: string[];
+  subgraphs: number;
+  /** Weight elements by where they are stored: initializers vs Constant nodes. */
+  parametersIn: { initializers: number; constants: number };
+  /** Weight elements by data type name. */
+  parametersByType: Record<string, number>;
+}
+
+/** Index/shape types are not weights; everything numeric and float-like or narrow-int is. */
+const isWeightType = (code: number) => {
+  const info = dataTypeInfo(code);
+  return !!info && info.bits > 0 && code !== DataType.INT64 && code !== DataType.INT32 && code !== DataType.BOOL && code !== DataType.UINT64;
+};
+
+export function summarizeModel(m: LoadedModel): ModelSummary {
+  const graph = m.model.graph!;
+  const opsetImports: Record<string, number> = {};
+  for (const o of m.model.opset_import ?? []) opsetImports[o.domain || 'ai.onnx'] = Number(o.version);
+  const opTypes: Record<string, number> = {};
+  let nodes = 0;
+  for (const { node } of walkNodes(graph)) {
+    nodes++;
+    const key = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.op_type}` : node.op_type ?? '';
+    opTypes[key] = (opTypes[key] ?? 0) + 1;
+  }
+  const parametersByType: Record<string, number> = {};
+  const parametersIn = { initializers: 0, constants: 0 };
+  const seen = new Set<object>();
+  for (const s of walkTensors(graph)) {
+    if (seen.has(s.tensor) || !isWeightType(s.tensor.data_type ?? 0)) continue;
+    seen.add(s.tensor);
+    const n = tensorNumel(s.tensor, m.loc);
+    const name = dataTypeInfo(s.tensor.data_type!)!.name;
+    parametersByType[name] = (parametersByType[name] ?? 0) + n;
+    if (s.kind === 'constant' || s.kind === 'attribute') parametersIn.constants += n;
+    else parametersIn.initializers += n;
+  }
+  const view = new GraphView(graph);
+  return {
+    opset: opsetImports['ai.onnx'] ?? 0,
+    nodes,
+    parameters: parametersIn.initializers + parametersIn.constants,
+    opTypes,
+    inputs: (graph.input ?? []).filter((v) => view.graphInputs.has(v.name ?? '')).map(describeValue),
+    outputs: (graph.output ?? []).map(describeValue),
+    sizeBytes: m.fileBytes + m.externalBytes,
+    externalData: m.externalFiles.length > 0,
+    file: m.loc.file,
+    irVersion: Number(m.model.ir_version),
+    producer: [m.model.producer_name, m.model.producer_version].filter(Boolean).join(' '),
+    opsetImports,
+    externalDataFiles: m.externalFiles.map((f) => path.relative(m.loc.dir, f)),
+    subgraphs: [...walkGraphs(graph)].length - 1,
+    parametersIn,
+    parametersByType,
+  };
+}
+
+const fmtBytes = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const fmtShape = (v: ValueTypeInfo) => (v.shape ? `[${v.shape.map((d) => d ?? '?').join(', ')}]` : '(unknown shape)');
+
+/** The readable form of `inspect` without --json. */
+export function formatSummary(s: ModelSummary): string {
+  const lines = [
+    `${s.file}`,
+    `  IR ${s.irVersion}, opset ${s.opset}${Object.keys(s.opsetImports).length > 1 ? ` (${Object.entries(s.opsetImports).map(([d, v]) => `${d} ${v}`).join(', ')})` : ''}${s.producer ? `, produced by ${s.producer}` : ''}`,
+    `  size ${fmtBytes(s.sizeBytes)}${s.externalData ? ` (external data: ${s.externalDataFiles.join(', ')})` : ''}`,
+    `  ${s.parameters.toLocaleString('en-US')} parameters (${s.parametersIn.initializers.toLocaleString('en-US')} in initializers, ${s.parametersIn.constants.toLocaleString('en-US')} in Constant nodes)`,
+    `  ${s.nodes} nodes${s.subgraphs ? ` in ${s.subgraphs + 1} graphs` : ''}`,
+    '  inputs:',
+    ...s.inputs.map((v) => `    ${v.name}: ${v.type} ${fmtShape(v)}`),
+    '  outputs:',
+    ...s.outputs.map((v) => `    ${v.name}: ${v.type} ${fmtShape(v)}`),
+    '  operators:',
+    ...Object.entries(s.opTypes).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([op, n]) => `    ${String(n).padStart(6)}  ${op}`),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,12 @@
+/** Progress of a long job: a stage name and, when known, the fraction done in [0, 1]. */
+export interface Progress {
+  stage: string;
+  fraction?: number;
+  message?: string;
+}
+
+/** The third argument of every long job: `(input, options, { onProgress, signal })`. */
+export interface JobContext {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,28 @@
+import type { NodeProto } from './proto';
+
+/**
+ * Dotted module path from an exporter's names:
+ *   node   '/vision_model/encoder/layers.0/self_attn/q_proj/MatMul' -> 'vision_model.encoder.layers.0.self_attn.q_proj'
+ *   weight 'vision_model.encoder.layers.0.self_attn.q_proj.weight'  -> 'vision_model.encoder.layers.0.self_attn.q_proj'
+ * Weights the exporter renamed (`onnx::MatMul_123`) carry no path: the consumer node's name is used instead.
+ */
+export function modulePathFromNodeName(name: string): string {
+  if (!name.startsWith('/')) return name.replace(/\//g, '.');
+  const parts = name.split('/').filter(Boolean);
+  parts.pop(); // the op part: 'MatMul', 'Add_1', ...
+  return parts.join('.');
+}
+
+const PARAM_SUFFIX = /\.(weight|bias|weight_orig|in_proj_weight|in_proj_bias|running_mean|running_var|scale|gamma|beta)$/;
+
+export function modulePathFromWeightName(name: string): string | undefined {
+  if (name.startsWith('onnx::') || !name.includes('.')) return undefined;
+  return PARAM_SUFFIX.test(name) ? name.replace(PARAM_SUFFIX, '') : undefined;
+}
+
+/** The module a node belongs to: its weight's name when that carries a path, else the node's own name. */
+export function modulePathOf(node: NodeProto, weightName?: string): string {
+  const fromWeight = weightName ? modulePathFromWeightName(weightName) : undefined;
+  if (fromWeight) return fromWeight;
+  return modulePathFromNodeName(node.name || node.output?.[0] || node.op_type || '');
+}

@@ -1,0 +1,25 @@
+import { dataTypeName } from './dtypes';
+import type { ValueInfoProto } from './proto';
+
+export interface ValueTypeInfo {
+  name: string;
+  type: string;
+  /** Numbers for fixed dims, names for symbolic ones, null for unknown; null for an unknown rank. */
+  shape: Array<number | string | null> | null;
+}
+
+const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+export function describeValue(v: ValueInfoProto): ValueTypeInfo {
+  const t = v.type;
+  if (t?.tensor_type) {
+    const shape = t.tensor_type.shape;
+    return {
+      name: v.name ?? '',
+      type: dataTypeName(t.tensor_type.elem_type ?? 0),
+      shape: shape ? (shape.dim ?? []).map((d) => (d.dim_param ? d.dim_param : has(d, 'dim_value') ? Number(d.dim_value) : null)) : null,
+    };
+  }
+  const kind = t?.sequence_type ? 'sequence' : t?.map_type ? 'map' : t?.optional_type ? 'optional' : t?.sparse_tensor_type ? 'sparse_tensor' : 'unknown';
+  return { name: v.name ?? '', type: kind, shape: null };
+}

@@ -1,0 +1,47 @@
+import type { GraphProto, NodeProto, TensorProto } from './proto';
+
+/** A tensor stored in the model: an initializer or a Constant node's value, with the graph it lives in. */
+export interface StoredTensor {
+  tensor: TensorProto;
+  /** 'initializer' | 'constant' (a Constant node's `value`) | 'sparse' (sparse initializer values/indices) | 'attribute' (other node attributes). */
+  kind: 'initializer' | 'constant' | 'sparse' | 'attribute';
+  graph: GraphProto;
+  node?: NodeProto;
+}
+
+/** Every graph in the model, the main one first, then subgraphs of If/Loop/Scan (any depth). */
+export function* walkGraphs(graph: GraphProto, depth = 0, maxDepth = 64): Generator<{ graph: GraphProto; depth: number }> {
+  yield { graph, depth };
+  if (depth >= maxDepth) return;
+  for (const node of graph.node ?? []) {
+    for (const a of node.attribute ?? []) {
+      if (a.g) yield* walkGraphs(a.g, depth + 1, maxDepth);
+      for (const g of a.graphs ?? []) yield* walkGraphs(g, depth + 1, maxDepth);
+    }
+  }
+}
+
+/** Every node in every graph. */
+export function* walkNodes(graph: GraphProto): Generator<{ node: NodeProto; graph: GraphProto; depth: number }> {
+  for (const { graph: g, depth } of walkGraphs(graph)) for (const node of g.node ?? []) yield { node, graph: g, depth };
+}
+
+/** Every tensor stored anywhere in the model: initializers, Constant values, sparse initializers, tensor attributes. */
+export function* walkTensors(graph: GraphProto): Generator<StoredTensor> {
+  for (const { graph: g } of walkGraphs(graph)) {
+    for (const t of g.initializer ?? []) yield { tensor: t, kind: 'initializer', graph: g };
+    for (const s of g.sparse_initializer ?? []) {
+      if (s.values) yield { tensor: s.values, kind: 'sparse', graph: g };
+      if (s.indices) yield { tensor: s.indices, kind: 'sparse', graph: g };
+    }
+    for (const node of g.node ?? []) {
+      for (const a of node.attribute ?? []) {
+        const kind = node.op_type === 'Constant' && (node.domain ?? '') === '' ? 'constant' : 'attribute';
+        if (a.t) yield { tensor: a.t, kind, graph: g, node };
+        for (const t of a.tensors ?? []) yield { tensor: t, kind: 'attribute', graph: g, node };
+        if (a.sparse_tensor?.values) yield { tensor: a.sparse_tensor.values, kind, graph: g, node };
+        if (a.sparse_tensor?.indices) yield { tensor: a.sparse_tensor.indices, kind, graph: g, node };
+      }
+    }
+  }
+}

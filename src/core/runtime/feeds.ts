@@ -1,0 +1,52 @@
+import * as ort from 'onnxruntime-node';
+import { Rng } from '../fixtures/rng';
+import { DataType } from '../onnx/dtypes';
+import { GraphView } from '../onnx/graph';
+import type { GraphProto } from '../onnx/proto';
+import { tensorDims } from '../onnx/tensor';
+import { describeValue } from '../onnx/value-type';
+
+export interface RandomFeedOptions {
+  seed?: number;
+  /** Value for symbolic or unknown dims (default 1). */
+  dynamicDim?: number;
+}
+
+/**
+ * Random inputs matched to the graph's declared inputs. Integer inputs that index a Gather (token ids)
+ * stay below the table's first dim, so an embedding lookup never goes out of range.
+ */
+export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Record<string, ort.Tensor> {
+  const rng = new Rng(opts.seed ?? 1234);
+  const view = new GraphView(graph);
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const vi of graph.input ?? []) {
+    if (!vi.name || !view.graphInputs.has(vi.name)) continue;
+    const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
+    const shape = (describeValue(vi).shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : opts.dynamicDim ?? 1));
+    const n = shape.reduce((a, b) => a * b, 1);
+    feeds[vi.name] = randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
+  }
+  return feeds;
+}
+
+function indexBound(view: GraphView, name: string): number {
+  for (const c of view.consumersOf(name)) {
+    if (c.op_type === 'Gather' && c.input?.[1] === name) {
+      const table = view.constant(c.input[0]);
+      if (table) return tensorDims(table)[0] ?? 2;
+    }
+  }
+  return 2;
+}
+
+function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound: number): ort.Tensor {
+  switch (elem) {
+    case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(bound))), shape);
+    case DataType.INT32: return new ort.Tensor('int32', Int32Array.from({ length: n }, () => rng.int(bound)), shape);
+    case DataType.BOOL: return new ort.Tensor('bool', Uint8Array.from({ length: n }, () => rng.int(2)), shape);
+    case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => rng.int(256)), shape);
+    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, () => rng.normal()), shape);
+    default: return new ort.Tensor('float32', Float32Array.from({ length: n }, () => rng.normal()), shape);
+  }
+}

@@ -1,0 +1,81 @@
+import { CancelledError, QuantLensError } from '../errors';
+import type { JobContext } from '../jobs';
+import { loadModel } from '../onnx/model-io';
+import { randomFeeds } from './feeds';
+import { createSession, ort, type DevicePreference, type Provider } from './session';
+
+export interface OutputStats {
+  type: string;
+  shape: number[];
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  finite: boolean;
+}
+
+/** `quantlens run`: one inference in onnxruntime, with which provider ran it and what came out. */
+export interface RunReport {
+  model: string;
+  device: Provider;
+  fallbackReason?: string;
+  inputs: 'random';
+  warning: string;
+  runs: number;
+  latencyMs: number;
+  outputs: Record<string, OutputStats>;
+}
+
+export interface RunOptions {
+  device?: DevicePreference;
+  runs?: number;
+  seed?: number;
+}
+
+export function statsOf(t: ort.Tensor): OutputStats {
+  const d = t.data as ArrayLike<number | bigint>;
+  let sum = 0, sq = 0, min = Infinity, max = -Infinity, finite = true;
+  for (let i = 0; i < d.length; i++) {
+    const v = Number(d[i]);
+    if (!Number.isFinite(v)) { finite = false; continue; }
+    sum += v; sq += v * v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = d.length ? sum / d.length : 0;
+  return { type: t.type, shape: [...t.dims], mean, std: Math.sqrt(Math.max(0, (d.length ? sq / d.length : 0) - mean * mean)), min, max, finite };
+}
+
+/** Loads the model (validating it first, for a clean error), runs it on seeded random inputs, reports. */
+export async function runModel(file: string, opts: RunOptions = {}, ctx: JobContext = {}): Promise<RunReport> {
+  const loaded = loadModel(file);
+  ctx.onProgress?.({ stage: 'session', fraction: 0.1 });
+  const { session, provider, fallbackReason } = await createSession(file, { device: opts.device });
+  try {
+    const feeds = randomFeeds(loaded.model.graph!, { seed: opts.seed });
+    const runs = Math.max(1, opts.runs ?? 3);
+    let out: ort.InferenceSession.ReturnType = {};
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      if (ctx.signal?.aborted) throw new CancelledError();
+      const t0 = performance.now();
+      try {
+        out = await session.run(feeds);
+      } catch (e) {
+        throw new QuantLensError(file, `onnxruntime failed to run the model: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+      }
+      times.push(performance.now() - t0);
+      ctx.onProgress?.({ stage: 'run', fraction: 0.1 + (0.9 * (i + 1)) / runs });
+    }
+    times.sort((a, b) => a - b);
+    const outputs: Record<string, OutputStats> = {};
+    for (const [name, v] of Object.entries(out)) if (v instanceof ort.Tensor) outputs[name] = statsOf(v);
+    return {
+      model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
+      inputs: 'random', warning: 'inputs are seeded random data, not real samples',
+      runs, latencyMs: times[Math.floor(times.length / 2)], outputs,
+    };
+  } finally {
+    await session.release();
+  }
+}

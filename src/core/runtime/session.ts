@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { QuantLensError } from '../errors';
+
+export type DevicePreference = 'auto' | 'cpu' | 'cuda';
+export type Provider = 'cuda' | 'cpu';
+
+/** A session and the record of which execution provider actually runs it, and why not the preferred one. */
+export interface ModelSession {
+  session: ort.InferenceSession;
+  provider: Provider;
+  /** Why CUDA was not used, when it was asked for (auto) but unavailable. */
+  fallbackReason?: string;
+}
+
+export interface SessionOptions {
+  device?: DevicePreference;
+  /** Threads for the CPU provider (0: onnxruntime's default). */
+  intraOpThreads?: number;
+  /** Name for error messages (the model's path when loading from a buffer). */
+  label?: string;
+}
+
+let cudaUnavailable: string | undefined;
+
+/**
+ * onnxruntime-node loads the CUDA provider from a library its install step downloads; when that step was
+ * skipped the library is absent, and trying would only print a native error. Say so instead.
+ */
+function cudaLibraryMissing(): string | undefined {
+  try {
+    const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    const bin = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    if (!fs.existsSync(path.join(bin, lib))) return `the CUDA provider library (${lib}) is not installed; see the README's "Enabling CUDA"`;
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Creates an onnxruntime-node session from a path or in-memory bytes. `auto` tries CUDA first and falls
+ * back to CPU with the reason recorded; `cuda` fails when CUDA cannot run; `cpu` never tries CUDA.
+ */
+export async function createSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<ModelSession> {
+  const device = opts.device ?? 'auto';
+  const label = opts.label ?? (typeof model === 'string' ? model : 'model');
+  const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}) };
+  const open = (providers: string[]) =>
+    typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
+  let fallbackReason: string | undefined;
+  if (device !== 'cpu' && !cudaUnavailable) cudaUnavailable = cudaLibraryMissing();
+  if (device === 'cuda' && cudaUnavailable) throw new QuantLensError(label, `cannot use CUDA: ${cudaUnavailable}`, 'device');
+  if (device !== 'cpu' && !cudaUnavailable) {
+    try {
+      return { session: await open(['cuda']), provider: 'cuda' };
+    } catch (e) {
+      const why = firstLine(e);
+      if (device === 'cuda') throw new QuantLensError(label, `the CUDA execution provider could not run this model: ${why}`, 'device');
+      cudaUnavailable = why;
+    }
+  }
+  if (device === 'auto') fallbackReason = cudaUnavailable;
+  try {
+    return { session: await open(['cpu']), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
+  } catch (e) {
+    throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
+  }
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
+}
+
+export { ort };

@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CancelledError, QuantLensError } from '../core/errors';
+import { FIXTURES } from '../core/fixtures';
+import { summarizeModel } from '../core/inspect';
+import type { JobContext } from '../core/jobs';
+import { loadModel, saveModel } from '../core/onnx/model-io';
+import { runModel } from '../core/runtime/run-model';
+import type { JobKind, JobRequests, JobResults } from '../protocol/engine';
+
+type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext) => Promise<JobResults[K]>;
+
+/** The engine's job registry: one handler per job kind. */
+export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
+  async inspect(req, ctx) {
+    ctx.onProgress?.({ stage: 'load', fraction: 0 });
+    return summarizeModel(loadModel(req.model));
+  },
+  run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs }, ctx),
+  async fixture(req) {
+    const f = FIXTURES[req.name];
+    if (!f) throw new QuantLensError(undefined, `unknown fixture '${req.name}'`);
+    if (!fs.existsSync(path.dirname(path.resolve(req.output)))) throw new QuantLensError(req.output, 'its folder does not exist');
+    const r = saveModel(f.build(), req.output);
+    return { output: r.output, sizeBytes: r.bytes };
+  },
+  async sleep(req, ctx) {
+    const steps = Math.max(1, Math.ceil(req.ms / 50));
+    for (let i = 0; i < steps; i++) {
+      if (ctx.signal?.aborted) throw new CancelledError();
+      await new Promise((r) => setTimeout(r, req.ms / steps));
+      ctx.onProgress?.({ stage: 'sleep', fraction: (i + 1) / steps });
+    }
+    return { sleptMs: req.ms };
+  },
+};

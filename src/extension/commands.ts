@@ -1,0 +1,34 @@
+import * as vscode from 'vscode';
+import type { ModelSummary } from '../core/inspect';
+import type { EngineRunner } from './engine';
+import { ModelSummaryPanel } from './model-summary-panel';
+
+/** The model a command acts on: the explorer selection, else the active editor's file, else a picker. */
+export async function pickModel(uri: unknown): Promise<vscode.Uri | undefined> {
+  if (uri instanceof vscode.Uri) return uri;
+  const active = vscode.window.activeTextEditor?.document.uri;
+  if (active?.path.endsWith('.onnx')) return active;
+  const found = await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 200);
+  if (found.length === 0) {
+    void vscode.window.showWarningMessage('QuantLens: no .onnx file in this workspace.');
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })), { placeHolder: 'Model to use' });
+  return pick?.uri;
+}
+
+export async function inspectModel(ctx: vscode.ExtensionContext, engine: EngineRunner, log: vscode.OutputChannel, uri: unknown): Promise<ModelSummary | undefined> {
+  const model = await pickModel(uri);
+  if (!model) return undefined;
+  const summary = await engine.run(`QuantLens: inspecting ${vscode.workspace.asRelativePath(model)}`, 'inspect', { model: model.fsPath });
+  if (summary) ModelSummaryPanel.createOrShow(ctx.extensionUri, summary, log);
+  return summary;
+}
+
+/** Commands whose engine passes arrive with the quantization and pruning work; they say so plainly. */
+export function notYet(feature: string): () => Promise<{ implemented: false }> {
+  return async () => {
+    void vscode.window.showInformationMessage(`QuantLens: ${feature} is not implemented yet in this version.`);
+    return { implemented: false };
+  };
+}

@@ -1,0 +1,53 @@
+// Messages between the extension (or any client) and the engine process: one JSON object per line.
+import type { ModelSummary } from '../core/inspect';
+import type { Progress } from '../core/jobs';
+import type { RunReport } from '../core/runtime/run-model';
+import type { DevicePreference } from '../core/runtime/session';
+
+/** The jobs the engine runs, each with its typed options. */
+export interface JobRequests {
+  inspect: { model: string };
+  run: { model: string; device?: DevicePreference; runs?: number };
+  fixture: { name: string; output: string };
+  /** Waits `ms` while reporting progress; lets tests exercise cancellation and crashes deterministically. */
+  sleep: { ms: number };
+}
+
+export interface JobResults {
+  inspect: ModelSummary;
+  run: RunReport;
+  fixture: { output: string; sizeBytes: number };
+  sleep: { sleptMs: number };
+}
+
+export type JobKind = keyof JobRequests;
+export type JobRequest = { [K in JobKind]: { kind: K } & JobRequests[K] }[JobKind];
+
+export type EngineRequest =
+  | { type: 'start'; id: number; job: JobRequest }
+  | { type: 'cancel'; id: number };
+
+export type EngineEvent =
+  | { type: 'ready'; pid: number }
+  | { type: 'started'; id: number }
+  | { type: 'progress'; id: number; progress: Progress }
+  | { type: 'result'; id: number; result: unknown }
+  | { type: 'error'; id: number; message: string; errorKind: string }
+  | { type: 'cancelled'; id: number }
+  | { type: 'log'; message: string };
+
+export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'sleep'];
+
+/** Narrows an untrusted parsed line to a request; anything else is rejected by the caller. */
+export function isEngineRequest(v: unknown): v is EngineRequest {
+  if (!v || typeof v !== 'object') return false;
+  const r = v as Record<string, unknown>;
+  if (typeof r.id !== 'number') return false;
+  if (r.type === 'cancel') return true;
+  if (r.type !== 'start' || !r.job || typeof r.job !== 'object') return false;
+  return JOB_KINDS.includes((r.job as { kind: JobKind }).kind);
+}
+
+export function isEngineEvent(v: unknown): v is EngineEvent {
+  return !!v && typeof v === 'object' && typeof (v as { type?: unknown }).type === 'string';
+}
