@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { main } from '../../src/cli/main';
+import { FIXTURES } from '../../src/core/fixtures';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { onnx, type ModelProto, type TensorProto } from '../../src/core/onnx/proto';
+import { linearReluModel } from '../helpers/models';
+import { tmpDir } from '../helpers/util';
+
+const write = (file: string, m: ModelProto) => fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
+const withWeight = (edit: (w: TensorProto) => void) => {
+  const m = linearReluModel(17);
+  edit(m.graph!.initializer![0]);
+  return m;
+};
+const external = (location: string, offset = 0, length = 48) => (w: TensorProto) => {
+  w.raw_data = new Uint8Array(0);
+  w.data_location = 1;
+  w.external_data = [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }];
+};
+
+/** Each bad input: how to make it, which command meets it, and the one-line error expected. */
+const MANIFEST: Array<{ name: string; make: (dir: string) => string; cmd?: string; expect: RegExp }> = [
+  { name: 'missing file', make: (d) => path.join(d, 'nope.onnx'), expect: /: no such file$/ },
+  { name: 'a directory', make: (d) => fs.mkdirSync(path.join(d, 'dir.onnx')) ?? path.join(d, 'dir.onnx'), expect: /: is a directory/ },
+  { name: 'empty file', make: (d) => (fs.writeFileSync(path.join(d, 'empty.onnx'), ''), path.join(d, 'empty.onnx')), expect: /: is empty, not an ONNX model$/ },
+  { name: 'text file', make: (d) => (fs.writeFileSync(path.join(d, 'text.onnx'), 'name,value\nfoo,1\n'), path.join(d, 'text.onnx')), expect: /: is not an ONNX model/ },
+  {
+    name: 'truncated model',
+    make: (d) => {
+      const bytes = onnx.ModelProto.encode(FIXTURES['tiny-vlm'].build()).finish();
+      fs.writeFileSync(path.join(d, 'trunc.onnx'), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+      return path.join(d, 'trunc.onnx');
+    },
+    expect: /: is truncated or corrupt/,
+  },
+  { name: 'unknown data type', make: (d) => (write(path.join(d, 'dt.onnx'), withWeight((w) => (w.data_type = 99))), path.join(d, 'dt.onnx')), expect: /: tensor 'W' has unknown data type 99$/ },
+  { name: 'raw_data shorter than its shape', make: (d) => (write(path.join(d, 'short.onnx'), withWeight((w) => (w.raw_data = w.raw_data!.subarray(0, 20)))), path.join(d, 'short.onnx')), expect: /: tensor 'W' raw_data holds 20 bytes but its shape \[4,3\] needs 48$/ },
+  { name: 'negative dimension', make: (d) => (write(path.join(d, 'neg.onnx'), withWeight((w) => (w.dims = [-4, 3]))), path.join(d, 'neg.onnx')), expect: /: tensor 'W' has an invalid dimension -4$/ },
+  { name: 'external data: absolute path', make: (d) => (write(path.join(d, 'abs.onnx'), withWeight(external('/etc/passwd'))), path.join(d, 'abs.onnx')), expect: /: external data location '\/etc\/passwd' is an absolute path/ },
+  { name: "external data: '..'", make: (d) => (write(path.join(d, 'dots.onnx'), withWeight(external('../secret.bin'))), path.join(d, 'dots.onnx')), expect: /: external data location '..\/secret.bin' contains '..'/ },
+  {
+    name: 'external data: symlink leaving the folder',
+    make: (d) => {
+      const outside = tmpDir();
+      fs.writeFileSync(path.join(outside, 'weights.bin'), Buffer.alloc(48));
+      fs.symlinkSync(path.join(outside, 'weights.bin'), path.join(d, 'link.bin'));
+      write(path.join(d, 'link.onnx'), withWeight(external('link.bin')));
+      return path.join(d, 'link.onnx');
+    },
+    expect: /: external data location 'link.bin' resolves \(through a link\) outside the folder/,
+  },
+  { name: 'external data: missing file', make: (d) => (write(path.join(d, 'gone.onnx'), withWeight(external('gone.bin'))), path.join(d, 'gone.onnx')), expect: /: external data file 'gone.bin' does not exist$/ },
+  {
+    name: 'external data: range past the end',
+    make: (d) => {
+      fs.writeFileSync(path.join(d, 'small.bin'), Buffer.alloc(40));
+      write(path.join(d, 'past.onnx'), withWeight(external('small.bin', 0, 48)));
+      return path.join(d, 'past.onnx');
+    },
+    expect: /: tensor 'W' external data runs past the end of 'small.bin'$/,
+  },
+  {
+    name: 'an operator onnxruntime does not know (run)',
+    cmd: 'run',
+    make: (d) => {
+      const m = linearReluModel(17);
+      m.graph!.node![2].op_type = 'NoSuchOp';
+      write(path.join(d, 'op.onnx'), m);
+      return path.join(d, 'op.onnx');
+    },
+    expect: /: onnxruntime cannot load the model: .*NoSuchOp/,
+  },
+];
+
+async function cli(args: string[]) {
+  let stdout = '', stderr = '';
+  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+describe('bad input: one clear line naming the file, exit 1, nothing written', () => {
+  for (const c of MANIFEST) {
+    it(c.name, async () => {
+      const dir = tmpDir();
+      const file = c.make(dir);
+      const before = fs.readdirSync(dir).sort();
+      const r = await cli([c.cmd ?? 'inspect', file, '--device', 'cpu'].filter((a, i) => c.cmd === 'run' || i < 2));
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+      assert.ok(lines[0].startsWith(`quantlens: error: ${file}: `), lines[0]);
+      assert.match(lines[0], c.expect);
+      assert.deepEqual(fs.readdirSync(dir).sort(), before, 'files were written');
+    });
+  }
+
+  it('fixture into a folder that does not exist fails cleanly and writes nothing', async () => {
+    const r = await cli(['fixture', 'mlp', '-o', '/nonexistent-dir/x.onnx']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^quantlens: error: \/nonexistent-dir\/x.onnx: folder '\/nonexistent-dir' does not exist\n$/);
+  });
+
+  it('bad usage exits 2', async () => {
+    assert.equal((await cli(['inspect'])).code, 2);
+    assert.equal((await cli(['frobnicate'])).code, 2);
+    assert.equal((await cli(['fixture', 'resnet', '-o', 'x.onnx'])).code, 2);
+    assert.equal((await cli(['inspect', 'a.onnx', '--bogus'])).code, 2);
+  });
+
+  it('a failed save leaves neither the output nor a temp file behind', () => {
+    const dir = tmpDir();
+    const m = linearReluModel(17);
+    m.graph!.initializer![1].raw_data = m.graph!.initializer![1].raw_data!.subarray(0, 4);
+    assert.throws(() => saveModel(m, path.join(dir, 'out.onnx'), { externalData: 'always', sizeThreshold: 0 }), /raw_data holds 4 bytes/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('the installed bin prints the same single line, with no stack trace', () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'bad.onnx'), Buffer.from([0x08, 0x07, 0x12, 0xff, 0xff]));
+    const r = spawnSync(process.execPath, ['bin/quantlens.js', 'inspect', path.join(dir, 'bad.onnx')], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+  });
+});
