@@ -23,6 +23,7 @@ const builds = [
 if (!production) {
   builds.push({ ...node, entryPoints: listTests('test/unit'), outdir: 'out/test/unit' });
   builds.push({ ...node, entryPoints: [...listTests('test/integration/suite')], outdir: 'out/test/integration/suite' });
+  builds.push({ ...node, entryPoints: listTests('bench'), outdir: 'out/bench' });
 }
 
 async function main() {

@@ -25,6 +25,18 @@ if (process.env.QUANTLENS_VSCODE === 'desktop') {
   process.exit(0);
 }
 
+// Debian packages the real VS Code and the browser need; installed here when we may (root with apt).
+const missing = [['/usr/bin/chromium', 'chromium'], ['/usr/include/gssapi/gssapi.h', 'libkrb5-dev'], ['/usr/bin/g++', 'build-essential']]
+  .filter(([f]) => !fs.existsSync(f)).map(([, p]) => p);
+if (missing.length) {
+  if (process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
+    console.log(`integration: apt-get install ${missing.join(' ')}`);
+    execFileSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(' ')} >/dev/null`], { stdio: 'inherit' });
+  } else {
+    console.error(`integration: needs Debian packages: sudo apt-get install ${missing.join(' ')}`);
+    process.exit(2);
+  }
+}
 const setup = spawnSync('bash', [path.join(root, 'test/integration/setup-vscode.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (setup.status !== 0) {
   console.error('integration: could not set up VS Code (code-server)');
@@ -35,8 +47,12 @@ for (const line of setup.stdout.split('\n')) {
   const m = line.match(/^(NODE24|CODE_SERVER_DIR)=(.*)$/);
   if (m) env[m[1]] = m[2];
 }
-const r = spawnSync(process.execPath, [path.join(root, 'test/integration/vscode-server-harness.mjs'),
-  `--extensionDevelopmentPath=${root}`, `--extensionTestsPath=${suite}`, workspace, '--timeout=240',
-  ...(process.env.QUANTLENS_SCREENSHOT ? [`--screenshot=${process.env.QUANTLENS_SCREENSHOT}`] : [])], { stdio: 'inherit', env });
+const harness = (mode, shot) => spawnSync(process.execPath, [path.join(root, 'test/integration/vscode-server-harness.mjs'),
+  `--extensionDevelopmentPath=${root}`, mode, workspace, '--timeout=240',
+  ...(process.env.QUANTLENS_SCREENSHOT_DIR ? [`--screenshot=${path.join(process.env.QUANTLENS_SCREENSHOT_DIR, shot)}`] : [])], { stdio: 'inherit', env }).status ?? 2;
+console.log('integration: extension-host suite');
+const suiteStatus = harness(`--extensionTestsPath=${suite}`, 'integration.png');
+console.log('e2e: the workbench UI in Chromium');
+const e2eStatus = harness(`--e2e=${path.join(root, 'test/e2e/explorer.e2e.mjs')}`, 'e2e.png');
 fs.rmSync(workspace, { recursive: true, force: true });
-process.exit(r.status ?? 2);
+process.exit(Math.max(suiteStatus, e2eStatus));

@@ -20,8 +20,10 @@ const args = process.argv.slice(2);
 const flag = (name) => args.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 const devPaths = flag('extensionDevelopmentPath').map((p) => path.resolve(p));
 const testsPath = flag('extensionTestsPath')[0] && path.resolve(flag('extensionTestsPath')[0]);
-if (!devPaths.length || !testsPath) {
-  console.error('usage: vscode-server-harness --extensionDevelopmentPath=DIR --extensionTestsPath=FILE [FOLDER]');
+// --e2e=FILE: no extension-host suite; FILE's default export drives the workbench UI through playwright.
+const e2ePath = flag('e2e')[0] && path.resolve(flag('e2e')[0]);
+if (!devPaths.length || !(testsPath || e2ePath)) {
+  console.error('usage: vscode-server-harness --extensionDevelopmentPath=DIR (--extensionTestsPath=FILE | --e2e=FILE) [FOLDER]');
   process.exit(2);
 }
 const timeoutMs = (Number(flag('timeout')[0]) || 300) * 1000;
@@ -36,7 +38,7 @@ if (!node24 || !csDir) {
 const t0 = Date.now();
 const say = (m) => console.log(`[harness ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-vscode-'));
-const dirs = Object.fromEntries(['user', 'server', 'extensions', 'rt', 'workspace', 'chrome'].map((d) => [d, path.join(tmp, d)]));
+const dirs = Object.fromEntries(['user', 'server', 'extensions', 'rt', 'workspace'].map((d) => [d, path.join(tmp, d)]));
 for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 const folder = path.resolve(args.find((a) => !a.startsWith('-')) ?? dirs.workspace);
 fs.mkdirSync(path.join(dirs.user, 'User'), { recursive: true });
@@ -95,10 +97,10 @@ try {
   say(`VS Code server on ${authority}`);
   const remote = (p) => `vscode-remote://${authority}${p}`;
   const payload = [...devPaths.map((p) => ['extensionDevelopmentPath', remote(p)]),
-    ['extensionTestsPath', remote(path.join(here, 'ext-host-entry.cjs'))], ['skipWelcome', 'true'], ['skipReleaseNotes', 'true']];
+    ...(testsPath ? [['extensionTestsPath', remote(path.join(here, 'ext-host-entry.cjs'))]] : []), ['skipWelcome', 'true'], ['skipReleaseNotes', 'true']];
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${dirs.chrome}`],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   const browserLog = fs.createWriteStream(path.join(tmp, 'browser.log'));
@@ -108,6 +110,26 @@ try {
   await page.exposeFunction('codeAutomationExit', (c) => exited(c));
   page.on('console', (m) => browserLog.write(`[console.${m.type()}] ${m.text()}\n`));
   await page.goto(`http://${authority}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+  if (e2ePath) {
+    say('workbench loading; driving the UI');
+    const steps = (await import(e2ePath)).default;
+    let passed = 0, failed = 0;
+    for (const [name, step] of Object.entries(steps)) {
+      try {
+        await step(page, { say, folder, tmp });
+        console.log(`    ✔ ${name}`);
+        passed++;
+      } catch (e) {
+        console.log(`    ✗ ${name}\n      ${String(e?.message ?? e).split('\n').join('\n      ')}`);
+        failed++;
+        await page.screenshot({ path: path.join(tmp, `failed-${passed + failed}.png`) }).catch(() => {});
+      }
+    }
+    if (screenshot) await page.screenshot({ path: screenshot }).catch(() => {});
+    console.log(`${passed} passed, ${failed} failed`);
+    code = failed ? 1 : 0;
+    throw { done: true };
+  }
   say('workbench loading; the tests run in the extension host');
   const result = await Promise.race([done, new Promise((r) => setTimeout(() => r('timeout'), timeoutMs - (Date.now() - t0)))]);
   if (screenshot) await page.screenshot({ path: screenshot }).catch(() => {});
@@ -127,8 +149,10 @@ try {
     }
   }
 } catch (e) {
-  say(`error: ${e?.message ?? e}`);
-  code = 2;
+  if (!e?.done) {
+    say(`error: ${e?.message ?? e}`);
+    code = 2;
+  }
 } finally {
   await cleanup();
   if (code === 0 && !process.env.KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });

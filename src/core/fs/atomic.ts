@@ -6,18 +6,6 @@ function tempPath(dest: string): string {
   return path.join(path.dirname(path.resolve(dest)), `.${path.basename(dest)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`);
 }
 
-/** Writes a whole file through a temp file and a rename: readers see the old file or the new one, never half. */
-export function writeFileAtomic(dest: string, bytes: Uint8Array | string): void {
-  const f = new AtomicFile(dest);
-  try {
-    f.write(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
-    f.commit();
-  } catch (e) {
-    f.abort();
-    throw e;
-  }
-}
-
 /** A file written incrementally to a temp path, renamed into place on commit and removed on abort. */
 export class AtomicFile {
   readonly temp: string;

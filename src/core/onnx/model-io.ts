@@ -6,7 +6,8 @@ import { externalDataRef, isExternal, resolveExternalPath, type ModelLocation } 
 import { onnx, type ModelProto, type TensorProto } from './proto';
 import { tensorDims, tensorNumel, tensorRawBytes } from './tensor';
 import { walkTensors } from './walk';
-import { writeFileAtomic, AtomicFile } from '../fs/atomic';
+import { AtomicFile } from '../fs/atomic';
+import { writeEncoded } from './stream-encode';
 
 /** A loaded model and where it came from (external data is read lazily from `loc.dir`). */
 export interface LoadedModel {
@@ -105,11 +106,10 @@ export interface SaveResult {
 const ALIGN = 4096;
 const ALIGN_FROM = 1 << 20;
 
+/** Bytes the tensor's data takes once stored as raw_data (0 for strings and unknown types). */
 function inlineBytes(t: TensorProto, source?: ModelLocation): number {
   const info = dataTypeInfo(t.data_type ?? 0);
-  if (!info || info.bits === 0) return 0;
-  if (isExternal(t) || (t.raw_data?.length ?? 0) > 0) return rawByteLength(info.code, tensorNumel(t, source));
-  return rawByteLength(info.code, tensorNumel(t, source));
+  return !info || info.bits === 0 ? 0 : rawByteLength(info.code, tensorNumel(t, source));
 }
 
 /**
@@ -131,6 +131,7 @@ export function saveModel(model: ModelProto, output: string, opts: SaveOptions =
   const dataName = opts.dataFile ?? `${path.basename(output)}.data`;
   const dataPath = path.join(path.dirname(path.resolve(output)), dataName);
   let data: AtomicFile | undefined;
+  let proto: AtomicFile | undefined;
   try {
     // Bring external tensors of the source inline, or move large ones out, on the objects themselves; undone in finally.
     for (const t of tensors) {
@@ -153,14 +154,18 @@ export function saveModel(model: ModelProto, output: string, opts: SaveOptions =
         external_data: [{ key: 'location', value: dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(bytes.length) }],
       });
     }
-    const encoded = onnx.ModelProto.encode(model).finish();
-    if (encoded.length > PROTOBUF_LIMIT) throw new QuantLensError(output, 'the encoded model is over 2 GB even with external data');
+    const writer = onnx.ModelProto.encode(model);
+    if (writer.len > PROTOBUF_LIMIT) throw new QuantLensError(output, 'the encoded model is over 2 GB even with external data');
+    proto = new AtomicFile(output);
+    const bytes = writeEncoded(writer, proto);
     const dataBytes = data?.position;
+    // The data file goes in place first: a model is never visible before the tensors it points to.
     data?.commit();
-    writeFileAtomic(output, encoded);
-    return { output, bytes: encoded.length, ...(data ? { dataFile: dataPath, dataBytes } : {}) };
+    proto.commit();
+    return { output, bytes, ...(data ? { dataFile: dataPath, dataBytes } : {}) };
   } catch (e) {
     data?.abort();
+    proto?.abort();
     throw e;
   } finally {
     for (const r of restore.reverse()) r();

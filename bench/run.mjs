@@ -1,0 +1,43 @@
+// npm run bench: performance measured side by side in one run, printed as ratios.
+//   load+save of a >= 1 GB generated model ÷ `cp` of the same file; peak RSS ÷ file size.
+// QUANTLENS_BENCH_GB sets the model size (default 1.05).
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'out/bench');
+const dir = fs.mkdtempSync(path.join(process.env.QUANTLENS_BENCH_DIR ?? os.tmpdir(), 'quantlens-bench-'));
+const gb = process.env.QUANTLENS_BENCH_GB ?? '1.05';
+const reps = 3;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const time = (fn) => { const t = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t) / 1e9; };
+
+try {
+  const model = path.join(dir, 'large.onnx');
+  const made = JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', path.join(out, 'make-large-model.js'), model, gb], { encoding: 'utf8' }));
+  const size = fs.statSync(model).size;
+  console.log(`model: ${made.layers} MatMul layers of 4096x4096 float32, ${(size / 2 ** 30).toFixed(2)} GiB (${size} bytes)`);
+  execFileSync('cp', [model, path.join(dir, 'warm.onnx')]); // page cache warm for both sides
+  const cp = [], ours = [], rss = [];
+  for (let i = 0; i < reps; i++) {
+    cp.push(time(() => execFileSync('cp', [model, path.join(dir, 'copy.onnx')])));
+    fs.rmSync(path.join(dir, 'copy.onnx'));
+    const r = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'load-save.js'), model, path.join(dir, 'resaved.onnx')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    const m = JSON.parse(r.stdout);
+    ours.push(m.seconds);
+    rss.push(m.peakRssBytes);
+    fs.rmSync(path.join(dir, 'resaved.onnx'));
+  }
+  const row = (name, v) => console.log(`${name.padEnd(44)} ${v}`);
+  row('cp (median of 3)', `${median(cp).toFixed(3)} s`);
+  row('quantlens load+save (median of 3)', `${median(ours).toFixed(3)} s`);
+  row('load+save time ÷ cp time', `${(median(ours) / median(cp)).toFixed(2)}x`);
+  row('peak RSS of load+save', `${(median(rss) / 2 ** 20).toFixed(0)} MiB`);
+  row('peak RSS ÷ model file size', `${(median(rss) / size).toFixed(2)}`);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
