@@ -1,0 +1,37 @@
+// npm test's runner: the unit tier (mocha, plain Node), then the integration and e2e tiers in a real
+// VS Code; streams their output and ends with one line totalling them: 'N passed, N failed[, N skipped]'.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tiers = [
+  { name: 'unit', cmd: [path.join(root, 'node_modules/mocha/bin/mocha.js'), '--config', '.mocharc.json'] },
+  { name: 'integration + e2e', cmd: [path.join(root, 'test/integration/run.mjs')] },
+];
+const only = process.argv[2];
+const total = { passed: 0, failed: 0, skipped: 0 };
+let status = 0;
+
+for (const tier of tiers.filter((t) => !only || t.name.startsWith(only))) {
+  console.log(`\n=== ${tier.name} ===`);
+  const text = await new Promise((resolve) => {
+    let out = '';
+    const child = spawn(process.execPath, tier.cmd, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.on('data', (d) => { process.stdout.write(d); out += d; });
+    child.on('close', (code) => { if (code !== 0) status = 1; resolve(out); });
+  });
+  const count = (re) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  if (tier.name === 'unit') {
+    total.passed += count(/^\s*(\d+) passing/gm);
+    total.failed += count(/^\s*(\d+) failing/gm);
+    total.skipped += count(/^\s*(\d+) pending/gm);
+  } else {
+    total.passed += count(/^(\d+) passed, \d+ failed/gm);
+    total.failed += count(/^\d+ passed, (\d+) failed/gm);
+    total.skipped += count(/^\d+ passed, \d+ failed, (\d+) skipped/gm);
+  }
+}
+if (status && total.failed === 0) total.failed = 1; // a tier that crashed without reporting counts as a failure
+console.log(`\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
+process.exit(status);
