@@ -5,7 +5,8 @@ import { walkTensors } from '../../src/core/onnx/walk';
 
 export const IR_FOR_OPSET = (opset: number) => (opset <= 9 ? 4 : opset === 10 ? 5 : opset === 11 ? 6 : opset <= 14 ? 7 : opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
 
-const vi = (name: string, elem: number, dims: Array<number | string>) => ({
+/** A tensor ValueInfoProto: numbers are fixed dims, strings symbolic ones. */
+export const vi = (name: string, elem: number, dims: Array<number | string>) => ({
   name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } },
 });
 

@@ -6,9 +6,9 @@ import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../.
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { onnx } from '../../src/core/onnx/proto';
 import { makeTensor, readTensor, toFloat32 } from '../../src/core/onnx/tensor';
+import { vi } from '../helpers/models';
 import { runOrt, tmpDir } from '../helpers/util';
 
-const vi = (name: string, elem: number, dims: number[]) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
 
 describe('tensor data types', () => {
   it('packs int4 two per byte, low nibble first, as ONNX specifies', () => {

@@ -9,9 +9,9 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { AttributeType, onnx } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { walkGraphs, walkTensors } from '../../src/core/onnx/walk';
+import { vi } from '../helpers/models';
 import { runOrt, tmpDir } from '../helpers/util';
 
-const vi = (name: string, elem: number, dims: number[]) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
 
 describe('graph view', () => {
   it('finds producers, consumers and weights (initializers and Constant outputs) by value name', () => {
