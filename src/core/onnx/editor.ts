@@ -1,0 +1,92 @@
+import { GraphView } from './graph';
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from './proto';
+import { walkGraphs } from './walk';
+
+/**
+ * Edits one graph of a model: unique names, new initializers, nodes inserted before their consumer,
+ * opset imports, and removal of weights nothing reads any more. The model object is edited in place;
+ * callers work on a model they loaded themselves, never on the user's file.
+ */
+export class ModelEditor {
+  readonly graph: GraphProto;
+  private names = new Set<string>();
+
+  constructor(readonly model: ModelProto) {
+    this.graph = model.graph!;
+    for (const { graph } of walkGraphs(this.graph)) {
+      for (const n of graph.node ?? []) {
+        if (n.name) this.names.add(n.name);
+        for (const o of n.output ?? []) this.names.add(o);
+        for (const i of n.input ?? []) this.names.add(i);
+      }
+      for (const t of graph.initializer ?? []) if (t.name) this.names.add(t.name);
+      for (const v of [...(graph.input ?? []), ...(graph.output ?? [])]) if (v.name) this.names.add(v.name);
+    }
+  }
+
+  /** A name not used anywhere in the model yet, derived from `base`. */
+  unique(base: string): string {
+    let name = base;
+    for (let k = 1; this.names.has(name); k++) name = `${base}_${k}`;
+    this.names.add(name);
+    return name;
+  }
+
+  addInitializer(t: TensorProto): string {
+    const name = this.unique(t.name || 'const');
+    this.graph.initializer = [...(this.graph.initializer ?? []), { ...t, name }];
+    return name;
+  }
+
+  /** Inserts nodes just before `anchor` (or at the end), naming them uniquely. */
+  insertBefore(anchor: NodeProto | undefined, nodes: NodeProto[]): void {
+    for (const n of nodes) n.name = this.unique(n.name || n.op_type || 'node');
+    const list = this.graph.node ?? [];
+    const at = anchor ? list.indexOf(anchor) : -1;
+    this.graph.node = at < 0 ? [...list, ...nodes] : [...list.slice(0, at), ...nodes, ...list.slice(at)];
+  }
+
+  replaceNode(old: NodeProto, replacement: NodeProto[]): void {
+    for (const n of replacement) if (n !== old) n.name = this.unique(n.name || n.op_type || 'node');
+    const list = this.graph.node ?? [];
+    const at = list.indexOf(old);
+    this.graph.node = [...list.slice(0, at), ...replacement, ...list.slice(at + 1)];
+  }
+
+  /** Makes sure the model imports `domain` at `version` or later. */
+  requireOpset(domain: string, version: number): void {
+    const imports = this.model.opset_import ?? [];
+    const found = imports.find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+    if (!found) this.model.opset_import = [...imports, { domain, version }];
+    else if (Number(found.version) < version) found.version = version;
+  }
+
+  opset(domain = ''): number {
+    const o = (this.model.opset_import ?? []).find((x) => (x.domain ?? '') === domain || (domain === '' && x.domain === 'ai.onnx'));
+    return o ? Number(o.version) : 0;
+  }
+
+  /**
+   * Drops initializers and Constant nodes whose values nothing reads (in this graph, its subgraphs or
+   * its outputs): the float weights that quantized copies replaced. Returns the names dropped.
+   */
+  dropUnusedConstants(): string[] {
+    const used = new Set<string>((this.graph.output ?? []).map((o) => o.name ?? ''));
+    for (const { graph } of walkGraphs(this.graph)) for (const n of graph.node ?? []) for (const i of n.input ?? []) used.add(i);
+    const dropped: string[] = [];
+    this.graph.initializer = (this.graph.initializer ?? []).filter((t) => used.has(t.name ?? '') || (dropped.push(t.name ?? ''), false));
+    this.graph.node = (this.graph.node ?? []).filter((n) => {
+      if (n.op_type !== 'Constant' || (n.domain ?? '') !== '' || used.has(n.output?.[0] ?? '')) return true;
+      dropped.push(n.output?.[0] ?? '');
+      return false;
+    });
+    const inputs = new Set((this.graph.initializer ?? []).map((t) => t.name));
+    // IR < 4 lists initializers among graph inputs: drop those entries with them.
+    this.graph.input = (this.graph.input ?? []).filter((v) => !dropped.includes(v.name ?? '') || inputs.has(v.name));
+    return dropped;
+  }
+
+  view(): GraphView {
+    return new GraphView(this.graph);
+  }
+}

@@ -1,0 +1,27 @@
+import type { ModelEditor } from '../onnx/editor';
+import type { ModelLocation } from '../onnx/external-data';
+import type { GraphView } from '../onnx/graph';
+import type { NodeProto } from '../onnx/proto';
+import type { NodeDecision, QuantizeOptions } from './options';
+
+/** What an op quantizer sees: the graph being edited, where weights live, options, and the decision log. */
+export interface QuantContext {
+  editor: ModelEditor;
+  view: GraphView;
+  loc: ModelLocation;
+  options: QuantizeOptions;
+  /** Per-node options after the recipe (bits, algorithm, ...). */
+  optionsFor(node: NodeProto): QuantizeOptions;
+  decide(d: NodeDecision): void;
+  modulePath(node: NodeProto): string;
+  /** Dequantized copies of weights already made, by `${weight}|${axis}`: shared weights are quantized once. */
+  dequantized: Map<string, string>;
+  /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
+  hessian(node: NodeProto): Float64Array;
+}
+
+/** One op type's quantizer: "should I?" (a reason to skip, or undefined), then "do it". */
+export interface OpQuantizer {
+  check(node: NodeProto, ctx: QuantContext): string | undefined;
+  apply(node: NodeProto, ctx: QuantContext): Promise<void> | void;
+}

@@ -1,0 +1,52 @@
+import { makeTensor } from '../onnx/tensor';
+import type { NodeProto } from '../onnx/proto';
+import type { QuantContext } from './context';
+import { QUANT_TYPES, type QuantType } from './qtypes';
+import { dequantizeTensor, errorStats, quantizeTensor, type Granularity } from './tensor-quant';
+import { floatWeight, weightBytes } from './weights';
+
+export interface DqResult {
+  how: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  sqnr: number;
+}
+
+/**
+ * Replaces input `index` of `node` (a float weight) by int8 storage + DequantizeLinear. Per-channel on
+ * `axis` needs opset 13 (per-axis DequantizeLinear); older models get one scale per tensor.
+ */
+export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8'): DqResult {
+  const name = node.input![index];
+  const w = floatWeight(ctx.view, name, ctx.loc)!;
+  const opts = ctx.optionsFor(node);
+  const perAxis = axis !== undefined && opts.perChannel && ctx.editor.opset() >= 13 && w.dims.length > 0;
+  const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
+  const key = `${name}|${perAxis ? axis : 't'}|${qtype}`;
+  const bytesBefore = weightBytes(w.dims, 32);
+  const bits = QUANT_TYPES[qtype].bits;
+  const existing = ctx.dequantized.get(key);
+  const how = `${qtype} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
+  if (existing) {
+    node.input![index] = existing;
+    return { how: `${how}, shared`, bytesBefore, bytesAfter: 0, sqnr: NaN };
+  }
+  const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
+  const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity });
+  const sqnr = errorStats(w.data, dequantizeTensor(q)).sqnr;
+  const info = QUANT_TYPES[qtype];
+  const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;
+  const qName = ctx.editor.addInitializer(makeTensor(`${base}_quantized`, info.dataType, w.dims, q.values));
+  const sName = ctx.editor.addInitializer(makeTensor(`${base}_scale`, 1, q.scaleDims, q.scales));
+  const zp = info.signed ? Int8Array.from(q.zeroPoints) : Uint8Array.from(q.zeroPoints);
+  const zName = ctx.editor.addInitializer(makeTensor(`${base}_zero_point`, info.dataType, q.scaleDims, zp));
+  const out = ctx.editor.unique(`${base}_dequantized`);
+  ctx.editor.insertBefore(node, [{
+    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: '', input: [qName, sName, zName], output: [out],
+    attribute: perAxis ? [{ name: 'axis', type: 2, i: axis }] : [],
+  }]);
+  node.input![index] = out;
+  ctx.dequantized.set(key, out);
+  const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (4 + bits / 8);
+  return { how, bytesBefore, bytesAfter, sqnr };
+}

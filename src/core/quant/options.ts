@@ -1,0 +1,65 @@
+import type { DevicePreference } from '../runtime/session';
+
+export type QuantMode = 'weight' | 'dynamic' | 'static';
+export type WeightAlgorithm = 'rtn' | 'gptq';
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
+
+/** Options of `quantize`, typed, with every default in DEFAULT_QUANTIZE_OPTIONS. */
+export interface QuantizeOptions {
+  mode: QuantMode;
+  bits: 8 | 4;
+  /** Block size along K for 4-bit weights (power of two, 16..256). */
+  blockSize: number;
+  algorithm: WeightAlgorithm;
+  perChannel: boolean;
+  /** Force symmetric ranges everywhere; otherwise int8 weights are symmetric, int4 weights and activations affine. */
+  symmetric: boolean;
+  /** Folder, or `random:N` for seeded random samples (marked in the report). */
+  calibration?: string;
+  calibrationMethod: CalibrationMethod;
+  /** Percentile kept by the percentile method (e.g. 99.99). */
+  percentile: number;
+  /** Histogram bins for entropy/percentile/MSE. */
+  bins: number;
+  /** Maximum calibration samples used. */
+  maxSamples: number;
+  /** GPTQ damping, as a fraction of the mean Hessian diagonal. */
+  gptqDamp: number;
+  gptqActOrder: boolean;
+  /** Globs over module paths or node names; matching nodes stay float. */
+  exclude: string[];
+  /** Per-module rules file (YAML or JSON). */
+  recipe?: string;
+  device: DevicePreference;
+}
+
+export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
+  mode: 'weight',
+  bits: 8,
+  blockSize: 32,
+  algorithm: 'rtn',
+  perChannel: true,
+  symmetric: false,
+  calibrationMethod: 'minmax',
+  percentile: 99.99,
+  bins: 2048,
+  maxSamples: 64,
+  gptqDamp: 0.01,
+  gptqActOrder: false,
+  exclude: [],
+  device: 'auto',
+};
+
+/** What quantize decided for one node. */
+export interface NodeDecision {
+  node: string;
+  opType: string;
+  modulePath: string;
+  /** e.g. 'int8 per-channel weight (DequantizeLinear)', 'MatMulNBits int4 block 32 (gptq)'. */
+  how?: string;
+  skipped?: string;
+  weightBytesBefore?: number;
+  weightBytesAfter?: number;
+  /** SQNR of the weight after quantization, dB. */
+  weightSqnr?: number;
+}

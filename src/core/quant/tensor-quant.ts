@@ -1,0 +1,127 @@
+import { quantRange, QUANT_TYPES, type QuantType } from './qtypes';
+import { computeQParams } from './qparams';
+import { roundHalfEven } from './rounding';
+
+/** How values share a scale: one per tensor, one per slice along an axis, or one per block along an axis. */
+export type Granularity =
+  | { kind: 'tensor' }
+  | { kind: 'channel'; axis: number }
+  | { kind: 'block'; axis: number; blockSize: number };
+
+export interface QuantizeOptions {
+  qtype: QuantType;
+  symmetric: boolean;
+  granularity: Granularity;
+  /** Clip range per group instead of the group's min/max (from a calibrator); same length as the groups. */
+  ranges?: Array<{ min: number; max: number }>;
+}
+
+/** A quantized tensor: one integer per element (not yet packed) and the scales/zero points per group. */
+export interface QuantizedTensor {
+  qtype: QuantType;
+  dims: number[];
+  values: Int8Array | Uint8Array;
+  scales: Float32Array;
+  zeroPoints: Int32Array;
+  /** Shape of the scale tensor as DequantizeLinear expects it for this granularity. */
+  scaleDims: number[];
+  granularity: Granularity;
+}
+
+/** Maps each element index to its group (scale) index for the granularity, with the group count. */
+export function groupLayout(dims: number[], g: Granularity): { groups: number; groupOf: (i: number) => number; scaleDims: number[] } {
+  if (g.kind === 'tensor') return { groups: 1, groupOf: () => 0, scaleDims: [] };
+  const rank = dims.length;
+  const axis = g.axis < 0 ? g.axis + rank : g.axis;
+  if (axis < 0 || axis >= rank) throw new Error(`axis ${g.axis} is out of range for shape [${dims}]`);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const along = dims[axis];
+  if (g.kind === 'channel') return { groups: along, groupOf: (i) => Math.floor(i / inner) % along, scaleDims: [along] };
+  // block: groups along `axis` every blockSize elements; the scale tensor has the shape of the input
+  // with that axis divided (rounded up) by the block size, as DequantizeLinear's blocked mode expects.
+  const nBlocks = Math.ceil(along / g.blockSize);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const scaleDims = dims.map((d, k) => (k === axis ? nBlocks : d));
+  return {
+    groups: outer * nBlocks * inner,
+    groupOf: (i) => {
+      const o = Math.floor(i / (along * inner));
+      const a = Math.floor(i / inner) % along;
+      const r = i % inner;
+      return (o * nBlocks + Math.floor(a / g.blockSize)) * inner + r;
+    },
+    scaleDims,
+  };
+}
+
+/** Quantizes float values: q = clamp(round_half_even(x / scale) + zero_point), in float32 like onnxruntime. */
+export function quantizeTensor(data: Float32Array, dims: number[], opts: QuantizeOptions): QuantizedTensor {
+  const { groups, groupOf, scaleDims } = groupLayout(dims, opts.granularity);
+  const mins = new Float64Array(groups).fill(Infinity);
+  const maxs = new Float64Array(groups).fill(-Infinity);
+  if (opts.ranges) {
+    if (opts.ranges.length !== groups) throw new Error(`expected ${groups} ranges, got ${opts.ranges.length}`);
+    opts.ranges.forEach((r, k) => { mins[k] = r.min; maxs[k] = r.max; });
+  } else {
+    for (let i = 0; i < data.length; i++) {
+      const k = groupOf(i);
+      const v = data[i];
+      if (v < mins[k]) mins[k] = v;
+      if (v > maxs[k]) maxs[k] = v;
+    }
+  }
+  const scales = new Float32Array(groups);
+  const zeroPoints = new Int32Array(groups);
+  for (let k = 0; k < groups; k++) {
+    const p = computeQParams(Number.isFinite(mins[k]) ? mins[k] : 0, Number.isFinite(maxs[k]) ? maxs[k] : 0, opts.qtype, opts.symmetric);
+    scales[k] = p.scale;
+    zeroPoints[k] = p.zeroPoint;
+  }
+  const info = QUANT_TYPES[opts.qtype];
+  const { qmin, qmax } = quantRange(opts.qtype, false);
+  const values = info.signed ? new Int8Array(data.length) : new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const k = groupOf(i);
+    const q = roundHalfEven(Math.fround(data[i] / scales[k])) + zeroPoints[k];
+    values[i] = q < qmin ? qmin : q > qmax ? qmax : q;
+  }
+  return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity };
+}
+
+export function dequantizeTensor(q: QuantizedTensor): Float32Array {
+  const { groupOf } = groupLayout(q.dims, q.granularity);
+  const out = new Float32Array(q.values.length);
+  for (let i = 0; i < out.length; i++) {
+    const k = groupOf(i);
+    out[i] = Math.fround((q.values[i] - q.zeroPoints[k]) * q.scales[k]);
+  }
+  return out;
+}
+
+export interface ErrorStats {
+  mse: number;
+  /** Signal-to-quantization-noise ratio in dB: 10·log10(Σx² / Σ(x−x̂)²); Infinity when exact. */
+  sqnr: number;
+  maxAbsError: number;
+  /** Share of values outside the representable range (clipped), in percent. */
+  clippedPercent: number;
+}
+
+export function errorStats(original: Float32Array, approx: Float32Array, q?: QuantizedTensor): ErrorStats {
+  let se = 0, sig = 0, maxErr = 0, clipped = 0;
+  for (let i = 0; i < original.length; i++) {
+    const e = original[i] - approx[i];
+    se += e * e;
+    sig += original[i] * original[i];
+    if (Math.abs(e) > maxErr) maxErr = Math.abs(e);
+  }
+  if (q) {
+    const { groupOf } = groupLayout(q.dims, q.granularity);
+    for (let i = 0; i < original.length; i++) {
+      // clipped: the error exceeds half a step, which rounding alone cannot cause
+      if (Math.abs(original[i] - approx[i]) > q.scales[groupOf(i)] * 0.5 * (1 + 1e-6)) clipped++;
+    }
+  }
+  const n = Math.max(1, original.length);
+  return { mse: se / n, sqnr: se === 0 ? Infinity : 10 * Math.log10(sig / se), maxAbsError: maxErr, clippedPercent: (100 * clipped) / n };
+}

@@ -1,0 +1,105 @@
+import { DataType } from '../../onnx/dtypes';
+import { makeTensor } from '../../onnx/tensor';
+import type { NodeProto } from '../../onnx/proto';
+import type { QuantContext } from '../context';
+import { computeQParams } from '../qparams';
+import { roundHalfEven } from '../rounding';
+import { weightBytes } from '../weights';
+
+/** A weight [K, N] quantized block-wise along K for com.microsoft::MatMulNBits. */
+export interface BlockQuantized {
+  K: number;
+  N: number;
+  bits: 4;
+  blockSize: number;
+  /** uint4 values, [N][K padded to whole blocks], one per byte before packing. */
+  q: Uint8Array;
+  /** [N][kBlocks] */
+  scales: Float32Array;
+  /** [N][kBlocks], undefined for symmetric (MatMulNBits' default zero point 8). */
+  zeroPoints?: Uint8Array;
+}
+
+export const kBlocksOf = (K: number, blockSize: number) => Math.ceil(K / blockSize);
+
+/** Round-to-nearest block quantization of W[K, N] (row-major) to uint4 along K. */
+export function quantizeBlocksRtn(w: Float32Array, K: number, N: number, blockSize: number, symmetric: boolean): BlockQuantized {
+  const kb = kBlocksOf(K, blockSize);
+  const q = new Uint8Array(N * kb * blockSize);
+  const scales = new Float32Array(N * kb);
+  const zps = new Uint8Array(N * kb);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kb; b++) {
+      let min = Infinity, max = -Infinity;
+      const k1 = Math.min(K, (b + 1) * blockSize);
+      for (let k = b * blockSize; k < k1; k++) {
+        const v = w[k * N + n];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const p = computeQParams(min, max, 'uint4', symmetric);
+      scales[n * kb + b] = p.scale;
+      zps[n * kb + b] = p.zeroPoint;
+      for (let k = b * blockSize; k < (b + 1) * blockSize; k++) {
+        const v = k < K ? w[k * N + n] : 0;
+        q[(n * kb + b) * blockSize + (k - b * blockSize)] = clamp4(roundHalfEven(Math.fround(v / p.scale)) + p.zeroPoint);
+      }
+    }
+  }
+  return { K, N, bits: 4, blockSize, q, scales, zeroPoints: symmetric ? undefined : zps };
+}
+
+export const clamp4 = (v: number) => (v < 0 ? 0 : v > 15 ? 15 : v);
+
+/** Dequantized W[K, N] of a block-quantized weight (for error measurement and tests). */
+export function dequantizeBlocks(bq: BlockQuantized): Float32Array {
+  const { K, N, blockSize } = bq;
+  const kb = kBlocksOf(K, blockSize);
+  const out = new Float32Array(K * N);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const b = Math.floor(k / blockSize);
+      const zp = bq.zeroPoints ? bq.zeroPoints[n * kb + b] : 8;
+      out[k * N + n] = Math.fround((bq.q[(n * kb + b) * blockSize + (k % blockSize)] - zp) * bq.scales[n * kb + b]);
+    }
+  }
+  return out;
+}
+
+/** Packs two uint4 values per byte, low nibble first, as MatMulNBits reads B and zero points. */
+export function packNibbles(values: Uint8Array, count: number): Uint8Array {
+  const out = new Uint8Array(Math.ceil(count / 2));
+  for (let i = 0; i < count; i++) out[i >> 1] |= (values[i] & 0x0f) << (i & 1 ? 4 : 0);
+  return out;
+}
+
+/** Replaces MatMul(A, W) by com.microsoft::MatMulNBits(A, B, scales[, zero_points]). */
+export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string): { how: string; bytesBefore: number; bytesAfter: number } {
+  const { K, N, blockSize } = bq;
+  const kb = kBlocksOf(K, blockSize);
+  const blob = blockSize / 2;
+  const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
+  const B = ctx.editor.addInitializer(makeTensor(`${base}_Q4`, DataType.UINT8, [N, kb, blob], packNibbles(bq.q, bq.q.length)));
+  const S = ctx.editor.addInitializer(makeTensor(`${base}_scales`, DataType.FLOAT, [N, kb], bq.scales));
+  const inputs = [node.input![0], B, S];
+  let zpBytes = 0;
+  if (bq.zeroPoints) {
+    const perRow = Math.ceil(kb / 2);
+    const packed = new Uint8Array(N * perRow);
+    for (let n = 0; n < N; n++) packed.set(packNibbles(bq.zeroPoints.subarray(n * kb, (n + 1) * kb), kb), n * perRow);
+    inputs.push(ctx.editor.addInitializer(makeTensor(`${base}_zero_points`, DataType.UINT8, [N, perRow], packed)));
+    zpBytes = packed.length;
+  }
+  ctx.editor.requireOpset('com.microsoft', 1);
+  ctx.editor.replaceNode(node, [{
+    name: `${node.name}_Q4`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: inputs, output: [...node.output!],
+    attribute: [
+      { name: 'K', type: 2, i: K }, { name: 'N', type: 2, i: N }, { name: 'bits', type: 2, i: 4 }, { name: 'block_size', type: 2, i: blockSize },
+    ],
+  }]);
+  return {
+    how: `MatMulNBits int4 block ${blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'})`,
+    bytesBefore: weightBytes([K, N], 32),
+    bytesAfter: N * kb * blob + bq.scales.length * 4 + zpBytes,
+  };
+}

@@ -1,0 +1,75 @@
+import { errorStats } from '../tensor-quant';
+import type { NodeProto } from '../../onnx/proto';
+import type { OpQuantizer, QuantContext } from '../context';
+import { dequantizedWeightInput } from '../dequantized-weight';
+import { floatWeight } from '../weights';
+import { dequantizeBlocks, emitMatMulNBits, quantizeBlocksRtn } from './matmul-nbits';
+import { gptqQuantize } from './gptq';
+
+const attrInt = (node: NodeProto, name: string, dflt: number) => {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a?.i != null ? Number(a.i) : dflt;
+};
+
+const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
+  if (ctx.editor.opset() < 10) return 'opset below 10 has no DequantizeLinear';
+  const w = floatWeight(ctx.view, node.input?.[index] ?? '', ctx.loc);
+  if (!w) return `input ${index} is not a constant float32 weight`;
+  if (w.data.length < 16) return 'weight too small to be worth quantizing';
+  return undefined;
+};
+
+const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined): OpQuantizer => ({
+  check: needsWeight(index),
+  apply(node, ctx) {
+    const w = floatWeight(ctx.view, node.input![index], ctx.loc)!;
+    const r = dequantizedWeightInput(ctx, node, index, axisOf(node, w.dims.length));
+    const bits = ctx.optionsFor(node).bits;
+    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} (4-bit applies to MatMul only)` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+  },
+});
+
+const matMulInt8 = int8Weight(1, (_n, rank) => (rank >= 2 ? rank - 1 : undefined));
+
+/** Weight-only quantizers by op type (onnxruntime-tool style registry). */
+export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
+  MatMul: {
+    check(node, ctx) {
+      const r = needsWeight(1)(node, ctx);
+      if (r) return r;
+      if (ctx.optionsFor(node).bits === 4) {
+        const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+        if (w.dims.length !== 2) return 'MatMulNBits needs a 2-D weight';
+      }
+      return undefined;
+    },
+    async apply(node, ctx) {
+      const opts = ctx.optionsFor(node);
+      if (opts.bits === 8) return matMulInt8.apply(node, ctx);
+      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+      const [K, N] = w.dims;
+      const symmetric = opts.symmetric;
+      const bq = opts.algorithm === 'gptq'
+        ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize: opts.blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
+        : quantizeBlocksRtn(w.data, K, N, opts.blockSize, symmetric);
+      const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
+      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm);
+      ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
+    },
+  },
+  // Gemm's B is [K, N], or [N, K] with transB: the output channel is its last or first axis.
+  Gemm: int8Weight(1, (node) => (attrInt(node, 'transB', 0) ? 0 : 1)),
+  Conv: int8Weight(1, () => 0),
+  ConvTranspose: int8Weight(1, () => 1),
+  // Embedding tables: one scale per row (token), so rare tokens keep their own range.
+  Gather: {
+    check(node, ctx) {
+      if (attrInt(node, 'axis', 0) !== 0) return 'Gather on an axis other than 0';
+      return needsWeight(0)(node, ctx);
+    },
+    apply(node, ctx) {
+      const r = dequantizedWeightInput(ctx, node, 0, 0);
+      ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    },
+  },
+};
