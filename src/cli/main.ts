@@ -8,6 +8,10 @@ import { loadModel, saveModel } from '../core/onnx/model-io';
 import { runModel } from '../core/runtime/run-model';
 import type { DevicePreference } from '../core/runtime/session';
 import { USAGE } from './usage';
+import { compareModels } from '../core/compare';
+import type { QuantizeOptions } from '../core/quant/options';
+import { quantizeModel } from '../core/quant/quantize-model';
+import { formatCompare, formatQuantizeResult } from './format';
 
 class UsageError extends Error {}
 
@@ -50,6 +54,59 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     }
   },
 
+  async quantize(args, out) {
+    const { values, positionals } = parse(args, {
+      output: { type: 'string', short: 'o' }, mode: { type: 'string', default: 'weight' }, bits: { type: 'string' },
+      'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
+      symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
+      samples: { type: 'string' }, exclude: { type: 'string', multiple: true }, recipe: { type: 'string' }, device: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const model = onePositional(positionals, 'MODEL');
+    if (!values.output) throw new UsageError('quantize needs -o OUT');
+    if (values['per-channel'] && values['per-tensor']) throw new UsageError('choose one of --per-channel and --per-tensor');
+    const num = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not '${v}'`);
+      return n;
+    };
+    const oneOf = <T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined => {
+      if (v === undefined) return undefined;
+      if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be ${allowed.join(', ')}, not '${v}'`);
+      return v as T;
+    };
+    const options: Partial<QuantizeOptions> = {
+      mode: oneOf('mode', values.mode, ['weight', 'dynamic', 'static'] as const),
+      bits: num('bits', values.bits) as 8 | 4 | undefined,
+      blockSize: num('block-size', values['block-size']),
+      algorithm: oneOf('algorithm', values.algorithm, ['rtn', 'gptq'] as const),
+      perChannel: values['per-tensor'] ? false : values['per-channel'] ? true : undefined,
+      symmetric: values.symmetric,
+      calibration: values.calibration,
+      calibrationMethod: oneOf('calibration-method', values['calibration-method'], ['minmax', 'percentile', 'entropy', 'mse'] as const),
+      percentile: num('percentile', values.percentile),
+      maxSamples: num('samples', values.samples),
+      exclude: values.exclude,
+      recipe: values.recipe,
+      device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),
+    };
+    const r = await quantizeModel(model, values.output, options, { onProgress: (p) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) });
+    if (values.json) return printJson(out, r);
+    out.stdout(formatQuantizeResult(r) + '\n');
+  },
+
+  async compare(args, out) {
+    const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, json: { type: 'boolean' } });
+    if (positionals.length !== 2) throw new UsageError(`compare takes REFERENCE and CANDIDATE, got ${positionals.length} paths`);
+    const samples = values.samples === undefined ? undefined : Number(values.samples);
+    if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) throw new UsageError(`--samples must be a positive integer, not '${values.samples}'`);
+    if (!['auto', 'cpu', 'cuda'].includes(values.device as string)) throw new UsageError(`--device must be auto, cpu or cuda`);
+    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference });
+    if (values.json) return printJson(out, r);
+    out.stdout(formatCompare(r) + '\n');
+  },
+
   async fixture(args, out) {
     const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
     const name = onePositional(positionals, 'NAME');
@@ -64,7 +121,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 };
 
-const PLANNED = ['quantize', 'compare', 'sensitivity', 'prune', 'sweep'];
+const PLANNED = ['sensitivity', 'prune', 'sweep'];
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it in-process. */
 export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {

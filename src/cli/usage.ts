@@ -6,6 +6,12 @@ commands:
                                     run the model once in onnxruntime on seeded random inputs
   fixture NAME -o OUT               write a built-in sample model: mlp | cnn | transformer | tiny-vlm
 
-  quantize, compare, sensitivity, prune, sweep   (not implemented yet)
+  quantize MODEL -o OUT --mode weight|dynamic|static [--bits 8|4] [--block-size N] [--algorithm rtn|gptq]
+           [--per-channel|--per-tensor] [--symmetric] [--calibration DIR|random:N]
+           [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
+           [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
+  compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
+
+  sensitivity, prune, sweep   (not implemented yet)
 
 exit status: 0 success, 1 failure, 2 bad usage`;

@@ -3,6 +3,13 @@ import type { ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import type { NodeProto } from '../onnx/proto';
 import type { NodeDecision, QuantizeOptions } from './options';
+import type { QuantType } from './qtypes';
+
+export interface ActivationQuant {
+  qtype: QuantType;
+  scale: number;
+  zeroPoint: number;
+}
 
 /** What an op quantizer sees: the graph being edited, where weights live, options, and the decision log. */
 export interface QuantContext {
@@ -15,7 +22,9 @@ export interface QuantContext {
   decide(d: NodeDecision): void;
   modulePath(node: NodeProto): string;
   /** Dequantized copies of weights already made, by `${weight}|${axis}`: shared weights are quantized once. */
-  dequantized: Map<string, string>;
+  dequantized: Map<string, { output: string; scales: Float32Array }>;
+  /** Activation quantization chosen by calibration (static mode), by tensor name. */
+  activations: Map<string, ActivationQuant>;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }

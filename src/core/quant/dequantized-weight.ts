@@ -1,4 +1,5 @@
 import { makeTensor } from '../onnx/tensor';
+import { qdqDomain } from './qdq-domain';
 import type { NodeProto } from '../onnx/proto';
 import type { QuantContext } from './context';
 import { QUANT_TYPES, type QuantType } from './qtypes';
@@ -7,20 +8,22 @@ import { floatWeight, weightBytes } from './weights';
 
 export interface DqResult {
   how: string;
+  /** Scales of the quantized weight (per channel or one), for bias quantization. */
+  scales: Float32Array;
   bytesBefore: number;
   bytesAfter: number;
   sqnr: number;
 }
 
 /**
- * Replaces input `index` of `node` (a float weight) by int8 storage + DequantizeLinear. Per-channel on
- * `axis` needs opset 13 (per-axis DequantizeLinear); older models get one scale per tensor.
+ * Replaces input `index` of `node` (a float weight) by int8 storage + DequantizeLinear, one scale per
+ * slice along `axis` (per-channel) or one for the tensor.
  */
 export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8'): DqResult {
   const name = node.input![index];
   const w = floatWeight(ctx.view, name, ctx.loc)!;
   const opts = ctx.optionsFor(node);
-  const perAxis = axis !== undefined && opts.perChannel && ctx.editor.opset() >= 13 && w.dims.length > 0;
+  const perAxis = axis !== undefined && opts.perChannel && w.dims.length > 0;
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
   const key = `${name}|${perAxis ? axis : 't'}|${qtype}`;
   const bytesBefore = weightBytes(w.dims, 32);
@@ -28,8 +31,8 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const existing = ctx.dequantized.get(key);
   const how = `${qtype} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
   if (existing) {
-    node.input![index] = existing;
-    return { how: `${how}, shared`, bytesBefore, bytesAfter: 0, sqnr: NaN };
+    node.input![index] = existing.output;
+    return { how: `${how}, shared`, scales: existing.scales, bytesBefore, bytesAfter: 0, sqnr: NaN };
   }
   const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
   const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity });
@@ -42,11 +45,11 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const zName = ctx.editor.addInitializer(makeTensor(`${base}_zero_point`, info.dataType, q.scaleDims, zp));
   const out = ctx.editor.unique(`${base}_dequantized`);
   ctx.editor.insertBefore(node, [{
-    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: '', input: [qName, sName, zName], output: [out],
+    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor), input: [qName, sName, zName], output: [out],
     attribute: perAxis ? [{ name: 'axis', type: 2, i: axis }] : [],
   }]);
   node.input![index] = out;
-  ctx.dequantized.set(key, out);
+  ctx.dequantized.set(key, { output: out, scales: q.scales });
   const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (4 + bits / 8);
-  return { how, bytesBefore, bytesAfter, sqnr };
+  return { how, scales: q.scales, bytesBefore, bytesAfter, sqnr };
 }

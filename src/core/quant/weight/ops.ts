@@ -12,7 +12,6 @@ const attrInt = (node: NodeProto, name: string, dflt: number) => {
 };
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
-  if (ctx.editor.opset() < 10) return 'opset below 10 has no DequantizeLinear';
   const w = floatWeight(ctx.view, node.input?.[index] ?? '', ctx.loc);
   if (!w) return `input ${index} is not a constant float32 weight`;
   if (w.data.length < 16) return 'weight too small to be worth quantizing';

@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { unzipSync } from 'fflate';
+import * as ort from 'onnxruntime-node';
+import { QuantLensError } from '../errors';
+import { DataType, dataTypeName } from '../onnx/dtypes';
+import { GraphView } from '../onnx/graph';
+import { onnx, type GraphProto, type ValueInfoProto } from '../onnx/proto';
+import { readTensor } from '../onnx/tensor';
+import { describeValue } from '../onnx/value-type';
+import { randomFeeds } from '../runtime/feeds';
+import { decodeImage, type ImageOptions } from './images';
+import { parseNpy } from './npy';
+
+export type Feeds = Record<string, ort.Tensor>;
+
+/** A set of model inputs to calibrate or compare on, read one sample at a time. */
+export interface CalibrationData {
+  source: string;
+  kind: 'folder' | 'random';
+  count: number;
+  /** Set when the samples are not real data. */
+  warning?: string;
+  samples(): Iterable<Feeds>;
+}
+
+const ORT_TYPE: Partial<Record<number, ort.Tensor.Type>> = {
+  [DataType.FLOAT]: 'float32', [DataType.FLOAT16]: 'float16', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64',
+  [DataType.INT32]: 'int32', [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.BOOL]: 'bool',
+};
+
+function modelInputs(graph: GraphProto): ValueInfoProto[] {
+  const view = new GraphView(graph);
+  return (graph.input ?? []).filter((v) => view.graphInputs.has(v.name ?? ''));
+}
+
+/**
+ * Opens calibration data: `random:N` (seeded, marked as not real), or a folder of .npy / .npz
+ * (keys = input names) / TensorProto .pb files, ONNX test-data folders (test_data_set_N/input_K.pb),
+ * per-sample subfolders of <input>.npy|.pb, or images (.png/.jpg) for a single image input.
+ */
+export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamples?: number; image?: ImageOptions } = {}): CalibrationData {
+  const inputs = modelInputs(graph);
+  const max = opts.maxSamples ?? Infinity;
+  const random = /^random:(\d+)$/.exec(spec);
+  if (random) {
+    const n = Math.min(Number(random[1]), max);
+    if (n < 1) throw new QuantLensError(undefined, `'${spec}' asks for no samples`);
+    return {
+      source: spec, kind: 'random', count: n, warning: `calibrated on ${n} seeded random samples, not real data`,
+      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: 1000 + i }); },
+    };
+  }
+  if (!fs.existsSync(spec) || !fs.statSync(spec).isDirectory()) throw new QuantLensError(spec, 'calibration data must be a folder (or random:N)');
+  const entries = fs.readdirSync(spec).sort(naturalCompare);
+  const readers: Array<() => Feeds> = [];
+  for (const e of entries) {
+    const full = path.join(spec, e);
+    const ext = path.extname(e).toLowerCase();
+    if (fs.statSync(full).isDirectory()) {
+      const files = fs.readdirSync(full).filter((f) => /\.(pb|npy)$/i.test(f)).sort(naturalCompare);
+      if (files.length) readers.push(() => fromFiles(files.map((f) => path.join(full, f)), inputs));
+    } else if (ext === '.npz') {
+      readers.push(() => fromNpz(full, inputs));
+    } else if (ext === '.npy' || ext === '.pb') {
+      if (inputs.length !== 1) continue; // loose files only make sense for one-input models
+      readers.push(() => fromFiles([full], inputs));
+    } else if (['.png', '.jpg', '.jpeg'].includes(ext)) {
+      readers.push(() => fromImage(full, inputs, opts.image));
+    }
+  }
+  if (readers.length === 0) {
+    throw new QuantLensError(spec, `no usable calibration files (expected .npy, .npz, .pb, test_data_set_N/ folders or images${inputs.length > 1 ? `; with ${inputs.length} inputs, use .npz files or one subfolder per sample` : ''})`);
+  }
+  const used = readers.slice(0, Math.min(readers.length, max));
+  return { source: spec, kind: 'folder', count: used.length, *samples() { for (const r of used) yield r(); } };
+}
+
+function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+function readOne(file: string): { name?: string; tensor: ort.Tensor } {
+  const bytes = fs.readFileSync(file);
+  try {
+    if (file.toLowerCase().endsWith('.npy')) return { name: path.basename(file, path.extname(file)), tensor: parseNpy(bytes) };
+    const t = onnx.TensorProto.decode(bytes);
+    const dec = readTensor(t);
+    const type = ORT_TYPE[dec.dtype];
+    if (!type) throw new Error(`unsupported data type ${dataTypeName(dec.dtype)}`);
+    return { name: t.name || undefined, tensor: new ort.Tensor(type, dec.data as never, dec.dims) };
+  } catch (e) {
+    throw new QuantLensError(file, `cannot read calibration tensor: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/** Matches tensors to inputs by name, else by position (input_0.pb, input_1.pb, ...). */
+function fromFiles(files: string[], inputs: ValueInfoProto[]): Feeds {
+  const read = files.map((f) => ({ file: f, ...readOne(f) }));
+  const feeds: Feeds = {};
+  const byName = new Map(read.map((r) => [r.name, r]));
+  inputs.forEach((vi, k) => {
+    const r = byName.get(vi.name ?? '') ?? (read.length === inputs.length ? read[k] : undefined);
+    if (!r) throw new QuantLensError(path.dirname(files[0]), `no tensor for model input '${vi.name}' (files: ${files.map((f) => path.basename(f)).join(', ')})`);
+    feeds[vi.name!] = fitInput(r.tensor, vi, r.file);
+  });
+  return feeds;
+}
+
+function fromNpz(file: string, inputs: ValueInfoProto[]): Feeds {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(fs.readFileSync(file));
+  } catch (e) {
+    throw new QuantLensError(file, `is not a readable .npz archive: ${e instanceof Error ? e.message : e}`);
+  }
+  const arrays = new Map(Object.entries(entries).map(([k, v]) => [k.replace(/\.npy$/, ''), v]));
+  const feeds: Feeds = {};
+  for (const vi of inputs) {
+    const bytes = arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
+    if (!bytes) throw new QuantLensError(file, `has no array named '${vi.name}' (keys: ${[...arrays.keys()].join(', ')})`);
+    let t: ort.Tensor;
+    try {
+      t = parseNpy(bytes);
+    } catch (e) {
+      throw new QuantLensError(file, `array '${vi.name}': ${e instanceof Error ? e.message : e}`);
+    }
+    feeds[vi.name!] = fitInput(t, vi, file);
+  }
+  return feeds;
+}
+
+function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions): Feeds {
+  const images = inputs.filter((v) => (describeValue(v).shape ?? []).length === 4);
+  if (images.length !== 1) throw new QuantLensError(file, 'images need a model with exactly one 4-D (image) input');
+  const vi = images[0];
+  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, describeValue(vi).shape!, opts), vi, file) };
+  for (const other of inputs) if (other !== vi) throw new QuantLensError(file, `model input '${other.name}' has no data: images feed only '${vi.name}'`);
+  return feeds;
+}
+
+/** Checks a tensor against the declared input; adds a missing batch dimension of 1. */
+export function fitInput(t: ort.Tensor, vi: ValueInfoProto, file: string): ort.Tensor {
+  const d = describeValue(vi);
+  const want = ORT_TYPE[vi.type?.tensor_type?.elem_type ?? 0];
+  if (want && t.type !== want) {
+    if (want === 'float32' && t.type === 'float64') t = new ort.Tensor('float32', Float32Array.from(t.data as Float64Array), t.dims);
+    else if (want === 'int64' && t.type === 'int32') t = new ort.Tensor('int64', BigInt64Array.from(t.data as Int32Array, (v) => BigInt(v)), t.dims);
+    else throw new QuantLensError(file, `input '${vi.name}' must be ${want}, the file holds ${t.type}`);
+  }
+  if (d.shape) {
+    let dims = [...t.dims];
+    if (dims.length === d.shape.length - 1) dims = [1, ...dims];
+    const bad = dims.length !== d.shape.length || d.shape.some((s, k) => typeof s === 'number' && s > 0 && dims[k] !== s);
+    if (bad) throw new QuantLensError(file, `input '${vi.name}' has shape [${t.dims}], the model expects [${d.shape.map((s) => s ?? '?')}]`);
+    if (dims.length !== t.dims.length) t = new ort.Tensor(t.type, t.data as never, dims);
+  }
+  return t;
+}

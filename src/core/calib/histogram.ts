@@ -1,0 +1,184 @@
+/**
+ * A histogram that covers whatever range the data shows, in one pass: bins are symmetric around 0 and
+ * when a value falls outside, the bin width doubles (pairs of bins merge) until it fits. So activations
+ * stream batch by batch into a fixed number of bins without knowing their range in advance.
+ */
+export class GrowingHistogram {
+  readonly counts: Float64Array;
+  width = 0;
+  min = Infinity;
+  max = -Infinity;
+  total = 0;
+
+  constructor(readonly bins = 2048) {
+    if (bins % 2) throw new Error('bins must be even');
+    this.counts = new Float64Array(bins);
+  }
+
+  /** Lower edge of the histogram (the upper edge is -lo). */
+  get lo(): number {
+    return (-this.bins / 2) * this.width;
+  }
+
+  add(values: ArrayLike<number>): void {
+    let mn = Infinity, mx = -Infinity;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+    if (!Number.isFinite(mn) || !Number.isFinite(mx)) return;
+    if (mn < this.min) this.min = mn;
+    if (mx > this.max) this.max = mx;
+    const need = Math.max(Math.abs(mn), Math.abs(mx));
+    if (this.width === 0) this.width = need > 0 ? (need * 2) / this.bins : 1e-8;
+    while (need >= (this.bins / 2) * this.width) this.grow();
+    const half = this.bins / 2;
+    const inv = 1 / this.width;
+    for (let i = 0; i < values.length; i++) {
+      let b = Math.floor(values[i] * inv) + half;
+      if (b >= this.bins) b = this.bins - 1;
+      else if (b < 0) b = 0;
+      this.counts[b]++;
+    }
+    this.total += values.length;
+  }
+
+  private grow(): void {
+    const n = this.bins, half = n / 2, c = this.counts;
+    // Merge pairs outward from the centre so bin edges stay aligned with 0.
+    const merged = new Float64Array(n);
+    for (let b = 0; b < half; b++) merged[half + (b >> 1)] += c[half + b];
+    for (let b = 0; b < half; b++) merged[half - 1 - (b >> 1)] += c[half - 1 - b];
+    c.set(merged);
+    this.width *= 2;
+  }
+
+  binCenter(b: number): number {
+    return this.lo + (b + 0.5) * this.width;
+  }
+
+  /** Share of values below `lo` or above `hi`, in percent. */
+  clippedPercent(lo: number, hi: number): number {
+    if (!this.total) return 0;
+    let out = 0;
+    for (let b = 0; b < this.bins; b++) {
+      const left = this.lo + b * this.width, right = left + this.width;
+      if (right <= lo || left >= hi) out += this.counts[b];
+      else if (left < lo) out += (this.counts[b] * (lo - left)) / this.width;
+      else if (right > hi) out += (this.counts[b] * (right - hi)) / this.width;
+    }
+    return (100 * out) / this.total;
+  }
+
+  /** A coarse copy for reports and the calibration view: `n` bins over [min, max]. */
+  summary(n = 64): { edges: [number, number]; counts: number[] } {
+    const lo = Number.isFinite(this.min) ? this.min : 0, hi = Number.isFinite(this.max) ? this.max : 0;
+    const out = new Array<number>(n).fill(0);
+    const span = hi - lo || 1;
+    for (let b = 0; b < this.bins; b++) {
+      if (!this.counts[b]) continue;
+      const k = Math.min(n - 1, Math.max(0, Math.floor(((this.binCenter(b) - lo) / span) * n)));
+      out[k] += this.counts[b];
+    }
+    return { edges: [lo, hi], counts: out };
+  }
+}
+
+export interface ClipRange {
+  lo: number;
+  hi: number;
+}
+
+/** Clip at the given percentile on each side (e.g. 99.99 keeps the central 99.99 % ± tails). */
+export function percentileRange(h: GrowingHistogram, percentile: number): ClipRange {
+  const tail = ((100 - percentile) / 100) * h.total;
+  let acc = 0, lo = h.min, hi = h.max;
+  for (let b = 0; b < h.bins; b++) {
+    acc += h.counts[b];
+    if (acc > tail) { lo = Math.max(h.min, h.lo + b * h.width); break; }
+  }
+  acc = 0;
+  for (let b = h.bins - 1; b >= 0; b--) {
+    acc += h.counts[b];
+    if (acc > tail) { hi = Math.min(h.max, h.lo + (b + 1) * h.width); break; }
+  }
+  return { lo: Math.min(lo, 0), hi: Math.max(hi, 0) };
+}
+
+/** |x| histogram folded from the symmetric one (bins of width h.width from 0 up). */
+function folded(h: GrowingHistogram): Float64Array {
+  const half = h.bins / 2;
+  const f = new Float64Array(half);
+  for (let b = 0; b < half; b++) f[b] = h.counts[half + b] + h.counts[half - 1 - b];
+  return f;
+}
+
+/**
+ * Entropy calibration (KL divergence, as TensorRT does): the |x| threshold whose 128-level quantized
+ * distribution diverges least from the observed one; the data's own min/max bound the result.
+ */
+export function entropyRange(h: GrowingHistogram, levels = 128): ClipRange {
+  const p0 = folded(h);
+  let last = p0.length;
+  while (last > 0 && p0[last - 1] === 0) last--;
+  if (last <= levels) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
+  let best = last, bestKl = Infinity;
+  const step = Math.max(1, Math.floor((last - levels) / 256)); // at most ~256 candidates
+  for (let i = levels; i <= last; i += step) {
+    const p = p0.slice(0, i);
+    let outliers = 0;
+    for (let k = i; k < last; k++) outliers += p0[k];
+    p[i - 1] += outliers;
+    // Q: the slice *without* the folded outliers, merged into `levels` bins and spread back over the
+    // non-empty source bins. P carries the outliers in its last bin, so clipping too much costs KL.
+    const q = new Float64Array(i);
+    const per = i / levels;
+    for (let j = 0; j < levels; j++) {
+      const s = Math.floor(j * per), e = j === levels - 1 ? i : Math.floor((j + 1) * per);
+      let sum = 0, nonzero = 0;
+      for (let k = s; k < e; k++) { sum += p0[k]; if (p0[k] > 0) nonzero++; }
+      if (nonzero) for (let k = s; k < e; k++) if (p0[k] > 0) q[k] = sum / nonzero;
+    }
+    const kl = klDivergence(p, q);
+    if (kl < bestKl) { bestKl = kl; best = i; }
+  }
+  const t = best * h.width;
+  return { lo: Math.min(0, Math.max(h.min, -t)), hi: Math.max(0, Math.min(h.max, t)) };
+}
+
+function klDivergence(p: Float64Array, q: Float64Array): number {
+  let ps = 0, qs = 0;
+  for (let k = 0; k < p.length; k++) { ps += p[k]; qs += q[k]; }
+  if (!ps || !qs) return Infinity;
+  let kl = 0;
+  for (let k = 0; k < p.length; k++) {
+    if (p[k] === 0) continue;
+    const pk = p[k] / ps, qk = q[k] / qs;
+    kl += qk > 0 ? pk * Math.log(pk / qk) : pk * 30; // an empty Q bin where P has mass: heavy penalty
+  }
+  return kl;
+}
+
+/** MSE-optimal clipping: the range whose expected rounding + clipping error over the histogram is least. */
+export function mseRange(h: GrowingHistogram, levels = 255): ClipRange {
+  const lo0 = Math.min(h.min, 0), hi0 = Math.max(h.max, 0);
+  let best: ClipRange = { lo: lo0, hi: hi0 };
+  let bestErr = Infinity;
+  for (let k = 1; k <= 100; k++) {
+    const f = k / 100;
+    const lo = lo0 * f, hi = hi0 * f;
+    const stepSize = (hi - lo) / levels;
+    let err = 0;
+    for (let b = 0; b < h.bins; b++) {
+      const n = h.counts[b];
+      if (!n) continue;
+      const c = h.binCenter(b);
+      if (c < lo) err += n * (lo - c) ** 2;
+      else if (c > hi) err += n * (c - hi) ** 2;
+      else err += (n * stepSize * stepSize) / 12;
+    }
+    if (err < bestErr) { bestErr = err; best = { lo, hi }; }
+  }
+  return best;
+}

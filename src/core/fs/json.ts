@@ -1,0 +1,14 @@
+import { AtomicFile } from './atomic';
+
+/** Writes a JSON report through a temp file and a rename; non-finite numbers become strings. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const text = JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n';
+  const f = new AtomicFile(file);
+  try {
+    f.write(Buffer.from(text));
+    f.commit();
+  } catch (e) {
+    f.abort();
+    throw e;
+  }
+}

@@ -1,0 +1,87 @@
+import { DataType } from '../../onnx/dtypes';
+import type { NodeProto } from '../../onnx/proto';
+import { makeTensor } from '../../onnx/tensor';
+import type { OpQuantizer, QuantContext } from '../context';
+import { dequantizeTensor, errorStats, quantizeTensor } from '../tensor-quant';
+import { floatWeight, weightBytes } from '../weights';
+
+const attr = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name);
+const attrInt = (node: NodeProto, name: string, d: number) => (attr(node, name)?.i != null ? Number(attr(node, name)!.i) : d);
+const attrFloat = (node: NodeProto, name: string, d: number) => (attr(node, name)?.f != null ? Number(attr(node, name)!.f) : d);
+
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+  return t;
+}
+
+/**
+ * Y = A·W as onnxruntime's quantize_dynamic writes it: DynamicQuantizeLinear(A) → uint8 A, scale, zero
+ * point; MatMulInteger with int8 W (per output column scales); Cast to float; multiply by A_scale·W_scale.
+ * onnxruntime fuses the chain into DynamicQuantizeMatMul / MatMulIntegerToFloat.
+ */
+function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Float32Array, K: number, N: number, out: string, bias?: string) {
+  const opts = ctx.optionsFor(node);
+  const perChannel = opts.perChannel;
+  const q = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' } });
+  const base = `${ctx.modulePath(node) || node.name}.weight`;
+  const e = ctx.editor;
+  const wq = e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values));
+  const ws = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, q.scaleDims, q.scales));
+  const wz = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, q.scaleDims, Int8Array.from(q.zeroPoints)));
+  const prefix = node.name ?? 'MatMul';
+  const [aq, as, az] = [e.unique(`${a}_quantized`), e.unique(`${a}_scale`), e.unique(`${a}_zero_point`)];
+  const [yi, yf, s, y] = [e.unique(`${prefix}_output_int32`), e.unique(`${prefix}_output_float`), e.unique(`${prefix}_scale`), bias ? e.unique(`${prefix}_output_nobias`) : out];
+  const nodes: NodeProto[] = [
+    { name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [a], output: [aq, as, az] },
+    { name: `${prefix}_MatMulInteger`, op_type: 'MatMulInteger', input: [aq, wq, az, wz], output: [yi] },
+    { name: `${prefix}_Cast`, op_type: 'Cast', input: [yi], output: [yf], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] },
+    { name: `${prefix}_scales_mul`, op_type: 'Mul', input: [as, ws], output: [s] },
+    { name: `${prefix}_output_scale_mul`, op_type: 'Mul', input: [yf, s], output: [y] },
+  ];
+  if (bias) nodes.push({ name: `${prefix}_bias_add`, op_type: 'Add', input: [y, bias], output: [out] });
+  e.replaceNode(node, nodes);
+  ctx.decide({
+    node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
+    how: `dynamic int8 (DynamicQuantizeLinear + MatMulInteger, ${perChannel ? 'per-channel' : 'per-tensor'} weight)`,
+    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: weightBytes([K, N], 8) + q.scales.length * 5,
+    weightSqnr: errorStats(w, dequantizeTensor(q)).sqnr,
+  });
+}
+
+const opsetCheck = (ctx: QuantContext) => (ctx.editor.opset() < 11 ? 'dynamic quantization needs opset 11 (DynamicQuantizeLinear)' : undefined);
+
+/** Dynamic-mode quantizers by op type. */
+export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
+  MatMul: {
+    check(node, ctx) {
+      const w = floatWeight(ctx.view, node.input?.[1] ?? '', ctx.loc);
+      if (!w) return 'input 1 is not a constant float32 weight';
+      if (w.dims.length !== 2) return 'dynamic MatMulInteger needs a 2-D weight';
+      return opsetCheck(ctx);
+    },
+    apply(node, ctx) {
+      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+      emitDynamicMatMul(ctx, node, node.input![0], w.data, w.dims[0], w.dims[1], node.output![0]);
+    },
+  },
+  Gemm: {
+    check(node, ctx) {
+      if (attrInt(node, 'transA', 0)) return 'Gemm with transA';
+      if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1';
+      const w = floatWeight(ctx.view, node.input?.[1] ?? '', ctx.loc);
+      if (!w || w.dims.length !== 2) return 'input B is not a constant 2-D float32 weight';
+      return opsetCheck(ctx);
+    },
+    apply(node, ctx) {
+      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+      const transB = attrInt(node, 'transB', 0) === 1;
+      const [K, N] = transB ? [w.dims[1], w.dims[0]] : w.dims;
+      emitDynamicMatMul(ctx, node, node.input![0], transB ? transpose(w.data, w.dims[0], w.dims[1]) : w.data, K, N, node.output![0], node.input![2] || undefined);
+    },
+  },
+  Conv: {
+    check: () => 'dynamic mode quantizes MatMul and Gemm; onnxruntime runs ConvInteger only with uint8 weights and per-tensor zero points, so Conv stays float here (use --mode static or weight)',
+    apply: () => undefined,
+  },
+};

@@ -1,0 +1,239 @@
+import type * as ort from 'onnxruntime-node';
+import type { CalibrationData } from '../../calib/data';
+import { entropyRange, GrowingHistogram, mseRange, percentileRange, type ClipRange } from '../../calib/histogram';
+import type { JobContext } from '../../jobs';
+import { DataType } from '../../onnx/dtypes';
+import type { LoadedModel } from '../../onnx/model-io';
+import type { NodeProto } from '../../onnx/proto';
+import { makeTensor } from '../../onnx/tensor';
+import { captureTensors } from '../../runtime/capture';
+import type { Provider } from '../../runtime/session';
+import type { OpQuantizer, QuantContext } from '../context';
+import { dequantizedWeightInput } from '../dequantized-weight';
+import type { QuantizeOptions } from '../options';
+import { computeQParams } from '../qparams';
+import { QUANT_TYPES } from '../qtypes';
+import { qdqDomain } from '../qdq-domain';
+import { roundHalfEven } from '../rounding';
+import { floatWeight } from '../weights';
+
+/** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
+const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
+const POOLING = ['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'];
+
+export interface TensorCalibration {
+  tensor: string;
+  min: number;
+  max: number;
+  /** The range the method chose, and MinMax's for comparison. */
+  clip: [number, number];
+  minmax: [number, number];
+  clippedPercent: number;
+  scale: number;
+  zeroPoint: number;
+  sharedWith?: string;
+  histogram?: { edges: [number, number]; counts: number[] };
+}
+
+export interface CalibrationReport {
+  method: QuantizeOptions['calibrationMethod'];
+  source: string;
+  samples: number;
+  warning?: string;
+  device: Provider;
+  fallbackReason?: string;
+  seconds: number;
+  tensors: TensorCalibration[];
+}
+
+/** Float activations a static node reads or writes (weights, biases and shape inputs excluded). */
+function activationTensors(node: NodeProto, ctx: QuantContext): string[] {
+  const op = node.op_type ?? '';
+  let inputs = (node.input ?? []).filter((i) => i && !ctx.view.constant(i));
+  if (PASS_THROUGH.has(op) || op === 'Resize') inputs = inputs.slice(0, 1); // shape, axes, scales inputs are not data
+  return [...inputs, ...(node.output ?? []).slice(0, 1)];
+}
+
+function rangeFor(h: GrowingHistogram, o: QuantizeOptions): ClipRange {
+  switch (o.calibrationMethod) {
+    case 'percentile': return percentileRange(h, o.percentile);
+    case 'entropy': return entropyRange(h);
+    case 'mse': return mseRange(h);
+    default: return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
+  }
+}
+
+/**
+ * Captures every activation the static nodes touch, streamed sample by sample into a histogram per
+ * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
+ */
+export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext): Promise<CalibrationReport> {
+  const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))];
+  const hists = new Map<string, GrowingHistogram>();
+  const bins = o.calibrationMethod === 'minmax' ? 2 : o.bins;
+  const run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
+    for (const name of names) {
+      const t: ort.Tensor | undefined = values[name] ?? feeds[name];
+      if (!t || t.type !== 'float32') continue;
+      let h = hists.get(name);
+      if (!h) hists.set(name, (h = new GrowingHistogram(bins)));
+      h.add(t.data as Float32Array);
+    }
+  }, job);
+  const qtype = o.symmetric ? 'int8' : 'uint8';
+  const tensors = new Map<string, TensorCalibration>();
+  for (const [name, h] of hists) {
+    const r = rangeFor(h, o);
+    const p = computeQParams(r.lo, r.hi, qtype, o.symmetric);
+    ctx.activations.set(name, { qtype, scale: p.scale, zeroPoint: p.zeroPoint });
+    tensors.set(name, {
+      tensor: name, min: h.min, max: h.max, clip: [r.lo, r.hi], minmax: [Math.min(h.min, 0), Math.max(h.max, 0)],
+      clippedPercent: o.calibrationMethod === 'minmax' ? 0 : h.clippedPercent(r.lo, r.hi), scale: p.scale, zeroPoint: p.zeroPoint,
+      ...(o.calibrationMethod === 'minmax' ? {} : { histogram: h.summary() }),
+    });
+  }
+  // Pass-through ops keep their input's scale (in graph order, so chains propagate).
+  for (const n of nodes) {
+    if (!PASS_THROUGH.has(n.op_type ?? '')) continue;
+    const src = ctx.activations.get(n.input![0]);
+    const out = n.output![0];
+    if (src && tensors.has(out)) {
+      ctx.activations.set(out, src);
+      Object.assign(tensors.get(out)!, { scale: src.scale, zeroPoint: src.zeroPoint, sharedWith: n.input![0] });
+    }
+  }
+  return {
+    method: o.calibrationMethod, source: data.source, samples: run.samples, ...(data.warning ? { warning: data.warning } : {}),
+    device: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), seconds: run.seconds, tensors: [...tensors.values()],
+  };
+}
+
+/** Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it. */
+function ensureQdq(ctx: QuantContext, tensor: string, done: Map<string, string>): boolean {
+  if (done.has(tensor)) return true;
+  const a = ctx.activations.get(tensor);
+  if (!a) return false;
+  const graph = ctx.editor.graph;
+  const readers = (graph.node ?? []).filter((n) => n.input?.includes(tensor));
+  if (!readers.length) return false;
+  const e = ctx.editor;
+  const dt = QUANT_TYPES[a.qtype].dataType;
+  const scale = e.addInitializer(makeTensor(`${tensor}_scale`, DataType.FLOAT, [], Float32Array.of(a.scale)));
+  const zp = e.addInitializer(makeTensor(`${tensor}_zero_point`, dt, [], a.qtype === 'uint8' ? Uint8Array.of(a.zeroPoint) : Int8Array.of(a.zeroPoint)));
+  const q = e.unique(`${tensor}_QuantizeLinear_Output`);
+  const dq = e.unique(`${tensor}_DequantizeLinear_Output`);
+  for (const r of readers) r.input = r.input!.map((i) => (i === tensor ? dq : i));
+  e.insertBefore(readers[0], [
+    { name: `${tensor}_QuantizeLinear`, op_type: 'QuantizeLinear', domain: qdqDomain(e), input: [tensor, scale, zp], output: [q] },
+    { name: `${tensor}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [q, scale, zp], output: [dq] },
+  ]);
+  done.set(tensor, dq);
+  // Readers renamed before their own turn find the dequantized name: it carries the same parameters
+  // and needs no second Q/DQ pair.
+  done.set(dq, dq);
+  ctx.activations.set(dq, a);
+  return true;
+}
+
+/** int32 bias with scale input_scale × weight_scale[c], as onnxruntime's QLinearConv/QGemm fusions need. */
+function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputScale: number, weightScales: Float32Array): void {
+  const b = floatWeight(ctx.view, node.input![index], ctx.loc);
+  if (!b || b.dims.length !== 1) return;
+  const n = b.data.length;
+  const scales = Float32Array.from({ length: n }, (_, c) => Math.fround(inputScale * weightScales[weightScales.length === 1 ? 0 : c]));
+  const q = Int32Array.from({ length: n }, (_, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfEven(b.data[c] / scales[c]))));
+  const e = ctx.editor;
+  const base = node.input![index].startsWith('onnx::') ? `${node.name}.bias` : node.input![index];
+  const qn = e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT32, [n], q));
+  const sn = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, [n], scales));
+  const zn = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT32, [n], new Int32Array(n)));
+  const out = e.unique(`${base}_dequantized`);
+  e.insertBefore(node, [{ name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [qn, sn, zn], output: [out], attribute: [{ name: 'axis', type: 2, i: 0 }] }]);
+  node.input![index] = out;
+}
+
+const doneByCtx = new WeakMap<QuantContext, Map<string, string>>();
+const doneFor = (ctx: QuantContext) => {
+  let d = doneByCtx.get(ctx);
+  if (!d) doneByCtx.set(ctx, (d = new Map()));
+  return d;
+};
+
+
+/** A static quantizer: activations through Q/DQ; `weights` lists [input index, per-channel axis] of constant weights. */
+function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>, bias?: number): OpQuantizer {
+  return {
+    check(node, ctx) {
+      for (const [i] of weights) if (!floatWeight(ctx.view, node.input?.[i] ?? '', ctx.loc)) return `input ${i} is not a constant float32 weight`;
+      return undefined;
+    },
+    apply(node, ctx) {
+      const done = doneFor(ctx);
+      const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
+      const acts = activationTensors(node, ctx);
+      const quantized = acts.filter((t) => ensureQdq(ctx, t, done));
+      let weightScales: Float32Array | undefined;
+      const hows: string[] = [];
+      let before = 0, after = 0, sqnr: number | undefined;
+      for (const [i, axisOf] of weights) {
+        const w = floatWeight(ctx.view, node.input![i], ctx.loc)!;
+        const r = dequantizedWeightInput(ctx, node, i, axisOf(node, w.dims.length));
+        weightScales = r.scales;
+        hows.push(r.how);
+        before += r.bytesBefore; after += r.bytesAfter; sqnr = r.sqnr;
+      }
+      if (bias !== undefined && node.input?.[bias] && weightScales && inScale) quantizeBias(ctx, node, bias, inScale, weightScales);
+      ctx.decide({
+        node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
+        how: `static QDQ: ${quantized.length} activation${quantized.length === 1 ? '' : 's'}${hows.length ? `, ${hows.join(', ')}` : ''}${bias !== undefined && weightScales ? ', int32 bias' : ''}`,
+        ...(hows.length ? { weightBytesBefore: before, weightBytesAfter: after, weightSqnr: sqnr } : {}),
+      });
+    },
+  };
+}
+
+const lastAxis = (_n: NodeProto, rank: number) => rank - 1;
+const gemmAxis = (n: NodeProto) => (n.attribute?.find((a) => a.name === 'transB')?.i ? 0 : 1);
+
+/** MatMul: a constant weight is quantized per output column; two activations (attention) are both Q/DQ'd. */
+const matMul: OpQuantizer = {
+  check: () => undefined,
+  apply(node, ctx) {
+    const w = floatWeight(ctx.view, node.input![1], ctx.loc);
+    return (w ? qdqOp([[1, lastAxis]]) : qdqOp([])).apply(node, ctx);
+  },
+};
+
+/** Add/Mul: a constant operand is stored int8 with its own scale, activations go through Q/DQ. */
+const elementwise: OpQuantizer = {
+  check(node, ctx) {
+    for (const i of node.input ?? []) {
+      const w = floatWeight(ctx.view, i, ctx.loc);
+      // An additive attention mask (-1e4 / -inf entries) would stretch the 8-bit range over the mask
+      // value and leave nothing for the scores.
+      if (w && w.data.some((v) => !(Math.abs(v) < 1e3))) return `constant operand '${i}' holds mask-like values (|x| ≥ 1000); an 8-bit range would lose the other operand`;
+    }
+    return undefined;
+  },
+  apply(node, ctx) {
+    const consts = (node.input ?? []).map((i, k) => [k, i] as const).filter(([, i]) => {
+      const w = floatWeight(ctx.view, i, ctx.loc);
+      return w && w.data.length >= 16;
+    });
+    return qdqOp(consts.map(([k]) => [k, () => 0] as [number, () => number])).apply(node, ctx);
+  },
+};
+
+/** Static (QDQ) quantizers by op type. */
+export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
+  MatMul: matMul,
+  Gemm: qdqOp([[1, gemmAxis]], 2),
+  Conv: qdqOp([[1, () => 0]], 2),
+  ConvTranspose: qdqOp([[1, () => 1]]),
+  Add: elementwise,
+  Mul: elementwise,
+  Concat: qdqOp([]),
+  Resize: qdqOp([]),
+  ...Object.fromEntries(POOLING.map((p) => [p, qdqOp([])])),
+  ...Object.fromEntries([...PASS_THROUGH].filter((p) => p !== 'MaxPool').map((p) => [p, qdqOp([])])),
+};
