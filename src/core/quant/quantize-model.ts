@@ -136,8 +136,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
     for (const [n] of needsGptq) acc.set(n, new HessianAccumulator(floatWeight(qctx.view, n.input![1], loaded.loc)!.dims[0]));
     const byInput = new Map<string, NodeProto[]>();
     for (const [n] of needsGptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
-    const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values) => {
-      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n)!.add(values[name]);
+    const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
+      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n)!.add(values[name] ?? feeds[name]);
     }, ctx);
     for (const [n, a] of acc) hessians.set(n, a.result());
     provider = run.provider;

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
+import { vi } from '../helpers/models';
+import { quantizeAndMeasure } from '../helpers/quant';
+
+// One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
+// float model, the habit of onnxruntime's test_op_* tests.
+const rnd = (n: number, seed: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * scale);
+const t = (name: string, dims: number[], seed: number, scale = 1) => makeTensor(name, DataType.FLOAT, dims, rnd(dims.reduce((a, b) => a * b, 1), seed, scale));
+
+function model(nodes: NodeProto[], inits: ReturnType<typeof t>[], inputs: ReturnType<typeof vi>[], outputs: ReturnType<typeof vi>[], opset = 17) {
+  return onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: opset }], graph: { name: 'g', node: nodes, initializer: inits, input: inputs, output: outputs } });
+}
+
+const matmul = () => model([{ name: '/fc/MatMul', op_type: 'MatMul', input: ['x', 'fc.weight'], output: ['y'] }], [t('fc.weight', [64, 32], 1, 0.2)], [vi('x', 1, ['n', 64])], [vi('y', 1, ['n', 32])]);
+const gemm = () => model([{ name: '/fc/Gemm', op_type: 'Gemm', input: ['x', 'fc.weight', 'fc.bias'], output: ['y'], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] }],
+  [t('fc.weight', [32, 64], 2, 0.2), t('fc.bias', [32], 3, 0.1)], [vi('x', 1, ['n', 64])], [vi('y', 1, ['n', 32])]);
+const conv = () => model([
+  { name: '/conv/Conv', op_type: 'Conv', input: ['x', 'conv.weight', 'conv.bias'], output: ['c'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] },
+  { name: '/relu/Relu', op_type: 'Relu', input: ['c'], output: ['r'] },
+  { name: '/pool/MaxPool', op_type: 'MaxPool', input: ['r'], output: ['p'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] },
+  { name: '/flat/Flatten', op_type: 'Flatten', input: ['p'], output: ['y'] },
+], [t('conv.weight', [8, 3, 3, 3], 4, 0.3), t('conv.bias', [8], 5, 0.1)], [vi('x', 1, ['n', 3, 8, 8])], [vi('y', 1, ['n', 128])]);
+const embedding = () => model([{ name: '/embed/Gather', op_type: 'Gather', input: ['embed.weight', 'ids'], output: ['y'] }], [t('embed.weight', [50, 16], 6)], [vi('ids', DataType.INT64, ['n', 4])], [vi('y', 1, ['n', 4, 16])]);
+const addConcat = () => model([
+  { name: '/a/Add', op_type: 'Add', input: ['x', 'x2'], output: ['s'] },
+  { name: '/c/Concat', op_type: 'Concat', input: ['s', 'x'], output: ['y'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] },
+], [], [vi('x', 1, ['n', 16]), vi('x2', 1, ['n', 16])], [vi('y', 1, ['n', 32])]);
+
+describe('quantize, op by op (weight / dynamic / static)', function () {
+  this.timeout(120_000);
+
+  it('MatMul, weight INT8: one DequantizeLinear on an int8 per-channel weight', async () => {
+    const r = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 8 });
+    assert.deepEqual(r.ops, { DequantizeLinear: 1, MatMul: 1 });
+    assert.ok(r.fidelity.cosine > 0.9999, `cosine ${r.fidelity.cosine}`);
+    assert.deepEqual(r.result.quantized, ['/fc/MatMul']);
+  });
+
+  it('MatMul, weight INT4: MatMulNBits replaces MatMul; GPTQ beats RTN on output error', async () => {
+    const rtn = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 4, blockSize: 32 }, 'random:16');
+    assert.deepEqual(rtn.ops, { 'com.microsoft.MatMulNBits': 1 });
+    assert.ok(rtn.fidelity.cosine > 0.99, `cosine ${rtn.fidelity.cosine}`);
+    const gptq = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 4, blockSize: 32, algorithm: 'gptq', calibration: 'random:16' });
+    assert.deepEqual(gptq.ops, { 'com.microsoft.MatMulNBits': 1 });
+    assert.ok(gptq.fidelity.sqnr > rtn.fidelity.sqnr, `GPTQ ${gptq.fidelity.sqnr} dB vs RTN ${rtn.fidelity.sqnr} dB`);
+  });
+
+  it('Gemm with transB, weight INT8 (axis 0) and dynamic INT8 (DynamicQuantizeLinear + MatMulInteger + bias Add)', async () => {
+    const w = await quantizeAndMeasure(gemm(), { mode: 'weight' });
+    assert.deepEqual(w.ops, { DequantizeLinear: 1, Gemm: 1 });
+    assert.ok(w.fidelity.cosine > 0.9999);
+    const d = await quantizeAndMeasure(gemm(), { mode: 'dynamic' });
+    assert.deepEqual(d.ops, { DynamicQuantizeLinear: 1, MatMulInteger: 1, Cast: 1, Mul: 2, Add: 1 });
+    assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
+  });
+
+  it('MatMul, dynamic INT8: the weight shrinks 4x', async () => {
+    const d = await quantizeAndMeasure(matmul(), { mode: 'dynamic' });
+    assert.equal(d.ops.MatMulInteger, 1);
+    assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3.5);
+  });
+
+  it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
+    const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });
+    assert.equal(s.ops.Conv, 1);
+    assert.ok(s.ops.QuantizeLinear >= 3, JSON.stringify(s.ops));
+    assert.equal(s.ops.DequantizeLinear, s.ops.QuantizeLinear + 2, 'weight and bias DequantizeLinear');
+    const tensors = new Map<string, { scale: number; sharedWith?: string }>(s.report.calibration.tensors.map((x: { tensor: string }) => [x.tensor, x]));
+    assert.equal(tensors.get('p')!.sharedWith, 'r');
+    assert.equal(tensors.get('y')!.scale, tensors.get('p')!.scale);
+    assert.ok(s.fidelity.cosine > 0.999, `cosine ${s.fidelity.cosine}`);
+    const c = await quantizeAndMeasure(conv(), { mode: 'weight' });
+    assert.deepEqual(c.ops, { DequantizeLinear: 1, Conv: 1, Relu: 1, MaxPool: 1, Flatten: 1 });
+  });
+
+  it('Gather (embedding table), weight INT8: one scale per row', async () => {
+    const r = await quantizeAndMeasure(embedding(), { mode: 'weight' });
+    assert.deepEqual(r.ops, { DequantizeLinear: 1, Gather: 1 });
+    assert.ok(r.fidelity.cosine > 0.9999);
+    assert.match(r.report.nodes[0].how, /per-channel \(axis 0\)/);
+  });
+
+  for (const method of ['minmax', 'percentile', 'entropy', 'mse'] as const) {
+    it(`Add + Concat, static with ${method} calibration: every activation through Q/DQ, close to float`, async () => {
+      const r = await quantizeAndMeasure(addConcat(), { mode: 'static', calibration: 'random:16', calibrationMethod: method });
+      // x, x2 and s; the graph output y stays float (nothing reads it inside the graph)
+      assert.equal(r.ops.QuantizeLinear, 3, JSON.stringify(r.ops));
+      assert.ok(r.fidelity.cosine > 0.99, `cosine ${r.fidelity.cosine}`);
+      assert.equal(r.report.calibration.method, method);
+      for (const tc of r.report.calibration.tensors) assert.ok(tc.clip[0] <= 0 && tc.clip[1] >= 0 && tc.scale > 0);
+    });
+  }
+
+  it('skips what it cannot quantize, with the reason in the report (never a crash)', async () => {
+    const m = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
+    const r = await quantizeAndMeasure(m, { mode: 'weight' });
+    assert.deepEqual(r.result.quantized, []);
+    assert.deepEqual(r.result.skipped, [{ node: '/mm/MatMul', reason: 'input 1 is not a constant float32 weight' }]);
+  });
+});
