@@ -152,7 +152,7 @@ export function fitInput(t: ort.Tensor, vi: ValueInfoProto, file: string): ort.T
     let dims = [...t.dims];
     if (dims.length === d.shape.length - 1) dims = [1, ...dims];
     const bad = dims.length !== d.shape.length || d.shape.some((s, k) => typeof s === 'number' && s > 0 && dims[k] !== s);
-    if (bad) throw new QuantLensError(file, `input '${vi.name}' has shape [${t.dims}], the model expects [${d.shape.map((s) => s ?? '?')}]`);
+    if (bad) throw new QuantLensError(file, `input '${vi.name}' has shape [${t.dims}], the model expects [${d.shape.map((s) => s ?? '?').join(', ')}]`);
     if (dims.length !== t.dims.length) t = new ort.Tensor(t.type, t.data as never, dims);
   }
   return t;
