@@ -10,7 +10,7 @@ const watch = process.argv.includes('--watch');
 
 const node = {
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: !production, minify: production,
-  external: ['vscode', 'onnxruntime-node', 'mocha'], logLevel: 'warning',
+  external: ['vscode', 'onnxruntime-node', 'mocha', 'playwright-core'], logLevel: 'warning',
 };
 
 const listTests = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f)) : []);

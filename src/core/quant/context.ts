@@ -25,6 +25,8 @@ export interface QuantContext {
   dequantized: Map<string, { output: string; scales: Float32Array }>;
   /** Activation quantization chosen by calibration (static mode), by tensor name. */
   activations: Map<string, ActivationQuant>;
+  /** Nodes the static pass quantizes: only they read the dequantized copies of activations. */
+  staticNodes: Set<NodeProto>;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }

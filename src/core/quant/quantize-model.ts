@@ -10,6 +10,7 @@ import { modulePathOf } from '../onnx/module-path';
 import type { NodeProto } from '../onnx/proto';
 import { walkGraphs } from '../onnx/walk';
 import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
+import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import { captureTensors } from '../runtime/capture';
 import type { Provider } from '../runtime/session';
 import type { OpQuantizer, QuantContext } from './context';
@@ -91,12 +92,25 @@ export async function quantizeModel(input: string, output: string, partial: Part
     modulePath: (n) => modulePathOf(n, n.input?.[WEIGHT_INPUT[n.op_type ?? ''] ?? 1]),
     dequantized: new Map(),
     activations: new Map(),
+    staticNodes: new Set(),
     hessian: (n) => {
       const h = hessians.get(n);
       if (!h) throw new Error(`no calibration Hessian for ${n.name}`);
       return h;
     },
   };
+
+  const warnings: string[] = [];
+  // Static quantization of Conv needs BatchNormalization folded in first (see fold-batchnorm.ts).
+  const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
+  if (staticAnywhere) {
+    const folded = foldBatchNormIntoConv(editor, loaded.loc);
+    if (folded.length) {
+      editor.dropUnusedConstants();
+      warnings.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
+      qctx.view = editor.view();
+    }
+  }
 
   // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
   for (const node of graph.node ?? []) {
@@ -123,7 +137,6 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const needsGptq = [...planned].filter(([n, p]) => n.op_type === 'MatMul' && p.options.mode === 'weight' && p.options.bits === 4 && p.options.algorithm === 'gptq');
   const needsStatic = [...planned].some(([, p]) => p.options.mode === 'static');
   let data: CalibrationData | undefined;
-  const warnings: string[] = [];
   let provider: Provider | undefined;
   let fallbackReason: string | undefined;
   if (options.calibration && (needsGptq.length || needsStatic)) {
@@ -147,7 +160,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
   let calibration: CalibrationReport | undefined;
   if (needsStatic && data) {
     const t = performance.now();
-    calibration = await calibrateActivations(loaded, qctx, [...planned].filter(([, p]) => p.options.mode === 'static').map(([n]) => n), data, options, ctx);
+    const staticNodes = [...planned].filter(([, p]) => p.options.mode === 'static').map(([n]) => n);
+    staticNodes.forEach((n) => qctx.staticNodes.add(n));
+    calibration = await calibrateActivations(loaded, qctx, staticNodes, data, options, ctx);
     provider ??= calibration.device;
     fallbackReason ??= calibration.fallbackReason;
     lap('calibration', t);

@@ -114,7 +114,9 @@ function ensureQdq(ctx: QuantContext, tensor: string, done: Map<string, string>)
   const a = ctx.activations.get(tensor);
   if (!a) return false;
   const graph = ctx.editor.graph;
-  const readers = (graph.node ?? []).filter((n) => n.input?.includes(tensor));
+  // Only quantized nodes read the dequantized copy; float nodes (excluded, or ops we do not quantize)
+  // keep the exact tensor, and onnxruntime does not try to quantize their weights on its own.
+  const readers = (graph.node ?? []).filter((n) => n.input?.includes(tensor) && ctx.staticNodes.has(n));
   if (!readers.length) return false;
   const e = ctx.editor;
   const dt = QUANT_TYPES[a.qtype].dataType;
