@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { dataTypeInfo, DataType } from './onnx/dtypes';
 import { GraphView } from './onnx/graph';
+import { detectModuleGroups, type ModuleGroup } from './onnx/module-groups';
 import type { LoadedModel } from './onnx/model-io';
 import { tensorNumel } from './onnx/tensor';
 import { describeValue, type ValueTypeInfo } from './onnx/value-type';
@@ -26,6 +27,8 @@ export interface ModelSummary {
   parametersIn: { initializers: number; constants: number };
   /** Weight elements by data type name. */
   parametersByType: Record<string, number>;
+  /** Vision / projector / language module groups of a VLM (empty for other models). */
+  moduleGroups: ModuleGroup[];
 }
 
 /** Index/shape types are not weights; everything numeric and float-like or narrow-int is. */
@@ -75,6 +78,7 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
     subgraphs: [...walkGraphs(graph)].length - 1,
     parametersIn,
     parametersByType,
+    moduleGroups: detectModuleGroups(graph),
   };
 }
 
@@ -89,6 +93,7 @@ export function formatSummary(s: ModelSummary): string {
     `  size ${fmtBytes(s.sizeBytes)}${s.externalData ? ` (external data: ${s.externalDataFiles.join(', ')})` : ''}`,
     `  ${s.parameters.toLocaleString('en-US')} parameters (${s.parametersIn.initializers.toLocaleString('en-US')} in initializers, ${s.parametersIn.constants.toLocaleString('en-US')} in Constant nodes)`,
     `  ${s.nodes} nodes${s.subgraphs ? ` in ${s.subgraphs + 1} graphs` : ''}`,
+    ...(s.moduleGroups.length ? [`  module groups: ${s.moduleGroups.map((g) => `${g.name} (${g.role}, ${g.nodes} nodes)`).join(', ')}`] : []),
     '  inputs:',
     ...s.inputs.map((v) => `    ${v.name}: ${v.type} ${fmtShape(v)}`),
     '  outputs:',

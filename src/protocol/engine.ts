@@ -1,5 +1,8 @@
 // Messages between the extension (or any client) and the engine process: one JSON object per line.
+import type { CompareOptions, CompareReport } from '../core/compare';
 import type { ModelSummary } from '../core/inspect';
+import type { QuantizeOptions } from '../core/quant/options';
+import type { QuantizeResult } from '../core/quant/quantize-model';
 import type { Progress } from '../core/jobs';
 import type { RunReport } from '../core/runtime/run-model';
 import type { DevicePreference } from '../core/runtime/session';
@@ -9,6 +12,8 @@ export interface JobRequests {
   inspect: { model: string };
   run: { model: string; device?: DevicePreference; runs?: number };
   fixture: { name: string; output: string };
+  quantize: { model: string; output: string; options: Partial<QuantizeOptions> };
+  compare: { reference: string; candidate: string; options: CompareOptions };
   /** Waits `ms` while reporting progress; lets tests exercise cancellation and crashes deterministically. */
   sleep: { ms: number };
 }
@@ -17,6 +22,8 @@ export interface JobResults {
   inspect: ModelSummary;
   run: RunReport;
   fixture: { output: string; sizeBytes: number };
+  quantize: QuantizeResult;
+  compare: CompareReport;
   sleep: { sleptMs: number };
 }
 
@@ -36,7 +43,7 @@ export type EngineEvent =
   | { type: 'cancelled'; id: number }
   | { type: 'log'; message: string };
 
-export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'sleep'];
+export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'quantize', 'compare', 'sleep'];
 
 /** Narrows an untrusted parsed line to a request; anything else is rejected by the caller. */
 export function isEngineRequest(v: unknown): v is EngineRequest {

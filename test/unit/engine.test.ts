@@ -25,6 +25,18 @@ describe('engine process (real child process, JSON lines)', function () {
     assert.ok(progress.some((p) => p.stage === 'run'));
   });
 
+  it('quantizes and compares in the engine, streaming progress', async () => {
+    const dir = tmpDir();
+    const model = path.join(dir, 'mlp.onnx');
+    await client.run('fixture', { name: 'mlp', output: model });
+    const stages = new Set<string>();
+    const q = await client.run('quantize', { model, output: path.join(dir, 'q.onnx'), options: { mode: 'static', calibration: 'random:8' } }, { onProgress: (p) => stages.add(p.stage) });
+    assert.equal(q.quantized.length > 0, true);
+    assert.ok(stages.has('calibration') && stages.has('compare'), [...stages].join(','));
+    const c = await client.run('compare', { reference: model, candidate: q.output, options: { samples: 2 } });
+    assert.ok(c.outputs.logits.cosine > 0.99);
+  });
+
   it('reports a bad model as an error event with the one-line message', async () => {
     await assert.rejects(client.run('inspect', { model: '/no/such/model.onnx' }), (e: unknown) => e instanceof QuantLensError && e.message === '/no/such/model.onnx: no such file');
   });

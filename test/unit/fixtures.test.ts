@@ -27,6 +27,15 @@ describe('fixtures', () => {
     });
   }
 
+  it('inspect detects the VLM module groups (and none in a CNN)', () => {
+    const dir2 = tmpDir();
+    saveModel(FIXTURES['tiny-vlm'].build(), path.join(dir2, 'v.onnx'));
+    saveModel(FIXTURES.cnn.build(), path.join(dir2, 'c.onnx'));
+    const groups = summarizeModel(loadModel(path.join(dir2, 'v.onnx'))).moduleGroups;
+    assert.deepEqual(groups.map((g) => [g.name, g.role]), [['vision_model', 'vision'], ['multi_modal_projector', 'projector'], ['language_model', 'language']]);
+    assert.deepEqual(summarizeModel(loadModel(path.join(dir2, 'c.onnx'))).moduleGroups, []);
+  });
+
   it('tiny-vlm has the three module groups in its node names, and torch-style weight names', () => {
     const model = FIXTURES['tiny-vlm'].build();
     const groups = new Set(model.graph!.node!.map((n) => modulePathFromNodeName(n.name!).split('.')[0]));
