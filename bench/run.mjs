@@ -38,6 +38,27 @@ try {
   row('load+save time ÷ cp time', `${(median(ours) / median(cp)).toFixed(2)}x`);
   row('peak RSS of load+save', `${(median(rss) / 2 ** 20).toFixed(0)} MiB`);
   row('peak RSS ÷ model file size', `${(median(rss) / size).toFixed(2)}`);
+
+  // Weight INT8 quantization of the same model (verification in onnxruntime included), then of an
+  // external-data copy of it.
+  const external = path.join(dir, 'ext', 'large.onnx');
+  fs.mkdirSync(path.dirname(external));
+  for (const [label, src] of [['inline', model], ['external data', external]]) {
+    if (src === external) {
+      const r = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'to-external.js'), model, external], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+    }
+    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), src, path.join(dir, 'q.onnx')], { encoding: 'utf8' });
+    if (q.status !== 0) throw new Error(q.stderr);
+    const m = JSON.parse(q.stdout.trim().split('\n').pop());
+    const t = m.timings;
+    const srcSize = size;
+    row(`weight INT8 quantize (${label}), all ÷ cp`, `${(m.seconds / median(cp)).toFixed(2)}x  (${m.seconds.toFixed(2)} s; verify ${t.verify.toFixed(2)} s)`);
+    row(`  load+quantize+save only ÷ cp`, `${((m.seconds - t.verify) / median(cp)).toFixed(2)}x`);
+    row(`  peak RSS ÷ model size`, `${(m.peakRssBytes / srcSize).toFixed(2)}  (cosine ${m.cosine.toFixed(5)})`);
+    fs.rmSync(path.join(dir, 'q.onnx'), { force: true });
+  }
+  execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

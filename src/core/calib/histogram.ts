@@ -10,6 +10,7 @@ export class GrowingHistogram {
   max = -Infinity;
   total = 0;
 
+  /** `bins` 0 keeps only min and max (MinMax calibration needs nothing else). */
   constructor(readonly bins = 2048) {
     if (bins % 2) throw new Error('bins must be even');
     this.counts = new Float64Array(bins);
@@ -30,6 +31,8 @@ export class GrowingHistogram {
     if (!Number.isFinite(mn) || !Number.isFinite(mx)) return;
     if (mn < this.min) this.min = mn;
     if (mx > this.max) this.max = mx;
+    this.total += values.length;
+    if (this.bins === 0) return;
     const need = Math.max(Math.abs(mn), Math.abs(mx));
     if (this.width === 0) this.width = need > 0 ? (need * 2) / this.bins : 1e-8;
     while (need >= (this.bins / 2) * this.width) this.grow();
@@ -41,7 +44,6 @@ export class GrowingHistogram {
       else if (b < 0) b = 0;
       this.counts[b]++;
     }
-    this.total += values.length;
   }
 
   private grow(): void {
@@ -124,7 +126,7 @@ export function entropyRange(h: GrowingHistogram, levels = 128): ClipRange {
   while (last > 0 && p0[last - 1] === 0) last--;
   if (last <= levels) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
   let best = last, bestKl = Infinity;
-  const step = Math.max(1, Math.floor((last - levels) / 256)); // at most ~256 candidates
+  const step = Math.max(1, Math.floor((last - levels) / 96)); // at most ~96 candidate thresholds
   for (let i = levels; i <= last; i += step) {
     const p = p0.slice(0, i);
     let outliers = 0;

@@ -3,7 +3,7 @@ import { qdqDomain } from './qdq-domain';
 import type { NodeProto } from '../onnx/proto';
 import type { QuantContext } from './context';
 import { QUANT_TYPES, type QuantType } from './qtypes';
-import { dequantizeTensor, errorStats, quantizeTensor, type Granularity } from './tensor-quant';
+import { quantizeTensor, type Granularity } from './tensor-quant';
 import { floatWeight, weightBytes } from './weights';
 
 export interface DqResult {
@@ -36,7 +36,7 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   }
   const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
   const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity });
-  const sqnr = errorStats(w.data, dequantizeTensor(q)).sqnr;
+  const sqnr = q.sqnr;
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;
   const qName = ctx.editor.addInitializer(makeTensor(`${base}_quantized`, info.dataType, w.dims, q.values));

@@ -20,7 +20,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, type NodeDecision, type QuantizeOptions } fro
 import { loadRecipe, QuantPolicy } from './policy';
 import { calibrateActivations, STATIC_QUANTIZERS, type CalibrationReport } from './static/qdq';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
-import { floatWeight } from './weights';
+import { floatWeightDims } from './weights';
 import { writeJsonAtomic } from '../fs/json';
 
 const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
@@ -146,7 +146,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   if (needsGptq.length && data) {
     const t = performance.now();
     const acc = new Map<NodeProto, HessianAccumulator>();
-    for (const [n] of needsGptq) acc.set(n, new HessianAccumulator(floatWeight(qctx.view, n.input![1], loaded.loc)!.dims[0]));
+    for (const [n] of needsGptq) acc.set(n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc)![0]));
     const byInput = new Map<string, NodeProto[]>();
     for (const [n] of needsGptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
     const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
@@ -192,7 +192,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     const tv = performance.now();
     let check: CompareReport;
     try {
-      check = await compareModels(input, staged, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: options.device, latencyRuns: 5 }, ctx);
+      check = await compareModels(input, staged, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: options.device, latencyRuns: 3 }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the quantized model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');

@@ -1,5 +1,6 @@
 /** Round half to even, as onnxruntime's QuantizeLinear does (std::nearbyint in the default mode). */
 export function roundHalfEven(v: number): number {
+  // Math.round sends halves up; a half that landed on an odd number goes back down.
   const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }

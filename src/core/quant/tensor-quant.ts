@@ -26,6 +26,8 @@ export interface QuantizedTensor {
   /** Shape of the scale tensor as DequantizeLinear expects it for this granularity. */
   scaleDims: number[];
   granularity: Granularity;
+  /** SQNR of the dequantized values against the input, dB (measured while quantizing). */
+  sqnr: number;
 }
 
 /** Maps each element index to its group (scale) index for the granularity, with the group count. */
@@ -54,21 +56,47 @@ export function groupLayout(dims: number[], g: Granularity): { groups: number; g
   };
 }
 
+/** Calls fn(start, count, stride, group) for every run of elements sharing a scale, without a call per element. */
+function forEachRun(dims: number[], g: Granularity, fn: (start: number, count: number, stride: number, group: number) => void): void {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (g.kind === 'tensor') return fn(0, n, 1, 0);
+  const rank = dims.length;
+  const axis = g.axis < 0 ? g.axis + rank : g.axis;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const along = dims[axis];
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  if (g.kind === 'channel') {
+    for (let o = 0; o < outer; o++) for (let a = 0; a < along; a++) fn((o * along + a) * inner, inner, 1, a);
+    return;
+  }
+  const nBlocks = Math.ceil(along / g.blockSize);
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < along; a++) {
+      const gb = (o * nBlocks + Math.floor(a / g.blockSize)) * inner;
+      for (let r = 0; r < inner; r++) fn((o * along + a) * inner + r, 1, 1, gb + r);
+    }
+  }
+}
+
 /** Quantizes float values: q = clamp(round_half_even(x / scale) + zero_point), in float32 like onnxruntime. */
 export function quantizeTensor(data: Float32Array, dims: number[], opts: QuantizeOptions): QuantizedTensor {
-  const { groups, groupOf, scaleDims } = groupLayout(dims, opts.granularity);
+  const { groups, scaleDims } = groupLayout(dims, opts.granularity);
   const mins = new Float64Array(groups).fill(Infinity);
   const maxs = new Float64Array(groups).fill(-Infinity);
   if (opts.ranges) {
     if (opts.ranges.length !== groups) throw new Error(`expected ${groups} ranges, got ${opts.ranges.length}`);
     opts.ranges.forEach((r, k) => { mins[k] = r.min; maxs[k] = r.max; });
   } else {
-    for (let i = 0; i < data.length; i++) {
-      const k = groupOf(i);
-      const v = data[i];
-      if (v < mins[k]) mins[k] = v;
-      if (v > maxs[k]) maxs[k] = v;
-    }
+    forEachRun(dims, opts.granularity, (start, count, _s, k) => {
+      let mn = mins[k], mx = maxs[k];
+      for (let i = start; i < start + count; i++) {
+        const v = data[i];
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+      mins[k] = mn;
+      maxs[k] = mx;
+    });
   }
   const scales = new Float32Array(groups);
   const zeroPoints = new Int32Array(groups);
@@ -80,12 +108,20 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   const info = QUANT_TYPES[opts.qtype];
   const { qmin, qmax } = quantRange(opts.qtype, false);
   const values = info.signed ? new Int8Array(data.length) : new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const k = groupOf(i);
-    const q = roundHalfEven(Math.fround(data[i] / scales[k])) + zeroPoints[k];
-    values[i] = q < qmin ? qmin : q > qmax ? qmax : q;
-  }
-  return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity };
+  let errSq = 0, sigSq = 0;
+  forEachRun(dims, opts.granularity, (start, count, _s, k) => {
+    const s = scales[k], z = zeroPoints[k];
+    for (let i = start; i < start + count; i++) {
+      const x = data[i];
+      let q = roundHalfEven(Math.fround(x / s)) + z;
+      q = q < qmin ? qmin : q > qmax ? qmax : q;
+      values[i] = q;
+      const e = x - Math.fround((q - z) * s);
+      errSq += e * e;
+      sigSq += x * x;
+    }
+  });
+  return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity, sqnr: errSq === 0 ? Infinity : 10 * Math.log10(sigSq / errSq) };
 }
 
 export function dequantizeTensor(q: QuantizedTensor): Float32Array {

@@ -19,6 +19,12 @@ export function floatWeight(view: GraphView, name: string, loc: ModelLocation): 
   return { name, tensor: t, dims: tensorDims(t, loc), data: toFloat32(readTensor(t, loc)) };
 }
 
+/** Shape of the float32 weight behind `name` without reading its data (for the quantizers' checks). */
+export function floatWeightDims(view: GraphView, name: string, loc: ModelLocation): number[] | undefined {
+  const t = view.constant(name);
+  return t && t.data_type === DataType.FLOAT ? tensorDims(t, loc) : undefined;
+}
+
 /** Bytes a tensor's data takes (raw), for size accounting in reports. */
 export function weightBytes(dims: number[], bits: number): number {
   return Math.ceil((dims.reduce((a, b) => a * b, 1) * bits) / 8);

@@ -2,8 +2,8 @@ import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
 import type { OpQuantizer, QuantContext } from '../context';
-import { dequantizeTensor, errorStats, quantizeTensor } from '../tensor-quant';
-import { floatWeight, weightBytes } from '../weights';
+import { quantizeTensor } from '../tensor-quant';
+import { floatWeight, floatWeightDims, weightBytes } from '../weights';
 
 const attr = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name);
 const attrInt = (node: NodeProto, name: string, d: number) => (attr(node, name)?.i != null ? Number(attr(node, name)!.i) : d);
@@ -45,7 +45,7 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
     node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
     how: `dynamic int8 (DynamicQuantizeLinear + MatMulInteger, ${perChannel ? 'per-channel' : 'per-tensor'} weight)`,
     weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: weightBytes([K, N], 8) + q.scales.length * 5,
-    weightSqnr: errorStats(w, dequantizeTensor(q)).sqnr,
+    weightSqnr: q.sqnr,
   });
 }
 
@@ -55,9 +55,9 @@ const opsetCheck = (ctx: QuantContext) => (ctx.editor.opset() < 11 ? 'dynamic qu
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
     check(node, ctx) {
-      const w = floatWeight(ctx.view, node.input?.[1] ?? '', ctx.loc);
-      if (!w) return 'input 1 is not a constant float32 weight';
-      if (w.dims.length !== 2) return 'dynamic MatMulInteger needs a 2-D weight';
+      const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
+      if (!dims) return 'input 1 is not a constant float32 weight';
+      if (dims.length !== 2) return 'dynamic MatMulInteger needs a 2-D weight';
       return opsetCheck(ctx);
     },
     apply(node, ctx) {
@@ -69,8 +69,7 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     check(node, ctx) {
       if (attrInt(node, 'transA', 0)) return 'Gemm with transA';
       if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1';
-      const w = floatWeight(ctx.view, node.input?.[1] ?? '', ctx.loc);
-      if (!w || w.dims.length !== 2) return 'input B is not a constant 2-D float32 weight';
+      if (floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc)?.length !== 2) return 'input B is not a constant 2-D float32 weight';
       return opsetCheck(ctx);
     },
     apply(node, ctx) {

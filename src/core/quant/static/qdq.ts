@@ -15,7 +15,7 @@ import { computeQParams } from '../qparams';
 import { QUANT_TYPES } from '../qtypes';
 import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
-import { floatWeight } from '../weights';
+import { floatWeight, floatWeightDims } from '../weights';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
 const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
@@ -68,9 +68,11 @@ function rangeFor(h: GrowingHistogram, o: QuantizeOptions): ClipRange {
  * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
  */
 export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext): Promise<CalibrationReport> {
-  const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))];
+  // Outputs of pass-through ops take their input's parameters: no need to fetch them.
+  const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
+  const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
   const hists = new Map<string, GrowingHistogram>();
-  const bins = o.calibrationMethod === 'minmax' ? 2 : o.bins;
+  const bins = o.calibrationMethod === 'minmax' ? 0 : o.bins;
   const run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
     for (const name of names) {
       const t: ort.Tensor | undefined = values[name] ?? feeds[name];
@@ -96,10 +98,11 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   for (const n of nodes) {
     if (!PASS_THROUGH.has(n.op_type ?? '')) continue;
     const src = ctx.activations.get(n.input![0]);
+    const from = tensors.get(n.input![0]);
     const out = n.output![0];
-    if (src && tensors.has(out)) {
+    if (src && from) {
       ctx.activations.set(out, src);
-      Object.assign(tensors.get(out)!, { scale: src.scale, zeroPoint: src.zeroPoint, sharedWith: n.input![0] });
+      tensors.set(out, { ...from, tensor: out, sharedWith: n.input![0], histogram: undefined });
     }
   }
   return {
@@ -166,7 +169,7 @@ const doneFor = (ctx: QuantContext) => {
 function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>, bias?: number): OpQuantizer {
   return {
     check(node, ctx) {
-      for (const [i] of weights) if (!floatWeight(ctx.view, node.input?.[i] ?? '', ctx.loc)) return `input ${i} is not a constant float32 weight`;
+      for (const [i] of weights) if (!floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)) return `input ${i} is not a constant float32 weight`;
       return undefined;
     },
     apply(node, ctx) {
@@ -178,8 +181,7 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
       const hows: string[] = [];
       let before = 0, after = 0, sqnr: number | undefined;
       for (const [i, axisOf] of weights) {
-        const w = floatWeight(ctx.view, node.input![i], ctx.loc)!;
-        const r = dequantizedWeightInput(ctx, node, i, axisOf(node, w.dims.length));
+        const r = dequantizedWeightInput(ctx, node, i, axisOf(node, floatWeightDims(ctx.view, node.input![i], ctx.loc)!.length));
         weightScales = r.scales;
         hows.push(r.how);
         before += r.bytesBefore; after += r.bytesAfter; sqnr = r.sqnr;
@@ -201,8 +203,7 @@ const gemmAxis = (n: NodeProto) => (n.attribute?.find((a) => a.name === 'transB'
 const matMul: OpQuantizer = {
   check: () => undefined,
   apply(node, ctx) {
-    const w = floatWeight(ctx.view, node.input![1], ctx.loc);
-    return (w ? qdqOp([[1, lastAxis]]) : qdqOp([])).apply(node, ctx);
+    return (floatWeightDims(ctx.view, node.input![1], ctx.loc) ? qdqOp([[1, lastAxis]]) : qdqOp([])).apply(node, ctx);
   },
 };
 
@@ -218,10 +219,7 @@ const elementwise: OpQuantizer = {
     return undefined;
   },
   apply(node, ctx) {
-    const consts = (node.input ?? []).map((i, k) => [k, i] as const).filter(([, i]) => {
-      const w = floatWeight(ctx.view, i, ctx.loc);
-      return w && w.data.length >= 16;
-    });
+    const consts = (node.input ?? []).map((i, k) => [k, i] as const).filter(([, i]) => (floatWeightDims(ctx.view, i, ctx.loc)?.reduce((a, b) => a * b, 1) ?? 0) >= 16);
     return qdqOp(consts.map(([k]) => [k, () => 0] as [number, () => number])).apply(node, ctx);
   },
 };

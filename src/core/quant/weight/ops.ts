@@ -2,7 +2,7 @@ import { errorStats } from '../tensor-quant';
 import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
-import { floatWeight } from '../weights';
+import { floatWeight, floatWeightDims } from '../weights';
 import { dequantizeBlocks, emitMatMulNBits, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 
@@ -12,9 +12,9 @@ const attrInt = (node: NodeProto, name: string, dflt: number) => {
 };
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
-  const w = floatWeight(ctx.view, node.input?.[index] ?? '', ctx.loc);
-  if (!w) return `input ${index} is not a constant float32 weight`;
-  if (w.data.length < 16) return 'weight too small to be worth quantizing';
+  const dims = floatWeightDims(ctx.view, node.input?.[index] ?? '', ctx.loc);
+  if (!dims) return `input ${index} is not a constant float32 weight`;
+  if (dims.reduce((a, b) => a * b, 1) < 16) return 'weight too small to be worth quantizing';
   return undefined;
 };
 
@@ -36,10 +36,7 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     check(node, ctx) {
       const r = needsWeight(1)(node, ctx);
       if (r) return r;
-      if (ctx.optionsFor(node).bits === 4) {
-        const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
-        if (w.dims.length !== 2) return 'MatMulNBits needs a 2-D weight';
-      }
+      if (ctx.optionsFor(node).bits === 4 && floatWeightDims(ctx.view, node.input![1], ctx.loc)!.length !== 2) return 'MatMulNBits needs a 2-D weight';
       return undefined;
     },
     async apply(node, ctx) {
