@@ -77,6 +77,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const lap = (k: string, since: number) => (timings[k] = (performance.now() - since) / 1000);
   const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   validate(options, input, output);
+  // --device cuda asks for CUDA; quantization still completes on CPU without it, and says so.
+  const wantedCuda = options.device === 'cuda';
+  if (wantedCuda) options.device = 'auto';
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
   const graph = loaded.model.graph!;
@@ -199,6 +202,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
     }
     lap('verify', tv);
     if (!options.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+    const fellBack = fallbackReason ?? check.fallbackReason;
+    if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
+    if (wantedCuda) options.device = 'cuda';
     if (saved.dataFile) fs.renameSync(saved.dataFile, path.join(outDir, path.basename(saved.dataFile)));
     fs.renameSync(staged, path.resolve(output));
     const sizeAfter = fs.statSync(output).size + (saved.dataBytes ?? 0);

@@ -78,6 +78,8 @@ function forEachRun(dims: number[], g: Granularity, fn: (start: number, count: n
   }
 }
 
+const lastAxisChannels = (dims: number[], g: Granularity) => g.kind === 'channel' && (g.axis === dims.length - 1 || g.axis === -1) && dims.length > 1;
+
 /** Quantizes float values: q = clamp(round_half_even(x / scale) + zero_point), in float32 like onnxruntime. */
 export function quantizeTensor(data: Float32Array, dims: number[], opts: QuantizeOptions): QuantizedTensor {
   const { groups, scaleDims } = groupLayout(dims, opts.granularity);
@@ -86,10 +88,20 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   if (opts.ranges) {
     if (opts.ranges.length !== groups) throw new Error(`expected ${groups} ranges, got ${opts.ranges.length}`);
     opts.ranges.forEach((r, k) => { mins[k] = r.min; maxs[k] = r.max; });
+  } else if (lastAxisChannels(dims, opts.granularity)) {
+    // [K, N] with a scale per column: walk rows in memory order (a column walk misses cache on every element).
+    const n = dims[dims.length - 1];
+    for (let row = 0; row < data.length; row += n) {
+      for (let k = 0; k < n; k++) {
+        const v = data[row + k];
+        if (v < mins[k]) mins[k] = v;
+        if (v > maxs[k]) maxs[k] = v;
+      }
+    }
   } else {
-    forEachRun(dims, opts.granularity, (start, count, _s, k) => {
+    forEachRun(dims, opts.granularity, (start, count, stride, k) => {
       let mn = mins[k], mx = maxs[k];
-      for (let i = start; i < start + count; i++) {
+      for (let i = start, end = start + count * stride; i < end; i += stride) {
         const v = data[i];
         if (v < mn) mn = v;
         if (v > mx) mx = v;
@@ -109,9 +121,9 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   const { qmin, qmax } = quantRange(opts.qtype, false);
   const values = info.signed ? new Int8Array(data.length) : new Uint8Array(data.length);
   let errSq = 0, sigSq = 0;
-  forEachRun(dims, opts.granularity, (start, count, _s, k) => {
+  const run = (start: number, count: number, stride: number, k: number) => {
     const s = scales[k], z = zeroPoints[k];
-    for (let i = start; i < start + count; i++) {
+    for (let i = start, end = start + count * stride; i < end; i += stride) {
       const x = data[i];
       let q = roundHalfEven(Math.fround(x / s)) + z;
       q = q < qmin ? qmin : q > qmax ? qmax : q;
@@ -120,7 +132,23 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
       errSq += e * e;
       sigSq += x * x;
     }
-  });
+  };
+  if (lastAxisChannels(dims, opts.granularity)) {
+    const n = dims[dims.length - 1];
+    for (let row = 0; row < data.length; row += n) {
+      for (let k = 0; k < n; k++) {
+        const s = scales[k], z = zeroPoints[k], x = data[row + k];
+        let q = roundHalfEven(Math.fround(x / s)) + z;
+        q = q < qmin ? qmin : q > qmax ? qmax : q;
+        values[row + k] = q;
+        const e = x - (q - z) * s;
+        errSq += e * e;
+        sigSq += x * x;
+      }
+    }
+  } else {
+    forEachRun(dims, opts.granularity, run);
+  }
   return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity, sqnr: errSq === 0 ? Infinity : 10 * Math.log10(sigSq / errSq) };
 }
 
