@@ -59,7 +59,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, mode: { type: 'string', default: 'weight' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
       symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
-      samples: { type: 'string' }, exclude: { type: 'string', multiple: true }, recipe: { type: 'string' }, device: { type: 'string' },
+      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true }, recipe: { type: 'string' }, device: { type: 'string' },
       json: { type: 'boolean' },
     });
     const model = onePositional(positionals, 'MODEL');
@@ -87,6 +87,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       calibrationMethod: oneOf('calibration-method', values['calibration-method'], ['minmax', 'percentile', 'entropy', 'mse'] as const),
       percentile: num('percentile', values.percentile),
       maxSamples: num('samples', values.samples),
+      gptqActOrder: values['act-order'],
       exclude: values.exclude,
       recipe: values.recipe,
       device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),

@@ -6,7 +6,7 @@ commands:
                                     run the model once in onnxruntime on seeded random inputs
   fixture NAME -o OUT               write a built-in sample model: mlp | cnn | transformer | tiny-vlm
 
-  quantize MODEL -o OUT --mode weight|dynamic|static [--bits 8|4] [--block-size N] [--algorithm rtn|gptq]
+  quantize MODEL -o OUT --mode weight|dynamic|static [--bits 8|4] [--block-size N] [--algorithm rtn|gptq [--act-order]]
            [--per-channel|--per-tensor] [--symmetric] [--calibration DIR|random:N]
            [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]

@@ -46,6 +46,8 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     const gptq = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 4, blockSize: 32, algorithm: 'gptq', calibration: 'random:16' });
     assert.deepEqual(gptq.ops, { 'com.microsoft.MatMulNBits': 1 });
     assert.ok(gptq.fidelity.sqnr > rtn.fidelity.sqnr, `GPTQ ${gptq.fidelity.sqnr} dB vs RTN ${rtn.fidelity.sqnr} dB`);
+    const act = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 4, blockSize: 32, algorithm: 'gptq', gptqActOrder: true, calibration: 'random:16' });
+    assert.ok(act.fidelity.sqnr > rtn.fidelity.sqnr, `GPTQ act-order ${act.fidelity.sqnr} dB vs RTN ${rtn.fidelity.sqnr} dB`);
   });
 
   it('Gemm with transB, weight INT8 (axis 0) and dynamic INT8 (DynamicQuantizeLinear + MatMulInteger + bias Add)', async () => {
