@@ -8,8 +8,23 @@ import { describeValue } from '../onnx/value-type';
 
 export interface RandomFeedOptions {
   seed?: number;
-  /** Value for symbolic or unknown dims (default 1). */
-  dynamicDim?: number;
+  /** Value for a symbolic batch dimension (default 1). */
+  batch?: number;
+}
+
+/**
+ * A size for each symbolic dimension: 1 for the batch, 224 for the spatial dims of an image input
+ * (rank 4 with 1 or 3 channels at axis 1 or 3), 16 for the rest (sequence lengths).
+ */
+function concreteShape(shape: Array<number | string | null>, batch: number): number[] {
+  const image = shape.length === 4 && ([1, 3].includes(shape[1] as number) || [1, 3].includes(shape[3] as number));
+  const channelsFirst = image && [1, 3].includes(shape[1] as number);
+  return shape.map((d, k) => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (k === 0) return batch;
+    if (image && (channelsFirst ? k >= 2 : k === 1 || k === 2)) return 224;
+    return 16;
+  });
 }
 
 /**
@@ -23,7 +38,7 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   for (const vi of graph.input ?? []) {
     if (!vi.name || !view.graphInputs.has(vi.name)) continue;
     const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-    const shape = (describeValue(vi).shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : opts.dynamicDim ?? 1));
+    const shape = concreteShape(describeValue(vi).shape ?? [], opts.batch ?? 1);
     const n = shape.reduce((a, b) => a * b, 1);
     feeds[vi.name] = randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
   }
