@@ -1,36 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openCalibration, type CalibrationData } from '../calib/data';
 import { compareModels, type CompareReport } from '../compare';
 import { CancelledError, QuantLensError } from '../errors';
 import type { JobContext } from '../jobs';
-import { ModelEditor } from '../onnx/editor';
 import { loadModel, saveModel } from '../onnx/model-io';
-import { modulePathOf } from '../onnx/module-path';
-import type { NodeProto } from '../onnx/proto';
-import { walkGraphs } from '../onnx/walk';
-import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
-import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
-import { captureTensors } from '../runtime/capture';
 import type { Provider } from '../runtime/session';
-import type { OpQuantizer, QuantContext } from './context';
-import { DYNAMIC_QUANTIZERS } from './dynamic/ops';
-import { HessianAccumulator } from './hessian';
 import { DEFAULT_QUANTIZE_OPTIONS, type NodeDecision, type QuantizeOptions } from './options';
 import { loadRecipe, QuantPolicy } from './policy';
-import { calibrateActivations, STATIC_QUANTIZERS, type CalibrationReport } from './static/qdq';
-import { WEIGHT_QUANTIZERS } from './weight/ops';
-import { floatWeightDims } from './weights';
+import type { CalibrationReport } from './static/qdq';
+import { applyQuantization, prepareQuantization } from './prepare';
 import { writeJsonAtomic } from '../fs/json';
-
-const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
-  weight: WEIGHT_QUANTIZERS,
-  dynamic: DYNAMIC_QUANTIZERS,
-  static: STATIC_QUANTIZERS,
-};
-const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys(r)));
-/** Which input holds the op's weight, for module paths and reports. */
-const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
 
 /** `quantize --json`: the contract's fields first, extras after. */
 export interface QuantizeResult {
@@ -82,106 +61,15 @@ export async function quantizeModel(input: string, output: string, partial: Part
   if (wantedCuda) options.device = 'auto';
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
-  const graph = loaded.model.graph!;
-  const editor = new ModelEditor(loaded.model);
-  const policy = new QuantPolicy(options, recipe);
-  const decisions: NodeDecision[] = [];
-  const planned = new Map<NodeProto, { options: QuantizeOptions; quantizer: OpQuantizer }>();
-  const hessians = new Map<NodeProto, Float64Array>();
-  const qctx: QuantContext = {
-    editor, view: editor.view(), loc: loaded.loc, options,
-    optionsFor: (n) => planned.get(n)?.options ?? options,
-    decide: (d) => decisions.push(d),
-    modulePath: (n) => modulePathOf(n, n.input?.[WEIGHT_INPUT[n.op_type ?? ''] ?? 1]),
-    dequantized: new Map(),
-    activations: new Map(),
-    staticNodes: new Set(),
-    hessian: (n) => {
-      const h = hessians.get(n);
-      if (!h) throw new Error(`no calibration Hessian for ${n.name}`);
-      return h;
-    },
-  };
-
-  const warnings: string[] = [];
-  // Static quantization of Conv needs BatchNormalization folded in first (see fold-batchnorm.ts).
   const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
-  if (staticAnywhere) {
-    const folded = foldBatchNormIntoConv(editor, loaded.loc);
-    if (folded.length) {
-      editor.dropUnusedConstants();
-      warnings.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
-      qctx.view = editor.view();
-    }
-  }
-
-  // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
-  for (const node of graph.node ?? []) {
-    const op = node.op_type ?? '';
-    if ((node.domain ?? '') !== '' || !QUANTIZABLE.has(op)) continue;
-    const skip = (reason: string) => decisions.push({ node: node.name ?? '', opType: op, modulePath: qctx.modulePath(node), skipped: reason });
-    const r = policy.resolve(qctx.modulePath(node), node.name ?? '');
-    if ('keep' in r) {
-      if (REGISTRIES[options.mode][op]) skip(r.keep);
-      continue;
-    }
-    const quantizer = REGISTRIES[r.options.mode][op];
-    if (!quantizer) continue; // not an op this mode quantizes
-    planned.set(node, { options: r.options, quantizer });
-    const why = quantizer.check(node, qctx);
-    if (why) { planned.delete(node); skip(why); }
-  }
-  for (const { graph: g, depth } of walkGraphs(graph)) {
-    if (depth === 0) continue;
-    for (const node of g.node ?? []) if (QUANTIZABLE.has(node.op_type ?? '')) decisions.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
-  }
-
-  // Calibration: one data set for GPTQ Hessians and activation ranges.
-  const needsGptq = [...planned].filter(([n, p]) => n.op_type === 'MatMul' && p.options.mode === 'weight' && p.options.bits === 4 && p.options.algorithm === 'gptq');
-  const needsStatic = [...planned].some(([, p]) => p.options.mode === 'static');
-  let data: CalibrationData | undefined;
-  let provider: Provider | undefined;
-  let fallbackReason: string | undefined;
-  if (options.calibration && (needsGptq.length || needsStatic)) {
-    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples });
-    if (data.warning) warnings.push(data.warning);
-  }
-  if (needsGptq.length && data) {
-    const t = performance.now();
-    const acc = new Map<NodeProto, HessianAccumulator>();
-    for (const [n] of needsGptq) acc.set(n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc)![0]));
-    const byInput = new Map<string, NodeProto[]>();
-    for (const [n] of needsGptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
-    const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
-      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n)!.add(values[name] ?? feeds[name]);
-    }, ctx);
-    for (const [n, a] of acc) hessians.set(n, a.result());
-    provider = run.provider;
-    fallbackReason = run.fallbackReason;
-    lap('gptqHessians', t);
-  }
-  let calibration: CalibrationReport | undefined;
-  if (needsStatic && data) {
-    const t = performance.now();
-    const staticNodes = [...planned].filter(([, p]) => p.options.mode === 'static').map(([n]) => n);
-    staticNodes.forEach((n) => qctx.staticNodes.add(n));
-    calibration = await calibrateActivations(loaded, qctx, staticNodes, data, options, ctx);
-    provider ??= calibration.device;
-    fallbackReason ??= calibration.fallbackReason;
-    lap('calibration', t);
-  }
-
-  // Do it, in graph order (nodes inserted before their consumer keep the order topological).
+  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options, recipe), staticAnywhere, ctx);
+  Object.assign(timings, prep.timings);
+  const { warnings, calibration } = prep;
+  const provider = prep.provider;
+  const fallbackReason = prep.fallbackReason;
   const tq = performance.now();
-  if (needsStatic && editor.opset() === 9) {
-    const r = upgradeOpset9To10(editor);
-    warnings.push(`model upgraded from opset 9 to 10 so onnxruntime can fuse Q/DQ into QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
-  }
-  for (const [node, p] of planned) {
-    if (ctx.signal?.aborted) throw new CancelledError();
-    await p.quantizer.apply(node, qctx);
-  }
-  editor.dropUnusedConstants();
+  const { decisions: applied } = await applyQuantization(prep, () => true, { inPlace: true, signal: ctx.signal });
+  const decisions = [...applied, ...prep.skipped];
   lap('quantize', tq);
 
   // Stage, verify in onnxruntime against the float model, then move into place.

@@ -1,0 +1,168 @@
+import { openCalibration, type CalibrationData } from '../calib/data';
+import { CancelledError } from '../errors';
+import type { JobContext } from '../jobs';
+import { ModelEditor } from '../onnx/editor';
+import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
+import type { LoadedModel } from '../onnx/model-io';
+import { modulePathOf } from '../onnx/module-path';
+import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
+import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
+import { walkGraphs } from '../onnx/walk';
+import { captureTensors } from '../runtime/capture';
+import type { Provider } from '../runtime/session';
+import type { ActivationQuant, OpQuantizer, QuantContext } from './context';
+import { DYNAMIC_QUANTIZERS } from './dynamic/ops';
+import { HessianAccumulator } from './hessian';
+import type { NodeDecision, QuantizeOptions } from './options';
+import type { QuantPolicy } from './policy';
+import { calibrateActivations, STATIC_QUANTIZERS, type CalibrationReport } from './static/qdq';
+import { WEIGHT_QUANTIZERS } from './weight/ops';
+import { floatWeightDims } from './weights';
+
+export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
+  weight: WEIGHT_QUANTIZERS,
+  dynamic: DYNAMIC_QUANTIZERS,
+  static: STATIC_QUANTIZERS,
+};
+const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys(r)));
+/** Which input holds the op's weight, for module paths and reports. */
+const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
+
+export const modulePathOfNode = (n: NodeProto) => modulePathOf(n, n.input?.[WEIGHT_INPUT[n.op_type ?? ''] ?? 1]);
+
+/**
+ * Everything quantization needs that does not depend on which nodes end up quantized: the model after
+ * its pre-passes, the plan per node (by name), calibrated activation ranges and GPTQ Hessians. Built
+ * once; `applyQuantization` then makes any number of quantized variants from it (the whole plan, one
+ * layer, all but one layer), which sensitivity analysis and mixed precision rely on.
+ */
+export interface PreparedQuantization {
+  loaded: LoadedModel;
+  options: QuantizeOptions;
+  plan: Map<string, QuantizeOptions>;
+  skipped: NodeDecision[];
+  activations: Map<string, ActivationQuant>;
+  hessians: Map<string, Float64Array>;
+  calibration?: CalibrationReport;
+  data?: CalibrationData;
+  warnings: string[];
+  provider?: Provider;
+  fallbackReason?: string;
+  timings: Record<string, number>;
+}
+
+function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOptions, optionsFor: (n: NodeProto) => QuantizeOptions,
+  decide: (d: NodeDecision) => void, activations: Map<string, ActivationQuant>, hessians: Map<string, Float64Array>): QuantContext {
+  return {
+    editor, view: editor.view(), loc: loaded.loc, options, optionsFor, decide, modulePath: modulePathOfNode,
+    dequantized: new Map(), activations, staticNodes: new Set(),
+    hessian: (n) => {
+      const h = hessians.get(n.name ?? '');
+      if (!h) throw new Error(`no calibration Hessian for ${n.name}`);
+      return h;
+    },
+  };
+}
+
+export async function prepareQuantization(loaded: LoadedModel, options: QuantizeOptions, policy: QuantPolicy, staticAnywhere: boolean, ctx: JobContext = {}): Promise<PreparedQuantization> {
+  const timings: Record<string, number> = {};
+  const warnings: string[] = [];
+  const graph = loaded.model.graph!;
+  const editor = new ModelEditor(loaded.model);
+  // Plans and variants refer to nodes by name: give unnamed nodes one.
+  (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
+  if (staticAnywhere) {
+    // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
+    const folded = foldBatchNormIntoConv(editor, loaded.loc);
+    if (folded.length) {
+      editor.dropUnusedConstants();
+      warnings.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
+    }
+    if (editor.opset() === 9) {
+      const r = upgradeOpset9To10(editor);
+      warnings.push(`model upgraded from opset 9 to 10 so onnxruntime can fuse Q/DQ into QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
+    }
+  }
+  const plan = new Map<string, QuantizeOptions>();
+  const skipped: NodeDecision[] = [];
+  const activations = new Map<string, ActivationQuant>();
+  const hessians = new Map<string, Float64Array>();
+  const qctx = context(editor, loaded, options, (n) => plan.get(n.name ?? '') ?? options, () => undefined, activations, hessians);
+
+  // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
+  const planned: NodeProto[] = [];
+  for (const node of graph.node ?? []) {
+    const op = node.op_type ?? '';
+    if ((node.domain ?? '') !== '' || !QUANTIZABLE.has(op)) continue;
+    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: op, modulePath: modulePathOfNode(node), skipped: reason });
+    const r = policy.resolve(modulePathOfNode(node), node.name ?? '');
+    if ('keep' in r) {
+      if (REGISTRIES[options.mode][op]) skip(r.keep);
+      continue;
+    }
+    const quantizer = REGISTRIES[r.options.mode][op];
+    if (!quantizer) continue; // not an op this mode quantizes
+    plan.set(node.name!, r.options);
+    const why = quantizer.check(node, qctx);
+    if (why) { plan.delete(node.name!); skip(why); } else planned.push(node);
+  }
+  for (const { graph: g, depth } of walkGraphs(graph)) {
+    if (depth === 0) continue;
+    for (const node of g.node ?? []) if (QUANTIZABLE.has(node.op_type ?? '')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
+  }
+
+  // Calibration: one data set for GPTQ Hessians and activation ranges.
+  const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq');
+  const statics = planned.filter((n) => plan.get(n.name!)!.mode === 'static');
+  let data: CalibrationData | undefined;
+  let provider: Provider | undefined;
+  let fallbackReason: string | undefined;
+  if (options.calibration && (gptq.length || statics.length)) {
+    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples });
+    if (data.warning) warnings.push(data.warning);
+  }
+  if (gptq.length && data) {
+    const t = performance.now();
+    const acc = new Map<NodeProto, HessianAccumulator>(gptq.map((n) => [n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc)![0])]));
+    const byInput = new Map<string, NodeProto[]>();
+    for (const n of gptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
+    const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
+      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n)!.add(values[name] ?? feeds[name]);
+    }, ctx);
+    for (const [n, a] of acc) hessians.set(n.name!, a.result());
+    provider = run.provider;
+    fallbackReason = run.fallbackReason;
+    timings.gptqHessians = (performance.now() - t) / 1000;
+  }
+  let calibration: CalibrationReport | undefined;
+  if (statics.length && data) {
+    const t = performance.now();
+    statics.forEach((n) => qctx.staticNodes.add(n));
+    calibration = await calibrateActivations(loaded, qctx, statics, data, options, ctx);
+    provider ??= calibration.device;
+    fallbackReason ??= calibration.fallbackReason;
+    timings.calibration = (performance.now() - t) / 1000;
+  }
+  return { loaded, options, plan, skipped, activations, hessians, calibration, data, warnings, provider, fallbackReason, timings };
+}
+
+/**
+ * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
+ * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
+ */
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+  const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
+  const editor = new ModelEditor(model);
+  const decisions: NodeDecision[] = [];
+  const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
+  const chosen = (model.graph!.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
+  for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
+  // In graph order: nodes inserted before their consumer keep the order topological.
+  for (const node of chosen) {
+    if (opts.signal?.aborted) throw new CancelledError();
+    const o = prep.plan.get(node.name!)!;
+    await REGISTRIES[o.mode][node.op_type!].apply(node, qctx);
+  }
+  editor.dropUnusedConstants();
+  return { model, decisions };
+}
