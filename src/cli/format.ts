@@ -1,5 +1,6 @@
 import type { CompareReport } from '../core/compare';
 import type { QuantizeResult } from '../core/quant/quantize-model';
+import type { SensitivityReport } from '../core/sensitivity/analyze';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 const fmt = (v: number | null, d = 4) => (v === null ? '-' : Number.isFinite(v) ? v.toFixed(d) : String(v));
@@ -26,5 +27,17 @@ export function formatCompare(r: CompareReport): string {
     `  latency: reference ${r.latencyMs.reference.toFixed(2)} ms, candidate ${r.latencyMs.candidate.toFixed(2)} ms`,
     `  size: reference ${mib(r.sizeBytes.reference)}, candidate ${mib(r.sizeBytes.candidate)}`,
     ...(r.warning ? [`  warning: ${r.warning}`] : []),
+  ].join('\n');
+}
+
+export function formatSensitivity(r: SensitivityReport, file: string): string {
+  const top = [...r.layers].sort((a, b) => a.rank - b.rank).slice(0, 15);
+  const width = Math.max(...top.map((l) => l.name.length), 10);
+  return [
+    `${r.layers.length} layers, ${r.method} method, ${r.scheme.mode} ${r.scheme.bits}-bit, ${r.samples} samples (${r.data}) on ${r.device}, ${r.seconds.toFixed(2)} s`,
+    `  most sensitive first (output noise-to-signal, dB${r.method === 'local' ? '; weight/activation share' : '; reverse = all others quantized'}):`,
+    ...top.map((l) => `  ${String(l.rank).padStart(3)}. ${l.name.padEnd(width)} ${l.opType.padEnd(10)} ${l.sensitivityDb.toFixed(1).padStart(7)} dB${l.split ? `  w ${(l.split.weight * 100).toFixed(0)}% a ${(l.split.activation * 100).toFixed(0)}%` : ''}${l.reverse !== undefined ? `  reverse ${(10 * Math.log10(Math.max(l.reverse, 1e-20))).toFixed(1)} dB` : ''}`),
+    ...(r.warning ? [`  warning: ${r.warning}`] : []),
+    `  report: ${file}`,
   ].join('\n');
 }

@@ -11,7 +11,8 @@ import { USAGE } from './usage';
 import { compareModels } from '../core/compare';
 import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/quant/quantize-model';
-import { formatCompare, formatQuantizeResult } from './format';
+import { formatCompare, formatQuantizeResult, formatSensitivity } from './format';
+import { analyzeSensitivity, type SensitivityMethod } from '../core/sensitivity/analyze';
 
 class UsageError extends Error {}
 
@@ -108,6 +109,25 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     out.stdout(formatCompare(r) + '\n');
   },
 
+  async sensitivity(args, out) {
+    const { values, positionals } = parse(args, {
+      calibration: { type: 'string' }, method: { type: 'string', default: 'local' }, mode: { type: 'string', default: 'static' }, bits: { type: 'string' },
+      'block-size': { type: 'string' }, 'calibration-method': { type: 'string' }, samples: { type: 'string' }, exclude: { type: 'string', multiple: true },
+      output: { type: 'string', short: 'o' }, device: { type: 'string' }, json: { type: 'boolean' },
+    });
+    const model = onePositional(positionals, 'MODEL');
+    if (!['local', 'end-to-end'].includes(values.method as string)) throw new UsageError(`--method must be local or end-to-end, not '${values.method}'`);
+    if (!['weight', 'dynamic', 'static'].includes(values.mode as string)) throw new UsageError(`--mode must be weight, dynamic or static, not '${values.mode}'`);
+    const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    const r = await analyzeSensitivity(model, {
+      method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
+      blockSize: n(values['block-size']), calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
+      maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined,
+    });
+    if (values.json) return printJson(out, r);
+    out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');
+  },
+
   async fixture(args, out) {
     const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
     const name = onePositional(positionals, 'NAME');
@@ -122,7 +142,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 };
 
-const PLANNED = ['sensitivity', 'prune', 'sweep'];
+const PLANNED = ['prune', 'sweep'];
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it in-process. */
 export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {

@@ -12,6 +12,10 @@ commands:
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
   compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
 
-  sensitivity, prune, sweep   (not implemented yet)
+  sensitivity MODEL --calibration DIR|random:N [--method local|end-to-end] [--mode static|weight|dynamic]
+           [--bits 8|4] [--samples N] [--exclude GLOB]... [-o FILE] [--json]
+                                    per-layer sensitivity, written to MODEL.sensitivity.json
+
+  prune, sweep   (not implemented yet)
 
 exit status: 0 success, 1 failure, 2 bad usage`;

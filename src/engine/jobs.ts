@@ -8,6 +8,7 @@ import { loadModel, saveModel } from '../core/onnx/model-io';
 import { runModel } from '../core/runtime/run-model';
 import { compareModels } from '../core/compare';
 import { quantizeModel } from '../core/quant/quantize-model';
+import { analyzeSensitivity } from '../core/sensitivity/analyze';
 import type { JobKind, JobRequests, JobResults } from '../protocol/engine';
 
 type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext) => Promise<JobResults[K]>;
@@ -28,6 +29,7 @@ export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   },
   quantize: (req, ctx) => quantizeModel(req.model, req.output, req.options, ctx),
   compare: (req, ctx) => compareModels(req.reference, req.candidate, req.options, ctx),
+  sensitivity: (req, ctx) => analyzeSensitivity(req.model, req.options, ctx),
   async sleep(req, ctx) {
     const steps = Math.max(1, Math.ceil(req.ms / 50));
     for (let i = 0; i < steps; i++) {

@@ -3,6 +3,7 @@ import type { CompareOptions, CompareReport } from '../core/compare';
 import type { ModelSummary } from '../core/inspect';
 import type { QuantizeOptions } from '../core/quant/options';
 import type { QuantizeResult } from '../core/quant/quantize-model';
+import type { SensitivityOptions, SensitivityReport } from '../core/sensitivity/analyze';
 import type { Progress } from '../core/jobs';
 import type { RunReport } from '../core/runtime/run-model';
 import type { DevicePreference } from '../core/runtime/session';
@@ -14,6 +15,7 @@ export interface JobRequests {
   fixture: { name: string; output: string };
   quantize: { model: string; output: string; options: Partial<QuantizeOptions> };
   compare: { reference: string; candidate: string; options: CompareOptions };
+  sensitivity: { model: string; options: SensitivityOptions };
   /** Waits `ms` while reporting progress; lets tests exercise cancellation and crashes deterministically. */
   sleep: { ms: number };
 }
@@ -24,6 +26,7 @@ export interface JobResults {
   fixture: { output: string; sizeBytes: number };
   quantize: QuantizeResult;
   compare: CompareReport;
+  sensitivity: SensitivityReport;
   sleep: { sleptMs: number };
 }
 
@@ -43,7 +46,7 @@ export type EngineEvent =
   | { type: 'cancelled'; id: number }
   | { type: 'log'; message: string };
 
-export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'quantize', 'compare', 'sleep'];
+export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'quantize', 'compare', 'sensitivity', 'sleep'];
 
 /** Narrows an untrusted parsed line to a request; anything else is rejected by the caller. */
 export function isEngineRequest(v: unknown): v is EngineRequest {

@@ -161,7 +161,10 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   for (const node of chosen) {
     if (opts.signal?.aborted) throw new CancelledError();
     const o = prep.plan.get(node.name!)!;
-    await REGISTRIES[o.mode][node.op_type!].apply(node, qctx);
+    // A variant's plan may give a node a mode whose quantizer does not take it: ask again.
+    const q = REGISTRIES[o.mode][node.op_type!];
+    if (!q || q.check(node, qctx)) continue;
+    await q.apply(node, qctx);
   }
   editor.dropUnusedConstants();
   return { model, decisions };

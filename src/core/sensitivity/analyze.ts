@@ -1,0 +1,218 @@
+import type * as ort from 'onnxruntime-node';
+import { QuantLensError, CancelledError } from '../errors';
+import type { JobContext } from '../jobs';
+import { writeJsonAtomic } from '../fs/json';
+import { loadModel } from '../onnx/model-io';
+import { captureTensors, sessionForVariant } from '../runtime/capture';
+import type { Provider } from '../runtime/session';
+import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
+import { QuantPolicy } from '../quant/policy';
+import { applyQuantization, modulePathOfNode, prepareQuantization, type PreparedQuantization } from '../quant/prepare';
+import type { LoadedModel } from '../onnx/model-io';
+import { tensorNumel } from '../onnx/tensor';
+import { GraphView } from '../onnx/graph';
+import { NsrAccumulator, nsrDb } from './stats';
+import { layerSubModel, externalInputs } from './submodel';
+import { buildTree, type SensitivityTreeNode } from './tree';
+import { downstreamRegion } from './region';
+
+export type SensitivityMethod = 'local' | 'end-to-end';
+
+export interface SensitivityOptions extends Partial<QuantizeOptions> {
+  method?: SensitivityMethod;
+  /** Where to write the report (default `<model>.sensitivity.json`); null writes none. */
+  output?: string | null;
+}
+
+/** One layer (module path) of the report. See docs/sensitivity-schema.md. */
+export interface LayerSensitivity {
+  name: string;
+  opType: string;
+  nodes: string[];
+  parameters: number;
+  /** Noise-to-signal ratio Σ(y−ŷ)²/Σy² caused by quantizing this layer alone: at the model's outputs (end-to-end) or the layer's own outputs (local). Higher is more sensitive. */
+  sensitivity: number;
+  sensitivityDb: number;
+  /** Share of that noise from the weights and from the activations (local method; they need not sum to 1). */
+  split?: { weight: number; activation: number };
+  /** End-to-end only: output NSR with every other layer quantized and this one float. */
+  reverse?: number;
+  rank: number;
+  ranges?: { input?: [number, number]; output?: [number, number] };
+}
+
+export interface SensitivityReport {
+  model: string;
+  method: SensitivityMethod;
+  scheme: { mode: QuantizeOptions['mode']; bits: number; calibrationMethod: string };
+  metric: 'nsr';
+  device: Provider;
+  fallbackReason?: string;
+  samples: number;
+  data: string;
+  warning?: string;
+  /** Output NSR with every planned layer quantized (end-to-end), for scale. */
+  allQuantized?: number;
+  seconds: number;
+  layers: LayerSensitivity[];
+  tree: SensitivityTreeNode;
+  skipped: Array<{ node: string; reason: string }>;
+}
+
+/** Planned nodes grouped by module path, in graph order. */
+function layersOf(prep: PreparedQuantization): Array<{ name: string; opType: string; nodes: string[] }> {
+  const groups = new Map<string, { name: string; opType: string; nodes: string[] }>();
+  for (const n of prep.loaded.model.graph!.node ?? []) {
+    if (!prep.plan.has(n.name ?? '')) continue;
+    const path = modulePathOfNode(n) || n.name!;
+    const g = groups.get(path);
+    if (g) g.nodes.push(n.name!);
+    else groups.set(path, { name: path, opType: n.op_type!, nodes: [n.name!] });
+  }
+  return [...groups.values()];
+}
+
+function parametersOf(loaded: LoadedModel, nodes: Set<string>): number {
+  const view = new GraphView(loaded.model.graph!);
+  let p = 0;
+  for (const n of loaded.model.graph!.node!) {
+    if (!nodes.has(n.name ?? '')) continue;
+    for (const i of n.input ?? []) {
+      const t = view.constant(i);
+      if (t && t.data_type === 1) p += tensorNumel(t);
+    }
+  }
+  return p;
+}
+
+const floats = (t: ort.Tensor) => t.data as Float32Array;
+
+/**
+ * Per-layer sensitivity: how far the outputs move when only that layer is quantized with the chosen
+ * scheme. `end-to-end` quantizes one layer at a time and runs the whole model (exact, one model run per
+ * layer per sample); `local` captures every layer's inputs in one pass and measures each layer's own
+ * output error on a model of that layer alone (cost: one pass plus the layers' own compute).
+ */
+export async function analyzeSensitivity(modelPath: string, opts: SensitivityOptions = {}, ctx: JobContext = {}): Promise<SensitivityReport> {
+  const t0 = performance.now();
+  const method = opts.method ?? 'local';
+  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'method' && k !== 'output')) };
+  if (!options.calibration) throw new QuantLensError(undefined, 'sensitivity needs --calibration DIR (or random:N for seeded random data)', 'usage');
+  if (method !== 'local' && method !== 'end-to-end') throw new QuantLensError(undefined, `--method must be local or end-to-end, not '${method}'`, 'usage');
+  const loaded = loadModel(modelPath);
+  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
+  const layers = layersOf(prep);
+  if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
+  const data = prep.data ?? (await import('../calib/data')).openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
+  const results = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0, reverse: undefined as number | undefined, split: undefined as LayerSensitivity['split'] }));
+  let provider: Provider = prep.provider ?? 'cpu';
+  let fallbackReason = prep.fallbackReason;
+  let allQuantized: number | undefined;
+
+  if (method === 'end-to-end') {
+    // Reference outputs once; then one model variant per layer (and per layer left out).
+    const samples = [...data.samples()];
+    const ref = await sessionForVariant(loaded.model, loaded, options.device);
+    provider = ref.provider;
+    fallbackReason ??= ref.fallbackReason;
+    const expected: Array<Record<string, Float32Array>> = [];
+    for (const feeds of samples) {
+      const out = await ref.session.run(feeds);
+      expected.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Float32Array.from(floats(v))])));
+    }
+    await ref.release();
+    const measure = async (select: (n: string) => boolean) => {
+      const { model } = await applyQuantization(prep, select, { signal: ctx.signal });
+      const s = await sessionForVariant(model, loaded, options.device);
+      const acc = new NsrAccumulator();
+      try {
+        for (let i = 0; i < samples.length; i++) {
+          if (ctx.signal?.aborted) throw new CancelledError();
+          const out = await s.session.run(samples[i]);
+          for (const [k, v] of Object.entries(expected[i])) acc.add(v, floats(out[k]));
+        }
+      } finally {
+        await s.release();
+      }
+      return acc.value;
+    };
+    for (let i = 0; i < results.length; i++) {
+      const set = new Set(results[i].nodes);
+      results[i].nsr = await measure((n) => set.has(n));
+      results[i].reverse = await measure((n) => !set.has(n));
+      ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / results.length, message: results[i].name });
+    }
+    allQuantized = await measure(() => true);
+  } else {
+    // One streamed pass captures every layer's inputs; each layer then runs alone, float and quantized.
+    // Each layer runs with the stretch of graph its error crosses before joining the residual stream.
+    const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
+    const inputsOf = results.map((l, k) => externalInputs(loaded.model, new Set([...l.nodes, ...regions[k].nodes])));
+    const names = [...new Set(inputsOf.flat())];
+    type Subs = { float: Awaited<ReturnType<typeof sessionForVariant>>; quant: Awaited<ReturnType<typeof sessionForVariant>>; weight: Awaited<ReturnType<typeof sessionForVariant>>; outputs: string[] };
+    const subs: Array<Subs | undefined> = [];
+    const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
+    const weightPlan = new Map([...prep.plan].map(([k, o]) => [k, { ...o, mode: 'weight' as const, bits: o.mode === 'weight' ? o.bits : 8 as const }]));
+    try {
+      const run = await captureTensors(loaded, names, data, options.device, async (values, _i, feeds) => {
+        for (let l = 0; l < results.length; l++) {
+          const feed = Object.fromEntries(inputsOf[l].map((n) => [n, values[n] ?? feeds[n]]));
+          if (!subs[l]) {
+            const set = new Set([...results[l].nodes, ...regions[l].nodes]);
+            const sub = layerSubModel(loaded.model, set, Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.type])), regions[l].boundary);
+            const subLoaded = { ...loaded, model: sub.model };
+            const own = new Set(results[l].nodes);
+            const q = await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n));
+            const w = await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n));
+            subs[l] = {
+              float: await sessionForVariant(sub.model, loaded, options.device),
+              quant: await sessionForVariant(q.model, loaded, options.device),
+              weight: await sessionForVariant(w.model, loaded, options.device),
+              outputs: sub.outputs,
+            };
+          }
+          const s = subs[l]!;
+          const [f, q, w] = [await s.float.session.run(feed), await s.quant.session.run(feed), await s.weight.session.run(feed)];
+          for (const o of s.outputs) {
+            acc[l].total.add(floats(f[o]), floats(q[o]));
+            acc[l].weight.add(floats(f[o]), floats(w[o]));
+          }
+        }
+      }, ctx);
+      provider = run.provider;
+      fallbackReason ??= run.fallbackReason;
+    } finally {
+      for (const s of subs) if (s) await Promise.all([s.float.release(), s.quant.release(), s.weight.release()]);
+    }
+    results.forEach((r, l) => {
+      r.nsr = acc[l].total.value;
+      const w = options.mode === 'static' ? acc[l].weight.value : r.nsr;
+      r.split = { weight: r.nsr > 0 ? Math.min(1, w / r.nsr) : 0, activation: r.nsr > 0 ? Math.max(0, 1 - w / r.nsr) : 0 };
+    });
+  }
+
+  const order = [...results.keys()].sort((a, b) => results[b].nsr - results[a].nsr);
+  const rankOf = new Map(order.map((i, r) => [i, r + 1]));
+  const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
+  const graph = loaded.model.graph!;
+  const layersOut: LayerSensitivity[] = results.map((r, i) => {
+    const first = graph.node!.find((n) => n.name === r.nodes[0]);
+    const last = graph.node!.find((n) => n.name === r.nodes[r.nodes.length - 1]);
+    const inT = byTensor.get(first?.input?.[0] ?? '');
+    const outT = byTensor.get(last?.output?.[0] ?? '');
+    return {
+      name: r.name, opType: r.opType, nodes: r.nodes, parameters: r.parameters, sensitivity: r.nsr, sensitivityDb: nsrDb(r.nsr),
+      ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: rankOf.get(i)!,
+      ...(inT || outT ? { ranges: { ...(inT ? { input: [inT.min, inT.max] as [number, number] } : {}), ...(outT ? { output: [outT.min, outT.max] as [number, number] } : {}) } } : {}),
+    };
+  });
+  const report: SensitivityReport = {
+    model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
+    device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count, data: data.source, ...(data.warning ? { warning: data.warning } : {}),
+    ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
+    layers: layersOut, tree: buildTree(layersOut), skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
+  };
+  const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
+  if (out) writeJsonAtomic(out, report);
+  return report;
+}

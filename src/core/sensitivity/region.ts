@@ -1,0 +1,37 @@
+import { GraphView } from '../onnx/graph';
+import type { ModelProto } from '../onnx/proto';
+
+// Where a layer's error meets values it did not touch: a residual Add, or a Concat with other tokens.
+const MERGES = new Set(['Add', 'Sum', 'Concat']);
+
+/**
+ * The part of the graph a layer's error travels through before it joins the residual stream: every node
+ * downstream of the layer, up to and including the first Add that also takes a value from outside
+ * (a skip connection), capped at `maxNodes`. The error measured where it leaves this region is relative to
+ * the stream it is added to, which is what the model's output sees; norms downstream keep that ratio.
+ */
+export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes = 64): { nodes: Set<string>; boundary: string[] } {
+  const graph = model.graph!;
+  const view = new GraphView(graph);
+  const reach = new Set<string>();
+  for (const n of graph.node!) if (layer.has(n.name ?? '')) for (const o of n.output ?? []) reach.add(o);
+  const region = new Set<string>();
+  const boundary: string[] = [];
+  const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
+  for (const n of graph.node!) {
+    if (layer.has(n.name ?? '') || region.size >= maxNodes) continue;
+    const inputs = (n.input ?? []).filter(Boolean);
+    if (!inputs.some((i) => reach.has(i))) continue;
+    region.add(n.name!);
+    const outside = inputs.some((i) => !reach.has(i) && !view.constant(i));
+    if (MERGES.has(n.op_type ?? '') && outside) boundary.push(...(n.output ?? []));
+    else for (const o of n.output ?? []) reach.add(o);
+  }
+  for (const v of reach) if (graphOutputs.has(v)) boundary.push(v);
+  // Capped before the error met the stream: measure it where the region stopped.
+  if (!boundary.length) {
+    const consumed = new Set(graph.node!.filter((n) => region.has(n.name ?? '') || layer.has(n.name ?? '')).flatMap((n) => n.input ?? []));
+    for (const v of reach) if (!consumed.has(v)) boundary.push(v);
+  }
+  return { nodes: region, boundary: [...new Set(boundary)] };
+}
