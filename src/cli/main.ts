@@ -60,7 +60,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, mode: { type: 'string', default: 'weight' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
       symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
-      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true }, recipe: { type: 'string' }, device: { type: 'string' },
+      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true },
+      budget: { type: 'string' }, 'budget-metric': { type: 'string' }, progressive: { type: 'boolean' }, steps: { type: 'string' }, recipe: { type: 'string' }, device: { type: 'string' },
       json: { type: 'boolean' },
     });
     const model = onePositional(positionals, 'MODEL');
@@ -89,6 +90,10 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       percentile: num('percentile', values.percentile),
       maxSamples: num('samples', values.samples),
       gptqActOrder: values['act-order'],
+      budget: num('budget', values.budget),
+      budgetMetric: oneOf('budget-metric', values['budget-metric'], ['cosine', 'top1'] as const),
+      progressive: values.progressive,
+      progressiveSteps: num('steps', values.steps),
       exclude: values.exclude,
       recipe: values.recipe,
       device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),

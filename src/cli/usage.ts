@@ -10,6 +10,8 @@ commands:
            [--per-channel|--per-tensor] [--symmetric] [--calibration DIR|random:N]
            [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
+           [--budget DROP [--budget-metric cosine|top1]] [--progressive [--steps N]]
+                                    mixed precision: keep the fewest sensitive layers float within DROP
   compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
 
   sensitivity MODEL --calibration DIR|random:N [--method local|end-to-end] [--mode static|weight|dynamic]

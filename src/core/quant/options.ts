@@ -31,6 +31,12 @@ export interface QuantizeOptions {
   /** Per-module rules file (YAML or JSON). */
   recipe?: string;
   device: DevicePreference;
+  /** Largest allowed drop from the float model (1 − cosine, or 1 − top-1 agreement): layers stay float as needed. */
+  budget?: number;
+  budgetMetric: 'cosine' | 'top1';
+  /** Quantize least sensitive layers first, step by step, keeping the whole curve. */
+  progressive: boolean;
+  progressiveSteps: number;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
@@ -48,6 +54,9 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   gptqActOrder: false,
   exclude: [],
   device: 'auto',
+  budgetMetric: 'cosine',
+  progressive: false,
+  progressiveSteps: 8,
 };
 
 /** What quantize decided for one node. */

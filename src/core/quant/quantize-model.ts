@@ -9,6 +9,9 @@ import { DEFAULT_QUANTIZE_OPTIONS, type NodeDecision, type QuantizeOptions } fro
 import { loadRecipe, QuantPolicy } from './policy';
 import type { CalibrationReport } from './static/qdq';
 import { applyQuantization, prepareQuantization } from './prepare';
+import { fitBudget, progressive, VariantScorer, type BudgetResult, type ProgressiveStep } from './mixed-precision';
+import { layersOf, measureLayers } from '../sensitivity/analyze';
+import { openCalibration } from '../calib/data';
 import { writeJsonAtomic } from '../fs/json';
 
 /** `quantize --json`: the contract's fields first, extras after. */
@@ -33,6 +36,8 @@ export interface QuantizeReport extends QuantizeResult {
   options: QuantizeOptions;
   nodes: NodeDecision[];
   calibration?: CalibrationReport;
+  mixedPrecision?: BudgetResult;
+  progressive?: ProgressiveStep[];
   timings: Record<string, number>;
 }
 
@@ -44,6 +49,8 @@ function validate(o: QuantizeOptions, input: string, output: string): void {
   if (!(o.percentile > 50 && o.percentile <= 100)) throw bad(`--percentile must be in (50, 100], not ${o.percentile}`);
   if (o.mode === 'static' && !o.calibration) throw bad('--mode static needs --calibration DIR (or random:N for seeded random data)');
   if (o.algorithm === 'gptq' && !o.calibration) throw bad('--algorithm gptq needs --calibration DIR (or random:N)');
+  if (o.budget !== undefined && !(o.budget >= 0 && o.budget < 1)) throw bad(`--budget must be in [0, 1), not ${o.budget}`);
+  if ((o.budget !== undefined || o.progressive) && !o.calibration) throw bad('--budget and --progressive measure the model: they need --calibration DIR (or random:N)');
   if (path.resolve(input) === path.resolve(output)) throw new QuantLensError(output, 'the output would overwrite the input model; choose another path');
   const dir = path.dirname(path.resolve(output));
   if (!fs.existsSync(dir)) throw new QuantLensError(output, `folder '${dir}' does not exist`);
@@ -67,9 +74,43 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const { warnings, calibration } = prep;
   const provider = prep.provider;
   const fallbackReason = prep.fallbackReason;
+  // Mixed precision / progressive: rank layers (local sensitivity), then measure real variants.
+  let select: (n: string) => boolean = () => true;
+  let mixedPrecision: BudgetResult | undefined;
+  let progressiveCurve: ProgressiveStep[] | undefined;
+  const keptForBudget: NodeDecision[] = [];
+  if (options.budget !== undefined || options.progressive) {
+    const tm = performance.now();
+    const data = prep.data ?? openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: options.maxSamples });
+    const layers = layersOf(prep);
+    const { results } = await measureLayers(prep, layers, data, 'local', ctx);
+    const scorer = await VariantScorer.create(prep, data, options.budgetMetric);
+    let quantizedLayers = results;
+    if (options.progressive) {
+      const p = await progressive(scorer, results, options.progressiveSteps, options.budget, ctx);
+      progressiveCurve = p.curve;
+      quantizedLayers = p.quantized;
+    } else {
+      mixedPrecision = await fitBudget(scorer, results, options.budget!, ctx);
+      const kept = new Set(mixedPrecision.keptFloat);
+      quantizedLayers = results.filter((l) => !kept.has(l.name));
+      if (mixedPrecision.keptFloat.length === results.length) {
+        const best = mixedPrecision.evaluations.filter((e) => e.keptFloat < results.length).sort((a, b) => a.drop - b.drop)[0];
+        warnings.push(`the budget ${options.budget} cannot be met with any layer quantized, so every layer stays float${best ? `; best found: drop ${best.drop.toFixed(4)} with ${best.keptFloat} of ${results.length} layers float` : ''}`);
+      }
+    }
+    const chosen = new Set(quantizedLayers.flatMap((l) => l.nodes));
+    const rank = new Map([...results].sort((a, b) => b.nsr - a.nsr).map((l, i) => [l.name, i + 1]));
+    for (const l of results) {
+      if (chosen.has(l.nodes[0])) continue;
+      for (const n of l.nodes) keptForBudget.push({ node: n, opType: l.opType, modulePath: l.name, skipped: `kept float ${options.progressive ? 'by progressive quantization' : `to stay within the budget ${options.budget}`} (sensitivity rank ${rank.get(l.name)} of ${results.length})` });
+    }
+    select = (n) => chosen.has(n);
+    lap('mixedPrecision', tm);
+  }
   const tq = performance.now();
-  const { decisions: applied } = await applyQuantization(prep, () => true, { inPlace: true, signal: ctx.signal });
-  const decisions = [...applied, ...prep.skipped];
+  const { decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal });
+  const decisions = [...applied, ...keptForBudget, ...prep.skipped];
   lap('quantize', tq);
 
   // Stage, verify in onnxruntime against the float model, then move into place.
@@ -115,7 +156,10 @@ export async function quantizeModel(input: string, output: string, partial: Part
       latencyMs: check.latencyMs,
       warnings,
     };
-    const report: QuantizeReport = { ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), timings };
+    const report: QuantizeReport = {
+      ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
+      ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
+    };
     writeJsonAtomic(result.report, report);
     return result;
   } finally {

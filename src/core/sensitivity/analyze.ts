@@ -9,6 +9,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options
 import { QuantPolicy } from '../quant/policy';
 import { applyQuantization, modulePathOfNode, prepareQuantization, type PreparedQuantization } from '../quant/prepare';
 import type { LoadedModel } from '../onnx/model-io';
+import { openCalibration, type CalibrationData } from '../calib/data';
 import { tensorNumel } from '../onnx/tensor';
 import { GraphView } from '../onnx/graph';
 import { NsrAccumulator, nsrDb } from './stats';
@@ -60,7 +61,7 @@ export interface SensitivityReport {
 }
 
 /** Planned nodes grouped by module path, in graph order. */
-function layersOf(prep: PreparedQuantization): Array<{ name: string; opType: string; nodes: string[] }> {
+export function layersOf(prep: PreparedQuantization): Array<{ name: string; opType: string; nodes: string[] }> {
   const groups = new Map<string, { name: string; opType: string; nodes: string[] }>();
   for (const n of prep.loaded.model.graph!.node ?? []) {
     if (!prep.plan.has(n.name ?? '')) continue;
@@ -103,7 +104,52 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
   const layers = layersOf(prep);
   if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
-  const data = prep.data ?? (await import('../calib/data')).openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
+  const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
+  const measured = await measureLayers(prep, layers, data, method, ctx);
+  const { results, allQuantized } = measured;
+  const provider = measured.provider;
+  const fallbackReason = measured.fallbackReason;
+
+  const order = [...results.keys()].sort((a, b) => results[b].nsr - results[a].nsr);
+  const rankOf = new Map(order.map((i, r) => [i, r + 1]));
+  const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
+  const graph = loaded.model.graph!;
+  const layersOut: LayerSensitivity[] = results.map((r, i) => {
+    const first = graph.node!.find((n) => n.name === r.nodes[0]);
+    const last = graph.node!.find((n) => n.name === r.nodes[r.nodes.length - 1]);
+    const inT = byTensor.get(first?.input?.[0] ?? '');
+    const outT = byTensor.get(last?.output?.[0] ?? '');
+    return {
+      name: r.name, opType: r.opType, nodes: r.nodes, parameters: r.parameters, sensitivity: r.nsr, sensitivityDb: nsrDb(r.nsr),
+      ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: rankOf.get(i)!,
+      ...(inT || outT ? { ranges: { ...(inT ? { input: [inT.min, inT.max] as [number, number] } : {}), ...(outT ? { output: [outT.min, outT.max] as [number, number] } : {}) } } : {}),
+    };
+  });
+  const report: SensitivityReport = {
+    model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
+    device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count, data: data.source, ...(data.warning ? { warning: data.warning } : {}),
+    ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
+    layers: layersOut, tree: buildTree(layersOut), skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
+  };
+  const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
+  if (out) writeJsonAtomic(out, report);
+  return report;
+}
+
+export interface MeasuredLayer {
+  name: string;
+  opType: string;
+  nodes: string[];
+  parameters: number;
+  nsr: number;
+  reverse?: number;
+  split?: LayerSensitivity['split'];
+}
+
+/** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+  const loaded = prep.loaded;
+  const options = prep.options;
   const results = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0, reverse: undefined as number | undefined, split: undefined as LayerSensitivity['split'] }));
   let provider: Provider = prep.provider ?? 'cpu';
   let fallbackReason = prep.fallbackReason;
@@ -118,7 +164,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
     const expected: Array<Record<string, Float32Array>> = [];
     for (const feeds of samples) {
       const out = await ref.session.run(feeds);
-      expected.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Float32Array.from(floats(v))])));
+      expected.push(Object.fromEntries(Object.entries(out).filter(([, v]) => v.type === 'float32').map(([k, v]) => [k, Float32Array.from(floats(v))])));
     }
     await ref.release();
     const measure = async (select: (n: string) => boolean) => {
@@ -129,7 +175,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
         for (let i = 0; i < samples.length; i++) {
           if (ctx.signal?.aborted) throw new CancelledError();
           const out = await s.session.run(samples[i]);
-          for (const [k, v] of Object.entries(expected[i])) acc.add(v, floats(out[k]));
+          for (const [k, v] of Object.entries(expected[i])) if (out[k].type === 'float32') acc.add(v, floats(out[k]));
         }
       } finally {
         await s.release();
@@ -174,6 +220,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
           const s = subs[l]!;
           const [f, q, w] = [await s.float.session.run(feed), await s.quant.session.run(feed), await s.weight.session.run(feed)];
           for (const o of s.outputs) {
+            if (f[o].type !== 'float32') continue; // shape arithmetic reached by the region
             acc[l].total.add(floats(f[o]), floats(q[o]));
             acc[l].weight.add(floats(f[o]), floats(w[o]));
           }
@@ -191,28 +238,5 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
     });
   }
 
-  const order = [...results.keys()].sort((a, b) => results[b].nsr - results[a].nsr);
-  const rankOf = new Map(order.map((i, r) => [i, r + 1]));
-  const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
-  const graph = loaded.model.graph!;
-  const layersOut: LayerSensitivity[] = results.map((r, i) => {
-    const first = graph.node!.find((n) => n.name === r.nodes[0]);
-    const last = graph.node!.find((n) => n.name === r.nodes[r.nodes.length - 1]);
-    const inT = byTensor.get(first?.input?.[0] ?? '');
-    const outT = byTensor.get(last?.output?.[0] ?? '');
-    return {
-      name: r.name, opType: r.opType, nodes: r.nodes, parameters: r.parameters, sensitivity: r.nsr, sensitivityDb: nsrDb(r.nsr),
-      ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: rankOf.get(i)!,
-      ...(inT || outT ? { ranges: { ...(inT ? { input: [inT.min, inT.max] as [number, number] } : {}), ...(outT ? { output: [outT.min, outT.max] as [number, number] } : {}) } } : {}),
-    };
-  });
-  const report: SensitivityReport = {
-    model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
-    device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count, data: data.source, ...(data.warning ? { warning: data.warning } : {}),
-    ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
-    layers: layersOut, tree: buildTree(layersOut), skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
-  };
-  const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
-  if (out) writeJsonAtomic(out, report);
-  return report;
+  return { results, provider, fallbackReason, allQuantized };
 }

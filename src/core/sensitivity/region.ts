@@ -24,6 +24,8 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     if (!inputs.some((i) => reach.has(i))) continue;
     region.add(n.name!);
     const outside = inputs.some((i) => !reach.has(i) && !view.constant(i));
+    // Shape arithmetic (Shape → Gather → Concat → Reshape) carries no error: do not follow it.
+    if (n.op_type === 'Shape') continue;
     if (MERGES.has(n.op_type ?? '') && outside) boundary.push(...(n.output ?? []));
     else for (const o of n.output ?? []) reach.add(o);
   }
