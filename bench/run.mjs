@@ -59,6 +59,7 @@ try {
     fs.rmSync(path.join(dir, 'q.onnx'), { force: true });
   }
   execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(out, 'sensitivity-speed.js')], { stdio: 'inherit' });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,7 @@ import type { JobContext } from '../jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
 import { withExtraOutputs } from './expose-outputs';
-import { createSession, type DevicePreference, type ModelSession, type Provider } from './session';
+import { createSession, type DevicePreference, type ModelSession, type Provider, type SessionOptions } from './session';
 
 /**
  * Runs the model on every sample with `names` exposed as extra outputs (on a copy) and hands each
@@ -22,7 +22,8 @@ export async function captureTensors(
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
   const fetch = names.filter((n) => !inputs.has(n));
   const t0 = performance.now();
-  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(loaded.model, fetch), loaded, device);
+  // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster.
+  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(loaded.model, fetch), loaded, device, 'basic');
   const s = { session, provider, fallbackReason };
   try {
     let i = 0;
@@ -43,7 +44,7 @@ export async function captureTensors(
  * to the model file, so a model with external data is staged in a temp folder with links to the
  * original data files (the user's folder is left alone); others load from memory.
  */
-export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference): Promise<ModelSession & { release: () => Promise<void> }> {
+export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void> }> {
   const bytes = onnx.ModelProto.encode(model).finish();
   let tmp: string | undefined;
   let source: string | Uint8Array = bytes;
@@ -58,7 +59,7 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
     fs.writeFileSync(source, bytes);
   }
   try {
-    const s = await createSession(source, { device, label: loaded.loc.file });
+    const s = await createSession(source, { device, label: loaded.loc.file, optimization });
     return { ...s, release: async () => { await s.session.release(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } };
   } catch (e) {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });

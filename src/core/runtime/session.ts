@@ -20,6 +20,8 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Name for error messages (the model's path when loading from a buffer). */
   label?: string;
+  /** Graph optimisation level (default 'all'); large throwaway analysis graphs load faster with 'basic'. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 let cudaUnavailable: string | undefined;
@@ -47,7 +49,7 @@ function cudaLibraryMissing(): string | undefined {
 export async function createSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<ModelSession> {
   const device = opts.device ?? 'auto';
   const label = opts.label ?? (typeof model === 'string' ? model : 'model');
-  const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}) };
+  const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: opts.optimization ?? 'all', ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}) };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
   let fallbackReason: string | undefined;

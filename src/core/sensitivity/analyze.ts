@@ -16,6 +16,8 @@ import { NsrAccumulator, nsrDb } from './stats';
 import { layerSubModel, externalInputs } from './submodel';
 import { buildTree, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
+import { mergeSideBySide } from './merge';
+import type { ModelProto } from '../onnx/proto';
 
 export type SensitivityMethod = 'local' | 'end-to-end';
 
@@ -194,42 +196,46 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // Each layer runs with the stretch of graph its error crosses before joining the residual stream.
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
     const inputsOf = results.map((l, k) => externalInputs(loaded.model, new Set([...l.nodes, ...regions[k].nodes])));
-    const names = [...new Set(inputsOf.flat())];
-    type Subs = { float: Awaited<ReturnType<typeof sessionForVariant>>; quant: Awaited<ReturnType<typeof sessionForVariant>>; weight: Awaited<ReturnType<typeof sessionForVariant>>; outputs: string[] };
-    const subs: Array<Subs | undefined> = [];
+    // The float values where each region ends come from the same capture pass: only quantized copies run.
+    const names = [...new Set([...inputsOf.flat(), ...regions.flatMap((r) => r.boundary)])];
+    // Every layer's neighbourhood, float / quantized / weights-only, side by side in one model, built on the
+    // first sample (it needs the activations' types) and run once per sample.
     const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
     const weightPlan = new Map([...prep.plan].map(([k, o]) => [k, { ...o, mode: 'weight' as const, bits: o.mode === 'weight' ? o.bits : 8 as const }]));
+    let merged: Awaited<ReturnType<typeof sessionForVariant>> | undefined;
+    const outputsOf: string[][] = [];
     try {
       const run = await captureTensors(loaded, names, data, options.device, async (values, _i, feeds) => {
-        for (let l = 0; l < results.length; l++) {
-          const feed = Object.fromEntries(inputsOf[l].map((n) => [n, values[n] ?? feeds[n]]));
-          if (!subs[l]) {
-            const set = new Set([...results[l].nodes, ...regions[l].nodes]);
-            const sub = layerSubModel(loaded.model, set, Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.type])), regions[l].boundary);
+        const feed = Object.fromEntries(names.map((n) => [n, values[n] ?? feeds[n]]));
+        if (!merged) {
+          const types = Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.type]));
+          const parts: Array<{ prefix: string; model: ModelProto }> = [];
+          for (let l = 0; l < results.length; l++) {
+            const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), types, regions[l].boundary);
             const subLoaded = { ...loaded, model: sub.model };
             const own = new Set(results[l].nodes);
-            const q = await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n));
-            const w = await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n));
-            subs[l] = {
-              float: await sessionForVariant(sub.model, loaded, options.device),
-              quant: await sessionForVariant(q.model, loaded, options.device),
-              weight: await sessionForVariant(w.model, loaded, options.device),
-              outputs: sub.outputs,
-            };
+            parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
+            if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
+            outputsOf.push(sub.outputs);
           }
-          const s = subs[l]!;
-          const [f, q, w] = [await s.float.session.run(feed), await s.quant.session.run(feed), await s.weight.session.run(feed)];
-          for (const o of s.outputs) {
-            if (f[o].type !== 'float32') continue; // shape arithmetic reached by the region
-            acc[l].total.add(floats(f[o]), floats(q[o]));
-            acc[l].weight.add(floats(f[o]), floats(w[o]));
+          // Thousands of small nodes: graph optimisation would cost more than it saves.
+          merged = await sessionForVariant(mergeSideBySide(parts), loaded, options.device, 'disabled');
+        }
+        const wanted = new Set(merged.session.inputNames);
+        const out = await merged.session.run(Object.fromEntries(Object.entries(feed).filter(([k]) => wanted.has(k))));
+        for (let l = 0; l < results.length; l++) {
+          for (const o of outputsOf[l]) {
+            const f = values[o] ?? feeds[o];
+            if (!f || f.type !== 'float32') continue; // shape arithmetic reached by the region
+            acc[l].total.add(floats(f), floats(out[`${l}q/${o}`]));
+            if (options.mode === 'static') acc[l].weight.add(floats(f), floats(out[`${l}w/${o}`]));
           }
         }
       }, ctx);
       provider = run.provider;
       fallbackReason ??= run.fallbackReason;
     } finally {
-      for (const s of subs) if (s) await Promise.all([s.float.release(), s.quant.release(), s.weight.release()]);
+      await merged?.release();
     }
     results.forEach((r, l) => {
       r.nsr = acc[l].total.value;
