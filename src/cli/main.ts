@@ -13,6 +13,7 @@ import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/quant/quantize-model';
 import { formatCompare, formatQuantizeResult, formatSensitivity } from './format';
 import { analyzeSensitivity, type SensitivityMethod } from '../core/sensitivity/analyze';
+import { buildQatPlan } from '../core/qat/plan';
 
 class UsageError extends Error {}
 
@@ -131,6 +132,24 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     });
     if (values.json) return printJson(out, r);
     out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');
+  },
+
+  async 'qat-plan'(args, out) {
+    const { values, positionals } = parse(args, {
+      output: { type: 'string', short: 'o' }, calibration: { type: 'string' }, mode: { type: 'string', default: 'static' }, bits: { type: 'string' },
+      'per-tensor': { type: 'boolean' }, symmetric: { type: 'boolean' }, 'calibration-method': { type: 'string' }, samples: { type: 'string' },
+      exclude: { type: 'string', multiple: true }, recipe: { type: 'string' }, json: { type: 'boolean' },
+    });
+    const model = onePositional(positionals, 'MODEL');
+    if (!values.output) throw new UsageError('qat-plan needs -o PLAN.json');
+    const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    const plan = await buildQatPlan(model, values.output, {
+      mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined, perChannel: values['per-tensor'] ? false : undefined,
+      symmetric: values.symmetric, calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
+      maxSamples: n(values.samples), exclude: values.exclude, recipe: values.recipe,
+    });
+    if (values.json) return printJson(out, plan);
+    out.stdout(`wrote ${values.output}: ${Object.keys(plan.modules).length} modules to fake-quantize, ${plan.float.length} kept float; apply it with python/quantlens_qat.py\n`);
   },
 
   async fixture(args, out) {

@@ -18,6 +18,9 @@ commands:
            [--bits 8|4] [--samples N] [--exclude GLOB]... [-o FILE] [--json]
                                     per-layer sensitivity, written to MODEL.sensitivity.json
 
+  qat-plan MODEL -o PLAN.json [--calibration DIR|random:N] [--mode static|weight] [--bits 8|4] [--recipe FILE]
+                                    per-module fake-quant plan for training in PyTorch (python/quantlens_qat.py)
+
   prune, sweep   (not implemented yet)
 
 exit status: 0 success, 1 failure, 2 bad usage`;
