@@ -62,7 +62,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
       symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
       samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true },
-      budget: { type: 'string' }, 'budget-metric': { type: 'string' }, progressive: { type: 'boolean' }, steps: { type: 'string' }, recipe: { type: 'string' }, device: { type: 'string' },
+      budget: { type: 'string' }, 'budget-metric': { type: 'string' }, progressive: { type: 'boolean' }, steps: { type: 'string' },
+      evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' }, 'evaluator-timeout': { type: 'string' }, recipe: { type: 'string' }, device: { type: 'string' },
       json: { type: 'boolean' },
     });
     const model = onePositional(positionals, 'MODEL');
@@ -95,6 +96,9 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       budgetMetric: oneOf('budget-metric', values['budget-metric'], ['cosine', 'top1'] as const),
       progressive: values.progressive,
       progressiveSteps: num('steps', values.steps),
+      evaluator: values.evaluator,
+      evaluatorLowerIsBetter: values['lower-is-better'],
+      evaluatorTimeoutSeconds: num('evaluator-timeout', values['evaluator-timeout']),
       exclude: values.exclude,
       recipe: values.recipe,
       device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),

@@ -11,6 +11,7 @@ commands:
            [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
            [--budget DROP [--budget-metric cosine|top1]] [--progressive [--steps N]]
+           [--evaluator 'python eval.py --model {model}' [--lower-is-better] [--evaluator-timeout S]]
                                     mixed precision: keep the fewest sensitive layers float within DROP
   compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
 

@@ -3,16 +3,44 @@ import type { CalibrationData, Feeds } from '../calib/data';
 import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import { FidelityAccumulator } from '../metrics';
-import { onnx } from '../onnx/proto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
+import { saveModel } from '../onnx/model-io';
+import { onnx, type ModelProto } from '../onnx/proto';
 import { sessionForVariant } from '../runtime/capture';
 import type { MeasuredLayer } from '../sensitivity/analyze';
 import { applyQuantization, type PreparedQuantization } from './prepare';
 
 export type BudgetMetric = 'cosine' | 'top1';
 
-/** How far a variant strays from the float model: 1 − cosine, or 1 − top-1 agreement (worst output). */
+/**
+ * How far a variant strays from the float model: 1 − cosine, or 1 − top-1 agreement (worst output), or
+ * with a user evaluator, how much its metric falls short of the float model's.
+ */
 export class VariantScorer {
-  private constructor(private readonly prep: PreparedQuantization, private readonly samples: Feeds[], private readonly reference: Array<Record<string, ort.Tensor>>, readonly metric: BudgetMetric) {}
+  private floatMetric?: number;
+
+  private constructor(private readonly prep: PreparedQuantization, private readonly samples: Feeds[], private readonly reference: Array<Record<string, ort.Tensor>>, readonly metric: BudgetMetric | 'evaluator', private readonly evaluator?: UserEvaluator) {}
+
+  /** With an evaluator, each variant is written to a temp file and the user's command measures it. */
+  static async withEvaluator(prep: PreparedQuantization, evaluator: UserEvaluator): Promise<VariantScorer> {
+    const s = new VariantScorer(prep, [], [], 'evaluator', evaluator);
+    s.floatMetric = await s.evaluate(prep.loaded.model);
+    return s;
+  }
+
+  private async evaluate(model: ModelProto, signal?: AbortSignal): Promise<number> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-eval-'));
+    try {
+      const file = path.join(dir, path.basename(this.prep.loaded.loc.file));
+      saveModel(model, file, { source: this.prep.loaded.loc });
+      return await runUserEvaluator(this.evaluator!, file, signal);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
 
   static async create(prep: PreparedQuantization, data: CalibrationData, metric: BudgetMetric): Promise<VariantScorer> {
     const samples = [...data.samples()];
@@ -30,6 +58,11 @@ export class VariantScorer {
   async score(select: (node: string) => boolean, signal?: AbortSignal): Promise<{ drop: number; sizeBytes: number }> {
     const { model } = await applyQuantization(this.prep, select, { signal });
     const sizeBytes = onnx.ModelProto.encode(model).finish().length;
+    if (this.evaluator) {
+      const v = await this.evaluate(model, signal);
+      const drop = this.evaluator.lowerIsBetter ? v - this.floatMetric! : this.floatMetric! - v;
+      return { drop: Math.max(0, drop), sizeBytes };
+    }
     const s = await sessionForVariant(model, this.prep.loaded, this.prep.options.device);
     const acc = new Map<string, FidelityAccumulator>();
     try {
@@ -54,7 +87,7 @@ export class VariantScorer {
 
 export interface BudgetResult {
   budget: number;
-  metric: BudgetMetric;
+  metric: BudgetMetric | 'evaluator';
   met: boolean;
   drop: number;
   /** Layers kept float, most sensitive first. */

@@ -37,6 +37,10 @@ export interface QuantizeOptions {
   /** Quantize least sensitive layers first, step by step, keeping the whole curve. */
   progressive: boolean;
   progressiveSteps: number;
+  /** A user metric for --budget/--progressive: shell command with {model}; see src/core/eval/user-evaluator.ts. */
+  evaluator?: string;
+  evaluatorLowerIsBetter?: boolean;
+  evaluatorTimeoutSeconds?: number;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {

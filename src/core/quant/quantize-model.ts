@@ -84,7 +84,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
     const data = prep.data ?? openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: options.maxSamples });
     const layers = layersOf(prep);
     const { results } = await measureLayers(prep, layers, data, 'local', ctx);
-    const scorer = await VariantScorer.create(prep, data, options.budgetMetric);
+    const scorer = options.evaluator
+      ? await VariantScorer.withEvaluator(prep, { command: options.evaluator, lowerIsBetter: options.evaluatorLowerIsBetter, timeoutSeconds: options.evaluatorTimeoutSeconds })
+      : await VariantScorer.create(prep, data, options.budgetMetric);
     let quantizedLayers = results;
     if (options.progressive) {
       const p = await progressive(scorer, results, options.progressiveSteps, options.budget, ctx);
