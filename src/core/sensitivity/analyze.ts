@@ -40,6 +40,8 @@ export interface LayerSensitivity {
   split?: { weight: number; activation: number };
   /** End-to-end only: output NSR with every other layer quantized and this one float. */
   reverse?: number;
+  /** Why this layer could not be measured (its variant failed in onnxruntime); it ranks last. */
+  failed?: string;
   rank: number;
   ranges?: { input?: [number, number]; output?: [number, number] };
 }
@@ -112,7 +114,8 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
 
-  const order = [...results.keys()].sort((a, b) => results[b].nsr - results[a].nsr);
+  const key = (i: number) => (Number.isNaN(results[i].nsr) ? -Infinity : results[i].nsr);
+  const order = [...results.keys()].sort((a, b) => key(b) - key(a));
   const rankOf = new Map(order.map((i, r) => [i, r + 1]));
   const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
   const graph = loaded.model.graph!;
@@ -124,6 +127,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
     return {
       name: r.name, opType: r.opType, nodes: r.nodes, parameters: r.parameters, sensitivity: r.nsr, sensitivityDb: nsrDb(r.nsr),
       ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: rankOf.get(i)!,
+      ...(r.failed ? { failed: r.failed } : {}),
       ...(inT || outT ? { ranges: { ...(inT ? { input: [inT.min, inT.max] as [number, number] } : {}), ...(outT ? { output: [outT.min, outT.max] as [number, number] } : {}) } } : {}),
     };
   });
@@ -139,6 +143,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
 }
 
 export interface MeasuredLayer {
+  failed?: string;
   name: string;
   opType: string;
   nodes: string[];
@@ -152,7 +157,7 @@ export interface MeasuredLayer {
 export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
-  const results = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0, reverse: undefined as number | undefined, split: undefined as LayerSensitivity['split'] }));
+  const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
   let provider: Provider = prep.provider ?? 'cpu';
   let fallbackReason = prep.fallbackReason;
   let allQuantized: number | undefined;
@@ -186,8 +191,15 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     };
     for (let i = 0; i < results.length; i++) {
       const set = new Set(results[i].nodes);
-      results[i].nsr = await measure((n) => set.has(n));
-      results[i].reverse = await measure((n) => !set.has(n));
+      try {
+        results[i].nsr = await measure((n) => set.has(n));
+        results[i].reverse = await measure((n) => !set.has(n));
+      } catch (e) {
+        if (e instanceof CancelledError) throw e;
+        // One variant onnxruntime refuses must not sink the whole analysis: report it on the layer.
+        results[i].nsr = NaN;
+        results[i].failed = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      }
       ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / results.length, message: results[i].name });
     }
     allQuantized = await measure(() => true);
