@@ -97,6 +97,22 @@ describe('sensitivity analysis', function () {
     assert.ok(Math.abs(vision.sensitivity.sum - sum) < 1e-12);
   });
 
+  it('end-to-end resumes after an interruption without measuring finished layers again', async () => {
+    const f = save(FIXTURES.transformer.build(), 'resume');
+    const out = `${f}.sensitivity.json`;
+    const ac = new AbortController();
+    let seen = 0;
+    await assert.rejects(analyzeSensitivity(f, { mode: 'weight', bits: 4, calibration: 'random:4', method: 'end-to-end' }, { signal: ac.signal, onProgress: (p) => { if (p.stage === 'sensitivity' && ++seen === 5) ac.abort(); } }));
+    assert.ok(fs.existsSync(`${out}.partial.json`), 'checkpoint kept');
+    assert.ok(!fs.existsSync(out), 'no report from an interrupted run');
+    let again = 0;
+    const resumed = await analyzeSensitivity(f, { mode: 'weight', bits: 4, calibration: 'random:4', method: 'end-to-end' }, { onProgress: (p) => { if (p.stage === 'sensitivity') again++; } });
+    assert.equal(again, resumed.layers.length - 5);
+    assert.ok(!fs.existsSync(`${out}.partial.json`), 'checkpoint removed once complete');
+    const fresh = await analyzeSensitivity(f, { mode: 'weight', bits: 4, calibration: 'random:4', method: 'end-to-end', output: null });
+    assert.deepEqual(resumed.layers.map((l) => l.sensitivity), fresh.layers.map((l) => l.sensitivity));
+  });
+
   it('refuses a model with nothing to quantize, and a missing calibration', async () => {
     const f = save(FIXTURES.mlp.build(), 'mlp');
     await assert.rejects(analyzeSensitivity(f, { mode: 'weight', calibration: 'random:2', exclude: ['**'], output: null }), /has no layer that weight-mode quantization applies to/);

@@ -1,4 +1,5 @@
 import type * as ort from 'onnxruntime-node';
+import fs from 'node:fs';
 import { QuantLensError, CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import { writeJsonAtomic } from '../fs/json';
@@ -109,7 +110,9 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const layers = layersOf(prep);
   if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
   const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
-  const measured = await measureLayers(prep, layers, data, method, ctx);
+  const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
+  const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
@@ -137,8 +140,8 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
     ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
     layers: layersOut, tree: buildTree(layersOut), skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
   };
-  const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
   if (out) writeJsonAtomic(out, report);
+  if (checkpoint) fs.rmSync(checkpoint, { force: true });
   return report;
 }
 
@@ -154,7 +157,7 @@ export interface MeasuredLayer {
 }
 
 /** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
-export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
   const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
@@ -189,8 +192,23 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       }
       return acc.value;
     };
+    // Resumable: layers measured by an interrupted run with the same model and options are not redone.
+    const key = JSON.stringify({ model: loaded.fileBytes, nodes: loaded.model.graph!.node!.length, options: { ...options, device: undefined }, samples: samples.length });
+    const done: Record<string, Pick<MeasuredLayer, 'nsr' | 'reverse' | 'failed'>> = {};
+    if (checkpoint && fs.existsSync(checkpoint)) {
+      try {
+        const c = JSON.parse(fs.readFileSync(checkpoint, 'utf8'));
+        if (c.key === key) Object.assign(done, c.done);
+      } catch { /* unreadable checkpoint: start over */ }
+    }
     for (let i = 0; i < results.length; i++) {
       const set = new Set(results[i].nodes);
+      const prior = done[results[i].name];
+      if (prior) {
+        // The checkpoint stores non-finite numbers as strings (JSON has none).
+        Object.assign(results[i], prior, { nsr: Number(prior.nsr), reverse: prior.reverse === undefined ? undefined : Number(prior.reverse) });
+        continue;
+      }
       try {
         results[i].nsr = await measure((n) => set.has(n));
         results[i].reverse = await measure((n) => !set.has(n));
@@ -199,6 +217,10 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
         // One variant onnxruntime refuses must not sink the whole analysis: report it on the layer.
         results[i].nsr = NaN;
         results[i].failed = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      }
+      if (checkpoint) {
+        done[results[i].name] = { nsr: results[i].nsr, reverse: results[i].reverse, ...(results[i].failed ? { failed: results[i].failed } : {}) };
+        writeJsonAtomic(checkpoint, { key, done });
       }
       ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / results.length, message: results[i].name });
     }
