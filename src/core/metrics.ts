@@ -1,4 +1,12 @@
 import type * as ort from 'onnxruntime-node';
+import { halfToFloat } from './onnx/half';
+
+/** A tensor's values as numbers: float16 bits decoded, 64-bit integers converted. */
+export function tensorValues(t: ort.Tensor): ArrayLike<number> {
+  if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, halfToFloat);
+  if (t.type === 'int64' || t.type === 'uint64') return Float64Array.from(t.data as BigInt64Array, Number);
+  return t.data as ArrayLike<number>;
+}
 
 /** Running fidelity of a candidate output against a reference, accumulated sample by sample. */
 export class FidelityAccumulator {
@@ -11,8 +19,8 @@ export class FidelityAccumulator {
   private argmaxTotal = 0;
 
   add(ref: ort.Tensor, cand: ort.Tensor): void {
-    const a = ref.data as ArrayLike<number>;
-    const b = cand.data as ArrayLike<number>;
+    const a = tensorValues(ref);
+    const b = tensorValues(cand);
     if (a.length !== b.length) throw new Error(`output shapes differ: [${ref.dims}] vs [${cand.dims}]`);
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]), y = Number(b[i]);
@@ -25,7 +33,7 @@ export class FidelityAccumulator {
     }
     // Top-1 agreement over the last axis (class or token logits), when that axis has choices.
     const last = ref.dims[ref.dims.length - 1] ?? 1;
-    if (ref.dims.length >= 1 && last > 1 && typeof a[0] === 'number') {
+    if (ref.dims.length >= 1 && last > 1 && ref.type !== 'bool' && ref.type !== 'string') {
       for (let r = 0; r < a.length / last; r++) {
         if (argmax(a, r * last, last) === argmax(b, r * last, last)) this.argmaxSame++;
         this.argmaxTotal++;

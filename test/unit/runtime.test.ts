@@ -55,3 +55,25 @@ describe('onnxruntime sessions', () => {
     assert.ok(r.outputs.logits.finite && r.outputs.logits.std > 0);
   });
 });
+
+describe('float16 models', () => {
+  it('run with float16 random inputs; outputs are decoded to numbers in reports and comparisons', async () => {
+    const { linearReluModel } = await import('../helpers/models');
+    const { DataType } = await import('../../src/core/onnx/dtypes');
+    const { makeTensor, readTensor } = await import('../../src/core/onnx/tensor');
+    const { floatToHalf } = await import('../../src/core/onnx/half');
+    const { compareModels } = await import('../../src/core/compare');
+    const m = linearReluModel(17);
+    const g = m.graph!;
+    g.initializer = g.initializer!.map((t) => makeTensor(t.name!, DataType.FLOAT16, t.dims as number[], Uint16Array.from(readTensor(t).data as Float32Array, floatToHalf)));
+    g.input![0].type!.tensor_type!.elem_type = DataType.FLOAT16;
+    g.output![0].type!.tensor_type!.elem_type = DataType.FLOAT16;
+    const file = path.join(tmpDir(), 'fp16.onnx');
+    saveModel(m, file);
+    const r = await runModel(file, { device: 'cpu', runs: 1 });
+    assert.equal(r.outputs.Y.type, 'float16');
+    assert.ok(r.outputs.Y.max < 100 && r.outputs.Y.min >= 0, JSON.stringify(r.outputs.Y)); // ReLU outputs, not raw half bits
+    const c = await compareModels(file, file, { samples: 2, latencyRuns: 1 });
+    assert.equal(c.outputs.Y.cosine, 1);
+  });
+});

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../fixtures/rng';
 import { DataType } from '../onnx/dtypes';
+import { floatToHalf } from '../onnx/half';
 import { GraphView } from '../onnx/graph';
 import type { GraphProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
@@ -62,6 +63,7 @@ function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound:
     case DataType.BOOL: return new ort.Tensor('bool', Uint8Array.from({ length: n }, () => rng.int(2)), shape);
     case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => rng.int(256)), shape);
     case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, () => rng.normal()), shape);
+    case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, () => floatToHalf(rng.normal())), shape);
     default: return new ort.Tensor('float32', Float32Array.from({ length: n }, () => rng.normal()), shape);
   }
 }

@@ -1,6 +1,7 @@
 import { CancelledError, QuantLensError } from '../errors';
 import type { JobContext } from '../jobs';
 import { loadModel } from '../onnx/model-io';
+import { tensorValues } from '../metrics';
 import { randomFeeds } from './feeds';
 import { createSession, ort, type DevicePreference, type Provider } from './session';
 
@@ -33,7 +34,7 @@ export interface RunOptions {
 }
 
 export function statsOf(t: ort.Tensor): OutputStats {
-  const d = t.data as ArrayLike<number | bigint>;
+  const d = tensorValues(t);
   let sum = 0, sq = 0, min = Infinity, max = -Infinity, finite = true;
   for (let i = 0; i < d.length; i++) {
     const v = Number(d[i]);

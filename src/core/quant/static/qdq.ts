@@ -177,6 +177,10 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
       const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
       const acts = activationTensors(node, ctx);
       const quantized = acts.filter((t) => ensureQdq(ctx, t, done));
+      if (!quantized.length && !weights.length) {
+        ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: 'no float32 activation to quantize (float16 and integer tensors stay as they are)' });
+        return;
+      }
       let weightScales: Float32Array | undefined;
       const hows: string[] = [];
       let before = 0, after = 0, sqnr: number | undefined;
