@@ -74,3 +74,20 @@ export function initializersToConstants(model: ModelProto): ModelProto {
 export function tensorFingerprints(model: ModelProto, bytesOf: (t: TensorProto) => Uint8Array): Array<[string, number, string, string]> {
   return [...walkTensors(model.graph!)].map(({ tensor }) => [tensor.name ?? '', tensor.data_type ?? 0, (tensor.dims ?? []).join('x'), Buffer.from(bytesOf(tensor)).toString('base64')]);
 }
+
+/** The same model in float16: every float32 tensor (initializers, Constant values) and graph input/output. */
+export function toHalfModel(model: ModelProto): ModelProto {
+  const { floatToHalf } = require('../../src/core/onnx/half') as typeof import('../../src/core/onnx/half');
+  const { readTensor: read } = require('../../src/core/onnx/tensor') as typeof import('../../src/core/onnx/tensor');
+  const m = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+  const half = (t: TensorProto) => {
+    if (t.data_type !== DataType.FLOAT) return t;
+    const v = read(t).data as Float32Array;
+    return makeTensor(t.name ?? '', DataType.FLOAT16, (t.dims ?? []).map(Number), Uint16Array.from(v, floatToHalf));
+  };
+  const g = m.graph!;
+  g.initializer = (g.initializer ?? []).map(half);
+  for (const n of g.node ?? []) for (const a of n.attribute ?? []) if (a.t) a.t = half(a.t);
+  for (const v of [...(g.input ?? []), ...(g.output ?? [])]) if (v.type?.tensor_type?.elem_type === DataType.FLOAT) v.type.tensor_type.elem_type = DataType.FLOAT16;
+  return m;
+}

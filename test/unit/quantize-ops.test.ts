@@ -100,6 +100,22 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     const m = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
     const r = await quantizeAndMeasure(m, { mode: 'weight' });
     assert.deepEqual(r.result.quantized, []);
-    assert.deepEqual(r.result.skipped, [{ node: '/mm/MatMul', reason: 'input 1 is not a constant float32 weight' }]);
+    assert.deepEqual(r.result.skipped, [{ node: '/mm/MatMul', reason: 'input 1 is not a constant float32/float16 weight' }]);
+  });
+});
+
+describe('float16 exports, weight-only', function () {
+  this.timeout(120_000);
+  it('INT8 and INT4 (MatMulNBits) keep the model in float16 and stay close to it', async () => {
+    const { FIXTURES } = await import('../../src/core/fixtures');
+    const { toHalfModel } = await import('../helpers/models');
+    const m = toHalfModel(FIXTURES.transformer.build());
+    const int8 = await quantizeAndMeasure(m, { mode: 'weight', bits: 8 });
+    assert.ok(int8.result.quantized.length >= 13, `${int8.result.quantized.length} quantized`);
+    assert.ok(int8.fidelity.cosine > 0.999, `cosine ${int8.fidelity.cosine}`);
+    const int4 = await quantizeAndMeasure(toHalfModel(FIXTURES.transformer.build()), { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:8' });
+    assert.ok(int4.ops['com.microsoft.MatMulNBits'] >= 13, JSON.stringify(int4.ops));
+    assert.ok(int4.fidelity.cosine > 0.99, `cosine ${int4.fidelity.cosine}`);
+    assert.ok(int4.result.weightBytes.before / int4.result.weightBytes.after > 3, 'float16 → int4 shrinks ~3.5x');
   });
 });

@@ -4,7 +4,8 @@ import type { NodeProto } from '../onnx/proto';
 import type { QuantContext } from './context';
 import { QUANT_TYPES, type QuantType } from './qtypes';
 import { quantizeTensor, type Granularity } from './tensor-quant';
-import { floatWeight, weightBytes } from './weights';
+import { floatWeight, scaleTensor, weightBytes } from './weights';
+import { DataType } from '../onnx/dtypes';
 
 export interface DqResult {
   how: string;
@@ -21,12 +22,12 @@ export interface DqResult {
  */
 export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8'): DqResult {
   const name = node.input![index];
-  const w = floatWeight(ctx.view, name, ctx.loc)!;
+  const w = floatWeight(ctx.view, name, ctx.loc, true)!;
   const opts = ctx.optionsFor(node);
   const perAxis = axis !== undefined && opts.perChannel && w.dims.length > 0;
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
   const key = `${name}|${perAxis ? axis : 't'}|${qtype}`;
-  const bytesBefore = weightBytes(w.dims, 32);
+  const bytesBefore = weightBytes(w.dims, w.dtype === DataType.FLOAT16 ? 16 : 32);
   const bits = QUANT_TYPES[qtype].bits;
   const existing = ctx.dequantized.get(key);
   const how = `${qtype} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
@@ -40,16 +41,16 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;
   const qName = ctx.editor.addInitializer(makeTensor(`${base}_quantized`, info.dataType, w.dims, q.values));
-  const sName = ctx.editor.addInitializer(makeTensor(`${base}_scale`, 1, q.scaleDims, q.scales));
+  const sName = ctx.editor.addInitializer(scaleTensor(`${base}_scale`, w.dtype, q.scaleDims, q.scales));
   const zp = info.signed ? Int8Array.from(q.zeroPoints) : Uint8Array.from(q.zeroPoints);
   const zName = ctx.editor.addInitializer(makeTensor(`${base}_zero_point`, info.dataType, q.scaleDims, zp));
   const out = ctx.editor.unique(`${base}_dequantized`);
   ctx.editor.insertBefore(node, [{
-    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor), input: [qName, sName, zName], output: [out],
+    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor, w.dtype === DataType.FLOAT16), input: [qName, sName, zName], output: [out],
     attribute: perAxis ? [{ name: 'axis', type: 2, i: axis }] : [],
   }]);
   node.input![index] = out;
   ctx.dequantized.set(key, { output: out, scales: q.scales });
-  const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (4 + bits / 8);
+  const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (w.dtype === DataType.FLOAT16 ? 2 : 4) + q.scales.length * (bits / 8);
   return { how, scales: q.scales, bytesBefore, bytesAfter, sqnr };
 }

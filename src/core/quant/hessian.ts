@@ -1,4 +1,5 @@
 import type * as ort from 'onnxruntime-node';
+import { tensorValues } from '../metrics';
 
 /** Accumulates H = 2/n · Σ xxᵀ over the rows x (length K) of a layer's input, streamed per sample. */
 export class HessianAccumulator {
@@ -10,7 +11,7 @@ export class HessianAccumulator {
   }
 
   add(t: ort.Tensor): void {
-    const x = t.data as Float32Array;
+    const x = tensorValues(t);
     const K = this.K;
     const n = x.length / K;
     const h = this.h;

@@ -123,7 +123,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   }
   if (gptq.length && data) {
     const t = performance.now();
-    const acc = new Map<NodeProto, HessianAccumulator>(gptq.map((n) => [n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc)![0])]));
+    const acc = new Map<NodeProto, HessianAccumulator>(gptq.map((n) => [n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc, true)![0])]));
     const byInput = new Map<string, NodeProto[]>();
     for (const n of gptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
     const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {

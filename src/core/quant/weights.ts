@@ -2,27 +2,41 @@ import { DataType } from '../onnx/dtypes';
 import type { ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import type { TensorProto } from '../onnx/proto';
-import { readTensor, tensorDims, toFloat32 } from '../onnx/tensor';
+import { makeTensor, readTensor, tensorDims, toFloat32 } from '../onnx/tensor';
+import { floatToHalf } from '../onnx/half';
 
 /** A float weight read from an initializer or a Constant node, by the value name a node consumes. */
 export interface FloatWeight {
   name: string;
   tensor: TensorProto;
   dims: number[];
+  /** The values as float32 (float16 weights are widened). */
   data: Float32Array;
+  /** The stored type, which the dequantized weight must come back as. */
+  dtype: DataType.FLOAT | DataType.FLOAT16;
 }
 
-/** The float32 weight behind `name`, or undefined when the value is not a stored float32 tensor. */
-export function floatWeight(view: GraphView, name: string, loc: ModelLocation): FloatWeight | undefined {
+const accepted = (t: TensorProto | undefined, half: boolean) => !!t && (t.data_type === DataType.FLOAT || (half && t.data_type === DataType.FLOAT16));
+
+/**
+ * The float weight behind `name` (float32; float16 too with `half`, for weight-only quantization of
+ * float16 exports), or undefined when the value is not such a stored tensor.
+ */
+export function floatWeight(view: GraphView, name: string, loc: ModelLocation, half = false): FloatWeight | undefined {
   const t = view.constant(name);
-  if (!t || t.data_type !== DataType.FLOAT) return undefined;
-  return { name, tensor: t, dims: tensorDims(t, loc), data: toFloat32(readTensor(t, loc)) };
+  if (!accepted(t, half)) return undefined;
+  return { name, tensor: t!, dims: tensorDims(t!, loc), data: toFloat32(readTensor(t!, loc)), dtype: t!.data_type as DataType.FLOAT | DataType.FLOAT16 };
 }
 
-/** Shape of the float32 weight behind `name` without reading its data (for the quantizers' checks). */
-export function floatWeightDims(view: GraphView, name: string, loc: ModelLocation): number[] | undefined {
+/** Shape of that weight without reading its data (for the quantizers' checks). */
+export function floatWeightDims(view: GraphView, name: string, loc: ModelLocation, half = false): number[] | undefined {
   const t = view.constant(name);
-  return t && t.data_type === DataType.FLOAT ? tensorDims(t, loc) : undefined;
+  return accepted(t, half) ? tensorDims(t!, loc) : undefined;
+}
+
+/** Scales stored in the weight's own float type, so DequantizeLinear returns that type. */
+export function scaleTensor(name: string, dtype: DataType.FLOAT | DataType.FLOAT16, dims: number[], scales: Float32Array): TensorProto {
+  return dtype === DataType.FLOAT16 ? makeTensor(name, DataType.FLOAT16, dims, Uint16Array.from(scales, floatToHalf)) : makeTensor(name, DataType.FLOAT, dims, scales);
 }
 
 /** Bytes a tensor's data takes (raw), for size accounting in reports. */

@@ -4,7 +4,7 @@ import type { NodeProto } from '../../onnx/proto';
 import type { QuantContext } from '../context';
 import { computeQParams } from '../qparams';
 import { roundHalfEven } from '../rounding';
-import { weightBytes } from '../weights';
+import { scaleTensor, weightBytes } from '../weights';
 
 /** A weight [K, N] quantized block-wise along K for com.microsoft::MatMulNBits. */
 export interface BlockQuantized {
@@ -74,13 +74,14 @@ export function packNibbles(values: Uint8Array, count: number): Uint8Array {
 }
 
 /** Replaces MatMul(A, W) by com.microsoft::MatMulNBits(A, B, scales[, zero_points]). */
-export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string): { how: string; bytesBefore: number; bytesAfter: number } {
+export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT): { how: string; bytesBefore: number; bytesAfter: number } {
   const { K, N, blockSize } = bq;
   const kb = kBlocksOf(K, blockSize);
   const blob = blockSize / 2;
   const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
   const B = ctx.editor.addInitializer(makeTensor(`${base}_Q4`, DataType.UINT8, [N, kb, blob], packNibbles(bq.q, bq.q.length)));
-  const S = ctx.editor.addInitializer(makeTensor(`${base}_scales`, DataType.FLOAT, [N, kb], bq.scales));
+  // Scales have A's type: float16 exports get float16 scales.
+  const S = ctx.editor.addInitializer(scaleTensor(`${base}_scales`, dtype, [N, kb], bq.scales));
   const inputs = [node.input![0], B, S];
   let zpBytes = 0;
   if (bq.zeroPoints) {
@@ -99,7 +100,7 @@ export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQua
   }]);
   return {
     how: `MatMulNBits int4 block ${blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'})`,
-    bytesBefore: weightBytes([K, N], 32),
-    bytesAfter: N * kb * blob + bq.scales.length * 4 + zpBytes,
+    bytesBefore: weightBytes([K, N], dtype === DataType.FLOAT16 ? 16 : 32),
+    bytesAfter: N * kb * blob + bq.scales.length * (dtype === DataType.FLOAT16 ? 2 : 4) + zpBytes,
   };
 }

@@ -12,8 +12,8 @@ const attrInt = (node: NodeProto, name: string, dflt: number) => {
 };
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
-  const dims = floatWeightDims(ctx.view, node.input?.[index] ?? '', ctx.loc);
-  if (!dims) return `input ${index} is not a constant float32 weight`;
+  const dims = floatWeightDims(ctx.view, node.input?.[index] ?? '', ctx.loc, true);
+  if (!dims) return `input ${index} is not a constant float32/float16 weight`;
   if (dims.reduce((a, b) => a * b, 1) < 16) return 'weight too small to be worth quantizing';
   return undefined;
 };
@@ -21,8 +21,8 @@ const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
 const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined): OpQuantizer => ({
   check: needsWeight(index),
   apply(node, ctx) {
-    const w = floatWeight(ctx.view, node.input![index], ctx.loc)!;
-    const r = dequantizedWeightInput(ctx, node, index, axisOf(node, w.dims.length));
+    const rank = floatWeightDims(ctx.view, node.input![index], ctx.loc, true)!.length;
+    const r = dequantizedWeightInput(ctx, node, index, axisOf(node, rank));
     const bits = ctx.optionsFor(node).bits;
     ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} (4-bit applies to MatMul only)` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
@@ -36,20 +36,20 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     check(node, ctx) {
       const r = needsWeight(1)(node, ctx);
       if (r) return r;
-      if (ctx.optionsFor(node).bits === 4 && floatWeightDims(ctx.view, node.input![1], ctx.loc)!.length !== 2) return 'MatMulNBits needs a 2-D weight';
+      if (ctx.optionsFor(node).bits === 4 && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length !== 2) return 'MatMulNBits needs a 2-D weight';
       return undefined;
     },
     async apply(node, ctx) {
       const opts = ctx.optionsFor(node);
       if (opts.bits === 8) return matMulInt8.apply(node, ctx);
-      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+      const w = floatWeight(ctx.view, node.input![1], ctx.loc, true)!;
       const [K, N] = w.dims;
       const symmetric = opts.symmetric;
       const bq = opts.algorithm === 'gptq'
         ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize: opts.blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
         : quantizeBlocksRtn(w.data, K, N, opts.blockSize, symmetric);
       const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm);
+      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm, w.dtype);
       ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
     },
   },
