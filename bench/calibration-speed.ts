@@ -6,11 +6,10 @@ import * as ort from 'onnxruntime-node';
 import { openCalibration } from '../src/core/calib/data';
 import { compareModels } from '../src/core/compare';
 import { FIXTURES } from '../src/core/fixtures';
+import { median, row } from './report';
 import { loadModel, saveModel } from '../src/core/onnx/model-io';
 import { quantizeModel } from '../src/core/quant/quantize-model';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const row = (name: string, v: string) => console.log(`${name.padEnd(52)} ${v}`);
 
 (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));

@@ -3,13 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES } from '../src/core/fixtures';
+import { median, row } from './report';
 import { saveModel } from '../src/core/onnx/model-io';
 import { quantizeModel } from '../src/core/quant/quantize-model';
 import { analyzeSensitivity } from '../src/core/sensitivity/analyze';
 import { spearman } from '../src/core/sensitivity/stats';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const row = (name: string, v: string) => console.log(`${name.padEnd(52)} ${v}`);
 
 (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));
