@@ -1,49 +1,37 @@
 // Calibration time ÷ plain onnxruntime inference over the same samples, and quantized ÷ float latency.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { openCalibration } from '../src/core/calib/data';
 import { compareModels } from '../src/core/compare';
-import { FIXTURES } from '../src/core/fixtures';
-import { median, row } from './report';
-import { loadModel, saveModel } from '../src/core/onnx/model-io';
+import { forEachFixture, median, row } from './report';
+import { loadModel } from '../src/core/onnx/model-io';
 import { quantizeModel } from '../src/core/quant/quantize-model';
 
-
-(async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));
-  try {
-    for (const name of ['transformer', 'tiny-vlm']) {
-      const model = path.join(dir, `${name}.onnx`);
-      saveModel(FIXTURES[name].build(), model);
-      const samples = 64;
-      const spec = `random:${samples}`;
-      // Plain inference over the same samples, session creation included as in calibration.
-      const plain: number[] = [];
-      for (let rep = 0; rep < 3; rep++) {
-        const t0 = performance.now();
-        const s = await ort.InferenceSession.create(model);
-        for (const feeds of openCalibration(spec, loadModel(model).model.graph!).samples()) await s.run(feeds);
-        await s.release();
-        plain.push((performance.now() - t0) / 1000);
-      }
-      for (const method of ['minmax', 'percentile', 'entropy', 'mse'] as const) {
-        const cal: number[] = [];
-        for (let rep = 0; rep < 3; rep++) {
-          const r = await quantizeModel(model, path.join(dir, `${name}-${method}.onnx`), { mode: 'static', calibration: spec, calibrationMethod: method, maxSamples: samples });
-          cal.push(JSON.parse(fs.readFileSync(r.report, 'utf8')).timings.calibration);
-        }
-        row(`${name}: ${method} calibration ÷ plain inference (${samples} samples)`, `${(median(cal) / median(plain)).toFixed(2)}x  (${median(cal).toFixed(3)} s vs ${median(plain).toFixed(3)} s)`);
-      }
-      for (const [label, opts] of [['dynamic INT8', { mode: 'dynamic' }], ['weight INT4 (MatMulNBits)', { mode: 'weight', bits: 4 }], ['weight INT8', { mode: 'weight', bits: 8 }]] as const) {
-        const out = path.join(dir, `${name}-lat.onnx`);
-        await quantizeModel(model, out, opts as never);
-        const c = await compareModels(model, out, { samples: 2, latencyRuns: 200 });
-        row(`${name}: ${label} latency ÷ float latency`, `${(c.latencyMs.candidate / c.latencyMs.reference).toFixed(2)}x  (${c.latencyMs.candidate.toFixed(3)} ms vs ${c.latencyMs.reference.toFixed(3)} ms, batch 1, ${c.device})`);
-      }
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
+  const samples = 64;
+  const spec = `random:${samples}`;
+  // Plain inference over the same samples, session creation included as in calibration.
+  const plain: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    const s = await ort.InferenceSession.create(model);
+    for (const feeds of openCalibration(spec, loadModel(model).model.graph!).samples()) await s.run(feeds);
+    await s.release();
+    plain.push((performance.now() - t0) / 1000);
   }
-})();
+  for (const method of ['minmax', 'percentile', 'entropy', 'mse'] as const) {
+    const cal: number[] = [];
+    for (let rep = 0; rep < 3; rep++) {
+      const r = await quantizeModel(model, path.join(dir, `${name}-${method}.onnx`), { mode: 'static', calibration: spec, calibrationMethod: method, maxSamples: samples });
+      cal.push(JSON.parse(fs.readFileSync(r.report, 'utf8')).timings.calibration);
+    }
+    row(`${name}: ${method} calibration ÷ plain inference (${samples} samples)`, `${(median(cal) / median(plain)).toFixed(2)}x  (${median(cal).toFixed(3)} s vs ${median(plain).toFixed(3)} s)`);
+  }
+  for (const [label, opts] of [['dynamic INT8', { mode: 'dynamic' }], ['weight INT4 (MatMulNBits)', { mode: 'weight', bits: 4 }], ['weight INT8', { mode: 'weight', bits: 8 }]] as const) {
+    const out = path.join(dir, `${name}-lat.onnx`);
+    await quantizeModel(model, out, opts as never);
+    const c = await compareModels(model, out, { samples: 2, latencyRuns: 200 });
+    row(`${name}: ${label} latency ÷ float latency`, `${(c.latencyMs.candidate / c.latencyMs.reference).toFixed(2)}x  (${c.latencyMs.candidate.toFixed(3)} ms vs ${c.latencyMs.reference.toFixed(3)} ms, batch 1, ${c.device})`);
+  }
+});

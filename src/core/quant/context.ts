@@ -25,6 +25,8 @@ export interface QuantContext {
   dequantized: Map<string, { output: string; scales: Float32Array }>;
   /** Activation quantization chosen by calibration (static mode), by tensor name. */
   activations: Map<string, ActivationQuant>;
+  /** Activations already given a Q/DQ pair: tensor (or its dequantized name) → dequantized name. */
+  qdqOutputs: Map<string, string>;
   /** Nodes the static pass quantizes: only they read the dequantized copies of activations. */
   staticNodes: Set<NodeProto>;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */

@@ -2,7 +2,9 @@ import type * as ort from 'onnxruntime-node';
 import type { CalibrationData, Feeds } from '../calib/data';
 import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
-import { FidelityAccumulator } from '../metrics';
+import { FidelityAccumulator, tensorValues } from '../metrics';
+import { NsrAccumulator } from '../sensitivity/stats';
+import type { Provider } from '../runtime/session';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +23,10 @@ export type BudgetMetric = 'cosine' | 'top1';
  */
 export class VariantScorer {
   private floatMetric?: number;
+  provider: Provider = 'cpu';
+  fallbackReason?: string;
 
-  private constructor(private readonly prep: PreparedQuantization, private readonly samples: Feeds[], private readonly reference: Array<Record<string, ort.Tensor>>, readonly metric: BudgetMetric | 'evaluator', private readonly evaluator?: UserEvaluator) {}
+  private constructor(private readonly prep: PreparedQuantization, readonly samples: Feeds[], private readonly reference: Array<Record<string, ort.Tensor>>, readonly metric: BudgetMetric | 'evaluator', private readonly evaluator?: UserEvaluator) {}
 
   /** With an evaluator, each variant is written to a temp file and the user's command measures it. */
   static async withEvaluator(prep: PreparedQuantization, evaluator: UserEvaluator): Promise<VariantScorer> {
@@ -51,20 +55,26 @@ export class VariantScorer {
     } finally {
       await s.release();
     }
-    return new VariantScorer(prep, samples, reference, metric);
+    const scorer = new VariantScorer(prep, samples, reference, metric);
+    scorer.provider = s.provider;
+    scorer.fallbackReason = s.fallbackReason;
+    return scorer;
   }
 
-  /** The drop and the size of the model that quantizes the planned nodes `select` accepts. */
-  async score(select: (node: string) => boolean, signal?: AbortSignal): Promise<{ drop: number; sizeBytes: number }> {
+  /**
+   * Builds the model that quantizes the planned nodes `select` accepts, runs it on the samples and returns
+   * its drop, its size and the noise-to-signal ratio Σ(y−ŷ)²/Σy² over all float outputs.
+   */
+  async score(select: (node: string) => boolean, signal?: AbortSignal): Promise<{ drop: number; sizeBytes: number; nsr: number }> {
     const { model } = await applyQuantization(this.prep, select, { signal });
-    const sizeBytes = onnx.ModelProto.encode(model).finish().length;
     if (this.evaluator) {
       const v = await this.evaluate(model, signal);
       const drop = this.evaluator.lowerIsBetter ? v - this.floatMetric! : this.floatMetric! - v;
-      return { drop: Math.max(0, drop), sizeBytes };
+      return { drop: Math.max(0, drop), sizeBytes: onnx.ModelProto.encode(model).finish().length, nsr: NaN };
     }
     const s = await sessionForVariant(model, this.prep.loaded, this.prep.options.device);
     const acc = new Map<string, FidelityAccumulator>();
+    const nsr = new NsrAccumulator();
     try {
       for (let i = 0; i < this.samples.length; i++) {
         if (signal?.aborted) throw new CancelledError();
@@ -72,6 +82,7 @@ export class VariantScorer {
         for (const [k, ref] of Object.entries(this.reference[i])) {
           if (!acc.has(k)) acc.set(k, new FidelityAccumulator());
           acc.get(k)!.add(ref, out[k]);
+          if (ref.type === 'float32' || ref.type === 'float16') nsr.add(tensorValues(ref), tensorValues(out[k]));
         }
       }
     } finally {
@@ -81,7 +92,7 @@ export class VariantScorer {
       const r = a.result();
       return this.metric === 'top1' && r.top1Agreement !== null ? 1 - r.top1Agreement : 1 - r.cosine;
     });
-    return { drop: Math.max(0, ...drops), sizeBytes };
+    return { drop: Math.max(0, ...drops), sizeBytes: s.sizeBytes, nsr: nsr.value };
   }
 }
 

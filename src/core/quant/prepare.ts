@@ -55,7 +55,7 @@ function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOpti
   decide: (d: NodeDecision) => void, activations: Map<string, ActivationQuant>, hessians: Map<string, Float64Array>): QuantContext {
   return {
     editor, view: editor.view(), loc: loaded.loc, options, optionsFor, decide, modulePath: modulePathOfNode,
-    dequantized: new Map(), activations, staticNodes: new Set(),
+    dequantized: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(),
     hessian: (n) => {
       const h = hessians.get(n.name ?? '');
       if (!h) throw new Error(`no calibration Hessian for ${n.name}`);

@@ -65,11 +65,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
   validate(options, input, output);
   // --device cuda asks for CUDA; quantization still completes on CPU without it, and says so.
   const wantedCuda = options.device === 'cuda';
-  if (wantedCuda) options.device = 'auto';
+  const run: QuantizeOptions = wantedCuda ? { ...options, device: 'auto' } : options;
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
   const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
-  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options, recipe), staticAnywhere, ctx);
+  const prep = await prepareQuantization(loaded, run, new QuantPolicy(run, recipe), staticAnywhere, ctx);
   Object.assign(timings, prep.timings);
   const { warnings, calibration } = prep;
   const provider = prep.provider;
@@ -126,7 +126,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     const tv = performance.now();
     let check: CompareReport;
     try {
-      check = await compareModels(input, staged, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: options.device, latencyRuns: 3 }, ctx);
+      check = await compareModels(input, staged, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, latencyRuns: 3 }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the quantized model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
@@ -135,7 +135,6 @@ export async function quantizeModel(input: string, output: string, partial: Part
     if (!options.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
     const fellBack = fallbackReason ?? check.fallbackReason;
     if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
-    if (wantedCuda) options.device = 'cuda';
     if (saved.dataFile) fs.renameSync(saved.dataFile, path.join(outDir, path.basename(saved.dataFile)));
     fs.renameSync(staged, path.resolve(output));
     const sizeAfter = fs.statSync(output).size + (saved.dataBytes ?? 0);

@@ -44,7 +44,7 @@ export async function captureTensors(
  * to the model file, so a model with external data is staged in a temp folder with links to the
  * original data files (the user's folder is left alone); others load from memory.
  */
-export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void> }> {
+export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const bytes = onnx.ModelProto.encode(model).finish();
   let tmp: string | undefined;
   let source: string | Uint8Array = bytes;
@@ -60,7 +60,7 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
   }
   try {
     const s = await createSession(source, { device, label: loaded.loc.file, optimization });
-    return { ...s, release: async () => { await s.session.release(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } };
+    return { ...s, sizeBytes: bytes.length, release: async () => { await s.session.release(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } };
   } catch (e) {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     throw e;

@@ -18,6 +18,7 @@ import { layerSubModel, externalInputs } from './submodel';
 import { buildTree, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
 import { mergeSideBySide } from './merge';
+import { VariantScorer } from '../quant/mixed-precision';
 import type { ModelProto } from '../onnx/proto';
 
 export type SensitivityMethod = 'local' | 'end-to-end';
@@ -167,31 +168,11 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
 
   if (method === 'end-to-end') {
     // Reference outputs once; then one model variant per layer (and per layer left out).
-    const samples = [...data.samples()];
-    const ref = await sessionForVariant(loaded.model, loaded, options.device);
-    provider = ref.provider;
-    fallbackReason ??= ref.fallbackReason;
-    const expected: Array<Record<string, Float32Array>> = [];
-    for (const feeds of samples) {
-      const out = await ref.session.run(feeds);
-      expected.push(Object.fromEntries(Object.entries(out).filter(([, v]) => v.type === 'float32').map(([k, v]) => [k, Float32Array.from(floats(v))])));
-    }
-    await ref.release();
-    const measure = async (select: (n: string) => boolean) => {
-      const { model } = await applyQuantization(prep, select, { signal: ctx.signal });
-      const s = await sessionForVariant(model, loaded, options.device);
-      const acc = new NsrAccumulator();
-      try {
-        for (let i = 0; i < samples.length; i++) {
-          if (ctx.signal?.aborted) throw new CancelledError();
-          const out = await s.session.run(samples[i]);
-          for (const [k, v] of Object.entries(expected[i])) if (out[k].type === 'float32') acc.add(v, floats(out[k]));
-        }
-      } finally {
-        await s.release();
-      }
-      return acc.value;
-    };
+    const scorer = await VariantScorer.create(prep, data, 'cosine');
+    provider = scorer.provider;
+    fallbackReason ??= scorer.fallbackReason;
+    const samples = scorer.samples;
+    const measure = async (select: (n: string) => boolean) => (await scorer.score(select, ctx.signal)).nsr;
     // Resumable: layers measured by an interrupted run with the same model and options are not redone.
     const key = JSON.stringify({ model: loaded.fileBytes, nodes: loaded.model.graph!.node!.length, options: { ...options, device: undefined }, samples: samples.length });
     const done: Record<string, Pick<MeasuredLayer, 'nsr' | 'reverse' | 'failed'>> = {};

@@ -112,7 +112,8 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
 }
 
 /** Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it. */
-function ensureQdq(ctx: QuantContext, tensor: string, done: Map<string, string>): boolean {
+function ensureQdq(ctx: QuantContext, tensor: string): boolean {
+  const done = ctx.qdqOutputs;
   if (done.has(tensor)) return true;
   const a = ctx.activations.get(tensor);
   if (!a) return false;
@@ -157,13 +158,6 @@ function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputSc
   node.input![index] = out;
 }
 
-const doneByCtx = new WeakMap<QuantContext, Map<string, string>>();
-const doneFor = (ctx: QuantContext) => {
-  let d = doneByCtx.get(ctx);
-  if (!d) doneByCtx.set(ctx, (d = new Map()));
-  return d;
-};
-
 
 /** A static quantizer: activations through Q/DQ; `weights` lists [input index, per-channel axis] of constant weights. */
 function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>, bias?: number): OpQuantizer {
@@ -173,10 +167,9 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
       return undefined;
     },
     apply(node, ctx) {
-      const done = doneFor(ctx);
       const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
       const acts = activationTensors(node, ctx);
-      const quantized = acts.filter((t) => ensureQdq(ctx, t, done));
+      const quantized = acts.filter((t) => ensureQdq(ctx, t));
       if (!quantized.length && !weights.length) {
         ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: 'no float32 activation to quantize (float16 and integer tensors stay as they are)' });
         return;
