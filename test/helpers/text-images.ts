@@ -2,9 +2,10 @@ import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 
 /**
- * Renders text lines with headless Chromium into height×width RGB crops, the kind of input an OCR
- * text-line model sees, normalised as PaddleOCR does ((x/255 − 0.5) / 0.5), CHW float32.
- * Half of the lines are upside down (what a direction classifier must spot).
+ * Renders text lines with headless Chromium into the crops PaddleOCR's direction classifier is fed:
+ * the text line cut out tightly, scaled to the model's height keeping its aspect ratio, placed at the
+ * left and padded with zeros on the right (PaddleOCR's resize_norm_img), normalised as
+ * (x/255 − 0.5) / 0.5, CHW float32. Odd-numbered lines are upside down (what the classifier must spot).
  */
 export async function renderTextLines(lines: string[], height = 48, width = 192): Promise<Float32Array[]> {
   const browser = await chromium.launch({
@@ -12,17 +13,26 @@ export async function renderTextLines(lines: string[], height = 48, width = 192)
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
-    const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
+    const page = await browser.newPage({ viewport: { width: 1200, height: 200 }, deviceScaleFactor: 1 });
     const out: Float32Array[] = [];
     for (let i = 0; i < lines.length; i++) {
       const flip = i % 2 === 1 ? 'transform: rotate(180deg);' : '';
       const shade = 20 + ((i * 37) % 60);
-      await page.setContent(`<body style="margin:0;background:rgb(${235 - shade / 2},${240 - shade / 3},${230});"><div style="width:${width}px;height:${height}px;display:flex;align-items:center;justify-content:center;font:${24 + (i % 4) * 3}px sans-serif;color:rgb(${shade},${shade},${shade + 10});${flip}">${lines[i]}</div></body>`);
-      const png = PNG.sync.read(await page.screenshot({ clip: { x: 0, y: 0, width, height } }));
-      const t = new Float32Array(3 * height * width);
+      const size = 22 + (i % 4) * 4;
+      await page.setContent(`<body style="margin:0"><span id="t" style="display:inline-block;padding:4px 6px;background:rgb(${235 - shade / 2},${240 - shade / 3},230);font:${size}px sans-serif;color:rgb(${shade},${shade},${shade + 10});${flip}">${lines[i]}</span></body>`);
+      const box = await page.locator('#t').boundingBox();
+      if (!box) throw new Error(`could not lay out '${lines[i]}'`);
+      // Scale so the crop is exactly `height` pixels tall; clip its width to the model's width.
+      const scale = height / box.height;
+      const w = Math.min(width, Math.max(1, Math.round(box.width * scale)));
+      await page.setViewportSize({ width: 1200, height: 200 });
+      await page.evaluate(`document.getElementById('t').style.zoom = '${scale}'`);
+      const png = PNG.sync.read(await page.screenshot({ clip: { x: 0, y: 0, width: w, height } }));
+      const t = new Float32Array(3 * height * width); // zeros: PaddleOCR's padding after normalisation
       for (let y = 0; y < height; y++) {
-        for (let x = 0; x < width; x++) {
-          for (let c = 0; c < 3; c++) t[(c * height + y) * width + x] = (png.data[(y * png.width + x) * 4 + c] / 255 - 0.5) / 0.5;
+        for (let x = 0; x < w; x++) {
+          // PaddleOCR reads images with OpenCV: channels in BGR order.
+          for (let c = 0; c < 3; c++) t[(c * height + y) * width + x] = (png.data[(y * png.width + x) * 4 + (2 - c)] / 255 - 0.5) / 0.5;
         }
       }
       out.push(t);
@@ -33,10 +43,12 @@ export async function renderTextLines(lines: string[], height = 48, width = 192)
   }
 }
 
+// Latin text only: the machines running the tests have no CJK fonts, and boxes of missing glyphs look
+// the same either way up, which no direction classifier can judge.
 export const SAMPLE_LINES = [
-  'Invoice 2024-0193', '总计 ¥ 1,280.00', 'QuantLens', 'Hello, world', '北京市海淀区', 'Tel 010-6275 1234', 'ONNX Runtime', '发票号码 0042',
-  'Total: $73.25', '识别文字方向', 'Model v2.1', '深度学习', 'Batch 17 of 64', '上海 浦东新区', 'Order #88412', '量化与剪枝',
-  'Ship to: Berlin', '人工智能', 'Page 3 / 12', '欢迎使用', 'SKU A-1192-X', '温度 23.5℃', 'Due 2025-01-31', '模型压缩',
-  'Serial 7F3C-99A', '中文识别', 'Qty 12 x 4.50', '数据集', 'Station 42', '神经网络', 'Road 66', '校准数据',
-  'Alpha Beta Gamma', '卷积层', 'May 14, 2026', '注意力机制', 'Ref: KX-2291', '输出结果', 'Node 9 ready', '测试样本',
+  'Invoice 2024-0193', 'Total 1,280.00 EUR', 'QuantLens', 'Hello, world', 'Beijing Haidian', 'Tel 010-6275 1234', 'ONNX Runtime', 'Invoice no. 0042',
+  'Total: $73.25', 'Text direction', 'Model v2.1', 'Deep learning', 'Batch 17 of 64', 'Shanghai Pudong', 'Order #88412', 'Quantize and prune',
+  'Ship to: Berlin', 'Artificial intelligence', 'Page 3 / 12', 'Welcome', 'SKU A-1192-X', 'Temperature 23.5 C', 'Due 2025-01-31', 'Model compression',
+  'Serial 7F3C-99A', 'Recognition', 'Qty 12 x 4.50', 'Dataset', 'Station 42', 'Neural network', 'Road 66', 'Calibration data',
+  'Alpha Beta Gamma', 'Convolution', 'May 14, 2026', 'Attention heads', 'Ref: KX-2291', 'Output tensor', 'Node 9 ready', 'Test sample',
 ];
