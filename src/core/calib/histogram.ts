@@ -116,15 +116,23 @@ function folded(h: GrowingHistogram): Float64Array {
   return f;
 }
 
+/** Values per quantization level below which a histogram is too sparse for KL calibration. */
+export const ENTROPY_MIN_PER_LEVEL = 64;
+
 /**
  * Entropy calibration (KL divergence, as TensorRT does): the |x| threshold whose 128-level quantized
  * distribution diverges least from the observed one; the data's own min/max bound the result.
  */
 export function entropyRange(h: GrowingHistogram, levels = 128): ClipRange {
   const p0 = folded(h);
+  // The spike of exact zeros (ReLU outputs, padding) would dominate the divergence and drag the
+  // threshold down; level it with its neighbour, as NVIDIA's pytorch-quantization does.
+  if (p0.length > 1) p0[0] = Math.min(p0[0], p0[1]);
   let last = p0.length;
   while (last > 0 && p0[last - 1] === 0) last--;
-  if (last <= levels) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
+  // Too few values (an SE block's pooled vector, a tiny batch) leave most bins empty, and the divergence
+  // then rewards thresholds inside the noise: keep the observed range instead.
+  if (last <= levels || h.total < levels * ENTROPY_MIN_PER_LEVEL) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
   let best = last, bestKl = Infinity;
   const step = Math.max(1, Math.floor((last - levels) / 96)); // at most ~96 candidate thresholds
   for (let i = levels; i <= last; i += step) {

@@ -32,6 +32,8 @@ export interface TensorCalibration {
   scale: number;
   zeroPoint: number;
   sharedWith?: string;
+  /** Why the method's clip was not applied (the tensor keeps MinMax's range). */
+  fullRange?: string;
   histogram?: { edges: [number, number]; counts: number[] };
 }
 
@@ -63,6 +65,33 @@ function rangeFor(h: GrowingHistogram, o: QuantizeOptions): ClipRange {
   }
 }
 
+const DECISION_OPS = new Set(['Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'TopK']);
+
+/**
+ * Tensors whose extremes are the answer: the model's outputs and what feeds Softmax/ArgMax/TopK, followed
+ * back through pass-through ops and bias adds. Clipping the largest logit erases the very difference
+ * top-1 depends on, so these keep MinMax's range whatever the method (entropy clips them hardest).
+ */
+function decisionTensors(ctx: QuantContext): Map<string, string> {
+  const out = new Map<string, string>();
+  const queue: Array<[string, string]> = [];
+  for (const o of ctx.view.graph.output ?? []) if (o.name) queue.push([o.name, 'a model output']);
+  for (const n of ctx.view.graph.node ?? []) {
+    if (DECISION_OPS.has(n.op_type ?? '') && n.input?.[0]) queue.push([n.input[0], `feeds ${n.op_type}`]);
+  }
+  while (queue.length) {
+    const [t, why] = queue.pop()!;
+    if (out.has(t)) continue;
+    out.set(t, why);
+    const p = ctx.view.producer.get(t);
+    if (!p) continue;
+    const op = p.op_type ?? '';
+    const data = (p.input ?? []).filter((i) => i && !ctx.view.constant(i));
+    if (PASS_THROUGH.has(op) || ((op === 'Add' || op === 'Sub') && data.length === 1)) queue.push([data[0], why]);
+  }
+  return out;
+}
+
 /**
  * Captures every activation the static nodes touch, streamed sample by sample into a histogram per
  * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
@@ -84,13 +113,16 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   }, job);
   const qtype = o.symmetric ? 'int8' : 'uint8';
   const tensors = new Map<string, TensorCalibration>();
+  const decisions = o.calibrationMethod === 'minmax' ? new Map<string, string>() : decisionTensors(ctx);
   for (const [name, h] of hists) {
-    const r = rangeFor(h, o);
+    const why = decisions.get(name);
+    const r = why ? rangeFor(h, { ...o, calibrationMethod: 'minmax' }) : rangeFor(h, o);
     const p = computeQParams(r.lo, r.hi, qtype, o.symmetric);
     ctx.activations.set(name, { qtype, scale: p.scale, zeroPoint: p.zeroPoint });
     tensors.set(name, {
       tensor: name, min: h.min, max: h.max, clip: [r.lo, r.hi], minmax: [Math.min(h.min, 0), Math.max(h.max, 0)],
       clippedPercent: o.calibrationMethod === 'minmax' ? 0 : h.clippedPercent(r.lo, r.hi), scale: p.scale, zeroPoint: p.zeroPoint,
+      ...(why ? { fullRange: `${why}: clipping would cut the answer itself` } : {}),
       ...(o.calibrationMethod === 'minmax' ? {} : { histogram: h.summary() }),
     });
   }

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { entropyRange, GrowingHistogram, mseRange, percentileRange } from '../../src/core/calib/histogram';
+import { quantizeAndMeasure } from '../helpers/quant';
+import { FIXTURES } from '../../src/core/fixtures';
+
+/** A seeded generator (mulberry32) so every run sees the same "activations". */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** ReLU outputs: 90 % exact zeros (deep ReLU layers are this sparse), the rest exponential with mean 1 (max ≈ 12 over 200k values). */
+function reluLike(n: number, seed = 3): Float32Array {
+  const r = rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() < 0.9 ? 0 : -Math.log(1 - r());
+  return out;
+}
+
+function gaussian(n: number, seed = 5): Float32Array {
+  const r = rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+describe('calibration histograms and clipping methods', () => {
+  it('grows by merging bins without losing counts, min or max', () => {
+    const h = new GrowingHistogram(64);
+    h.add([0.1, -0.2, 0.05]);
+    const w = h.width;
+    h.add([7.5, -3]);
+    assert.ok(h.width >= w * 32, `width ${h.width} after growing from ${w}`);
+    assert.equal(h.counts.reduce((a, b) => a + b, 0), 5);
+    assert.equal(h.min, -3);
+    assert.equal(h.max, 7.5);
+    assert.ok(7.5 < -h.lo && -3 >= h.lo);
+  });
+
+  it('percentile clips the requested share of the tails', () => {
+    const h = new GrowingHistogram();
+    h.add(gaussian(200_000));
+    const r = percentileRange(h, 99);
+    const clipped = h.clippedPercent(r.lo, r.hi);
+    assert.ok(clipped > 1 && clipped < 2.6, `clipped ${clipped}%`); // 1 % per side, within a bin
+    assert.ok(Math.abs(r.hi - 2.33) < 0.1 && Math.abs(r.lo + 2.33) < 0.1, `range ${r.lo}..${r.hi}`);
+  });
+
+  it('entropy clips ReLU outputs a little, not at the spike of zeros (< 1 % clipped, not MinMax either)', () => {
+    const h = new GrowingHistogram();
+    h.add(reluLike(200_000));
+    const r = entropyRange(h);
+    const clipped = h.clippedPercent(r.lo, r.hi);
+    assert.equal(r.lo, 0);
+    assert.ok(r.hi < h.max * 0.95, `threshold ${r.hi} of max ${h.max}: a copy of MinMax`);
+    assert.ok(clipped < 1, `entropy clipped ${clipped}% of the values`);
+  });
+
+  it('entropy keeps the observed range when too few values fill the histogram (a pooled SE vector)', () => {
+    const h = new GrowingHistogram();
+    h.add(reluLike(2000));
+    const r = entropyRange(h);
+    assert.deepEqual(r, { lo: 0, hi: h.max });
+  });
+
+  it('MSE clipping gives a lower real quantization error than MinMax on data with an outlier', () => {
+    const h = new GrowingHistogram();
+    const g = gaussian(100_000);
+    g[17] = 40; // one outlier: MinMax spends the whole range on it
+    h.add(g);
+    const r = mseRange(h);
+    // uint8 affine quantization of the data itself, with each range.
+    const err = (lo: number, hi: number) => {
+      const s = (hi - lo) / 255;
+      let e = 0;
+      for (const v of g) { const q = Math.min(255, Math.max(0, Math.round((v - lo) / s))); e += (q * s + lo - v) ** 2; }
+      return e / g.length;
+    };
+    assert.ok(r.hi < h.max, `MSE range ${r.lo}..${r.hi} is MinMax`);
+    assert.ok(err(r.lo, r.hi) < 0.9 * err(h.min, h.max), `MSE ${err(r.lo, r.hi)} vs MinMax ${err(h.min, h.max)}`);
+  });
+
+  it('keeps the full range on tensors that are the answer (model outputs, Softmax inputs) whatever the method', async () => {
+    const { report, fidelity } = await quantizeAndMeasure(FIXTURES.transformer.build(), { mode: 'static', calibration: 'random:16', calibrationMethod: 'entropy' });
+    const tensors: Array<{ tensor: string; clip: [number, number]; minmax: [number, number]; fullRange?: string }> = report.calibration.tensors;
+    const kept = tensors.filter((t) => t.fullRange);
+    assert.ok(kept.some((t) => /model output/.test(t.fullRange!)), JSON.stringify(kept.map((t) => [t.tensor, t.fullRange])));
+    assert.ok(kept.some((t) => /feeds Softmax/.test(t.fullRange!)));
+    for (const t of kept) assert.deepEqual(t.clip, t.minmax, t.tensor);
+    assert.ok(tensors.some((t) => !t.fullRange && t.clip[1] < t.minmax[1]), 'entropy clipped nothing anywhere');
+    assert.ok(fidelity.cosine > 0.99, `cosine ${fidelity.cosine}`);
+  });
+});
