@@ -123,16 +123,17 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const { values, positionals } = parse(args, {
       calibration: { type: 'string' }, method: { type: 'string', default: 'local' }, mode: { type: 'string', default: 'static' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, 'calibration-method': { type: 'string' }, samples: { type: 'string' }, exclude: { type: 'string', multiple: true },
-      output: { type: 'string', short: 'o' }, device: { type: 'string' }, json: { type: 'boolean' },
+      output: { type: 'string', short: 'o' }, device: { type: 'string' }, json: { type: 'boolean' }, workers: { type: 'string' },
     });
     const model = onePositional(positionals, 'MODEL');
+    if (values.workers !== undefined && !(Number.isInteger(Number(values.workers)) && Number(values.workers) >= 1 && Number(values.workers) <= 64)) throw new UsageError(`--workers must be a whole number from 1 to 64, not '${values.workers}'`);
     if (!['local', 'end-to-end'].includes(values.method as string)) throw new UsageError(`--method must be local or end-to-end, not '${values.method}'`);
     if (!['weight', 'dynamic', 'static'].includes(values.mode as string)) throw new UsageError(`--mode must be weight, dynamic or static, not '${values.mode}'`);
     const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const r = await analyzeSensitivity(model, {
       method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
       blockSize: n(values['block-size']), calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
-      maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined,
+      maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined, workers: n(values.workers),
     });
     if (values.json) return printJson(out, r);
     out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');

@@ -16,8 +16,9 @@ commands:
   compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
 
   sensitivity MODEL --calibration DIR|random:N [--method local|end-to-end] [--mode static|weight|dynamic]
-           [--bits 8|4] [--samples N] [--exclude GLOB]... [-o FILE] [--json]
-                                    per-layer sensitivity, written to MODEL.sensitivity.json
+           [--bits 8|4] [--samples N] [--exclude GLOB]... [--workers N] [-o FILE] [--json]
+                                    per-layer sensitivity, written to MODEL.sensitivity.json;
+                                    end-to-end runs variants in N worker threads (default: cores, max 4)
 
   qat-plan MODEL -o PLAN.json [--calibration DIR|random:N] [--mode static|weight] [--bits 8|4] [--recipe FILE]
                                     per-module fake-quant plan for training in PyTorch (python/quantlens_qat.py)

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
 import { saveModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
-import { sessionForVariant } from '../runtime/capture';
+import { sessionForVariant, stageVariant } from '../runtime/capture';
+import { SessionPool } from '../runtime/session-pool';
 import type { MeasuredLayer } from '../sensitivity/analyze';
 import { applyQuantization, type PreparedQuantization } from './prepare';
 
@@ -46,6 +47,22 @@ export class VariantScorer {
     }
   }
 
+  private pool?: SessionPool;
+
+  /** Variants then load and run in `workers` worker threads; score() may be called concurrently. */
+  startWorkers(workers: number): void {
+    if (workers > 1 && !this.evaluator && !this.pool) this.pool = SessionPool.create(this.samples, this.provider, workers, 'all', this.prep.loaded.loc.file);
+  }
+
+  get workers(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+
   static async create(prep: PreparedQuantization, data: CalibrationData, metric: BudgetMetric): Promise<VariantScorer> {
     const samples = [...data.samples()];
     const s = await sessionForVariant(prep.loaded.model, prep.loaded, prep.options.device);
@@ -72,27 +89,43 @@ export class VariantScorer {
       const drop = this.evaluator.lowerIsBetter ? v - this.floatMetric! : this.floatMetric! - v;
       return { drop: Math.max(0, drop), sizeBytes: onnx.ModelProto.encode(model).finish().length, nsr: NaN };
     }
-    const s = await sessionForVariant(model, this.prep.loaded, this.prep.options.device);
+    let outputs: Array<Record<string, ort.Tensor>>;
+    let sizeBytes: number;
+    if (this.pool) {
+      const staged = stageVariant(model, this.prep.loaded);
+      try {
+        outputs = await this.pool.run(staged.source, signal);
+      } finally {
+        staged.cleanup();
+      }
+      sizeBytes = staged.sizeBytes;
+    } else {
+      const s = await sessionForVariant(model, this.prep.loaded, this.prep.options.device);
+      outputs = [];
+      try {
+        for (const feeds of this.samples) {
+          if (signal?.aborted) throw new CancelledError();
+          outputs.push(await s.session.run(feeds));
+        }
+      } finally {
+        await s.release();
+      }
+      sizeBytes = s.sizeBytes;
+    }
     const acc = new Map<string, FidelityAccumulator>();
     const nsr = new NsrAccumulator();
-    try {
-      for (let i = 0; i < this.samples.length; i++) {
-        if (signal?.aborted) throw new CancelledError();
-        const out = await s.session.run(this.samples[i]);
-        for (const [k, ref] of Object.entries(this.reference[i])) {
-          if (!acc.has(k)) acc.set(k, new FidelityAccumulator());
-          acc.get(k)!.add(ref, out[k]);
-          if (ref.type === 'float32' || ref.type === 'float16') nsr.add(tensorValues(ref), tensorValues(out[k]));
-        }
+    for (let i = 0; i < this.samples.length; i++) {
+      for (const [k, ref] of Object.entries(this.reference[i])) {
+        if (!acc.has(k)) acc.set(k, new FidelityAccumulator());
+        acc.get(k)!.add(ref, outputs[i][k]);
+        if (ref.type === 'float32' || ref.type === 'float16') nsr.add(tensorValues(ref), tensorValues(outputs[i][k]));
       }
-    } finally {
-      await s.release();
     }
     const drops = [...acc.values()].map((a) => {
       const r = a.result();
       return this.metric === 'top1' && r.top1Agreement !== null ? 1 - r.top1Agreement : 1 - r.cosine;
     });
-    return { drop: Math.max(0, ...drops), sizeBytes: s.sizeBytes, nsr: nsr.value };
+    return { drop: Math.max(0, ...drops), sizeBytes, nsr: nsr.value };
   }
 }
 

@@ -45,24 +45,35 @@ export async function captureTensors(
  * original data files (the user's folder is left alone); others load from memory.
  */
 export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
+  const staged = stageVariant(model, loaded);
+  try {
+    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization });
+    return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
+  } catch (e) {
+    staged.cleanup();
+    throw e;
+  }
+}
+
+/**
+ * What onnxruntime should load for an edited copy of a loaded model: its bytes, or for a model with
+ * external data a temp folder holding it beside links to the original data files.
+ */
+export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: string | Uint8Array; sizeBytes: number; cleanup: () => void } {
   const bytes = onnx.ModelProto.encode(model).finish();
-  let tmp: string | undefined;
-  let source: string | Uint8Array = bytes;
-  if (loaded.externalFiles.length) {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-variant-'));
+  if (!loaded.externalFiles.length) return { source: bytes, sizeBytes: bytes.length, cleanup: () => {} };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-variant-'));
+  try {
     for (const f of loaded.externalFiles) {
       const rel = path.relative(loaded.loc.dir, f);
       fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
       fs.symlinkSync(f, path.join(tmp, rel));
     }
-    source = path.join(tmp, 'model.onnx');
+    const source = path.join(tmp, 'model.onnx');
     fs.writeFileSync(source, bytes);
-  }
-  try {
-    const s = await createSession(source, { device, label: loaded.loc.file, optimization });
-    return { ...s, sizeBytes: bytes.length, release: async () => { await s.session.release(); if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); } };
+    return { source, sizeBytes: bytes.length, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
   } catch (e) {
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }

@@ -5,6 +5,7 @@ import type { JobContext } from '../jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { loadModel } from '../onnx/model-io';
 import { captureTensors, sessionForVariant } from '../runtime/capture';
+import { defaultWorkers, mapLimit } from '../runtime/session-pool';
 import type { Provider } from '../runtime/session';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
 import { QuantPolicy } from '../quant/policy';
@@ -25,6 +26,8 @@ export type SensitivityMethod = 'local' | 'end-to-end';
 
 export interface SensitivityOptions extends Partial<QuantizeOptions> {
   method?: SensitivityMethod;
+  /** Worker threads for the end-to-end method (default: one per core, at most 4). */
+  workers?: number;
   /** Where to write the report (default `<model>.sensitivity.json`); null writes none. */
   output?: string | null;
 }
@@ -103,7 +106,7 @@ const floats = (t: ort.Tensor) => t.data as Float32Array;
 export async function analyzeSensitivity(modelPath: string, opts: SensitivityOptions = {}, ctx: JobContext = {}): Promise<SensitivityReport> {
   const t0 = performance.now();
   const method = opts.method ?? 'local';
-  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'method' && k !== 'output')) };
+  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'method' && k !== 'output' && k !== 'workers')) };
   if (!options.calibration) throw new QuantLensError(undefined, 'sensitivity needs --calibration DIR (or random:N for seeded random data)', 'usage');
   if (method !== 'local' && method !== 'end-to-end') throw new QuantLensError(undefined, `--method must be local or end-to-end, not '${method}'`, 'usage');
   const loaded = loadModel(modelPath);
@@ -113,7 +116,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
   const out = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
-  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint);
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
@@ -158,7 +161,7 @@ export interface MeasuredLayer {
 }
 
 /** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
-export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
   const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
@@ -182,30 +185,37 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
         if (c.key === key) Object.assign(done, c.done);
       } catch { /* unreadable checkpoint: start over */ }
     }
-    for (let i = 0; i < results.length; i++) {
-      const set = new Set(results[i].nodes);
-      const prior = done[results[i].name];
-      if (prior) {
-        // The checkpoint stores non-finite numbers as strings (JSON has none).
-        Object.assign(results[i], prior, { nsr: Number(prior.nsr), reverse: prior.reverse === undefined ? undefined : Number(prior.reverse) });
-        continue;
-      }
-      try {
-        results[i].nsr = await measure((n) => set.has(n));
-        results[i].reverse = await measure((n) => !set.has(n));
-      } catch (e) {
-        if (e instanceof CancelledError) throw e;
-        // One variant onnxruntime refuses must not sink the whole analysis: report it on the layer.
-        results[i].nsr = NaN;
-        results[i].failed = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      }
-      if (checkpoint) {
-        done[results[i].name] = { nsr: results[i].nsr, reverse: results[i].reverse, ...(results[i].failed ? { failed: results[i].failed } : {}) };
-        writeJsonAtomic(checkpoint, { key, done });
-      }
-      ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / results.length, message: results[i].name });
+    // Variants load and run side by side in worker threads; each layer's pair is checkpointed as it ends.
+    scorer.startWorkers(workers ?? defaultWorkers());
+    let finished = 0;
+    try {
+      await mapLimit(results, scorer.workers, async (r) => {
+        const set = new Set(r.nodes);
+        const prior = done[r.name];
+        if (prior) {
+          // The checkpoint stores non-finite numbers as strings (JSON has none).
+          Object.assign(r, prior, { nsr: Number(prior.nsr), reverse: prior.reverse === undefined ? undefined : Number(prior.reverse) });
+        } else {
+          try {
+            [r.nsr, r.reverse] = await Promise.all([measure((n) => set.has(n)), measure((n) => !set.has(n))]);
+          } catch (e) {
+            if (e instanceof CancelledError) throw e;
+            // One variant onnxruntime refuses must not sink the whole analysis: report it on the layer.
+            r.nsr = NaN;
+            r.reverse = undefined;
+            r.failed = e instanceof Error ? e.message.split('\n')[0] : String(e);
+          }
+          if (checkpoint) {
+            done[r.name] = { nsr: r.nsr, reverse: r.reverse, ...(r.failed ? { failed: r.failed } : {}) };
+            writeJsonAtomic(checkpoint, { key, done });
+          }
+        }
+        ctx.onProgress?.({ stage: 'sensitivity', fraction: ++finished / results.length, message: prior ? `${r.name} (from checkpoint)` : r.name });
+      });
+      allQuantized = await measure(() => true);
+    } finally {
+      await scorer.close();
     }
-    allQuantized = await measure(() => true);
   } else {
     // One streamed pass captures every layer's inputs; each layer then runs alone, float and quantized.
     // Each layer runs with the stretch of graph its error crosses before joining the residual stream.
