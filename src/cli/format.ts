@@ -1,4 +1,5 @@
 import type { CompareReport } from '../core/compare';
+import type { PruneResult } from '../core/prune/prune-model';
 import type { QuantizeResult } from '../core/quant/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
 
@@ -40,4 +41,22 @@ export function formatSensitivity(r: SensitivityReport, file: string): string {
     ...(r.warning ? [`  warning: ${r.warning}`] : []),
     `  report: ${file}`,
   ].join('\n');
+}
+
+export function formatPruneResult(r: PruneResult): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = [
+    `${r.output}: ${r.method} pruning, ${pct(r.sparsity)} of the prunable weights ${r.method === 'structured' ? 'removed' : 'zeroed'}`,
+    `  parameters ${r.parametersBefore.toLocaleString('en-US')} -> ${r.parametersAfter.toLocaleString('en-US')}, size ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)}`,
+    ...fidelityLines(r.fidelity),
+  ];
+  lines.push(`  latency ${r.latencyMs.reference.toFixed(2)} ms -> ${r.latencyMs.candidate.toFixed(2)} ms on ${r.device}`);
+  for (const g of r.groups ?? []) {
+    if (g.skipped && g.sets < 2) continue;
+    lines.push(`  ${g.skipped ? 'kept ' : 'pruned'} ${g.layers.join(', ') || g.tensors[0]}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : ''}`);
+  }
+  if (r.skipped.length) lines.push(`  skipped: ${r.skipped.length} layers (see the report)`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  lines.push(`  report: ${r.report}${r.masks ? `; masks: ${r.masks}` : ''}`);
+  return lines.join('\n');
 }

@@ -11,7 +11,9 @@ import { USAGE } from './usage';
 import { compareModels } from '../core/compare';
 import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/quant/quantize-model';
-import { formatCompare, formatQuantizeResult, formatSensitivity } from './format';
+import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivity } from './format';
+import { pruneModel } from '../core/prune/prune-model';
+import { parsePattern, type PruneOptions } from '../core/prune/options';
 import { analyzeSensitivity, type SensitivityMethod } from '../core/sensitivity/analyze';
 import { buildQatPlan } from '../core/qat/plan';
 
@@ -108,6 +110,19 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     out.stdout(formatQuantizeResult(r) + '\n');
   },
 
+  async prune(args, out) {
+    const { values, positionals } = parse(args, {
+      output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsity: { type: 'string' }, scope: { type: 'string' },
+      pattern: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
+      reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, masks: { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' },
+    });
+    const model = onePositional(positionals, 'MODEL');
+    if (!values.output) throw new UsageError('prune needs -o OUT');
+    const r = await pruneModel(model, values.output, pruneOptionsFrom(values), { onProgress: (p) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) }, { masks: values.masks });
+    if (values.json) return printJson(out, r);
+    out.stdout(formatPruneResult(r) + '\n');
+  },
+
   async compare(args, out) {
     const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, json: { type: 'boolean' } });
     if (positionals.length !== 2) throw new UsageError(`compare takes REFERENCE and CANDIDATE, got ${positionals.length} paths`);
@@ -171,7 +186,38 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 };
 
-const PLANNED = ['prune', 'sweep'];
+const PLANNED = ['sweep'];
+
+/** Typed prune options from the flags `prune` and `sweep` share. */
+function pruneOptionsFrom(values: Record<string, string | boolean | string[] | undefined>): Partial<PruneOptions> {
+  const str = (k: string) => values[k] as string | undefined;
+  const num = (flag: string) => {
+    const v = str(flag);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not '${v}'`);
+    return n;
+  };
+  const oneOf = <T extends string>(flag: string, allowed: readonly T[]): T | undefined => {
+    const v = str(flag);
+    if (v === undefined) return undefined;
+    if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be ${allowed.join(', ')}, not '${v}'`);
+    return v as T;
+  };
+  return {
+    method: oneOf('method', ['magnitude', 'nm', 'structured'] as const),
+    sparsity: num('sparsity'),
+    scope: oneOf('scope', ['global', 'layer'] as const),
+    pattern: str('pattern') === undefined ? undefined : parsePattern(str('pattern')!),
+    importance: oneOf('importance', ['l1', 'l2', 'activation'] as const),
+    minDensity: num('min-density'),
+    calibration: str('calibration'),
+    maxSamples: num('samples'),
+    reconstruct: values.reconstruct as boolean | undefined,
+    exclude: values.exclude as string[] | undefined,
+    device: oneOf('device', ['auto', 'cpu', 'cuda'] as const),
+  };
+}
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it in-process. */
 export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {

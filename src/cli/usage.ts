@@ -23,6 +23,12 @@ commands:
   qat-plan MODEL -o PLAN.json [--calibration DIR|random:N] [--mode static|weight] [--bits 8|4] [--recipe FILE]
                                     per-module fake-quant plan for training in PyTorch (python/quantlens_qat.py)
 
-  prune, sweep   (not implemented yet)
+  prune MODEL -o OUT --method magnitude|nm|structured [--sparsity F] [--scope global|layer] [--pattern 2:4]
+           [--importance l1|l2|activation] [--min-density F] [--calibration DIR|random:N] [--samples N]
+           [--reconstruct] [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]
+                                    zero weights (magnitude, N:M) or remove channels and heads (structured);
+                                    --masks writes what was kept for fine-tuning (python/quantlens_prune.py)
+
+  sweep   (not implemented yet)
 
 exit status: 0 success, 1 failure, 2 bad usage`;

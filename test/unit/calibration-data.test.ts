@@ -9,18 +9,8 @@ import { FIXTURES } from '../../src/core/fixtures';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { onnx } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
+import { npy } from '../helpers/npy';
 import { tmpDir } from '../helpers/util';
-
-/** A .npy file as numpy writes it (version 1.0, header padded to 64 bytes). */
-function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const head = Buffer.alloc(10);
-  head.write('\x93NUMPY', 0, 'latin1');
-  head[6] = 1;
-  head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
-}
 
 const mlp = FIXTURES.mlp.build().graph!; // input: float32 [batch, 64]
 const vlm = FIXTURES['tiny-vlm'].build().graph!; // pixel_values [batch,3,32,32], input_ids int64 [batch,8]

@@ -83,17 +83,20 @@ export function loadRecipe(file: string): Recipe {
 
 const asSlashes = (dotted: string) => dotted.split('.').join('/');
 
+/** A glob over dotted module paths (`vision_model.**`) that also matches plain node names. */
+export function moduleMatcher(glob: string): (s: string) => boolean {
+  const onPath = picomatch(asSlashes(glob), { dot: true });
+  const onName = picomatch(glob, { dot: true });
+  return (s: string) => onPath(asSlashes(s)) || onName(s);
+}
+
 /** Decides per node: kept float (and why), or the options that apply to it. */
 export class QuantPolicy {
   private readonly excludes: Array<{ glob: string; test: (s: string) => boolean }>;
   private readonly rules: Array<{ pattern: string; test: (s: string) => boolean; rule: ModuleRule; line: number }>;
 
   constructor(private readonly base: QuantizeOptions, recipe?: Recipe) {
-    const matcher = (glob: string) => {
-      const onPath = picomatch(asSlashes(glob), { dot: true });
-      const onName = picomatch(glob, { dot: true });
-      return (s: string) => onPath(asSlashes(s)) || onName(s);
-    };
+    const matcher = moduleMatcher;
     this.excludes = base.exclude.map((glob) => ({ glob, test: matcher(glob) }));
     this.rules = (recipe?.rules ?? []).map((r) => ({ ...r, test: matcher(r.pattern) }));
   }

@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { compareModels, type CompareReport } from '../compare';
-import { CancelledError, QuantLensError } from '../errors';
+import type { CompareReport } from '../compare';
+import { QuantLensError } from '../errors';
 import type { JobContext } from '../jobs';
-import { loadModel, saveModel } from '../onnx/model-io';
+import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
 import { DEFAULT_QUANTIZE_OPTIONS, type NodeDecision, type QuantizeOptions } from './options';
 import { loadRecipe, QuantPolicy } from './policy';
@@ -13,6 +11,7 @@ import { fitBudget, progressive, VariantScorer, type BudgetResult, type Progress
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { openCalibration } from '../calib/data';
 import { writeJsonAtomic } from '../fs/json';
+import { checkOutputPath, saveVerified } from '../verified-output';
 
 /** `quantize --json`: the contract's fields first, extras after. */
 export interface QuantizeResult {
@@ -51,9 +50,7 @@ function validate(o: QuantizeOptions, input: string, output: string): void {
   if (o.algorithm === 'gptq' && !o.calibration) throw bad('--algorithm gptq needs --calibration DIR (or random:N)');
   if (o.budget !== undefined && !(o.budget >= 0 && o.budget < 1)) throw bad(`--budget must be in [0, 1), not ${o.budget}`);
   if ((o.budget !== undefined || o.progressive) && !o.calibration) throw bad('--budget and --progressive measure the model: they need --calibration DIR (or random:N)');
-  if (path.resolve(input) === path.resolve(output)) throw new QuantLensError(output, 'the output would overwrite the input model; choose another path');
-  const dir = path.dirname(path.resolve(output));
-  if (!fs.existsSync(dir)) throw new QuantLensError(output, `folder '${dir}' does not exist`);
+  checkOutputPath(input, output);
 }
 
 /** Quantizes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
@@ -116,54 +113,37 @@ export async function quantizeModel(input: string, output: string, partial: Part
   lap('quantize', tq);
 
   // Stage, verify in onnxruntime against the float model, then move into place.
-  const outDir = path.dirname(path.resolve(output));
-  const stage = fs.mkdtempSync(path.join(outDir, '.quantlens-'));
-  try {
-    const staged = path.join(stage, path.basename(output));
-    const ts = performance.now();
-    const saved = saveModel(loaded.model, staged, { source: loaded.loc, externalData: loaded.externalFiles.length ? 'always' : 'auto' });
-    lap('save', ts);
-    const tv = performance.now();
-    let check: CompareReport;
-    try {
-      check = await compareModels(input, staged, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, latencyRuns: 3 }, ctx);
-    } catch (e) {
-      if (e instanceof CancelledError) throw e;
-      throw new QuantLensError(output, `the quantized model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
-    }
-    lap('verify', tv);
-    if (!options.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
-    const fellBack = fallbackReason ?? check.fallbackReason;
-    if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
-    if (saved.dataFile) fs.renameSync(saved.dataFile, path.join(outDir, path.basename(saved.dataFile)));
-    fs.renameSync(staged, path.resolve(output));
-    const sizeAfter = fs.statSync(output).size + (saved.dataBytes ?? 0);
-    const quantizedNodes = decisions.filter((d) => d.how);
-    const result: QuantizeResult = {
-      output,
-      sizeBefore: loaded.fileBytes + loaded.externalBytes,
-      sizeAfter,
-      quantized: quantizedNodes.map((d) => d.node),
-      skipped: decisions.filter((d) => d.skipped).map((d) => ({ node: d.node, reason: d.skipped! })),
-      device: provider ?? check.device,
-      seconds: (performance.now() - t0) / 1000,
-      report: `${output}.report.json`,
-      ...((fallbackReason ?? check.fallbackReason) ? { fallbackReason: fallbackReason ?? check.fallbackReason } : {}),
-      weightBytes: {
-        before: quantizedNodes.reduce((a, d) => a + (d.weightBytesBefore ?? 0), 0),
-        after: quantizedNodes.reduce((a, d) => a + (d.weightBytesAfter ?? 0), 0),
-      },
-      fidelity: check.outputs,
-      latencyMs: check.latencyMs,
-      warnings,
-    };
-    const report: QuantizeReport = {
-      ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
-      ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
-    };
-    writeJsonAtomic(result.report, report);
-    return result;
-  } finally {
-    fs.rmSync(stage, { recursive: true, force: true });
-  }
+  const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized' }, ctx);
+  timings.save = v.saveSeconds;
+  timings.verify = v.verifySeconds;
+  const check = v.check;
+  if (!options.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+  const fellBack = fallbackReason ?? check.fallbackReason;
+  if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
+  const sizeAfter = v.sizeAfter;
+  const quantizedNodes = decisions.filter((d) => d.how);
+  const result: QuantizeResult = {
+    output,
+    sizeBefore: loaded.fileBytes + loaded.externalBytes,
+    sizeAfter,
+    quantized: quantizedNodes.map((d) => d.node),
+    skipped: decisions.filter((d) => d.skipped).map((d) => ({ node: d.node, reason: d.skipped! })),
+    device: provider ?? check.device,
+    seconds: (performance.now() - t0) / 1000,
+    report: `${output}.report.json`,
+    ...((fallbackReason ?? check.fallbackReason) ? { fallbackReason: fallbackReason ?? check.fallbackReason } : {}),
+    weightBytes: {
+      before: quantizedNodes.reduce((a, d) => a + (d.weightBytesBefore ?? 0), 0),
+      after: quantizedNodes.reduce((a, d) => a + (d.weightBytesAfter ?? 0), 0),
+    },
+    fidelity: check.outputs,
+    latencyMs: check.latencyMs,
+    warnings,
+  };
+  const report: QuantizeReport = {
+    ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
+    ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
+  };
+  writeJsonAtomic(result.report, report);
+  return result;
 }

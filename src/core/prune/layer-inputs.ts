@@ -1,0 +1,52 @@
+import type { CalibrationData } from '../calib/data';
+import type { JobContext } from '../jobs';
+import { tensorValues } from '../metrics';
+import type { LoadedModel } from '../onnx/model-io';
+import { HessianAccumulator } from '../quant/hessian';
+import { captureTensors } from '../runtime/capture';
+import type { DevicePreference, Provider } from '../runtime/session';
+import type { PrunableLayer } from './layers';
+
+/** What one streamed calibration pass learns about each layer's input. */
+export interface LayerInputStats {
+  /** ‖x_c‖₂ per input channel / feature. */
+  norms: Float64Array;
+  /** H = 2/n Σ xxᵀ over input rows, for MatMul/Gemm layers when asked. */
+  hessian?: Float64Array;
+}
+
+/** Whether the layer reads its input as rows of K features (MatMul, Gemm without transA). */
+export const readsRows = (l: PrunableLayer) => l.opType === 'MatMul' || (l.opType === 'Gemm' && !Number(l.node.attribute?.find((a) => a.name === 'transA')?.i ?? 0));
+
+/**
+ * Runs the model once over the calibration samples with every layer's input exposed and folds each
+ * sample into per-channel norms (and Hessians) before the next, so nothing accumulates but the statistics.
+ */
+export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer[], data: CalibrationData, device: DevicePreference, hessians: boolean, ctx: JobContext = {}): Promise<{ stats: Map<PrunableLayer, LayerInputStats>; provider: Provider; fallbackReason?: string }> {
+  const sq = new Map<PrunableLayer, Float64Array>(layers.map((l) => [l, new Float64Array(l.dims[l.inAxis])]));
+  const hs = new Map<PrunableLayer, HessianAccumulator>();
+  if (hessians) for (const l of layers) if (readsRows(l)) hs.set(l, new HessianAccumulator(l.dims[l.inAxis]));
+  const names = [...new Set(layers.map((l) => l.node.input![0]))];
+  const run = await captureTensors(loaded, names, data, device, (values, _i, feeds) => {
+    for (const l of layers) {
+      const t = values[l.node.input![0]] ?? feeds[l.node.input![0]];
+      if (!t) continue;
+      const x = tensorValues(t);
+      const acc = sq.get(l)!;
+      const C = acc.length;
+      if (readsRows(l)) {
+        for (let i = 0; i < x.length; i++) { const v = x[i]; acc[i % C] += v * v; }
+      } else {
+        // Conv: [N, C, spatial...]; Gemm with transA: [K, M].
+        const dims = t.dims.map(Number);
+        const axis = l.opType === 'Conv' ? 1 : 0;
+        const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+        for (let i = 0; i < x.length; i++) { const v = x[i]; acc[Math.floor(i / inner) % C] += v * v; }
+      }
+      hs.get(l)?.add(t);
+    }
+  }, ctx);
+  const stats = new Map<PrunableLayer, LayerInputStats>();
+  for (const l of layers) stats.set(l, { norms: sq.get(l)!.map(Math.sqrt), ...(hs.has(l) ? { hessian: hs.get(l)!.result() } : {}) });
+  return { stats, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
+}

@@ -1,0 +1,116 @@
+import { DataType } from '../onnx/dtypes';
+import type { ModelLocation } from '../onnx/external-data';
+import type { GraphView } from '../onnx/graph';
+import { floatToHalf } from '../onnx/half';
+import type { NodeProto, TensorProto } from '../onnx/proto';
+import { moduleMatcher } from '../quant/policy';
+import { modulePathOfNode } from '../quant/prepare';
+import { floatWeight } from '../quant/weights';
+
+/**
+ * A layer whose weight pruning can thin: MatMul/Gemm/Conv with a stored float weight. The weight is seen
+ * as [outer, in, inner] around its input axis, and as a matrix [outputs, fan-in] for maps and rows.
+ */
+export interface PrunableLayer {
+  node: NodeProto;
+  /** Dotted module path (or the node name). */
+  name: string;
+  opType: string;
+  /** The value name of the weight (initializer or Constant output). */
+  weight: string;
+  dims: number[];
+  /** Axis of the weight that indexes output features / channels, and input ones. */
+  outAxis: number;
+  inAxis: number;
+  outputs: number;
+  fanIn: number;
+}
+
+export function layerIndex(l: PrunableLayer): { outer: number; inSize: number; inner: number } {
+  const outer = l.dims.slice(0, l.inAxis).reduce((a, b) => a * b, 1);
+  const inner = l.dims.slice(l.inAxis + 1).reduce((a, b) => a * b, 1);
+  return { outer, inSize: l.dims[l.inAxis], inner };
+}
+
+/** Flat index of element (o, f) of the [outputs, fan-in] view. */
+export function matrixIndex(l: PrunableLayer): (o: number, f: number) => number {
+  if (l.outAxis === 0) return (o, f) => o * l.fanIn + f;
+  const N = l.dims[1];
+  return (o, f) => f * N + o; // MatMul / Gemm(transB=0): W[K, N]
+}
+
+/** The weight's layout for op types pruning understands, or why not. */
+function layout(node: NodeProto, dims: number[]): { outAxis: number; inAxis: number } | string {
+  const op = node.op_type ?? '';
+  const attr = (n: string) => node.attribute?.find((a) => a.name === n);
+  if (op === 'MatMul') return dims.length === 2 ? { outAxis: 1, inAxis: 0 } : `weight of rank ${dims.length} (batched MatMul) is not a layer`;
+  if (op === 'Gemm') {
+    if (dims.length !== 2) return `weight of rank ${dims.length}`;
+    return Number(attr('transB')?.i ?? 0) ? { outAxis: 0, inAxis: 1 } : { outAxis: 1, inAxis: 0 };
+  }
+  if (op === 'Conv') return dims.length >= 3 ? { outAxis: 0, inAxis: 1 } : `weight of rank ${dims.length}`;
+  return `${op} is not pruned`;
+}
+
+export const PRUNABLE_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
+
+/** Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left alone. */
+export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude: string[]): { layers: PrunableLayer[]; skipped: Array<{ node: string; reason: string }> } {
+  const layers: PrunableLayer[] = [];
+  const skipped: Array<{ node: string; reason: string }> = [];
+  const excluded = exclude.map((g) => ({ g, test: moduleMatcher(g) }));
+  for (const node of view.graph.node ?? []) {
+    const op = node.op_type ?? '';
+    if (!PRUNABLE_OPS.has(op) || (node.domain ?? '') !== '') continue;
+    const name = modulePathOfNode(node);
+    const label = node.name || name;
+    const w = node.input?.[1];
+    const t = w ? view.constant(w) : undefined;
+    if (!w || !t) continue; // activation × activation (attention): not a layer
+    if (t.data_type !== DataType.FLOAT && t.data_type !== DataType.FLOAT16) { skipped.push({ node: label, reason: 'its weight is not float32/float16' }); continue; }
+    const ex = excluded.find((e) => e.test(name) || e.test(node.name ?? ''));
+    if (ex) { skipped.push({ node: label, reason: `excluded by --exclude ${ex.g}` }); continue; }
+    const readers = view.consumersOf(w).filter((n) => PRUNABLE_OPS.has(n.op_type ?? ''));
+    if (readers.length > 1 || view.graph.output?.some((o) => o.name === w)) { skipped.push({ node: label, reason: `its weight '${w}' is shared with ${readers.filter((r) => r !== node).map((r) => r.name).join(', ') || 'a graph output'}` }); continue; }
+    const dims = (t.dims ?? []).map(Number);
+    const lay = layout(node, dims);
+    if (typeof lay === 'string') { skipped.push({ node: label, reason: lay }); continue; }
+    const outputs = dims[lay.outAxis];
+    const numel = dims.reduce((a, b) => a * b, 1);
+    if (numel === 0) { skipped.push({ node: label, reason: 'empty weight' }); continue; }
+    layers.push({ node, name, opType: op, weight: w, dims, outAxis: lay.outAxis, inAxis: lay.inAxis, outputs, fanIn: numel / outputs });
+  }
+  return { layers, skipped };
+}
+
+/** The float32 values of a layer's weight (float16 widened). */
+export function readLayerWeight(view: GraphView, l: PrunableLayer, loc: ModelLocation): Float32Array {
+  return floatWeight(view, l.weight, loc, true)!.data;
+}
+
+/** Stores new values (and dims) in a float tensor in place, in its own type, inline. */
+export function writeFloatTensor(t: TensorProto, data: Float32Array, dims?: number[]): void {
+  const half = t.data_type === DataType.FLOAT16;
+  const bytes = half ? new Uint8Array(Uint16Array.from(data, floatToHalf).buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+  if (dims) t.dims = dims;
+  t.raw_data = bytes;
+  t.float_data = [];
+  t.int32_data = [];
+  t.external_data = [];
+  t.data_location = 0;
+}
+
+/**
+ * A MatMul/Gemm weight as W[K, N] (inputs × outputs), the layout the OBS update and refits work in, with
+ * converters from and back to the stored layout (Gemm with transB stores [N, K]).
+ */
+export function readsRowsLayout(l: PrunableLayer): { K: number; N: number; toKN: <T extends Float32Array | Uint8Array>(a: T) => T; fromKN: <T extends Float32Array | Uint8Array>(a: T) => T } {
+  const K = l.dims[l.inAxis], N = l.dims[l.outAxis];
+  if (l.outAxis === 1) return { K, N, toKN: (a) => a, fromKN: (a) => a };
+  const transpose = <T extends Float32Array | Uint8Array>(a: T, rows: number, cols: number): T => {
+    const out = new (a.constructor as { new (n: number): T })(a.length);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+    return out;
+  };
+  return { K, N, toKN: (a) => transpose(a, N, K), fromKN: (a) => transpose(a, K, N) };
+}

@@ -1,0 +1,71 @@
+import { QuantLensError } from '../errors';
+import type { DevicePreference } from '../runtime/session';
+
+export type PruneMethod = 'magnitude' | 'nm' | 'structured';
+/** How weights (or channels) are ranked: magnitude (L1 / L2) or magnitude weighted by the input's calibration activations. */
+export type PruneImportance = 'l1' | 'l2' | 'activation';
+
+/** Options of `prune`, typed, with every default in DEFAULT_PRUNE_OPTIONS. */
+export interface PruneOptions {
+  method: PruneMethod;
+  /** Fraction of weights (magnitude) or of each channel group (structured) removed, in [0, 1). */
+  sparsity: number;
+  /** magnitude: one threshold over all layers, or the same fraction in each. */
+  scope: 'global' | 'layer';
+  /** N:M: keep N of every M consecutive weights along the input dimension. */
+  pattern: { n: number; m: number };
+  importance: PruneImportance;
+  /** magnitude, global scope: no layer keeps fewer than this fraction of its weights. */
+  minDensity: number;
+  /** Calibration data (folder or random:N): needed by --importance activation and --reconstruct. */
+  calibration?: string;
+  maxSamples: number;
+  /** Training-free recovery from calibration inputs (OBS update / least-squares refit of the next layer). */
+  reconstruct: boolean;
+  /** Globs over module paths or node names: matching layers are left alone. */
+  exclude: string[];
+  /** Tile edge of the per-layer sparsity maps in the report (for the heatmap view). */
+  tile: number;
+  device: DevicePreference;
+  /** OBS damping, as a fraction of the mean Hessian diagonal. */
+  damp: number;
+}
+
+export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
+  method: 'magnitude',
+  sparsity: 0.5,
+  scope: 'global',
+  pattern: { n: 2, m: 4 },
+  importance: 'l1',
+  minDensity: 0.02,
+  maxSamples: 32,
+  reconstruct: false,
+  exclude: [],
+  tile: 32,
+  device: 'auto',
+  damp: 0.01,
+};
+
+/** Parses '2:4' into {n: 2, m: 4}; N must be below M. */
+export function parsePattern(text: string): { n: number; m: number } {
+  const m = /^(\d+):(\d+)$/.exec(text.trim());
+  const bad = () => new QuantLensError(undefined, `--pattern must be N:M with 0 < N < M ≤ 64 (e.g. 2:4), not '${text}'`, 'usage');
+  if (!m) throw bad();
+  const p = { n: Number(m[1]), m: Number(m[2]) };
+  if (!(p.n > 0 && p.n < p.m && p.m <= 64)) throw bad();
+  return p;
+}
+
+export function validatePruneOptions(o: PruneOptions): void {
+  const bad = (m: string) => new QuantLensError(undefined, m, 'usage');
+  if (!['magnitude', 'nm', 'structured'].includes(o.method)) throw bad(`--method must be magnitude, nm or structured, not '${o.method}'`);
+  if (o.method !== 'nm' && !(o.sparsity >= 0 && o.sparsity < 1)) throw bad(`--sparsity must be in [0, 1), not ${o.sparsity}`);
+  if (!['global', 'layer'].includes(o.scope)) throw bad(`--scope must be global or layer, not '${o.scope}'`);
+  if (!['l1', 'l2', 'activation'].includes(o.importance)) throw bad(`--importance must be l1, l2 or activation, not '${o.importance}'`);
+  if (!(o.minDensity >= 0 && o.minDensity <= 1)) throw bad(`--min-density must be in [0, 1], not ${o.minDensity}`);
+  if (!(o.pattern.n > 0 && o.pattern.n < o.pattern.m)) throw bad(`--pattern must be N:M with 0 < N < M, not ${o.pattern.n}:${o.pattern.m}`);
+  if ((o.importance === 'activation' || o.reconstruct) && !o.calibration) {
+    throw bad(`${o.reconstruct ? '--reconstruct' : '--importance activation'} needs --calibration DIR (or random:N for seeded random data)`);
+  }
+  if (!(Number.isInteger(o.tile) && o.tile >= 1)) throw bad(`--tile must be a positive whole number, not ${o.tile}`);
+}

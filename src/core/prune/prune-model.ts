@@ -1,0 +1,152 @@
+import type { CompareReport } from '../compare';
+import { openCalibration } from '../calib/data';
+import { QuantLensError } from '../errors';
+import { writeJsonAtomic } from '../fs/json';
+import { summarizeModel } from '../inspect';
+import type { JobContext } from '../jobs';
+import { ModelEditor } from '../onnx/editor';
+import { loadModel } from '../onnx/model-io';
+import type { Provider } from '../runtime/session';
+import { checkOutputPath, saveVerified } from '../verified-output';
+import { layerInputStats, type LayerInputStats } from './layer-inputs';
+import { findPrunableLayers, readLayerWeight, writeFloatTensor, type PrunableLayer } from './layers';
+import { nmViolations } from './magnitude';
+import { sparsityMap, type SparsityMap } from './maps';
+import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
+import { probeShapes, pruneStructured, type ChannelGroup } from './structured/structured';
+import { pruneUnstructured } from './unstructured';
+import { writeMasks } from './masks';
+
+export interface PrunedLayer {
+  name: string;
+  opType: string;
+  /** Share of the layer's weights that are zero (magnitude, N:M) or removed (structured). */
+  sparsity: number;
+  shapeBefore: number[];
+  shapeAfter: number[];
+  reconstruction?: string;
+  /** N:M: groups holding more than N non-zeros in the written model (0 when the pattern holds). */
+  nmViolations?: number;
+}
+
+/** `prune --json`: the contract's fields first, extras after. */
+export interface PruneResult {
+  output: string;
+  sizeBefore: number;
+  sizeAfter: number;
+  parametersBefore: number;
+  parametersAfter: number;
+  /** Achieved: zeroed or removed weights ÷ weights of the prunable layers before. */
+  sparsity: number;
+  layers: PrunedLayer[];
+  method: PruneOptions['method'];
+  skipped: Array<{ node: string; reason: string }>;
+  groups?: ChannelGroup[];
+  fidelity: CompareReport['outputs'];
+  latencyMs: CompareReport['latencyMs'];
+  device: Provider;
+  fallbackReason?: string;
+  seconds: number;
+  report: string;
+  masks?: string;
+  warnings: string[];
+}
+
+export interface PruneReport extends PruneResult {
+  input: string;
+  options: PruneOptions;
+  /** Per layer, tiles of density and magnitude for the heatmap view. */
+  maps: Record<string, SparsityMap>;
+  timings: Record<string, number>;
+}
+
+/** Prunes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
+export async function pruneModel(input: string, output: string, partial: Partial<PruneOptions>, ctx: JobContext = {}, extra: { masks?: string } = {}): Promise<PruneResult> {
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const o: PruneOptions = { ...DEFAULT_PRUNE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  validatePruneOptions(o);
+  checkOutputPath(input, output);
+  const loaded = loadModel(input);
+  const before = summarizeModel(loaded);
+  const warnings: string[] = [];
+  const editor = new ModelEditor(loaded.model);
+  const view = editor.view();
+  const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude);
+  if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm or Conv with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);
+  const shapesBefore = new Map(layers.map((l) => [l, l.dims.slice()]));
+  const data = openCalibration(o.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: o.maxSamples });
+  if (data.warning && o.calibration) warnings.push(data.warning);
+  let stats: Map<PrunableLayer, LayerInputStats> | undefined;
+  let provider: Provider | undefined;
+  let fallbackReason: string | undefined;
+  if (o.calibration && (o.importance === 'activation' || o.reconstruct)) {
+    const tc = performance.now();
+    const r = await layerInputStats(loaded, layers, data, o.device, o.reconstruct, ctx);
+    ({ stats, provider, fallbackReason } = r);
+    timings.calibration = (performance.now() - tc) / 1000;
+  }
+  ctx.onProgress?.({ stage: 'prune', message: `${o.method} pruning of ${layers.length} layers` });
+  const tp = performance.now();
+  const layerRows: PrunedLayer[] = [];
+  const maps: Record<string, SparsityMap> = {};
+  let groups: ChannelGroup[] | undefined;
+  let masksFile: string | undefined;
+  if (o.method === 'structured') {
+    const shapes = await probeShapes(loaded, data, o.device, ctx);
+    const r = pruneStructured(editor, loaded, layers, shapes, o, stats);
+    groups = r.groups;
+    const recon = new Set(r.reconstructed);
+    for (const l of layers) {
+      const dims = (view.constant(l.weight)!.dims ?? []).map(Number);
+      const n0 = shapesBefore.get(l)!.reduce((a, b) => a * b, 1), n1 = dims.reduce((a, b) => a * b, 1);
+      if (n1 === n0) continue;
+      layerRows.push({ name: l.name, opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
+    }
+    if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept });
+  } else {
+    const r = pruneUnstructured(view, loaded.loc, layers, o, stats);
+    skipped.push(...r.skipped);
+    for (const p of r.pruned) {
+      writeFloatTensor(view.constant(p.layer.weight)!, p.values);
+      const viol = o.method === 'nm' ? nmViolations(p.layer, readLayerWeight(view, p.layer, loaded.loc), o.pattern.n, o.pattern.m) : undefined;
+      layerRows.push({ name: p.layer.name, opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
+      maps[p.layer.name] = sparsityMap(p.layer, p.values, o.tile);
+    }
+    if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: r.pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
+  }
+  editor.dropUnusedConstants();
+  timings.prune = (performance.now() - tp) / 1000;
+  if (o.reconstruct && !layerRows.some((l) => l.reconstruction?.startsWith('OBS') || l.reconstruction?.startsWith('least'))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
+
+  const v = await saveVerified(loaded.model, loaded, input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned' }, ctx);
+  timings.save = v.saveSeconds;
+  timings.verify = v.verifySeconds;
+  if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+  const after = summarizeModel(loadModel(output));
+  const prunableBefore = layers.reduce((a, l) => a + shapesBefore.get(l)!.reduce((x, y) => x * y, 1), 0);
+  const gone = layerRows.reduce((a, l) => a + l.sparsity * l.shapeBefore.reduce((x, y) => x * y, 1), 0);
+  const result: PruneResult = {
+    output,
+    sizeBefore: loaded.fileBytes + loaded.externalBytes,
+    sizeAfter: v.sizeAfter,
+    parametersBefore: before.parameters,
+    parametersAfter: after.parameters,
+    sparsity: prunableBefore ? gone / prunableBefore : 0,
+    layers: layerRows,
+    method: o.method,
+    skipped,
+    ...(groups ? { groups } : {}),
+    fidelity: v.check.outputs,
+    latencyMs: v.check.latencyMs,
+    device: provider ?? v.check.device,
+    ...((fallbackReason ?? v.check.fallbackReason) ? { fallbackReason: fallbackReason ?? v.check.fallbackReason } : {}),
+    seconds: (performance.now() - t0) / 1000,
+    report: `${output}.report.json`,
+    ...(masksFile ? { masks: masksFile } : {}),
+    warnings,
+  };
+  const report: PruneReport = { ...result, input, options: o, maps, timings };
+  writeJsonAtomic(result.report, report);
+  return result;
+}

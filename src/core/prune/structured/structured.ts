@@ -1,0 +1,151 @@
+import type { CalibrationData } from '../../calib/data';
+import type { JobContext } from '../../jobs';
+import type { ModelEditor } from '../../onnx/editor';
+import type { LoadedModel } from '../../onnx/model-io';
+import { captureTensors } from '../../runtime/capture';
+import type { DevicePreference } from '../../runtime/session';
+import { readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
+import { readsRows, type LayerInputStats } from '../layer-inputs';
+import type { PruneOptions } from '../options';
+import { refitKeptInputs } from '../reconstruct';
+import { applyRemovals } from './apply';
+import { ChannelGraph, type ChannelSet } from './channel-graph';
+
+/** One family of coupled channel sets (e.g. the hidden units of one MLP, the heads of one attention). */
+export interface ChannelGroup {
+  /** The layers whose weights the family's sets slice, by module path. */
+  layers: string[];
+  /** The tensors its sets span (abbreviated in reports). */
+  tensors: string[];
+  /** Sets before and removed: channels, or heads (a set then spans several channels of a layer). */
+  sets: number;
+  removed: number;
+  /** Channels of each set in the first source layer (1 for plain channels, the head size for heads). */
+  width: number;
+  skipped?: string;
+}
+
+/** Shapes of every value, from one real run of the model (onnxruntime's own shape logic, dynamic dims included). */
+export async function probeShapes(loaded: LoadedModel, data: CalibrationData, device: DevicePreference, ctx: JobContext): Promise<Map<string, number[]>> {
+  const names = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
+  const shapes = new Map<string, number[]>();
+  const one: CalibrationData = { ...data, count: 1, samples: function* () { for (const s of data.samples()) { yield s; return; } } };
+  await captureTensors(loaded, names, one, device, (values, _i, feeds) => {
+    for (const [k, v] of Object.entries({ ...feeds, ...values })) shapes.set(k, v.dims.map(Number));
+  }, ctx);
+  return shapes;
+}
+
+/** ‖slice‖ of a weight along `axis` for each index: L1, or L2. */
+function sliceNorms(w: Float32Array, dims: number[], axis: number, l2: boolean): Float64Array {
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const size = dims[axis];
+  const out = new Float64Array(size);
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < size; c++) {
+      const base = (o * size + c) * inner;
+      let s = 0;
+      for (let r = 0; r < inner; r++) { const v = w[base + r]; s += l2 ? v * v : Math.abs(v); }
+      out[c] += s;
+    }
+  }
+  return l2 ? out.map(Math.sqrt) : out;
+}
+
+export interface StructuredResult {
+  groups: ChannelGroup[];
+  /** Kept output / input channel indices per layer (module path), for the fine-tuning handoff. */
+  kept: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>;
+  reconstructed: string[];
+}
+
+/**
+ * Structured pruning: analyse channel coupling, rank each family's sets by importance, remove the lowest
+ * `sparsity` share of each (at least one set stays), optionally refit the layers that lost inputs, then
+ * slice every weight, parameter and shape that the removed sets touch.
+ */
+export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>): StructuredResult {
+  const view = editor.view();
+  const graph = new ChannelGraph(view, shapes, layers);
+  graph.analyze();
+  const sets = graph.sets();
+  const weights = new Map(layers.map((l) => [l, readLayerWeight(view, l, loaded.loc)]));
+  const l2 = o.importance === 'l2';
+  const outNorms = new Map<PrunableLayer, Float64Array>();
+  const inNorms = new Map<PrunableLayer, Float64Array>();
+  const norm = (m: Map<PrunableLayer, Float64Array>, l: PrunableLayer, axis: number) => m.get(l) ?? m.set(l, sliceNorms(weights.get(l)!, l.dims, axis, l2 || o.importance === 'activation')).get(l)!;
+  // Per set: what its removal costs (sum over the weight slices it takes), seen from each relation.
+  const importance = new Map<number, number>();
+  const add = (root: number, v: number) => importance.set(root, (importance.get(root) ?? 0) + v);
+  const layerNames = new Map<number, Set<string>>();
+  const touch = (root: number, l: PrunableLayer) => (layerNames.get(root) ?? layerNames.set(root, new Set()).get(root)!).add(l.name);
+  for (const r of graph.relations) {
+    if (r.kind !== 'source' && r.kind !== 'absorb' && r.kind !== 'depthwise') continue;
+    const size = graph.trackOf(r.tensor)!.size;
+    const absorb = r.kind === 'absorb';
+    const n = norm(absorb ? inNorms : outNorms, r.layer, absorb ? r.layer.inAxis : r.layer.outAxis);
+    const acts = absorb && o.importance === 'activation' ? stats?.get(r.layer)?.norms : undefined;
+    for (let i = 0; i < size; i++) {
+      const root = graph.elementRoot(r.tensor, i);
+      touch(root, r.layer);
+      // Activation importance: how loud the channel is where the next layer reads it, times that layer's weights.
+      if (o.importance === 'activation') { if (acts) add(root, acts[i] * n[i]); }
+      else add(root, n[i]);
+    }
+  }
+  // Families: sets over the same tensors are ranked against each other.
+  const families = new Map<string, ChannelSet[]>();
+  for (const s of sets) (families.get(s.family) ?? families.set(s.family, []).get(s.family)!).push(s);
+  const groups: ChannelGroup[] = [];
+  const removed = new Map<string, Set<number>>();
+  for (const [, fam] of families) {
+    const tensors = [...new Set(fam[0].members.map(([t]) => t))];
+    const names = [...(layerNames.get(fam[0].id) ?? [])];
+    const perTensor = new Map<string, number>();
+    for (const [t] of fam[0].members) perTensor.set(t, (perTensor.get(t) ?? 0) + 1);
+    const width = Math.max(...perTensor.values());
+    const g: ChannelGroup = { layers: names, tensors, sets: fam.length, removed: 0, width };
+    groups.push(g);
+    const pinned = fam.find((s) => s.pinned);
+    if (pinned) { g.skipped = pinned.pinned; continue; }
+    if (fam.length < 2) { g.skipped = 'a single channel: too small to prune'; continue; }
+    const k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
+    if (k === 0) continue;
+    const ranked = [...fam].sort((a, b) => (importance.get(a.id) ?? 0) - (importance.get(b.id) ?? 0));
+    for (const s of ranked.slice(0, k)) for (const [t, i] of s.members) (removed.get(t) ?? removed.set(t, new Set()).get(t)!).add(i);
+    g.removed = k;
+  }
+  // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
+  const reconstructed: string[] = [];
+  if (o.reconstruct) {
+    for (const r of graph.relations) {
+      if (r.kind !== 'absorb') continue;
+      const drop = removed.get(r.tensor);
+      const h = stats?.get(r.layer)?.hessian;
+      if (!drop?.size || !h || !readsRows(r.layer)) continue;
+      const { K, N, toKN, fromKN } = readsRowsLayout(r.layer);
+      const w = toKN(weights.get(r.layer)!);
+      const kept = Array.from({ length: K }, (_, i) => i).filter((i) => !drop.has(i));
+      const fit = refitKeptInputs(w, K, N, h, kept, o.damp);
+      const full = new Float32Array(K * N);
+      kept.forEach((k, a) => full.set(fit.subarray(a * N, (a + 1) * N), k * N));
+      writeFloatTensor(view.constant(r.layer.weight)!, fromKN(full), r.layer.dims);
+      reconstructed.push(r.layer.name);
+    }
+  }
+  const kept = new Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>();
+  const keptOf = (t: string) => Array.from({ length: graph.trackOf(t)!.size }, (_, i) => i).filter((i) => !removed.get(t)?.has(i));
+  for (const r of graph.relations) {
+    if (!removed.get(r.tensor)?.size) continue;
+    if (r.kind === 'source' || r.kind === 'depthwise') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).outputs = keptOf(r.tensor);
+    if (r.kind === 'absorb') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).inputs = keptOf(r.tensor);
+  }
+  const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
+  applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes);
+  // Shapes recorded for changed values are stale now: onnxruntime infers them again.
+  const changed = new Set(removed.keys());
+  const gr = loaded.model.graph!;
+  gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
+  return { groups, kept, reconstructed };
+}

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { compareModels, type CompareReport } from './compare';
+import { CancelledError, QuantLensError } from './errors';
+import type { JobContext } from './jobs';
+import { saveModel, type LoadedModel } from './onnx/model-io';
+import type { ModelProto } from './onnx/proto';
+import type { DevicePreference } from './runtime/session';
+
+export interface VerifyOptions {
+  /** Data to compare on: a folder, or `random:N`. */
+  data: string;
+  samples: number;
+  device: DevicePreference;
+  latencyRuns?: number;
+  /** 'quantized', 'pruned': for the error message. */
+  what: string;
+}
+
+/**
+ * Saves an edited model beside `output` in a temp folder, checks it in onnxruntime against the input
+ * model, and only then moves it into place: a model that fails, or a cancelled job, leaves nothing.
+ */
+export async function saveVerified(model: ModelProto, loaded: LoadedModel, input: string, output: string, v: VerifyOptions, ctx: JobContext = {}): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
+  const outDir = path.dirname(path.resolve(output));
+  const stage = fs.mkdtempSync(path.join(outDir, '.quantlens-'));
+  try {
+    const staged = path.join(stage, path.basename(output));
+    const ts = performance.now();
+    const saved = saveModel(model, staged, { source: loaded.loc, externalData: loaded.externalFiles.length ? 'always' : 'auto' });
+    const saveSeconds = (performance.now() - ts) / 1000;
+    const tv = performance.now();
+    let check: CompareReport;
+    try {
+      check = await compareModels(input, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3 }, ctx);
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
+    }
+    const verifySeconds = (performance.now() - tv) / 1000;
+    if (saved.dataFile) fs.renameSync(saved.dataFile, path.join(outDir, path.basename(saved.dataFile)));
+    fs.renameSync(staged, path.resolve(output));
+    return { check, sizeAfter: fs.statSync(output).size + (saved.dataBytes ?? 0), saveSeconds, verifySeconds };
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/** The checks every command that writes a model makes on its output path before any work. */
+export function checkOutputPath(input: string, output: string): void {
+  if (path.resolve(input) === path.resolve(output)) throw new QuantLensError(output, 'the output would overwrite the input model; choose another path');
+  const dir = path.dirname(path.resolve(output));
+  if (!fs.existsSync(dir)) throw new QuantLensError(output, `folder '${dir}' does not exist`);
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES } from '../../src/core/fixtures';
+import { ModelBuilder } from '../../src/core/fixtures/model-builder';
+import { Rng } from '../../src/core/fixtures/rng';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
+import type { ModelProto, TensorProto } from '../../src/core/onnx/proto';
+import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';
+import { pruneModel } from '../../src/core/prune/prune-model';
+import { summarizeModel } from '../../src/core/inspect';
+import { feedsFor, runOrt, tmpDir } from '../helpers/util';
+
+const tensorOf = (m: ModelProto, name: string): TensorProto => {
+  const t = m.graph!.initializer!.find((i) => i.name === name);
+  if (!t) throw new Error(`no initializer ${name}`);
+  return t;
+};
+const inputOf = (m: ModelProto, node: string, i = 1) => m.graph!.node!.find((n) => n.name === node)!.input![i];
+const dimsOf = (m: ModelProto, name: string) => (tensorOf(m, name).dims ?? []).map(Number);
+
+/** Zeroes channels `channels` along `axis` of a float initializer (a dead channel: pruning it changes nothing). */
+function kill(m: ModelProto, name: string, axis: number, channels: number[]): void {
+  const t = tensorOf(m, name);
+  const dims = (t.dims ?? []).map(Number);
+  const v = toFloat32(readTensor(t));
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1), size = dims[axis];
+  for (let i = 0; i < v.length; i++) if (channels.includes(Math.floor(i / inner) % size)) v[i] = 0;
+  t.raw_data = new Uint8Array(v.buffer);
+  t.float_data = [];
+}
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+/** Prunes structurally and checks that the model still runs in onnxruntime with the same outputs (dead channels only). */
+async function pruneDead(model: ModelProto, sparsity: number) {
+  const dir = tmpDir();
+  const input = path.join(dir, 'model.onnx');
+  const output = path.join(dir, 'pruned.onnx');
+  saveModel(model, input);
+  const r = await pruneModel(input, output, { method: 'structured', sparsity });
+  const pruned = loadModel(output).model;
+  const feeds = feedsFor(model.graph!, 11);
+  const [a, b] = [await runOrt(input, feeds), await runOrt(output, feeds)];
+  for (const k of Object.keys(a)) {
+    const err = a[k].reduce((m, v, i) => Math.max(m, Math.abs(v - b[k][i])), 0);
+    assert.ok(err < 1e-4, `output ${k} moved by ${err}`);
+  }
+  return { r, pruned, params: summarizeModel(loadModel(output)).parameters };
+}
+
+describe('structured pruning removes channels for real', function () {
+  this.timeout(60_000);
+
+  it('linear chain (Gemm → Relu → Gemm): dead hidden units go, shapes shrink, outputs unchanged', async () => {
+    const m = FIXTURES.mlp.build();
+    kill(m, 'fc1.weight', 0, range(0, 32)); kill(m, 'fc1.bias', 0, range(0, 32)); kill(m, 'fc2.weight', 1, range(0, 32));
+    kill(m, 'fc2.weight', 0, range(0, 32)); kill(m, 'fc2.bias', 0, range(0, 32)); kill(m, 'fc3.weight', 1, range(0, 32));
+    const { r, pruned, params } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, 'fc1.weight'), [96, 64]);
+    assert.deepEqual(dimsOf(pruned, 'fc2.weight'), [96, 96]);
+    assert.deepEqual(dimsOf(pruned, 'fc3.weight'), [10, 96]);
+    assert.equal(params, 96 * 64 + 96 + 96 * 96 + 96 + 10 * 96 + 10);
+    assert.equal(r.parametersAfter, params);
+    assert.ok(r.groups!.some((g) => g.skipped === "'logits' is a model output"));
+  });
+
+  it('conv + BatchNorm + ReLU: channels leave the conv, its BatchNorm and the next conv', async () => {
+    const m = FIXTURES.cnn.build();
+    for (const t of ['conv1.weight', 'conv1.bias', 'bn1.weight', 'bn1.bias']) kill(m, t, 0, range(0, 4));
+    kill(m, 'conv2.weight', 1, range(0, 4));
+    for (const t of ['conv2.weight', 'conv2.bias', 'bn2.weight', 'bn2.bias']) kill(m, t, 0, range(0, 8));
+    kill(m, 'fc.weight', 1, range(0, 8));
+    const { pruned, r } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/conv1/Conv')), [12, 3, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/conv2/Conv')), [24, 12, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/bn1/BatchNormalization', 1)), [12]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/bn2/BatchNormalization', 4)), [24]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/fc/Gemm')), [10, 24]);
+    assert.ok(r.parametersAfter < r.parametersBefore * 0.65);
+  });
+
+  it('residual block with a depthwise conv: the residual channels go from every conv on the stream together', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(5);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    let x = b.input('x', DataType.FLOAT, [1, 8, 16, 16]);
+    const stem = b.op('/stem', 'Relu', [b.op('/stem', 'Conv', [x, w('stem.weight', [16, 8, 3, 3]), w('stem.bias', [16])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
+    let y = b.op('/expand', 'Relu', [b.op('/expand', 'Conv', [stem, w('expand.weight', [32, 16, 1, 1]), w('expand.bias', [32])], { kernel_shape: [1, 1] })]);
+    y = b.op('/dw', 'Relu', [b.op('/dw', 'Conv', [y, w('dw.weight', [32, 1, 3, 3]), w('dw.bias', [32])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 32 })]);
+    y = b.op('/project', 'Conv', [y, w('project.weight', [16, 32, 1, 1]), w('project.bias', [16])], { kernel_shape: [1, 1] });
+    x = b.op('/block', 'Relu', [b.op('/block', 'Add', [stem, y])]);
+    x = b.op('/head', 'Flatten', [b.op('/head', 'GlobalAveragePool', [x])], { axis: 1 });
+    b.rename(b.op('/fc', 'Gemm', [x, w('fc.weight', [4, 16]), w('fc.bias', [4])], { transB: 1 }), 'logits');
+    b.output('logits', DataType.FLOAT, [1, 4]);
+    const m = b.build();
+    // The residual stream: stem and project write it, expand and fc read it.
+    for (const t of ['stem.weight', 'stem.bias', 'project.weight', 'project.bias']) kill(m, t, 0, range(0, 4));
+    kill(m, 'expand.weight', 1, range(0, 4)); kill(m, 'fc.weight', 1, range(0, 4));
+    // The expanded channels: expand writes them, the depthwise conv carries them, project reads them.
+    for (const t of ['expand.weight', 'expand.bias', 'dw.weight', 'dw.bias']) kill(m, t, 0, range(0, 8));
+    kill(m, 'project.weight', 1, range(0, 8));
+    const { pruned } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, 'stem.weight'), [12, 8, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, 'expand.weight'), [24, 12, 1, 1]);
+    assert.deepEqual(dimsOf(pruned, 'dw.weight'), [24, 1, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, 'project.weight'), [12, 24, 1, 1]);
+    assert.deepEqual(dimsOf(pruned, 'fc.weight'), [4, 12]);
+    const dw = pruned.graph!.node!.find((n) => n.name === '/dw/Conv')!;
+    assert.equal(Number(dw.attribute!.find((a) => a.name === 'group')!.i), 24);
+  });
+
+  it('attention block: whole heads go (q/k/v columns, o rows, the Reshape head count) with MLP units', async () => {
+    const m = FIXTURES.transformer.build();
+    for (const l of [0, 1]) {
+      const s = `/layers.${l}/self_attn`;
+      for (const p of ['q_proj', 'k_proj', 'v_proj']) {
+        kill(m, inputOf(m, `${s}/${p}/MatMul`), 1, range(16, 32)); // head 1
+        kill(m, `layers.${l}.self_attn.${p}.bias`, 0, range(16, 32));
+      }
+      kill(m, inputOf(m, `${s}/out_proj/MatMul`), 0, range(16, 32));
+      kill(m, inputOf(m, `/layers.${l}/mlp/fc1/MatMul`), 1, range(0, 32));
+      kill(m, `layers.${l}.mlp.fc1.bias`, 0, range(0, 32));
+      kill(m, inputOf(m, `/layers.${l}/mlp/fc2/MatMul`), 0, range(0, 32));
+    }
+    const { pruned, r } = await pruneDead(m, 0.25);
+    for (const l of [0, 1]) {
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, `/layers.${l}/self_attn/q_proj/MatMul`)), [64, 48]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, `/layers.${l}/self_attn/out_proj/MatMul`)), [48, 64]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, `/layers.${l}/mlp/fc1/MatMul`)), [64, 96]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, `/layers.${l}/mlp/fc2/MatMul`)), [96, 64]);
+    }
+    const targets = pruned.graph!.node!.filter((n) => n.op_type === 'Reshape').map((n) => [...(readTensor(tensorOf(pruned, n.input![1])).data as BigInt64Array)].map(Number));
+    assert.ok(targets.some((t) => t.join() === '0,0,3,16'), JSON.stringify(targets));
+    assert.ok(targets.some((t) => t.join() === '0,0,48'), JSON.stringify(targets));
+    const heads = r.groups!.filter((g) => g.width === 16 && !g.skipped);
+    assert.equal(heads.length, 2);
+    assert.ok(heads.every((g) => g.sets === 4 && g.removed === 1));
+  });
+
+  it('at 50% on the fixtures: ≥ 45% fewer parameters, same input/output shapes, onnxruntime runs it', async () => {
+    for (const name of ['transformer', 'cnn'] as const) {
+      const dir = tmpDir();
+      const input = path.join(dir, `${name}.onnx`);
+      saveModel(FIXTURES[name].build(), input);
+      const r = await pruneModel(input, path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5 });
+      assert.ok(r.parametersAfter <= r.parametersBefore * 0.55, `${name}: ${r.parametersBefore} -> ${r.parametersAfter}`);
+      const a = loadModel(input).model.graph!, b = loadModel(path.join(dir, 'p.onnx')).model.graph!;
+      assert.deepEqual(b.input!.map((v) => JSON.stringify(v.type)), a.input!.map((v) => JSON.stringify(v.type)));
+      assert.deepEqual(b.output!.map((v) => JSON.stringify(v.type)), a.output!.map((v) => JSON.stringify(v.type)));
+      assert.ok(Object.values(r.fidelity)[0].cosine > 0.5);
+      const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+      assert.equal(report.method, 'structured');
+    }
+  });
+
+  it('leaves coupling it cannot prove safe alone and says why (grouped conv, Softmax over channels)', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(9);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    const x = b.input('x', DataType.FLOAT, [1, 8, 8, 8]);
+    const c1 = b.op('/c1', 'Conv', [x, w('c1.weight', [16, 8, 1, 1])], { kernel_shape: [1, 1] });
+    const g = b.op('/g', 'Conv', [c1, w('g.weight', [16, 4, 1, 1])], { kernel_shape: [1, 1], group: 4 });
+    b.rename(b.op('/sm', 'Softmax', [b.op('/c2', 'Conv', [g, w('c2.weight', [6, 16, 1, 1])], { kernel_shape: [1, 1] })], { axis: 1 }), 'y');
+    b.output('y', DataType.FLOAT, [1, 6, 8, 8]);
+    const dir = tmpDir();
+    saveModel(b.build(), path.join(dir, 'm.onnx'));
+    const r = await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5 });
+    const reasons = r.groups!.map((gr) => gr.skipped ?? '');
+    assert.ok(reasons.some((s) => /grouped convolution/.test(s)), JSON.stringify(reasons));
+    assert.ok(reasons.some((s) => /model output|Softmax/.test(s)), JSON.stringify(reasons));
+    assert.equal(r.parametersAfter, r.parametersBefore);
+  });
+});
