@@ -18,7 +18,9 @@ import { pruneUnstructured } from './unstructured';
 import { writeMasks } from './masks';
 
 export interface PrunedLayer {
+  /** Module path, and the node it was found at. */
   name: string;
+  node: string;
   opType: string;
   /** Share of the layer's weights that are zero (magnitude, N:M) or removed (structured). */
   sparsity: number;
@@ -101,7 +103,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       const dims = (view.constant(l.weight)!.dims ?? []).map(Number);
       const n0 = shapesBefore.get(l)!.reduce((a, b) => a * b, 1), n1 = dims.reduce((a, b) => a * b, 1);
       if (n1 === n0) continue;
-      layerRows.push({ name: l.name, opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
+      layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
     }
     if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept });
   } else {
@@ -110,14 +112,14 @@ export async function pruneModel(input: string, output: string, partial: Partial
     for (const p of r.pruned) {
       writeFloatTensor(view.constant(p.layer.weight)!, p.values);
       const viol = o.method === 'nm' ? nmViolations(p.layer, readLayerWeight(view, p.layer, loaded.loc), o.pattern.n, o.pattern.m) : undefined;
-      layerRows.push({ name: p.layer.name, opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
+      layerRows.push({ name: p.layer.name, node: p.layer.node.name ?? '', opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
       maps[p.layer.name] = sparsityMap(p.layer, p.values, o.tile);
     }
     if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: r.pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
   }
   editor.dropUnusedConstants();
   timings.prune = (performance.now() - tp) / 1000;
-  if (o.reconstruct && !layerRows.some((l) => l.reconstruction?.startsWith('OBS') || l.reconstruction?.startsWith('least'))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
+  if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
 
   const v = await saveVerified(loaded.model, loaded, input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned' }, ctx);
   timings.save = v.saveSeconds;

@@ -36,10 +36,55 @@ export function obsPrune(weights: Float32Array, mask: Uint8Array, K: number, N: 
       const f = u[i * K + j];
       if (f === 0) continue;
       const row = j * N;
-      for (let n = 0; n < N; n++) if (mask[row + n]) w[row + n] -= err[n] * f;
+      for (let n = 0; n < N; n++) w[row + n] -= err[n] * f; // rows still to be pruned too: their loss then includes these updates
     }
   }
   return Float32Array.from(w);
+}
+
+/** Flops the exact per-output solve may spend before the OBS approximation takes over (a few seconds). */
+export const EXACT_SOLVE_BUDGET = 2e9;
+
+/**
+ * Recovery of a pruned W[K, N] under a fixed mask: for each output, the kept weights that best reproduce
+ * the float output on the calibration inputs (least squares through H), exact when that fits the budget
+ * (Σ |kept|³/6 flops), else the OBS update above, its scalable approximation.
+ */
+export function reconstructPruned(weights: Float32Array, mask: Uint8Array, K: number, N: number, hessian: Float64Array, damp: number): { values: Float32Array; how: string } {
+  let cost = 0;
+  for (let n = 0; n < N; n++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += mask[k * N + n];
+    cost += (s * s * s) / 6 + s * s;
+  }
+  if (cost > EXACT_SOLVE_BUDGET) return { values: obsPrune(weights, mask, K, N, hessian, damp), how: 'OBS update of the kept weights from calibration inputs' };
+  // H·W once; each output then solves its own kept block.
+  const hw = new Float64Array(K * N);
+  for (let i = 0; i < K; i++) {
+    for (let k = 0; k < K; k++) {
+      const h = hessian[i * K + k];
+      if (h === 0) continue;
+      for (let n = 0; n < N; n++) hw[i * N + n] += h * weights[k * N + n];
+    }
+  }
+  let meanDiag = 0;
+  for (let k = 0; k < K; k++) meanDiag += hessian[k * K + k] / K;
+  const out = new Float32Array(K * N);
+  for (let n = 0; n < N; n++) {
+    const kept: number[] = [];
+    for (let k = 0; k < K; k++) if (mask[k * N + n]) kept.push(k);
+    const S = kept.length;
+    if (!S) continue;
+    let x: Float64Array | undefined;
+    for (let d = damp; !x && d < 10; d *= 10) {
+      const a = new Float64Array(S * S);
+      for (let p = 0; p < S; p++) for (let q = 0; q < S; q++) a[p * S + q] = hessian[kept[p] * K + kept[q]];
+      for (let p = 0; p < S; p++) a[p * S + p] += d * (meanDiag || 1);
+      x = solveSpd(a, Float64Array.from(kept, (k) => hw[k * N + n]), S, 1);
+    }
+    kept.forEach((k, a) => (out[k * N + n] = x ? x[a] : weights[k * N + n]));
+  }
+  return { values: out, how: 'least-squares refit of the kept weights of each output from calibration inputs' };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { LayerInputStats } from './layer-inputs';
 import { readsRows } from './layer-inputs';
 import { maskByCount, nmMask, pruneCounts, weightScores } from './magnitude';
 import type { PruneOptions } from './options';
-import { obsPrune } from './reconstruct';
+import { reconstructPruned } from './reconstruct';
 
 export interface PrunedWeight {
   layer: PrunableLayer;
@@ -29,7 +29,7 @@ export function pruneUnstructured(view: GraphView, loc: ModelLocation, layers: P
   if (o.method === 'nm') {
     layers.forEach((l, i) => {
       const m = nmMask(l, scores[i], o.pattern.n, o.pattern.m);
-      if (!m) skipped.push({ node: l.name, reason: `its input size ${l.dims[l.inAxis]} is not a multiple of ${o.pattern.m} (N:M groups run along the input)` });
+      if (!m) skipped.push({ node: l.node.name || l.name, reason: `its input size ${l.dims[l.inAxis]} is not a multiple of ${o.pattern.m} (N:M groups run along the input)` });
       masks.push(m);
     });
   } else {
@@ -49,8 +49,9 @@ export function pruneUnstructured(view: GraphView, loc: ModelLocation, layers: P
       if (!h || !readsRows(l)) reconstruction = 'not reconstructed: the OBS update covers MatMul and Gemm layers';
       else {
         const { K, N, toKN, fromKN } = readsRowsLayout(l);
-        values = fromKN(obsPrune(toKN(weights[i]), toKN(mask), K, N, h, o.damp));
-        reconstruction = 'OBS update of the kept weights from calibration inputs';
+        const r = reconstructPruned(toKN(weights[i]), toKN(mask), K, N, h, o.damp);
+        values = fromKN(r.values);
+        reconstruction = r.how;
       }
     }
     pruned.push({ layer: l, values, mask, removed, ...(reconstruction ? { reconstruction } : {}) });
