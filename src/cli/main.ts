@@ -13,6 +13,7 @@ import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/quant/quantize-model';
 import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivity } from './format';
 import { pruneModel } from '../core/prune/prune-model';
+import { sweepModel, type SweepPoint } from '../core/prune/sweep';
 import { parsePattern, type PruneOptions } from '../core/prune/options';
 import { analyzeSensitivity, type SensitivityMethod } from '../core/sensitivity/analyze';
 import { buildQatPlan } from '../core/qat/plan';
@@ -123,6 +124,32 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     out.stdout(formatPruneResult(r) + '\n');
   },
 
+  async sweep(args, out) {
+    const { values, positionals } = parse(args, {
+      output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsities: { type: 'string' }, iterative: { type: 'boolean' },
+      scope: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
+      reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' },
+      'evaluator-timeout': { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' },
+    });
+    const model = onePositional(positionals, 'MODEL');
+    if (!values.sparsities) throw new UsageError('sweep needs --sparsities, e.g. 0.1,0.3,0.5');
+    const sparsities = values.sparsities.split(',').map((v) => {
+      const n = Number(v.trim());
+      if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--sparsities takes numbers separated by commas, not '${values.sparsities}'`);
+      return n;
+    });
+    const timeout = values['evaluator-timeout'] === undefined ? undefined : Number(values['evaluator-timeout']);
+    const evaluator = values.evaluator ? { command: values.evaluator, lowerIsBetter: values['lower-is-better'], timeoutSeconds: timeout } : undefined;
+    const r = await sweepModel(model, { sparsities, iterative: values.iterative, output: values.output, evaluator }, pruneOptionsFrom(values), {
+      onProgress: (p) => {
+        const point = p.partial as SweepPoint | undefined;
+        if (point) out.stderr(`sparsity ${point.sparsity}: cosine ${point.cosine.toFixed(5)}, SQNR ${point.sqnr.toFixed(1)} dB, ${point.parameters.toLocaleString('en-US')} parameters, ${point.latencyMs.toFixed(2)} ms${point.metric === undefined ? '' : `, metric ${point.metric}`}\n`);
+      },
+    });
+    if (values.json) return printJson(out, r);
+    out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)\n`);
+  },
+
   async compare(args, out) {
     const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, json: { type: 'boolean' } });
     if (positionals.length !== 2) throw new UsageError(`compare takes REFERENCE and CANDIDATE, got ${positionals.length} paths`);
@@ -186,7 +213,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 };
 
-const PLANNED = ['sweep'];
+const PLANNED: string[] = [];
 
 /** Typed prune options from the flags `prune` and `sweep` share. */
 function pruneOptionsFrom(values: Record<string, string | boolean | string[] | undefined>): Partial<PruneOptions> {

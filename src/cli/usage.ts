@@ -29,6 +29,9 @@ commands:
                                     zero weights (magnitude, N:M) or remove channels and heads (structured);
                                     --masks writes what was kept for fine-tuning (python/quantlens_prune.py)
 
-  sweep   (not implemented yet)
+  sweep MODEL --sparsities 0.1,0.3,0.5 [--method magnitude|structured] [--iterative] [-o REPORT.json]
+           [prune's options] [--evaluator 'python eval.py --model {model}' [--lower-is-better]] [--json]
+                                    prune at each sparsity and measure size, parameters, latency, fidelity;
+                                    points print as they finish; a rerun resumes; models kept beside REPORT
 
 exit status: 0 success, 1 failure, 2 bad usage`;

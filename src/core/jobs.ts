@@ -3,6 +3,8 @@ export interface Progress {
   stage: string;
   fraction?: number;
   message?: string;
+  /** A result that is ready before the job ends (a sweep point), for views that grow live. */
+  partial?: unknown;
 }
 
 /** The third argument of every long job: `(input, options, { onProgress, signal })`. */

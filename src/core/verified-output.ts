@@ -18,10 +18,11 @@ export interface VerifyOptions {
 }
 
 /**
- * Saves an edited model beside `output` in a temp folder, checks it in onnxruntime against the input
- * model, and only then moves it into place: a model that fails, or a cancelled job, leaves nothing.
+ * Saves an edited model beside `output` in a temp folder, checks it in onnxruntime against `reference`
+ * (the input model, or the original of an iterative run), and only then moves it into place: a model
+ * that fails, or a cancelled job, leaves nothing.
  */
-export async function saveVerified(model: ModelProto, loaded: LoadedModel, input: string, output: string, v: VerifyOptions, ctx: JobContext = {}): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
+export async function saveVerified(model: ModelProto, loaded: LoadedModel, reference: string, output: string, v: VerifyOptions, ctx: JobContext = {}): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
   const outDir = path.dirname(path.resolve(output));
   const stage = fs.mkdtempSync(path.join(outDir, '.quantlens-'));
   try {
@@ -32,7 +33,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, input
     const tv = performance.now();
     let check: CompareReport;
     try {
-      check = await compareModels(input, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3 }, ctx);
+      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3 }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');

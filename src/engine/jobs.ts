@@ -9,6 +9,8 @@ import { runModel } from '../core/runtime/run-model';
 import { compareModels } from '../core/compare';
 import { quantizeModel } from '../core/quant/quantize-model';
 import { analyzeSensitivity } from '../core/sensitivity/analyze';
+import { pruneModel } from '../core/prune/prune-model';
+import { sweepModel } from '../core/prune/sweep';
 import type { JobKind, JobRequests, JobResults } from '../protocol/engine';
 
 type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext) => Promise<JobResults[K]>;
@@ -30,6 +32,8 @@ export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   quantize: (req, ctx) => quantizeModel(req.model, req.output, req.options, ctx),
   compare: (req, ctx) => compareModels(req.reference, req.candidate, req.options, ctx),
   sensitivity: (req, ctx) => analyzeSensitivity(req.model, req.options, ctx),
+  prune: (req, ctx) => pruneModel(req.model, req.output, req.options, ctx, { masks: req.masks }),
+  sweep: (req, ctx) => sweepModel(req.model, req.sweep, req.options, ctx),
   async sleep(req, ctx) {
     const steps = Math.max(1, Math.ceil(req.ms / 50));
     for (let i = 0; i < steps; i++) {

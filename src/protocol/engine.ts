@@ -5,6 +5,9 @@ import type { QuantizeOptions } from '../core/quant/options';
 import type { QuantizeResult } from '../core/quant/quantize-model';
 import type { SensitivityOptions, SensitivityReport } from '../core/sensitivity/analyze';
 import type { Progress } from '../core/jobs';
+import type { PruneOptions } from '../core/prune/options';
+import type { PruneResult } from '../core/prune/prune-model';
+import type { SweepOptions, SweepReport } from '../core/prune/sweep';
 import type { RunReport } from '../core/runtime/run-model';
 import type { DevicePreference } from '../core/runtime/session';
 
@@ -16,6 +19,9 @@ export interface JobRequests {
   quantize: { model: string; output: string; options: Partial<QuantizeOptions> };
   compare: { reference: string; candidate: string; options: CompareOptions };
   sensitivity: { model: string; options: SensitivityOptions };
+  prune: { model: string; output: string; options: Partial<PruneOptions>; masks?: string };
+  /** Streams each point as a progress event with `partial` set to the SweepPoint. */
+  sweep: { model: string; sweep: SweepOptions; options: Partial<PruneOptions> };
   /** Waits `ms` while reporting progress; lets tests exercise cancellation and crashes deterministically. */
   sleep: { ms: number };
 }
@@ -27,6 +33,8 @@ export interface JobResults {
   quantize: QuantizeResult;
   compare: CompareReport;
   sensitivity: SensitivityReport;
+  prune: PruneResult;
+  sweep: SweepReport;
   sleep: { sleptMs: number };
 }
 
@@ -46,7 +54,7 @@ export type EngineEvent =
   | { type: 'cancelled'; id: number }
   | { type: 'log'; message: string };
 
-export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'quantize', 'compare', 'sensitivity', 'sleep'];
+export const JOB_KINDS: readonly JobKind[] = ['inspect', 'run', 'fixture', 'quantize', 'compare', 'sensitivity', 'prune', 'sweep', 'sleep'];
 
 /** Narrows an untrusted parsed line to a request; anything else is rejected by the caller. */
 export function isEngineRequest(v: unknown): v is EngineRequest {

@@ -63,7 +63,7 @@ export interface PruneReport extends PruneResult {
 }
 
 /** Prunes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
-export async function pruneModel(input: string, output: string, partial: Partial<PruneOptions>, ctx: JobContext = {}, extra: { masks?: string } = {}): Promise<PruneResult> {
+export async function pruneModel(input: string, output: string, partial: Partial<PruneOptions>, ctx: JobContext = {}, extra: { masks?: string; reference?: string; latencyRuns?: number } = {}): Promise<PruneResult> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const o: PruneOptions = { ...DEFAULT_PRUNE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
@@ -121,7 +121,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   timings.prune = (performance.now() - tp) / 1000;
   if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
 
-  const v = await saveVerified(loaded.model, loaded, input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned' }, ctx);
+  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');

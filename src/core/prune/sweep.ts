@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { compareModels } from '../compare';
+import { CancelledError, QuantLensError } from '../errors';
+import { summarizeModel } from '../inspect';
+import { loadModel } from '../onnx/model-io';
+import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
+import { writeJsonAtomic } from '../fs/json';
+import type { JobContext } from '../jobs';
+import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
+import { pruneModel } from './prune-model';
+
+/** One point of a sweep: the contract's fields, then extras. */
+export interface SweepPoint {
+  sparsity: number;
+  sizeBytes: number;
+  latencyMs: number;
+  cosine: number;
+  sqnr: number;
+  top1Agreement: number | null;
+  parameters: number;
+  /** The pruned model of this point (kept, so the editor can keep the one the user picks). */
+  model: string;
+  /** The user's metric on this point's model, when an evaluator was given. */
+  metric?: number;
+  /** Achieved: magnitude, the share of prunable weights that are zero; structured, the share of all parameters removed. */
+  achieved: number;
+}
+
+export interface SweepReport {
+  model: string;
+  method: PruneOptions['method'];
+  iterative: boolean;
+  options: PruneOptions;
+  baseline: { sizeBytes: number; latencyMs: number; parameters: number; metric?: number };
+  points: SweepPoint[];
+  /** Where the point models are. */
+  folder: string;
+  report: string;
+  evaluator?: string;
+  seconds: number;
+}
+
+export interface SweepOptions {
+  sparsities: number[];
+  /** Each step prunes the previous step's model further (seed 8.2.3), instead of the original each time. */
+  iterative?: boolean;
+  /** Report path (default `<model>.sweep.json`); the point models go to `<report without .json>/`. */
+  output?: string;
+  evaluator?: UserEvaluator;
+}
+
+const tag = (s: number) => s.toFixed(3).replace(/0+$/, '').replace(/\.$/, '');
+
+/**
+ * Prunes at each sparsity (ascending) and measures every point against the original model: size,
+ * parameters, onnxruntime latency, fidelity, and the user's metric. Each point is reported through
+ * onProgress as soon as it is measured, and checkpointed: a rerun after a cancel or a crash skips the
+ * points already done. Cancellable between and within points.
+ */
+export async function sweepModel(input: string, so: SweepOptions, partial: Partial<PruneOptions>, ctx: JobContext = {}): Promise<SweepReport> {
+  const t0 = performance.now();
+  const o: PruneOptions = { ...DEFAULT_PRUNE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  if (!so.sparsities.length) throw new QuantLensError(undefined, '--sparsities needs at least one value, e.g. 0.1,0.3,0.5', 'usage');
+  for (const s of so.sparsities) validatePruneOptions({ ...o, sparsity: s });
+  if (o.method === 'nm') throw new QuantLensError(undefined, 'a sweep varies the sparsity; N:M has a fixed one (1 − N/M): use prune --method nm', 'usage');
+  if (!fs.existsSync(input)) throw new QuantLensError(input, 'does not exist');
+  const sparsities = [...new Set(so.sparsities)].sort((a, b) => a - b);
+  const report = so.output ?? `${input}.sweep.json`;
+  const folder = report.replace(/\.json$/i, '') + (report.toLowerCase().endsWith('.json') ? '' : '.d');
+  if (!fs.existsSync(path.dirname(path.resolve(report)))) throw new QuantLensError(report, `folder '${path.dirname(path.resolve(report))}' does not exist`);
+  fs.mkdirSync(folder, { recursive: true });
+  const checkpoint = `${report}.partial.json`;
+  const key = JSON.stringify({ input: path.resolve(input), size: fs.statSync(input).size, o: { ...o, device: undefined }, iterative: !!so.iterative, evaluator: so.evaluator?.command });
+  const done = new Map<number, SweepPoint>();
+  try {
+    const c = JSON.parse(fs.readFileSync(checkpoint, 'utf8'));
+    if (c.key === key) for (const p of c.points as SweepPoint[]) if (fs.existsSync(p.model)) done.set(p.sparsity, p);
+  } catch { /* no checkpoint, or another sweep's: start over */ }
+
+  const baseName = path.basename(input).replace(/\.onnx$/i, '');
+  const original = loadModel(input);
+  const originalParameters = summarizeModel(original).parameters;
+  const originalSize = original.fileBytes + original.externalBytes;
+  const points: SweepPoint[] = [];
+  let baseline: SweepReport['baseline'] | undefined;
+  let previous = input;
+  let previousSparsity = 0;
+  for (let i = 0; i < sparsities.length; i++) {
+    if (ctx.signal?.aborted) throw new CancelledError();
+    const s = sparsities[i];
+    const out = path.join(folder, `${baseName}.${o.method}-${tag(s)}.onnx`);
+    let point = done.get(s);
+    if (!point) {
+      // Iterative structured steps remove a share of what is left; magnitude thresholds are absolute.
+      const stepSparsity = so.iterative && o.method === 'structured' ? 1 - (1 - s) / (1 - previousSparsity) : s;
+      const r = await pruneModel(so.iterative ? previous : input, out, { ...o, sparsity: Math.max(0, stepSparsity) }, {
+        signal: ctx.signal, onProgress: (p) => ctx.onProgress?.({ ...p, fraction: (i + (p.fraction ?? 0)) / sparsities.length }),
+      }, { reference: input, latencyRuns: 10 });
+      const [f] = Object.values(r.fidelity);
+      baseline ??= { sizeBytes: originalSize, latencyMs: r.latencyMs.reference, parameters: originalParameters };
+      point = {
+        sparsity: s, sizeBytes: r.sizeAfter, latencyMs: r.latencyMs.candidate, cosine: f.cosine, sqnr: f.sqnr, top1Agreement: f.top1Agreement,
+        parameters: r.parametersAfter, model: out, achieved: o.method === 'structured' ? 1 - r.parametersAfter / Math.max(1, originalParameters) : r.sparsity,
+      };
+      if (so.evaluator) point.metric = await runUserEvaluator(so.evaluator, out, ctx.signal);
+      done.set(s, point);
+      writeJsonAtomic(checkpoint, { key, points: [...done.values()] });
+    }
+    points.push(point);
+    previous = point.model;
+    previousSparsity = s;
+    ctx.onProgress?.({ stage: 'sweep', fraction: (i + 1) / sparsities.length, message: `sparsity ${tag(s)}: cosine ${point.cosine.toFixed(4)}`, partial: point });
+  }
+  if (!baseline) {
+    // Every point came from the checkpoint: measure the original once for the chart's reference line.
+    const c = await compareModels(input, input, { data: o.calibration ?? 'random:4', samples: 4, device: o.device, latencyRuns: 10 });
+    baseline = { sizeBytes: c.sizeBytes.reference, latencyMs: c.latencyMs.reference, parameters: originalParameters };
+  }
+  if (so.evaluator) baseline.metric = await runUserEvaluator(so.evaluator, input, ctx.signal);
+  const result: SweepReport = {
+    model: input, method: o.method, iterative: !!so.iterative, options: o, baseline, points, folder, report,
+    ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), seconds: (performance.now() - t0) / 1000,
+  };
+  writeJsonAtomic(report, result);
+  fs.rmSync(checkpoint, { force: true });
+  return result;
+}
