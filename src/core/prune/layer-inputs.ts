@@ -18,6 +18,21 @@ export interface LayerInputStats {
 /** Whether the layer reads its input as rows of K features (MatMul, Gemm without transA). */
 export const readsRows = (l: PrunableLayer) => l.opType === 'MatMul' || (l.opType === 'Gemm' && !Number(l.node.attribute?.find((a) => a.name === 'transA')?.i ?? 0));
 
+/** A 1×1 convolution without groups: a matrix product over channels at every position. */
+export const isPointwise = (l: PrunableLayer) => l.opType === 'Conv' && l.dims.slice(2).every((d) => d === 1) && Number(l.node.attribute?.find((a) => a.name === 'group')?.i ?? 1) === 1;
+
+/** Layers whose input Hessian over input features is collected, so reconstruction can refit them. */
+export const refittable = (l: PrunableLayer) => readsRows(l) || isPointwise(l);
+
+/** Channel vectors of an NCHW activation as rows [N·H·W, C], for a pointwise conv's Hessian. */
+function channelRows(x: ArrayLike<number>, dims: number[]): Float32Array {
+  const [n, c] = dims;
+  const hw = dims.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + ch] = x[(b * c + ch) * hw + p];
+  return out;
+}
+
 /**
  * Runs the model once over the calibration samples with every layer's input exposed and folds each
  * sample into per-channel norms (and Hessians) before the next, so nothing accumulates but the statistics.
@@ -25,7 +40,7 @@ export const readsRows = (l: PrunableLayer) => l.opType === 'MatMul' || (l.opTyp
 export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer[], data: CalibrationData, device: DevicePreference, hessians: boolean, ctx: JobContext = {}): Promise<{ stats: Map<PrunableLayer, LayerInputStats>; provider: Provider; fallbackReason?: string }> {
   const sq = new Map<PrunableLayer, Float64Array>(layers.map((l) => [l, new Float64Array(l.dims[l.inAxis])]));
   const hs = new Map<PrunableLayer, HessianAccumulator>();
-  if (hessians) for (const l of layers) if (readsRows(l)) hs.set(l, new HessianAccumulator(l.dims[l.inAxis]));
+  if (hessians) for (const l of layers) if (refittable(l)) hs.set(l, new HessianAccumulator(l.dims[l.inAxis]));
   const names = [...new Set(layers.map((l) => l.node.input![0]))];
   const run = await captureTensors(loaded, names, data, device, (values, _i, feeds) => {
     for (const l of layers) {
@@ -43,7 +58,8 @@ export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer
         const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
         for (let i = 0; i < x.length; i++) { const v = x[i]; acc[Math.floor(i / inner) % C] += v * v; }
       }
-      hs.get(l)?.add(t);
+      const h = hs.get(l);
+      if (h) h.addRows(isPointwise(l) ? channelRows(x, t.dims.map(Number)) : x);
     }
   }, ctx);
   const stats = new Map<PrunableLayer, LayerInputStats>();

@@ -2,7 +2,7 @@ import type { ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import { readLayerWeight, readsRowsLayout, type PrunableLayer } from './layers';
 import type { LayerInputStats } from './layer-inputs';
-import { readsRows } from './layer-inputs';
+import { refittable } from './layer-inputs';
 import { maskByCount, nmMask, pruneCounts, weightScores } from './magnitude';
 import type { PruneOptions } from './options';
 import { reconstructPruned } from './reconstruct';
@@ -46,7 +46,7 @@ export function pruneUnstructured(view: GraphView, loc: ModelLocation, layers: P
     let reconstruction: string | undefined;
     if (o.reconstruct && removed > 0) {
       const h = stats?.get(l)?.hessian;
-      if (!h || !readsRows(l)) reconstruction = 'not reconstructed: the OBS update covers MatMul and Gemm layers';
+      if (!h || !refittable(l)) reconstruction = 'not reconstructed: reconstruction covers MatMul, Gemm and 1×1 Conv layers';
       else {
         const { K, N, toKN, fromKN } = readsRowsLayout(l);
         const r = reconstructPruned(toKN(weights[i]), toKN(mask), K, N, h, o.damp);

@@ -11,7 +11,11 @@ export class HessianAccumulator {
   }
 
   add(t: ort.Tensor): void {
-    const x = tensorValues(t);
+    this.addRows(tensorValues(t));
+  }
+
+  /** Rows of K features, back to back. */
+  addRows(x: ArrayLike<number>): void {
     const K = this.K;
     const n = x.length / K;
     const h = this.h;

@@ -5,7 +5,7 @@ import type { LoadedModel } from '../../onnx/model-io';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
 import { readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
-import { readsRows, type LayerInputStats } from '../layer-inputs';
+import { refittable, type LayerInputStats } from '../layer-inputs';
 import type { PruneOptions } from '../options';
 import { refitKeptInputs } from '../reconstruct';
 import { applyRemovals } from './apply';
@@ -123,7 +123,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
       if (r.kind !== 'absorb') continue;
       const drop = removed.get(r.tensor);
       const h = stats?.get(r.layer)?.hessian;
-      if (!drop?.size || !h || !readsRows(r.layer)) continue;
+      if (!drop?.size || !h || !refittable(r.layer)) continue;
       const { K, N, toKN, fromKN } = readsRowsLayout(r.layer);
       const w = toKN(weights.get(r.layer)!);
       const kept = Array.from({ length: K }, (_, i) => i).filter((i) => !drop.has(i));
