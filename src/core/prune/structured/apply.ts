@@ -38,19 +38,23 @@ function slicedTensor(t: TensorProto, loc: ModelLocation, axis: number, drop: Se
   return { name: t.name, data_type: t.data_type, dims: s.dims, raw_data: s.values };
 }
 
-/** Where a Reshape's target size at `index` is stored: a constant of its own, or one piece of a Concat. */
-export function shapeSlot(view: GraphView, node: NodeProto, index: number): { owner: NodeProto; input: number; offset: number } | undefined {
+/**
+ * Where a Reshape's target size at `index` is stored: a constant of its own, or one piece of a Concat
+ * that only this Reshape reads (PyTorch builds targets from Shape→Gather pieces and constants). A
+ * computed one-element piece is replaced by the new size itself: the channel count is fixed by the weights.
+ */
+export function shapeSlot(view: GraphView, node: NodeProto, index: number): { owner: NodeProto; input: number; offset: number; computed: boolean } | undefined {
   const shape = node.input?.[1];
   if (!shape) return undefined;
-  if (view.constant(shape)) return { owner: node, input: 1, offset: index };
+  if (view.constant(shape)) return { owner: node, input: 1, offset: index, computed: false };
   const p = view.producer.get(shape);
-  if (p?.op_type !== 'Concat') return undefined;
+  if (p?.op_type !== 'Concat' || view.consumersOf(shape).length !== 1) return undefined;
   let at = 0;
   for (let i = 0; i < (p.input ?? []).length; i++) {
     const piece = p.input![i];
     const c = view.constant(piece);
     const len = c ? (c.dims ?? []).map(Number).reduce((a, b) => a * b, 1) : 1; // computed pieces: Unsqueeze'd scalars
-    if (index < at + len) return c ? { owner: p, input: i, offset: index - at } : undefined;
+    if (index < at + len) return { owner: p, input: i, offset: index - at, computed: !c };
     at += len;
   }
   return undefined;
@@ -75,10 +79,15 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       r.node.input![r.input] = editor.addInitializer(slicedTensor(t, loc, r.axis, drop));
     } else if (r.kind === 'reshape') {
       const slot = shapeSlot(view, r.node, r.index)!;
+      const size = BigInt(sizes.get(r.tensor)! - drop.size);
+      if (slot.computed) {
+        slot.owner.input![slot.input] = editor.addInitializer({ name: `${r.node.name || 'reshape'}.pruned_size`, data_type: 7, dims: [1], raw_data: new Uint8Array(BigInt64Array.from([size]).buffer) });
+        continue;
+      }
       const t = view.constant(slot.owner.input![slot.input])!;
       const v = readTensor(t, loc).data as BigInt64Array;
       const nv = BigInt64Array.from(v);
-      if (nv[slot.offset] !== -1n) nv[slot.offset] = BigInt(sizes.get(r.tensor)! - drop.size);
+      if (nv[slot.offset] !== -1n) nv[slot.offset] = size;
       slot.owner.input![slot.input] = editor.addInitializer({ name: t.name, data_type: t.data_type, dims: t.dims, raw_data: new Uint8Array(nv.buffer) });
     }
   }

@@ -332,7 +332,7 @@ export class ChannelGraph {
     } else return `${label} regroups the channels`;
     if (node.op_type === 'Reshape') {
       const index = forward ? b : a;
-      if (!shapeSlot(this.view, node, index)) return `${label}: its target shape is computed, so the new size cannot be written`;
+      if (!shapeSlot(this.view, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
       this.relations.push({ kind: 'reshape', node, index: forward ? b : a, tensor: out });
     }
     return undefined;

@@ -1,0 +1,58 @@
+"""Pruning handoff round trip for test/unit/prune-handoff.test.ts, with samples/tiny_vlm/model.py.
+  prune_roundtrip.py export OUT.onnx STATE.pt          seeded model, exported as PyTorch exports it
+  prune_roundtrip.py apply STATE.pt MASKS.json OUT.onnx  masks applied, exported, then 3 training steps
+Prints one JSON line."""
+import json
+import os
+import sys
+
+import torch
+
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(root, "python"))
+sys.path.insert(0, os.path.join(root, "samples", "tiny_vlm"))
+import quantlens_prune  # noqa: E402
+import model as tiny_vlm  # noqa: E402
+
+args = (torch.randn(1, 3, 32, 32), torch.randint(0, tiny_vlm.VOCAB, (1, tiny_vlm.TEXT_LEN)))
+kw = dict(input_names=["pixel_values", "input_ids"], output_names=["logits"], opset_version=14,
+          dynamic_axes={"pixel_values": {0: "batch"}, "input_ids": {0: "batch"}, "logits": {0: "batch"}})
+
+if sys.argv[1] == "export":
+    torch.manual_seed(0)
+    net = tiny_vlm.TinyVLM().eval()
+    torch.onnx.export(net, args, sys.argv[2], **kw)
+    torch.save(net.state_dict(), sys.argv[3])
+    print(json.dumps({"exported": sys.argv[2]}))
+else:
+    state, masks, out = sys.argv[2:5]
+    net = tiny_vlm.TinyVLM()
+    net.load_state_dict(torch.load(state))
+    applied = quantlens_prune.apply_masks(net, json.load(open(masks)))
+    net.eval()
+    quantlens_prune.finalize(net)
+    torch.onnx.export(net, args, out, **kw)
+    # Train with the masks on again: the removed weights must stay zero.
+    net = tiny_vlm.TinyVLM()
+    net.load_state_dict(torch.load(state))
+    quantlens_prune.apply_masks(net, json.load(open(masks)))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for step in range(3):
+        pixels = torch.randn(4, 3, 32, 32)
+        ids = torch.randint(0, tiny_vlm.VOCAB, (4, tiny_vlm.TEXT_LEN))
+        logits = net(pixels, ids)
+        loss = torch.nn.functional.cross_entropy(logits[:, -tiny_vlm.TEXT_LEN:].reshape(-1, tiny_vlm.VOCAB), torch.roll(ids, -1, dims=1).reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    modules = dict(net.named_modules())
+    zeros_held = all(bool(((modules[p].weight_mask == 0) <= (modules[p].weight == 0)).all()) for p in applied)
+    quantlens_prune.finalize(net)
+    mismatch = None
+    try:
+        quantlens_prune.apply_masks(tiny_vlm.TinyVLM().vision_model, json.load(open(masks)))
+    except quantlens_prune.MaskMismatch as e:
+        mismatch = str(e)
+    print(json.dumps({"applied": len(applied), "zerosHeld": zeros_held, "losses": losses, "mismatch": mismatch}))
