@@ -60,6 +60,7 @@ try {
   }
   execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'sensitivity-speed.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(out, 'prune-speed.js')], { stdio: 'inherit' });
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

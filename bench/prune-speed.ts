@@ -1,0 +1,64 @@
+// Pruning: structured 50% latency ÷ unpruned latency in onnxruntime (CPU), measured side by side in one
+// process with interleaved runs, and parameters kept; magnitude 50% alongside (zeros alone buy no speed
+// in a dense runtime, which is why structured pruning exists).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildCnn } from '../src/core/fixtures/cnn';
+import { buildTransformer } from '../src/core/fixtures/transformer';
+import { saveModel } from '../src/core/onnx/model-io';
+import type { ModelProto } from '../src/core/onnx/proto';
+import * as ort from 'onnxruntime-node';
+import { pruneModel } from '../src/core/prune/prune-model';
+import { loadModel } from '../src/core/onnx/model-io';
+import { randomFeeds } from '../src/core/runtime/feeds';
+import { forEachFixture, median, row } from './report';
+
+const BATCH = Number(process.env.QUANTLENS_PRUNE_BATCH ?? 128);
+
+/** Median latency of each model over interleaved runs (the same feeds, the same session options). */
+async function latencies(models: string[], feeds: Record<string, ort.Tensor>, runs = 60): Promise<number[]> {
+  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' })));
+  const times: number[][] = models.map(() => []);
+  try {
+    for (const s of sessions) await s.run(feeds);
+    for (let r = 0; r < runs; r++) {
+      for (let k = 0; k < sessions.length; k++) {
+        const t = performance.now();
+        await sessions[k].run(feeds);
+        times[k].push(performance.now() - t);
+      }
+    }
+  } finally {
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+  return times.map(median);
+}
+
+async function measure(name: string, model: string, dir: string): Promise<void> {
+  const structured = await pruneModel(model, path.join(dir, `${name}.s50.onnx`), { method: 'structured', sparsity: 0.5 });
+  const magnitude = await pruneModel(model, path.join(dir, `${name}.m50.onnx`), { method: 'magnitude', sparsity: 0.5 });
+  const feeds = randomFeeds(loadModel(model).model.graph!, { batch: BATCH, seed: 3 });
+  const [base, s, m] = await latencies([model, structured.output, magnitude.output], feeds);
+  row(`${name}: structured 50% parameters kept`, `${(structured.parametersAfter / structured.parametersBefore).toFixed(3)}  (${structured.parametersBefore} -> ${structured.parametersAfter})`);
+  row(`${name}: structured 50% latency ÷ unpruned`, `${(s / base).toFixed(2)}x  (${s.toFixed(3)} ms vs ${base.toFixed(3)} ms, batch ${BATCH}, cpu)`);
+  row(`${name}: magnitude 50% latency ÷ unpruned`, `${(m / base).toFixed(2)}x  (zeros stay dense in onnxruntime)`);
+}
+
+void forEachFixture(['transformer', 'cnn'], measure).then(async () => {
+  // The same architectures at working widths: per-op fixed costs weigh less, compute dominates.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));
+  try {
+    const wide: Array<[string, ModelProto]> = [
+      ['transformer ×4 width (dim 256, MLP 1024)', buildTransformer(3, { dim: 256, heads: 8, mlp: 1024 })],
+      ['cnn ×4 width (64 and 128 channels)', buildCnn(2, [64, 128])],
+    ];
+    for (const [name, m] of wide) {
+      const file = path.join(dir, `${name.split(' ')[0]}-wide.onnx`);
+      saveModel(m, file);
+      await measure(name, file, dir);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
