@@ -72,17 +72,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('quantize needs -o OUT');
     if (values['per-channel'] && values['per-tensor']) throw new UsageError('choose one of --per-channel and --per-tensor');
-    const num = (flag: string, v: string | undefined) => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not '${v}'`);
-      return n;
-    };
-    const oneOf = <T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined => {
-      if (v === undefined) return undefined;
-      if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be ${allowed.join(', ')}, not '${v}'`);
-      return v as T;
-    };
+    const num = numFlag;
+    const oneOf = oneOfFlag;
     const options: Partial<QuantizeOptions> = {
       mode: oneOf('mode', values.mode, ['weight', 'dynamic', 'static'] as const),
       bits: num('bits', values.bits) as 8 | 4 | undefined,
@@ -215,22 +206,25 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
 
 const PLANNED: string[] = [];
 
+/** A numeric flag's value, or a usage error naming the flag. */
+function numFlag(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not '${v}'`);
+  return n;
+}
+
+function oneOfFlag<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be ${allowed.join(', ')}, not '${v}'`);
+  return v as T;
+}
+
 /** Typed prune options from the flags `prune` and `sweep` share. */
 function pruneOptionsFrom(values: Record<string, string | boolean | string[] | undefined>): Partial<PruneOptions> {
   const str = (k: string) => values[k] as string | undefined;
-  const num = (flag: string) => {
-    const v = str(flag);
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new UsageError(`--${flag} takes a number, not '${v}'`);
-    return n;
-  };
-  const oneOf = <T extends string>(flag: string, allowed: readonly T[]): T | undefined => {
-    const v = str(flag);
-    if (v === undefined) return undefined;
-    if (!allowed.includes(v as T)) throw new UsageError(`--${flag} must be ${allowed.join(', ')}, not '${v}'`);
-    return v as T;
-  };
+  const num = (flag: string) => numFlag(flag, str(flag));
+  const oneOf = <T extends string>(flag: string, allowed: readonly T[]) => oneOfFlag(flag, str(flag), allowed);
   return {
     method: oneOf('method', ['magnitude', 'nm', 'structured'] as const),
     sparsity: num('sparsity'),

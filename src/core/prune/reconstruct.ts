@@ -1,4 +1,4 @@
-import { inverseCholeskyUpper } from '../quant/weight/gptq';
+import { cholesky, inverseCholeskyUpper } from '../quant/weight/gptq';
 
 /**
  * Training-free recovery of a pruned layer (the OBS update SparseGPT uses, Frantar & Alistarh 2023),
@@ -121,17 +121,8 @@ export function refitKeptInputs(weights: Float32Array, K: number, N: number, hes
 
 /** Solves A X = B for symmetric positive definite A [n, n] and B [n, m] by Cholesky; undefined if not PD. */
 function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array | undefined {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * n + j];
-      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-      if (i === j) {
-        if (!(s > 0)) return undefined;
-        l[i * n + i] = Math.sqrt(s);
-      } else l[i * n + j] = s / l[j * n + j];
-    }
-  }
+  const l = cholesky(a, n);
+  if (!l) return undefined;
   const x = Float64Array.from(b);
   for (let i = 0; i < n; i++) { // L y = b
     for (let k = 0; k < i; k++) { const f = l[i * n + k]; if (f) for (let c = 0; c < m; c++) x[i * m + c] -= f * x[k * m + c]; }
