@@ -151,6 +151,10 @@ describe('structured pruning removes channels for real', function () {
       assert.ok(Object.values(r.fidelity)[0].cosine > 0.5);
       const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
       assert.equal(report.method, 'structured');
+      // Heatmaps of where the removed rows and columns were.
+      const maps = Object.values(report.maps) as Array<{ density: number[] }>;
+      assert.ok(maps.length >= 2 && maps.every((m) => m.density.every((d) => d >= 0 && d <= 1)));
+      assert.ok(maps.some((m) => m.density.some((d) => d < 1)));
     }
   });
 

@@ -98,6 +98,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     const shapes = await probeShapes(loaded, data, o.device, ctx);
     const r = pruneStructured(editor, loaded, layers, shapes, o, stats);
     groups = r.groups;
+    Object.assign(maps, r.maps);
     const recon = new Set(r.reconstructed);
     for (const l of layers) {
       const dims = (view.constant(l.weight)!.dims ?? []).map(Number);

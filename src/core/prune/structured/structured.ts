@@ -4,7 +4,8 @@ import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
-import { readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
+import { matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
+import { sparsityMap, type SparsityMap } from '../maps';
 import { refittable, type LayerInputStats } from '../layer-inputs';
 import type { PruneOptions } from '../options';
 import { refitKeptInputs } from '../reconstruct';
@@ -55,6 +56,8 @@ function sliceNorms(w: Float32Array, dims: number[], axis: number, l2: boolean):
 
 export interface StructuredResult {
   groups: ChannelGroup[];
+  /** Per layer that lost slices: its original weight with the removed rows/columns zeroed, as tile maps. */
+  maps: Record<string, SparsityMap>;
   /** Kept output / input channel indices per layer (module path), for the fine-tuning handoff. */
   kept: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>;
   reconstructed: string[];
@@ -141,11 +144,27 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (r.kind === 'source' || r.kind === 'depthwise') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).outputs = keptOf(r.tensor);
     if (r.kind === 'absorb') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).inputs = keptOf(r.tensor);
   }
+  // Heatmaps show where the removed rows and columns were, on the weights as they were.
+  const maps: Record<string, SparsityMap> = {};
+  for (const [l, k] of kept) {
+    const w = weights.get(l)!.slice();
+    const keepOut = k.outputs ? new Set(k.outputs) : undefined, keepIn = k.inputs ? new Set(k.inputs) : undefined;
+    const at = matrixIndex(l);
+    const inner = l.dims.slice(l.inAxis + 1).reduce((a, b) => a * b, 1) / (l.outAxis === 0 ? 1 : l.dims[l.outAxis]);
+    for (let o = 0; o < l.outputs; o++) {
+      for (let f = 0; f < l.fanIn; f++) {
+        // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
+        const c = l.opType === 'Conv' ? Math.floor(f / inner) : f;
+        if ((keepOut && !keepOut.has(o)) || (keepIn && !keepIn.has(c))) w[at(o, f)] = 0;
+      }
+    }
+    maps[l.name] = sparsityMap(l, w, o.tile);
+  }
   const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
   applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes);
   // Shapes recorded for changed values are stale now: onnxruntime infers them again.
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, reconstructed };
+  return { groups, kept, reconstructed, maps };
 }
