@@ -18,7 +18,7 @@ const listTests = (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts', engine: 'src/engine/main.ts', cli: 'src/cli/index.ts' }, outdir: 'dist' },
   { bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, logLevel: 'warning',
-    entryPoints: { 'webview/model-summary': 'webview/model-summary/main.ts' }, outdir: 'dist' },
+    entryPoints: { 'webview/model-summary': 'webview/model-summary/main.ts', 'webview/results': 'webview/results/main.ts' }, outdir: 'dist' },
 ];
 if (!production) {
   builds.push({ ...node, entryPoints: listTests('test/unit'), outdir: 'out/test/unit' });
@@ -33,6 +33,9 @@ async function main() {
     return;
   }
   await Promise.all(builds.map((b) => esbuild.build(b)));
+  // uPlot's stylesheet travels beside the panel bundle (the webview CSP allows local styles only).
+  fs.mkdirSync('dist/webview', { recursive: true });
+  fs.copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'dist/webview/uPlot.min.css');
 }
 
 main().catch((e) => {

@@ -24,11 +24,3 @@ export async function inspectModel(ctx: vscode.ExtensionContext, engine: EngineR
   if (summary) ModelSummaryPanel.createOrShow(ctx.extensionUri, summary, log);
   return summary;
 }
-
-/** Commands whose engine passes arrive with the quantization and pruning work; they say so plainly. */
-export function notYet(feature: string): () => Promise<{ implemented: false }> {
-  return async () => {
-    void vscode.window.showInformationMessage(`QuantLens: ${feature} is not implemented yet in this version.`);
-    return { implemented: false };
-  };
-}

@@ -17,7 +17,7 @@ export class EngineRunner implements vscode.Disposable {
   }
 
   /** Returns the result, or undefined when the user cancelled or the job failed (already reported). */
-  async run<K extends JobKind>(title: string, kind: K, req: JobRequests[K]): Promise<JobResults[K] | undefined> {
+  async run<K extends JobKind>(title: string, kind: K, req: JobRequests[K], onPartial?: (partial: unknown) => void): Promise<JobResults[K] | undefined> {
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());
@@ -26,6 +26,7 @@ export class EngineRunner implements vscode.Disposable {
         return await this.client.run(kind, req, {
           signal: ac.signal,
           onProgress: (p) => {
+            if (p.partial !== undefined) onPartial?.(p.partial);
             const pct = p.fraction !== undefined ? Math.round(p.fraction * 100) : last;
             progress.report({ message: p.message ?? p.stage, increment: Math.max(0, pct - last) });
             last = pct;
@@ -38,7 +39,8 @@ export class EngineRunner implements vscode.Disposable {
         }
         const line = errorLine(e);
         this.log.appendLine(`${title}: ${line}`);
-        void vscode.window.showErrorMessage(`QuantLens: ${line}`);
+        // An engine crash or any failure: one line, and the log one click away.
+        void vscode.window.showErrorMessage(`QuantLens: ${line}`, 'Show log').then((a) => { if (a) this.log.show(true); });
         return undefined;
       }
     });

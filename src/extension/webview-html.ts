@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 
 /** The one HTML page every panel uses: strict CSP, nonce-only scripts, local resources only. */
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; style?: string }): string {
+export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; styles?: string[] }): string {
   const nonce = crypto.randomBytes(16).toString('base64');
   const asset = (p: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, p)).toString();
   const csp = [
@@ -19,7 +19,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${asset(opts.style ?? 'media/panel.css')}">
+${(opts.styles ?? ['media/panel.css']).map((s) => `<link rel="stylesheet" href="${asset(s)}">`).join('\n')}
 <title>${esc(opts.title)}</title>
 </head>
 <body>

@@ -12,7 +12,9 @@ export interface SensitivityTreeNode {
 /** Groups layers by their dotted module path: vision_model → encoder → layers.3 → self_attn → q_proj. */
 export function buildTree(layers: Array<{ name: string; parameters: number; sensitivity: number }>): SensitivityTreeNode {
   const root: SensitivityTreeNode = { name: '', path: '', parameters: 0, sensitivity: { sum: 0, max: 0 }, children: [] };
-  layers.forEach((l, index) => {
+  // Children by name, so wide levels (10k layers under one module) stay linear to build.
+  const index = new Map<SensitivityTreeNode, Map<string, SensitivityTreeNode>>();
+  layers.forEach((l, at) => {
     // `layers.3` is one segment: split on dots not followed by a digit-only segment.
     const parts = l.name.split('.').reduce<string[]>((acc, p) => {
       if (/^\d+$/.test(p) && acc.length) acc[acc.length - 1] += `.${p}`;
@@ -27,15 +29,17 @@ export function buildTree(layers: Array<{ name: string; parameters: number; sens
     };
     visit(root);
     parts.forEach((p, k) => {
-      let child = node.children.find((c) => c.name === p);
+      const byName = index.get(node) ?? index.set(node, new Map()).get(node)!;
+      let child = byName.get(p);
       if (!child) {
         child = { name: p, path: parts.slice(0, k + 1).join('.'), parameters: 0, sensitivity: { sum: 0, max: 0 }, children: [] };
         node.children.push(child);
+        byName.set(p, child);
       }
       visit(child);
       node = child;
     });
-    node.layer = index;
+    node.layer = at;
   });
   return root;
 }

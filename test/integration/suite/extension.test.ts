@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 
 const EXTENSION_ID = 'quantlens.quantlens';
 /** The commands users rely on; the test fails when one is dropped from the manifest or not registered. */
-const EXPECTED_COMMANDS = ['quantlens.quantizeModel', 'quantlens.runPruningSweep', 'quantlens.inspectModel', 'quantlens.showOutput'];
+const EXPECTED_COMMANDS = ['quantlens.quantizeModel', 'quantlens.runPruningSweep', 'quantlens.inspectModel', 'quantlens.showOutput', 'quantlens.pruneModel', 'quantlens.analyzeSensitivity', 'quantlens.openSensitivityTree'];
 
 async function poll<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
@@ -71,7 +71,75 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.equal(ok.opset, 17);
   });
 
-  it('says plainly that quantization is not implemented yet', async () => {
-    assert.deepEqual(await vscode.commands.executeCommand('quantlens.quantizeModel'), { implemented: false });
+  const folder = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
+  const tabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs.map((t) => ({ label: t.label, column: g.viewColumn, webview: t.input instanceof vscode.TabInputWebview, file: t.input instanceof vscode.TabInputText ? t.input.uri.fsPath : undefined })));
+
+  it('Quantize model runs end to end: the output and its report beside the model, results and sensitivity tree beside the training code', async () => {
+    const model = path.join(folder(), 'tiny-vlm.onnx');
+    const r = (await vscode.commands.executeCommand('quantlens.quantizeModel', vscode.Uri.file(model), { mode: 'static', calibration: 'random:8' })) as { output: string; report: string; sensitivity: string };
+    assert.ok(r, 'the flow returned nothing');
+    assert.equal(r.output, path.join(folder(), 'tiny-vlm.static.onnx'));
+    assert.ok(fs.existsSync(r.output) && fs.existsSync(r.report) && fs.existsSync(r.sensitivity));
+    const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+    assert.ok(Object.values(report.fidelity as Record<string, { cosine: number }>)[0].cosine > 0.98);
+    const t = await poll('both results panels', () => {
+      const all = tabs();
+      return all.some((x) => x.label === 'QuantLens: Quantization') && all.some((x) => x.label === 'QuantLens: Sensitivity') ? all : undefined;
+    });
+    // The training code that defines the modules is open in one column, the panels in the other.
+    const code = t.find((x) => x.file === path.join(folder(), 'model.py'));
+    const panel = t.find((x) => x.label === 'QuantLens: Sensitivity')!;
+    assert.ok(code, 'model.py was not opened');
+    assert.notEqual(code.column, panel.column);
+  });
+
+  it('the hover in model.py shows the sensitivity of a layer defined once and used in two blocks', async () => {
+    const file = vscode.Uri.file(path.join(folder(), 'model.py'));
+    const doc = await vscode.workspace.openTextDocument(file);
+    const line = doc.getText().split('\n').findIndex((l) => /self\.q_proj\s*=\s*nn\.Linear/.test(l));
+    assert.ok(line >= 0, 'no q_proj definition in model.py');
+    const col = doc.lineAt(line).text.indexOf('q_proj') + 2;
+    let text = '';
+    const end = Date.now() + 20_000;
+    while (!text.includes('QuantLens sensitivity') && Date.now() < end) {
+      const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, new vscode.Position(line, col))) as vscode.Hover[];
+      text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      if (!text.includes('QuantLens sensitivity')) await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.match(text, /QuantLens sensitivity\*\* of `q_proj`/);
+    // tiny-vlm has q_proj in 2 vision and 2 language layers: the spread and the worst instance.
+    assert.match(text, /4 layers: min -?\d+\.\d dB · median -?\d+\.\d dB · max -?\d+\.\d dB; worst `[\w.]+\.q_proj`/);
+    assert.match(text, /command:quantlens\.openSensitivityTree\?/);
+    const none = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, new vscode.Position(0, 0))) as vscode.Hover[];
+    assert.ok(!none.some((h) => h.contents.some((c) => (typeof c === 'string' ? c : c.value).includes('QuantLens'))));
+  });
+
+  it('Run pruning sweep streams its points into the chart panel and writes the report', async () => {
+    const model = path.join(folder(), 'tiny-vlm.onnx');
+    const r = (await vscode.commands.executeCommand('quantlens.runPruningSweep', vscode.Uri.file(model), { method: 'structured', sparsities: [0.2, 0.4, 0.6] })) as { report: string; points: number };
+    assert.equal(r.points, 3);
+    const rep = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+    assert.deepEqual(rep.points.map((p: { sparsity: number }) => p.sparsity), [0.2, 0.4, 0.6]);
+    await poll('the sweep panel', () => tabs().find((x) => x.label === 'QuantLens: Pruning sweep'));
+  });
+
+  it('Prune model writes the pruned model and opens its heatmaps', async () => {
+    const model = path.join(folder(), 'tiny-vlm.onnx');
+    const r = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'magnitude', sparsity: 0.5 })) as { output: string; report: string };
+    assert.ok(fs.existsSync(r.output));
+    assert.ok(Object.keys(JSON.parse(fs.readFileSync(r.report, 'utf8')).maps).length > 10);
+    await poll('the pruning panel', () => tabs().find((x) => x.label === 'QuantLens: Pruning'));
+  });
+
+  it('a cancelled engine job leaves no output file, and the next job runs', async () => {
+    const api = ext().exports as { engine: { run: (k: string, req: unknown, ctx: unknown) => Promise<unknown> } };
+    const out = path.join(folder(), 'cancelled.onnx');
+    const ac = new AbortController();
+    const job = api.engine.run('quantize', { model: path.join(folder(), 'tiny-vlm.onnx'), output: out, options: { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:32' } }, { signal: ac.signal, onProgress: () => ac.abort() });
+    await assert.rejects(job, /cancel/i);
+    assert.ok(!fs.existsSync(out), 'cancelled output was written');
+    assert.ok(!fs.readdirSync(folder()).some((f) => f.startsWith('.quantlens-')), 'staging folder left behind');
+    const ok = (await vscode.commands.executeCommand('quantlens.inspectModel', vscode.Uri.file(path.join(folder(), 'tiny-vlm.onnx')))) as { opset: number };
+    assert.equal(ok.opset, 17);
   });
 });

@@ -1,0 +1,59 @@
+import type { PruneView, QuantizeView } from '../../src/protocol/results-view';
+import { histogramCanvas } from './histogram';
+import { el, facts, mib, sortableTable, type Column } from './dom';
+
+function fidelityRows(f: QuantizeView['fidelity']): Array<[string, string]> {
+  return Object.entries(f).map(([name, m]) => [name, `cosine ${m.cosine.toFixed(5)}, SQNR ${m.sqnr.toFixed(1)} dB${m.top1Agreement === null ? '' : `, top-1 ${(m.top1Agreement * 100).toFixed(1)}%`}`]);
+}
+
+/** A quantize run: sizes, latency, fidelity, what was skipped, and the calibration of each tensor. */
+export function quantizeSummary(v: QuantizeView): HTMLElement[] {
+  const out: HTMLElement[] = [
+    el('h1', { text: `${v.output.split(/[\\/]/).pop()}` }),
+    facts([
+      ['Mode', v.mode], ['Ran on', v.device],
+      ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)} (${(v.sizeBefore / Math.max(1, v.sizeAfter)).toFixed(2)}× smaller)`],
+      ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
+      ...fidelityRows(v.fidelity), ['Nodes quantized', String(v.quantized)], ['Skipped', String(v.skipped.length)],
+    ]),
+  ];
+  for (const w of v.warnings) out.push(el('p', { cls: 'warning', text: w }));
+  if (v.skipped.length) {
+    out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
+  }
+  if (v.calibration) out.push(...calibrationView(v.calibration));
+  return out;
+}
+
+/** Per tensor: range, chosen clip vs MinMax, % clipped; the selected tensor's histogram with both marked. */
+export function calibrationView(c: NonNullable<QuantizeView['calibration']>): HTMLElement[] {
+  const detail = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } }, el('p', { cls: 'hint', text: 'Select a tensor to see its histogram: red lines are the chosen clip, grey dashes MinMax.' }));
+  type T = (typeof c.tensors)[number];
+  const cols: Column<T>[] = [
+    { head: 'tensor', value: (t) => t.tensor },
+    { head: 'min', value: (t) => t.min, cell: (t) => t.min.toPrecision(4), numeric: true },
+    { head: 'max', value: (t) => t.max, cell: (t) => t.max.toPrecision(4), numeric: true },
+    { head: 'clip', value: (t) => t.clip[1] - t.clip[0], cell: (t) => `${t.clip[0].toPrecision(3)} … ${t.clip[1].toPrecision(3)}`, numeric: true },
+    { head: 'vs MinMax', value: (t) => (t.clip[1] - t.clip[0]) / Math.max(1e-30, t.minmax[1] - t.minmax[0]), cell: (t) => `${((100 * (t.clip[1] - t.clip[0])) / Math.max(1e-30, t.minmax[1] - t.minmax[0])).toFixed(0)}%`, numeric: true },
+    { head: 'clipped', value: (t) => t.clippedPercent, cell: (t) => `${t.clippedPercent.toFixed(3)}%`, numeric: true },
+  ];
+  const own = c.tensors.filter((t) => !t.sharedWith);
+  const table = sortableTable('Calibration (' + c.method + ', ' + c.samples + ' samples from ' + c.source + ')', cols, own, {
+    initial: 5, descending: true, limit: 2000,
+    onSelect: (t) => detail.replaceChildren(el('h2', { text: t.tensor }), histogramCanvas(t), el('p', { cls: 'hint', text: t.fullRange ?? `${t.clippedPercent.toFixed(3)}% of values clipped by ${c.method}` })),
+  });
+  return [el('h2', { text: 'Calibration results' }), table, detail];
+}
+
+/** A prune run's numbers, above its heatmaps. */
+export function pruneSummary(v: PruneView): HTMLElement[] {
+  return [
+    el('h1', { text: `${v.output.split(/[\\/]/).pop()}` }),
+    facts([
+      ['Method', v.method], ['Removed / zeroed', `${(v.sparsity * 100).toFixed(1)}% of the prunable weights`],
+      ['Parameters', `${v.parametersBefore.toLocaleString('en-US')} → ${v.parametersAfter.toLocaleString('en-US')}`],
+      ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)}`], ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
+      ...fidelityRows(v.fidelity), ['Skipped', String(v.skipped.length)],
+    ]),
+  ];
+}

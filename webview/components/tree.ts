@@ -1,0 +1,178 @@
+import { buildTree, type SensitivityTreeNode } from '../../src/core/sensitivity/tree';
+import type { LayerPolicy, SensitivityLayerView } from '../../src/protocol/results-view';
+import { dbOf, el, facts, pct } from './dom';
+
+export interface TreeCallbacks {
+  /** A layer's policy changed (undefined: back to the run's default). */
+  onPolicy: (module: string, policy: LayerPolicy | undefined) => void;
+  onSelect?: (layer: SensitivityLayerView) => void;
+}
+
+type SortKey = 'graph' | 'sensitivity';
+
+/**
+ * The module tree (vision_model → encoder → layers.N → self_attn → q_proj) with a bar per row on a dB
+ * scale, sortable, filterable, collapsible, keyboard driven (arrows, Enter, Space). Only the rows of
+ * expanded modules exist in the DOM, so a 10k-layer report renders fast. Selecting a layer shows its
+ * details; the select on each row sets its policy for the recipe.
+ */
+export class SensitivityTree {
+  readonly element: HTMLElement;
+  private readonly root: SensitivityTreeNode;
+  private readonly expanded = new Set<string>();
+  private readonly policies = new Map<string, LayerPolicy>();
+  private sortBy: SortKey = 'sensitivity';
+  private filter = '';
+  private selected?: string;
+  private readonly list: HTMLElement;
+  private readonly details: HTMLElement;
+  private readonly lo: number;
+  private readonly hi: number;
+
+  constructor(private readonly layers: SensitivityLayerView[], private readonly cb: TreeCallbacks) {
+    this.root = buildTree(layers);
+    const dbs = layers.map((l) => dbOf(l.sensitivity)).filter((v) => v > -200);
+    this.lo = Math.min(...dbs, -60);
+    this.hi = Math.max(...dbs, this.lo + 1);
+    // Open the path to the most sensitive layer, and the top levels.
+    for (const c of this.root.children) this.expanded.add(c.path);
+    const worst = [...layers].sort((a, b) => b.sensitivity - a.sensitivity)[0];
+    if (worst) this.reveal(worst.name, false);
+    const filterBox = el('input', { attrs: { type: 'search', placeholder: 'Filter modules…', 'aria-label': 'Filter modules' } });
+    filterBox.addEventListener('input', () => { this.filter = filterBox.value.trim().toLowerCase(); this.render(); });
+    const sort = el('select', { attrs: { 'aria-label': 'Sort rows' } }, el('option', { text: 'most sensitive first', attrs: { value: 'sensitivity' } }), el('option', { text: 'graph order', attrs: { value: 'graph' } }));
+    sort.addEventListener('change', () => { this.sortBy = sort.value as SortKey; this.render(); });
+    const expandAll = el('button', { text: 'Expand all' });
+    expandAll.addEventListener('click', () => { this.walk(this.root, (n) => { if (n.children.length) this.expanded.add(n.path); }); this.render(); });
+    const collapseAll = el('button', { text: 'Collapse all' });
+    collapseAll.addEventListener('click', () => { this.expanded.clear(); this.render(); });
+    this.list = el('div', { cls: 'tree', attrs: { role: 'tree', 'aria-label': 'Sensitivity by module' } });
+    this.list.addEventListener('keydown', (e) => this.onKey(e));
+    this.details = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } });
+    this.element = el('div', { cls: 'tree-view' }, el('div', { cls: 'toolbar' }, filterBox, sort, expandAll, collapseAll), this.list, this.details);
+    this.render();
+  }
+
+  /** Expands the modules above `path` and selects it. */
+  reveal(path: string, render = true): void {
+    const parts = path.split('.');
+    for (let i = 1; i < parts.length; i++) this.expanded.add(parts.slice(0, i).join('.'));
+    // Paths in the tree merge `layers.3` into one segment: expand those prefixes too.
+    this.walk(this.root, (n) => { if (path.startsWith(`${n.path}.`)) this.expanded.add(n.path); });
+    this.selected = path;
+    if (render) {
+      this.render();
+      this.list.querySelector<HTMLElement>(`[data-path="${CSS.escape(path)}"]`)?.scrollIntoView({ block: 'center' });
+    }
+  }
+
+  policyRules(): Array<{ module: string; policy: LayerPolicy }> {
+    return [...this.policies].map(([module, policy]) => ({ module, policy }));
+  }
+
+  private walk(n: SensitivityTreeNode, f: (n: SensitivityTreeNode) => void): void {
+    f(n);
+    for (const c of n.children) this.walk(c, f);
+  }
+
+  private matches(n: SensitivityTreeNode): boolean {
+    if (!this.filter) return true;
+    if (n.path.toLowerCase().includes(this.filter)) return true;
+    return n.children.some((c) => this.matches(c));
+  }
+
+  private children(n: SensitivityTreeNode): SensitivityTreeNode[] {
+    const kids = n.children.filter((c) => this.matches(c));
+    return this.sortBy === 'sensitivity' ? kids.sort((a, b) => b.sensitivity.max - a.sensitivity.max) : kids;
+  }
+
+  render(): void {
+    const rows: HTMLElement[] = [];
+    const visit = (n: SensitivityTreeNode, depth: number) => {
+      for (const c of this.children(n)) {
+        rows.push(this.row(c, depth));
+        if (c.children.length && (this.expanded.has(c.path) || this.filter)) visit(c, depth + 1);
+      }
+    };
+    visit(this.root, 0);
+    this.list.replaceChildren(...rows);
+    const sel = this.layers.find((l) => l.name === this.selected);
+    this.details.replaceChildren(...(sel ? this.detail(sel) : [el('p', { cls: 'hint', text: 'Select a layer to see its ranges and what hurts it.' })]));
+  }
+
+  private row(n: SensitivityTreeNode, depth: number): HTMLElement {
+    const layer = n.layer !== undefined ? this.layers[n.layer] : undefined;
+    const open = this.expanded.has(n.path) || !!this.filter;
+    const d = dbOf(n.sensitivity.max);
+    const width = Math.max(0, Math.min(1, (d - this.lo) / (this.hi - this.lo)));
+    const r = el('div', {
+      cls: `row${this.selected === n.path ? ' selected' : ''}`,
+      attrs: { role: 'treeitem', tabindex: this.selected === n.path ? '0' : '-1', 'data-path': n.path, 'aria-level': String(depth + 1), ...(n.children.length ? { 'aria-expanded': String(open) } : {}), 'aria-selected': String(this.selected === n.path) },
+    });
+    r.style.paddingLeft = `${depth * 14 + 4}px`;
+    const twisty = el('span', { cls: 'twisty', text: n.children.length ? (open ? '▾' : '▸') : ' ' });
+    const bar = el('span', { cls: 'bar', title: `${d.toFixed(1)} dB (max below)` }, el('span', { cls: 'fill' }));
+    (bar.firstChild as HTMLElement).style.width = `${(width * 100).toFixed(1)}%`;
+    r.append(twisty, el('span', { cls: 'name', text: n.name }), bar, el('span', { cls: 'db num', text: `${d.toFixed(1)} dB` }));
+    if (layer) r.append(this.policySelect(layer.name));
+    r.addEventListener('click', (e) => {
+      if ((e.target as HTMLElement).tagName === 'SELECT') return;
+      if (n.children.length && (e.target === twisty || !layer)) this.toggle(n.path);
+      this.select(n.path);
+    });
+    return r;
+  }
+
+  private policySelect(module: string): HTMLSelectElement {
+    const s = el('select', { cls: 'policy', attrs: { 'aria-label': `policy for ${module}` } },
+      el('option', { text: 'as run', attrs: { value: '' } }), el('option', { text: 'keep float', attrs: { value: 'float' } }),
+      el('option', { text: 'INT8', attrs: { value: 'int8' } }), el('option', { text: 'INT4', attrs: { value: 'int4' } }));
+    s.value = this.policies.get(module) ?? '';
+    s.addEventListener('change', () => {
+      if (s.value) this.policies.set(module, s.value as LayerPolicy);
+      else this.policies.delete(module);
+      this.cb.onPolicy(module, (s.value || undefined) as LayerPolicy | undefined);
+    });
+    return s;
+  }
+
+  private toggle(path: string): void {
+    if (this.expanded.has(path)) this.expanded.delete(path);
+    else this.expanded.add(path);
+  }
+
+  private select(path: string): void {
+    this.selected = path;
+    const layer = this.layers.find((l) => l.name === path);
+    if (layer) this.cb.onSelect?.(layer);
+    this.render();
+    this.list.querySelector<HTMLElement>(`[data-path="${CSS.escape(path)}"]`)?.focus();
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const rows = [...this.list.querySelectorAll<HTMLElement>('[role=treeitem]')];
+    const i = rows.findIndex((r) => r.dataset.path === this.selected);
+    const go = (k: number) => { const r = rows[Math.max(0, Math.min(rows.length - 1, k))]; if (r) this.select(r.dataset.path!); };
+    if (e.key === 'ArrowDown') go(i + 1);
+    else if (e.key === 'ArrowUp') go(i - 1);
+    else if ((e.key === 'ArrowRight' || e.key === 'ArrowLeft' || e.key === 'Enter') && this.selected) {
+      if (e.key === 'ArrowRight') this.expanded.add(this.selected);
+      else if (e.key === 'ArrowLeft') this.expanded.delete(this.selected);
+      else this.toggle(this.selected);
+      this.select(this.selected);
+    } else return;
+    e.preventDefault();
+  }
+
+  private detail(l: SensitivityLayerView): HTMLElement[] {
+    const rows: Array<[string, string]> = [
+      ['Module', l.name], ['Op', l.opType], ['Parameters', l.parameters.toLocaleString('en-US')],
+      ['Sensitivity', `${dbOf(l.sensitivity).toFixed(1)} dB (rank ${l.rank} of ${this.layers.length})`],
+    ];
+    if (l.split) rows.push(['Caused by', `weights ${pct(l.split.weight, 0)}, activations ${pct(l.split.activation, 0)}`]);
+    if (l.reverse !== undefined) rows.push(['All others quantized', `${dbOf(l.reverse).toFixed(1)} dB`]);
+    if (l.ranges?.input) rows.push(['Input range', `${l.ranges.input[0].toPrecision(4)} … ${l.ranges.input[1].toPrecision(4)}`]);
+    if (l.ranges?.output) rows.push(['Output range', `${l.ranges.output[0].toPrecision(4)} … ${l.ranges.output[1].toPrecision(4)}`]);
+    return [el('h2', { text: l.name.split('.').slice(-2).join('.') }), facts(rows)];
+  }
+}
