@@ -15,6 +15,42 @@ const reps = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const time = (fn) => { const t = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t) / 1e9; };
 
+/**
+ * Extension activation time in a real VS Code (code-server, as the integration tests run it): the suite's
+ * activation test alone, five times; it writes the time `extension.activate()` took.
+ */
+function activation() {
+  const setup = spawnSync('bash', [path.join(root, 'test/integration/setup-vscode.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  if (setup.status !== 0) return console.log('extension activation: skipped (VS Code server not installed; npm test installs it)');
+  const env = { ...process.env, QUANTLENS_SUITE_GREP: 'lazy activation' };
+  for (const line of setup.stdout.split('\n')) {
+    const m = line.match(/^(NODE24|CODE_SERVER_DIR)=(.*)$/);
+    if (m) env[m[1]] = m[2];
+  }
+  const ws = fs.mkdtempSync(path.join(dir, 'ws-'));
+  const times = [], own = [];
+  for (let i = 0; i < 5; i++) {
+    env.QUANTLENS_ACTIVATION_OUT = path.join(dir, `activation-${i}.json`);
+    spawnSync(process.execPath, [path.join(root, 'test/integration/vscode-server-harness.mjs'), `--extensionDevelopmentPath=${root}`,
+      `--extensionTestsPath=${path.join(out, '../test/integration/suite/index.js')}`, ws, '--timeout=120'], { stdio: 'ignore', env });
+    if (fs.existsSync(env.QUANTLENS_ACTIVATION_OUT)) {
+      const m = JSON.parse(fs.readFileSync(env.QUANTLENS_ACTIVATION_OUT, 'utf8'));
+      times.push(m.activationMs);
+      own.push(m.activateMs);
+    }
+  }
+  if (!times.length) return console.log('extension activation: no measurement (the harness did not run)');
+  console.log(`${'extension activation in VS Code (code-server)'.padEnd(52)} ${median(times).toFixed(1)} ms median of ${times.length} (goal ≤ 50 ms), of which activate() itself ${median(own).toFixed(1)} ms`);
+}
+
+if (process.env.QUANTLENS_BENCH_ONLY === 'editor') {
+  // The editor's rows alone (no large model): QUANTLENS_BENCH_ONLY=editor npm run bench
+  execFileSync(process.execPath, [path.join(out, 'editor-speed.js')], { stdio: 'inherit' });
+  activation();
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+
 try {
   const model = path.join(dir, 'large.onnx');
   const made = JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', path.join(out, 'make-large-model.js'), model, gb], { encoding: 'utf8' }));
@@ -61,6 +97,8 @@ try {
   execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'sensitivity-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'prune-speed.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(out, 'editor-speed.js')], { stdio: 'inherit' });
+  activation();
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -121,7 +121,9 @@ export class Flows {
     } else {
       const last = this.ctx.workspaceState.get<string>(memoryKey);
       const items = [...MODES].sort((a, b) => Number(b.label === last) - Number(a.label === last)).map((m) => ({ ...m, description: m.label === last ? 'last used' : undefined }));
-      const mode = await vscode.window.showQuickPick(items, { placeHolder: `Quantize ${path.basename(model.fsPath)}`, ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: `Quantize ${path.basename(model.fsPath)}`, ignoreFocusOut: true });
+      // Match by label: a remote extension host may hand back a copy of the item without its extra fields.
+      const mode = picked && MODES.find((m) => m.label === picked.label);
       if (!mode) return undefined;
       await this.ctx.workspaceState.update(memoryKey, mode.label);
       choice = { ...mode.preset };

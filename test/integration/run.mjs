@@ -42,14 +42,16 @@ if (setup.status !== 0) {
   console.error('integration: could not set up VS Code (code-server)');
   process.exit(2);
 }
-const env = { ...process.env };
+// Screenshots of the e2e flows (what a user sees) land here unless QUANTLENS_SCREENSHOT_DIR says otherwise.
+const env = { ...process.env, QUANTLENS_SCREENSHOT_DIR: process.env.QUANTLENS_SCREENSHOT_DIR ?? path.join(root, 'test-results', 'screenshots') };
 for (const line of setup.stdout.split('\n')) {
   const m = line.match(/^(NODE24|CODE_SERVER_DIR)=(.*)$/);
   if (m) env[m[1]] = m[2];
 }
 const harness = (mode, shot) => spawnSync(process.execPath, [path.join(root, 'test/integration/vscode-server-harness.mjs'),
   `--extensionDevelopmentPath=${root}`, mode, workspace, '--timeout=240',
-  ...(process.env.QUANTLENS_SCREENSHOT_DIR ? [`--screenshot=${path.join(process.env.QUANTLENS_SCREENSHOT_DIR, shot)}`] : [])], { stdio: 'inherit', env }).status ?? 2;
+  `--screenshot=${path.join(env.QUANTLENS_SCREENSHOT_DIR, shot)}`], { stdio: 'inherit', env }).status ?? 2;
+fs.mkdirSync(env.QUANTLENS_SCREENSHOT_DIR, { recursive: true });
 console.log('integration: extension-host suite');
 const suiteStatus = harness(`--extensionTestsPath=${suite}`, 'integration.png');
 console.log('e2e: the workbench UI in Chromium');

@@ -10,10 +10,13 @@ export interface TreeCallbacks {
 
 type SortKey = 'graph' | 'sensitivity';
 
+/** Row height in px (media/panel.css sets the same): rows are virtualised, only those in view exist. */
+const ROW_H = 22;
+
 /**
  * The module tree (vision_model → encoder → layers.N → self_attn → q_proj) with a bar per row on a dB
- * scale, sortable, filterable, collapsible, keyboard driven (arrows, Enter, Space). Only the rows of
- * expanded modules exist in the DOM, so a 10k-layer report renders fast. Selecting a layer shows its
+ * scale, sortable, filterable, collapsible, keyboard driven (arrows, Enter). The rows of expanded modules
+ * are flattened once per change and only those in view are in the DOM, so a 10k-layer report stays fast. Selecting a layer shows its
  * details; the select on each row sets its policy for the recipe.
  */
 export class SensitivityTree {
@@ -25,6 +28,8 @@ export class SensitivityTree {
   private filter = '';
   private selected?: string;
   private readonly list: HTMLElement;
+  private readonly spacer: HTMLElement;
+  private flat: Array<{ n: SensitivityTreeNode; depth: number }> = [];
   private readonly details: HTMLElement;
   private readonly lo: number;
   private readonly hi: number;
@@ -46,8 +51,10 @@ export class SensitivityTree {
     expandAll.addEventListener('click', () => { this.walk(this.root, (n) => { if (n.children.length) this.expanded.add(n.path); }); this.render(); });
     const collapseAll = el('button', { text: 'Collapse all' });
     collapseAll.addEventListener('click', () => { this.expanded.clear(); this.render(); });
-    this.list = el('div', { cls: 'tree', attrs: { role: 'tree', 'aria-label': 'Sensitivity by module' } });
+    this.spacer = el('div', { cls: 'spacer' });
+    this.list = el('div', { cls: 'tree', attrs: { role: 'tree', 'aria-label': 'Sensitivity by module' } }, this.spacer);
     this.list.addEventListener('keydown', (e) => this.onKey(e));
+    this.list.addEventListener('scroll', () => this.drawWindow());
     this.details = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } });
     this.element = el('div', { cls: 'tree-view' }, el('div', { cls: 'toolbar' }, filterBox, sort, expandAll, collapseAll), this.list, this.details);
     this.render();
@@ -62,7 +69,7 @@ export class SensitivityTree {
     this.selected = path;
     if (render) {
       this.render();
-      this.list.querySelector<HTMLElement>(`[data-path="${CSS.escape(path)}"]`)?.scrollIntoView({ block: 'center' });
+      this.scrollTo(path);
     }
   }
 
@@ -87,17 +94,42 @@ export class SensitivityTree {
   }
 
   render(): void {
-    const rows: HTMLElement[] = [];
+    const flat: Array<{ n: SensitivityTreeNode; depth: number }> = [];
     const visit = (n: SensitivityTreeNode, depth: number) => {
       for (const c of this.children(n)) {
-        rows.push(this.row(c, depth));
+        flat.push({ n: c, depth });
         if (c.children.length && (this.expanded.has(c.path) || this.filter)) visit(c, depth + 1);
       }
     };
     visit(this.root, 0);
-    this.list.replaceChildren(...rows);
+    this.flat = flat;
+    this.spacer.style.height = `${flat.length * ROW_H}px`;
+    this.drawWindow();
     const sel = this.layers.find((l) => l.name === this.selected);
     this.details.replaceChildren(...(sel ? this.detail(sel) : [el('p', { cls: 'hint', text: 'Select a layer to see its ranges and what hurts it.' })]));
+  }
+
+  /** Puts in the DOM only the rows that are in view (plus a margin). */
+  private drawWindow(): void {
+    const view = this.list.clientHeight || 600;
+    const first = Math.max(0, Math.floor(this.list.scrollTop / ROW_H) - 10);
+    const last = Math.min(this.flat.length, first + Math.ceil(view / ROW_H) + 20);
+    const rows = this.flat.slice(first, last).map(({ n, depth }, k) => {
+      const r = this.row(n, depth);
+      r.style.top = `${(first + k) * ROW_H}px`;
+      r.setAttribute('aria-posinset', String(first + k + 1));
+      r.setAttribute('aria-setsize', String(this.flat.length));
+      return r;
+    });
+    this.spacer.replaceChildren(...rows);
+  }
+
+  private scrollTo(path: string): void {
+    const i = this.flat.findIndex((f) => f.n.path === path);
+    if (i < 0) return;
+    const view = this.list.clientHeight || 600;
+    if (i * ROW_H < this.list.scrollTop || (i + 1) * ROW_H > this.list.scrollTop + view) this.list.scrollTop = Math.max(0, i * ROW_H - view / 2);
+    this.drawWindow();
   }
 
   private row(n: SensitivityTreeNode, depth: number): HTMLElement {
@@ -146,15 +178,19 @@ export class SensitivityTree {
     const layer = this.layers.find((l) => l.name === path);
     if (layer) this.cb.onSelect?.(layer);
     this.render();
+    this.scrollTo(path);
     this.list.querySelector<HTMLElement>(`[data-path="${CSS.escape(path)}"]`)?.focus();
   }
 
   private onKey(e: KeyboardEvent): void {
-    const rows = [...this.list.querySelectorAll<HTMLElement>('[role=treeitem]')];
-    const i = rows.findIndex((r) => r.dataset.path === this.selected);
-    const go = (k: number) => { const r = rows[Math.max(0, Math.min(rows.length - 1, k))]; if (r) this.select(r.dataset.path!); };
+    const i = this.flat.findIndex((f) => f.n.path === this.selected);
+    const go = (k: number) => { const f = this.flat[Math.max(0, Math.min(this.flat.length - 1, k))]; if (f) this.select(f.n.path); };
     if (e.key === 'ArrowDown') go(i + 1);
     else if (e.key === 'ArrowUp') go(i - 1);
+    else if (e.key === 'PageDown') go(i + 20);
+    else if (e.key === 'PageUp') go(i - 20);
+    else if (e.key === 'Home') go(0);
+    else if (e.key === 'End') go(this.flat.length - 1);
     else if ((e.key === 'ArrowRight' || e.key === 'ArrowLeft' || e.key === 'Enter') && this.selected) {
       if (e.key === 'ArrowRight') this.expanded.add(this.selected);
       else if (e.key === 'ArrowLeft') this.expanded.delete(this.selected);

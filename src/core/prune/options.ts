@@ -41,7 +41,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   maxSamples: 32,
   reconstruct: false,
   exclude: [],
-  tile: 32,
+  tile: 1,
   device: 'auto',
   damp: 0.01,
 };
