@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { attributeAt, hoverMarkdown, SensitivityIndex, sparkline } from '../../src/extension/sensitivity-index';
+import { isFromResultsView, type ResultsState } from '../../src/protocol/results-view';
+import { tmpDir } from '../helpers/util';
+
+const layer = (name: string, sensitivity: number, rank: number) => ({ name, opType: 'MatMul', nodes: [name], parameters: 4096, sensitivity, sensitivityDb: 10 * Math.log10(sensitivity), rank });
+
+function writeReport(dir: string, name: string, layers: ReturnType<typeof layer>[]): string {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, JSON.stringify({ model: 'm.onnx', method: 'local', scheme: { mode: 'static', bits: 8 }, layers }));
+  return f;
+}
+
+describe('editor: hover index and message checks (plain Node)', () => {
+  it('finds the attribute under the cursor in definitions and uses, and nothing elsewhere', () => {
+    const def = '        self.q_proj = nn.Linear(dim, dim, bias=bias)';
+    assert.equal(attributeAt(def, def.indexOf('q_proj') + 1), 'q_proj');
+    assert.equal(attributeAt(def, def.indexOf('Linear')), undefined);
+    const use = '        q = self.q_proj(x) + self.k_proj(x)';
+    assert.equal(attributeAt(use, use.indexOf('k_proj') + 3), 'k_proj');
+    assert.equal(attributeAt('    fc1 = nn.Linear(4, 4)', 5), 'fc1');
+    assert.equal(attributeAt('x = y + 1', 0), undefined);
+  });
+
+  it('answers for every instance of a module: min, median, max and the worst, from the newest report', () => {
+    const dir = tmpDir();
+    const old = writeReport(dir, 'old.sensitivity.json', [layer('a.layers.0.q_proj', 0.5, 1)]);
+    const past = new Date(Date.now() - 60_000);
+    fs.utimesSync(old, past, past);
+    const fresh = writeReport(dir, 'new.sensitivity.json', [
+      layer('vision.layers.0.self_attn.q_proj', 1e-4, 3), layer('vision.layers.1.self_attn.q_proj', 1e-2, 1),
+      layer('text.layers.0.self_attn.q_proj', 1e-3, 2), layer('text.layers.0.mlp.fc1', 1e-5, 4),
+    ]);
+    const index = new SensitivityIndex();
+    assert.ok(index.offer(fresh));
+    assert.equal(index.offer(old), false, 'an older report does not replace a newer one');
+    const a = index.lookup('q_proj')!;
+    assert.equal(a.layers.length, 3);
+    assert.equal(a.min, 1e-4);
+    assert.equal(a.median, 1e-3);
+    assert.equal(a.max, 1e-2);
+    assert.equal(a.worst.name, 'vision.layers.1.self_attn.q_proj');
+    const md = hoverMarkdown(a);
+    assert.match(md, /3 layers: min -40\.0 dB · median -30\.0 dB · max -20\.0 dB; worst `vision\.layers\.1\.self_attn\.q_proj` \(rank 1 of 4\)/);
+    assert.match(md, /command:quantlens\.openSensitivityTree\?/);
+    assert.equal(sparkline([1e-4, 1e-2, 1e-3]), '▁█▅');
+    assert.equal(index.lookup('v_proj'), undefined);
+    assert.deepEqual([...index.worstAttributes(1).keys()], ['q_proj']);
+    index.forget(fresh);
+    assert.equal(index.lookup('q_proj'), undefined);
+    assert.equal(index.offer(path.join(dir, 'missing.json')), false);
+  });
+
+  it('accepts only well-formed messages from a results view', () => {
+    assert.ok(isFromResultsView({ type: 'ready' }));
+    assert.ok(isFromResultsView({ type: 'keepPoint', sparsity: 0.3 }));
+    assert.ok(isFromResultsView({ type: 'saveRecipe', rerun: true, rules: [{ module: 'vision_model.encoder.layers.0.mlp.fc1', policy: 'float' }] }));
+    for (const bad of [null, 'ready', { type: 'run', command: 'rm -rf /' }, { type: 'keepPoint', sparsity: 2 }, { type: 'keepPoint', sparsity: '0.3' },
+      { type: 'saveRecipe', rerun: false, rules: [{ module: 'a\nkeep: float', policy: 'float' }] }, { type: 'saveRecipe', rerun: false, rules: [{ module: 'a', policy: 'int2' }] },
+      { type: 'openLayer', layer: 7 }]) {
+      assert.equal(isFromResultsView(bad), false, JSON.stringify(bad));
+    }
+  });
+});
+
+// The panel bundle in a real browser page, without VS Code (its API falls back to localStorage).
+describe('editor: the results page in Chromium', function () {
+  this.timeout(60_000);
+  let browser: Browser | undefined;
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  before(async function () {
+    if (!fs.existsSync(chromiumPath) || !fs.existsSync('dist/webview/results.js')) this.skip();
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'] });
+  });
+  after(async () => browser?.close());
+
+  async function open(state: ResultsState) {
+    const dir = tmpDir();
+    const page = path.join(dir, 'p.html');
+    fs.writeFileSync(page, `<!DOCTYPE html><html><head><link rel="stylesheet" href="file://${path.resolve('media/panel.css')}"></head><body><main id="root"></main>
+<script>localStorage.setItem('quantlens.results', ${JSON.stringify(JSON.stringify(state))});</script><script src="file://${path.resolve('dist/webview/results.js')}"></script></body></html>`);
+    const p = await browser!.newPage();
+    const sent: unknown[] = [];
+    await p.exposeFunction('__sent', (m: unknown) => sent.push(m));
+    await p.addInitScript(() => window.addEventListener('quantlens-outgoing', (e) => (window as unknown as { __sent: (m: unknown) => void }).__sent((e as CustomEvent).detail)));
+    await p.goto(`file://${page}`);
+    return { p, sent };
+  }
+
+  it('sensitivity tree: the worst layer is revealed, the filter narrows, the keyboard moves, a policy makes a recipe', async () => {
+    const layers = [
+      layer('vision_model.encoder.layers.0.self_attn.q_proj', 1e-4, 3), layer('vision_model.encoder.layers.0.mlp.fc1', 1e-2, 1),
+      layer('language_model.model.layers.0.self_attn.q_proj', 1e-3, 2), layer('language_model.lm_head', 1e-6, 4),
+    ];
+    const { p, sent } = await open({ data: { kind: 'sensitivity', view: { report: 'r.json', model: 'm.onnx', method: 'local', scheme: 'static 8-bit, local', layers } } });
+    const rows = () => p.locator('[role=treeitem] .name').allInnerTexts();
+    assert.ok((await rows()).includes('fc1'), `the worst layer's path is open: ${await rows()}`);
+    assert.match(await p.locator('.details').innerText(), /vision_model\.encoder\.layers\.0\.mlp\.fc1[\s\S]*rank 1 of 4/);
+    await p.locator('input[type=search]').fill('lm_head');
+    assert.deepEqual(await rows(), ['language_model', 'lm_head']);
+    await p.locator('input[type=search]').fill('');
+    await p.locator('[role=treeitem][data-path="vision_model.encoder.layers.0.mlp.fc1"]').click();
+    await p.keyboard.press('ArrowUp');
+    assert.equal(await p.locator('[role=treeitem][aria-selected=true]').getAttribute('data-path'), 'vision_model.encoder.layers.0.mlp');
+    assert.equal(await p.locator('#save-recipe').isDisabled(), true);
+    await p.locator('select[aria-label="policy for vision_model.encoder.layers.0.mlp.fc1"]').selectOption('float');
+    await p.locator('#rerun').click();
+    assert.deepEqual(sent.filter((m) => (m as { type: string }).type === 'saveRecipe'), [{ type: 'saveRecipe', rerun: true, rules: [{ module: 'vision_model.encoder.layers.0.mlp.fc1', policy: 'float' }] }]);
+    await p.close();
+  });
+
+  it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
+    const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
+    const { p, sent } = await open({ data: { kind: 'sweep', view: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true } } });
+    assert.equal(await p.locator('table.points tbody tr').count(), 2);
+    assert.ok((await p.locator('.chart canvas').count()) >= 1);
+    await p.locator('button', { hasText: 'Keep this model' }).nth(1).focus();
+    await p.keyboard.press('Enter');
+    assert.ok(sent.some((m) => JSON.stringify(m) === JSON.stringify({ type: 'keepPoint', sparsity: 0.5 })));
+    await p.close();
+    const maps = { 'a.fc1': { tile: [1, 1] as [number, number], rows: 4, cols: 4, density: [1, 0, 1, 0, 0.5, 0.5, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1], magnitude: Array(16).fill(0.1) } };
+    const h = await open({ data: { kind: 'prune', view: { input: 'm.onnx', output: 'p.onnx', method: 'magnitude', sparsity: 0.4, parametersBefore: 16, parametersAfter: 16, sizeBefore: 100, sizeAfter: 100, latencyMs: { reference: 1, candidate: 1 }, fidelity: {}, maps, layers: [{ name: 'a.fc1', sparsity: 0.4, shapeBefore: [4, 4], shapeAfter: [4, 4] }], skipped: [] } } });
+    const colours = await h.p.locator('.heatmap canvas').evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set<string>();
+      for (let i = 0; i < d.length; i += 4 * 61) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]},${d[i + 3]}`);
+      return seen.size;
+    });
+    assert.ok(colours >= 3, `${colours} colours drawn`);
+    await h.p.close();
+  });
+});
