@@ -56,5 +56,20 @@ console.log('integration: extension-host suite');
 const suiteStatus = harness(`--extensionTestsPath=${suite}`, 'integration.png');
 console.log('e2e: the workbench UI in Chromium');
 const e2eStatus = harness(`--e2e=${path.join(root, 'test/e2e/explorer.e2e.mjs')}`, 'e2e.png');
+// The same UI steps against the packaged extension installed into VS Code, as a user installs it.
+let vsixStatus = 0;
+if (process.env.QUANTLENS_SKIP_VSIX !== '1') {
+  console.log('e2e: the packaged VSIX, installed');
+  const pack = spawnSync('npm', ['run', 'package', '--silent'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const file = path.join(root, 'quantlens.vsix');
+  if (pack.status !== 0 || !fs.existsSync(file)) {
+    console.log(`0 passed, 1 failed\n  npm run package failed:\n${(pack.stderr || pack.stdout).slice(-1500)}`);
+    vsixStatus = 1;
+  } else {
+    vsixStatus = spawnSync(process.execPath, [path.join(root, 'test/integration/vscode-server-harness.mjs'), `--installVsix=${file}`,
+      `--e2e=${path.join(root, 'test/e2e/explorer.e2e.mjs')}`, workspace, '--timeout=240', `--screenshot=${path.join(env.QUANTLENS_SCREENSHOT_DIR, 'vsix.png')}`],
+    { stdio: 'inherit', env: { ...env, QUANTLENS_SCREENSHOT_DIR: path.join(env.QUANTLENS_SCREENSHOT_DIR, 'installed-vsix') } }).status ?? 2;
+  }
+}
 fs.rmSync(workspace, { recursive: true, force: true });
-process.exit(Math.max(suiteStatus, e2eStatus));
+process.exit(Math.max(suiteStatus, e2eStatus, vsixStatus));

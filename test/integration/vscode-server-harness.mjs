@@ -22,8 +22,11 @@ const devPaths = flag('extensionDevelopmentPath').map((p) => path.resolve(p));
 const testsPath = flag('extensionTestsPath')[0] && path.resolve(flag('extensionTestsPath')[0]);
 // --e2e=FILE: no extension-host suite; FILE's default export drives the workbench UI through playwright.
 const e2ePath = flag('e2e')[0] && path.resolve(flag('e2e')[0]);
-if (!devPaths.length || !(testsPath || e2ePath)) {
-  console.error('usage: vscode-server-harness --extensionDevelopmentPath=DIR (--extensionTestsPath=FILE | --e2e=FILE) [FOLDER]');
+// --installVsix=FILE: install the packaged extension into the server first (what a user does) and drive
+// that one: e2e only, no extension under development.
+const vsix = flag('installVsix')[0] && path.resolve(flag('installVsix')[0]);
+if (!(devPaths.length || (vsix && e2ePath)) || !(testsPath || e2ePath)) {
+  console.error('usage: vscode-server-harness (--extensionDevelopmentPath=DIR | --installVsix=FILE) (--extensionTestsPath=FILE | --e2e=FILE) [FOLDER]');
   process.exit(2);
 }
 const timeoutMs = (Number(flag('timeout')[0]) || 300) * 1000;
@@ -47,6 +50,17 @@ fs.writeFileSync(path.join(dirs.user, 'User/settings.json'), JSON.stringify({
   'workbench.startupEditor': 'none', 'workbench.enableExperiments': false, 'security.workspace.trust.enabled': false,
   'chat.disableAIFeatures': true, 'git.enabled': false,
 }));
+
+if (vsix) {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(node24, [path.join(csDir, 'lib/vscode/out/server-main.js'), '--extensions-dir', dirs.extensions, '--server-data-dir', dirs.server,
+    '--user-data-dir', dirs.user, '--accept-server-license-terms', '--install-extension', vsix], { encoding: 'utf8', env: { ...process.env, TMPDIR: dirs.rt } });
+  if (r.status !== 0 || !fs.readdirSync(dirs.extensions).some((d) => d.startsWith('quantlens.'))) {
+    console.error(`vscode-server-harness: installing ${vsix} failed:\n${r.stdout}\n${r.stderr}`);
+    process.exit(2);
+  }
+  console.log(`[harness] installed ${path.basename(vsix)} into the server's extensions`);
+}
 
 const port = await new Promise((resolve, reject) => {
   const s = net.createServer().on('error', reject);
