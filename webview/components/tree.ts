@@ -36,9 +36,10 @@ export class SensitivityTree {
 
   constructor(private readonly layers: SensitivityLayerView[], private readonly cb: TreeCallbacks) {
     this.root = buildTree(layers);
+    // Bars span the top 40 dB of the report: what matters is how far below the worst a layer sits.
     const dbs = layers.map((l) => dbOf(l.sensitivity)).filter((v) => v > -200);
-    this.lo = Math.min(...dbs, -60);
-    this.hi = Math.max(...dbs, this.lo + 1);
+    this.hi = dbs.length ? Math.max(...dbs) : 0;
+    this.lo = Math.max(dbs.length ? Math.min(...dbs) : -60, this.hi - 40) - 1;
     // Open the path to the most sensitive layer, and the top levels.
     for (const c of this.root.children) this.expanded.add(c.path);
     const worst = [...layers].sort((a, b) => b.sensitivity - a.sensitivity)[0];
