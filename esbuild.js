@@ -24,6 +24,7 @@ if (!production) {
   builds.push({ ...node, entryPoints: listTests('test/unit'), outdir: 'out/test/unit' });
   builds.push({ ...node, entryPoints: [...listTests('test/integration/suite')], outdir: 'out/test/integration/suite' });
   builds.push({ ...node, entryPoints: listTests('bench'), outdir: 'out/bench' });
+  builds.push({ ...node, entryPoints: listTests('fuzz'), outdir: 'out/fuzz' });
 }
 
 async function main() {

@@ -26,7 +26,7 @@ const MANIFEST: Array<{ name: string; make: (dir: string) => string; cmd?: strin
   { name: 'missing file', make: (d) => path.join(d, 'nope.onnx'), expect: /: no such file$/ },
   { name: 'a directory', make: (d) => fs.mkdirSync(path.join(d, 'dir.onnx')) ?? path.join(d, 'dir.onnx'), expect: /: is a directory/ },
   { name: 'empty file', make: (d) => (fs.writeFileSync(path.join(d, 'empty.onnx'), ''), path.join(d, 'empty.onnx')), expect: /: is empty, not an ONNX model$/ },
-  { name: 'text file', make: (d) => (fs.writeFileSync(path.join(d, 'text.onnx'), 'name,value\nfoo,1\n'), path.join(d, 'text.onnx')), expect: /: is not an ONNX model/ },
+  { name: 'text file', make: (d) => (fs.writeFileSync(path.join(d, 'text.onnx'), 'name,value\nfoo,1\n'), path.join(d, 'text.onnx')), expect: /: is a text file, not an ONNX model$/ },
   {
     name: 'truncated model',
     make: (d) => {

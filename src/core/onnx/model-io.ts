@@ -32,6 +32,10 @@ export function decodeModel(bytes: Uint8Array, file: string): ModelProto {
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const truncated = /index out of range|premature|end of/i.test(msg);
+    // A text file (JSON, a script, an LFS pointer) parses as garbage protobuf: say what it is instead.
+    const head = bytes.subarray(0, 512);
+    const text = head.length > 0 && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127));
+    if (text) throw new QuantLensError(file, `is a text file, not an ONNX model${/^version https:\/\/git-lfs/.test(Buffer.from(head).toString('latin1')) ? ' (a Git LFS pointer: run git lfs pull)' : ''}`);
     throw new QuantLensError(file, truncated ? 'is truncated or corrupt (protobuf data ends early)' : `is not an ONNX model (protobuf decoding failed: ${msg.split('\n')[0]})`);
   }
   if (!model.graph || !(Number(model.ir_version) > 0) || (model.opset_import ?? []).length === 0 && Number(model.ir_version) >= 3) {
