@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       continue;
     }
     counts[result.outcome]++;
+    if ((n + 1) % 1000 === 0) console.error(`  ${n + 1} mutants, ${((Date.now() - t0) / 1000).toFixed(0)} s: ${counts.crash} crashes, ${counts.hang} hangs, ${counts.memory} memory blow-ups so far`);
     if (result.outcome === 'error') kinds.set(kindOf(result.message), (kinds.get(kindOf(result.message)) ?? 0) + 1);
     if (result.outcome === 'crash') save('crash', m.bytes, `${m.kind} mutant of ${src.name}\n${result.message}`);
   }
