@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { errorLine, QuantLensError } from '../core/errors';
+import { CancelledError, errorLine, QuantLensError } from '../core/errors';
 import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
 import { formatSummary, summarizeModel } from '../core/inspect';
 import { loadModel, saveModel } from '../core/onnx/model-io';
@@ -97,7 +97,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       recipe: values.recipe,
       device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),
     };
-    const r = await quantizeModel(model, values.output, options, { onProgress: (p) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) });
+    const r = await quantizeModel(model, values.output, options, progress(out));
     if (values.json) return printJson(out, r);
     out.stdout(formatQuantizeResult(r) + '\n');
   },
@@ -110,7 +110,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     });
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('prune needs -o OUT');
-    const r = await pruneModel(model, values.output, pruneOptionsFrom(values), { onProgress: (p) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) }, { masks: values.masks });
+    const r = await pruneModel(model, values.output, pruneOptionsFrom(values), progress(out), { masks: values.masks });
     if (values.json) return printJson(out, r);
     out.stdout(formatPruneResult(r) + '\n');
   },
@@ -132,6 +132,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const timeout = values['evaluator-timeout'] === undefined ? undefined : Number(values['evaluator-timeout']);
     const evaluator = values.evaluator ? { command: values.evaluator, lowerIsBetter: values['lower-is-better'], timeoutSeconds: timeout } : undefined;
     const r = await sweepModel(model, { sparsities, iterative: values.iterative, output: values.output, evaluator }, pruneOptionsFrom(values), {
+      signal: cliAbort.signal,
       onProgress: (p) => {
         const point = p.partial as SweepPoint | undefined;
         if (point) out.stderr(`sparsity ${point.sparsity}: cosine ${point.cosine.toFixed(5)}, SQNR ${point.sqnr.toFixed(1)} dB, ${point.parameters.toLocaleString('en-US')} parameters, ${point.latencyMs.toFixed(2)} ms${point.metric === undefined ? '' : `, metric ${point.metric}`}\n`);
@@ -147,7 +148,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const samples = values.samples === undefined ? undefined : Number(values.samples);
     if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) throw new UsageError(`--samples must be a positive integer, not '${values.samples}'`);
     if (!['auto', 'cpu', 'cuda'].includes(values.device as string)) throw new UsageError(`--device must be auto, cpu or cuda`);
-    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference });
+    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference }, { signal: cliAbort.signal });
     if (values.json) return printJson(out, r);
     out.stdout(formatCompare(r) + '\n');
   },
@@ -167,7 +168,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
       blockSize: n(values['block-size']), calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
       maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined, workers: n(values.workers),
-    });
+    }, { signal: cliAbort.signal });
     if (values.json) return printJson(out, r);
     out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');
   },
@@ -205,6 +206,13 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
 };
 
 const PLANNED: string[] = [];
+
+/**
+ * Ctrl-C (SIGINT) and SIGTERM abort the running job through this signal: it stops at its next check, its
+ * staging files are removed by the job's own cleanup, and the CLI exits 130 (src/cli/index.ts).
+ */
+export const cliAbort = new AbortController();
+const progress = (out: Out) => ({ signal: cliAbort.signal, onProgress: (p: { stage: string; message?: string }) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) });
 
 /** A numeric flag's value, or a usage error naming the flag. */
 function numFlag(flag: string, v: string | undefined): number | undefined {
@@ -256,6 +264,10 @@ export async function main(argv: string[], out: Out = { stdout: (s) => process.s
     await handler(rest, out);
     return 0;
   } catch (e) {
+    if (e instanceof CancelledError || cliAbort.signal.aborted) {
+      out.stderr('quantlens: cancelled; nothing was written\n');
+      return 130;
+    }
     if (e instanceof UsageError) {
       out.stderr(`quantlens: ${e.message}\n${USAGE.split('\n')[0]}\n`);
       return 2;
