@@ -107,6 +107,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsity: { type: 'string' }, scope: { type: 'string' },
       pattern: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
       reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, masks: { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' },
+      'round-to': { type: 'string' },
     });
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('prune needs -o OUT');
@@ -243,6 +244,7 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
     calibration: str('calibration'),
     maxSamples: num('samples'),
     reconstruct: values.reconstruct as boolean | undefined,
+    roundTo: num('round-to'),
     exclude: values.exclude as string[] | undefined,
     device: oneOf('device', ['auto', 'cpu', 'cuda'] as const),
   };

@@ -158,6 +158,17 @@ describe('structured pruning removes channels for real', function () {
     }
   });
 
+  it('--round-to keeps channel counts a multiple of N', async () => {
+    const dir = tmpDir();
+    saveModel(FIXTURES.mlp.build(), path.join(dir, 'm.onnx'));
+    const r = await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3, roundTo: 16 });
+    const p = loadModel(path.join(dir, 'p.onnx')).model;
+    // 128 hidden units at 30%: 89.6 kept → 96 with --round-to 16 (89 without).
+    assert.deepEqual(dimsOf(p, 'fc1.weight'), [96, 64]);
+    assert.deepEqual(dimsOf(p, 'fc2.weight'), [96, 96]);
+    assert.ok(r.groups!.some((g) => g.removed === 32));
+  });
+
   it('leaves coupling it cannot prove safe alone and says why (grouped conv, Softmax over channels)', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(9);

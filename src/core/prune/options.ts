@@ -29,6 +29,8 @@ export interface PruneOptions {
   device: DevicePreference;
   /** OBS damping, as a fraction of the mean Hessian diagonal. */
   damp: number;
+  /** Structured: kept channel counts are multiples of this (1: any count). */
+  roundTo: number;
 }
 
 export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
@@ -44,6 +46,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   tile: 1,
   device: 'auto',
   damp: 0.01,
+  roundTo: 1,
 };
 
 /** Parses '2:4' into {n: 2, m: 4}; N must be below M. */
@@ -68,4 +71,5 @@ export function validatePruneOptions(o: PruneOptions): void {
     throw bad(`${o.reconstruct ? '--reconstruct' : '--importance activation'} needs --calibration DIR (or random:N for seeded random data)`);
   }
   if (!(Number.isInteger(o.tile) && o.tile >= 1)) throw bad(`--tile must be a positive whole number, not ${o.tile}`);
+  if (!(Number.isInteger(o.roundTo) && o.roundTo >= 1 && o.roundTo <= 1024)) throw bad(`--round-to must be a whole number from 1 to 1024, not ${o.roundTo}`);
 }

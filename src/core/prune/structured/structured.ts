@@ -113,7 +113,12 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const pinned = fam.find((s) => s.pinned);
     if (pinned) { g.skipped = pinned.pinned; continue; }
     if (fam.length < 2) { g.skipped = 'a single channel: too small to prune'; continue; }
-    const k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
+    let k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
+    // --round-to: keep a multiple of N channels (vector widths, NCHWc blocks), never fewer than N.
+    if (o.roundTo > 1 && width === 1 && fam.length > o.roundTo) {
+      const keep = Math.max(o.roundTo, Math.round((fam.length - k) / o.roundTo) * o.roundTo);
+      k = Math.max(0, fam.length - Math.min(fam.length, keep));
+    }
     if (k === 0) continue;
     const ranked = [...fam].sort((a, b) => (importance.get(a.id) ?? 0) - (importance.get(b.id) ?? 0));
     for (const s of ranked.slice(0, k)) for (const [t, i] of s.members) (removed.get(t) ?? removed.set(t, new Set()).get(t)!).add(i);
