@@ -77,3 +77,57 @@ export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: 
     throw e;
   }
 }
+
+/**
+ * MinMax over every named tensor without copying activations out of onnxruntime: a copy of the model
+ * gets a ReduceMin and a ReduceMax (all axes, scalar out) per tensor and only those scalars are fetched,
+ * sample by sample. Falls back to undefined when onnxruntime refuses the variant (a type ReduceMin lacks),
+ * so the caller can capture the tensors themselves.
+ */
+export async function captureRanges(
+  loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
+): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
+  const t0 = performance.now();
+  const graph = loaded.model.graph!;
+  const reduce = names.flatMap((n, i) => [
+    { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+    { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+  ]);
+  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: [...(graph.node ?? []), ...reduce], output: [...(graph.output ?? []), ...reduce.map((r) => ({ name: r.output[0] }))] }) });
+  let s: Awaited<ReturnType<typeof sessionForVariant>>;
+  try {
+    s = await sessionForVariant(variant, loaded, device, 'basic');
+  } catch (e) {
+    if (e instanceof CancelledError) throw e;
+    return undefined;
+  }
+  const ranges = new Map<string, { min: number; max: number; count: number }>();
+  const fetch = reduce.map((r) => r.output[0]);
+  try {
+    let k = 0;
+    for (const feeds of data.samples()) {
+      if (ctx.signal?.aborted) throw new CancelledError();
+      let out: Record<string, ort.Tensor>;
+      try {
+        out = await s.session.run(feeds, fetch);
+      } catch (e) {
+        if (e instanceof CancelledError) throw e;
+        return undefined;
+      }
+      names.forEach((n, i) => {
+        const lo = out[`quantlens_min_${i}`], hi = out[`quantlens_max_${i}`];
+        if (lo.type !== 'float32') return; // only float activations are calibrated
+        const r = ranges.get(n) ?? { min: Infinity, max: -Infinity, count: 0 };
+        r.min = Math.min(r.min, Number(lo.data[0]));
+        r.max = Math.max(r.max, Number(hi.data[0]));
+        r.count++;
+        ranges.set(n, r);
+      });
+      k++;
+      ctx.onProgress?.({ stage: 'calibration', fraction: k / data.count, message: `sample ${k}/${data.count}` });
+    }
+    return { ranges, provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: k, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await s.release();
+  }
+}

@@ -6,7 +6,7 @@ import { DataType } from '../../onnx/dtypes';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
-import { captureTensors } from '../../runtime/capture';
+import { captureRanges, captureTensors } from '../../runtime/capture';
 import type { Provider } from '../../runtime/session';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
@@ -101,16 +101,28 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
   const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
   const hists = new Map<string, GrowingHistogram>();
-  const bins = o.calibrationMethod === 'minmax' ? 0 : o.bins;
-  const run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
-    for (const name of names) {
-      const t: ort.Tensor | undefined = values[name] ?? feeds[name];
-      if (!t || t.type !== 'float32') continue;
-      let h = hists.get(name);
-      if (!h) hists.set(name, (h = new GrowingHistogram(bins)));
-      h.add(t.data as Float32Array);
+  // MinMax needs two numbers per tensor: reduce inside onnxruntime instead of copying activations out.
+  const reduced = o.calibrationMethod === 'minmax' ? await captureRanges(loaded, names, data, o.device, job) : undefined;
+  let run: { provider: Provider; fallbackReason?: string; samples: number; seconds: number };
+  if (reduced) {
+    for (const [name, r] of reduced.ranges) {
+      const h = new GrowingHistogram(0);
+      h.add([r.min, r.max]);
+      hists.set(name, h);
     }
-  }, job);
+    run = reduced;
+  } else {
+    const bins = o.calibrationMethod === 'minmax' ? 0 : o.bins;
+    run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
+      for (const name of names) {
+        const t: ort.Tensor | undefined = values[name] ?? feeds[name];
+        if (!t || t.type !== 'float32') continue;
+        let h = hists.get(name);
+        if (!h) hists.set(name, (h = new GrowingHistogram(bins)));
+        h.add(t.data as Float32Array);
+      }
+    }, job);
+  }
   const qtype = o.symmetric ? 'int8' : 'uint8';
   const tensors = new Map<string, TensorCalibration>();
   const decisions = o.calibrationMethod === 'minmax' ? new Map<string, string>() : decisionTensors(ctx);
