@@ -53,7 +53,8 @@ export function formatPruneResult(r: PruneResult): string {
   lines.push(`  latency ${r.latencyMs.reference.toFixed(2)} ms -> ${r.latencyMs.candidate.toFixed(2)} ms on ${r.device}`);
   for (const g of r.groups ?? []) {
     if (g.skipped && g.sets < 2) continue;
-    lines.push(`  ${g.skipped ? 'kept ' : 'pruned'} ${g.layers.join(', ') || g.tensors[0]}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : ''}`);
+    const names = g.layers.length > 3 ? `${g.layers.slice(0, 3).join(', ')} and ${g.layers.length - 3} more` : g.layers.join(', ') || g.tensors[0];
+    lines.push(`  ${g.skipped ? 'kept ' : 'pruned'} ${names}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : ''}`);
   }
   if (r.skipped.length) lines.push(`  skipped: ${r.skipped.length} layers (see the report)`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
