@@ -158,6 +158,21 @@ describe('structured pruning removes channels for real', function () {
     }
   });
 
+  it('old exports (IR 3, initializers listed as graph inputs with shapes) prune and still load', async () => {
+    const m = FIXTURES.cnn.build();
+    m.ir_version = 3;
+    m.opset_import = [{ domain: '', version: 9 }];
+    const g = m.graph!;
+    g.input = [...(g.input ?? []), ...(g.initializer ?? []).map((t) => ({ name: t.name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: (t.dims ?? []).map((d) => ({ dim_value: Number(d) })) } } } }))];
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'old.onnx'));
+    const r = await pruneModel(path.join(dir, 'old.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5 });
+    assert.ok(r.parametersAfter < r.parametersBefore * 0.5);
+    const p = loadModel(path.join(dir, 'p.onnx')).model.graph!;
+    const declared = p.input!.find((v) => v.name === 'conv1.weight')!.type!.tensor_type!.shape!.dim!.map((d) => Number(d.dim_value));
+    assert.deepEqual(declared, dimsOf(loadModel(path.join(dir, 'p.onnx')).model, 'conv1.weight'));
+  });
+
   it('--round-to keeps channel counts a multiple of N', async () => {
     const dir = tmpDir();
     saveModel(FIXTURES.mlp.build(), path.join(dir, 'm.onnx'));

@@ -86,6 +86,20 @@ export class ModelEditor {
     return dropped;
   }
 
+  /**
+   * IR < 4 models list initializers among the graph inputs with their shapes: after an edit changed an
+   * initializer's dims (structured pruning), its input entry must say the same or onnxruntime refuses it.
+   */
+  syncInitializerInputs(): void {
+    const dims = new Map((this.graph.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).map(Number)]));
+    for (const v of this.graph.input ?? []) {
+      const d = dims.get(v.name ?? '');
+      const tt = v.type?.tensor_type;
+      if (!d || !tt?.shape) continue;
+      tt.shape = { dim: d.map((n) => ({ dim_value: n })) };
+    }
+  }
+
   view(): GraphView {
     return new GraphView(this.graph);
   }

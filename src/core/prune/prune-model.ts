@@ -119,6 +119,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: r.pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
   }
   editor.dropUnusedConstants();
+  editor.syncInitializerInputs();
   timings.prune = (performance.now() - tp) / 1000;
   if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
 
