@@ -9,6 +9,8 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import type { ModelProto, TensorProto } from '../../src/core/onnx/proto';
 import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';
 import { pruneModel } from '../../src/core/prune/prune-model';
+import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { summarizeModel } from '../../src/core/inspect';
 import { feedsFor, runOrt, tmpDir } from '../helpers/util';
 
@@ -200,5 +202,26 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(reasons.some((s) => /grouped convolution/.test(s)), JSON.stringify(reasons));
     assert.ok(reasons.some((s) => /model output|Softmax/.test(s)), JSON.stringify(reasons));
     assert.equal(r.parametersAfter, r.parametersBefore);
+  });
+});
+
+describe('passes that run model variants on external-data models', function () {
+  this.timeout(120_000);
+  // onnxruntime refuses external data that resolves outside the model's folder (symlinks included), so
+  // variants are staged beside the model and removed afterwards.
+  it('static quantization, structured pruning and end-to-end sensitivity work and leave the folder as it was', async () => {
+    const dir = tmpDir();
+    const model = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), model, { externalData: 'always', sizeThreshold: 256 });
+    const before = fs.readdirSync(dir).sort();
+    assert.deepEqual(before, ['t.onnx', 't.onnx.data']);
+    const outDir = tmpDir();
+    const q = await quantizeModel(model, path.join(outDir, 'q.onnx'), { mode: 'static', calibration: 'random:8' });
+    assert.ok(Object.values(q.fidelity)[0].cosine > 0.99);
+    const p = await pruneModel(model, path.join(outDir, 'p.onnx'), { method: 'structured', sparsity: 0.5 });
+    assert.ok(p.parametersAfter < p.parametersBefore * 0.55);
+    const s = await analyzeSensitivity(model, { calibration: 'random:4', method: 'end-to-end', output: null, workers: 2 });
+    assert.ok(s.layers.every((l) => Number.isFinite(l.sensitivity)));
+    assert.deepEqual(fs.readdirSync(dir).sort(), before);
   });
 });
