@@ -44,7 +44,14 @@ export async function compareModels(reference: string, candidate: string, opts: 
     for (const feeds of data.samples()) {
       if (ctx.signal?.aborted) throw new CancelledError();
       first ??= feeds;
-      const [ra, rb] = [await a.session.run(feeds), await b.session.run(feeds)];
+      const runOn = async (s: typeof a.session, file: string) => {
+        try {
+          return await s.run(feeds);
+        } catch (e) {
+          throw new QuantLensError(file, `onnxruntime failed to run it on sample ${count + 1} of ${data.source}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+        }
+      };
+      const [ra, rb] = [await runOn(a.session, reference), await runOn(b.session, candidate)];
       for (const name of a.session.outputNames) {
         if (!rb[name]) throw new QuantLensError(candidate, `has no output '${name}' (the reference has)`);
         if (!acc.has(name)) acc.set(name, new FidelityAccumulator());

@@ -49,7 +49,12 @@ function cudaLibraryMissing(): string | undefined {
 export async function createSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<ModelSession> {
   const device = opts.device ?? 'auto';
   const label = opts.label ?? (typeof model === 'string' ? model : 'model');
-  const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: opts.optimization ?? 'all', ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}) };
+  // onnxruntime's own log lines (warnings, and errors we already turn into one line) stay quiet unless
+  // QUANTLENS_DEBUG is set.
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
+    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+  };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
   let fallbackReason: string | undefined;
