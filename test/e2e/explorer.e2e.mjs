@@ -11,7 +11,7 @@ async function shot(page, name) {
 }
 
 /** Answers the open quick pick / input box: types `text` (replacing what is there) and presses Enter. */
-async function answer(page, text, { wait = 30_000 } = {}) {
+async function answer(page, text, { wait = 60_000 } = {}) {
   const input = page.locator('.quick-input-widget input').first();
   await input.waitFor({ state: 'visible', timeout: wait });
   await input.fill(text);
