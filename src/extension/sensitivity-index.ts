@@ -58,9 +58,15 @@ export class SensitivityIndex {
     const by = new Map<string, IndexedLayer[]>();
     for (const l of r.layers) {
       if (typeof l?.name !== 'string' || typeof l.sensitivity !== 'number') continue;
-      const attr = l.name.split('.').pop()!;
+      const parts = l.name.split('.');
       const entry: IndexedLayer = { name: l.name, opType: l.opType, sensitivity: l.sensitivity, sensitivityDb: l.sensitivityDb, rank: l.rank };
+      const attr = parts[parts.length - 1];
       (by.get(attr) ?? by.set(attr, []).get(attr)!).push(entry);
+      // nn.Sequential / nn.ModuleList children are numbered (features.3): the attribute is the container.
+      if (/^\d+$/.test(attr) && parts.length > 1) {
+        const owner = parts[parts.length - 2];
+        (by.get(owner) ?? by.set(owner, []).get(owner)!).push(entry);
+      }
     }
     this.byAttribute = by;
     this.meta = { report: file, model: r.model, scheme: `${r.scheme?.mode ?? '?'} ${r.scheme?.bits ?? '?'}-bit, ${r.method}`, total: r.layers.length, mtimeMs: st.mtimeMs };

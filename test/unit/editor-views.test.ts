@@ -49,6 +49,12 @@ describe('editor: hover index and message checks (plain Node)', () => {
     assert.equal(sparkline([1e-4, 1e-2, 1e-3]), '▁█▅');
     assert.equal(index.lookup('v_proj'), undefined);
     assert.deepEqual([...index.worstAttributes(1).keys()], ['q_proj']);
+    // Numbered children of nn.Sequential answer to the container's attribute.
+    const seq = writeReport(dir, 'seq.sensitivity.json', [layer('features.0', 1e-3, 2), layer('features.3', 1e-2, 1), layer('classifier', 1e-4, 3)]);
+    const idx2 = new SensitivityIndex();
+    idx2.offer(seq);
+    assert.deepEqual(idx2.lookup('features')!.layers.map((l) => l.name), ['features.0', 'features.3']);
+    assert.equal(idx2.lookup('features')!.worst.name, 'features.3');
     index.forget(fresh);
     assert.equal(index.lookup('q_proj'), undefined);
     assert.equal(index.offer(path.join(dir, 'missing.json')), false);
