@@ -39,4 +39,17 @@ describe('CLI cancellation (SIGINT)', function () {
       assert.deepEqual(fs.readdirSync(dir), ['tiny-vlm.onnx']);
     });
   }
+
+  it('sensitivity (end-to-end, worker threads): exit 130 within 2 s, no report; the checkpoint stays for a resume', async () => {
+    const dir = tmpDir();
+    const model = path.join(dir, 'tiny-vlm.onnx');
+    saveModel(FIXTURES['tiny-vlm'].build(), model);
+    const r = await interrupt(['sensitivity', model, '--method', 'end-to-end', '--calibration', 'random:64', '--samples', '64', '--workers', '2'], 2500);
+    assert.ok(r.stoppedMs >= 0, `the job ended before the signal: ${r.stderr}`);
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(r.stoppedMs < 2000, `took ${r.stoppedMs} ms to stop`);
+    const left = fs.readdirSync(dir).sort();
+    assert.ok(!left.includes('tiny-vlm.onnx.sensitivity.json'), 'a report from a cancelled run');
+    assert.ok(left.every((f) => f === 'tiny-vlm.onnx' || f === 'tiny-vlm.onnx.sensitivity.json.partial.json'), left.join(', '));
+  });
 });
