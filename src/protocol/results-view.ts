@@ -2,20 +2,12 @@
 // tree, sweep chart, pruning heatmaps). Everything arriving from a webview is checked by
 // isFromResultsView before use.
 import type { SweepPoint } from '../core/prune/sweep';
+import type { TensorCalibration } from '../core/quant/static/qdq';
 
 export type ResultsKind = 'quantize' | 'sensitivity' | 'sweep' | 'prune';
 
-export interface CalibrationTensorView {
-  tensor: string;
-  min: number;
-  max: number;
-  clip: [number, number];
-  minmax: [number, number];
-  clippedPercent: number;
-  sharedWith?: string;
-  fullRange?: string;
-  histogram?: { edges: [number, number]; counts: number[] };
-}
+/** One calibrated tensor as the calibration view shows it (the report's own record, minus its scale). */
+export type CalibrationTensorView = Omit<TensorCalibration, 'scale' | 'zeroPoint'>;
 
 export interface QuantizeView {
   input: string;
