@@ -43,6 +43,39 @@ function activation() {
   console.log(`${'extension activation in VS Code (code-server)'.padEnd(52)} ${median(times).toFixed(1)} ms median of ${times.length} (goal ≤ 50 ms), of which activate() itself ${median(own).toFixed(1)} ms`);
 }
 
+/**
+ * Issue 7's row: weight INT8 quantization of a model of several GB with external data (default 4.2 GiB,
+ * QUANTLENS_BENCH_HUGE_GB; 0 skips): time ÷ `cp` of its files, and peak RSS ÷ model size (goal ≤ 0.5).
+ */
+function huge() {
+  const gbHuge = process.env.QUANTLENS_BENCH_HUGE_GB ?? '4.2';
+  if (gbHuge === '0') return;
+  const folder = path.join(dir, 'huge');
+  fs.mkdirSync(folder);
+  const model = path.join(folder, 'huge.onnx');
+  const made = JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', path.join(out, 'make-large-model.js'), model, gbHuge, 'external'], { encoding: 'utf8' }));
+  const size = made.bytes;
+  execFileSync('cp', ['-r', folder, path.join(dir, 'huge-warm')]); // page cache warm
+  fs.rmSync(path.join(dir, 'huge-warm'), { recursive: true, force: true });
+  const cpT = time(() => execFileSync('cp', ['-r', folder, path.join(dir, 'huge-copy')]));
+  fs.rmSync(path.join(dir, 'huge-copy'), { recursive: true, force: true });
+  const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), model, path.join(dir, 'huge-q.onnx')], { encoding: 'utf8' });
+  if (q.status !== 0) throw new Error(q.stderr);
+  const m = JSON.parse(q.stdout.trim().split('\n').pop());
+  const label = `${(size / 2 ** 30).toFixed(2)} GiB external-data model`;
+  console.log(`${`weight INT8 quantize of a ${label} ÷ cp`.padEnd(52)} ${(m.seconds / cpT).toFixed(2)}x  (${m.seconds.toFixed(1)} s vs cp ${cpT.toFixed(2)} s; verify ${m.timings.verify.toFixed(1)} s)`);
+  console.log(`${'  peak RSS ÷ model size'.padEnd(52)} ${(m.peakRssBytes / size).toFixed(2)}  (goal ≤ 0.5; ${(m.peakRssBytes / 2 ** 30).toFixed(2)} GiB, onnxruntime's verification holds the float model)`);
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.rmSync(path.join(dir, 'huge-q.onnx'), { force: true });
+  fs.rmSync(path.join(dir, 'huge-q.onnx.data'), { force: true });
+}
+
+if (process.env.QUANTLENS_BENCH_ONLY === 'huge') {
+  huge();
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+
 if (process.env.QUANTLENS_BENCH_ONLY === 'editor') {
   // The editor's rows alone (no large model): QUANTLENS_BENCH_ONLY=editor npm run bench
   execFileSync(process.execPath, [path.join(out, 'editor-speed.js')], { stdio: 'inherit' });
@@ -94,6 +127,7 @@ try {
     row(`  peak RSS ÷ model size`, `${(m.peakRssBytes / srcSize).toFixed(2)}  (cosine ${m.cosine.toFixed(5)})`);
     fs.rmSync(path.join(dir, 'q.onnx'), { force: true });
   }
+  huge();
   execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'sensitivity-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'prune-speed.js')], { stdio: 'inherit' });
