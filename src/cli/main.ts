@@ -121,7 +121,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsities: { type: 'string' }, iterative: { type: 'boolean' },
       scope: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
       reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' },
-      'evaluator-timeout': { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' },
+      'evaluator-timeout': { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' }, 'round-to': { type: 'string' },
     });
     const model = onePositional(positionals, 'MODEL');
     if (!values.sparsities) throw new UsageError('sweep needs --sparsities, e.g. 0.1,0.3,0.5');

@@ -30,7 +30,8 @@ commands:
                                     --masks writes what was kept for fine-tuning (python/quantlens_prune.py)
 
   sweep MODEL --sparsities 0.1,0.3,0.5 [--method magnitude|structured] [--iterative] [-o REPORT.json]
-           [prune's options] [--evaluator 'python eval.py --model {model}' [--lower-is-better]] [--json]
+           [--scope ...] [--importance ...] [--reconstruct] [--round-to N] [--calibration ...] [--exclude GLOB]...
+           [--evaluator 'python eval.py --model {model}' [--lower-is-better]] [--device ...] [--json]
                                     prune at each sparsity and measure size, parameters, latency, fidelity;
                                     points print as they finish; a rerun resumes; models kept beside REPORT
 
