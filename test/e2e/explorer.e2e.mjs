@@ -22,6 +22,8 @@ async function answer(page, text, { wait = 60_000 } = {}) {
 
 async function palette(page, command) {
   for (let attempt = 0; attempt < 3; attempt++) {
+    // A focused webview keeps F1 to itself: give the focus back to the workbench (the sidebar's title) first.
+    await page.locator('.part.sidebar .composite.title').first().click().catch(() => {});
     await page.keyboard.press('F1');
     await page.locator('.quick-input-widget input').first().waitFor({ timeout: 10_000 });
     await page.keyboard.type(command);

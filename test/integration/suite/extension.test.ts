@@ -118,6 +118,24 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.ok(!none.some((h) => h.contents.some((c) => (typeof c === 'string' ? c : c.value).includes('QuantLens'))));
   });
 
+  it('with quantlens.codeLens on, the most sensitive layers carry a CodeLens that opens the tree', async () => {
+    const file = vscode.Uri.file(path.join(folder(), 'model.py'));
+    await vscode.workspace.getConfiguration('quantlens').update('codeLens', true, vscode.ConfigurationTarget.Global);
+    try {
+      let found: vscode.CodeLens[] = [];
+      const end = Date.now() + 20_000;
+      while (!found.length && Date.now() < end) {
+        found = ((await vscode.commands.executeCommand('vscode.executeCodeLensProvider', file)) as vscode.CodeLens[]).filter((l) => l.command?.title.startsWith('QuantLens'));
+        if (!found.length) await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.ok(found.length >= 1, 'no QuantLens CodeLens');
+      assert.match(found[0].command!.title, /QuantLens: sensitivity rank \d+ \(-?\d+\.\d dB, [\w.]+\)/);
+      assert.equal(found[0].command!.command, 'quantlens.openSensitivityTree');
+    } finally {
+      await vscode.workspace.getConfiguration('quantlens').update('codeLens', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('Run pruning sweep streams its points into the chart panel and writes the report', async () => {
     const model = path.join(folder(), 'tiny-vlm.onnx');
     const r = (await vscode.commands.executeCommand('quantlens.runPruningSweep', vscode.Uri.file(model), { method: 'structured', sparsities: [0.2, 0.4, 0.6] })) as { report: string; points: number };
