@@ -22,7 +22,7 @@ export interface VerifyOptions {
  * (the input model, or the original of an iterative run), and only then moves it into place: a model
  * that fails, or a cancelled job, leaves nothing.
  */
-export async function saveVerified(model: ModelProto, loaded: LoadedModel, reference: string, output: string, v: VerifyOptions, ctx: JobContext = {}): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
+export async function saveVerified(model: ModelProto, loaded: LoadedModel, reference: string, output: string, v: VerifyOptions, ctx: JobContext = {}, input = reference): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
   const outDir = path.dirname(path.resolve(output));
   const stage = fs.mkdtempSync(path.join(outDir, '.quantlens-'));
   try {
@@ -33,7 +33,11 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
     const tv = performance.now();
     let check: CompareReport;
     try {
-      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3 }, ctx);
+      // The reference's inputs and size are known here (same inputs as the edited model when it is the
+      // input): no need to read either file into memory again.
+      const sizeStaged = fs.statSync(staged).size + (saved.dataBytes ?? 0);
+      const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
+      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}) }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');

@@ -123,7 +123,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   timings.prune = (performance.now() - tp) / 1000;
   if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
 
-  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx);
+  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
