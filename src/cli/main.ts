@@ -103,12 +103,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 
   async prune(args, out) {
-    const { values, positionals } = parse(args, {
-      output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsity: { type: 'string' }, scope: { type: 'string' },
-      pattern: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
-      reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, masks: { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' },
-      'round-to': { type: 'string' },
-    });
+    const { values, positionals } = parse(args, { ...PRUNE_FLAGS, sparsity: { type: 'string' }, pattern: { type: 'string' }, masks: { type: 'string' } });
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('prune needs -o OUT');
     const r = await pruneModel(model, values.output, pruneOptionsFrom(values), progress(out), { masks: values.masks });
@@ -118,10 +113,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
 
   async sweep(args, out) {
     const { values, positionals } = parse(args, {
-      output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, sparsities: { type: 'string' }, iterative: { type: 'boolean' },
-      scope: { type: 'string' }, importance: { type: 'string' }, 'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' },
-      reconstruct: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' },
-      'evaluator-timeout': { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' }, 'round-to': { type: 'string' },
+      ...PRUNE_FLAGS, sparsities: { type: 'string' }, iterative: { type: 'boolean' },
+      evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' }, 'evaluator-timeout': { type: 'string' },
     });
     const model = onePositional(positionals, 'MODEL');
     if (!values.sparsities) throw new UsageError('sweep needs --sparsities, e.g. 0.1,0.3,0.5');
@@ -214,6 +207,13 @@ const PLANNED: string[] = [];
  */
 export const cliAbort = new AbortController();
 const progress = (out: Out) => ({ signal: cliAbort.signal, onProgress: (p: { stage: string; message?: string }) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) });
+
+/** The flags `prune` and `sweep` share (pruneOptionsFrom reads them). */
+const PRUNE_FLAGS = {
+  output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, scope: { type: 'string' }, importance: { type: 'string' },
+  'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' }, reconstruct: { type: 'boolean' },
+  exclude: { type: 'string', multiple: true }, device: { type: 'string' }, json: { type: 'boolean' }, 'round-to': { type: 'string' },
+} as const;
 
 /** A numeric flag's value, or a usage error naming the flag. */
 function numFlag(flag: string, v: string | undefined): number | undefined {

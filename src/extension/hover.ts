@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import * as vscode from 'vscode';
 import { attributeAt, hoverMarkdown, SensitivityIndex } from './sensitivity-index';
 
@@ -21,8 +22,10 @@ export class SensitivityHover implements vscode.HoverProvider, vscode.CodeLensPr
     watcher.onDidDelete((u) => { this.index.forget(u.fsPath); this.lensChange.fire(); });
     this.disposables.push(watcher, this.lensChange);
     this.ready = (async () => {
+      // Parse only the newest report (a stat each, not a JSON parse each): this runs after activation.
       const files = await vscode.workspace.findFiles('**/*.sensitivity.json', '**/node_modules/**', 100);
-      for (const f of files) this.index.offer(f.fsPath);
+      const newest = files.map((f) => ({ f: f.fsPath, t: mtime(f.fsPath) })).sort((a, b) => b.t - a.t);
+      for (const { f } of newest) if (this.index.offer(f)) break;
       this.lensChange.fire();
     })();
   }
@@ -54,5 +57,13 @@ export class SensitivityHover implements vscode.HoverProvider, vscode.CodeLensPr
 
   dispose(): void {
     for (const d of this.disposables) d.dispose();
+  }
+}
+
+function mtime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
   }
 }

@@ -127,7 +127,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
-  const after = summarizeModel(loadModel(output));
+  // The edited model in memory is what was written: count its parameters there, not by reading it back.
+  const after = summarizeModel(loaded);
   const prunableBefore = layers.reduce((a, l) => a + shapesBefore.get(l)!.reduce((x, y) => x * y, 1), 0);
   const gone = layerRows.reduce((a, l) => a + l.sparsity * l.shapeBefore.reduce((x, y) => x * y, 1), 0);
   const result: PruneResult = {

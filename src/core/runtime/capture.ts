@@ -11,19 +11,21 @@ import { withExtraOutputs } from './expose-outputs';
 import { createSession, type DevicePreference, type ModelSession, type Provider, type SessionOptions } from './session';
 
 /**
- * Runs the model on every sample with `names` exposed as extra outputs (on a copy) and hands each
- * sample's tensors to `onSample` before the next runs, so nothing accumulates but what the caller keeps.
+ * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
+ * and hands each sample's tensors to `onSample` before the next runs, so nothing accumulates but what the
+ * caller keeps.
  */
 export async function captureTensors(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference,
   onSample: (values: Record<string, ort.Tensor>, index: number, feeds: Record<string, ort.Tensor>) => void | Promise<void>, ctx: JobContext = {},
+  model: ModelProto = loaded.model,
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number }> {
   // Graph inputs cannot be fetched as outputs: callers read them from the feeds.
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
   const fetch = names.filter((n) => !inputs.has(n));
   const t0 = performance.now();
   // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster.
-  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(loaded.model, fetch), loaded, device, 'basic');
+  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(model, fetch), loaded, device, 'basic');
   const s = { session, provider, fallbackReason };
   try {
     let i = 0;
@@ -39,11 +41,7 @@ export async function captureTensors(
   }
 }
 
-/**
- * An onnxruntime session for an edited copy of a loaded model. onnxruntime resolves external data next
- * to the model file, so a model with external data is staged in a temp folder with links to the
- * original data files (the user's folder is left alone); others load from memory.
- */
+/** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
 export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {
@@ -103,33 +101,15 @@ export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: 
 export async function captureRanges(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const t0 = performance.now();
   const graph = loaded.model.graph!;
   const reduce = names.flatMap((n, i) => [
     { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
     { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
   ]);
-  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: [...(graph.node ?? []), ...reduce], output: [...(graph.output ?? []), ...reduce.map((r) => ({ name: r.output[0] }))] }) });
-  let s: Awaited<ReturnType<typeof sessionForVariant>>;
-  try {
-    s = await sessionForVariant(variant, loaded, device, 'basic');
-  } catch (e) {
-    if (e instanceof CancelledError) throw e;
-    return undefined;
-  }
+  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: [...(graph.node ?? []), ...reduce] }) });
   const ranges = new Map<string, { min: number; max: number; count: number }>();
-  const fetch = reduce.map((r) => r.output[0]);
   try {
-    let k = 0;
-    for (const feeds of data.samples()) {
-      if (ctx.signal?.aborted) throw new CancelledError();
-      let out: Record<string, ort.Tensor>;
-      try {
-        out = await s.session.run(feeds, fetch);
-      } catch (e) {
-        if (e instanceof CancelledError) throw e;
-        return undefined;
-      }
+    const run = await captureTensors(loaded, reduce.map((r) => r.output[0]), data, device, (out) => {
       names.forEach((n, i) => {
         const lo = out[`quantlens_min_${i}`], hi = out[`quantlens_max_${i}`];
         if (lo.type !== 'float32') return; // only float activations are calibrated
@@ -139,11 +119,10 @@ export async function captureRanges(
         r.count++;
         ranges.set(n, r);
       });
-      k++;
-      ctx.onProgress?.({ stage: 'calibration', fraction: k / data.count, message: `sample ${k}/${data.count}` });
-    }
-    return { ranges, provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: k, seconds: (performance.now() - t0) / 1000 };
-  } finally {
-    await s.release();
+    }, ctx, variant);
+    return { ranges, ...run };
+  } catch (e) {
+    if (e instanceof CancelledError) throw e;
+    return undefined;
   }
 }

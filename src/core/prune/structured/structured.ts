@@ -4,7 +4,7 @@ import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
-import { matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
+import { layerIndex, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { sparsityMap, type SparsityMap } from '../maps';
 import { refittable, type LayerInputStats } from '../layer-inputs';
 import type { PruneOptions } from '../options';
@@ -155,11 +155,11 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const w = weights.get(l)!.slice();
     const keepOut = k.outputs ? new Set(k.outputs) : undefined, keepIn = k.inputs ? new Set(k.inputs) : undefined;
     const at = matrixIndex(l);
-    const inner = l.dims.slice(l.inAxis + 1).reduce((a, b) => a * b, 1) / (l.outAxis === 0 ? 1 : l.dims[l.outAxis]);
+    // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
+    const kernel = l.opType === 'Conv' ? layerIndex(l).inner : 1;
     for (let o = 0; o < l.outputs; o++) {
       for (let f = 0; f < l.fanIn; f++) {
-        // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
-        const c = l.opType === 'Conv' ? Math.floor(f / inner) : f;
+        const c = Math.floor(f / kernel);
         if ((keepOut && !keepOut.has(o)) || (keepIn && !keepIn.has(c))) w[at(o, f)] = 0;
       }
     }
