@@ -19,6 +19,11 @@ export interface CompareOptions {
    * inputs) and both sizes. Then neither file is read into memory again; onnxruntime reads them itself.
    */
   known?: { referenceGraph: GraphProto; referenceBytes: number; candidateBytes: number };
+  /**
+   * Run the reference with its weights memory-mapped and unpacked (large external-data models; see
+   * SessionOptions): its float weights stay in reclaimable page cache. The candidate runs as deployed.
+   */
+  mappedReference?: boolean;
 }
 
 /** `quantlens compare --json`: the contract's fields, then extras. */
@@ -31,6 +36,8 @@ export interface CompareReport {
   samples: number;
   data: string;
   warning?: string;
+  /** Set when the reference ran memory-mapped without prepacking: its latency is then slower than deployed. */
+  mappedReference?: boolean;
 }
 
 /** SQNR of identical outputs is infinite; reports cap it at 200 dB (identical within float32). */
@@ -67,7 +74,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
   };
   // One model at a time: the reference's outputs are kept (they are small), its session released, and
   // only then the candidate loads, so memory never holds both models (a large model's weights twice).
-  const a = await createSession(reference, { device: opts.device });
+  const a = await createSession(reference, { device: opts.device, ...(opts.mappedReference ? { mappedWeights: true } : {}) });
   const refOut: Array<Record<string, ort.Tensor>> = [];
   let first: Record<string, ort.Tensor> | undefined;
   let refLatency: number;
@@ -113,6 +120,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
       samples: count,
       data: data.source,
       ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
+      ...(opts.mappedReference ? { mappedReference: true } : {}),
     };
   } finally {
     await b.session.release();

@@ -5,6 +5,7 @@ import { CancelledError, QuantLensError } from './errors';
 import type { JobContext } from './jobs';
 import { saveModel, type LoadedModel } from './onnx/model-io';
 import type { ModelProto } from './onnx/proto';
+import { TensorSpill } from './onnx/tensor-spill';
 import type { DevicePreference } from './runtime/session';
 
 export interface VerifyOptions {
@@ -18,17 +19,45 @@ export interface VerifyOptions {
 }
 
 /**
- * Saves an edited model beside `output` in a temp folder, checks it in onnxruntime against `reference`
+ * A temp folder beside the output where the edited model is written, checked, and only then moved into
+ * place. For a model with external data, `spill` streams the tensors an edit creates into the staged data
+ * file as they are made (see TensorSpill), so memory holds one tensor at a time.
+ */
+export class OutputStage {
+  readonly dir: string;
+  readonly staged: string;
+  readonly spill?: TensorSpill;
+
+  constructor(readonly output: string, stream: boolean) {
+    this.dir = fs.mkdtempSync(path.join(path.dirname(path.resolve(output)), '.quantlens-'));
+    this.staged = path.join(this.dir, path.basename(output));
+    if (stream) {
+      const dataName = `${path.basename(output)}.data`;
+      this.spill = new TensorSpill(path.join(this.dir, dataName), dataName);
+    }
+  }
+
+  /** Removes the folder and whatever is left in it (everything, unless the output was moved into place). */
+  close(): void {
+    this.spill?.data.abort();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Streams the edit of `loaded` when it keeps its tensors in external data (large models do). */
+export const streamsOutput = (loaded: LoadedModel) => loaded.externalFiles.length > 0;
+
+/**
+ * Saves an edited model beside `output` in a temp folder (`stage`, when the edit already streamed into one), checks it in onnxruntime against `reference`
  * (the input model, or the original of an iterative run), and only then moves it into place: a model
  * that fails, or a cancelled job, leaves nothing.
  */
-export async function saveVerified(model: ModelProto, loaded: LoadedModel, reference: string, output: string, v: VerifyOptions, ctx: JobContext = {}, input = reference): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
+export async function saveVerified(model: ModelProto, loaded: LoadedModel, reference: string, output: string, v: VerifyOptions, ctx: JobContext = {}, input = reference, stage = new OutputStage(output, false)): Promise<{ check: CompareReport; sizeAfter: number; saveSeconds: number; verifySeconds: number }> {
   const outDir = path.dirname(path.resolve(output));
-  const stage = fs.mkdtempSync(path.join(outDir, '.quantlens-'));
   try {
-    const staged = path.join(stage, path.basename(output));
+    const staged = stage.staged;
     const ts = performance.now();
-    const saved = saveModel(model, staged, { source: loaded.loc, externalData: loaded.externalFiles.length ? 'always' : 'auto' });
+    const saved = saveModel(model, staged, { source: loaded.loc, externalData: loaded.externalFiles.length ? 'always' : 'auto', ...(stage.spill ? { spill: stage.spill } : {}) });
     const saveSeconds = (performance.now() - ts) / 1000;
     const tv = performance.now();
     let check: CompareReport;
@@ -37,7 +66,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
       // input): no need to read either file into memory again.
       const sizeStaged = fs.statSync(staged).size + (saved.dataBytes ?? 0);
       const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
-      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}) }, ctx);
+      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true } : {}) }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
@@ -47,7 +76,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
     fs.renameSync(staged, path.resolve(output));
     return { check, sizeAfter: fs.statSync(output).size + (saved.dataBytes ?? 0), saveSeconds, verifySeconds };
   } finally {
-    fs.rmSync(stage, { recursive: true, force: true });
+    stage.close();
   }
 }
 

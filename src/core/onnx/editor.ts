@@ -1,5 +1,6 @@
 import { GraphView } from './graph';
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from './proto';
+import type { TensorSpill } from './tensor-spill';
 import { walkGraphs } from './walk';
 
 /**
@@ -11,7 +12,8 @@ export class ModelEditor {
   readonly graph: GraphProto;
   private names = new Set<string>();
 
-  constructor(readonly model: ModelProto) {
+  /** `spill`: new large initializers go straight to the output's data file (streamed saves of external-data models). */
+  constructor(readonly model: ModelProto, readonly spill?: TensorSpill) {
     this.graph = model.graph!;
     for (const { graph } of walkGraphs(this.graph)) {
       for (const n of graph.node ?? []) {
@@ -34,7 +36,8 @@ export class ModelEditor {
 
   addInitializer(t: TensorProto): string {
     const name = this.unique(t.name || 'const');
-    this.graph.initializer = [...(this.graph.initializer ?? []), { ...t, name }];
+    const added = { ...t, name };
+    this.graph.initializer = [...(this.graph.initializer ?? []), this.spill ? this.spill.take(added) : added];
     return name;
   }
 

@@ -8,6 +8,7 @@ import { tensorDims, tensorNumel, tensorRawBytes } from './tensor';
 import { walkTensors } from './walk';
 import { AtomicFile } from '../fs/atomic';
 import { writeEncoded } from './stream-encode';
+import type { TensorSpill } from './tensor-spill';
 
 /** A loaded model and where it came from (external data is read lazily from `loc.dir`). */
 export interface LoadedModel {
@@ -98,6 +99,8 @@ export interface SaveOptions {
   source?: ModelLocation;
   /** Byte budget of the protobuf before switching to external data under 'auto' (tests lower it). */
   inlineLimit?: number;
+  /** Tensors already streamed to the output's data file while editing: the rest is appended to that file. */
+  spill?: TensorSpill;
 }
 
 export interface SaveResult {
@@ -122,9 +125,10 @@ function inlineBytes(t: TensorProto, source?: ModelLocation): number {
  * aligned offsets. The model object is left as it was.
  */
 export function saveModel(model: ModelProto, output: string, opts: SaveOptions = {}): SaveResult {
-  const mode = opts.externalData ?? 'auto';
+  const spill = opts.spill;
+  const mode = spill ? 'always' : opts.externalData ?? 'auto';
   const threshold = opts.sizeThreshold ?? 1024;
-  const tensors = [...walkTensors(model.graph!)].map((s) => s.tensor).filter((t) => dataTypeInfo(t.data_type ?? 0)?.bits);
+  const tensors = [...walkTensors(model.graph!)].map((s) => s.tensor).filter((t) => dataTypeInfo(t.data_type ?? 0)?.bits && !spill?.has(t));
   const total = tensors.reduce((a, t) => a + inlineBytes(t, opts.source), 0);
   const limit = opts.inlineLimit ?? PROTOBUF_LIMIT - (64 << 20);
   const external = mode === 'always' || (mode === 'auto' && (total > limit || !!opts.dataFile));
@@ -132,9 +136,10 @@ export function saveModel(model: ModelProto, output: string, opts: SaveOptions =
     throw new QuantLensError(output, 'the model is over 2 GB and must be saved with external data');
   }
   const restore: Array<() => void> = [];
-  const dataName = opts.dataFile ?? `${path.basename(output)}.data`;
+  const dataName = spill?.dataName ?? opts.dataFile ?? `${path.basename(output)}.data`;
   const dataPath = path.join(path.dirname(path.resolve(output)), dataName);
-  let data: AtomicFile | undefined;
+  if (spill && path.resolve(spill.dataPath) !== dataPath) throw new Error(`the streamed data file ${spill.dataPath} is not the one ${output} names`);
+  let data: AtomicFile | undefined = spill?.data;
   let proto: AtomicFile | undefined;
   try {
     // Bring external tensors of the source inline, or move large ones out, on the objects themselves; undone in finally.

@@ -7,6 +7,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf } from '../onnx/module-path';
 import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
+import type { TensorSpill } from '../onnx/tensor-spill';
 import { walkGraphs } from '../onnx/walk';
 import { captureTensors } from '../runtime/capture';
 import type { Provider } from '../runtime/session';
@@ -150,9 +151,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
  * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
  * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
  */
-export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
   const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
-  const editor = new ModelEditor(model);
+  // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
+  const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
   const decisions: NodeDecision[] = [];
   const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
   const chosen = (model.graph!.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));

@@ -11,7 +11,7 @@ import { fitBudget, progressive, VariantScorer, type BudgetResult, type Progress
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { openCalibration } from '../calib/data';
 import { writeJsonAtomic } from '../fs/json';
-import { checkOutputPath, saveVerified } from '../verified-output';
+import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 
 /** `quantize --json`: the contract's fields first, extras after. */
 export interface QuantizeResult {
@@ -38,6 +38,8 @@ export interface QuantizeReport extends QuantizeResult {
   mixedPrecision?: BudgetResult;
   progressive?: ProgressiveStep[];
   timings: Record<string, number>;
+  /** External-data models are written tensor by tensor: how many new tensors went straight to the data file. */
+  streamed?: { tensors: number; bytes: number };
 }
 
 function validate(o: QuantizeOptions, input: string, output: string): void {
@@ -108,12 +110,19 @@ export async function quantizeModel(input: string, output: string, partial: Part
     lap('mixedPrecision', tm);
   }
   const tq = performance.now();
-  const { decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal });
-  const decisions = [...applied, ...keptForBudget, ...prep.skipped];
-  lap('quantize', tq);
-
   // Stage, verify in onnxruntime against the float model, then move into place.
-  const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized' }, ctx);
+  const stage = new OutputStage(output, streamsOutput(loaded));
+  let applied: NodeDecision[];
+  try {
+    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, ...(stage.spill ? { spill: stage.spill } : {}) }));
+  } catch (e) {
+    stage.close();
+    throw e;
+  }
+  const decisions = [...applied, ...keptForBudget, ...prep.skipped];
+  const streamed = stage.spill ? { tensors: stage.spill.count, bytes: stage.spill.bytes } : undefined;
+  lap('quantize', tq);
+  const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized' }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   const check = v.check;
@@ -143,6 +152,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const report: QuantizeReport = {
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
     ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
+    ...(streamed ? { streamed } : {}),
   };
   writeJsonAtomic(result.report, report);
   return result;

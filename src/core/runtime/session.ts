@@ -22,6 +22,12 @@ export interface SessionOptions {
   label?: string;
   /** Graph optimisation level (default 'all'); large throwaway analysis graphs load faster with 'basic'. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Leave the weights memory-mapped from the external data file (onnxruntime maps page-aligned external
+   * initializers on CPU) instead of prepacking copies of them: a large model then runs in reclaimable page
+   * cache rather than in the process's own memory, at some cost in MatMul speed.
+   */
+  mappedWeights?: boolean;
 }
 
 let cudaUnavailable: string | undefined;
@@ -54,6 +60,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.mappedWeights ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });

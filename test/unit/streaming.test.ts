@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES } from '../../src/core/fixtures';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
+import { isExternal } from '../../src/core/onnx/external-data';
+import { tensorRawBytes } from '../../src/core/onnx/tensor';
+import { walkTensors } from '../../src/core/onnx/walk';
+import { CancelledError } from '../../src/core/errors';
+import { quantizeModel, type QuantizeReport } from '../../src/core/quant/quantize-model';
+import { tmpDir } from '../helpers/util';
+
+/** Every stored tensor of a saved model by name, as bytes (wherever it lives). */
+function tensorsOf(file: string): Map<string, Buffer> {
+  const l = loadModel(file);
+  return new Map([...walkTensors(l.model.graph!)].map(({ tensor }) => [tensor.name ?? '', Buffer.from(tensorRawBytes(tensor, l.loc))]));
+}
+
+// External-data models are rewritten tensor by tensor (TensorSpill): every quantized tensor goes to the
+// output's data file as it is made. The fixtures are small, so a 256-byte external threshold and the
+// spill's own 1 KiB threshold force that path on them; the bench runs it on a model of several GB.
+describe('streamed quantization of external-data models', function () {
+  this.timeout(120_000);
+  const dir = tmpDir();
+  const inline = path.join(dir, 'inline', 't.onnx');
+  const external = path.join(dir, 'ext', 't.onnx');
+  before(() => {
+    fs.mkdirSync(path.dirname(inline));
+    fs.mkdirSync(path.dirname(external));
+    saveModel(FIXTURES.transformer.build(), inline, { externalData: 'never' });
+    saveModel(FIXTURES.transformer.build(), external, { externalData: 'always', sizeThreshold: 256 });
+  });
+
+  for (const [label, opts] of [
+    ['weight INT8', { mode: 'weight', bits: 8 }],
+    ['weight INT4 (MatMulNBits, GPTQ)', { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:8' }],
+    ['static INT8 QDQ', { mode: 'static', calibration: 'random:8' }],
+  ] as const) {
+    it(`${label}: writes the same tensors as the in-memory path, streamed, and onnxruntime checks it`, async () => {
+      const out = tmpDir();
+      const a = await quantizeModel(inline, path.join(out, 'a.onnx'), opts);
+      const b = await quantizeModel(external, path.join(out, 'b.onnx'), opts);
+      const report = JSON.parse(fs.readFileSync(b.report, 'utf8')) as QuantizeReport;
+      assert.ok(report.streamed && report.streamed.tensors > 0, `streamed: ${JSON.stringify(report.streamed)}`);
+      assert.ok(!(JSON.parse(fs.readFileSync(a.report, 'utf8')) as QuantizeReport).streamed, 'an inline model is not streamed');
+      // Same quantized values, whichever path wrote them.
+      const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
+      assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+      for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+      // The streamed tensors live in the output's own data file, next to it.
+      const lb = loadModel(b.output);
+      assert.deepEqual(lb.externalFiles.map((f) => path.basename(f)), ['b.onnx.data']);
+      const big = [...walkTensors(lb.model.graph!)].filter(({ tensor }) => (tensor.dims ?? []).map(Number).reduce((x, y) => x * y, 1) >= 1024);
+      assert.ok(big.length > 0 && big.every(({ tensor }) => isExternal(tensor)), 'large tensors are external');
+      assert.deepEqual(Object.values(b.fidelity)[0], Object.values(a.fidelity)[0]);
+      assert.ok(Object.values(b.fidelity)[0].cosine > 0.99);
+      assert.deepEqual(fs.readdirSync(out).sort(), ['a.onnx', 'a.onnx.report.json', 'b.onnx', 'b.onnx.data', 'b.onnx.report.json']);
+    });
+  }
+
+  it('a cancelled streamed quantization leaves nothing behind, and the input folder is untouched', async () => {
+    const out = tmpDir();
+    const before = fs.readdirSync(path.dirname(external)).sort();
+    const ac = new AbortController();
+    const job = quantizeModel(external, path.join(out, 'c.onnx'), { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:8' }, {
+      signal: ac.signal,
+      // Cancel as soon as calibration reports progress: the quantization and its streamed file are under way or next.
+      onProgress: () => ac.abort(),
+    });
+    await assert.rejects(job, (e) => e instanceof CancelledError);
+    assert.deepEqual(fs.readdirSync(out), []);
+    assert.deepEqual(fs.readdirSync(path.dirname(external)).sort(), before);
+  });
+});
