@@ -1,12 +1,23 @@
 // One weight-INT8 quantization of a large model in a fresh process: prints the result's timings and peak RSS.
 import { quantizeModel } from '../src/core/quant/quantize-model';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 
 const [input, output] = process.argv.slice(2);
 (async () => {
+  // A separate process samples this one's anonymous and file-backed memory (this one's event loop is busy).
+  const peaksFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-rss-')), 'peaks.json');
+  const poller = spawn(process.execPath, [path.join(__dirname, 'rss-poller.js'), String(process.pid), peaksFile], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 200));
   const t0 = performance.now();
   const r = await quantizeModel(input, output, { mode: 'weight', bits: 8, maxSamples: 1});
   const seconds = (performance.now() - t0) / 1000;
   const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
-  process.stdout.write(JSON.stringify({ seconds, timings: report.timings, peakRssBytes: process.resourceUsage().maxRSS * 1024, cosine: Object.values(r.fidelity)[0].cosine }) + '\n');
+  await new Promise((r) => setTimeout(r, 100));
+  poller.kill();
+  const peaks = fs.existsSync(peaksFile) ? JSON.parse(fs.readFileSync(peaksFile, 'utf8')) : {};
+  fs.rmSync(path.dirname(peaksFile), { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({ seconds, timings: report.timings, peakRssBytes: process.resourceUsage().maxRSS * 1024, ...peaks, streamed: report.streamed, cosine: Object.values(r.fidelity)[0].cosine }) + '\n');
 })();

@@ -43,6 +43,16 @@ function activation() {
   console.log(`${'extension activation in VS Code (code-server)'.padEnd(52)} ${median(times).toFixed(1)} ms median of ${times.length} (goal ≤ 50 ms), of which activate() itself ${median(own).toFixed(1)} ms`);
 }
 
+/** Peak memory of a quantize run ÷ model size: all resident memory, and its private and file-backed parts. */
+function printPeaks(m, size, pad) {
+  const r = (b) => (b / size).toFixed(2);
+  console.log(`${'  peak RSS ÷ model size'.padEnd(pad)} ${r(m.peakRssBytes)}  (goal ≤ 0.5; ${(m.peakRssBytes / 2 ** 30).toFixed(2)} GiB)`);
+  if (m.anonBytes !== undefined) {
+    console.log(`${'    of which anonymous (private) at its peak'.padEnd(pad)} ${r(m.anonBytes)}  (${(m.anonBytes / 2 ** 30).toFixed(2)} GiB)`);
+    console.log(`${'    file-backed at its peak (mapped weights, page cache)'.padEnd(pad)} ${r(m.fileBytes)}${m.streamed ? `  (streamed: ${m.streamed.tensors} tensors, ${(m.streamed.bytes / 2 ** 30).toFixed(2)} GiB)` : ''}`);
+  }
+}
+
 /**
  * Issue 7's row: weight INT8 quantization of a model of several GB with external data (default 4.2 GiB,
  * QUANTLENS_BENCH_HUGE_GB; 0 skips): time ÷ `cp` of its files, and peak RSS ÷ model size (goal ≤ 0.5).
@@ -64,7 +74,7 @@ function huge() {
   const m = JSON.parse(q.stdout.trim().split('\n').pop());
   const label = `${(size / 2 ** 30).toFixed(2)} GiB external-data model`;
   console.log(`${`weight INT8 quantize of a ${label} ÷ cp`.padEnd(52)} ${(m.seconds / cpT).toFixed(2)}x  (${m.seconds.toFixed(1)} s vs cp ${cpT.toFixed(2)} s; verify ${m.timings.verify.toFixed(1)} s)`);
-  console.log(`${'  peak RSS ÷ model size'.padEnd(52)} ${(m.peakRssBytes / size).toFixed(2)}  (goal ≤ 0.5; ${(m.peakRssBytes / 2 ** 30).toFixed(2)} GiB, onnxruntime's verification holds the float model)`);
+  printPeaks(m, size, 52);
   fs.rmSync(folder, { recursive: true, force: true });
   fs.rmSync(path.join(dir, 'huge-q.onnx'), { force: true });
   fs.rmSync(path.join(dir, 'huge-q.onnx.data'), { force: true });
@@ -124,7 +134,8 @@ try {
     const srcSize = size;
     row(`weight INT8 quantize (${label}), all ÷ cp`, `${(m.seconds / median(cp)).toFixed(2)}x  (${m.seconds.toFixed(2)} s; verify ${t.verify.toFixed(2)} s)`);
     row(`  load+quantize+save only ÷ cp`, `${((m.seconds - t.verify) / median(cp)).toFixed(2)}x`);
-    row(`  peak RSS ÷ model size`, `${(m.peakRssBytes / srcSize).toFixed(2)}  (cosine ${m.cosine.toFixed(5)})`);
+    printPeaks(m, srcSize, 44);
+    row('  cosine to the float model', m.cosine.toFixed(5));
     fs.rmSync(path.join(dir, 'q.onnx'), { force: true });
   }
   huge();

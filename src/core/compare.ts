@@ -1,10 +1,11 @@
-import { openCalibration, type CalibrationData } from './calib/data';
+import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, QuantLensError } from './errors';
 import type { JobContext } from './jobs';
 import { FidelityAccumulator } from './metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import type { GraphProto } from './onnx/proto';
+import { runSegmented } from './runtime/segmented-run';
 import { createSession, type DevicePreference, type Provider } from './runtime/session';
 
 export interface CompareOptions {
@@ -24,6 +25,11 @@ export interface CompareOptions {
    * SessionOptions): its float weights stay in reclaimable page cache. The candidate runs as deployed.
    */
   mappedReference?: boolean;
+  /**
+   * Run a model whose weights pass this many bytes a segment at a time (see runSegmented), so memory holds
+   * one segment's weights; latency is then the sum of the segments' times.
+   */
+  segmentBytes?: number;
 }
 
 /** `quantlens compare --json`: the contract's fields, then extras. */
@@ -38,6 +44,8 @@ export interface CompareReport {
   warning?: string;
   /** Set when the reference ran memory-mapped without prepacking: its latency is then slower than deployed. */
   mappedReference?: boolean;
+  /** Segments each model ran in, when run a segment at a time (1: whole). */
+  segments?: { reference: number; candidate: number };
 }
 
 /** SQNR of identical outputs is infinite; reports cap it at 200 dB (identical within float32). */
@@ -53,76 +61,79 @@ export async function compareModels(reference: string, candidate: string, opts: 
   })();
   const n = opts.samples ?? 8;
   const data: CalibrationData = openCalibration(opts.data ?? `random:${n}`, known?.referenceGraph ?? ref!.model.graph!, { maxSamples: n });
-  const runs = Math.max(1, opts.latencyRuns ?? 10);
-  const latency = async (s: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
-    await s.run(feeds);
+  const samples = [...data.samples()];
+  if (!samples.length) throw new QuantLensError(data.source, 'gave no samples to compare on');
+  // One model at a time: the reference's outputs are kept (they are small), its session released, and
+  // only then the candidate loads, so memory never holds both models (a large model's weights twice).
+  const a = await runModel(reference, sizes.reference, samples, data.source, { ...opts, mappedWeights: !!opts.mappedReference }, ctx, 0);
+  const b = await runModel(candidate, sizes.candidate, samples, data.source, { ...opts, mappedWeights: false }, ctx, 1);
+  const outputs: CompareReport['outputs'] = {};
+  for (const name of a.outputNames) {
+    const acc = new FidelityAccumulator();
+    samples.forEach((_, k) => {
+      if (!b.outputs[k][name]) throw new QuantLensError(candidate, `has no output '${name}' (the reference has)`);
+      acc.add(a.outputs[k][name], b.outputs[k][name]);
+    });
+    const r = acc.result();
+    outputs[name] = { ...r, sqnr: capDb(r.sqnr) };
+  }
+  return {
+    outputs,
+    latencyMs: { reference: a.latencyMs, candidate: b.latencyMs },
+    sizeBytes: sizes,
+    device: b.provider,
+    ...(b.fallbackReason ? { fallbackReason: b.fallbackReason } : {}),
+    samples: samples.length,
+    data: data.source,
+    ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
+    ...(opts.mappedReference ? { mappedReference: true } : {}),
+    ...(a.segments > 1 || b.segments > 1 ? { segments: { reference: a.segments, candidate: b.segments } } : {}),
+  };
+}
+
+interface ModelRun {
+  outputs: Array<Record<string, ort.Tensor>>;
+  outputNames: readonly string[];
+  latencyMs: number;
+  segments: number;
+  provider: Provider;
+  fallbackReason?: string;
+}
+
+/** One model on every sample: whole, or a segment at a time when its weights pass `segmentBytes`. */
+async function runModel(file: string, bytes: number, samples: Feeds[], source: string, opts: CompareOptions & { mappedWeights: boolean }, ctx: JobContext, half: number): Promise<ModelRun> {
+  const progress = (f: number) => ctx.onProgress?.({ stage: 'compare', fraction: (half + f) / 2 });
+  if (opts.segmentBytes !== undefined && bytes > opts.segmentBytes) {
+    const loaded = loadModel(file);
+    const r = await runSegmented(loaded, samples, { budgetBytes: opts.segmentBytes, device: opts.device, mappedWeights: opts.mappedWeights, latencyRuns: opts.latencyRuns ?? 10 },
+      { ...(ctx.signal ? { signal: ctx.signal } : {}), onProgress: (p) => progress(p.fraction ?? 0) });
+    if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).map((v) => v.name ?? '') };
+  }
+  const s = await createSession(file, { device: opts.device, ...(opts.mappedWeights ? { mappedWeights: true } : {}) });
+  try {
+    const outputs: Array<Record<string, ort.Tensor>> = [];
+    for (const feeds of samples) {
+      if (ctx.signal?.aborted) throw new CancelledError();
+      try {
+        outputs.push(await s.session.run(feeds));
+      } catch (e) {
+        throw new QuantLensError(file, `onnxruntime failed to run it on sample ${outputs.length + 1} of ${source}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+      }
+      progress(outputs.length / samples.length);
+    }
+    const runs = Math.max(1, opts.latencyRuns ?? 10);
+    await s.session.run(samples[0]);
     const t: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      await s.run(feeds);
+      await s.session.run(samples[0]);
       t.push(performance.now() - t0);
     }
-    return t.sort((x, y) => x - y)[Math.floor(t.length / 2)];
-  };
-  const runOn = async (s: ort.InferenceSession, file: string, feeds: Record<string, ort.Tensor>, k: number) => {
-    if (ctx.signal?.aborted) throw new CancelledError();
-    try {
-      return await s.run(feeds);
-    } catch (e) {
-      throw new QuantLensError(file, `onnxruntime failed to run it on sample ${k + 1} of ${data.source}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
-    }
-  };
-  // One model at a time: the reference's outputs are kept (they are small), its session released, and
-  // only then the candidate loads, so memory never holds both models (a large model's weights twice).
-  const a = await createSession(reference, { device: opts.device, ...(opts.mappedReference ? { mappedWeights: true } : {}) });
-  const refOut: Array<Record<string, ort.Tensor>> = [];
-  let first: Record<string, ort.Tensor> | undefined;
-  let refLatency: number;
-  let outputNames: readonly string[];
-  try {
-    outputNames = a.session.outputNames;
-    for (const feeds of data.samples()) {
-      first ??= feeds;
-      refOut.push(await runOn(a.session, reference, feeds, refOut.length));
-      ctx.onProgress?.({ stage: 'compare', fraction: refOut.length / (2 * data.count) });
-    }
-    if (!first) throw new QuantLensError(data.source, 'gave no samples to compare on');
-    refLatency = await latency(a.session, first);
-  } finally {
-    await a.session.release();
-  }
-  const b = await createSession(candidate, { device: opts.device });
-  try {
-    const acc = new Map<string, FidelityAccumulator>();
-    let count = 0;
-    for (const feeds of data.samples()) {
-      if (count >= refOut.length) break;
-      const rb = await runOn(b.session, candidate, feeds, count);
-      for (const name of outputNames) {
-        if (!rb[name]) throw new QuantLensError(candidate, `has no output '${name}' (the reference has)`);
-        if (!acc.has(name)) acc.set(name, new FidelityAccumulator());
-        acc.get(name)!.add(refOut[count][name], rb[name]);
-      }
-      count++;
-      ctx.onProgress?.({ stage: 'compare', fraction: (refOut.length + count) / (2 * data.count) });
-    }
-    const outputs: CompareReport['outputs'] = {};
-    for (const [k, v] of acc) {
-      const r = v.result();
-      outputs[k] = { ...r, sqnr: capDb(r.sqnr) };
-    }
     return {
-      outputs,
-      latencyMs: { reference: refLatency, candidate: await latency(b.session, first!) },
-      sizeBytes: sizes,
-      device: b.provider,
-      ...(b.fallbackReason ? { fallbackReason: b.fallbackReason } : {}),
-      samples: count,
-      data: data.source,
-      ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
-      ...(opts.mappedReference ? { mappedReference: true } : {}),
+      outputs, outputNames: s.session.outputNames, latencyMs: t.sort((x, y) => x - y)[Math.floor(t.length / 2)], segments: 1,
+      provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}),
     };
   } finally {
-    await b.session.release();
+    await s.session.release();
   }
 }

@@ -44,6 +44,15 @@ export class OutputStage {
   }
 }
 
+/**
+ * Verification of a streamed model runs each model a segment of at most this many weight bytes at a time
+ * (default 64 MiB; QUANTLENS_VERIFY_SEGMENT_BYTES overrides), so checking a model never loads it whole.
+ */
+export function verifySegmentBytes(): number {
+  const v = Number(process.env.QUANTLENS_VERIFY_SEGMENT_BYTES);
+  return Number.isFinite(v) && v > 0 ? v : 64 * 2 ** 20;
+}
+
 /** Streams the edit of `loaded` when it keeps its tensors in external data (large models do). */
 export const streamsOutput = (loaded: LoadedModel) => loaded.externalFiles.length > 0;
 
@@ -66,7 +75,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
       // input): no need to read either file into memory again.
       const sizeStaged = fs.statSync(staged).size + (saved.dataBytes ?? 0);
       const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
-      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true } : {}) }, ctx);
+      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true, segmentBytes: verifySegmentBytes() } : {}) }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');

@@ -8,6 +8,10 @@ import { tensorRawBytes } from '../../src/core/onnx/tensor';
 import { walkTensors } from '../../src/core/onnx/walk';
 import { CancelledError } from '../../src/core/errors';
 import { quantizeModel, type QuantizeReport } from '../../src/core/quant/quantize-model';
+import { openCalibration } from '../../src/core/calib/data';
+import { planSegments } from '../../src/core/runtime/segments';
+import { runSegmented } from '../../src/core/runtime/segmented-run';
+import { createSession } from '../../src/core/runtime/session';
 import { tmpDir } from '../helpers/util';
 
 /** Every stored tensor of a saved model by name, as bytes (wherever it lives). */
@@ -70,5 +74,56 @@ describe('streamed quantization of external-data models', function () {
     await assert.rejects(job, (e) => e instanceof CancelledError);
     assert.deepEqual(fs.readdirSync(out), []);
     assert.deepEqual(fs.readdirSync(path.dirname(external)).sort(), before);
+  });
+});
+
+describe('segmented runs (verification of models larger than memory)', function () {
+  this.timeout(120_000);
+  it('cuts a transformer into segments whose chained outputs equal the whole model, residual stream included', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const loaded = loadModel(file);
+    const segs = planSegments(loaded.model.graph!, 8192)!;
+    assert.ok(segs.length >= 4, `${segs.length} segments`);
+    // Every value a segment reads comes from the graph inputs or an earlier segment's outputs.
+    const have = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
+    for (const s of segs) {
+      for (const i of s.inputs) assert.ok(have.has(i), `${i} is available before its segment`);
+      s.outputs.forEach((o) => have.add(o));
+    }
+    const samples = [...openCalibration('random:3', loaded.model.graph!, { maxSamples: 3 }).samples()];
+    const r = await runSegmented(loaded, samples, { budgetBytes: 8192, device: 'cpu' });
+    assert.ok(r && r.segments === segs.length);
+    const whole = await createSession(file, { device: 'cpu' });
+    for (let k = 0; k < samples.length; k++) {
+      const want = await whole.session.run(samples[k]);
+      for (const [name, t] of Object.entries(want)) {
+        const got = r!.outputs[k][name].data as Float32Array, exp = t.data as Float32Array;
+        assert.equal(got.length, exp.length);
+        for (let i = 0; i < exp.length; i++) assert.ok(Math.abs(got[i] - exp[i]) <= 1e-4 * (1 + Math.abs(exp[i])), `${name}[${i}]: ${got[i]} vs ${exp[i]}`);
+      }
+    }
+    await whole.session.release();
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data'], 'segment models are removed');
+  });
+
+  it('a streamed quantization verifies a segment at a time (budget lowered) and measures the same fidelity', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const out = tmpDir();
+    const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'weight', bits: 8 });
+    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
+    let seg: QuantizeReport;
+    try {
+      seg = JSON.parse(fs.readFileSync((await quantizeModel(file, path.join(out, 's.onnx'), { mode: 'weight', bits: 8 })).report, 'utf8'));
+    } finally {
+      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
+    }
+    assert.ok(seg.verifiedInSegments && seg.verifiedInSegments.reference > 2 && seg.verifiedInSegments.candidate > 2, JSON.stringify(seg.verifiedInSegments));
+    assert.ok(!(JSON.parse(fs.readFileSync(whole.report, 'utf8')) as QuantizeReport).verifiedInSegments);
+    const [a, b] = [Object.values(whole.fidelity)[0], Object.values(seg.fidelity)[0]];
+    assert.ok(Math.abs(a.cosine - b.cosine) < 1e-5 && Math.abs(a.sqnr - b.sqnr) < 0.01, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
   });
 });

@@ -40,6 +40,8 @@ export interface QuantizeReport extends QuantizeResult {
   timings: Record<string, number>;
   /** External-data models are written tensor by tensor: how many new tensors went straight to the data file. */
   streamed?: { tensors: number; bytes: number };
+  /** Verification ran each model a segment at a time (large streamed models): how many segments each. */
+  verifiedInSegments?: { reference: number; candidate: number };
 }
 
 function validate(o: QuantizeOptions, input: string, output: string): void {
@@ -153,6 +155,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
     ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
     ...(streamed ? { streamed } : {}),
+    ...(check.segments ? { verifiedInSegments: check.segments } : {}),
   };
   writeJsonAtomic(result.report, report);
   return result;

@@ -1,0 +1,92 @@
+import type * as ort from 'onnxruntime-node';
+import type { Feeds } from '../calib/data';
+import { CancelledError, QuantLensError } from '../errors';
+import type { JobContext } from '../jobs';
+import type { LoadedModel } from '../onnx/model-io';
+import type { ValueInfoProto } from '../onnx/proto';
+import { stageVariant } from './capture';
+import { elemTypeOf, planSegments, segmentModel } from './segments';
+import { createSession, type DevicePreference, type Provider } from './session';
+
+export interface SegmentedRun {
+  /** The graph outputs for each sample, in sample order. */
+  outputs: Array<Record<string, ort.Tensor>>;
+  /** Sum over segments of each one's median time on the first sample (ms). */
+  latencyMs: number;
+  segments: number;
+  provider: Provider;
+  fallbackReason?: string;
+}
+
+/**
+ * Runs a model a few layers at a time: one onnxruntime session per segment of at most `budgetBytes` of
+ * weights, loaded, run on every sample and released before the next loads; the values that cross a cut
+ * are kept between segments (activations, small next to the weights). Memory then holds one segment's
+ * weights, never the whole model, so a model larger than memory can still be checked. Returns undefined
+ * when the graph cannot be cut (not topologically ordered, sparse initializers, one segment anyway).
+ */
+export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: { budgetBytes: number; device?: DevicePreference; mappedWeights?: boolean; latencyRuns?: number }, ctx: JobContext = {}): Promise<SegmentedRun | undefined> {
+  const graph = loaded.model.graph!;
+  if ((graph.sparse_initializer ?? []).length) return undefined;
+  const segments = planSegments(graph, opts.budgetBytes);
+  if (!segments || segments.length < 2) return undefined;
+  const declared = new Map<string, ValueInfoProto>();
+  for (const v of [...(graph.value_info ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) if (v.type) declared.set(v.name ?? '', v);
+  // Values alive between segments, per sample; each is dropped after the last segment that reads it.
+  const live: Array<Map<string, ort.Tensor>> = samples.map((s) => new Map(Object.entries(s)));
+  const lastRead = new Map<string, number>();
+  segments.forEach((s, k) => s.inputs.forEach((i) => lastRead.set(i, k)));
+  const graphOutputs = (graph.output ?? []).map((v) => v.name ?? '');
+  let latencyMs = 0;
+  let provider: Provider = 'cpu';
+  let fallbackReason: string | undefined;
+  for (let k = 0; k < segments.length; k++) {
+    if (ctx.signal?.aborted) throw new CancelledError();
+    const seg = segments[k];
+    const typeOf = (name: string): ValueInfoProto => {
+      if (declared.has(name)) return declared.get(name)!;
+      const t = live[0]?.get(name);
+      return t ? { name, type: { tensor_type: { elem_type: elemTypeOf(t.type) } } } : { name };
+    };
+    const staged = stageVariant(segmentModel(loaded.model, seg, k, typeOf), loaded);
+    try {
+      const s = await createSession(staged.source, { device: opts.device, label: loaded.loc.file, ...(opts.mappedWeights ? { mappedWeights: true } : {}) });
+      provider = s.provider;
+      fallbackReason ??= s.fallbackReason;
+      try {
+        for (let i = 0; i < samples.length; i++) {
+          if (ctx.signal?.aborted) throw new CancelledError();
+          const feeds = Object.fromEntries(seg.inputs.map((n) => [n, live[i].get(n)!]));
+          let out: Record<string, ort.Tensor>;
+          try {
+            out = await s.session.run(feeds, seg.outputs);
+          } catch (e) {
+            throw new QuantLensError(loaded.loc.file, `onnxruntime failed to run layers ${k + 1} of ${segments.length} on sample ${i + 1}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+          }
+          for (const [n, t] of Object.entries(out)) live[i].set(n, t);
+          if (i === 0) latencyMs += await medianRun(s.session, feeds, seg.outputs, opts.latencyRuns ?? 3);
+        }
+      } finally {
+        await s.session.release();
+      }
+    } finally {
+      staged.cleanup();
+    }
+    for (const m of live) for (const n of seg.inputs) if (lastRead.get(n) === k && !graphOutputs.includes(n)) m.delete(n);
+    ctx.onProgress?.({ stage: 'compare', fraction: (k + 1) / segments.length, message: `layers ${k + 1}/${segments.length}` });
+  }
+  return {
+    outputs: live.map((m) => Object.fromEntries(graphOutputs.map((n) => [n, m.get(n)!]))),
+    latencyMs, segments: segments.length, provider, ...(fallbackReason ? { fallbackReason } : {}),
+  };
+}
+
+async function medianRun(session: ort.InferenceSession, feeds: Feeds, fetch: string[], runs: number): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < Math.max(1, runs); i++) {
+    const t0 = performance.now();
+    await session.run(feeds, fetch);
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
+}

@@ -1,0 +1,118 @@
+import { DataTypeMap, rawByteLength } from '../onnx/dtypes';
+import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto';
+import { walkGraphs } from '../onnx/walk';
+
+/** A run of consecutive nodes, with the values it takes from before it and hands on to later ones. */
+export interface Segment {
+  nodes: NodeProto[];
+  /** Values read from graph inputs or earlier segments (not initializers). */
+  inputs: string[];
+  /** Values later segments or the graph's outputs need. */
+  outputs: string[];
+  initializers: TensorProto[];
+  weightBytes: number;
+}
+
+const tensorBytes = (t: TensorProto) => {
+  const info = DataTypeMap.get(t.data_type ?? 0);
+  const n = (t.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
+  return info && info.bits > 0 ? rawByteLength(info.code, n) : 0;
+};
+
+/** Every value a node reads, including outer-scope values its subgraphs (If/Loop/Scan bodies) capture. */
+function reads(node: NodeProto): string[] {
+  const names = [...(node.input ?? [])];
+  for (const a of node.attribute ?? []) {
+    for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+      for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) names.push(...(n.input ?? []));
+    }
+  }
+  return names.filter((n) => n !== '');
+}
+
+/**
+ * Cuts a topologically ordered graph into consecutive segments holding at most `budgetBytes` of weights
+ * each (one node bigger than that gets a segment of its own). Returns undefined when the graph is not in
+ * topological order (the ONNX rule), so the caller runs it whole instead.
+ */
+export function planSegments(graph: GraphProto, budgetBytes: number): Segment[] | undefined {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const produced = new Set<string>((graph.input ?? []).map((v) => v.name ?? ''));
+  const segments: Segment[] = [];
+  let cur: Segment | undefined;
+  let curInits = new Set<string>();
+  // Nodes computed from weights alone (a DequantizeLinear of an int8 weight, a Transpose of one) travel with
+  // the node that reads them: a cut between them would turn the weight into a runtime input and keep
+  // onnxruntime from fusing them (DequantizeLinear + MatMul), so the segments would not compute what the
+  // whole model computes.
+  const constant = new Set<string>(inits.keys());
+  let pending: NodeProto[] = [];
+  for (const node of graph.node ?? []) {
+    const rs = reads(node);
+    const nested = (node.attribute ?? []).some((a) => a.g || a.graphs?.length);
+    for (const r of rs) if (!inits.has(r) && !produced.has(r) && !nested) return undefined;
+    for (const o of node.output ?? []) if (o) produced.add(o);
+    if (!nested && (node.input ?? []).length > 0 && rs.every((r) => constant.has(r))) {
+      for (const o of node.output ?? []) if (o) constant.add(o);
+      pending.push(node);
+      continue;
+    }
+    const group = [...pending, node];
+    pending = [];
+    const groupReads = [...new Set(group.flatMap(reads))].filter((r) => inits.has(r));
+    const bytes = groupReads.filter((r) => !curInits.has(r)).reduce((a, r) => a + tensorBytes(inits.get(r)!), 0);
+    if (!cur || (cur.nodes.length > 0 && cur.weightBytes + bytes > budgetBytes)) {
+      cur = { nodes: [], inputs: [], outputs: [], initializers: [], weightBytes: 0 };
+      curInits = new Set();
+      segments.push(cur);
+    }
+    for (const r of groupReads) if (!curInits.has(r)) { curInits.add(r); cur.initializers.push(inits.get(r)!); cur.weightBytes += tensorBytes(inits.get(r)!); }
+    cur.nodes.push(...group);
+  }
+  if (pending.length) {
+    cur ??= { nodes: [], inputs: [], outputs: [], initializers: [], weightBytes: 0 };
+    if (!segments.includes(cur)) segments.push(cur);
+    for (const r of new Set(pending.flatMap(reads))) if (inits.has(r) && !curInits.has(r)) { curInits.add(r); cur.initializers.push(inits.get(r)!); cur.weightBytes += tensorBytes(inits.get(r)!); }
+    cur.nodes.push(...pending);
+  }
+  // Liveness: what each segment takes in and what it must hand on.
+  const graphOutputs = new Set((graph.output ?? []).map((v) => v.name ?? ''));
+  const available = new Set<string>((graph.input ?? []).map((v) => v.name ?? ''));
+  const readBy = segments.map((s) => new Set(s.nodes.flatMap(reads)));
+  segments.forEach((s, k) => {
+    const made = new Set(s.nodes.flatMap((n) => (n.output ?? []).filter((o) => o)));
+    s.inputs = [...readBy[k]].filter((r) => !made.has(r) && !inits.has(r) && available.has(r));
+    s.outputs = [...made].filter((o) => graphOutputs.has(o) || readBy.slice(k + 1).some((set) => set.has(o)));
+    for (const o of s.outputs) available.add(o);
+  });
+  return segments;
+}
+
+/** ONNX element type of an onnxruntime tensor type name ('float32', 'int64', ...). */
+export function elemTypeOf(ortType: string): number {
+  for (const [code, info] of DataTypeMap) if (info.name === ortType) return code;
+  throw new Error(`no ONNX element type for onnxruntime type '${ortType}'`);
+}
+
+/**
+ * The segment as a model of its own: the source model's opsets, IR version and functions, its nodes and
+ * the initializers they use (external ones still name the source's data file: stage it beside the source).
+ * `typeOf` gives each boundary value's declared type (the graph's own, else what the previous segment produced).
+ */
+export function segmentModel(model: ModelProto, seg: Segment, k: number, typeOf: (name: string) => ValueInfoProto): ModelProto {
+  const graph = model.graph!;
+  const initNames = new Set(seg.initializers.map((t) => t.name));
+  // IR < 4 lists initializers among the graph inputs; keep those entries for the ones this segment uses.
+  const initInputs = (graph.input ?? []).filter((v) => initNames.has(v.name));
+  return {
+    ...model,
+    graph: {
+      name: `${graph.name ?? 'graph'}_segment_${k}`,
+      node: seg.nodes,
+      initializer: seg.initializers,
+      input: [...seg.inputs.map(typeOf), ...initInputs],
+      output: seg.outputs.map(typeOf),
+      value_info: graph.value_info ?? [],
+    },
+  } as ModelProto;
+}
