@@ -1,6 +1,5 @@
 import { quantRange, QUANT_TYPES, type QuantType } from './qtypes';
 import { computeQParams } from './qparams';
-import { roundHalfEven } from './rounding';
 
 /** How values share a scale: one per tensor, one per slice along an axis, or one per block along an axis. */
 export type Granularity =
@@ -120,36 +119,53 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   const info = QUANT_TYPES[opts.qtype];
   const { qmin, qmax } = quantRange(opts.qtype, false);
   const values = info.signed ? new Int8Array(data.length) : new Uint8Array(data.length);
+  // Sums of squared error and signal, written by the loops below (kept out of closures: V8 would put
+  // captured accumulators in a heap context and the loop would run several times slower).
+  const acc = new Float64Array(2);
+  if (lastAxisChannels(dims, opts.granularity)) quantizeRows(data, dims[dims.length - 1], scales, zeroPoints, values, qmin, qmax, acc);
+  else forEachRun(dims, opts.granularity, (start, count, stride, k) => quantizeSpan(data, values, start, count, stride, scales[k], zeroPoints[k], qmin, qmax, acc));
+  const [errSq, sigSq] = acc;
+  return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity, sqnr: errSq === 0 ? Infinity : 10 * Math.log10(sigSq / errSq) };
+}
+
+/**
+ * 1.5·2^52: (v + MAGIC) - MAGIC rounds a double to the nearest integer, ties to even, as onnxruntime's
+ * std::nearbyint does, without a call (exact for |v| < 2^51; anything larger is clamped to the range anyway).
+ */
+const MAGIC = 6755399441055744;
+
+/** [K, N] with a scale per column, walked in memory order (a column walk misses cache on every element). */
+function quantizeRows(data: Float32Array, n: number, scales: Float32Array, zeroPoints: Int32Array, values: Int8Array | Uint8Array, qmin: number, qmax: number, acc: Float64Array): void {
   let errSq = 0, sigSq = 0;
-  const run = (start: number, count: number, stride: number, k: number) => {
-    const s = scales[k], z = zeroPoints[k];
-    for (let i = start, end = start + count * stride; i < end; i += stride) {
-      const x = data[i];
-      let q = roundHalfEven(Math.fround(x / s)) + z;
+  for (let row = 0; row < data.length; row += n) {
+    for (let k = 0; k < n; k++) {
+      const s = scales[k], z = zeroPoints[k], x = data[row + k];
+      let q = (Math.fround(x / s) + MAGIC) - MAGIC + z;
       q = q < qmin ? qmin : q > qmax ? qmax : q;
-      values[i] = q;
-      const e = x - Math.fround((q - z) * s);
+      values[row + k] = q;
+      const e = x - (q - z) * s;
       errSq += e * e;
       sigSq += x * x;
     }
-  };
-  if (lastAxisChannels(dims, opts.granularity)) {
-    const n = dims[dims.length - 1];
-    for (let row = 0; row < data.length; row += n) {
-      for (let k = 0; k < n; k++) {
-        const s = scales[k], z = zeroPoints[k], x = data[row + k];
-        let q = roundHalfEven(Math.fround(x / s)) + z;
-        q = q < qmin ? qmin : q > qmax ? qmax : q;
-        values[row + k] = q;
-        const e = x - (q - z) * s;
-        errSq += e * e;
-        sigSq += x * x;
-      }
-    }
-  } else {
-    forEachRun(dims, opts.granularity, run);
   }
-  return { qtype: opts.qtype, dims, values, scales, zeroPoints, scaleDims, granularity: opts.granularity, sqnr: errSq === 0 ? Infinity : 10 * Math.log10(sigSq / errSq) };
+  acc[0] += errSq;
+  acc[1] += sigSq;
+}
+
+/** One run of elements sharing scale `s` and zero point `z`. */
+function quantizeSpan(data: Float32Array, values: Int8Array | Uint8Array, start: number, count: number, stride: number, s: number, z: number, qmin: number, qmax: number, acc: Float64Array): void {
+  let errSq = 0, sigSq = 0;
+  for (let i = start, end = start + count * stride; i < end; i += stride) {
+    const x = data[i];
+    let q = (Math.fround(x / s) + MAGIC) - MAGIC + z;
+    q = q < qmin ? qmin : q > qmax ? qmax : q;
+    values[i] = q;
+    const e = x - Math.fround((q - z) * s);
+    errSq += e * e;
+    sigSq += x * x;
+  }
+  acc[0] += errSq;
+  acc[1] += sigSq;
 }
 
 export function dequantizeTensor(q: QuantizedTensor): Float32Array {
