@@ -88,26 +88,9 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
     if (opts.ranges.length !== groups) throw new Error(`expected ${groups} ranges, got ${opts.ranges.length}`);
     opts.ranges.forEach((r, k) => { mins[k] = r.min; maxs[k] = r.max; });
   } else if (lastAxisChannels(dims, opts.granularity)) {
-    // [K, N] with a scale per column: walk rows in memory order (a column walk misses cache on every element).
-    const n = dims[dims.length - 1];
-    for (let row = 0; row < data.length; row += n) {
-      for (let k = 0; k < n; k++) {
-        const v = data[row + k];
-        if (v < mins[k]) mins[k] = v;
-        if (v > maxs[k]) maxs[k] = v;
-      }
-    }
+    rowRanges(data, dims[dims.length - 1], mins, maxs);
   } else {
-    forEachRun(dims, opts.granularity, (start, count, stride, k) => {
-      let mn = mins[k], mx = maxs[k];
-      for (let i = start, end = start + count * stride; i < end; i += stride) {
-        const v = data[i];
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
-      }
-      mins[k] = mn;
-      maxs[k] = mx;
-    });
+    forEachRun(dims, opts.granularity, (start, count, stride, k) => spanRange(data, start, count, stride, k, mins, maxs));
   }
   const scales = new Float32Array(groups);
   const zeroPoints = new Int32Array(groups);
@@ -150,6 +133,28 @@ function quantizeRows(data: Float32Array, n: number, scales: Float32Array, zeroP
   }
   acc[0] += errSq;
   acc[1] += sigSq;
+}
+
+/** Per-column min/max of [K, N] values, walking rows in memory order (a column walk misses cache on every element). */
+function rowRanges(data: Float32Array, n: number, mins: Float64Array, maxs: Float64Array): void {
+  for (let row = 0; row < data.length; row += n) {
+    for (let k = 0; k < n; k++) {
+      const v = data[row + k];
+      if (v < mins[k]) mins[k] = v;
+      if (v > maxs[k]) maxs[k] = v;
+    }
+  }
+}
+
+function spanRange(data: Float32Array, start: number, count: number, stride: number, k: number, mins: Float64Array, maxs: Float64Array): void {
+  let mn = mins[k], mx = maxs[k];
+  for (let i = start, end = start + count * stride; i < end; i += stride) {
+    const v = data[i];
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  mins[k] = mn;
+  maxs[k] = mx;
 }
 
 /** One run of elements sharing scale `s` and zero point `z`. */
