@@ -60,8 +60,11 @@ export function resolveExternalPath(loc: ModelLocation, location: string): strin
   return real;
 }
 
-/** Reads one external tensor's bytes; checks the range against the file so a bad offset is an error, not garbage. */
-export function readExternalBytes(t: TensorProto, loc: ModelLocation, expectedBytes: number): Buffer {
+/**
+ * Reads one external tensor's bytes; checks the range against the file so a bad offset is an error, not
+ * garbage. `into` gives reusable memory to read into (see ScratchBuffer).
+ */
+export function readExternalBytes(t: TensorProto, loc: ModelLocation, expectedBytes: number, into?: ScratchBuffer): Buffer {
   const ref = externalDataRef(t, loc);
   const file = resolveExternalPath(loc, ref.location);
   const fd = fs.openSync(file, 'r');
@@ -74,7 +77,7 @@ export function readExternalBytes(t: TensorProto, loc: ModelLocation, expectedBy
     if (ref.offset + length > size) {
       throw new QuantLensError(loc.file, `tensor '${t.name}' external data [${ref.offset}, ${ref.offset + length}) runs past the end of '${ref.location}' (${size} bytes)`);
     }
-    const buf = Buffer.allocUnsafe(length);
+    const buf = into ? into.take(length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(fd, buf, done, Math.min(length - done, 1 << 30), ref.offset + done);
@@ -84,5 +87,22 @@ export function readExternalBytes(t: TensorProto, loc: ModelLocation, expectedBy
     return buf;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Memory reused from one tensor read to the next: on a large model, first touches of fresh allocations
+ * cost as much as the reads themselves. Only for data consumed before the next read.
+ */
+export class ScratchBuffer {
+  private buf = Buffer.alloc(0);
+
+  take(bytes: number): Buffer {
+    if (this.buf.length < bytes) this.buf = Buffer.allocUnsafeSlow(bytes);
+    return this.buf.subarray(0, bytes);
+  }
+
+  release(): void {
+    this.buf = Buffer.alloc(0);
   }
 }

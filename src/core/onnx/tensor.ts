@@ -1,6 +1,6 @@
 import { QuantLensError } from '../errors';
 import { DataType, dataTypeInfo, dataTypeName, rawByteLength, type ArrayCtor, type TypedArray } from './dtypes';
-import { isExternal, readExternalBytes, type ModelLocation } from './external-data';
+import { isExternal, readExternalBytes, type ModelLocation, type ScratchBuffer } from './external-data';
 import { bfloat16ToFloat, halfToFloat } from './half';
 import type { TensorProto } from './proto';
 
@@ -60,14 +60,14 @@ export function pack4(values: ArrayLike<number>): Uint8Array {
 }
 
 /** The tensor's little-endian bytes as raw_data would hold them, wherever they are stored. */
-export function tensorRawBytes(t: TensorProto, loc?: ModelLocation): Uint8Array {
+export function tensorRawBytes(t: TensorProto, loc?: ModelLocation, scratch?: ScratchBuffer): Uint8Array {
   const info = checkType(t, loc);
   if (info.bits === 0) throw new QuantLensError(where(loc), `tensor '${t.name}' holds strings, which have no raw bytes`);
   const n = tensorNumel(t, loc);
   const expected = rawByteLength(info.code, n);
   if (isExternal(t)) {
     if (!loc) throw new QuantLensError(undefined, `tensor '${t.name}' has external data but no model location was given`);
-    return readExternalBytes(t, loc, expected);
+    return readExternalBytes(t, loc, expected, scratch);
   }
   if (t.raw_data && t.raw_data.length > 0) {
     if (t.raw_data.length !== expected) {
@@ -97,7 +97,7 @@ function typedFieldsToRaw(t: TensorProto, code: DataType, n: number, loc?: Model
 }
 
 /** Decodes a TensorProto (raw_data, typed fields or external data) into a typed array. */
-export function readTensor(t: TensorProto, loc?: ModelLocation): Tensor {
+export function readTensor(t: TensorProto, loc?: ModelLocation, scratch?: ScratchBuffer): Tensor {
   const info = checkType(t, loc);
   const dims = tensorDims(t, loc);
   const n = tensorNumel(t, loc);
@@ -106,7 +106,7 @@ export function readTensor(t: TensorProto, loc?: ModelLocation): Tensor {
     if (strs.length !== n) throw new QuantLensError(where(loc), `tensor '${t.name}' holds ${strs.length} strings but its shape needs ${n}`);
     return { dtype: info.code, dims, data: strs };
   }
-  const bytes = tensorRawBytes(t, loc);
+  const bytes = tensorRawBytes(t, loc, scratch);
   if (info.bits === 4) return { dtype: info.code, dims, data: unpack4(bytes, n, info.code === DataType.INT4) };
   const count = info.code === DataType.COMPLEX64 || info.code === DataType.COMPLEX128 ? n * 2 : n;
   return { dtype: info.code, dims, data: viewAs(bytes, info.array!, count) };

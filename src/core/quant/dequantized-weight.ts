@@ -4,7 +4,7 @@ import type { NodeProto } from '../onnx/proto';
 import type { QuantContext } from './context';
 import { QUANT_TYPES, type QuantType } from './qtypes';
 import { quantizeTensor, type Granularity } from './tensor-quant';
-import { floatWeight, scaleTensor, weightBytes } from './weights';
+import { floatWeight, scaleTensor, weightBytes, weightScratch } from './weights';
 import { DataType } from '../onnx/dtypes';
 
 export interface DqResult {
@@ -22,7 +22,7 @@ export interface DqResult {
  */
 export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8'): DqResult {
   const name = node.input![index];
-  const w = floatWeight(ctx.view, name, ctx.loc, true)!;
+  const w = floatWeight(ctx.view, name, ctx.loc, true, weightScratch)!;
   const opts = ctx.optionsFor(node);
   const perAxis = axis !== undefined && opts.perChannel && w.dims.length > 0;
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };

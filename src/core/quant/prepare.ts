@@ -18,7 +18,7 @@ import type { NodeDecision, QuantizeOptions } from './options';
 import type { QuantPolicy } from './policy';
 import { calibrateActivations, STATIC_QUANTIZERS, type CalibrationReport } from './static/qdq';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
-import { floatWeightDims } from './weights';
+import { floatWeightDims, weightScratch } from './weights';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
   weight: WEIGHT_QUANTIZERS,
@@ -168,6 +168,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
     if (!q || q.check(node, qctx)) continue;
     await q.apply(node, qctx);
   }
+  weightScratch.release();
   editor.dropUnusedConstants();
   return { model, decisions };
 }

@@ -1,5 +1,5 @@
 import { DataType } from '../onnx/dtypes';
-import type { ModelLocation } from '../onnx/external-data';
+import { ScratchBuffer, type ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import type { TensorProto } from '../onnx/proto';
 import { makeTensor, readTensor, tensorDims, toFloat32 } from '../onnx/tensor';
@@ -22,11 +22,17 @@ const accepted = (t: TensorProto | undefined, half: boolean) => !!t && (t.data_t
  * The float weight behind `name` (float32; float16 too with `half`, for weight-only quantization of
  * float16 exports), or undefined when the value is not such a stored tensor.
  */
-export function floatWeight(view: GraphView, name: string, loc: ModelLocation, half = false): FloatWeight | undefined {
+export function floatWeight(view: GraphView, name: string, loc: ModelLocation, half = false, scratch?: ScratchBuffer): FloatWeight | undefined {
   const t = view.constant(name);
   if (!accepted(t, half)) return undefined;
-  return { name, tensor: t!, dims: tensorDims(t!, loc), data: toFloat32(readTensor(t!, loc)), dtype: t!.data_type as DataType.FLOAT | DataType.FLOAT16 };
+  return { name, tensor: t!, dims: tensorDims(t!, loc), data: toFloat32(readTensor(t!, loc, scratch)), dtype: t!.data_type as DataType.FLOAT | DataType.FLOAT16 };
 }
+
+/**
+ * Read memory shared by the weight quantizers, which consume a weight before reading the next (external
+ * data only; released after each quantization pass).
+ */
+export const weightScratch = new ScratchBuffer();
 
 /** Shape of that weight without reading its data (for the quantizers' checks). */
 export function floatWeightDims(view: GraphView, name: string, loc: ModelLocation, half = false): number[] | undefined {

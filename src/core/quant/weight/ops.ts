@@ -2,7 +2,7 @@ import { errorStats } from '../tensor-quant';
 import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
-import { floatWeight, floatWeightDims } from '../weights';
+import { floatWeight, floatWeightDims, weightScratch } from '../weights';
 import { dequantizeBlocks, emitMatMulNBits, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 
@@ -42,7 +42,7 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     async apply(node, ctx) {
       const opts = ctx.optionsFor(node);
       if (opts.bits === 8) return matMulInt8.apply(node, ctx);
-      const w = floatWeight(ctx.view, node.input![1], ctx.loc, true)!;
+      const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
       const [K, N] = w.dims;
       const symmetric = opts.symmetric;
       const bq = opts.algorithm === 'gptq'
