@@ -38,10 +38,16 @@ async function latencies(models: string[], feeds: Record<string, ort.Tensor>, ru
 async function measure(name: string, model: string, dir: string): Promise<void> {
   const structured = await pruneModel(model, path.join(dir, `${name}.s50.onnx`), { method: 'structured', sparsity: 0.5 });
   const magnitude = await pruneModel(model, path.join(dir, `${name}.m50.onnx`), { method: 'magnitude', sparsity: 0.5 });
+  // --prune-norm: hidden sizes under LayerNormalization too (changes nothing on a model without it).
+  const norm = await pruneModel(model, path.join(dir, `${name}.n50.onnx`), { method: 'structured', sparsity: 0.5, pruneNormalized: true });
   const feeds = randomFeeds(loadModel(model).model.graph!, { batch: BATCH, seed: 3 });
-  const [base, s, m] = await latencies([model, structured.output, magnitude.output], feeds);
+  const [base, s, m, n] = await latencies([model, structured.output, magnitude.output, norm.output], feeds);
   row(`${name}: structured 50% parameters kept`, `${(structured.parametersAfter / structured.parametersBefore).toFixed(3)}  (${structured.parametersBefore} -> ${structured.parametersAfter})`);
   row(`${name}: structured 50% latency ÷ unpruned`, `${(s / base).toFixed(2)}x  (${s.toFixed(3)} ms vs ${base.toFixed(3)} ms, batch ${BATCH}, cpu)`);
+  if (norm.parametersAfter !== structured.parametersAfter) {
+    row(`${name}: structured 50% --prune-norm parameters kept`, `${(norm.parametersAfter / norm.parametersBefore).toFixed(3)}  (${norm.parametersBefore} -> ${norm.parametersAfter}; cosine ${Object.values(norm.fidelity)[0].cosine.toFixed(3)} vs ${Object.values(structured.fidelity)[0].cosine.toFixed(3)} without)`);
+    row(`${name}: structured 50% --prune-norm latency ÷ unpruned`, `${(n / base).toFixed(2)}x  (${n.toFixed(3)} ms)`);
+  }
   row(`${name}: magnitude 50% latency ÷ unpruned`, `${(m / base).toFixed(2)}x  (zeros stay dense in onnxruntime)`);
 }
 

@@ -186,6 +186,30 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(r.groups!.some((g) => g.removed === 32));
   });
 
+  it('--prune-norm shrinks the hidden size under LayerNormalization; a Gather picks the input\'s kept channels', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), input);
+    const plain = await pruneModel(input, path.join(dir, 'a.onnx'), { method: 'structured', sparsity: 0.5 });
+    assert.ok(plain.groups!.some((g) => /--prune-norm/.test(g.skipped ?? '')), 'without it the residual stream is left, saying why');
+    const r = await pruneModel(input, path.join(dir, 'b.onnx'), { method: 'structured', sparsity: 0.5, pruneNormalized: true });
+    assert.ok(r.parametersAfter < plain.parametersAfter * 0.6, `${plain.parametersAfter} -> ${r.parametersAfter}`);
+    const m = loadModel(path.join(dir, 'b.onnx')).model;
+    const g = m.graph!;
+    const lns = g.node!.filter((n) => n.op_type === 'LayerNormalization');
+    assert.equal(lns.length, 5);
+    for (const ln of lns) for (const i of [1, 2]) assert.deepEqual(dimsOf(m, ln.input![i]), [32], `${ln.name} input ${i}`);
+    const gather = g.node!.find((n) => n.op_type === 'Gather' && n.input![0] === 'inputs_embeds')!;
+    assert.ok(gather, 'the input is gathered');
+    assert.deepEqual(dimsOf(m, gather.input![1]), [32]);
+    assert.ok(g.node!.every((n) => n === gather || !(n.input ?? []).includes('inputs_embeds')), 'every other reader reads the kept channels');
+    // Same model interface; onnxruntime ran it in verification.
+    const a = loadModel(input).model.graph!;
+    assert.deepEqual(g.input!.map((v) => JSON.stringify(v.type)), a.input!.map((v) => JSON.stringify(v.type)));
+    assert.deepEqual(g.output!.map((v) => JSON.stringify(v.type)), a.output!.map((v) => JSON.stringify(v.type)));
+    assert.ok(Number.isFinite(Object.values(r.fidelity)[0].cosine));
+  });
+
   it('leaves coupling it cannot prove safe alone and says why (grouped conv, Softmax over channels)', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(9);

@@ -31,6 +31,12 @@ export interface PruneOptions {
   damp: number;
   /** Structured: kept channel counts are multiples of this (1: any count). */
   roundTo: number;
+  /**
+   * Structured: also prune dimensions that LayerNormalization normalises over (a transformer's hidden
+   * size), selecting the kept channels of model inputs with a Gather. Not exact even for unimportant
+   * channels: the normalisation statistics change, as in Torch-Pruning's hidden-size pruning.
+   */
+  pruneNormalized: boolean;
 }
 
 export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
@@ -47,6 +53,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   device: 'auto',
   damp: 0.01,
   roundTo: 1,
+  pruneNormalized: false,
 };
 
 /** Parses '2:4' into {n: 2, m: 4}; N must be below M. */

@@ -77,6 +77,14 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
     else if (r.kind === 'param') {
       const t = view.constant(r.node.input![r.input])!;
       r.node.input![r.input] = editor.addInitializer(slicedTensor(t, loc, r.axis, drop));
+    } else if (r.kind === 'input') {
+      // Readers of the model input now read its kept channels; the input itself keeps its shape.
+      const keep = Array.from({ length: sizes.get(r.tensor)! }, (_, i) => i).filter((i) => !drop.has(i));
+      const idx = editor.addInitializer({ name: `${r.tensor}.kept_channels`, data_type: 7, dims: [keep.length], raw_data: new Uint8Array(BigInt64Array.from(keep.map(BigInt)).buffer) });
+      const out = editor.unique(`${r.tensor}_pruned`);
+      const readers = view.consumersOf(r.tensor);
+      for (const c of readers) c.input = (c.input ?? []).map((x) => (x === r.tensor ? out : x));
+      editor.insertBefore(editor.graph.node?.[0], [{ name: `${r.tensor}_Gather`, op_type: 'Gather', input: [r.tensor, idx], output: [out], attribute: [{ name: 'axis', type: 2, i: r.axis }] }]);
     } else if (r.kind === 'reshape') {
       const slot = shapeSlot(view, r.node, r.index)!;
       const size = BigInt(sizes.get(r.tensor)! - drop.size);

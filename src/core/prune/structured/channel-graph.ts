@@ -27,7 +27,9 @@ export type Relation =
   /** A stored per-channel tensor (bias, BatchNorm statistics, scale) sliced along `axis` with `tensor`. */
   | { kind: 'param'; node: NodeProto; input: number; axis: number; tensor: string }
   /** A Reshape whose target shape holds `tensor`'s tracked size at `index`. */
-  | { kind: 'reshape'; node: NodeProto; index: number; tensor: string };
+  | { kind: 'reshape'; node: NodeProto; index: number; tensor: string }
+  /** A model input whose kept channels a Gather selects (its shape stays; see pruneNormalized). */
+  | { kind: 'input'; tensor: string; axis: number };
 
 export interface ChannelSet {
   /** Union-find root: the id of the set. */
@@ -59,7 +61,8 @@ export class ChannelGraph {
   private readonly captured = new Set<string>();
   private readonly outputs: Set<string>;
 
-  constructor(private readonly view: GraphView, private readonly shapes: Map<string, number[]>, layers: PrunableLayer[]) {
+  /** `normalized`: LayerNormalization dimensions and model inputs may be pruned (PruneOptions.pruneNormalized). */
+  constructor(private readonly view: GraphView, private readonly shapes: Map<string, number[]>, layers: PrunableLayer[], private readonly normalized = false) {
     for (const l of layers) this.layerOf.set(l.node, l);
     this.outputs = new Set((view.graph.output ?? []).map((o) => o.name ?? ''));
     // Values read inside If/Loop/Scan bodies: their readers are out of sight, so their channels stay.
@@ -142,7 +145,11 @@ export class ChannelGraph {
   private visit(tensor: string): void {
     const t = this.tracks.get(tensor)!;
     if (this.outputs.has(tensor)) this.pinTensor(tensor, `'${tensor}' is a model output`);
-    if (this.view.graphInputs.has(tensor)) this.pinTensor(tensor, `'${tensor}' is a model input`);
+    if (this.view.graphInputs.has(tensor) && !this.view.constant(tensor)) {
+      // A model input keeps its shape; with normalized dimensions on, a Gather picks the kept channels.
+      if (!this.normalized || this.outputs.has(tensor)) this.pinTensor(tensor, `'${tensor}' is a model input${this.normalized ? '' : ' (--prune-norm selects its kept channels instead)'}`);
+      else if (!this.relations.some((r) => r.kind === 'input' && r.tensor === tensor)) this.relations.push({ kind: 'input', tensor, axis: t.axis });
+    }
     if (this.captured.has(tensor)) this.pinTensor(tensor, `'${tensor}' is read inside a control-flow subgraph`);
     const producer = this.view.producer.get(tensor);
     const pl = producer ? this.layerOf.get(producer) : undefined;
@@ -228,7 +235,14 @@ export class ChannelGraph {
       if (ax < 0) ax += rank;
       const a = axisOf(from);
       const over = op === 'LayerNormalization' ? a >= ax : a === ax;
-      if (over) return `${label} normalises over the channels`;
+      // LayerNormalization over the last axis alone may lose channels (opt-in): scale and bias are sliced.
+      if (over && this.normalized && op === 'LayerNormalization' && ax === rank - 1 && a === ax) {
+        if ((node.output ?? []).slice(1).some((x) => x)) return `${label} exposes its statistics`;
+        if (!this.track(input0, a) || !this.track(output0, a) || !this.tie(input0, output0)) return `${label}: shapes unknown`;
+        for (const i of [1, 2]) if (node.input?.[i]) { const r = this.paramRelation(node, i, output0); if (r) return r; }
+        return undefined;
+      }
+      if (over) return `${label} normalises over the channels${op === 'LayerNormalization' ? ' (--prune-norm allows it)' : ''}`;
       return this.track(input0, a) && this.track(output0, a) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
     }
     return `${label} reads them`;

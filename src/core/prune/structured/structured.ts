@@ -70,7 +70,7 @@ export interface StructuredResult {
  */
 export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>): StructuredResult {
   const view = editor.view();
-  const graph = new ChannelGraph(view, shapes, layers);
+  const graph = new ChannelGraph(view, shapes, layers, o.pruneNormalized);
   graph.analyze();
   const sets = graph.sets();
   const weights = new Map(layers.map((l) => [l, readLayerWeight(view, l, loaded.loc)]));
@@ -115,7 +115,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (fam.length < 2) { g.skipped = 'a single channel: too small to prune'; continue; }
     let k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
     // --round-to: keep a multiple of N channels (vector widths, NCHWc blocks), never fewer than N.
-    if (o.roundTo > 1 && width === 1 && fam.length > o.roundTo) {
+    if (o.roundTo > 1 && width === 1) {
       const keep = Math.max(o.roundTo, Math.round((fam.length - k) / o.roundTo) * o.roundTo);
       k = Math.max(0, fam.length - Math.min(fam.length, keep));
     }
