@@ -69,12 +69,16 @@ function huge() {
   fs.rmSync(path.join(dir, 'huge-warm'), { recursive: true, force: true });
   const cpT = time(() => execFileSync('cp', ['-r', folder, path.join(dir, 'huge-copy')]));
   fs.rmSync(path.join(dir, 'huge-copy'), { recursive: true, force: true });
-  const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), model, path.join(dir, 'huge-q.onnx')], { encoding: 'utf8' });
-  if (q.status !== 0) throw new Error(q.stderr);
-  const m = JSON.parse(q.stdout.trim().split('\n').pop());
   const label = `${(size / 2 ** 30).toFixed(2)} GiB external-data model`;
-  console.log(`${`weight INT8 quantize of a ${label} ÷ cp`.padEnd(52)} ${(m.seconds / cpT).toFixed(2)}x  (${m.seconds.toFixed(1)} s vs cp ${cpT.toFixed(2)} s; verify ${m.timings.verify.toFixed(1)} s)`);
-  printPeaks(m, size, 52);
+  for (const [job, what] of [['quantize', 'weight INT8 quantize'], ['prune', 'magnitude 50% prune']]) {
+    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), model, path.join(dir, 'huge-q.onnx'), job], { encoding: 'utf8' });
+    if (q.status !== 0) throw new Error(q.stderr);
+    const m = JSON.parse(q.stdout.trim().split('\n').pop());
+    console.log(`${`${what} of a ${label} ÷ cp`.padEnd(52)} ${(m.seconds / cpT).toFixed(2)}x  (${m.seconds.toFixed(1)} s vs cp ${cpT.toFixed(2)} s; verify ${m.timings.verify.toFixed(1)} s)`);
+    printPeaks(m, size, 52);
+    fs.rmSync(path.join(dir, 'huge-q.onnx'), { force: true });
+    fs.rmSync(path.join(dir, 'huge-q.onnx.data'), { force: true });
+  }
   fs.rmSync(folder, { recursive: true, force: true });
   fs.rmSync(path.join(dir, 'huge-q.onnx'), { force: true });
   fs.rmSync(path.join(dir, 'huge-q.onnx.data'), { force: true });

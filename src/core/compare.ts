@@ -105,8 +105,12 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
   const progress = (f: number) => ctx.onProgress?.({ stage: 'compare', fraction: (half + f) / 2 });
   if (opts.segmentBytes !== undefined && bytes > opts.segmentBytes) {
     const loaded = loadModel(file);
+    // A cut onnxruntime cannot take (a sequence or optional value crossing it, say) falls back to the whole model.
     const r = await runSegmented(loaded, samples, { budgetBytes: opts.segmentBytes, device: opts.device, mappedWeights: opts.mappedWeights, latencyRuns: opts.latencyRuns ?? 10 },
-      { ...(ctx.signal ? { signal: ctx.signal } : {}), onProgress: (p) => progress(p.fraction ?? 0) });
+      { ...(ctx.signal ? { signal: ctx.signal } : {}), onProgress: (p) => progress(p.fraction ?? 0) }).catch((e) => {
+      if (e instanceof CancelledError) throw e;
+      return undefined;
+    });
     if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).map((v) => v.name ?? '') };
   }
   const s = await createSession(file, { device: opts.device, ...(opts.mappedWeights ? { mappedWeights: true } : {}) });

@@ -8,6 +8,7 @@ import { tensorRawBytes } from '../../src/core/onnx/tensor';
 import { walkTensors } from '../../src/core/onnx/walk';
 import { CancelledError } from '../../src/core/errors';
 import { quantizeModel, type QuantizeReport } from '../../src/core/quant/quantize-model';
+import { pruneModel } from '../../src/core/prune/prune-model';
 import { openCalibration } from '../../src/core/calib/data';
 import { planSegments } from '../../src/core/runtime/segments';
 import { runSegmented } from '../../src/core/runtime/segmented-run';
@@ -59,6 +60,29 @@ describe('streamed quantization of external-data models', function () {
       assert.deepEqual(Object.values(b.fidelity)[0], Object.values(a.fidelity)[0]);
       assert.ok(Object.values(b.fidelity)[0].cosine > 0.99);
       assert.deepEqual(fs.readdirSync(out).sort(), ['a.onnx', 'a.onnx.report.json', 'b.onnx', 'b.onnx.data', 'b.onnx.report.json']);
+    });
+  }
+
+  for (const [label, opts] of [
+    ['magnitude, global threshold', { method: 'magnitude', sparsity: 0.6, minDensity: 0.1 }],
+    ['N:M 2:4', { method: 'nm' }],
+    ['magnitude with activation importance and reconstruction', { method: 'magnitude', sparsity: 0.5, importance: 'activation', reconstruct: true, calibration: 'random:8' }],
+  ] as const) {
+    it(`prune, ${label}: a layer at a time, the same weights as the in-memory path`, async () => {
+      const out = tmpDir();
+      const a = await pruneModel(inline, path.join(out, 'a.onnx'), opts, {}, { masks: path.join(out, 'a.masks.json') });
+      const b = await pruneModel(external, path.join(out, 'b.onnx'), opts, {}, { masks: path.join(out, 'b.masks.json') });
+      const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
+      assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+      for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+      assert.equal(b.sparsity, a.sparsity);
+      const streamed = JSON.parse(fs.readFileSync(b.report, 'utf8')).streamed;
+      assert.equal(streamed?.tensors, b.layers.length, `streamed: ${JSON.stringify(streamed)}`);
+      assert.equal(JSON.parse(fs.readFileSync(a.report, 'utf8')).streamed, undefined);
+      assert.deepEqual(b.layers.map((l) => [l.name, l.sparsity, l.nmViolations]), a.layers.map((l) => [l.name, l.sparsity, l.nmViolations]));
+      const masks = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')).layers;
+      assert.deepEqual(masks(path.join(out, 'b.masks.json')), masks(path.join(out, 'a.masks.json')));
+      assert.deepEqual(loadModel(b.output).externalFiles.map((f) => path.basename(f)), ['b.onnx.data']);
     });
   }
 

@@ -89,9 +89,11 @@ export function readLayerWeight(view: GraphView, l: PrunableLayer, loc: ModelLoc
 }
 
 /** Stores new values (and dims) in a float tensor in place, in its own type, inline. */
-export function writeFloatTensor(t: TensorProto, data: Float32Array, dims?: number[]): void {
+export function writeFloatTensor(t: TensorProto, data: Float32Array, dims?: number[], copy = true): void {
   const half = t.data_type === DataType.FLOAT16;
-  const bytes = half ? new Uint8Array(Uint16Array.from(data, floatToHalf).buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+  // copy = false: the caller hands `data` over (streamed pruning writes it out at once).
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = half ? new Uint8Array(Uint16Array.from(data, floatToHalf).buffer) : copy ? view.slice() : view;
   if (dims) t.dims = dims;
   t.raw_data = bytes;
   t.float_data = [];

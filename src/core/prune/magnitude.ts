@@ -4,8 +4,9 @@ import { layerIndex, type PrunableLayer } from './layers';
  * Importance of each weight: |w| (L1 and L2 rank single weights alike), or with input activation norms
  * |w| · ‖x_in‖₂ (Wanda, Sun et al. 2023), so a small weight on a loud input is not the first to go.
  */
-export function weightScores(l: PrunableLayer, w: Float32Array, inputNorms?: Float64Array): Float32Array {
-  const s = new Float32Array(w.length);
+export function weightScores(l: PrunableLayer, w: Float32Array, inputNorms?: Float64Array, into?: Float32Array): Float32Array {
+  // `into`: memory to reuse (streamed pruning scores every layer more than once; fresh pages cost time).
+  const s = into && into.length >= w.length ? into.subarray(0, w.length) : new Float32Array(w.length);
   if (!inputNorms) {
     for (let i = 0; i < w.length; i++) s[i] = Math.abs(w[i]);
     return s;
@@ -75,11 +76,29 @@ function countEqual(sorted: Float32Array, v: number): number {
   return n;
 }
 
+/**
+ * The k-th smallest (0-based) of non-negative scores, as sorting would give, in two counting passes over
+ * the float bit patterns (which order as the values do) instead of an n·log n sort of a copy.
+ */
+export function kthSmallest(scores: Float32Array, k: number): number {
+  const keys = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
+  const clean = (x: number) => (x >= 0x80000000 ? 0 : x); // negative zero ranks as zero
+  const hi = new Uint32Array(1 << 16);
+  for (let i = 0; i < keys.length; i++) hi[clean(keys[i]) >>> 16]++;
+  let b = 0, seen = 0;
+  while (seen + hi[b] <= k) seen += hi[b++];
+  const lo = new Uint32Array(1 << 16);
+  for (let i = 0; i < keys.length; i++) { const x = clean(keys[i]); if (x >>> 16 === b) lo[x & 0xffff]++; }
+  let l = 0;
+  while (seen + lo[l] <= k) seen += lo[l++];
+  return new Float32Array(new Uint32Array([((b << 16) | l) >>> 0]).buffer)[0];
+}
+
 /** Mask (1 = kept) removing exactly `count` weights of lowest score; ties broken by position. */
 export function maskByCount(scores: Float32Array, count: number): Uint8Array {
   const mask = new Uint8Array(scores.length).fill(1);
   if (count <= 0) return mask;
-  const t = Float32Array.from(scores).sort()[count - 1];
+  const t = kthSmallest(scores, count - 1);
   let left = count;
   for (let i = 0; i < scores.length && left > 0; i++) if (scores[i] < t) { mask[i] = 0; left--; }
   for (let i = 0; i < scores.length && left > 0; i++) if (scores[i] === t) { mask[i] = 0; left--; }

@@ -7,14 +7,15 @@ import type { JobContext } from '../jobs';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
-import { checkOutputPath, saveVerified } from '../verified-output';
+import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { layerInputStats, type LayerInputStats } from './layer-inputs';
-import { findPrunableLayers, readLayerWeight, writeFloatTensor, type PrunableLayer } from './layers';
+import { findPrunableLayers, writeFloatTensor, type PrunableLayer } from './layers';
+import { floatWeight, weightScratch } from '../quant/weights';
 import { nmViolations } from './magnitude';
 import { sparsityMap, type SparsityMap } from './maps';
 import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { probeShapes, pruneStructured, type ChannelGroup } from './structured/structured';
-import { pruneUnstructured } from './unstructured';
+import { pruneUnstructured, pruneUnstructuredStreamed, type PrunedWeight } from './unstructured';
 import { writeMasks } from './masks';
 
 export interface PrunedLayer {
@@ -60,6 +61,10 @@ export interface PruneReport extends PruneResult {
   /** Per layer, tiles of density and magnitude for the heatmap view. */
   maps: Record<string, SparsityMap>;
   timings: Record<string, number>;
+  /** External-data models are written a layer at a time: the weights that went straight to the data file. */
+  streamed?: { tensors: number; bytes: number };
+  /** Verification ran each model a segment at a time (large streamed models): how many segments each. */
+  verifiedInSegments?: { reference: number; candidate: number };
 }
 
 /** Prunes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
@@ -94,36 +99,65 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const maps: Record<string, SparsityMap> = {};
   let groups: ChannelGroup[] | undefined;
   let masksFile: string | undefined;
-  if (o.method === 'structured') {
-    const shapes = await probeShapes(loaded, data, o.device, ctx);
-    const r = pruneStructured(editor, loaded, layers, shapes, o, stats);
-    groups = r.groups;
-    Object.assign(maps, r.maps);
-    const recon = new Set(r.reconstructed);
-    for (const l of layers) {
-      const dims = (view.constant(l.weight)!.dims ?? []).map(Number);
-      const n0 = shapesBefore.get(l)!.reduce((a, b) => a * b, 1), n1 = dims.reduce((a, b) => a * b, 1);
-      if (n1 === n0) continue;
-      layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
+  // Staged beside the output; an external-data model streams its pruned weights into the staged data file.
+  const stage = new OutputStage(output, streamsOutput(loaded));
+  try {
+    if (o.method === 'structured') {
+      const shapes = await probeShapes(loaded, data, o.device, ctx);
+      const r = pruneStructured(editor, loaded, layers, shapes, o, stats);
+      groups = r.groups;
+      Object.assign(maps, r.maps);
+      const recon = new Set(r.reconstructed);
+      for (const l of layers) {
+        const dims = (view.constant(l.weight)!.dims ?? []).map(Number);
+        const n0 = shapesBefore.get(l)!.reduce((a, b) => a * b, 1), n1 = dims.reduce((a, b) => a * b, 1);
+        if (n1 === n0) continue;
+        layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
+      }
+      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept });
+    } else {
+      const rows = (p: PrunedWeight) => {
+        const viol = o.method === 'nm' ? nmViolations(p.layer, p.values, o.pattern.n, o.pattern.m) : undefined;
+        layerRows.push({ name: p.layer.name, node: p.layer.node.name ?? '', opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
+        maps[p.layer.name] = sparsityMap(p.layer, p.values, o.tile);
+      };
+      let pruned: PrunedWeight[];
+      if (stage.spill) {
+        // A model with external data: a layer at a time, each written to the output's data file at once.
+        pruned = [];
+        const read = (l: PrunableLayer) => floatWeight(view, l.weight, loaded.loc, true, weightScratch)!.data;
+        try {
+          skipped.push(...pruneUnstructuredStreamed(read, layers, o, stats, (p) => {
+            const t = view.constant(p.layer.weight)!;
+            writeFloatTensor(t, p.values, undefined, false);
+            stage.spill!.take(t);
+            rows(p);
+            if (extra.masks) pruned.push({ ...p, values: new Float32Array(0) });
+          }));
+        } finally {
+          weightScratch.release();
+        }
+      } else {
+        const r = pruneUnstructured(view, loaded.loc, layers, o, stats);
+        skipped.push(...r.skipped);
+        pruned = r.pruned;
+        for (const p of pruned) {
+          writeFloatTensor(view.constant(p.layer.weight)!, p.values);
+          rows(p);
+        }
+      }
+      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
     }
-    if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept });
-  } else {
-    const r = pruneUnstructured(view, loaded.loc, layers, o, stats);
-    skipped.push(...r.skipped);
-    for (const p of r.pruned) {
-      writeFloatTensor(view.constant(p.layer.weight)!, p.values);
-      const viol = o.method === 'nm' ? nmViolations(p.layer, readLayerWeight(view, p.layer, loaded.loc), o.pattern.n, o.pattern.m) : undefined;
-      layerRows.push({ name: p.layer.name, node: p.layer.node.name ?? '', opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
-      maps[p.layer.name] = sparsityMap(p.layer, p.values, o.tile);
-    }
-    if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: r.pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
+    editor.dropUnusedConstants();
+    editor.syncInitializerInputs();
+    timings.prune = (performance.now() - tp) / 1000;
+    if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
+  } catch (e) {
+    stage.close();
+    throw e;
   }
-  editor.dropUnusedConstants();
-  editor.syncInitializerInputs();
-  timings.prune = (performance.now() - tp) / 1000;
-  if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');
 
-  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input);
+  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
@@ -151,7 +185,11 @@ export async function pruneModel(input: string, output: string, partial: Partial
     ...(masksFile ? { masks: masksFile } : {}),
     warnings,
   };
-  const report: PruneReport = { ...result, input, options: o, maps, timings };
+  const report: PruneReport = {
+    ...result, input, options: o, maps, timings,
+    ...(stage.spill?.count ? { streamed: { tensors: stage.spill.count, bytes: stage.spill.bytes } } : {}),
+    ...(v.check.segments ? { verifiedInSegments: v.check.segments } : {}),
+  };
   writeJsonAtomic(result.report, report);
   return result;
 }
