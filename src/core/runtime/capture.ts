@@ -45,7 +45,8 @@ export async function captureTensors(
 export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {
-    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization });
+    // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
+    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
     return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
   } catch (e) {
     staged.cleanup();
