@@ -66,6 +66,7 @@ describe('streamed quantization of external-data models', function () {
   for (const [label, opts] of [
     ['magnitude, global threshold', { method: 'magnitude', sparsity: 0.6, minDensity: 0.1 }],
     ['N:M 2:4', { method: 'nm' }],
+    ['structured 50% with reconstruction', { method: 'structured', sparsity: 0.5, reconstruct: true, calibration: 'random:8' }],
     ['magnitude with activation importance and reconstruction', { method: 'magnitude', sparsity: 0.5, importance: 'activation', reconstruct: true, calibration: 'random:8' }],
   ] as const) {
     it(`prune, ${label}: a layer at a time, the same weights as the in-memory path`, async () => {
@@ -78,6 +79,7 @@ describe('streamed quantization of external-data models', function () {
       assert.equal(b.sparsity, a.sparsity);
       const streamed = JSON.parse(fs.readFileSync(b.report, 'utf8')).streamed;
       assert.equal(streamed?.tensors, b.layers.length, `streamed: ${JSON.stringify(streamed)}`);
+      assert.deepEqual(JSON.parse(fs.readFileSync(b.report, 'utf8')).maps, JSON.parse(fs.readFileSync(a.report, 'utf8')).maps);
       assert.equal(JSON.parse(fs.readFileSync(a.report, 'utf8')).streamed, undefined);
       assert.deepEqual(b.layers.map((l) => [l.name, l.sparsity, l.nmViolations]), a.layers.map((l) => [l.name, l.sparsity, l.nmViolations]));
       const masks = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')).layers;
@@ -130,6 +132,26 @@ describe('segmented runs (verification of models larger than memory)', function 
     }
     await whole.session.release();
     assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data'], 'segment models are removed');
+  });
+
+  it('structured pruning probes shapes and verifies a segment at a time (budget lowered): the same pruned model', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const out = tmpDir();
+    const whole = await pruneModel(file, path.join(out, 'w.onnx'), { method: 'structured', sparsity: 0.5 });
+    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
+    let seg: Awaited<ReturnType<typeof pruneModel>>;
+    try {
+      seg = await pruneModel(file, path.join(out, 's.onnx'), { method: 'structured', sparsity: 0.5 });
+    } finally {
+      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
+    }
+    assert.ok(JSON.parse(fs.readFileSync(seg.report, 'utf8')).verifiedInSegments?.reference > 2);
+    const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);
+    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+    for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data']);
   });
 
   it('a streamed quantization verifies a segment at a time (budget lowered) and measures the same fidelity', async () => {

@@ -1,5 +1,5 @@
 import { DataType } from '../onnx/dtypes';
-import type { ModelLocation } from '../onnx/external-data';
+import type { ModelLocation, ScratchBuffer } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import { floatToHalf } from '../onnx/half';
 import type { NodeProto, TensorProto } from '../onnx/proto';
@@ -84,8 +84,8 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
 }
 
 /** The float32 values of a layer's weight (float16 widened). */
-export function readLayerWeight(view: GraphView, l: PrunableLayer, loc: ModelLocation): Float32Array {
-  return floatWeight(view, l.weight, loc, true)!.data;
+export function readLayerWeight(view: GraphView, l: PrunableLayer, loc: ModelLocation, scratch?: ScratchBuffer): Float32Array {
+  return floatWeight(view, l.weight, loc, true, scratch)!.data;
 }
 
 /** Stores new values (and dims) in a float tensor in place, in its own type, inline. */

@@ -104,7 +104,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   try {
     if (o.method === 'structured') {
       const shapes = await probeShapes(loaded, data, o.device, ctx);
-      const r = pruneStructured(editor, loaded, layers, shapes, o, stats);
+      const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
       groups = r.groups;
       Object.assign(maps, r.maps);
       const recon = new Set(r.reconstructed);

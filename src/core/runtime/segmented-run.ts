@@ -25,10 +25,13 @@ export interface SegmentedRun {
  * weights, never the whole model, so a model larger than memory can still be checked. Returns undefined
  * when the graph cannot be cut (not topologically ordered, sparse initializers, one segment anyway).
  */
-export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: { budgetBytes: number; device?: DevicePreference; mappedWeights?: boolean; latencyRuns?: number }, ctx: JobContext = {}): Promise<SegmentedRun | undefined> {
+export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: { budgetBytes: number; device?: DevicePreference; mappedWeights?: boolean; latencyRuns?: number; fetch?: string[] }, ctx: JobContext = {}): Promise<SegmentedRun | undefined> {
   const graph = loaded.model.graph!;
   if ((graph.sparse_initializer ?? []).length) return undefined;
-  const segments = planSegments(graph, opts.budgetBytes);
+  // `fetch`: intermediate values returned with the outputs.
+  const inputs = new Set((graph.input ?? []).map((v) => v.name ?? ''));
+  const extra = (opts.fetch ?? []).filter((n) => !inputs.has(n));
+  const segments = planSegments(graph, opts.budgetBytes, new Set(extra));
   if (!segments || segments.length < 2) return undefined;
   const declared = new Map<string, ValueInfoProto>();
   for (const v of [...(graph.value_info ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) if (v.type) declared.set(v.name ?? '', v);
@@ -36,7 +39,7 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
   const live: Array<Map<string, ort.Tensor>> = samples.map((s) => new Map(Object.entries(s)));
   const lastRead = new Map<string, number>();
   segments.forEach((s, k) => s.inputs.forEach((i) => lastRead.set(i, k)));
-  const graphOutputs = (graph.output ?? []).map((v) => v.name ?? '');
+  const graphOutputs = [...new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...extra])];
   let latencyMs = 0;
   let provider: Provider = 'cpu';
   let fallbackReason: string | undefined;
@@ -64,7 +67,7 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
             throw new QuantLensError(loaded.loc.file, `onnxruntime failed to run layers ${k + 1} of ${segments.length} on sample ${i + 1}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
           }
           for (const [n, t] of Object.entries(out)) live[i].set(n, t);
-          if (i === 0) latencyMs += await medianRun(s.session, feeds, seg.outputs, opts.latencyRuns ?? 3);
+          if (i === 0 && (opts.latencyRuns ?? 3) > 0) latencyMs += await medianRun(s.session, feeds, seg.outputs, opts.latencyRuns ?? 3);
         }
       } finally {
         await s.session.release();
@@ -76,7 +79,7 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
     ctx.onProgress?.({ stage: 'compare', fraction: (k + 1) / segments.length, message: `layers ${k + 1}/${segments.length}` });
   }
   return {
-    outputs: live.map((m) => Object.fromEntries(graphOutputs.map((n) => [n, m.get(n)!]))),
+    outputs: live.map((m) => Object.fromEntries(graphOutputs.filter((n) => m.has(n)).map((n) => [n, m.get(n)!]))),
     latencyMs, segments: segments.length, provider, ...(fallbackReason ? { fallbackReason } : {}),
   };
 }

@@ -32,10 +32,10 @@ function reads(node: NodeProto): string[] {
 
 /**
  * Cuts a topologically ordered graph into consecutive segments holding at most `budgetBytes` of weights
- * each (one node bigger than that gets a segment of its own). Returns undefined when the graph is not in
+ * each (one node bigger than that gets a segment of its own); values in `keep` are handed out like outputs. Returns undefined when the graph is not in
  * topological order (the ONNX rule), so the caller runs it whole instead.
  */
-export function planSegments(graph: GraphProto, budgetBytes: number): Segment[] | undefined {
+export function planSegments(graph: GraphProto, budgetBytes: number, keep: ReadonlySet<string> = new Set()): Segment[] | undefined {
   const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   const produced = new Set<string>((graph.input ?? []).map((v) => v.name ?? ''));
   const segments: Segment[] = [];
@@ -76,7 +76,7 @@ export function planSegments(graph: GraphProto, budgetBytes: number): Segment[] 
     cur.nodes.push(...pending);
   }
   // Liveness: what each segment takes in and what it must hand on.
-  const graphOutputs = new Set((graph.output ?? []).map((v) => v.name ?? ''));
+  const graphOutputs = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...keep]);
   const available = new Set<string>((graph.input ?? []).map((v) => v.name ?? ''));
   const readBy = segments.map((s) => new Set(s.nodes.flatMap(reads)));
   segments.forEach((s, k) => {

@@ -65,7 +65,7 @@ export function shapeSlot(view: GraphView, node: NodeProto, index: number): { ow
  * input slices, per-channel parameters are sliced (as new initializers, so shared ones stay intact),
  * depthwise group counts and Reshape targets follow.
  */
-export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLocation, relations: Relation[], removed: Map<string, Set<number>>, sizes: Map<string, number>): void {
+export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLocation, relations: Relation[], removed: Map<string, Set<number>>, sizes: Map<string, number>, emit?: (weight: TensorProto) => void): void {
   const edits = new Map<PrunableLayer, { out?: Set<number>; in?: Set<number>; depthwise?: boolean }>();
   const at = (l: PrunableLayer) => edits.get(l) ?? edits.set(l, {}).get(l)!;
   for (const r of relations) {
@@ -104,7 +104,9 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
     let dims = l.dims;
     if (e.out) ({ values: w, dims } = sliceAlong(w, dims, l.outAxis, e.out, (n) => new Float32Array(n)));
     if (e.in && !e.depthwise) ({ values: w, dims } = sliceAlong(w, dims, l.inAxis, e.in, (n) => new Float32Array(n)));
-    writeFloatTensor(view.constant(l.weight)!, w, dims);
+    const t = view.constant(l.weight)!;
+    writeFloatTensor(t, w, dims, false);
+    emit?.(t); // streamed saves write the sliced weight out at once
     const bias = l.node.input?.[2];
     const bt = bias ? view.constant(bias) : undefined;
     if (e.out && bt) {

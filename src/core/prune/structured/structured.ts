@@ -2,7 +2,11 @@ import type { CalibrationData } from '../../calib/data';
 import type { JobContext } from '../../jobs';
 import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
+import { ScratchBuffer } from '../../onnx/external-data';
+import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
+import { runSegmented } from '../../runtime/segmented-run';
+import { verifySegmentBytes } from '../../verified-output';
 import type { DevicePreference } from '../../runtime/session';
 import { layerIndex, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { sparsityMap, type SparsityMap } from '../maps';
@@ -31,6 +35,15 @@ export async function probeShapes(loaded: LoadedModel, data: CalibrationData, de
   const names = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
   const shapes = new Map<string, number[]>();
   const one: CalibrationData = { ...data, count: 1, samples: function* () { for (const s of data.samples()) { yield s; return; } } };
+  // A large external-data model runs a segment at a time, as verification does, so the probe never maps it whole.
+  if (loaded.externalBytes > verifySegmentBytes()) {
+    const sample = [...one.samples()];
+    const r = await runSegmented(loaded, sample, { budgetBytes: verifySegmentBytes(), device, mappedWeights: true, latencyRuns: 0, fetch: names }, ctx).catch(() => undefined);
+    if (r) {
+      for (const [k, v] of Object.entries({ ...sample[0], ...r.outputs[0] })) shapes.set(k, v.dims.map(Number));
+      return shapes;
+    }
+  }
   await captureTensors(loaded, names, one, device, (values, _i, feeds) => {
     for (const [k, v] of Object.entries({ ...feeds, ...values })) shapes.set(k, v.dims.map(Number));
   }, ctx);
@@ -68,16 +81,19 @@ export interface StructuredResult {
  * `sparsity` share of each (at least one set stays), optionally refit the layers that lost inputs, then
  * slice every weight, parameter and shape that the removed sets touch.
  */
-export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>): StructuredResult {
+export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>, emit?: (weight: TensorProto) => void): StructuredResult {
   const view = editor.view();
   const graph = new ChannelGraph(view, shapes, layers, o.pruneNormalized);
   graph.analyze();
   const sets = graph.sets();
-  const weights = new Map(layers.map((l) => [l, readLayerWeight(view, l, loaded.loc)]));
+  // Weights are read when needed, one at a time into reused memory, and never all held (large models):
+  // each use below is done with its copy before the next read.
+  const scratch = new ScratchBuffer();
+  const weightOf = (l: PrunableLayer) => readLayerWeight(view, l, loaded.loc, scratch);
   const l2 = o.importance === 'l2';
   const outNorms = new Map<PrunableLayer, Float64Array>();
   const inNorms = new Map<PrunableLayer, Float64Array>();
-  const norm = (m: Map<PrunableLayer, Float64Array>, l: PrunableLayer, axis: number) => m.get(l) ?? m.set(l, sliceNorms(weights.get(l)!, l.dims, axis, l2 || o.importance === 'activation')).get(l)!;
+  const norm = (m: Map<PrunableLayer, Float64Array>, l: PrunableLayer, axis: number) => m.get(l) ?? m.set(l, sliceNorms(weightOf(l), l.dims, axis, l2 || o.importance === 'activation')).get(l)!;
   // Per set: what its removal costs (sum over the weight slices it takes), seen from each relation.
   const importance = new Map<number, number>();
   const add = (root: number, v: number) => importance.set(root, (importance.get(root) ?? 0) + v);
@@ -124,24 +140,6 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     for (const s of ranked.slice(0, k)) for (const [t, i] of s.members) (removed.get(t) ?? removed.set(t, new Set()).get(t)!).add(i);
     g.removed = k;
   }
-  // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
-  const reconstructed: string[] = [];
-  if (o.reconstruct) {
-    for (const r of graph.relations) {
-      if (r.kind !== 'absorb') continue;
-      const drop = removed.get(r.tensor);
-      const h = stats?.get(r.layer)?.hessian;
-      if (!drop?.size || !h || !refittable(r.layer)) continue;
-      const { K, N, toKN, fromKN } = readsRowsLayout(r.layer);
-      const w = toKN(weights.get(r.layer)!);
-      const kept = Array.from({ length: K }, (_, i) => i).filter((i) => !drop.has(i));
-      const fit = refitKeptInputs(w, K, N, h, kept, o.damp);
-      const full = new Float32Array(K * N);
-      kept.forEach((k, a) => full.set(fit.subarray(a * N, (a + 1) * N), k * N));
-      writeFloatTensor(view.constant(r.layer.weight)!, fromKN(full), r.layer.dims);
-      reconstructed.push(r.layer.name);
-    }
-  }
   const kept = new Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>();
   const keptOf = (t: string) => Array.from({ length: graph.trackOf(t)!.size }, (_, i) => i).filter((i) => !removed.get(t)?.has(i));
   for (const r of graph.relations) {
@@ -149,10 +147,10 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (r.kind === 'source' || r.kind === 'depthwise') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).outputs = keptOf(r.tensor);
     if (r.kind === 'absorb') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).inputs = keptOf(r.tensor);
   }
-  // Heatmaps show where the removed rows and columns were, on the weights as they were.
+  // Heatmaps show where the removed rows and columns were, on the weights as they were (before any refit).
   const maps: Record<string, SparsityMap> = {};
   for (const [l, k] of kept) {
-    const w = weights.get(l)!.slice();
+    const w = weightOf(l).slice();
     const keepOut = k.outputs ? new Set(k.outputs) : undefined, keepIn = k.inputs ? new Set(k.inputs) : undefined;
     const at = matrixIndex(l);
     // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
@@ -165,8 +163,27 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     }
     maps[l.name] = sparsityMap(l, w, o.tile);
   }
+  // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
+  const reconstructed: string[] = [];
+  if (o.reconstruct) {
+    for (const r of graph.relations) {
+      if (r.kind !== 'absorb') continue;
+      const drop = removed.get(r.tensor);
+      const h = stats?.get(r.layer)?.hessian;
+      if (!drop?.size || !h || !refittable(r.layer)) continue;
+      const { K, N, toKN, fromKN } = readsRowsLayout(r.layer);
+      const w = toKN(weightOf(r.layer));
+      const kept = Array.from({ length: K }, (_, i) => i).filter((i) => !drop.has(i));
+      const fit = refitKeptInputs(w, K, N, h, kept, o.damp);
+      const full = new Float32Array(K * N);
+      kept.forEach((k, a) => full.set(fit.subarray(a * N, (a + 1) * N), k * N));
+      writeFloatTensor(view.constant(r.layer.weight)!, fromKN(full), r.layer.dims);
+      reconstructed.push(r.layer.name);
+    }
+  }
   const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
-  applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes);
+  applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes, emit);
+  scratch.release();
   // Shapes recorded for changed values are stale now: onnxruntime infers them again.
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
