@@ -154,6 +154,23 @@ describe('segmented runs (verification of models larger than memory)', function 
     assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data']);
   });
 
+  it('weights held in Constant nodes (older exports) count toward the budget and travel with their reader', () => {
+    const m = FIXTURES.transformer.build();
+    const g = m.graph!;
+    // Every initializer becomes a Constant node at the top of the graph, as paddle2onnx and old exporters write them.
+    g.node = [...(g.initializer ?? []).map((t) => ({ op_type: 'Constant', name: `const_${t.name}`, output: [t.name!], attribute: [{ name: 'value', type: 4, t }] })), ...(g.node ?? [])];
+    g.initializer = [];
+    const segs = planSegments(g, 8192)!;
+    assert.ok(segs.length >= 4, `${segs.length} segments`);
+    const segOf = new Map(segs.flatMap((s, k) => s.nodes.map((n) => [n, k] as const)));
+    for (const s of segs) for (const i of s.inputs) assert.ok(!i.includes('weight') && !i.includes('bias'), `weight '${i}' crosses a cut`);
+    const constants = g.node.filter((n) => n.op_type === 'Constant');
+    for (const c of constants) {
+      const readers = g.node.filter((n) => (n.input ?? []).includes(c.output![0]));
+      assert.ok(readers.some((r) => segOf.get(r) === segOf.get(c)), `${c.name} sits with a reader`);
+    }
+  });
+
   it('a streamed quantization verifies a segment at a time (budget lowered) and measures the same fidelity', async () => {
     const dir = tmpDir();
     const file = path.join(dir, 't.onnx');

@@ -41,40 +41,55 @@ export function planSegments(graph: GraphProto, budgetBytes: number, keep: Reado
   const segments: Segment[] = [];
   let cur: Segment | undefined;
   let curInits = new Set<string>();
-  // Nodes computed from weights alone (a DequantizeLinear of an int8 weight, a Transpose of one) travel with
-  // the node that reads them: a cut between them would turn the weight into a runtime input and keep
-  // onnxruntime from fusing them (DequantizeLinear + MatMul), so the segments would not compute what the
-  // whole model computes.
-  const constant = new Set<string>(inits.keys());
-  let pending: NodeProto[] = [];
-  for (const node of graph.node ?? []) {
-    const rs = reads(node);
-    const nested = (node.attribute ?? []).some((a) => a.g || a.graphs?.length);
-    for (const r of rs) if (!inits.has(r) && !produced.has(r) && !nested) return undefined;
-    for (const o of node.output ?? []) if (o) produced.add(o);
-    if (!nested && (node.input ?? []).length > 0 && rs.every((r) => constant.has(r))) {
-      for (const o of node.output ?? []) if (o) constant.add(o);
-      pending.push(node);
-      continue;
-    }
-    const group = [...pending, node];
-    pending = [];
+  const place = (group: NodeProto[], forceNew: boolean) => {
     const groupReads = [...new Set(group.flatMap(reads))].filter((r) => inits.has(r));
-    const bytes = groupReads.filter((r) => !curInits.has(r)).reduce((a, r) => a + tensorBytes(inits.get(r)!), 0);
-    if (!cur || (cur.nodes.length > 0 && cur.weightBytes + bytes > budgetBytes)) {
+    // Weights stored in Constant nodes (older exports keep them there) count like initializers.
+    const constantBytes = group.reduce((a, n) => a + (n.op_type === 'Constant' ? (n.attribute ?? []).reduce((b, at) => b + (at.t ? tensorBytes(at.t) : 0), 0) : 0), 0);
+    const bytes = constantBytes + groupReads.filter((r) => !curInits.has(r)).reduce((a, r) => a + tensorBytes(inits.get(r)!), 0);
+    if (!cur || (forceNew && cur.nodes.length > 0 && cur.weightBytes + bytes > budgetBytes)) {
       cur = { nodes: [], inputs: [], outputs: [], initializers: [], weightBytes: 0 };
       curInits = new Set();
       segments.push(cur);
     }
     for (const r of groupReads) if (!curInits.has(r)) { curInits.add(r); cur.initializers.push(inits.get(r)!); cur.weightBytes += tensorBytes(inits.get(r)!); }
+    cur.weightBytes += constantBytes;
     cur.nodes.push(...group);
+  };
+  // Nodes computed from weights alone (a Constant, a DequantizeLinear of an int8 weight, a Transpose of one)
+  // wait for the first node that reads them and go into its segment: a cut between them would turn the
+  // weight into a runtime input and keep onnxruntime from fusing them (DequantizeLinear + MatMul), so the
+  // segments would not compute what the whole model computes.
+  const constant = new Set<string>(inits.keys());
+  const deferred = new Map<string, NodeProto>();
+  const placed = new Set<NodeProto>();
+  const pull = (node: NodeProto, into: NodeProto[]) => {
+    for (const r of reads(node)) {
+      const p = deferred.get(r);
+      if (!p || placed.has(p)) continue;
+      placed.add(p);
+      pull(p, into);
+      into.push(p);
+    }
+  };
+  for (const node of graph.node ?? []) {
+    const rs = reads(node);
+    const nested = (node.attribute ?? []).some((a) => a.g || a.graphs?.length);
+    for (const r of rs) if (!inits.has(r) && !produced.has(r) && !nested) return undefined;
+    for (const o of node.output ?? []) if (o) produced.add(o);
+    const isConstant = node.op_type === 'Constant' && (node.domain ?? '') === '';
+    if (isConstant || (!nested && (node.input ?? []).length > 0 && rs.every((r) => constant.has(r)))) {
+      for (const o of node.output ?? []) if (o) { constant.add(o); deferred.set(o, node); }
+      continue;
+    }
+    const group: NodeProto[] = [];
+    pull(node, group);
+    group.push(node);
+    place(group, true);
   }
-  if (pending.length) {
-    cur ??= { nodes: [], inputs: [], outputs: [], initializers: [], weightBytes: 0 };
-    if (!segments.includes(cur)) segments.push(cur);
-    for (const r of new Set(pending.flatMap(reads))) if (inits.has(r) && !curInits.has(r)) { curInits.add(r); cur.initializers.push(inits.get(r)!); cur.weightBytes += tensorBytes(inits.get(r)!); }
-    cur.nodes.push(...pending);
-  }
+  // Weight-only nodes nothing else reads (they feed graph outputs directly) close the last segment.
+  const waiting = new Set(deferred.values());
+  const rest = (graph.node ?? []).filter((n) => waiting.has(n) && !placed.has(n));
+  if (rest.length) place(rest, false);
   // Liveness: what each segment takes in and what it must hand on.
   const graphOutputs = new Set([...(graph.output ?? []).map((v) => v.name ?? ''), ...keep]);
   const available = new Set<string>((graph.input ?? []).map((v) => v.name ?? ''));
