@@ -264,13 +264,19 @@ export class Flows {
     if (!model) return undefined;
     let options: Partial<PruneOptions> = { ...preset };
     if (!preset) {
-      const m = await vscode.window.showQuickPick(['structured', 'magnitude', 'nm'].map((label) => ({ label })), { placeHolder: 'Pruning method', ignoreFocusOut: true });
+      const m = await vscode.window.showQuickPick([
+        { label: 'structured', detail: 'removes channels and heads: smaller and faster, exact for dead channels' },
+        { label: 'structured, hidden sizes too', detail: 'also the dimensions LayerNorm normalises over (--prune-norm): faster still, approximate', norm: true },
+        { label: 'magnitude', detail: 'zeroes the smallest weights: sparse, same shapes' },
+        { label: 'nm', detail: '2:4 semi-structured sparsity along the input dimension' },
+      ], { placeHolder: 'Pruning method', ignoreFocusOut: true });
       if (!m) return undefined;
       const s = m.label === 'nm' ? '0.5' : await vscode.window.showInputBox({ prompt: 'Sparsity', value: '0.5', validateInput: (v) => (Number(v) >= 0 && Number(v) < 1 ? undefined : 'a number in [0, 1)') });
       if (s === undefined) return undefined;
-      options = { method: m.label as PruneOptions['method'], sparsity: Number(s) };
+      options = { method: m.label.split(',')[0] as PruneOptions['method'], sparsity: Number(s), ...('norm' in m ? { pruneNormalized: true } : {}) };
     }
-    const output = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.${options.method ?? 'magnitude'}-${options.sparsity ?? 0.5}.onnx`);
+    const kind = `${options.method ?? 'magnitude'}${options.pruneNormalized ? '-norm' : ''}`;
+    const output = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.${kind}-${options.sparsity ?? 0.5}.onnx`);
     const r = await this.engine.run(`QuantLens: pruning ${path.basename(model.fsPath)}`, 'prune', { model: model.fsPath, output, options: { ...options, device: settings().get('device') } });
     if (!r) return undefined;
     const rep = readJson<PruneReport>(r.report);

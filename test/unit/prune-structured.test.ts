@@ -210,6 +210,25 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(Number.isFinite(Object.values(r.fidelity)[0].cosine));
   });
 
+  it('--prune-norm on a Llama-style language model: the embedding table and decomposed RMSNorms lose the same channels', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'v.onnx');
+    saveModel(FIXTURES['tiny-vlm'].build(), input);
+    const plain = await pruneModel(input, path.join(dir, 'a.onnx'), { method: 'structured', sparsity: 0.5 });
+    assert.ok(plain.groups!.some((g) => /ReduceMean|LayerNormalization/.test(g.skipped ?? '')), 'without it the norms keep the hidden size');
+    const r = await pruneModel(input, path.join(dir, 'b.onnx'), { method: 'structured', sparsity: 0.5, pruneNormalized: true });
+    const m = loadModel(path.join(dir, 'b.onnx')).model;
+    const embed = m.graph!.node!.find((n) => n.op_type === 'Gather' && (n.name ?? '').includes('embed_tokens'))!;
+    const [, hidden] = dimsOf(m, embed.input![0]);
+    const [vocab, before] = dimsOf(FIXTURES['tiny-vlm'].build(), 'language_model.model.embed_tokens.weight');
+    assert.deepEqual(dimsOf(m, embed.input![0]), [vocab, before / 2], 'the table keeps every row and half its columns');
+    // Every RMSNorm scale (the Mul after the normalisation) has the new width.
+    const scales = m.graph!.node!.filter((n) => n.op_type === 'Mul' && /layernorm|\/norm/.test(n.name ?? '')).flatMap((n) => n.input!.filter((i) => m.graph!.initializer!.some((t) => t.name === i)));
+    assert.ok(scales.length >= 5 && scales.every((i) => dimsOf(m, i)[0] === hidden), JSON.stringify(scales.map((i) => dimsOf(m, i))));
+    assert.ok(r.parametersAfter < plain.parametersAfter * 0.7, `${plain.parametersAfter} -> ${r.parametersAfter}`);
+    assert.ok(Number.isFinite(Object.values(r.fidelity)[0].cosine));
+  });
+
   it('leaves coupling it cannot prove safe alone and says why (grouped conv, Softmax over channels)', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(9);

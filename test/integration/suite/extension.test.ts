@@ -153,6 +153,16 @@ describe('QuantLens in a real VS Code extension host', () => {
     await poll('the pruning panel', () => tabs().find((x) => x.label === 'QuantLens: Pruning'));
   });
 
+  it('Prune model with hidden sizes too (--prune-norm) shrinks the LayerNorms through the engine', async () => {
+    const model = path.join(folder(), 'tiny-vlm.onnx');
+    const plain = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'structured', sparsity: 0.5 })) as { output: string; report: string };
+    const norm = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'structured', sparsity: 0.5, pruneNormalized: true })) as { output: string; report: string };
+    assert.ok(norm.output.endsWith('.structured-norm-0.5.onnx'), norm.output);
+    const [a, b] = [plain, norm].map((r) => JSON.parse(fs.readFileSync(r.report, 'utf8')) as { parametersAfter: number; options: { pruneNormalized: boolean } });
+    assert.equal(b.options.pruneNormalized, true);
+    assert.ok(b.parametersAfter < a.parametersAfter, `${a.parametersAfter} -> ${b.parametersAfter}`);
+  });
+
   it('a cancelled engine job leaves no output file, and the next job runs', async () => {
     const api = ext().exports as { engine: { run: (k: string, req: unknown, ctx: unknown) => Promise<unknown> } };
     const out = path.join(folder(), 'cancelled.onnx');

@@ -1,5 +1,6 @@
 import type { GraphView } from '../../onnx/graph';
 import type { NodeProto } from '../../onnx/proto';
+import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
 import type { PrunableLayer } from '../layers';
 import { shapeSlot } from './apply';
@@ -49,6 +50,7 @@ const CHANNEL_OPS = new Set(['BatchNormalization', 'InstanceNormalization', 'Max
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Greater', 'Less']);
 const SHAPE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
 const IGNORED_READERS = new Set(['Shape', 'Size']);
+const REDUCERS = new Set(['ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL2']);
 
 export class ChannelGraph {
   private readonly tracks = new Map<string, Track>();
@@ -244,6 +246,22 @@ export class ChannelGraph {
       }
       if (over) return `${label} normalises over the channels${op === 'LayerNormalization' ? ' (--prune-norm allows it)' : ''}`;
       return this.track(input0, a) && this.track(output0, a) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
+    }
+    // --prune-norm: a mean or sum over the channels that is broadcast back (keepdims), as a decomposed
+    // RMSNorm or LayerNorm computes its statistics, now runs over the kept channels; its output has no channels.
+    if (this.normalized && REDUCERS.has(op) && from === input0) {
+      const rank = this.shapes.get(input0)?.length ?? 0;
+      const stored = node.input?.[1] ? this.view.constant(node.input[1]) : undefined;
+      const axes = (stored ? Array.from(readTensor(stored).data as BigInt64Array, Number) : (node.attribute?.find((x) => x.name === 'axes')?.ints ?? []).map(Number)).map((x) => (x < 0 ? x + rank : x));
+      const keep = Number(node.attribute?.find((x) => x.name === 'keepdims')?.i ?? 1);
+      if (keep && axes.length === 1 && axes[0] === axisOf(from)) return undefined;
+    }
+    // An embedding lookup (Gather on axis 0 of a stored [rows, channels] table) writes the channels: the
+    // table loses the same columns.
+    if (op === 'Gather' && from === output0 && this.view.constant(input0)) {
+      const tableRank = (this.view.constant(input0)!.dims ?? []).length;
+      const axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+      if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
     }
     return `${label} reads them`;
   }
