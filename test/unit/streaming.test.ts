@@ -40,6 +40,8 @@ describe('streamed quantization of external-data models', function () {
     ['weight INT8', { mode: 'weight', bits: 8 }],
     ['weight INT4 (MatMulNBits, GPTQ)', { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:8' }],
     ['static INT8 QDQ', { mode: 'static', calibration: 'random:8' }],
+    ['dynamic INT8', { mode: 'dynamic' }],
+    ['mixed precision under a budget', { mode: 'static', calibration: 'random:8', budget: 0.001 }],
   ] as const) {
     it(`${label}: writes the same tensors as the in-memory path, streamed, and onnxruntime checks it`, async () => {
       const out = tmpDir();
@@ -87,6 +89,21 @@ describe('streamed quantization of external-data models', function () {
       assert.deepEqual(loadModel(b.output).externalFiles.map((f) => path.basename(f)), ['b.onnx.data']);
     });
   }
+
+  it('cnn, static INT8 with BatchNorm folded first and int32 biases: the same tensors streamed', async () => {
+    const src = tmpDir();
+    fs.mkdirSync(path.join(src, 'i'));
+    fs.mkdirSync(path.join(src, 'e'));
+    saveModel(FIXTURES.cnn.build(), path.join(src, 'i', 'c.onnx'), { externalData: 'never' });
+    saveModel(FIXTURES.cnn.build(), path.join(src, 'e', 'c.onnx'), { externalData: 'always', sizeThreshold: 256 });
+    const out = tmpDir();
+    const a = await quantizeModel(path.join(src, 'i', 'c.onnx'), path.join(out, 'a.onnx'), { mode: 'static', calibration: 'random:8' });
+    const b = await quantizeModel(path.join(src, 'e', 'c.onnx'), path.join(out, 'b.onnx'), { mode: 'static', calibration: 'random:8' });
+    assert.ok((JSON.parse(fs.readFileSync(b.report, 'utf8')) as QuantizeReport).streamed!.tensors > 0);
+    const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
+    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+    for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+  });
 
   it('a cancelled streamed quantization leaves nothing behind, and the input folder is untouched', async () => {
     const out = tmpDir();
