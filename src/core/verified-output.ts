@@ -6,6 +6,7 @@ import type { JobContext } from './jobs';
 import { saveModel, type LoadedModel } from './onnx/model-io';
 import type { ModelProto } from './onnx/proto';
 import { TensorSpill } from './onnx/tensor-spill';
+import { verifySegmentBytes } from './runtime/segments';
 import type { DevicePreference } from './runtime/session';
 
 export interface VerifyOptions {
@@ -42,15 +43,6 @@ export class OutputStage {
     this.spill?.data.abort();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Verification of a streamed model runs each model a segment of at most this many weight bytes at a time
- * (default 64 MiB; QUANTLENS_VERIFY_SEGMENT_BYTES overrides), so checking a model never loads it whole.
- */
-export function verifySegmentBytes(): number {
-  const v = Number(process.env.QUANTLENS_VERIFY_SEGMENT_BYTES);
-  return Number.isFinite(v) && v > 0 ? v : 64 * 2 ** 20;
 }
 
 /** Streams the edit of `loaded` when it keeps its tensors in external data (large models do). */

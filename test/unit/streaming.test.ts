@@ -188,6 +188,30 @@ describe('segmented runs (verification of models larger than memory)', function 
     }
   });
 
+  it('MinMax calibration of a large external-data model runs a segment at a time: the same quantized model', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 't.onnx');
+    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const out = tmpDir();
+    const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'static', calibration: 'random:8' });
+    const events: string[] = [];
+    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
+    let seg: Awaited<ReturnType<typeof quantizeModel>>;
+    try {
+      seg = await quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) });
+    } finally {
+      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
+    }
+    // Calibration reports its segments ('layers k/n') before its samples.
+    assert.ok(events.some((e) => /^calibration layers \d+\/\d+/.test(e)), events.slice(0, 12).join('; '));
+    const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);
+    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+    let differ = 0;
+    for (const [name, bytes] of ta) if (!bytes.equals(tb.get(name)!)) differ++;
+    assert.ok(differ <= 2, `${differ} tensors differ`);
+    assert.ok(Math.abs(Object.values(whole.fidelity)[0].cosine - Object.values(seg.fidelity)[0].cosine) < 1e-4);
+  });
+
   it('a streamed quantization verifies a segment at a time (budget lowered) and measures the same fidelity', async () => {
     const dir = tmpDir();
     const file = path.join(dir, 't.onnx');

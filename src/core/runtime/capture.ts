@@ -1,12 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../calib/data';
 import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import type { LoadedModel } from '../onnx/model-io';
-import { onnx, type ModelProto } from '../onnx/proto';
+import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
+import { stageVariant } from './stage-variant';
+import { runSegmented } from './segmented-run';
+import { verifySegmentBytes } from './segments';
 import { withExtraOutputs } from './expose-outputs';
 import { createSession, type DevicePreference, type ModelSession, type Provider, type SessionOptions } from './session';
 
@@ -18,12 +18,26 @@ import { createSession, type DevicePreference, type ModelSession, type Provider,
 export async function captureTensors(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference,
   onSample: (values: Record<string, ort.Tensor>, index: number, feeds: Record<string, ort.Tensor>) => void | Promise<void>, ctx: JobContext = {},
-  model: ModelProto = loaded.model,
+  model: ModelProto = loaded.model, smallValues = false,
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number }> {
   // Graph inputs cannot be fetched as outputs: callers read them from the feeds.
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
   const fetch = names.filter((n) => !inputs.has(n));
   const t0 = performance.now();
+  // smallValues (scalars, say): a large external-data model runs a segment at a time for all samples at
+  // once, and the fetched values are handed over afterwards; they are small enough to hold for every sample.
+  if (smallValues && loaded.externalBytes > verifySegmentBytes()) {
+    const samples = [...data.samples()];
+    const r = await runSegmented({ ...loaded, model }, samples, { budgetBytes: verifySegmentBytes(), device, mappedWeights: true, latencyRuns: 0, fetch, stage: 'calibration' }, ctx)
+      .catch((e) => { if (e instanceof CancelledError) throw e; return undefined; });
+    if (r) {
+      for (let i = 0; i < samples.length; i++) {
+        await onSample(Object.fromEntries(fetch.map((n) => [n, r.outputs[i][n]])), i, samples[i]);
+        ctx.onProgress?.({ stage: 'calibration', fraction: (i + 1) / samples.length, message: `sample ${i + 1}/${samples.length}` });
+      }
+      return { provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}), samples: samples.length, seconds: (performance.now() - t0) / 1000 };
+    }
+  }
   // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster.
   const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(model, fetch), loaded, device, 'basic');
   const s = { session, provider, fallbackReason };
@@ -54,45 +68,6 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
   }
 }
 
-let variantCount = 0;
-
-/**
- * What onnxruntime should load for an edited copy of a loaded model: its bytes; or, for a model with
- * external data, a file that resolves the data files inside its own folder, since onnxruntime refuses
- * external paths that leave the model's directory (symlinks included). First choice: a hidden temp file
- * beside the original model (removed after use); where that folder is read-only, a temp folder with hard
- * links to the data files, or copies when the temp folder is on another device.
- */
-export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: string | Uint8Array; sizeBytes: number; cleanup: () => void } {
-  const bytes = onnx.ModelProto.encode(model).finish();
-  if (!loaded.externalFiles.length) return { source: bytes, sizeBytes: bytes.length, cleanup: () => {} };
-  const beside = path.join(loaded.loc.dir, `.quantlens-variant-${process.pid}-${variantCount++}.onnx`);
-  try {
-    fs.writeFileSync(beside, bytes, { flag: 'wx' });
-    return { source: beside, sizeBytes: bytes.length, cleanup: () => fs.rmSync(beside, { force: true }) };
-  } catch {
-    fs.rmSync(beside, { force: true });
-  }
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-variant-'));
-  try {
-    for (const f of loaded.externalFiles) {
-      const dest = path.join(tmp, path.relative(loaded.loc.dir, f));
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      try {
-        fs.linkSync(f, dest);
-      } catch {
-        fs.copyFileSync(f, dest);
-      }
-    }
-    const source = path.join(tmp, 'model.onnx');
-    fs.writeFileSync(source, bytes);
-    return { source, sizeBytes: bytes.length, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-}
-
 /**
  * MinMax over every named tensor without copying activations out of onnxruntime: a copy of the model
  * gets a ReduceMin and a ReduceMax (all axes, scalar out) per tensor and only those scalars are fetched,
@@ -107,7 +82,19 @@ export async function captureRanges(
     { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
     { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
   ]);
-  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: [...(graph.node ?? []), ...reduce] }) });
+  // Each pair right after the node that makes its tensor (graph inputs: first), so a run cut into
+  // segments reduces a tensor in the segment that makes it instead of carrying it to the end.
+  const producer = new Map<string, NodeProto>();
+  for (const x of graph.node ?? []) for (const o of x.output ?? []) producer.set(o, x);
+  const first: NodeProto[] = [];
+  const after = new Map<NodeProto, NodeProto[]>();
+  names.forEach((n, i) => {
+    const p = producer.get(n);
+    const list = p ? after.get(p) ?? after.set(p, []).get(p)! : first;
+    list.push(reduce[2 * i], reduce[2 * i + 1]);
+  });
+  const nodes = [...first, ...(graph.node ?? []).flatMap((x) => [x, ...(after.get(x) ?? [])])];
+  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: nodes }) });
   const ranges = new Map<string, { min: number; max: number; count: number }>();
   try {
     const run = await captureTensors(loaded, reduce.map((r) => r.output[0]), data, device, (out) => {
@@ -120,7 +107,7 @@ export async function captureRanges(
         r.count++;
         ranges.set(n, r);
       });
-    }, ctx, variant);
+    }, ctx, variant, true);
     return { ranges, ...run };
   } catch (e) {
     if (e instanceof CancelledError) throw e;

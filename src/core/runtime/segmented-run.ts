@@ -4,7 +4,7 @@ import { CancelledError, QuantLensError } from '../errors';
 import type { JobContext } from '../jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import type { ValueInfoProto } from '../onnx/proto';
-import { stageVariant } from './capture';
+import { stageVariant } from './stage-variant';
 import { elemTypeOf, planSegments, segmentModel } from './segments';
 import { createSession, type DevicePreference, type Provider } from './session';
 
@@ -25,7 +25,7 @@ export interface SegmentedRun {
  * weights, never the whole model, so a model larger than memory can still be checked. Returns undefined
  * when the graph cannot be cut (not topologically ordered, sparse initializers, one segment anyway).
  */
-export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: { budgetBytes: number; device?: DevicePreference; mappedWeights?: boolean; latencyRuns?: number; fetch?: string[] }, ctx: JobContext = {}): Promise<SegmentedRun | undefined> {
+export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: { budgetBytes: number; device?: DevicePreference; mappedWeights?: boolean; latencyRuns?: number; fetch?: string[]; stage?: string }, ctx: JobContext = {}): Promise<SegmentedRun | undefined> {
   const graph = loaded.model.graph!;
   if ((graph.sparse_initializer ?? []).length) return undefined;
   // `fetch`: intermediate values returned with the outputs.
@@ -76,7 +76,7 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
       staged.cleanup();
     }
     for (const m of live) for (const n of seg.inputs) if (lastRead.get(n) === k && !graphOutputs.includes(n)) m.delete(n);
-    ctx.onProgress?.({ stage: 'compare', fraction: (k + 1) / segments.length, message: `layers ${k + 1}/${segments.length}` });
+    ctx.onProgress?.({ stage: opts.stage ?? 'compare', fraction: (k + 1) / segments.length, message: `layers ${k + 1}/${segments.length}` });
   }
   return {
     outputs: live.map((m) => Object.fromEntries(graphOutputs.filter((n) => m.has(n)).map((n) => [n, m.get(n)!]))),

@@ -2,6 +2,16 @@ import { DataTypeMap, rawByteLength } from '../onnx/dtypes';
 import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto';
 import { walkGraphs } from '../onnx/walk';
 
+/**
+ * Runs of large external-data models (verification, shape probes, MinMax calibration) take a segment of
+ * at most this many weight bytes at a time (default 64 MiB; QUANTLENS_VERIFY_SEGMENT_BYTES overrides),
+ * so no run loads such a model whole.
+ */
+export function verifySegmentBytes(): number {
+  const v = Number(process.env.QUANTLENS_VERIFY_SEGMENT_BYTES);
+  return Number.isFinite(v) && v > 0 ? v : 64 * 2 ** 20;
+}
+
 /** A run of consecutive nodes, with the values it takes from before it and hands on to later ones. */
 export interface Segment {
   nodes: NodeProto[];

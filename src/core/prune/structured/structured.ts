@@ -6,7 +6,7 @@ import { ScratchBuffer } from '../../onnx/external-data';
 import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import { runSegmented } from '../../runtime/segmented-run';
-import { verifySegmentBytes } from '../../verified-output';
+import { verifySegmentBytes } from '../../runtime/segments';
 import type { DevicePreference } from '../../runtime/session';
 import { layerIndex, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { sparsityMap, type SparsityMap } from '../maps';
