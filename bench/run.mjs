@@ -71,7 +71,7 @@ function huge() {
   fs.rmSync(path.join(dir, 'huge-copy'), { recursive: true, force: true });
   const label = `${(size / 2 ** 30).toFixed(2)} GiB external-data model`;
   for (const [job, what] of [['quantize', 'weight INT8 quantize'], ['prune', 'magnitude 50% prune']]) {
-    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), model, path.join(dir, 'huge-q.onnx'), job], { encoding: 'utf8' });
+    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'large-job.js'), model, path.join(dir, 'huge-q.onnx'), job], { encoding: 'utf8' });
     if (q.status !== 0) throw new Error(q.stderr);
     const m = JSON.parse(q.stdout.trim().split('\n').pop());
     console.log(`${`${what} of a ${label} ÷ cp`.padEnd(52)} ${(m.seconds / cpT).toFixed(2)}x  (${m.seconds.toFixed(1)} s vs cp ${cpT.toFixed(2)} s; verify ${m.timings.verify.toFixed(1)} s)`);
@@ -131,7 +131,7 @@ try {
       const r = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'to-external.js'), model, external], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(r.stderr);
     }
-    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'quantize-large.js'), src, path.join(dir, 'q.onnx')], { encoding: 'utf8' });
+    const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'large-job.js'), src, path.join(dir, 'q.onnx')], { encoding: 'utf8' });
     if (q.status !== 0) throw new Error(q.stderr);
     const m = JSON.parse(q.stdout.trim().split('\n').pop());
     const t = m.timings;

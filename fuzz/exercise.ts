@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { summarizeModel } from '../src/core/inspect';
 import { GraphView } from '../src/core/onnx/graph';
 import { loadModel, saveModel } from '../src/core/onnx/model-io';
-import { findPrunableLayers } from '../src/core/prune/layers';
+import { findPrunableLayers, readLayerWeight } from '../src/core/prune/layers';
 import { DEFAULT_PRUNE_OPTIONS } from '../src/core/prune/options';
 import { pruneUnstructured } from '../src/core/prune/unstructured';
 import { DEFAULT_QUANTIZE_OPTIONS } from '../src/core/quant/options';
@@ -21,7 +21,7 @@ export async function exercise(file: string): Promise<void> {
   const view = new GraphView(m.model.graph!);
   view.topologicalOrder();
   const { layers } = findPrunableLayers(view, m.loc, []);
-  pruneUnstructured(view, m.loc, layers, { ...DEFAULT_PRUNE_OPTIONS, sparsity: 0.5 });
+  pruneUnstructured((l) => readLayerWeight(view, l, m.loc), layers, { ...DEFAULT_PRUNE_OPTIONS, sparsity: 0.5 }, undefined, () => {});
   for (const bits of [8, 4] as const) {
     const o = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'weight' as const, bits };
     const prep = await prepareQuantization(loadModel(file), o, new QuantPolicy(o), false);

@@ -5,7 +5,7 @@ import { FidelityAccumulator } from './metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import type { GraphProto } from './onnx/proto';
-import { runSegmented } from './runtime/segmented-run';
+import { medianRun, runSegmented } from './runtime/segmented-run';
 import { createSession, type DevicePreference, type Provider } from './runtime/session';
 
 export interface CompareOptions {
@@ -125,16 +125,10 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
       }
       progress(outputs.length / samples.length);
     }
-    const runs = Math.max(1, opts.latencyRuns ?? 10);
-    await s.session.run(samples[0]);
-    const t: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      await s.session.run(samples[0]);
-      t.push(performance.now() - t0);
-    }
+    await s.session.run(samples[0]); // warm-up
+    const latencyMs = await medianRun(s.session, samples[0], undefined, opts.latencyRuns ?? 10);
     return {
-      outputs, outputNames: s.session.outputNames, latencyMs: t.sort((x, y) => x - y)[Math.floor(t.length / 2)], segments: 1,
+      outputs, outputNames: s.session.outputNames, latencyMs, segments: 1,
       provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}),
     };
   } finally {

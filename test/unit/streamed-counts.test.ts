@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/fixtures/rng';
-import { kthSmallest, pruneCounts } from '../../src/core/prune/magnitude';
+import { kthSmallest } from '../../src/core/prune/magnitude';
+import { sortedPruneCounts as pruneCounts } from '../helpers/sorted-prune-counts';
 import { streamedPruneCounts } from '../../src/core/prune/streamed-counts';
 
 // The streamed (histogram) selection must give exactly the counts the in-memory sort gives, ties and

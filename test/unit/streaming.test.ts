@@ -16,6 +16,31 @@ import { createSession } from '../../src/core/runtime/session';
 import { tmpDir } from '../helpers/util';
 
 /** Every stored tensor of a saved model by name, as bytes (wherever it lives). */
+/** Asserts two saved models hold the same tensors, byte for byte. */
+function assertSameTensors(a: string, b: string): void {
+  const ta = tensorsOf(a), tb = tensorsOf(b);
+  assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
+  for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+}
+
+/** Runs `fn` with segmented runs cut at `bytes` of weights (QUANTLENS_VERIFY_SEGMENT_BYTES), then restores it. */
+async function withSegmentBudget<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
+  process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = String(bytes);
+  try {
+    return await fn();
+  } finally {
+    delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
+  }
+}
+
+/** The transformer fixture saved with its weights in external data (every tensor of 256 bytes or more). */
+function externalTransformer(): { dir: string; file: string } {
+  const dir = tmpDir();
+  const file = path.join(dir, 't.onnx');
+  saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+  return { dir, file };
+}
+
 function tensorsOf(file: string): Map<string, Buffer> {
   const l = loadModel(file);
   return new Map([...walkTensors(l.model.graph!)].map(({ tensor }) => [tensor.name ?? '', Buffer.from(tensorRawBytes(tensor, l.loc))]));
@@ -51,9 +76,7 @@ describe('streamed quantization of external-data models', function () {
       assert.ok(report.streamed && report.streamed.tensors > 0, `streamed: ${JSON.stringify(report.streamed)}`);
       assert.ok(!(JSON.parse(fs.readFileSync(a.report, 'utf8')) as QuantizeReport).streamed, 'an inline model is not streamed');
       // Same quantized values, whichever path wrote them.
-      const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
-      assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-      for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+      assertSameTensors(a.output, b.output);
       // The streamed tensors live in the output's own data file, next to it.
       const lb = loadModel(b.output);
       assert.deepEqual(lb.externalFiles.map((f) => path.basename(f)), ['b.onnx.data']);
@@ -75,9 +98,7 @@ describe('streamed quantization of external-data models', function () {
       const out = tmpDir();
       const a = await pruneModel(inline, path.join(out, 'a.onnx'), opts, {}, { masks: path.join(out, 'a.masks.json') });
       const b = await pruneModel(external, path.join(out, 'b.onnx'), opts, {}, { masks: path.join(out, 'b.masks.json') });
-      const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
-      assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-      for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+      assertSameTensors(a.output, b.output);
       assert.equal(b.sparsity, a.sparsity);
       const streamed = JSON.parse(fs.readFileSync(b.report, 'utf8')).streamed;
       assert.equal(streamed?.tensors, b.layers.length, `streamed: ${JSON.stringify(streamed)}`);
@@ -100,9 +121,7 @@ describe('streamed quantization of external-data models', function () {
     const a = await quantizeModel(path.join(src, 'i', 'c.onnx'), path.join(out, 'a.onnx'), { mode: 'static', calibration: 'random:8' });
     const b = await quantizeModel(path.join(src, 'e', 'c.onnx'), path.join(out, 'b.onnx'), { mode: 'static', calibration: 'random:8' });
     assert.ok((JSON.parse(fs.readFileSync(b.report, 'utf8')) as QuantizeReport).streamed!.tensors > 0);
-    const ta = tensorsOf(a.output), tb = tensorsOf(b.output);
-    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-    for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+    assertSameTensors(a.output, b.output);
   });
 
   it('a cancelled streamed quantization leaves nothing behind, and the input folder is untouched', async () => {
@@ -123,9 +142,7 @@ describe('streamed quantization of external-data models', function () {
 describe('segmented runs (verification of models larger than memory)', function () {
   this.timeout(120_000);
   it('cuts a transformer into segments whose chained outputs equal the whole model, residual stream included', async () => {
-    const dir = tmpDir();
-    const file = path.join(dir, 't.onnx');
-    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const { dir, file } = externalTransformer();
     const loaded = loadModel(file);
     const segs = planSegments(loaded.model.graph!, 8192)!;
     assert.ok(segs.length >= 4, `${segs.length} segments`);
@@ -152,22 +169,12 @@ describe('segmented runs (verification of models larger than memory)', function 
   });
 
   it('structured pruning probes shapes and verifies a segment at a time (budget lowered): the same pruned model', async () => {
-    const dir = tmpDir();
-    const file = path.join(dir, 't.onnx');
-    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const { dir, file } = externalTransformer();
     const out = tmpDir();
     const whole = await pruneModel(file, path.join(out, 'w.onnx'), { method: 'structured', sparsity: 0.5 });
-    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
-    let seg: Awaited<ReturnType<typeof pruneModel>>;
-    try {
-      seg = await pruneModel(file, path.join(out, 's.onnx'), { method: 'structured', sparsity: 0.5 });
-    } finally {
-      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
-    }
+    const seg = await withSegmentBudget(8192, () => pruneModel(file, path.join(out, 's.onnx'), { method: 'structured', sparsity: 0.5 }));
     assert.ok(JSON.parse(fs.readFileSync(seg.report, 'utf8')).verifiedInSegments?.reference > 2);
-    const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);
-    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-    for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+    assertSameTensors(whole.output, seg.output);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data']);
   });
 
@@ -189,19 +196,11 @@ describe('segmented runs (verification of models larger than memory)', function 
   });
 
   it('MinMax calibration of a large external-data model runs a segment at a time: the same quantized model', async () => {
-    const dir = tmpDir();
-    const file = path.join(dir, 't.onnx');
-    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const { file } = externalTransformer();
     const out = tmpDir();
     const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'static', calibration: 'random:8' });
     const events: string[] = [];
-    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
-    let seg: Awaited<ReturnType<typeof quantizeModel>>;
-    try {
-      seg = await quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) });
-    } finally {
-      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
-    }
+    const seg = await withSegmentBudget(8192, () => quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) }));
     // Calibration reports its segments ('layers k/n') before its samples.
     assert.ok(events.some((e) => /^calibration layers \d+\/\d+/.test(e)), events.slice(0, 12).join('; '));
     const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);
@@ -213,18 +212,11 @@ describe('segmented runs (verification of models larger than memory)', function 
   });
 
   it('a streamed quantization verifies a segment at a time (budget lowered) and measures the same fidelity', async () => {
-    const dir = tmpDir();
-    const file = path.join(dir, 't.onnx');
-    saveModel(FIXTURES.transformer.build(), file, { externalData: 'always', sizeThreshold: 256 });
+    const { file } = externalTransformer();
     const out = tmpDir();
     const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'weight', bits: 8 });
-    process.env.QUANTLENS_VERIFY_SEGMENT_BYTES = '8192';
-    let seg: QuantizeReport;
-    try {
-      seg = JSON.parse(fs.readFileSync((await quantizeModel(file, path.join(out, 's.onnx'), { mode: 'weight', bits: 8 })).report, 'utf8'));
-    } finally {
-      delete process.env.QUANTLENS_VERIFY_SEGMENT_BYTES;
-    }
+    const segRun = await withSegmentBudget(8192, () => quantizeModel(file, path.join(out, 's.onnx'), { mode: 'weight', bits: 8 }));
+    const seg = JSON.parse(fs.readFileSync(segRun.report, 'utf8')) as QuantizeReport;
     assert.ok(seg.verifiedInSegments && seg.verifiedInSegments.reference > 2 && seg.verifiedInSegments.candidate > 2, JSON.stringify(seg.verifiedInSegments));
     assert.ok(!(JSON.parse(fs.readFileSync(whole.report, 'utf8')) as QuantizeReport).verifiedInSegments);
     const [a, b] = [Object.values(whole.fidelity)[0], Object.values(seg.fidelity)[0]];

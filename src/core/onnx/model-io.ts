@@ -8,7 +8,7 @@ import { tensorDims, tensorNumel, tensorRawBytes } from './tensor';
 import { walkTensors } from './walk';
 import { AtomicFile } from '../fs/atomic';
 import { writeEncoded } from './stream-encode';
-import type { TensorSpill } from './tensor-spill';
+import { appendExternal, type TensorSpill } from './tensor-spill';
 
 /** A loaded model and where it came from (external data is read lazily from `loc.dir`). */
 export interface LoadedModel {
@@ -110,9 +110,6 @@ export interface SaveResult {
   dataBytes?: number;
 }
 
-const ALIGN = 4096;
-const ALIGN_FROM = 1 << 20;
-
 /** Bytes the tensor's data takes once stored as raw_data (0 for strings and unknown types). */
 function inlineBytes(t: TensorProto, source?: ModelLocation): number {
   const info = dataTypeInfo(t.data_type ?? 0);
@@ -155,13 +152,7 @@ export function saveModel(model: ModelProto, output: string, opts: SaveOptions =
         continue;
       }
       data ??= new AtomicFile(dataPath);
-      if (size >= ALIGN_FROM) data.pad(ALIGN);
-      const offset = data.position;
-      data.write(bytes);
-      Object.assign(t, {
-        raw_data: new Uint8Array(0), data_location: 1,
-        external_data: [{ key: 'location', value: dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(bytes.length) }],
-      });
+      appendExternal(t, bytes, data, dataName);
     }
     const writer = onnx.ModelProto.encode(model);
     if (writer.len > PROTOBUF_LIMIT) throw new QuantLensError(output, 'the encoded model is over 2 GB even with external data');

@@ -1,9 +1,20 @@
 import { AtomicFile } from '../fs/atomic';
 import type { TensorProto } from './proto';
 
-/** Offsets of tensors this big are page aligned, so onnxruntime can memory-map them (as saveModel does). */
+/** Offsets of tensors this big are page aligned, so onnxruntime can memory-map them. */
 const ALIGN = 4096;
 const ALIGN_FROM = 1 << 20;
+
+/** Appends `bytes` to an external data file (aligned when large) and points `t` at them. */
+export function appendExternal(t: TensorProto, bytes: Uint8Array, file: AtomicFile, dataName: string): void {
+  if (bytes.length >= ALIGN_FROM) file.pad(ALIGN);
+  const offset = file.position;
+  file.write(bytes);
+  Object.assign(t, {
+    raw_data: new Uint8Array(0), data_location: 1,
+    external_data: [{ key: 'location', value: dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(bytes.length) }],
+  });
+}
 
 /**
  * Streams the tensors an edit creates straight into the output's external data file, as they are made,
@@ -27,12 +38,7 @@ export class TensorSpill {
   take(t: TensorProto): TensorProto {
     const raw = t.raw_data;
     if (!raw || raw.length < this.threshold || (t.external_data?.length ?? 0) > 0) return t;
-    if (raw.length >= ALIGN_FROM) this.data.pad(ALIGN);
-    const offset = this.data.position;
-    this.data.write(raw);
-    t.raw_data = new Uint8Array(0);
-    t.data_location = 1;
-    t.external_data = [{ key: 'location', value: this.dataName }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(raw.length) }];
+    appendExternal(t, raw, this.data, this.dataName);
     this.spilled.add(t);
     this.bytes += raw.length;
     this.count++;

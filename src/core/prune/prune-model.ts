@@ -15,7 +15,7 @@ import { nmViolations } from './magnitude';
 import { sparsityMap, type SparsityMap } from './maps';
 import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { probeShapes, pruneStructured, type ChannelGroup } from './structured/structured';
-import { pruneUnstructured, pruneUnstructuredStreamed, type PrunedWeight } from './unstructured';
+import { pruneUnstructured, type PrunedWeight } from './unstructured';
 import { writeMasks } from './masks';
 
 export interface PrunedLayer {
@@ -121,30 +121,20 @@ export async function pruneModel(input: string, output: string, partial: Partial
         layerRows.push({ name: p.layer.name, node: p.layer.node.name ?? '', opType: p.layer.opType, sparsity: p.removed / p.values.length, shapeBefore: p.layer.dims, shapeAfter: p.layer.dims, ...(p.reconstruction ? { reconstruction: p.reconstruction } : {}), ...(viol !== undefined ? { nmViolations: viol } : {}) });
         maps[p.layer.name] = sparsityMap(p.layer, p.values, o.tile);
       };
-      let pruned: PrunedWeight[];
-      if (stage.spill) {
-        // A model with external data: a layer at a time, each written to the output's data file at once.
-        pruned = [];
-        const read = (l: PrunableLayer) => floatWeight(view, l.weight, loaded.loc, true, weightScratch)!.data;
-        try {
-          skipped.push(...pruneUnstructuredStreamed(read, layers, o, stats, (p) => {
-            const t = view.constant(p.layer.weight)!;
-            writeFloatTensor(t, p.values, undefined, false);
-            stage.spill!.take(t);
-            rows(p);
-            if (extra.masks) pruned.push({ ...p, values: new Float32Array(0) });
-          }));
-        } finally {
-          weightScratch.release();
-        }
-      } else {
-        const r = pruneUnstructured(view, loaded.loc, layers, o, stats);
-        skipped.push(...r.skipped);
-        pruned = r.pruned;
-        for (const p of pruned) {
-          writeFloatTensor(view.constant(p.layer.weight)!, p.values);
+      // A layer at a time; with external data each layer goes straight to the output's data file (the
+      // weights were read into reused memory, which the next read overwrites).
+      const pruned: Array<Pick<PrunedWeight, 'layer' | 'mask'>> = [];
+      const read = (l: PrunableLayer) => floatWeight(view, l.weight, loaded.loc, true, weightScratch)!.data;
+      try {
+        skipped.push(...pruneUnstructured(read, layers, o, stats, (p) => {
+          const t = view.constant(p.layer.weight)!;
+          writeFloatTensor(t, p.values, undefined, !stage.spill);
+          stage.spill?.take(t);
           rows(p);
-        }
+          if (extra.masks) pruned.push({ layer: p.layer, mask: p.mask });
+        }));
+      } finally {
+        weightScratch.release();
       }
       if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
     }

@@ -1,6 +1,8 @@
 /**
- * pruneCounts (magnitude.ts) for weights too large to hold at once: the same exact counts, from scores
- * handed over a layer at a time, twice, keeping only histograms. Scores are non-negative floats, whose
+ * How many weights each layer loses so that exactly round(sparsity · total) go: one threshold over all
+ * layers (global, no layer below `minDensity`) or the same fraction of each (layer); layers keep ≥ 1, and
+ * ties at the threshold fill up layer by layer. Scores are handed over a layer at a time, twice, and only
+ * histograms are kept, so the weights never need to be held at once. Scores are non-negative floats, whose
  * bit patterns sort as the values do, so the global threshold is found by radix selection: the high 16
  * bits first (pass one), then the low 16 bits within that bucket (pass two).
  */

@@ -18,15 +18,15 @@ import { createSession, type DevicePreference, type ModelSession, type Provider,
 export async function captureTensors(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference,
   onSample: (values: Record<string, ort.Tensor>, index: number, feeds: Record<string, ort.Tensor>) => void | Promise<void>, ctx: JobContext = {},
-  model: ModelProto = loaded.model, smallValues = false,
+  model: ModelProto = loaded.model, holdAll = false,
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number }> {
   // Graph inputs cannot be fetched as outputs: callers read them from the feeds.
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
   const fetch = names.filter((n) => !inputs.has(n));
   const t0 = performance.now();
-  // smallValues (scalars, say): a large external-data model runs a segment at a time for all samples at
-  // once, and the fetched values are handed over afterwards; they are small enough to hold for every sample.
-  if (smallValues && loaded.externalBytes > verifySegmentBytes()) {
+  // holdAll: the fetched values of every sample are small enough to hold at once (scalars, or one sample),
+  // so a large external-data model runs a segment at a time for all samples, and they are handed over after.
+  if (holdAll && loaded.externalBytes > verifySegmentBytes()) {
     const samples = [...data.samples()];
     const r = await runSegmented({ ...loaded, model }, samples, { budgetBytes: verifySegmentBytes(), device, mappedWeights: true, latencyRuns: 0, fetch, stage: 'calibration' }, ctx)
       .catch((e) => { if (e instanceof CancelledError) throw e; return undefined; });

@@ -84,11 +84,12 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
   };
 }
 
-async function medianRun(session: ort.InferenceSession, feeds: Feeds, fetch: string[], runs: number): Promise<number> {
+/** Median time of `runs` runs (at least one) of `session` on `feeds`, in ms. */
+export async function medianRun(session: ort.InferenceSession, feeds: Feeds, fetch: readonly string[] | undefined, runs: number): Promise<number> {
   const t: number[] = [];
   for (let i = 0; i < Math.max(1, runs); i++) {
     const t0 = performance.now();
-    await session.run(feeds, fetch);
+    await (fetch ? session.run(feeds, fetch) : session.run(feeds));
     t.push(performance.now() - t0);
   }
   return t.sort((a, b) => a - b)[Math.floor(t.length / 2)];

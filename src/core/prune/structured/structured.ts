@@ -5,8 +5,6 @@ import type { LoadedModel } from '../../onnx/model-io';
 import { ScratchBuffer } from '../../onnx/external-data';
 import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
-import { runSegmented } from '../../runtime/segmented-run';
-import { verifySegmentBytes } from '../../runtime/segments';
 import type { DevicePreference } from '../../runtime/session';
 import { layerIndex, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { sparsityMap, type SparsityMap } from '../maps';
@@ -35,18 +33,10 @@ export async function probeShapes(loaded: LoadedModel, data: CalibrationData, de
   const names = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
   const shapes = new Map<string, number[]>();
   const one: CalibrationData = { ...data, count: 1, samples: function* () { for (const s of data.samples()) { yield s; return; } } };
-  // A large external-data model runs a segment at a time, as verification does, so the probe never maps it whole.
-  if (loaded.externalBytes > verifySegmentBytes()) {
-    const sample = [...one.samples()];
-    const r = await runSegmented(loaded, sample, { budgetBytes: verifySegmentBytes(), device, mappedWeights: true, latencyRuns: 0, fetch: names }, ctx).catch(() => undefined);
-    if (r) {
-      for (const [k, v] of Object.entries({ ...sample[0], ...r.outputs[0] })) shapes.set(k, v.dims.map(Number));
-      return shapes;
-    }
-  }
+  // One sample: every value of it can be held, so a large external-data model runs a segment at a time.
   await captureTensors(loaded, names, one, device, (values, _i, feeds) => {
     for (const [k, v] of Object.entries({ ...feeds, ...values })) shapes.set(k, v.dims.map(Number));
-  }, ctx);
+  }, ctx, loaded.model, true);
   return shapes;
 }
 
