@@ -1,6 +1,8 @@
 """Pruning handoff round trip for test/unit/prune-handoff.test.ts, with samples/tiny_vlm/model.py.
   prune_roundtrip.py export OUT.onnx STATE.pt          seeded model, exported as PyTorch exports it
   prune_roundtrip.py apply STATE.pt MASKS.json OUT.onnx  masks applied, exported, then 3 training steps
+  prune_roundtrip.py norms STATE.pt MASKS.json WIDE.onnx FINAL.onnx
+      --prune-norm masks: exported with the norms over the kept channels (WIDE) and finalized (FINAL)
 Prints one JSON line."""
 import json
 import os
@@ -24,6 +26,37 @@ if sys.argv[1] == "export":
     torch.onnx.export(net, args, sys.argv[2], **kw)
     torch.save(net.state_dict(), sys.argv[3])
     print(json.dumps({"exported": sys.argv[2]}))
+elif sys.argv[1] == "norms":
+    state, masks, wide, final = sys.argv[2:6]
+    doc = json.load(open(masks))
+    net = tiny_vlm.TinyVLM()
+    net.load_state_dict(torch.load(state))
+    applied = quantlens_prune.apply_masks(net, doc)
+    net.eval()
+    quantlens_prune.finalize(net, restricted_norms=True)
+    torch.onnx.export(net, args, wide, **kw)
+    quantlens_prune.finalize(net)
+    torch.onnx.export(net, args, final, **kw)
+    # Training steps with the masks on: the parameters move, the removed ones stay zero once finalized.
+    net = tiny_vlm.TinyVLM()
+    net.load_state_dict(torch.load(state))
+    quantlens_prune.apply_masks(net, doc)
+    masks_of = {(p, n): quantlens_prune.mask_of(m, n) for p, m in net.named_modules() for n in ("weight", "bias") if quantlens_prune.mask_of(m, n) is not None}
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for step in range(2):
+        logits = net(torch.randn(4, 3, 32, 32), torch.randint(0, tiny_vlm.VOCAB, (4, tiny_vlm.TEXT_LEN)))
+        loss = logits.square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    quantlens_prune.finalize(net)
+    named = dict(net.named_modules())
+    zeros_held = all(bool((getattr(named[p], n)[m == 0] == 0).all()) for (p, n), m in masks_of.items())
+    before = tiny_vlm.TinyVLM()
+    before.load_state_dict(torch.load(state))
+    kept = masks_of[("language_model.model.norm", "weight")] == 1
+    moved = float((named["language_model.model.norm"].weight - before.language_model.model.norm.weight)[kept].abs().max())
+    print(json.dumps({"applied": len(applied), "norms": len(doc.get("norms", {})), "params": len(doc.get("params", {})), "masked": len(masks_of), "zerosHeld": zeros_held, "normScaleMoved": moved}))
 else:
     state, masks, out = sys.argv[2:5]
     net = tiny_vlm.TinyVLM()
@@ -48,8 +81,9 @@ else:
         opt.step()
         losses.append(float(loss))
     modules = dict(net.named_modules())
-    zeros_held = all(bool(((modules[p].weight_mask == 0) <= (modules[p].weight == 0)).all()) for p in applied)
+    masks_of = {p: quantlens_prune.mask_of(m) for p, m in modules.items() if quantlens_prune.mask_of(m) is not None}
     quantlens_prune.finalize(net)
+    zeros_held = len(masks_of) == len(applied) and all(bool((modules[p].weight[m == 0] == 0).all()) for p, m in masks_of.items())
     mismatch = None
     try:
         quantlens_prune.apply_masks(tiny_vlm.TinyVLM().vision_model, json.load(open(masks)))

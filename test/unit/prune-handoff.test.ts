@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { pruneModel } from '../../src/core/prune/prune-model';
@@ -45,4 +46,30 @@ describe('pruning handoff: masks and kept channels applied in PyTorch (python/qu
       assert.ok(c.outputs.logits.cosine > 0.99999 && c.outputs.logits.maxAbsError < 1e-3, JSON.stringify(c.outputs.logits));
     });
   }
+
+  it('structured --prune-norm: norm scales, embedding columns and norm statistics follow the kept hidden channels in PyTorch, and the finalized export prunes back to the same model', async () => {
+    const masks = path.join(dir, 'norm.masks.json');
+    const pruned = path.join(dir, 'norm.onnx');
+    const r = await pruneModel(exported, pruned, { method: 'structured', sparsity: 0.5, pruneNormalized: true }, {}, { masks });
+    // torch.onnx shares equal LayerNorm scales through Identity nodes: the hidden sizes are pruned all the same.
+    assert.ok(r.parametersAfter < r.parametersBefore * 0.35, `${r.parametersBefore} -> ${r.parametersAfter}`);
+    const doc = JSON.parse(fs.readFileSync(masks, 'utf8'));
+    assert.equal(Object.keys(doc.norms).length, 10); // 5 LayerNorms (vision) + 5 RMSNorms (language)
+    assert.deepEqual(doc.params['language_model.model.embed_tokens.weight'].shape, [128, 96]);
+    assert.equal(doc.params['language_model.model.embed_tokens.weight'].axis, 1);
+    assert.equal(doc.params['vision_model.encoder.layers.1.layer_norm2.bias'].kept.length, 32);
+    const wide = path.join(dir, 'norm.wide.onnx');
+    const final = path.join(dir, 'norm.final.onnx');
+    const res = py('norms', state, masks, wide, final);
+    assert.equal(res.zerosHeld, true);
+    assert.ok(res.normScaleMoved > 0, 'kept norm scales train');
+    // The PyTorch model with the masks and restricted norms computes what QuantLens's pruned model does.
+    const c = await compareModels(pruned, wide, { samples: 4, latencyRuns: 1 });
+    assert.ok(c.outputs.logits.cosine > 0.99999 && c.outputs.logits.maxAbsError < 1e-3, JSON.stringify(c.outputs.logits));
+    // The finalized export (full width, zeros in place) pruned again at the same sparsity: the same model.
+    const again = await pruneModel(final, path.join(dir, 'norm.again.onnx'), { method: 'structured', sparsity: 0.5, pruneNormalized: true });
+    assert.equal(again.parametersAfter, r.parametersAfter);
+    const c2 = await compareModels(pruned, again.output, { samples: 4, latencyRuns: 1 });
+    assert.ok(c2.outputs.logits.cosine > 0.99999 && c2.outputs.logits.maxAbsError < 1e-3, JSON.stringify(c2.outputs.logits));
+  });
 });

@@ -31,6 +31,21 @@ export class GraphView {
     return this.constants.get(name);
   }
 
+  /**
+   * The stored tensor behind a value, also through Identity nodes: exporters (torch.onnx) store one copy
+   * of equal weights, e.g. every LayerNorm's all-ones scale, and hand it to each reader by an Identity.
+   */
+  stored(name: string): TensorProto | undefined {
+    for (let hops = 0; hops < 16; hops++) {
+      const c = this.constants.get(name);
+      if (c) return c;
+      const p = this.producer.get(name);
+      if (p?.op_type !== 'Identity' || (p.domain ?? '') !== '' || !p.input?.[0]) return undefined;
+      name = p.input[0];
+    }
+    return undefined;
+  }
+
   consumersOf(name: string): NodeProto[] {
     return this.consumers.get(name) ?? [];
   }

@@ -114,7 +114,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
         if (n1 === n0) continue;
         layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
       }
-      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept });
+      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept, slices: r.slices });
     } else {
       const rows = (p: PrunedWeight) => {
         const viol = o.method === 'nm' ? nmViolations(p.layer, p.values, o.pattern.n, o.pattern.m) : undefined;

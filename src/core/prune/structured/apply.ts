@@ -75,7 +75,8 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
     else if (r.kind === 'absorb') at(r.layer).in = drop;
     else if (r.kind === 'depthwise') Object.assign(at(r.layer), { out: drop, depthwise: true });
     else if (r.kind === 'param') {
-      const t = view.constant(r.node.input![r.input])!;
+      // Read through Identity (a shared stored copy); the reader gets its own sliced initializer.
+      const t = view.stored(r.node.input![r.input])!;
       r.node.input![r.input] = editor.addInitializer(slicedTensor(t, loc, r.axis, drop));
     } else if (r.kind === 'input') {
       // Readers of the model input now read its kept channels; the input itself keeps its shape.

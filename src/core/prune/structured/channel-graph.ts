@@ -30,7 +30,9 @@ export type Relation =
   /** A Reshape whose target shape holds `tensor`'s tracked size at `index`. */
   | { kind: 'reshape'; node: NodeProto; index: number; tensor: string }
   /** A model input whose kept channels a Gather selects (its shape stays; see pruneNormalized). */
-  | { kind: 'input'; tensor: string; axis: number };
+  | { kind: 'input'; tensor: string; axis: number }
+  /** A normalisation whose statistics run over `tensor`'s channels: after pruning, over the kept ones. */
+  | { kind: 'norm'; node: NodeProto; tensor: string };
 
 export interface ChannelSet {
   /** Union-find root: the id of the set. */
@@ -242,6 +244,7 @@ export class ChannelGraph {
         if ((node.output ?? []).slice(1).some((x) => x)) return `${label} exposes its statistics`;
         if (!this.track(input0, a) || !this.track(output0, a) || !this.tie(input0, output0)) return `${label}: shapes unknown`;
         for (const i of [1, 2]) if (node.input?.[i]) { const r = this.paramRelation(node, i, output0); if (r) return r; }
+        this.relations.push({ kind: 'norm', node, tensor: input0 });
         return undefined;
       }
       if (over) return `${label} normalises over the channels${op === 'LayerNormalization' ? ' (--prune-norm allows it)' : ''}`;
@@ -254,12 +257,15 @@ export class ChannelGraph {
       const stored = node.input?.[1] ? this.view.constant(node.input[1]) : undefined;
       const axes = (stored ? Array.from(readTensor(stored).data as BigInt64Array, Number) : (node.attribute?.find((x) => x.name === 'axes')?.ints ?? []).map(Number)).map((x) => (x < 0 ? x + rank : x));
       const keep = Number(node.attribute?.find((x) => x.name === 'keepdims')?.i ?? 1);
-      if (keep && axes.length === 1 && axes[0] === axisOf(from)) return undefined;
+      if (keep && axes.length === 1 && axes[0] === axisOf(from)) {
+        this.relations.push({ kind: 'norm', node, tensor: from });
+        return undefined;
+      }
     }
     // An embedding lookup (Gather on axis 0 of a stored [rows, channels] table) writes the channels: the
     // table loses the same columns.
-    if (op === 'Gather' && from === output0 && this.view.constant(input0)) {
-      const tableRank = (this.view.constant(input0)!.dims ?? []).length;
+    if (op === 'Gather' && from === output0 && this.view.stored(input0)) {
+      const tableRank = (this.view.stored(input0)!.dims ?? []).length;
       const axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
       if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
     }
@@ -269,7 +275,7 @@ export class ChannelGraph {
   /** Relation for a stored per-channel input `i` of `node`, aligned (from the right) with `tensor`. */
   private paramRelation(node: NodeProto, i: number, tensor: string): string | undefined {
     const name = node.input![i];
-    const c = this.view.constant(name);
+    const c = this.view.stored(name);
     const dims = c ? (c.dims ?? []).map(Number) : undefined;
     const t = this.tracks.get(tensor)!;
     const rank = this.shapes.get(tensor)!.length;
@@ -296,7 +302,7 @@ export class ChannelGraph {
     for (const i of inputs) {
       const x = node.input![i];
       if (!x) continue;
-      if (this.view.constant(x)) {
+      if (this.view.stored(x)) {
         const r = this.paramRelation(node, i, out);
         if (r) return r;
         continue;

@@ -3,6 +3,7 @@ import type { JobContext } from '../../jobs';
 import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import { ScratchBuffer } from '../../onnx/external-data';
+import { modulePathOf } from '../../onnx/module-path';
 import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
@@ -63,7 +64,18 @@ export interface StructuredResult {
   maps: Record<string, SparsityMap>;
   /** Kept output / input channel indices per layer (module path), for the fine-tuning handoff. */
   kept: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>;
+  /** Everything else that lost channels, as the graph named it before slicing (the handoff maps it too). */
+  slices: StructuredSlices;
   reconstructed: string[];
+}
+
+export interface StructuredSlices {
+  /** Per-channel stored values (biases, norm scales, embedding tables), by the value name their reader read. */
+  params: Array<{ name: string; dims: number[]; axis: number; kept: number[] }>;
+  /** Normalisations whose statistics now run over the kept channels; `axis` counts from the end (-1 = last). */
+  norms: Array<{ node: string; module: string; axis: number; kept: number[] }>;
+  /** Model inputs read through a Gather of their kept channels. */
+  inputs: Array<{ name: string; axis: number; kept: number[] }>;
 }
 
 /**
@@ -137,6 +149,21 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (r.kind === 'source' || r.kind === 'depthwise') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).outputs = keptOf(r.tensor);
     if (r.kind === 'absorb') (kept.get(r.layer) ?? kept.set(r.layer, {}).get(r.layer)!).inputs = keptOf(r.tensor);
   }
+  const slices: StructuredSlices = { params: [], norms: [], inputs: [] };
+  const seenNorms = new Set<string>();
+  for (const r of graph.relations) {
+    if (!removed.get(r.tensor)?.size) continue;
+    if (r.kind === 'param') {
+      const name = r.node.input![r.input];
+      if (!slices.params.some((p) => p.name === name)) slices.params.push({ name, dims: (view.stored(name)!.dims ?? []).map(Number), axis: r.axis, kept: keptOf(r.tensor) });
+    } else if (r.kind === 'norm') {
+      // A decomposed norm reduces twice (mean, then variance): one entry per module.
+      const module = modulePathOf(r.node);
+      if (seenNorms.has(module)) continue;
+      seenNorms.add(module);
+      slices.norms.push({ node: r.node.name || r.node.output![0], module, axis: graph.trackOf(r.tensor)!.axis - shapes.get(r.tensor)!.length, kept: keptOf(r.tensor) });
+    } else if (r.kind === 'input') slices.inputs.push({ name: r.tensor, axis: r.axis, kept: keptOf(r.tensor) });
+  }
   // Heatmaps show where the removed rows and columns were, on the weights as they were (before any refit).
   const maps: Record<string, SparsityMap> = {};
   for (const [l, k] of kept) {
@@ -178,5 +205,5 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, reconstructed, maps };
+  return { groups, kept, slices, reconstructed, maps };
 }
