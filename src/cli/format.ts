@@ -54,8 +54,9 @@ export function formatPruneResult(r: PruneResult): string {
   for (const g of r.groups ?? []) {
     if (g.skipped && g.sets < 2) continue;
     const names = g.layers.length > 3 ? `${g.layers.slice(0, 3).join(', ')} and ${g.layers.length - 3} more` : g.layers.join(', ') || g.tensors[0];
-    lines.push(`  ${g.skipped ? 'kept ' : 'pruned'} ${names}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : ''}`);
+    lines.push(`  ${g.skipped || !g.removed ? 'kept ' : 'pruned'} ${names}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : g.roundedTo ? ` (rounded to ${g.roundedTo})` : ''}`);
   }
+  if (r.rounding) lines.push(`  rounding: ${r.rounding} (--round-to 1 keeps the exact share)`);
   if (r.skipped.length) lines.push(`  skipped: ${r.skipped.length} layers (see the report)`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push(`  report: ${r.report}${r.masks ? `; masks: ${r.masks}` : ''}`);

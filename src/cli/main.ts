@@ -245,7 +245,7 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
     calibration: str('calibration'),
     maxSamples: num('samples'),
     reconstruct: values.reconstruct as boolean | undefined,
-    roundTo: num('round-to'),
+    roundTo: str('round-to') === 'auto' ? 'auto' : num('round-to'),
     pruneNormalized: values['prune-norm'] as boolean | undefined,
     exclude: values.exclude as string[] | undefined,
     device: oneOf('device', ['auto', 'cpu', 'cuda'] as const),

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES } from '../../src/core/fixtures';
+import { buildCnn } from '../../src/core/fixtures/cnn';
+import { cpuChannelBlock } from '../../src/core/runtime/cpu-block';
 import { ModelBuilder } from '../../src/core/fixtures/model-builder';
 import { Rng } from '../../src/core/fixtures/rng';
 import { DataType } from '../../src/core/onnx/dtypes';
@@ -40,7 +42,8 @@ async function pruneDead(model: ModelProto, sparsity: number) {
   const input = path.join(dir, 'model.onnx');
   const output = path.join(dir, 'pruned.onnx');
   saveModel(model, input);
-  const r = await pruneModel(input, output, { method: 'structured', sparsity });
+  // Exact shares (no rounding to the CPU's channel block): these tests count channels.
+  const r = await pruneModel(input, output, { method: 'structured', sparsity, roundTo: 1 });
   const pruned = loadModel(output).model;
   const feeds = feedsFor(model.graph!, 11);
   const [a, b] = [await runOrt(input, feeds), await runOrt(output, feeds)];
@@ -168,7 +171,7 @@ describe('structured pruning removes channels for real', function () {
     g.input = [...(g.input ?? []), ...(g.initializer ?? []).map((t) => ({ name: t.name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: (t.dims ?? []).map((d) => ({ dim_value: Number(d) })) } } } }))];
     const dir = tmpDir();
     saveModel(m, path.join(dir, 'old.onnx'));
-    const r = await pruneModel(path.join(dir, 'old.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5 });
+    const r = await pruneModel(path.join(dir, 'old.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5, roundTo: 1 });
     assert.ok(r.parametersAfter < r.parametersBefore * 0.5);
     const p = loadModel(path.join(dir, 'p.onnx')).model.graph!;
     const declared = p.input!.find((v) => v.name === 'conv1.weight')!.type!.tensor_type!.shape!.dim!.map((d) => Number(d.dim_value));
@@ -184,6 +187,23 @@ describe('structured pruning removes channels for real', function () {
     assert.deepEqual(dimsOf(p, 'fc1.weight'), [96, 64]);
     assert.deepEqual(dimsOf(p, 'fc2.weight'), [96, 96]);
     assert.ok(r.groups!.some((g) => g.removed === 32));
+  });
+
+  it('--round-to auto (the default) keeps convolution channels in multiples of the CPU block onnxruntime pads to, and leaves MatMul families exact', async () => {
+    const dir = tmpDir();
+    const { block } = cpuChannelBlock();
+    saveModel(buildCnn(2, [64, 128]), path.join(dir, 'cnn.onnx'));
+    const r = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3 });
+    const p = loadModel(path.join(dir, 'p.onnx')).model;
+    const [c1, c2] = [dimsOf(p, 'conv1.weight')[0], dimsOf(p, 'conv2.weight')[0]];
+    assert.ok(c1 % block === 0 && c2 % block === 0 && c1 < 64 && c2 < 128, `${c1}, ${c2} (block ${block})`);
+    assert.match(r.rounding!, new RegExp(`multiples of ${block}`));
+    const exact = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'e.onnx'), { method: 'structured', sparsity: 0.3, roundTo: 1 });
+    assert.deepEqual(dimsOf(loadModel(path.join(dir, 'e.onnx')).model, 'conv2.weight')[0], 90); // 128 at 30%: 89.6 → 90 kept
+    assert.equal(exact.rounding, undefined);
+    saveModel(FIXTURES.mlp.build(), path.join(dir, 'm.onnx'));
+    await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'mp.onnx'), { method: 'structured', sparsity: 0.3 });
+    assert.deepEqual(dimsOf(loadModel(path.join(dir, 'mp.onnx')).model, 'fc1.weight'), [90, 64]);
   });
 
   it('--prune-norm shrinks the hidden size under LayerNormalization; a Gather picks the input\'s kept channels', async () => {

@@ -29,8 +29,11 @@ export interface PruneOptions {
   device: DevicePreference;
   /** OBS damping, as a fraction of the mean Hessian diagonal. */
   damp: number;
-  /** Structured: kept channel counts are multiples of this (1: any count). */
-  roundTo: number;
+  /**
+   * Structured: kept channel counts are multiples of this (1: any count). 'auto': convolution channels
+   * are rounded to the block onnxruntime's CPU convolutions use here (cpuChannelBlock), others are not.
+   */
+  roundTo: number | 'auto';
   /**
    * Structured: also prune dimensions that LayerNormalization normalises over (a transformer's hidden
    * size), selecting the kept channels of model inputs with a Gather. Not exact even for unimportant
@@ -52,7 +55,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   tile: 1,
   device: 'auto',
   damp: 0.01,
-  roundTo: 1,
+  roundTo: 'auto',
   pruneNormalized: false,
 };
 
@@ -78,5 +81,5 @@ export function validatePruneOptions(o: PruneOptions): void {
     throw bad(`${o.reconstruct ? '--reconstruct' : '--importance activation'} needs --calibration DIR (or random:N for seeded random data)`);
   }
   if (!(Number.isInteger(o.tile) && o.tile >= 1)) throw bad(`--tile must be a positive whole number, not ${o.tile}`);
-  if (!(Number.isInteger(o.roundTo) && o.roundTo >= 1 && o.roundTo <= 1024)) throw bad(`--round-to must be a whole number from 1 to 1024, not ${o.roundTo}`);
+  if (o.roundTo !== 'auto' && !(Number.isInteger(o.roundTo) && o.roundTo >= 1 && o.roundTo <= 1024)) throw bad(`--round-to must be auto or a whole number from 1 to 1024, not ${o.roundTo}`);
 }

@@ -45,6 +45,8 @@ export interface PruneResult {
   method: PruneOptions['method'];
   skipped: Array<{ node: string; reason: string }>;
   groups?: ChannelGroup[];
+  /** Structured: why kept channel counts were rounded (--round-to auto), when any were. */
+  rounding?: string;
   fidelity: CompareReport['outputs'];
   latencyMs: CompareReport['latencyMs'];
   device: Provider;
@@ -98,6 +100,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const layerRows: PrunedLayer[] = [];
   const maps: Record<string, SparsityMap> = {};
   let groups: ChannelGroup[] | undefined;
+  let rounding: string | undefined;
   let masksFile: string | undefined;
   // Staged beside the output; an external-data model streams its pruned weights into the staged data file.
   const stage = new OutputStage(output, streamsOutput(loaded));
@@ -106,6 +109,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       const shapes = await probeShapes(loaded, data, o.device, ctx);
       const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
       groups = r.groups;
+      if (r.groups.some((g) => g.roundedTo)) rounding = r.rounding.why ?? `kept channel counts in multiples of ${r.rounding.conv}`;
       Object.assign(maps, r.maps);
       const recon = new Set(r.reconstructed);
       for (const l of layers) {
@@ -166,6 +170,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     method: o.method,
     skipped,
     ...(groups ? { groups } : {}),
+    ...(rounding ? { rounding } : {}),
     fidelity: v.check.outputs,
     latencyMs: v.check.latencyMs,
     device: provider ?? v.check.device,

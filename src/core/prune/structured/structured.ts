@@ -4,6 +4,7 @@ import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import { ScratchBuffer } from '../../onnx/external-data';
 import { modulePathOf } from '../../onnx/module-path';
+import { cpuChannelBlock } from '../../runtime/cpu-block';
 import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
@@ -26,7 +27,18 @@ export interface ChannelGroup {
   removed: number;
   /** Channels of each set in the first source layer (1 for plain channels, the head size for heads). */
   width: number;
+  /** The multiple the kept count was rounded to (--round-to), when it was. */
+  roundedTo?: number;
   skipped?: string;
+}
+
+/** What --round-to means here: a multiple for convolution channels and one for the rest, and why. */
+export interface Rounding { conv: number; other: number; why?: string }
+
+export function resolveRounding(roundTo: number | 'auto'): Rounding {
+  if (roundTo !== 'auto') return { conv: roundTo, other: roundTo };
+  const { block, why } = cpuChannelBlock();
+  return { conv: block, other: 1, why: `convolution channels kept in multiples of ${block}: ${why}` };
 }
 
 /** Shapes of every value, from one real run of the model (onnxruntime's own shape logic, dynamic dims included). */
@@ -66,6 +78,7 @@ export interface StructuredResult {
   kept: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>;
   /** Everything else that lost channels, as the graph named it before slicing (the handoff maps it too). */
   slices: StructuredSlices;
+  rounding: Rounding;
   reconstructed: string[];
 }
 
@@ -100,7 +113,12 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const importance = new Map<number, number>();
   const add = (root: number, v: number) => importance.set(root, (importance.get(root) ?? 0) + v);
   const layerNames = new Map<number, Set<string>>();
-  const touch = (root: number, l: PrunableLayer) => (layerNames.get(root) ?? layerNames.set(root, new Set()).get(root)!).add(l.name);
+  const convRoots = new Set<number>();
+  const touch = (root: number, l: PrunableLayer) => {
+    (layerNames.get(root) ?? layerNames.set(root, new Set()).get(root)!).add(l.name);
+    if (l.opType === 'Conv') convRoots.add(root);
+  };
+  const rounding = resolveRounding(o.roundTo);
   for (const r of graph.relations) {
     if (r.kind !== 'source' && r.kind !== 'absorb' && r.kind !== 'depthwise') continue;
     const size = graph.trackOf(r.tensor)!.size;
@@ -133,9 +151,11 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (fam.length < 2) { g.skipped = 'a single channel: too small to prune'; continue; }
     let k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
     // --round-to: keep a multiple of N channels (vector widths, NCHWc blocks), never fewer than N.
-    if (o.roundTo > 1 && width === 1) {
-      const keep = Math.max(o.roundTo, Math.round((fam.length - k) / o.roundTo) * o.roundTo);
+    const roundTo = convRoots.has(fam[0].id) ? rounding.conv : rounding.other;
+    if (roundTo > 1 && width === 1 && k > 0) {
+      const keep = Math.max(roundTo, Math.round((fam.length - k) / roundTo) * roundTo);
       k = Math.max(0, fam.length - Math.min(fam.length, keep));
+      g.roundedTo = roundTo;
     }
     if (k === 0) continue;
     const ranked = [...fam].sort((a, b) => (importance.get(a.id) ?? 0) - (importance.get(b.id) ?? 0));
@@ -205,5 +225,5 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, slices, reconstructed, maps };
+  return { groups, kept, slices, rounding, reconstructed, maps };
 }

@@ -1,0 +1,18 @@
+import fs from 'node:fs';
+import os from 'node:os';
+
+/**
+ * The channel count onnxruntime's CPU convolutions work in: its NCHWc layout blocks channels by 16 on
+ * AVX-512 and by 8 on other x86-64 CPUs, and pads a conv whose channels are not a multiple (padding and
+ * reorders that can make a pruned model slower than the unpruned one). Elsewhere 4 (a NEON vector).
+ */
+export function cpuChannelBlock(): { block: number; why: string } {
+  if (os.arch() !== 'x64') return { block: 4, why: `${os.arch()} CPU` };
+  let flags = '';
+  try {
+    flags = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {
+    return { block: 8, why: 'x86-64 CPU (features unknown)' };
+  }
+  return / avx512f( |$)/.test(flags) ? { block: 16, why: "onnxruntime's NCHWc block on this AVX-512 CPU" } : { block: 8, why: "onnxruntime's NCHWc block on this x86-64 CPU" };
+}
