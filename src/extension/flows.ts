@@ -285,6 +285,7 @@ export class Flows {
         input: rep.input, output: rep.output, method: rep.method, sparsity: rep.sparsity, parametersBefore: rep.parametersBefore, parametersAfter: rep.parametersAfter,
         sizeBefore: rep.sizeBefore, sizeAfter: rep.sizeAfter, latencyMs: rep.latencyMs, fidelity: rep.fidelity, maps: rep.maps,
         layers: rep.layers.map((l) => ({ name: l.name, sparsity: l.sparsity, shapeBefore: l.shapeBefore, shapeAfter: l.shapeAfter })), skipped: rep.skipped,
+        ...(rep.rounding ? { rounding: rep.rounding } : {}),
       } },
     }, await columnBesideCode(rep.layers.map((l) => l.name)));
     return { output: r.output, report: r.report };

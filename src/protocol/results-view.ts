@@ -67,6 +67,8 @@ export interface PruneView {
   maps: Record<string, { tile: [number, number]; rows: number; cols: number; density: number[]; magnitude: number[] }>;
   layers: Array<{ name: string; sparsity: number; shapeBefore: number[]; shapeAfter: number[] }>;
   skipped: Array<{ node: string; reason: string }>;
+  /** Structured: why channel counts were rounded (onnxruntime's CPU block), when they were. */
+  rounding?: string;
 }
 
 export type ResultsData =

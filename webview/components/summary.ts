@@ -54,6 +54,7 @@ export function pruneSummary(v: PruneView): HTMLElement[] {
       ['Parameters', `${v.parametersBefore.toLocaleString('en-US')} → ${v.parametersAfter.toLocaleString('en-US')}`],
       ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)}`], ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
       ...fidelityRows(v.fidelity), ['Skipped', String(v.skipped.length)],
+      ...(v.rounding ? [['Channel counts', v.rounding] as [string, string]] : []),
     ]),
   ];
 }
