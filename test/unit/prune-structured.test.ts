@@ -115,6 +115,60 @@ describe('structured pruning removes channels for real', function () {
     assert.equal(Number(dw.attribute!.find((a) => a.name === 'group')!.i), 24);
   });
 
+  it('FPN-style block: channels pass through Resize (spatial scales), Pad, Slice, Split/Concat and Gather on other axes', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(9);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    const conv = (s: string, x: string, cout: number, cin: number, k: number) => b.op(`/${s}`, 'Conv', [x, w(`${s}.weight`, [cout, cin, k, k]), w(`${s}.bias`, [cout])], { kernel_shape: [k, k], pads: Array(4).fill((k - 1) / 2) });
+    const a = b.op('/a', 'Relu', [conv('a', b.input('x', DataType.FLOAT, [1, 4, 8, 8]), 16, 4, 3)]);
+    const low = b.op('/b', 'Relu', [conv('b', b.op('/pool', 'MaxPool', [a], { kernel_shape: [2, 2], strides: [2, 2] }), 16, 16, 3)]);
+    const up = b.op('/up', 'Resize', [low, '', b.constant('/up', DataType.FLOAT, [4], new Float32Array([1, 1, 2, 2]))], { mode: 'nearest' });
+    let y = b.op('/merge', 'Add', [conv('c', a, 16, 16, 1), up]);
+    y = b.op('/pad', 'Pad', [y, b.ints('/pad', [0, 0, 1, 1, 0, 0, 1, 1])]);
+    y = b.op('/crop', 'Slice', [y, b.ints('/crop', [1]), b.ints('/crop', [9]), b.ints('/crop', [2])]);
+    const halves = b.node('/split', 'Split', [y, b.ints('/split', [4, 6])], { axis: 3 }, 2);
+    y = b.op('/join', 'Concat', [halves[1], halves[0]], { axis: 3 });
+    y = b.op('/rows', 'Gather', [y, b.ints('/rows', [0, 2, 4, 6])], { axis: 2 });
+    y = b.op('/head', 'Flatten', [b.op('/head', 'GlobalAveragePool', [b.op('/d', 'Relu', [conv('d', y, 8, 16, 3)])])], { axis: 1 });
+    b.rename(b.op('/fc', 'Gemm', [y, w('fc.weight', [4, 8]), w('fc.bias', [4])], { transB: 1 }), 'logits');
+    b.output('logits', DataType.FLOAT, [1, 4]);
+    const m = b.build();
+    // Family 1: a writes, b and c read. Family 2: b and c write (tied by the Add), d reads through the rest.
+    for (const t of ['a.weight', 'a.bias', 'b.weight', 'b.bias', 'c.weight', 'c.bias']) kill(m, t, 0, range(0, 4));
+    for (const t of ['b.weight', 'c.weight', 'd.weight']) kill(m, t, 1, range(0, 4));
+    // Family 3: d writes, fc reads.
+    kill(m, 'd.weight', 0, range(0, 2)); kill(m, 'd.bias', 0, range(0, 2)); kill(m, 'fc.weight', 1, range(0, 2));
+    const { pruned, r } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, 'a.weight'), [12, 4, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, 'b.weight'), [12, 12, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, 'c.weight'), [12, 12, 1, 1]);
+    assert.deepEqual(dimsOf(pruned, 'd.weight'), [6, 12, 3, 3]);
+    assert.ok(!r.groups!.some((g) => g.skipped && /Resize|Pad|Slice|Split|Gather/.test(g.skipped)), JSON.stringify(r.groups));
+  });
+
+  it('Resize to stored sizes, a Slice over the channels and a Gather of channels keep their families, with the reason', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(4);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    const x = b.input('x', DataType.FLOAT, [1, 4, 8, 8]);
+    const branch = (s: string, tail: (y: string) => string) => {
+      const y = tail(b.op(`/${s}`, 'Conv', [x, w(`${s}.weight`, [16, 4, 1, 1])], { kernel_shape: [1, 1] }));
+      return b.op(`/${s}`, 'ReduceMean', [y], { keepdims: 0 });
+    };
+    const sized = branch('sized', (y) => b.op('/sized', 'Resize', [y, '', '', b.ints('/sized', [1, 16, 16, 16])], { mode: 'nearest' }));
+    const sliced = branch('sliced', (y) => b.op('/sliced', 'Slice', [y, b.ints('/sliced', [0]), b.ints('/sliced', [8]), b.ints('/sliced', [1])]));
+    const picked = branch('picked', (y) => b.op('/picked', 'Gather', [y, b.ints('/picked', [1, 3])], { axis: 1 }));
+    b.rename(b.op('/sum', 'Sum', [sized, sliced, picked]), 'out');
+    b.output('out', DataType.FLOAT, [1]);
+    const dir = tmpDir();
+    saveModel(b.build(), path.join(dir, 'm.onnx'));
+    const r = await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.5, roundTo: 1 });
+    const why = (layer: string) => r.groups!.find((g) => g.layers.includes(layer))?.skipped ?? '';
+    assert.match(why('sized'), /Resize .* changes the channel axis/);
+    assert.match(why('sliced'), /Slice .* changes the channel axis/);
+    assert.match(why('picked'), /Gather .* picks among the channels/);
+  });
+
   it('attention block: whole heads go (q/k/v columns, o rows, the Reshape head count) with MLP units', async () => {
     const m = FIXTURES.transformer.build();
     for (const l of [0, 1]) {

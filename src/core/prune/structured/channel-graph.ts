@@ -4,6 +4,7 @@ import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
 import type { PrunableLayer } from '../layers';
 import { shapeSlot } from './apply';
+import { AXISWISE, changedAxes } from './axis-ops';
 
 /**
  * The dependency analysis behind structured pruning (the idea of Torch-Pruning's DepGraph, built here on
@@ -269,7 +270,45 @@ export class ChannelGraph {
       const axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
       if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
     }
+    if (op === 'Gather' && !this.view.stored(input0)) return this.relateGather(node, from, label);
+    if (AXISWISE.has(op)) return this.relateAxiswise(node, from, label);
     return `${label} reads them`;
+  }
+
+  /** Resize/Slice/Split/Pad/Tile: channels on an axis the op leaves alone pass through in place. */
+  private relateAxiswise(node: NodeProto, from: string, label: string): string | undefined {
+    const input0 = node.input![0];
+    const outs = (node.output ?? []).filter(Boolean);
+    if (from !== input0 && !outs.includes(from)) return `${label} reads them as a parameter`;
+    const dims = this.shapes.get(input0);
+    if (!dims || outs.some((o) => this.shapes.get(o)?.length !== dims.length)) return `${label}: shapes unknown`;
+    const a = this.tracks.get(from)!.axis;
+    const changed = changedAxes(node, this.view, dims);
+    if (typeof changed === 'string') return `${label}: ${changed}`;
+    if (changed.has(a)) return `${label} changes the channel axis`;
+    for (const x of [input0, ...outs]) if (!this.track(x, a)) return `${label}: shapes unknown`;
+    for (const o of outs) if (!this.tie(input0, o)) return `${label}: sizes differ`;
+    return undefined;
+  }
+
+  /** Gather along another axis: the channel axis moves by the rank the indices add or remove. */
+  private relateGather(node: NodeProto, from: string, label: string): string | undefined {
+    const [data, indices] = node.input!;
+    const out = node.output![0];
+    const dd = this.shapes.get(data), di = this.view.stored(indices) ? (this.view.stored(indices)!.dims ?? []).map(Number) : this.shapes.get(indices);
+    if (!dd || !di || from === indices) return from === indices ? `${label} indexes by them` : `${label}: shapes unknown`;
+    let g = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+    if (g < 0) g += dd.length;
+    const a = this.tracks.get(from)!.axis;
+    let inAxis: number, outAxis: number;
+    if (from === data) {
+      if (a === g) return `${label} picks among the channels`;
+      [inAxis, outAxis] = [a, a < g ? a : a - 1 + di.length];
+    } else {
+      if (a >= g && a < g + di.length) return `${label} picks among the channels`;
+      [inAxis, outAxis] = [a < g ? a : a - di.length + 1, a];
+    }
+    return this.track(data, inAxis) && this.track(out, outAxis) && this.tie(data, out) ? undefined : `${label}: shapes unknown`;
   }
 
   /** Relation for a stored per-channel input `i` of `node`, aligned (from the right) with `tensor`. */
