@@ -61,12 +61,12 @@ def _mask_of(entry, weight):
         # nn.Linear exported as MatMul stores its weight as [in, out]: PyTorch's is the transpose.
         return mask.t().contiguous() if entry.get("transposed") else mask
     mask = torch.ones_like(weight)
-    if "keptOutputs" in entry:
-        drop = [i for i in range(weight.shape[0]) if i not in set(entry["keptOutputs"])]
-        mask[drop] = 0
-    if "keptInputs" in entry:
-        drop = [i for i in range(weight.shape[1]) if i not in set(entry["keptInputs"])]
-        mask[:, drop] = 0
+    # Outputs are axis 0 of PyTorch's weight, inputs axis 1; ConvTranspose stores them the other way round.
+    out_axis = int(entry.get("outputAxis", 0))
+    for key, axis in (("keptOutputs", out_axis), ("keptInputs", 1 - out_axis)):
+        if key in entry:
+            drop = [i for i in range(weight.shape[axis]) if i not in set(entry[key])]
+            mask.index_fill_(axis, torch.tensor(drop, dtype=torch.long), 0)
     return mask
 
 

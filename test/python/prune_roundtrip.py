@@ -1,6 +1,8 @@
 """Pruning handoff round trip for test/unit/prune-handoff.test.ts, with samples/tiny_vlm/model.py.
   prune_roundtrip.py export OUT.onnx STATE.pt          seeded model, exported as PyTorch exports it
   prune_roundtrip.py apply STATE.pt MASKS.json OUT.onnx  masks applied, exported, then 3 training steps
+  prune_roundtrip.py decoder-export OUT.onnx STATE.pt / decoder-apply STATE.pt MASKS.json OUT.onnx
+      a small conv / ConvTranspose2d decoder instead of tiny_vlm
   prune_roundtrip.py norms STATE.pt MASKS.json WIDE.onnx FINAL.onnx
       --prune-norm masks: exported with the norms over the kept channels (WIDE) and finalized (FINAL)
 Prints one JSON line."""
@@ -20,7 +22,40 @@ args = (torch.randn(1, 3, 32, 32), torch.randint(0, tiny_vlm.VOCAB, (1, tiny_vlm
 kw = dict(input_names=["pixel_values", "input_ids"], output_names=["logits"], opset_version=14,
           dynamic_axes={"pixel_values": {0: "batch"}, "input_ids": {0: "batch"}, "logits": {0: "batch"}})
 
-if sys.argv[1] == "export":
+
+
+class Decoder(torch.nn.Module):
+    """Conv → ConvTranspose2d (weight [in, out, k, k]) → Conv → pooled logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.up = torch.nn.ConvTranspose2d(16, 12, 2, stride=2)
+        self.dec = torch.nn.Conv2d(12, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.dec(torch.relu(self.up(torch.relu(self.enc(x))))))
+        return self.head(y.mean((2, 3)))
+
+
+if sys.argv[1].startswith("decoder"):
+    dargs = (torch.randn(1, 3, 8, 8),)
+    dkw = dict(input_names=["x"], output_names=["logits"], opset_version=14, dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    net = Decoder()
+    if sys.argv[1] == "decoder-export":
+        torch.manual_seed(0)
+        net = Decoder().eval()
+        torch.onnx.export(net, dargs, sys.argv[2], **dkw)
+        torch.save(net.state_dict(), sys.argv[3])
+        print(json.dumps({"exported": sys.argv[2]}))
+    else:
+        net.load_state_dict(torch.load(sys.argv[2]))
+        applied = quantlens_prune.apply_masks(net, json.load(open(sys.argv[3])))
+        quantlens_prune.finalize(net.eval())
+        torch.onnx.export(net, dargs, sys.argv[4], **dkw)
+        print(json.dumps({"applied": applied}))
+elif sys.argv[1] == "export":
     torch.manual_seed(0)
     net = tiny_vlm.TinyVLM().eval()
     torch.onnx.export(net, args, sys.argv[2], **kw)

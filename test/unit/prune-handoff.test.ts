@@ -47,6 +47,19 @@ describe('pruning handoff: masks and kept channels applied in PyTorch (python/qu
     });
   }
 
+  it('structured through a ConvTranspose2d: its kept channels (outputs on weight axis 1) apply in PyTorch and give the same model', async () => {
+    const model = path.join(dir, 'decoder.onnx');
+    py('decoder-export', model, path.join(dir, 'decoder.pt'));
+    const masks = path.join(dir, 'decoder.masks.json');
+    const pruned = path.join(dir, 'decoder.pruned.onnx');
+    const r = await pruneModel(model, pruned, { method: 'structured', sparsity: 0.5, roundTo: 1 }, {}, { masks });
+    assert.ok(r.layers.some((l) => l.opType === 'ConvTranspose' && l.shapeAfter[0] === 8 && l.shapeAfter[1] === 6), JSON.stringify(r.layers));
+    const res = py('decoder-apply', path.join(dir, 'decoder.pt'), masks, path.join(dir, 'decoder.masked.onnx'));
+    assert.ok(res.applied.includes('up'));
+    const c = await compareModels(pruned, path.join(dir, 'decoder.masked.onnx'), { samples: 4, latencyRuns: 1 });
+    assert.ok(c.outputs.logits.cosine > 0.99999 && c.outputs.logits.maxAbsError < 1e-4, JSON.stringify(c.outputs.logits));
+  });
+
   it('structured --prune-norm: norm scales, embedding columns and norm statistics follow the kept hidden channels in PyTorch, and the finalized export prunes back to the same model', async () => {
     const masks = path.join(dir, 'norm.masks.json');
     const pruned = path.join(dir, 'norm.onnx');

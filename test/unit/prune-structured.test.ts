@@ -146,6 +146,35 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(!r.groups!.some((g) => g.skipped && /Resize|Pad|Slice|Split|Gather/.test(g.skipped)), JSON.stringify(r.groups));
   });
 
+  it('decoder with a ConvTranspose: it loses input channels (weight axis 0) and output channels (axis 1, and its bias)', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(11);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    let y = b.op('/a', 'Relu', [b.op('/a', 'Conv', [b.input('x', DataType.FLOAT, [1, 4, 8, 8]), w('a.weight', [16, 4, 3, 3]), w('a.bias', [16])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
+    y = b.op('/up', 'Relu', [b.op('/up', 'ConvTranspose', [y, w('up.weight', [16, 12, 2, 2]), w('up.bias', [12])], { kernel_shape: [2, 2], strides: [2, 2] })]);
+    y = b.op('/d', 'Relu', [b.op('/d', 'Conv', [y, w('d.weight', [8, 12, 3, 3]), w('d.bias', [8])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
+    y = b.op('/head', 'Flatten', [b.op('/head', 'GlobalAveragePool', [y])], { axis: 1 });
+    b.rename(b.op('/fc', 'Gemm', [y, w('fc.weight', [4, 8]), w('fc.bias', [4])], { transB: 1 }), 'logits');
+    b.output('logits', DataType.FLOAT, [1, 4]);
+    const m = b.build();
+    kill(m, 'a.weight', 0, range(0, 4)); kill(m, 'a.bias', 0, range(0, 4)); kill(m, 'up.weight', 0, range(0, 4));
+    kill(m, 'up.weight', 1, range(0, 3)); kill(m, 'up.bias', 0, range(0, 3)); kill(m, 'd.weight', 1, range(0, 3));
+    kill(m, 'd.weight', 0, range(0, 2)); kill(m, 'd.bias', 0, range(0, 2)); kill(m, 'fc.weight', 1, range(0, 2));
+    const { pruned } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, 'a.weight'), [12, 4, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, 'up.weight'), [12, 9, 2, 2]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/up/ConvTranspose', 2)), [9]);
+    assert.deepEqual(dimsOf(pruned, 'd.weight'), [6, 9, 3, 3]);
+    // Unstructured methods prune it as a layer too; the N:M groups run along its input channels (axis 0).
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm.onnx'));
+    const mag = await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'mag.onnx'), { method: 'magnitude', sparsity: 0.5, scope: 'layer' });
+    const row = mag.layers.find((l) => l.opType === 'ConvTranspose')!;
+    assert.ok(Math.abs(row.sparsity * 16 * 12 * 4 - 0.5 * 16 * 12 * 4) <= 1, String(row.sparsity));
+    const nm = await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'nm.onnx'), { method: 'nm', pattern: { n: 2, m: 4 } });
+    assert.equal(nm.layers.find((l) => l.opType === 'ConvTranspose')!.nmViolations, 0);
+  });
+
   it('Resize to stored sizes, a Slice over the channels and a Gather of channels keep their families, with the reason', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(4);

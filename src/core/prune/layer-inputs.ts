@@ -5,7 +5,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { HessianAccumulator } from '../quant/hessian';
 import { captureTensors } from '../runtime/capture';
 import type { DevicePreference, Provider } from '../runtime/session';
-import type { PrunableLayer } from './layers';
+import { isConvLike, type PrunableLayer } from './layers';
 
 /** What one streamed calibration pass learns about each layer's input. */
 export interface LayerInputStats {
@@ -54,7 +54,7 @@ export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer
       } else {
         // Conv: [N, C, spatial...]; Gemm with transA: [K, M].
         const dims = t.dims.map(Number);
-        const axis = l.opType === 'Conv' ? 1 : 0;
+        const axis = isConvLike(l) ? 1 : 0;
         const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
         for (let i = 0; i < x.length; i++) { const v = x[i]; acc[Math.floor(i / inner) % C] += v * v; }
       }

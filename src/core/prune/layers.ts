@@ -35,6 +35,11 @@ export function layerIndex(l: PrunableLayer): { outer: number; inSize: number; i
 /** Flat index of element (o, f) of the [outputs, fan-in] view. */
 export function matrixIndex(l: PrunableLayer): (o: number, f: number) => number {
   if (l.outAxis === 0) return (o, f) => o * l.fanIn + f;
+  if (l.opType === 'ConvTranspose') {
+    // W[in, out, kernel]: fan-in index f = in · kernel + k.
+    const k = kernelSize(l), out = l.dims[1];
+    return (o, f) => (Math.floor(f / k) * out + o) * k + (f % k);
+  }
   const N = l.dims[1];
   return (o, f) => f * N + o; // MatMul / Gemm(transB=0): W[K, N]
 }
@@ -49,10 +54,21 @@ function layout(node: NodeProto, dims: number[]): { outAxis: number; inAxis: num
     return Number(attr('transB')?.i ?? 0) ? { outAxis: 0, inAxis: 1 } : { outAxis: 1, inAxis: 0 };
   }
   if (op === 'Conv') return dims.length >= 3 ? { outAxis: 0, inAxis: 1 } : `weight of rank ${dims.length}`;
+  // ConvTranspose stores [in, out / group, kernel...]; grouped ones are left alone.
+  if (op === 'ConvTranspose') {
+    if (Number(attr('group')?.i ?? 1) !== 1) return 'a grouped transposed convolution is not pruned';
+    return dims.length >= 3 ? { outAxis: 1, inAxis: 0 } : `weight of rank ${dims.length}`;
+  }
   return `${op} is not pruned`;
 }
 
-export const PRUNABLE_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
+export const PRUNABLE_OPS = new Set(['MatMul', 'Gemm', 'Conv', 'ConvTranspose']);
+
+/** Conv and ConvTranspose: channels on axis 1 of their activations, a kernel after the two channel axes. */
+export const isConvLike = (l: { opType: string }) => l.opType === 'Conv' || l.opType === 'ConvTranspose';
+
+/** Positions of the kernel (1 for MatMul/Gemm). */
+export const kernelSize = (l: PrunableLayer) => (isConvLike(l) ? l.dims.slice(2).reduce((a, b) => a * b, 1) : 1);
 
 /** Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left alone. */
 export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude: string[]): { layers: PrunableLayer[]; skipped: Array<{ node: string; reason: string }> } {

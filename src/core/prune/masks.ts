@@ -26,6 +26,8 @@ export interface MaskFile {
     opType: string;
     shape: number[];
     transposed: boolean;
+    /** The weight axis of the outputs in PyTorch's layout when not 0 (ConvTranspose). */
+    outputAxis?: number;
     mask?: string;
     keptOutputs?: number[];
     keptInputs?: number[];
@@ -45,7 +47,8 @@ function packBits(mask: Uint8Array): string {
 
 export function writeMasks(file: string, r: { method: string; model: string; masks?: Array<{ layer: PrunableLayer; mask: Uint8Array }>; kept?: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>; slices?: StructuredSlices }): string {
   const doc: MaskFile = { format: 'quantlens-prune-masks', version: 1, method: r.method, model: r.model, layers: {} };
-  const entry = (l: PrunableLayer) => (doc.layers[l.name] ??= { weight: l.weight, opType: l.opType, shape: l.dims, transposed: l.outAxis === 1 });
+  // PyTorch stores Linear weights [out, in] (ONNX MatMul: [in, out]) and ConvTranspose ones [in, out, ...] as ONNX does.
+  const entry = (l: PrunableLayer) => (doc.layers[l.name] ??= { weight: l.weight, opType: l.opType, shape: l.dims, transposed: l.outAxis === 1 && l.dims.length === 2, ...(l.opType === 'ConvTranspose' ? { outputAxis: 1 } : {}) });
   for (const { layer, mask } of r.masks ?? []) entry(layer).mask = packBits(mask);
   for (const [layer, k] of r.kept ?? []) {
     const e = entry(layer);

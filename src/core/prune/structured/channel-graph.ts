@@ -2,7 +2,7 @@ import type { GraphView } from '../../onnx/graph';
 import type { NodeProto } from '../../onnx/proto';
 import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
-import type { PrunableLayer } from '../layers';
+import { isConvLike, type PrunableLayer } from '../layers';
 import { shapeSlot } from './apply';
 import { AXISWISE, changedAxes } from './axis-ops';
 
@@ -88,7 +88,7 @@ export class ChannelGraph {
       const out = l.node.output![0];
       const dims = this.shapes.get(out);
       if (!dims) continue;
-      const axis = l.opType === 'Conv' ? 1 : dims.length - 1;
+      const axis = isConvLike(l) ? 1 : dims.length - 1;
       if (this.track(out, axis)) this.relations.push({ kind: 'source', layer: l, tensor: out });
     }
     while (this.queue.length) this.visit(this.queue.shift()!);
@@ -160,7 +160,7 @@ export class ChannelGraph {
     const pl = producer ? this.layerOf.get(producer) : undefined;
     if (producer && pl && !(pl.opType === 'Conv' && this.isDepthwise(pl))) {
       // A layer's output, also when reached from downstream (a residual operand): its channels are a source.
-      const axis = pl.opType === 'Conv' ? 1 : this.shapes.get(tensor)!.length - 1;
+      const axis = isConvLike(pl) ? 1 : this.shapes.get(tensor)!.length - 1;
       if (producer.output![0] === tensor && t.axis === axis) {
         if (!this.relations.some((r) => r.kind === 'source' && r.tensor === tensor)) this.relations.push({ kind: 'source', layer: pl, tensor });
       } else this.pinTensor(tensor, `${producer.name || producer.op_type} writes '${tensor}' along another axis`);
@@ -202,7 +202,7 @@ export class ChannelGraph {
       const a = axisOf(from);
       const group = Number(node.attribute?.find((x) => x.name === 'group')?.i ?? 1);
       if (op === 'Conv' && group > 1) return `${label} is a grouped convolution (${group} groups)`;
-      const want = op === 'Conv' ? 1 : this.shapes.get(from)!.length - 1;
+      const want = isConvLike(layer) ? 1 : this.shapes.get(from)!.length - 1;
       if (op === 'Gemm' && Number(node.attribute?.find((x) => x.name === 'transA')?.i ?? 0)) return `${label} reads its input transposed`;
       if (a !== want) return `${label} reads the channels along axis ${a}, not its input axis`;
       this.relations.push({ kind: 'absorb', layer, tensor: from });

@@ -8,7 +8,7 @@ import { cpuChannelBlock } from '../../runtime/cpu-block';
 import type { TensorProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
-import { layerIndex, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
+import { isConvLike, kernelSize, matrixIndex, readLayerWeight, readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { sparsityMap, type SparsityMap } from '../maps';
 import { refittable, type LayerInputStats } from '../layer-inputs';
 import type { PruneOptions } from '../options';
@@ -116,7 +116,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const convRoots = new Set<number>();
   const touch = (root: number, l: PrunableLayer) => {
     (layerNames.get(root) ?? layerNames.set(root, new Set()).get(root)!).add(l.name);
-    if (l.opType === 'Conv') convRoots.add(root);
+    if (isConvLike(l)) convRoots.add(root);
   };
   const rounding = resolveRounding(o.roundTo);
   for (const r of graph.relations) {
@@ -191,7 +191,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const keepOut = k.outputs ? new Set(k.outputs) : undefined, keepIn = k.inputs ? new Set(k.inputs) : undefined;
     const at = matrixIndex(l);
     // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
-    const kernel = l.opType === 'Conv' ? layerIndex(l).inner : 1;
+    const kernel = kernelSize(l);
     for (let o = 0; o < l.outputs; o++) {
       for (let f = 0; f < l.fanIn; f++) {
         const c = Math.floor(f / kernel);
