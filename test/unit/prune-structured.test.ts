@@ -175,6 +175,31 @@ describe('structured pruning removes channels for real', function () {
     assert.equal(nm.layers.find((l) => l.opType === 'ConvTranspose')!.nmViolations, 0);
   });
 
+  it('fused q/k/v projection (one MatMul, Reshape into [3, heads, size], Gather per part): whole heads go from all three parts', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(13);
+    const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+    const x = b.input('x', DataType.FLOAT, [1, 6, 32]);
+    let qkv = b.op('/attn/qkv', 'Add', [b.op('/attn/qkv', 'MatMul', [x, w('attn.qkv.weight', [32, 96])]), w('attn.qkv.bias', [96])]);
+    qkv = b.op('/attn', 'Transpose', [b.op('/attn', 'Reshape', [qkv, b.ints('/attn', [0, 0, 3, 4, 8])])], { perm: [2, 0, 3, 1, 4] });
+    const [q, k, v] = [0, 1, 2].map((i) => b.op('/attn', 'Gather', [qkv, b.constant('/attn', DataType.INT64, [], BigInt64Array.from([BigInt(i)]))], { axis: 0 }));
+    const att = b.op('/attn', 'Softmax', [b.op('/attn', 'MatMul', [q, b.op('/attn', 'Transpose', [k], { perm: [0, 1, 3, 2] })])], { axis: -1 });
+    let y = b.op('/attn', 'Transpose', [b.op('/attn', 'MatMul', [att, v])], { perm: [0, 2, 1, 3] });
+    y = b.op('/attn', 'Reshape', [y, b.ints('/attn', [0, 0, 32])]);
+    b.rename(b.op('/attn/proj', 'Add', [b.op('/attn/proj', 'MatMul', [y, w('attn.proj.weight', [32, 32])]), w('attn.proj.bias', [32])]), 'y');
+    b.output('y', DataType.FLOAT, [1, 6, 32]);
+    const m = b.build();
+    // Head 1 of q, k and v: columns p·32 + 8..15 of the fused weight; the projection's rows 8..15.
+    for (const p of [0, 1, 2]) { kill(m, 'attn.qkv.weight', 1, range(p * 32 + 8, p * 32 + 16)); kill(m, 'attn.qkv.bias', 0, range(p * 32 + 8, p * 32 + 16)); }
+    kill(m, 'attn.proj.weight', 0, range(8, 16));
+    const { pruned, r } = await pruneDead(m, 0.25);
+    assert.deepEqual(dimsOf(pruned, 'attn.qkv.weight'), [32, 72]);
+    assert.deepEqual(dimsOf(pruned, 'attn.proj.weight'), [24, 32]);
+    assert.ok(r.groups!.some((g) => g.sets === 4 && g.removed === 1 && g.width === 24), JSON.stringify(r.groups));
+    const targets = pruned.graph!.node!.filter((n) => n.op_type === 'Reshape').map((n) => [...(readTensor(tensorOf(pruned, n.input![1])).data as BigInt64Array)].map(Number).join());
+    assert.deepEqual(targets.sort(), ['0,0,24', '0,0,3,3,8']);
+  });
+
   it('Resize to stored sizes, a Slice over the channels and a Gather of channels keep their families, with the reason', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(4);

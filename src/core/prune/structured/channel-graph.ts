@@ -395,6 +395,17 @@ export class ChannelGraph {
     let b = -1;
     for (let j = 0; j < dst.length; j++) if (prod(dst, 0, j) === pre && dst[j] > 1) { b = j; break; }
     if (b < 0) return `${label} scatters the channels`;
+    // A fused projection split into [parts, heads, head size] (q/k/v or k/v in one MatMul): the heads axis
+    // carries the channels, so whole heads go from every part; the parts axis stays whole.
+    if (forward && dst[b] <= 3 && b + 2 < dst.length && dst[b + 1] > 1 && post === 1 && src[a] === prod(dst, b, dst.length) && this.tracks.get(out)?.axis !== b) {
+      const parts = dst[b], heads = dst[b + 1], size = prod(dst, b + 2, dst.length);
+      if (!this.track(out, b + 1)) return `${label}: shapes unknown`;
+      const ts = this.tracks.get(from)!, td = this.tracks.get(out)!;
+      for (let c = 0; c < parts * heads * size; c++) this.union(ts.base + c, td.base + Math.floor((c % (heads * size)) / size));
+      if (!shapeSlot(this.view, node, b + 1) || node.op_type !== 'Reshape') return `${label}: its target shape is computed in a way the new size cannot be written into`;
+      this.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
+      return undefined;
+    }
     const postDst = prod(dst, b + 1, dst.length);
     const other = forward ? out : inp;
     if (!this.track(other, b)) return `${label}: shapes unknown`;
