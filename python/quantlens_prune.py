@@ -7,6 +7,9 @@ trains the rest, also where the model reads a weight directly (`self.embedding.w
 exporting, `finalize` makes the zeros permanent; then prune the export again with QuantLens to shrink it
 (structured: the zeroed channels rank lowest, so the same sparsity removes exactly them).
 
+Structured runs also carry bias compensation: what QuantLens added to a layer's bias for the removed
+inputs' mean is added to the PyTorch bias too, so the masked model starts where the pruned ONNX model is.
+
 Structured runs with --prune-norm also list per-channel parameters (LayerNorm/RMSNorm scales, embedding
 tables) and norm modules. The parameters get masks like the weights; each norm module then computes its
 statistics over the kept channels only and writes zeros elsewhere, as the pruned ONNX model does, so
@@ -130,9 +133,16 @@ def apply_masks(model, doc):
     missing += [p for p in doc.get("norms", {}) if p not in modules]
     if missing:
         raise MaskMismatch("the masks name %d module(s) this model does not have: %s" % (len(missing), ", ".join(missing)))
-    applied = []
+    applied, unshifted = [], []
     for path, entry in doc["layers"].items():
         module = modules[path]
+        # Bias compensation: QuantLens moved the removed inputs' mean contribution into this bias.
+        if "biasShift" in entry:
+            if getattr(module, "bias", None) is None or module.bias.numel() != len(entry["biasShift"]):
+                unshifted.append(path)
+            else:
+                with torch.no_grad():
+                    module.bias.add_(torch.tensor(entry["biasShift"], dtype=module.bias.dtype, device=module.bias.device))
         mask = _mask_of(entry, module.weight)
         if tuple(mask.shape) != tuple(module.weight.shape):
             raise MaskMismatch("%s: mask shape %s, weight shape %s" % (path, tuple(mask.shape), tuple(module.weight.shape)))
@@ -159,6 +169,9 @@ def apply_masks(model, doc):
     for path, entry in doc.get("norms", {}).items():
         _restrict_norm(modules[path], int(entry["axis"]), entry["kept"], sliced.get(path, {}))
         applied.append(path)
+    if unshifted:
+        warnings.warn("%d layer(s) have no bias here for the mean of the removed channels that QuantLens folded into "
+                      "theirs (%s); fine-tuning starts without that compensation" % (len(unshifted), ", ".join(unshifted)))
     unnamed = int(doc.get("unnamedParams", 0)) + int(doc.get("unnamedNorms", 0))
     if unnamed:
         warnings.warn("%d pruned parameter(s) or norm(s) had no PyTorch name in the export; they stay unmasked "

@@ -56,6 +56,7 @@ export function formatPruneResult(r: PruneResult): string {
     const names = g.layers.length > 3 ? `${g.layers.slice(0, 3).join(', ')} and ${g.layers.length - 3} more` : g.layers.join(', ') || g.tensors[0];
     lines.push(`  ${g.skipped || !g.removed ? 'kept ' : 'pruned'} ${names}: ${g.removed}/${g.sets} ${g.width > 1 ? `groups of ${g.width}` : 'channels'}${g.skipped ? ` (${g.skipped})` : g.roundedTo ? ` (rounded to ${g.roundedTo})` : ''}`);
   }
+  if (r.compensation) lines.push(`  bias compensation: ${r.compensation.layers} layers took the removed channels' mean (from ${r.compensation.data}${r.compensation.data.startsWith('random') ? '; --calibration DIR for real data' : ''}; --no-compensate turns it off)`);
   if (r.rounding) lines.push(`  rounding: ${r.rounding} (--round-to 1 keeps the exact share)`);
   if (r.skipped.length) lines.push(`  skipped: ${r.skipped.length} layers (see the report)`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);

@@ -25,7 +25,7 @@ commands:
 
   prune MODEL -o OUT --method magnitude|nm|structured [--sparsity F] [--scope global|layer] [--pattern 2:4]
            [--importance l1|l2|activation] [--min-density F] [--calibration DIR|random:N] [--samples N]
-           [--reconstruct] [--round-to auto|N] [--prune-norm] [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]
+           [--reconstruct] [--round-to auto|N] [--prune-norm] [--no-compensate] [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]
                                     zero weights (magnitude, N:M) or remove channels and heads (structured);
                                     --prune-norm also shrinks hidden sizes under LayerNormalization (approximate);
                                     --masks writes what was kept for fine-tuning (python/quantlens_prune.py)

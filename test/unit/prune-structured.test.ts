@@ -251,6 +251,31 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(heads.every((g) => g.sets === 4 && g.removed === 1));
   });
 
+  it('bias compensation: a removed channel that is a constant after its ReLU moves into the next bias, so outputs stay', async () => {
+    const m = FIXTURES.mlp.build();
+    // Hidden units 0..31 of fc1: no weights, bias 0.5 → ReLU → always 0.5; fc2 reads them with small weights.
+    kill(m, 'fc1.weight', 0, range(0, 32));
+    const set = (name: string, f: (v: number, i: number) => number) => { const t = tensorOf(m, name); const v = toFloat32(readTensor(t)).map(f); t.raw_data = new Uint8Array(v.buffer); t.float_data = []; };
+    set('fc1.bias', (v, i) => (i < 32 ? 0.5 : v));
+    set('fc2.weight', (v, i) => (i % 128 < 32 ? v * 0.1 : v)); // fc2 is Gemm transB: [out, in]
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm.onnx'));
+    const feeds = feedsFor(m.graph!, 5);
+    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
+    const err = async (compensate: boolean) => {
+      const out = path.join(dir, `${compensate}.onnx`);
+      const r = await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, compensate, exclude: ['fc3'] });
+      assert.deepEqual(dimsOf(loadModel(out).model, 'fc1.weight'), [96, 64]);
+      const got = await runOrt(out, feeds);
+      return { r, err: Object.keys(ref).reduce((e, k) => Math.max(e, ...ref[k].map((v, i) => Math.abs(v - got[k][i]))), 0) };
+    };
+    const on = await err(true), off = await err(false);
+    assert.ok(off.err > 0.01, `without compensation the output moves (${off.err})`);
+    assert.ok(on.err < 1e-4, `with compensation it stays (${on.err})`);
+    assert.deepEqual(on.r.compensation, { layers: 1, data: 'random:8' });
+    assert.equal(off.r.compensation, undefined);
+  });
+
   it('at 50% on the fixtures: ≥ 45% fewer parameters, same input/output shapes, onnxruntime runs it', async () => {
     for (const name of ['transformer', 'cnn'] as const) {
       const dir = tmpDir();

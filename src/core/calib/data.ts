@@ -39,7 +39,7 @@ function modelInputs(graph: GraphProto): ValueInfoProto[] {
  * (keys = input names) / TensorProto .pb files, ONNX test-data folders (test_data_set_N/input_K.pb),
  * per-sample subfolders of <input>.npy|.pb, or images (.png/.jpg) for a single image input.
  */
-export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamples?: number; image?: ImageOptions } = {}): CalibrationData {
+export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamples?: number; image?: ImageOptions; seed?: number } = {}): CalibrationData {
   const inputs = modelInputs(graph);
   const max = opts.maxSamples ?? Infinity;
   const random = /^random:(\d+)$/.exec(spec);
@@ -48,7 +48,7 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
     if (n < 1) throw new QuantLensError(undefined, `'${spec}' asks for no samples`);
     return {
       source: spec, kind: 'random', count: n, warning: `calibrated on ${n} seeded random samples, not real data`,
-      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: 1000 + i }); },
+      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: (opts.seed ?? 1000) + i }); },
     };
   }
   if (!fs.existsSync(spec) || !fs.statSync(spec).isDirectory()) throw new QuantLensError(spec, 'calibration data must be a folder (or random:N)');

@@ -11,6 +11,8 @@ import { isConvLike, type PrunableLayer } from './layers';
 export interface LayerInputStats {
   /** ‖x_c‖₂ per input channel / feature. */
   norms: Float64Array;
+  /** Mean of x_c per input channel / feature (bias compensation when channels go). */
+  means: Float64Array;
   /** H = 2/n Σ xxᵀ over input rows, for MatMul/Gemm layers when asked. */
   hessian?: Float64Array;
 }
@@ -39,6 +41,8 @@ function channelRows(x: ArrayLike<number>, dims: number[]): Float32Array {
  */
 export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer[], data: CalibrationData, device: DevicePreference, hessians: boolean, ctx: JobContext = {}): Promise<{ stats: Map<PrunableLayer, LayerInputStats>; provider: Provider; fallbackReason?: string }> {
   const sq = new Map<PrunableLayer, Float64Array>(layers.map((l) => [l, new Float64Array(l.dims[l.inAxis])]));
+  const sums = new Map<PrunableLayer, Float64Array>(layers.map((l) => [l, new Float64Array(l.dims[l.inAxis])]));
+  const counts = new Map<PrunableLayer, number>();
   const hs = new Map<PrunableLayer, HessianAccumulator>();
   if (hessians) for (const l of layers) if (refittable(l)) hs.set(l, new HessianAccumulator(l.dims[l.inAxis]));
   const names = [...new Set(layers.map((l) => l.node.input![0]))];
@@ -47,22 +51,26 @@ export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer
       const t = values[l.node.input![0]] ?? feeds[l.node.input![0]];
       if (!t) continue;
       const x = tensorValues(t);
-      const acc = sq.get(l)!;
+      const acc = sq.get(l)!, sum = sums.get(l)!;
       const C = acc.length;
+      counts.set(l, (counts.get(l) ?? 0) + x.length / C);
       if (readsRows(l)) {
-        for (let i = 0; i < x.length; i++) { const v = x[i]; acc[i % C] += v * v; }
+        for (let i = 0; i < x.length; i++) { const v = x[i]; acc[i % C] += v * v; sum[i % C] += v; }
       } else {
         // Conv: [N, C, spatial...]; Gemm with transA: [K, M].
         const dims = t.dims.map(Number);
         const axis = isConvLike(l) ? 1 : 0;
         const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-        for (let i = 0; i < x.length; i++) { const v = x[i]; acc[Math.floor(i / inner) % C] += v * v; }
+        for (let i = 0; i < x.length; i++) { const v = x[i], c = Math.floor(i / inner) % C; acc[c] += v * v; sum[c] += v; }
       }
       const h = hs.get(l);
       if (h) h.addRows(isPointwise(l) ? channelRows(x, t.dims.map(Number)) : x);
     }
   }, ctx);
   const stats = new Map<PrunableLayer, LayerInputStats>();
-  for (const l of layers) stats.set(l, { norms: sq.get(l)!.map(Math.sqrt), ...(hs.has(l) ? { hessian: hs.get(l)!.result() } : {}) });
+  for (const l of layers) {
+    const n = Math.max(1, counts.get(l) ?? 0);
+    stats.set(l, { norms: sq.get(l)!.map(Math.sqrt), means: sums.get(l)!.map((v) => v / n), ...(hs.has(l) ? { hessian: hs.get(l)!.result() } : {}) });
+  }
   return { stats, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
 }

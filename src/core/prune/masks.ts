@@ -31,6 +31,8 @@ export interface MaskFile {
     mask?: string;
     keptOutputs?: number[];
     keptInputs?: number[];
+    /** Added to the bias (per original output) by bias compensation: the removed inputs' mean contribution. */
+    biasShift?: number[];
   }>;
   params?: Record<string, { shape: number[]; axis: number; kept: number[] }>;
   norms?: Record<string, { node: string; axis: number; kept: number[] }>;
@@ -45,7 +47,7 @@ function packBits(mask: Uint8Array): string {
   return Buffer.from(out).toString('base64');
 }
 
-export function writeMasks(file: string, r: { method: string; model: string; masks?: Array<{ layer: PrunableLayer; mask: Uint8Array }>; kept?: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>; slices?: StructuredSlices }): string {
+export function writeMasks(file: string, r: { method: string; model: string; masks?: Array<{ layer: PrunableLayer; mask: Uint8Array }>; kept?: Map<PrunableLayer, { outputs?: number[]; inputs?: number[] }>; slices?: StructuredSlices; shifts?: Map<PrunableLayer, Float64Array> }): string {
   const doc: MaskFile = { format: 'quantlens-prune-masks', version: 1, method: r.method, model: r.model, layers: {} };
   // PyTorch stores Linear weights [out, in] (ONNX MatMul: [in, out]) and ConvTranspose ones [in, out, ...] as ONNX does.
   const entry = (l: PrunableLayer) => (doc.layers[l.name] ??= { weight: l.weight, opType: l.opType, shape: l.dims, transposed: l.outAxis === 1 && l.dims.length === 2, ...(l.opType === 'ConvTranspose' ? { outputAxis: 1 } : {}) });
@@ -55,6 +57,7 @@ export function writeMasks(file: string, r: { method: string; model: string; mas
     if (k.outputs) e.keptOutputs = k.outputs;
     if (k.inputs) e.keptInputs = k.inputs;
   }
+  for (const [layer, shift] of r.shifts ?? []) entry(layer).biasShift = Array.from(shift, (v) => Number(v.toPrecision(9)));
   if (r.slices) {
     const s = r.slices;
     const named = s.params.filter((p) => modulePathFromWeightName(p.name));

@@ -40,6 +40,11 @@ export interface PruneOptions {
    * channels: the normalisation statistics change, as in Torch-Pruning's hidden-size pruning.
    */
   pruneNormalized: boolean;
+  /**
+   * Structured: fold the mean contribution of removed channels into the bias of the layer that read them
+   * (means from the calibration data, or from seeded random inputs without it).
+   */
+  compensate: boolean;
 }
 
 export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
@@ -57,6 +62,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   damp: 0.01,
   roundTo: 'auto',
   pruneNormalized: false,
+  compensate: true,
 };
 
 /** Parses '2:4' into {n: 2, m: 4}; N must be below M. */

@@ -47,6 +47,8 @@ export interface PruneResult {
   groups?: ChannelGroup[];
   /** Structured: why kept channel counts were rounded (--round-to auto), when any were. */
   rounding?: string;
+  /** Structured: layers whose bias took the removed inputs' mean (bias compensation), and where the means came from. */
+  compensation?: { layers: number; data: string };
   fidelity: CompareReport['outputs'];
   latencyMs: CompareReport['latencyMs'];
   device: Provider;
@@ -89,9 +91,14 @@ export async function pruneModel(input: string, output: string, partial: Partial
   let stats: Map<PrunableLayer, LayerInputStats> | undefined;
   let provider: Provider | undefined;
   let fallbackReason: string | undefined;
-  if (o.calibration && (o.importance === 'activation' || o.reconstruct)) {
+  // Structured pruning's bias compensation needs the layers' input means: from the calibration data, or
+  // from seeded random inputs without it.
+  const compensate = o.method === 'structured' && o.compensate;
+  if ((o.calibration && (o.importance === 'activation' || o.reconstruct)) || compensate) {
     const tc = performance.now();
-    const r = await layerInputStats(loaded, layers, data, o.device, o.reconstruct, ctx);
+    // Other seeds than the random samples the result is verified on.
+    const statsData = o.calibration ? data : openCalibration('random:8', loaded.model.graph!, { maxSamples: 8, seed: 7000 });
+    const r = await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct, ctx);
     ({ stats, provider, fallbackReason } = r);
     timings.calibration = (performance.now() - tc) / 1000;
   }
@@ -101,6 +108,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const maps: Record<string, SparsityMap> = {};
   let groups: ChannelGroup[] | undefined;
   let rounding: string | undefined;
+  let compensation: PruneResult['compensation'];
   let masksFile: string | undefined;
   // Staged beside the output; an external-data model streams its pruned weights into the staged data file.
   const stage = new OutputStage(output, streamsOutput(loaded));
@@ -109,6 +117,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       const shapes = await probeShapes(loaded, data, o.device, ctx);
       const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
       groups = r.groups;
+      if (r.compensated.size) compensation = { layers: r.compensated.size, data: o.calibration ?? 'random:8' };
       if (r.groups.some((g) => g.roundedTo)) rounding = r.rounding.why ?? `kept channel counts in multiples of ${r.rounding.conv}`;
       Object.assign(maps, r.maps);
       const recon = new Set(r.reconstructed);
@@ -118,7 +127,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
         if (n1 === n0) continue;
         layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
       }
-      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept, slices: r.slices });
+      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept, slices: r.slices, shifts: r.compensated });
     } else {
       const rows = (p: PrunedWeight) => {
         const viol = o.method === 'nm' ? nmViolations(p.layer, p.values, o.pattern.n, o.pattern.m) : undefined;
@@ -171,6 +180,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     skipped,
     ...(groups ? { groups } : {}),
     ...(rounding ? { rounding } : {}),
+    ...(compensation ? { compensation } : {}),
     fidelity: v.check.outputs,
     latencyMs: v.check.latencyMs,
     device: provider ?? v.check.device,

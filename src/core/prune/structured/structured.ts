@@ -14,6 +14,7 @@ import { refittable, type LayerInputStats } from '../layer-inputs';
 import type { PruneOptions } from '../options';
 import { refitKeptInputs } from '../reconstruct';
 import { applyRemovals } from './apply';
+import { applyShift, biasShift } from './compensate';
 import { ChannelGraph, type ChannelSet } from './channel-graph';
 
 /** One family of coupled channel sets (e.g. the hidden units of one MLP, the heads of one attention). */
@@ -80,6 +81,8 @@ export interface StructuredResult {
   slices: StructuredSlices;
   rounding: Rounding;
   reconstructed: string[];
+  /** Layers whose bias took the removed inputs' mean contribution (bias compensation), with that shift per original output. */
+  compensated: Map<PrunableLayer, Float64Array>;
 }
 
 export interface StructuredSlices {
@@ -200,6 +203,17 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     }
     maps[l.name] = sparsityMap(l, w, o.tile);
   }
+  // Bias compensation (from the weights as they were): the removed inputs' mean contribution moves into
+  // the bias of each layer that lost inputs, unless reconstruction refits that layer below.
+  const shifts = new Map<PrunableLayer, Float64Array>();
+  if (o.compensate) {
+    for (const r of graph.relations) {
+      const drop = r.kind === 'absorb' ? removed.get(r.tensor) : undefined;
+      const means = r.kind === 'absorb' ? stats?.get(r.layer)?.means : undefined;
+      if (r.kind !== 'absorb' || !drop?.size || !means || (o.reconstruct && stats?.get(r.layer)?.hessian && refittable(r.layer))) continue;
+      shifts.set(r.layer, biasShift(r.layer, weightOf(r.layer), drop, means));
+    }
+  }
   // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
   const reconstructed: string[] = [];
   if (o.reconstruct) {
@@ -214,6 +228,13 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
       const fit = refitKeptInputs(w, K, N, h, kept, o.damp);
       const full = new Float32Array(K * N);
       kept.forEach((k, a) => full.set(fit.subarray(a * N, (a + 1) * N), k * N));
+      // The refit has no intercept: what it leaves of the mean output goes into the bias.
+      const means = o.compensate ? stats?.get(r.layer)?.means : undefined;
+      if (means) {
+        const shift = new Float64Array(N);
+        for (let c = 0; c < K; c++) for (let n = 0; n < N; n++) shift[n] += means[c] * (w[c * N + n] - full[c * N + n]);
+        shifts.set(r.layer, shift);
+      }
       writeFloatTensor(view.constant(r.layer.weight)!, fromKN(full), r.layer.dims);
       reconstructed.push(r.layer.name);
     }
@@ -221,9 +242,14 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
   applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes, emit);
   scratch.release();
+  const compensated = new Map<PrunableLayer, Float64Array>();
+  if (shifts.size) {
+    const after = editor.view();
+    for (const [l, shift] of shifts) if (applyShift(editor, after, loaded.loc, l, shift, kept.get(l)?.outputs)) compensated.set(l, shift);
+  }
   // Shapes recorded for changed values are stale now: onnxruntime infers them again.
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, slices, rounding, reconstructed, maps };
+  return { groups, kept, slices, rounding, reconstructed, compensated, maps };
 }
