@@ -11,6 +11,10 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import type { ModelProto, TensorProto } from '../../src/core/onnx/proto';
 import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';
 import { pruneModel } from '../../src/core/prune/prune-model';
+import { findPrunableLayers } from '../../src/core/prune/layers';
+import { layerInputMeans, layerInputStats } from '../../src/core/prune/layer-inputs';
+import { GraphView } from '../../src/core/onnx/graph';
+import { openCalibration } from '../../src/core/calib/data';
 import { quantizeModel } from '../../src/core/quant/quantize-model';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { summarizeModel } from '../../src/core/inspect';
@@ -274,6 +278,23 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(on.err < 1e-4, `with compensation it stays (${on.err})`);
     assert.deepEqual(on.r.compensation, { layers: 1, data: 'random:8' });
     assert.equal(off.r.compensation, undefined);
+  });
+
+  it('input means reduced inside onnxruntime equal those of the captured activations (Conv, MatMul, Gemm layers)', async () => {
+    for (const name of ['cnn', 'transformer', 'mlp'] as const) {
+      const dir = tmpDir();
+      saveModel(FIXTURES[name].build(), path.join(dir, 'm.onnx'));
+      const loaded = loadModel(path.join(dir, 'm.onnx'));
+      const { layers } = findPrunableLayers(new GraphView(loaded.model.graph!), loaded.loc, []);
+      const data = openCalibration('random:3', loaded.model.graph!);
+      const [a, b] = [await layerInputMeans(loaded, layers, data, 'cpu'), await layerInputStats(loaded, layers, data, 'cpu', false)];
+      assert.equal(a.stats.size, layers.length, name);
+      for (const l of layers) {
+        const [x, y] = [a.stats.get(l)!.means, b.stats.get(l)!.means];
+        assert.equal(x.length, y.length);
+        x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5 * (1 + Math.abs(y[i])), `${name} ${l.name}[${i}]: ${v} vs ${y[i]}`));
+      }
+    }
   });
 
   it('at 50% on the fixtures: ≥ 45% fewer parameters, same input/output shapes, onnxruntime runs it', async () => {

@@ -16,11 +16,19 @@ import { createSession } from '../../src/core/runtime/session';
 import { tmpDir } from '../helpers/util';
 
 /** Every stored tensor of a saved model by name, as bytes (wherever it lives). */
-/** Asserts two saved models hold the same tensors, byte for byte. */
-function assertSameTensors(a: string, b: string): void {
+/**
+ * Asserts two saved models hold the same tensors, byte for byte; tensors matching `close` only to 1e-5
+ * (float32 values computed from activations that onnxruntime reduced in differently cut graphs).
+ */
+function assertSameTensors(a: string, b: string, close?: RegExp): void {
   const ta = tensorsOf(a), tb = tensorsOf(b);
   assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-  for (const [name, bytes] of ta) assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+  for (const [name, bytes] of ta) {
+    if (close?.test(name)) {
+      const [x, y] = [bytes, tb.get(name)!].map((v) => new Float32Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
+      assert.ok(x.every((v, i) => Math.abs(v - y[i]) <= 1e-5 * (1 + Math.abs(v))), `tensor ${name} differs beyond 1e-5`);
+    } else assert.ok(bytes.equals(tb.get(name)!), `tensor ${name} differs`);
+  }
 }
 
 /** Runs `fn` with segmented runs cut at `bytes` of weights (QUANTLENS_VERIFY_SEGMENT_BYTES), then restores it. */
@@ -174,7 +182,9 @@ describe('segmented runs (verification of models larger than memory)', function 
     const whole = await pruneModel(file, path.join(out, 'w.onnx'), { method: 'structured', sparsity: 0.5 });
     const seg = await withSegmentBudget(8192, () => pruneModel(file, path.join(out, 's.onnx'), { method: 'structured', sparsity: 0.5 }));
     assert.ok(JSON.parse(fs.readFileSync(seg.report, 'utf8')).verifiedInSegments?.reference > 2);
-    assertSameTensors(whole.output, seg.output);
+    // Bias compensation's input means were reduced in the graph, a segment at a time: the same biases.
+    assert.ok(seg.compensation && seg.compensation.layers === whole.compensation?.layers, JSON.stringify(seg.compensation));
+    assertSameTensors(whole.output, seg.output, /\.compensated$/);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['t.onnx', 't.onnx.data']);
   });
 

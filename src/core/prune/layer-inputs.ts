@@ -3,14 +3,14 @@ import type { JobContext } from '../jobs';
 import { tensorValues } from '../metrics';
 import type { LoadedModel } from '../onnx/model-io';
 import { HessianAccumulator } from '../quant/hessian';
-import { captureTensors } from '../runtime/capture';
+import { captureChannelMeans, captureTensors } from '../runtime/capture';
 import type { DevicePreference, Provider } from '../runtime/session';
 import { isConvLike, type PrunableLayer } from './layers';
 
 /** What one streamed calibration pass learns about each layer's input. */
 export interface LayerInputStats {
-  /** ‖x_c‖₂ per input channel / feature. */
-  norms: Float64Array;
+  /** ‖x_c‖₂ per input channel / feature (not gathered by layerInputMeans). */
+  norms?: Float64Array;
   /** Mean of x_c per input channel / feature (bias compensation when channels go). */
   means: Float64Array;
   /** H = 2/n Σ xxᵀ over input rows, for MatMul/Gemm layers when asked. */
@@ -73,4 +73,26 @@ export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer
     stats.set(l, { norms: sq.get(l)!.map(Math.sqrt), means: sums.get(l)!.map((v) => v / n), ...(hs.has(l) ? { hessian: hs.get(l)!.result() } : {}) });
   }
   return { stats, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
+}
+
+/**
+ * Only the mean of each layer's input per channel (bias compensation), reduced inside onnxruntime: large
+ * external-data models run a segment at a time. Falls back to the full pass when the variant is refused.
+ */
+export async function layerInputMeans(loaded: LoadedModel, layers: PrunableLayer[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<{ stats: Map<PrunableLayer, LayerInputStats>; provider: Provider; fallbackReason?: string }> {
+  const axisOf = (l: PrunableLayer): 0 | 1 | 'last' => (readsRows(l) ? 'last' : isConvLike(l) ? 1 : 0);
+  const specs = new Map<string, { tensor: string; axis: 0 | 1 | 'last'; channels: number }>();
+  for (const l of layers) {
+    const tensor = l.node.input![0];
+    specs.set(`${tensor}|${axisOf(l)}`, { tensor, axis: axisOf(l), channels: l.dims[l.inAxis] });
+  }
+  const keys = [...specs.keys()];
+  const r = await captureChannelMeans(loaded, [...specs.values()], data, device, ctx);
+  if (!r) return layerInputStats(loaded, layers, data, device, false, ctx);
+  const stats = new Map<PrunableLayer, LayerInputStats>();
+  for (const l of layers) {
+    const means = r.means[keys.indexOf(`${l.node.input![0]}|${axisOf(l)}`)];
+    if (means && means.length === l.dims[l.inAxis]) stats.set(l, { means });
+  }
+  return { stats, provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };
 }

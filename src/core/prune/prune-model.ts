@@ -8,7 +8,7 @@ import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
-import { layerInputStats, type LayerInputStats } from './layer-inputs';
+import { layerInputMeans, layerInputStats, type LayerInputStats } from './layer-inputs';
 import { findPrunableLayers, writeFloatTensor, type PrunableLayer } from './layers';
 import { floatWeight, weightScratch } from '../quant/weights';
 import { nmViolations } from './magnitude';
@@ -98,7 +98,9 @@ export async function pruneModel(input: string, output: string, partial: Partial
     const tc = performance.now();
     // Other seeds than the random samples the result is verified on.
     const statsData = o.calibration ? data : openCalibration('random:8', loaded.model.graph!, { maxSamples: 8, seed: 7000 });
-    const r = await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct, ctx);
+    // Norms and Hessians need the activations themselves; means alone are reduced inside onnxruntime.
+    const full = o.calibration && (o.importance === 'activation' || o.reconstruct);
+    const r = full ? await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct, ctx) : await layerInputMeans(loaded, layers, statsData, o.device, ctx);
     ({ stats, provider, fallbackReason } = r);
     timings.calibration = (performance.now() - tc) / 1000;
   }

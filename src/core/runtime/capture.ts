@@ -3,7 +3,7 @@ import type { CalibrationData } from '../calib/data';
 import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import type { LoadedModel } from '../onnx/model-io';
-import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
+import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { stageVariant } from './stage-variant';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
@@ -69,6 +69,67 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
 }
 
 /**
+ * A copy of the model with reduction nodes over some of its tensors, each right after the node that makes
+ * its tensor (graph inputs: first), so a run cut into segments reduces a tensor in the segment that makes it
+ * instead of carrying it to the end.
+ */
+function withReductions(model: ModelProto, placements: Array<{ tensor: string; nodes: NodeProto[] }>, initializers: TensorProto[] = []): ModelProto {
+  const graph = model.graph!;
+  const producer = new Map<string, NodeProto>();
+  for (const x of graph.node ?? []) for (const o of x.output ?? []) producer.set(o, x);
+  const first: NodeProto[] = [];
+  const after = new Map<NodeProto, NodeProto[]>();
+  for (const { tensor, nodes } of placements) {
+    const p = producer.get(tensor);
+    (p ? after.get(p) ?? after.set(p, []).get(p)! : first).push(...nodes);
+  }
+  const nodes = [...first, ...(graph.node ?? []).flatMap((x) => [x, ...(after.get(x) ?? [])])];
+  return onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, node: nodes, initializer: [...(graph.initializer ?? []), ...initializers] }) });
+}
+
+/**
+ * Per-channel means of tensors, reduced in the graph so that only [channels] vectors leave onnxruntime
+ * (a large external-data model then runs a segment at a time). `axis`: where the channels are: 1
+ * (NCHW), 'last' (rows of features) or 0 (features × rows). Float32 tensors only; undefined when
+ * onnxruntime refuses the variant.
+ */
+export async function captureChannelMeans(
+  loaded: LoadedModel, specs: Array<{ tensor: string; axis: 0 | 1 | 'last'; channels: number }>, data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
+): Promise<{ means: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
+  const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  const int64 = (name: string, v: number[]): TensorProto => ({ name, data_type: 7, dims: [v.length], raw_data: new Uint8Array(BigInt64Array.from(v.map(BigInt)).buffer) });
+  const extra: TensorProto[] = [];
+  const placements = specs.map((sp, i) => {
+    // Flatten to [rows, C], [N, C, rest] or [C, rest], then average all but the channels.
+    const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
+    extra.push(int64(`quantlens_mean_shape_${i}`, shape));
+    const reduce: NodeProto = { op_type: 'ReduceMean', name: `quantlens_mean_${i}`, input: [`quantlens_mean_flat_${i}`], output: [`quantlens_mean_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] };
+    if (opset >= 18) { extra.push(int64(`quantlens_mean_axes_${i}`, axes)); reduce.input!.push(`quantlens_mean_axes_${i}`); }
+    else reduce.attribute!.push({ name: 'axes', type: 7, ints: axes });
+    return { tensor: sp.tensor, nodes: [{ op_type: 'Reshape', name: `quantlens_mean_flat_${i}`, input: [sp.tensor, `quantlens_mean_shape_${i}`], output: [`quantlens_mean_flat_${i}`] }, reduce] };
+  });
+  const variant = withReductions(loaded.model, placements, extra);
+  const sums: Array<Float64Array | undefined> = specs.map(() => undefined);
+  let count = 0;
+  try {
+    const run = await captureTensors(loaded, specs.map((_, i) => `quantlens_mean_${i}`), data, device, (out) => {
+      count++;
+      specs.forEach((sp, i) => {
+        const t = out[`quantlens_mean_${i}`];
+        if (t?.type !== 'float32' || t.data.length !== sp.channels) return;
+        const acc = (sums[i] ??= new Float64Array(sp.channels));
+        for (let c = 0; c < sp.channels; c++) acc[c] += (t.data as Float32Array)[c];
+      });
+    }, ctx, variant, true);
+    const means = sums.map((v) => v?.map((x) => x / Math.max(1, count)));
+    return { means, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
+  } catch (e) {
+    if (e instanceof CancelledError) throw e;
+    return undefined;
+  }
+}
+
+/**
  * MinMax over every named tensor without copying activations out of onnxruntime: a copy of the model
  * gets a ReduceMin and a ReduceMax (all axes, scalar out) per tensor and only those scalars are fetched,
  * sample by sample. Falls back to undefined when onnxruntime refuses the variant (a type ReduceMin lacks),
@@ -77,24 +138,11 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
 export async function captureRanges(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const graph = loaded.model.graph!;
   const reduce = names.flatMap((n, i) => [
     { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
     { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
   ]);
-  // Each pair right after the node that makes its tensor (graph inputs: first), so a run cut into
-  // segments reduces a tensor in the segment that makes it instead of carrying it to the end.
-  const producer = new Map<string, NodeProto>();
-  for (const x of graph.node ?? []) for (const o of x.output ?? []) producer.set(o, x);
-  const first: NodeProto[] = [];
-  const after = new Map<NodeProto, NodeProto[]>();
-  names.forEach((n, i) => {
-    const p = producer.get(n);
-    const list = p ? after.get(p) ?? after.set(p, []).get(p)! : first;
-    list.push(reduce[2 * i], reduce[2 * i + 1]);
-  });
-  const nodes = [...first, ...(graph.node ?? []).flatMap((x) => [x, ...(after.get(x) ?? [])])];
-  const variant = onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...graph, node: nodes }) });
+  const variant = withReductions(loaded.model, names.map((n, i) => ({ tensor: n, nodes: [reduce[2 * i], reduce[2 * i + 1]] })));
   const ranges = new Map<string, { min: number; max: number; count: number }>();
   try {
     const run = await captureTensors(loaded, reduce.map((r) => r.output[0]), data, device, (out) => {
