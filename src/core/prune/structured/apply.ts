@@ -86,6 +86,34 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       const readers = view.consumersOf(r.tensor);
       for (const c of readers) c.input = (c.input ?? []).map((x) => (x === r.tensor ? out : x));
       editor.insertBefore(editor.graph.node?.[0], [{ name: `${r.tensor}_Gather`, op_type: 'Gather', input: [r.tensor, idx], output: [out], attribute: [{ name: 'axis', type: 2, i: r.axis }] }]);
+    } else if (r.kind === 'split') {
+      // Each output keeps what its range of channels keeps; sizes go where the node's opset reads them.
+      let offset = 0;
+      const sizes = r.sizes.map((n) => {
+        let lost = 0;
+        for (const d of drop) if (d >= offset && d < offset + n) lost++;
+        offset += n;
+        return n - lost;
+      });
+      const attrs = (r.node.attribute ?? []).filter((a) => a.name !== 'split' && a.name !== 'num_outputs');
+      if (editor.opset('') >= 13) {
+        const input = r.node.input!;
+        input[1] = editor.addInitializer({ name: `${r.node.name || 'split'}.pruned_sizes`, data_type: 7, dims: [sizes.length], raw_data: new Uint8Array(BigInt64Array.from(sizes.map(BigInt)).buffer) });
+        r.node.attribute = attrs;
+      } else r.node.attribute = [...attrs, { name: 'split', type: 7, ints: sizes }];
+    } else if (r.kind === 'slice') {
+      // Both bounds move down by the removed channels before them.
+      const before = (x: number) => x - [...drop].filter((d) => d < x).length;
+      const starts = r.starts.slice(), ends = r.ends.slice();
+      starts[r.entry] = before(r.start);
+      ends[r.entry] = before(r.end);
+      if (r.legacy) {
+        r.node.attribute = [...(r.node.attribute ?? []).filter((a) => a.name !== 'starts' && a.name !== 'ends'), { name: 'starts', type: 7, ints: starts }, { name: 'ends', type: 7, ints: ends }];
+      } else {
+        const int64 = (name: string, v: number[]) => editor.addInitializer({ name: `${r.node.name || 'slice'}.pruned_${name}`, data_type: 7, dims: [v.length], raw_data: new Uint8Array(BigInt64Array.from(v.map(BigInt)).buffer) });
+        r.node.input![1] = int64('starts', starts);
+        r.node.input![2] = int64('ends', ends);
+      }
     } else if (r.kind === 'reshape') {
       const slot = shapeSlot(view, r.node, r.index)!;
       const size = BigInt(sizes.get(r.tensor)! - drop.size);

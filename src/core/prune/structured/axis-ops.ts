@@ -75,3 +75,93 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
   }
   return `${op} is not axis-wise`;
 }
+
+/**
+ * Entry `index` of a small integer value (a shape), followed through the ops exporters build shapes with:
+ * stored pieces, Concat, Reshape/Cast/Unsqueeze/Squeeze/Identity, ConstantOfShape, Equal, Where and
+ * arithmetic. torch.onnx writes `expand(B, -1, -1)` as Where(Equal(shape, -1), ones, shape). Undefined
+ * where an entry depends on runtime values (Shape→Gather pieces). `lengthOf` gives a value's length.
+ */
+export function shapeValueAt(view: GraphView, name: string, index: number, lengthOf: (name: string) => number | undefined, dimsOf?: (name: string) => number[] | undefined, depth = 0): number | undefined {
+  if (index < 0 || depth > 24 || !name) return undefined;
+  const stored = storedValues(view, name);
+  if (stored) return stored.length === 1 ? stored[0] : stored[index];
+  const p = view.producer.get(name);
+  if (!p || (p.domain ?? '') !== '') return undefined;
+  const at = (x: string | undefined, i = index) => (x ? shapeValueAt(view, x, lengthOf(x) === 1 ? 0 : i, lengthOf, dimsOf, depth + 1) : undefined);
+  const ins = p.input ?? [];
+  switch (p.op_type) {
+    case 'Concat': {
+      let off = 0;
+      for (const piece of ins) {
+        const len = lengthOf(piece);
+        if (len === undefined) return undefined;
+        if (index < off + len) return at(piece, index - off);
+        off += len;
+      }
+      return undefined;
+    }
+    case 'Reshape': case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
+      return at(ins[0]);
+    case 'ConstantOfShape': {
+      const t = p.attribute?.find((a) => a.name === 'value')?.t;
+      return t ? Number((readTensor(t).data as ArrayLike<number | bigint>)[0]) : 0;
+    }
+    case 'Where': {
+      const c = at(ins[0]);
+      return c === undefined ? undefined : at(c ? ins[1] : ins[2]);
+    }
+    case 'Equal': case 'Mul': case 'Add': case 'Sub': case 'Div': {
+      const [x, y] = [at(ins[0]), at(ins[1])];
+      if (x === undefined || y === undefined) return undefined;
+      // Shapes are integers: ONNX's integer Div truncates.
+      return p.op_type === 'Equal' ? Number(x === y) : p.op_type === 'Mul' ? x * y : p.op_type === 'Add' ? x + y : p.op_type === 'Sub' ? x - y : y ? Math.trunc(x / y) : undefined;
+    }
+    // With the probe's shapes (dimsOf): sizes the graph reads at run time, as they were when it was probed.
+    case 'Shape': {
+      const dims = dimsOf?.(ins[0]);
+      const start = Number(p.attribute?.find((a) => a.name === 'start')?.i ?? 0);
+      return dims?.[(start < 0 ? start + dims.length : start) + index];
+    }
+    case 'Gather': {
+      const idx = storedValues(view, ins[1]);
+      if (!idx || Number(p.attribute?.find((a) => a.name === 'axis')?.i ?? 0) !== 0) return undefined;
+      const len = lengthOf(ins[0]) ?? 0;
+      const i = idx.length === 1 ? idx[0] : idx[index];
+      return at(ins[0], i < 0 ? i + len : i);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Where a Slice's lists are: attributes (opset < 10) or stored inputs. */
+export function sliceLists(node: NodeProto, view: GraphView): { starts?: number[]; ends?: number[]; axes?: number[]; steps?: number[]; legacy: boolean } {
+  const legacy = !!ints(node, 'starts');
+  const input = (i: number) => node.input?.[i];
+  if (legacy) return { starts: ints(node, 'starts'), ends: ints(node, 'ends'), axes: ints(node, 'axes'), legacy };
+  return { starts: storedValues(view, input(1)), ends: storedValues(view, input(2)), axes: input(3) ? storedValues(view, input(3)) : undefined, steps: input(4) ? storedValues(view, input(4)) : undefined, legacy };
+}
+
+/**
+ * The step-1 range a Slice takes along `axis`, its entry in the lists and the lists themselves; or why
+ * not. Bounds computed from sizes (torch's chunk: (C + 1) / 2 from Shape) are evaluated with the probe's
+ * shapes (`value`) when the lists have that one entry: pruning writes them as constants.
+ */
+export function sliceRange(node: NodeProto, view: GraphView, dims: number[], axis: number, value?: (name: string) => number | undefined): { entry: number; start: number; end: number; starts: number[]; ends: number[]; legacy: boolean } | string {
+  const l = sliceLists(node, view);
+  if ((!l.starts || !l.ends) && !l.legacy && value) {
+    const one = (i: number) => { const v = value(node.input?.[i] ?? ''); return v === undefined ? undefined : [v]; };
+    l.starts ??= one(1);
+    l.ends ??= one(2);
+  }
+  if (!l.starts || !l.ends) return 'its bounds are computed';
+  const axes = norm(l.axes ?? l.starts.map((_, i) => i), dims.length);
+  const entry = axes.indexOf(axis);
+  if (entry < 0) return 'its axes are computed';
+  if ((l.steps?.[entry] ?? 1) !== 1) return 'it steps over the channels';
+  const size = dims[axis];
+  const clamp = (v: number) => Math.max(0, Math.min(size, v < 0 ? v + size : v));
+  const start = clamp(l.starts[entry]), end = clamp(l.ends[entry]);
+  return end > start ? { entry, start, end, starts: l.starts, ends: l.ends, legacy: l.legacy } : 'it takes no channels';
+}

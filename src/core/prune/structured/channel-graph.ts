@@ -4,7 +4,7 @@ import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
 import { isConvLike, type PrunableLayer } from '../layers';
 import { shapeSlot } from './apply';
-import { AXISWISE, changedAxes } from './axis-ops';
+import { AXISWISE, changedAxes, shapeValueAt, sliceRange } from './axis-ops';
 
 /**
  * The dependency analysis behind structured pruning (the idea of Torch-Pruning's DepGraph, built here on
@@ -28,12 +28,16 @@ export type Relation =
   | { kind: 'depthwise'; layer: PrunableLayer; tensor: string }
   /** A stored per-channel tensor (bias, BatchNorm statistics, scale) sliced along `axis` with `tensor`. */
   | { kind: 'param'; node: NodeProto; input: number; axis: number; tensor: string }
-  /** A Reshape whose target shape holds `tensor`'s tracked size at `index`. */
+  /** A Reshape (or Expand) whose target shape holds `tensor`'s tracked size at `index`. */
   | { kind: 'reshape'; node: NodeProto; index: number; tensor: string }
   /** A model input whose kept channels a Gather selects (its shape stays; see pruneNormalized). */
   | { kind: 'input'; tensor: string; axis: number }
   /** A normalisation whose statistics run over `tensor`'s channels: after pruning, over the kept ones. */
-  | { kind: 'norm'; node: NodeProto; tensor: string };
+  | { kind: 'norm'; node: NodeProto; tensor: string }
+  /** A Split along the channels of `tensor` (its input): each output's size shrinks by what it loses. */
+  | { kind: 'split'; node: NodeProto; tensor: string; sizes: number[] }
+  /** A Slice of channels [start, end) of `tensor` (entry `entry` of its lists): both bounds move down. */
+  | { kind: 'slice'; node: NodeProto; tensor: string; entry: number; start: number; end: number; starts: number[]; ends: number[]; legacy: boolean };
 
 export interface ChannelSet {
   /** Union-find root: the id of the set. */
@@ -54,6 +58,7 @@ const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 
 const SHAPE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
 const IGNORED_READERS = new Set(['Shape', 'Size']);
 const REDUCERS = new Set(['ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL2']);
+const ALL_REDUCERS = new Set([...REDUCERS, 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceLogSumExp', 'ReduceProd']);
 
 export class ChannelGraph {
   private readonly tracks = new Map<string, Track>();
@@ -251,17 +256,28 @@ export class ChannelGraph {
       if (over) return `${label} normalises over the channels${op === 'LayerNormalization' ? ' (--prune-norm allows it)' : ''}`;
       return this.track(input0, a) && this.track(output0, a) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
     }
-    // --prune-norm: a mean or sum over the channels that is broadcast back (keepdims), as a decomposed
-    // RMSNorm or LayerNorm computes its statistics, now runs over the kept channels; its output has no channels.
-    if (this.normalized && REDUCERS.has(op) && from === input0) {
+    if (ALL_REDUCERS.has(op)) {
       const rank = this.shapes.get(input0)?.length ?? 0;
-      const stored = node.input?.[1] ? this.view.constant(node.input[1]) : undefined;
-      const axes = (stored ? Array.from(readTensor(stored).data as BigInt64Array, Number) : (node.attribute?.find((x) => x.name === 'axes')?.ints ?? []).map(Number)).map((x) => (x < 0 ? x + rank : x));
+      const stored = node.input?.[1] ? this.view.stored(node.input[1]) : undefined;
+      if (node.input?.[1] && !stored) return `${label}: its axes are computed`;
+      const listed = (stored ? Array.from(readTensor(stored).data as BigInt64Array, Number) : (node.attribute?.find((x) => x.name === 'axes')?.ints ?? []).map(Number)).map((x) => (x < 0 ? x + rank : x));
+      const axes = listed.length ? listed : Array.from({ length: rank }, (_, i) => i);
       const keep = Number(node.attribute?.find((x) => x.name === 'keepdims')?.i ?? 1);
-      if (keep && axes.length === 1 && axes[0] === axisOf(from)) {
+      const a = axisOf(from);
+      // A reduction over other axes (a mean over tokens or positions) carries the channels through.
+      const outAxis = (x: number) => (keep ? x : x - axes.filter((r) => r < x).length);
+      const inAxis = keep ? a : Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i))[a];
+      const inputSide = from === input0 ? a : inAxis;
+      if (inputSide !== undefined && !axes.includes(inputSide)) {
+        return this.track(input0, inputSide) && this.track(output0, outAxis(inputSide)) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
+      }
+      // --prune-norm: a mean or sum over the channels that is broadcast back (keepdims), as a decomposed
+      // RMSNorm or LayerNorm computes its statistics, now runs over the kept channels.
+      if (this.normalized && REDUCERS.has(op) && from === input0 && keep && axes.length === 1 && axes[0] === a) {
         this.relations.push({ kind: 'norm', node, tensor: from });
         return undefined;
       }
+      return `${label} reduces over the channels${REDUCERS.has(op) && keep ? ' (--prune-norm allows it where a norm broadcasts the result back)' : ''}`;
     }
     // An embedding lookup (Gather on axis 0 of a stored [rows, channels] table) writes the channels: the
     // table loses the same columns.
@@ -271,8 +287,71 @@ export class ChannelGraph {
       if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
     }
     if (op === 'Gather' && !this.view.stored(input0)) return this.relateGather(node, from, label);
+    if (op === 'Split' && this.splitsChannels(node, from)) return this.relateSplit(node, from, label);
     if (AXISWISE.has(op)) return this.relateAxiswise(node, from, label);
+    if (op === 'Expand') return this.relateExpand(node, from, label);
     return `${label} reads them`;
+  }
+
+  private splitsChannels(node: NodeProto, from: string): boolean {
+    const rank = this.shapes.get(node.input![0])?.length ?? 0;
+    let axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+    if (axis < 0) axis += rank;
+    return (from === node.input![0] || (node.output ?? []).includes(from)) && this.tracks.get(from)!.axis === axis;
+  }
+
+  /** Split along the channels: output i holds the input's channels [offset_i, offset_i + size_i). */
+  private relateSplit(node: NodeProto, from: string, label: string): string | undefined {
+    const input0 = node.input![0];
+    const outs = (node.output ?? []).filter(Boolean);
+    if (outs.length !== (node.output ?? []).length) return `${label} has unnamed outputs`;
+    const a = this.tracks.get(from)!.axis;
+    const sizes = outs.map((o) => this.shapes.get(o)?.[a]);
+    if (sizes.some((x) => x === undefined) || !this.track(input0, a) || sizes.reduce((x, y) => x! + y!, 0) !== this.tracks.get(input0)!.size) return `${label}: shapes unknown`;
+    let offset = 0;
+    for (const o of outs) {
+      if (!this.track(o, a)) return `${label}: shapes unknown`;
+      const to = this.tracks.get(o)!;
+      for (let j = 0; j < to.size; j++) this.union(this.el(input0, offset + j), to.base + j);
+      offset += to.size;
+    }
+    this.relations.push({ kind: 'split', node, tensor: input0, sizes: sizes as number[] });
+    return undefined;
+  }
+
+  /**
+   * Expand keeps the channels of its input where the target shape says 1 there (broadcast keeps the
+   * input's size): a class token expanded over the batch, a stored tensor expanded over the tokens.
+   */
+  private relateExpand(node: NodeProto, from: string, label: string): string | undefined {
+    const [data, shape] = node.input!;
+    const out = node.output![0];
+    const dd = this.shapes.get(data) ?? (this.view.stored(data)?.dims ?? []).map(Number), dout = this.shapes.get(out);
+    if (from === shape) return `${label} reads them as a shape`;
+    if (!dout || !dd.length) return `${label}: shapes unknown`;
+    const shift = dout.length - dd.length;
+    const outAxis = from === out ? this.tracks.get(from)!.axis : this.tracks.get(from)!.axis + shift;
+    const dataAxis = outAxis - shift;
+    if (dataAxis < 0 || dd[dataAxis] !== dout[outAxis]) return `${label} makes the channels by broadcasting`;
+    const index = outAxis - (dout.length - this.shapeLength(shape));
+    const target = shapeValueAt(this.view, shape, index, (x) => this.lengthOf(x));
+    // 1 keeps the input's size; the size itself is written anew after pruning, as in a Reshape target.
+    const rewrite = target === dout[outAxis] && target !== 1 && !!shapeSlot(this.view, node, index);
+    if (target !== 1 && !rewrite) return `${label}: its target shape ${target === undefined ? 'is computed' : `holds ${target}`} where the channels are`;
+    if (!this.track(out, outAxis)) return `${label}: shapes unknown`;
+    if (rewrite) this.relations.push({ kind: 'reshape', node, index, tensor: out });
+    if (this.view.stored(data)) return this.paramRelation(node, 0, out);
+    return this.track(data, dataAxis) && this.tie(data, out) ? undefined : `${label}: shapes unknown`;
+  }
+
+  /** Elements of a (small) value: stored, or as probed. */
+  private lengthOf(x: string): number | undefined {
+    const t = this.view.stored(x);
+    return t ? (t.dims ?? []).reduce((m, d) => m * Number(d), 1) : this.shapes.get(x)?.reduce((m, d) => m * d, 1);
+  }
+
+  private shapeLength(name: string): number {
+    return Number(this.view.stored(name)?.dims?.[0] ?? this.shapes.get(name)?.[0] ?? 0);
   }
 
   /** Resize/Slice/Split/Pad/Tile: channels on an axis the op leaves alone pass through in place. */
@@ -285,9 +364,24 @@ export class ChannelGraph {
     const a = this.tracks.get(from)!.axis;
     const changed = changedAxes(node, this.view, dims);
     if (typeof changed === 'string') return `${label}: ${changed}`;
+    if (changed.has(a) && node.op_type === 'Slice') return this.relateChannelSlice(node, from, label, dims);
     if (changed.has(a)) return `${label} changes the channel axis`;
     for (const x of [input0, ...outs]) if (!this.track(x, a)) return `${label}: shapes unknown`;
     for (const o of outs) if (!this.tie(input0, o)) return `${label}: sizes differ`;
+    return undefined;
+  }
+
+  /** A Slice of a contiguous range of channels (torch's chunk): output channel j is input channel start + j. */
+  private relateChannelSlice(node: NodeProto, from: string, label: string, dims: number[]): string | undefined {
+    const input0 = node.input![0], out = node.output![0];
+    const a = this.tracks.get(from)!.axis;
+    const r = sliceRange(node, this.view, dims, a, (x) => (this.lengthOf(x) === 1 ? shapeValueAt(this.view, x, 0, (y) => this.lengthOf(y), (y) => this.shapes.get(y)) : undefined));
+    if (typeof r === 'string') return `${label}: ${r}`;
+    if (!this.track(input0, a) || !this.track(out, a)) return `${label}: shapes unknown`;
+    const to = this.tracks.get(out)!;
+    if (to.size !== r.end - r.start) return `${label}: shapes unknown`;
+    for (let j = 0; j < to.size; j++) this.union(this.el(input0, r.start + j), to.base + j);
+    this.relations.push({ kind: 'slice', node, tensor: input0, ...r });
     return undefined;
   }
 

@@ -15,6 +15,7 @@ import type { PruneOptions } from '../options';
 import { refitKeptInputs } from '../reconstruct';
 import { applyRemovals } from './apply';
 import { applyShift, biasShift } from './compensate';
+import { freezeShapeEntries } from './shape-deps';
 import { ChannelGraph, type ChannelSet } from './channel-graph';
 
 /** One family of coupled channel sets (e.g. the hidden units of one MLP, the heads of one attention). */
@@ -240,6 +241,11 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     }
   }
   const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
+  freezeShapeEntries(editor, view, shapes, graph.relations, (t, axis) => {
+    const tr = graph.trackOf(t);
+    const rank = shapes.get(t)?.length ?? 0;
+    return !!removed.get(t)?.size && !!tr && (axis === -1 || (axis < 0 ? axis + rank : axis) === tr.axis);
+  });
   applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes, emit);
   scratch.release();
   const compensated = new Map<PrunableLayer, Float64Array>();

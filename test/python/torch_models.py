@@ -1,0 +1,136 @@
+"""Small versions of common architectures, written here and exported by torch.onnx, for
+test/unit/prune-torch-exports.test.ts: what a real exporter writes (BatchNorm folded into convs, ReLU6 as
+Clip, hardswish, squeeze-excite, torch.chunk as Slices with computed bounds, a fused q/k/v Linear reshaped
+into heads, a class token expanded with expand(B, -1, -1), nearest Upsample by scale).
+  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx; prints one JSON line
+Random weights, with BatchNorm statistics spread out so that folding them matters."""
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+
+
+class Basic(nn.Module):
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(cout)
+        self.down = None if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.b1(self.c1(x))); y = self.b2(self.c2(y))
+        return F.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.layers = nn.Sequential(Basic(32, 32, 1), Basic(32, 64, 2), Basic(64, 128, 2))
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
+
+
+class IR(nn.Module):
+
+    def __init__(self, cin, cout, stride, t=4):
+        super().__init__(); h = cin * t
+        self.use = stride == 1 and cin == cout
+        self.conv = nn.Sequential(nn.Conv2d(cin, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(), nn.Conv2d(h, h, 3, stride, 1, groups=h, bias=False), nn.BatchNorm2d(h), nn.ReLU6(), nn.Conv2d(h, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use else self.conv(x)
+
+
+class SE(nn.Module):
+
+    def __init__(self, c): super().__init__(); self.fc1 = nn.Conv2d(c, c // 4, 1); self.fc2 = nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        return x * F.hardsigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+
+
+class MobileNet(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish())
+        self.blocks = nn.Sequential(IR(16, 16, 1), IR(16, 24, 2), IR(24, 24, 1), SE(24), IR(24, 40, 2))
+        self.head = nn.Linear(40, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+class ViTBlock(nn.Module):
+
+    def __init__(self, d, h):
+        super().__init__(); self.h = h
+        self.norm1 = nn.LayerNorm(d); self.qkv = nn.Linear(d, 3 * d); self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d); self.fc1 = nn.Linear(d, 4 * d); self.fc2 = nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(B, N, 3, self.h, C // self.h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = (q @ k.transpose(-2, -1) * (C // self.h) ** -0.5).softmax(-1)
+        x = x + self.proj((a @ v).transpose(1, 2).reshape(B, N, C))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class ViT(nn.Module):
+
+    def __init__(self, d=64):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, 8, 8); self.cls = nn.Parameter(torch.randn(1, 1, d)); self.pos = nn.Parameter(torch.randn(1, 17, d))
+        self.blocks = nn.Sequential(ViTBlock(d, 4), ViTBlock(d, 4)); self.norm = nn.LayerNorm(d); self.head = nn.Linear(d, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+class C2f(nn.Module):
+
+    def __init__(self, c):
+        super().__init__(); self.cv1 = nn.Conv2d(c, 2 * (c // 2), 1); self.m = nn.Conv2d(c // 2, c // 2, 3, 1, 1); self.cv2 = nn.Conv2d(3 * (c // 2), c, 1)
+
+    def forward(self, x):
+        y = list(F.silu(self.cv1(x)).chunk(2, 1)); y.append(F.silu(self.m(y[-1])))
+        return F.silu(self.cv2(torch.cat(y, 1)))
+
+
+class Yolo(nn.Module):
+
+    def __init__(self):
+        super().__init__(); self.stem = nn.Conv2d(3, 32, 3, 2, 1); self.c2f = C2f(32); self.down = nn.Conv2d(32, 64, 3, 2, 1); self.c2f2 = C2f(64)
+        self.up = nn.Upsample(scale_factor=2, mode='nearest'); self.fuse = C2f(96); self.det = nn.Conv2d(96, 18, 1)
+
+    def forward(self, x):
+        a = self.c2f(F.silu(self.stem(x))); b = self.c2f2(F.silu(self.down(a)))
+        return self.det(self.fuse(torch.cat([a, self.up(b)], 1)))
+
+out = sys.argv[1]
+written = {}
+for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64))]:
+    m.eval()
+    for p in m.modules():
+        if isinstance(p, nn.BatchNorm2d):
+            p.running_mean.uniform_(-0.2, 0.2)
+            p.running_var.uniform_(0.5, 1.5)
+            p.weight.data.uniform_(0.5, 1.5)
+            p.bias.data.uniform_(-0.3, 0.3)
+    file = os.path.join(out, name + ".onnx")
+    torch.onnx.export(m, torch.randn(*shape), file, input_names=["x"], output_names=["y"], opset_version=14, dynamic_axes={"x": {0: "b"}, "y": {0: "b"}})
+    written[name] = file
+print(json.dumps(written))

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { loadModel } from '../../src/core/onnx/model-io';
+import { pruneModel } from '../../src/core/prune/prune-model';
+import { randomFeeds } from '../../src/core/runtime/feeds';
+import { runOrt, tmpDir } from '../helpers/util';
+
+// Structured pruning on what torch.onnx really writes for common architectures (test/python/torch_models.py,
+// Debian's python3-torch): ResNet basic blocks, MobileNet inverted residuals with squeeze-excite, a ViT with a
+// fused q/k/v projection and a class token, a YOLO-style C2f neck with torch.chunk and an Upsample.
+describe('structured pruning of real torch.onnx exports', function () {
+  this.timeout(300_000);
+  const dir = tmpDir();
+  let files: Record<string, string> = {};
+
+  before(function () {
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) this.skip();
+    const r = spawnSync('/usr/bin/python3', [path.resolve('test/python/torch_models.py'), dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    files = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  });
+
+  const cases: Array<{ model: string; norm?: boolean; kept: number; allowed: RegExp }> = [
+    { model: 'resnet', kept: 0.6, allowed: /model output/ },
+    { model: 'mobilenet', kept: 0.75, allowed: /model output/ },
+    { model: 'vit', kept: 0.8, allowed: /model output|reduces over the channels/ },
+    { model: 'vit', norm: true, kept: 0.65, allowed: /model output/ },
+    { model: 'yolo', kept: 0.65, allowed: /model output/ },
+  ];
+  for (const c of cases) {
+    it(`${c.model}${c.norm ? ' --prune-norm' : ''}: every family but the outputs is pruned, the result runs at another batch size and stays close`, async () => {
+      const out = path.join(dir, `${c.model}${c.norm ? '.norm' : ''}.pruned.onnx`);
+      const r = await pruneModel(files[c.model], out, { method: 'structured', sparsity: 0.3, pruneNormalized: !!c.norm });
+      assert.ok(r.parametersAfter < r.parametersBefore * c.kept, `${r.parametersBefore} -> ${r.parametersAfter}`);
+      const held = r.groups!.filter((g) => g.skipped && !c.allowed.test(g.skipped));
+      assert.deepEqual(held.map((g) => `${g.layers.join(',')}: ${g.skipped}`), []);
+      assert.ok(Object.values(r.fidelity)[0].cosine > 0.9, JSON.stringify(r.fidelity));
+      // The batch axis stays dynamic: shapes frozen by pruning are only those of the channels.
+      const feeds = randomFeeds(loadModel(files[c.model]).model.graph!, { batch: 3, seed: 4 });
+      const [a, b] = [await runOrt(files[c.model], feeds), await runOrt(out, feeds)];
+      assert.equal(b.y.length, a.y.length);
+    });
+  }
+});
