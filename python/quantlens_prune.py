@@ -8,7 +8,8 @@ exporting, `finalize` makes the zeros permanent; then prune the export again wit
 (structured: the zeroed channels rank lowest, so the same sparsity removes exactly them).
 
 Structured runs also carry bias compensation: what QuantLens added to a layer's bias for the removed
-inputs' mean is added to the PyTorch bias too, so the masked model starts where the pruned ONNX model is.
+inputs' mean is added to the PyTorch bias too (a layer without one, like Linear(bias=False), gets a
+bias parameter holding it), so the masked model starts where the pruned ONNX model is.
 
 Structured runs with --prune-norm also list per-channel parameters (LayerNorm/RMSNorm scales, embedding
 tables) and norm modules. The parameters get masks like the weights; each norm module then computes its
@@ -138,11 +139,15 @@ def apply_masks(model, doc):
         module = modules[path]
         # Bias compensation: QuantLens moved the removed inputs' mean contribution into this bias.
         if "biasShift" in entry:
-            if getattr(module, "bias", None) is None or module.bias.numel() != len(entry["biasShift"]):
+            shift = torch.tensor(entry["biasShift"], dtype=module.weight.dtype, device=module.weight.device)
+            if hasattr(module, "bias") and module.bias is None:
+                # Linear(bias=False) and friends: the pruned ONNX model added one; so does the masked model.
+                module.bias = nn.Parameter(shift)
+            elif getattr(module, "bias", None) is None or module.bias.numel() != shift.numel():
                 unshifted.append(path)
             else:
                 with torch.no_grad():
-                    module.bias.add_(torch.tensor(entry["biasShift"], dtype=module.bias.dtype, device=module.bias.device))
+                    module.bias.add_(shift)
         mask = _mask_of(entry, module.weight)
         if tuple(mask.shape) != tuple(module.weight.shape):
             raise MaskMismatch("%s: mask shape %s, weight shape %s" % (path, tuple(mask.shape), tuple(module.weight.shape)))

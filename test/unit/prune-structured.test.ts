@@ -341,6 +341,32 @@ describe('structured pruning removes channels for real', function () {
     assert.equal(off.r.compensation, undefined);
   });
 
+  it('bias compensation gives a MatMul without a bias (Linear(bias=False)) an Add of the shift', async () => {
+    const b = new ModelBuilder(17);
+    const rng = new Rng(31);
+    const w = (name: string, dims: number[], f = (i: number) => rng.uniform() - 0.5) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, (_, i) => f(i)));
+    // Hidden units 0..7: no weights, bias 0.5 → ReLU → 0.5 always; down reads them with small weights and has no bias.
+    let h = b.op('/up', 'MatMul', [b.input('x', DataType.FLOAT, [2, 16]), w('up.weight', [16, 32], (i) => (i % 32 < 8 ? 0 : rng.uniform() - 0.5))]);
+    h = b.op('/act', 'Relu', [b.op('/up', 'Add', [h, w('up.bias', [32], (i) => (i < 8 ? 0.5 : 0.1 * (rng.uniform() - 0.5)))])]);
+    b.rename(b.op('/out', 'Relu', [b.op('/down', 'MatMul', [h, w('down.weight', [32, 8], (i) => (i < 64 ? 0.1 : 1) * (rng.uniform() - 0.5))])]), 'y');
+    b.output('y', DataType.FLOAT, [2, 8]);
+    const m = b.build();
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm.onnx'));
+    const feeds = feedsFor(m.graph!, 3);
+    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
+    const err = async (compensate: boolean) => {
+      const out = path.join(dir, `${compensate}.onnx`);
+      await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, compensate });
+      const got = await runOrt(out, feeds);
+      return { model: loadModel(out).model, err: ref.y.reduce((e, v, i) => Math.max(e, Math.abs(v - got.y[i])), 0) };
+    };
+    const on = await err(true), off = await err(false);
+    assert.deepEqual(dimsOf(on.model, 'down.weight'), [24, 8]);
+    assert.ok(on.model.graph!.node!.some((n) => n.op_type === 'Add' && n.input![0] === '/down/MatMul_output_0'), 'an Add after the MatMul');
+    assert.ok(off.err > 0.01 && on.err < 1e-4, `without ${off.err}, with ${on.err}`);
+  });
+
   it('input means reduced inside onnxruntime equal those of the captured activations (Conv, MatMul, Gemm layers)', async () => {
     for (const name of ['cnn', 'transformer', 'mlp'] as const) {
       const dir = tmpDir();

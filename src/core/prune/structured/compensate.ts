@@ -45,14 +45,31 @@ function biasSlot(view: GraphView, node: NodeProto, outputs: number): { node: No
 }
 
 /**
+ * A MatMul without a bias (Llama-style Linear(bias=False)): an Add of the shift goes right after it, and
+ * its readers read that. Float32 outputs only; false when the shift is negligible or the output is a
+ * model output (whose name must stay).
+ */
+function addBias(editor: ModelEditor, view: GraphView, l: PrunableLayer, shift: Float64Array, kept: number[] | undefined): boolean {
+  const out = l.node.output![0];
+  const values = Float32Array.from(kept ?? shift.map((_, i) => i), (o) => shift[o]);
+  const t = view.stored(l.weight);
+  if (t?.data_type !== DataType.FLOAT || view.graph.output?.some((o) => o.name === out) || values.every((v) => Math.abs(v) < 1e-12)) return false;
+  const bias = editor.addInitializer({ name: `${l.weight}.compensation`, data_type: DataType.FLOAT, dims: [values.length], raw_data: new Uint8Array(values.buffer) });
+  const shifted = editor.unique(`${out}_compensated`);
+  for (const c of view.consumersOf(out)) c.input = (c.input ?? []).map((x) => (x === out ? shifted : x));
+  const next = (view.graph.node ?? [])[(view.graph.node ?? []).indexOf(l.node) + 1];
+  editor.insertBefore(next, [{ name: `${l.node.name || out}_compensation`, op_type: 'Add', input: [out, bias], output: [shifted] }]);
+  return true;
+}
+
+/**
  * Adds `shift` (over the layer's kept outputs, `kept`) to its bias, as a new initializer so that a shared
- * one stays intact; a Conv or Gemm without a bias gets one. False when there is nowhere to put it (a
- * MatMul with no bias Add after it).
+ * one stays intact; a Conv or Gemm without a bias gets one, a MatMul without one an Add after it.
  */
 export function applyShift(editor: ModelEditor, view: GraphView, loc: ModelLocation, l: PrunableLayer, shift: Float64Array, kept: number[] | undefined): boolean {
   const outputs = kept?.length ?? shift.length;
   const slot = biasSlot(view, l.node, outputs);
-  if (!slot) return false;
+  if (!slot) return addBias(editor, view, l, shift, kept);
   const name = slot.node.input?.[slot.input];
   const t = name ? view.stored(name) : undefined;
   const old = t ? toFloat32(readTensor(t, loc)) : new Float32Array(1);
