@@ -286,6 +286,7 @@ export class Flows {
         sizeBefore: rep.sizeBefore, sizeAfter: rep.sizeAfter, latencyMs: rep.latencyMs, fidelity: rep.fidelity, maps: rep.maps,
         layers: rep.layers.map((l) => ({ name: l.name, sparsity: l.sparsity, shapeBefore: l.shapeBefore, shapeAfter: l.shapeAfter })), skipped: rep.skipped,
         ...(rep.rounding ? { rounding: rep.rounding } : {}),
+        ...(rep.compensation ? { compensation: rep.compensation } : {}),
       } },
     }, await columnBesideCode(rep.layers.map((l) => l.name)));
     return { output: r.output, report: r.report };

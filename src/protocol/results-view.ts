@@ -69,6 +69,8 @@ export interface PruneView {
   skipped: Array<{ node: string; reason: string }>;
   /** Structured: why channel counts were rounded (onnxruntime's CPU block), when they were. */
   rounding?: string;
+  /** Structured: how many layers' biases took the removed channels' mean, and from which data. */
+  compensation?: { layers: number; data: string };
 }
 
 export type ResultsData =

@@ -55,6 +55,7 @@ export function pruneSummary(v: PruneView): HTMLElement[] {
       ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)}`], ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
       ...fidelityRows(v.fidelity), ['Skipped', String(v.skipped.length)],
       ...(v.rounding ? [['Channel counts', v.rounding] as [string, string]] : []),
+      ...(v.compensation ? [['Bias compensation', `${v.compensation.layers} layers took the removed channels' mean (${v.compensation.data})`] as [string, string]] : []),
     ]),
   ];
 }
