@@ -1,5 +1,6 @@
-// One weight-INT8 quantization (or, with `prune` as third argument, one global magnitude pruning at 50%)
-// of a large model in a fresh process: prints the result's timings and peak memory.
+// One weight-INT8 quantization (or, with `prune` as third argument, one global magnitude pruning at 50%;
+// with `structured`, structured pruning at 50% with bias compensation) of a large model in a fresh
+// process: prints the result's timings and peak memory.
 import { quantizeModel } from '../src/core/quant/quantize-model';
 import { pruneModel } from '../src/core/prune/prune-model';
 import fs from 'node:fs';
@@ -14,8 +15,8 @@ const [input, output, job] = process.argv.slice(2);
   const poller = spawn(process.execPath, [path.join(__dirname, 'rss-poller.js'), String(process.pid), peaksFile], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 200));
   const t0 = performance.now();
-  const r = job === 'prune'
-    ? await pruneModel(input, output, { method: 'magnitude', sparsity: 0.5, maxSamples: 1 })
+  const r = job === 'prune' || job === 'structured'
+    ? await pruneModel(input, output, { method: job === 'prune' ? 'magnitude' : 'structured', sparsity: 0.5, maxSamples: 1 })
     : await quantizeModel(input, output, { mode: 'weight', bits: 8, maxSamples: 1 });
   const seconds = (performance.now() - t0) / 1000;
   const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));

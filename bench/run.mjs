@@ -70,7 +70,7 @@ function huge() {
   const cpT = time(() => execFileSync('cp', ['-r', folder, path.join(dir, 'huge-copy')]));
   fs.rmSync(path.join(dir, 'huge-copy'), { recursive: true, force: true });
   const label = `${(size / 2 ** 30).toFixed(2)} GiB external-data model`;
-  for (const [job, what] of [['quantize', 'weight INT8 quantize'], ['prune', 'magnitude 50% prune']]) {
+  for (const [job, what] of [['quantize', 'weight INT8 quantize'], ['prune', 'magnitude 50% prune'], ['structured', 'structured 50% prune']]) {
     const q = spawnSync(process.execPath, ['--max-old-space-size=16384', path.join(out, 'large-job.js'), model, path.join(dir, 'huge-q.onnx'), job], { encoding: 'utf8' });
     if (q.status !== 0) throw new Error(q.stderr);
     const m = JSON.parse(q.stdout.trim().split('\n').pop());
