@@ -33,8 +33,9 @@ function readsPrunedSize(view: GraphView, name: string, pruned: (t: string, axis
  * is pruned: the head size stays). Such entries become constants with the size the probe saw; the entry
  * that carries the pruned channels is written by its 'reshape' relation instead.
  */
-export function freezeShapeEntries(editor: ModelEditor, view: GraphView, shapes: Map<string, number[]>, relations: Relation[], pruned: (t: string, axis: number) => boolean): string[] {
-  const owned = new Set(relations.filter((r): r is Extract<Relation, { kind: 'reshape' }> => r.kind === 'reshape').map((r) => `${r.node.name}|${r.index}`));
+export function freezeShapeEntries(editor: ModelEditor, view: GraphView, shapes: Map<string, number[]>, relations: Relation[], pruned: (t: string, axis: number) => boolean, loses: (t: string) => boolean): string[] {
+  // Entries a relation rewrites because its channels shrink; one whose channels all stay is frozen here too.
+  const owned = new Set(relations.filter((r): r is Extract<Relation, { kind: 'reshape' }> => r.kind === 'reshape' && loses(r.tensor)).map((r) => `${r.node.name}|${r.index}`));
   const frozen: string[] = [];
   for (const node of view.graph.node ?? []) {
     if (node.op_type !== 'Reshape' && node.op_type !== 'Expand') continue;

@@ -245,7 +245,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const tr = graph.trackOf(t);
     const rank = shapes.get(t)?.length ?? 0;
     return !!removed.get(t)?.size && !!tr && (axis === -1 || (axis < 0 ? axis + rank : axis) === tr.axis);
-  });
+  }, (t) => !!removed.get(t)?.size);
   applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes, emit);
   scratch.release();
   const compensated = new Map<PrunableLayer, Float64Array>();
