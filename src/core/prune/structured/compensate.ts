@@ -12,7 +12,7 @@ import { kernelSize, matrixIndex, writeFloatTensor, type PrunableLayer } from '.
  * to a constant after its activation, and dropping it shifts every output. Folding
  * Σ_c mean_c · Σ_k W[o, c, k] into that layer's bias keeps the mean output where it was.
  *
- * `shift` is computed from the weights before slicing; `applyShift` adds it once the graph is pruned.
+ * `biasShift` computes the shift from the weights before slicing; `applyShift` adds it once the graph is pruned.
  */
 export function biasShift(l: PrunableLayer, w: Float32Array, drop: Set<number>, means: Float64Array): Float64Array {
   const at = matrixIndex(l);
