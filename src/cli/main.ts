@@ -213,7 +213,7 @@ const PRUNE_FLAGS = {
   output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, scope: { type: 'string' }, importance: { type: 'string' },
   'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' }, reconstruct: { type: 'boolean' },
   exclude: { type: 'string', multiple: true }, device: { type: 'string' }, json: { type: 'boolean' }, 'round-to': { type: 'string' },
-  'prune-norm': { type: 'boolean' }, 'no-compensate': { type: 'boolean' },
+  'prune-norm': { type: 'boolean' }, 'no-compensate': { type: 'boolean' }, allocation: { type: 'string' },
 } as const;
 
 /** A numeric flag's value, or a usage error naming the flag. */
@@ -248,6 +248,7 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
     roundTo: str('round-to') === 'auto' ? 'auto' : num('round-to'),
     pruneNormalized: values['prune-norm'] as boolean | undefined,
     compensate: values['no-compensate'] ? false : undefined,
+    allocation: oneOf('allocation', ['uniform', 'global'] as const),
     exclude: values.exclude as string[] | undefined,
     device: oneOf('device', ['auto', 'cpu', 'cuda'] as const),
   };

@@ -25,13 +25,18 @@ commands:
 
   prune MODEL -o OUT --method magnitude|nm|structured [--sparsity F] [--scope global|layer] [--pattern 2:4]
            [--importance l1|l2|activation] [--min-density F] [--calibration DIR|random:N] [--samples N]
-           [--reconstruct] [--round-to auto|N] [--prune-norm] [--no-compensate] [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]
+           [--reconstruct] [--round-to auto|N] [--prune-norm] [--no-compensate] [--allocation uniform|global]
+           [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]
                                     zero weights (magnitude, N:M) or remove channels and heads (structured);
                                     --prune-norm also shrinks hidden sizes under LayerNormalization (approximate);
+                                    structured: --round-to auto keeps conv channels in the CPU's blocks, biases
+                                    take the removed channels' mean (--no-compensate), --allocation global
+                                    removes the least important sets wherever they are;
                                     --masks writes what was kept for fine-tuning (python/quantlens_prune.py)
 
   sweep MODEL --sparsities 0.1,0.3,0.5 [--method magnitude|structured] [--iterative] [-o REPORT.json]
-           [--scope ...] [--importance ...] [--reconstruct] [--round-to auto|N] [--prune-norm] [--calibration ...] [--exclude GLOB]...
+           [--scope ...] [--importance ...] [--reconstruct] [--round-to auto|N] [--prune-norm] [--no-compensate]
+           [--allocation ...] [--calibration ...] [--exclude GLOB]...
            [--evaluator 'python eval.py --model {model}' [--lower-is-better]] [--device ...] [--json]
                                     prune at each sparsity and measure size, parameters, latency, fidelity;
                                     points print as they finish; a rerun resumes; models kept beside REPORT

@@ -367,6 +367,30 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(off.err > 0.01 && on.err < 1e-4, `without ${off.err}, with ${on.err}`);
   });
 
+  it('--allocation global: the least important sets go wherever they are (all dead channels of one family, none of a live one)', async () => {
+    const m = FIXTURES.mlp.build();
+    // fc1's 128 hidden units: 64 dead. fc2's 128: all alive. Uniform 25% takes 32 of each; global only dead ones.
+    kill(m, 'fc1.weight', 0, range(0, 64)); kill(m, 'fc1.bias', 0, range(0, 64)); kill(m, 'fc2.weight', 1, range(0, 64));
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm.onnx'));
+    const feeds = feedsFor(m.graph!, 5);
+    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
+    const run = async (allocation: 'uniform' | 'global') => {
+      const out = path.join(dir, `${allocation}.onnx`);
+      const r = await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, allocation, roundTo: 1 });
+      const got = await runOrt(out, feeds);
+      const p = loadModel(out).model;
+      return { r, fc1: dimsOf(p, 'fc1.weight')[0], fc2: dimsOf(p, 'fc2.weight')[0], err: Object.keys(ref).reduce((e, k) => Math.max(e, ...ref[k].map((v, i) => Math.abs(v - got[k][i]))), 0) };
+    };
+    const u = await run('uniform'), g = await run('global');
+    assert.deepEqual([u.fc1, u.fc2], [96, 96]);
+    // About the same weights in all (a weight between two removed units counts for both): all from dead units of fc1.
+    assert.ok(g.fc2 === 128 && g.fc1 >= 64 && g.fc1 < 96, `${g.fc1}, ${g.fc2}`);
+    const gone = (x: typeof u) => x.r.parametersBefore - x.r.parametersAfter;
+    assert.ok(Math.abs(gone(g) - gone(u)) < 0.15 * gone(u), `${gone(g)} vs ${gone(u)}`);
+    assert.ok(g.err < 1e-4 && u.err > 1e-3, `global ${g.err}, uniform ${u.err}`);
+  });
+
   it('input means reduced inside onnxruntime equal those of the captured activations (Conv, MatMul, Gemm layers)', async () => {
     for (const name of ['cnn', 'transformer', 'mlp'] as const) {
       const dir = tmpDir();

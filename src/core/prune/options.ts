@@ -45,6 +45,11 @@ export interface PruneOptions {
    * (means from the calibration data, or from seeded random inputs without it).
    */
   compensate: boolean;
+  /**
+   * Structured: every family loses the same share ('uniform'), or the least important sets go wherever they
+   * are, relative to their family's mean importance ('global'), for the same total.
+   */
+  allocation: 'uniform' | 'global';
 }
 
 export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
@@ -63,6 +68,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   roundTo: 'auto',
   pruneNormalized: false,
   compensate: true,
+  allocation: 'uniform',
 };
 
 /** Parses '2:4' into {n: 2, m: 4}; N must be below M. */
@@ -87,5 +93,6 @@ export function validatePruneOptions(o: PruneOptions): void {
     throw bad(`${o.reconstruct ? '--reconstruct' : '--importance activation'} needs --calibration DIR (or random:N for seeded random data)`);
   }
   if (!(Number.isInteger(o.tile) && o.tile >= 1)) throw bad(`--tile must be a positive whole number, not ${o.tile}`);
+  if (!['uniform', 'global'].includes(o.allocation)) throw bad(`--allocation must be uniform or global, not '${o.allocation}'`);
   if (o.roundTo !== 'auto' && !(Number.isInteger(o.roundTo) && o.roundTo >= 1 && o.roundTo <= 1024)) throw bad(`--round-to must be auto or a whole number from 1 to 1024, not ${o.roundTo}`);
 }

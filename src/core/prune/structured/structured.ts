@@ -34,6 +34,34 @@ export interface ChannelGroup {
   skipped?: string;
 }
 
+/**
+ * --allocation global: as many weights go as uniform shares would remove (`cost`: the weights each set
+ * takes with it), but from the least important sets anywhere, importance being relative to the mean of
+ * its own family (layers differ in scale; Torch-Pruning's global pruning normalises the same way). Every
+ * family keeps at least one set.
+ */
+function allocateGlobally(families: Map<string, ChannelSet[]>, importance: Map<number, number>, cost: Map<number, number>, sparsity: number): Map<string, number> {
+  const scored: Array<{ key: string; score: number; cost: number }> = [];
+  let budget = 0;
+  for (const [key, fam] of families) {
+    if (fam.length < 2 || fam.some((s) => s.pinned)) continue;
+    const mean = fam.reduce((a, s) => a + (importance.get(s.id) ?? 0), 0) / fam.length;
+    const each = fam.reduce((a, s) => a + (cost.get(s.id) ?? 0), 0) / fam.length;
+    budget += Math.min(fam.length - 1, Math.floor(fam.length * sparsity + 1e-9)) * each;
+    for (const s of fam) scored.push({ key, score: mean > 0 ? (importance.get(s.id) ?? 0) / mean : 0, cost: cost.get(s.id) ?? 0 });
+  }
+  scored.sort((a, b) => a.score - b.score);
+  const take = new Map<string, number>();
+  for (const s of scored) {
+    if (budget <= 0) break;
+    const n = take.get(s.key) ?? 0;
+    if (n >= families.get(s.key)!.length - 1) continue;
+    take.set(s.key, n + 1);
+    budget -= s.cost;
+  }
+  return take;
+}
+
 /** What --round-to means here: a multiple for convolution channels and one for the rest, and why. */
 export interface Rounding { conv: number; other: number; why?: string }
 
@@ -115,6 +143,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const norm = (m: Map<PrunableLayer, Float64Array>, l: PrunableLayer, axis: number) => m.get(l) ?? m.set(l, sliceNorms(weightOf(l), l.dims, axis, l2 || o.importance === 'activation')).get(l)!;
   // Per set: what its removal costs (sum over the weight slices it takes), seen from each relation.
   const importance = new Map<number, number>();
+  const cost = new Map<number, number>();
   const add = (root: number, v: number) => importance.set(root, (importance.get(root) ?? 0) + v);
   const layerNames = new Map<number, Set<string>>();
   const convRoots = new Set<number>();
@@ -129,9 +158,12 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const absorb = r.kind === 'absorb';
     const n = norm(absorb ? inNorms : outNorms, r.layer, absorb ? r.layer.inAxis : r.layer.outAxis);
     const acts = absorb && o.importance === 'activation' ? stats?.get(r.layer)?.norms : undefined;
+    // Weights one element takes with it: a row of the writer, a column (times the kernel) of the reader.
+    const weights = absorb ? r.layer.outputs * kernelSize(r.layer) : r.layer.fanIn;
     for (let i = 0; i < size; i++) {
       const root = graph.elementRoot(r.tensor, i);
       touch(root, r.layer);
+      cost.set(root, (cost.get(root) ?? 0) + weights);
       // Activation importance: how loud the channel is where the next layer reads it, times that layer's weights.
       if (o.importance === 'activation') { if (acts) add(root, acts[i] * n[i]); }
       else add(root, n[i]);
@@ -142,7 +174,8 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   for (const s of sets) (families.get(s.family) ?? families.set(s.family, []).get(s.family)!).push(s);
   const groups: ChannelGroup[] = [];
   const removed = new Map<string, Set<number>>();
-  for (const [, fam] of families) {
+  const globalShare = o.allocation === 'global' ? allocateGlobally(families, importance, cost, o.sparsity) : undefined;
+  for (const [key, fam] of families) {
     const tensors = [...new Set(fam[0].members.map(([t]) => t))];
     const names = [...(layerNames.get(fam[0].id) ?? [])];
     const perTensor = new Map<string, number>();
@@ -153,7 +186,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     const pinned = fam.find((s) => s.pinned);
     if (pinned) { g.skipped = pinned.pinned; continue; }
     if (fam.length < 2) { g.skipped = 'a single channel: too small to prune'; continue; }
-    let k = Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
+    let k = globalShare ? globalShare.get(key) ?? 0 : Math.min(fam.length - 1, Math.floor(fam.length * o.sparsity + 1e-9));
     // --round-to: keep a multiple of N channels (vector widths, NCHWc blocks), never fewer than N.
     const roundTo = convRoots.has(fam[0].id) ? rounding.conv : rounding.other;
     if (roundTo > 1 && width === 1 && k > 0) {
