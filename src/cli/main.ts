@@ -230,6 +230,10 @@ function oneOfFlag<T extends string>(flag: string, v: string | undefined, allowe
   return v as T;
 }
 
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
 /** Typed prune options from the flags `prune` and `sweep` share. */
 function pruneOptionsFrom(values: Record<string, string | boolean | string[] | undefined>): Partial<PruneOptions> {
   const str = (k: string) => values[k] as string | undefined;
@@ -245,7 +249,7 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
     calibration: str('calibration'),
     maxSamples: num('samples'),
     reconstruct: values.reconstruct as boolean | undefined,
-    roundTo: str('round-to') === 'auto' ? 'auto' : num('round-to'),
+    roundTo: str('round-to') === 'auto' ? 'auto' : str('round-to') !== undefined && !Number.isFinite(Number(str('round-to'))) ? usage(`--round-to takes auto or a whole number, not '${str('round-to')}'`) : num('round-to'),
     pruneNormalized: values['prune-norm'] as boolean | undefined,
     compensate: values['no-compensate'] ? false : undefined,
     allocation: oneOf('allocation', ['uniform', 'global'] as const),
