@@ -454,20 +454,23 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(r.groups!.some((g) => g.removed === 32));
   });
 
-  it('--round-to auto (the default) keeps convolution channels in multiples of the CPU block onnxruntime pads to, and leaves MatMul families exact', async () => {
+  it('--round-to auto keeps convolution channels in multiples of the CPU block onnxruntime pads to (MatMul families exact); exact shares, the default, warn about it', async () => {
     const dir = tmpDir();
     const { block } = cpuChannelBlock();
     saveModel(buildCnn(2, [64, 128]), path.join(dir, 'cnn.onnx'));
-    const r = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3 });
+    const r = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3, roundTo: 'auto' });
     const p = loadModel(path.join(dir, 'p.onnx')).model;
     const [c1, c2] = [dimsOf(p, 'conv1.weight')[0], dimsOf(p, 'conv2.weight')[0]];
     assert.ok(c1 % block === 0 && c2 % block === 0 && c1 < 64 && c2 < 128, `${c1}, ${c2} (block ${block})`);
     assert.match(r.rounding!, new RegExp(`multiples of ${block}`));
-    const exact = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'e.onnx'), { method: 'structured', sparsity: 0.3, roundTo: 1 });
-    assert.deepEqual(dimsOf(loadModel(path.join(dir, 'e.onnx')).model, 'conv2.weight')[0], 90); // 128 at 30%: 89.6 → 90 kept
+    assert.ok(!r.warnings.some((w) => /pads to multiples/.test(w)), r.warnings.join('; '));
+    // The default: 128 at 30% keeps 90 (89.6), 64 keeps 45, which no CPU block divides: a warning says so.
+    const exact = await pruneModel(path.join(dir, 'cnn.onnx'), path.join(dir, 'e.onnx'), { method: 'structured', sparsity: 0.3 });
+    assert.deepEqual(dimsOf(loadModel(path.join(dir, 'e.onnx')).model, 'conv2.weight')[0], 90);
     assert.equal(exact.rounding, undefined);
+    assert.ok(exact.warnings.some((w) => new RegExp(`^2 convolutions now keep channel counts that onnxruntime pads to multiples of ${block} .*--round-to auto`).test(w)), exact.warnings.join('; '));
     saveModel(FIXTURES.mlp.build(), path.join(dir, 'm.onnx'));
-    await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'mp.onnx'), { method: 'structured', sparsity: 0.3 });
+    await pruneModel(path.join(dir, 'm.onnx'), path.join(dir, 'mp.onnx'), { method: 'structured', sparsity: 0.3, roundTo: 'auto' });
     assert.deepEqual(dimsOf(loadModel(path.join(dir, 'mp.onnx')).model, 'fc1.weight'), [90, 64]);
   });
 

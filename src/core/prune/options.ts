@@ -30,8 +30,9 @@ export interface PruneOptions {
   /** OBS damping, as a fraction of the mean Hessian diagonal. */
   damp: number;
   /**
-   * Structured: kept channel counts are multiples of this (1: any count). 'auto': convolution channels
-   * are rounded to the block onnxruntime's CPU convolutions use here (cpuChannelBlock), others are not.
+   * Structured: kept channel counts are multiples of this (1, the default: the exact share). 'auto':
+   * convolution channels are rounded to the block onnxruntime's CPU convolutions use here
+   * (cpuChannelBlock), others are not.
    */
   roundTo: number | 'auto';
   /**
@@ -65,7 +66,7 @@ export const DEFAULT_PRUNE_OPTIONS: PruneOptions = {
   tile: 1,
   device: 'auto',
   damp: 0.01,
-  roundTo: 'auto',
+  roundTo: 1,
   pruneNormalized: false,
   compensate: true,
   allocation: 'uniform',

@@ -111,6 +111,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   let groups: ChannelGroup[] | undefined;
   let rounding: string | undefined;
   let compensation: PruneResult['compensation'];
+  let misaligned: { layers: number; block: number; why: string } | undefined;
   let masksFile: string | undefined;
   // Staged beside the output; an external-data model streams its pruned weights into the staged data file.
   const stage = new OutputStage(output, streamsOutput(loaded));
@@ -119,6 +120,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       const shapes = await probeShapes(loaded, data, o.device, ctx);
       const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
       groups = r.groups;
+      misaligned = r.misaligned;
       if (r.compensated.size) compensation = { layers: r.compensated.size, data: o.calibration ?? 'random:8' };
       if (r.groups.some((g) => g.roundedTo)) rounding = r.rounding.why ?? `kept channel counts in multiples of ${r.rounding.conv}`;
       Object.assign(maps, r.maps);
@@ -166,6 +168,10 @@ export async function pruneModel(input: string, output: string, partial: Partial
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+  if (misaligned) {
+    const { reference, candidate } = v.check.latencyMs;
+    warnings.push(`${misaligned.layers} convolutions now keep channel counts that onnxruntime pads to multiples of ${misaligned.block} (${misaligned.why}), which can cost what pruning saves (${reference.toFixed(2)} ms -> ${candidate.toFixed(2)} ms here); --round-to auto keeps them aligned`);
+  }
   // The edited model in memory is what was written: count its parameters there, not by reading it back.
   const after = summarizeModel(loaded);
   const prunableBefore = layers.reduce((a, l) => a + shapesBefore.get(l)!.reduce((x, y) => x * y, 1), 0);

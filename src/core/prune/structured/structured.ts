@@ -109,6 +109,8 @@ export interface StructuredResult {
   /** Everything else that lost channels, as the graph named it before slicing (the handoff maps it too). */
   slices: StructuredSlices;
   rounding: Rounding;
+  /** Exact shares left this many convolutions with channel counts onnxruntime pads to `block` here. */
+  misaligned?: { layers: number; block: number; why: string };
   reconstructed: string[];
   /** Layers whose bias took the removed inputs' mean contribution (bias compensation), with that shift per original output. */
   compensated: Map<PrunableLayer, Float64Array>;
@@ -221,6 +223,13 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
       slices.norms.push({ node: r.node.name || r.node.output![0], module, axis: graph.trackOf(r.tensor)!.axis - shapes.get(r.tensor)!.length, kept: keptOf(r.tensor) });
     } else if (r.kind === 'input') slices.inputs.push({ name: r.tensor, axis: r.axis, kept: keptOf(r.tensor) });
   }
+  // Exact shares: convolutions whose kept channels onnxruntime will pad to its block (they were aligned).
+  let misaligned: StructuredResult['misaligned'];
+  if (rounding.conv === 1) {
+    const { block, why } = cpuChannelBlock();
+    const n = [...kept].filter(([l, k]) => isConvLike(l) && k.outputs && l.outputs % block === 0 && k.outputs.length % block !== 0).length;
+    if (n && block > 1) misaligned = { layers: n, block, why };
+  }
   // Heatmaps show where the removed rows and columns were, on the weights as they were (before any refit).
   const maps: Record<string, SparsityMap> = {};
   for (const [l, k] of kept) {
@@ -290,5 +299,5 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, slices, rounding, reconstructed, compensated, maps };
+  return { groups, kept, slices, rounding, ...(misaligned ? { misaligned } : {}), reconstructed, compensated, maps };
 }
