@@ -3,8 +3,8 @@ import type { NodeProto } from '../../onnx/proto';
 import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
 import { isConvLike, type PrunableLayer } from '../layers';
-import { shapeSlot } from './apply';
-import { AXISWISE, changedAxes, shapeValueAt, sliceRange } from './axis-ops';
+import { AXISWISE } from './axis-ops';
+import { relateAxiswise, relateExpand, relateGather, relateReshape, relateSplit, splitsChannels } from './layout-relations';
 
 /**
  * The dependency analysis behind structured pruning (the idea of Torch-Pruning's DepGraph, built here on
@@ -61,7 +61,7 @@ const REDUCERS = new Set(['ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL
 const ALL_REDUCERS = new Set([...REDUCERS, 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceLogSumExp', 'ReduceProd']);
 
 export class ChannelGraph {
-  private readonly tracks = new Map<string, Track>();
+  readonly tracks = new Map<string, Track>();
   private parent: number[] = [];
   private readonly pins = new Map<number, string>();
   private readonly done = new Set<NodeProto>();
@@ -72,7 +72,7 @@ export class ChannelGraph {
   private readonly outputs: Set<string>;
 
   /** `normalized`: LayerNormalization dimensions and model inputs may be pruned (PruneOptions.pruneNormalized). */
-  constructor(private readonly view: GraphView, private readonly shapes: Map<string, number[]>, layers: PrunableLayer[], private readonly normalized = false) {
+  constructor(readonly view: GraphView, readonly shapes: Map<string, number[]>, layers: PrunableLayer[], private readonly normalized = false) {
     for (const l of layers) this.layerOf.set(l.node, l);
     this.outputs = new Set((view.graph.output ?? []).map((o) => o.name ?? ''));
     // Values read inside If/Loop/Scan bodies: their readers are out of sight, so their channels stay.
@@ -104,24 +104,24 @@ export class ChannelGraph {
     return group > 1 && l.dims[1] === 1;
   }
 
-  // --- union-find over elements -------------------------------------------------------------
+  // --- union-find over elements (public to layout-relations.ts, which relates the layout ops) ---
 
   private find(x: number): number {
     while (this.parent[x] !== x) x = this.parent[x] = this.parent[this.parent[x]];
     return x;
   }
 
-  private union(a: number, b: number): void {
+  union(a: number, b: number): void {
     const ra = this.find(a), rb = this.find(b);
     if (ra !== rb) this.parent[ra] = rb;
   }
 
-  private el(tensor: string, i: number): number {
+  el(tensor: string, i: number): number {
     return this.tracks.get(tensor)!.base + i;
   }
 
   /** Starts tracking `tensor` on `axis`; false (and the tensor pinned) when it is tracked on another. */
-  private track(tensor: string, axis: number): boolean {
+  track(tensor: string, axis: number): boolean {
     const dims = this.shapes.get(tensor);
     if (!dims || axis < 0 || axis >= dims.length) return false;
     const t = this.tracks.get(tensor);
@@ -143,7 +143,7 @@ export class ChannelGraph {
   }
 
   /** Ties element i of `a` to element i of `b` for all i (same size required). */
-  private tie(a: string, b: string): boolean {
+  tie(a: string, b: string): boolean {
     const ta = this.tracks.get(a), tb = this.tracks.get(b);
     if (!ta || !tb || ta.size !== tb.size) return false;
     for (let i = 0; i < ta.size; i++) this.union(ta.base + i, tb.base + i);
@@ -237,7 +237,7 @@ export class ChannelGraph {
       return ok && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
     }
     if (op === 'Concat') return this.relateConcat(node, from, label);
-    if (SHAPE_OPS.has(op)) return this.relateReshape(node, from, label);
+    if (SHAPE_OPS.has(op)) return relateReshape(this, node, from, label);
     if (op === 'MatMul') return this.relateMatMul(node, from, label);
     if (op === 'Softmax' || op === 'LogSoftmax' || op === 'LayerNormalization') {
       const rank = this.shapes.get(input0)?.length ?? 0;
@@ -286,127 +286,15 @@ export class ChannelGraph {
       const axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
       if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
     }
-    if (op === 'Gather' && !this.view.stored(input0)) return this.relateGather(node, from, label);
-    if (op === 'Split' && this.splitsChannels(node, from)) return this.relateSplit(node, from, label);
-    if (AXISWISE.has(op)) return this.relateAxiswise(node, from, label);
-    if (op === 'Expand') return this.relateExpand(node, from, label);
+    if (op === 'Gather' && !this.view.stored(input0)) return relateGather(this, node, from, label);
+    if (op === 'Split' && splitsChannels(this, node, from)) return relateSplit(this, node, from, label);
+    if (AXISWISE.has(op)) return relateAxiswise(this, node, from, label);
+    if (op === 'Expand') return relateExpand(this, node, from, label);
     return `${label} reads them`;
   }
 
-  private splitsChannels(node: NodeProto, from: string): boolean {
-    const rank = this.shapes.get(node.input![0])?.length ?? 0;
-    let axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
-    if (axis < 0) axis += rank;
-    return (from === node.input![0] || (node.output ?? []).includes(from)) && this.tracks.get(from)!.axis === axis;
-  }
-
-  /** Split along the channels: output i holds the input's channels [offset_i, offset_i + size_i). */
-  private relateSplit(node: NodeProto, from: string, label: string): string | undefined {
-    const input0 = node.input![0];
-    const outs = (node.output ?? []).filter(Boolean);
-    if (outs.length !== (node.output ?? []).length) return `${label} has unnamed outputs`;
-    const a = this.tracks.get(from)!.axis;
-    const sizes = outs.map((o) => this.shapes.get(o)?.[a]);
-    if (sizes.some((x) => x === undefined) || !this.track(input0, a) || sizes.reduce((x, y) => x! + y!, 0) !== this.tracks.get(input0)!.size) return `${label}: shapes unknown`;
-    let offset = 0;
-    for (const o of outs) {
-      if (!this.track(o, a)) return `${label}: shapes unknown`;
-      const to = this.tracks.get(o)!;
-      for (let j = 0; j < to.size; j++) this.union(this.el(input0, offset + j), to.base + j);
-      offset += to.size;
-    }
-    this.relations.push({ kind: 'split', node, tensor: input0, sizes: sizes as number[] });
-    return undefined;
-  }
-
-  /**
-   * Expand keeps the channels of its input where the target shape says 1 there (broadcast keeps the
-   * input's size): a class token expanded over the batch, a stored tensor expanded over the tokens.
-   */
-  private relateExpand(node: NodeProto, from: string, label: string): string | undefined {
-    const [data, shape] = node.input!;
-    const out = node.output![0];
-    const dd = this.shapes.get(data) ?? (this.view.stored(data)?.dims ?? []).map(Number), dout = this.shapes.get(out);
-    if (from === shape) return `${label} reads them as a shape`;
-    if (!dout || !dd.length) return `${label}: shapes unknown`;
-    const shift = dout.length - dd.length;
-    const outAxis = from === out ? this.tracks.get(from)!.axis : this.tracks.get(from)!.axis + shift;
-    const dataAxis = outAxis - shift;
-    if (dataAxis < 0 || dd[dataAxis] !== dout[outAxis]) return `${label} makes the channels by broadcasting`;
-    const index = outAxis - (dout.length - this.shapeLength(shape));
-    const target = shapeValueAt(this.view, shape, index, (x) => this.lengthOf(x));
-    // 1 keeps the input's size; the size itself is written anew after pruning, as in a Reshape target.
-    const rewrite = target === dout[outAxis] && target !== 1 && !!shapeSlot(this.view, node, index);
-    if (target !== 1 && !rewrite) return `${label}: its target shape ${target === undefined ? 'is computed' : `holds ${target}`} where the channels are`;
-    if (!this.track(out, outAxis)) return `${label}: shapes unknown`;
-    if (rewrite) this.relations.push({ kind: 'reshape', node, index, tensor: out });
-    if (this.view.stored(data)) return this.paramRelation(node, 0, out);
-    return this.track(data, dataAxis) && this.tie(data, out) ? undefined : `${label}: shapes unknown`;
-  }
-
-  /** Elements of a (small) value: stored, or as probed. */
-  private lengthOf(x: string): number | undefined {
-    const t = this.view.stored(x);
-    return t ? (t.dims ?? []).reduce((m, d) => m * Number(d), 1) : this.shapes.get(x)?.reduce((m, d) => m * d, 1);
-  }
-
-  private shapeLength(name: string): number {
-    return Number(this.view.stored(name)?.dims?.[0] ?? this.shapes.get(name)?.[0] ?? 0);
-  }
-
-  /** Resize/Slice/Split/Pad/Tile: channels on an axis the op leaves alone pass through in place. */
-  private relateAxiswise(node: NodeProto, from: string, label: string): string | undefined {
-    const input0 = node.input![0];
-    const outs = (node.output ?? []).filter(Boolean);
-    if (from !== input0 && !outs.includes(from)) return `${label} reads them as a parameter`;
-    const dims = this.shapes.get(input0);
-    if (!dims || outs.some((o) => this.shapes.get(o)?.length !== dims.length)) return `${label}: shapes unknown`;
-    const a = this.tracks.get(from)!.axis;
-    const changed = changedAxes(node, this.view, dims);
-    if (typeof changed === 'string') return `${label}: ${changed}`;
-    if (changed.has(a) && node.op_type === 'Slice') return this.relateChannelSlice(node, from, label, dims);
-    if (changed.has(a)) return `${label} changes the channel axis`;
-    for (const x of [input0, ...outs]) if (!this.track(x, a)) return `${label}: shapes unknown`;
-    for (const o of outs) if (!this.tie(input0, o)) return `${label}: sizes differ`;
-    return undefined;
-  }
-
-  /** A Slice of a contiguous range of channels (torch's chunk): output channel j is input channel start + j. */
-  private relateChannelSlice(node: NodeProto, from: string, label: string, dims: number[]): string | undefined {
-    const input0 = node.input![0], out = node.output![0];
-    const a = this.tracks.get(from)!.axis;
-    const r = sliceRange(node, this.view, dims, a, (x) => (this.lengthOf(x) === 1 ? shapeValueAt(this.view, x, 0, (y) => this.lengthOf(y), (y) => this.shapes.get(y)) : undefined));
-    if (typeof r === 'string') return `${label}: ${r}`;
-    if (!this.track(input0, a) || !this.track(out, a)) return `${label}: shapes unknown`;
-    const to = this.tracks.get(out)!;
-    if (to.size !== r.end - r.start) return `${label}: shapes unknown`;
-    for (let j = 0; j < to.size; j++) this.union(this.el(input0, r.start + j), to.base + j);
-    this.relations.push({ kind: 'slice', node, tensor: input0, ...r });
-    return undefined;
-  }
-
-  /** Gather along another axis: the channel axis moves by the rank the indices add or remove. */
-  private relateGather(node: NodeProto, from: string, label: string): string | undefined {
-    const [data, indices] = node.input!;
-    const out = node.output![0];
-    const dd = this.shapes.get(data), di = this.view.stored(indices) ? (this.view.stored(indices)!.dims ?? []).map(Number) : this.shapes.get(indices);
-    if (!dd || !di || from === indices) return from === indices ? `${label} indexes by them` : `${label}: shapes unknown`;
-    let g = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
-    if (g < 0) g += dd.length;
-    const a = this.tracks.get(from)!.axis;
-    let inAxis: number, outAxis: number;
-    if (from === data) {
-      if (a === g) return `${label} picks among the channels`;
-      [inAxis, outAxis] = [a, a < g ? a : a - 1 + di.length];
-    } else {
-      if (a >= g && a < g + di.length) return `${label} picks among the channels`;
-      [inAxis, outAxis] = [a < g ? a : a - di.length + 1, a];
-    }
-    return this.track(data, inAxis) && this.track(out, outAxis) && this.tie(data, out) ? undefined : `${label}: shapes unknown`;
-  }
-
   /** Relation for a stored per-channel input `i` of `node`, aligned (from the right) with `tensor`. */
-  private paramRelation(node: NodeProto, i: number, tensor: string): string | undefined {
+  paramRelation(node: NodeProto, i: number, tensor: string): string | undefined {
     const name = node.input![i];
     const c = this.view.stored(name);
     const dims = c ? (c.dims ?? []).map(Number) : undefined;
@@ -467,55 +355,6 @@ export class ChannelGraph {
         for (let i = 0; i < tx.size; i++) this.union(tx.base + i, this.el(out, offset + i));
         offset += tx.size;
       } else if (!this.tie(x, out)) return `${label}: operand sizes differ`;
-    }
-    return undefined;
-  }
-
-  /**
-   * Reshape/Flatten/Squeeze/Unsqueeze: the tracked axis keeps its elements (same block), is merged with
-   * the axes after it (each channel becomes a run of elements: Flatten before a Gemm), or is split so
-   * that runs of channels become one element (channels into attention heads).
-   */
-  private relateReshape(node: NodeProto, from: string, label: string): string | undefined {
-    const inp = node.input![0], out = node.output![0];
-    const di = this.shapes.get(inp), dout = this.shapes.get(out);
-    if (!di || !dout) return `${label}: shapes unknown`;
-    const prod = (d: number[], a: number, b: number) => d.slice(a, b).reduce((x, y) => x * y, 1);
-    // Map an axis on one side to the other: the first axis there whose prefix product is the same.
-    const forward = from === inp;
-    const [src, dst] = forward ? [di, dout] : [dout, di];
-    const a = this.tracks.get(from)!.axis;
-    const pre = prod(src, 0, a), post = prod(src, a + 1, src.length);
-    let b = -1;
-    for (let j = 0; j < dst.length; j++) if (prod(dst, 0, j) === pre && dst[j] > 1) { b = j; break; }
-    if (b < 0) return `${label} scatters the channels`;
-    // A fused projection split into [parts, heads, head size] (q/k/v or k/v in one MatMul): the heads axis
-    // carries the channels, so whole heads go from every part; the parts axis stays whole.
-    if (forward && dst[b] <= 3 && b + 2 < dst.length && dst[b + 1] > 1 && post === 1 && src[a] === prod(dst, b, dst.length) && this.tracks.get(out)?.axis !== b) {
-      const parts = dst[b], heads = dst[b + 1], size = prod(dst, b + 2, dst.length);
-      if (!this.track(out, b + 1)) return `${label}: shapes unknown`;
-      const ts = this.tracks.get(from)!, td = this.tracks.get(out)!;
-      for (let c = 0; c < parts * heads * size; c++) this.union(ts.base + c, td.base + Math.floor((c % (heads * size)) / size));
-      if (!shapeSlot(this.view, node, b + 1) || node.op_type !== 'Reshape') return `${label}: its target shape is computed in a way the new size cannot be written into`;
-      this.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
-      return undefined;
-    }
-    const postDst = prod(dst, b + 1, dst.length);
-    const other = forward ? out : inp;
-    if (!this.track(other, b)) return `${label}: shapes unknown`;
-    const ts = this.tracks.get(from)!, td = this.tracks.get(other)!;
-    if (postDst === post && dst[b] === src[a]) this.tie(from, other);
-    else if (postDst < post && post % postDst === 0 && dst[b] === src[a] * (post / postDst)) {
-      const r = post / postDst; // each source element spans r elements here
-      for (let i = 0; i < ts.size; i++) for (let k = 0; k < r; k++) this.union(ts.base + i, td.base + i * r + k);
-    } else if (postDst > post && postDst % post === 0 && src[a] === dst[b] * (postDst / post)) {
-      const r = postDst / post; // r source elements make one element here
-      for (let i = 0; i < ts.size; i++) this.union(ts.base + i, td.base + Math.floor(i / r));
-    } else return `${label} regroups the channels`;
-    if (node.op_type === 'Reshape') {
-      const index = forward ? b : a;
-      if (!shapeSlot(this.view, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
-      this.relations.push({ kind: 'reshape', node, index: forward ? b : a, tensor: out });
     }
     return undefined;
   }

@@ -1,0 +1,172 @@
+import type { NodeProto } from '../../onnx/proto';
+import { shapeSlot } from './apply';
+import { changedAxes, shapeValueAt, sliceRange } from './axis-ops';
+import type { ChannelGraph } from './channel-graph';
+
+/**
+ * How channels travel through ops that move, cut or regroup axes (Reshape and friends, Split and chunks,
+ * Slice, Gather, Expand, Resize/Pad/Tile): each function ties the elements of `from` to those of the
+ * op's other tensors on the ChannelGraph, or returns why it cannot.
+ */
+
+/** Whether `node` (a Split) cuts along the axis that carries `from`'s channels. */
+export function splitsChannels(g: ChannelGraph, node: NodeProto, from: string): boolean {
+  const rank = g.shapes.get(node.input![0])?.length ?? 0;
+  let axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+  if (axis < 0) axis += rank;
+  return (from === node.input![0] || (node.output ?? []).includes(from)) && g.tracks.get(from)!.axis === axis;
+}
+
+/** Split along the channels: output i holds the input's channels [offset_i, offset_i + size_i). */
+export function relateSplit(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+  const input0 = node.input![0];
+  const outs = (node.output ?? []).filter(Boolean);
+  if (outs.length !== (node.output ?? []).length) return `${label} has unnamed outputs`;
+  const a = g.tracks.get(from)!.axis;
+  const sizes = outs.map((o) => g.shapes.get(o)?.[a]);
+  if (sizes.some((x) => x === undefined) || !g.track(input0, a) || sizes.reduce((x, y) => x! + y!, 0) !== g.tracks.get(input0)!.size) return `${label}: shapes unknown`;
+  let offset = 0;
+  for (const o of outs) {
+    if (!g.track(o, a)) return `${label}: shapes unknown`;
+    const to = g.tracks.get(o)!;
+    for (let j = 0; j < to.size; j++) g.union(g.el(input0, offset + j), to.base + j);
+    offset += to.size;
+  }
+  g.relations.push({ kind: 'split', node, tensor: input0, sizes: sizes as number[] });
+  return undefined;
+}
+
+/**
+ * Expand keeps the channels of its input where the target shape says 1 there (broadcast keeps the
+ * input's size): a class token expanded over the batch, a stored tensor expanded over the tokens.
+ */
+export function relateExpand(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+  const [data, shape] = node.input!;
+  const out = node.output![0];
+  const dd = g.shapes.get(data) ?? (g.view.stored(data)?.dims ?? []).map(Number), dout = g.shapes.get(out);
+  if (from === shape) return `${label} reads them as a shape`;
+  if (!dout || !dd.length) return `${label}: shapes unknown`;
+  const shift = dout.length - dd.length;
+  const outAxis = from === out ? g.tracks.get(from)!.axis : g.tracks.get(from)!.axis + shift;
+  const dataAxis = outAxis - shift;
+  if (dataAxis < 0 || dd[dataAxis] !== dout[outAxis]) return `${label} makes the channels by broadcasting`;
+  const index = outAxis - (dout.length - shapeLength(g, shape));
+  const target = shapeValueAt(g.view, shape, index, (x) => lengthOf(g, x));
+  // 1 keeps the input's size; the size itself is written anew after pruning, as in a Reshape target.
+  const rewrite = target === dout[outAxis] && target !== 1 && !!shapeSlot(g.view, node, index);
+  if (target !== 1 && !rewrite) return `${label}: its target shape ${target === undefined ? 'is computed' : `holds ${target}`} where the channels are`;
+  if (!g.track(out, outAxis)) return `${label}: shapes unknown`;
+  if (rewrite) g.relations.push({ kind: 'reshape', node, index, tensor: out });
+  if (g.view.stored(data)) return g.paramRelation(node, 0, out);
+  return g.track(data, dataAxis) && g.tie(data, out) ? undefined : `${label}: shapes unknown`;
+}
+
+/** Elements of a (small) value: stored, or as probed. */
+function lengthOf(g: ChannelGraph, x: string): number | undefined {
+  const t = g.view.stored(x);
+  return t ? (t.dims ?? []).reduce((m, d) => m * Number(d), 1) : g.shapes.get(x)?.reduce((m, d) => m * d, 1);
+}
+
+function shapeLength(g: ChannelGraph, name: string): number {
+  return Number(g.view.stored(name)?.dims?.[0] ?? g.shapes.get(name)?.[0] ?? 0);
+}
+
+/** Resize/Slice/Split/Pad/Tile: channels on an axis the op leaves alone pass through in place. */
+export function relateAxiswise(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+  const input0 = node.input![0];
+  const outs = (node.output ?? []).filter(Boolean);
+  if (from !== input0 && !outs.includes(from)) return `${label} reads them as a parameter`;
+  const dims = g.shapes.get(input0);
+  if (!dims || outs.some((o) => g.shapes.get(o)?.length !== dims.length)) return `${label}: shapes unknown`;
+  const a = g.tracks.get(from)!.axis;
+  const changed = changedAxes(node, g.view, dims);
+  if (typeof changed === 'string') return `${label}: ${changed}`;
+  if (changed.has(a) && node.op_type === 'Slice') return relateChannelSlice(g, node, from, label, dims);
+  if (changed.has(a)) return `${label} changes the channel axis`;
+  for (const x of [input0, ...outs]) if (!g.track(x, a)) return `${label}: shapes unknown`;
+  for (const o of outs) if (!g.tie(input0, o)) return `${label}: sizes differ`;
+  return undefined;
+}
+
+/** A Slice of a contiguous range of channels (torch's chunk): output channel j is input channel start + j. */
+function relateChannelSlice(g: ChannelGraph, node: NodeProto, from: string, label: string, dims: number[]): string | undefined {
+  const input0 = node.input![0], out = node.output![0];
+  const a = g.tracks.get(from)!.axis;
+  const r = sliceRange(node, g.view, dims, a, (x) => (lengthOf(g, x) === 1 ? shapeValueAt(g.view, x, 0, (y) => lengthOf(g, y), (y) => g.shapes.get(y)) : undefined));
+  if (typeof r === 'string') return `${label}: ${r}`;
+  if (!g.track(input0, a) || !g.track(out, a)) return `${label}: shapes unknown`;
+  const to = g.tracks.get(out)!;
+  if (to.size !== r.end - r.start) return `${label}: shapes unknown`;
+  for (let j = 0; j < to.size; j++) g.union(g.el(input0, r.start + j), to.base + j);
+  g.relations.push({ kind: 'slice', node, tensor: input0, ...r });
+  return undefined;
+}
+
+/** Gather along another axis: the channel axis moves by the rank the indices add or remove. */
+export function relateGather(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+  const [data, indices] = node.input!;
+  const out = node.output![0];
+  const dd = g.shapes.get(data), di = g.view.stored(indices) ? (g.view.stored(indices)!.dims ?? []).map(Number) : g.shapes.get(indices);
+  if (!dd || !di || from === indices) return from === indices ? `${label} indexes by them` : `${label}: shapes unknown`;
+  let ga = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+  if (ga < 0) ga += dd.length;
+  const a = g.tracks.get(from)!.axis;
+  let inAxis: number, outAxis: number;
+  if (from === data) {
+    if (a === ga) return `${label} picks among the channels`;
+    [inAxis, outAxis] = [a, a < ga ? a : a - 1 + di.length];
+  } else {
+    if (a >= ga && a < ga + di.length) return `${label} picks among the channels`;
+    [inAxis, outAxis] = [a < ga ? a : a - di.length + 1, a];
+  }
+  return g.track(data, inAxis) && g.track(out, outAxis) && g.tie(data, out) ? undefined : `${label}: shapes unknown`;
+}
+
+/**
+ * Reshape/Flatten/Squeeze/Unsqueeze: the tracked axis keeps its elements (same block), is merged with
+ * the axes after it (each channel becomes a run of elements: Flatten before a Gemm), or is split so
+ * that runs of channels become one element (channels into attention heads).
+ */
+export function relateReshape(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+  const inp = node.input![0], out = node.output![0];
+  const di = g.shapes.get(inp), dout = g.shapes.get(out);
+  if (!di || !dout) return `${label}: shapes unknown`;
+  const prod = (d: number[], a: number, b: number) => d.slice(a, b).reduce((x, y) => x * y, 1);
+  // Map an axis on one side to the other: the first axis there whose prefix product is the same.
+  const forward = from === inp;
+  const [src, dst] = forward ? [di, dout] : [dout, di];
+  const a = g.tracks.get(from)!.axis;
+  const pre = prod(src, 0, a), post = prod(src, a + 1, src.length);
+  let b = -1;
+  for (let j = 0; j < dst.length; j++) if (prod(dst, 0, j) === pre && dst[j] > 1) { b = j; break; }
+  if (b < 0) return `${label} scatters the channels`;
+  // A fused projection split into [parts, heads, head size] (q/k/v or k/v in one MatMul): the heads axis
+  // carries the channels, so whole heads go from every part; the parts axis stays whole.
+  if (forward && dst[b] <= 3 && b + 2 < dst.length && dst[b + 1] > 1 && post === 1 && src[a] === prod(dst, b, dst.length) && g.tracks.get(out)?.axis !== b) {
+    const parts = dst[b], heads = dst[b + 1], size = prod(dst, b + 2, dst.length);
+    if (!g.track(out, b + 1)) return `${label}: shapes unknown`;
+    const ts = g.tracks.get(from)!, td = g.tracks.get(out)!;
+    for (let c = 0; c < parts * heads * size; c++) g.union(ts.base + c, td.base + Math.floor((c % (heads * size)) / size));
+    if (!shapeSlot(g.view, node, b + 1) || node.op_type !== 'Reshape') return `${label}: its target shape is computed in a way the new size cannot be written into`;
+    g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
+    return undefined;
+  }
+  const postDst = prod(dst, b + 1, dst.length);
+  const other = forward ? out : inp;
+  if (!g.track(other, b)) return `${label}: shapes unknown`;
+  const ts = g.tracks.get(from)!, td = g.tracks.get(other)!;
+  if (postDst === post && dst[b] === src[a]) g.tie(from, other);
+  else if (postDst < post && post % postDst === 0 && dst[b] === src[a] * (post / postDst)) {
+    const r = post / postDst; // each source element spans r elements here
+    for (let i = 0; i < ts.size; i++) for (let k = 0; k < r; k++) g.union(ts.base + i, td.base + i * r + k);
+  } else if (postDst > post && postDst % post === 0 && src[a] === dst[b] * (postDst / post)) {
+    const r = postDst / post; // r source elements make one element here
+    for (let i = 0; i < ts.size; i++) g.union(ts.base + i, td.base + Math.floor(i / r));
+  } else return `${label} regroups the channels`;
+  if (node.op_type === 'Reshape') {
+    const index = forward ? b : a;
+    if (!shapeSlot(g.view, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
+    g.relations.push({ kind: 'reshape', node, index: forward ? b : a, tensor: out });
+  }
+  return undefined;
+}
