@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import type { ModelProto, TensorProto } from '../../src/core/onnx/proto';
 import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';
 import { pruneModel } from '../../src/core/prune/prune-model';
+import type { PruneOptions } from '../../src/core/prune/options';
 import { findPrunableLayers } from '../../src/core/prune/layers';
 import { layerInputMeans, layerInputStats } from '../../src/core/prune/layer-inputs';
 import { GraphView } from '../../src/core/onnx/graph';
@@ -56,6 +57,22 @@ async function pruneDead(model: ModelProto, sparsity: number) {
     assert.ok(err < 1e-4, `output ${k} moved by ${err}`);
   }
   return { r, pruned, params: summarizeModel(loadModel(output)).parameters };
+}
+
+/** Saves `m`; the function returned prunes it structurally with more options: result, model, how far the outputs moved. */
+async function pruneVariants(m: ModelProto, seed: number) {
+  const dir = tmpDir();
+  const input = path.join(dir, 'm.onnx');
+  saveModel(m, input);
+  const feeds = feedsFor(m.graph!, seed);
+  const ref = await runOrt(input, feeds);
+  let n = 0;
+  return async (o: Partial<PruneOptions>) => {
+    const out = path.join(dir, `p${n++}.onnx`);
+    const r = await pruneModel(input, out, { method: 'structured', sparsity: 0.25, ...o });
+    const got = await runOrt(out, feeds);
+    return { r, model: loadModel(out).model, err: Object.keys(ref).reduce((e, k) => Math.max(e, ...ref[k].map((v, i) => Math.abs(v - got[k][i]))), 0) };
+  };
 }
 
 describe('structured pruning removes channels for real', function () {
@@ -323,18 +340,9 @@ describe('structured pruning removes channels for real', function () {
     const set = (name: string, f: (v: number, i: number) => number) => { const t = tensorOf(m, name); const v = toFloat32(readTensor(t)).map(f); t.raw_data = new Uint8Array(v.buffer); t.float_data = []; };
     set('fc1.bias', (v, i) => (i < 32 ? 0.5 : v));
     set('fc2.weight', (v, i) => (i % 128 < 32 ? v * 0.1 : v)); // fc2 is Gemm transB: [out, in]
-    const dir = tmpDir();
-    saveModel(m, path.join(dir, 'm.onnx'));
-    const feeds = feedsFor(m.graph!, 5);
-    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
-    const err = async (compensate: boolean) => {
-      const out = path.join(dir, `${compensate}.onnx`);
-      const r = await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, compensate, exclude: ['fc3'] });
-      assert.deepEqual(dimsOf(loadModel(out).model, 'fc1.weight'), [96, 64]);
-      const got = await runOrt(out, feeds);
-      return { r, err: Object.keys(ref).reduce((e, k) => Math.max(e, ...ref[k].map((v, i) => Math.abs(v - got[k][i]))), 0) };
-    };
-    const on = await err(true), off = await err(false);
+    const prune = await pruneVariants(m, 5);
+    const on = await prune({ compensate: true, exclude: ['fc3'] }), off = await prune({ compensate: false, exclude: ['fc3'] });
+    assert.deepEqual(dimsOf(on.model, 'fc1.weight'), [96, 64]);
     assert.ok(off.err > 0.01, `without compensation the output moves (${off.err})`);
     assert.ok(on.err < 1e-4, `with compensation it stays (${on.err})`);
     assert.deepEqual(on.r.compensation, { layers: 1, data: 'random:8' });
@@ -351,17 +359,8 @@ describe('structured pruning removes channels for real', function () {
     b.rename(b.op('/out', 'Relu', [b.op('/down', 'MatMul', [h, w('down.weight', [32, 8], (i) => (i < 64 ? 0.1 : 1) * (rng.uniform() - 0.5))])]), 'y');
     b.output('y', DataType.FLOAT, [2, 8]);
     const m = b.build();
-    const dir = tmpDir();
-    saveModel(m, path.join(dir, 'm.onnx'));
-    const feeds = feedsFor(m.graph!, 3);
-    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
-    const err = async (compensate: boolean) => {
-      const out = path.join(dir, `${compensate}.onnx`);
-      await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, compensate });
-      const got = await runOrt(out, feeds);
-      return { model: loadModel(out).model, err: ref.y.reduce((e, v, i) => Math.max(e, Math.abs(v - got.y[i])), 0) };
-    };
-    const on = await err(true), off = await err(false);
+    const prune = await pruneVariants(m, 3);
+    const on = await prune({ compensate: true }), off = await prune({ compensate: false });
     assert.deepEqual(dimsOf(on.model, 'down.weight'), [24, 8]);
     assert.ok(on.model.graph!.node!.some((n) => n.op_type === 'Add' && n.input![0] === '/down/MatMul_output_0'), 'an Add after the MatMul');
     assert.ok(off.err > 0.01 && on.err < 1e-4, `without ${off.err}, with ${on.err}`);
@@ -371,16 +370,10 @@ describe('structured pruning removes channels for real', function () {
     const m = FIXTURES.mlp.build();
     // fc1's 128 hidden units: 64 dead. fc2's 128: all alive. Uniform 25% takes 32 of each; global only dead ones.
     kill(m, 'fc1.weight', 0, range(0, 64)); kill(m, 'fc1.bias', 0, range(0, 64)); kill(m, 'fc2.weight', 1, range(0, 64));
-    const dir = tmpDir();
-    saveModel(m, path.join(dir, 'm.onnx'));
-    const feeds = feedsFor(m.graph!, 5);
-    const ref = await runOrt(path.join(dir, 'm.onnx'), feeds);
+    const prune = await pruneVariants(m, 5);
     const run = async (allocation: 'uniform' | 'global') => {
-      const out = path.join(dir, `${allocation}.onnx`);
-      const r = await pruneModel(path.join(dir, 'm.onnx'), out, { method: 'structured', sparsity: 0.25, allocation, roundTo: 1 });
-      const got = await runOrt(out, feeds);
-      const p = loadModel(out).model;
-      return { r, fc1: dimsOf(p, 'fc1.weight')[0], fc2: dimsOf(p, 'fc2.weight')[0], err: Object.keys(ref).reduce((e, k) => Math.max(e, ...ref[k].map((v, i) => Math.abs(v - got[k][i]))), 0) };
+      const x = await prune({ allocation });
+      return { ...x, fc1: dimsOf(x.model, 'fc1.weight')[0], fc2: dimsOf(x.model, 'fc2.weight')[0] };
     };
     const u = await run('uniform'), g = await run('global');
     assert.deepEqual([u.fc1, u.fc2], [96, 96]);
