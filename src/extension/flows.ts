@@ -267,15 +267,16 @@ export class Flows {
       const m = await vscode.window.showQuickPick([
         { label: 'structured', detail: 'removes channels and heads: smaller and faster, exact for dead channels' },
         { label: 'structured, hidden sizes too', detail: 'also the dimensions LayerNorm normalises over (--prune-norm): faster still, approximate', norm: true },
+        { label: 'structured, CPU-aligned channels', detail: "conv channel counts in multiples of onnxruntime's CPU block (--round-to auto): padded counts can cost what pruning saves", aligned: true },
         { label: 'magnitude', detail: 'zeroes the smallest weights: sparse, same shapes' },
         { label: 'nm', detail: '2:4 semi-structured sparsity along the input dimension' },
       ], { placeHolder: 'Pruning method', ignoreFocusOut: true });
       if (!m) return undefined;
       const s = m.label === 'nm' ? '0.5' : await vscode.window.showInputBox({ prompt: 'Sparsity', value: '0.5', validateInput: (v) => (Number(v) >= 0 && Number(v) < 1 ? undefined : 'a number in [0, 1)') });
       if (s === undefined) return undefined;
-      options = { method: m.label.split(',')[0] as PruneOptions['method'], sparsity: Number(s), ...('norm' in m ? { pruneNormalized: true } : {}) };
+      options = { method: m.label.split(',')[0] as PruneOptions['method'], sparsity: Number(s), ...('norm' in m ? { pruneNormalized: true } : {}), ...('aligned' in m ? { roundTo: 'auto' as const } : {}) };
     }
-    const kind = `${options.method ?? 'magnitude'}${options.pruneNormalized ? '-norm' : ''}`;
+    const kind = `${options.method ?? 'magnitude'}${options.pruneNormalized ? '-norm' : ''}${options.roundTo === 'auto' ? '-aligned' : ''}`;
     const output = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.${kind}-${options.sparsity ?? 0.5}.onnx`);
     const r = await this.engine.run(`QuantLens: pruning ${path.basename(model.fsPath)}`, 'prune', { model: model.fsPath, output, options: { ...options, device: settings().get('device') } });
     if (!r) return undefined;
@@ -287,6 +288,7 @@ export class Flows {
         layers: rep.layers.map((l) => ({ name: l.name, sparsity: l.sparsity, shapeBefore: l.shapeBefore, shapeAfter: l.shapeAfter })), skipped: rep.skipped,
         ...(rep.rounding ? { rounding: rep.rounding } : {}),
         ...(rep.compensation ? { compensation: rep.compensation } : {}),
+        warnings: rep.warnings,
       } },
     }, await columnBesideCode(rep.layers.map((l) => l.name)));
     return { output: r.output, report: r.report };

@@ -71,6 +71,7 @@ export interface PruneView {
   rounding?: string;
   /** Structured: how many layers' biases took the removed channels' mean, and from which data. */
   compensation?: { layers: number; data: string };
+  warnings?: string[];
 }
 
 export type ResultsData =

@@ -57,5 +57,6 @@ export function pruneSummary(v: PruneView): HTMLElement[] {
       ...(v.rounding ? [['Channel counts', v.rounding] as [string, string]] : []),
       ...(v.compensation ? [['Bias compensation', `${v.compensation.layers} layers took the removed channels' mean (${v.compensation.data})`] as [string, string]] : []),
     ]),
+    ...(v.warnings ?? []).map((w) => el('p', { cls: 'warning', text: w })),
   ];
 }

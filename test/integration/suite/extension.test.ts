@@ -158,6 +158,9 @@ describe('QuantLens in a real VS Code extension host', () => {
     const plain = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'structured', sparsity: 0.5 })) as { output: string; report: string };
     const norm = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'structured', sparsity: 0.5, pruneNormalized: true })) as { output: string; report: string };
     assert.ok(norm.output.endsWith('.structured-norm-0.5.onnx'), norm.output);
+    const aligned = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'structured', sparsity: 0.5, roundTo: 'auto' })) as { output: string; report: string };
+    assert.ok(aligned.output.endsWith('.structured-aligned-0.5.onnx') && fs.existsSync(aligned.output), aligned.output);
+    assert.equal(JSON.parse(fs.readFileSync(aligned.report, 'utf8')).options.roundTo, 'auto');
     const [a, b] = [plain, norm].map((r) => JSON.parse(fs.readFileSync(r.report, 'utf8')) as { parametersAfter: number; options: { pruneNormalized: boolean } });
     assert.equal(b.options.pruneNormalized, true);
     assert.ok(b.parametersAfter < a.parametersAfter, `${a.parametersAfter} -> ${b.parametersAfter}`);
