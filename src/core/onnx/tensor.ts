@@ -124,6 +124,11 @@ export function toFloat32(t: Tensor): Float32Array {
   return out;
 }
 
+/** A 1-D int64 tensor (shapes, indices, split sizes, slice bounds). */
+export function int64Tensor(name: string, values: number[]): TensorProto {
+  return makeTensor(name, DataType.INT64, [values.length], BigInt64Array.from(values.map(BigInt)));
+}
+
 /** Builds a TensorProto that stores `data` in raw_data (int4/uint4 given one value per element are packed). */
 export function makeTensor(name: string, dtype: DataType, dims: number[], data: TypedArray): TensorProto {
   const n = dims.reduce((a, b) => a * b, 1);

@@ -81,17 +81,16 @@ export async function layerInputStats(loaded: LoadedModel, layers: PrunableLayer
  */
 export async function layerInputMeans(loaded: LoadedModel, layers: PrunableLayer[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<{ stats: Map<PrunableLayer, LayerInputStats>; provider: Provider; fallbackReason?: string }> {
   const axisOf = (l: PrunableLayer): 0 | 1 | 'last' => (readsRows(l) ? 'last' : isConvLike(l) ? 1 : 0);
+  // One reduction per input tensor and channel axis (q, k and v read the same one).
+  const key = (l: PrunableLayer) => `${l.node.input![0]}|${axisOf(l)}`;
   const specs = new Map<string, { tensor: string; axis: 0 | 1 | 'last'; channels: number }>();
-  for (const l of layers) {
-    const tensor = l.node.input![0];
-    specs.set(`${tensor}|${axisOf(l)}`, { tensor, axis: axisOf(l), channels: l.dims[l.inAxis] });
-  }
-  const keys = [...specs.keys()];
+  for (const l of layers) specs.set(key(l), { tensor: l.node.input![0], axis: axisOf(l), channels: l.dims[l.inAxis] });
+  const index = new Map([...specs.keys()].map((k, i) => [k, i]));
   const r = await captureChannelMeans(loaded, [...specs.values()], data, device, ctx);
   if (!r) return layerInputStats(loaded, layers, data, device, false, ctx);
   const stats = new Map<PrunableLayer, LayerInputStats>();
   for (const l of layers) {
-    const means = r.means[keys.indexOf(`${l.node.input![0]}|${axisOf(l)}`)];
+    const means = r.means[index.get(key(l))!];
     if (means && means.length === l.dims[l.inAxis]) stats.set(l, { means });
   }
   return { stats, provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };

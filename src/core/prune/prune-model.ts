@@ -94,10 +94,11 @@ export async function pruneModel(input: string, output: string, partial: Partial
   // Structured pruning's bias compensation needs the layers' input means: from the calibration data, or
   // from seeded random inputs without it.
   const compensate = o.method === 'structured' && o.compensate;
+  const statsSource = o.calibration ?? 'random:8';
   if ((o.calibration && (o.importance === 'activation' || o.reconstruct)) || compensate) {
     const tc = performance.now();
     // Other seeds than the random samples the result is verified on.
-    const statsData = o.calibration ? data : openCalibration('random:8', loaded.model.graph!, { maxSamples: 8, seed: 7000 });
+    const statsData = o.calibration ? data : openCalibration(statsSource, loaded.model.graph!, { maxSamples: 8, seed: 7000 });
     // Norms and Hessians need the activations themselves; means alone are reduced inside onnxruntime.
     const full = o.calibration && (o.importance === 'activation' || o.reconstruct);
     const r = full ? await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct, ctx) : await layerInputMeans(loaded, layers, statsData, o.device, ctx);
@@ -121,7 +122,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
       groups = r.groups;
       misaligned = r.misaligned;
-      if (r.compensated.size) compensation = { layers: r.compensated.size, data: o.calibration ?? 'random:8' };
+      if (r.compensated.size) compensation = { layers: r.compensated.size, data: statsSource };
       if (r.groups.some((g) => g.roundedTo)) rounding = r.rounding.why ?? `kept channel counts in multiples of ${r.rounding.conv}`;
       Object.assign(maps, r.maps);
       const recon = new Set(r.reconstructed);
@@ -153,7 +154,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
       } finally {
         weightScratch.release();
       }
-      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: pruned.map((p) => ({ layer: p.layer, mask: p.mask })) });
+      if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: pruned });
     }
     editor.dropUnusedConstants();
     editor.syncInitializerInputs();

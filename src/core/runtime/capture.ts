@@ -4,6 +4,7 @@ import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
+import { int64Tensor } from '../onnx/tensor';
 import { stageVariant } from './stage-variant';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
@@ -97,14 +98,13 @@ export async function captureChannelMeans(
   loaded: LoadedModel, specs: Array<{ tensor: string; axis: 0 | 1 | 'last'; channels: number }>, data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
 ): Promise<{ means: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
   const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
-  const int64 = (name: string, v: number[]): TensorProto => ({ name, data_type: 7, dims: [v.length], raw_data: new Uint8Array(BigInt64Array.from(v.map(BigInt)).buffer) });
   const extra: TensorProto[] = [];
   const placements = specs.map((sp, i) => {
     // Flatten to [rows, C], [N, C, rest] or [C, rest], then average all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
-    extra.push(int64(`quantlens_mean_shape_${i}`, shape));
+    extra.push(int64Tensor(`quantlens_mean_shape_${i}`, shape));
     const reduce: NodeProto = { op_type: 'ReduceMean', name: `quantlens_mean_${i}`, input: [`quantlens_mean_flat_${i}`], output: [`quantlens_mean_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] };
-    if (opset >= 18) { extra.push(int64(`quantlens_mean_axes_${i}`, axes)); reduce.input!.push(`quantlens_mean_axes_${i}`); }
+    if (opset >= 18) { extra.push(int64Tensor(`quantlens_mean_axes_${i}`, axes)); reduce.input!.push(`quantlens_mean_axes_${i}`); }
     else reduce.attribute!.push({ name: 'axes', type: 7, ints: axes });
     return { tensor: sp.tensor, nodes: [{ op_type: 'Reshape', name: `quantlens_mean_flat_${i}`, input: [sp.tensor, `quantlens_mean_shape_${i}`], output: [`quantlens_mean_flat_${i}`] }, reduce] };
   });

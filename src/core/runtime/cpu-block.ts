@@ -7,6 +7,12 @@ import os from 'node:os';
  * reorders that can make a pruned model slower than the unpruned one). Elsewhere 4 (a NEON vector).
  */
 export function cpuChannelBlock(): { block: number; why: string } {
+  return (detected ??= detect());
+}
+
+let detected: { block: number; why: string } | undefined;
+
+function detect(): { block: number; why: string } {
   if (os.arch() !== 'x64') return { block: 4, why: `${os.arch()} CPU` };
   let flags = '';
   try {

@@ -3,7 +3,7 @@ import type { ModelEditor } from '../../onnx/editor';
 import type { ModelLocation } from '../../onnx/external-data';
 import type { GraphView } from '../../onnx/graph';
 import type { NodeProto, TensorProto } from '../../onnx/proto';
-import { readTensor, tensorDims, tensorRawBytes } from '../../onnx/tensor';
+import { int64Tensor, readTensor, tensorDims, tensorRawBytes } from '../../onnx/tensor';
 import { readLayerWeight, writeFloatTensor, type PrunableLayer } from '../layers';
 import type { Relation } from './channel-graph';
 
@@ -81,7 +81,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
     } else if (r.kind === 'input') {
       // Readers of the model input now read its kept channels; the input itself keeps its shape.
       const keep = Array.from({ length: sizes.get(r.tensor)! }, (_, i) => i).filter((i) => !drop.has(i));
-      const idx = editor.addInitializer({ name: `${r.tensor}.kept_channels`, data_type: 7, dims: [keep.length], raw_data: new Uint8Array(BigInt64Array.from(keep.map(BigInt)).buffer) });
+      const idx = editor.addInitializer(int64Tensor(`${r.tensor}.kept_channels`, keep));
       const out = editor.unique(`${r.tensor}_pruned`);
       const readers = view.consumersOf(r.tensor);
       for (const c of readers) c.input = (c.input ?? []).map((x) => (x === r.tensor ? out : x));
@@ -98,7 +98,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       const attrs = (r.node.attribute ?? []).filter((a) => a.name !== 'split' && a.name !== 'num_outputs');
       if (editor.opset('') >= 13) {
         const input = r.node.input!;
-        input[1] = editor.addInitializer({ name: `${r.node.name || 'split'}.pruned_sizes`, data_type: 7, dims: [sizes.length], raw_data: new Uint8Array(BigInt64Array.from(sizes.map(BigInt)).buffer) });
+        input[1] = editor.addInitializer(int64Tensor(`${r.node.name || 'split'}.pruned_sizes`, sizes));
         r.node.attribute = attrs;
       } else r.node.attribute = [...attrs, { name: 'split', type: 7, ints: sizes }];
     } else if (r.kind === 'slice') {
@@ -110,15 +110,14 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       if (r.legacy) {
         r.node.attribute = [...(r.node.attribute ?? []).filter((a) => a.name !== 'starts' && a.name !== 'ends'), { name: 'starts', type: 7, ints: starts }, { name: 'ends', type: 7, ints: ends }];
       } else {
-        const int64 = (name: string, v: number[]) => editor.addInitializer({ name: `${r.node.name || 'slice'}.pruned_${name}`, data_type: 7, dims: [v.length], raw_data: new Uint8Array(BigInt64Array.from(v.map(BigInt)).buffer) });
-        r.node.input![1] = int64('starts', starts);
-        r.node.input![2] = int64('ends', ends);
+        r.node.input![1] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_starts`, starts));
+        r.node.input![2] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_ends`, ends));
       }
     } else if (r.kind === 'reshape') {
       const slot = shapeSlot(view, r.node, r.index)!;
       const size = BigInt(sizes.get(r.tensor)! - drop.size);
       if (slot.computed) {
-        slot.owner.input![slot.input] = editor.addInitializer({ name: `${r.node.name || 'reshape'}.pruned_size`, data_type: 7, dims: [1], raw_data: new Uint8Array(BigInt64Array.from([size]).buffer) });
+        slot.owner.input![slot.input] = editor.addInitializer(int64Tensor(`${r.node.name || 'reshape'}.pruned_size`, [Number(size)]));
         continue;
       }
       const t = view.constant(slot.owner.input![slot.input])!;

@@ -231,10 +231,16 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     if (n && block > 1) misaligned = { layers: n, block, why };
   }
   // Heatmaps show where the removed rows and columns were, on the weights as they were (before any refit).
+  // Bias compensation reads the same weights: the removed inputs' mean contribution moves into the bias
+  // of each layer that lost inputs (a refit below replaces it with what the refit leaves of the mean).
   const maps: Record<string, SparsityMap> = {};
+  const shifts = new Map<PrunableLayer, Float64Array>();
   for (const [l, k] of kept) {
-    const w = weightOf(l).slice();
+    const original = weightOf(l);
     const keepOut = k.outputs ? new Set(k.outputs) : undefined, keepIn = k.inputs ? new Set(k.inputs) : undefined;
+    const means = o.compensate ? stats?.get(l)?.means : undefined;
+    if (keepIn && means) shifts.set(l, biasShift(l, original, new Set(Array.from({ length: l.dims[l.inAxis] }, (_, i) => i).filter((i) => !keepIn.has(i))), means));
+    const w = original.slice();
     const at = matrixIndex(l);
     // Fan-in index f covers input channel ⌊f / kernel⌋ (Conv) or f itself (MatMul/Gemm).
     const kernel = kernelSize(l);
@@ -245,17 +251,6 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
       }
     }
     maps[l.name] = sparsityMap(l, w, o.tile);
-  }
-  // Bias compensation (from the weights as they were): the removed inputs' mean contribution moves into
-  // the bias of each layer that lost inputs, unless reconstruction refits that layer below.
-  const shifts = new Map<PrunableLayer, Float64Array>();
-  if (o.compensate) {
-    for (const r of graph.relations) {
-      const drop = r.kind === 'absorb' ? removed.get(r.tensor) : undefined;
-      const means = r.kind === 'absorb' ? stats?.get(r.layer)?.means : undefined;
-      if (r.kind !== 'absorb' || !drop?.size || !means || (o.reconstruct && stats?.get(r.layer)?.hessian && refittable(r.layer))) continue;
-      shifts.set(r.layer, biasShift(r.layer, weightOf(r.layer), drop, means));
-    }
   }
   // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
   const reconstructed: string[] = [];
@@ -283,11 +278,7 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     }
   }
   const sizes = new Map([...removed.keys()].map((t) => [t, graph.trackOf(t)!.size]));
-  freezeShapeEntries(editor, view, shapes, graph.relations, (t, axis) => {
-    const tr = graph.trackOf(t);
-    const rank = shapes.get(t)?.length ?? 0;
-    return !!removed.get(t)?.size && !!tr && (axis === -1 || (axis < 0 ? axis + rank : axis) === tr.axis);
-  }, (t) => !!removed.get(t)?.size);
+  freezeShapeEntries(editor, view, shapes, graph.relations, (t) => (removed.get(t)?.size ? graph.trackOf(t)?.axis : undefined));
   applyRemovals(editor, view, loaded.loc, graph.relations, removed, sizes, emit);
   scratch.release();
   const compensated = new Map<PrunableLayer, Float64Array>();
