@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSystemPackages } from './system-deps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tiers = [
@@ -10,6 +11,8 @@ const tiers = [
   { name: 'integration + e2e', cmd: [path.join(root, 'test/integration/run.mjs')] },
 ];
 const only = process.argv[2];
+// Before any tier: a unit test that needs Chromium or PyTorch must not be skipped on a first run.
+const stillMissing = ensureSystemPackages();
 const total = { passed: 0, failed: 0, skipped: 0 };
 let status = 0;
 
@@ -33,5 +36,6 @@ for (const tier of tiers.filter((t) => !only || t.name.startsWith(only))) {
   }
 }
 if (status && total.failed === 0) total.failed = 1; // a tier that crashed without reporting counts as a failure
+if (stillMissing.length) console.log(`(tests that need ${stillMissing.join(', ')} were skipped)`);
 console.log(`\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
 process.exit(status);

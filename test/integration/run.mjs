@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSystemPackages } from '../system-deps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const suite = path.join(root, 'out/test/integration/suite/index.js');
@@ -25,18 +26,9 @@ if (process.env.QUANTLENS_VSCODE === 'desktop') {
   process.exit(0);
 }
 
-// Debian packages the real VS Code and the browser need; installed here when we may (root with apt).
-const missing = [['/usr/bin/chromium', 'chromium'], ['/usr/include/gssapi/gssapi.h', 'libkrb5-dev'], ['/usr/bin/g++', 'build-essential']]
-  .filter(([f]) => !fs.existsSync(f)).map(([, p]) => p);
-if (missing.length) {
-  if (process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
-    console.log(`integration: apt-get install ${missing.join(' ')}`);
-    execFileSync('bash', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(' ')} >/dev/null`], { stdio: 'inherit' });
-  } else {
-    console.error(`integration: needs Debian packages: sudo apt-get install ${missing.join(' ')}`);
-    process.exit(2);
-  }
-}
+// Debian packages the real VS Code and the browser need (run-all.mjs checked them already; again here
+// when this tier runs alone).
+if (ensureSystemPackages().some((p) => ['chromium', 'libkrb5-dev', 'build-essential'].includes(p))) process.exit(2);
 const setup = spawnSync('bash', [path.join(root, 'test/integration/setup-vscode.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (setup.status !== 0) {
   console.error('integration: could not set up VS Code (code-server)');

