@@ -1,4 +1,5 @@
 import type { CompareReport } from '../core/compare';
+import { isRandomData, RANDOM_DATA_NOTE } from '../core/metrics';
 import type { PruneResult } from '../core/prune/prune-model';
 import type { QuantizeResult } from '../core/quant/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
@@ -6,15 +7,28 @@ import type { SensitivityReport } from '../core/sensitivity/analyze';
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 const fmt = (v: number | null, d = 4) => (v === null ? '-' : Number.isFinite(v) ? v.toFixed(d) : String(v));
 
-function fidelityLines(outputs: CompareReport['outputs']): string[] {
-  return Object.entries(outputs).map(([name, m]) => `  ${name}: cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${m.top1Agreement === null ? '' : `, top-1 agreement ${(m.top1Agreement * 100).toFixed(2)}%`}`);
+const HEADLINE_NAMES = { cosine: 'cosine', top1: 'top-1 agreement', sequence: 'sequence agreement', ctc: 'CTC text agreement' } as const;
+
+/** One line per output: the headline (worst relevant metric) first, then the rest; random data says so. */
+export function fidelityLines(outputs: CompareReport['outputs'], data: string | undefined): string[] {
+  const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+  return Object.entries(outputs).map(([name, m]) => {
+    const h = m.headline;
+    const head = h && h.metric !== 'cosine' ? `${HEADLINE_NAMES[h.metric]} ${pct(h.value)} (worst), ` : '';
+    const extra = [
+      m.top1Agreement === null || h?.metric === 'top1' ? '' : `top-1 agreement ${pct(m.top1Agreement)}`,
+      m.sequenceAgreement === undefined || h?.metric === 'sequence' ? '' : `sequence agreement ${pct(m.sequenceAgreement)}`,
+      m.ctcAgreement === undefined || h?.metric === 'ctc' ? '' : `CTC text agreement ${pct(m.ctcAgreement)}`,
+    ].filter(Boolean);
+    return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
+  });
 }
 
 export function formatQuantizeResult(r: QuantizeResult): string {
   return [
     `wrote ${r.output}: ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)} (${(r.sizeBefore / Math.max(1, r.sizeAfter)).toFixed(2)}x smaller), ${r.quantized.length} nodes quantized, ${r.skipped.length} skipped, ${r.seconds.toFixed(2)} s on ${r.device}`,
     `  quantized weights: ${mib(r.weightBytes.before)} -> ${mib(r.weightBytes.after)}`,
-    ...fidelityLines(r.fidelity),
+    ...fidelityLines(r.fidelity, r.fidelityData),
     `  latency: float ${r.latencyMs.reference.toFixed(2)} ms, quantized ${r.latencyMs.candidate.toFixed(2)} ms`,
     ...r.warnings.map((w) => `  warning: ${w}`),
     `  report: ${r.report}`,
@@ -24,7 +38,7 @@ export function formatQuantizeResult(r: QuantizeResult): string {
 export function formatCompare(r: CompareReport): string {
   return [
     `${r.samples} samples (${r.data}) on ${r.device}`,
-    ...fidelityLines(r.outputs),
+    ...fidelityLines(r.outputs, r.data),
     `  latency: reference ${r.latencyMs.reference.toFixed(2)} ms, candidate ${r.latencyMs.candidate.toFixed(2)} ms`,
     `  size: reference ${mib(r.sizeBytes.reference)}, candidate ${mib(r.sizeBytes.candidate)}`,
     ...(r.warning ? [`  warning: ${r.warning}`] : []),
@@ -48,7 +62,7 @@ export function formatPruneResult(r: PruneResult): string {
   const lines = [
     `${r.output}: ${r.method} pruning, ${pct(r.sparsity)} of the prunable weights ${r.method === 'structured' ? 'removed' : 'zeroed'}`,
     `  parameters ${r.parametersBefore.toLocaleString('en-US')} -> ${r.parametersAfter.toLocaleString('en-US')}, size ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)}`,
-    ...fidelityLines(r.fidelity),
+    ...fidelityLines(r.fidelity, r.fidelityData),
   ];
   lines.push(`  latency ${r.latencyMs.reference.toFixed(2)} ms -> ${r.latencyMs.candidate.toFixed(2)} ms on ${r.device}`);
   for (const g of r.groups ?? []) {

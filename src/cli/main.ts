@@ -1,3 +1,4 @@
+import { isRandomData, RANDOM_DATA_NOTE } from '../core/metrics';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -64,7 +65,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, mode: { type: 'string', default: 'weight' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
       symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
-      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true },
+      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true }, 'no-smooth': { type: 'boolean' }, 'static-ops': { type: 'string' }, 'reduce-range': { type: 'string' },
       budget: { type: 'string' }, 'budget-metric': { type: 'string' }, progressive: { type: 'boolean' }, steps: { type: 'string' },
       evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' }, 'evaluator-timeout': { type: 'string' }, recipe: { type: 'string' }, device: { type: 'string' },
       json: { type: 'boolean' },
@@ -84,10 +85,13 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       calibration: values.calibration,
       calibrationMethod: oneOf('calibration-method', values['calibration-method'], ['minmax', 'percentile', 'entropy', 'mse'] as const),
       percentile: num('percentile', values.percentile),
+      smoothing: values['no-smooth'] ? 'off' : undefined,
+      staticOps: oneOf('static-ops', values['static-ops'], ['compute', 'all'] as const),
+      reduceRange: oneOf('reduce-range', values['reduce-range'], ['auto', 'on', 'off'] as const),
       maxSamples: num('samples', values.samples),
       gptqActOrder: values['act-order'],
       budget: num('budget', values.budget),
-      budgetMetric: oneOf('budget-metric', values['budget-metric'], ['cosine', 'top1'] as const),
+      budgetMetric: oneOf('budget-metric', values['budget-metric'], ['cosine', 'top1', 'task'] as const),
       progressive: values.progressive,
       progressiveSteps: num('steps', values.steps),
       evaluator: values.evaluator,
@@ -125,15 +129,17 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     });
     const timeout = values['evaluator-timeout'] === undefined ? undefined : Number(values['evaluator-timeout']);
     const evaluator = values.evaluator ? { command: values.evaluator, lowerIsBetter: values['lower-is-better'], timeoutSeconds: timeout } : undefined;
+    const randomData = isRandomData(values.calibration);
     const r = await sweepModel(model, { sparsities, iterative: values.iterative, output: values.output, evaluator }, pruneOptionsFrom(values), {
       signal: cliAbort.signal,
       onProgress: (p) => {
         const point = p.partial as SweepPoint | undefined;
-        if (point) out.stderr(`sparsity ${point.sparsity}: cosine ${point.cosine.toFixed(5)}, SQNR ${point.sqnr.toFixed(1)} dB, ${point.parameters.toLocaleString('en-US')} parameters, ${point.latencyMs.toFixed(2)} ms${point.metric === undefined ? '' : `, metric ${point.metric}`}\n`);
+        const h = point?.headline && point.headline.metric !== 'cosine' ? `${point.headline.metric} agreement ${(point.headline.value * 100).toFixed(2)}% (worst), ` : '';
+        if (point) out.stderr(`sparsity ${point.sparsity}: ${h}cosine ${point.cosine.toFixed(5)}, SQNR ${point.sqnr.toFixed(1)} dB, ${point.parameters.toLocaleString('en-US')} parameters, ${point.latencyMs.toFixed(2)} ms${point.metric === undefined ? '' : `, metric ${point.metric}`}${randomData ? ` [${RANDOM_DATA_NOTE}]` : ''}\n`);
       },
     });
     if (values.json) return printJson(out, r);
-    out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)\n`);
+    out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)${r.warning ? `\n  warning: ${r.warning}` : ''}\n`);
   },
 
   async compare(args, out) {

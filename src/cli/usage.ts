@@ -9,8 +9,9 @@ commands:
   quantize MODEL -o OUT --mode weight|dynamic|static [--bits 8|4] [--block-size N] [--algorithm rtn|gptq [--act-order]]
            [--per-channel|--per-tensor] [--symmetric] [--calibration DIR|random:N]
            [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
+           [--static-ops compute|all] [--no-smooth] [--reduce-range auto|on|off]
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
-           [--budget DROP [--budget-metric cosine|top1]] [--progressive [--steps N]]
+           [--budget DROP [--budget-metric cosine|top1|task]] [--progressive [--steps N]]
            [--evaluator 'python eval.py --model {model}' [--lower-is-better] [--evaluator-timeout S]]
                                     mixed precision: keep the fewest sensitive layers float within DROP
   compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]

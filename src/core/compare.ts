@@ -1,3 +1,4 @@
+import type { FidelityMetrics } from './metrics';
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, QuantLensError } from './errors';
 import type { JobContext } from './jobs';
@@ -34,7 +35,7 @@ export interface CompareOptions {
 
 /** `quantlens compare --json`: the contract's fields, then extras. */
 export interface CompareReport {
-  outputs: Record<string, { cosine: number; sqnr: number; maxAbsError: number; top1Agreement: number | null }>;
+  outputs: Record<string, FidelityMetrics>;
   latencyMs: { reference: number; candidate: number };
   sizeBytes: { reference: number; candidate: number };
   device: Provider;

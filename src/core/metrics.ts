@@ -17,6 +17,11 @@ export class FidelityAccumulator {
   private maxErr = 0;
   private argmaxSame = 0;
   private argmaxTotal = 0;
+  private seqSame = 0;
+  private ctcSame = 0;
+  private seqTotal = 0;
+  private blankSteps = 0;
+  private steps = 0;
 
   add(ref: ort.Tensor, cand: ort.Tensor): void {
     const a = tensorValues(ref);
@@ -39,17 +44,66 @@ export class FidelityAccumulator {
         this.argmaxTotal++;
       }
     }
+    // Sequence outputs [N, T, C] (text recognisers, token logits): one answer per row is a whole sequence.
+    if (ref.dims.length === 3 && last > 1 && Number(ref.dims[1]) > 1 && ref.type !== 'bool' && ref.type !== 'string') {
+      const steps = Number(ref.dims[1]);
+      for (let n = 0; n < Number(ref.dims[0]); n++) {
+        const sa: number[] = [], sb: number[] = [];
+        for (let t = 0; t < steps; t++) {
+          sa.push(argmax(a, (n * steps + t) * last, last));
+          sb.push(argmax(b, (n * steps + t) * last, last));
+        }
+        this.blankSteps += sa.filter((c) => c === 0).length;
+        this.steps += steps;
+        if (sa.every((c, i) => c === sb[i])) this.seqSame++;
+        if (ctcCollapse(sa).join() === ctcCollapse(sb).join()) this.ctcSame++;
+        this.seqTotal++;
+      }
+    }
   }
 
-  result(): { cosine: number; sqnr: number; maxAbsError: number; top1Agreement: number | null } {
+  result(): FidelityMetrics {
     const denom = Math.sqrt(this.refSq) * Math.sqrt(this.candSq);
-    return {
-      cosine: denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom,
-      sqnr: this.errSq === 0 ? Infinity : 10 * Math.log10(this.refSq / this.errSq),
-      maxAbsError: this.maxErr,
-      top1Agreement: this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null,
-    };
+    const cosine = denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom;
+    const top1Agreement = this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null;
+    const m: FidelityMetrics = { cosine, sqnr: this.errSq === 0 ? Infinity : 10 * Math.log10(this.refSq / this.errSq), maxAbsError: this.maxErr, top1Agreement, headline: { metric: 'cosine', value: cosine } };
+    if (this.seqTotal) {
+      m.sequenceAgreement = this.seqSame / this.seqTotal;
+      // A CTC head spends most steps on its blank (class 0): what it reads is the collapsed sequence.
+      if (this.blankSteps / this.steps > 0.3) m.ctcAgreement = this.ctcSame / this.seqTotal;
+    }
+    // The headline is the worst of the metrics that judge this kind of output: per-position top-1 can
+    // read 93% while every line of text is wrong.
+    const candidates: Array<[FidelityMetrics['headline']['metric'], number]> = [['cosine', cosine]];
+    if (top1Agreement !== null) candidates.push(['top1', top1Agreement]);
+    if (m.sequenceAgreement !== undefined) candidates.push(m.ctcAgreement !== undefined ? ['ctc', m.ctcAgreement] : ['sequence', m.sequenceAgreement]);
+    const [metric, value] = candidates.reduce((w, c) => (c[1] < w[1] ? c : w));
+    m.headline = { metric, value };
+    return m;
   }
+}
+
+export interface FidelityMetrics {
+  cosine: number;
+  sqnr: number;
+  maxAbsError: number;
+  top1Agreement: number | null;
+  /** [N, T, C] outputs: share of rows whose argmax sequence is identical. */
+  sequenceAgreement?: number;
+  /** [N, T, C] outputs of a CTC head (blank = class 0): share of rows that decode to the same text. */
+  ctcAgreement?: number;
+  /** The worst of the relevant metrics, each read as agreement in [0, 1] (cosine as it is). */
+  headline: { metric: 'cosine' | 'top1' | 'sequence' | 'ctc'; value: number };
+}
+
+/** What every fidelity line measured on random inputs says (CLI, reports, panels, sweeps). */
+export const RANDOM_DATA_NOTE = 'random inputs — not evidence of accuracy';
+/** A data spec (`random:N`, or none, which means seeded random samples) that is not the user's data. */
+export const isRandomData = (spec: string | undefined) => !spec || spec.startsWith('random');
+
+/** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
+export function ctcCollapse(seq: number[]): number[] {
+  return seq.filter((c, i) => c !== 0 && c !== seq[i - 1]);
 }
 
 function argmax(d: ArrayLike<number>, start: number, n: number): number {

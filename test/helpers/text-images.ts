@@ -5,9 +5,10 @@ import { PNG } from 'pngjs';
  * Renders text lines with headless Chromium into the crops PaddleOCR's direction classifier is fed:
  * the text line cut out tightly, scaled to the model's height keeping its aspect ratio, placed at the
  * left and padded with zeros on the right (PaddleOCR's resize_norm_img), normalised as
- * (x/255 − 0.5) / 0.5, CHW float32. Odd-numbered lines are upside down (what the classifier must spot).
+ * (x/255 − 0.5) / 0.5, CHW float32. By default odd-numbered lines are upside down (what the direction
+ * classifier must spot); the recogniser's lines are all upright.
  */
-export async function renderTextLines(lines: string[], height = 48, width = 192): Promise<Float32Array[]> {
+export async function renderTextLines(lines: string[], height = 48, width = 192, upsideDown = (i: number) => i % 2 === 1): Promise<Float32Array[]> {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -16,7 +17,7 @@ export async function renderTextLines(lines: string[], height = 48, width = 192)
     const page = await browser.newPage({ viewport: { width: 1200, height: 200 }, deviceScaleFactor: 1 });
     const out: Float32Array[] = [];
     for (let i = 0; i < lines.length; i++) {
-      const flip = i % 2 === 1 ? 'transform: rotate(180deg);' : '';
+      const flip = upsideDown(i) ? 'transform: rotate(180deg);' : '';
       const shade = 20 + ((i * 37) % 60);
       const size = 22 + (i % 4) * 4;
       await page.setContent(`<body style="margin:0"><span id="t" style="display:inline-block;padding:4px 6px;background:rgb(${235 - shade / 2},${240 - shade / 3},230);font:${size}px sans-serif;color:rgb(${shade},${shade},${shade + 10});${flip}">${lines[i]}</span></body>`);

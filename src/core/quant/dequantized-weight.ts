@@ -1,3 +1,4 @@
+import { reducesRange } from './options';
 import { makeTensor } from '../onnx/tensor';
 import { qdqDomain } from './qdq-domain';
 import type { NodeProto } from '../onnx/proto';
@@ -30,13 +31,15 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const bytesBefore = weightBytes(w.dims, w.dtype === DataType.FLOAT16 ? 16 : 32);
   const bits = QUANT_TYPES[qtype].bits;
   const existing = ctx.dequantized.get(key);
-  const how = `${qtype} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
+  const how = `${qtype}${opts.mode === 'static' && qtype === 'int8' && reducesRange(opts) ? ' (7-bit range)' : ''} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
   if (existing) {
     node.input![index] = existing.output;
     return { how: `${how}, shared`, scales: existing.scales, bytesBefore, bytesAfter: 0, sqnr: NaN };
   }
   const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
-  const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity });
+  // Static weights feed onnxruntime's integer kernels (QLinearConv/QLinearMatMul), weight-only ones do not.
+  const reduceRange = opts.mode === 'static' && qtype === 'int8' && reducesRange(opts);
+  const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange });
   const sqnr = q.sqnr;
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;

@@ -17,7 +17,8 @@ import { SessionPool } from '../runtime/session-pool';
 import type { MeasuredLayer } from '../sensitivity/analyze';
 import { applyQuantization, type PreparedQuantization } from './prepare';
 
-export type BudgetMetric = 'cosine' | 'top1';
+/** 'task': the headline metric of each output (sequence/CTC agreement for [N, T, C], else top-1 or cosine). */
+export type BudgetMetric = 'cosine' | 'top1' | 'task';
 
 /**
  * How far a variant strays from the float model: 1 − cosine, or 1 − top-1 agreement (worst output), or
@@ -124,6 +125,7 @@ export class VariantScorer {
     }
     const drops = [...acc.values()].map((a) => {
       const r = a.result();
+      if (this.metric === 'task') return 1 - r.headline.value;
       return this.metric === 'top1' && r.top1Agreement !== null ? 1 - r.top1Agreement : 1 - r.cosine;
     });
     return { drop: Math.max(0, ...drops), sizeBytes, nsr: nsr.value };

@@ -1,3 +1,4 @@
+import { int8Saturates } from '../runtime/cpu-block';
 import type { DevicePreference } from '../runtime/session';
 
 export type QuantMode = 'weight' | 'dynamic' | 'static';
@@ -21,6 +22,12 @@ export interface QuantizeOptions {
   percentile: number;
   /** Histogram bins for entropy/percentile/MSE. */
   bins: number;
+  /** Static mode: 'compute' quantizes weight layers, pooling and data movement; 'all' also elementwise Add/Mul. */
+  staticOps: 'compute' | 'all';
+  /** 7-bit weights for integer kernels (static, dynamic); 'auto': where this CPU's int8 kernels saturate (no VNNI). */
+  reduceRange: 'auto' | 'on' | 'off';
+  /** Static mode: SmoothQuant-style per-channel smoothing of Conv/MatMul/Gemm inputs where it is estimated to help. */
+  smoothing: 'auto' | 'off';
   /** Maximum calibration samples used. */
   maxSamples: number;
   /** GPTQ damping, as a fraction of the mean Hessian diagonal. */
@@ -33,7 +40,7 @@ export interface QuantizeOptions {
   device: DevicePreference;
   /** Largest allowed drop from the float model (1 − cosine, or 1 − top-1 agreement): layers stay float as needed. */
   budget?: number;
-  budgetMetric: 'cosine' | 'top1';
+  budgetMetric: 'cosine' | 'top1' | 'task';
   /** Quantize least sensitive layers first, step by step, keeping the whole curve. */
   progressive: boolean;
   progressiveSteps: number;
@@ -50,9 +57,12 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   algorithm: 'rtn',
   perChannel: true,
   symmetric: false,
-  calibrationMethod: 'minmax',
+  calibrationMethod: 'mse',
   percentile: 99.99,
   bins: 2048,
+  smoothing: 'auto',
+  reduceRange: 'auto',
+  staticOps: 'compute',
   maxSamples: 64,
   gptqDamp: 0.01,
   gptqActOrder: false,
@@ -75,4 +85,9 @@ export interface NodeDecision {
   weightBytesAfter?: number;
   /** SQNR of the weight after quantization, dB. */
   weightSqnr?: number;
+}
+
+/** Whether weights feeding integer kernels get 7 bits under these options (see int8Saturates). */
+export function reducesRange(o: Pick<QuantizeOptions, 'reduceRange'>): boolean {
+  return o.reduceRange === 'on' || (o.reduceRange === 'auto' && int8Saturates().saturates);
 }

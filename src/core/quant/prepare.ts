@@ -2,6 +2,7 @@ import { openCalibration, type CalibrationData } from '../calib/data';
 import { CancelledError } from '../errors';
 import type { JobContext } from '../jobs';
 import { ModelEditor } from '../onnx/editor';
+import { foldAffineIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf } from '../onnx/module-path';
@@ -17,6 +18,7 @@ import { HessianAccumulator } from './hessian';
 import type { NodeDecision, QuantizeOptions } from './options';
 import type { QuantPolicy } from './policy';
 import { calibrateActivations, STATIC_QUANTIZERS, type CalibrationReport } from './static/qdq';
+import { smoothActivations, type SmoothingDecision } from './static/smooth';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
 import { floatWeightDims, weightScratch } from './weights';
 
@@ -26,6 +28,12 @@ export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string,
   static: STATIC_QUANTIZERS,
 };
 const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys(r)));
+/**
+ * Static mode's default ('compute') leaves these float: in real exports most of them are pieces of
+ * decomposed activations and norms (HardSwish, LayerNorm statistics, attention scaling), where one
+ * per-tensor 8-bit scale costs accuracy and onnxruntime fuses nothing.
+ */
+const ELEMENTWISE = new Set(['Add', 'Mul']);
 /** Which input holds the op's weight, for module paths and reports. */
 const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
 
@@ -45,6 +53,8 @@ export interface PreparedQuantization {
   activations: Map<string, ActivationQuant>;
   hessians: Map<string, Float64Array>;
   calibration?: CalibrationReport;
+  /** Static mode: per activation, whether smoothing was applied and what it was estimated to gain. */
+  smoothing?: SmoothingDecision[];
   data?: CalibrationData;
   warnings: string[];
   provider?: Provider;
@@ -79,6 +89,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       editor.dropUnusedConstants();
       warnings.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
     }
+    // Constant scales/shifts after a Conv: folded exactly, so no Q/DQ lands between them.
+    const affine = foldAffineIntoConv(editor, loaded.loc);
+    if (affine) {
+      editor.dropUnusedConstants();
+      warnings.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
+    }
     if (editor.opset() === 9) {
       const r = upgradeOpset9To10(editor);
       warnings.push(`model upgraded from opset 9 to 10 so onnxruntime can fuse Q/DQ into QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
@@ -102,6 +118,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       continue;
     }
     const quantizer = REGISTRIES[r.options.mode][op];
+    if (r.options.mode === 'static' && r.options.staticOps === 'compute' && ELEMENTWISE.has(op)) {
+      skip('static: elementwise ops stay float unless --static-ops all (on PaddleOCR rec they cost 20 of 37 exact lines)');
+      continue;
+    }
     if (!quantizer) continue; // not an op this mode quantizes
     plan.set(node.name!, r.options);
     const why = quantizer.check(node, qctx);
@@ -136,15 +156,22 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     timings.gptqHessians = (performance.now() - t) / 1000;
   }
   let calibration: CalibrationReport | undefined;
+  let smoothing: SmoothingDecision[] | undefined;
   if (statics.length && data) {
     const t = performance.now();
     statics.forEach((n) => qctx.staticNodes.add(n));
+    if (options.smoothing !== 'off') {
+      smoothing = await smoothActivations(editor, loaded, statics, data, options.device, ctx);
+      if (smoothing.some((d) => !d.skipped)) editor.dropUnusedConstants();
+      qctx.view = editor.view(); // smoothing added constants: the plan's view must see them
+      timings.smoothing = (performance.now() - t) / 1000;
+    }
     calibration = await calibrateActivations(loaded, qctx, statics, data, options, ctx);
     provider ??= calibration.device;
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;
   }
-  return { loaded, options, plan, skipped, activations, hessians, calibration, data, warnings, provider, fallbackReason, timings };
+  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings };
 }
 
 /**

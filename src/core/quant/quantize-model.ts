@@ -1,12 +1,14 @@
 import type { CompareReport } from '../compare';
 import { QuantLensError } from '../errors';
+import { isRandomData, RANDOM_DATA_NOTE } from '../metrics';
 import type { JobContext } from '../jobs';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
-import { DEFAULT_QUANTIZE_OPTIONS, type NodeDecision, type QuantizeOptions } from './options';
+import { int8Saturates } from '../runtime/cpu-block';
+import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type NodeDecision, type QuantizeOptions } from './options';
 import { loadRecipe, QuantPolicy } from './policy';
 import type { CalibrationReport } from './static/qdq';
-import { applyQuantization, prepareQuantization } from './prepare';
+import { applyQuantization, prepareQuantization, type PreparedQuantization } from './prepare';
 import { fitBudget, progressive, VariantScorer, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { openCalibration } from '../calib/data';
@@ -26,6 +28,8 @@ export interface QuantizeResult {
   fallbackReason?: string;
   weightBytes: { before: number; after: number };
   fidelity: CompareReport['outputs'];
+  /** The samples fidelity was measured on (`random:4` when no calibration data was given). */
+  fidelityData: string;
   latencyMs: CompareReport['latencyMs'];
   warnings: string[];
 }
@@ -35,6 +39,7 @@ export interface QuantizeReport extends QuantizeResult {
   options: QuantizeOptions;
   nodes: NodeDecision[];
   calibration?: CalibrationReport;
+  smoothing?: PreparedQuantization['smoothing'];
   mixedPrecision?: BudgetResult;
   progressive?: ProgressiveStep[];
   timings: Record<string, number>;
@@ -128,7 +133,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   const check = v.check;
-  if (!options.calibration) warnings.push('fidelity measured on 4 seeded random samples; pass --calibration DIR for real data');
+  if (options.mode !== 'weight' && options.reduceRange === 'auto' && reducesRange(options)) warnings.push(`weights of integer kernels quantized to 7 bits: ${int8Saturates().why} (--reduce-range off for a target with VNNI)`);
+  if (isRandomData(options.calibration)) warnings.push(`fidelity measured on ${options.calibration ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data`);
   const fellBack = fallbackReason ?? check.fallbackReason;
   if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
   const sizeAfter = v.sizeAfter;
@@ -148,11 +154,12 @@ export async function quantizeModel(input: string, output: string, partial: Part
       after: quantizedNodes.reduce((a, d) => a + (d.weightBytesAfter ?? 0), 0),
     },
     fidelity: check.outputs,
+    fidelityData: options.calibration ?? 'random:4',
     latencyMs: check.latencyMs,
     warnings,
   };
   const report: QuantizeReport = {
-    ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}),
+    ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), ...(prep.smoothing ? { smoothing: prep.smoothing } : {}),
     ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
     ...(streamed ? { streamed } : {}),
     ...(check.segments ? { verifiedInSegments: check.segments } : {}),

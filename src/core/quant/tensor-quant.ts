@@ -13,6 +13,8 @@ export interface QuantizeOptions {
   granularity: Granularity;
   /** Clip range per group instead of the group's min/max (from a calibrator); same length as the groups. */
   ranges?: Array<{ min: number; max: number }>;
+  /** Symmetric int8 only: 7-bit values (−64..63), onnxruntime's reduce_range for CPUs without VNNI. */
+  reduceRange?: boolean;
 }
 
 /** A quantized tensor: one integer per element (not yet packed) and the scales/zero points per group. */
@@ -82,6 +84,7 @@ const lastAxisChannels = (dims: number[], g: Granularity) => g.kind === 'channel
 /** Quantizes float values: q = clamp(round_half_even(x / scale) + zero_point), in float32 like onnxruntime. */
 export function quantizeTensor(data: Float32Array, dims: number[], opts: QuantizeOptions): QuantizedTensor {
   const { groups, scaleDims } = groupLayout(dims, opts.granularity);
+  const reduced = !!opts.reduceRange && opts.qtype === 'int8' && opts.symmetric;
   const mins = new Float64Array(groups).fill(Infinity);
   const maxs = new Float64Array(groups).fill(-Infinity);
   if (opts.ranges) {
@@ -96,11 +99,12 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   const zeroPoints = new Int32Array(groups);
   for (let k = 0; k < groups; k++) {
     const p = computeQParams(Number.isFinite(mins[k]) ? mins[k] : 0, Number.isFinite(maxs[k]) ? maxs[k] : 0, opts.qtype, opts.symmetric);
+    if (reduced) p.scale = Math.fround((p.scale * 127) / 63);
     scales[k] = p.scale;
     zeroPoints[k] = p.zeroPoint;
   }
   const info = QUANT_TYPES[opts.qtype];
-  const { qmin, qmax } = quantRange(opts.qtype, false);
+  const { qmin, qmax } = reduced ? { qmin: -64, qmax: 63 } : quantRange(opts.qtype, false);
   const values = info.signed ? new Int8Array(data.length) : new Uint8Array(data.length);
   // Sums of squared error and signal, written by the loops below (kept out of closures: V8 would put
   // captured accumulators in a heap context and the loop would run several times slower).

@@ -89,40 +89,46 @@ function withReductions(model: ModelProto, placements: Array<{ tensor: string; n
 }
 
 /**
- * Per-channel means of tensors, reduced in the graph so that only [channels] vectors leave onnxruntime
- * (a large external-data model then runs a segment at a time). `axis`: where the channels are: 1
- * (NCHW), 'last' (rows of features) or 0 (features × rows). Float32 tensors only; undefined when
- * onnxruntime refuses the variant.
+ * Per-channel statistics of tensors, reduced in the graph so that only [channels] vectors leave
+ * onnxruntime (a large external-data model then runs a segment at a time): the mean, or the largest
+ * magnitude. `axis`: where the channels are: 1 (NCHW), 'last' (rows of features) or 0 (features × rows).
+ * Float32 tensors only; undefined when onnxruntime refuses the variant.
  */
-export async function captureChannelMeans(
+export async function captureChannelStats(
   loaded: LoadedModel, specs: Array<{ tensor: string; axis: 0 | 1 | 'last'; channels: number }>, data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
-): Promise<{ means: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
+  stat: 'mean' | 'absmax' = 'mean',
+): Promise<{ values: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
   const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
   const extra: TensorProto[] = [];
+  const op = stat === 'mean' ? 'ReduceMean' : 'ReduceMax';
   const placements = specs.map((sp, i) => {
-    // Flatten to [rows, C], [N, C, rest] or [C, rest], then average all but the channels.
+    // Flatten to [rows, C], [N, C, rest] or [C, rest], then reduce all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
-    extra.push(int64Tensor(`quantlens_mean_shape_${i}`, shape));
-    const reduce: NodeProto = { op_type: 'ReduceMean', name: `quantlens_mean_${i}`, input: [`quantlens_mean_flat_${i}`], output: [`quantlens_mean_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] };
-    if (opset >= 18) { extra.push(int64Tensor(`quantlens_mean_axes_${i}`, axes)); reduce.input!.push(`quantlens_mean_axes_${i}`); }
+    extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
+    const src = stat === 'absmax' ? `quantlens_stat_abs_${i}` : sp.tensor;
+    const reduce: NodeProto = { op_type: op, name: `quantlens_stat_${i}`, input: [`quantlens_stat_flat_${i}`], output: [`quantlens_stat_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] };
+    if (opset >= 18) { extra.push(int64Tensor(`quantlens_stat_axes_${i}`, axes)); reduce.input!.push(`quantlens_stat_axes_${i}`); }
     else reduce.attribute!.push({ name: 'axes', type: 7, ints: axes });
-    return { tensor: sp.tensor, nodes: [{ op_type: 'Reshape', name: `quantlens_mean_flat_${i}`, input: [sp.tensor, `quantlens_mean_shape_${i}`], output: [`quantlens_mean_flat_${i}`] }, reduce] };
+    const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [src, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }, reduce];
+    if (stat === 'absmax') nodes.unshift({ op_type: 'Abs', name: `quantlens_stat_abs_${i}`, input: [sp.tensor], output: [src] });
+    return { tensor: sp.tensor, nodes };
   });
   const variant = withReductions(loaded.model, placements, extra);
-  const sums: Array<Float64Array | undefined> = specs.map(() => undefined);
+  const acc: Array<Float64Array | undefined> = specs.map(() => undefined);
   let count = 0;
   try {
-    const run = await captureTensors(loaded, specs.map((_, i) => `quantlens_mean_${i}`), data, device, (out) => {
+    const run = await captureTensors(loaded, specs.map((_, i) => `quantlens_stat_${i}`), data, device, (out) => {
       count++;
       specs.forEach((sp, i) => {
-        const t = out[`quantlens_mean_${i}`];
+        const t = out[`quantlens_stat_${i}`];
         if (t?.type !== 'float32' || t.data.length !== sp.channels) return;
-        const acc = (sums[i] ??= new Float64Array(sp.channels));
-        for (let c = 0; c < sp.channels; c++) acc[c] += (t.data as Float32Array)[c];
+        const a = (acc[i] ??= new Float64Array(sp.channels));
+        const d = t.data as Float32Array;
+        for (let c = 0; c < sp.channels; c++) a[c] = stat === 'mean' ? a[c] + d[c] : Math.max(a[c], d[c]);
       });
     }, ctx, variant, true);
-    const means = sums.map((v) => v?.map((x) => x / Math.max(1, count)));
-    return { means, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
+    const values = stat === 'mean' ? acc.map((v) => v?.map((x) => x / Math.max(1, count))) : acc;
+    return { values, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
   } catch (e) {
     if (e instanceof CancelledError) throw e;
     return undefined;

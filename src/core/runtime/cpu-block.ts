@@ -22,3 +22,21 @@ function detect(): { block: number; why: string } {
   }
   return / avx512f( |$)/.test(flags) ? { block: 16, why: "onnxruntime's NCHWc block on this AVX-512 CPU" } : { block: 8, why: "onnxruntime's NCHWc block on this x86-64 CPU" };
 }
+
+/**
+ * Whether onnxruntime's 8-bit integer kernels on this CPU can saturate: x86-64 without VNNI computes
+ * uint8 × int8 products in pairs summed into int16 (vpmaddubsw), and 255 · 127 · 2 overflows it. Weights
+ * quantized to 7 bits (onnxruntime's reduce_range) keep every pair in range there.
+ */
+export function int8Saturates(): { saturates: boolean; why: string } {
+  if (os.arch() !== 'x64') return { saturates: false, why: `${os.arch()} CPU` };
+  let flags = '';
+  try {
+    flags = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {
+    return { saturates: true, why: 'x86-64 CPU whose features could not be read' };
+  }
+  return / (avx512_vnni|avx_vnni|amx_int8)( |$)/.test(flags)
+    ? { saturates: false, why: 'this CPU has VNNI' }
+    : { saturates: true, why: 'this x86-64 CPU has no VNNI, so onnxruntime sums uint8 × int8 products in int16 and 8-bit weights can saturate' };
+}

@@ -1,3 +1,4 @@
+import { reducesRange } from '../options';
 import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
@@ -23,7 +24,7 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
 function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Float32Array, K: number, N: number, out: string, bias?: string) {
   const opts = ctx.optionsFor(node);
   const perChannel = opts.perChannel;
-  const q = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' } });
+  const q = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
   const base = `${ctx.modulePath(node) || node.name}.weight`;
   const e = ctx.editor;
   const wq = e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values));

