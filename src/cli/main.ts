@@ -1,7 +1,7 @@
-import { isRandomData, RANDOM_DATA_NOTE } from '../core/metrics';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isRandomData, RANDOM_DATA_NOTE } from '../core/metrics';
 import { CancelledError, errorLine, QuantLensError } from '../core/errors';
 import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
 import { formatSummary, summarizeModel } from '../core/inspect';

@@ -1,8 +1,7 @@
-import type { FidelityMetrics } from './metrics';
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, QuantLensError } from './errors';
 import type { JobContext } from './jobs';
-import { FidelityAccumulator } from './metrics';
+import { FidelityAccumulator, type FidelityMetrics } from './metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import type { GraphProto } from './onnx/proto';

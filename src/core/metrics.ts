@@ -100,6 +100,9 @@ export interface FidelityMetrics {
 export const RANDOM_DATA_NOTE = 'random inputs — not evidence of accuracy';
 /** A data spec (`random:N`, or none, which means seeded random samples) that is not the user's data. */
 export const isRandomData = (spec: string | undefined) => !spec || spec.startsWith('random');
+/** The report warning for fidelity measured without the user's data (undefined with real data). */
+export const randomDataWarning = (spec: string | undefined) =>
+  (isRandomData(spec) ? `fidelity measured on ${spec ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` : undefined);
 
 /** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
 export function ctcCollapse(seq: number[]): number[] {

@@ -1,30 +1,10 @@
 import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
-import type { NodeProto } from './proto';
+import { channelConstant } from './channel-constant';
 import { makeTensor, readTensor, tensorDims, toFloat32 } from './tensor';
 
 const AFFINE = new Set(['Mul', 'Add', 'Sub', 'Div']);
-
-/**
- * A constant operand of `node` that broadcasts per channel (axis 1) of a rank-`rank` tensor with `c`
- * channels: one value, or a shape whose only non-1 dimension lines up with the channels. Returns the
- * value per channel, or undefined.
- */
-function perChannel(editor: ModelEditor, node: NodeProto, data: string, rank: number, c: number, loc: ModelLocation): Float32Array | undefined {
-  const other = node.input!.find((i) => i !== data);
-  const t = other ? editor.view().constant(other) : undefined;
-  if (!t || t.data_type !== DataType.FLOAT) return undefined;
-  // Sub and Div are affine in the data only when the constant is the second operand.
-  if ((node.op_type === 'Sub' || node.op_type === 'Div') && node.input![1] !== other) return undefined;
-  const dims = tensorDims(t, loc);
-  const v = toFloat32(readTensor(t, loc));
-  if (v.length === 1) return Float32Array.from({ length: c }, () => v[0]);
-  if (dims.length > rank) return undefined;
-  const axis = dims.length - (rank - 1); // where the channel axis lands, right-aligned
-  if (axis < 0 || dims[axis] !== c || dims.some((d, i) => i !== axis && d !== 1)) return undefined;
-  return v;
-}
 
 /**
  * Folds constant per-channel scales and shifts that follow a Conv (Mul/Div by, Add/Sub of a constant:
@@ -50,7 +30,10 @@ export function foldAffineIntoConv(editor: ModelEditor, loc: ModelLocation): num
       if (!wt || wt.data_type !== DataType.FLOAT || (conv.input![2] && (!bt || bt.data_type !== DataType.FLOAT))) break;
       const wDims = tensorDims(wt, loc);
       const cout = wDims[0];
-      const k = perChannel(editor, next, out, wDims.length, cout, loc);
+      const other = next.input!.find((i) => i !== out)!;
+      // Sub and Div are affine in the data only when the constant is the second operand.
+      if ((next.op_type === 'Sub' || next.op_type === 'Div') && next.input![1] !== other) break;
+      const k = channelConstant(view, loc, other, cout, 1, wDims.length);
       if (!k) break;
       const w = toFloat32(readTensor(wt, loc));
       const b = bt ? Float32Array.from(toFloat32(readTensor(bt, loc))) : new Float32Array(cout);

@@ -1,10 +1,10 @@
-import { isRandomData, RANDOM_DATA_NOTE } from '../metrics';
 import type { CompareReport } from '../compare';
 import { openCalibration } from '../calib/data';
 import { QuantLensError } from '../errors';
 import { writeJsonAtomic } from '../fs/json';
 import { summarizeModel } from '../inspect';
 import type { JobContext } from '../jobs';
+import { randomDataWarning } from '../metrics';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -171,7 +171,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
-  if (isRandomData(o.calibration)) warnings.push(`fidelity measured on ${o.calibration ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data`);
+  const randomWarning = randomDataWarning(o.calibration);
+  if (randomWarning) warnings.push(randomWarning);
   if (misaligned) {
     const { reference, candidate } = v.check.latencyMs;
     warnings.push(`${misaligned.layers} convolutions now keep channel counts that onnxruntime pads to multiples of ${misaligned.block} (${misaligned.why}), which can cost what pruning saves (${reference.toFixed(2)} ms -> ${candidate.toFixed(2)} ms here); --round-to auto keeps them aligned`);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../compare';
-import { isRandomData, RANDOM_DATA_NOTE, type FidelityMetrics } from '../metrics';
+import { randomDataWarning, type FidelityMetrics } from '../metrics';
 import { CancelledError, QuantLensError } from '../errors';
 import { summarizeModel } from '../inspect';
 import { loadModel } from '../onnx/model-io';
@@ -127,7 +127,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   const result: SweepReport = {
     model: input, method: o.method, iterative: !!so.iterative, options: o, baseline, points, folder, report,
     ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), data: o.calibration ?? 'random:4',
-    ...(isRandomData(o.calibration) ? { warning: `fidelity on ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` } : {}), seconds: (performance.now() - t0) / 1000,
+    ...(randomDataWarning(o.calibration) ? { warning: randomDataWarning(o.calibration) } : {}), seconds: (performance.now() - t0) / 1000,
   };
   writeJsonAtomic(report, result);
   fs.rmSync(checkpoint, { force: true });

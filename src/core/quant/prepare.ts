@@ -119,7 +119,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     }
     const quantizer = REGISTRIES[r.options.mode][op];
     if (r.options.mode === 'static' && r.options.staticOps === 'compute' && ELEMENTWISE.has(op)) {
-      skip('static: elementwise ops stay float unless --static-ops all (on PaddleOCR rec they cost 20 of 37 exact lines)');
+      skip('static: elementwise ops stay float unless --static-ops all (PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with them quantized, 44 without)');
       continue;
     }
     if (!quantizer) continue; // not an op this mode quantizes

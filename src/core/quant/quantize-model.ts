@@ -1,6 +1,6 @@
 import type { CompareReport } from '../compare';
 import { QuantLensError } from '../errors';
-import { isRandomData, RANDOM_DATA_NOTE } from '../metrics';
+import { randomDataWarning } from '../metrics';
 import type { JobContext } from '../jobs';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -134,7 +134,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   timings.verify = v.verifySeconds;
   const check = v.check;
   if (options.mode !== 'weight' && options.reduceRange === 'auto' && reducesRange(options)) warnings.push(`weights of integer kernels quantized to 7 bits: ${int8Saturates().why} (--reduce-range off for a target with VNNI)`);
-  if (isRandomData(options.calibration)) warnings.push(`fidelity measured on ${options.calibration ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data`);
+  const randomWarning = randomDataWarning(options.calibration);
+  if (randomWarning) warnings.push(randomWarning);
   const fellBack = fallbackReason ?? check.fallbackReason;
   if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
   const sizeAfter = v.sizeAfter;

@@ -1,12 +1,15 @@
 import type { CalibrationData } from '../../calib/data';
 import type { JobContext } from '../../jobs';
+import { channelConstant } from '../../onnx/channel-constant';
 import { DataType } from '../../onnx/dtypes';
 import type { ModelEditor } from '../../onnx/editor';
+import type { GraphView } from '../../onnx/graph';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
-import { makeTensor, readTensor, tensorDims, toFloat32 } from '../../onnx/tensor';
+import { makeTensor } from '../../onnx/tensor';
 import { captureChannelStats } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
+import { floatWeight, floatWeightDims } from '../weights';
 
 /** What smoothing did (or why not) for one activation and the layers that read it. */
 export interface SmoothingDecision {
@@ -23,52 +26,36 @@ export interface SmoothingDecision {
   skipped?: string;
 }
 
-interface Reader { node: NodeProto; weight: string; dims: number[]; w: Float32Array; inChannel: (flat: number) => number; outChannel: (flat: number) => number; outs: number }
+/** How a weight layer's flat weight index maps to its input and output channels (no weight values held). */
+interface Layout { node: NodeProto; dims: number[]; outs: number; ins: number; inChannel: (flat: number) => number; outChannel: (flat: number) => number }
 interface Absorb { node: NodeProto; kind: 'scale' | 'divide' | 'shift' | 'rows'; input: number }
+interface Item { tensor: string; readers: Layout[]; chain: Absorb[]; axis: 1 | 'last'; rank: number }
 
-const ALPHAS = [0, 0.25, 0.5, 0.75, 1];
+const ALPHAS = [0.25, 0.5, 0.75, 1];
 /** Below this estimated gain smoothing is not applied: it would be a change without a measured reason. */
 const MIN_GAIN_DB = 0.5;
+const attr = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name === name)?.i;
 
-/** How a static weight layer reads channel c of its activation input, or undefined when it cannot be smoothed. */
-function readerOf(node: NodeProto, editor: ModelEditor, loaded: LoadedModel): Reader | undefined {
-  const view = editor.view();
-  const op = node.op_type;
-  const wname = node.input?.[1] ?? '';
-  const wt = view.constant(wname);
-  if (!wt || wt.data_type !== DataType.FLOAT) return undefined;
-  const dims = tensorDims(wt, loaded.loc);
-  const w = toFloat32(readTensor(wt, loaded.loc));
-  if (op === 'Conv' && dims.length >= 3) {
-    const group = Number(node.attribute?.find((a) => a.name === 'group')?.i ?? 1);
+/** The channel layout of a Conv/MatMul/Gemm with a stored float32 weight, or undefined. */
+function layoutOf(node: NodeProto, view: GraphView, loaded: LoadedModel): Layout | undefined {
+  const dims = floatWeightDims(view, node.input?.[1] ?? '', loaded.loc);
+  if (!dims) return undefined;
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (node.op_type === 'Conv' && dims.length >= 3) {
+    const group = Number(attr(node, 'group') ?? 1);
     const [cout, cpg] = dims;
-    const taps = w.length / (cout * cpg);
+    const taps = size / (cout * cpg);
     const outsPerGroup = cout / group;
-    return { node, weight: wname, dims, w, outs: cout, outChannel: (f) => Math.floor(f / (cpg * taps)),
-      inChannel: (f) => Math.floor(Math.floor(f / (cpg * taps)) / outsPerGroup) * cpg + (Math.floor(f / taps) % cpg) };
+    const out = (f: number) => Math.floor(f / (cpg * taps));
+    return { node, dims, outs: cout, ins: cpg * group, outChannel: out, inChannel: (f) => Math.floor(out(f) / outsPerGroup) * cpg + (Math.floor(f / taps) % cpg) };
   }
-  if ((op === 'MatMul' || op === 'Gemm') && dims.length === 2) {
-    if (op === 'Gemm' && node.attribute?.find((a) => a.name === 'transA')?.i) return undefined;
-    const transB = op === 'Gemm' && !!node.attribute?.find((a) => a.name === 'transB')?.i;
+  if ((node.op_type === 'MatMul' || node.op_type === 'Gemm') && dims.length === 2 && !(node.op_type === 'Gemm' && attr(node, 'transA'))) {
     const [r, c] = dims;
-    return transB
-      ? { node, weight: wname, dims, w, outs: r, outChannel: (f) => Math.floor(f / c), inChannel: (f) => f % c }
-      : { node, weight: wname, dims, w, outs: c, outChannel: (f) => f % c, inChannel: (f) => Math.floor(f / c) };
+    return node.op_type === 'Gemm' && attr(node, 'transB')
+      ? { node, dims, outs: r, ins: c, outChannel: (f) => Math.floor(f / c), inChannel: (f) => f % c }
+      : { node, dims, outs: c, ins: r, outChannel: (f) => f % c, inChannel: (f) => Math.floor(f / c) };
   }
   return undefined;
-}
-
-/** A constant operand that broadcasts per channel of the activation (scalar, or one value per channel on `axis`). */
-function channelConstant(editor: ModelEditor, loaded: LoadedModel, name: string, channels: number, lastAxis: boolean, rank: number): Float32Array | undefined {
-  const t = editor.view().constant(name);
-  if (!t || t.data_type !== DataType.FLOAT) return undefined;
-  const v = toFloat32(readTensor(t, loaded.loc));
-  if (v.length === 1) return Float32Array.from({ length: channels }, () => v[0]);
-  const dims = tensorDims(t, loaded.loc);
-  if (v.length !== channels) return undefined;
-  if (lastAxis) return dims[dims.length - 1] === channels ? v : undefined;
-  const axis = dims.length - (rank - 1);
-  return axis >= 0 && dims[axis] === channels ? v : undefined;
 }
 
 /**
@@ -76,9 +63,7 @@ function channelConstant(editor: ModelEditor, loaded: LoadedModel, name: string,
  * by a constant ends it, an Add/Sub of a constant continues to its data input, a Conv/Gemm/MatMul with a
  * constant weight ends it (its output channels are scaled). Every tensor on the way must have one reader.
  */
-function absorbChain(editor: ModelEditor, loaded: LoadedModel, tensor: string, channels: number, lastAxis: boolean, rank: number): Absorb[] | string {
-  const view = editor.view();
-  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
+function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>, tensor: string, channels: number, axis: 1 | 'last', rank: number): Absorb[] | string {
   const chain: Absorb[] = [];
   let t = tensor;
   for (let hops = 0; hops < 8; hops++) {
@@ -88,40 +73,37 @@ function absorbChain(editor: ModelEditor, loaded: LoadedModel, tensor: string, c
     if (t !== tensor && view.consumersOf(t).length !== 1) return `'${t}' has other readers`;
     const op = p.op_type ?? '';
     if (['Mul', 'Add', 'Sub', 'Div'].includes(op) && p.input?.length === 2) {
-      const k = p.input.findIndex((i) => channelConstant(editor, loaded, i, channels, lastAxis, rank));
+      const k = p.input.findIndex((i) => channelConstant(view, loaded.loc, i, channels, axis, rank));
       if (k < 0 || ((op === 'Sub' || op === 'Div') && k !== 1)) return `made by ${op} without a per-channel constant`;
-      if (op === 'Mul' || op === 'Div') { chain.push({ node: p, kind: op === 'Mul' ? 'scale' : 'divide', input: k }); return chain; }
+      if (op === 'Mul' || op === 'Div') return [...chain, { node: p, kind: op === 'Mul' ? 'scale' : 'divide', input: k }];
       chain.push({ node: p, kind: 'shift', input: k });
       t = p.input[1 - k];
       continue;
     }
     if (['Conv', 'Gemm', 'MatMul'].includes(op)) {
-      const r = readerOf(p, editor, loaded);
-      if (!r || r.outs !== channels) return `made by ${op} whose outputs do not line up with the channels`;
-      if (p.input?.[2] && !editor.view().constant(p.input[2])) return `made by ${op} with a computed bias`;
-      chain.push({ node: p, kind: 'rows', input: 1 });
-      return chain;
+      // Its output channels must be the activation's channel axis: a Conv's axis 1, a MatMul's last.
+      if ((op === 'Conv') !== (axis === 1) || layoutOf(p, view, loaded)?.outs !== channels) return `made by ${op} whose outputs do not line up with the channels`;
+      if (p.input?.[2] && !floatWeightDims(view, p.input[2], loaded.loc)) return `made by ${op} without a constant float32 bias`;
+      return [...chain, { node: p, kind: 'rows', input: 1 }];
     }
     return `made by ${op}`;
   }
   return 'too long a chain of constant ops';
 }
 
-const median = (v: Float64Array) => { const s = Float64Array.from(v).sort(); return s[Math.floor(s.length / 2)] || 1e-12; };
-
 /** Estimated output noise of the readers after smoothing by s: input rounding (uint8, per tensor) + weight rounding (int8, per output channel). */
-function noise(readers: Reader[], a: Float64Array, s: Float64Array): number {
+function noise(readers: Array<[Layout, Float32Array]>, a: Float64Array, s: Float64Array): number {
   let amax = 0;
   for (let c = 0; c < a.length; c++) amax = Math.max(amax, a[c] / s[c]);
   const dx2 = ((2 * amax) / 255) ** 2 / 12;
   let total = 0;
-  for (const r of readers) {
+  for (const [r, w] of readers) {
     const wmax = new Float64Array(r.outs);
     const aw = new Float64Array(r.outs);
     let w2 = 0;
-    for (let f = 0; f < r.w.length; f++) {
+    for (let f = 0; f < w.length; f++) {
       const c = r.inChannel(f), o = r.outChannel(f);
-      const ws = r.w[f] * s[c];
+      const ws = w[f] * s[c];
       w2 += ws * ws;
       wmax[o] = Math.max(wmax[o], Math.abs(ws));
       aw[o] += (a[c] / s[c]) ** 2;
@@ -132,43 +114,59 @@ function noise(readers: Reader[], a: Float64Array, s: Float64Array): number {
   return total;
 }
 
-function scalesFor(readers: Reader[], a: Float64Array, alpha: number): Float64Array {
+function scalesFor(readers: Array<[Layout, Float32Array]>, a: Float64Array, alpha: number): Float64Array {
   const wmax = new Float64Array(a.length);
-  for (const r of readers) for (let f = 0; f < r.w.length; f++) { const c = r.inChannel(f); wmax[c] = Math.max(wmax[c], Math.abs(r.w[f])); }
-  return Float64Array.from(a, (ac, c) => {
-    if (!(ac > 0) || !(wmax[c] > 0)) return 1;
-    const s = ac ** alpha / wmax[c] ** (1 - alpha);
-    return Math.min(1e4, Math.max(1e-4, s));
-  });
+  for (const [r, w] of readers) for (let f = 0; f < w.length; f++) { const c = r.inChannel(f); wmax[c] = Math.max(wmax[c], Math.abs(w[f])); }
+  return Float64Array.from(a, (ac, c) => (ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1));
 }
 
-function apply(editor: ModelEditor, loaded: LoadedModel, readers: Reader[], chain: Absorb[], s: Float64Array, lastAxis: boolean, rank: number): void {
-  const channels = s.length;
-  for (const cached of readers) {
-    // Read again: an earlier activation's chain may have scaled this layer's output rows since.
-    const r = readerOf(cached.node, editor, loaded)!;
-    const w2 = Float32Array.from(r.w, (v, f) => v * s[r.inChannel(f)]);
-    r.node.input![1] = editor.addInitializer(makeTensor(`${r.weight}_smoothed`, DataType.FLOAT, r.dims, w2));
+/** Writes the smoothed weights (× s on inputs) and the chain's constants (÷ s) as new initializers. */
+function apply(editor: ModelEditor, view: GraphView, loaded: LoadedModel, item: Item, weights: Array<[Layout, Float32Array]>, s: Float64Array): void {
+  for (const [r, w] of weights) {
+    r.node.input![1] = editor.addInitializer(makeTensor(`${r.node.input![1]}_smoothed`, DataType.FLOAT, r.dims, Float32Array.from(w, (v, f) => v * s[r.inChannel(f)])));
   }
-  const shape = lastAxis ? [channels] : [channels, ...Array(rank - 2).fill(1)];
-  for (const step of chain) {
+  const shape = item.axis === 'last' ? [s.length] : [s.length, ...Array(item.rank - 2).fill(1)];
+  for (const step of item.chain) {
     const n = step.node;
-    const name = n.input![step.input];
     if (step.kind === 'rows') {
-      const r = readerOf(n, editor, loaded)!;
-      const w2 = Float32Array.from(r.w, (v, f) => v / s[r.outChannel(f)]);
-      n.input![1] = editor.addInitializer(makeTensor(`${r.weight}_smoothed_out`, DataType.FLOAT, r.dims, w2));
-      const bt = n.input![2] ? editor.view().constant(n.input![2]) : undefined;
-      if (bt) {
-        const b = toFloat32(readTensor(bt, loaded.loc));
-        n.input![2] = editor.addInitializer(makeTensor(`${n.input![2]}_smoothed`, DataType.FLOAT, tensorDims(bt, loaded.loc), Float32Array.from(b, (v, o) => v / s[o])));
-      }
+      const r = layoutOf(n, view, loaded)!;
+      const w = floatWeight(view, n.input![1], loaded.loc)!.data;
+      n.input![1] = editor.addInitializer(makeTensor(`${n.input![1]}_smoothed_out`, DataType.FLOAT, r.dims, Float32Array.from(w, (v, f) => v / s[r.outChannel(f)])));
+      const b = n.input![2] ? floatWeight(view, n.input![2], loaded.loc) : undefined;
+      if (b) n.input![2] = editor.addInitializer(makeTensor(`${n.input![2]}_smoothed`, DataType.FLOAT, b.dims, Float32Array.from(b.data, (v, o) => v / s[o])));
       continue;
     }
-    const k = channelConstant(editor, loaded, name, channels, lastAxis, rank)!;
-    const v = Float32Array.from(k, (x, c) => (step.kind === 'divide' ? x * s[c] : x / s[c]));
-    n.input![step.input] = editor.addInitializer(makeTensor(`${name}_smoothed`, DataType.FLOAT, shape, v));
+    const name = n.input![step.input];
+    const k = channelConstant(view, loaded.loc, name, s.length, item.axis, item.rank)!;
+    n.input![step.input] = editor.addInitializer(makeTensor(`${name}_smoothed`, DataType.FLOAT, shape, Float32Array.from(k, (x, c) => (step.kind === 'divide' ? x * s[c] : x / s[c]))));
   }
+}
+
+/** The activations worth measuring: read only by planned weight layers of one kind, with a chain before them to take the scale. */
+function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], decisions: SmoothingDecision[]): Item[] {
+  const view = editor.view();
+  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name ?? ''));
+  const byTensor = new Map<string, NodeProto[]>();
+  for (const n of nodes) {
+    if (!['Conv', 'MatMul', 'Gemm'].includes(n.op_type ?? '') || !n.input?.[0] || view.constant(n.input[0])) continue;
+    byTensor.set(n.input[0], [...(byTensor.get(n.input[0]) ?? []), n]);
+  }
+  const items: Item[] = [];
+  for (const [tensor, layers] of byTensor) {
+    const skip = (why: string) => decisions.push({ tensor, layers: layers.map((l) => l.name ?? ''), alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [], skipped: why });
+    if (view.consumersOf(tensor).some((c) => !layers.includes(c))) { skip('read by other ops too'); continue; }
+    const readers = layers.map((l) => layoutOf(l, view, loaded));
+    if (readers.some((r) => !r)) { skip('a reader without a constant float32 weight'); continue; }
+    const rs = readers as Layout[];
+    const conv = rs[0].node.op_type === 'Conv';
+    if (rs.some((r) => (r.node.op_type === 'Conv') !== conv || r.ins !== rs[0].ins)) { skip('read by layers of different kinds'); continue; }
+    const axis = conv ? 1 : 'last';
+    const rank = conv ? rs[0].dims.length : 2;
+    const chain = absorbChain(view, loaded, outputs, tensor, rs[0].ins, axis, rank);
+    if (typeof chain === 'string') { skip(`nothing before it can take the scale: ${chain}`); continue; }
+    items.push({ tensor, readers: rs, chain, axis, rank });
+  }
+  return items;
 }
 
 /**
@@ -178,52 +176,38 @@ function apply(editor: ModelEditor, loaded: LoadedModel, readers: Reader[], chai
  * already before the activation (a norm's scale and shift, a per-channel affine, the producing layer's
  * rows), so it costs nothing at run time. Per activation, α is chosen by the estimated output noise of
  * its readers, from the calibration data's per-channel maxima, and smoothing is applied only where that
- * estimate improves by at least 0.5 dB.
+ * estimate improves by at least 0.5 dB. Weights are read one activation at a time (large models stay
+ * within memory) and after the previous activation's edits (a layer can be a reader of one and the
+ * producer of another).
  */
 export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<SmoothingDecision[]> {
-  const view = editor.view();
-  const planned = new Set(nodes);
-  const byTensor = new Map<string, NodeProto[]>();
-  for (const n of nodes) {
-    if (!['Conv', 'MatMul', 'Gemm'].includes(n.op_type ?? '') || !n.input?.[0] || view.constant(n.input[0])) continue;
-    byTensor.set(n.input[0], [...(byTensor.get(n.input[0]) ?? []), n]);
-  }
   const decisions: SmoothingDecision[] = [];
-  const work: Array<{ tensor: string; readers: Reader[]; chain: Absorb[]; lastAxis: boolean; rank: number; channels: number }> = [];
-  for (const [tensor, layers] of byTensor) {
-    const skip = (why: string) => decisions.push({ tensor, layers: layers.map((l) => l.name ?? ''), alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [], skipped: why });
-    if (view.consumersOf(tensor).some((c) => !planned.has(c) || !byTensor.get(tensor)!.includes(c))) { skip('read by other ops too'); continue; }
-    const readers = layers.map((l) => readerOf(l, editor, loaded));
-    if (readers.some((r) => !r)) { skip('a reader without a constant float weight'); continue; }
-    const rs = readers as Reader[];
-    const lastAxis = rs[0].node.op_type !== 'Conv';
-    const channels = lastAxis ? (rs[0].node.op_type === 'Gemm' && rs[0].node.attribute?.find((a) => a.name === 'transB')?.i ? rs[0].dims[1] : rs[0].dims[0]) : rs[0].dims[1] * Number(rs[0].node.attribute?.find((a) => a.name === 'group')?.i ?? 1);
-    if (rs.some((r) => (r.node.op_type !== 'Conv') !== lastAxis)) { skip('read by convolutions and matrix products alike'); continue; }
-    const rank = lastAxis ? 2 : rs[0].dims.length;
-    const chain = absorbChain(editor, loaded, tensor, channels, lastAxis, rank);
-    if (typeof chain === 'string') { skip(`nothing before it can take the scale: ${chain}`); continue; }
-    work.push({ tensor, readers: rs, chain, lastAxis, rank, channels });
-  }
-  if (!work.length) return decisions;
-  const stats = await captureChannelStats(loaded, work.map((w) => ({ tensor: w.tensor, axis: w.lastAxis ? 'last' : 1, channels: w.channels })), data, device, ctx, 'absmax');
-  for (const [i, w] of work.entries()) {
+  const items = plan(editor, loaded, nodes, decisions);
+  if (!items.length) return decisions;
+  const stats = await captureChannelStats(loaded, items.map((w) => ({ tensor: w.tensor, axis: w.axis, channels: w.readers[0].ins })), data, device, ctx, 'absmax');
+  const ratio = (v: Float64Array) => Math.max(...v) / (Float64Array.from(v).sort()[v.length >> 1] || 1e-12);
+  let view = editor.view();
+  for (const [i, item] of items.entries()) {
     const a = stats?.values[i];
-    const layers = w.readers.map((r) => r.node.name ?? '');
-    if (!a) { decisions.push({ tensor: w.tensor, layers, alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [], skipped: 'per-channel maxima could not be measured' }); continue; }
-    const base = noise(w.readers, a, new Float64Array(a.length).fill(1));
-    let best: { alpha: number; n: number; s: Float64Array } = { alpha: 0, n: base, s: new Float64Array(a.length).fill(1) };
-    for (const alpha of ALPHAS.slice(1)) {
-      const s = scalesFor(w.readers, a, alpha);
-      const n = noise(w.readers, a, s);
+    const base: SmoothingDecision = { tensor: item.tensor, layers: item.readers.map((r) => r.node.name ?? ''), alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [] };
+    if (!a) { decisions.push({ ...base, skipped: 'per-channel maxima could not be measured' }); continue; }
+    const weights = item.readers.map((r): [Layout, Float32Array] => [r, floatWeight(view, r.node.input![1], loaded.loc)!.data]);
+    const ones = new Float64Array(a.length).fill(1);
+    const before = noise(weights, a, ones);
+    let best: { alpha: number; n: number; s: Float64Array } = { alpha: 0, n: before, s: ones };
+    for (const alpha of ALPHAS) {
+      const s = scalesFor(weights, a, alpha);
+      const n = noise(weights, a, s);
       if (n < best.n) best = { alpha, n, s };
     }
-    const gain = 10 * Math.log10(base / best.n);
-    const ratio = (v: Float64Array) => Math.max(...v) / median(v);
-    const after = Float64Array.from(a, (x, c) => x / best.s[c]);
-    const d: SmoothingDecision = { tensor: w.tensor, layers, alpha: best.alpha, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(after)], absorbedBy: w.chain.map((c) => c.node.name ?? '') };
-    if (!(gain >= MIN_GAIN_DB)) { decisions.push({ ...d, alpha: 0, channelRatio: [d.channelRatio[0], d.channelRatio[0]], absorbedBy: [], skipped: `estimated gain ${gain.toFixed(2)} dB is below ${MIN_GAIN_DB} dB` }); continue; }
-    apply(editor, loaded, w.readers, w.chain, best.s, w.lastAxis, w.rank);
-    decisions.push(d);
+    const gain = 10 * Math.log10(before / best.n);
+    if (!(gain >= MIN_GAIN_DB)) {
+      decisions.push({ ...base, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(a)], skipped: `estimated gain ${gain.toFixed(2)} dB is below ${MIN_GAIN_DB} dB` });
+      continue;
+    }
+    apply(editor, view, loaded, item, weights, best.s);
+    view = editor.view();
+    decisions.push({ ...base, alpha: best.alpha, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(Float64Array.from(a, (x, c) => x / best.s[c]))], absorbedBy: item.chain.map((c) => c.node.name ?? '') });
   }
   return decisions;
 }
