@@ -7,7 +7,7 @@ import { openCalibration } from '../src/core/calib/data';
 import { compareModels } from '../src/core/compare';
 import { forEachFixture, median, row } from './report';
 import { loadModel } from '../src/core/onnx/model-io';
-import { quantizeModel } from '../src/core/quant/quantize-model';
+import { quantizeModel } from '../src/core/jobs/quantize-model';
 
 /** Calibration time of each method ÷ plain inference over the same samples (session creation in both). */
 async function calibrationRows(name: string, model: string, dir: string, samples: number, methods: ReadonlyArray<'minmax' | 'percentile' | 'entropy' | 'mse'>): Promise<void> {

@@ -1,7 +1,7 @@
 // One weight-INT8 quantization (or, with `prune` as third argument, one global magnitude pruning at 50%;
 // with `structured`, structured pruning at 50% with bias compensation) of a large model in a fresh
 // process: prints the result's timings and peak memory.
-import { quantizeModel } from '../src/core/quant/quantize-model';
+import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { pruneModel } from '../src/core/prune/prune-model';
 import fs from 'node:fs';
 import os from 'node:os';

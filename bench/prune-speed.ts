@@ -11,7 +11,7 @@ import type { ModelProto } from '../src/core/onnx/proto';
 import * as ort from 'onnxruntime-node';
 import { pruneModel } from '../src/core/prune/prune-model';
 import { loadModel } from '../src/core/onnx/model-io';
-import { randomFeeds } from '../src/core/runtime/feeds';
+import { randomFeeds } from '../src/core/calib/random-feeds';
 import { forEachFixture, median, row } from './report';
 
 const BATCH = Number(process.env.QUANTLENS_PRUNE_BATCH ?? 128);

@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { forEachFixture, median, row } from './report';
-import { quantizeModel } from '../src/core/quant/quantize-model';
+import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { analyzeSensitivity } from '../src/core/sensitivity/analyze';
-import { spearman } from '../src/core/sensitivity/stats';
+import { spearman } from '../src/core/eval/stats';
 
 void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   const calibration = 'random:16';

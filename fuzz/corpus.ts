@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as $protobuf from 'protobufjs/minimal';
-import { QuantLensError } from '../src/core/errors';
+import { QuantLensError } from '../src/core/base/errors';
 import { ModelBuilder } from '../src/core/fixtures/model-builder';
 import { DataType } from '../src/core/onnx/dtypes';
 import { onnx, type ModelProto } from '../src/core/onnx/proto';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { QuantLensError } from '../src/core/errors';
+import { QuantLensError } from '../src/core/base/errors';
 import { FIXTURES } from '../src/core/fixtures';
 import { saveModel } from '../src/core/onnx/model-io';
 import { exercise } from './exercise';

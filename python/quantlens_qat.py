@@ -34,9 +34,11 @@ class FakeQuantized(nn.Module):
         self.weight = inner.weight
         self.bias = inner.bias
         w = spec["weight"]
-        # Symmetric int8 uses -127..127, but ONNX export accepts only -128..127: with scale absmax/127 the
-        # extra step is never used, so the result is the same.
-        self.w_qmin, self.w_qmax = (-128 if int(w["qmin"]) == -127 else int(w["qmin"])), int(w["qmax"])
+        # The scale is absmax / qmax of the plan: 127, or 63 where the plan asks for 7-bit weights (CPUs
+        # whose int8 kernels saturate). ONNX export accepts only the int8 bounds -128..127 for the clamp;
+        # with that scale the values never leave -qmax..qmax, so the result is the same.
+        self.w_levels = int(w["qmax"])
+        self.w_qmin, self.w_qmax = (-128, 127) if int(w.get("bits", 8)) == 8 else (int(w["qmin"]), int(w["qmax"]))
         self.w_per_channel = bool(w.get("perChannel", True))
         inp = spec.get("input")
         self.quantize_input = inp is not None
@@ -51,10 +53,10 @@ class FakeQuantized(nn.Module):
         w = self.weight
         if self.w_per_channel:
             absmax = w.detach().abs().flatten(1).amax(dim=1).clamp(min=1e-8)
-            scale = (absmax / self.w_qmax).float()  # symmetric: qmax levels each side of zero
+            scale = (absmax / self.w_levels).float()  # symmetric: qmax levels each side of zero
             zero = torch.zeros_like(scale, dtype=torch.int32)
             return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, self.w_qmin, self.w_qmax)
-        scale = float(w.detach().abs().max().clamp(min=1e-8) / self.w_qmax)
+        scale = float(w.detach().abs().max().clamp(min=1e-8) / self.w_levels)
         return torch.fake_quantize_per_tensor_affine(w, scale, 0, self.w_qmin, self.w_qmax)
 
     def forward(self, x):

@@ -1,7 +1,7 @@
 import type { CompareReport } from '../core/compare';
-import { isRandomData, RANDOM_DATA_NOTE } from '../core/metrics';
+import { isRandomData, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import type { PruneResult } from '../core/prune/prune-model';
-import type { QuantizeResult } from '../core/quant/quantize-model';
+import type { QuantizeResult } from '../core/jobs/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;

@@ -1,7 +1,7 @@
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
-import { CancelledError, QuantLensError } from './errors';
-import type { JobContext } from './jobs';
-import { FidelityAccumulator, type FidelityMetrics } from './metrics';
+import { CancelledError, QuantLensError } from './base/errors';
+import type { JobContext } from './base/jobs';
+import { FidelityAccumulator, type FidelityMetrics } from './eval/metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import type { GraphProto } from './onnx/proto';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels, type CompareReport } from './compare';
-import { CancelledError, QuantLensError } from './errors';
-import type { JobContext } from './jobs';
+import { CancelledError, QuantLensError } from './base/errors';
+import type { JobContext } from './base/jobs';
 import { saveModel, type LoadedModel } from './onnx/model-io';
 import type { ModelProto } from './onnx/proto';
 import { TensorSpill } from './onnx/tensor-spill';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
-import { CancelledError, QuantLensError } from '../core/errors';
-import type { Progress } from '../core/jobs';
+import { CancelledError, QuantLensError } from '../core/base/errors';
+import type { Progress } from '../core/base/jobs';
 import { isEngineEvent, type EngineEvent, type EngineRequest, type JobKind, type JobRequests, type JobResults } from '../protocol/engine';
 
 interface Pending {

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CancelledError, QuantLensError } from '../core/errors';
+import { CancelledError, QuantLensError } from '../core/base/errors';
 import { FIXTURES } from '../core/fixtures';
 import { summarizeModel } from '../core/inspect';
-import type { JobContext } from '../core/jobs';
+import type { JobContext } from '../core/base/jobs';
 import { loadModel, saveModel } from '../core/onnx/model-io';
 import { runModel } from '../core/runtime/run-model';
 import { compareModels } from '../core/compare';
-import { quantizeModel } from '../core/quant/quantize-model';
+import { quantizeModel } from '../core/jobs/quantize-model';
 import { analyzeSensitivity } from '../core/sensitivity/analyze';
 import { pruneModel } from '../core/prune/prune-model';
 import { sweepModel } from '../core/prune/sweep';

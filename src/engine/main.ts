@@ -1,7 +1,7 @@
 // The engine process: reads job requests as JSON lines on stdin, writes events as JSON lines on stdout.
 // Heavy passes run here, never on the extension host's thread; a crash here is an error event there.
 import readline from 'node:readline';
-import { CancelledError, errorLine, QuantLensError } from '../core/errors';
+import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
 import { isEngineRequest, type EngineEvent, type JobKind, type JobRequest } from '../protocol/engine';
 import { JOB_HANDLERS } from './jobs';
 

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { CancelledError, errorLine } from '../core/errors';
+import { CancelledError, errorLine } from '../core/base/errors';
 import { EngineClient } from '../engine/client';
 import type { JobKind, JobRequests, JobResults } from '../protocol/engine';
 

@@ -5,7 +5,7 @@ import type { PruneOptions } from '../core/prune/options';
 import type { PruneReport } from '../core/prune/prune-model';
 import type { SweepPoint } from '../core/prune/sweep';
 import type { QuantizeOptions } from '../core/quant/options';
-import type { QuantizeReport } from '../core/quant/quantize-model';
+import type { QuantizeReport } from '../core/jobs/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
 import type { LayerPolicy, QuantizeView, SensitivityView } from '../protocol/results-view';
 import { pickModel } from './commands';

@@ -2,9 +2,9 @@
 import type { CompareOptions, CompareReport } from '../core/compare';
 import type { ModelSummary } from '../core/inspect';
 import type { QuantizeOptions } from '../core/quant/options';
-import type { QuantizeResult } from '../core/quant/quantize-model';
+import type { QuantizeResult } from '../core/jobs/quantize-model';
 import type { SensitivityOptions, SensitivityReport } from '../core/sensitivity/analyze';
-import type { Progress } from '../core/jobs';
+import type { Progress } from '../core/base/jobs';
 import type { PruneOptions } from '../core/prune/options';
 import type { PruneResult } from '../core/prune/prune-model';
 import type { SweepOptions, SweepReport } from '../core/prune/sweep';

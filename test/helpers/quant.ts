@@ -4,7 +4,7 @@ import { compareModels } from '../../src/core/compare';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import type { ModelProto } from '../../src/core/onnx/proto';
 import type { QuantizeOptions } from '../../src/core/quant/options';
-import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { tmpDir } from './util';
 
 /** Saves `model`, quantizes it, and returns the result with the output's op histogram and its fidelity. */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphProto } from '../../src/core/onnx/proto';
-import { randomFeeds } from '../../src/core/runtime/feeds';
+import { randomFeeds } from '../../src/core/calib/random-feeds';
 
 /** |a - b| <= atol + rtol * |b| elementwise, with the worst offender in the message. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-6, rtol = 1e-5, what = 'values'): void {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { EngineClient } from '../../src/engine/client';
-import { CancelledError, QuantLensError } from '../../src/core/errors';
-import type { Progress } from '../../src/core/jobs';
+import { CancelledError, QuantLensError } from '../../src/core/base/errors';
+import type { Progress } from '../../src/core/base/jobs';
 import { tmpDir } from '../helpers/util';
 
 describe('engine process (real child process, JSON lines)', function () {

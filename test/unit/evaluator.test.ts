@@ -4,7 +4,7 @@ import path from 'node:path';
 import { runUserEvaluator } from '../../src/core/eval/user-evaluator';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
-import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { tmpDir } from '../helpers/util';
 
 describe('user evaluator (a command that prints a metric)', function () {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { QuantLensError } from '../../src/core/errors';
+import { QuantLensError } from '../../src/core/base/errors';
 import { exercise } from '../../fuzz/exercise';
 
 // The fuzzer's regression corpus (written by fuzz/corpus.ts): each damaged model loads and goes through

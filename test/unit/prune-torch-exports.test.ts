@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { pruneModel } from '../../src/core/prune/prune-model';
-import { randomFeeds } from '../../src/core/runtime/feeds';
+import { randomFeeds } from '../../src/core/calib/random-feeds';
 import { runOrt, tmpDir } from '../helpers/util';
 
 // Structured pruning on what torch.onnx really writes for common architectures (test/python/torch_models.py,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { FIXTURES } from '../../src/core/fixtures';
-import { Rng } from '../../src/core/fixtures/rng';
+import { Rng } from '../../src/core/calib/rng';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { GraphView } from '../../src/core/onnx/graph';
 import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';

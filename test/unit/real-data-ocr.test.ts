@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
-import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../helpers/ocr';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
 

@@ -5,7 +5,7 @@ import { FIXTURES } from '../../src/core/fixtures';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { onnx } from '../../src/core/onnx/proto';
 import { withExtraOutputs } from '../../src/core/runtime/expose-outputs';
-import { randomFeeds } from '../../src/core/runtime/feeds';
+import { randomFeeds } from '../../src/core/calib/random-feeds';
 import { runModel } from '../../src/core/runtime/run-model';
 import { createSession } from '../../src/core/runtime/session';
 import { tmpDir } from '../helpers/util';

@@ -7,7 +7,7 @@ import { saveModel } from '../../src/core/onnx/model-io';
 import { readTensor } from '../../src/core/onnx/tensor';
 import type { ModelProto } from '../../src/core/onnx/proto';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
-import { spearman } from '../../src/core/sensitivity/stats';
+import { spearman } from '../../src/core/eval/stats';
 import { tmpDir } from '../helpers/util';
 
 const save = (m: ModelProto, name: string) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/core/fixtures/rng';
+import { Rng } from '../../src/core/calib/rng';
 import { kthSmallest } from '../../src/core/prune/magnitude';
 import { sortedPruneCounts as pruneCounts } from '../helpers/sorted-prune-counts';
 import { streamedPruneCounts } from '../../src/core/prune/streamed-counts';

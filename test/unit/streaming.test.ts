@@ -6,8 +6,8 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { isExternal } from '../../src/core/onnx/external-data';
 import { tensorRawBytes } from '../../src/core/onnx/tensor';
 import { walkTensors } from '../../src/core/onnx/walk';
-import { CancelledError } from '../../src/core/errors';
-import { quantizeModel, type QuantizeReport } from '../../src/core/quant/quantize-model';
+import { CancelledError } from '../../src/core/base/errors';
+import { quantizeModel, type QuantizeReport } from '../../src/core/jobs/quantize-model';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { openCalibration } from '../../src/core/calib/data';
 import { planSegments } from '../../src/core/runtime/segments';
@@ -213,11 +213,8 @@ describe('segmented runs (verification of models larger than memory)', function 
     const seg = await withSegmentBudget(8192, () => quantizeModel(file, path.join(out, 's.onnx'), { mode: 'static', calibration: 'random:8', calibrationMethod: 'minmax', smoothing: 'off' }, { onProgress: (p) => events.push(`${p.stage} ${p.message ?? ''}`) }));
     // Calibration reports its segments ('layers k/n') before its samples.
     assert.ok(events.some((e) => /^calibration layers \d+\/\d+/.test(e)), events.slice(0, 12).join('; '));
-    const ta = tensorsOf(whole.output), tb = tensorsOf(seg.output);
-    assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-    let differ = 0;
-    for (const [name, bytes] of ta) if (!bytes.equals(tb.get(name)!)) differ++;
-    assert.ok(differ <= 2, `${differ} tensors differ`);
+    // Activation scales come from ranges onnxruntime computed in differently cut graphs: equal to float rounding.
+    assertSameTensors(whole.output, seg.output, /_scale$/);
     assert.ok(Math.abs(Object.values(whole.fidelity)[0].cosine - Object.values(seg.fidelity)[0].cosine) < 1e-4);
   });
 

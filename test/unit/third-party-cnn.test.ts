@@ -7,7 +7,7 @@ import { compareModels } from '../../src/core/compare';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { onnx } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
-import { quantizeModel } from '../../src/core/quant/quantize-model';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { renderTextLines, SAMPLE_LINES } from '../helpers/text-images';
 import { thirdPartyModel, tmpDir } from '../helpers/util';

@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
 import * as ort from 'onnxruntime-node';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import { DataType, dataTypeName } from '../onnx/dtypes';
 import { GraphView } from '../onnx/graph';
 import { onnx, type GraphProto, type ValueInfoProto } from '../onnx/proto';
 import { readTensor } from '../onnx/tensor';
 import { describeValue } from '../onnx/value-type';
-import { randomFeeds } from '../runtime/feeds';
+import { randomFeeds } from './random-feeds';
 import { decodeImage, type ImageOptions } from './images';
 import { parseNpy } from './npy';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import jpeg from 'jpeg-js';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 
 export interface ImageOptions {
   /** Per-channel mean and std applied after scaling pixels to [0, 1] (default ImageNet's). */

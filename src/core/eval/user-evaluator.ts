@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 
 export interface UserEvaluator {
   /** Shell command; `{model}` is replaced by the (quoted) path of the model to evaluate. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import type { TensorProto } from './proto';
 
 /** Where a model lives, so tensors stored outside the protobuf can be found and errors can name the file. */

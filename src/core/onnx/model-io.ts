@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import { dataTypeInfo, rawByteLength } from './dtypes';
 import { externalDataRef, isExternal, resolveExternalPath, type ModelLocation } from './external-data';
 import { onnx, type ModelProto, type TensorProto } from './proto';

@@ -1,4 +1,4 @@
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import { DataType, dataTypeInfo, dataTypeName, rawByteLength, type ArrayCtor, type TypedArray } from './dtypes';
 import { isExternal, readExternalBytes, type ModelLocation, type ScratchBuffer } from './external-data';
 import { bfloat16ToFloat, halfToFloat } from './half';

@@ -1,6 +1,6 @@
 import type { CalibrationData } from '../calib/data';
-import type { JobContext } from '../jobs';
-import { tensorValues } from '../metrics';
+import type { JobContext } from '../base/jobs';
+import { tensorValues } from '../eval/metrics';
 import type { LoadedModel } from '../onnx/model-io';
 import { HessianAccumulator } from '../quant/hessian';
 import { captureChannelStats, captureTensors } from '../runtime/capture';

@@ -1,4 +1,4 @@
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import type { DevicePreference } from '../runtime/session';
 
 export type PruneMethod = 'magnitude' | 'nm' | 'structured';

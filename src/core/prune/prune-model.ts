@@ -1,10 +1,10 @@
 import type { CompareReport } from '../compare';
 import { openCalibration } from '../calib/data';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import { writeJsonAtomic } from '../fs/json';
 import { summarizeModel } from '../inspect';
-import type { JobContext } from '../jobs';
-import { randomDataWarning } from '../metrics';
+import type { JobContext } from '../base/jobs';
+import { randomDataWarning } from '../eval/metrics';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';

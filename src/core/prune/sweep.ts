@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels } from '../compare';
-import { randomDataWarning, type FidelityMetrics } from '../metrics';
-import { CancelledError, QuantLensError } from '../errors';
+import { randomDataWarning, type FidelityMetrics } from '../eval/metrics';
+import { CancelledError, QuantLensError } from '../base/errors';
 import { summarizeModel } from '../inspect';
 import { loadModel } from '../onnx/model-io';
 import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
 import { writeJsonAtomic } from '../fs/json';
-import type { JobContext } from '../jobs';
+import type { JobContext } from '../base/jobs';
 import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { pruneModel } from './prune-model';
 

@@ -1,9 +1,9 @@
-import { QuantLensError } from '../errors';
-import type { JobContext } from '../jobs';
+import { QuantLensError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { loadModel } from '../onnx/model-io';
 import { GraphView } from '../onnx/graph';
-import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
+import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type QuantizeOptions } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import { modulePathOfNode, prepareQuantization } from '../quant/prepare';
 import { quantRange } from '../quant/qtypes';
@@ -32,7 +32,8 @@ const WEIGHTED = new Set(['MatMul', 'Gemm', 'Conv', 'ConvTranspose']);
  * per module path, bits, symmetric/per-channel, and the calibrated input ranges to start QAT from.
  */
 export async function buildQatPlan(modelPath: string, output: string | undefined, partial: Partial<QuantizeOptions>, ctx: JobContext = {}): Promise<QatPlan> {
-  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  // No smoothing: it rescales the ONNX graph's channels, and the plan's ranges must be the PyTorch model's own.
+  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)), smoothing: 'off' };
   if (options.mode === 'static' && !options.calibration) throw new QuantLensError(undefined, 'qat-plan with --mode static needs --calibration DIR (or random:N) for the initial ranges', 'usage');
   if (options.mode === 'dynamic') throw new QuantLensError(undefined, 'qat-plan covers weight and static schemes (dynamic quantization needs no training)', 'usage');
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
@@ -48,7 +49,8 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
     const path = modulePathOfNode(node);
     if (!path || modules[path]) continue;
     const bits = o.mode === 'weight' ? o.bits : 8;
-    const w = quantRange(bits === 4 ? 'int4' : 'int8', true);
+    // Static weights run in integer kernels: 7 bits where this CPU's would saturate, as quantize writes them.
+    const w = bits === 8 && o.mode === 'static' && reducesRange(o) ? { qmin: -63, qmax: 63 } : quantRange(bits === 4 ? 'int4' : 'int8', true);
     const plan: QatModulePlan = { op: node.op_type!, weight: { bits, symmetric: true, perChannel: o.perChannel, axis: 0, ...w } };
     const cal = o.mode === 'static' ? byTensor.get(node.input![0]) : undefined;
     if (cal) {

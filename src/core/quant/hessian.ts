@@ -1,5 +1,5 @@
 import type * as ort from 'onnxruntime-node';
-import { tensorValues } from '../metrics';
+import { tensorValues } from '../eval/metrics';
 
 /** Accumulates H = 2/n · Σ xxᵀ over the rows x (length K) of a layer's input, streamed per sample. */
 export class HessianAccumulator {

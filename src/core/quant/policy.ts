@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import picomatch from 'picomatch';
 import { LineCounter, parseDocument, isMap, isScalar, type Pair } from 'yaml';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 import type { QuantizeOptions } from './options';
 
 /** What a recipe rule may set for the modules it matches. */

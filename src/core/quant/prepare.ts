@@ -1,6 +1,6 @@
 import { openCalibration, type CalibrationData } from '../calib/data';
-import { CancelledError } from '../errors';
-import type { JobContext } from '../jobs';
+import { CancelledError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';

@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../calib/data';
-import { CancelledError } from '../errors';
-import type { JobContext } from '../jobs';
+import { CancelledError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';

@@ -1,8 +1,8 @@
-import { CancelledError, QuantLensError } from '../errors';
-import type { JobContext } from '../jobs';
+import { CancelledError, QuantLensError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import { loadModel } from '../onnx/model-io';
-import { tensorValues } from '../metrics';
-import { randomFeeds } from './feeds';
+import { tensorValues } from '../eval/metrics';
+import { randomFeeds } from '../calib/random-feeds';
 import { createSession, ort, type DevicePreference, type Provider } from './session';
 
 export interface OutputStats {

@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { Feeds } from '../calib/data';
-import { CancelledError, QuantLensError } from '../errors';
-import type { JobContext } from '../jobs';
+import { CancelledError, QuantLensError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import type { ValueInfoProto } from '../onnx/proto';
 import { stageVariant } from './stage-variant';

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { Feeds } from '../calib/data';
-import { CancelledError, QuantLensError } from '../errors';
+import { CancelledError, QuantLensError } from '../base/errors';
 import type { Provider } from './session';
 
 /** A tensor as it crosses a thread boundary (ort.Tensor itself does not survive structured cloning). */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { QuantLensError } from '../errors';
+import { QuantLensError } from '../base/errors';
 
 export type DevicePreference = 'auto' | 'cpu' | 'cuda';
 export type Provider = 'cuda' | 'cpu';

@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
-import { QuantLensError, CancelledError } from '../errors';
-import type { JobContext } from '../jobs';
+import { QuantLensError, CancelledError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { loadModel } from '../onnx/model-io';
 import { captureTensors, sessionForVariant } from '../runtime/capture';
@@ -14,12 +14,12 @@ import type { LoadedModel } from '../onnx/model-io';
 import { openCalibration, type CalibrationData } from '../calib/data';
 import { tensorNumel } from '../onnx/tensor';
 import { GraphView } from '../onnx/graph';
-import { NsrAccumulator, nsrDb } from './stats';
+import { NsrAccumulator, nsrDb } from '../eval/stats';
 import { layerSubModel, externalInputs } from './submodel';
 import { buildTree, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
 import { mergeSideBySide } from './merge';
-import { VariantScorer } from '../quant/mixed-precision';
+import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
 
 export type SensitivityMethod = 'local' | 'end-to-end';

@@ -1,5 +1,5 @@
 import type { CalibrationData } from '../../calib/data';
-import type { JobContext } from '../../jobs';
+import type { JobContext } from '../../base/jobs';
 import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import { ScratchBuffer } from '../../onnx/external-data';

@@ -1,7 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../../calib/data';
 import { entropyRange, GrowingHistogram, mseRange, percentileRange, type ClipRange } from '../../calib/histogram';
-import type { JobContext } from '../../jobs';
+import type { JobContext } from '../../base/jobs';
 import { DataType } from '../../onnx/dtypes';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';

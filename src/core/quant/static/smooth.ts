@@ -1,5 +1,5 @@
 import type { CalibrationData } from '../../calib/data';
-import type { JobContext } from '../../jobs';
+import type { JobContext } from '../../base/jobs';
 import { channelConstant } from '../../onnx/channel-constant';
 import { DataType } from '../../onnx/dtypes';
 import type { ModelEditor } from '../../onnx/editor';

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { Rng } from '../fixtures/rng';
+import { Rng } from './rng';
 import { DataType } from '../onnx/dtypes';
 import { floatToHalf } from '../onnx/half';
 import { GraphView } from '../onnx/graph';

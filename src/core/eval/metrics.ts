@@ -1,5 +1,5 @@
 import type * as ort from 'onnxruntime-node';
-import { halfToFloat } from './onnx/half';
+import { halfToFloat } from '../onnx/half';
 
 /** A tensor's values as numbers: float16 bits decoded, 64-bit integers converted. */
 export function tensorValues(t: ort.Tensor): ArrayLike<number> {
