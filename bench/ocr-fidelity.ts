@@ -41,8 +41,18 @@ async function main(): Promise<void> {
     ['static-64-entropy', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'entropy' })],
     ['static-64-mse', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64, calibrationMethod: 'mse' })],
     ['structured-10-reconstruct', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, reconstruct: true, calibration: calib64 })],
+    ['structured-10-activation', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', calibration: calib64 })],
+    ['structured-10-activation-reconstruct', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', reconstruct: true, calibration: calib64 })],
+    ['structured-10-activation-global', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', allocation: 'global', calibration: calib64 })],
+    ['structured-10-activation-global-reconstruct', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', allocation: 'global', reconstruct: true, calibration: calib64 })],
+    ['structured-10-global', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, allocation: 'global', calibration: calib64 })],
+    ['structured-30-activation-global', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.3, importance: 'activation', allocation: 'global', calibration: calib64 })],
+    ['structured-10-l2', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'l2', calibration: calib64 })],
     ['structured-10', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, calibration: calib64 })],
     ['magnitude-30', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3 })],
+    ['magnitude-30-activation', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, importance: 'activation', calibration: calib64 })],
+    ['magnitude-30-layer-activation', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, scope: 'layer', importance: 'activation', calibration: calib64 })],
+    ['magnitude-30-reconstruct', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, reconstruct: true, calibration: calib64 })],
   ];
   for (const [name, make] of variants) {
     if (only.length && !only.includes(name)) continue;

@@ -73,6 +73,7 @@ export function formatPruneResult(r: PruneResult): string {
   if (r.compensation) lines.push(`  bias compensation: ${r.compensation.layers} layers took the removed channels' mean (from ${r.compensation.data}${r.compensation.data.startsWith('random') ? '; --calibration DIR for real data' : ''}; --no-compensate turns it off)`);
   if (r.rounding) lines.push(`  rounding: ${r.rounding} (--round-to 1 keeps the exact share)`);
   if (r.skipped.length) lines.push(`  skipped: ${r.skipped.length} layers (see the report)`);
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push(`  report: ${r.report}${r.masks ? `; masks: ${r.masks}` : ''}`);
   return lines.join('\n');

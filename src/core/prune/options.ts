@@ -1,3 +1,4 @@
+import { isRandomData } from '../eval/metrics';
 import { QuantLensError } from '../base/errors';
 import type { DevicePreference } from '../runtime/session';
 
@@ -96,4 +97,19 @@ export function validatePruneOptions(o: PruneOptions): void {
   if (!(Number.isInteger(o.tile) && o.tile >= 1)) throw bad(`--tile must be a positive whole number, not ${o.tile}`);
   if (!['uniform', 'global'].includes(o.allocation)) throw bad(`--allocation must be uniform or global, not '${o.allocation}'`);
   if (o.roundTo !== 'auto' && !(Number.isInteger(o.roundTo) && o.roundTo >= 1 && o.roundTo <= 1024)) throw bad(`--round-to must be auto or a whole number from 1 to 1024, not ${o.roundTo}`);
+}
+
+/**
+ * Structured pruning with real calibration data ranks channels by how loud they are where the next layer
+ * reads them (--importance activation) and takes them where they matter least relative to their family
+ * (--allocation global), unless the user chose: weight norms say little after a norm or a learnable scale.
+ * PaddleOCR rec at 10% (64 lines calibrate, 48 others judged): l1 + uniform 0/48 lines exact, activation +
+ * uniform 8/48, l1 + global 0/48, activation + global 44/48 (float 40/48). Returns what was chosen.
+ */
+export function applyDataDefaults(o: PruneOptions, partial: Partial<PruneOptions>): string | undefined {
+  if (o.method !== 'structured' || isRandomData(o.calibration)) return undefined;
+  const chosen: string[] = [];
+  if (partial.importance === undefined) { o.importance = 'activation'; chosen.push('--importance activation'); }
+  if (partial.allocation === undefined) { o.allocation = 'global'; chosen.push('--allocation global'); }
+  return chosen.length ? `with real calibration data, structured pruning defaults to ${chosen.join(' and ')} (channels ranked by their activations, taken where they matter least); pass --importance/--allocation to choose` : undefined;
 }

@@ -14,7 +14,7 @@ import { findPrunableLayers, writeFloatTensor, type PrunableLayer } from './laye
 import { floatWeight, weightScratch } from '../quant/weights';
 import { nmViolations } from './magnitude';
 import { sparsityMap, type SparsityMap } from './maps';
-import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
+import { applyDataDefaults, DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { probeShapes, pruneStructured, type ChannelGroup } from './structured/structured';
 import { pruneUnstructured, type PrunedWeight } from './unstructured';
 import { writeMasks } from './masks';
@@ -60,6 +60,8 @@ export interface PruneResult {
   report: string;
   masks?: string;
   warnings: string[];
+  /** Choices made for the user (defaults that depend on the data), said once. */
+  notes: string[];
 }
 
 export interface PruneReport extends PruneResult {
@@ -79,6 +81,9 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const o: PruneOptions = { ...DEFAULT_PRUNE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const notes: string[] = [];
+  const chosen = applyDataDefaults(o, partial);
+  if (chosen) notes.push(chosen);
   validatePruneOptions(o);
   checkOutputPath(input, output);
   const loaded = loadModel(input);
@@ -203,6 +208,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     report: `${output}.report.json`,
     ...(masksFile ? { masks: masksFile } : {}),
     warnings,
+    notes,
   };
   const report: PruneReport = {
     ...result, input, options: o, maps, timings,

@@ -100,7 +100,8 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
     if (!point) {
       // Iterative structured steps remove a share of what is left; magnitude thresholds are absolute.
       const stepSparsity = so.iterative && o.method === 'structured' ? 1 - (1 - s) / (1 - previousSparsity) : s;
-      const r = await pruneModel(so.iterative ? previous : input, out, { ...o, sparsity: Math.max(0, stepSparsity) }, {
+      // The user's options, not `o`: defaults that depend on the data are pruneModel's to choose.
+      const r = await pruneModel(so.iterative ? previous : input, out, { ...partial, sparsity: Math.max(0, stepSparsity) }, {
         signal: ctx.signal, onProgress: (p) => ctx.onProgress?.({ ...p, fraction: (i + (p.fraction ?? 0)) / sparsities.length }),
       }, { reference: input, latencyRuns: 10 });
       const [f] = Object.values(r.fidelity);
