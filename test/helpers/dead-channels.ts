@@ -1,10 +1,15 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
 import { openCalibration } from '../../src/core/calib/data';
 import { Rng } from '../../src/core/calib/rng';
 import { GraphView } from '../../src/core/onnx/graph';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { readTensor, toFloat32 } from '../../src/core/onnx/tensor';
 import { findPrunableLayers, writeFloatTensor, type PrunableLayer } from '../../src/core/prune/layers';
+import { pruneModel } from '../../src/core/prune/prune-model';
 import { ChannelGraph } from '../../src/core/prune/structured/channel-graph';
+import { withExtraOutputs } from '../../src/core/runtime/expose-outputs';
+import { feedsFor, runOrt } from './util';
 import { probeShapes } from '../../src/core/prune/structured/structured';
 
 /** Zeroes index `i` along `axis` of a stored float tensor (initializer or Constant node value), in place. */
@@ -62,4 +67,38 @@ export async function killChannelSets(input: string, output: string, share: numb
   for (const [key, c] of cuts) zeroSlice(view.constant(key.slice(0, key.lastIndexOf('|')))!, c.dims, c.axis, c.indices);
   saveModel(loaded.model, output);
   return { families: touched, sets: dead.size };
+}
+
+/** A copy of a model that also outputs what feeds its final Sigmoid/Softmax (a saturated output can hide a difference). */
+function withLogits(file: string): string {
+  const m = loadModel(file).model;
+  const outputs = new Set((m.graph!.output ?? []).map((o) => o.name));
+  const pre = (m.graph!.node ?? []).filter((n) => ['Sigmoid', 'Softmax'].includes(n.op_type ?? '') && outputs.has(n.output![0])).map((n) => n.input![0]);
+  const out = file.replace(/\.onnx$/, '.logits.onnx');
+  saveModel(withExtraOutputs(m, pre), out);
+  return out;
+}
+
+/**
+ * The dead-channel oracle, whole: kills `share` of every family of `model`, prunes the result at that
+ * share (exact counts), and asserts every output (and the logits before a final Sigmoid/Softmax) is
+ * unchanged to float rounding on seeded inputs. Returns a line for the test log.
+ */
+export async function assertDeadChannelsPruneExactly(model: string, dir: string, share: number, seed = 7): Promise<string> {
+  const killed = path.join(dir, `killed-${share}.onnx`);
+  const pruned = path.join(dir, `pruned-${share}.onnx`);
+  const k = await killChannelSets(model, killed, share, seed);
+  assert.ok(k.sets > 0, 'no family to prune');
+  const r = await pruneModel(killed, pruned, { method: 'structured', sparsity: share, roundTo: 1 });
+  assert.ok(r.parametersAfter < r.parametersBefore, 'nothing was removed');
+  const feeds = feedsFor(loadModel(killed).model.graph!, 5);
+  const [a, b] = [await runOrt(withLogits(killed), feeds), await runOrt(withLogits(pruned), feeds)];
+  const lines: string[] = [];
+  for (const out of Object.keys(a)) {
+    let worst = 0, scale = 0;
+    for (let i = 0; i < a[out].length; i++) { worst = Math.max(worst, Math.abs(a[out][i] - b[out][i])); scale = Math.max(scale, Math.abs(a[out][i])); }
+    lines.push(`${out}: max |diff| ${worst.toExponential(2)} of max |y| ${scale.toFixed(3)}`);
+    assert.ok(worst <= 1e-5 * Math.max(1, scale), `${out} moved by ${worst} (max |y| ${scale})`);
+  }
+  return `${k.sets} dead sets in ${k.families} families; ${r.parametersBefore} -> ${r.parametersAfter} parameters; ${lines.join('; ')}`;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { randomFeeds } from '../../src/core/calib/random-feeds';
+import { assertDeadChannelsPruneExactly } from '../helpers/dead-channels';
 import { runOrt, tmpDir } from '../helpers/util';
 
 // Structured pruning on what torch.onnx really writes for common architectures (test/python/torch_models.py,
@@ -30,6 +31,13 @@ describe('structured pruning of real torch.onnx exports', function () {
     { model: 'vit', norm: true, sparsity: 0.2, kept: 0.75, allowed: /model output/ },
     { model: 'yolo', kept: 0.65, allowed: /model output/ },
   ];
+  for (const model of ['resnet', 'mobilenet', 'vit', 'yolo']) {
+    for (const share of [0.1, 0.3]) {
+      it(`${model}: dead-channel oracle at ${share * 100}% (dead channels pruned, outputs unchanged)`, async () => {
+        console.log(`      ${await assertDeadChannelsPruneExactly(files[model], tmpDir(), share)}`);
+      });
+    }
+  }
   for (const c of cases) {
     it(`${c.model}${c.norm ? ' --prune-norm' : ''} at ${(c.sparsity ?? 0.3) * 100}%: every family but the outputs is pruned, the result runs at another batch size and stays close`, async () => {
       const out = path.join(dir, `${c.model}${c.norm ? '.norm' : ''}.${c.sparsity ?? 0.3}.pruned.onnx`);
