@@ -1,5 +1,5 @@
 import type { CompareReport } from '../core/compare';
-import { isRandomData, RANDOM_DATA_NOTE } from '../core/eval/metrics';
+import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import type { PruneResult } from '../core/prune/prune-model';
 import type { QuantizeResult } from '../core/jobs/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
@@ -7,18 +7,17 @@ import type { SensitivityReport } from '../core/sensitivity/analyze';
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 const fmt = (v: number | null, d = 4) => (v === null ? '-' : Number.isFinite(v) ? v.toFixed(d) : String(v));
 
-const HEADLINE_NAMES = { cosine: 'cosine', top1: 'top-1 agreement', sequence: 'sequence agreement', ctc: 'CTC text agreement' } as const;
-
 /** One line per output: the headline (worst relevant metric) first, then the rest; random data says so. */
-export function fidelityLines(outputs: CompareReport['outputs'], data: string | undefined): string[] {
+export function fidelityLines(outputs: CompareReport['outputs'], data: string | undefined, chosen?: string): string[] {
   const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
   return Object.entries(outputs).map(([name, m]) => {
     const h = m.headline;
-    const head = h && h.metric !== 'cosine' ? `${HEADLINE_NAMES[h.metric]} ${pct(h.value)} (worst), ` : '';
+    const head = h && h.metric !== 'cosine' ? `${METRIC_NAMES[h.metric]} ${pct(h.value)} (${chosen === h.metric ? 'chosen' : 'worst'}), ` : '';
     const extra = [
       m.top1Agreement === null || h?.metric === 'top1' ? '' : `top-1 agreement ${pct(m.top1Agreement)}`,
       m.sequenceAgreement === undefined || h?.metric === 'sequence' ? '' : `sequence agreement ${pct(m.sequenceAgreement)}`,
       m.ctcAgreement === undefined || h?.metric === 'ctc' ? '' : `CTC text agreement ${pct(m.ctcAgreement)}`,
+      m.iou === undefined || h?.metric === 'iou' ? '' : `map IoU ${pct(m.iou)}`,
     ].filter(Boolean);
     return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
   });
@@ -38,7 +37,7 @@ export function formatQuantizeResult(r: QuantizeResult): string {
 export function formatCompare(r: CompareReport): string {
   return [
     `${r.samples} samples (${r.data}) on ${r.device}`,
-    ...fidelityLines(r.outputs, r.data),
+    ...fidelityLines(r.outputs, r.data, r.metric),
     `  latency: reference ${r.latencyMs.reference.toFixed(2)} ms, candidate ${r.latencyMs.candidate.toFixed(2)} ms`,
     `  size: reference ${mib(r.sizeBytes.reference)}, candidate ${mib(r.sizeBytes.candidate)}`,
     ...(r.warning ? [`  warning: ${r.warning}`] : []),

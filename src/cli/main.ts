@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isRandomData, RANDOM_DATA_NOTE } from '../core/eval/metrics';
+import { HEADLINE_METRICS, isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
 import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
 import { formatSummary, summarizeModel } from '../core/inspect';
@@ -134,7 +134,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       signal: cliAbort.signal,
       onProgress: (p) => {
         const point = p.partial as SweepPoint | undefined;
-        const h = point?.headline && point.headline.metric !== 'cosine' ? `${point.headline.metric} agreement ${(point.headline.value * 100).toFixed(2)}% (worst), ` : '';
+        const h = point?.headline && point.headline.metric !== 'cosine' ? `${METRIC_NAMES[point.headline.metric]} ${(point.headline.value * 100).toFixed(2)}% (worst), ` : '';
         if (point) out.stderr(`sparsity ${point.sparsity}: ${h}cosine ${point.cosine.toFixed(5)}, SQNR ${point.sqnr.toFixed(1)} dB, ${point.parameters.toLocaleString('en-US')} parameters, ${point.latencyMs.toFixed(2)} ms${point.metric === undefined ? '' : `, metric ${point.metric}`}${randomData ? ` [${RANDOM_DATA_NOTE}]` : ''}\n`);
       },
     });
@@ -143,12 +143,13 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 
   async compare(args, out) {
-    const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, json: { type: 'boolean' } });
+    const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, metric: { type: 'string' }, json: { type: 'boolean' } });
     if (positionals.length !== 2) throw new UsageError(`compare takes REFERENCE and CANDIDATE, got ${positionals.length} paths`);
     const samples = values.samples === undefined ? undefined : Number(values.samples);
     if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) throw new UsageError(`--samples must be a positive integer, not '${values.samples}'`);
     if (!['auto', 'cpu', 'cuda'].includes(values.device as string)) throw new UsageError(`--device must be auto, cpu or cuda`);
-    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference }, { signal: cliAbort.signal });
+    const metric = oneOfFlag('metric', values.metric, HEADLINE_METRICS);
+    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference, metric }, { signal: cliAbort.signal });
     if (values.json) return printJson(out, r);
     out.stdout(formatCompare(r) + '\n');
   },

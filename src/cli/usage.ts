@@ -14,7 +14,7 @@ commands:
            [--budget DROP [--budget-metric cosine|top1|task]] [--progressive [--steps N]]
            [--evaluator 'python eval.py --model {model}' [--lower-is-better] [--evaluator-timeout S]]
                                     mixed precision: keep the fewest sensitive layers float within DROP
-  compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--json]
+  compare REFERENCE CANDIDATE [--data DIR|random:N] [--samples N] [--device ...] [--metric cosine|top1|sequence|ctc|iou] [--json]
 
   sensitivity MODEL --calibration DIR|random:N [--method local|end-to-end] [--mode static|weight|dynamic]
            [--bits 8|4] [--samples N] [--exclude GLOB]... [--workers N] [-o FILE] [--json]

@@ -1,7 +1,7 @@
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
-import { FidelityAccumulator, type FidelityMetrics } from './eval/metrics';
+import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import type { GraphProto } from './onnx/proto';
@@ -30,6 +30,8 @@ export interface CompareOptions {
    * one segment's weights; latency is then the sum of the segments' times.
    */
   segmentBytes?: number;
+  /** The metric each output's headline reports (when it has it); default: the worst relevant one. */
+  metric?: HeadlineMetric;
 }
 
 /** `quantlens compare --json`: the contract's fields, then extras. */
@@ -41,6 +43,8 @@ export interface CompareReport {
   fallbackReason?: string;
   samples: number;
   data: string;
+  /** The headline metric asked for (--metric), if any. */
+  metric?: HeadlineMetric;
   warning?: string;
   /** Set when the reference ran memory-mapped without prepacking: its latency is then slower than deployed. */
   mappedReference?: boolean;
@@ -74,11 +78,12 @@ export async function compareModels(reference: string, candidate: string, opts: 
       if (!b.outputs[k][name]) throw new QuantLensError(candidate, `has no output '${name}' (the reference has)`);
       acc.add(a.outputs[k][name], b.outputs[k][name]);
     });
-    const r = acc.result();
+    const r = acc.result(opts.metric);
     outputs[name] = { ...r, sqnr: capDb(r.sqnr) };
   }
   return {
     outputs,
+    ...(opts.metric ? { metric: opts.metric } : {}),
     latencyMs: { reference: a.latencyMs, candidate: b.latencyMs },
     sizeBytes: sizes,
     device: b.provider,

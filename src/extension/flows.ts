@@ -82,7 +82,7 @@ function quantizeView(report: QuantizeReport, sensitivityReport?: string): Quant
   return {
     input: report.input, output: report.output, mode: `${report.options.mode} ${report.options.bits}-bit${report.options.mode === 'weight' && report.options.bits === 4 ? ` (${report.options.algorithm})` : ''}`,
     device: report.device + (report.fallbackReason ? ` (${report.fallbackReason})` : ''), sizeBefore: report.sizeBefore, sizeAfter: report.sizeAfter,
-    latencyMs: report.latencyMs, fidelity: report.fidelity, quantized: report.quantized.length, skipped: report.skipped, warnings: report.warnings,
+    latencyMs: report.latencyMs, fidelity: report.fidelity, fidelityData: report.fidelityData, quantized: report.quantized.length, skipped: report.skipped, warnings: report.warnings,
     ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, tensors: report.calibration.tensors } } : {}),
     ...(sensitivityReport ? { sensitivityReport } : {}),
   };
@@ -232,7 +232,7 @@ export class Flows {
       calibration = c;
     }
     const report = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.sweep.json`);
-    const panel = ResultsPanel.show(this.ctx.extensionUri, this.log, { data: { kind: 'sweep', view: { model: model.fsPath, method: method ?? 'magnitude', points: [], done: false } } }, await columnBesideCode([]));
+    const panel = ResultsPanel.show(this.ctx.extensionUri, this.log, { data: { kind: 'sweep', view: { model: model.fsPath, method: method ?? 'magnitude', points: [], done: false, fidelityData: calibration ?? 'random:4' } } }, await columnBesideCode([]));
     const ev = this.evaluatorOptions(true);
     const r = await this.engine.run(`QuantLens: pruning sweep of ${path.basename(model.fsPath)}`, 'sweep', {
       model: model.fsPath,
@@ -284,7 +284,7 @@ export class Flows {
     ResultsPanel.show(this.ctx.extensionUri, this.log, {
       data: { kind: 'prune', view: {
         input: rep.input, output: rep.output, method: rep.method, sparsity: rep.sparsity, parametersBefore: rep.parametersBefore, parametersAfter: rep.parametersAfter,
-        sizeBefore: rep.sizeBefore, sizeAfter: rep.sizeAfter, latencyMs: rep.latencyMs, fidelity: rep.fidelity, maps: rep.maps,
+        sizeBefore: rep.sizeBefore, sizeAfter: rep.sizeAfter, latencyMs: rep.latencyMs, fidelity: rep.fidelity, fidelityData: rep.fidelityData, maps: rep.maps,
         layers: rep.layers.map((l) => ({ name: l.name, sparsity: l.sparsity, shapeBefore: l.shapeBefore, shapeAfter: l.shapeAfter })), skipped: rep.skipped,
         ...(rep.rounding ? { rounding: rep.rounding } : {}),
         ...(rep.compensation ? { compensation: rep.compensation } : {}),

@@ -1,6 +1,7 @@
 // Messages between the extension and the results panels (quantize summary + calibration, sensitivity
 // tree, sweep chart, pruning heatmaps). Everything arriving from a webview is checked by
 // isFromResultsView before use.
+import type { FidelityMetrics } from '../core/eval/metrics';
 import type { SweepPoint } from '../core/prune/sweep';
 import type { TensorCalibration } from '../core/quant/static/qdq';
 
@@ -17,7 +18,9 @@ export interface QuantizeView {
   sizeBefore: number;
   sizeAfter: number;
   latencyMs: { reference: number; candidate: number };
-  fidelity: Record<string, { cosine: number; sqnr: number; maxAbsError: number; top1Agreement: number | null }>;
+  fidelity: Record<string, FidelityMetrics>;
+  /** The samples fidelity was measured on (`random:N`: not the user's data, and the view says so). */
+  fidelityData: string;
   quantized: number;
   skipped: Array<{ node: string; reason: string }>;
   warnings: string[];
@@ -51,6 +54,8 @@ export interface SweepView {
   baseline?: { sizeBytes: number; latencyMs: number; parameters: number };
   points: SweepPoint[];
   done: boolean;
+  /** The data the points' fidelity is measured on (`random:N` when none was given). */
+  fidelityData?: string;
 }
 
 export interface PruneView {
@@ -64,6 +69,7 @@ export interface PruneView {
   sizeAfter: number;
   latencyMs: { reference: number; candidate: number };
   fidelity: QuantizeView['fidelity'];
+  fidelityData: string;
   maps: Record<string, { tile: [number, number]; rows: number; cols: number; density: number[]; magnitude: number[] }>;
   layers: Array<{ name: string; sparsity: number; shapeBefore: number[]; shapeAfter: number[] }>;
   skipped: Array<{ node: string; reason: string }>;

@@ -120,15 +120,16 @@ describe('editor: the results page in Chromium', function () {
 
   it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
     const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
-    const { p, sent } = await open({ data: { kind: 'sweep', view: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true } } });
+    const { p, sent } = await open({ data: { kind: 'sweep', view: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });
     assert.equal(await p.locator('table.points tbody tr').count(), 2);
+    assert.match(await p.locator('.random-data').innerText(), /random inputs — not evidence of accuracy/);
     assert.ok((await p.locator('.chart canvas').count()) >= 1);
     await p.locator('button', { hasText: 'Keep this model' }).nth(1).focus();
     await p.keyboard.press('Enter');
     assert.ok(sent.some((m) => JSON.stringify(m) === JSON.stringify({ type: 'keepPoint', sparsity: 0.5 })));
     await p.close();
     const maps = { 'a.fc1': { tile: [1, 1] as [number, number], rows: 4, cols: 4, density: [1, 0, 1, 0, 0.5, 0.5, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1], magnitude: Array(16).fill(0.1) } };
-    const h = await open({ data: { kind: 'prune', view: { input: 'm.onnx', output: 'p.onnx', method: 'magnitude', sparsity: 0.4, parametersBefore: 16, parametersAfter: 16, sizeBefore: 100, sizeAfter: 100, latencyMs: { reference: 1, candidate: 1 }, fidelity: {}, maps, layers: [{ name: 'a.fc1', sparsity: 0.4, shapeBefore: [4, 4], shapeAfter: [4, 4] }], skipped: [] } } });
+    const h = await open({ data: { kind: 'prune', view: { input: 'm.onnx', output: 'p.onnx', method: 'magnitude', sparsity: 0.4, parametersBefore: 16, parametersAfter: 16, sizeBefore: 100, sizeAfter: 100, latencyMs: { reference: 1, candidate: 1 }, fidelity: {}, fidelityData: '/data/calib', maps, layers: [{ name: 'a.fc1', sparsity: 0.4, shapeBefore: [4, 4], shapeAfter: [4, 4] }], skipped: [] } } });
     const colours = await h.p.locator('.heatmap canvas').evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       const seen = new Set<string>();
@@ -136,6 +137,7 @@ describe('editor: the results page in Chromium', function () {
       return seen.size;
     });
     assert.ok(colours >= 3, `${colours} colours drawn`);
+    assert.equal(await h.p.locator('.random-data').count(), 0, 'real data: no random-inputs banner');
     await h.p.close();
   });
 });

@@ -1,9 +1,22 @@
+import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../../src/core/eval/metrics';
 import type { PruneView, QuantizeView } from '../../src/protocol/results-view';
 import { histogramCanvas } from './histogram';
 import { el, facts, mib, sortableTable, type Column } from './dom';
 
+/** Per output: the headline (the worst relevant metric) first, then cosine, SQNR and top-1. */
 function fidelityRows(f: QuantizeView['fidelity']): Array<[string, string]> {
-  return Object.entries(f).map(([name, m]) => [name, `cosine ${m.cosine.toFixed(5)}, SQNR ${m.sqnr.toFixed(1)} dB${m.top1Agreement === null ? '' : `, top-1 ${(m.top1Agreement * 100).toFixed(1)}%`}`]);
+  return Object.entries(f).map(([name, m]) => {
+    const h = m.headline && m.headline.metric !== 'cosine' ? `${METRIC_NAMES[m.headline.metric]} ${(m.headline.value * 100).toFixed(1)}% (worst), ` : '';
+    return [name, `${h}cosine ${m.cosine.toFixed(5)}, SQNR ${m.sqnr.toFixed(1)} dB${m.top1Agreement === null || m.headline?.metric === 'top1' ? '' : `, top-1 ${(m.top1Agreement * 100).toFixed(1)}%`}`];
+  });
+}
+
+/** The report's warnings, less the random-data one the banner already says. */
+const otherWarnings = (warnings: string[], data: string | undefined) => (isRandomData(data) ? warnings.filter((w) => !w.includes(RANDOM_DATA_NOTE)) : warnings);
+
+/** A banner when fidelity was measured on random inputs: those numbers are not evidence of accuracy. */
+export function randomDataBanner(data: string | undefined): HTMLElement[] {
+  return isRandomData(data) ? [el('p', { cls: 'warning random-data', text: `Fidelity measured on ${data ?? 'random samples'}: ${RANDOM_DATA_NOTE}. Give calibration data to judge accuracy.` })] : [];
 }
 
 /** A quantize run: sizes, latency, fidelity, what was skipped, and the calibration of each tensor. */
@@ -16,8 +29,9 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
       ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
       ...fidelityRows(v.fidelity), ['Nodes quantized', String(v.quantized)], ['Skipped', String(v.skipped.length)],
     ]),
+    ...randomDataBanner(v.fidelityData),
   ];
-  for (const w of v.warnings) out.push(el('p', { cls: 'warning', text: w }));
+  for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
@@ -57,6 +71,7 @@ export function pruneSummary(v: PruneView): HTMLElement[] {
       ...(v.rounding ? [['Channel counts', v.rounding] as [string, string]] : []),
       ...(v.compensation ? [['Bias compensation', `${v.compensation.layers} layers took the removed channels' mean (${v.compensation.data})`] as [string, string]] : []),
     ]),
-    ...(v.warnings ?? []).map((w) => el('p', { cls: 'warning', text: w })),
+    ...randomDataBanner(v.fidelityData),
+    ...otherWarnings(v.warnings ?? [], v.fidelityData).map((w) => el('p', { cls: 'warning', text: w })),
   ];
 }

@@ -2,6 +2,7 @@ import uPlot from 'uplot';
 import type { SweepPoint } from '../../src/core/prune/sweep';
 import type { SweepView } from '../../src/protocol/results-view';
 import { el, mib, themeColor } from './dom';
+import { randomDataBanner } from './summary';
 
 /**
  * Sparsity against fidelity (cosine), size and latency, drawn with uPlot; it grows as points arrive.
@@ -15,7 +16,7 @@ export class SweepChart {
   private readonly status = el('p', { cls: 'hint' });
 
   constructor(private readonly view: SweepView, private readonly onKeep: (p: SweepPoint) => void) {
-    this.element = el('div', { cls: 'sweep' }, this.status, this.chartBox, this.table);
+    this.element = el('div', { cls: 'sweep' }, ...randomDataBanner(view.fidelityData), this.status, this.chartBox, this.table);
     this.draw();
   }
 

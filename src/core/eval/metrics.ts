@@ -22,6 +22,10 @@ export class FidelityAccumulator {
   private seqTotal = 0;
   private blankSteps = 0;
   private steps = 0;
+  private rank = 0;
+  private inUnit = true;
+  private inter = 0;
+  private union = 0;
 
   add(ref: ort.Tensor, cand: ort.Tensor): void {
     const a = tensorValues(ref);
@@ -44,6 +48,17 @@ export class FidelityAccumulator {
         this.argmaxTotal++;
       }
     }
+    // Maps [N, 1, H, W] (detection, segmentation probabilities): IoU of the maps thresholded at 0.5.
+    this.rank = ref.dims.length;
+    if (ref.dims.length === 4 && Number(ref.dims[1]) === 1 && ref.type !== 'bool' && ref.type !== 'string') {
+      for (let i = 0; i < a.length; i++) {
+        const x = Number(a[i]), y = Number(b[i]);
+        if (!(x >= 0 && x <= 1)) this.inUnit = false;
+        const p = x > 0.5, q = y > 0.5;
+        if (p && q) this.inter++;
+        if (p || q) this.union++;
+      }
+    } else this.inUnit = false;
     // Sequence outputs [N, T, C] (text recognisers, token logits): one answer per row is a whole sequence.
     if (ref.dims.length === 3 && last > 1 && Number(ref.dims[1]) > 1 && ref.type !== 'bool' && ref.type !== 'string') {
       const steps = Number(ref.dims[1]);
@@ -62,7 +77,8 @@ export class FidelityAccumulator {
     }
   }
 
-  result(): FidelityMetrics {
+  /** `metric`: the headline to report (when this output has it); otherwise the worst relevant one. */
+  result(metric?: HeadlineMetric): FidelityMetrics {
     const denom = Math.sqrt(this.refSq) * Math.sqrt(this.candSq);
     const cosine = denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom;
     const top1Agreement = this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null;
@@ -72,13 +88,20 @@ export class FidelityAccumulator {
       // A CTC head spends most steps on its blank (class 0): what it reads is the collapsed sequence.
       if (this.blankSteps / this.steps > 0.3) m.ctcAgreement = this.ctcSame / this.seqTotal;
     }
+    // Both maps empty: nothing to disagree on.
+    if (this.inUnit) m.iou = this.union ? this.inter / this.union : 1;
     // The headline is the worst of the metrics that judge this kind of output: per-position top-1 can
-    // read 93% while every line of text is wrong.
-    const candidates: Array<[FidelityMetrics['headline']['metric'], number]> = [['cosine', cosine]];
-    if (top1Agreement !== null) candidates.push(['top1', top1Agreement]);
-    if (m.sequenceAgreement !== undefined) candidates.push(m.ctcAgreement !== undefined ? ['ctc', m.ctcAgreement] : ['sequence', m.sequenceAgreement]);
-    const [metric, value] = candidates.reduce((w, c) => (c[1] < w[1] ? c : w));
-    m.headline = { metric, value };
+    // read 93% while every line of text is wrong. Top-1 along the last axis of a map (its width) judges nothing.
+    const candidates: Array<[HeadlineMetric, number]> = [['cosine', cosine]];
+    if (top1Agreement !== null && this.rank <= 3) candidates.push(['top1', top1Agreement]);
+    if (m.sequenceAgreement !== undefined) candidates.push(['sequence', m.sequenceAgreement]);
+    if (m.ctcAgreement !== undefined) candidates.push(['ctc', m.ctcAgreement]);
+    if (m.iou !== undefined) candidates.push(['iou', m.iou]);
+    // For a CTC head, the collapsed text is what it reads: an extra blank step is not a different answer.
+    const relevant = m.ctcAgreement !== undefined ? candidates.filter(([k]) => k !== 'sequence') : candidates;
+    const chosen = metric ? candidates.find(([k]) => k === metric) : undefined;
+    const [name, value] = chosen ?? relevant.reduce((w, c) => (c[1] < w[1] ? c : w));
+    m.headline = { metric: name, value };
     return m;
   }
 }
@@ -92,9 +115,16 @@ export interface FidelityMetrics {
   sequenceAgreement?: number;
   /** [N, T, C] outputs of a CTC head (blank = class 0): share of rows that decode to the same text. */
   ctcAgreement?: number;
-  /** The worst of the relevant metrics, each read as agreement in [0, 1] (cosine as it is). */
-  headline: { metric: 'cosine' | 'top1' | 'sequence' | 'ctc'; value: number };
+  /** Maps [N, 1, H, W] with values in [0, 1]: intersection over union of the maps thresholded at 0.5. */
+  iou?: number;
+  /** The worst of the relevant metrics (or the one asked for), each read as agreement in [0, 1] (cosine as it is). */
+  headline: { metric: HeadlineMetric; value: number };
 }
+
+export const HEADLINE_METRICS = ['cosine', 'top1', 'sequence', 'ctc', 'iou'] as const;
+export type HeadlineMetric = (typeof HEADLINE_METRICS)[number];
+/** How reports name each metric. */
+export const METRIC_NAMES: Record<HeadlineMetric, string> = { cosine: 'cosine', top1: 'top-1 agreement', sequence: 'sequence agreement', ctc: 'CTC text agreement', iou: 'map IoU' };
 
 /** What every fidelity line measured on random inputs says (CLI, reports, panels, sweeps). */
 export const RANDOM_DATA_NOTE = 'random inputs — not evidence of accuracy';

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { FidelityAccumulator } from '../../src/core/eval/metrics';
+
+/** [1, T, C] probabilities whose argmax per step is `seq`. */
+const steps = (seq: number[], c = 4) => new ort.Tensor('float32', Float32Array.from(seq.flatMap((k) => Array.from({ length: c }, (_, j) => (j === k ? 0.9 : 0.1 / (c - 1))))), [1, seq.length, c]);
+
+describe('fidelity metrics', function () {
+  it('a CTC head: the text, not the steps, decides; the headline is the worst relevant metric', () => {
+    const acc = new FidelityAccumulator();
+    // "1 2" read with the blank one step later: the same text, a different step sequence.
+    acc.add(steps([0, 1, 1, 0, 2, 0, 0, 0]), steps([0, 1, 0, 0, 2, 2, 0, 0]));
+    // A space dropped: another text.
+    acc.add(steps([0, 1, 0, 3, 0, 2, 0, 0]), steps([0, 1, 0, 0, 0, 2, 0, 0]));
+    const m = acc.result();
+    assert.equal(m.sequenceAgreement, 0);
+    assert.equal(m.ctcAgreement, 0.5);
+    assert.equal(m.top1Agreement, 13 / 16);
+    assert.deepEqual(m.headline, { metric: 'ctc', value: 0.5 });
+    assert.deepEqual(acc.result('top1').headline, { metric: 'top1', value: 13 / 16 });
+  });
+
+  it('a probability map: IoU of the maps thresholded at 0.5, not top-1 along its width', () => {
+    const acc = new FidelityAccumulator();
+    const map = (v: number[]) => new ort.Tensor('float32', Float32Array.from(v), [1, 1, 2, 4]);
+    acc.add(map([0.9, 0.8, 0.1, 0, 0, 0.7, 0.6, 0]), map([0.9, 0.4, 0.2, 0, 0, 0.7, 0.6, 0.55]));
+    const m = acc.result();
+    // Reference on: 4 pixels; candidate on: 4; both: 3; either: 5.
+    assert.equal(m.iou, 3 / 5);
+    assert.deepEqual(m.headline, { metric: 'iou', value: 0.6 });
+  });
+
+  it('classification logits: top-1 is the headline when it is worse than cosine', () => {
+    const acc = new FidelityAccumulator();
+    acc.add(new ort.Tensor('float32', Float32Array.of(1, 1.01, 0), [1, 3]), new ort.Tensor('float32', Float32Array.of(1.01, 1, 0), [1, 3]));
+    const m = acc.result();
+    assert.equal(m.iou, undefined);
+    assert.equal(m.sequenceAgreement, undefined);
+    assert.deepEqual(m.headline, { metric: 'top1', value: 0 });
+  });
+});
