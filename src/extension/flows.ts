@@ -84,6 +84,7 @@ function quantizeView(report: QuantizeReport, sensitivityReport?: string): Quant
     device: report.device + (report.fallbackReason ? ` (${report.fallbackReason})` : ''), sizeBefore: report.sizeBefore, sizeAfter: report.sizeAfter,
     latencyMs: report.latencyMs, fidelity: report.fidelity, fidelityData: report.fidelityData, quantized: report.quantized.length, skipped: report.skipped, warnings: report.warnings,
     ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, tensors: report.calibration.tensors } } : {}),
+    ...(report.profile ? { profile: report.profile } : {}),
     ...(sensitivityReport ? { sensitivityReport } : {}),
   };
 }

@@ -2,6 +2,7 @@
 // tree, sweep chart, pruning heatmaps). Everything arriving from a webview is checked by
 // isFromResultsView before use.
 import type { FidelityMetrics } from '../core/eval/metrics';
+import type { OpTimeProfile } from '../core/eval/op-time';
 import type { SweepPoint } from '../core/prune/sweep';
 import type { TensorCalibration } from '../core/quant/static/qdq';
 
@@ -25,6 +26,8 @@ export interface QuantizeView {
   skipped: Array<{ node: string; reason: string }>;
   warnings: string[];
   calibration?: { method: string; source: string; samples: number; tensors: CalibrationTensorView[] };
+  /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
+  profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
   sensitivityReport?: string;
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { FidelityAccumulator } from '../../src/core/eval/metrics';
+import { slowerWarning } from '../../src/core/eval/op-time';
 
 /** [1, T, C] probabilities whose argmax per step is `seq`. */
 const steps = (seq: number[], c = 4) => new ort.Tensor('float32', Float32Array.from(seq.flatMap((k) => Array.from({ length: c }, (_, j) => (j === k ? 0.9 : 0.1 / (c - 1))))), [1, seq.length, c]);
@@ -37,5 +38,14 @@ describe('fidelity metrics', function () {
     assert.equal(m.iou, undefined);
     assert.equal(m.sequenceAgreement, undefined);
     assert.deepEqual(m.headline, { metric: 'top1', value: 0 });
+  });
+
+  it('a slower result says so, with the operator types that grew; a faster one says nothing', () => {
+    const p = (ops: Array<[string, number]>) => ({ runs: 5, totalMs: ops.reduce((a, [, ms]) => a + ms, 0), byOpType: ops.map(([op, ms]) => ({ op, ms, nodes: 1 })) });
+    const profile = { reference: p([['Conv', 8], ['Add', 3]]), candidate: p([['Conv', 9], ['DequantizeLinear', 6], ['Add', 2]]) };
+    const w = slowerWarning('quantized', { reference: 10, candidate: 15 }, profile)!;
+    assert.match(w, /median 10\.00 ms -> 15\.00 ms.*DequantizeLinear 0\.00 -> 6\.00, Conv 8\.00 -> 9\.00/);
+    assert.doesNotMatch(w, /Add/);
+    assert.equal(slowerWarning('quantized', { reference: 10, candidate: 10.4 }, profile), undefined);
   });
 });

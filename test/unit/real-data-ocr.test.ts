@@ -67,6 +67,11 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     assert.equal(m.headline.metric, 'ctc');
     assert.ok(m.ctcAgreement! < m.top1Agreement!, JSON.stringify(m));
     const report = JSON.parse(fs.readFileSync(`${out64}.report.json`, 'utf8'));
+    // Where the time goes, from onnxruntime's profiler: the float model has no Q/DQ kernels, the quantized one does.
+    const ops = (p: { byOpType: Array<{ op: string }> }) => p.byOpType.map((o) => o.op);
+    assert.ok(ops(report.profile.reference).includes('Conv') && !ops(report.profile.reference).some((o) => /QuantizeLinear|QLinear/.test(o)));
+    assert.ok(ops(report.profile.candidate).some((o) => /QuantizeLinear|QLinear/.test(o)), ops(report.profile.candidate).join());
+    if (report.latencyMs.candidate > 1.05 * report.latencyMs.reference) assert.ok(report.warnings.some((w: string) => /ran slower than the original/.test(w)), 'a slower model says so');
     const smoothed = report.smoothing.filter((d: { skipped?: string }) => !d.skipped);
     assert.ok(smoothed.length >= 10, `${smoothed.length} activations smoothed`);
     assert.ok(smoothed.every((d: { estimatedGainDb: number; absorbedBy: string[] }) => d.estimatedGainDb >= 0.5 && d.absorbedBy.length > 0));

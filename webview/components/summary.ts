@@ -1,3 +1,4 @@
+import { profileDelta } from '../../src/core/eval/op-time';
 import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../../src/core/eval/metrics';
 import type { PruneView, QuantizeView } from '../../src/protocol/results-view';
 import { histogramCanvas } from './histogram';
@@ -35,8 +36,22 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
+  if (v.profile) out.push(timeView(v.profile));
   if (v.calibration) out.push(...calibrationView(v.calibration));
   return out;
+}
+
+/** Where the time goes: per operator type (as onnxruntime ran them), float vs quantized, biggest growth first. */
+function timeView(p: NonNullable<QuantizeView['profile']>): HTMLElement {
+  type Row = { op: string; referenceMs: number; candidateMs: number };
+  const ms = (v: number) => (v ? v.toFixed(2) : '–');
+  const cols: Column<Row>[] = [
+    { head: 'operator', value: (r) => r.op },
+    { head: 'float ms', value: (r) => r.referenceMs, cell: (r) => ms(r.referenceMs), numeric: true },
+    { head: 'quantized ms', value: (r) => r.candidateMs, cell: (r) => ms(r.candidateMs), numeric: true },
+    { head: 'change', value: (r) => r.candidateMs - r.referenceMs, cell: (r) => `${r.candidateMs >= r.referenceMs ? '+' : ''}${(r.candidateMs - r.referenceMs).toFixed(2)}`, numeric: true },
+  ];
+  return sortableTable(`Where time goes (kernel time per run: float ${p.reference.totalMs.toFixed(2)} ms, quantized ${p.candidate.totalMs.toFixed(2)} ms)`, cols, profileDelta(p.reference, p.candidate), { limit: 200 });
 }
 
 /** Per tensor: range, chosen clip vs MinMax, % clipped; the selected tensor's histogram with both marked. */

@@ -97,8 +97,11 @@ export class FidelityAccumulator {
     if (m.sequenceAgreement !== undefined) candidates.push(['sequence', m.sequenceAgreement]);
     if (m.ctcAgreement !== undefined) candidates.push(['ctc', m.ctcAgreement]);
     if (m.iou !== undefined) candidates.push(['iou', m.iou]);
-    // For a CTC head, the collapsed text is what it reads: an extra blank step is not a different answer.
-    const relevant = m.ctcAgreement !== undefined ? candidates.filter(([k]) => k !== 'sequence') : candidates;
+    // A task metric, where the output's kind has one, is what judges it: a CTC head by the text it decodes
+    // (an extra blank step or a repeat is not a different answer), other sequences by the whole sequence,
+    // maps by IoU; per-position top-1 and cosine are reported beside it.
+    const task = m.ctcAgreement !== undefined ? 'ctc' : m.sequenceAgreement !== undefined ? 'sequence' : m.iou !== undefined ? 'iou' : undefined;
+    const relevant = task ? candidates.filter(([k]) => k === task) : candidates;
     const chosen = metric ? candidates.find(([k]) => k === metric) : undefined;
     const [name, value] = chosen ?? relevant.reduce((w, c) => (c[1] < w[1] ? c : w));
     m.headline = { metric: name, value };
@@ -117,7 +120,7 @@ export interface FidelityMetrics {
   ctcAgreement?: number;
   /** Maps [N, 1, H, W] with values in [0, 1]: intersection over union of the maps thresholded at 0.5. */
   iou?: number;
-  /** The worst of the relevant metrics (or the one asked for), each read as agreement in [0, 1] (cosine as it is). */
+  /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
   headline: { metric: HeadlineMetric; value: number };
 }
 

@@ -13,6 +13,8 @@ import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { openCalibration } from '../calib/data';
+import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
+import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 
@@ -46,6 +48,8 @@ export interface QuantizeReport extends QuantizeResult {
   timings: Record<string, number>;
   /** External-data models are written tensor by tensor: how many new tensors went straight to the data file. */
   streamed?: { tensors: number; bytes: number };
+  /** Where the time goes: kernel time per operator type of the float and the quantized model (onnxruntime's profiler). */
+  profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
   /** Verification ran each model a segment at a time (large streamed models): how many segments each. */
   verifiedInSegments?: { reference: number; candidate: number };
 }
@@ -134,6 +138,17 @@ export async function quantizeModel(input: string, output: string, partial: Part
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   const check = v.check;
+  // Where the time goes, float vs quantized, per operator type as onnxruntime ran them (models verified
+  // whole only: a segmented one is too large to profile twice more).
+  let profile: QuantizeReport['profile'];
+  if (!check.segments) {
+    const tp = performance.now();
+    const [feeds] = openCalibration(options.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: 1 }).samples();
+    profile = { reference: await profileOpTypes(input, feeds), candidate: await profileOpTypes(output, feeds) };
+    timings.profile = (performance.now() - tp) / 1000;
+  }
+  const slower = slowerWarning('quantized', check.latencyMs, profile);
+  if (slower) warnings.push(slower);
   if (options.mode !== 'weight' && options.reduceRange === 'auto' && reducesRange(options)) warnings.push(`weights of integer kernels quantized to 7 bits: ${int8Saturates().why} (--reduce-range off for a target with VNNI)`);
   const randomWarning = randomDataWarning(options.calibration);
   if (randomWarning) warnings.push(randomWarning);
@@ -165,6 +180,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     ...(mixedPrecision ? { mixedPrecision } : {}), ...(progressiveCurve ? { progressive: progressiveCurve } : {}), timings,
     ...(streamed ? { streamed } : {}),
     ...(check.segments ? { verifiedInSegments: check.segments } : {}),
+    ...(profile ? { profile } : {}),
   };
   writeJsonAtomic(result.report, report);
   return result;

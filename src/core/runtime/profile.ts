@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { OpTimeProfile } from '../eval/op-time';
+
+/**
+ * Runs `model` `runs` times on `feeds` with onnxruntime's profiler on (CPU) and sums its kernel times per
+ * operator type. The names are those of the kernels that ran, after fusion: a Q/DQ pair that did not fuse
+ * shows up as QuantizeLinear/DequantizeLinear time, a fused one as QLinearConv, QGemm or the like.
+ */
+export async function profileOpTypes(model: string, feeds: Record<string, ort.Tensor>, runs = 5): Promise<OpTimeProfile> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-profile-'));
+  try {
+    const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: path.join(dir, 'p') });
+    try {
+      await session.run(feeds); // warm-up: first-run allocations; its events are dropped below
+      for (let i = 0; i < runs; i++) await session.run(feeds);
+      session.endProfiling();
+    } finally {
+      await session.release();
+    }
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (!file) throw new Error('onnxruntime wrote no profile');
+    type Event = { cat?: string; name?: string; dur?: number; args?: { op_name?: string } };
+    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Event[];
+    // Kernel events in run order: skip the warm-up run's share (the first 1/(runs+1) of them).
+    const kernels = events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time') && e.args?.op_name);
+    const perRun = kernels.length / (runs + 1);
+    const by = new Map<string, { us: number; nodes: Set<string> }>();
+    for (const e of kernels.slice(Math.round(perRun))) {
+      const k = by.get(e.args!.op_name!) ?? by.set(e.args!.op_name!, { us: 0, nodes: new Set() }).get(e.args!.op_name!)!;
+      k.us += e.dur ?? 0;
+      k.nodes.add(e.name!);
+    }
+    const byOpType = [...by].map(([op, v]) => ({ op, ms: v.us / 1000 / runs, nodes: v.nodes.size })).sort((a, b) => b.ms - a.ms);
+    return { runs, totalMs: byOpType.reduce((a, b) => a + b.ms, 0), byOpType };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
