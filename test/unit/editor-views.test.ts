@@ -118,6 +118,25 @@ describe('editor: the results page in Chromium', function () {
     await p.close();
   });
 
+  it('quantize summary: the headline metric, the random-inputs banner and where time goes', async () => {
+    const p = (ops: Array<[string, number]>) => ({ runs: 5, totalMs: ops.reduce((a, [, ms]) => a + ms, 0), byOpType: ops.map(([op, ms]) => ({ op, ms, nodes: 1 })) });
+    const view = {
+      input: 'm.onnx', output: 'm.static.onnx', mode: 'static 8-bit', device: 'cpu', sizeBefore: 4e6, sizeAfter: 1e6, latencyMs: { reference: 10, candidate: 12 },
+      fidelity: { y: { cosine: 0.98, sqnr: 14, maxAbsError: 0.9, top1Agreement: 0.97, sequenceAgreement: 0.6, ctcAgreement: 0.875, headline: { metric: 'ctc' as const, value: 0.875 } } },
+      fidelityData: 'random:8', quantized: 3, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
+      profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]) },
+    };
+    const { p: page } = await open({ data: { kind: 'quantize', view } });
+    const text = await page.locator('#root').innerText();
+    assert.match(text, /CTC text agreement 87\.5% \(worst\)/);
+    assert.equal(await page.locator('.random-data').count(), 1);
+    assert.equal((text.match(/not evidence of accuracy/g) ?? []).length, 1, 'the banner, not the warning again');
+    assert.match(text, /something else/);
+    assert.match(text, /Where time goes \(kernel time per run: float 10\.00 ms, quantized 13\.00 ms\)/);
+    assert.match(await page.locator('table.sortable').first().locator('tbody tr').first().innerText(), /DequantizeLinear/);
+    await page.close();
+  });
+
   it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
     const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
     const { p, sent } = await open({ data: { kind: 'sweep', view: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });

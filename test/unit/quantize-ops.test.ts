@@ -4,6 +4,11 @@ import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { vi } from '../helpers/models';
 import { quantizeAndMeasure } from '../helpers/quant';
+import fs from 'node:fs';
+import path from 'node:path';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { tmpDir } from '../helpers/util';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
 // float model, the habit of onnxruntime's test_op_* tests.
@@ -96,11 +101,20 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     });
   }
 
-  it('skips what it cannot quantize, with the reason in the report (never a crash)', async () => {
-    const m = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
-    const r = await quantizeAndMeasure(m, { mode: 'weight' });
-    assert.deepEqual(r.result.quantized, []);
-    assert.deepEqual(r.result.skipped, [{ node: '/mm/MatMul', reason: 'input 1 is not a constant float32/float16 weight' }]);
+  it('quantizing nothing is an error naming why, and writes nothing (never a crash, never a silent copy)', async () => {
+    const dir = tmpDir();
+    const run = async (m: ReturnType<typeof model>, o: Parameters<typeof quantizeAndMeasure>[1]) => {
+      const input = path.join(dir, 'in.onnx'), output = path.join(dir, 'out.onnx');
+      saveModel(m, input);
+      await assert.rejects(quantizeModel(input, output, o), (e: Error) => { assert.ok(!fs.existsSync(output), 'no output written'); throw e; });
+    };
+    const products = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
+    await assert.rejects(run(products, { mode: 'weight' }), /nothing was quantized in weight mode: 1 node skipped \(1: input 1 is not a constant float32\/float16 weight\)/);
+    // A conv net in dynamic mode (MatMul/Gemm only): say which mode would take it.
+    await assert.rejects(run(conv(), { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic mode quantizes MatMul and Gemm.*use --mode static or weight/);
+    // Nothing of the mode's kind at all (an embedding-free model in weight mode with only a Relu).
+    const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
+    await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);
   });
 });
 

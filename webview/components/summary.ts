@@ -33,10 +33,10 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
     ...randomDataBanner(v.fidelityData),
   ];
   for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
+  if (v.profile) out.push(timeView(v.profile));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
-  if (v.profile) out.push(timeView(v.profile));
   if (v.calibration) out.push(...calibrationView(v.calibration));
   return out;
 }

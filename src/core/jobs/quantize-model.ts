@@ -8,7 +8,8 @@ import { int8Saturates } from '../runtime/cpu-block';
 import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type NodeDecision, type QuantizeOptions } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import type { CalibrationReport } from '../quant/static/qdq';
-import { applyQuantization, prepareQuantization, type PreparedQuantization } from '../quant/prepare';
+import { applyQuantization, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
+import type { NodeProto } from '../onnx/proto';
 import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
@@ -65,6 +66,19 @@ function validate(o: QuantizeOptions, input: string, output: string): void {
   if (o.budget !== undefined && !(o.budget >= 0 && o.budget < 1)) throw bad(`--budget must be in [0, 1), not ${o.budget}`);
   if ((o.budget !== undefined || o.progressive) && !o.calibration) throw bad('--budget and --progressive measure the model: they need --calibration DIR (or random:N)');
   checkOutputPath(input, output);
+}
+
+/** The one-line error for a run that quantized nothing: why the candidates were skipped, or which ops the mode takes. */
+function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecision[], nodes: NodeProto[]): QuantLensError {
+  if (skipped.length) {
+    const why = new Map<string, number>();
+    for (const s of skipped) why.set(s.skipped!, (why.get(s.skipped!) ?? 0) + 1);
+    const [reason, n] = [...why].sort((a, b) => b[1] - a[1])[0];
+    return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: ${skipped.length} node${skipped.length === 1 ? '' : 's'} skipped (${n}: ${reason})`);
+  }
+  const takes = Object.keys(REGISTRIES[o.mode]).filter((op) => !['Identity', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'Slice', 'Expand', 'Split'].includes(op));
+  const others = [...new Set(nodes.map((n) => n.op_type ?? ''))].filter((op) => Object.entries(REGISTRIES).some(([m, r]) => m !== o.mode && r[op]));
+  return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: it quantizes ${takes.join(', ')}, and the model has none it can take${others.length ? ` (it has ${others.join(', ')}: try ${Object.keys(REGISTRIES).filter((m) => m !== o.mode && others.some((op) => REGISTRIES[m as QuantizeOptions['mode']][op])).map((m) => `--mode ${m}`).join(' or ')})` : ''}`);
 }
 
 /** Quantizes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
@@ -127,6 +141,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   let applied: NodeDecision[];
   try {
     ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
+    if (!applied.some((d) => d.how) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {
     stage.close();
     throw e;
