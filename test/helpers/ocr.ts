@@ -87,3 +87,38 @@ export async function readLines(model: string, images: Float32Array[], alphabet:
 }
 
 export const exactMatches = (read: string[], truth: string[]) => read.filter((t, i) => t === truth[i]).length;
+
+/** The recogniser's real-data set: 64 calibration lines (and their first 16) and 48 other lines judged, written as test-data folders. */
+export interface RecEvaluation {
+  dir: string;
+  calib16: string;
+  calib64: string;
+  evalSet: string;
+  evalImages: Float32Array[];
+  truth: string[];
+  alphabet: string[];
+  /** Exact lines a model reads of the 48. */
+  score(model: string): Promise<number>;
+}
+
+/**
+ * Renders 112 lines (seeded) and splits them: every 7th-line pattern (0, 3, 5 mod 7) and the rest past 48
+ * calibrate, the other 48 are judged, so the two sets never share a line. Files go under `dir`.
+ */
+export async function recEvaluation(dir: string, dictPath: string): Promise<RecEvaluation> {
+  const alphabet = recAlphabet(dictPath);
+  const lines = textLines(48 + 64, 11);
+  const images = await renderRecLines(lines);
+  const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
+  const calibIdx = lines.map((_, i) => i).filter((i) => !evalIdx.includes(i));
+  const dims = [3, REC_H, REC_W];
+  const evalImages = evalIdx.map((i) => images[i]);
+  const truth = evalIdx.map((i) => lines[i]);
+  return {
+    dir, alphabet, evalImages, truth,
+    calib64: writeTestDataSets(path.join(dir, 'calib64'), calibIdx.map((i) => images[i]), dims),
+    calib16: writeTestDataSets(path.join(dir, 'calib16'), calibIdx.slice(0, 16).map((i) => images[i]), dims),
+    evalSet: writeTestDataSets(path.join(dir, 'eval'), evalImages, dims),
+    score: async (model) => exactMatches(await readLines(model, evalImages, alphabet), truth),
+  };
+}

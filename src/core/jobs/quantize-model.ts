@@ -7,7 +7,7 @@ import type { Provider } from '../runtime/session';
 import { int8Saturates } from '../runtime/cpu-block';
 import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type NodeDecision, type QuantizeOptions } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
-import type { CalibrationReport } from '../quant/static/qdq';
+import { PASS_THROUGH, type CalibrationReport } from '../quant/static/qdq';
 import { applyQuantization, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
 import type { NodeProto } from '../onnx/proto';
 import { VariantScorer } from '../quant/variant-scorer';
@@ -76,7 +76,8 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
     const [reason, n] = [...why].sort((a, b) => b[1] - a[1])[0];
     return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: ${skipped.length} node${skipped.length === 1 ? '' : 's'} skipped (${n}: ${reason})`);
   }
-  const takes = Object.keys(REGISTRIES[o.mode]).filter((op) => !['Identity', 'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'Slice', 'Expand', 'Split'].includes(op));
+  // Pass-through ops only follow their input's scale: they are not what a mode is for.
+  const takes = Object.keys(REGISTRIES[o.mode]).filter((op) => !PASS_THROUGH.has(op));
   const others = [...new Set(nodes.map((n) => n.op_type ?? ''))].filter((op) => Object.entries(REGISTRIES).some(([m, r]) => m !== o.mode && r[op]));
   return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: it quantizes ${takes.join(', ')}, and the model has none it can take${others.length ? ` (it has ${others.join(', ')}: try ${Object.keys(REGISTRIES).filter((m) => m !== o.mode && others.some((op) => REGISTRIES[m as QuantizeOptions['mode']][op])).map((m) => `--mode ${m}`).join(' or ')})` : ''}`);
 }

@@ -18,7 +18,7 @@ import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
-const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
+export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
 const POOLING = ['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'];
 
 export interface TensorCalibration {
