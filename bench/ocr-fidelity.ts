@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     ['structured-10-activation-global-reconstruct', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', allocation: 'global', reconstruct: true, calibration: calib64 })],
     ['structured-10-global', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, allocation: 'global', calibration: calib64 })],
     ['structured-30-activation-global', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.3, importance: 'activation', allocation: 'global', calibration: calib64 })],
+    ['structured-10-activation-global-reconstruct-nocomp', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'activation', allocation: 'global', reconstruct: true, compensate: false, calibration: calib64 })],
     ['structured-10-l2', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, importance: 'l2', calibration: calib64 })],
     ['structured-10', (o) => pruneModel(rec, o, { method: 'structured', sparsity: 0.1, calibration: calib64 })],
     ['magnitude-30', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3 })],
