@@ -47,11 +47,11 @@ function timeView(p: NonNullable<QuantizeView['profile']>): HTMLElement {
   const ms = (v: number) => (v ? v.toFixed(2) : '–');
   const cols: Column<Row>[] = [
     { head: 'operator', value: (r) => r.op },
-    { head: 'float ms', value: (r) => r.referenceMs, cell: (r) => ms(r.referenceMs), numeric: true },
-    { head: 'quantized ms', value: (r) => r.candidateMs, cell: (r) => ms(r.candidateMs), numeric: true },
-    { head: 'change', value: (r) => r.candidateMs - r.referenceMs, cell: (r) => `${r.candidateMs >= r.referenceMs ? '+' : ''}${(r.candidateMs - r.referenceMs).toFixed(2)}`, numeric: true },
+    { head: 'float', value: (r) => r.referenceMs, cell: (r) => ms(r.referenceMs), numeric: true },
+    { head: 'INT8', value: (r) => r.candidateMs, cell: (r) => ms(r.candidateMs), numeric: true },
+    { head: 'Δ', value: (r) => r.candidateMs - r.referenceMs, cell: (r) => `${r.candidateMs >= r.referenceMs ? '+' : ''}${(r.candidateMs - r.referenceMs).toFixed(2)}`, numeric: true },
   ];
-  return sortableTable(`Where time goes (kernel time per run: float ${p.reference.totalMs.toFixed(2)} ms, quantized ${p.candidate.totalMs.toFixed(2)} ms)`, cols, profileDelta(p.reference, p.candidate), { limit: 200 });
+  return sortableTable(`Where time goes (kernel ms per run: float ${p.reference.totalMs.toFixed(2)}, quantized ${p.candidate.totalMs.toFixed(2)})`, cols, profileDelta(p.reference, p.candidate), { limit: 200 });
 }
 
 /** Per tensor: range, chosen clip vs MinMax, % clipped; the selected tensor's histogram with both marked. */
