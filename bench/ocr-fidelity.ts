@@ -44,6 +44,9 @@ async function main(): Promise<void> {
     ['magnitude-30', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3 })],
     ['magnitude-30-activation', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, importance: 'activation', calibration: calib64 })],
     ['magnitude-30-layer-activation', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, scope: 'layer', importance: 'activation', calibration: calib64 })],
+    ['magnitude-30-lamp', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, scope: 'lamp' })],
+    ['magnitude-30-lamp-activation', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, scope: 'lamp', importance: 'activation', calibration: calib64 })],
+    ['magnitude-30-lamp-reconstruct', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, scope: 'lamp', reconstruct: true, calibration: calib64 })],
     ['magnitude-30-reconstruct', (o) => pruneModel(rec, o, { method: 'magnitude', sparsity: 0.3, reconstruct: true, calibration: calib64 })],
   ];
   for (const [name, make] of variants) {

@@ -249,7 +249,7 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
   return {
     method: oneOf('method', ['magnitude', 'nm', 'structured'] as const),
     sparsity: num('sparsity'),
-    scope: oneOf('scope', ['global', 'layer'] as const),
+    scope: oneOf('scope', ['global', 'lamp', 'layer'] as const),
     pattern: str('pattern') === undefined ? undefined : parsePattern(str('pattern')!),
     importance: oneOf('importance', ['l1', 'l2', 'activation'] as const),
     minDensity: num('min-density'),

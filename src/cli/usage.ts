@@ -24,7 +24,7 @@ commands:
   qat-plan MODEL -o PLAN.json [--calibration DIR|random:N] [--mode static|weight] [--bits 8|4] [--recipe FILE]
                                     per-module fake-quant plan for training in PyTorch (python/quantlens_qat.py)
 
-  prune MODEL -o OUT --method magnitude|nm|structured [--sparsity F] [--scope global|layer] [--pattern 2:4]
+  prune MODEL -o OUT --method magnitude|nm|structured [--sparsity F] [--scope global|lamp|layer] [--pattern 2:4]
            [--importance l1|l2|activation] [--min-density F] [--calibration DIR|random:N] [--samples N]
            [--reconstruct] [--round-to auto|N] [--prune-norm] [--no-compensate] [--allocation uniform|global]
            [--exclude GLOB]... [--masks FILE] [--device auto|cpu|cuda] [--json]

@@ -115,13 +115,14 @@ describe('real data: PaddleOCR text recogniser, pruned', function () {
     assert.ok(n >= 0.8 * floatExact, `${n} vs float ${floatExact}`);
   });
 
-  it('magnitude 30% (global L1) keeps ≥ 85% of the float model\'s exact lines', async () => {
+  it('magnitude 30% (default LAMP scope, no data) keeps ≥ 90% of the float model\'s exact lines', async () => {
     const out = path.join(dir, 'm30.onnx');
-    await pruneModel(rec!, out, { method: 'magnitude', sparsity: 0.3 });
+    const r = await pruneModel(rec!, out, { method: 'magnitude', sparsity: 0.3 });
     const n = await score(out);
-    console.log(`      magnitude 30%: ${n}/48 exact (float ${floatExact})`);
-    // Measured 35 of float's 40 (87.5%): the issue asks for 90%, not reached yet.
-    assert.ok(n >= 0.85 * floatExact, `${n} vs float ${floatExact}`);
+    console.log(`      magnitude 30% (LAMP): ${n}/48 exact (float ${floatExact}), sparsity ${(r.sparsity * 100).toFixed(1)}%`);
+    assert.ok(Math.abs(r.sparsity - 0.3) < 0.001, `sparsity ${r.sparsity}`);
+    // Measured: LAMP 38 of float's 40; one raw global threshold 35 (it strips the small, sensitive layers).
+    assert.ok(n >= 0.9 * floatExact, `${n} vs float ${floatExact}`);
   });
 });
 

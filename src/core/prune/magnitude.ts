@@ -23,6 +23,27 @@ export function weightScores(l: PrunableLayer, w: Float32Array, inputNorms?: Flo
 }
 
 /**
+ * LAMP scores (Lee et al. 2021, "Layer-adaptive sparsity for the magnitude-based pruning"): each score
+ * squared over the sum of squares of the layer's scores at least as large. Within a layer the order is
+ * the scores' own; across layers one threshold then gives each layer the share that least distorts its
+ * output, so small, sensitive layers (depthwise, a first conv) keep more than a raw global threshold
+ * leaves them. Written into `s` in place.
+ */
+export function lampScores(s: Float32Array): Float32Array {
+  const sq = Float64Array.from(s, (v) => v * v).sort();
+  // suffix[i] = Σ_{j ≥ i} sq[j]
+  const suffix = new Float64Array(sq.length + 1);
+  for (let i = sq.length - 1; i >= 0; i--) suffix[i] = suffix[i + 1] + sq[i];
+  for (let i = 0; i < s.length; i++) {
+    const v = s[i] * s[i];
+    let lo = 0, hi = sq.length; // first index with sq ≥ v (ties share the larger sum)
+    while (lo < hi) { const m = (lo + hi) >>> 1; if (sq[m] < v) lo = m + 1; else hi = m; }
+    s[i] = suffix[lo] > 0 ? v / suffix[lo] : 0;
+  }
+  return s;
+}
+
+/**
  * The k-th smallest (0-based) of non-negative scores, as sorting would give, in two counting passes over
  * the float bit patterns (which order as the values do) instead of an n·log n sort of a copy.
  */

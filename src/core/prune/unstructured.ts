@@ -1,7 +1,7 @@
 import { readsRowsLayout, type PrunableLayer } from './layers';
 import type { LayerInputStats } from './layer-inputs';
 import { refittable } from './layer-inputs';
-import { maskByCount, nmMask, weightScores } from './magnitude';
+import { lampScores, maskByCount, nmMask, weightScores } from './magnitude';
 import type { PruneOptions } from './options';
 import { reconstructPruned } from './reconstruct';
 import { streamedPruneCounts } from './streamed-counts';
@@ -51,7 +51,10 @@ export function pruneUnstructured(read: (l: PrunableLayer) => Float32Array, laye
   // One scores buffer for every pass (fresh pages cost as much as the work on them).
   const scratch = new Float32Array(sizes.reduce((a, b) => Math.max(a, b), 0));
   const counts = o.method === 'nm' ? undefined
-    : streamedPruneCounts(sizes, (i) => weightScores(layers[i], read(layers[i]), norms(layers[i]), scratch), o.sparsity, o.scope, o.minDensity);
+    : streamedPruneCounts(sizes, (i) => {
+      const s = weightScores(layers[i], read(layers[i]), norms(layers[i]), scratch);
+      return o.scope === 'lamp' ? lampScores(s) : s;
+    }, o.sparsity, o.scope === 'layer' ? 'layer' : 'global', o.minDensity);
   layers.forEach((l, i) => {
     const w = read(l);
     const scores = weightScores(l, w, norms(l), scratch);
