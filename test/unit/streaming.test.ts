@@ -99,7 +99,7 @@ describe('streamed quantization of external-data models', function () {
   for (const [label, opts] of [
     ['magnitude, global threshold', { method: 'magnitude', sparsity: 0.6, minDensity: 0.1 }],
     ['N:M 2:4', { method: 'nm' }],
-    ['structured 50% with reconstruction', { method: 'structured', sparsity: 0.5, reconstruct: true, calibration: 'random:8' }],
+    ['structured 50% with bias compensation', { method: 'structured', sparsity: 0.5, calibration: 'random:8' }],
     ['magnitude with activation importance and reconstruction', { method: 'magnitude', sparsity: 0.5, importance: 'activation', reconstruct: true, calibration: 'random:8' }],
   ] as const) {
     it(`prune, ${label}: a layer at a time, the same weights as the in-memory path`, async () => {
@@ -118,6 +118,18 @@ describe('streamed quantization of external-data models', function () {
       assert.deepEqual(loadModel(b.output).externalFiles.map((f) => path.basename(f)), ['b.onnx.data']);
     });
   }
+
+  it('prune, structured with reconstruction: streamed models refit from float inputs (and say so), in-memory ones side by side', async () => {
+    const out = tmpDir();
+    const opts = { method: 'structured', sparsity: 0.5, reconstruct: true, calibration: 'random:8' } as const;
+    const a = await pruneModel(inline, path.join(out, 'a.onnx'), opts);
+    const b = await pruneModel(external, path.join(out, 'b.onnx'), opts);
+    assert.ok(a.layers.some((l) => /fed by the pruned model/.test(l.reconstruction ?? '')), JSON.stringify(a.layers));
+    assert.ok(b.layers.some((l) => l.reconstruction === 'least-squares refit of the kept inputs from calibration data'), JSON.stringify(b.layers));
+    assert.ok(b.notes.some((n) => /external data/.test(n)), JSON.stringify(b.notes));
+    assert.deepEqual(b.layers.map((l) => [l.name, l.shapeAfter]), a.layers.map((l) => [l.name, l.shapeAfter]));
+    for (const r of [a, b]) assert.ok(Object.values(r.fidelity)[0].cosine > 0.5, JSON.stringify(r.fidelity));
+  });
 
   it('cnn, static INT8 with BatchNorm folded first and int32 biases: the same tensors streamed', async () => {
     const src = tmpDir();

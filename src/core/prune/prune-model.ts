@@ -16,6 +16,8 @@ import { nmViolations } from './magnitude';
 import { sparsityMap, type SparsityMap } from './maps';
 import { applyDataDefaults, DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { probeShapes, pruneStructured, type ChannelGroup } from './structured/structured';
+import { refitPaired } from './structured/refit-paired';
+import { onnx } from '../onnx/proto';
 import { pruneUnstructured, type PrunedWeight } from './unstructured';
 import { writeMasks } from './masks';
 
@@ -102,6 +104,11 @@ export async function pruneModel(input: string, output: string, partial: Partial
   // Structured pruning's bias compensation needs the layers' input means: from the calibration data, or
   // from seeded random inputs without it.
   const compensate = o.method === 'structured' && o.compensate;
+  // Structured --reconstruct refits against the float model fed side by side with the pruned one (it
+  // needs the float graph kept in memory: not for models streamed to external data).
+  const paired = o.method === 'structured' && o.reconstruct && !streamsOutput(loaded);
+  const floatModel = paired ? onnx.ModelProto.decode(onnx.ModelProto.encode(loaded.model).finish()) : undefined;
+  if (o.method === 'structured' && o.reconstruct && !paired) notes.push('--reconstruct on a model with external data refits each layer from the float model\'s inputs alone (the side-by-side refit against the pruned model needs both in memory)');
   const statsSource = o.calibration ?? 'random:8';
   if ((o.calibration && (o.importance === 'activation' || o.reconstruct)) || compensate) {
     const tc = performance.now();
@@ -109,7 +116,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     const statsData = o.calibration ? data : openCalibration(statsSource, loaded.model.graph!, { maxSamples: 8, seed: 7000 });
     // Norms and Hessians need the activations themselves; means alone are reduced inside onnxruntime.
     const full = o.calibration && (o.importance === 'activation' || o.reconstruct);
-    const r = full ? await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct, ctx) : await layerInputMeans(loaded, layers, statsData, o.device, ctx);
+    const r = full ? await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct && !paired, ctx) : await layerInputMeans(loaded, layers, statsData, o.device, ctx);
     ({ stats, provider, fallbackReason } = r);
     timings.calibration = (performance.now() - tc) / 1000;
   }
@@ -127,7 +134,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   try {
     if (o.method === 'structured') {
       const shapes = await probeShapes(loaded, data, o.device, ctx);
-      const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined);
+      const r = pruneStructured(editor, loaded, layers, shapes, o, stats, stage.spill ? (t) => stage.spill!.take(t) : undefined, paired);
+      if (floatModel && r.refitTargets.length) r.reconstructed.push(...await refitPaired(floatModel, editor, loaded, r.refitTargets, data, o.device, o.damp, ctx));
       groups = r.groups;
       misaligned = r.misaligned;
       if (r.compensated.size) compensation = { layers: r.compensated.size, data: statsSource };
@@ -138,7 +146,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
         const dims = (view.constant(l.weight)!.dims ?? []).map(Number);
         const n0 = shapesBefore.get(l)!.reduce((a, b) => a * b, 1), n1 = dims.reduce((a, b) => a * b, 1);
         if (n1 === n0) continue;
-        layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: 'least-squares refit of the kept inputs from calibration data' } : {}) });
+        layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: paired ? 'least-squares refit of the kept inputs and bias to the float layer\'s output, fed by the pruned model (calibration data)' : 'least-squares refit of the kept inputs from calibration data' } : {}) });
       }
       if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept, slices: r.slices, shifts: r.compensated });
     } else {

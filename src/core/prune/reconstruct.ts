@@ -120,7 +120,7 @@ export function refitKeptInputs(weights: Float32Array, K: number, N: number, hes
 }
 
 /** Solves A X = B for symmetric positive definite A [n, n] and B [n, m] by Cholesky; undefined if not PD. */
-function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array | undefined {
+export function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array | undefined {
   const l = cholesky(a, n);
   if (!l) return undefined;
   const x = Float64Array.from(b);

@@ -17,6 +17,7 @@ import { applyRemovals } from './apply';
 import { applyShift, biasShift } from './compensate';
 import { freezeShapeEntries } from './shape-deps';
 import { ChannelGraph, type ChannelSet } from './channel-graph';
+import type { RefitTarget } from './refit-paired';
 
 /** One family of coupled channel sets (e.g. the hidden units of one MLP, the heads of one attention). */
 export interface ChannelGroup {
@@ -114,6 +115,8 @@ export interface StructuredResult {
   reconstructed: string[];
   /** Layers whose bias took the removed inputs' mean contribution (bias compensation), with that shift per original output. */
   compensated: Map<PrunableLayer, Float64Array>;
+  /** `paired`: the layers that lost inputs and are left for refitPaired (no compensation applied to them). */
+  refitTargets: RefitTarget[];
 }
 
 export interface StructuredSlices {
@@ -130,7 +133,7 @@ export interface StructuredSlices {
  * `sparsity` share of each (at least one set stays), optionally refit the layers that lost inputs, then
  * slice every weight, parameter and shape that the removed sets touch.
  */
-export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>, emit?: (weight: TensorProto) => void): StructuredResult {
+export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers: PrunableLayer[], shapes: Map<string, number[]>, o: PruneOptions, stats?: Map<PrunableLayer, LayerInputStats>, emit?: (weight: TensorProto) => void, paired = false): StructuredResult {
   const view = editor.view();
   const graph = new ChannelGraph(view, shapes, layers, o.pruneNormalized);
   graph.analyze();
@@ -252,9 +255,18 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
     }
     maps[l.name] = sparsityMap(l, w, o.tile);
   }
-  // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares).
+  // Reconstruction: layers that lost inputs refit their kept rows to the float output (least squares):
+  // here from float inputs alone, or (paired) afterwards against the pruned model's own inputs, when
+  // compensation is left to that fit's intercept.
   const reconstructed: string[] = [];
-  if (o.reconstruct) {
+  const refitTargets: RefitTarget[] = [];
+  if (o.reconstruct && paired) {
+    for (const r of graph.relations) {
+      if (r.kind !== 'absorb' || !removed.get(r.tensor)?.size || !refittable(r.layer) || refitTargets.some((t) => t.layer === r.layer)) continue;
+      refitTargets.push({ layer: r.layer, ...(kept.get(r.layer)?.outputs ? { keptOutputs: kept.get(r.layer)!.outputs } : {}) });
+      shifts.delete(r.layer);
+    }
+  } else if (o.reconstruct) {
     for (const r of graph.relations) {
       if (r.kind !== 'absorb') continue;
       const drop = removed.get(r.tensor);
@@ -290,5 +302,5 @@ export function pruneStructured(editor: ModelEditor, loaded: LoadedModel, layers
   const changed = new Set(removed.keys());
   const gr = loaded.model.graph!;
   gr.value_info = (gr.value_info ?? []).filter((v) => !changed.has(v.name ?? ''));
-  return { groups, kept, slices, rounding, ...(misaligned ? { misaligned } : {}), reconstructed, compensated, maps };
+  return { groups, kept, slices, rounding, ...(misaligned ? { misaligned } : {}), reconstructed, compensated, maps, refitTargets };
 }
