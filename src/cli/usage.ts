@@ -9,7 +9,7 @@ commands:
   quantize MODEL -o OUT --mode weight|dynamic|static [--bits 8|4] [--block-size N] [--algorithm rtn|gptq [--act-order]]
            [--per-channel|--per-tensor] [--symmetric] [--calibration DIR|random:N]
            [--calibration-method minmax|percentile|entropy|mse] [--percentile P] [--samples N]
-           [--static-ops compute|all] [--no-smooth] [--reduce-range auto|on|off]
+           [--static-ops auto|compute|residual|all] [--objective latency|size|accuracy] [--no-smooth] [--reduce-range auto|on|off]
            [--exclude GLOB]... [--recipe FILE] [--device auto|cpu|cuda] [--json]
            [--budget DROP [--budget-metric cosine|top1|task]] [--progressive [--steps N]]
            [--evaluator 'python eval.py --model {model}' [--lower-is-better] [--evaluator-timeout S]]

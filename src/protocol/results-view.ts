@@ -28,6 +28,8 @@ export interface QuantizeView {
   calibration?: { method: string; source: string; samples: number; tensors: CalibrationTensorView[] };
   /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
   profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
+  /** --objective latency: each static placement timed beside float and scored, and the one written. */
+  placement?: { chosen: string; floatMs: number; candidates: Array<{ placement: string; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
   sensitivityReport?: string;
 }
 

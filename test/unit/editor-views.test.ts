@@ -125,6 +125,10 @@ describe('editor: the results page in Chromium', function () {
       fidelity: { y: { cosine: 0.98, sqnr: 14, maxAbsError: 0.9, top1Agreement: 0.97, sequenceAgreement: 0.6, ctcAgreement: 0.875, headline: { metric: 'ctc' as const, value: 0.875 } } },
       fidelityData: 'random:8', quantized: 3, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
       profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]) },
+      placement: { chosen: 'residual', floatMs: 10, candidates: [
+        { placement: 'compute', nodes: 5, latencyMs: 11, drop: 0, nsr: 0.001, faithful: true },
+        { placement: 'residual', nodes: 9, latencyMs: 6, drop: 0, nsr: 0.0012, faithful: true },
+        { placement: 'all', nodes: 12, latencyMs: 5.5, drop: 0.05, nsr: 0.01, faithful: false }] },
     };
     const { p: page } = await open({ data: { kind: 'quantize', view } });
     const text = await page.locator('#root').innerText();
@@ -133,7 +137,11 @@ describe('editor: the results page in Chromium', function () {
     assert.equal((text.match(/not evidence of accuracy/g) ?? []).length, 1, 'the banner, not the warning again');
     assert.match(text, /something else/);
     assert.match(text, /Where time goes \(kernel ms per run: float 10\.00, quantized 13\.00\)/);
-    assert.match(await page.locator('table.sortable').first().locator('tbody tr').first().innerText(), /DequantizeLinear/);
+    assert.match(text, /Static placements timed beside float \(10\.00 ms\)/);
+    const placements = await page.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
+    assert.ok(placements.some((r) => /residual \(written\)\s+9\s+6\.00\s+0\.60×\s+kept/.test(r)), placements.join(' | '));
+    assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));
+    assert.match(await page.locator('table.sortable').nth(1).locator('tbody tr').first().innerText(), /DequantizeLinear/);
     await page.close();
   });
 

@@ -54,10 +54,11 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     const out16 = path.join(dir, 's16.onnx');
     const out64 = path.join(dir, 's64.onnx');
     const r16 = await quantizeModel(rec!, out16, { mode: 'static', calibration: calib16 });
-    await quantizeModel(rec!, out64, { mode: 'static', calibration: calib64 });
+    const r64 = await quantizeModel(rec!, out64, { mode: 'static', calibration: calib64 });
     const [n16, n64] = [await score(out16), await score(out64)];
     console.log(`      static INT8 (defaults): 16 calibration lines ${n16}/48, 64 lines ${n64}/48 exact (float ${floatExact})`);
-    assert.ok(r16.quantized.length >= 45, `${r16.quantized.length} nodes quantized`);
+    assert.ok(r16.quantized.length >= 20, `${r16.quantized.length} nodes quantized`);
+    assert.ok(r16.placement && r64.placement, 'the default (--objective latency) measured its placements');
     assert.ok(n64 >= n16 - 1, `64 calibration lines read ${n64}, 16 read ${n16}`);
     assert.ok(n16 >= 0.97 * floatExact && n64 >= 0.97 * floatExact, `${n16}, ${n64} vs float ${floatExact}`);
     // The per-position top-1 hides broken lines; the headline is the CTC text agreement, the worst of them.
@@ -76,14 +77,17 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     assert.ok(smoothed.every((d: { estimatedGainDb: number; absorbedBy: string[] }) => d.estimatedGainDb >= 0.5 && d.absorbedBy.length > 0));
   });
 
-  it('static INT8 smoothing and the default op set each help on real lines', async () => {
+  it('static INT8 smoothing and the compute op set each help on real lines (every conv quantized)', async () => {
+    const compute = path.join(dir, 'compute.onnx');
     const plain = path.join(dir, 'plain.onnx');
     const all = path.join(dir, 'all.onnx');
-    await quantizeModel(rec!, plain, { mode: 'static', calibration: calib64, smoothing: 'off' });
+    // An explicit --static-ops quantizes every planned node (no placement search): the quantizer's own accuracy.
+    await quantizeModel(rec!, compute, { mode: 'static', calibration: calib64, staticOps: 'compute' });
+    await quantizeModel(rec!, plain, { mode: 'static', calibration: calib64, staticOps: 'compute', smoothing: 'off' });
     await quantizeModel(rec!, all, { mode: 'static', calibration: calib64, staticOps: 'all' });
-    const def = await score(path.join(dir, 's64.onnx'));
-    const [nPlain, nAll] = [await score(plain), await score(all)];
-    console.log(`      static INT8, 64 lines: default ${def}, without smoothing ${nPlain}, with Add/Mul quantized ${nAll} (float ${floatExact})`);
+    const [def, nPlain, nAll] = [await score(compute), await score(plain), await score(all)];
+    console.log(`      static INT8, 64 lines, every conv quantized: compute ops ${def}, without smoothing ${nPlain}, with Add/Mul quantized ${nAll} (float ${floatExact})`);
+    assert.ok(def >= 0.97 * floatExact, `${def} vs float ${floatExact}`);
     assert.ok(def > nPlain, `smoothing: ${def} vs ${nPlain}`);
     assert.ok(def > nAll, `op set: ${def} vs ${nAll}`);
   });

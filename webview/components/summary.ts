@@ -33,12 +33,26 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
     ...randomDataBanner(v.fidelityData),
   ];
   for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
+  if (v.placement) out.push(placementView(v.placement));
   if (v.profile) out.push(timeView(v.profile));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
   if (v.calibration) out.push(...calibrationView(v.calibration));
   return out;
+}
+
+/** The placements --objective latency timed beside float (same runs, interleaved) and scored. */
+function placementView(p: NonNullable<QuantizeView['placement']>): HTMLElement {
+  type C = NonNullable<QuantizeView['placement']>['candidates'][number];
+  const cols = [
+    { head: 'placement', value: (c: C) => `${c.placement}${c.placement === p.chosen ? ' (written)' : ''}` },
+    { head: 'nodes', value: (c: C) => c.nodes },
+    { head: 'ms', value: (c: C) => c.latencyMs.toFixed(2) },
+    { head: '÷ float', value: (c: C) => `${(c.latencyMs / p.floatMs).toFixed(2)}×` },
+    { head: 'fidelity', value: (c: C) => (c.faithful ? `kept (noise ${(c.nsr * 100).toFixed(2)}%)` : `lost (noise ${(c.nsr * 100).toFixed(2)}%)`) },
+  ];
+  return sortableTable(`Static placements timed beside float (${p.floatMs.toFixed(2)} ms)`, cols, p.candidates, { limit: 10 });
 }
 
 /** Where the time goes: per operator type (as onnxruntime ran them), float vs quantized, biggest growth first. */

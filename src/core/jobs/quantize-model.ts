@@ -18,6 +18,7 @@ import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
 import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
+import { choosePlacement, placementPlan, type PlacementChoice } from './placement';
 
 /** `quantize --json`: the contract's fields first, extras after. */
 export interface QuantizeResult {
@@ -36,6 +37,8 @@ export interface QuantizeResult {
   fidelityData: string;
   latencyMs: CompareReport['latencyMs'];
   warnings: string[];
+  /** --static-ops auto under --objective latency: each placement's time beside float and its fidelity, and the one written. */
+  placement?: PlacementChoice;
 }
 
 export interface QuantizeReport extends QuantizeResult {
@@ -63,6 +66,8 @@ function validate(o: QuantizeOptions, input: string, output: string): void {
   if (!(o.percentile > 50 && o.percentile <= 100)) throw bad(`--percentile must be in (50, 100], not ${o.percentile}`);
   if (o.mode === 'static' && !o.calibration) throw bad('--mode static needs --calibration DIR (or random:N for seeded random data)');
   if (o.algorithm === 'gptq' && !o.calibration) throw bad('--algorithm gptq needs --calibration DIR (or random:N)');
+  if (!['auto', 'compute', 'residual', 'all'].includes(o.staticOps)) throw bad(`--static-ops must be auto, compute, residual or all, not '${o.staticOps}'`);
+  if (!['latency', 'size', 'accuracy'].includes(o.objective)) throw bad(`--objective must be latency, size or accuracy, not '${o.objective}'`);
   if (o.budget !== undefined && !(o.budget >= 0 && o.budget < 1)) throw bad(`--budget must be in [0, 1), not ${o.budget}`);
   if ((o.budget !== undefined || o.progressive) && !o.calibration) throw bad('--budget and --progressive measure the model: they need --calibration DIR (or random:N)');
   checkOutputPath(input, output);
@@ -95,7 +100,10 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
   const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
-  const prep = await prepareQuantization(loaded, run, new QuantPolicy(run, recipe), staticAnywhere, ctx);
+  // --objective latency with --static-ops auto: calibrate every Add/Mul too, then measure the placements.
+  const search = options.mode === 'static' && options.staticOps === 'auto' && options.objective === 'latency' && !recipe && options.budget === undefined && !options.progressive && !streamsOutput(loaded);
+  const planned: QuantizeOptions = search ? { ...run, staticOps: 'all' } : run;
+  const prep = await prepareQuantization(loaded, planned, new QuantPolicy(planned, recipe), staticAnywhere, ctx);
   Object.assign(timings, prep.timings);
   const { warnings, calibration } = prep;
   const provider = prep.provider;
@@ -136,6 +144,22 @@ export async function quantizeModel(input: string, output: string, partial: Part
     select = (n) => chosen.has(n);
     lap('mixedPrecision', tm);
   }
+  let placement: PlacementChoice | undefined;
+  const placementSkipped: NodeDecision[] = [];
+  if (search && prep.plan.size) {
+    const tl = performance.now();
+    const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples) });
+    placement = await choosePlacement(input, prep, data, ctx);
+    const plan = placementPlan(prep, placement.chosen);
+    select = plan.select;
+    placementSkipped.push(...plan.skipped);
+    lap('placement', tl);
+    const chosen = placement.candidates.find((c) => c.placement === placement!.chosen)!;
+    if (partial.objective === 'latency' && chosen.latencyMs >= placement.floatMs) {
+      throw new QuantLensError(input, `static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}): nothing written; --objective size writes the smaller model anyway`);
+    }
+    if (chosen.latencyMs > placement.floatMs * 1.02) warnings.push(`static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}); written with the unfused layers float, ${chosen.nodes} nodes quantized; --objective size quantizes every layer (smaller, slower)`);
+  }
   const tq = performance.now();
   // Stage, verify in onnxruntime against the float model, then move into place.
   const stage = new OutputStage(output, streamsOutput(loaded));
@@ -148,7 +172,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     stage.close();
     throw e;
   }
-  const decisions = [...applied, ...keptForBudget, ...prep.skipped];
+  const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped];
   const streamed = stage.spill ? { tensors: stage.spill.count, bytes: stage.spill.bytes } : undefined;
   lap('quantize', tq);
   const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized' }, ctx, input, stage);
@@ -191,6 +215,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     fidelityData: options.calibration ?? 'random:4',
     latencyMs: check.latencyMs,
     warnings,
+    ...(placement ? { placement } : {}),
   };
   const report: QuantizeReport = {
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), ...(prep.smoothing ? { smoothing: prep.smoothing } : {}),

@@ -22,8 +22,15 @@ export interface QuantizeOptions {
   percentile: number;
   /** Histogram bins for entropy/percentile/MSE. */
   bins: number;
-  /** Static mode: 'compute' quantizes weight layers, pooling and data movement; 'all' also elementwise Add/Mul. */
-  staticOps: 'compute' | 'all';
+  /**
+   * Static mode: 'compute' quantizes weight layers, pooling and data movement; 'residual' also Adds of two
+   * activations (int8 chains through ResNet-style blocks); 'all' every Add/Mul. 'auto': with --objective
+   * latency, each is built, timed against the float model and scored, and the fastest that keeps the
+   * fidelity of 'compute' is written; otherwise 'compute'.
+   */
+  staticOps: 'auto' | 'compute' | 'residual' | 'all';
+  /** What to favour: a model no slower than float ('latency', the default), the smallest ('size'), or the most faithful ('accuracy'). */
+  objective: 'latency' | 'size' | 'accuracy';
   /** 7-bit weights for integer kernels (static, dynamic); 'auto': where this CPU's int8 kernels saturate (no VNNI). */
   reduceRange: 'auto' | 'on' | 'off';
   /** Static mode: SmoothQuant-style per-channel smoothing of Conv/MatMul/Gemm inputs where it is estimated to help. */
@@ -62,7 +69,8 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   bins: 2048,
   smoothing: 'auto',
   reduceRange: 'auto',
-  staticOps: 'compute',
+  staticOps: 'auto',
+  objective: 'latency',
   maxSamples: 64,
   gptqDamp: 0.01,
   gptqActOrder: false,

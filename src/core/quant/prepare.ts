@@ -10,6 +10,7 @@ import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
 import { walkGraphs } from '../onnx/walk';
+import type { GraphView } from '../onnx/graph';
 import { captureTensors } from '../runtime/capture';
 import type { Provider } from '../runtime/session';
 import type { ActivationQuant, OpQuantizer, QuantContext } from './context';
@@ -33,7 +34,17 @@ const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys
  * decomposed activations and norms (HardSwish, LayerNorm statistics, attention scaling), where one
  * per-tensor 8-bit scale costs accuracy and onnxruntime fuses nothing.
  */
-const ELEMENTWISE = new Set(['Add', 'Mul']);
+export const ELEMENTWISE = new Set(['Add', 'Mul']);
+
+/** A residual Add: two activations (no constant operand), as in ResNet blocks; int8 chains pass through it. */
+export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type === 'Add' && (node.input ?? []).filter((i) => i && !view.constant(i)).length === 2;
+
+/** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'all'). */
+export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
+  if (!ELEMENTWISE.has(node.op_type ?? '') || staticOps === 'all') return undefined;
+  if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
+  return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
+}
 /** Which input holds the op's weight, for module paths and reports. */
 const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
 
@@ -118,8 +129,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       continue;
     }
     const quantizer = REGISTRIES[r.options.mode][op];
-    if (r.options.mode === 'static' && r.options.staticOps === 'compute' && ELEMENTWISE.has(op)) {
-      skip('static: elementwise ops stay float unless --static-ops all (PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with them quantized, 44 without)');
+    const floatElementwise = r.options.mode === 'static' ? elementwiseStaysFloat(node, qctx.view, r.options.staticOps) : undefined;
+    if (floatElementwise) {
+      skip(floatElementwise);
       continue;
     }
     if (!quantizer) continue; // not an op this mode quantizes

@@ -57,11 +57,11 @@ export async function captureTensors(
 }
 
 /** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
-export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization']): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
+export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], noSpin = false): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {
     // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
-    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
+    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, noSpin, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
     return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
   } catch (e) {
     staged.cleanup();

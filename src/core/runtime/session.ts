@@ -28,6 +28,11 @@ export interface SessionOptions {
    * cache rather than in the process's own memory, at some cost in MatMul speed.
    */
   mappedWeights?: boolean;
+  /**
+   * Idle intra-op threads sleep instead of spinning: several sessions timed side by side in one process
+   * would otherwise spin against each other's runs on a small machine.
+   */
+  noSpin?: boolean;
 }
 
 let cudaUnavailable: string | undefined;
@@ -60,7 +65,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
-    ...(opts.mappedWeights ? { extra: { session: { disable_prepacking: '1' } } } : {}),
+    ...(opts.mappedWeights || opts.noSpin ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}) } } } : {}),
   };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });

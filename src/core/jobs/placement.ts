@@ -1,0 +1,160 @@
+import type { CalibrationData, Feeds } from '../calib/data';
+import { CancelledError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
+import { ModelEditor } from '../onnx/editor';
+import { sessionForVariant } from '../runtime/capture';
+import { createSession, type ModelSession } from '../runtime/session';
+import type { NodeDecision, QuantizeOptions } from '../quant/options';
+import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
+import { VariantScorer } from '../quant/variant-scorer';
+
+export type Placement = Exclude<QuantizeOptions['staticOps'], 'auto'>;
+export const PLACEMENTS: Placement[] = ['compute', 'residual', 'all'];
+
+export interface PlacementCandidate {
+  placement: Placement;
+  /** Planned nodes it quantizes. */
+  nodes: number;
+  /** Median of interleaved runs, batch 1, beside the float model's. */
+  latencyMs: number;
+  /** Fidelity against the float model on the calibration samples: 1 − headline metric, and Σ(y−ŷ)²/Σy². */
+  drop: number;
+  nsr: number;
+  /** Holds the fidelity of 'compute' with every planned node quantized (drop within 0.01, noise within 1.5×). */
+  faithful: boolean;
+}
+
+export interface PlacementChoice {
+  chosen: Placement;
+  floatMs: number;
+  /** Spread of the float model's runs (interquartile range ÷ median), for how far to trust a ratio. */
+  spread: number;
+  samples: number;
+  candidates: PlacementCandidate[];
+  why: string;
+}
+
+/** Whether placement `p` quantizes planned node `name`, before any is kept float for speed. */
+function placementSelect(prep: PreparedQuantization, p: Placement): (name: string) => boolean {
+  const view = new ModelEditor(prep.loaded.model).view();
+  const left = new Set((view.graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'static' && elementwiseStaysFloat(n, view, p)).map((n) => n.name!));
+  return (name) => !left.has(name);
+}
+
+/** Ops onnxruntime turns into an integer kernel only when their output goes straight to a QuantizeLinear. */
+const NEEDS_QUANTIZED_OUTPUT = new Set(['Conv', 'ConvTranspose', 'Add', 'Mul']);
+/** Activations onnxruntime drops in front of a QuantizeLinear (the Q's range clips the same way). */
+const FOLDED_BEFORE_Q = new Set(['Relu', 'Clip']);
+export const UNFUSED_REASON = 'kept float for speed: its output feeds float ops, so onnxruntime would run it as a float kernel on a dequantized weight (--objective size quantizes it anyway)';
+
+/**
+ * What placement `p` quantizes, and why each other static node stays float: elementwise ops the placement
+ * leaves out, then (repeatedly, as dropping one can strand its producer) Conv/Add/Mul whose output would
+ * not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a dequantization of the
+ * weight every run, slower than the float model.
+ */
+export function placementPlan(prep: PreparedQuantization, p: Placement): { select: (name: string) => boolean; skipped: NodeDecision[] } {
+  const view = new ModelEditor(prep.loaded.model).view();
+  const statics = (view.graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'static');
+  const skipped: NodeDecision[] = [];
+  const keep = new Set<string>();
+  for (const n of statics) {
+    const why = elementwiseStaysFloat(n, view, p);
+    if (why) skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: why });
+    else keep.add(n.name!);
+  }
+  const outputs = new Set((view.graph.output ?? []).map((o) => o.name));
+  const reachesQ = (t: string): boolean => {
+    if (outputs.has(t)) return false;
+    const readers = view.consumersOf(t);
+    if (readers.length === 1 && FOLDED_BEFORE_Q.has(readers[0].op_type ?? '')) return reachesQ(readers[0].output![0]);
+    return readers.length > 0 && readers.every((r) => keep.has(r.name ?? ''));
+  };
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const n of statics) {
+      if (!keep.has(n.name!) || !NEEDS_QUANTIZED_OUTPUT.has(n.op_type ?? '') || reachesQ(n.output![0])) continue;
+      keep.delete(n.name!);
+      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: UNFUSED_REASON });
+      changed = true;
+    }
+  }
+  return { select: (name) => !prep.plan.has(name) || keep.has(name), skipped };
+}
+
+const quartiles = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { median: at(0.5), iqr: at(0.75) - at(0.25) };
+};
+
+/**
+ * Times sessions round-robin on one sample (a run of each per round, so drift and neighbours' load fall on
+ * all alike) for about `budgetMs`, at least 5 rounds; medians per session and the spread of the first.
+ */
+export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds, budgetMs = 4000, signal?: AbortSignal): Promise<{ medians: number[]; spread: number }> {
+  const once = async (s: ModelSession) => { const t = performance.now(); await s.session.run(feeds); return performance.now() - t; };
+  let round = 0;
+  for (const s of sessions) { await once(s); round += await once(s); } // warm-up
+  const rounds = Math.max(5, Math.min(50, Math.floor(budgetMs / Math.max(round, 1e-3))));
+  const times = sessions.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    if (signal?.aborted) throw new CancelledError();
+    for (let i = 0; i < sessions.length; i++) times[i].push(await once(sessions[i]));
+  }
+  const q = times.map(quartiles);
+  return { medians: q.map((x) => x.median), spread: q[0].iqr / q[0].median };
+}
+
+/**
+ * --objective latency: builds the model under each placement, times it beside the float model and scores
+ * it on the calibration samples, and keeps the fastest that holds the fidelity of 'compute' (the most
+ * conservative placement). onnxruntime fuses Q/DQ into integer kernels only where a quantized node's
+ * output is quantized too: a residual Add left float keeps the Conv before it in float (DQ → Conv), so
+ * which placement is fastest depends on the model's structure and this CPU, and is measured, not guessed.
+ */
+export async function choosePlacement(input: string, prep: PreparedQuantization, data: CalibrationData, ctx: JobContext = {}): Promise<PlacementChoice> {
+  const scorer = await VariantScorer.create(prep, data, 'task');
+  const built: Array<{ p: Placement; select: (n: string) => boolean; nodes: number }> = [];
+  const seen = new Set<string>();
+  for (const p of PLACEMENTS) {
+    const { select } = placementPlan(prep, p);
+    const names = [...prep.plan.keys()].filter(select);
+    const key = names.join('\n');
+    if (seen.has(key)) continue; // the same nodes as a placement already tried
+    seen.add(key);
+    built.push({ p, select, nodes: names.length });
+  }
+  const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
+  const float = await createSession(input, { device, label: input, noSpin: true });
+  const variants: Array<Awaited<ReturnType<typeof sessionForVariant>>> = [];
+  try {
+    // The fidelity to hold: what the conservative placement gives with every planned node quantized.
+    const reference = await scorer.score(placementSelect(prep, 'compute'), ctx.signal);
+    const scores: Array<{ drop: number; nsr: number }> = [];
+    for (const b of built) {
+      ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}` });
+      scores.push(await scorer.score(b.select, ctx.signal));
+      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal });
+      variants.push(await sessionForVariant(model, prep.loaded, device, undefined, true));
+    }
+    ctx.onProgress?.({ stage: 'placement', message: 'timing placements beside the float model' });
+    const [feeds] = scorer.samples;
+    const { medians, spread } = await interleavedLatency([float, ...variants], feeds, 4000, ctx.signal);
+    const candidates: PlacementCandidate[] = built.map((b, i) => ({
+      placement: b.p, nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
+      faithful: i === 0 || (scores[i].drop <= reference.drop + 0.01 && scores[i].nsr <= reference.nsr * 1.5 + 1e-9),
+    }));
+    // A faster placement must win by more than the noise (5%, or the float runs' spread).
+    const margin = 1 + Math.max(0.05, spread);
+    let best = candidates[0];
+    for (const c of candidates.slice(1)) if (c.faithful && c.latencyMs * margin < best.latencyMs) best = c;
+    const ms = (c: PlacementCandidate) => `${c.placement} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
+    const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms`;
+    return { chosen: best.placement, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
+  } finally {
+    await scorer.close();
+    await float.session.release();
+    for (const v of variants) await v.release();
+  }
+}

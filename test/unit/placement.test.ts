@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { UNFUSED_REASON } from '../../src/core/jobs/placement';
+import { main } from '../../src/cli/main';
+import { vi } from '../helpers/models';
+import { tmpDir } from '../helpers/util';
+
+// Fusion-aware placement (--objective latency, --static-ops auto): a residual block whose convs reach a
+// quantized op only through the residual Add, and a conv whose output feeds a float Sigmoid.
+const rnd = (n: number, seed: number, scale: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * scale);
+const w = (name: string, dims: number[], seed: number, scale = 0.2) => makeTensor(name, DataType.FLOAT, dims, rnd(dims.reduce((a, b) => a * b, 1), seed, scale));
+const conv = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] });
+
+function residualModel() {
+  const C = 16;
+  const nodes: NodeProto[] = [
+    conv('stem', 'x', 's'), { name: '/stem/Relu', op_type: 'Relu', input: ['s'], output: ['s1'] },
+    conv('conv1', 's1', 'a'), { name: '/relu1/Relu', op_type: 'Relu', input: ['a'], output: ['a1'] },
+    conv('conv2', 'a1', 'b'),
+    { name: '/add/Add', op_type: 'Add', input: ['b', 's1'], output: ['r'] }, { name: '/relu2/Relu', op_type: 'Relu', input: ['r'], output: ['r1'] },
+    { name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['r1'], output: ['p'] },
+    conv('gate', 'x', 'g'), { name: '/gate/Sigmoid', op_type: 'Sigmoid', input: ['g'], output: ['z'] },
+    { name: '/flat/Flatten', op_type: 'Flatten', input: ['p'], output: ['f'] },
+    { name: '/fc/Gemm', op_type: 'Gemm', input: ['f', 'fc.weight', 'fc.bias'], output: ['y'], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] },
+  ];
+  const inits = [w('stem.weight', [C, 3, 3, 3], 1), w('stem.bias', [C], 2, 0.05), w('conv1.weight', [C, C, 3, 3], 3), w('conv1.bias', [C], 4, 0.05),
+    w('conv2.weight', [C, C, 3, 3], 5), w('conv2.bias', [C], 6, 0.05), w('gate.weight', [C, 3, 3, 3], 7), w('gate.bias', [C], 8, 0.05), w('fc.weight', [10, C], 9), w('fc.bias', [10], 10, 0.05)];
+  return onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g', node: nodes, initializer: inits, input: [vi('x', 1, [1, 3, 32, 32])], output: [vi('y', 1, [1, 10]), vi('z', 1, [1, 16, 32, 32])] } });
+}
+
+describe('fusion-aware static placement (--objective latency)', function () {
+  this.timeout(120_000);
+  let dir = '', input = '';
+  before(() => {
+    dir = tmpDir();
+    input = path.join(dir, 'res.onnx');
+    saveModel(residualModel(), input);
+  });
+
+  it('times each placement beside float, scores it, and keeps float what onnxruntime would not fuse', async () => {
+    const r = await quantizeModel(input, path.join(dir, 'auto.onnx'), { mode: 'static', calibration: 'random:8' });
+    const p = r.placement!;
+    assert.ok(p, 'placement reported');
+    assert.deepEqual(p.candidates.map((c) => c.placement), ['compute', 'residual', 'all'].filter((x) => p.candidates.some((c) => c.placement === x)));
+    assert.ok(p.candidates.length >= 2, JSON.stringify(p.candidates));
+    for (const c of p.candidates) assert.ok(c.latencyMs > 0 && Number.isFinite(c.nsr) && c.nodes > 0, JSON.stringify(c));
+    assert.ok(p.floatMs > 0 && p.candidates.some((c) => c.placement === p.chosen));
+    // The gate conv feeds a float Sigmoid: never fused, so never quantized under this objective.
+    const gate = r.skipped.find((s) => s.node === '/gate/Conv');
+    assert.equal(gate?.reason, UNFUSED_REASON);
+    // Under 'compute' the residual Add stays float, so conv2 (whose output only the Add reads) does too,
+    // and then conv1 (read only by conv2); under 'residual' the chain is int8 from the stem to the pool.
+    const unfused = (n: string) => r.skipped.some((s) => s.node === n && s.reason === UNFUSED_REASON);
+    if (p.chosen === 'compute') assert.ok(unfused('/conv2/Conv') && unfused('/conv1/Conv'), JSON.stringify(r.skipped));
+    else for (const n of ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/add/Add']) assert.ok(r.quantized.includes(n), n);
+    const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+    assert.equal(report.placement.chosen, p.chosen);
+  });
+
+  it('--objective size (or an explicit --static-ops) quantizes every planned node, fused or not', async () => {
+    const r = await quantizeModel(input, path.join(dir, 'size.onnx'), { mode: 'static', calibration: 'random:8', objective: 'size' });
+    assert.equal(r.placement, undefined);
+    for (const n of ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/gate/Conv', '/fc/Gemm']) assert.ok(r.quantized.includes(n), `${n}: ${JSON.stringify(r.skipped)}`);
+    assert.ok(r.skipped.some((s) => s.node === '/add/Add' && /elementwise/.test(s.reason)));
+    const res = await quantizeModel(input, path.join(dir, 'residual.onnx'), { mode: 'static', calibration: 'random:8', staticOps: 'residual' });
+    assert.ok(res.quantized.includes('/add/Add') && res.quantized.includes('/gate/Conv'));
+  });
+
+  it('the CLI prints the placement and refuses unknown objectives', async () => {
+    const out: string[] = [];
+    const io = { stdout: (s: string) => out.push(s), stderr: (s: string) => out.push(s) };
+    assert.equal(await main(['quantize', input, '-o', path.join(dir, 'cli.onnx'), '--mode', 'static', '--calibration', 'random:4'], io), 0);
+    assert.match(out.join(''), /placement: --static-ops (compute|residual|all) \(fastest faithful placement: compute [\d.]+ ms/);
+    out.length = 0;
+    assert.equal(await main(['quantize', input, '-o', path.join(dir, 'bad.onnx'), '--mode', 'static', '--calibration', 'random:4', '--objective', 'speed'], io), 2);
+    assert.match(out.join(''), /--objective must be latency, size, accuracy, not 'speed'/);
+    assert.ok(!fs.existsSync(path.join(dir, 'bad.onnx')));
+  });
+});
