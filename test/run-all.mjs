@@ -1,4 +1,4 @@
-// npm test's runner: the unit tier (mocha, plain Node), then the integration and e2e tiers in a real
+// npm test's runner: lint (eslint + typescript-eslint) and the unit tier (mocha, plain Node) first, then the integration and e2e tiers in a real
 // VS Code; streams their output and ends with one line totalling them: 'N passed, N failed[, N skipped]'.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -7,6 +7,8 @@ import { ensureSystemPackages } from './system-deps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tiers = [
+  // `npm run test:unit` (argument 'unit') runs this tier too: lint counts as one test, passed or failed.
+  { name: 'unit: lint', cmd: [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.'], lint: true },
   { name: 'unit', cmd: [path.join(root, 'node_modules/mocha/bin/mocha.js'), '--config', '.mocharc.json'] },
   { name: 'integration + e2e', cmd: [path.join(root, 'test/integration/run.mjs')] },
 ];
@@ -25,7 +27,9 @@ for (const tier of tiers.filter((t) => !only || t.name.startsWith(only))) {
     child.on('close', (code) => { if (code !== 0) status = 1; resolve(out); });
   });
   const count = (re) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
-  if (tier.name === 'unit') {
+  if (tier.lint) {
+    if (status) total.failed += 1; else { total.passed += 1; console.log('eslint: no problems'); }
+  } else if (tier.name === 'unit') {
     total.passed += count(/^\s*(\d+) passing/gm);
     total.failed += count(/^\s*(\d+) failing/gm);
     total.skipped += count(/^\s*(\d+) pending/gm);

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HEADLINE_METRICS, isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
 import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
@@ -19,17 +18,10 @@ import { parsePattern, type PruneOptions } from '../core/prune/options';
 import { analyzeSensitivity, type SensitivityMethod } from '../core/sensitivity/analyze';
 import { buildQatPlan } from '../core/qat/plan';
 
-class UsageError extends Error {}
+import { commandHelp, parse, refuseInapplicable, UsageError } from './args';
+import pkg from '../../package.json';
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
-
-function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true as const });
-  } catch (e) {
-    throw new UsageError(errorLine(e));
-  }
-}
 
 function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`expected one ${what}, got ${positionals.length}`);
@@ -73,6 +65,27 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('quantize needs -o OUT');
     if (values['per-channel'] && values['per-tensor']) throw new UsageError('choose one of --per-channel and --per-tensor');
+    const mode = values.mode as string;
+    // A recipe can give modules other modes and bits: the mode-specific flags are then not checked here.
+    const recipe = values.recipe !== undefined;
+    const staticOnly = !recipe && mode !== 'static';
+    refuseInapplicable(values, [
+      ['bits', values.bits === '4' && !recipe && mode !== 'weight', `4 applies to --mode weight only (MatMulNBits); --mode ${mode} is 8-bit`],
+      ['block-size', values.bits !== '4' && !recipe, 'applies to --bits 4 only (MatMulNBits blocks)'],
+      ['algorithm', values.algorithm === 'gptq' && !recipe && !(mode === 'weight' && values.bits === '4'), 'gptq applies to --mode weight --bits 4 only'],
+      ['act-order', values.algorithm !== 'gptq', 'applies to --algorithm gptq only'],
+      ['calibration-method', staticOnly, `applies to --mode static only (--mode ${mode} calibrates no activation ranges)`],
+      ['percentile', values['calibration-method'] !== 'percentile', 'applies to --calibration-method percentile only'],
+      ['static-ops', staticOnly, `applies to --mode static only, not --mode ${mode}`],
+      ['objective', staticOnly, `applies to --mode static only (it chooses where Q/DQ go), not --mode ${mode}`],
+      ['no-smooth', staticOnly, `applies to --mode static only, not --mode ${mode}`],
+      ['reduce-range', !recipe && mode === 'weight', 'applies to --mode static and dynamic (integer kernels), not --mode weight'],
+      ['budget-metric', values.budget === undefined && !values.progressive, 'applies with --budget or --progressive only'],
+      ['steps', !values.progressive, 'applies with --progressive only'],
+      ['evaluator', values.budget === undefined && !values.progressive, 'applies with --budget or --progressive only (it scores mixed-precision variants)'],
+      ['lower-is-better', values.evaluator === undefined, 'applies with --evaluator only'],
+      ['evaluator-timeout', values.evaluator === undefined, 'applies with --evaluator only'],
+    ]);
     const num = numFlag;
     const oneOf = oneOfFlag;
     const options: Partial<QuantizeOptions> = {
@@ -111,6 +124,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const { values, positionals } = parse(args, { ...PRUNE_FLAGS, sparsity: { type: 'string' }, pattern: { type: 'string' }, masks: { type: 'string' } });
     const model = onePositional(positionals, 'MODEL');
     if (!values.output) throw new UsageError('prune needs -o OUT');
+    refusePruneInapplicable(values);
     const r = await pruneModel(model, values.output, pruneOptionsFrom(values), progress(out), { masks: values.masks });
     if (values.json) return printJson(out, r);
     out.stdout(formatPruneResult(r) + '\n');
@@ -123,6 +137,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     });
     const model = onePositional(positionals, 'MODEL');
     if (!values.sparsities) throw new UsageError('sweep needs --sparsities, e.g. 0.1,0.3,0.5');
+    refusePruneInapplicable(values);
+    refuseInapplicable(values, [['lower-is-better', values.evaluator === undefined, 'applies with --evaluator only'], ['evaluator-timeout', values.evaluator === undefined, 'applies with --evaluator only']]);
     const sparsities = values.sparsities.split(',').map((v) => {
       const n = Number(v.trim());
       if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--sparsities takes numbers separated by commas, not '${values.sparsities}'`);
@@ -165,6 +181,14 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     if (values.workers !== undefined && !(Number.isInteger(Number(values.workers)) && Number(values.workers) >= 1 && Number(values.workers) <= 64)) throw new UsageError(`--workers must be a whole number from 1 to 64, not '${values.workers}'`);
     if (!['local', 'end-to-end'].includes(values.method as string)) throw new UsageError(`--method must be local or end-to-end, not '${values.method}'`);
     if (!['weight', 'dynamic', 'static'].includes(values.mode as string)) throw new UsageError(`--mode must be weight, dynamic or static, not '${values.mode}'`);
+    oneOfFlag('calibration-method', values['calibration-method'], ['minmax', 'percentile', 'entropy', 'mse'] as const);
+    oneOfFlag('bits', values.bits, ['8', '4'] as const);
+    refuseInapplicable(values, [
+      ['bits', values.bits === '4' && values.mode !== 'weight', `4 applies to --mode weight only; --mode ${values.mode} is 8-bit`],
+      ['block-size', values.bits !== '4', 'applies to --bits 4 only'],
+      ['calibration-method', values.mode !== 'static', `applies to --mode static only, not --mode ${values.mode}`],
+      ['workers', values.method !== 'end-to-end', 'applies to --method end-to-end only'],
+    ]);
     const n = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const r = await analyzeSensitivity(model, {
       method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
@@ -224,6 +248,22 @@ const PRUNE_FLAGS = {
   'prune-norm': { type: 'boolean' }, 'no-compensate': { type: 'boolean' }, allocation: { type: 'string' },
 } as const;
 
+/** Prune and sweep flags that do nothing under the chosen --method. */
+function refusePruneInapplicable(values: Record<string, unknown>): void {
+  const method = (values.method as string) ?? 'magnitude';
+  const on = `not --method ${method}`;
+  refuseInapplicable(values, [
+    ['pattern', method !== 'nm', `applies to --method nm only, ${on}`],
+    ['sparsity', method === 'nm', 'does not apply to --method nm (--pattern N:M sets it)'],
+    ['scope', method !== 'magnitude', `applies to --method magnitude only, ${on}`],
+    ['min-density', method !== 'magnitude', `applies to --method magnitude only, ${on}`],
+    ['round-to', method !== 'structured', `applies to --method structured only, ${on}`],
+    ['prune-norm', method !== 'structured', `applies to --method structured only, ${on}`],
+    ['no-compensate', method !== 'structured', `applies to --method structured only, ${on}`],
+    ['allocation', method !== 'structured', `applies to --method structured only, ${on}`],
+  ]);
+}
+
 /** A numeric flag's value, or a usage error naming the flag. */
 function numFlag(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -270,8 +310,17 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
 export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    out.stdout(USAGE + '\n');
+    const help = cmd === 'help' && rest[0] ? commandHelp(rest[0]) : undefined;
+    out.stdout((help ?? USAGE) + '\n');
     return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    out.stdout(`quantlens ${pkg.version}\n`);
+    return 0;
+  }
+  if (commands[cmd] && (rest.includes('--help') || rest.includes('-h'))) {
+    out.stdout(`${commandHelp(cmd) ?? USAGE}\n`);
+    return 0;
   }
   try {
     const handler = commands[cmd];
@@ -286,8 +335,8 @@ export async function main(argv: string[], out: Out = { stdout: (s) => process.s
       out.stderr('quantlens: cancelled; nothing was written\n');
       return 130;
     }
-    if (e instanceof UsageError) {
-      out.stderr(`quantlens: ${e.message}\n${USAGE.split('\n')[0]}\n`);
+    if (e instanceof UsageError || (e instanceof QuantLensError && e.kind === 'usage')) {
+      out.stderr(`quantlens: ${e instanceof QuantLensError ? errorLine(e) : e.message}\n${USAGE.split('\n')[0]} (quantlens ${cmd} --help for its options)\n`);
       return 2;
     }
     out.stderr(`quantlens: error: ${errorLine(e)}\n`);

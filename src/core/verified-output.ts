@@ -7,6 +7,7 @@ import { saveModel, type LoadedModel } from './onnx/model-io';
 import type { ModelProto } from './onnx/proto';
 import { TensorSpill } from './onnx/tensor-spill';
 import { verifySegmentBytes } from './runtime/segments';
+import { checkWritable } from './fs/output-path';
 import type { DevicePreference } from './runtime/session';
 
 export interface VerifyOptions {
@@ -86,4 +87,7 @@ export function checkOutputPath(input: string, output: string): void {
   if (path.resolve(input) === path.resolve(output)) throw new QuantLensError(output, 'the output would overwrite the input model; choose another path');
   const dir = path.dirname(path.resolve(output));
   if (!fs.existsSync(dir)) throw new QuantLensError(output, `folder '${dir}' does not exist`);
+  if (!fs.statSync(dir).isDirectory()) throw new QuantLensError(output, `'${dir}' is not a folder`);
+  if (fs.existsSync(output) && fs.statSync(output).isDirectory()) throw new QuantLensError(output, 'is a folder; give a file path for the output model');
+  checkWritable(output, dir);
 }

@@ -1,6 +1,7 @@
 import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type ModelProto, type TensorProto } from '../../src/core/onnx/proto';
-import { makeTensor } from '../../src/core/onnx/tensor';
+import { floatToHalf } from '../../src/core/onnx/half';
+import { makeTensor, readTensor as read } from '../../src/core/onnx/tensor';
 import { walkTensors } from '../../src/core/onnx/walk';
 
 export const IR_FOR_OPSET = (opset: number) => (opset <= 9 ? 4 : opset === 10 ? 5 : opset === 11 ? 6 : opset <= 14 ? 7 : opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
@@ -77,8 +78,6 @@ export function tensorFingerprints(model: ModelProto, bytesOf: (t: TensorProto) 
 
 /** The same model in float16: every float32 tensor (initializers, Constant values) and graph input/output. */
 export function toHalfModel(model: ModelProto): ModelProto {
-  const { floatToHalf } = require('../../src/core/onnx/half') as typeof import('../../src/core/onnx/half');
-  const { readTensor: read } = require('../../src/core/onnx/tensor') as typeof import('../../src/core/onnx/tensor');
   const m = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
   const half = (t: TensorProto) => {
     if (t.data_type !== DataType.FLOAT) return t;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -140,7 +141,6 @@ describe('a real third-party export (PaddleOCR direction classifier, weights in 
 
 /** Float/narrow-int elements of initializers and Constant values, counted by the onnx Python package. */
 function independentCount(file: string): number | undefined {
-  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const script = `
 import sys, onnx
 from onnx import numpy_helper

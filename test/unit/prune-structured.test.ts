@@ -352,7 +352,7 @@ describe('structured pruning removes channels for real', function () {
   it('bias compensation gives a MatMul without a bias (Linear(bias=False)) an Add of the shift', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(31);
-    const w = (name: string, dims: number[], f = (i: number) => rng.uniform() - 0.5) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, (_, i) => f(i)));
+    const w = (name: string, dims: number[], f = (_i: number) => rng.uniform() - 0.5) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, (_, i) => f(i)));
     // Hidden units 0..7: no weights, bias 0.5 → ReLU → 0.5 always; down reads them with small weights and has no bias.
     let h = b.op('/up', 'MatMul', [b.input('x', DataType.FLOAT, [2, 16]), w('up.weight', [16, 32], (i) => (i % 32 < 8 ? 0 : rng.uniform() - 0.5))]);
     h = b.op('/act', 'Relu', [b.op('/up', 'Add', [h, w('up.bias', [32], (i) => (i < 8 ? 0.5 : 0.1 * (rng.uniform() - 0.5)))])]);

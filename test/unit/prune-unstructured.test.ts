@@ -167,10 +167,10 @@ describe('unstructured and N:M pruning', function () {
     const { dir, input } = saved('transformer');
     const out = path.join(dir, 'o.onnx');
     const cases: Array<[string[], number, RegExp]> = [
-      [['prune', input, '-o', out, '--sparsity', '1'], 1, /--sparsity must be in \[0, 1\)/],
-      [['prune', input, '-o', out, '--sparsity=-0.1'], 1, /--sparsity must be in \[0, 1\)/],
-      [['prune', input, '-o', out, '--method', 'nm', '--pattern', '3:2'], 1, /--pattern must be N:M/],
-      [['prune', input, '-o', out, '--reconstruct'], 1, /--reconstruct needs --calibration/],
+      [['prune', input, '-o', out, '--sparsity', '1'], 2, /--sparsity must be in \[0, 1\)/],
+      [['prune', input, '-o', out, '--sparsity=-0.1'], 2, /--sparsity must be in \[0, 1\)/],
+      [['prune', input, '-o', out, '--method', 'nm', '--pattern', '3:2'], 2, /--pattern must be N:M/],
+      [['prune', input, '-o', out, '--reconstruct'], 2, /--reconstruct needs --calibration/],
       [['prune', input, '-o', out, '--method', 'channels'], 2, /--method must be magnitude, nm, structured/],
       [['prune', input, '-o', input], 1, /would overwrite the input/],
       [['prune', path.join(dir, 'missing.onnx'), '-o', out], 1, /missing\.onnx/],

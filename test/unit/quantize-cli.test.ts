@@ -45,15 +45,16 @@ describe('quantlens quantize / compare (CLI contract)', function () {
     assert.equal(j.samples, 4);
   });
 
-  const BAD: Array<[string, string[], RegExp]> = [
-    ['--bits 3', ['--bits', '3'], /--bits must be 8 or 4, not 3/],
-    ['--block-size 24', ['--bits', '4', '--block-size', '24'], /--block-size must be a power of two from 16 to 256/],
-    ['static without calibration', ['--mode', 'static'], /--mode static needs --calibration/],
-    ['empty calibration folder', ['--mode', 'static', '--calibration', 'EMPTY'], /calib: no usable calibration files/],
-    ['a recipe with a bad key', ['--recipe', 'RECIPE'], /recipe.yaml:2: unknown key 'mod'/],
+  // Bad usage exits 2 (the message, then the usage line); bad input exits 1 in one line.
+  const BAD: Array<[string, string[], RegExp, number]> = [
+    ['--bits 3', ['--bits', '3'], /--bits must be 8 or 4, not 3/, 2],
+    ['--block-size 24', ['--bits', '4', '--block-size', '24'], /--block-size must be a power of two from 16 to 256/, 2],
+    ['static without calibration', ['--mode', 'static'], /--mode static needs --calibration/, 2],
+    ['empty calibration folder', ['--mode', 'static', '--calibration', 'EMPTY'], /calib: no usable calibration files/, 1],
+    ['a recipe with a bad key', ['--recipe', 'RECIPE'], /recipe.yaml:2: unknown key 'mod'/, 1],
   ];
-  for (const [name, extra, expect] of BAD) {
-    it(`refuses ${name}: one line, exit 1, nothing written`, async () => {
+  for (const [name, extra, expect, code] of BAD) {
+    it(`refuses ${name}: exit ${code}, nothing written`, async () => {
       const d = tmpDir();
       const empty = path.join(d, 'calib');
       fs.mkdirSync(empty);
@@ -62,10 +63,10 @@ describe('quantlens quantize / compare (CLI contract)', function () {
       const args = extra.map((a) => (a === 'EMPTY' ? empty : a === 'RECIPE' ? recipe : a));
       const before = fs.readdirSync(d).sort();
       const r = await cli(['quantize', model, '-o', path.join(d, 'out.onnx'), ...args]);
-      assert.equal(r.code, 1, r.stderr);
-      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, /^quantlens: error: /);
-      assert.match(r.stderr, expect);
+      assert.equal(r.code, code, r.stderr);
+      assert.equal(r.stderr.trimEnd().split('\n').length, code, r.stderr);
+      assert.match(r.stderr, code === 1 ? /^quantlens: error: / : /^quantlens: --/);
+      assert.match(r.stderr.split('\n')[0], expect);
       assert.deepEqual(fs.readdirSync(d).sort(), before);
     });
   }

@@ -7,6 +7,7 @@ import { summarizeModel } from '../inspect';
 import { loadModel } from '../onnx/model-io';
 import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
 import { writeJsonAtomic } from '../fs/json';
+import { checkWritable } from '../fs/output-path';
 import type { JobContext } from '../base/jobs';
 import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { pruneModel } from './prune-model';
@@ -75,6 +76,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   const report = so.output ?? `${input}.sweep.json`;
   const folder = report.replace(/\.json$/i, '') + (report.toLowerCase().endsWith('.json') ? '' : '.d');
   if (!fs.existsSync(path.dirname(path.resolve(report)))) throw new QuantLensError(report, `folder '${path.dirname(path.resolve(report))}' does not exist`);
+  checkWritable(report, path.dirname(path.resolve(report)));
   fs.mkdirSync(folder, { recursive: true });
   const checkpoint = `${report}.partial.json`;
   const key = JSON.stringify({ input: path.resolve(input), size: fs.statSync(input).size, o: { ...o, device: undefined }, iterative: !!so.iterative, evaluator: so.evaluator?.command });

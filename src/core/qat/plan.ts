@@ -1,3 +1,4 @@
+import { checkReportPath } from '../fs/output-path';
 import { QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
@@ -36,6 +37,7 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
   const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)), smoothing: 'off' };
   if (options.mode === 'static' && !options.calibration) throw new QuantLensError(undefined, 'qat-plan with --mode static needs --calibration DIR (or random:N) for the initial ranges', 'usage');
   if (options.mode === 'dynamic') throw new QuantLensError(undefined, 'qat-plan covers weight and static schemes (dynamic quantization needs no training)', 'usage');
+  if (output) checkReportPath(output);
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(modelPath);
   const prep = await prepareQuantization(loaded, options, new QuantPolicy(options, recipe), options.mode === 'static', ctx);

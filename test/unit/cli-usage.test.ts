@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { main } from '../../src/cli/main';
+import { FIXTURES } from '../../src/core/fixtures';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { tmpDir } from '../helpers/util';
+import pkg from '../../package.json';
+
+async function cli(args: string[]) {
+  let stdout = '', stderr = '';
+  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+// Flags that would be accepted and ignored, given twice, or out of range are usage errors (exit 2) that
+// name the flags, before any work and without writing anything.
+describe('CLI usage: help, version, and flags that cannot apply', function () {
+  this.timeout(60_000);
+  const dir = tmpDir();
+  const model = path.join(dir, 'cnn.onnx');
+  before(() => saveModel(FIXTURES.cnn.build(), model));
+
+  it('--version, and per-command --help / help CMD exit 0 with that command\'s options', async () => {
+    const v = await cli(['--version']);
+    assert.equal(v.code, 0);
+    assert.equal(v.stdout.trim(), `quantlens ${pkg.version}`);
+    for (const cmd of ['quantize', 'prune', 'sweep', 'sensitivity', 'compare', 'inspect', 'run', 'qat-plan', 'fixture']) {
+      const h = await cli([cmd, '--help']);
+      assert.equal(h.code, 0, `${cmd}: ${h.stderr}`);
+      assert.match(h.stdout, new RegExp(`^usage: quantlens ${cmd}\\b`), h.stdout);
+      assert.equal(h.stdout.match(/^usage:/gm)?.length, 1, h.stdout);
+      assert.ok(!/exit status/.test(h.stdout), 'its own block, not the whole usage');
+    }
+    assert.match((await cli(['prune', '-h'])).stdout, /--method magnitude\|nm\|structured/);
+    assert.match((await cli(['help', 'sweep'])).stdout, /^usage: quantlens sweep MODEL --sparsities/);
+  });
+
+  const cases: Array<[string, string[], RegExp]> = [
+    ['dynamic mode with 4 bits', ['quantize', model, '-o', 'OUT', '--mode', 'dynamic', '--bits', '4'], /--bits 4 applies to --mode weight only.*--mode dynamic is 8-bit/],
+    ['a mode given twice', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--mode', 'static'], /--mode given twice \('weight' and 'static'\)/],
+    ['a calibration method in weight mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--calibration-method', 'mse'], /--calibration-method applies to --mode static only/],
+    ['gptq with 8 bits', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--algorithm', 'gptq'], /--algorithm gptq applies to --mode weight --bits 4 only/],
+    ['--percentile without the percentile method', ['quantize', model, '-o', 'OUT', '--mode', 'static', '--calibration', 'random:2', '--percentile', '99.9'], /--percentile applies to --calibration-method percentile only/],
+    ['--steps without --progressive', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--steps', '3'], /--steps applies with --progressive only/],
+    ['--objective outside static mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--objective', 'size'], /--objective applies to --mode static only/],
+    ['N:M with a sparsity', ['prune', model, '-o', 'OUT', '--method', 'nm', '--sparsity', '0.5'], /--sparsity does not apply to --method nm/],
+    ['a pattern for magnitude', ['prune', model, '-o', 'OUT', '--method', 'magnitude', '--pattern', '2:4'], /--pattern applies to --method nm only, not --method magnitude/],
+    ['a scope for structured', ['prune', model, '-o', 'OUT', '--method', 'structured', '--scope', 'layer'], /--scope applies to --method magnitude only, not --method structured/],
+    ['an allocation for magnitude', ['sweep', model, '--sparsities', '0.3', '--allocation', 'global'], /--allocation applies to --method structured only/],
+    ['a negative sparsity', ['prune', model, '-o', 'OUT', '--sparsity', '-1'], /--sparsity must be in \[0, 1\), not -1/],
+    ['a sparsity above 1', ['prune', model, '-o', 'OUT', '--sparsity', '1.5'], /--sparsity must be in \[0, 1\), not 1\.5/],
+    ['an unknown calibration method (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--calibration-method', 'foo'], /--calibration-method must be minmax, percentile, entropy, mse, not 'foo'/],
+    ['5 bits (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--bits', '5'], /--bits must be 8, 4, not '5'/],
+    ['workers for local sensitivity', ['sensitivity', model, '--calibration', 'random:2', '--workers', '2'], /--workers applies to --method end-to-end only/],
+  ];
+  for (const [label, args, message] of cases) {
+    it(`refuses ${label}: exit 2, the flags named, nothing written`, async () => {
+      const out = path.join(dir, `${label.replace(/\W+/g, '-')}.onnx`);
+      const r = await cli(args.map((a) => (a === 'OUT' ? out : a)));
+      assert.equal(r.code, 2, `${r.stderr}${r.stdout}`);
+      assert.match(r.stderr, message);
+      assert.match(r.stderr, /--help for its options/);
+      assert.ok(!fs.existsSync(out), 'nothing written');
+      assert.ok(!fs.existsSync(`${model}.sensitivity.json`), 'no sensitivity report written');
+    });
+  }
+
+  it('unwritable outputs fail before any work, in one line naming the user\'s path', async () => {
+    const folder = path.join(dir, 'taken.onnx');
+    fs.mkdirSync(folder);
+    const file = path.join(dir, 'plain-file');
+    fs.writeFileSync(file, 'x');
+    const cases: Array<[string[], RegExp]> = [
+      [['quantize', model, '-o', folder, '--mode', 'weight'], /taken\.onnx: is a folder; give a file path/],
+      [['prune', model, '-o', path.join(file, 'p.onnx')], /plain-file\/p\.onnx: '.*plain-file' is not a folder/],
+      [['sensitivity', model, '--calibration', 'random:2', '-o', folder], /taken\.onnx: is a folder/],
+      [['qat-plan', model, '--calibration', 'random:2', '-o', folder], /taken\.onnx: is a folder/],
+    ];
+    // A folder this process cannot write to (here /sys, where even root may not create files).
+    let sysWritable = true;
+    try { fs.closeSync(fs.openSync('/sys/.quantlens-probe', 'wx')); fs.rmSync('/sys/.quantlens-probe'); } catch { sysWritable = false; }
+    if (!sysWritable) {
+      cases.push([['quantize', model, '-o', '/sys/q.onnx', '--mode', 'weight'], /\/sys\/q\.onnx: folder '\/sys' (is not writable|is on a read-only file system|cannot be written)/]);
+      cases.push([['sweep', model, '--sparsities', '0.3', '-o', '/sys/s.json'], /\/sys\/s\.json: folder '\/sys' (is not writable|is on a read-only file system|cannot be written)/]);
+    }
+    for (const args of cases) {
+      const r = await cli(args[0]);
+      assert.equal(r.code, 1, `${args[0].join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, args[1]);
+      assert.ok(!/EISDIR|ENOTDIR|EROFS|EACCES|mkdtemp/.test(r.stderr), r.stderr);
+    }
+    assert.deepEqual(fs.readdirSync(folder), []);
+  });
+});
