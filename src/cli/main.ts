@@ -194,7 +194,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
       blockSize: n(values['block-size']), calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
       maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined, workers: n(values.workers),
-    }, { signal: cliAbort.signal });
+    }, progress(out));
     if (values.json) return printJson(out, r);
     out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');
   },
@@ -212,7 +212,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined, perChannel: values['per-tensor'] ? false : undefined,
       symmetric: values.symmetric, calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
       maxSamples: n(values.samples), exclude: values.exclude, recipe: values.recipe,
-    });
+    }, progress(out));
     if (values.json) return printJson(out, plan);
     out.stdout(`wrote ${values.output}: ${Object.keys(plan.modules).length} modules to fake-quantize, ${plan.float.length} kept float; apply it with python/quantlens_qat.py\n`);
   },
@@ -238,7 +238,24 @@ const PLANNED: string[] = [];
  * staging files are removed by the job's own cleanup, and the CLI exits 130 (src/cli/index.ts).
  */
 export const cliAbort = new AbortController();
-const progress = (out: Out) => ({ signal: cliAbort.signal, onProgress: (p: { stage: string; message?: string }) => process.stderr.isTTY && out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60)) });
+/**
+ * Progress on stderr: one line rewritten in place on a terminal; elsewhere (CI logs, pipes) a line per
+ * stage, and at most one every 5 s within a stage.
+ */
+const progress = (out: Out) => {
+  let stage = '', at = 0;
+  return {
+    signal: cliAbort.signal,
+    onProgress: (p: { stage: string; message?: string }) => {
+      if (process.stderr.isTTY) return out.stderr(`\r${p.stage} ${p.message ?? ''}`.padEnd(60));
+      const now = Date.now();
+      if (p.stage === stage && now - at < 5000) return;
+      stage = p.stage;
+      at = now;
+      out.stderr(`quantlens: ${p.stage}${p.message ? `: ${p.message}` : ''}\n`);
+    },
+  };
+};
 
 /** The flags `prune` and `sweep` share (pruneOptionsFrom reads them). */
 const PRUNE_FLAGS = {

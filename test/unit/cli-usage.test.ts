@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { main } from '../../src/cli/main';
@@ -92,5 +93,16 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
       assert.ok(!/EISDIR|ENOTDIR|EROFS|EACCES|mkdtemp/.test(r.stderr), r.stderr);
     }
     assert.deepEqual(fs.readdirSync(folder), []);
+  });
+
+  it('off a terminal, long jobs print a progress line per stage on stderr (stdout stays the result)', () => {
+    const out = path.join(dir, 'progress.onnx');
+    const r = spawnSync(process.execPath, ['bin/quantlens.js', 'prune', model, '-o', out, '--method', 'structured', '--sparsity', '0.25', '--calibration', 'random:4', '--reconstruct'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.ok(lines.length >= 2 && lines.every((l) => l.startsWith('quantlens: ')), r.stderr);
+    assert.ok(lines.some((l) => /^quantlens: prune: structured pruning of \d+ layers/.test(l)), r.stderr);
+    assert.match(r.stdout, /progress\.onnx: structured pruning/);
+    assert.match(r.stdout, /note: --sparsity 0\.25 is the share of channels taken from each family; it removed [\d.]+% of the prunable layers' weights/);
   });
 });

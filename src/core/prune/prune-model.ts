@@ -194,6 +194,10 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const after = summarizeModel(loaded);
   const prunableBefore = layers.reduce((a, l) => a + shapesBefore.get(l)!.reduce((x, y) => x * y, 1), 0);
   const gone = layerRows.reduce((a, l) => a + l.sparsity * l.shapeBefore.reduce((x, y) => x * y, 1), 0);
+  // A channel share is not a weight share: a channel takes its row in the layer that writes it and its
+  // column in every layer that reads it, so structured shares remove more weights than they name.
+  if (o.method !== 'nm' && partial.sparsity === undefined) notes.push(`no --sparsity given: ${o.sparsity} was used`);
+  if (o.method === 'structured' && prunableBefore) notes.push(`--sparsity ${o.sparsity} is the share of channels taken from each family; it removed ${((gone / prunableBefore) * 100).toFixed(1)}% of the prunable layers' weights (a channel takes its row in the layer that writes it and its column in each layer that reads it)`);
   const result: PruneResult = {
     output,
     sizeBefore: loaded.fileBytes + loaded.externalBytes,
