@@ -100,9 +100,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
   const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
-  // --objective latency with --static-ops auto: calibrate every Add/Mul too, then measure the placements.
+  // --objective latency with --static-ops auto: calibrate the residual Adds too, then measure the placements.
   const search = options.mode === 'static' && options.staticOps === 'auto' && options.objective === 'latency' && !recipe && options.budget === undefined && !options.progressive && !streamsOutput(loaded);
-  const planned: QuantizeOptions = search ? { ...run, staticOps: 'all' } : run;
+  const planned: QuantizeOptions = search ? { ...run, staticOps: 'residual' } : run;
   const prep = await prepareQuantization(loaded, planned, new QuantPolicy(planned, recipe), staticAnywhere, ctx);
   Object.assign(timings, prep.timings);
   const { warnings, calibration } = prep;

@@ -25,8 +25,8 @@ export interface QuantizeOptions {
   /**
    * Static mode: 'compute' quantizes weight layers, pooling and data movement; 'residual' also Adds of two
    * activations (int8 chains through ResNet-style blocks); 'all' every Add/Mul. 'auto': with --objective
-   * latency, each is built, timed against the float model and scored, and the fastest that keeps the
-   * fidelity of 'compute' is written; otherwise 'compute'.
+   * latency, 'compute' and 'residual' are built, timed against the float model and scored, and the fastest
+   * that keeps the fidelity of 'compute' is written; otherwise 'compute'.
    */
   staticOps: 'auto' | 'compute' | 'residual' | 'all';
   /** What to favour: a model no slower than float ('latency', the default), the smallest ('size'), or the most faithful ('accuracy'). */

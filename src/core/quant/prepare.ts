@@ -39,7 +39,7 @@ export const ELEMENTWISE = new Set(['Add', 'Mul']);
 /** A residual Add: two activations (no constant operand), as in ResNet blocks; int8 chains pass through it. */
 export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type === 'Add' && (node.input ?? []).filter((i) => i && !view.constant(i)).length === 2;
 
-/** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'all'). */
+/** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'residual'). */
 export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
   if (!ELEMENTWISE.has(node.op_type ?? '') || staticOps === 'all') return undefined;
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
