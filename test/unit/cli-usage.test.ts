@@ -2,17 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { main } from '../../src/cli/main';
+import { cli } from '../helpers/cli';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
 import { tmpDir } from '../helpers/util';
 import pkg from '../../package.json';
 
-async function cli(args: string[]) {
-  let stdout = '', stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
 
 // Flags that would be accepted and ignored, given twice, or out of range are usage errors (exit 2) that
 // name the flags, before any work and without writing anything.
