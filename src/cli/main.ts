@@ -156,7 +156,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       },
     });
     if (values.json) return printJson(out, r);
-    out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)${r.warning ? `\n  warning: ${r.warning}` : ''}\n`);
+    out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)${r.reused ? `, ${r.reused} reused from the last run of this sweep` : ""}${r.warning ? `\n  warning: ${r.warning}` : ''}\n`);
   },
 
   async compare(args, out) {

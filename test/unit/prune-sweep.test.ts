@@ -63,7 +63,20 @@ describe('pruning sweeps', function () {
     assert.equal(pruned, 1, 'only the missing point is pruned');
     for (const [f, t] of stamps) assert.equal(fs.statSync(path.join(dir, 'sweep', f)).mtimeMs, t, `${f} was rewritten`);
     assert.equal(r.points.length, 3);
+    assert.equal(r.reused, 2);
     assert.ok(!fs.existsSync(`${output}.partial.json`));
+    // A finished sweep run again: nothing pruned, every point from the report; one more sparsity: only it.
+    pruned = 0;
+    const again = await sweepModel(input, { sparsities: [0.2, 0.4, 0.6], output }, { method: 'magnitude' }, { onProgress: (p) => { if (p.stage === 'prune') pruned++; } });
+    assert.equal(pruned, 0);
+    assert.equal(again.reused, 3);
+    assert.deepEqual(again.points.map((p) => p.cosine), r.points.map((p) => p.cosine));
+    const more = await sweepModel(input, { sparsities: [0.2, 0.4, 0.6, 0.7], output }, { method: 'magnitude' }, { onProgress: (p) => { if (p.stage === 'prune') pruned++; } });
+    assert.equal(pruned, 1);
+    assert.equal(more.reused, 3);
+    // Other options: measured afresh.
+    const other = await sweepModel(input, { sparsities: [0.2], output }, { method: 'magnitude', scope: 'layer' });
+    assert.equal(other.reused, 0);
 
     const it = await sweepModel(input, { sparsities: [0.25, 0.5], iterative: true, output: path.join(dir, 'iter.json') }, { method: 'structured' });
     assert.ok(it.iterative);

@@ -46,6 +46,10 @@ export interface SweepReport {
   data: string;
   warning?: string;
   seconds: number;
+  /** Identifies the model (path, size, mtime) and options: a rerun with the same key reuses the points. */
+  key: string;
+  /** Points taken from an earlier run of the same sweep instead of measured again. */
+  reused: number;
 }
 
 export interface SweepOptions {
@@ -79,18 +83,25 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   checkWritable(report, path.dirname(path.resolve(report)));
   fs.mkdirSync(folder, { recursive: true });
   const checkpoint = `${report}.partial.json`;
-  const key = JSON.stringify({ input: path.resolve(input), size: fs.statSync(input).size, o: { ...o, device: undefined }, iterative: !!so.iterative, evaluator: so.evaluator?.command });
+  const stat = fs.statSync(input);
+  const key = JSON.stringify({ input: path.resolve(input), size: stat.size, mtime: stat.mtimeMs, o: { ...o, device: undefined }, iterative: !!so.iterative, evaluator: so.evaluator?.command });
   const done = new Map<number, SweepPoint>();
-  try {
-    const c = JSON.parse(fs.readFileSync(checkpoint, 'utf8'));
-    if (c.key === key) for (const p of c.points as SweepPoint[]) if (fs.existsSync(p.model)) done.set(p.sparsity, p);
-  } catch { /* no checkpoint, or another sweep's: start over */ }
+  // Points of an interrupted run (the checkpoint) or of a finished one (the report, which keeps the same
+  // key): a rerun with the same model and options measures only the sparsities it lacks.
+  for (const file of [report, checkpoint]) {
+    try {
+      const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (c.key === key) for (const p of c.points as SweepPoint[]) if (fs.existsSync(p.model)) done.set(p.sparsity, p);
+    } catch { /* none yet, or another sweep's: measure */ }
+  }
+  const reused = done.size;
 
   const baseName = path.basename(input).replace(/\.onnx$/i, '');
   const original = loadModel(input);
   const originalParameters = summarizeModel(original).parameters;
   const originalSize = original.fileBytes + original.externalBytes;
   const points: SweepPoint[] = [];
+  const measured = new Set<number>();
   let baseline: SweepReport['baseline'] | undefined;
   let previous = input;
   let previousSparsity = 0;
@@ -114,6 +125,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
       };
       if (so.evaluator) point.metric = await runUserEvaluator(so.evaluator, out, ctx.signal);
       done.set(s, point);
+      measured.add(s);
       writeJsonAtomic(checkpoint, { key, points: [...done.values()] });
     }
     points.push(point);
@@ -131,6 +143,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
     model: input, method: o.method, iterative: !!so.iterative, options: o, baseline, points, folder, report,
     ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), data: o.calibration ?? 'random:4',
     ...(randomDataWarning(o.calibration) ? { warning: randomDataWarning(o.calibration) } : {}), seconds: (performance.now() - t0) / 1000,
+    key, reused: reused ? points.filter((p) => !measured.has(p.sparsity)).length : 0,
   };
   writeJsonAtomic(report, result);
   fs.rmSync(checkpoint, { force: true });
