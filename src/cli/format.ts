@@ -35,9 +35,16 @@ export function formatQuantizeResult(r: QuantizeResult): string {
   ].join('\n');
 }
 
+/** Which shapes ran, and the sizes chosen for dynamic dimensions (and how to choose others). */
+export function inputLines(shapes: Record<string, number[]>, chosen: string[]): string[] {
+  const list = Object.entries(shapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ');
+  return [`  inputs: ${list}${chosen.length ? ` (dynamic: ${chosen.join('; ')}; --input-shape NAME=DxD... to choose)` : ''}`];
+}
+
 export function formatCompare(r: CompareReport): string {
   return [
     `${r.samples} samples (${r.data}) on ${r.device}`,
+    ...inputLines(r.inputShapes, r.chosenDims),
     ...fidelityLines(r.outputs, r.data, r.metric),
     `  latency: reference ${r.latencyMs.reference.toFixed(2)} ms, candidate ${r.latencyMs.candidate.toFixed(2)} ms`,
     `  size: reference ${mib(r.sizeBytes.reference)}, candidate ${mib(r.sizeBytes.candidate)}`,

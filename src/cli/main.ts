@@ -11,7 +11,8 @@ import { USAGE } from './usage';
 import { compareModels } from '../core/compare';
 import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/jobs/quantize-model';
-import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivity } from './format';
+import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivity, inputLines } from './format';
+import { parseInputShape } from '../core/calib/input-shapes';
 import { pruneModel } from '../core/prune/prune-model';
 import { sweepModel, type SweepPoint } from '../core/prune/sweep';
 import { parsePattern, type PruneOptions } from '../core/prune/options';
@@ -39,14 +40,15 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 
   async run(args, out) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' }, device: { type: 'string', default: 'auto' }, runs: { type: 'string', default: '3' } });
+    const { values, positionals } = parse(args, { json: { type: 'boolean' }, device: { type: 'string', default: 'auto' }, runs: { type: 'string', default: '3' }, 'input-shape': { type: 'string', multiple: true } });
     const device = values.device as string;
     if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, not '${device}'`);
     const runs = Number(values.runs);
     if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, not '${values.runs}'`);
-    const report = await runModel(onePositional(positionals, 'MODEL'), { device: device as DevicePreference, runs });
+    const report = await runModel(onePositional(positionals, 'MODEL'), { device: device as DevicePreference, runs, inputShapes: inputShapesFrom(values['input-shape']) });
     if (values.json) return printJson(out, report);
     out.stdout(`${report.model}: ran on ${report.device}${report.fallbackReason ? ` (CUDA unavailable: ${report.fallbackReason})` : ''}, median ${report.latencyMs.toFixed(2)} ms over ${report.runs} runs (${report.warning})\n`);
+    out.stdout(inputLines(report.inputShapes, report.chosenDims).join('\n') + '\n');
     for (const [name, s] of Object.entries(report.outputs)) {
       out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}\n`);
     }
@@ -57,7 +59,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       output: { type: 'string', short: 'o' }, mode: { type: 'string', default: 'weight' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, algorithm: { type: 'string' }, 'per-channel': { type: 'boolean' }, 'per-tensor': { type: 'boolean' },
       symmetric: { type: 'boolean' }, calibration: { type: 'string' }, 'calibration-method': { type: 'string' }, percentile: { type: 'string' },
-      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true }, 'no-smooth': { type: 'boolean' }, 'static-ops': { type: 'string' }, 'reduce-range': { type: 'string' }, objective: { type: 'string' },
+      samples: { type: 'string' }, 'act-order': { type: 'boolean' }, exclude: { type: 'string', multiple: true }, 'no-smooth': { type: 'boolean' }, 'static-ops': { type: 'string' }, 'reduce-range': { type: 'string' }, objective: { type: 'string' }, 'input-shape': { type: 'string', multiple: true },
       budget: { type: 'string' }, 'budget-metric': { type: 'string' }, progressive: { type: 'boolean' }, steps: { type: 'string' },
       evaluator: { type: 'string' }, 'lower-is-better': { type: 'boolean' }, 'evaluator-timeout': { type: 'string' }, recipe: { type: 'string' }, device: { type: 'string' },
       json: { type: 'boolean' },
@@ -114,6 +116,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       exclude: values.exclude,
       recipe: values.recipe,
       device: oneOf('device', values.device, ['auto', 'cpu', 'cuda'] as const),
+      inputShapes: inputShapesFrom(values['input-shape']),
     };
     const r = await quantizeModel(model, values.output, options, progress(out));
     if (values.json) return printJson(out, r);
@@ -160,13 +163,13 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   },
 
   async compare(args, out) {
-    const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, metric: { type: 'string' }, json: { type: 'boolean' } });
+    const { values, positionals } = parse(args, { data: { type: 'string' }, samples: { type: 'string' }, device: { type: 'string', default: 'auto' }, metric: { type: 'string' }, json: { type: 'boolean' }, 'input-shape': { type: 'string', multiple: true } });
     if (positionals.length !== 2) throw new UsageError(`compare takes REFERENCE and CANDIDATE, got ${positionals.length} paths`);
     const samples = values.samples === undefined ? undefined : Number(values.samples);
     if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) throw new UsageError(`--samples must be a positive integer, not '${values.samples}'`);
     if (!['auto', 'cpu', 'cuda'].includes(values.device as string)) throw new UsageError(`--device must be auto, cpu or cuda`);
     const metric = oneOfFlag('metric', values.metric, HEADLINE_METRICS);
-    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference, metric }, { signal: cliAbort.signal });
+    const r = await compareModels(positionals[0], positionals[1], { data: values.data, samples, device: values.device as DevicePreference, metric, inputShapes: inputShapesFrom(values['input-shape']) }, { signal: cliAbort.signal });
     if (values.json) return printJson(out, r);
     out.stdout(formatCompare(r) + '\n');
   },
@@ -175,7 +178,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
     const { values, positionals } = parse(args, {
       calibration: { type: 'string' }, method: { type: 'string', default: 'local' }, mode: { type: 'string', default: 'static' }, bits: { type: 'string' },
       'block-size': { type: 'string' }, 'calibration-method': { type: 'string' }, samples: { type: 'string' }, exclude: { type: 'string', multiple: true },
-      output: { type: 'string', short: 'o' }, device: { type: 'string' }, json: { type: 'boolean' }, workers: { type: 'string' },
+      output: { type: 'string', short: 'o' }, device: { type: 'string' }, json: { type: 'boolean' }, workers: { type: 'string' }, 'input-shape': { type: 'string', multiple: true },
     });
     const model = onePositional(positionals, 'MODEL');
     if (values.workers !== undefined && !(Number.isInteger(Number(values.workers)) && Number(values.workers) >= 1 && Number(values.workers) <= 64)) throw new UsageError(`--workers must be a whole number from 1 to 64, not '${values.workers}'`);
@@ -194,6 +197,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
       method: values.method as SensitivityMethod, mode: values.mode as QuantizeOptions['mode'], bits: n(values.bits) as 8 | 4 | undefined,
       blockSize: n(values['block-size']), calibration: values.calibration, calibrationMethod: values['calibration-method'] as QuantizeOptions['calibrationMethod'],
       maxSamples: n(values.samples), exclude: values.exclude, output: values.output, device: values.device as DevicePreference | undefined, workers: n(values.workers),
+      inputShapes: inputShapesFrom(values['input-shape']),
     }, progress(out));
     if (values.json) return printJson(out, r);
     out.stdout(formatSensitivity(r, values.output ?? `${model}.sensitivity.json`) + '\n');
@@ -262,7 +266,7 @@ const PRUNE_FLAGS = {
   output: { type: 'string', short: 'o' }, method: { type: 'string', default: 'magnitude' }, scope: { type: 'string' }, importance: { type: 'string' },
   'min-density': { type: 'string' }, calibration: { type: 'string' }, samples: { type: 'string' }, reconstruct: { type: 'boolean' },
   exclude: { type: 'string', multiple: true }, device: { type: 'string' }, json: { type: 'boolean' }, 'round-to': { type: 'string' },
-  'prune-norm': { type: 'boolean' }, 'no-compensate': { type: 'boolean' }, allocation: { type: 'string' },
+  'prune-norm': { type: 'boolean' }, 'no-compensate': { type: 'boolean' }, allocation: { type: 'string' }, 'input-shape': { type: 'string', multiple: true },
 } as const;
 
 /** Prune and sweep flags that do nothing under the chosen --method. */
@@ -320,7 +324,14 @@ function pruneOptionsFrom(values: Record<string, string | boolean | string[] | u
     allocation: oneOf('allocation', ['uniform', 'global'] as const),
     exclude: values.exclude as string[] | undefined,
     device: oneOf('device', ['auto', 'cpu', 'cuda'] as const),
+    inputShapes: inputShapesFrom(values['input-shape'] as string[] | undefined),
   };
+}
+
+/** `--input-shape x=1x3x48x320` (repeatable) → shapes by input name. */
+function inputShapesFrom(list: string[] | undefined): Record<string, number[]> | undefined {
+  if (!list?.length) return undefined;
+  return Object.fromEntries(list.map((t) => parseInputShape(t)));
 }
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it in-process. */

@@ -4,6 +4,7 @@ import type { JobContext } from './base/jobs';
 import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
+import { chosenDims, type InputShapes } from './calib/input-shapes';
 import type { GraphProto } from './onnx/proto';
 import { medianRun, runSegmented } from './runtime/segmented-run';
 import { createSession, type DevicePreference, type Provider } from './runtime/session';
@@ -11,6 +12,8 @@ import { createSession, type DevicePreference, type Provider } from './runtime/s
 export interface CompareOptions {
   /** Calibration-style data folder or `random:N`; default seeded random samples. */
   data?: string;
+  /** Shapes for inputs with dynamic dimensions (`--input-shape`): random samples take them, images are resized to them. */
+  inputShapes?: InputShapes;
   samples?: number;
   device?: DevicePreference;
   /** Timed runs per model for latency (median). */
@@ -50,6 +53,9 @@ export interface CompareReport {
   mappedReference?: boolean;
   /** Segments each model ran in, when run a segment at a time (1: whole). */
   segments?: { reference: number; candidate: number };
+  /** The first sample's shape per input, and what that chose for the model's dynamic dimensions. */
+  inputShapes: Record<string, number[]>;
+  chosenDims: string[];
 }
 
 /** SQNR of identical outputs is infinite; reports cap it at 200 dB (identical within float32). */
@@ -64,9 +70,10 @@ export async function compareModels(reference: string, candidate: string, opts: 
     return { reference: ref!.fileBytes + ref!.externalBytes, candidate: cand.fileBytes + cand.externalBytes };
   })();
   const n = opts.samples ?? 8;
-  const data: CalibrationData = openCalibration(opts.data ?? `random:${n}`, known?.referenceGraph ?? ref!.model.graph!, { maxSamples: n });
+  const data: CalibrationData = openCalibration(opts.data ?? `random:${n}`, known?.referenceGraph ?? ref!.model.graph!, { maxSamples: n, inputShapes: opts.inputShapes });
   const samples = [...data.samples()];
   if (!samples.length) throw new QuantLensError(data.source, 'gave no samples to compare on');
+  const inputShapes = Object.fromEntries(Object.entries(samples[0]).map(([k, t]) => [k, t.dims.map(Number)]));
   // One model at a time: the reference's outputs are kept (they are small), its session released, and
   // only then the candidate loads, so memory never holds both models (a large model's weights twice).
   const a = await runModel(reference, sizes.reference, samples, data.source, { ...opts, mappedWeights: !!opts.mappedReference }, ctx, 0);
@@ -90,6 +97,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     ...(b.fallbackReason ? { fallbackReason: b.fallbackReason } : {}),
     samples: samples.length,
     data: data.source,
+    inputShapes, chosenDims: chosenDims(known?.referenceGraph ?? ref!.model.graph!, inputShapes),
     ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
     ...(opts.mappedReference ? { mappedReference: true } : {}),
     ...(a.segments > 1 || b.segments > 1 ? { segments: { reference: a.segments, candidate: b.segments } } : {}),

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
 import * as ort from 'onnxruntime-node';
+import { checkInputShapes, type InputShapes } from './input-shapes';
 import { QuantLensError } from '../base/errors';
 import { DataType, dataTypeName } from '../onnx/dtypes';
 import { GraphView } from '../onnx/graph';
@@ -39,8 +40,9 @@ function modelInputs(graph: GraphProto): ValueInfoProto[] {
  * (keys = input names) / TensorProto .pb files, ONNX test-data folders (test_data_set_N/input_K.pb),
  * per-sample subfolders of <input>.npy|.pb, or images (.png/.jpg) for a single image input.
  */
-export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamples?: number; image?: ImageOptions; seed?: number } = {}): CalibrationData {
+export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamples?: number; image?: ImageOptions; seed?: number; inputShapes?: InputShapes } = {}): CalibrationData {
   const inputs = modelInputs(graph);
+  checkInputShapes(graph, opts.inputShapes);
   const max = opts.maxSamples ?? Infinity;
   const random = /^random:(\d+)$/.exec(spec);
   if (random) {
@@ -48,7 +50,7 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
     if (n < 1) throw new QuantLensError(undefined, `'${spec}' asks for no samples`);
     return {
       source: spec, kind: 'random', count: n, warning: `calibrated on ${n} seeded random samples, not real data`,
-      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: (opts.seed ?? 1000) + i }); },
+      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: (opts.seed ?? 1000) + i, shapes: opts.inputShapes }); },
     };
   }
   if (!fs.existsSync(spec) || !fs.statSync(spec).isDirectory()) throw new QuantLensError(spec, 'calibration data must be a folder (or random:N)');
@@ -66,7 +68,7 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
       if (inputs.length !== 1) continue; // loose files only make sense for one-input models
       readers.push(() => fromFiles([full], inputs));
     } else if (['.png', '.jpg', '.jpeg'].includes(ext)) {
-      readers.push(() => fromImage(full, inputs, opts.image));
+      readers.push(() => fromImage(full, inputs, opts.image, opts.inputShapes));
     }
   }
   if (readers.length === 0) {
@@ -130,11 +132,12 @@ function fromNpz(file: string, inputs: ValueInfoProto[]): Feeds {
   return feeds;
 }
 
-function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions): Feeds {
+function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions, shapes?: InputShapes): Feeds {
   const images = inputs.filter((v) => (describeValue(v).shape ?? []).length === 4);
   if (images.length !== 1) throw new QuantLensError(file, 'images need a model with exactly one 4-D (image) input');
   const vi = images[0];
-  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, describeValue(vi).shape!, opts), vi, file) };
+  // A dynamic height/width takes the size --input-shape gives.
+  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, shapes?.[vi.name!] ?? describeValue(vi).shape!, opts), vi, file) };
   for (const other of inputs) if (other !== vi) throw new QuantLensError(file, `model input '${other.name}' has no data: images feed only '${vi.name}'`);
   return feeds;
 }

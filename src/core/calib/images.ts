@@ -19,7 +19,7 @@ export interface ImageOptions {
 export function decodeImage(file: string, shape: Array<number | string | null>, opts: ImageOptions = {}): ort.Tensor {
   const layout = opts.layout ?? (shape[3] === 3 || shape[3] === 1 ? 'nhwc' : 'nchw');
   const [c, h, w] = layout === 'nchw' ? [shape[1], shape[2], shape[3]] : [shape[3], shape[1], shape[2]];
-  if (typeof h !== 'number' || typeof w !== 'number' || !(h > 0 && w > 0)) throw new QuantLensError(file, `the model's image input has no fixed height/width ([${shape}])`);
+  if (typeof h !== 'number' || typeof w !== 'number' || !(h > 0 && w > 0)) throw new QuantLensError(file, `the model's image input has no fixed height/width ([${shape}]): give one with --input-shape NAME=1x3xHxW`);
   const channels = typeof c === 'number' && c > 0 ? c : 3;
   let img: { width: number; height: number; data: Uint8Array };
   try {

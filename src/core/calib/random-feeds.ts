@@ -11,6 +11,8 @@ export interface RandomFeedOptions {
   seed?: number;
   /** Value for a symbolic batch dimension (default 1). */
   batch?: number;
+  /** Whole shapes for some inputs (`--input-shape`), checked against the declared ones by checkInputShapes. */
+  shapes?: Record<string, number[]>;
 }
 
 /**
@@ -39,7 +41,7 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   for (const vi of graph.input ?? []) {
     if (!vi.name || !view.graphInputs.has(vi.name)) continue;
     const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-    const shape = concreteShape(describeValue(vi).shape ?? [], opts.batch ?? 1);
+    const shape = opts.shapes?.[vi.name] ?? concreteShape(describeValue(vi).shape ?? [], opts.batch ?? 1);
     const n = shape.reduce((a, b) => a * b, 1);
     feeds[vi.name] = randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
   }

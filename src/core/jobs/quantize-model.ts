@@ -115,7 +115,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const keptForBudget: NodeDecision[] = [];
   if (options.budget !== undefined || options.progressive) {
     const tm = performance.now();
-    const data = prep.data ?? openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: options.maxSamples });
+    const data = prep.data ?? openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
     const layers = layersOf(prep);
     const { results } = await measureLayers(prep, layers, data, 'local', ctx);
     const scorer = options.evaluator
@@ -148,7 +148,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const placementSkipped: NodeDecision[] = [];
   if (search && prep.plan.size) {
     const tl = performance.now();
-    const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples) });
+    const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples), inputShapes: options.inputShapes });
     placement = await choosePlacement(input, prep, data, ctx);
     const plan = placementPlan(prep, placement.chosen);
     select = plan.select;
@@ -175,7 +175,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped];
   const streamed = stage.spill ? { tensors: stage.spill.count, bytes: stage.spill.bytes } : undefined;
   lap('quantize', tq);
-  const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized' }, ctx, input, stage);
+  const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized', inputShapes: options.inputShapes }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   const check = v.check;
@@ -184,7 +184,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   let profile: QuantizeReport['profile'];
   if (!check.segments) {
     const tp = performance.now();
-    const [feeds] = openCalibration(options.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: 1 }).samples();
+    const [feeds] = openCalibration(options.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: 1, inputShapes: options.inputShapes }).samples();
     profile = { reference: await profileOpTypes(input, feeds), candidate: await profileOpTypes(output, feeds) };
     timings.profile = (performance.now() - tp) / 1000;
   }

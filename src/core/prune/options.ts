@@ -23,6 +23,8 @@ export interface PruneOptions {
   minDensity: number;
   /** Calibration data (folder or random:N): needed by --importance activation and --reconstruct. */
   calibration?: string;
+  /** Shapes for inputs with dynamic dimensions (`--input-shape`). */
+  inputShapes?: Record<string, number[]>;
   maxSamples: number;
   /** Training-free recovery from calibration inputs (OBS update / least-squares refit of the next layer). */
   reconstruct: boolean;

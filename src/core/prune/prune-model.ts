@@ -96,7 +96,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude);
   if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);
   const shapesBefore = new Map(layers.map((l) => [l, l.dims.slice()]));
-  const data = openCalibration(o.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: o.maxSamples });
+  const data = openCalibration(o.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: o.maxSamples, inputShapes: o.inputShapes });
   if (data.warning && o.calibration) warnings.push(data.warning);
   let stats: Map<PrunableLayer, LayerInputStats> | undefined;
   let provider: Provider | undefined;
@@ -113,7 +113,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   if ((o.calibration && (o.importance === 'activation' || o.reconstruct)) || compensate) {
     const tc = performance.now();
     // Other seeds than the random samples the result is verified on.
-    const statsData = o.calibration ? data : openCalibration(statsSource, loaded.model.graph!, { maxSamples: 8, seed: 7000 });
+    const statsData = o.calibration ? data : openCalibration(statsSource, loaded.model.graph!, { maxSamples: 8, seed: 7000, inputShapes: o.inputShapes });
     // Norms and Hessians need the activations themselves; means alone are reduced inside onnxruntime.
     const full = o.calibration && (o.importance === 'activation' || o.reconstruct);
     const r = full ? await layerInputStats(loaded, layers, statsData, o.device, o.reconstruct && !paired, ctx) : await layerInputMeans(loaded, layers, statsData, o.device, ctx);
@@ -181,7 +181,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     throw e;
   }
 
-  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns }, ctx, input, stage);
+  const v = await saveVerified(loaded.model, loaded, extra.reference ?? input, output, { data: o.calibration ?? 'random:4', samples: Math.min(8, o.maxSamples), device: o.device, what: 'pruned', latencyRuns: extra.latencyRuns, inputShapes: o.inputShapes }, ctx, input, stage);
   timings.save = v.saveSeconds;
   timings.verify = v.verifySeconds;
   const randomWarning = randomDataWarning(o.calibration);

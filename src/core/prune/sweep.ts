@@ -135,7 +135,7 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   }
   if (!baseline) {
     // Every point came from the checkpoint: measure the original once for the chart's reference line.
-    const c = await compareModels(input, input, { data: o.calibration ?? 'random:4', samples: 4, device: o.device, latencyRuns: 10 });
+    const c = await compareModels(input, input, { data: o.calibration ?? 'random:4', samples: 4, device: o.device, latencyRuns: 10, inputShapes: o.inputShapes });
     baseline = { sizeBytes: c.sizeBytes.reference, latencyMs: c.latencyMs.reference, parameters: originalParameters };
   }
   if (so.evaluator) baseline.metric = await runUserEvaluator(so.evaluator, input, ctx.signal);

@@ -17,6 +17,8 @@ export interface QuantizeOptions {
   symmetric: boolean;
   /** Folder, or `random:N` for seeded random samples (marked in the report). */
   calibration?: string;
+  /** Shapes for inputs with dynamic dimensions (`--input-shape`): random samples take them, images are resized to them. */
+  inputShapes?: Record<string, number[]>;
   calibrationMethod: CalibrationMethod;
   /** Percentile kept by the percentile method (e.g. 99.99). */
   percentile: number;

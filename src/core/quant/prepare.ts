@@ -151,7 +151,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   let provider: Provider | undefined;
   let fallbackReason: string | undefined;
   if (options.calibration && (gptq.length || statics.length)) {
-    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples });
+    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
     if (data.warning) warnings.push(data.warning);
   }
   if (gptq.length && data) {

@@ -3,6 +3,7 @@ import type { JobContext } from '../base/jobs';
 import { loadModel } from '../onnx/model-io';
 import { tensorValues } from '../eval/metrics';
 import { randomFeeds } from '../calib/random-feeds';
+import { checkInputShapes, chosenDims, type InputShapes } from '../calib/input-shapes';
 import { createSession, ort, type DevicePreference, type Provider } from './session';
 
 export interface OutputStats {
@@ -21,6 +22,9 @@ export interface RunReport {
   device: Provider;
   fallbackReason?: string;
   inputs: 'random';
+  /** The shape each input ran with, and what was chosen for its dynamic dimensions. */
+  inputShapes: Record<string, number[]>;
+  chosenDims: string[];
   warning: string;
   runs: number;
   latencyMs: number;
@@ -31,6 +35,8 @@ export interface RunOptions {
   device?: DevicePreference;
   runs?: number;
   seed?: number;
+  /** Shapes for inputs with dynamic dimensions (`--input-shape`). */
+  inputShapes?: InputShapes;
 }
 
 export function statsOf(t: ort.Tensor): OutputStats {
@@ -50,10 +56,12 @@ export function statsOf(t: ort.Tensor): OutputStats {
 /** Loads the model (validating it first, for a clean error), runs it on seeded random inputs, reports. */
 export async function runModel(file: string, opts: RunOptions = {}, ctx: JobContext = {}): Promise<RunReport> {
   const loaded = loadModel(file);
+  checkInputShapes(loaded.model.graph!, opts.inputShapes, file);
   ctx.onProgress?.({ stage: 'session', fraction: 0.1 });
   const { session, provider, fallbackReason } = await createSession(file, { device: opts.device });
   try {
-    const feeds = randomFeeds(loaded.model.graph!, { seed: opts.seed });
+    const feeds = randomFeeds(loaded.model.graph!, { seed: opts.seed, shapes: opts.inputShapes });
+    const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims.map(Number)]));
     const runs = Math.max(1, opts.runs ?? 3);
     let out: ort.InferenceSession.ReturnType = {};
     const times: number[] = [];
@@ -73,7 +81,7 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
     for (const [name, v] of Object.entries(out)) if (v instanceof ort.Tensor) outputs[name] = statsOf(v);
     return {
       model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
-      inputs: 'random', warning: 'inputs are seeded random data, not real samples',
+      inputs: 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes), warning: 'inputs are seeded random data, not real samples',
       runs, latencyMs: times[Math.floor(times.length / 2)], outputs,
     };
   } finally {

@@ -116,7 +116,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
   const layers = layersOf(prep);
   if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
-  const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples });
+  const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
   const out = target;
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
   const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers);

