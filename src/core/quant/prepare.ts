@@ -7,6 +7,7 @@ import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf } from '../onnx/module-path';
 import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
+import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
 import { walkGraphs } from '../onnx/walk';
@@ -93,6 +94,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const editor = new ModelEditor(loaded.model);
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
+  // Static and dynamic INT8 kernels take float32: a float16 model computes in float32 between them and
+  // keeps its float16 inputs and outputs (weight-only mode keeps float16 and uses float16 scales).
+  if ((options.mode === 'static' || options.mode === 'dynamic') && hasFloat16(graph)) {
+    const w = widenFloat16(editor, loaded.loc);
+    warnings.push(`float16 model: computed in float32 between the int8 kernels (${w.tensors} tensors widened), its ${w.edges} float16 inputs/outputs kept behind Casts`);
+  }
   if (staticAnywhere) {
     // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
     const folded = foldBatchNormIntoConv(editor, loaded.loc);
