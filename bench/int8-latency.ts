@@ -23,10 +23,20 @@ function torchvisionModels(dir: string): Array<[string, string]> {
   const script = `import torch, torchvision
 torch.manual_seed(0)
 for name, m in [("resnet18", torchvision.models.resnet18()), ("mobilenet_v3_small", torchvision.models.mobilenet_v3_small())]:
-    torch.onnx.export(m.eval(), torch.randn(1, 3, 224, 224), "${dir}/" + name + ".onnx", opset_version=13, input_names=["input"], output_names=["logits"])`;
+    torch.onnx.export(m.eval(), torch.randn(1, 3, 224, 224), "${dir}/" + name + ".onnx", opset_version=13, input_names=["input"], output_names=["logits"])
+# A float16 copy of ResNet-18, as float16 exports are stored: weights, inputs, outputs and value types.
+import onnx, numpy as np
+from onnx import numpy_helper, TensorProto
+h = onnx.load("${dir}/resnet18.onnx")
+for i, t in enumerate(h.graph.initializer):
+    a = numpy_helper.to_array(t)
+    if a.dtype == np.float32: h.graph.initializer[i].CopyFrom(numpy_helper.from_array(a.astype(np.float16), t.name))
+for v in list(h.graph.input) + list(h.graph.output) + list(h.graph.value_info):
+    if v.type.tensor_type.elem_type == TensorProto.FLOAT: v.type.tensor_type.elem_type = TensorProto.FLOAT16
+onnx.save(h, "${dir}/resnet18_fp16.onnx")`;
   try {
     execFileSync('/usr/bin/python3', ['-c', script], { stdio: 'ignore' });
-    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')]];
+    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')], ['torchvision ResNet-18 in float16 (÷ its float16 latency)', path.join(dir, 'resnet18_fp16.onnx')]];
   } catch {
     console.log('torchvision exports: skipped (no python3-torch/torchvision)');
     return [];
