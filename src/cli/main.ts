@@ -1,16 +1,14 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { HEADLINE_METRICS, isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
-import { FIXTURES, FIXTURE_NAMES } from '../core/fixtures';
 import { formatSummary, summarizeModel } from '../core/inspect';
-import { loadModel, saveModel } from '../core/onnx/model-io';
+import { loadModel } from '../core/onnx/model-io';
 import { runModel } from '../core/runtime/run-model';
 import type { DevicePreference } from '../core/runtime/session';
 import { USAGE } from './usage';
 import { compareModels } from '../core/compare';
 import type { QuantizeOptions } from '../core/quant/options';
 import { quantizeModel } from '../core/jobs/quantize-model';
+import { writeFixture } from '../core/jobs/fixture';
 import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivity, inputLines } from './format';
 import { parseInputShape } from '../core/calib/input-shapes';
 import { pruneModel } from '../core/prune/prune-model';
@@ -224,14 +222,10 @@ const commands: Record<string, (args: string[], out: Out) => Promise<void>> = {
   async fixture(args, out) {
     const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
     const name = onePositional(positionals, 'NAME');
-    const fixture = FIXTURES[name];
-    if (!fixture) throw new UsageError(`unknown fixture '${name}'; choose one of: ${FIXTURE_NAMES.join(', ')}`);
     if (!values.output) throw new UsageError('fixture needs -o OUT');
-    const dir = path.dirname(path.resolve(values.output));
-    if (!fs.existsSync(dir)) throw new QuantLensError(values.output, `folder '${dir}' does not exist`);
-    const result = saveModel(fixture.build(), values.output);
-    if (values.json) printJson(out, { output: result.output, sizeBytes: result.bytes, fixture: name });
-    else out.stderr(`wrote ${result.output} (${name}: ${fixture.description}, ${result.bytes} bytes)\n`);
+    const r = writeFixture(name, values.output);
+    if (values.json) printJson(out, { output: r.output, sizeBytes: r.sizeBytes, fixture: name });
+    else out.stderr(`wrote ${r.output} (${name}: ${r.description}, ${r.sizeBytes} bytes)\n`);
   },
 };
 

@@ -1,10 +1,8 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { CancelledError, QuantLensError } from '../core/base/errors';
-import { FIXTURES } from '../core/fixtures';
+import { CancelledError } from '../core/base/errors';
 import { summarizeModel } from '../core/inspect';
 import type { JobContext } from '../core/base/jobs';
-import { loadModel, saveModel } from '../core/onnx/model-io';
+import { loadModel } from '../core/onnx/model-io';
+import { writeFixture } from '../core/jobs/fixture';
 import { runModel } from '../core/runtime/run-model';
 import { compareModels } from '../core/compare';
 import { quantizeModel } from '../core/jobs/quantize-model';
@@ -23,11 +21,8 @@ export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   },
   run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs }, ctx),
   async fixture(req) {
-    const f = FIXTURES[req.name];
-    if (!f) throw new QuantLensError(undefined, `unknown fixture '${req.name}'`);
-    if (!fs.existsSync(path.dirname(path.resolve(req.output)))) throw new QuantLensError(req.output, 'its folder does not exist');
-    const r = saveModel(f.build(), req.output);
-    return { output: r.output, sizeBytes: r.bytes };
+    const r = writeFixture(req.name, req.output);
+    return { output: r.output, sizeBytes: r.sizeBytes };
   },
   quantize: (req, ctx) => quantizeModel(req.model, req.output, req.options, ctx),
   compare: (req, ctx) => compareModels(req.reference, req.candidate, req.options, ctx),

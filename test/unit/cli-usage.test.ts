@@ -6,6 +6,8 @@ import { cli } from '../helpers/cli';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
 import { tmpDir } from '../helpers/util';
+import { JOB_HANDLERS } from '../../src/engine/jobs';
+import { JOB_KINDS } from '../../src/protocol/engine';
 import pkg from '../../package.json';
 
 
@@ -99,5 +101,21 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
     assert.ok(lines.some((l) => /^quantlens: prune: structured pruning of \d+ layers/.test(l)), r.stderr);
     assert.match(r.stdout, /progress\.onnx: structured pruning/);
     assert.match(r.stdout, /note: --sparsity 0\.25 is the share of channels taken from each family; it removed [\d.]+% of the prunable layers' weights/);
+  });
+});
+
+describe('one jobs layer for the CLI and the engine', () => {
+  it('the engine has a handler for every job kind the protocol names, and no other', () => {
+    assert.deepEqual(Object.keys(JOB_HANDLERS).sort(), [...JOB_KINDS].sort());
+  });
+
+  it('fixture: the CLI and the engine write the same model through writeFixture', async () => {
+    const dir = tmpDir();
+    const a = path.join(dir, 'a.onnx'), b = path.join(dir, 'b.onnx');
+    assert.equal((await cli(['fixture', 'cnn', '-o', a])).code, 0);
+    const r = await JOB_HANDLERS.fixture({ name: 'cnn', output: b }, {});
+    assert.equal(r.output, b);
+    assert.deepEqual(fs.readFileSync(a), fs.readFileSync(b));
+    await assert.rejects(JOB_HANDLERS.fixture({ name: 'resnet', output: b }, {}), /unknown fixture 'resnet'; choose one of: /);
   });
 });
