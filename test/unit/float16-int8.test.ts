@@ -4,7 +4,7 @@ import { FIXTURES } from '../../src/core/fixtures';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
-import { toHalfModel } from '../helpers/models';
+import { linearReluModel, toHalfModel } from '../helpers/models';
 import { tmpDir } from '../helpers/util';
 
 // float16 exports through the integer modes: float32 inside between the int8 kernels, float16 at the edges.
@@ -30,4 +30,18 @@ describe('float16 models in static and dynamic INT8', function () {
       assert.ok(r.sizeAfter < r.sizeBefore, `${r.sizeAfter} vs ${r.sizeBefore}`);
     });
   }
+
+  it('dynamic INT8 of an opset-9 and -10 model: the fused contrib op (DynamicQuantizeLinear is opset 11), no upgrade', async () => {
+    for (const opset of [9, 10]) {
+      const dir = tmpDir();
+      const input = path.join(dir, `mm-${opset}.onnx`);
+      saveModel(linearReluModel(opset), input);
+      const r = await quantizeModel(input, path.join(dir, 'dyn.onnx'), { mode: 'dynamic' });
+      assert.deepEqual(r.quantized, ['mm']);
+      const m = loadModel(r.output).model;
+      assert.deepEqual((m.graph!.node ?? []).map((n) => n.op_type), ['DynamicQuantizeMatMul', 'Add', 'Relu']);
+      assert.equal(m.opset_import!.find((o) => !o.domain)!.version, opset);
+      assert.ok(Object.values(r.fidelity)[0].cosine > 0.99);
+    }
+  });
 });

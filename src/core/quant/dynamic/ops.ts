@@ -31,6 +31,18 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
   const ws = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, q.scaleDims, q.scales));
   const wz = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, q.scaleDims, Int8Array.from(q.zeroPoints)));
   const prefix = node.name ?? 'MatMul';
+  const how = `dynamic int8 (${perChannel ? 'per-channel' : 'per-tensor'} weight`;
+  const decide = (ops: string) => ctx.decide({
+    node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${how}, ${ops})`,
+    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: weightBytes([K, N], 8) + q.scales.length * 5, weightSqnr: q.sqnr,
+  });
+  if (e.opset() < 11) {
+    // DynamicQuantizeLinear is opset 11; onnxruntime's fused contrib op (what its own fusion makes of the
+    // chain below) quantizes A inside and takes any opset: older exports need no upgrade.
+    e.requireOpset('com.microsoft', 1);
+    e.replaceNode(node, [{ name: `${prefix}_DynamicQuantizeMatMul`, op_type: 'DynamicQuantizeMatMul', domain: 'com.microsoft', input: [a, wq, ws, wz, ...(bias ? [bias] : [])], output: [out] }]);
+    return decide('com.microsoft DynamicQuantizeMatMul, for opset < 11');
+  }
   const [aq, as, az] = [e.unique(`${a}_quantized`), e.unique(`${a}_scale`), e.unique(`${a}_zero_point`)];
   const [yi, yf, s, y] = [e.unique(`${prefix}_output_int32`), e.unique(`${prefix}_output_float`), e.unique(`${prefix}_scale`), bias ? e.unique(`${prefix}_output_nobias`) : out];
   const nodes: NodeProto[] = [
@@ -42,15 +54,8 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
   ];
   if (bias) nodes.push({ name: `${prefix}_bias_add`, op_type: 'Add', input: [y, bias], output: [out] });
   e.replaceNode(node, nodes);
-  ctx.decide({
-    node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
-    how: `dynamic int8 (DynamicQuantizeLinear + MatMulInteger, ${perChannel ? 'per-channel' : 'per-tensor'} weight)`,
-    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: weightBytes([K, N], 8) + q.scales.length * 5,
-    weightSqnr: q.sqnr,
-  });
+  decide('DynamicQuantizeLinear + MatMulInteger');
 }
-
-const opsetCheck = (ctx: QuantContext) => (ctx.editor.opset() < 11 ? 'dynamic quantization needs opset 11 (DynamicQuantizeLinear)' : undefined);
 
 /** Dynamic-mode quantizers by op type. */
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
@@ -59,7 +64,7 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
       if (!dims) return 'input 1 is not a constant float32 weight';
       if (dims.length !== 2) return 'dynamic MatMulInteger needs a 2-D weight';
-      return opsetCheck(ctx);
+      return undefined;
     },
     apply(node, ctx) {
       const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
@@ -71,7 +76,7 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       if (attrInt(node, 'transA', 0)) return 'Gemm with transA';
       if (attrFloat(node, 'alpha', 1) !== 1 || attrFloat(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1';
       if (floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc)?.length !== 2) return 'input B is not a constant 2-D float32 weight';
-      return opsetCheck(ctx);
+      return undefined;
     },
     apply(node, ctx) {
       const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
