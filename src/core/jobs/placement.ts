@@ -58,7 +58,7 @@ export const UNFUSED_REASON = 'kept float for speed: its output feeds float ops,
  * not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a dequantization of the
  * weight every run, slower than the float model.
  */
-export function placementPlan(prep: PreparedQuantization, p: Placement): { select: (name: string) => boolean; skipped: NodeDecision[] } {
+export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnly = true): { select: (name: string) => boolean; skipped: NodeDecision[] } {
   const view = new ModelEditor(prep.loaded.model).view();
   const statics = (view.graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'static');
   const skipped: NodeDecision[] = [];
@@ -75,7 +75,7 @@ export function placementPlan(prep: PreparedQuantization, p: Placement): { selec
     if (readers.length === 1 && FOLDED_BEFORE_Q.has(readers[0].op_type ?? '')) return reachesQ(readers[0].output![0]);
     return readers.length > 0 && readers.every((r) => keep.has(r.name ?? ''));
   };
-  for (let changed = true; changed;) {
+  for (let changed = fusedOnly; changed;) {
     changed = false;
     for (const n of statics) {
       if (!keep.has(n.name!) || !NEEDS_QUANTIZED_OUTPUT.has(n.op_type ?? '') || reachesQ(n.output![0])) continue;

@@ -1,5 +1,5 @@
 import type { CompareReport } from '../compare';
-import { QuantLensError } from '../base/errors';
+import { CancelledError, errorLine, QuantLensError } from '../base/errors';
 import { randomDataWarning } from '../eval/metrics';
 import type { JobContext } from '../base/jobs';
 import { loadModel } from '../onnx/model-io';
@@ -146,10 +146,22 @@ export async function quantizeModel(input: string, output: string, partial: Part
   }
   let placement: PlacementChoice | undefined;
   const placementSkipped: NodeDecision[] = [];
+  const tl = performance.now();
   if (search && prep.plan.size) {
-    const tl = performance.now();
     const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples), inputShapes: options.inputShapes });
-    placement = await choosePlacement(input, prep, data, ctx);
+    try {
+      placement = await choosePlacement(input, prep, data, ctx);
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      // A variant onnxruntime refuses (or any failure of the search) must not cost the user the result.
+      warnings.push(`placement search failed (${errorLine(e)}); wrote --static-ops compute`);
+    }
+  }
+  if (search && prep.plan.size && !placement) {
+    const plan = placementPlan(prep, 'compute', false);
+    select = plan.select;
+    placementSkipped.push(...plan.skipped);
+  } else if (placement) {
     const plan = placementPlan(prep, placement.chosen);
     select = plan.select;
     placementSkipped.push(...plan.skipped);
