@@ -10,7 +10,15 @@ export function modulePathFromNodeName(name: string): string {
   if (!name.startsWith('/')) return name.replace(/\//g, '.');
   const parts = name.split('/').filter(Boolean);
   parts.pop(); // the op part: 'MatMul', 'Add_1', ...
-  return parts.join('.');
+  // torch.onnx names a child of a Sequential/ModuleList by its qualified name within its parent's scope:
+  // '/features/features.1/block/block.0/block.0.0/Conv' is module 'features.1.block.0.0', so a part that
+  // extends the one before it ('features' -> 'features.1') replaces it rather than adding to it.
+  const path: string[] = [];
+  for (const p of parts) {
+    if (path.length && p.startsWith(`${path[path.length - 1]}.`)) path[path.length - 1] = p;
+    else path.push(p);
+  }
+  return path.join('.');
 }
 
 const PARAM_SUFFIX = /\.(weight|bias|weight_orig|in_proj_weight|in_proj_bias|running_mean|running_var|scale|gamma|beta)$/;
