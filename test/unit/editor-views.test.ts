@@ -111,6 +111,13 @@ describe('editor: the results page in Chromium', function () {
     await p.locator('[role=treeitem][data-path="vision_model.encoder.layers.0.mlp.fc1"]').click();
     await p.keyboard.press('ArrowUp');
     assert.equal(await p.locator('[role=treeitem][aria-selected=true]').getAttribute('data-path'), 'vision_model.encoder.layers.0.mlp');
+    // Expand all / Collapse all are @vscode/webview-ui-toolkit buttons (webview/ui/): defined, themed, working.
+    assert.equal(await p.evaluate(() => !!customElements.get('vscode-button')), true);
+    await p.locator('vscode-button', { hasText: 'Collapse all' }).click();
+    assert.deepEqual((await rows()).sort(), ['language_model', 'vision_model']);
+    await p.locator('vscode-button', { hasText: 'Expand all' }).click();
+    assert.ok((await rows()).includes('q_proj'), `expanded: ${await rows()}`);
+    await p.locator('input[type=search]').fill('');
     assert.equal(await p.locator('#save-recipe').isDisabled(), true);
     await p.locator('select[aria-label="policy for vision_model.encoder.layers.0.mlp.fc1"]').selectOption('float');
     await p.locator('#rerun').click();

@@ -1,4 +1,5 @@
 import { buildTree, type SensitivityTreeNode } from '../../src/core/sensitivity/tree';
+import { toolkitButton } from '../ui/button';
 import type { LayerPolicy, SensitivityLayerView } from '../../src/protocol/results-view';
 import { dbOf, el, facts, pct } from './dom';
 
@@ -48,9 +49,9 @@ export class SensitivityTree {
     filterBox.addEventListener('input', () => { this.filter = filterBox.value.trim().toLowerCase(); this.render(); });
     const sort = el('select', { attrs: { 'aria-label': 'Sort rows' } }, el('option', { text: 'most sensitive first', attrs: { value: 'sensitivity' } }), el('option', { text: 'graph order', attrs: { value: 'graph' } }));
     sort.addEventListener('change', () => { this.sortBy = sort.value as SortKey; this.render(); });
-    const expandAll = el('button', { text: 'Expand all' });
+    const expandAll = toolkitButton('Expand all', { secondary: true });
     expandAll.addEventListener('click', () => { this.walk(this.root, (n) => { if (n.children.length) this.expanded.add(n.path); }); this.render(); });
-    const collapseAll = el('button', { text: 'Collapse all' });
+    const collapseAll = toolkitButton('Collapse all', { secondary: true });
     collapseAll.addEventListener('click', () => { this.expanded.clear(); this.render(); });
     this.spacer = el('div', { cls: 'spacer' });
     this.list = el('div', { cls: 'tree', attrs: { role: 'tree', 'aria-label': 'Sensitivity by module' } }, this.spacer);

@@ -39,13 +39,6 @@ export interface PlacementChoice {
   why: string;
 }
 
-/** Whether placement `p` quantizes planned node `name`, before any is kept float for speed. */
-function placementSelect(prep: PreparedQuantization, p: Placement): (name: string) => boolean {
-  const view = new ModelEditor(prep.loaded.model).view();
-  const left = new Set((view.graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'static' && elementwiseStaysFloat(n, view, p)).map((n) => n.name!));
-  return (name) => !left.has(name);
-}
-
 /** Ops onnxruntime turns into an integer kernel only when their output goes straight to a QuantizeLinear. */
 const NEEDS_QUANTIZED_OUTPUT = new Set(['Conv', 'ConvTranspose', 'Add', 'Mul']);
 /** Activations onnxruntime drops in front of a QuantizeLinear (the Q's range clips the same way). */
@@ -135,7 +128,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
   const variants: Array<Awaited<ReturnType<typeof sessionForVariant>>> = [];
   try {
     // The fidelity to hold: what the conservative placement gives with every planned node quantized.
-    const reference = await scorer.score(placementSelect(prep, 'compute'), ctx.signal);
+    const reference = await scorer.score(placementPlan(prep, 'compute', false).select, ctx.signal);
     const scores: Array<{ drop: number; nsr: number }> = [];
     for (const b of built) {
       ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}` });

@@ -27,7 +27,7 @@ export const isPointwise = (l: PrunableLayer) => l.opType === 'Conv' && l.dims.s
 export const refittable = (l: PrunableLayer) => readsRows(l) || isPointwise(l);
 
 /** Channel vectors of an NCHW activation as rows [N·H·W, C], for a pointwise conv's Hessian. */
-function channelRows(x: ArrayLike<number>, dims: number[]): Float32Array {
+export function channelRows(x: ArrayLike<number>, dims: number[]): Float32Array {
   const [n, c] = dims;
   const hw = dims.slice(2).reduce((a, b) => a * b, 1);
   const out = new Float32Array(x.length);

@@ -88,12 +88,11 @@ const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather']
 const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16]);
 const WEIGHT_PATH_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze']);
 
-/** Whether a group of planned nodes holds a layer's weight: a Conv/MatMul/Gemm/Gather reading a stored (or stored and dequantized) tensor. */
-function weightBearing(prep: PreparedQuantization, nodes: string[]): boolean {
+/** Planned nodes that hold a layer's weight: a Conv/MatMul/Gemm/Gather reading a stored (or stored and dequantized) tensor. */
+function weightBearingNodes(prep: PreparedQuantization): Set<string> {
   const view = new GraphView(prep.loaded.model.graph!);
-  const names = new Set(nodes);
-  // A stored float tensor, or one dequantized from a stored one (a Q/DQ export: QAT's fake-quant Q → DQ, another quantizer's int8).
-  // Followed back through the reshapes and transposes exporters put between a weight and its reader.
+  // A stored float tensor, or one dequantized from a stored one (a Q/DQ export: QAT's fake-quant Q → DQ, another quantizer's int8),
+  // followed back through the reshapes and transposes exporters put between a weight and its reader.
   const stored = (i: string, depth = 0): boolean => {
     const t = view.constant(i);
     if (t) return (depth > 0 || FLOAT_TYPES.has(t.data_type ?? 0)) && tensorNumel(t) > 1;
@@ -102,7 +101,9 @@ function weightBearing(prep: PreparedQuantization, nodes: string[]): boolean {
     if (p.op_type === 'DequantizeLinear' || p.op_type === 'QuantizeLinear' || WEIGHT_PATH_OPS.has(p.op_type ?? '')) return stored(p.input?.[0] ?? '', depth + 1);
     return false;
   };
-  return (prep.loaded.model.graph!.node ?? []).some((n) => names.has(n.name ?? '') && WEIGHT_OPS.has(n.op_type ?? '') && (n.input ?? []).some(stored));
+  return new Set((prep.loaded.model.graph!.node ?? [])
+    .filter((n) => prep.plan.has(n.name ?? '') && WEIGHT_OPS.has(n.op_type ?? '') && (n.input ?? []).some((i) => stored(i)))
+    .map((n) => n.name!));
 }
 
 function parametersOf(loaded: LoadedModel, nodes: Set<string>): number {
@@ -137,7 +138,8 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   if (target) checkReportPath(target);
   const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
   // A sensitivity report lists layers with weights: not Identity (torch's shared-weight copies), pooling or shape ops.
-  const layers = layersOf(prep).filter((l) => weightBearing(prep, l.nodes));
+  const bearing = weightBearingNodes(prep);
+  const layers = layersOf(prep).filter((l) => l.nodes.some((n) => bearing.has(n)));
   if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
   const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
   const out = target;

@@ -11,7 +11,7 @@ import { GramSession } from '../../runtime/gram';
 import { withExtraOutputs } from '../../runtime/expose-outputs';
 import type { DevicePreference } from '../../runtime/session';
 import { floatWeight } from '../../quant/weights';
-import { isPointwise } from '../layer-inputs';
+import { channelRows, isPointwise } from '../layer-inputs';
 import { readsRowsLayout, writeFloatTensor, type PrunableLayer } from '../layers';
 import { solveSpd } from '../reconstruct';
 import { applyShift } from './compensate';
@@ -30,12 +30,8 @@ const FLOAT_CACHE_BYTES = 1024 * 1024 * 1024;
 function rowsOf(t: ort.Tensor, channelsFirst: boolean): { x: ArrayLike<number>; rows: number; cols: number } {
   const x = tensorValues(t);
   const dims = t.dims.map(Number);
-  if (!channelsFirst) { const c = dims[dims.length - 1]; return { x, rows: x.length / c, cols: c }; }
-  const [n, c] = dims;
-  const hw = dims.slice(2).reduce((a, b) => a * b, 1);
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) out[(b * hw + p) * c + ch] = x[(b * c + ch) * hw + p];
-  return { x: out, rows: n * hw, cols: c };
+  const c = channelsFirst ? dims[1] : dims[dims.length - 1];
+  return { x: channelsFirst ? channelRows(x, dims) : x, rows: x.length / c, cols: c };
 }
 
 /**
