@@ -1,6 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorLine } from '../core/base/errors';
-import { USAGE } from './usage';
 
 /** Bad usage: exit 2 with the usage line. */
 export class UsageError extends Error {}
@@ -45,25 +44,5 @@ export function parse<O extends Options>(args: string[], options: O) {
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(errorLine(e));
-  }
-}
-
-/** The usage block of one command (its lines in USAGE), for `quantlens CMD --help`. */
-export function commandHelp(cmd: string): string | undefined {
-  const lines = USAGE.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`  ${cmd} `) || l === `  ${cmd}`);
-  if (start < 0) return undefined;
-  let end = start + 1;
-  while (end < lines.length && lines[end].startsWith('    ') && !/^ {2}\S/.test(lines[end])) end++;
-  return [`usage: quantlens ${lines[start].trim()}`, ...lines.slice(start + 1, end)].join('\n');
-}
-
-/**
- * Flags that do nothing in the chosen configuration: each rule names the flag, when it does not apply,
- * and why; the first that matches is a usage error naming both sides.
- */
-export function refuseInapplicable(given: Record<string, unknown>, rules: Array<[flag: string, inapplicable: boolean, why: string]>): void {
-  for (const [flag, inapplicable, why] of rules) {
-    if (given[flag] !== undefined && given[flag] !== false && inapplicable) throw new UsageError(`--${flag} ${why}`);
   }
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { CancelledError, QuantLensError } from '../core/base/errors';
 import type { Progress } from '../core/base/jobs';
-import { isEngineEvent, type EngineEvent, type EngineRequest, type JobKind, type JobRequests, type JobResults } from '../protocol/engine';
+import { isEngineEvent, type EngineEvent, type EngineRequest, type JobKind, type JobRequests, type JobResults, type PartialOf } from '../protocol/engine';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -91,11 +91,11 @@ export class EngineClient {
   }
 
   /** Runs a job in the engine: `(input, options, { onProgress, signal })` like every long job. */
-  run<K extends JobKind>(kind: K, req: JobRequests[K], ctx: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<JobResults[K]> {
+  run<K extends JobKind>(kind: K, req: JobRequests[K], ctx: { onProgress?: (p: Progress<PartialOf<K>>) => void; signal?: AbortSignal } = {}): Promise<JobResults[K]> {
     if (ctx.signal?.aborted) return Promise.reject(new CancelledError());
     const id = this.nextId++;
     return new Promise<JobResults[K]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: ctx.onProgress });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: ctx.onProgress as ((p: Progress) => void) | undefined });
       ctx.signal?.addEventListener('abort', () => {
         if (!this.pending.has(id)) return;
         this.send({ type: 'cancel', id });

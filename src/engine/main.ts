@@ -2,8 +2,9 @@
 // Heavy passes run here, never on the extension host's thread; a crash here is an error event there.
 import readline from 'node:readline';
 import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
-import { isEngineRequest, type EngineEvent, type JobKind, type JobRequest } from '../protocol/engine';
-import { JOB_HANDLERS } from './jobs';
+import { isEngineRequest, type EngineEvent, type JobRequest } from '../protocol/engine';
+import { JOB_KINDS, runRequest } from '../core/jobs/handlers';
+import { checkJobRequest } from '../core/jobs/options/commands';
 
 const send = (e: EngineEvent) => process.stdout.write(JSON.stringify(e) + '\n');
 const running = new Map<number, AbortController>();
@@ -13,8 +14,9 @@ async function start(id: number, job: JobRequest): Promise<void> {
   running.set(id, ac);
   send({ type: 'started', id });
   try {
-    const handler = JOB_HANDLERS[job.kind as JobKind] as (req: JobRequest, ctx: object) => Promise<unknown>;
-    const result = await handler(job, { signal: ac.signal, onProgress: (progress: object) => send({ type: 'progress', id, progress } as EngineEvent) });
+    // The same option rules as the CLI's: a value out of range or an option that does nothing is a usage error.
+    checkJobRequest(job.kind, job);
+    const result = await runRequest(job, { signal: ac.signal, onProgress: (progress: object) => send({ type: 'progress', id, progress } as EngineEvent) });
     send(ac.signal.aborted ? { type: 'cancelled', id } : { type: 'result', id, result });
   } catch (e) {
     if (e instanceof CancelledError || ac.signal.aborted) send({ type: 'cancelled', id });
@@ -33,7 +35,7 @@ rl.on('line', (line) => {
     send({ type: 'log', message: `dropped a line that is not JSON: ${line.slice(0, 80)}` });
     return;
   }
-  if (!isEngineRequest(msg)) {
+  if (!isEngineRequest(msg, JOB_KINDS)) {
     send({ type: 'log', message: `dropped an unknown request: ${line.slice(0, 80)}` });
     return;
   }

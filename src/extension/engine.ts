@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { CancelledError, errorLine } from '../core/base/errors';
 import { EngineClient } from '../engine/client';
-import type { JobKind, JobRequests, JobResults } from '../protocol/engine';
+import type { JobKind, JobRequests, JobResults, PartialOf } from '../protocol/engine';
 
 /** Runs engine jobs behind a cancellable progress notification; errors become one-line messages. */
 export class EngineRunner implements vscode.Disposable {
@@ -17,7 +17,7 @@ export class EngineRunner implements vscode.Disposable {
   }
 
   /** Returns the result, or undefined when the user cancelled or the job failed (already reported). */
-  async run<K extends JobKind>(title: string, kind: K, req: JobRequests[K], onPartial?: (partial: unknown) => void): Promise<JobResults[K] | undefined> {
+  async run<K extends JobKind>(title: string, kind: K, req: JobRequests[K], onPartial?: (partial: PartialOf<K>) => void): Promise<JobResults[K] | undefined> {
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());

@@ -3,41 +3,16 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PruneOptions } from '../core/prune/options';
 import type { PruneReport } from '../core/prune/prune-model';
-import type { SweepPoint } from '../core/prune/sweep';
 import type { QuantizeOptions } from '../core/quant/options';
 import type { QuantizeReport } from '../core/jobs/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
 import type { LayerPolicy, QuantizeView, SensitivityView } from '../protocol/results-view';
 import { pickModel } from './commands';
+import { MODES, prunePicks, pruneOptions, quantizeOptions, sweepPicks, type QuantizePreset } from './presets';
 import type { EngineRunner } from './engine';
 import { ResultsPanel } from './results-panel';
 import { columnBesideCode } from './training-code';
 
-/** What the quantize flow asks; tests and other commands pass it to skip the questions. */
-export interface QuantizePreset {
-  mode: QuantizeOptions['mode'];
-  bits?: 8 | 4;
-  algorithm?: QuantizeOptions['algorithm'];
-  calibration?: string;
-  recipe?: string;
-  budget?: number;
-  progressive?: boolean;
-  /** Also analyse per-layer sensitivity (default true) so the tree opens with the results. */
-  sensitivity?: boolean;
-  label?: string;
-}
-
-interface ModeChoice extends vscode.QuickPickItem { preset: QuantizePreset; suffix: string; needsData: boolean }
-
-const MODES: ModeChoice[] = [
-  { label: 'Weight-only INT8', detail: 'int8 weights, float activations: the safe first step', preset: { mode: 'weight', bits: 8 }, suffix: 'int8', needsData: false },
-  { label: 'Weight-only INT4 (GPTQ)', detail: 'MatMulNBits, error-compensated with calibration data', preset: { mode: 'weight', bits: 4, algorithm: 'gptq' }, suffix: 'int4', needsData: true },
-  { label: 'Weight-only INT4 (round to nearest)', detail: 'MatMulNBits, no data needed', preset: { mode: 'weight', bits: 4, algorithm: 'rtn' }, suffix: 'int4-rtn', needsData: false },
-  { label: 'Dynamic INT8', detail: 'activations quantized at run time (MatMulInteger)', preset: { mode: 'dynamic', bits: 8 }, suffix: 'dynamic', needsData: false },
-  { label: 'Static INT8 (calibrated)', detail: 'QDQ on weights and activations, ranges from your data', preset: { mode: 'static', bits: 8 }, suffix: 'static', needsData: true },
-  { label: 'Auto: mixed precision under an accuracy budget', detail: 'static INT8, the fewest sensitive layers kept float', preset: { mode: 'static', bits: 8, budget: 0.01 }, suffix: 'mixed', needsData: true },
-  { label: 'Progressive', detail: 'least sensitive layers first, step by step, with the curve', preset: { mode: 'static', bits: 8, progressive: true }, suffix: 'progressive', needsData: true },
-];
 
 const RANDOM = 'random:16';
 
@@ -145,11 +120,11 @@ export class Flows {
     }
     const output = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.${suffix}.onnx`);
     const device = settings().get<'auto' | 'cpu' | 'cuda'>('device', 'auto');
-    const options: Partial<QuantizeOptions> = {
-      mode: choice.mode, bits: choice.bits, algorithm: choice.algorithm, calibration: choice.calibration, recipe: choice.recipe, budget: choice.budget,
-      progressive: choice.progressive, device, calibrationMethod: settings().get('calibrationMethod') as QuantizeOptions['calibrationMethod'],
-      ...this.evaluatorOptions(choice.budget !== undefined || !!choice.progressive),
-    };
+    const ev = this.evaluatorOptions(choice.budget !== undefined || !!choice.progressive);
+    const options = quantizeOptions(choice, {
+      device, calibrationMethod: settings().get('calibrationMethod') as QuantizeOptions['calibrationMethod'],
+      evaluator: ev.evaluator ? { command: ev.evaluator, lowerIsBetter: !!ev.evaluatorLowerIsBetter } : undefined,
+    });
     const result = await this.engine.run(`QuantLens: quantizing ${path.basename(model.fsPath)}`, 'quantize', { model: model.fsPath, output, options });
     if (!result) return undefined;
     let sensitivityFile: string | undefined;
@@ -219,10 +194,7 @@ export class Flows {
     if (!model) return undefined;
     let method = preset?.method, sparsities = preset?.sparsities, calibration = preset?.calibration;
     if (!preset) {
-      const m = await vscode.window.showQuickPick([
-        { label: 'structured', detail: 'removes channels and heads: smaller and faster' },
-        { label: 'magnitude', detail: 'zeroes the smallest weights: sparse, same shapes' },
-      ], { placeHolder: 'Pruning method', ignoreFocusOut: true });
+      const m = await vscode.window.showQuickPick(sweepPicks(), { placeHolder: 'Pruning method', ignoreFocusOut: true });
       if (!m) return undefined;
       method = m.label as PruneOptions['method'];
       const s = await vscode.window.showInputBox({ prompt: 'Sparsities, comma separated', value: this.ctx.workspaceState.get(`sparsities:${model.fsPath}`, '0.1,0.3,0.5,0.7,0.9'), validateInput: (v) => (v.split(',').every((x) => x.trim() !== '' && Number(x) >= 0 && Number(x) < 1) ? undefined : 'numbers in [0, 1), comma separated') });
@@ -240,7 +212,7 @@ export class Flows {
       model: model.fsPath,
       sweep: { sparsities: sparsities ?? [0.1, 0.3, 0.5], output: report, ...(ev.evaluator ? { evaluator: { command: ev.evaluator, lowerIsBetter: ev.evaluatorLowerIsBetter } } : {}) },
       options: { method: method ?? 'magnitude', calibration, device: settings().get('device') },
-    }, (p) => panel.addPoint(p as SweepPoint));
+    }, (p) => panel.addPoint(p));
     panel.sweepDone();
     if (!r) return undefined;
     if (panel.state?.data.kind === 'sweep') panel.state.data.view.baseline = r.baseline;
@@ -266,17 +238,11 @@ export class Flows {
     if (!model) return undefined;
     let options: Partial<PruneOptions> = { ...preset };
     if (!preset) {
-      const m = await vscode.window.showQuickPick([
-        { label: 'structured', detail: 'removes channels and heads: smaller and faster, exact for dead channels' },
-        { label: 'structured, hidden sizes too', detail: 'also the dimensions LayerNorm normalises over (--prune-norm): faster still, approximate', norm: true },
-        { label: 'structured, CPU-aligned channels', detail: "conv channel counts in multiples of onnxruntime's CPU block (--round-to auto): padded counts can cost what pruning saves", aligned: true },
-        { label: 'magnitude', detail: 'zeroes the smallest weights: sparse, same shapes' },
-        { label: 'nm', detail: '2:4 semi-structured sparsity along the input dimension' },
-      ], { placeHolder: 'Pruning method', ignoreFocusOut: true });
+      const m = await vscode.window.showQuickPick(prunePicks(), { placeHolder: 'Pruning method', ignoreFocusOut: true });
       if (!m) return undefined;
       const s = m.label === 'nm' ? '0.5' : await vscode.window.showInputBox({ prompt: 'Sparsity', value: '0.5', validateInput: (v) => (Number(v) >= 0 && Number(v) < 1 ? undefined : 'a number in [0, 1)') });
       if (s === undefined) return undefined;
-      options = { method: m.label.split(',')[0] as PruneOptions['method'], sparsity: Number(s), ...('norm' in m ? { pruneNormalized: true } : {}), ...('aligned' in m ? { roundTo: 'auto' as const } : {}) };
+      options = pruneOptions(m, Number(s));
     }
     const kind = `${options.method ?? 'magnitude'}${options.pruneNormalized ? '-norm' : ''}${options.roundTo === 'auto' ? '-aligned' : ''}`;
     const output = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.${kind}-${options.sparsity ?? 0.5}.onnx`);

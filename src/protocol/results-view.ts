@@ -4,7 +4,7 @@
 import type { FidelityMetrics } from '../core/eval/metrics';
 import type { OpTimeProfile } from '../core/eval/op-time';
 import type { SweepPoint } from '../core/prune/sweep';
-import type { TensorCalibration } from '../core/quant/static/qdq';
+import type { TensorCalibration } from '../core/quant/static/calibrate';
 
 export type ResultsKind = 'quantize' | 'sensitivity' | 'sweep' | 'prune';
 

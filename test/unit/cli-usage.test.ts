@@ -6,8 +6,7 @@ import { cli } from '../helpers/cli';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
 import { tmpDir } from '../helpers/util';
-import { JOB_HANDLERS } from '../../src/engine/jobs';
-import { JOB_KINDS } from '../../src/protocol/engine';
+import { JOB_HANDLERS, JOB_KINDS } from '../../src/core/jobs/handlers';
 import pkg from '../../package.json';
 
 
@@ -49,7 +48,7 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
     ['a negative sparsity', ['prune', model, '-o', 'OUT', '--sparsity', '-1'], /--sparsity must be in \[0, 1\), not -1/],
     ['a sparsity above 1', ['prune', model, '-o', 'OUT', '--sparsity', '1.5'], /--sparsity must be in \[0, 1\), not 1\.5/],
     ['an unknown calibration method (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--calibration-method', 'foo'], /--calibration-method must be minmax, percentile, entropy, mse, not 'foo'/],
-    ['5 bits (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--bits', '5'], /--bits must be 8, 4, not '5'/],
+    ['5 bits (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--bits', '5'], /--bits must be 4, 8, not '5'/],
     ['workers for local sensitivity', ['sensitivity', model, '--calibration', 'random:2', '--workers', '2'], /--workers applies to --method end-to-end only/],
   ];
   for (const [label, args, message] of cases) {

@@ -42,8 +42,8 @@ describe('quantlens quantize / compare (CLI contract)', function () {
 
   // Bad usage exits 2 (the message, then the usage line); bad input exits 1 in one line.
   const BAD: Array<[string, string[], RegExp, number]> = [
-    ['--bits 3', ['--bits', '3'], /--bits must be 8 or 4, not 3/, 2],
-    ['--block-size 24', ['--bits', '4', '--block-size', '24'], /--block-size must be a power of two from 16 to 256/, 2],
+    ['--bits 3', ['--bits', '3'], /--bits must be 4, 8, not '3'/, 2],
+    ['--block-size 24', ['--bits', '4', '--block-size', '24'], /--block-size must be 16, 32, 64, 128, 256, not '24'/, 2],
     ['static without calibration', ['--mode', 'static'], /--mode static needs --calibration/, 2],
     ['empty calibration folder', ['--mode', 'static', '--calibration', 'EMPTY'], /calib: no usable calibration files/, 1],
     ['a recipe with a bad key', ['--recipe', 'RECIPE'], /recipe.yaml:2: unknown key 'mod'/, 1],

@@ -7,7 +7,8 @@ import type { Provider } from '../runtime/session';
 import { int8Saturates } from '../runtime/cpu-block';
 import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type NodeDecision, type QuantizeOptions } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
-import { PASS_THROUGH, type CalibrationReport } from '../quant/static/qdq';
+import { PASS_THROUGH } from '../quant/static/qdq';
+import type { CalibrationReport } from '../quant/static/calibrate';
 import { applyQuantization, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
 import type { NodeProto } from '../onnx/proto';
 import { VariantScorer } from '../quant/variant-scorer';
@@ -19,6 +20,8 @@ import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { choosePlacement, placementPlan, type PlacementChoice } from './placement';
+import { QUANTIZE } from './options/quantize';
+import { checkValues } from './options/schema';
 
 /** `quantize --json`: the contract's fields first, extras after. */
 export interface QuantizeResult {
@@ -60,15 +63,10 @@ export interface QuantizeReport extends QuantizeResult {
 
 function validate(o: QuantizeOptions, input: string, output: string): void {
   const bad = (m: string) => new QuantLensError(undefined, m, 'usage');
-  if (o.bits !== 8 && o.bits !== 4) throw bad(`--bits must be 8 or 4, not ${o.bits}`);
-  if (![16, 32, 64, 128, 256].includes(o.blockSize)) throw bad(`--block-size must be a power of two from 16 to 256, not ${o.blockSize}`);
-  if (!['weight', 'dynamic', 'static'].includes(o.mode)) throw bad(`--mode must be weight, dynamic or static, not '${o.mode}'`);
-  if (!(o.percentile > 50 && o.percentile <= 100)) throw bad(`--percentile must be in (50, 100], not ${o.percentile}`);
+  // Each value against its declaration (the CLI's and the engine's); then what needs what.
+  checkValues(QUANTIZE, { options: o });
   if (o.mode === 'static' && !o.calibration) throw bad('--mode static needs --calibration DIR (or random:N for seeded random data)');
   if (o.algorithm === 'gptq' && !o.calibration) throw bad('--algorithm gptq needs --calibration DIR (or random:N)');
-  if (!['auto', 'compute', 'residual', 'all'].includes(o.staticOps)) throw bad(`--static-ops must be auto, compute, residual or all, not '${o.staticOps}'`);
-  if (!['latency', 'size', 'accuracy'].includes(o.objective)) throw bad(`--objective must be latency, size or accuracy, not '${o.objective}'`);
-  if (o.budget !== undefined && !(o.budget >= 0 && o.budget < 1)) throw bad(`--budget must be in [0, 1), not ${o.budget}`);
   if ((o.budget !== undefined || o.progressive) && !o.calibration) throw bad('--budget and --progressive measure the model: they need --calibration DIR (or random:N)');
   checkOutputPath(input, output);
 }

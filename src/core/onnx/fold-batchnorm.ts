@@ -2,6 +2,7 @@ import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
 import { makeTensor, readTensor, tensorDims, toFloat32 } from './tensor';
+import { attrFloat } from './attributes';
 
 /**
  * Folds inference-mode BatchNormalization into the Conv before it (W' = W·γ/σ, b' = (b − μ)·γ/σ + β),
@@ -26,7 +27,7 @@ export function foldBatchNormIntoConv(editor: ModelEditor, loc: ModelLocation): 
     const wDims = tensorDims(consts[0]!, loc);
     const cout = wDims[0];
     if (gamma.length !== cout) continue;
-    const eps = bn.attribute?.find((a) => a.name === 'epsilon')?.f ?? 1e-5;
+    const eps = attrFloat(bn, 'epsilon', 1e-5);
     const per = w.length / cout;
     const w2 = new Float32Array(w.length);
     const b2 = new Float32Array(cout);

@@ -1,4 +1,5 @@
 import type { GraphProto, NodeProto, TensorProto } from './proto';
+import { attrTensor } from './attributes';
 
 /** Producers, consumers, initializer lookup and topological order over one graph (not its subgraphs). */
 export class GraphView {
@@ -19,7 +20,7 @@ export class GraphView {
         else this.consumers.set(inp, [node]);
       }
       if (node.op_type === 'Constant' && (node.domain ?? '') === '') {
-        const t = node.attribute?.find((a) => a.name === 'value')?.t;
+        const t = attrTensor(node, 'value');
         if (t && node.output?.[0]) this.constants.set(node.output[0], t);
       }
     }

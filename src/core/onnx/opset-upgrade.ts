@@ -3,6 +3,7 @@ import type { ModelEditor } from './editor';
 import type { NodeProto } from './proto';
 import { makeTensor } from './tensor';
 import { walkGraphs } from './walk';
+import { attrInt, attrInts } from './attributes';
 
 /**
  * Raises a model from opset 9 to 10, the first with QuantizeLinear/DequantizeLinear and the QLinear*
@@ -13,7 +14,7 @@ import { walkGraphs } from './walk';
 export function upgradeOpset9To10(editor: ModelEditor): string[] {
   if (editor.opset() !== 9) return [];
   const rewritten: string[] = [];
-  const ints = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name === name)?.ints?.map(Number);
+  const ints = (n: NodeProto, name: string) => attrInts(n, name);
   for (const { graph } of walkGraphs(editor.graph)) {
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
@@ -28,7 +29,7 @@ export function upgradeOpset9To10(editor: ModelEditor): string[] {
         node.attribute = [];
         rewritten.push(node.name ?? 'Slice');
       } else if (node.op_type === 'TopK') {
-        const k = node.attribute?.find((a) => a.name === 'k')?.i;
+        const k = attrInt(node, 'k');
         const base = node.name || node.output![0];
         const kName = graph === editor.graph
           ? editor.addInitializer(makeTensor(`${base}_k`, DataType.INT64, [1], BigInt64Array.of(BigInt(Number(k ?? 1)))))

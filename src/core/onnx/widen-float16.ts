@@ -4,6 +4,7 @@ import type { ModelLocation } from './external-data';
 import type { GraphProto, NodeProto } from './proto';
 import { readTensor, toFloat32 } from './tensor';
 import { walkGraphs, walkTensors } from './walk';
+import { attr as findAttr, intAttr } from './attributes';
 
 /** Whether the model computes in float16: a float16 graph input, output or stored tensor. */
 export function hasFloat16(graph: GraphProto): boolean {
@@ -39,7 +40,7 @@ export function widenFloat16(editor: ModelEditor, loc: ModelLocation): { tensors
   for (const { graph: g } of walkGraphs(graph)) {
     for (const n of g.node ?? []) {
       const attr = CAST_TYPE_ATTRS[n.op_type ?? ''];
-      const a = attr ? n.attribute?.find((x) => x.name === attr) : undefined;
+      const a = attr ? findAttr(n, attr) : undefined;
       if (a && Number(a.i) === DataType.FLOAT16) { a.i = DataType.FLOAT; nodes++; }
     }
     for (const v of [...(g.value_info ?? []), ...(g === graph ? [] : [...(g.input ?? []), ...(g.output ?? [])])]) {
@@ -54,7 +55,7 @@ export function widenFloat16(editor: ModelEditor, loc: ModelLocation): { tensors
     if (!v.name || stored.has(v.name) || v.type?.tensor_type?.elem_type !== DataType.FLOAT16) continue;
     const wide = editor.unique(`${v.name}_float32`);
     for (const n of graph.node ?? []) n.input = (n.input ?? []).map((x) => (x === v.name ? wide : x));
-    ins.push({ name: `${v.name}_to_float32`, op_type: 'Cast', input: [v.name], output: [wide], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    ins.push({ name: `${v.name}_to_float32`, op_type: 'Cast', input: [v.name], output: [wide], attribute: [intAttr('to', DataType.FLOAT)] });
     edges++;
   }
   if (ins.length) editor.insertBefore(first, ins);
@@ -67,7 +68,7 @@ export function widenFloat16(editor: ModelEditor, loc: ModelLocation): { tensors
       n.output = (n.output ?? []).map((x) => (x === v.name ? wide : x));
       n.input = (n.input ?? []).map((x) => (x === v.name ? wide : x));
     }
-    outs.push({ name: `${v.name}_to_float16`, op_type: 'Cast', input: [wide], output: [v.name], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT16 }] });
+    outs.push({ name: `${v.name}_to_float16`, op_type: 'Cast', input: [wide], output: [v.name], attribute: [intAttr('to', DataType.FLOAT16)] });
     edges++;
   }
   if (outs.length) editor.insertBefore(undefined, outs);

@@ -6,6 +6,7 @@ import { HessianAccumulator } from '../quant/hessian';
 import { captureChannelStats, captureTensors } from '../runtime/capture';
 import type { DevicePreference, Provider } from '../runtime/session';
 import { isConvLike, type PrunableLayer } from './layers';
+import { attrInt } from '../onnx/attributes';
 
 /** What one streamed calibration pass learns about each layer's input. */
 export interface LayerInputStats {
@@ -18,10 +19,10 @@ export interface LayerInputStats {
 }
 
 /** Whether the layer reads its input as rows of K features (MatMul, Gemm without transA). */
-export const readsRows = (l: PrunableLayer) => l.opType === 'MatMul' || (l.opType === 'Gemm' && !Number(l.node.attribute?.find((a) => a.name === 'transA')?.i ?? 0));
+export const readsRows = (l: PrunableLayer) => l.opType === 'MatMul' || (l.opType === 'Gemm' && !attrInt(l.node, 'transA', 0));
 
 /** A 1×1 convolution without groups: a matrix product over channels at every position. */
-export const isPointwise = (l: PrunableLayer) => l.opType === 'Conv' && l.dims.slice(2).every((d) => d === 1) && Number(l.node.attribute?.find((a) => a.name === 'group')?.i ?? 1) === 1;
+export const isPointwise = (l: PrunableLayer) => l.opType === 'Conv' && l.dims.slice(2).every((d) => d === 1) && attrInt(l.node, 'group', 1) === 1;
 
 /** Layers whose input Hessian over input features is collected, so reconstruction can refit them. */
 export const refittable = (l: PrunableLayer) => readsRows(l) || isPointwise(l);

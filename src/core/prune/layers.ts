@@ -6,6 +6,7 @@ import type { NodeProto, TensorProto } from '../onnx/proto';
 import { moduleMatcher } from '../quant/policy';
 import { modulePathOfNode } from '../quant/prepare';
 import { floatWeight } from '../quant/weights';
+import { attrInt } from '../onnx/attributes';
 
 /**
  * A layer whose weight pruning can thin: MatMul/Gemm/Conv with a stored float weight. The weight is seen
@@ -47,16 +48,15 @@ export function matrixIndex(l: PrunableLayer): (o: number, f: number) => number 
 /** The weight's layout for op types pruning understands, or why not. */
 function layout(node: NodeProto, dims: number[]): { outAxis: number; inAxis: number } | string {
   const op = node.op_type ?? '';
-  const attr = (n: string) => node.attribute?.find((a) => a.name === n);
   if (op === 'MatMul') return dims.length === 2 ? { outAxis: 1, inAxis: 0 } : `weight of rank ${dims.length} (batched MatMul) is not a layer`;
   if (op === 'Gemm') {
     if (dims.length !== 2) return `weight of rank ${dims.length}`;
-    return Number(attr('transB')?.i ?? 0) ? { outAxis: 0, inAxis: 1 } : { outAxis: 1, inAxis: 0 };
+    return attrInt(node, 'transB', 0) ? { outAxis: 0, inAxis: 1 } : { outAxis: 1, inAxis: 0 };
   }
   if (op === 'Conv') return dims.length >= 3 ? { outAxis: 0, inAxis: 1 } : `weight of rank ${dims.length}`;
   // ConvTranspose stores [in, out / group, kernel...]; grouped ones are left alone.
   if (op === 'ConvTranspose') {
-    if (Number(attr('group')?.i ?? 1) !== 1) return 'a grouped transposed convolution is not pruned';
+    if (attrInt(node, 'group', 1) !== 1) return 'a grouped transposed convolution is not pruned';
     return dims.length >= 3 ? { outAxis: 1, inAxis: 0 } : `weight of rank ${dims.length}`;
   }
   return `${op} is not pruned`;

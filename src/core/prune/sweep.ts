@@ -69,7 +69,7 @@ const tag = (s: number) => s.toFixed(3).replace(/0+$/, '').replace(/\.$/, '');
  * onProgress as soon as it is measured, and checkpointed: a rerun after a cancel or a crash skips the
  * points already done. Cancellable between and within points.
  */
-export async function sweepModel(input: string, so: SweepOptions, partial: Partial<PruneOptions>, ctx: JobContext = {}): Promise<SweepReport> {
+export async function sweepModel(input: string, so: SweepOptions, partial: Partial<PruneOptions>, ctx: JobContext<SweepPoint> = {}): Promise<SweepReport> {
   const t0 = performance.now();
   const o: PruneOptions = { ...DEFAULT_PRUNE_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   if (!so.sparsities.length) throw new QuantLensError(undefined, '--sparsities needs at least one value, e.g. 0.1,0.3,0.5', 'usage');

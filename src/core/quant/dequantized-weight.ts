@@ -7,6 +7,7 @@ import { QUANT_TYPES, type QuantType } from './qtypes';
 import { quantizeTensor, type Granularity } from './tensor-quant';
 import { floatWeight, scaleTensor, weightBytes, weightScratch } from './weights';
 import { DataType } from '../onnx/dtypes';
+import { intAttr } from '../onnx/attributes';
 
 export interface DqResult {
   how: string;
@@ -50,7 +51,7 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const out = ctx.editor.unique(`${base}_dequantized`);
   ctx.editor.insertBefore(node, [{
     name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor, w.dtype === DataType.FLOAT16), input: [qName, sName, zName], output: [out],
-    attribute: perAxis ? [{ name: 'axis', type: 2, i: axis }] : [],
+    attribute: perAxis ? [intAttr('axis', axis)] : [],
   }]);
   node.input![index] = out;
   ctx.dequantized.set(key, { output: out, scales: q.scales });

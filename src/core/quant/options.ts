@@ -3,7 +3,8 @@ import type { DevicePreference } from '../runtime/session';
 
 export type QuantMode = 'weight' | 'dynamic' | 'static';
 export type WeightAlgorithm = 'rtn' | 'gptq';
-export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
+export type { CalibrationMethod } from '../calib/calibrators';
+import type { CalibrationMethod } from '../calib/calibrators';
 
 /** Options of `quantize`, typed, with every default in DEFAULT_QUANTIZE_OPTIONS. */
 export interface QuantizeOptions {

@@ -10,6 +10,7 @@ import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { withExtraOutputs } from './expose-outputs';
 import { createSession, type DevicePreference, type ModelSession, type Provider, type SessionOptions } from './session';
+import { intAttr, intsAttr } from '../onnx/attributes';
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -106,9 +107,9 @@ export async function captureChannelStats(
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
     extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
     const src = stat === 'absmax' ? `quantlens_stat_abs_${i}` : sp.tensor;
-    const reduce: NodeProto = { op_type: op, name: `quantlens_stat_${i}`, input: [`quantlens_stat_flat_${i}`], output: [`quantlens_stat_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] };
+    const reduce: NodeProto = { op_type: op, name: `quantlens_stat_${i}`, input: [`quantlens_stat_flat_${i}`], output: [`quantlens_stat_${i}`], attribute: [intAttr('keepdims', 0)] };
     if (opset >= 18) { extra.push(int64Tensor(`quantlens_stat_axes_${i}`, axes)); reduce.input!.push(`quantlens_stat_axes_${i}`); }
-    else reduce.attribute!.push({ name: 'axes', type: 7, ints: axes });
+    else reduce.attribute!.push(intsAttr('axes', axes));
     const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [src, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }, reduce];
     if (stat === 'absmax') nodes.unshift({ op_type: 'Abs', name: `quantlens_stat_abs_${i}`, input: [sp.tensor], output: [src] });
     return { tensor: sp.tensor, nodes };
@@ -145,8 +146,8 @@ export async function captureRanges(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
   const reduce = names.flatMap((n, i) => [
-    { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
-    { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+    { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [intAttr('keepdims', 0)] },
+    { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [intAttr('keepdims', 0)] },
   ]);
   const variant = withReductions(loaded.model, names.map((n, i) => ({ tensor: n, nodes: [reduce[2 * i], reduce[2 * i + 1]] })));
   const ranges = new Map<string, { min: number; max: number; count: number }>();

@@ -5,7 +5,8 @@ import type { GraphView } from '../../onnx/graph';
 import type { NodeProto, TensorProto } from '../../onnx/proto';
 import { int64Tensor, readTensor, tensorDims, tensorRawBytes } from '../../onnx/tensor';
 import { readLayerWeight, writeFloatTensor, type PrunableLayer } from '../layers';
-import type { Relation } from './channel-graph';
+import type { Relation } from './relations';
+import { intAttr, intsAttr } from '../../onnx/attributes';
 
 /** Copies `values` (laid out as dims) without the indices `drop` along `axis`; works on any element size. */
 export function sliceAlong<T extends { length: number; subarray(a: number, b: number): T; set(src: T, offset: number): void }>(
@@ -85,7 +86,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       const out = editor.unique(`${r.tensor}_pruned`);
       const readers = view.consumersOf(r.tensor);
       for (const c of readers) c.input = (c.input ?? []).map((x) => (x === r.tensor ? out : x));
-      editor.insertBefore(editor.graph.node?.[0], [{ name: `${r.tensor}_Gather`, op_type: 'Gather', input: [r.tensor, idx], output: [out], attribute: [{ name: 'axis', type: 2, i: r.axis }] }]);
+      editor.insertBefore(editor.graph.node?.[0], [{ name: `${r.tensor}_Gather`, op_type: 'Gather', input: [r.tensor, idx], output: [out], attribute: [intAttr('axis', r.axis)] }]);
     } else if (r.kind === 'split') {
       // Each output keeps what its range of channels keeps; sizes go where the node's opset reads them.
       let offset = 0;
@@ -100,7 +101,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
         const input = r.node.input!;
         input[1] = editor.addInitializer(int64Tensor(`${r.node.name || 'split'}.pruned_sizes`, sizes));
         r.node.attribute = attrs;
-      } else r.node.attribute = [...attrs, { name: 'split', type: 7, ints: sizes }];
+      } else r.node.attribute = [...attrs, intsAttr('split', sizes)];
     } else if (r.kind === 'slice') {
       // Both bounds move down by the removed channels before them.
       const before = (x: number) => x - [...drop].filter((d) => d < x).length;
@@ -108,7 +109,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
       starts[r.entry] = before(r.start);
       ends[r.entry] = before(r.end);
       if (r.legacy) {
-        r.node.attribute = [...(r.node.attribute ?? []).filter((a) => a.name !== 'starts' && a.name !== 'ends'), { name: 'starts', type: 7, ints: starts }, { name: 'ends', type: 7, ints: ends }];
+        r.node.attribute = [...(r.node.attribute ?? []).filter((a) => a.name !== 'starts' && a.name !== 'ends'), intsAttr('starts', starts), intsAttr('ends', ends)];
       } else {
         r.node.input![1] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_starts`, starts));
         r.node.input![2] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_ends`, ends));

@@ -1,6 +1,7 @@
 import type { GraphView } from '../../onnx/graph';
 import type { NodeProto } from '../../onnx/proto';
 import { readTensor } from '../../onnx/tensor';
+import { attrFloats, attrInt, attrInts, attrTensor } from '../../onnx/attributes';
 
 /**
  * Ops that change some axes of their data input and carry every other axis through element for element
@@ -9,8 +10,8 @@ import { readTensor } from '../../onnx/tensor';
  */
 export const AXISWISE = new Set(['Resize', 'Upsample', 'Slice', 'Split', 'Pad', 'Tile']);
 
-const ints = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name)?.ints?.map(Number);
-const floats = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name)?.floats?.map(Number);
+const ints = (node: NodeProto, name: string) => attrInts(node, name);
+const floats = (node: NodeProto, name: string) => attrFloats(node, name);
 
 /** Values of a stored input, or undefined when it is computed; [] for an absent (empty-named) input. */
 function storedValues(view: GraphView, name: string | undefined): number[] | undefined {
@@ -28,7 +29,7 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
   const op = node.op_type ?? '';
   const input = (i: number) => node.input?.[i];
   const changed = new Set<number>();
-  if (op === 'Split') return new Set(norm([Number(node.attribute?.find((a) => a.name === 'axis')?.i ?? 0)], rank));
+  if (op === 'Split') return new Set(norm([attrInt(node, 'axis', 0)], rank));
   if (op === 'Resize' || op === 'Upsample') {
     // Upsample-7 holds its scales in an attribute, Resize-10/Upsample-9 take them second, Resize-11+ third
     // (after roi), with sizes fourth; Resize-18 may name the axes they cover.
@@ -104,7 +105,7 @@ export function shapeValueAt(view: GraphView, name: string, index: number, lengt
     case 'Reshape': case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
       return at(ins[0]);
     case 'ConstantOfShape': {
-      const t = p.attribute?.find((a) => a.name === 'value')?.t;
+      const t = attrTensor(p, 'value');
       return t ? Number((readTensor(t).data as ArrayLike<number | bigint>)[0]) : 0;
     }
     case 'Where': {
@@ -120,12 +121,12 @@ export function shapeValueAt(view: GraphView, name: string, index: number, lengt
     // With the probe's shapes (dimsOf): sizes the graph reads at run time, as they were when it was probed.
     case 'Shape': {
       const dims = dimsOf?.(ins[0]);
-      const start = Number(p.attribute?.find((a) => a.name === 'start')?.i ?? 0);
+      const start = attrInt(p, 'start', 0);
       return dims?.[(start < 0 ? start + dims.length : start) + index];
     }
     case 'Gather': {
       const idx = storedValues(view, ins[1]);
-      if (!idx || Number(p.attribute?.find((a) => a.name === 'axis')?.i ?? 0) !== 0) return undefined;
+      if (!idx || attrInt(p, 'axis', 0) !== 0) return undefined;
       const len = lengthOf(ins[0]) ?? 0;
       const i = idx.length === 1 ? idx[0] : idx[index];
       return at(ins[0], i < 0 ? i + len : i);

@@ -1,10 +1,10 @@
 import type { GraphView } from '../../onnx/graph';
 import type { NodeProto } from '../../onnx/proto';
-import { readTensor } from '../../onnx/tensor';
 import { walkNodes } from '../../onnx/walk';
 import { isConvLike, type PrunableLayer } from '../layers';
-import { AXISWISE } from './axis-ops';
-import { relateAxiswise, relateExpand, relateGather, relateReshape, relateSplit, splitsChannels } from './layout-relations';
+import { CONTRIB_RELATIONS, OP_RELATIONS } from './op-relations';
+import type { ChannelSet, ChannelTies, Relation, Track } from './relations';
+import { attrInt } from '../../onnx/attributes';
 
 /**
  * The dependency analysis behind structured pruning (the idea of Torch-Pruning's DepGraph, built here on
@@ -16,51 +16,7 @@ import { relateAxiswise, relateExpand, relateGather, relateReshape, relateSplit,
  * it touches, with the reason.
  */
 
-/** Which axis of a tensor carries the tracked channels, and where its elements start in the union-find. */
-interface Track { axis: number; size: number; base: number }
-
-export type Relation =
-  /** Output channel c of `layer` is element c of `tensor` (the layer's weight loses output slices). */
-  | { kind: 'source'; layer: PrunableLayer; tensor: string }
-  /** Input channel c of `layer` reads element c of `tensor` (the weight loses input slices). */
-  | { kind: 'absorb'; layer: PrunableLayer; tensor: string }
-  /** A depthwise Conv: its weight and bias lose output slices with `tensor`, and its group count follows. */
-  | { kind: 'depthwise'; layer: PrunableLayer; tensor: string }
-  /** A stored per-channel tensor (bias, BatchNorm statistics, scale) sliced along `axis` with `tensor`. */
-  | { kind: 'param'; node: NodeProto; input: number; axis: number; tensor: string }
-  /** A Reshape (or Expand) whose target shape holds `tensor`'s tracked size at `index`. */
-  | { kind: 'reshape'; node: NodeProto; index: number; tensor: string }
-  /** A model input whose kept channels a Gather selects (its shape stays; see pruneNormalized). */
-  | { kind: 'input'; tensor: string; axis: number }
-  /** A normalisation whose statistics run over `tensor`'s channels: after pruning, over the kept ones. */
-  | { kind: 'norm'; node: NodeProto; tensor: string }
-  /** A Split along the channels of `tensor` (its input): each output's size shrinks by what it loses. */
-  | { kind: 'split'; node: NodeProto; tensor: string; sizes: number[] }
-  /** A Slice of channels [start, end) of `tensor` (entry `entry` of its lists): both bounds move down. */
-  | { kind: 'slice'; node: NodeProto; tensor: string; entry: number; start: number; end: number; starts: number[]; ends: number[]; legacy: boolean };
-
-export interface ChannelSet {
-  /** Union-find root: the id of the set. */
-  id: number;
-  /** (tensor, element) pairs in the set. */
-  members: Array<[string, number]>;
-  pinned?: string;
-  /** Sets of one family share their tensors (e.g. the 128 hidden units of one MLP). */
-  family: string;
-}
-
-const UNARY = new Set([
-  'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'Mish', 'Gelu', 'FastGelu',
-  'Erf', 'Abs', 'Neg', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Identity', 'Dropout', 'Cast', 'Floor', 'Ceil', 'Round', 'Clip', 'Sin', 'Cos', 'Not',
-]);
-const CHANNEL_OPS = new Set(['BatchNormalization', 'InstanceNormalization', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool']);
-const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Greater', 'Less']);
-const SHAPE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
-const IGNORED_READERS = new Set(['Shape', 'Size']);
-const REDUCERS = new Set(['ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL2']);
-const ALL_REDUCERS = new Set([...REDUCERS, 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceLogSumExp', 'ReduceProd']);
-
-export class ChannelGraph {
+export class ChannelGraph implements ChannelTies {
   readonly tracks = new Map<string, Track>();
   private parent: number[] = [];
   private readonly pins = new Map<number, string>();
@@ -72,7 +28,7 @@ export class ChannelGraph {
   private readonly outputs: Set<string>;
 
   /** `normalized`: LayerNormalization dimensions and model inputs may be pruned (PruneOptions.pruneNormalized). */
-  constructor(readonly view: GraphView, readonly shapes: Map<string, number[]>, layers: PrunableLayer[], private readonly normalized = false) {
+  constructor(readonly view: GraphView, readonly shapes: Map<string, number[]>, layers: PrunableLayer[], readonly normalized = false) {
     for (const l of layers) this.layerOf.set(l.node, l);
     this.outputs = new Set((view.graph.output ?? []).map((o) => o.name ?? ''));
     // Values read inside If/Loop/Scan bodies: their readers are out of sight, so their channels stay.
@@ -100,7 +56,7 @@ export class ChannelGraph {
   }
 
   private isDepthwise(l: PrunableLayer): boolean {
-    const group = Number(l.node.attribute?.find((a) => a.name === 'group')?.i ?? 1);
+    const group = attrInt(l.node, 'group', 1);
     return group > 1 && l.dims[1] === 1;
   }
 
@@ -188,109 +144,40 @@ export class ChannelGraph {
   /** Returns a reason when the op cannot carry the channels safely. */
   private relate(node: NodeProto, from: string, op: string): string | undefined {
     const label = `${op} '${node.name || node.output?.[0]}'`;
-    if ((node.domain ?? '') !== '' && !(node.domain === 'com.microsoft' && (op === 'Gelu' || op === 'FastGelu'))) return `${label} (domain ${node.domain}) is not analysed`;
-    const axisOf = (x: string) => this.tracks.get(x)!.axis;
+    const domain = node.domain ?? '';
+    const relation = domain === '' ? OP_RELATIONS[op] : domain === 'com.microsoft' ? CONTRIB_RELATIONS[op] : undefined;
+    if (domain !== '' && !relation) return `${label} (domain ${domain}) is not analysed`;
+    const layer = this.layerOf.get(node);
+    if (layer) {
+      const why = this.relateLayer(node, layer, from, label);
+      if (why !== false) return why;
+    }
+    return relation ? relation(this, node, from, label) : `${label} reads them`;
+  }
+
+  /**
+   * A prunable layer met on the way: a depthwise Conv carries its input's channels to its output; any
+   * other layer absorbs them into its weight's input slices. false: met at its output (handled as a source).
+   */
+  private relateLayer(node: NodeProto, layer: PrunableLayer, from: string, label: string): string | undefined | false {
     const input0 = node.input?.[0] ?? '';
     const output0 = node.output?.[0] ?? '';
-    const layer = this.layerOf.get(node);
-
-    if (IGNORED_READERS.has(op)) return undefined;
-    if (layer && op === 'Conv' && this.isDepthwise(layer)) {
-      const a = axisOf(from);
+    const a = this.tracks.get(from)!.axis;
+    if (node.op_type === 'Conv' && this.isDepthwise(layer)) {
       const inC = this.shapes.get(input0)?.[1], outC = layer.dims[0];
       if (a !== 1 || outC !== inC) return `${label}: depthwise with a channel multiplier is not pruned`;
       if (!this.track(input0, 1) || !this.track(output0, 1) || !this.tie(input0, output0)) return `${label}: shapes unknown`;
       this.relations.push({ kind: 'depthwise', layer, tensor: output0 });
       return undefined;
     }
-    if (layer && from === input0) {
-      const a = axisOf(from);
-      const group = Number(node.attribute?.find((x) => x.name === 'group')?.i ?? 1);
-      if (op === 'Conv' && group > 1) return `${label} is a grouped convolution (${group} groups)`;
-      const want = isConvLike(layer) ? 1 : this.shapes.get(from)!.length - 1;
-      if (op === 'Gemm' && Number(node.attribute?.find((x) => x.name === 'transA')?.i ?? 0)) return `${label} reads its input transposed`;
-      if (a !== want) return `${label} reads the channels along axis ${a}, not its input axis`;
-      this.relations.push({ kind: 'absorb', layer, tensor: from });
-      return undefined;
-    }
-    if (UNARY.has(op) || CHANNEL_OPS.has(op)) {
-      const x = from === output0 ? input0 : from;
-      const a = axisOf(from);
-      if (CHANNEL_OPS.has(op) && a !== 1) return `${label} works per channel on axis 1, not ${a}`;
-      if (!this.track(x, a) || !this.track(output0, a) || !this.tie(x, output0)) return `${label}: shapes unknown`;
-      // Per-channel parameters: BatchNorm's four, InstanceNorm's two, PRelu's slope.
-      const params = op === 'BatchNormalization' ? [1, 2, 3, 4] : op === 'InstanceNormalization' ? [1, 2] : op === 'PRelu' ? [1] : [];
-      for (const i of params) {
-        const p = node.input?.[i];
-        if (!p) continue;
-        const r = this.paramRelation(node, i, output0);
-        if (typeof r === 'string') return r;
-      }
-      return undefined;
-    }
-    if (BINARY.has(op)) return this.relateBroadcast(node, from, label);
-    if (op === 'Transpose') {
-      const perm = (node.attribute?.find((x) => x.name === 'perm')?.ints ?? []).map(Number);
-      const rank = this.shapes.get(input0)?.length ?? 0;
-      const p = perm.length ? perm : Array.from({ length: rank }, (_, i) => rank - 1 - i);
-      const ok = from === input0 ? this.track(output0, p.indexOf(axisOf(from))) : this.track(input0, p[axisOf(from)]);
-      return ok && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
-    }
-    if (op === 'Concat') return this.relateConcat(node, from, label);
-    if (SHAPE_OPS.has(op)) return relateReshape(this, node, from, label);
-    if (op === 'MatMul') return this.relateMatMul(node, from, label);
-    if (op === 'Softmax' || op === 'LogSoftmax' || op === 'LayerNormalization') {
-      const rank = this.shapes.get(input0)?.length ?? 0;
-      let ax = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? -1);
-      if (ax < 0) ax += rank;
-      const a = axisOf(from);
-      const over = op === 'LayerNormalization' ? a >= ax : a === ax;
-      // LayerNormalization over the last axis alone may lose channels (opt-in): scale and bias are sliced.
-      if (over && this.normalized && op === 'LayerNormalization' && ax === rank - 1 && a === ax) {
-        if ((node.output ?? []).slice(1).some((x) => x)) return `${label} exposes its statistics`;
-        if (!this.track(input0, a) || !this.track(output0, a) || !this.tie(input0, output0)) return `${label}: shapes unknown`;
-        for (const i of [1, 2]) if (node.input?.[i]) { const r = this.paramRelation(node, i, output0); if (r) return r; }
-        this.relations.push({ kind: 'norm', node, tensor: input0 });
-        return undefined;
-      }
-      if (over) return `${label} normalises over the channels${op === 'LayerNormalization' ? ' (--prune-norm allows it)' : ''}`;
-      return this.track(input0, a) && this.track(output0, a) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
-    }
-    if (ALL_REDUCERS.has(op)) {
-      const rank = this.shapes.get(input0)?.length ?? 0;
-      const stored = node.input?.[1] ? this.view.stored(node.input[1]) : undefined;
-      if (node.input?.[1] && !stored) return `${label}: its axes are computed`;
-      const listed = (stored ? Array.from(readTensor(stored).data as BigInt64Array, Number) : (node.attribute?.find((x) => x.name === 'axes')?.ints ?? []).map(Number)).map((x) => (x < 0 ? x + rank : x));
-      const axes = listed.length ? listed : Array.from({ length: rank }, (_, i) => i);
-      const keep = Number(node.attribute?.find((x) => x.name === 'keepdims')?.i ?? 1);
-      const a = axisOf(from);
-      // A reduction over other axes (a mean over tokens or positions) carries the channels through.
-      const outAxis = (x: number) => (keep ? x : x - axes.filter((r) => r < x).length);
-      const inAxis = keep ? a : Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i))[a];
-      const inputSide = from === input0 ? a : inAxis;
-      if (inputSide !== undefined && !axes.includes(inputSide)) {
-        return this.track(input0, inputSide) && this.track(output0, outAxis(inputSide)) && this.tie(input0, output0) ? undefined : `${label}: shapes unknown`;
-      }
-      // --prune-norm: a mean or sum over the channels that is broadcast back (keepdims), as a decomposed
-      // RMSNorm or LayerNorm computes its statistics, now runs over the kept channels.
-      if (this.normalized && REDUCERS.has(op) && from === input0 && keep && axes.length === 1 && axes[0] === a) {
-        this.relations.push({ kind: 'norm', node, tensor: from });
-        return undefined;
-      }
-      return `${label} reduces over the channels${REDUCERS.has(op) && keep ? ' (--prune-norm allows it where a norm broadcasts the result back)' : ''}`;
-    }
-    // An embedding lookup (Gather on axis 0 of a stored [rows, channels] table) writes the channels: the
-    // table loses the same columns.
-    if (op === 'Gather' && from === output0 && this.view.stored(input0)) {
-      const tableRank = (this.view.stored(input0)!.dims ?? []).length;
-      const axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
-      if (axis === 0 && tableRank === 2 && axisOf(from) === (this.shapes.get(output0)?.length ?? 0) - 1) return this.paramRelation(node, 0, output0);
-    }
-    if (op === 'Gather' && !this.view.stored(input0)) return relateGather(this, node, from, label);
-    if (op === 'Split' && splitsChannels(this, node, from)) return relateSplit(this, node, from, label);
-    if (AXISWISE.has(op)) return relateAxiswise(this, node, from, label);
-    if (op === 'Expand') return relateExpand(this, node, from, label);
-    return `${label} reads them`;
+    if (from !== input0) return false;
+    const group = attrInt(node, 'group', 1);
+    if (node.op_type === 'Conv' && group > 1) return `${label} is a grouped convolution (${group} groups)`;
+    const want = isConvLike(layer) ? 1 : this.shapes.get(from)!.length - 1;
+    if (node.op_type === 'Gemm' && attrInt(node, 'transA', 0)) return `${label} reads its input transposed`;
+    if (a !== want) return `${label} reads the channels along axis ${a}, not its input axis`;
+    this.relations.push({ kind: 'absorb', layer, tensor: from });
+    return undefined;
   }
 
   /** Relation for a stored per-channel input `i` of `node`, aligned (from the right) with `tensor`. */
@@ -308,89 +195,6 @@ export class ChannelGraph {
     if (dims[axis] !== t.size) return `input '${name}' of ${node.op_type} does not match the channels`;
     this.relations.push({ kind: 'param', node, input: i, axis, tensor });
     return undefined;
-  }
-
-  private relateBroadcast(node: NodeProto, from: string, label: string): string | undefined {
-    const out = node.output![0];
-    const outRank = this.shapes.get(out)?.length;
-    const fromRank = this.shapes.get(from)?.length;
-    if (outRank === undefined || fromRank === undefined) return `${label}: shapes unknown`;
-    const outAxis = from === out ? this.tracks.get(from)!.axis : this.tracks.get(from)!.axis + (outRank - fromRank);
-    if (!this.track(out, outAxis)) return `${label}: shapes unknown`;
-    const size = this.tracks.get(out)!.size;
-    const inputs = node.op_type === 'Where' ? [1, 2] : (node.input ?? []).map((_, i) => i);
-    if (node.op_type === 'Where' && node.input?.[0] && this.tracks.has(node.input[0])) return `${label} selects by these channels`;
-    for (const i of inputs) {
-      const x = node.input![i];
-      if (!x) continue;
-      if (this.view.stored(x)) {
-        const r = this.paramRelation(node, i, out);
-        if (r) return r;
-        continue;
-      }
-      const dims = this.shapes.get(x);
-      if (!dims) return `${label}: shapes unknown`;
-      const a = outAxis - (outRank - dims.length);
-      if (a < 0 || dims[a] === 1) continue; // broadcast along the channels: nothing to tie
-      if (dims[a] !== size) return `${label}: operand sizes differ`;
-      if (!this.track(x, a) || !this.tie(x, out)) return `${label}: shapes unknown`;
-    }
-    return undefined;
-  }
-
-  private relateConcat(node: NodeProto, from: string, label: string): string | undefined {
-    const out = node.output![0];
-    const rank = this.shapes.get(out)?.length ?? 0;
-    let cat = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
-    if (cat < 0) cat += rank;
-    const a = this.tracks.get(from)!.axis;
-    if (!this.track(out, a)) return `${label}: shapes unknown`;
-    let offset = 0;
-    for (const x of node.input ?? []) {
-      if (!x) continue;
-      if (this.view.constant(x)) return `${label} joins stored values into the channels`;
-      if (!this.track(x, a)) return `${label}: shapes unknown`;
-      const tx = this.tracks.get(x)!;
-      if (a === cat) {
-        for (let i = 0; i < tx.size; i++) this.union(tx.base + i, this.el(out, offset + i));
-        offset += tx.size;
-      } else if (!this.tie(x, out)) return `${label}: operand sizes differ`;
-    }
-    return undefined;
-  }
-
-  /** MatMul of two activations (attention): batch axes tie, a contracted axis ties both operands. */
-  private relateMatMul(node: NodeProto, from: string, label: string): string | undefined {
-    const [A, B] = node.input!;
-    const out = node.output![0];
-    const da = this.shapes.get(A), db = this.shapes.get(B), dout = this.shapes.get(out);
-    if (!da || !db || !dout || da.length < 2 || db.length < 2) return `${label}: shapes unknown`;
-    const a = this.tracks.get(from)!.axis;
-    const r = dout.length;
-    // Axis positions relative to the end: -1 columns, -2 rows, ≤ -3 batch.
-    const rel = a - (from === A ? da.length : from === B ? db.length : r);
-    if (this.view.constant(A) || this.view.constant(B)) return `${label} multiplies by a stored matrix on the wrong side`;
-    if (rel <= -3) {
-      for (const [x, d] of [[A, da], [B, db], [out, dout]] as Array<[string, number[]]>) {
-        const ax = d.length + rel;
-        if (ax < 0 || d[ax] === 1) continue;
-        if (!this.track(x, ax)) return `${label}: shapes unknown`;
-      }
-      for (const x of [A, B]) if (this.tracks.has(x) && !this.tie(x, out)) return `${label}: batch sizes differ`;
-      return undefined;
-    }
-    if ((from === A && rel === -1) || (from === B && rel === -2)) {
-      // The contracted dimension: both operands lose the same entries and the product is unchanged in shape.
-      if (!this.track(A, da.length - 1) || !this.track(B, db.length - 2) || !this.tie(A, B)) return `${label}: shapes unknown`;
-      return undefined;
-    }
-    if ((from === A && rel === -2) || (from === out && rel === -2)) {
-      return this.track(A, da.length - 2) && this.track(out, r - 2) && this.tie(A, out) ? undefined : `${label}: shapes unknown`;
-    }
-    if ((from === B && rel === -1) || (from === out && rel === -1)) {
-      return this.track(B, db.length - 1) && this.track(out, r - 1) && this.tie(B, out) ? undefined : `${label}: shapes unknown`;
-    }
-    return `${label}: shapes unknown`;
   }
 
   // --- results -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import type { GraphView } from '../../onnx/graph';
 import type { NodeProto } from '../../onnx/proto';
 import { readTensor, toFloat32 } from '../../onnx/tensor';
 import { kernelSize, matrixIndex, writeFloatTensor, type PrunableLayer } from '../layers';
+import { attrFloat, attrInts } from '../../onnx/attributes';
 
 /**
  * Bias compensation. A removed input channel still carried its mean into every output of the layer that
@@ -18,7 +19,7 @@ export function biasShift(l: PrunableLayer, w: Float32Array, drop: Set<number>, 
   const at = matrixIndex(l);
   const k = kernelSize(l);
   // A transposed conv spreads each input over its kernel: every output sees 1 / Π strides of the taps.
-  const strides = l.opType === 'ConvTranspose' ? (l.node.attribute?.find((a) => a.name === 'strides')?.ints ?? []).map(Number) : [];
+  const strides = l.opType === 'ConvTranspose' ? (attrInts(l.node, 'strides') ?? []) : [];
   const scale = 1 / strides.reduce((a, b) => a * b, 1);
   const shift = new Float64Array(l.outputs);
   for (const c of drop) {
@@ -75,7 +76,7 @@ export function applyShift(editor: ModelEditor, view: GraphView, loc: ModelLocat
   const old = t ? toFloat32(readTensor(t, loc)) : new Float32Array(1);
   if (old.length !== 1 && old.length !== outputs) return false;
   // Gemm scales its C by beta.
-  const beta = slot.node.op_type === 'Gemm' ? Number(slot.node.attribute?.find((a) => a.name === 'beta')?.f ?? 1) : 1;
+  const beta = slot.node.op_type === 'Gemm' ? Number(attrFloat(slot.node, 'beta', 1)) : 1;
   if (!beta) return false;
   const values = new Float32Array(outputs);
   for (let o = 0; o < outputs; o++) values[o] = old[old.length === 1 ? 0 : o] + shift[kept ? kept[o] : o] / beta;

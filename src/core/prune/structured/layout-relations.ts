@@ -1,24 +1,25 @@
 import type { NodeProto } from '../../onnx/proto';
 import { shapeSlot } from './apply';
 import { changedAxes, shapeValueAt, sliceRange } from './axis-ops';
-import type { ChannelGraph } from './channel-graph';
+import type { ChannelTies } from './relations';
+import { attrInt } from '../../onnx/attributes';
 
 /**
  * How channels travel through ops that move, cut or regroup axes (Reshape and friends, Split and chunks,
  * Slice, Gather, Expand, Resize/Pad/Tile): each function ties the elements of `from` to those of the
- * op's other tensors on the ChannelGraph, or returns why it cannot.
+ * op's other tensors on the channel graph, or returns why it cannot.
  */
 
 /** Whether `node` (a Split) cuts along the axis that carries `from`'s channels. */
-export function splitsChannels(g: ChannelGraph, node: NodeProto, from: string): boolean {
+export function splitsChannels(g: ChannelTies, node: NodeProto, from: string): boolean {
   const rank = g.shapes.get(node.input![0])?.length ?? 0;
-  let axis = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+  let axis = attrInt(node, 'axis', 0);
   if (axis < 0) axis += rank;
   return (from === node.input![0] || (node.output ?? []).includes(from)) && g.tracks.get(from)!.axis === axis;
 }
 
 /** Split along the channels: output i holds the input's channels [offset_i, offset_i + size_i). */
-export function relateSplit(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+export function relateSplit(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
   const input0 = node.input![0];
   const outs = (node.output ?? []).filter(Boolean);
   if (outs.length !== (node.output ?? []).length) return `${label} has unnamed outputs`;
@@ -40,7 +41,7 @@ export function relateSplit(g: ChannelGraph, node: NodeProto, from: string, labe
  * Expand keeps the channels of its input where the target shape says 1 there (broadcast keeps the
  * input's size): a class token expanded over the batch, a stored tensor expanded over the tokens.
  */
-export function relateExpand(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+export function relateExpand(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
   const [data, shape] = node.input!;
   const out = node.output![0];
   const dd = g.shapes.get(data) ?? (g.view.stored(data)?.dims ?? []).map(Number), dout = g.shapes.get(out);
@@ -62,17 +63,17 @@ export function relateExpand(g: ChannelGraph, node: NodeProto, from: string, lab
 }
 
 /** Elements of a (small) value: stored, or as probed. */
-function lengthOf(g: ChannelGraph, x: string): number | undefined {
+function lengthOf(g: ChannelTies, x: string): number | undefined {
   const t = g.view.stored(x);
   return t ? (t.dims ?? []).reduce((m, d) => m * Number(d), 1) : g.shapes.get(x)?.reduce((m, d) => m * d, 1);
 }
 
-function shapeLength(g: ChannelGraph, name: string): number {
+function shapeLength(g: ChannelTies, name: string): number {
   return Number(g.view.stored(name)?.dims?.[0] ?? g.shapes.get(name)?.[0] ?? 0);
 }
 
 /** Resize/Slice/Split/Pad/Tile: channels on an axis the op leaves alone pass through in place. */
-export function relateAxiswise(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+export function relateAxiswise(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
   const input0 = node.input![0];
   const outs = (node.output ?? []).filter(Boolean);
   if (from !== input0 && !outs.includes(from)) return `${label} reads them as a parameter`;
@@ -89,7 +90,7 @@ export function relateAxiswise(g: ChannelGraph, node: NodeProto, from: string, l
 }
 
 /** A Slice of a contiguous range of channels (torch's chunk): output channel j is input channel start + j. */
-function relateChannelSlice(g: ChannelGraph, node: NodeProto, from: string, label: string, dims: number[]): string | undefined {
+function relateChannelSlice(g: ChannelTies, node: NodeProto, from: string, label: string, dims: number[]): string | undefined {
   const input0 = node.input![0], out = node.output![0];
   const a = g.tracks.get(from)!.axis;
   const r = sliceRange(node, g.view, dims, a, (x) => (lengthOf(g, x) === 1 ? shapeValueAt(g.view, x, 0, (y) => lengthOf(g, y), (y) => g.shapes.get(y)) : undefined));
@@ -103,12 +104,12 @@ function relateChannelSlice(g: ChannelGraph, node: NodeProto, from: string, labe
 }
 
 /** Gather along another axis: the channel axis moves by the rank the indices add or remove. */
-export function relateGather(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+export function relateGather(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
   const [data, indices] = node.input!;
   const out = node.output![0];
   const dd = g.shapes.get(data), di = g.view.stored(indices) ? (g.view.stored(indices)!.dims ?? []).map(Number) : g.shapes.get(indices);
   if (!dd || !di || from === indices) return from === indices ? `${label} indexes by them` : `${label}: shapes unknown`;
-  let ga = Number(node.attribute?.find((x) => x.name === 'axis')?.i ?? 0);
+  let ga = attrInt(node, 'axis', 0);
   if (ga < 0) ga += dd.length;
   const a = g.tracks.get(from)!.axis;
   let inAxis: number, outAxis: number;
@@ -127,7 +128,7 @@ export function relateGather(g: ChannelGraph, node: NodeProto, from: string, lab
  * the axes after it (each channel becomes a run of elements: Flatten before a Gemm), or is split so
  * that runs of channels become one element (channels into attention heads).
  */
-export function relateReshape(g: ChannelGraph, node: NodeProto, from: string, label: string): string | undefined {
+export function relateReshape(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
   const inp = node.input![0], out = node.output![0];
   const di = g.shapes.get(inp), dout = g.shapes.get(out);
   if (!di || !dout) return `${label}: shapes unknown`;

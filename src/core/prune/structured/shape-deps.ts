@@ -2,7 +2,8 @@ import type { ModelEditor } from '../../onnx/editor';
 import type { GraphView } from '../../onnx/graph';
 import { int64Tensor, readTensor } from '../../onnx/tensor';
 import { shapeSlot } from './apply';
-import type { Relation } from './channel-graph';
+import type { Relation } from './relations';
+import { attrInt } from '../../onnx/attributes';
 
 const PASS = new Set(['Unsqueeze', 'Squeeze', 'Cast', 'Identity', 'Div', 'Mul', 'Add', 'Sub', 'Floor', 'Ceil', 'Reshape']);
 
@@ -24,8 +25,7 @@ function readsPrunedSize(view: GraphView, name: string, shapes: Map<string, numb
       if (lost === undefined || rank === undefined) return false;
       // Shape(t, start, end) holds dims[start:end]; the Gather's index counts within that.
       const norm = (v: number, n: number) => (v < 0 ? v + n : v);
-      const attr = (k: string) => s.attribute?.find((a) => a.name === k)?.i;
-      const start = norm(Number(attr('start') ?? 0), rank), end = norm(Number(attr('end') ?? rank), rank);
+      const start = norm(attrInt(s, 'start', 0), rank), end = norm(attrInt(s, 'end', rank), rank);
       return Array.from(readTensor(idx).data as BigInt64Array, Number).some((i) => start + norm(i, end - start) === lost);
     }
   }

@@ -16,7 +16,8 @@ import { refitKeptInputs } from '../reconstruct';
 import { applyRemovals } from './apply';
 import { applyShift, biasShift } from './compensate';
 import { freezeShapeEntries } from './shape-deps';
-import { ChannelGraph, type ChannelSet } from './channel-graph';
+import { ChannelGraph } from './channel-graph';
+import type { ChannelSet } from './relations';
 import type { RefitTarget } from './refit-paired';
 
 /** One family of coupled channel sets (e.g. the hidden units of one MLP, the heads of one attention). */

@@ -5,10 +5,8 @@ import { makeTensor } from '../../onnx/tensor';
 import type { OpQuantizer, QuantContext } from '../context';
 import { quantizeTensor } from '../tensor-quant';
 import { floatWeight, floatWeightDims, weightBytes } from '../weights';
+import { attrFloat, attrInt, intAttr } from '../../onnx/attributes';
 
-const attr = (node: NodeProto, name: string) => node.attribute?.find((a) => a.name === name);
-const attrInt = (node: NodeProto, name: string, d: number) => (attr(node, name)?.i != null ? Number(attr(node, name)!.i) : d);
-const attrFloat = (node: NodeProto, name: string, d: number) => (attr(node, name)?.f != null ? Number(attr(node, name)!.f) : d);
 
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(w.length);
@@ -48,7 +46,7 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
   const nodes: NodeProto[] = [
     { name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [a], output: [aq, as, az] },
     { name: `${prefix}_MatMulInteger`, op_type: 'MatMulInteger', input: [aq, wq, az, wz], output: [yi] },
-    { name: `${prefix}_Cast`, op_type: 'Cast', input: [yi], output: [yf], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] },
+    { name: `${prefix}_Cast`, op_type: 'Cast', input: [yi], output: [yf], attribute: [intAttr('to', DataType.FLOAT)] },
     { name: `${prefix}_scales_mul`, op_type: 'Mul', input: [as, ws], output: [s] },
     { name: `${prefix}_output_scale_mul`, op_type: 'Mul', input: [yf, s], output: [y] },
   ];

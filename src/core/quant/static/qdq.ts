@@ -1,158 +1,24 @@
-import type * as ort from 'onnxruntime-node';
-import type { CalibrationData } from '../../calib/data';
-import { entropyRange, GrowingHistogram, mseRange, percentileRange, type ClipRange } from '../../calib/histogram';
-import type { JobContext } from '../../base/jobs';
 import { DataType } from '../../onnx/dtypes';
-import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
-import { captureRanges, captureTensors } from '../../runtime/capture';
-import type { Provider } from '../../runtime/session';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
-import type { QuantizeOptions } from '../options';
-import { computeQParams } from '../qparams';
 import { QUANT_TYPES } from '../qtypes';
 import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
+import { attrInt, intAttr } from '../../onnx/attributes';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
 export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
 const POOLING = ['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'];
 
-export interface TensorCalibration {
-  tensor: string;
-  min: number;
-  max: number;
-  /** The range the method chose, and MinMax's for comparison. */
-  clip: [number, number];
-  minmax: [number, number];
-  clippedPercent: number;
-  scale: number;
-  zeroPoint: number;
-  sharedWith?: string;
-  /** Why the method's clip was not applied (the tensor keeps MinMax's range). */
-  fullRange?: string;
-  histogram?: { edges: [number, number]; counts: number[] };
-}
-
-export interface CalibrationReport {
-  method: QuantizeOptions['calibrationMethod'];
-  source: string;
-  samples: number;
-  warning?: string;
-  device: Provider;
-  fallbackReason?: string;
-  seconds: number;
-  tensors: TensorCalibration[];
-}
-
 /** Float activations a static node reads or writes (weights, biases and shape inputs excluded). */
-function activationTensors(node: NodeProto, ctx: QuantContext): string[] {
+export function activationTensors(node: NodeProto, ctx: QuantContext): string[] {
   const op = node.op_type ?? '';
   let inputs = (node.input ?? []).filter((i) => i && !ctx.view.constant(i));
   if (PASS_THROUGH.has(op) || op === 'Resize') inputs = inputs.slice(0, 1); // shape, axes, scales inputs are not data
   return [...inputs, ...(node.output ?? []).slice(0, 1)];
-}
-
-function rangeFor(h: GrowingHistogram, o: QuantizeOptions): ClipRange {
-  switch (o.calibrationMethod) {
-    case 'percentile': return percentileRange(h, o.percentile);
-    case 'entropy': return entropyRange(h);
-    case 'mse': return mseRange(h);
-    default: return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
-  }
-}
-
-const DECISION_OPS = new Set(['Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'TopK']);
-
-/**
- * Tensors whose extremes are the answer: the model's outputs and what feeds Softmax/ArgMax/TopK, followed
- * back through pass-through ops and bias adds. Clipping the largest logit erases the very difference
- * top-1 depends on, so these keep MinMax's range whatever the method (entropy clips them hardest).
- */
-function decisionTensors(ctx: QuantContext): Map<string, string> {
-  const out = new Map<string, string>();
-  const queue: Array<[string, string]> = [];
-  for (const o of ctx.view.graph.output ?? []) if (o.name) queue.push([o.name, 'a model output']);
-  for (const n of ctx.view.graph.node ?? []) {
-    if (DECISION_OPS.has(n.op_type ?? '') && n.input?.[0]) queue.push([n.input[0], `feeds ${n.op_type}`]);
-  }
-  while (queue.length) {
-    const [t, why] = queue.pop()!;
-    if (out.has(t)) continue;
-    out.set(t, why);
-    const p = ctx.view.producer.get(t);
-    if (!p) continue;
-    const op = p.op_type ?? '';
-    const data = (p.input ?? []).filter((i) => i && !ctx.view.constant(i));
-    if (PASS_THROUGH.has(op) || ((op === 'Add' || op === 'Sub') && data.length === 1)) queue.push([data[0], why]);
-  }
-  return out;
-}
-
-/**
- * Captures every activation the static nodes touch, streamed sample by sample into a histogram per
- * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
- */
-export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext): Promise<CalibrationReport> {
-  // Outputs of pass-through ops take their input's parameters: no need to fetch them.
-  const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
-  const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
-  const hists = new Map<string, GrowingHistogram>();
-  // MinMax needs two numbers per tensor: reduce inside onnxruntime instead of copying activations out.
-  const reduced = o.calibrationMethod === 'minmax' ? await captureRanges(loaded, names, data, o.device, job) : undefined;
-  let run: { provider: Provider; fallbackReason?: string; samples: number; seconds: number };
-  if (reduced) {
-    for (const [name, r] of reduced.ranges) {
-      const h = new GrowingHistogram(0);
-      h.add([r.min, r.max]);
-      hists.set(name, h);
-    }
-    run = reduced;
-  } else {
-    const bins = o.calibrationMethod === 'minmax' ? 0 : o.bins;
-    run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
-      for (const name of names) {
-        const t: ort.Tensor | undefined = values[name] ?? feeds[name];
-        if (!t || t.type !== 'float32') continue;
-        let h = hists.get(name);
-        if (!h) hists.set(name, (h = new GrowingHistogram(bins)));
-        h.add(t.data as Float32Array);
-      }
-    }, job);
-  }
-  const qtype = o.symmetric ? 'int8' : 'uint8';
-  const tensors = new Map<string, TensorCalibration>();
-  const decisions = o.calibrationMethod === 'minmax' ? new Map<string, string>() : decisionTensors(ctx);
-  for (const [name, h] of hists) {
-    const why = decisions.get(name);
-    const r = why ? rangeFor(h, { ...o, calibrationMethod: 'minmax' }) : rangeFor(h, o);
-    const p = computeQParams(r.lo, r.hi, qtype, o.symmetric);
-    ctx.activations.set(name, { qtype, scale: p.scale, zeroPoint: p.zeroPoint });
-    tensors.set(name, {
-      tensor: name, min: h.min, max: h.max, clip: [r.lo, r.hi], minmax: [Math.min(h.min, 0), Math.max(h.max, 0)],
-      clippedPercent: o.calibrationMethod === 'minmax' ? 0 : h.clippedPercent(r.lo, r.hi), scale: p.scale, zeroPoint: p.zeroPoint,
-      ...(why ? { fullRange: `${why}: clipping would cut the answer itself` } : {}),
-      ...(o.calibrationMethod === 'minmax' ? {} : { histogram: h.summary() }),
-    });
-  }
-  // Pass-through ops keep their input's scale (in graph order, so chains propagate).
-  for (const n of nodes) {
-    if (!PASS_THROUGH.has(n.op_type ?? '')) continue;
-    const src = ctx.activations.get(n.input![0]);
-    const from = tensors.get(n.input![0]);
-    const out = n.output![0];
-    if (src && from) {
-      ctx.activations.set(out, src);
-      tensors.set(out, { ...from, tensor: out, sharedWith: n.input![0], histogram: undefined });
-    }
-  }
-  return {
-    method: o.calibrationMethod, source: data.source, samples: run.samples, ...(data.warning ? { warning: data.warning } : {}),
-    device: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), seconds: run.seconds, tensors: [...tensors.values()],
-  };
 }
 
 /** Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it. */
@@ -198,7 +64,7 @@ function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputSc
   const sn = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, [n], scales));
   const zn = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT32, [n], new Int32Array(n)));
   const out = e.unique(`${base}_dequantized`);
-  e.insertBefore(node, [{ name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [qn, sn, zn], output: [out], attribute: [{ name: 'axis', type: 2, i: 0 }] }]);
+  e.insertBefore(node, [{ name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [qn, sn, zn], output: [out], attribute: [intAttr('axis', 0)] }]);
   node.input![index] = out;
 }
 
@@ -238,7 +104,7 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
 }
 
 const lastAxis = (_n: NodeProto, rank: number) => rank - 1;
-const gemmAxis = (n: NodeProto) => (n.attribute?.find((a) => a.name === 'transB')?.i ? 0 : 1);
+const gemmAxis = (n: NodeProto) => (attrInt(n, 'transB', 0) ? 0 : 1);
 
 /** MatMul: a constant weight is quantized per output column; two activations (attention) are both Q/DQ'd. */
 const matMul: OpQuantizer = {

@@ -10,6 +10,7 @@ import { makeTensor } from '../../onnx/tensor';
 import { captureChannelStats } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
 import { floatWeight, floatWeightDims } from '../weights';
+import { attrInt } from '../../onnx/attributes';
 
 /** What smoothing did (or why not) for one activation and the layers that read it. */
 export interface SmoothingDecision {
@@ -34,7 +35,6 @@ interface Item { tensor: string; readers: Layout[]; chain: Absorb[]; axis: 1 | '
 const ALPHAS = [0.25, 0.5, 0.75, 1];
 /** Below this estimated gain smoothing is not applied: it would be a change without a measured reason. */
 const MIN_GAIN_DB = 0.5;
-const attr = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name === name)?.i;
 
 /** The channel layout of a Conv/MatMul/Gemm with a stored float32 weight, or undefined. */
 function layoutOf(node: NodeProto, view: GraphView, loaded: LoadedModel): Layout | undefined {
@@ -42,16 +42,16 @@ function layoutOf(node: NodeProto, view: GraphView, loaded: LoadedModel): Layout
   if (!dims) return undefined;
   const size = dims.reduce((a, b) => a * b, 1);
   if (node.op_type === 'Conv' && dims.length >= 3) {
-    const group = Number(attr(node, 'group') ?? 1);
+    const group = attrInt(node, 'group', 1);
     const [cout, cpg] = dims;
     const taps = size / (cout * cpg);
     const outsPerGroup = cout / group;
     const out = (f: number) => Math.floor(f / (cpg * taps));
     return { node, dims, outs: cout, ins: cpg * group, outChannel: out, inChannel: (f) => Math.floor(out(f) / outsPerGroup) * cpg + (Math.floor(f / taps) % cpg) };
   }
-  if ((node.op_type === 'MatMul' || node.op_type === 'Gemm') && dims.length === 2 && !(node.op_type === 'Gemm' && attr(node, 'transA'))) {
+  if ((node.op_type === 'MatMul' || node.op_type === 'Gemm') && dims.length === 2 && !(node.op_type === 'Gemm' && attrInt(node, 'transA', 0))) {
     const [r, c] = dims;
-    return node.op_type === 'Gemm' && attr(node, 'transB')
+    return node.op_type === 'Gemm' && attrInt(node, 'transB', 0)
       ? { node, dims, outs: r, ins: c, outChannel: (f) => Math.floor(f / c), inChannel: (f) => f % c }
       : { node, dims, outs: c, ins: r, outChannel: (f) => f % c, inChannel: (f) => Math.floor(f / c) };
   }

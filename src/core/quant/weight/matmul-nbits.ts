@@ -5,6 +5,7 @@ import type { QuantContext } from '../context';
 import { computeQParams } from '../qparams';
 import { roundHalfEven } from '../rounding';
 import { scaleTensor, weightBytes } from '../weights';
+import { intAttr } from '../../onnx/attributes';
 
 /** A weight [K, N] quantized block-wise along K for com.microsoft::MatMulNBits. */
 export interface BlockQuantized {
@@ -95,7 +96,7 @@ export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQua
   ctx.editor.replaceNode(node, [{
     name: `${node.name}_Q4`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: inputs, output: [...node.output!],
     attribute: [
-      { name: 'K', type: 2, i: K }, { name: 'N', type: 2, i: N }, { name: 'bits', type: 2, i: 4 }, { name: 'block_size', type: 2, i: blockSize },
+      intAttr('K', K), intAttr('N', N), intAttr('bits', 4), intAttr('block_size', blockSize),
     ],
   }]);
   return {

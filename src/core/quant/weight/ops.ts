@@ -5,11 +5,7 @@ import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, weightScratch } from '../weights';
 import { dequantizeBlocks, emitMatMulNBits, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
-
-const attrInt = (node: NodeProto, name: string, dflt: number) => {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.i != null ? Number(a.i) : dflt;
-};
+import { attrInt } from '../../onnx/attributes';
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
   const dims = floatWeightDims(ctx.view, node.input?.[index] ?? '', ctx.loc, true);

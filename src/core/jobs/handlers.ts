@@ -1,0 +1,50 @@
+import { CancelledError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
+import { summarizeModel } from '../inspect';
+import { loadModel } from '../onnx/model-io';
+import { writeFixture } from './fixture';
+import { runModel } from '../runtime/run-model';
+import { compareModels } from '../compare';
+import { quantizeModel } from './quantize-model';
+import { analyzeSensitivity } from '../sensitivity/analyze';
+import { buildQatPlan } from '../qat/plan';
+import { pruneModel } from '../prune/prune-model';
+import { sweepModel } from '../prune/sweep';
+import type { JobKind, JobRequest, JobRequests, JobResults, PartialOf } from './requests';
+
+type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext<PartialOf<K>>) => Promise<JobResults[K]>;
+
+/** One handler per job kind: the CLI and the engine both dispatch here. */
+export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
+  inspect: async (req) => summarizeModel(loadModel(req.model)),
+  run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs, inputShapes: req.inputShapes }, ctx),
+  fixture: async (req) => writeFixture(req.name, req.output),
+  quantize: (req, ctx) => quantizeModel(req.model, req.output, req.options ?? {}, ctx),
+  compare: (req, ctx) => compareModels(req.reference, req.candidate, req.options ?? {}, ctx),
+  sensitivity: (req, ctx) => analyzeSensitivity(req.model, req.options ?? {}, ctx),
+  'qat-plan': (req, ctx) => buildQatPlan(req.model, req.output, req.options ?? {}, ctx),
+  prune: (req, ctx) => pruneModel(req.model, req.output, req.options ?? {}, ctx, { masks: req.masks }),
+  sweep: (req, ctx) => sweepModel(req.model, req.sweep, req.options ?? {}, ctx),
+  async sleep(req, ctx) {
+    const steps = Math.max(1, Math.ceil(req.ms / 50));
+    for (let i = 0; i < steps; i++) {
+      if (ctx.signal?.aborted) throw new CancelledError();
+      await new Promise((r) => setTimeout(r, req.ms / steps));
+      ctx.onProgress?.({ stage: 'sleep', fraction: (i + 1) / steps });
+    }
+    return { sleptMs: req.ms };
+  },
+};
+
+/** The job kinds, from the handler table. */
+export const JOB_KINDS = Object.keys(JOB_HANDLERS) as JobKind[];
+
+/** Runs one job by its kind. */
+export function runJob<K extends JobKind>(kind: K, req: JobRequests[K], ctx: JobContext<PartialOf<K>> = {}): Promise<JobResults[K]> {
+  return (JOB_HANDLERS[kind] as Handler<K>)(req, ctx);
+}
+
+/** Runs a request as the engine receives it ({kind, ...fields}). */
+export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
+  return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx);
+}
