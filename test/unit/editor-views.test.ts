@@ -135,6 +135,7 @@ describe('editor: the results page in Chromium', function () {
       placement: { chosen: 'residual', floatMs: 10, candidates: [
         { placement: 'compute', nodes: 5, latencyMs: 11, drop: 0, nsr: 0.001, faithful: true },
         { placement: 'residual', nodes: 9, latencyMs: 6, drop: 0, nsr: 0.0012, faithful: true },
+        { placement: 'compute', boundaries: true, nodes: 11, latencyMs: 7, drop: 0, nsr: 0.0013, faithful: true },
         { placement: 'all', nodes: 12, latencyMs: 5.5, drop: 0.05, nsr: 0.01, faithful: false }] },
     };
     const { p: page } = await open({ data: { kind: 'quantize', view } });
@@ -148,6 +149,7 @@ describe('editor: the results page in Chromium', function () {
     const placements = await page.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
     assert.ok(placements.some((r) => /residual \(written\)\s+9\s+6\.00\s+0\.60×\s+kept/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));
+    assert.ok(placements.some((r) => /^compute \+ boundaries\s+11\s+7\.00\s+0\.70×\s+kept/.test(r)), placements.join(' | '));
     assert.match(await page.locator('table.sortable').nth(1).locator('tbody tr').first().innerText(), /DequantizeLinear/);
     await page.close();
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
-import { saveModel } from '../../src/core/onnx/model-io';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { UNFUSED_REASON } from '../../src/core/jobs/placement';
 import { main } from '../../src/cli/main';
@@ -47,17 +47,24 @@ describe('fusion-aware static placement (--objective latency)', function () {
     const r = await quantizeModel(input, path.join(dir, 'auto.onnx'), { mode: 'static', calibration: 'random:8' });
     const p = r.placement!;
     assert.ok(p, 'placement reported');
-    assert.deepEqual(p.candidates.map((c) => c.placement), ['compute', 'residual']);
+    // Each op set twice: layers before float ops left float, or quantized with a boundary after them.
+    assert.deepEqual(p.candidates.map((c) => `${c.placement}${c.boundaries ? ' + boundaries' : ''}`), ['compute', 'compute + boundaries', 'residual', 'residual + boundaries']);
     assert.ok(p.candidates.length >= 2, JSON.stringify(p.candidates));
     for (const c of p.candidates) assert.ok(c.latencyMs > 0 && Number.isFinite(c.nsr) && c.nodes > 0, JSON.stringify(c));
     assert.ok(p.floatMs > 0 && p.candidates.some((c) => c.placement === p.chosen));
-    // The gate conv feeds a float Sigmoid: never fused, so never quantized under this objective.
+    // The gate conv feeds a float Sigmoid: left float, or quantized with its output dequantized for the Sigmoid.
     const gate = r.skipped.find((s) => s.node === '/gate/Conv');
-    assert.equal(gate?.reason, UNFUSED_REASON);
+    const written = loadModel(r.output).model.graph!;
+    const sigmoidInput = written.node!.find((n) => n.op_type === 'Sigmoid')!.input![0];
+    if (p.boundaries) {
+      assert.ok(r.quantized.includes('/gate/Conv'));
+      assert.equal(written.node!.find((n) => n.output?.includes(sigmoidInput))?.op_type, 'DequantizeLinear', 'the Sigmoid reads the dequantized conv output');
+    } else assert.equal(gate?.reason, UNFUSED_REASON);
     // Under 'compute' the residual Add stays float, so conv2 (whose output only the Add reads) does too,
     // and then conv1 (read only by conv2); under 'residual' the chain is int8 from the stem to the pool.
     const unfused = (n: string) => r.skipped.some((s) => s.node === n && s.reason === UNFUSED_REASON);
-    if (p.chosen === 'compute') assert.ok(unfused('/conv2/Conv') && unfused('/conv1/Conv'), JSON.stringify(r.skipped));
+    if (p.chosen === 'compute' && !p.boundaries) assert.ok(unfused('/conv2/Conv') && unfused('/conv1/Conv'), JSON.stringify(r.skipped));
+    else if (p.chosen === 'compute') assert.ok(!unfused('/conv2/Conv') && !unfused('/conv1/Conv'), JSON.stringify(r.skipped));
     else for (const n of ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/add/Add']) assert.ok(r.quantized.includes(n), n);
     const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
     assert.equal(report.placement.chosen, p.chosen);

@@ -62,11 +62,13 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     assert.ok(r16.placement && r64.placement, 'the default (--objective latency) measured its placements');
     assert.ok(n64 >= n16 - 1, `64 calibration lines read ${n64}, 16 read ${n16}`);
     assert.ok(n16 >= 0.97 * floatExact && n64 >= 0.97 * floatExact, `${n16}, ${n64} vs float ${floatExact}`);
-    // The per-position top-1 hides broken lines; the headline is the CTC text agreement, the worst of them.
+    // The headline of a [N, T, C] sequence output is the CTC text agreement (the lines read alike), not the
+    // per-position top-1, which can hide a broken line.
     const c = await compareModels(rec!, out64, { data: evalSet, samples: 48, latencyRuns: 1 });
     const m = Object.values(c.outputs)[0];
     assert.equal(m.headline.metric, 'ctc');
-    assert.ok(m.ctcAgreement! < m.top1Agreement!, JSON.stringify(m));
+    assert.equal(m.headline.value, m.ctcAgreement);
+    assert.ok(m.ctcAgreement! >= 0.97, JSON.stringify(m));
     const report = JSON.parse(fs.readFileSync(`${out64}.report.json`, 'utf8'));
     // Where the time goes, from onnxruntime's profiler: the float model has no Q/DQ kernels, the quantized one does.
     const ops = (p: { byOpType: Array<{ op: string }> }) => p.byOpType.map((o) => o.op);

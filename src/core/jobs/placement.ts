@@ -18,6 +18,12 @@ export const PLACEMENTS: Placement[] = ['compute', 'residual'];
 
 export interface PlacementCandidate {
   placement: Placement;
+  /**
+   * Layers whose output feeds float ops (HardSwish, a decomposed GELU) are quantized with their output
+   * Q/DQ'd, so onnxruntime runs them as integer kernels and each float island costs one boundary;
+   * otherwise they stay float (a DQ → Conv → float op pattern runs the float kernel, slower than float).
+   */
+  boundaries: boolean;
   /** Planned nodes it quantizes. */
   nodes: number;
   /** Median of interleaved runs, batch 1, beside the float model's. */
@@ -31,6 +37,8 @@ export interface PlacementCandidate {
 
 export interface PlacementChoice {
   chosen: Placement;
+  /** Whether the chosen candidate quantizes layers before float islands (see PlacementCandidate). */
+  boundaries: boolean;
   floatMs: number;
   /** Spread of the float model's runs (interquartile range ÷ median), for how far to trust a ratio. */
   spread: number;
@@ -113,15 +121,21 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
  */
 export async function choosePlacement(input: string, prep: PreparedQuantization, data: CalibrationData, ctx: JobContext = {}): Promise<PlacementChoice> {
   const scorer = await VariantScorer.create(prep, data, 'task');
-  const built: Array<{ p: Placement; select: (n: string) => boolean; nodes: number }> = [];
+  const built: Array<{ p: Placement; boundaries: boolean; select: (n: string) => boolean; nodes: number }> = [];
   const seen = new Set<string>();
   for (const p of PLACEMENTS) {
-    const { select } = placementPlan(prep, p);
-    const names = [...prep.plan.keys()].filter(select);
-    const key = names.join('\n');
-    if (seen.has(key)) continue; // the same nodes as a placement already tried
-    seen.add(key);
-    built.push({ p, select, nodes: names.length });
+    const fused = placementPlan(prep, p).select;
+    const fusedNames = [...prep.plan.keys()].filter(fused);
+    for (const boundaries of [false, true]) {
+      const select = boundaries ? placementPlan(prep, p, false).select : fused;
+      const names = [...prep.plan.keys()].filter(select);
+      // With boundaries, only layers the fused-only plan leaves float change: none, nothing new to try.
+      if (boundaries && names.length === fusedNames.length) continue;
+      const key = `${boundaries}\n${names.join('\n')}`;
+      if (seen.has(key)) continue; // the same nodes as a placement already tried
+      seen.add(key);
+      built.push({ p, boundaries, select, nodes: names.length });
+    }
   }
   const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
   const float = await createSession(input, { device, label: input, noSpin: true });
@@ -131,25 +145,25 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     const reference = await scorer.score(placementPlan(prep, 'compute', false).select, ctx.signal);
     const scores: Array<{ drop: number; nsr: number }> = [];
     for (const b of built) {
-      ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}` });
-      scores.push(await scorer.score(b.select, ctx.signal));
-      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal });
+      ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}` });
+      scores.push(await scorer.score(b.select, ctx.signal, b.boundaries));
+      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries });
       variants.push(await sessionForVariant(model, prep.loaded, device, undefined, true));
     }
     ctx.onProgress?.({ stage: 'placement', message: 'timing placements beside the float model' });
     const [feeds] = scorer.samples;
     const { medians, spread } = await interleavedLatency([float, ...variants], feeds, 4000, ctx.signal);
     const candidates: PlacementCandidate[] = built.map((b, i) => ({
-      placement: b.p, nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
+      placement: b.p, boundaries: b.boundaries, nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
       faithful: i === 0 || (scores[i].drop <= reference.drop + 0.01 && scores[i].nsr <= reference.nsr * 1.5 + 1e-9),
     }));
     // A faster placement must win by more than the noise (5%, or the float runs' spread).
     const margin = 1 + Math.max(0.05, spread);
     let best = candidates[0];
     for (const c of candidates.slice(1)) if (c.faithful && c.latencyMs * margin < best.latencyMs) best = c;
-    const ms = (c: PlacementCandidate) => `${c.placement} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
+    const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ' with boundaries' : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
     const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms`;
-    return { chosen: best.placement, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
+    return { chosen: best.placement, boundaries: best.boundaries, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
   } finally {
     await scorer.close();
     await float.session.release();

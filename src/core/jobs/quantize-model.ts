@@ -160,11 +160,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
     select = plan.select;
     placementSkipped.push(...plan.skipped);
   } else if (placement) {
-    const plan = placementPlan(prep, placement.chosen);
+    const plan = placementPlan(prep, placement.chosen, !placement.boundaries);
     select = plan.select;
     placementSkipped.push(...plan.skipped);
     lap('placement', tl);
-    const chosen = placement.candidates.find((c) => c.placement === placement!.chosen)!;
+    const chosen = placement.candidates.find((c) => c.placement === placement!.chosen && c.boundaries === placement!.boundaries)!;
     if (partial.objective === 'latency' && chosen.latencyMs >= placement.floatMs) {
       throw new QuantLensError(input, `static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}): nothing written; --objective size writes the smaller model anyway`);
     }
@@ -175,7 +175,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const stage = new OutputStage(output, streamsOutput(loaded));
   let applied: NodeDecision[];
   try {
-    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, ...(stage.spill ? { spill: stage.spill } : {}) }));
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
     if (!applied.some((d) => d.how) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {

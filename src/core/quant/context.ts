@@ -29,6 +29,11 @@ export interface QuantContext {
   qdqOutputs: Map<string, string>;
   /** Nodes the static pass quantizes: only they read the dequantized copies of activations. */
   staticNodes: Set<NodeProto>;
+  /**
+   * Integer-kernel outputs (Conv, MatMul, Gemm) get their Q/DQ even when float ops read them: onnxruntime
+   * then fuses the kernel, and the float island after it costs one DequantizeLinear (a "boundary").
+   */
+  quantizeOutputs?: boolean;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }

@@ -7,6 +7,7 @@ import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf } from '../onnx/module-path';
 import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
+import { fuseHardActivations } from '../onnx/fuse-hard-activations';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
@@ -101,6 +102,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     const w = widenFloat16(editor, loaded.loc);
     warnings.push(`float16 model: computed in float32 between the int8 kernels (${w.tensors} tensors widened), its ${w.edges} float16 inputs/outputs kept behind Casts`);
   }
+  // Exact rewrites of decomposed HardSwish/HardSigmoid: fewer float ops, fewer float islands between int8 kernels.
+  const hard = fuseHardActivations(editor, loaded.loc);
+  if (hard.hardSwish + hard.hardSigmoid) warnings.push(`rewrote ${[hard.hardSwish ? `${hard.hardSwish} decomposed HardSwish (Add/Clip/Mul/Div → HardSigmoid and Mul)` : '', hard.hardSigmoid ? `${hard.hardSigmoid} decomposed HardSigmoid (Add/Clip/Div → HardSigmoid)` : ''].filter(Boolean).join(' and ')}: the same function in fewer ops`);
   if (staticAnywhere) {
     // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
     const folded = foldBatchNormIntoConv(editor, loaded.loc);
@@ -198,7 +202,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
  * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
  * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
  */
-export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill; boundaries?: boolean } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
   const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
   // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
@@ -206,6 +210,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
   const chosen = (model.graph!.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
   for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
+  qctx.quantizeOutputs = opts.boundaries;
   // In graph order: nodes inserted before their consumer keep the order topological.
   for (const node of chosen) {
     if (opts.signal?.aborted) throw new CancelledError();

@@ -21,8 +21,14 @@ export function activationTensors(node: NodeProto, ctx: QuantContext): string[] 
   return [...inputs, ...(node.output ?? []).slice(0, 1)];
 }
 
-/** Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it. */
-function ensureQdq(ctx: QuantContext, tensor: string): boolean {
+/** Ops whose integer kernel needs its output quantized (QLinearConv, QLinearMatMul, QGemm). */
+const KERNEL_OUTPUT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
+
+/**
+ * Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it:
+ * the quantized nodes, or with `anyReader` every node (an integer kernel's output read by float ops).
+ */
+function ensureQdq(ctx: QuantContext, tensor: string, anyReader = false): boolean {
   const done = ctx.qdqOutputs;
   if (done.has(tensor)) return true;
   const a = ctx.activations.get(tensor);
@@ -30,7 +36,7 @@ function ensureQdq(ctx: QuantContext, tensor: string): boolean {
   const graph = ctx.editor.graph;
   // Only quantized nodes read the dequantized copy; float nodes (excluded, or ops we do not quantize)
   // keep the exact tensor, and onnxruntime does not try to quantize their weights on its own.
-  const readers = (graph.node ?? []).filter((n) => n.input?.includes(tensor) && ctx.staticNodes.has(n));
+  const readers = (graph.node ?? []).filter((n) => n.input?.includes(tensor) && (anyReader || ctx.staticNodes.has(n)));
   if (!readers.length) return false;
   const e = ctx.editor;
   const dt = QUANT_TYPES[a.qtype].dataType;
@@ -79,7 +85,8 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
     apply(node, ctx) {
       const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
       const acts = activationTensors(node, ctx);
-      const quantized = acts.filter((t) => ensureQdq(ctx, t));
+      const output = node.output?.[0];
+      const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && !!ctx.quantizeOutputs && KERNEL_OUTPUT.has(node.op_type ?? '')));
       if (!quantized.length && !weights.length) {
         ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: 'no float32 activation to quantize (float16 and integer tensors stay as they are)' });
         return;
