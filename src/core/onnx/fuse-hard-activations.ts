@@ -51,6 +51,7 @@ export function fuseHardActivations(editor: ModelEditor, loc: ModelLocation): { 
       }
     }
   }
+  if (hardSwish + hardSigmoid) editor.dropUnusedConstants();
   return { hardSwish, hardSigmoid };
 }
 
