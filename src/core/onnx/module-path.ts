@@ -1,4 +1,5 @@
 import type { NodeProto } from './proto';
+import type { GraphView } from './graph';
 
 /**
  * Dotted module path from an exporter's names:
@@ -26,6 +27,23 @@ const PARAM_SUFFIX = /\.(weight|bias|weight_orig|in_proj_weight|in_proj_bias|run
 export function modulePathFromWeightName(name: string): string | undefined {
   if (name.startsWith('onnx::') || !name.includes('.')) return undefined;
   return PARAM_SUFFIX.test(name) ? name.replace(PARAM_SUFFIX, '') : undefined;
+}
+
+const WEIGHT_PATH_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze', 'DequantizeLinear']);
+
+/**
+ * The stored tensor a weight input comes from: itself, or (for an input with no path of its own) the
+ * tensor behind the Transpose/Reshape/Cast/DequantizeLinear an exporter put in between, as torch.onnx
+ * writes a functional F.linear(x, self.qkv.weight) without constant folding.
+ */
+export function weightSource(view: GraphView, name: string): string {
+  let at = name;
+  for (let depth = 0; depth < 4 && !view.constant(at); depth++) {
+    const p = view.producer.get(at);
+    if (!p || !WEIGHT_PATH_OPS.has(p.op_type ?? '') || !p.input?.[0]) return name;
+    at = p.input[0];
+  }
+  return view.constant(at) ? at : name;
 }
 
 /** The module a node belongs to: its weight's name when that carries a path, else the node's own name. */

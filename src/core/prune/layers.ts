@@ -78,7 +78,7 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
   for (const node of view.graph.node ?? []) {
     const op = node.op_type ?? '';
     if (!PRUNABLE_OPS.has(op) || (node.domain ?? '') !== '') continue;
-    const name = modulePathOfNode(node);
+    const name = modulePathOfNode(node, view);
     const label = node.name || name;
     const w = node.input?.[1];
     const t = w ? view.constant(w) : undefined;

@@ -48,7 +48,7 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
     const o = prep.plan.get(node.name ?? '');
     // Layers with a weight: nn.Linear / nn.Conv*; products of two activations have no module to wrap.
     if (!o || !WEIGHTED.has(node.op_type ?? '') || !view.constant(node.input?.[1] ?? '')) continue;
-    const path = modulePathOfNode(node);
+    const path = modulePathOfNode(node, view);
     if (!path || modules[path]) continue;
     const bits = o.mode === 'weight' ? o.bits : 8;
     // Static weights run in integer kernels: 7 bits where this CPU's would saturate, as quantize writes them.

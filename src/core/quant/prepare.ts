@@ -5,7 +5,7 @@ import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
-import { modulePathOf } from '../onnx/module-path';
+import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
 import { fuseHardActivations } from '../onnx/fuse-hard-activations';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
@@ -51,7 +51,11 @@ export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOp
 /** Which input holds the op's weight, for module paths and reports. */
 const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
 
-export const modulePathOfNode = (n: NodeProto) => modulePathOf(n, n.input?.[WEIGHT_INPUT[n.op_type ?? ''] ?? 1]);
+/** The module a node belongs to; with the graph, a weight behind a Transpose/Reshape names it too. */
+export function modulePathOfNode(n: NodeProto, view?: GraphView): string {
+  const w = n.input?.[WEIGHT_INPUT[n.op_type ?? ''] ?? 1];
+  return modulePathOf(n, w && view ? weightSource(view, w) : w);
+}
 
 /**
  * Everything quantization needs that does not depend on which nodes end up quantized: the model after
@@ -78,8 +82,9 @@ export interface PreparedQuantization {
 
 function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOptions, optionsFor: (n: NodeProto) => QuantizeOptions,
   decide: (d: NodeDecision) => void, activations: Map<string, ActivationQuant>, hessians: Map<string, Float64Array>): QuantContext {
+  const view = editor.view();
   return {
-    editor, view: editor.view(), loc: loaded.loc, options, optionsFor, decide, modulePath: modulePathOfNode,
+    editor, view, loc: loaded.loc, options, optionsFor, decide, modulePath: (n) => modulePathOfNode(n, view),
     dequantized: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(),
     hessian: (n) => {
       const h = hessians.get(n.name ?? '');
@@ -134,8 +139,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   for (const node of graph.node ?? []) {
     const op = node.op_type ?? '';
     if ((node.domain ?? '') !== '' || !QUANTIZABLE.has(op)) continue;
-    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: op, modulePath: modulePathOfNode(node), skipped: reason });
-    const r = policy.resolve(modulePathOfNode(node), node.name ?? '');
+    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: op, modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
+    const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
     if ('keep' in r) {
       if (REGISTRIES[options.mode][op]) skip(r.keep);
       continue;

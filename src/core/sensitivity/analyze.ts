@@ -74,9 +74,10 @@ export interface SensitivityReport {
 /** Planned nodes grouped by module path, in graph order. */
 export function layersOf(prep: PreparedQuantization): Array<{ name: string; opType: string; nodes: string[] }> {
   const groups = new Map<string, { name: string; opType: string; nodes: string[] }>();
+  const view = new GraphView(prep.loaded.model.graph!);
   for (const n of prep.loaded.model.graph!.node ?? []) {
     if (!prep.plan.has(n.name ?? '')) continue;
-    const path = modulePathOfNode(n) || n.name!;
+    const path = modulePathOfNode(n, view) || n.name!;
     const g = groups.get(path);
     if (g) g.nodes.push(n.name!);
     else groups.set(path, { name: path, opType: n.op_type!, nodes: [n.name!] });
