@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { attributeAt, hoverMarkdown, SensitivityIndex, sparkline } from '../../src/extension/sensitivity-index';
+import { assignedAttributes, attributeAt, hoverMarkdown, SensitivityIndex, sparkline } from '../../src/extension/sensitivity-index';
 import { isFromResultsView, type ResultsState } from '../../src/protocol/results-view';
 import { tmpDir } from '../helpers/util';
 
@@ -58,6 +58,37 @@ describe('editor: hover index and message checks (plain Node)', () => {
     index.forget(fresh);
     assert.equal(index.lookup('q_proj'), undefined);
     assert.equal(index.offer(path.join(dir, 'missing.json')), false);
+  });
+
+  it('several reports: each Python file meets the report of the model its classes build; containers answer for the layers under them', () => {
+    const dir = tmpDir();
+    const write = (name: string, model: string, layers: ReturnType<typeof layer>[]) => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, JSON.stringify({ model, method: 'local', scheme: { mode: 'static', bits: 8 }, layers }));
+      return f;
+    };
+    const vit = write('vit.onnx.sensitivity.json', 'vit.onnx', [
+      layer('encoder.layers.encoder_layer_0.mlp.0', 1e-3, 2), layer('encoder.layers.encoder_layer_0.mlp.3', 1e-2, 1), layer('conv_proj', 1e-5, 4), layer('heads.head', 1e-4, 3),
+    ]);
+    const past = new Date(Date.now() - 60_000);
+    fs.utimesSync(vit, past, past);
+    const resnet = write('resnet.onnx.sensitivity.json', 'resnet.onnx', [layer('conv1', 1e-2, 1), layer('layer1.0.conv1', 1e-3, 2), layer('fc', 1e-4, 3)]);
+    const index = new SensitivityIndex();
+    assert.ok(index.offer(vit) && index.offer(resnet), 'reports of different models are both held');
+    assert.equal(index.report, resnet, 'the newest');
+    const vitFile = 'class EncoderBlock(nn.Module):\n    def __init__(self):\n        self.ln_1 = norm_layer(hidden_dim)\n        self.mlp = MLPBlock(hidden_dim, mlp_dim, dropout)\n' +
+      'class Encoder(nn.Module):\n        self.layers = nn.Sequential(layers)\nclass VisionTransformer(nn.Module):\n        self.conv_proj = nn.Conv2d(3, hidden_dim, 16)\n        self.heads: nn.Module = nn.Sequential(heads_layers)\n';
+    const attrs = assignedAttributes(vitFile);
+    assert.deepEqual(attrs, ['ln_1', 'mlp', 'layers', 'conv_proj', 'heads']);
+    assert.equal(index.reportFor(attrs), vit);
+    assert.deepEqual(index.lookup('mlp', attrs)!.layers.map((l) => l.name), ['encoder.layers.encoder_layer_0.mlp.0', 'encoder.layers.encoder_layer_0.mlp.3']);
+    assert.equal(index.lookup('layers', attrs)!.layers.length, 2, 'a container: every layer under it');
+    assert.equal(index.lookup('conv1', attrs), undefined, 'resnet\'s conv1 is not in the ViT file\'s model');
+    const resnetAttrs = assignedAttributes('        self.conv1 = nn.Conv2d(3, 64, 7)\n        self.layer1 = self._make_layer(block, 64, layers[0])\n        self.fc = nn.Linear(512, 10)\n');
+    assert.deepEqual(index.lookup('conv1', resnetAttrs)!.layers.map((l) => l.name), ['conv1', 'layer1.0.conv1']);
+    assert.equal(index.reportFor(['unrelated']), resnet, 'no names in common: the newest');
+    index.forget(resnet);
+    assert.equal(index.report, vit);
   });
 
   it('accepts only well-formed messages from a results view', () => {
