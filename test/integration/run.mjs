@@ -19,6 +19,30 @@ if (!fs.existsSync(suite) || !fs.existsSync(path.join(root, 'dist/extension.js')
 const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-ws-'));
 execFileSync(process.execPath, [path.join(root, 'bin/quantlens.js'), 'fixture', 'tiny-vlm', '-o', path.join(workspace, 'tiny-vlm.onnx')], { stdio: 'inherit' });
 fs.cpSync(path.join(root, 'samples/tiny_vlm/model.py'), path.join(workspace, 'model.py'));
+torchvisionWorkspace(path.join(workspace, 'torchvision'));
+
+/**
+ * Real PyTorch code for the hover tests: torchvision's own vision_transformer.py and resnet.py as installed,
+ * beside the sensitivity reports the CLI made on exports of those architectures (test/python/module_oracle.py).
+ * Skipped (the tests skip too) where Debian's python3-torch/torchvision are missing.
+ */
+function torchvisionWorkspace(dest) {
+  const py = '/usr/bin/python3';
+  const tv = spawnSync(py, ['-c', 'import os, torchvision; print(os.path.dirname(torchvision.__file__))'], { encoding: 'utf8' });
+  if (tv.status !== 0) return console.log('integration: no python3-torchvision; the torchvision hover test will skip');
+  const exports = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-tv-'));
+  try {
+    execFileSync(py, [path.join(root, 'test/python/module_oracle.py'), exports], { stdio: ['ignore', 'ignore', 'ignore'] });
+    fs.mkdirSync(dest);
+    for (const [source, model] of [['vision_transformer.py', 'vit'], ['resnet.py', 'resnet18']]) {
+      fs.cpSync(path.join(tv.stdout.trim(), 'models', source), path.join(dest, source));
+      fs.cpSync(path.join(exports, `${model}.onnx`), path.join(dest, `${model}.onnx`));
+      execFileSync(process.execPath, [path.join(root, 'bin/quantlens.js'), 'sensitivity', path.join(dest, `${model}.onnx`), '--calibration', 'random:2', '--mode', 'weight'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+  } finally {
+    fs.rmSync(exports, { recursive: true, force: true });
+  }
+}
 
 if (process.env.QUANTLENS_VSCODE === 'desktop') {
   const { runTests } = await import('@vscode/test-electron');

@@ -118,6 +118,33 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.ok(!none.some((h) => h.contents.some((c) => (typeof c === 'string' ? c : c.value).includes('QuantLens'))));
   });
 
+  it('the hover in torchvision\'s own vision_transformer.py and resnet.py shows their layers, from reports the CLI made on the exports', async function () {
+    const dir = path.join(folder(), 'torchvision');
+    if (!fs.existsSync(dir)) this.skip();
+    const cases: Array<[string, RegExp, string, RegExp]> = [
+      // self.mlp = MLPBlock(...): an nn.Sequential subclass; its Linear layers are mlp.0 and mlp.3 in each encoder layer.
+      ['vision_transformer.py', /self\.mlp\s*=\s*MLPBlock/, 'mlp', /4 layers: .*worst `encoder\.layers\.encoder_layer_[01]\.mlp\.[03]`/],
+      // self.conv1 = conv3x3(...) in BasicBlock: the stem's conv1 and every block's.
+      ['resnet.py', /self\.conv1\s*=\s*conv3x3/, 'conv1', /9 layers: .*worst `(layer\d\.\d\.)?conv1`/],
+    ];
+    for (const [source, def, attr, expected] of cases) {
+      const file = vscode.Uri.file(path.join(dir, source));
+      const doc = await vscode.workspace.openTextDocument(file);
+      const line = doc.getText().split('\n').findIndex((l) => def.test(l));
+      assert.ok(line >= 0, `${source}: no ${def}`);
+      const col = doc.lineAt(line).text.indexOf(attr) + 1;
+      let text = '';
+      const end = Date.now() + 20_000;
+      while (!text.includes('QuantLens sensitivity') && Date.now() < end) {
+        const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, new vscode.Position(line, col))) as vscode.Hover[];
+        text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+        if (!text.includes('QuantLens sensitivity')) await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.match(text, new RegExp(`QuantLens sensitivity\\*\\* of \`${attr}\``), `${source}: ${text}`);
+      assert.match(text, expected, `${source}: ${text}`);
+    }
+  });
+
   it('with quantlens.codeLens on, the most sensitive layers carry a CodeLens that opens the tree', async () => {
     const file = vscode.Uri.file(path.join(folder(), 'model.py'));
     await vscode.workspace.getConfiguration('quantlens').update('codeLens', true, vscode.ConfigurationTarget.Global);
