@@ -6,7 +6,7 @@ import { vi } from '../helpers/models';
 import { quantizeAndMeasure } from '../helpers/quant';
 import fs from 'node:fs';
 import path from 'node:path';
-import { saveModel } from '../../src/core/onnx/model-io';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { tmpDir } from '../helpers/util';
 
@@ -70,6 +70,16 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3.5);
   });
 
+  it('Conv, dynamic INT8: DynamicQuantizeLinear + ConvInteger with uint8 per-channel weights, as onnxruntime writes it', async () => {
+    const d = await quantizeAndMeasure(conv(), { mode: 'dynamic' });
+    assert.deepEqual(d.ops, { DynamicQuantizeLinear: 1, ConvInteger: 1, Cast: 1, Mul: 2, Add: 1, Relu: 1, MaxPool: 1, Flatten: 1 });
+    assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
+    assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 2.5);
+    const q = loadModel(d.output).model.graph!;
+    const w = q.initializer!.find((x) => x.name === q.node!.find((n) => n.op_type === 'ConvInteger')!.input![1])!;
+    assert.equal(w.data_type, DataType.UINT8);
+  });
+
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
     const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });
     assert.equal(s.ops.Conv, 1);
@@ -110,8 +120,10 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     };
     const products = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
     await assert.rejects(run(products, { mode: 'weight' }), /nothing was quantized in weight mode: 1 node skipped \(1: input 1 is not a constant float32\/float16 weight\)/);
-    // A conv net in dynamic mode (MatMul/Gemm only): say which mode would take it.
-    await assert.rejects(run(conv(), { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic mode quantizes MatMul and Gemm.*use --mode static or weight/);
+    // A conv net in dynamic mode below opset 11 (no DynamicQuantizeLinear): say which mode would take it.
+    const old = conv();
+    old.opset_import = [{ domain: '', version: 10 }];
+    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 11.*use --mode static/);
     // Nothing of the mode's kind at all (an embedding-free model in weight mode with only a Relu).
     const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
     await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);

@@ -55,6 +55,47 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
   decide('DynamicQuantizeLinear + MatMulInteger');
 }
 
+/**
+ * Conv as onnxruntime's quantize_dynamic writes it: DynamicQuantizeLinear(X) → uint8 X; ConvInteger with
+ * uint8 weights (onnxruntime's CPU kernel takes uint8 × uint8 and one weight zero point); Cast to float;
+ * multiply by X_scale·W_scale and add the bias. The weights keep a scale per output channel: they are
+ * quantized symmetrically (zero point 128 for every channel) and the per-channel scales multiply the
+ * int32 result, so one zero point serves them all.
+ */
+function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
+  const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+  const M = w.dims[0];
+  const q = quantizeTensor(w.data, w.dims, { qtype: 'int8', symmetric: true, granularity: { kind: 'channel', axis: 0 } });
+  const e = ctx.editor;
+  const base = `${ctx.modulePath(node) || node.name}.weight`;
+  const wq = e.addInitializer(makeTensor(`${base}_quantized`, DataType.UINT8, w.dims, Uint8Array.from(q.values, (v) => v + 128)));
+  const wz = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.UINT8, [], Uint8Array.of(128)));
+  const rank = w.dims.length;
+  const ws = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], Float32Array.from(q.scales.length === M ? q.scales : Array(M).fill(q.scales[0]))));
+  const prefix = node.name ?? 'Conv';
+  const x = node.input![0], out = node.output![0], bias = node.input?.[2];
+  const [xq, xs, xz] = [e.unique(`${x}_quantized`), e.unique(`${x}_scale`), e.unique(`${x}_zero_point`)];
+  const [yi, yf, s, y] = [e.unique(`${prefix}_output_int32`), e.unique(`${prefix}_output_float`), e.unique(`${prefix}_scale`), bias ? e.unique(`${prefix}_output_nobias`) : out];
+  const conv: NodeProto = { name: `${prefix}_ConvInteger`, op_type: 'ConvInteger', input: [xq, wq, xz, wz], output: [yi], attribute: (node.attribute ?? []).filter((a) => a.name !== 'activation') };
+  const nodes: NodeProto[] = [
+    { name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [x], output: [xq, xs, xz] },
+    conv,
+    { name: `${prefix}_Cast`, op_type: 'Cast', input: [yi], output: [yf], attribute: [intAttr('to', DataType.FLOAT)] },
+    { name: `${prefix}_scales_mul`, op_type: 'Mul', input: [xs, ws], output: [s] },
+    { name: `${prefix}_output_scale_mul`, op_type: 'Mul', input: [yf, s], output: [y] },
+  ];
+  if (bias) {
+    const b = floatWeight(ctx.view, bias, ctx.loc);
+    const shaped = b ? e.addInitializer(makeTensor(`${prefix}_bias_per_channel`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], b.data)) : bias;
+    nodes.push({ name: `${prefix}_bias_add`, op_type: 'Add', input: [y, shaped], output: [out] });
+  }
+  e.replaceNode(node, nodes);
+  ctx.decide({
+    node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: 'dynamic int8 (per-channel weight, DynamicQuantizeLinear + ConvInteger)',
+    weightBytesBefore: weightBytes(w.dims, 32), weightBytesAfter: weightBytes(w.dims, 8) + M * 4, weightSqnr: q.sqnr,
+  });
+}
+
 /** Dynamic-mode quantizers by op type. */
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -84,7 +125,14 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     },
   },
   Conv: {
-    check: () => 'dynamic mode quantizes MatMul and Gemm; onnxruntime runs ConvInteger only with uint8 weights and per-tensor zero points, so Conv stays float here (use --mode static or weight)',
-    apply: () => undefined,
+    check(node, ctx) {
+      if (ctx.editor.opset() < 11) return 'dynamic Conv needs opset 11 (DynamicQuantizeLinear); this model is older (use --mode static, which upgrades it, or weight)';
+      const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
+      if (!dims || dims.length < 3) return 'input 1 is not a constant float32 convolution weight';
+      const b = node.input?.[2];
+      if (b && floatWeightDims(ctx.view, b, ctx.loc)?.length !== 1) return 'its bias is not a constant 1-D float32 tensor';
+      return undefined;
+    },
+    apply: (node, ctx) => emitDynamicConv(ctx, node),
   },
 };
