@@ -11,6 +11,12 @@ export class NsrAccumulator {
     }
   }
 
+  /** Sums computed elsewhere (inside onnxruntime): Σ(y − ŷ)² and Σy² of one sample. */
+  addSums(err: number, sig: number): void {
+    this.err += err;
+    this.sig += sig;
+  }
+
   get value(): number {
     return this.sig > 0 ? this.err / this.sig : this.err > 0 ? Infinity : 0;
   }

@@ -58,6 +58,22 @@ export async function captureTensors(
 }
 
 /** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
+/**
+ * The element types of `names` (graph inputs or values inside the model) as onnxruntime infers them:
+ * from a session's metadata, without running it, so no activation is held.
+ */
+export async function tensorTypes(loaded: LoadedModel, names: string[], device: DevicePreference): Promise<Map<string, string>> {
+  const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
+  const s = await sessionForVariant(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))), loaded, device, 'disabled');
+  try {
+    const types = new Map<string, string>();
+    for (const m of [...s.session.inputMetadata, ...s.session.outputMetadata]) if (m.isTensor) types.set(m.name, m.type);
+    return types;
+  } finally {
+    await s.release();
+  }
+}
+
 export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], noSpin = false): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {

@@ -1,11 +1,10 @@
-import type * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { QuantLensError, CancelledError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
 import { loadModel } from '../onnx/model-io';
-import { captureTensors, sessionForVariant } from '../runtime/capture';
+import { sessionForVariant, tensorTypes } from '../runtime/capture';
 import { defaultWorkers, mapLimit } from '../runtime/session-pool';
 import type { Provider } from '../runtime/session';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
@@ -17,10 +16,10 @@ import { tensorNumel } from '../onnx/tensor';
 import { DataType } from '../onnx/dtypes';
 import { GraphView } from '../onnx/graph';
 import { NsrAccumulator, nsrDb } from '../eval/stats';
-import { layerSubModel, externalInputs } from './submodel';
+import { layerSubModel } from './submodel';
 import { buildTree, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
-import { mergeSideBySide } from './merge';
+import { mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
 
@@ -120,7 +119,6 @@ function parametersOf(loaded: LoadedModel, nodes: Set<string>): number {
   return p;
 }
 
-const floats = (t: ort.Tensor) => t.data as Float32Array;
 
 /**
  * Per-layer sensitivity: how far the outputs move when only that layer is quantized with the chosen
@@ -246,50 +244,51 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       await scorer.close();
     }
   } else {
-    // One streamed pass captures every layer's inputs; each layer then runs alone, float and quantized.
-    // Each layer runs with the stretch of graph its error crosses before joining the residual stream.
+    // One model holds the float graph and, beside it, each layer's stretch of graph (the region its error
+    // crosses before joining the residual stream) quantized, reading the float values where the float graph
+    // computes them; the noise at each region's end is summed inside onnxruntime. One run per sample, and
+    // no activation leaves onnxruntime: memory stays near one inference's.
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
-    const inputsOf = results.map((l, k) => externalInputs(loaded.model, new Set([...l.nodes, ...regions[k].nodes])));
-    // The float values where each region ends come from the same capture pass: only quantized copies run.
-    const names = [...new Set([...inputsOf.flat(), ...regions.flatMap((r) => r.boundary)])];
-    // Every layer's neighbourhood, float / quantized / weights-only, side by side in one model, built on the
-    // first sample (it needs the activations' types) and run once per sample.
+    const names = [...new Set(regions.flatMap((r) => r.boundary))];
     const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
     const weightPlan = new Map([...prep.plan].map(([k, o]) => [k, { ...o, mode: 'weight' as const, bits: o.mode === 'weight' ? o.bits : 8 as const }]));
-    let merged: Awaited<ReturnType<typeof sessionForVariant>> | undefined;
-    const outputsOf: string[][] = [];
+    const types = await tensorTypes(loaded, names, options.device);
+    const parts: Array<{ prefix: string; model: ModelProto }> = [];
+    const compared: Array<{ layer: number; reference: string; copies: string[] }> = [];
+    const copies = options.mode === 'static' ? ['q', 'w'] : ['q'];
+    for (let l = 0; l < results.length; l++) {
+      // The copies' inputs are the float graph's own tensors: their declared types do not matter.
+      const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), {}, regions[l].boundary);
+      const subLoaded = { ...loaded, model: sub.model };
+      const own = new Set(results[l].nodes);
+      parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
+      if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
+      for (const o of sub.outputs) {
+        if (types.get(o) !== 'float32') continue; // shape arithmetic reached by the region
+        compared.push({ layer: l, reference: o, copies: copies.map((c) => `${l}${c}/${o}`) });
+      }
+    }
+    const model = mergeSideBySide(parts, loaded.model);
+    const sums = reduceToNsr(model, compared);
+    const merged = await sessionForVariant(model, loaded, options.device, 'basic');
+    provider = merged.provider;
+    fallbackReason ??= merged.fallbackReason;
     try {
-      const run = await captureTensors(loaded, names, data, options.device, async (values, _i, feeds) => {
-        const feed = Object.fromEntries(names.map((n) => [n, values[n] ?? feeds[n]]));
-        if (!merged) {
-          const types = Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.type]));
-          const parts: Array<{ prefix: string; model: ModelProto }> = [];
-          for (let l = 0; l < results.length; l++) {
-            const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), types, regions[l].boundary);
-            const subLoaded = { ...loaded, model: sub.model };
-            const own = new Set(results[l].nodes);
-            parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
-            if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
-            outputsOf.push(sub.outputs);
-          }
-          // Thousands of small nodes: graph optimisation would cost more than it saves.
-          merged = await sessionForVariant(mergeSideBySide(parts), loaded, options.device, 'disabled');
+      const wanted = new Set(merged.session.inputNames);
+      let i = 0;
+      for (const feeds of data.samples()) {
+        if (ctx.signal?.aborted) throw new CancelledError();
+        const out = await merged.session.run(Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))));
+        const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
+        for (const [k, c] of compared.entries()) {
+          const sig = scalarOf(sums[k].sig);
+          acc[c.layer].total.addSums(scalarOf(sums[k].err[0]), sig);
+          if (sums[k].err[1]) acc[c.layer].weight.addSums(scalarOf(sums[k].err[1]), sig);
         }
-        const wanted = new Set(merged.session.inputNames);
-        const out = await merged.session.run(Object.fromEntries(Object.entries(feed).filter(([k]) => wanted.has(k))));
-        for (let l = 0; l < results.length; l++) {
-          for (const o of outputsOf[l]) {
-            const f = values[o] ?? feeds[o];
-            if (!f || f.type !== 'float32') continue; // shape arithmetic reached by the region
-            acc[l].total.add(floats(f), floats(out[`${l}q/${o}`]));
-            if (options.mode === 'static') acc[l].weight.add(floats(f), floats(out[`${l}w/${o}`]));
-          }
-        }
-      }, ctx);
-      provider = run.provider;
-      fallbackReason ??= run.fallbackReason;
+        ctx.onProgress?.({ stage: 'sensitivity', fraction: ++i / data.count, message: `sample ${i}/${data.count}` });
+      }
     } finally {
-      await merged?.release();
+      await merged.release();
     }
     results.forEach((r, l) => {
       r.nsr = acc[l].total.value;
