@@ -153,6 +153,21 @@ describe('editor: the results page in Chromium', function () {
     await p.locator('select[aria-label="policy for vision_model.encoder.layers.0.mlp.fc1"]').selectOption('float');
     await p.locator('#rerun').click();
     assert.deepEqual(sent.filter((m) => (m as { type: string }).type === 'saveRecipe'), [{ type: 'saveRecipe', rerun: true, rules: [{ module: 'vision_model.encoder.layers.0.mlp.fc1', policy: 'float' }] }]);
+    // Bars are coloured by how far below the most sensitive layer they sit, with a legend.
+    assert.match(await p.locator('.legend').innerText(), /within 3 dB of the most sensitive/);
+    assert.equal(await p.locator('[data-path="vision_model.encoder.layers.0.mlp.fc1"] .fill').getAttribute('class'), 'fill severe');
+    assert.equal(await p.locator('[data-path="language_model.lm_head"] .fill').getAttribute('class'), 'fill mild');
+    // A panel as narrow as one beside the code (360 px): every row's number and policy selector stay in view.
+    await p.setViewportSize({ width: 360, height: 700 });
+    for (const r of await p.locator('[role=treeitem]').all()) {
+      const row = (await r.boundingBox())!;
+      for (const part of [r.locator('.db'), r.locator('select')]) {
+        if (!(await part.count())) continue;
+        const b = (await part.boundingBox())!;
+        assert.ok(b.x >= row.x - 1 && b.x + b.width <= row.x + row.width + 1 && b.x + b.width <= 360, `${await r.getAttribute('data-path')}: ${JSON.stringify(b)} outside ${JSON.stringify(row)}`);
+      }
+    }
+    assert.equal(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow');
     await p.close();
   });
 

@@ -40,7 +40,9 @@ export class SensitivityTree {
     // Bars span the top 40 dB of the report: what matters is how far below the worst a layer sits.
     const dbs = layers.map((l) => dbOf(l.sensitivity)).filter((v) => v > -200);
     this.hi = dbs.length ? Math.max(...dbs) : 0;
-    this.lo = Math.max(dbs.length ? Math.min(...dbs) : -60, this.hi - 40) - 1;
+    // The scale is the data's own (at most the top 40 dB), so close values still differ in length.
+    const low = Math.max(dbs.length ? Math.min(...dbs) : -60, this.hi - 40);
+    this.lo = low - Math.max(1, 0.1 * (this.hi - low));
     // Open the path to the most sensitive layer, and the top levels.
     for (const c of this.root.children) this.expanded.add(c.path);
     const worst = [...layers].sort((a, b) => b.sensitivity - a.sensitivity)[0];
@@ -58,7 +60,12 @@ export class SensitivityTree {
     this.list.addEventListener('keydown', (e) => this.onKey(e));
     this.list.addEventListener('scroll', () => this.drawWindow());
     this.details = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } });
-    this.element = el('div', { cls: 'tree-view' }, el('div', { cls: 'toolbar' }, filterBox, sort, expandAll, collapseAll), this.list, this.details);
+    const legend = el('p', { cls: 'legend hint' },
+      el('span', { text: `bars from ${this.lo.toFixed(0)} to ${this.hi.toFixed(0)} dB;` }),
+      el('span', { cls: 'swatch severe' }), el('span', { text: 'within 3 dB of the most sensitive' }),
+      el('span', { cls: 'swatch notable' }), el('span', { text: 'within 10 dB' }),
+      el('span', { cls: 'swatch mild' }), el('span', { text: 'further' }));
+    this.element = el('div', { cls: 'tree-view' }, el('div', { cls: 'toolbar' }, filterBox, sort, expandAll, collapseAll), legend, this.list, this.details);
     this.render();
   }
 
@@ -143,9 +150,11 @@ export class SensitivityTree {
       cls: `row${this.selected === n.path ? ' selected' : ''}`,
       attrs: { role: 'treeitem', tabindex: this.selected === n.path ? '0' : '-1', 'data-path': n.path, 'aria-level': String(depth + 1), ...(n.children.length ? { 'aria-expanded': String(open) } : {}), 'aria-selected': String(this.selected === n.path) },
     });
-    r.style.paddingLeft = `${depth * 14 + 4}px`;
+    r.style.paddingLeft = `${depth * 10 + 4}px`;
     const twisty = el('span', { cls: 'twisty', text: n.children.length ? (open ? '▾' : '▸') : ' ' });
-    const bar = el('span', { cls: 'bar', title: `${d.toFixed(1)} dB (max below)` }, el('span', { cls: 'fill' }));
+    // Colour by how far below the most sensitive layer: within 3 dB, within 10 dB, further.
+    const below = this.hi - d;
+    const bar = el('span', { cls: 'bar', title: `${d.toFixed(1)} dB, ${below.toFixed(1)} dB below the most sensitive layer` }, el('span', { cls: `fill ${below <= 3 ? 'severe' : below <= 10 ? 'notable' : 'mild'}` }));
     (bar.firstChild as HTMLElement).style.width = `${(width * 100).toFixed(1)}%`;
     r.append(twisty, el('span', { cls: 'name', text: n.name }), bar, el('span', { cls: 'db num', text: `${d.toFixed(1)} dB` }));
     if (layer) r.append(this.policySelect(layer.name));
