@@ -197,6 +197,9 @@ describe('editor: the results page in Chromium', function () {
     assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^compute \+ boundaries\s+11\s+7\.00\s+0\.70×\s+kept/.test(r)), placements.join(' | '));
     assert.match(await page.locator('table.sortable').nth(1).locator('tbody tr').first().innerText(), /DequantizeLinear/);
+    // At 360 px (a panel beside the code) the page never scrolls sideways: wide tables scroll inside themselves, long reasons wrap.
+    await page.setViewportSize({ width: 360, height: 800 });
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');
     await page.close();
   });
 
