@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       for (const mode of modes) {
         const out = path.join(dir, `${path.basename(model, '.onnx')}.${mode}.onnx`);
         const r = await quantizeModel(model, out, { mode, ...(mode === 'static' ? { calibration: data } : {}) });
-        const how = r.placement ? `, --static-ops ${r.placement.chosen}` : '';
+        const how = r.placement ? `, --static-ops ${r.placement.chosen}${r.placement.boundaries ? ` with boundaries${r.placement.heavyOnly ? " (heavy layers)" : ""}` : ""}` : "";
         console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out, data)}; ${r.quantized.length} nodes quantized${how}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller${data.startsWith('random') ? '' : ' (real data)'}`);
       }
     }

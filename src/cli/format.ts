@@ -29,7 +29,7 @@ export function formatQuantizeResult(r: QuantizeResult): string {
     `  quantized weights: ${mib(r.weightBytes.before)} -> ${mib(r.weightBytes.after)}`,
     ...fidelityLines(r.fidelity, r.fidelityData),
     `  latency: float ${r.latencyMs.reference.toFixed(2)} ms, quantized ${r.latencyMs.candidate.toFixed(2)} ms`,
-    ...(r.placement ? [`  placement: --static-ops ${r.placement.chosen}${r.placement.boundaries ? ' with boundaries (layers before float ops quantized, their outputs dequantized)' : ''} (${r.placement.why})`] : []),
+    ...(r.placement ? [`  placement: --static-ops ${r.placement.chosen}${r.placement.boundaries ? ` with boundaries (${r.placement.heavyOnly ? 'heavy ' : ''}layers before float ops quantized, their outputs dequantized)` : ''} (${r.placement.why})`] : []),
     ...r.warnings.map((w) => `  warning: ${w}`),
     `  report: ${r.report}`,
   ].join('\n');

@@ -60,7 +60,7 @@ function quantizeView(report: QuantizeReport, sensitivityReport?: string): Quant
     latencyMs: report.latencyMs, fidelity: report.fidelity, fidelityData: report.fidelityData, quantized: report.quantized.length, skipped: report.skipped, warnings: report.warnings,
     ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, tensors: report.calibration.tensors } } : {}),
     ...(report.profile ? { profile: report.profile } : {}),
-    ...(report.placement ? { placement: { chosen: report.placement.chosen, boundaries: report.placement.boundaries, floatMs: report.placement.floatMs, candidates: report.placement.candidates } } : {}),
+    ...(report.placement ? { placement: { chosen: report.placement.chosen, boundaries: report.placement.boundaries, heavyOnly: report.placement.heavyOnly, floatMs: report.placement.floatMs, candidates: report.placement.candidates } } : {}),
     ...(sensitivityReport ? { sensitivityReport } : {}),
   };
 }

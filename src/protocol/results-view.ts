@@ -29,7 +29,7 @@ export interface QuantizeView {
   /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
   profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
   /** --objective latency: each static placement timed beside float and scored, and the one written. */
-  placement?: { chosen: string; boundaries?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
+  placement?: { chosen: string; boundaries?: boolean; heavyOnly?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; heavyOnly?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
   sensitivityReport?: string;
 }
 

@@ -46,7 +46,7 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
 function placementView(p: NonNullable<QuantizeView['placement']>): HTMLElement {
   type C = NonNullable<QuantizeView['placement']>['candidates'][number];
   const cols = [
-    { head: 'placement', value: (c: C) => `${c.placement}${c.boundaries ? ' + boundaries' : ''}${c.placement === p.chosen && !!c.boundaries === !!p.boundaries ? ' (written)' : ''}` },
+    { head: 'placement', value: (c: C) => `${c.placement}${c.boundaries ? ` + boundaries${c.heavyOnly ? ' (heavy)' : ''}` : ''}${c.placement === p.chosen && !!c.boundaries === !!p.boundaries && !!c.heavyOnly === !!p.heavyOnly ? ' (written)' : ''}` },
     { head: 'nodes', value: (c: C) => c.nodes },
     { head: 'ms', value: (c: C) => c.latencyMs.toFixed(2) },
     { head: '÷ float', value: (c: C) => `${(c.latencyMs / p.floatMs).toFixed(2)}×` },

@@ -18,6 +18,8 @@ export const PLACEMENTS: Placement[] = ['compute', 'residual'];
 
 export interface PlacementCandidate {
   placement: Placement;
+  /** With boundaries, only the heavy layers (≥ HEAVY_K multiply-adds per output) before float ops: light ones (depthwise) gain nothing from int8. */
+  heavyOnly?: boolean;
   /**
    * Layers whose output feeds float ops (HardSwish, a decomposed GELU) are quantized with their output
    * Q/DQ'd, so onnxruntime runs them as integer kernels and each float island costs one boundary;
@@ -37,6 +39,7 @@ export interface PlacementCandidate {
 
 export interface PlacementChoice {
   chosen: Placement;
+  heavyOnly?: boolean;
   /** Whether the chosen candidate quantizes layers before float islands (see PlacementCandidate). */
   boundaries: boolean;
   floatMs: number;
@@ -88,6 +91,35 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnl
   return { select: (name) => !prep.plan.has(name) || keep.has(name), skipped };
 }
 
+/** The nodes a chosen candidate quantizes, and why the others stay float. */
+export function chosenPlan(prep: PreparedQuantization, c: Pick<PlacementChoice, 'chosen' | 'boundaries' | 'heavyOnly'>): { select: (name: string) => boolean; skipped: NodeDecision[] } {
+  if (!c.boundaries) return placementPlan(prep, c.chosen);
+  const all = placementPlan(prep, c.chosen, false);
+  if (!c.heavyOnly) return all;
+  const fused = placementPlan(prep, c.chosen);
+  const heavy = heavyLayers(prep);
+  const extra = (n: string) => all.select(n) && heavy.has(n);
+  return { select: (n) => fused.select(n) || extra(n), skipped: fused.skipped.filter((s) => !extra(s.node)) };
+}
+
+/** Multiply-adds per output value from which an int8 kernel pays for a boundary (a 3×3 conv over 32 channels). */
+const HEAVY_K = 256;
+
+/** Planned Conv/MatMul/Gemm nodes that multiply-add at least HEAVY_K values per output (depthwise convs do 9). */
+function heavyLayers(prep: PreparedQuantization): Set<string> {
+  const view = new ModelEditor(prep.loaded.model).view();
+  const out = new Set<string>();
+  for (const n of view.graph.node ?? []) {
+    if (!prep.plan.has(n.name ?? '')) continue;
+    const w = view.constant(n.input?.[1] ?? '');
+    const dims = (w?.dims ?? []).map(Number);
+    if (!dims.length) continue;
+    const k = n.op_type === 'Conv' ? dims.slice(1).reduce((a, b) => a * b, 1) : n.op_type === 'MatMul' || n.op_type === 'Gemm' ? Math.min(...dims.slice(-2)) : 0;
+    if (k >= HEAVY_K) out.add(n.name!);
+  }
+  return out;
+}
+
 const quartiles = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -121,20 +153,26 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
  */
 export async function choosePlacement(input: string, prep: PreparedQuantization, data: CalibrationData, ctx: JobContext = {}): Promise<PlacementChoice> {
   const scorer = await VariantScorer.create(prep, data, 'task');
-  const built: Array<{ p: Placement; boundaries: boolean; select: (n: string) => boolean; nodes: number }> = [];
+  const built: Array<{ p: Placement; boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean; nodes: number }> = [];
   const seen = new Set<string>();
+  const heavy = heavyLayers(prep);
   for (const p of PLACEMENTS) {
     const fused = placementPlan(prep, p).select;
+    const all = placementPlan(prep, p, false).select;
     const fusedNames = [...prep.plan.keys()].filter(fused);
-    for (const boundaries of [false, true]) {
-      const select = boundaries ? placementPlan(prep, p, false).select : fused;
-      const names = [...prep.plan.keys()].filter(select);
+    const variants: Array<{ boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean }> = [
+      { boundaries: false, select: fused },
+      { boundaries: true, heavyOnly: true, select: (n) => fused(n) || (all(n) && heavy.has(n)) },
+      { boundaries: true, select: all },
+    ];
+    for (const v of variants) {
+      const names = [...prep.plan.keys()].filter(v.select);
       // With boundaries, only layers the fused-only plan leaves float change: none, nothing new to try.
-      if (boundaries && names.length === fusedNames.length) continue;
-      const key = `${boundaries}\n${names.join('\n')}`;
+      if (v.boundaries && names.length === fusedNames.length) continue;
+      const key = `${v.boundaries}\n${names.join('\n')}`;
       if (seen.has(key)) continue; // the same nodes as a placement already tried
       seen.add(key);
-      built.push({ p, boundaries, select, nodes: names.length });
+      built.push({ p, ...v, nodes: names.length });
     }
   }
   const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
@@ -154,16 +192,16 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     const [feeds] = scorer.samples;
     const { medians, spread } = await interleavedLatency([float, ...variants], feeds, 4000, ctx.signal);
     const candidates: PlacementCandidate[] = built.map((b, i) => ({
-      placement: b.p, boundaries: b.boundaries, nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
+      placement: b.p, boundaries: b.boundaries, ...(b.heavyOnly ? { heavyOnly: true } : {}), nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
       faithful: i === 0 || (scores[i].drop <= reference.drop + 0.01 && scores[i].nsr <= reference.nsr * 1.5 + 1e-9),
     }));
     // A faster placement must win by more than the noise (5%, or the float runs' spread).
     const margin = 1 + Math.max(0.05, spread);
     let best = candidates[0];
     for (const c of candidates.slice(1)) if (c.faithful && c.latencyMs * margin < best.latencyMs) best = c;
-    const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ' with boundaries' : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
+    const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ` with boundaries${c.heavyOnly ? ' (heavy layers)' : ''}` : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
     const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms`;
-    return { chosen: best.placement, boundaries: best.boundaries, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
+    return { chosen: best.placement, boundaries: best.boundaries, ...(best.heavyOnly ? { heavyOnly: true } : {}), floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
   } finally {
     await scorer.close();
     await float.session.release();

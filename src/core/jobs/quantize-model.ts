@@ -19,7 +19,7 @@ import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
 import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
-import { choosePlacement, placementPlan, type PlacementChoice } from './placement';
+import { choosePlacement, chosenPlan, placementPlan, type PlacementChoice } from './placement';
 import { QUANTIZE } from './options/quantize';
 import { checkValues } from './options/schema';
 
@@ -160,11 +160,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
     select = plan.select;
     placementSkipped.push(...plan.skipped);
   } else if (placement) {
-    const plan = placementPlan(prep, placement.chosen, !placement.boundaries);
+    const plan = chosenPlan(prep, placement);
     select = plan.select;
     placementSkipped.push(...plan.skipped);
     lap('placement', tl);
-    const chosen = placement.candidates.find((c) => c.placement === placement!.chosen && c.boundaries === placement!.boundaries)!;
+    const chosen = placement.candidates.find((c) => c.placement === placement!.chosen && c.boundaries === placement!.boundaries && !!c.heavyOnly === !!placement!.heavyOnly)!;
     if (partial.objective === 'latency' && chosen.latencyMs >= placement.floatMs) {
       throw new QuantLensError(input, `static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}): nothing written; --objective size writes the smaller model anyway`);
     }
