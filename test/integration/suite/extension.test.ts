@@ -3,6 +3,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 
+/** The hover's text at a position, once QuantLens answers (its index loads after activation): at most 20 s. */
+async function hoverText(file: vscode.Uri, at: vscode.Position): Promise<string> {
+  let text = '';
+  const end = Date.now() + 20_000;
+  while (!text.includes('QuantLens sensitivity') && Date.now() < end) {
+    const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, at)) as vscode.Hover[];
+    text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+    if (!text.includes('QuantLens sensitivity')) await new Promise((r) => setTimeout(r, 300));
+  }
+  return text;
+}
+
 const EXTENSION_ID = 'quantlens.quantlens';
 /** The commands users rely on; the test fails when one is dropped from the manifest or not registered. */
 const EXPECTED_COMMANDS = ['quantlens.quantizeModel', 'quantlens.runPruningSweep', 'quantlens.inspectModel', 'quantlens.showOutput', 'quantlens.pruneModel', 'quantlens.analyzeSensitivity', 'quantlens.openSensitivityTree'];
@@ -103,13 +115,7 @@ describe('QuantLens in a real VS Code extension host', () => {
     const line = doc.getText().split('\n').findIndex((l) => /self\.q_proj\s*=\s*nn\.Linear/.test(l));
     assert.ok(line >= 0, 'no q_proj definition in model.py');
     const col = doc.lineAt(line).text.indexOf('q_proj') + 2;
-    let text = '';
-    const end = Date.now() + 20_000;
-    while (!text.includes('QuantLens sensitivity') && Date.now() < end) {
-      const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, new vscode.Position(line, col))) as vscode.Hover[];
-      text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
-      if (!text.includes('QuantLens sensitivity')) await new Promise((r) => setTimeout(r, 300));
-    }
+    const text = await hoverText(file, new vscode.Position(line, col));
     assert.match(text, /QuantLens sensitivity\*\* of `q_proj`/);
     // tiny-vlm has q_proj in 2 vision and 2 language layers: the spread and the worst instance.
     assert.match(text, /4 layers: min -?\d+\.\d dB · median -?\d+\.\d dB · max -?\d+\.\d dB; worst `[\w.]+\.q_proj`/);
@@ -133,13 +139,7 @@ describe('QuantLens in a real VS Code extension host', () => {
       const line = doc.getText().split('\n').findIndex((l) => def.test(l));
       assert.ok(line >= 0, `${source}: no ${def}`);
       const col = doc.lineAt(line).text.indexOf(attr) + 1;
-      let text = '';
-      const end = Date.now() + 20_000;
-      while (!text.includes('QuantLens sensitivity') && Date.now() < end) {
-        const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', file, new vscode.Position(line, col))) as vscode.Hover[];
-        text = hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
-        if (!text.includes('QuantLens sensitivity')) await new Promise((r) => setTimeout(r, 300));
-      }
+      const text = await hoverText(file, new vscode.Position(line, col));
       assert.match(text, new RegExp(`QuantLens sensitivity\\*\\* of \`${attr}\``), `${source}: ${text}`);
       assert.match(text, expected, `${source}: ${text}`);
     }
