@@ -1,12 +1,13 @@
 import { COMMANDS, commandSpec } from '../core/jobs/options/commands';
 import { defaultOf, rangeText, type CommandSpec, type OptionSpec } from '../core/jobs/options/schema';
 
+/** What a flag's value looks like: its metavar, its choices, N or VALUE. */
+const valueText = (o: OptionSpec) => o.metavar ?? (o.choices ? Object.keys(o.choices).join('|') : o.kind === 'number' ? 'N' : 'VALUE');
+
 /** How a flag is written in a synopsis: --mode weight|dynamic|static, --samples N, -o OUT. */
 function flagForm(o: OptionSpec): string {
-  const name = o.short ? `-${o.short}` : `--${o.flag}`;
   if (o.kind === 'flag') return `--${o.flag}`;
-  const value = o.metavar ?? (o.choices ? Object.keys(o.choices).join('|') : o.kind === 'number' ? 'N' : 'VALUE');
-  return `${name} ${value}`;
+  return `${o.short ? `-${o.short}` : `--${o.flag}`} ${valueText(o)}`;
 }
 
 /** The one-line synopsis: positionals and required flags. */
@@ -24,7 +25,7 @@ function optionLines(spec: CommandSpec, o: OptionSpec): string[] {
     o.kind === 'number' && o.range ? `in ${rangeText(o.range)}` : '',
     dflt !== undefined && typeof dflt !== 'object' ? `default ${String(dflt)}` : '',
   ].filter(Boolean);
-  const form = `${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'flag' ? '' : ` ${o.metavar ?? (o.choices ? Object.keys(o.choices).join('|') : 'N')}`}`;
+  const form = `${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'flag' ? '' : ` ${valueText(o)}`}`;
   const lines = [`    ${form}`, `        ${o.help}${facts.length ? ` (${facts.join(', ')})` : ''}`];
   for (const [value, what] of Object.entries(o.choices ?? {})) if (what) lines.push(`          ${value}: ${what}`);
   return lines;

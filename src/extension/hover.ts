@@ -26,7 +26,11 @@ export class SensitivityHover implements vscode.HoverProvider, vscode.CodeLensPr
       // Every report, newest first (an older report of a model already held is skipped after a stat).
       const files = await vscode.workspace.findFiles('**/*.sensitivity.json', '**/node_modules/**', 100);
       const newest = files.map((f) => ({ f: f.fsPath, t: mtime(f.fsPath) })).sort((a, b) => b.t - a.t);
-      for (const { f } of newest) this.index.offer(f);
+      // One report per turn of the event loop: parsing many reports must not stall the extension host.
+      for (const { f } of newest) {
+        this.index.offer(f);
+        await new Promise((r) => setImmediate(r));
+      }
       this.lensChange.fire();
     })();
   }

@@ -18,46 +18,40 @@ import { readTensor, toFloat32 } from './tensor';
 export function fuseHardActivations(editor: ModelEditor, loc: ModelLocation): { hardSwish: number; hardSigmoid: number } {
   const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
   let hardSwish = 0, hardSigmoid = 0;
-  for (let changed = true; changed;) {
-    changed = false;
-    const view = editor.view();
-    for (const clip of editor.graph.node ?? []) {
-      const m = matchRelu6Shift(view, loc, clip, outputs);
-      if (!m) continue;
-      const readers = view.consumersOf(clip.output![0]);
-      if (readers.length !== 1 || outputs.has(clip.output![0])) continue;
-      const next = readers[0];
-      const base = clip.name || clip.output![0];
-      const hs = (input: string, output: string): NodeProto => ({ name: `${base}_HardSigmoid`, op_type: 'HardSigmoid', input: [input], output: [output], attribute: [floatAttr('alpha', 1 / 6), floatAttr('beta', 0.5)] });
-      if (isScaleBySixth(view, loc, next, clip.output![0])) {
-        // HardSigmoid: the shifted relu6 scaled by 1/6.
-        editor.replaceNode(next, [hs(m.x, next.output![0])]);
-        drop(editor, [clip, m.add]);
-        hardSigmoid++;
-        changed = true;
-        break;
-      }
-      if (next.op_type === 'Mul' && (next.domain ?? '') === '' && next.input!.length === 2 && next.input!.includes(m.x) && next.input![0] !== next.input![1]) {
-        const mulReaders = view.consumersOf(next.output![0]);
-        const scale = mulReaders.length === 1 && !outputs.has(next.output![0]) ? mulReaders[0] : undefined;
-        if (!scale || !isScaleBySixth(view, loc, scale, next.output![0])) continue;
-        // HardSwish: x times the shifted relu6, scaled by 1/6.
-        const gate = editor.unique(`${base}_hard_sigmoid`);
-        editor.replaceNode(scale, [hs(m.x, gate), { name: `${base}_HardSwish_Mul`, op_type: 'Mul', input: [m.x, gate], output: [scale.output![0]] }]);
-        drop(editor, [next, clip, m.add]);
-        hardSwish++;
-        changed = true;
-        break;
-      }
+  // One pass over one view: a rewrite keeps its output names and touches only its own nodes, so the
+  // view stays true for the other matches.
+  const view = editor.view();
+  const gone = new Set<NodeProto>();
+  for (const clip of [...(editor.graph.node ?? [])]) {
+    const m = matchRelu6Shift(view, loc, clip, outputs);
+    if (!m) continue;
+    const readers = view.consumersOf(clip.output![0]);
+    if (readers.length !== 1 || outputs.has(clip.output![0])) continue;
+    const next = readers[0];
+    const base = clip.name || clip.output![0];
+    const hs = (input: string, output: string): NodeProto => ({ name: `${base}_HardSigmoid`, op_type: 'HardSigmoid', input: [input], output: [output], attribute: [floatAttr('alpha', 1 / 6), floatAttr('beta', 0.5)] });
+    if (isScaleBySixth(view, loc, next, clip.output![0])) {
+      // HardSigmoid: the shifted relu6 scaled by 1/6.
+      editor.replaceNode(next, [hs(m.x, next.output![0])]);
+      [clip, m.add].forEach((n) => gone.add(n));
+      hardSigmoid++;
+      continue;
     }
+    if (next.op_type !== 'Mul' || (next.domain ?? '') !== '' || next.input!.length !== 2 || !next.input!.includes(m.x) || next.input![0] === next.input![1]) continue;
+    const mulReaders = view.consumersOf(next.output![0]);
+    const scale = mulReaders.length === 1 && !outputs.has(next.output![0]) ? mulReaders[0] : undefined;
+    if (!scale || !isScaleBySixth(view, loc, scale, next.output![0])) continue;
+    // HardSwish: x times the shifted relu6, scaled by 1/6.
+    const gate = editor.unique(`${base}_hard_sigmoid`);
+    editor.replaceNode(scale, [hs(m.x, gate), { name: `${base}_HardSwish_Mul`, op_type: 'Mul', input: [m.x, gate], output: [scale.output![0]] }]);
+    [next, clip, m.add].forEach((n) => gone.add(n));
+    hardSwish++;
   }
-  if (hardSwish + hardSigmoid) editor.dropUnusedConstants();
+  if (gone.size) {
+    editor.graph.node = (editor.graph.node ?? []).filter((n) => !gone.has(n));
+    editor.dropUnusedConstants();
+  }
   return { hardSwish, hardSigmoid };
-}
-
-function drop(editor: ModelEditor, nodes: NodeProto[]): void {
-  const gone = new Set(nodes);
-  editor.graph.node = (editor.graph.node ?? []).filter((n) => !gone.has(n));
 }
 
 /** A scalar float constant's value, or undefined. */

@@ -1,6 +1,5 @@
 import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
-import type { NodeProto } from './proto';
 import { makeTensor } from './tensor';
 import { walkGraphs } from './walk';
 import { attrInt, attrInts } from './attributes';
@@ -14,12 +13,11 @@ import { attrInt, attrInts } from './attributes';
 export function upgradeOpset9To10(editor: ModelEditor): string[] {
   if (editor.opset() !== 9) return [];
   const rewritten: string[] = [];
-  const ints = (n: NodeProto, name: string) => attrInts(n, name);
   for (const { graph } of walkGraphs(editor.graph)) {
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
       if (node.op_type === 'Slice') {
-        const [starts, ends, axes] = [ints(node, 'starts') ?? [], ints(node, 'ends') ?? [], ints(node, 'axes')];
+        const [starts, ends, axes] = [attrInts(node, 'starts') ?? [], attrInts(node, 'ends') ?? [], attrInts(node, 'axes')];
         const base = node.name || node.output![0];
         const add = (what: string, v: number[]) =>
           graph === editor.graph

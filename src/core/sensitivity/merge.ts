@@ -3,67 +3,64 @@ import { walkGraphs } from '../onnx/walk';
 import { intAttr } from '../onnx/attributes';
 
 /**
- * Puts many small models side by side in one graph: every name inside model k gets the prefix `k/`
- * except its graph inputs, which all copies share. With a `base` model (kept as it is, names unchanged),
- * those shared inputs are the base's own tensors: each copy reads the float values where the base
- * computes them, so one onnxruntime run computes the float model and every layer's copies together and
- * nothing needs to leave onnxruntime between them.
+ * Puts many small models beside a `base` model in one graph. The base keeps its names; every name inside
+ * part k gets the prefix `k/` except its graph inputs, which are the base's own tensors: each copy reads
+ * the float values where the base computes them, so one onnxruntime run computes the float model and
+ * every layer's copies together, and nothing needs to leave onnxruntime between them.
  */
-export function mergeSideBySide(parts: Array<{ prefix: string; model: ModelProto }>, base?: ModelProto): ModelProto {
-  const nodes: NodeProto[] = [...(base?.graph?.node ?? [])];
-  const initializers: NonNullable<GraphProto['initializer']> = [...(base?.graph?.initializer ?? [])];
-  const inputs = new Map<string, NonNullable<GraphProto['input']>[number]>((base?.graph?.input ?? []).map((i) => [i.name!, i]));
-  const outputs: NonNullable<GraphProto['output']> = [];
-  const opsets = new Map<string, number>((base?.opset_import ?? []).map((o) => [o.domain ?? '', Number(o.version)]));
-  const inBase = new Set([...nodes.flatMap((n) => n.output ?? []), ...initializers.map((t) => t.name ?? '')]);
-  let ir = Number(base?.ir_version ?? 0);
+export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string; model: ModelProto }>): ModelProto {
+  const nodes: NodeProto[] = [...(base.graph!.node ?? [])];
+  const initializers: NonNullable<GraphProto['initializer']> = [...(base.graph!.initializer ?? [])];
+  const opsets = new Map<string, number>((base.opset_import ?? []).map((o) => [o.domain ?? '', Number(o.version)]));
+  let ir = Number(base.ir_version ?? 0);
   // Float weights a copy reads unchanged (the layers downstream of the quantized one) are the base's own:
-  // shared, not copied, so the merged model is not a copy of the float model per layer.
+  // shared, not copied, so the merged model is not a copy of the float model per layer. A base tensor is
+  // encoded once for the comparison, however many copies read it.
   const baseInit = new Map(initializers.map((t) => [t.name ?? '', t]));
   const baseConst = new Map(nodes.filter((n) => n.op_type === 'Constant').map((n) => [n.output?.[0] ?? '', n]));
-  const bytes = (x: object, codec: { encode(m: never): { finish(): Uint8Array } }) => codec.encode(x as never).finish();
-  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+  const encoded = new Map<object, Buffer>();
+  const bytesOf = (x: object, encode: () => Uint8Array) => {
+    let b = encoded.get(x);
+    if (!b) { const u = encode(); encoded.set(x, (b = Buffer.from(u.buffer, u.byteOffset, u.length))); }
+    return b;
+  };
+  const tensorBytes = (t: NonNullable<GraphProto['initializer']>[number]) => bytesOf(t, () => onnx.TensorProto.encode(t).finish());
+  const constBytes = (n: NodeProto) => bytesOf(n, () => onnx.NodeProto.encode({ ...n, name: '' }).finish());
   for (const { prefix, model } of parts) {
     const g = model.graph!;
     ir = Math.max(ir, Number(model.ir_version));
     for (const o of model.opset_import ?? []) opsets.set(o.domain ?? '', Math.max(opsets.get(o.domain ?? '') ?? 0, Number(o.version)));
     const shared = new Set((g.input ?? []).map((i) => i.name ?? ''));
     const reused = new Set<object>();
-    if (base) {
-      for (const t of g.initializer ?? []) {
-        const b = baseInit.get(t.name ?? '');
-        if (b && same(bytes(t, onnx.TensorProto), bytes(b, onnx.TensorProto))) { shared.add(t.name!); reused.add(t); }
-      }
-      for (const n of g.node ?? []) {
-        const b = n.op_type === 'Constant' ? baseConst.get(n.output?.[0] ?? '') : undefined;
-        if (b && same(bytes({ ...n, name: '' }, onnx.NodeProto), bytes({ ...b, name: '' }, onnx.NodeProto))) { shared.add(n.output![0]); reused.add(n); }
-      }
+    for (const t of g.initializer ?? []) {
+      const b = baseInit.get(t.name ?? '');
+      if (b && tensorBytes(t).equals(tensorBytes(b))) { shared.add(t.name!); reused.add(t); }
+    }
+    for (const n of g.node ?? []) {
+      const b = n.op_type === 'Constant' ? baseConst.get(n.output?.[0] ?? '') : undefined;
+      if (b && constBytes(n).equals(constBytes(b))) { shared.add(n.output![0]); reused.add(n); }
     }
     const rename = (n: string) => (!n || shared.has(n) ? n : `${prefix}/${n}`);
-    for (const i of g.input ?? []) if (!inputs.has(i.name!) && !inBase.has(i.name!)) inputs.set(i.name!, i);
     for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...t, name: rename(t.name ?? '') });
     // A copy per part: nodes of subgraphs would need the same renaming, so the parts carry none here.
     for (const n of g.node ?? []) if (!reused.has(n)) nodes.push({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
-    for (const o of g.output ?? []) outputs.push({ ...o, name: rename(o.name ?? '') });
     if ([...walkGraphs(g)].length > 1) throw new Error('layer neighbourhoods with subgraphs cannot be merged');
   }
+  // The parts' outputs are not the merged model's: reduceToNsr sets what comes out.
   return onnx.ModelProto.create({
     ir_version: ir, opset_import: [...opsets].map(([domain, version]) => ({ domain, version })),
-    graph: { name: 'side_by_side', node: nodes, initializer: initializers, input: [...inputs.values()], output: outputs },
+    graph: { name: 'side_by_side', node: nodes, initializer: initializers, input: base.graph!.input ?? [], output: [] },
   });
 }
 
 /**
- * Replaces the merged model's outputs with two scalars per compared tensor: Σ(y − ŷ)² for each copy and
- * Σy² of the float value y, which becomes an input (it comes from the capture pass). Only scalars leave
- * onnxruntime, so each copy's activations are freed as the run goes instead of all being held for the
- * caller: the local method's peak memory stays near one inference's.
+ * Sets the merged model's outputs to two scalars per compared tensor: Σ(y − ŷ)² for each copy ŷ and Σy²
+ * of the float value y, which the base computes. Only scalars leave onnxruntime, so no activation is held
+ * for the caller.
  */
 export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: string; copies: string[] }>): Array<{ sig: string; err: string[] }> {
   const g = merged.graph!;
   const nodes = g.node!;
-  // A reference the graph computes itself (the base model's tensor) is not an input.
-  const inputs = new Set([...(g.input ?? []).map((i) => i.name), ...nodes.flatMap((n) => n.output ?? [])]);
   const outputs: NonNullable<GraphProto['output']> = [];
   const scalar = (name: string) => ({ name, type: { tensor_type: { elem_type: 1 } } });
   const sumOfSquares = (x: string, tag: string) => {
@@ -72,10 +69,9 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
     outputs.push(scalar(sum));
     return sum;
   };
-  // A tensor several layers' regions end at is fed and squared once.
+  // A tensor several layers' regions end at is squared once.
   const signal = new Map<string, string>();
   const result = compared.map((c) => {
-    if (!inputs.has(c.reference)) { g.input!.push(scalar(c.reference)); inputs.add(c.reference); }
     let sig = signal.get(c.reference);
     if (!sig) signal.set(c.reference, (sig = sumOfSquares(c.reference, `nsr/${c.reference}/signal`)));
     const err = c.copies.map((copy) => {

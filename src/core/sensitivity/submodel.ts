@@ -1,9 +1,6 @@
-import type * as ort from 'onnxruntime-node';
 import { DataType } from '../onnx/dtypes';
 import { GraphView } from '../onnx/graph';
 import { onnx, type ModelProto } from '../onnx/proto';
-
-const ELEM: Record<string, number> = { float32: DataType.FLOAT, int64: DataType.INT64, int32: DataType.INT32, float16: DataType.FLOAT16, uint8: DataType.UINT8, int8: DataType.INT8, bool: DataType.BOOL, float64: DataType.DOUBLE };
 
 /** The nodes of one layer as a model of their own: activation inputs become graph inputs, weights come along. */
 export interface LayerSubModel {
@@ -20,8 +17,12 @@ export function externalInputs(model: ModelProto, names: Set<string>): string[] 
   return [...new Set(nodes.flatMap((n) => (n.input ?? []).filter((i) => i && !produced.has(i) && !view.constant(i))))];
 }
 
-/** Cuts the layer's nodes (and the Constant nodes and initializers they read) out of the model. */
-export function layerSubModel(model: ModelProto, names: Set<string>, inputTypes: Record<string, ort.Tensor.Type>, outputsWanted?: string[]): LayerSubModel {
+/**
+ * Cuts the layer's nodes (and the Constant nodes and initializers they read) out of the model. Its inputs
+ * are declared float: they stand for the float model's own tensors, which the copies read once merged
+ * beside it (merge.ts), whatever their type.
+ */
+export function layerSubModel(model: ModelProto, names: Set<string>, outputsWanted?: string[]): LayerSubModel {
   const graph = model.graph!;
   const nodes = graph.node!.filter((n) => names.has(n.name ?? ''));
   const produced = new Set(nodes.flatMap((n) => n.output ?? []));
@@ -36,7 +37,7 @@ export function layerSubModel(model: ModelProto, names: Set<string>, inputTypes:
   return {
     model: onnx.ModelProto.create({
       ir_version: model.ir_version, opset_import: model.opset_import,
-      graph: { name: 'layer', node: [...consts, ...nodes], initializer: inits, input: inputs.map((i) => vi(i, ELEM[inputTypes[i]] ?? DataType.FLOAT)), output: outputs.map((o) => ({ name: o })) },
+      graph: { name: 'layer', node: [...consts, ...nodes], initializer: inits, input: inputs.map((i) => vi(i, DataType.FLOAT)), output: outputs.map((o) => ({ name: o })) },
     }),
     inputs,
     outputs,

@@ -3,7 +3,7 @@ import { DEFAULT_QUANTIZE_OPTIONS } from '../../quant/options';
 import { FIXTURE_NAMES } from '../../fixtures';
 import type { JobKind, JobRequests } from '../requests';
 import { commonOptions } from './common';
-import { BITS_CHOICES, CALIBRATION_METHOD_CHOICES, MODE_CHOICES, QUANTIZE } from './quantize';
+import { MODE_CHOICES, QUANTIZE, scheme } from './quantize';
 import { PRUNE, SWEEP } from './prune';
 import { checkRequest, type CommandSpec, type Declared, type OptionSpec } from './schema';
 
@@ -54,10 +54,10 @@ const SENSITIVITY: CommandSpec = {
   options: [
     sc.calibration('options.calibration'),
     { flag: 'method', kind: 'choice', target: 'options.method', help: 'where the noise is measured', choices: { local: 'at each layer\'s own outputs (one pass)', 'end-to-end': 'at the model\'s outputs, one variant per layer' } },
-    { flag: 'mode', kind: 'choice', choices: MODE_CHOICES, target: 'options.mode', help: 'the scheme each layer is quantized with' },
-    { flag: 'bits', kind: 'choice', choices: BITS_CHOICES, numeric: true, target: 'options.bits', help: 'weight bits', applies: (v) => v.bits === 4 && v.mode !== 'weight' && `4 applies to --mode weight only; --mode ${String(v.mode)} is 8-bit` },
-    { flag: 'block-size', kind: 'choice', choices: { 16: '', 32: '', 64: '', 128: '', 256: '' }, numeric: true, target: 'options.blockSize', metavar: 'N', help: 'int4 block length', applies: (v) => v.bits !== 4 && 'applies to --bits 4 only' },
-    { flag: 'calibration-method', kind: 'choice', choices: CALIBRATION_METHOD_CHOICES, target: 'options.calibrationMethod', help: 'how activation ranges are chosen', applies: (v) => v.mode !== 'static' && `applies to --mode static only, not --mode ${String(v.mode)}` },
+    scheme.mode('the scheme each layer is quantized with'),
+    scheme.bits(),
+    scheme.blockSize(),
+    scheme.calibrationMethod(),
     sc.samples('options.maxSamples', 'use at most N calibration samples'),
     sc.exclude('options.exclude'),
     { flag: 'workers', kind: 'number', range: { min: 1, max: 64, whole: true }, target: 'options.workers', metavar: 'N', help: 'worker threads (default: cores, at most 4)', applies: (v) => v.method !== 'end-to-end' && 'applies to --method end-to-end only' },
@@ -77,14 +77,14 @@ const QAT_PLAN: CommandSpec = {
   options: [
     qc.output('output', 'PLAN.json', 'the plan'),
     qc.calibration('options.calibration', 'samples for the initial activation ranges: a folder or random:N'),
-    { flag: 'mode', kind: 'choice', choices: { static: MODE_CHOICES.static, weight: MODE_CHOICES.weight }, target: 'options.mode', help: 'the scheme trained for' },
-    { flag: 'bits', kind: 'choice', choices: BITS_CHOICES, numeric: true, target: 'options.bits', help: 'weight bits', applies: (v) => v.bits === 4 && v.mode !== 'weight' && `4 applies to --mode weight only; --mode ${String(v.mode)} is 8-bit` },
+    scheme.mode('the scheme trained for', { static: MODE_CHOICES.static, weight: MODE_CHOICES.weight }),
+    scheme.bits(),
     { flag: 'per-tensor', kind: 'flag', sets: false, target: 'options.perChannel', help: 'one weight scale per tensor' },
     { flag: 'symmetric', kind: 'flag', target: 'options.symmetric', help: 'symmetric ranges everywhere' },
-    { flag: 'calibration-method', kind: 'choice', choices: CALIBRATION_METHOD_CHOICES, target: 'options.calibrationMethod', help: 'how initial activation ranges are chosen', applies: (v) => v.mode !== 'static' && `applies to --mode static only, not --mode ${String(v.mode)}` },
+    scheme.calibrationMethod('how initial activation ranges are chosen'),
     qc.samples('options.maxSamples', 'use at most N calibration samples'),
     qc.exclude('options.exclude'),
-    { flag: 'recipe', kind: 'text', target: 'options.recipe', metavar: 'FILE', help: 'per-module rules (YAML or JSON)' },
+    scheme.recipe('per-module rules (YAML or JSON)'),
     qc.json(),
   ] satisfies Array<Declared<JobRequests['qat-plan']>>,
 };

@@ -1,4 +1,4 @@
-import { DEFAULT_QUANTIZE_OPTIONS } from '../../quant/options';
+import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../quant/options';
 import type { JobRequests } from '../requests';
 import { commonOptions } from './common';
 import type { CommandSpec, Declared, View } from './schema';
@@ -23,6 +23,24 @@ export const BITS_CHOICES = { 8: 'int8', 4: 'int4 (MatMulNBits, --mode weight)' 
 const staticOnly = (what: string) => (v: View) => !v.recipe && v.mode !== 'static' && `applies to --mode static only${what}, not --mode ${String(v.mode)}`;
 const measured = (v: View, given: ReadonlySet<string>) => !given.has('budget') && !v.progressive;
 
+type Scheme = { options: Partial<QuantizeOptions> };
+/** The quantization scheme's options, declared once for quantize, sensitivity and qat-plan. */
+export const scheme = {
+  mode: (help: string, choices: Record<string, string> = MODE_CHOICES): Declared<Scheme> => ({ flag: 'mode', kind: 'choice', choices, target: 'options.mode', help }),
+  bits: (): Declared<Scheme> => ({
+    flag: 'bits', kind: 'choice', choices: BITS_CHOICES, numeric: true, target: 'options.bits', help: 'weight bits',
+    applies: (v) => v.bits === 4 && !v.recipe && v.mode !== 'weight' && `4 applies to --mode weight only (MatMulNBits); --mode ${String(v.mode)} is 8-bit`,
+  }),
+  blockSize: (): Declared<Scheme> => ({
+    flag: 'block-size', kind: 'choice', choices: { 16: '', 32: '', 64: '', 128: '', 256: '' }, numeric: true, target: 'options.blockSize', metavar: 'N',
+    help: 'int4 block length along K', applies: (v) => v.bits !== 4 && !v.recipe && 'applies to --bits 4 only (MatMulNBits blocks)',
+  }),
+  calibrationMethod: (help = 'how activation ranges are chosen'): Declared<Scheme> => ({
+    flag: 'calibration-method', kind: 'choice', choices: CALIBRATION_METHOD_CHOICES, target: 'options.calibrationMethod', help, applies: staticOnly(' (other modes calibrate no activation ranges)'),
+  }),
+  recipe: (help: string): Declared<Scheme> => ({ flag: 'recipe', kind: 'text', target: 'options.recipe', metavar: 'FILE', help }),
+};
+
 export const QUANTIZE: CommandSpec = {
   command: 'quantize',
   job: 'quantize',
@@ -32,15 +50,9 @@ export const QUANTIZE: CommandSpec = {
   defaults: { options: DEFAULT_QUANTIZE_OPTIONS },
   options: [
     c.output('output', 'OUT', 'the quantized model (never the input)'),
-    { flag: 'mode', kind: 'choice', choices: MODE_CHOICES, target: 'options.mode', help: 'what is quantized' },
-    {
-      flag: 'bits', kind: 'choice', choices: BITS_CHOICES, numeric: true, target: 'options.bits', help: 'weight bits',
-      applies: (v) => v.bits === 4 && !v.recipe && v.mode !== 'weight' && `4 applies to --mode weight only (MatMulNBits); --mode ${String(v.mode)} is 8-bit`,
-    },
-    {
-      flag: 'block-size', kind: 'choice', choices: { 16: '', 32: '', 64: '', 128: '', 256: '' }, numeric: true, target: 'options.blockSize', metavar: 'N',
-      help: 'int4 block length along K', applies: (v) => v.bits !== 4 && !v.recipe && 'applies to --bits 4 only (MatMulNBits blocks)',
-    },
+    scheme.mode('what is quantized'),
+    scheme.bits(),
+    scheme.blockSize(),
     {
       flag: 'algorithm', kind: 'choice', choices: { rtn: 'round to nearest', gptq: 'error-compensated rounding from calibration data (GPTQ)' }, target: 'options.algorithm',
       help: 'how int4 weights are rounded', applies: (v) => v.algorithm === 'gptq' && !v.recipe && !(v.mode === 'weight' && v.bits === 4) && 'gptq applies to --mode weight --bits 4 only',
@@ -50,7 +62,7 @@ export const QUANTIZE: CommandSpec = {
     { flag: 'per-tensor', kind: 'flag', sets: false, target: 'options.perChannel', conflicts: ['per-channel'], help: 'one weight scale per tensor' },
     { flag: 'symmetric', kind: 'flag', target: 'options.symmetric', help: 'symmetric ranges everywhere (zero point 0)' },
     c.calibration('options.calibration'),
-    { flag: 'calibration-method', kind: 'choice', choices: CALIBRATION_METHOD_CHOICES, target: 'options.calibrationMethod', help: 'how activation ranges are chosen', applies: staticOnly(' (other modes calibrate no activation ranges)') },
+    scheme.calibrationMethod(),
     {
       flag: 'percentile', kind: 'number', range: { min: 50, max: 100, minOpen: true }, target: 'options.percentile', metavar: 'P', help: 'percentile kept',
       applies: (v) => v['calibration-method'] !== 'percentile' && 'applies to --calibration-method percentile only',
@@ -71,7 +83,7 @@ export const QUANTIZE: CommandSpec = {
       applies: (v) => !v.recipe && v.mode === 'weight' && 'applies to --mode static and dynamic (integer kernels), not --mode weight',
     },
     c.exclude('options.exclude'),
-    { flag: 'recipe', kind: 'text', target: 'options.recipe', metavar: 'FILE', help: 'per-module rules (YAML or JSON): modes, bits, exclusions by module path' },
+    scheme.recipe('per-module rules (YAML or JSON): modes, bits, exclusions by module path'),
     c.device('options.device'),
     c.inputShape('options.inputShapes'),
     { flag: 'budget', kind: 'number', range: { min: 0, max: 1, maxOpen: true }, target: 'options.budget', metavar: 'DROP', help: 'mixed precision: keep the fewest sensitive layers float within this drop (1 − metric)' },

@@ -108,17 +108,15 @@ function rangeError(o: OptionSpec, shown: string): QuantLensError {
 /** A flag's text as the request's value, or a usage error naming the flag. */
 export function fromText(o: OptionSpec, text: string): unknown {
   if (o.parse) return o.parse(text);
-  if (o.kind === 'choice') {
-    if (!(text in o.choices!)) throw usage(`--${o.flag} must be ${Object.keys(o.choices!).join(', ')}, not '${text}'`);
-    return o.numeric ? Number(text) : text;
-  }
+  let v: unknown = text;
+  if (o.kind === 'choice' && o.numeric && text in o.choices!) v = Number(text);
   if (o.kind === 'number') {
-    const n = text.trim() === '' ? NaN : Number(text);
-    if (!Number.isFinite(n)) throw usage(`--${o.flag} takes a number, not '${text}'`);
-    if (o.range && !inRange(n, o.range)) throw rangeError(o, text);
-    return n;
+    v = text.trim() === '' ? NaN : Number(text);
+    if (!Number.isFinite(v)) throw usage(`--${o.flag} takes a number, not '${text}'`);
   }
-  return text;
+  // The same checks as a value that arrives typed (an engine request).
+  checkValue({ ...o, multiple: false }, v);
+  return v;
 }
 
 /** Checks a value that arrived typed (an engine request): the same rules as the flag's text. */

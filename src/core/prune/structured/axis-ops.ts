@@ -10,8 +10,6 @@ import { attrFloats, attrInt, attrInts, attrTensor } from '../../onnx/attributes
  */
 export const AXISWISE = new Set(['Resize', 'Upsample', 'Slice', 'Split', 'Pad', 'Tile']);
 
-const ints = (node: NodeProto, name: string) => attrInts(node, name);
-const floats = (node: NodeProto, name: string) => attrFloats(node, name);
 
 /** Values of a stored input, or undefined when it is computed; [] for an absent (empty-named) input. */
 function storedValues(view: GraphView, name: string | undefined): number[] | undefined {
@@ -35,8 +33,8 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
     // (after roi), with sizes fourth; Resize-18 may name the axes they cover.
     const many = (node.input ?? []).length >= 3;
     const sizes = many ? storedValues(view, input(3)) : [];
-    const scales = floats(node, 'scales') ?? storedValues(view, many ? input(2) : input(1));
-    const axes = norm(ints(node, 'axes') ?? Array.from({ length: rank }, (_, i) => i), rank);
+    const scales = attrFloats(node, 'scales') ?? storedValues(view, many ? input(2) : input(1));
+    const axes = norm(attrInts(node, 'axes') ?? Array.from({ length: rank }, (_, i) => i), rank);
     if (sizes === undefined) return 'it resizes to a computed size';
     // A stored size would keep an axis's old count after pruning: every axis it covers counts as changed.
     if (sizes.length) return new Set(axes);
@@ -45,10 +43,10 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
     return changed;
   }
   if (op === 'Slice') {
-    const legacy = !!ints(node, 'starts');
-    const starts = legacy ? ints(node, 'starts') : storedValues(view, input(1));
-    const ends = legacy ? ints(node, 'ends') : storedValues(view, input(2));
-    const given = legacy ? ints(node, 'axes') : input(3) ? storedValues(view, input(3)) : undefined;
+    const legacy = !!attrInts(node, 'starts');
+    const starts = legacy ? attrInts(node, 'starts') : storedValues(view, input(1));
+    const ends = legacy ? attrInts(node, 'ends') : storedValues(view, input(2));
+    const given = legacy ? attrInts(node, 'axes') : input(3) ? storedValues(view, input(3)) : undefined;
     const steps = legacy ? [] : storedValues(view, input(4));
     const count = starts?.length ?? ends?.length;
     if (given === undefined && (input(3) || count === undefined)) return 'its axes are computed';
@@ -60,7 +58,7 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
     return changed;
   }
   if (op === 'Pad') {
-    const pads = ints(node, 'pads') ?? ints(node, 'paddings') ?? storedValues(view, input(1));
+    const pads = attrInts(node, 'pads') ?? attrInts(node, 'paddings') ?? storedValues(view, input(1));
     if (!pads) return 'its pads are computed';
     const axes = input(3) ? storedValues(view, input(3)) : undefined;
     if (input(3) && !axes) return 'its axes are computed';
@@ -138,9 +136,9 @@ export function shapeValueAt(view: GraphView, name: string, index: number, lengt
 
 /** Where a Slice's lists are: attributes (opset < 10) or stored inputs. */
 export function sliceLists(node: NodeProto, view: GraphView): { starts?: number[]; ends?: number[]; axes?: number[]; steps?: number[]; legacy: boolean } {
-  const legacy = !!ints(node, 'starts');
+  const legacy = !!attrInts(node, 'starts');
   const input = (i: number) => node.input?.[i];
-  if (legacy) return { starts: ints(node, 'starts'), ends: ints(node, 'ends'), axes: ints(node, 'axes'), legacy };
+  if (legacy) return { starts: attrInts(node, 'starts'), ends: attrInts(node, 'ends'), axes: attrInts(node, 'axes'), legacy };
   return { starts: storedValues(view, input(1)), ends: storedValues(view, input(2)), axes: input(3) ? storedValues(view, input(3)) : undefined, steps: input(4) ? storedValues(view, input(4)) : undefined, legacy };
 }
 
