@@ -1,7 +1,8 @@
 // Debian packages the tests need, checked (and installed when we may: root with apt) before any tier
 // runs, so a first `npm test` on a fresh machine runs the same tests as the hundredth: chromium (e2e,
 // webviews, rendered text for the real-data tests), libkrb5-dev + build-essential (code-server's native
-// modules), python3-onnx and python3-torch/torchvision (the official onnx checker, real PyTorch exports).
+// modules), python3-onnx and python3-torch/torchvision (the official onnx checker, real PyTorch exports),
+// slurmctld + slurmd + slurm-client + munge (a real one-node Slurm for the cluster tests).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -9,6 +10,11 @@ const PACKAGES = [
   ['/usr/bin/chromium', 'chromium'],
   ['/usr/include/gssapi/gssapi.h', 'libkrb5-dev'],
   ['/usr/bin/g++', 'build-essential'],
+  // A one-node Slurm cluster for the sharded-job tests (scripts/slurm/start-slurm.sh starts it).
+  ['/usr/sbin/slurmctld', 'slurmctld'],
+  ['/usr/sbin/slurmd', 'slurmd'],
+  ['/usr/bin/sbatch', 'slurm-client'],
+  ['/usr/sbin/munged', 'munge'],
 ];
 const PYTHON = [['onnx', 'python3-onnx'], ['torch', 'python3-torch'], ['torchvision', 'python3-torchvision']];
 

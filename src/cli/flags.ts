@@ -15,7 +15,9 @@ function parseArgsOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['optio
 export function requestFromArgs(spec: CommandSpec, args: string[]): { request: Record<string, unknown>; values: View } {
   const { values: raw, positionals } = parse(args, parseArgsOptions(spec));
   const names = spec.positionals.map((p) => p.name);
-  if (positionals.length !== names.length) {
+  const variadic = spec.positionals.at(-1)?.variadic;
+  if (variadic && positionals.length < names.length) throw new UsageError(`expected ${names.join(' ')}...`);
+  if (!variadic && positionals.length !== names.length) {
     throw new UsageError(names.length === 1 ? `expected one ${names[0]}, got ${positionals.length}` : `${spec.command} takes ${names.join(' and ')}, got ${positionals.length} paths`);
   }
   const values: View = {};
@@ -36,7 +38,7 @@ export function requestFromArgs(spec: CommandSpec, args: string[]): { request: R
   const request: Record<string, unknown> = {};
   // The request's option objects exist even when no flag fills them (jobs read request.options.*).
   for (const o of spec.options) if (o.target?.includes('.')) request[o.target.split('.')[0]] ??= {};
-  spec.positionals.forEach((p, i) => setPath(request, p.target as string, positionals[i]));
+  spec.positionals.forEach((p, i) => setPath(request, p.target as string, p.variadic ? positionals.slice(i) : positionals[i]));
   for (const o of spec.options) {
     if (!o.target || !given.has(o.flag)) continue;
     setPath(request, o.target as string, o.kind === 'flag' && o.sets !== undefined ? o.sets : values[o.flag]);

@@ -13,7 +13,7 @@ function flagForm(o: OptionSpec): string {
 /** The one-line synopsis: positionals and required flags. */
 function synopsis(spec: CommandSpec): string {
   const req = (spec.required ?? []).map((r) => flagForm(spec.options.find((o) => o.flag === r.flag)!));
-  return [spec.command, ...spec.positionals.map((p) => p.name), ...req, '[options]'].join(' ');
+  return [spec.command, ...spec.positionals.map((p) => (p.variadic ? `${p.name}...` : p.name)), ...req, '[options]'].join(' ');
 }
 
 /** One option's help: its form, what it does, its values and default. */
@@ -44,6 +44,10 @@ export const USAGE = [
   '',
   'commands:',
   ...COMMANDS.flatMap((s) => [`  ${synopsis(s)}`, ...s.summary.map((l) => `      ${l}`)]),
+  '  submit slurm|kubernetes [options] sensitivity|sweep JOB-ARGS...',
+  '      run a job in N shards on a cluster (sbatch array + afterok merge, or an Indexed Job manifest)',
+  '  status DIR [--wait]',
+  '      where a submitted job stands: shards done, running or failed (and why), the merge, the report',
   '',
   'quantlens CMD --help lists a command\'s options, their values and defaults.',
   '--input-shape NAME=DxD...: sizes for an input with dynamic dimensions (random samples take them, images are',

@@ -11,6 +11,7 @@ import { formatCompare, formatPruneResult, formatQuantizeResult, formatSensitivi
 import { UsageError } from './args';
 import { requestFromArgs } from './flags';
 import { commandHelp, USAGE } from './help';
+import { STATUS_HELP, statusCommand, SUBMIT_HELP, submitCommand } from './submit';
 import pkg from '../../package.json';
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
@@ -32,9 +33,10 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
   },
   quantize: (r, out) => out.stdout(formatQuantizeResult(r) + '\n'),
   prune: (r, out) => out.stdout(formatPruneResult(r) + '\n'),
-  sweep: (r, out) => out.stdout(`${r.points.length} points in ${r.report} (models in ${r.folder}/)${r.reused ? `, ${r.reused} reused from the last run of this sweep` : ''}${r.warning ? `\n  warning: ${r.warning}` : ''}\n`),
+  sweep: (r, out) => out.stdout(`${r.points.length} points in ${r.shard ? `part ${r.shard.index}/${r.shard.count} ${r.shard.part}` : r.report} (models in ${r.folder}/)${r.reused ? `, ${r.reused} reused from the last run of this sweep` : ''}${r.warning ? `\n  warning: ${r.warning}` : ''}\n`),
   compare: (r, out) => out.stdout(formatCompare(r) + '\n'),
-  sensitivity: (r, out, req) => out.stdout(formatSensitivity(r, req.options.output ?? `${req.model}.sensitivity.json`) + '\n'),
+  sensitivity: (r, out, req) => out.stdout((r.shard ? `shard ${r.shard.index}/${r.shard.count}: ${r.layers.length} layers measured, part written to ${r.shard.part} (quantlens merge combines the parts)` : formatSensitivity(r, req.options.output ?? `${req.model}.sensitivity.json`)) + '\n'),
+  merge: (r, out) => out.stdout(`wrote ${r.output}: ${r.job} of ${r.pieces} ${r.job === 'sensitivity' ? 'layers' : 'points'} from ${r.shards} shards\n`),
   'qat-plan': (plan, out, req) => out.stdout(`wrote ${req.output}: ${Object.keys(plan.modules).length} modules to fake-quantize, ${plan.float.length} kept float; apply it with python/quantlens_qat.py\n`),
   // The fixture's line goes to stderr: `fixture` is a set-up step whose stdout scripts may pipe.
   fixture: (r, out) => out.stderr(`wrote ${r.output} (${r.fixture}: ${r.description}, ${r.sizeBytes} bytes)\n`),
@@ -90,7 +92,7 @@ const progress = (out: Out) => {
 export async function main(argv: string[], out: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    const help = cmd === 'help' && rest[0] ? commandHelp(rest[0]) : undefined;
+    const help = cmd === 'help' && rest[0] ? commandHelp(rest[0]) ?? ({ submit: SUBMIT_HELP, status: STATUS_HELP } as Record<string, string>)[rest[0]] : undefined;
     out.stdout((help ?? USAGE) + '\n');
     return cmd ? 0 : 2;
   }
@@ -104,6 +106,8 @@ export async function main(argv: string[], out: Out = { stdout: (s) => process.s
     return 0;
   }
   try {
+    if (cmd === 'submit') return await submitCommand(rest, out);
+    if (cmd === 'status') return await statusCommand(rest, out, cliAbort.signal);
     if (!spec) throw new UsageError(`unknown command '${cmd}'`);
     await runCommand(spec, rest, out);
     return 0;

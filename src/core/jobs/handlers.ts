@@ -10,6 +10,7 @@ import { analyzeSensitivity } from '../sensitivity/analyze';
 import { buildQatPlan } from '../qat/plan';
 import { pruneModel } from '../prune/prune-model';
 import { sweepModel } from '../prune/sweep';
+import { mergeParts } from '../cluster/merge';
 import type { JobKind, JobRequest, JobRequests, JobResults, PartialOf } from './requests';
 
 type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext<PartialOf<K>>) => Promise<JobResults[K]>;
@@ -25,6 +26,7 @@ export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   'qat-plan': (req, ctx) => buildQatPlan(req.model, req.output, req.options ?? {}, ctx),
   prune: (req, ctx) => pruneModel(req.model, req.output, req.options ?? {}, ctx, { masks: req.masks }),
   sweep: (req, ctx) => sweepModel(req.model, req.sweep, req.options ?? {}, ctx),
+  merge: async (req) => mergeParts(req.parts, req.output),
   async sleep(req, ctx) {
     const steps = Math.max(1, Math.ceil(req.ms / 50));
     for (let i = 0; i < steps; i++) {

@@ -12,6 +12,7 @@ import type { RunReport } from '../runtime/run-model';
 import type { DevicePreference } from '../runtime/session';
 import type { QatPlan } from '../qat/plan';
 import type { InputShapes } from '../calib/input-shapes';
+import type { MergeResult } from '../cluster/merge';
 
 export interface JobRequests {
   inspect: { model: string };
@@ -24,6 +25,8 @@ export interface JobRequests {
   prune: { model: string; output: string; options: Partial<PruneOptions>; masks?: string };
   /** Streams each point as a progress event with `partial` set to the SweepPoint. */
   sweep: { model: string; sweep: SweepOptions; options: Partial<PruneOptions> };
+  /** The part files of a sharded job into its report. */
+  merge: { parts: string[]; output?: string };
   /** Waits `ms` while reporting progress; lets tests exercise cancellation and crashes deterministically. */
   sleep: { ms: number };
 }
@@ -38,6 +41,7 @@ export interface JobResults {
   'qat-plan': QatPlan;
   prune: PruneResult;
   sweep: SweepReport;
+  merge: MergeResult;
   sleep: { sleptMs: number };
 }
 

@@ -11,6 +11,8 @@ import { checkWritable } from '../fs/output-path';
 import type { JobContext } from '../base/jobs';
 import { DEFAULT_PRUNE_OPTIONS, validatePruneOptions, type PruneOptions } from './options';
 import { pruneModel } from './prune-model';
+import { jobKey, shareOf, type Shard } from '../cluster/shard';
+import { partPath, writePart } from '../cluster/parts';
 
 /** One point of a sweep: the contract's fields, then extras. */
 export interface SweepPoint {
@@ -50,6 +52,9 @@ export interface SweepReport {
   key: string;
   /** Points taken from an earlier run of the same sweep instead of measured again. */
   reused: number;
+  /** A sharded run: this report holds shard `index` of `count` only, written to `part`; merged: the shard count. */
+  shard?: { index: number; count: number; part: string };
+  shards?: number;
 }
 
 export interface SweepOptions {
@@ -59,6 +64,10 @@ export interface SweepOptions {
   /** Report path (default `<model>.sweep.json`); the point models go to `<report without .json>/`. */
   output?: string;
   evaluator?: UserEvaluator;
+  /** Measure only this share of the points, into a part file that `quantlens merge` combines. */
+  shard?: Shard;
+  /** The part file (default `<report>.part-I-of-N.json`). */
+  part?: string;
 }
 
 const tag = (s: number) => s.toFixed(3).replace(/0+$/, '').replace(/\.$/, '');
@@ -76,21 +85,28 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
   for (const s of so.sparsities) validatePruneOptions({ ...o, sparsity: s });
   if (o.method === 'nm') throw new QuantLensError(undefined, 'a sweep varies the sparsity; N:M has a fixed one (1 − N/M): use prune --method nm', 'usage');
   if (!fs.existsSync(input)) throw new QuantLensError(input, 'does not exist');
-  const sparsities = [...new Set(so.sparsities)].sort((a, b) => a - b);
+  const every = [...new Set(so.sparsities)].sort((a, b) => a - b);
+  if (so.shard && so.iterative) throw new QuantLensError(undefined, 'an iterative sweep prunes each point from the one before: its points cannot be split between shards (drop --iterative or --shard)', 'usage');
+  // Points cost about the same (one prune and one comparison each): an even split.
+  const pieces = so.shard ? shareOf(every.map(() => 1), so.shard) : [...every.keys()];
+  const sparsities = pieces.map((i) => every[i]);
   const report = so.output ?? `${input}.sweep.json`;
+  const part = so.shard ? so.part ?? partPath(report, so.shard) : undefined;
   const folder = report.replace(/\.json$/i, '') + (report.toLowerCase().endsWith('.json') ? '' : '.d');
   if (!fs.existsSync(path.dirname(path.resolve(report)))) throw new QuantLensError(report, `folder '${path.dirname(path.resolve(report))}' does not exist`);
   checkWritable(report, path.dirname(path.resolve(report)));
+  if (part) checkWritable(part, path.dirname(path.resolve(part)));
   fs.mkdirSync(folder, { recursive: true });
-  const checkpoint = `${report}.partial.json`;
+  const checkpoint = `${part ?? report}.partial.json`;
   const stat = fs.statSync(input);
   const key = JSON.stringify({ input: path.resolve(input), size: stat.size, mtime: stat.mtimeMs, o: { ...o, device: undefined }, iterative: !!so.iterative, evaluator: so.evaluator?.command });
   const done = new Map<number, SweepPoint>();
   // Points of an interrupted run (the checkpoint) or of a finished one (the report, which keeps the same
   // key): a rerun with the same model and options measures only the sparsities it lacks.
-  for (const file of [report, checkpoint]) {
+  for (const file of [part ?? report, checkpoint]) {
     try {
-      const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const c = j.quantlens === 'part' ? j.result : j; // a part file holds the shard's report
       if (c.key === key) for (const p of c.points as SweepPoint[]) if (fs.existsSync(p.model)) done.set(p.sparsity, p);
     } catch { /* none yet, or another sweep's: measure */ }
   }
@@ -144,8 +160,11 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
     ...(so.evaluator ? { evaluator: so.evaluator.command } : {}), data: o.calibration ?? 'random:4',
     ...(randomDataWarning(o.calibration) ? { warning: randomDataWarning(o.calibration) } : {}), seconds: (performance.now() - t0) / 1000,
     key, reused: reused ? points.filter((p) => !measured.has(p.sparsity)).length : 0,
+    ...(so.shard && part ? { shard: { ...so.shard, part } } : {}),
   };
-  writeJsonAtomic(report, result);
+  if (so.shard && part) {
+    writePart(part, { job: 'sweep', key: jobKey(input, { o: { ...o, device: undefined }, sparsities: every, evaluator: so.evaluator?.command }), shard: so.shard, report, total: every.length, pieces, result });
+  } else writeJsonAtomic(report, result);
   fs.rmSync(checkpoint, { force: true });
   return result;
 }

@@ -45,7 +45,9 @@ async function runOne({ id, source }) {
 
 /** Default worker count: one per core, at most 4 (each variant's session holds a copy of the model). */
 export function defaultWorkers(): number {
-  return Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+  // Under Slurm, the task's own CPUs (a shard shares its node with other tasks), not the node's.
+  const slurm = Number(process.env.SLURM_CPUS_PER_TASK);
+  return Math.max(1, Math.min(4, Number.isInteger(slurm) && slurm > 0 ? slurm : os.availableParallelism?.() ?? os.cpus().length));
 }
 
 /**

@@ -22,6 +22,8 @@ import { downstreamRegion } from './region';
 import { mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
+import { jobKey, shareOf, type Shard } from '../cluster/shard';
+import { partPath, writePart } from '../cluster/parts';
 
 export type SensitivityMethod = 'local' | 'end-to-end';
 
@@ -31,6 +33,12 @@ export interface SensitivityOptions extends Partial<QuantizeOptions> {
   workers?: number;
   /** Where to write the report (default `<model>.sensitivity.json`); null writes none. */
   output?: string | null;
+  /** Compute only this share of the layers, into a part file that `quantlens merge` combines. */
+  shard?: Shard;
+  /** The part file (default `<report>.part-I-of-N.json`). */
+  part?: string;
+  /** A report of an earlier run of this model whose per-layer `seconds` split the layers between shards. */
+  costs?: string;
 }
 
 /** One layer (module path) of the report. See docs/sensitivity-schema.md. */
@@ -48,6 +56,8 @@ export interface LayerSensitivity {
   reverse?: number;
   /** Why this layer could not be measured (its variant failed in onnxruntime); it ranks last. */
   failed?: string;
+  /** End-to-end only: seconds spent measuring this layer (what `--costs` balances shards by). */
+  seconds?: number;
   rank: number;
   ranges?: { input?: [number, number]; output?: [number, number] };
 }
@@ -68,6 +78,37 @@ export interface SensitivityReport {
   layers: LayerSensitivity[];
   tree: SensitivityTreeNode;
   skipped: Array<{ node: string; reason: string }>;
+  /** A sharded run: this report holds shard `index` of `count` only, written to `part`; merged: the shard count. */
+  shard?: { index: number; count: number; part: string };
+  shards?: number;
+}
+
+/** Ranks (1 = most sensitive; failed layers last) and the module tree, from layers in graph order. */
+export function rankLayers(layers: LayerSensitivity[]): { layers: LayerSensitivity[]; tree: SensitivityTreeNode } {
+  const key = (l: LayerSensitivity) => (Number.isNaN(l.sensitivity) ? -Infinity : l.sensitivity);
+  const order = [...layers.keys()].sort((a, b) => key(layers[b]) - key(layers[a]));
+  const ranked = layers.map((l) => ({ ...l }));
+  order.forEach((i, r) => { ranked[i].rank = r + 1; });
+  return { layers: ranked, tree: buildTree(ranked) };
+}
+
+/** What a layer costs to measure, for splitting layers between shards: an earlier run's seconds when given. */
+function layerCosts(layers: Array<{ name: string; nodes: string[] }>, loaded: LoadedModel, method: SensitivityMethod, costsFile?: string): number[] {
+  if (costsFile) {
+    let prior: SensitivityReport;
+    try {
+      prior = JSON.parse(fs.readFileSync(costsFile, 'utf8'));
+    } catch (e) {
+      throw new QuantLensError(costsFile, `cannot be read as a sensitivity report (${e instanceof Error ? e.message.split('\n')[0] : e})`);
+    }
+    const seconds = new Map((prior.layers ?? []).map((l) => [l.name, Number(l.seconds)]));
+    const known = layers.map((l) => seconds.get(l.name)).filter((v): v is number => Number.isFinite(v));
+    const mean = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+    return layers.map((l) => { const v = seconds.get(l.name); return v !== undefined && Number.isFinite(v) ? v : mean; });
+  }
+  // End-to-end runs the whole model twice per layer whatever the layer: equal costs. Local runs each
+  // layer's own stretch of graph: its weights are the estimate.
+  return layers.map((l) => (method === 'end-to-end' ? 1 : 1 + parametersOf(loaded, new Set(l.nodes))));
 }
 
 /** Planned nodes grouped by module path, in graph order. */
@@ -129,7 +170,8 @@ function parametersOf(loaded: LoadedModel, nodes: Set<string>): number {
 export async function analyzeSensitivity(modelPath: string, opts: SensitivityOptions = {}, ctx: JobContext = {}): Promise<SensitivityReport> {
   const t0 = performance.now();
   const method = opts.method ?? 'local';
-  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'method' && k !== 'output' && k !== 'workers')) };
+  const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs']);
+  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && !own.has(k))) };
   if (!options.calibration) throw new QuantLensError(undefined, 'sensitivity needs --calibration DIR (or random:N for seeded random data)', 'usage');
   if (method !== 'local' && method !== 'end-to-end') throw new QuantLensError(undefined, `--method must be local or end-to-end, not '${method}'`, 'usage');
   const loaded = loadModel(modelPath);
@@ -138,40 +180,48 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
   // A sensitivity report lists layers with weights: not Identity (torch's shared-weight copies), pooling or shape ops.
   const bearing = weightBearingNodes(prep);
-  const layers = layersOf(prep).filter((l) => l.nodes.some((n) => bearing.has(n)));
-  if (!layers.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
+  const all = layersOf(prep).filter((l) => l.nodes.some((n) => bearing.has(n)));
+  if (!all.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
+  const shard = opts.shard;
+  const pieces = shard ? shareOf(layerCosts(all, loaded, method, opts.costs), shard) : [...all.keys()];
+  const layers = pieces.map((i) => all[i]);
+  const part = shard ? opts.part ?? partPath(target ?? `${modelPath}.sensitivity.json`, shard) : undefined;
+  if (part) checkReportPath(part);
   const data = prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
-  const out = target;
+  const out = part ?? target;
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
-  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers);
+  // The whole-model reference (every layer quantized) is measured once, by the first shard.
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
 
-  const key = (i: number) => (Number.isNaN(results[i].nsr) ? -Infinity : results[i].nsr);
-  const order = [...results.keys()].sort((a, b) => key(b) - key(a));
-  const rankOf = new Map(order.map((i, r) => [i, r + 1]));
   const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
   const graph = loaded.model.graph!;
-  const layersOut: LayerSensitivity[] = results.map((r, i) => {
+  const unranked: LayerSensitivity[] = results.map((r) => {
     const first = graph.node!.find((n) => n.name === r.nodes[0]);
     const last = graph.node!.find((n) => n.name === r.nodes[r.nodes.length - 1]);
     const inT = byTensor.get(first?.input?.[0] ?? '');
     const outT = byTensor.get(last?.output?.[0] ?? '');
     return {
       name: r.name, opType: r.opType, nodes: r.nodes, parameters: r.parameters, sensitivity: r.nsr, sensitivityDb: nsrDb(r.nsr),
-      ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: rankOf.get(i)!,
-      ...(r.failed ? { failed: r.failed } : {}),
+      ...(r.split ? { split: r.split } : {}), ...(r.reverse !== undefined ? { reverse: r.reverse } : {}), rank: 0,
+      ...(r.failed ? { failed: r.failed } : {}), ...(r.seconds !== undefined ? { seconds: r.seconds } : {}),
       ...(inT || outT ? { ranges: { ...(inT ? { input: [inT.min, inT.max] as [number, number] } : {}), ...(outT ? { output: [outT.min, outT.max] as [number, number] } : {}) } } : {}),
     };
   });
+  const ranked = rankLayers(unranked);
   const report: SensitivityReport = {
     model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
     device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count, data: data.source, ...(data.warning ? { warning: data.warning } : {}),
     ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
-    layers: layersOut, tree: buildTree(layersOut), skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
+    layers: ranked.layers, tree: ranked.tree, skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
+    ...(shard && part ? { shard: { ...shard, part } } : {}),
   };
-  if (out) writeJsonAtomic(out, report);
+  if (shard && part) {
+    const { output: _o, workers: _w, shard: _s, part: _p, costs: _c, device: _d, ...keyed } = opts;
+    writePart(part, { job: 'sensitivity', key: jobKey(modelPath, { ...keyed, method }, loaded.externalFiles ?? []), shard, report: target ?? `${modelPath}.sensitivity.json`, total: all.length, pieces, result: report });
+  } else if (out) writeJsonAtomic(out, report);
   if (checkpoint) fs.rmSync(checkpoint, { force: true });
   return report;
 }
@@ -185,10 +235,11 @@ export interface MeasuredLayer {
   nsr: number;
   reverse?: number;
   split?: LayerSensitivity['split'];
+  seconds?: number;
 }
 
 /** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
-export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number, measureAll = true): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
   const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
@@ -205,7 +256,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const measure = async (select: (n: string) => boolean) => (await scorer.score(select, ctx.signal)).nsr;
     // Resumable: layers measured by an interrupted run with the same model and options are not redone.
     const key = JSON.stringify({ model: loaded.fileBytes, nodes: loaded.model.graph!.node!.length, options: { ...options, device: undefined }, samples: samples.length });
-    const done: Record<string, Pick<MeasuredLayer, 'nsr' | 'reverse' | 'failed'>> = {};
+    const done: Record<string, Pick<MeasuredLayer, 'nsr' | 'reverse' | 'failed' | 'seconds'>> = {};
     if (checkpoint && fs.existsSync(checkpoint)) {
       try {
         const c = JSON.parse(fs.readFileSync(checkpoint, 'utf8'));
@@ -223,6 +274,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
           // The checkpoint stores non-finite numbers as strings (JSON has none).
           Object.assign(r, prior, { nsr: Number(prior.nsr), reverse: prior.reverse === undefined ? undefined : Number(prior.reverse) });
         } else {
+          const started = performance.now();
           try {
             [r.nsr, r.reverse] = await Promise.all([measure((n) => set.has(n)), measure((n) => !set.has(n))]);
           } catch (e) {
@@ -232,14 +284,15 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
             r.reverse = undefined;
             r.failed = e instanceof Error ? e.message.split('\n')[0] : String(e);
           }
+          r.seconds = (performance.now() - started) / 1000;
           if (checkpoint) {
-            done[r.name] = { nsr: r.nsr, reverse: r.reverse, ...(r.failed ? { failed: r.failed } : {}) };
+            done[r.name] = { nsr: r.nsr, reverse: r.reverse, seconds: r.seconds, ...(r.failed ? { failed: r.failed } : {}) };
             writeJsonAtomic(checkpoint, { key, done });
           }
         }
         ctx.onProgress?.({ stage: 'sensitivity', fraction: ++finished / results.length, message: prior ? `${r.name} (from checkpoint)` : r.name });
       });
-      allQuantized = await measure(() => true);
+      if (measureAll) allQuantized = await measure(() => true);
     } finally {
       await scorer.close();
     }

@@ -62,6 +62,9 @@ const SENSITIVITY: CommandSpec = {
     sc.exclude('options.exclude'),
     { flag: 'workers', kind: 'number', range: { min: 1, max: 64, whole: true }, target: 'options.workers', metavar: 'N', help: 'worker threads (default: cores, at most 4)', applies: (v) => v.method !== 'end-to-end' && 'applies to --method end-to-end only' },
     sc.output('options.output', 'FILE', 'the report (default MODEL.sensitivity.json)'),
+    sc.shard('options.shard', 'layers'),
+    sc.part('options.part'),
+    { flag: 'costs', kind: 'text', target: 'options.costs', metavar: 'REPORT', help: 'an earlier report of this model: its per-layer seconds balance the shards', applies: (v) => v.shard === undefined && 'applies with --shard only' },
     sc.device('options.device'),
     sc.inputShape('options.inputShapes'),
     sc.json(),
@@ -89,8 +92,15 @@ const QAT_PLAN: CommandSpec = {
   ] satisfies Array<Declared<JobRequests['qat-plan']>>,
 };
 
+const mc = commonOptions<JobRequests['merge']>();
+const MERGE: CommandSpec = {
+  command: 'merge', job: 'merge', quiet: true, positionals: [{ name: 'PARTS', target: 'parts', variadic: true }],
+  summary: ['combine the part files of a job run with --shard I/N into the report one run writes; refuses parts', 'of different models or options, and says which shards are missing'],
+  options: [mc.output('output', 'REPORT', 'the report (default: where a single run would write it)'), mc.json()] satisfies Array<Declared<JobRequests['merge']>>,
+};
+
 /** Every CLI command's options, in the order help lists them. */
-export const COMMANDS: CommandSpec[] = [INSPECT, RUN, FIXTURE, QUANTIZE, COMPARE, SENSITIVITY, QAT_PLAN, PRUNE, SWEEP];
+export const COMMANDS: CommandSpec[] = [INSPECT, RUN, FIXTURE, QUANTIZE, COMPARE, SENSITIVITY, QAT_PLAN, PRUNE, SWEEP, MERGE];
 
 export function commandSpec(command: string): CommandSpec | undefined {
   return COMMANDS.find((s) => s.command === command);

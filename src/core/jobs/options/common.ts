@@ -1,5 +1,11 @@
 import { parseInputShape } from '../../calib/input-shapes';
+import { parseShard } from '../../cluster/shard';
 import type { Declared, Path } from './schema';
+
+const isShard = (v: unknown) => {
+  const s = v as { index?: unknown; count?: unknown } | undefined;
+  return !!s && Number.isInteger(s.index) && Number.isInteger(s.count) && (s.index as number) >= 1 && (s.index as number) <= (s.count as number);
+};
 
 const isShapes = (v: unknown) =>
   !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((d) => Array.isArray(d) && d.every((x) => Number.isInteger(x) && x > 0));
@@ -20,6 +26,14 @@ export function commonOptions<R>() {
       ({ flag: 'calibration', kind: 'text', target, metavar: 'DIR|random:N', help }),
     samples: (target: Path<R>, help = 'use at most N samples'): Declared<R> => ({ flag: 'samples', kind: 'number', range: { min: 1, whole: true }, target, metavar: 'N', help }),
     exclude: (target: Path<R>): Declared<R> => ({ flag: 'exclude', kind: 'text', multiple: true, target, metavar: 'GLOB', help: 'module paths or node names to leave alone (repeatable)' }),
+    shard: (target: Path<R>, pieces: string): Declared<R> => ({
+      flag: 'shard', kind: 'text', parse: parseShard, valid: isShard, target, metavar: 'I/N',
+      help: `compute only the I-th of N shares of the ${pieces} into a part file; quantlens merge combines the parts`,
+    }),
+    part: (target: Path<R>): Declared<R> => ({
+      flag: 'part', kind: 'text', target, metavar: 'FILE', help: 'where --shard writes its part (default REPORT.part-I-of-N.json)',
+      applies: (v) => v.shard === undefined && 'applies with --shard only',
+    }),
     inputShape: (target: Path<R>): Declared<R> => ({
       flag: 'input-shape', kind: 'text', multiple: true, target, metavar: 'NAME=1x3x48x320',
       parse: parseInputShape, collect: (items) => Object.fromEntries(items as Array<[string, number[]]>), valid: isShapes,

@@ -100,6 +100,8 @@ export const SWEEP: CommandSpec = {
     { flag: 'method', kind: 'choice', choices: { magnitude: PRUNE_METHOD_CHOICES.magnitude, structured: PRUNE_METHOD_CHOICES.structured }, target: 'options.method', help: 'what is removed' },
     { flag: 'iterative', kind: 'flag', target: 'sweep.iterative', help: 'each point prunes the previous point\'s model further' },
     s.output('sweep.output', 'REPORT.json', 'the report (default MODEL.sweep.json); point models go beside it'),
+    { ...s.shard('sweep.shard', 'points'), applies: (v) => v.iterative === true && 'cannot split an --iterative sweep: each point prunes the one before' },
+    s.part('sweep.part'),
     ...shared(),
     { flag: 'evaluator', kind: 'text', target: 'sweep.evaluator.command', metavar: "'python eval.py --model {model}'", help: 'your metric for each point: a command printing a number' },
     { flag: 'lower-is-better', kind: 'flag', target: 'sweep.evaluator.lowerIsBetter', help: 'the evaluator\'s number is an error, not a score', applies: (v) => v.evaluator === undefined && 'applies with --evaluator only' },

@@ -58,8 +58,8 @@ export type Declared<R> = Omit<OptionSpec, 'target'> & { target?: Path<R> };
 export interface CommandSpec {
   command: string;
   job: JobKind;
-  /** Positional arguments and where they go. */
-  positionals: Array<{ name: string; target: string }>;
+  /** Positional arguments and where they go; a `variadic` last one takes the rest, as a list (at least one). */
+  positionals: Array<{ name: string; target: string; variadic?: boolean }>;
   /** Required flags shown in the synopsis, each with its message when missing. */
   required?: Array<{ flag: string; message: string }>;
   summary: string[];
