@@ -4,7 +4,7 @@ import path from 'node:path';
 import { QuantLensError } from '../core/base/errors';
 import { commandSpec } from '../core/jobs/options/commands';
 import { SHARDABLE_JOBS, type ShardableJob } from '../core/cluster/parts';
-import { rerunSlurmJob, slurmStatus, submitSlurmJob, writeSlurmJob, type ClusterPlan, type ClusterStatus } from '../core/cluster/slurm';
+import { jobFailed, rerunSlurmJob, slurmStatus, submitSlurmJob, writeSlurmJob, type ClusterPlan, type ClusterStatus } from '../core/cluster/slurm';
 import { writeKubernetesJob } from '../core/cluster/kubernetes';
 import { parse, UsageError } from './args';
 import { requestFromArgs } from './flags';
@@ -140,8 +140,6 @@ export function formatStatus(st: ClusterStatus): string {
   return lines.join('\n');
 }
 
-/** The job can no longer finish without a rerun. */
-export const hasFailed = (st: ClusterStatus) => !st.complete && (st.merge.state === 'failed' || (st.shards.some((s) => s.state === 'failed') && st.merge.state !== 'running'));
 
 export async function statusCommand(argv: string[], out: Out, signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parse(argv, { wait: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const);
@@ -152,11 +150,11 @@ export async function statusCommand(argv: string[], out: Out, signal?: AbortSign
   if (positionals.length !== 1) throw new UsageError('status takes the job folder that quantlens submit wrote');
   const dir = positionals[0];
   let st = await slurmStatus(dir);
-  while (values.wait && !st.complete && !hasFailed(st)) {
+  while (values.wait && !st.complete && !jobFailed(st)) {
     if (signal?.aborted) break;
     await new Promise((r) => setTimeout(r, 1000));
     st = await slurmStatus(dir);
   }
   out.stdout(values.json ? `${JSON.stringify(st, null, 2)}\n` : `${formatStatus(st)}\n`);
-  return st.complete ? 0 : hasFailed(st) ? 1 : 0;
+  return st.complete ? 0 : jobFailed(st) ? 1 : 0;
 }

@@ -11,6 +11,7 @@ import { pickModel } from './commands';
 import { MODES, prunePicks, pruneOptions, quantizeOptions, sweepPicks, type QuantizePreset } from './presets';
 import type { EngineRunner } from './engine';
 import { ResultsPanel } from './results-panel';
+import { SlurmRunner } from './slurm-runner';
 import { columnBesideCode } from './training-code';
 
 
@@ -75,7 +76,10 @@ function sensitivityView(r: SensitivityReport, file: string): SensitivityView {
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 
 export class Flows {
+  readonly slurm: SlurmRunner;
+
   constructor(private readonly ctx: vscode.ExtensionContext, private readonly engine: EngineRunner, private readonly log: vscode.OutputChannel) {
+    this.slurm = new SlurmRunner(ctx.extensionUri, log);
     ResultsPanel.onMessage = (panel, msg) => {
       if (msg.type === 'openLayer') {
         const q = panel.state?.data.kind === 'quantize' ? panel.state.data.view : undefined;
@@ -162,12 +166,17 @@ export class Flows {
       if (c === null || c === undefined) return undefined;
       calibration = c;
     }
-    const r = await this.engine.run(`QuantLens: per-layer sensitivity of ${path.basename(model.fsPath)}`, 'sensitivity', {
-      model: model.fsPath, options: { mode: preset?.mode ?? 'static', bits: preset?.bits, calibration: calibration ?? RANDOM, device: settings().get('device') },
-    });
-    if (!r) return undefined;
+    const title = `QuantLens: per-layer sensitivity of ${path.basename(model.fsPath)}`;
+    const req = { model: model.fsPath, options: { mode: preset?.mode ?? 'static', bits: preset?.bits, calibration: calibration ?? RANDOM, device: settings().get<'auto'>('device') } };
     const file = `${model.fsPath}.sensitivity.json`;
-    ResultsPanel.show(this.ctx.extensionUri, this.log, { data: { kind: 'sensitivity', view: sensitivityView(r, file) } }, await columnBesideCode(r.layers.map((l) => l.name)));
+    let column: vscode.ViewColumn | undefined;
+    // On Slurm the tree fills as shards finish: the layers measured so far, ranked among themselves.
+    const show = async (r: SensitivityReport) => ResultsPanel.show(this.ctx.extensionUri, this.log, { data: { kind: 'sensitivity', view: sensitivityView(r, file) } }, column ??= await columnBesideCode(r.layers.map((l) => l.name)));
+    const r = settings().get<string>('runner') === 'slurm'
+      ? await this.slurm.run(title, 'sensitivity', req, (partial) => void show(partial))
+      : await this.engine.run(title, 'sensitivity', req);
+    if (!r) return undefined;
+    await show(r);
     return file;
   }
 
@@ -208,11 +217,15 @@ export class Flows {
     const report = path.join(path.dirname(model.fsPath), `${path.basename(model.fsPath, '.onnx')}.sweep.json`);
     const panel = ResultsPanel.show(this.ctx.extensionUri, this.log, { data: { kind: 'sweep', view: { model: model.fsPath, method: method ?? 'magnitude', points: [], done: false, fidelityData: calibration ?? 'random:4' } } }, await columnBesideCode([]));
     const ev = this.evaluatorOptions(true);
-    const r = await this.engine.run(`QuantLens: pruning sweep of ${path.basename(model.fsPath)}`, 'sweep', {
+    const title = `QuantLens: pruning sweep of ${path.basename(model.fsPath)}`;
+    const req = {
       model: model.fsPath,
       sweep: { sparsities: sparsities ?? [0.1, 0.3, 0.5], output: report, ...(ev.evaluator ? { evaluator: { command: ev.evaluator, lowerIsBetter: ev.evaluatorLowerIsBetter } } : {}) },
-      options: { method: method ?? 'magnitude', calibration, device: settings().get('device') },
-    }, (p) => panel.addPoint(p));
+      options: { method: method ?? 'magnitude', calibration, device: settings().get<'auto'>('device') },
+    };
+    const r = settings().get<string>('runner') === 'slurm'
+      ? await this.slurm.run(title, 'sweep', req, (partial) => partial.points.forEach((p) => panel.addPoint(p)))
+      : await this.engine.run(title, 'sweep', req, (p) => panel.addPoint(p));
     panel.sweepDone();
     if (!r) return undefined;
     if (panel.state?.data.kind === 'sweep') panel.state.data.view.baseline = r.baseline;

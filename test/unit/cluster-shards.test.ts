@@ -111,6 +111,7 @@ describe('sharded jobs: --shard I/N parts and quantlens merge', function () {
     const cmd = docs[0].spec.template.spec.containers[0].command.join(' ');
     assert.match(cmd, /--shard "\$\(\(JOB_COMPLETION_INDEX \+ 1\)\)\/3"/);
     assert.equal(docs[0].spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'], 1);
-    assert.match(docs[1].spec.template.spec.containers[0].command.join(' '), /quantlens merge .*part-1\.json .*part-3\.json -o /);
+    assert.match(docs[1].spec.template.spec.containers[0].command.join(' '), /quantlens merge \S+\/parts\/part-\{1\.\.3\}\.json -o \S+dry\.json/);
+    assert.equal(docs[1].spec.template.spec.containers[0].resources, undefined, 'the merge needs no GPU');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { COMMANDS, checkJobRequest, choicesOf } from '../../src/core/jobs/options/commands';
-import { defaultOf, getPath, type CommandSpec, type OptionSpec } from '../../src/core/jobs/options/schema';
+import { argsFromRequest, defaultOf, getPath, type CommandSpec, type OptionSpec } from '../../src/core/jobs/options/schema';
 import { DEFAULT_QUANTIZE_OPTIONS } from '../../src/core/quant/options';
 import { DEFAULT_PRUNE_OPTIONS } from '../../src/core/prune/options';
 import { EngineClient } from '../../src/engine/client';
@@ -22,7 +22,7 @@ function sampleText(o: OptionSpec): string {
     if (r.min !== undefined && r.max !== undefined) return String(r.whole ? r.min : (r.min + r.max) / 2);
     return String(r.min !== undefined ? r.min + 1 : 1);
   }
-  const byFlag: Record<string, string> = { 'input-shape': 'x=1x3x8x8', pattern: '2:4', 'round-to': 'auto', sparsities: '0.1,0.2', calibration: 'random:2', data: 'random:2', exclude: 'head.*' };
+  const byFlag: Record<string, string> = { 'input-shape': 'x=1x3x8x8', pattern: '2:4', 'round-to': 'auto', sparsities: '0.1,0.2', calibration: 'random:2', data: 'random:2', exclude: 'head.*', shard: '2/3' };
   return byFlag[o.flag] ?? `/tmp/${o.flag}.txt`;
 }
 
@@ -68,6 +68,10 @@ describe('one option schema per job: the CLI, its help, the engine and the edito
           landed++;
         }
         checkJobRequest(spec.job, built.request);
+        // The request back into a command line (what a cluster job's script runs) makes the same request.
+        const again = argsFromRequest(spec, built.request);
+        assert.equal(again[0], spec.command);
+        assert.deepEqual(requestFromArgs(spec, again.slice(1)).request, built.request, `${spec.command} --${o.flag}: ${again.join(' ')}`);
       }
     }
     assert.ok(landed > 60, `${landed} options checked`);

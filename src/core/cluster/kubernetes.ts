@@ -19,12 +19,13 @@ export interface KubernetesOptions {
 
 /** The two manifests (shards, then merge), as one YAML stream. */
 export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string {
-  const name = `quantlens-${p.job}-${path.basename(p.dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 30) || 'job'}`;
-  const pod = (command: string) => ({
+  // A DNS-1123 name from the report's (det.onnx.sensitivity.json → quantlens-det-onnx-sensitivity).
+  const name = `quantlens-${path.basename(p.report, '.json').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || p.job}`;
+  const pod = (command: string, gpus?: number) => ({
     restartPolicy: 'Never',
     containers: [{
       name: 'quantlens', image: o.image, workingDir: p.cwd, command: ['bash', '-c', command],
-      ...(o.gpusPerTask ? { resources: { limits: { 'nvidia.com/gpu': o.gpusPerTask } } } : {}),
+      ...(gpus ? { resources: { limits: { 'nvidia.com/gpu': gpus } } } : {}),
       volumeMounts: [{ name: 'work', mountPath: o.mountPath }],
     }],
     volumes: [{ name: 'work', persistentVolumeClaim: { claimName: o.claim } }],
@@ -36,12 +37,12 @@ export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string
       completionMode: 'Indexed', completions: p.shards, parallelism: p.shards,
       // Each index retried on its own; a failed index does not restart the others.
       backoffLimitPerIndex: 1, maxFailedIndexes: p.shards,
-      template: { spec: pod(`exec quantlens ${shellJoin(p.args)} --shard "$((JOB_COMPLETION_INDEX + 1))/${p.shards}" --part ${shellQuote(path.join(p.dir, 'parts'))}/part-"$((JOB_COMPLETION_INDEX + 1))".json`) },
+      template: { spec: pod(`exec quantlens ${shellJoin(p.args)} --shard "$((JOB_COMPLETION_INDEX + 1))/${p.shards}" --part ${shellQuote(path.join(p.dir, 'parts'))}/part-"$((JOB_COMPLETION_INDEX + 1))".json`, o.gpusPerTask) },
     },
   };
   const merge = {
     apiVersion: 'batch/v1', kind: 'Job', metadata: meta(`${name}-merge`),
-    spec: { backoffLimit: 0, template: { spec: pod(`exec quantlens merge ${Array.from({ length: p.shards }, (_, i) => shellQuote(path.join(p.dir, 'parts', `part-${i + 1}.json`))).join(' ')} -o ${shellQuote(p.report)}`) } },
+    spec: { backoffLimit: 0, template: { spec: pod(`exec quantlens merge ${shellQuote(path.join(p.dir, 'parts'))}/part-{1..${p.shards}}.json -o ${shellQuote(p.report)}`) } },
   };
   const head = [
     `# QuantLens ${p.job} in ${p.shards} shards as a Kubernetes Indexed Job, then its merge.`,
@@ -52,7 +53,8 @@ export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string
   ].join('\n');
   shards.metadata.labels = { ...shards.metadata.labels, 'quantlens/step': 'shards' } as typeof shards.metadata.labels;
   merge.metadata.labels = { ...merge.metadata.labels, 'quantlens/step': 'merge' } as typeof merge.metadata.labels;
-  return `${head}\n${YAML.stringify(shards)}---\n${YAML.stringify(merge)}`;
+  // lineWidth 0: commands stay on one line, as people read and edit them.
+  return `${head}\n${YAML.stringify(shards, { lineWidth: 0 })}---\n${YAML.stringify(merge, { lineWidth: 0 })}`;
 }
 
 /** Writes job.yaml and job.json into the job folder. */

@@ -243,3 +243,13 @@ async function submitMergeOnly(dir: string): Promise<ClusterJob['submissions'][n
   writeClusterJob(dir, { ...job, submissions: [...job.submissions, sub] });
   return sub;
 }
+
+/** The job can no longer finish without a rerun: the merge failed, or a shard did (its afterok merge will never run). */
+export const jobFailed = (st: ClusterStatus) => !st.complete && (st.merge.state === 'failed' || (st.shards.some((s) => s.state === 'failed') && st.merge.state !== 'running'));
+
+/** Cancels every submission's array and merge (the editor's Cancel). */
+export async function cancelSlurmJob(dir: string): Promise<void> {
+  const job = readClusterJob(dir);
+  const ids = job.submissions.flatMap((s) => [s.array, s.merge]).filter(Boolean);
+  if (ids.length) await run('scancel', ids);
+}

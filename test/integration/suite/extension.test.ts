@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
@@ -107,6 +108,41 @@ describe('QuantLens in a real VS Code extension host', () => {
     const panel = t.find((x) => x.label === 'QuantLens: Sensitivity')!;
     assert.ok(code, 'model.py was not opened');
     assert.notEqual(code.column, panel.column);
+  });
+
+  it('with quantlens.runner = slurm, sensitivity runs as a Slurm array and the tree fills as its parts arrive (a real one-node Slurm)', async function () {
+    const root = path.resolve(ext().extensionPath);
+    if (!fs.existsSync('/usr/bin/sbatch') || process.getuid?.() !== 0) {
+      console.log('    (needs Slurm installed and root to start it: test/system-deps.mjs, scripts/slurm/start-slurm.sh)');
+      this.skip();
+    }
+    const started = spawnSync('bash', [path.join(root, 'scripts', 'slurm', 'start-slurm.sh')], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(started.status, 0, started.stderr);
+    const saved = process.env.SLURM_CONF;
+    process.env.SLURM_CONF = /export SLURM_CONF=(\S+)/.exec(started.stdout)![1];
+    const cfg = () => vscode.workspace.getConfiguration('quantlens');
+    try {
+      await cfg().update('runner', 'slurm', vscode.ConfigurationTarget.Global);
+      await cfg().update('slurm.shards', 3, vscode.ConfigurationTarget.Global);
+      const model = path.join(folder(), 'slurm-copy.onnx');
+      fs.copyFileSync(path.join(folder(), 'tiny-vlm.onnx'), model);
+      const file = (await vscode.commands.executeCommand('quantlens.analyzeSensitivity', vscode.Uri.file(model), { calibration: 'random:4' })) as string;
+      assert.equal(file, `${model}.sensitivity.json`);
+      const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+      assert.equal(report.shards, 3);
+      assert.ok(report.layers.length > 10);
+      const jobDir = `${model}.sensitivity.slurm`;
+      assert.ok([1, 2, 3].every((i) => fs.existsSync(path.join(jobDir, 'parts', `part-${i}.json`))));
+      const run = (ext().exports as { flows: { slurm: { runs: Array<{ dir: string; partials: number[] }> } } }).flows.slurm.runs.at(-1)!;
+      assert.equal(run.dir, jobDir);
+      assert.ok(run.partials.length >= 1 && run.partials.at(-1) === 3, `partials ${run.partials}`);
+      await poll('the sensitivity panel', () => tabs().find((x) => x.label === 'QuantLens: Sensitivity'));
+    } finally {
+      await cfg().update('runner', undefined, vscode.ConfigurationTarget.Global);
+      await cfg().update('slurm.shards', undefined, vscode.ConfigurationTarget.Global);
+      if (!/already running/.test(started.stderr)) spawnSync('bash', [path.join(root, 'scripts', 'slurm', 'stop-slurm.sh')], { stdio: 'ignore', timeout: 60_000 });
+      if (saved === undefined) delete process.env.SLURM_CONF; else process.env.SLURM_CONF = saved;
+    }
   });
 
   it('the hover in model.py shows the sensitivity of a layer defined once and used in two blocks', async () => {

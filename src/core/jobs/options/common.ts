@@ -27,7 +27,7 @@ export function commonOptions<R>() {
     samples: (target: Path<R>, help = 'use at most N samples'): Declared<R> => ({ flag: 'samples', kind: 'number', range: { min: 1, whole: true }, target, metavar: 'N', help }),
     exclude: (target: Path<R>): Declared<R> => ({ flag: 'exclude', kind: 'text', multiple: true, target, metavar: 'GLOB', help: 'module paths or node names to leave alone (repeatable)' }),
     shard: (target: Path<R>, pieces: string): Declared<R> => ({
-      flag: 'shard', kind: 'text', parse: parseShard, valid: isShard, target, metavar: 'I/N',
+      flag: 'shard', kind: 'text', parse: parseShard, format: (v) => [`${(v as { index: number }).index}/${(v as { count: number }).count}`], valid: isShard, target, metavar: 'I/N',
       help: `compute only the I-th of N shares of the ${pieces} into a part file; quantlens merge combines the parts`,
     }),
     part: (target: Path<R>): Declared<R> => ({
@@ -37,6 +37,7 @@ export function commonOptions<R>() {
     inputShape: (target: Path<R>): Declared<R> => ({
       flag: 'input-shape', kind: 'text', multiple: true, target, metavar: 'NAME=1x3x48x320',
       parse: parseInputShape, collect: (items) => Object.fromEntries(items as Array<[string, number[]]>), valid: isShapes,
+      format: (v) => Object.entries(v as Record<string, number[]>).map(([name, dims]) => `${name}=${dims.join('x')}`),
       help: 'sizes for an input with dynamic dimensions (repeatable); random samples take them, images are resized to them',
     }),
   };

@@ -67,7 +67,7 @@ export const PRUNE: CommandSpec = {
       applies: (v) => v.method === 'nm' && 'does not apply to --method nm (--pattern N:M sets it)',
     },
     {
-      flag: 'pattern', kind: 'text', parse: parsePattern, valid: (v) => { const p = v as { n?: number; m?: number }; return Number.isInteger(p?.n) && Number.isInteger(p?.m) && p.n! > 0 && p.n! < p.m!; },
+      flag: 'pattern', kind: 'text', parse: parsePattern, format: (v) => [`${(v as { n: number }).n}:${(v as { m: number }).m}`], valid: (v) => { const p = v as { n?: number; m?: number }; return Number.isInteger(p?.n) && Number.isInteger(p?.m) && p.n! > 0 && p.n! < p.m!; },
       target: 'options.pattern', metavar: 'N:M', help: 'N:M: keep N of every M weights along the input', applies: only('nm'),
     },
     ...shared(),
@@ -94,7 +94,7 @@ export const SWEEP: CommandSpec = {
   defaults: { options: DEFAULT_PRUNE_OPTIONS },
   options: [
     {
-      flag: 'sparsities', kind: 'text', parse: parseSparsities, valid: (v) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && x >= 0 && x < 1),
+      flag: 'sparsities', kind: 'text', parse: parseSparsities, format: (v) => [(v as number[]).join(',')], valid: (v) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && x >= 0 && x < 1),
       target: 'sweep.sparsities', metavar: '0.1,0.3,0.5', help: 'the sparsities to try, each in [0, 1)',
     },
     { flag: 'method', kind: 'choice', choices: { magnitude: PRUNE_METHOD_CHOICES.magnitude, structured: PRUNE_METHOD_CHOICES.structured }, target: 'options.method', help: 'what is removed' },

@@ -37,6 +37,8 @@ export interface OptionSpec {
   sets?: unknown;
   /** text: the request's value from the text (one item of a repeated flag), throwing a usage error. */
   parse?: (text: string) => unknown;
+  /** text with `parse`: the request's value back into the flag's text, one item per repeat (scripts the CLI runs). */
+  format?: (v: unknown) => string[];
   /** A repeated flag's parsed items into the request's value (--input-shape items into a record). */
   collect?: (items: unknown[]) => unknown;
   /** A request's value is valid (parsed options, which the engine receives already typed). */
@@ -189,4 +191,28 @@ export function checkRequest(spec: CommandSpec, request: Record<string, unknown>
     values[o.flag] = v;
   }
   checkRules(spec, values, given);
+}
+
+/**
+ * A request back into the command line that makes it (the inverse of the CLI's parsing): what a cluster
+ * job's script runs for a request the editor built.
+ */
+export function argsFromRequest(spec: CommandSpec, request: Record<string, unknown>): string[] {
+  const args: string[] = [spec.command];
+  for (const p of spec.positionals) {
+    const v = getPath(request, p.target);
+    if (v === undefined) throw usage(`${spec.command} needs ${p.name}`);
+    args.push(...(p.variadic ? (v as unknown[]).map(String) : [String(v)]));
+  }
+  for (const o of spec.options) {
+    const v = o.target ? getPath(request, o.target) : undefined;
+    if (v === undefined || v === null) continue;
+    if (o.kind === 'flag') {
+      if (o.sets !== undefined ? JSON.stringify(v) === JSON.stringify(o.sets) : v === true) args.push(`--${o.flag}`);
+      continue;
+    }
+    const items = o.format ? o.format(v) : o.multiple && Array.isArray(v) ? v.map(String) : [String(v)];
+    for (const t of items) args.push(`--${o.flag}`, t);
+  }
+  return args;
 }
