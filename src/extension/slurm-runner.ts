@@ -8,7 +8,7 @@ import { errorLine } from '../core/base/errors';
 import { commandSpec } from '../core/jobs/options/commands';
 import { argsFromRequest } from '../core/jobs/options/schema';
 import { partFile } from '../core/cluster/job-dir';
-import { mergeAvailable } from '../core/cluster/merge';
+import { mergeAvailable } from '../core/jobs/merge-parts';
 import type { ShardableJob } from '../core/cluster/parts';
 import { cancelSlurmJob, jobFailed, slurmStatus, submitSlurmJob, writeSlurmJob } from '../core/cluster/slurm';
 import type { JobRequests, JobResults } from '../core/jobs/requests';

@@ -10,7 +10,7 @@ import { analyzeSensitivity } from '../sensitivity/analyze';
 import { buildQatPlan } from '../qat/plan';
 import { pruneModel } from '../prune/prune-model';
 import { sweepModel } from '../prune/sweep';
-import { mergeParts } from '../cluster/merge';
+import { mergeParts } from './merge-parts';
 import type { JobKind, JobRequest, JobRequests, JobResults, PartialOf } from './requests';
 
 type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext<PartialOf<K>>) => Promise<JobResults[K]>;

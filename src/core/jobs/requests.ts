@@ -12,7 +12,7 @@ import type { RunReport } from '../runtime/run-model';
 import type { DevicePreference } from '../runtime/session';
 import type { QatPlan } from '../qat/plan';
 import type { InputShapes } from '../calib/input-shapes';
-import type { MergeResult } from '../cluster/merge';
+import type { MergeResult } from './merge-parts';
 
 export interface JobRequests {
   inspect: { model: string };

@@ -4,7 +4,7 @@ import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
 import { rankLayers, type LayerSensitivity, type SensitivityReport } from '../sensitivity/analyze';
 import type { SweepPoint, SweepReport } from '../prune/sweep';
-import { readJobParts, readPart, type PartFile } from './parts';
+import { readJobParts, readPart, type PartFile } from '../cluster/parts';
 
 export interface MergeResult {
   job: PartFile['job'];
