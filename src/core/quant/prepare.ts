@@ -21,8 +21,9 @@ import { HessianAccumulator } from './hessian';
 import type { NodeDecision, QuantizeOptions } from './options';
 import type { QuantPolicy } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
-import { calibrateActivations, type CalibrationReport } from './static/calibrate';
-import { smoothActivations, type SmoothingDecision } from './static/smooth';
+import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
+import { calibrator } from '../calib/calibrators';
+import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
 import { floatWeightDims, weightScratch } from './weights';
 
@@ -189,13 +190,18 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   if (statics.length && data) {
     const t = performance.now();
     statics.forEach((n) => qctx.staticNodes.add(n));
+    let measured: MeasuredRanges | undefined;
     if (options.smoothing !== 'off') {
-      smoothing = await smoothActivations(editor, loaded, statics, data, options.device, ctx);
+      const planned = planSmoothing(editor, loaded, statics);
+      // MinMax: smoothing's per-channel maxima and every range come from one pass (see smoothAndMeasure).
+      const one = planned.items.length && calibrator(options.calibrationMethod, options).bins === 0 ? await smoothAndMeasure(editor, loaded, planned, calibrationTensors(statics, qctx), data, options.device, ctx) : undefined;
+      smoothing = one?.decisions ?? (planned.items.length ? await smoothActivations(editor, loaded, statics, data, options.device, ctx) : planned.decisions);
+      measured = one?.measured;
       if (smoothing.some((d) => !d.skipped)) editor.dropUnusedConstants();
       qctx.view = editor.view(); // smoothing added constants: the plan's view must see them
       timings.smoothing = (performance.now() - t) / 1000;
     }
-    calibration = await calibrateActivations(loaded, qctx, statics, data, options, ctx);
+    calibration = await calibrateActivations(loaded, qctx, statics, data, options, ctx, measured);
     provider ??= calibration.device;
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;

@@ -20,7 +20,7 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 export async function captureTensors(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference,
   onSample: (values: Record<string, ort.Tensor>, index: number, feeds: Record<string, ort.Tensor>) => void | Promise<void>, ctx: JobContext = {},
-  model: ModelProto = loaded.model, holdAll = false,
+  model: ModelProto = loaded.model, holdAll = false, optimization: SessionOptions['optimization'] = 'basic',
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number }> {
   // Graph inputs cannot be fetched as outputs: callers read them from the feeds.
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
@@ -40,8 +40,9 @@ export async function captureTensors(
       return { provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}), samples: samples.length, seconds: (performance.now() - t0) / 1000 };
     }
   }
-  // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster.
-  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(model, fetch), loaded, device, 'basic');
+  // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster (reductions
+  // fetch only scalars and keep the conv layouts: callers ask for all).
+  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(model, fetch), loaded, device, optimization);
   const s = { session, provider, fallbackReason };
   try {
     let i = 0;
@@ -152,23 +153,43 @@ export async function captureChannelStats(
   }
 }
 
+/** Per-channel extremes of one tensor: its channels along axis 1 (NCHW) or the last axis. */
+export interface ChannelSpec { tensor: string; axis: 1 | 'last'; channels: number }
+export interface ChannelRange { min: Float64Array; max: Float64Array }
+
 /**
- * MinMax over every named tensor without copying activations out of onnxruntime: a copy of the model
- * gets a ReduceMin and a ReduceMax (all axes, scalar out) per tensor and only those scalars are fetched,
- * sample by sample. Falls back to undefined when onnxruntime refuses the variant (a type ReduceMin lacks),
- * so the caller can capture the tensors themselves.
+ * MinMax without copying activations out of onnxruntime: a copy of the model gets, per tensor, a ReduceMin
+ * and a ReduceMax (all axes, scalar out; or per channel for `channels`, after a Reshape to [N, C, rest] or
+ * [rows, C]) and only those results are fetched, sample by sample. One pass serves both the activation
+ * ranges and smoothing's per-channel maxima. Undefined when onnxruntime refuses the variant (a type
+ * ReduceMin lacks), so the caller can capture the tensors themselves.
  */
-export async function captureRanges(
-  loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
-): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const reduce = names.flatMap((n, i) => [
-    { op_type: 'ReduceMin', name: `quantlens_min_${i}`, input: [n], output: [`quantlens_min_${i}`], attribute: [intAttr('keepdims', 0)] },
-    { op_type: 'ReduceMax', name: `quantlens_max_${i}`, input: [n], output: [`quantlens_max_${i}`], attribute: [intAttr('keepdims', 0)] },
-  ]);
-  const variant = withReductions(loaded.model, names.map((n, i) => ({ tensor: n, nodes: [reduce[2 * i], reduce[2 * i + 1]] })));
+export async function captureMinMax(
+  loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}, channels: ChannelSpec[] = [],
+): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
+  const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  const extra: TensorProto[] = [];
+  const reduceOver = (op: string, name: string, input: string, axes?: number[]): NodeProto => {
+    const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: [intAttr('keepdims', 0)] };
+    if (axes && opset >= 18) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
+    else if (axes) n.attribute!.push(intsAttr('axes', axes));
+    return n;
+  };
+  const placements = [
+    ...names.map((n, i) => ({ tensor: n, nodes: [reduceOver('ReduceMin', `quantlens_min_${i}`, n), reduceOver('ReduceMax', `quantlens_max_${i}`, n)] })),
+    ...channels.map((c, i) => {
+      const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];
+      extra.push(int64Tensor(`quantlens_cflat_shape_${i}`, shape));
+      const flat: NodeProto = { op_type: 'Reshape', name: `quantlens_cflat_${i}`, input: [c.tensor, `quantlens_cflat_shape_${i}`], output: [`quantlens_cflat_${i}`] };
+      return { tensor: c.tensor, nodes: [flat, reduceOver('ReduceMin', `quantlens_cmin_${i}`, `quantlens_cflat_${i}`, axes), reduceOver('ReduceMax', `quantlens_cmax_${i}`, `quantlens_cflat_${i}`, axes)] };
+    }),
+  ];
+  const variant = withReductions(loaded.model, placements, extra);
   const ranges = new Map<string, { min: number; max: number; count: number }>();
+  const perChannel: Array<ChannelRange | undefined> = channels.map(() => undefined);
+  const fetch = [...names.flatMap((_, i) => [`quantlens_min_${i}`, `quantlens_max_${i}`]), ...channels.flatMap((_, i) => [`quantlens_cmin_${i}`, `quantlens_cmax_${i}`])];
   try {
-    const run = await captureTensors(loaded, reduce.map((r) => r.output[0]), data, device, (out) => {
+    const run = await captureTensors(loaded, fetch, data, device, (out) => {
       names.forEach((n, i) => {
         const lo = out[`quantlens_min_${i}`], hi = out[`quantlens_max_${i}`];
         if (lo.type !== 'float32') return; // only float activations are calibrated
@@ -178,8 +199,15 @@ export async function captureRanges(
         r.count++;
         ranges.set(n, r);
       });
-    }, ctx, variant, true);
-    return { ranges, ...run };
+      channels.forEach((c, i) => {
+        const lo = out[`quantlens_cmin_${i}`], hi = out[`quantlens_cmax_${i}`];
+        if (lo?.type !== 'float32' || lo.data.length !== c.channels) return;
+        const r = (perChannel[i] ??= { min: new Float64Array(c.channels).fill(Infinity), max: new Float64Array(c.channels).fill(-Infinity) });
+        const a = lo.data as Float32Array, b = hi.data as Float32Array;
+        for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], a[k]); r.max[k] = Math.max(r.max[k], b[k]); }
+      });
+    }, ctx, variant, true, 'all');
+    return { ranges, channels: perChannel, ...run };
   } catch (e) {
     if (e instanceof CancelledError) throw e;
     return undefined;

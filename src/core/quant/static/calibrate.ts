@@ -5,7 +5,7 @@ import { GrowingHistogram } from '../../calib/histogram';
 import type { JobContext } from '../../base/jobs';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
-import { captureRanges, captureTensors } from '../../runtime/capture';
+import { captureMinMax, captureTensors } from '../../runtime/capture';
 import type { Provider } from '../../runtime/session';
 import type { QuantContext } from '../context';
 import type { QuantizeOptions } from '../options';
@@ -39,6 +39,15 @@ export interface CalibrationReport {
   tensors: TensorCalibration[];
 }
 
+/** Ranges measured before calibration proper (with smoothing's statistics, in the same pass). */
+export interface MeasuredRanges { ranges: Map<string, { min: number; max: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number }
+
+/** The activations calibration measures; outputs of pass-through ops take their input's parameters. */
+export function calibrationTensors(nodes: NodeProto[], ctx: QuantContext): string[] {
+  const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
+  return [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
+}
+
 const DECISION_OPS = new Set(['Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'TopK']);
 
 /**
@@ -70,14 +79,13 @@ function decisionTensors(ctx: QuantContext): Map<string, string> {
  * Captures every activation the static nodes touch, streamed sample by sample into a histogram per
  * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
  */
-export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext): Promise<CalibrationReport> {
-  // Outputs of pass-through ops take their input's parameters: no need to fetch them.
-  const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
-  const names = [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
+export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext, measured?: MeasuredRanges): Promise<CalibrationReport> {
+  const names = calibrationTensors(nodes, ctx);
   const hists = new Map<string, GrowingHistogram>();
   const method = calibrator(o.calibrationMethod, o);
-  // A method that needs only the extremes: reduce inside onnxruntime instead of copying activations out.
-  const reduced = method.bins === 0 ? await captureRanges(loaded, names, data, o.device, job) : undefined;
+  // A method that needs only the extremes: reduce inside onnxruntime instead of copying activations out
+  // (or take the ranges the smoothing pass measured alongside its own statistics).
+  const reduced = method.bins !== 0 ? undefined : measured && names.every((n) => measured.ranges.has(n)) ? measured : await captureMinMax(loaded, names, data, o.device, job);
   let run: { provider: Provider; fallbackReason?: string; samples: number; seconds: number };
   if (reduced) {
     for (const [name, r] of reduced.ranges) {

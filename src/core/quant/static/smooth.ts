@@ -7,7 +7,8 @@ import type { GraphView } from '../../onnx/graph';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
-import { captureChannelStats } from '../../runtime/capture';
+import { captureChannelStats, captureMinMax, type ChannelSpec } from '../../runtime/capture';
+import type { MeasuredRanges } from './calibrate';
 import type { DevicePreference } from '../../runtime/session';
 import { floatWeight, floatWeightDims } from '../weights';
 import { attrInt } from '../../onnx/attributes';
@@ -91,32 +92,90 @@ function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>,
   return 'too long a chain of constant ops';
 }
 
+/**
+ * A reader's weights summarised per (output, input) channel pair: the largest |w| and how many weights
+ * the pair has (a conv's taps), and per input channel Σw². Smoothing scales whole input channels, so the
+ * noise estimate for any scales needs only these: a conv's weights are read once instead of once per α.
+ * Weights with one tap per pair (MatMul, Gemm, 1×1 convs) are their own summary: no copy is made.
+ */
+interface PairStats {
+  outs: number;
+  ins: number;
+  w2: Float64Array;
+  forEach: (fn: (o: number, c: number, maxAbs: number, taps: number) => void) => void;
+  /** A dense one-tap weight (MatMul, Gemm, ungrouped 1×1 conv): walked in place, [ins][outs] or [outs][ins]. */
+  dense?: { w: Float32Array; outMajor: boolean };
+}
+
+function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
+  return readers.map(([r, w]) => {
+    const w2 = new Float64Array(r.ins);
+    for (let f = 0; f < w.length; f++) w2[r.inChannel(f)] += w[f] * w[f];
+    const taps = w.length / Math.max(1, r.outs * (r.node.op_type === 'Conv' ? r.dims[1] : r.ins));
+    if (!(taps > 1)) {
+      const grouped = r.node.op_type === 'Conv' && r.dims[1] !== r.ins;
+      const outMajor = r.node.op_type === 'Conv' || (r.node.op_type === 'Gemm' && r.outChannel(1) === 0);
+      return { outs: r.outs, ins: r.ins, w2, forEach: (fn) => { for (let f = 0; f < w.length; f++) fn(r.outChannel(f), r.inChannel(f), Math.abs(w[f]), 1); }, ...(grouped ? {} : { dense: { w, outMajor } }) };
+    }
+    // A conv's weight is [out][in/group][taps]: each pair's taps are contiguous.
+    const pairs = w.length / taps;
+    const out = new Int32Array(pairs), inn = new Int32Array(pairs), maxAbs = new Float32Array(pairs);
+    for (let k = 0; k < pairs; k++) {
+      out[k] = r.outChannel(k * taps);
+      inn[k] = r.inChannel(k * taps);
+      let m = 0;
+      for (let t = k * taps; t < (k + 1) * taps; t++) m = Math.max(m, Math.abs(w[t]));
+      maxAbs[k] = m;
+    }
+    return { outs: r.outs, ins: r.ins, w2, forEach: (fn) => { for (let k = 0; k < pairs; k++) fn(out[k], inn[k], maxAbs[k], taps); } };
+  });
+}
+
 /** Estimated output noise of the readers after smoothing by s: input rounding (uint8, per tensor) + weight rounding (int8, per output channel). */
-function noise(readers: Array<[Layout, Float32Array]>, a: Float64Array, s: Float64Array): number {
+function noise(readers: PairStats[], a: Float64Array, s: Float64Array): number {
   let amax = 0;
   for (let c = 0; c < a.length; c++) amax = Math.max(amax, a[c] / s[c]);
   const dx2 = ((2 * amax) / 255) ** 2 / 12;
   let total = 0;
-  for (const [r, w] of readers) {
-    const wmax = new Float64Array(r.outs);
-    const aw = new Float64Array(r.outs);
+  for (const p of readers) {
     let w2 = 0;
-    for (let f = 0; f < w.length; f++) {
-      const c = r.inChannel(f), o = r.outChannel(f);
-      const ws = w[f] * s[c];
-      w2 += ws * ws;
-      wmax[o] = Math.max(wmax[o], Math.abs(ws));
-      aw[o] += (a[c] / s[c]) ** 2;
+    for (let c = 0; c < p.ins; c++) w2 += p.w2[c] * s[c] * s[c];
+    const wmax = new Float64Array(p.outs);
+    const aw = new Float64Array(p.outs);
+    if (p.dense) {
+      // Every output reads every input once: one Σ(a/s)² for all, and a tight max over the weights.
+      let a2 = 0;
+      for (let c = 0; c < p.ins; c++) a2 += (a[c] / s[c]) ** 2;
+      aw.fill(a2);
+      const { w, outMajor } = p.dense;
+      // In memory order: rows of outputs ([outs][ins]) or rows of inputs ([ins][outs]).
+      if (outMajor) {
+        for (let o = 0, f = 0; o < p.outs; o++) {
+          let m = 0;
+          for (let c = 0; c < p.ins; c++, f++) { const v = Math.abs(w[f]) * s[c]; if (v > m) m = v; }
+          wmax[o] = m;
+        }
+      } else {
+        for (let c = 0, f = 0; c < p.ins; c++) {
+          const sc = s[c];
+          for (let o = 0; o < p.outs; o++, f++) { const v = Math.abs(w[f]) * sc; if (v > wmax[o]) wmax[o] = v; }
+        }
+      }
+    } else {
+      p.forEach((o, c, m, taps) => {
+        wmax[o] = Math.max(wmax[o], m * s[c]);
+        aw[o] += taps * (a[c] / s[c]) ** 2;
+      });
     }
     total += dx2 * w2;
-    for (let o = 0; o < r.outs; o++) total += ((wmax[o] / 127) ** 2 / 12) * aw[o];
+    for (let o = 0; o < p.outs; o++) total += ((wmax[o] / 127) ** 2 / 12) * aw[o];
   }
   return total;
 }
 
-function scalesFor(readers: Array<[Layout, Float32Array]>, a: Float64Array, alpha: number): Float64Array {
+function scalesFor(readers: PairStats[], a: Float64Array, alpha: number): Float64Array {
   const wmax = new Float64Array(a.length);
-  for (const [r, w] of readers) for (let f = 0; f < w.length; f++) { const c = r.inChannel(f); wmax[c] = Math.max(wmax[c], Math.abs(w[f])); }
+  for (const p of readers) p.forEach((_o, c, m) => { wmax[c] = Math.max(wmax[c], m); });
   return Float64Array.from(a, (ac, c) => (ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1));
 }
 
@@ -181,23 +240,54 @@ function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], deci
  * producer of another).
  */
 export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<SmoothingDecision[]> {
+  const planned = planSmoothing(editor, loaded, nodes);
+  if (!planned.items.length) return planned.decisions;
+  const stats = await captureChannelStats(loaded, planned.specs, data, device, ctx, 'absmax');
+  return applySmoothing(editor, loaded, planned, stats?.values ?? []).decisions;
+}
+
+export interface SmoothingPlan {
+  items: Item[];
+  decisions: SmoothingDecision[];
+  /** What to measure: each item's activation, per channel. */
+  specs: ChannelSpec[];
+  /** Every tensor whose values smoothing divides per channel (each chain's outputs), with its item. */
+  affected: Map<string, number>;
+}
+
+/** The activations smoothing may act on, before any data is seen. */
+export function planSmoothing(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[]): SmoothingPlan {
   const decisions: SmoothingDecision[] = [];
   const items = plan(editor, loaded, nodes, decisions);
-  if (!items.length) return decisions;
-  const stats = await captureChannelStats(loaded, items.map((w) => ({ tensor: w.tensor, axis: w.axis, channels: w.readers[0].ins })), data, device, ctx, 'absmax');
+  const affected = new Map<string, number>();
+  items.forEach((it, i) => {
+    affected.set(it.tensor, i);
+    for (const step of it.chain) affected.set(step.node.output![0], i);
+  });
+  return { items, decisions, specs: items.map((w) => ({ tensor: w.tensor, axis: w.axis, channels: w.readers[0].ins })), affected };
+}
+
+/**
+ * Chooses α per activation from its per-channel maxima and writes the smoothed constants; returns the
+ * decisions and each item's scales (ones where it was left alone), which divide the affected tensors.
+ */
+export function applySmoothing(editor: ModelEditor, loaded: LoadedModel, p: SmoothingPlan, absmax: Array<Float64Array | undefined>): { decisions: SmoothingDecision[]; scales: Float64Array[] } {
+  const decisions = [...p.decisions];
+  const scales: Float64Array[] = p.items.map((it) => new Float64Array(it.readers[0].ins).fill(1));
   const ratio = (v: Float64Array) => Math.max(...v) / (Float64Array.from(v).sort()[v.length >> 1] || 1e-12);
   let view = editor.view();
-  for (const [i, item] of items.entries()) {
-    const a = stats?.values[i];
+  for (const [i, item] of p.items.entries()) {
+    const a = absmax[i];
     const base: SmoothingDecision = { tensor: item.tensor, layers: item.readers.map((r) => r.node.name ?? ''), alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [] };
     if (!a) { decisions.push({ ...base, skipped: 'per-channel maxima could not be measured' }); continue; }
     const weights = item.readers.map((r): [Layout, Float32Array] => [r, floatWeight(view, r.node.input![1], loaded.loc)!.data]);
+    const pairs = pairStats(weights);
     const ones = new Float64Array(a.length).fill(1);
-    const before = noise(weights, a, ones);
-    let best: { alpha: number; n: number; s: Float64Array } = { alpha: 0, n: before, s: ones };
+    const before = noise(pairs, a, ones);
+    let best: { alpha: number; n: number; s: Float64Array } = { alpha: 0, n: before, s: ones as Float64Array };
     for (const alpha of ALPHAS) {
-      const s = scalesFor(weights, a, alpha);
-      const n = noise(weights, a, s);
+      const s = scalesFor(pairs, a, alpha);
+      const n = noise(pairs, a, s);
       if (n < best.n) best = { alpha, n, s };
     }
     const gain = 10 * Math.log10(before / best.n);
@@ -207,7 +297,41 @@ export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel
     }
     apply(editor, view, loaded, item, weights, best.s);
     view = editor.view();
+    scales[i] = best.s;
     decisions.push({ ...base, alpha: best.alpha, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(Float64Array.from(a, (x, c) => x / best.s[c]))], absorbedBy: item.chain.map((c) => c.node.name ?? '') });
   }
-  return decisions;
+  return { decisions, scales };
+}
+
+/**
+ * Smoothing and MinMax calibration in one onnxruntime pass: the activations smoothing may divide (each
+ * item's tensor and its chain's outputs) are measured per channel, every other one as a whole. Smoothing
+ * then chooses its scales from the per-channel maxima, and an affected tensor's range after smoothing
+ * follows exactly from its per-channel extremes divided by the scales (all positive). Undefined when
+ * onnxruntime refuses the reductions (the caller then measures in two passes).
+ */
+export async function smoothAndMeasure(editor: ModelEditor, loaded: LoadedModel, p: SmoothingPlan, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<{ decisions: SmoothingDecision[]; measured: MeasuredRanges } | undefined> {
+  const specs: ChannelSpec[] = [...p.specs];
+  const specOf = new Map(specs.map((sp, i) => [sp.tensor, i]));
+  for (const n of names) {
+    const item = p.affected.get(n);
+    if (item === undefined || specOf.has(n)) continue;
+    specOf.set(n, specs.length);
+    specs.push({ ...p.specs[item], tensor: n });
+  }
+  const r = await captureMinMax(loaded, names.filter((n) => !p.affected.has(n)), data, device, ctx, specs);
+  if (!r || p.specs.some((_, i) => !r.channels[i])) return undefined;
+  const absmax = p.specs.map((_, i) => Float64Array.from(r.channels[i]!.min, (lo, c) => Math.max(Math.abs(lo), Math.abs(r.channels[i]!.max[c]))));
+  const { decisions, scales } = applySmoothing(editor, loaded, p, absmax);
+  const ranges = new Map<string, { min: number; max: number }>(r.ranges);
+  for (const n of names) {
+    const item = p.affected.get(n);
+    const ch = item === undefined ? undefined : r.channels[specOf.get(n)!];
+    if (item === undefined || !ch) continue;
+    const s = scales[item];
+    let min = Infinity, max = -Infinity;
+    for (let c = 0; c < s.length; c++) { min = Math.min(min, ch.min[c] / s[c]); max = Math.max(max, ch.max[c] / s[c]); }
+    ranges.set(n, { min, max });
+  }
+  return { decisions, measured: { ranges, provider: r.provider, ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}), samples: r.samples, seconds: r.seconds } };
 }
