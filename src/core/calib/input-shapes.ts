@@ -42,12 +42,18 @@ export function checkInputShapes(graph: GraphProto, shapes: InputShapes | undefi
  */
 export function chosenDims(graph: GraphProto, used: Record<string, readonly number[]>): string[] {
   const out: string[] = [];
+  const named = new Set<string>();
   for (const v of dataInputs(graph)) {
     const declared = describeValue(v).shape ?? [];
     const dims = used[v.name!];
     if (!dims) continue;
     declared.forEach((d, k) => {
-      if (!(typeof d === 'number' && d > 0)) out.push(`${v.name}: ${typeof d === 'string' && d ? d : `dim ${k}`} = ${dims[k]}`);
+      if (typeof d === 'number' && d > 0) return;
+      // A named dimension once (inputs that share it share its size); an unnamed one per input.
+      if (typeof d === 'string' && d) {
+        if (!named.has(d)) out.push(`${d} = ${dims[k]}`);
+        named.add(d);
+      } else out.push(`${v.name}: dim ${k} = ${dims[k]}`);
     });
   }
   return out;

@@ -5,7 +5,7 @@ import { floatToHalf } from '../onnx/half';
 import { GraphView } from '../onnx/graph';
 import type { GraphProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
-import { describeValue } from '../onnx/value-type';
+import { concreteShapes, isPastInput } from './symbolic-dims';
 
 export interface RandomFeedOptions {
   seed?: number;
@@ -16,21 +16,6 @@ export interface RandomFeedOptions {
 }
 
 /**
- * A size for each symbolic dimension: 1 for the batch, 224 for the spatial dims of an image input
- * (rank 4 with 1 or 3 channels at axis 1 or 3), 16 for the rest (sequence lengths).
- */
-function concreteShape(shape: Array<number | string | null>, batch: number): number[] {
-  const image = shape.length === 4 && ([1, 3].includes(shape[1] as number) || [1, 3].includes(shape[3] as number));
-  const channelsFirst = image && [1, 3].includes(shape[1] as number);
-  return shape.map((d, k) => {
-    if (typeof d === 'number' && d > 0) return d;
-    if (k === 0) return batch;
-    if (image && (channelsFirst ? k >= 2 : k === 1 || k === 2)) return 224;
-    return 16;
-  });
-}
-
-/**
  * Random inputs matched to the graph's declared inputs. Integer inputs that index a Gather (token ids)
  * stay below the table's first dim, so an embedding lookup never goes out of range.
  */
@@ -38,14 +23,33 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   const rng = new Rng(opts.seed ?? 1234);
   const view = new GraphView(graph);
   const feeds: Record<string, ort.Tensor> = {};
+  const names = (graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && view.graphInputs.has(n));
+  const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1);
   for (const vi of graph.input ?? []) {
     if (!vi.name || !view.graphInputs.has(vi.name)) continue;
     const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-    const shape = opts.shapes?.[vi.name] ?? concreteShape(describeValue(vi).shape ?? [], opts.batch ?? 1);
+    const shape = shapes.get(vi.name)!;
     const n = shape.reduce((a, b) => a * b, 1);
-    feeds[vi.name] = randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
+    feeds[vi.name] = decoderInput(vi.name, elem, shape, shapes) ?? randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
   }
   return feeds;
+}
+
+/**
+ * A decoder's attention mask and position ids are not noise: the mask is all ones (random zeros can mask
+ * a whole row), and positions continue after the past (a learned position table is indexed by them).
+ */
+function decoderInput(name: string, elem: number, shape: number[], shapes: Map<string, number[]>): ort.Tensor | undefined {
+  if (elem !== DataType.INT64 && elem !== DataType.INT32) return undefined;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const make = (f: (i: number) => number) => (elem === DataType.INT64 ? new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), shape) : new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => f(i)), shape));
+  if (/attention_mask|attn_mask/i.test(name)) return make(() => 1);
+  if (/position_ids/i.test(name) && shape.length === 2) {
+    const past = [...shapes].find(([k, s]) => isPastInput(k) && s.length >= 3)?.[1];
+    const offset = past ? past[past.length - 2] : 0;
+    return make((i) => offset + (i % shape[1]));
+  }
+  return undefined;
 }
 
 function indexBound(view: GraphView, name: string): number {

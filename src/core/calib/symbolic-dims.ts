@@ -1,0 +1,89 @@
+// Sizes for the symbolic dimensions of a model's inputs, one value per symbol, so that inputs that share a
+// dimension agree, and a KV-cache decoder's attention mask spans the past and the new tokens.
+import type { GraphProto } from '../onnx/proto';
+import { describeValue } from '../onnx/value-type';
+
+type Dim = number | string | null;
+
+/** Past keys/values of a decoder (past_key_values.0.key, past.1.value, cache_k_0 ...). */
+export const isPastInput = (name: string) => /past|cache/i.test(name) && !/mask|position/i.test(name);
+const isMask = (name: string) => /attention_mask|attn_mask/i.test(name);
+const isTokens = (name: string) => /input_ids|inputs_embeds|^input$|tokens/i.test(name);
+
+/** `past_sequence_length + 1`, `past + seq`: a dim_param computed from others (+, -, * and integers). */
+function evaluate(expr: string, sym: Map<string, number>): number | undefined {
+  const tokens = expr.match(/[A-Za-z_][\w.]*|\d+|[+\-*]/g);
+  if (!tokens || tokens.length < 3) return undefined;
+  const value = (t: string) => (/^\d+$/.test(t) ? Number(t) : sym.get(t));
+  // Left to right, * before + and -.
+  const terms: number[] = [];
+  let sign = 1, acc = value(tokens[0]);
+  for (let i = 1; i < tokens.length; i += 2) {
+    const op = tokens[i], v = value(tokens[i + 1] ?? '');
+    if (acc === undefined || v === undefined) return undefined;
+    if (op === '*') acc *= v;
+    else { terms.push(sign * acc); sign = op === '-' ? -1 : 1; acc = v; }
+  }
+  if (acc === undefined) return undefined;
+  terms.push(sign * acc);
+  return terms.reduce((a, b) => a + b, 0);
+}
+
+const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
+
+/**
+ * A concrete shape for every data input: given shapes first (their symbols then hold for the other
+ * inputs), then the defaults (1 for a batch, 224 for an image's height and width, 16 otherwise), one
+ * value per symbol. A decoder with a KV cache gets an attention mask as long as the past and the new
+ * tokens together when its length is a symbol of its own (total_sequence_length); dim_params written as
+ * sums (`past_sequence_length + 1`) are computed.
+ */
+export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1): Map<string, number[]> {
+  const declared = new Map(inputs.map((n) => [n, (describeValue(graph.input!.find((v) => v.name === n)!).shape ?? []) as Dim[]]));
+  const sym = new Map<string, number>();
+  for (const [name, dims] of Object.entries(given)) {
+    (declared.get(name) ?? []).forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && dims[k] !== undefined && !sym.has(d)) sym.set(d, dims[k]); });
+  }
+  const positional = (shape: Dim[], k: number) => {
+    const image = shape.length === 4 && ([1, 3].includes(shape[1] as number) || [1, 3].includes(shape[3] as number));
+    const channelsFirst = image && [1, 3].includes(shape[1] as number);
+    if (k === 0) return batch;
+    if (image && (channelsFirst ? k >= 2 : k === 1 || k === 2)) return 224;
+    return 16;
+  };
+  // The decoder's sequence symbols: the past's length, the new tokens', the mask's.
+  const symbolAt = (pred: (n: string) => boolean, axis: number | 'last') => {
+    for (const [n, shape] of declared) {
+      if (!pred(n)) continue;
+      const d = shape[axis === 'last' ? shape.length - 1 : axis];
+      if (typeof d === 'string' && d && !isExpression(d)) return d;
+    }
+    return undefined;
+  };
+  const past = pastSymbol(declared);
+  const tokens = symbolAt(isTokens, 1);
+  const mask = symbolAt(isMask, 'last');
+  for (const [, shape] of declared) {
+    shape.forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && !sym.has(d) && d !== mask) sym.set(d, positional(shape, k)); });
+  }
+  if (mask && !sym.has(mask)) sym.set(mask, past && tokens && mask !== past && mask !== tokens ? sym.get(past)! + sym.get(tokens)! : sym.get(mask) ?? 16);
+  const out = new Map<string, number[]>();
+  for (const [name, shape] of declared) {
+    out.set(name, given[name] ?? shape.map((d, k) => {
+      if (typeof d === 'number' && d > 0) return d;
+      if (typeof d === 'string' && d) return sym.get(d) ?? evaluate(d, sym) ?? positional(shape, k);
+      return positional(shape, k);
+    }));
+  }
+  return out;
+}
+
+/** The past's sequence axis symbol: the dim of a past input that is neither the batch nor a fixed size, and not its last (head size). */
+function pastSymbol(declared: Map<string, Dim[]>): string | undefined {
+  for (const [n, shape] of declared) {
+    if (!isPastInput(n)) continue;
+    const d = shape.slice(1, -1).find((x) => typeof x === 'string' && x && !isExpression(x));
+    if (typeof d === 'string') return d;
+  }
+  return undefined;
+}
