@@ -18,7 +18,7 @@ The task: a 32x32 image holds one coloured square in one quadrant, on noise. Aft
 prompt tokens [PROMPT_A, PROMPT_B] the model answers [colour, quadrant, EOS]. Trained for a few hundred
 steps with a fixed seed: greedy decoding then answers correctly, so generation is a real metric.
 
-  python3 pipeline.py OUT_DIR [--steps 400] [--data DATA_DIR]
+  python3 pipeline.py OUT_DIR [--steps 150] [--data DATA_DIR]
 DATA_DIR gets held-apart images and prompts as .npy (calib/ and eval/, disjoint seeds) and answers.json.
 """
 import json
@@ -140,13 +140,14 @@ def empty_past(b):
 
 
 def train(steps, seed=0):
+    torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = TinyLLaVA()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     loss = float('nan')
     for _ in range(steps):
-        batch = [make_example(rng) for _ in range(32)]
+        batch = [make_example(rng) for _ in range(16)]
         pixels = torch.tensor(np.stack([b[0] for b in batch]))
         answers = torch.tensor([b[1] for b in batch])
         ids = torch.cat([torch.tensor(PROMPT).expand(len(batch), -1), answers[:, :-1]], dim=1)
@@ -261,7 +262,7 @@ def write_data(model, folder, seed, count):
 if __name__ == '__main__':
     args = sys.argv[1:]
     out = args[0] if args else 'tiny-llava'
-    steps = int(args[args.index('--steps') + 1]) if '--steps' in args else 400
+    steps = int(args[args.index("--steps") + 1]) if "--steps" in args else 150
     model, loss = train(steps)
     export(model, out)
     line = f'trained {steps} steps (loss {loss:.4f}); exported to {out}'

@@ -1,3 +1,5 @@
+import type { PipelineCompareReport } from '../core/pipeline/compare';
+import type { PipelineQuantizeResult } from '../core/jobs/quantize-pipeline';
 import type { CompareReport } from '../core/compare';
 import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import type { PruneResult } from '../core/prune/prune-model';
@@ -23,7 +25,8 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
   });
 }
 
-export function formatQuantizeResult(r: QuantizeResult): string {
+export function formatQuantizeResult(r: QuantizeResult | PipelineQuantizeResult): string {
+  if ('kind' in r) return formatPipelineQuantize(r);
   return [
     `wrote ${r.output}: ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)} (${(r.sizeBefore / Math.max(1, r.sizeAfter)).toFixed(2)}x smaller), ${r.quantized.length} nodes quantized, ${r.skipped.length} skipped, ${r.seconds.toFixed(2)} s on ${r.device}`,
     `  quantized weights: ${mib(r.weightBytes.before)} -> ${mib(r.weightBytes.after)}`,
@@ -41,7 +44,8 @@ export function inputLines(shapes: Record<string, number[]>, chosen: string[]): 
   return [`  inputs: ${list}${chosen.length ? ` (dynamic: ${chosen.join('; ')}; --input-shape NAME=DxD... to choose)` : ''}`];
 }
 
-export function formatCompare(r: CompareReport): string {
+export function formatCompare(r: CompareReport | PipelineCompareReport): string {
+  if ('kind' in r) return formatPipelineCompare(r);
   return [
     `${r.samples} samples (${r.data}) on ${r.device}`,
     ...inputLines(r.inputShapes, r.chosenDims),
@@ -84,4 +88,28 @@ export function formatPruneResult(r: PruneResult): string {
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push(`  report: ${r.report}${r.masks ? `; masks: ${r.masks}` : ''}`);
   return lines.join('\n');
+}
+
+/** Two pipelines: what they generated, then latency and sizes per component. */
+export function formatPipelineCompare(r: PipelineCompareReport): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const diverged = r.tokens.firstDivergence.filter((d): d is number => d !== null);
+  return [
+    `${r.samples} samples (${r.data}), greedy generation on ${r.device}, ${r.layout} layout`,
+    `  tokens: ${pct(r.tokens.agreement)} of ${r.tokens.generated} reference tokens reproduced, ${pct(r.tokens.exactMatch)} of answers identical${diverged.length ? `, first divergence at token ${Math.min(...diverged)} (earliest)` : ''}`,
+    `  first-token logits cosine ${r.logitsCosine.toFixed(5)}`,
+    `  latency: prefill ${r.latencyMs.reference.prefill.toFixed(2)} -> ${r.latencyMs.candidate.prefill.toFixed(2)} ms, per token ${r.latencyMs.reference.perToken.toFixed(2)} -> ${r.latencyMs.candidate.perToken.toFixed(2)} ms`,
+    ...Object.entries(r.sizes).map(([role, s]) => `  ${role}: ${mib(s!.reference)} -> ${mib(s!.candidate)}`),
+  ].join('\n');
+}
+
+/** A quantized pipeline: each component's scheme and size, then how its generation compares. */
+export function formatPipelineQuantize(r: PipelineQuantizeResult): string {
+  const scheme = (c: PipelineQuantizeResult['components'][number]) => (c.recipe === 'float' ? 'kept float' : `${c.recipe.mode}${c.recipe.bits ? ` ${c.recipe.bits}-bit` : c.recipe.mode === 'static' ? ' 8-bit' : ''}${c.recipe.algorithm ? ` ${c.recipe.algorithm}` : ''}`);
+  return [
+    `wrote ${r.output} (${r.layout} layout), ${r.seconds.toFixed(1)} s; calibrated by generation (${r.decoderSteps} decoder steps recorded)`,
+    ...r.components.map((c) => `  ${c.role.padEnd(9)} ${c.file}: ${scheme(c)}${c.result ? `, ${mib(c.result.sizeBefore)} -> ${mib(c.result.sizeAfter)}, ${c.result.quantized.length} nodes` : ''}`),
+    formatPipelineCompare(r.judged),
+    ...(r.warning ? [`  warning: ${r.warning}`] : []),
+  ].join('\n');
 }

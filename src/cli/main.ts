@@ -1,6 +1,7 @@
 import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import { CancelledError, errorLine, QuantLensError } from '../core/base/errors';
 import { formatSummary } from '../core/inspect';
+import { formatPipelineSummary } from '../core/pipeline/summary';
 import { commandSpec } from '../core/jobs/options/commands';
 import type { CommandSpec } from '../core/jobs/options/schema';
 import { runRequest } from '../core/jobs/handlers';
@@ -23,7 +24,7 @@ const printJson = (out: Out, v: unknown) => out.stdout(JSON.stringify(v, null, 2
  * runs through the same handlers as the engine's).
  */
 const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[K]) => void } = {
-  inspect: (summary, out) => out.stdout(formatSummary(summary) + '\n'),
+  inspect: (summary, out) => out.stdout(('kind' in summary ? formatPipelineSummary(summary) : formatSummary(summary)) + '\n'),
   run(report, out) {
     out.stdout(`${report.model}: ran on ${report.device}${report.fallbackReason ? ` (CUDA unavailable: ${report.fallbackReason})` : ''}, median ${report.latencyMs.toFixed(2)} ms over ${report.runs} runs (${report.warning})\n`);
     out.stdout(inputLines(report.inputShapes, report.chosenDims).join('\n') + '\n');

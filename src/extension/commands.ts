@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { formatPipelineSummary } from '../core/pipeline/summary';
 import type { ModelSummary } from '../core/inspect';
 import type { EngineRunner } from './engine';
 import { ModelSummaryPanel } from './model-summary-panel';
@@ -21,6 +22,12 @@ export async function inspectModel(ctx: vscode.ExtensionContext, engine: EngineR
   const model = await pickModel(uri);
   if (!model) return undefined;
   const summary = await engine.run(`QuantLens: inspecting ${vscode.workspace.asRelativePath(model)}`, 'inspect', { model: model.fsPath });
+  // A pipeline folder has no summary panel yet: its components go to the log.
+  if (summary && 'kind' in summary) {
+    log.appendLine(formatPipelineSummary(summary));
+    log.show(true);
+    return undefined;
+  }
   if (summary) ModelSummaryPanel.createOrShow(ctx.extensionUri, summary, log);
   return summary;
 }

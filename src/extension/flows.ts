@@ -131,6 +131,11 @@ export class Flows {
     });
     const result = await this.engine.run(`QuantLens: quantizing ${path.basename(model.fsPath)}`, 'quantize', { model: model.fsPath, output, options });
     if (!result) return undefined;
+    if ('kind' in result) {
+      // A pipeline folder: its panels are not built yet; the report says how its generation compares.
+      void vscode.window.showInformationMessage(`QuantLens: wrote ${result.output}: ${(result.judged.tokens.agreement * 100).toFixed(1)}% of the float pipeline's tokens reproduced`);
+      return { output: result.output, report: path.join(result.output, 'quantlens.report.json') };
+    }
     let sensitivityFile: string | undefined;
     let sens: SensitivityReport | undefined;
     if (preset?.sensitivity !== false) {

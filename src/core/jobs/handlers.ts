@@ -5,6 +5,20 @@ import { loadModel } from '../onnx/model-io';
 import { writeFixture } from './fixture';
 import { runModel } from '../runtime/run-model';
 import { compareModels } from '../compare';
+import { comparePipelines } from '../pipeline/compare';
+import { quantizePipeline } from './quantize-pipeline';
+import { summarizePipeline } from '../pipeline/summary';
+import { QuantLensError } from '../base/errors';
+import fs from 'node:fs';
+
+const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
+
+/** A folder is a pipeline: each component by the default recipe, calibrated and judged by generation. */
+function quantizeFolder(req: JobRequests['quantize'], ctx: JobContext<never>) {
+  const o = req.options ?? {};
+  if (!o.calibration || o.calibration.startsWith('random:')) throw new QuantLensError(req.model, 'a pipeline is calibrated by generation: --calibration DIR of images (pixel_values_N.npy) and prompts (input_ids.npy or prompts.json)', 'usage');
+  return quantizePipeline(req.model, req.output, { calibration: o.calibration, evaluation: o.evalData, samples: o.maxSamples, device: o.device }, ctx);
+}
 import { quantizeModel } from './quantize-model';
 import { analyzeSensitivity } from '../sensitivity/analyze';
 import { buildQatPlan } from '../qat/plan';
@@ -17,11 +31,12 @@ type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext<PartialO
 
 /** One handler per job kind: the CLI and the engine both dispatch here. */
 export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
-  inspect: async (req) => summarizeModel(loadModel(req.model)),
+  inspect: async (req) => (isFolder(req.model) ? summarizePipeline(req.model) : summarizeModel(loadModel(req.model))),
   run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs, inputShapes: req.inputShapes }, ctx),
   fixture: async (req) => writeFixture(req.name, req.output),
-  quantize: (req, ctx) => quantizeModel(req.model, req.output, req.options ?? {}, ctx),
-  compare: (req, ctx) => compareModels(req.reference, req.candidate, req.options ?? {}, ctx),
+  quantize: (req, ctx) => (isFolder(req.model) ? quantizeFolder(req, ctx) : quantizeModel(req.model, req.output, req.options ?? {}, ctx)),
+  // Two folders are two pipelines: judged by what they generate.
+  compare: (req, ctx) => (isFolder(req.reference) && isFolder(req.candidate) ? comparePipelines(req.reference, req.candidate, req.options ?? {}) : compareModels(req.reference, req.candidate, req.options ?? {}, ctx)),
   sensitivity: (req, ctx) => analyzeSensitivity(req.model, req.options ?? {}, ctx),
   'qat-plan': (req, ctx) => buildQatPlan(req.model, req.output, req.options ?? {}, ctx),
   prune: (req, ctx) => pruneModel(req.model, req.output, req.options ?? {}, ctx, { masks: req.masks }),

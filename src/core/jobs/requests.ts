@@ -13,6 +13,9 @@ import type { DevicePreference } from '../runtime/session';
 import type { QatPlan } from '../qat/plan';
 import type { InputShapes } from '../calib/input-shapes';
 import type { MergeResult } from './merge-parts';
+import type { PipelineCompareReport } from '../pipeline/compare';
+import type { PipelineQuantizeResult } from './quantize-pipeline';
+import type { PipelineSummary } from '../pipeline/summary';
 
 export interface JobRequests {
   inspect: { model: string };
@@ -32,11 +35,11 @@ export interface JobRequests {
 }
 
 export interface JobResults {
-  inspect: ModelSummary;
+  inspect: ModelSummary | PipelineSummary;
   run: RunReport;
   fixture: { output: string; sizeBytes: number; fixture: string; description: string };
-  quantize: QuantizeResult;
-  compare: CompareReport;
+  quantize: QuantizeResult | PipelineQuantizeResult;
+  compare: CompareReport | PipelineCompareReport;
   sensitivity: SensitivityReport;
   'qat-plan': QatPlan;
   prune: PruneResult;

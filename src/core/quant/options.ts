@@ -58,6 +58,8 @@ export interface QuantizeOptions {
   evaluator?: string;
   evaluatorLowerIsBetter?: boolean;
   evaluatorTimeoutSeconds?: number;
+  /** Pipelines (a folder of ONNX files): held-apart images and prompts the quantized pipeline is judged on. */
+  evalData?: string;
 }
 
 export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {

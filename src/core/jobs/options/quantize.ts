@@ -62,6 +62,7 @@ export const QUANTIZE: CommandSpec = {
     { flag: 'per-tensor', kind: 'flag', sets: false, target: 'options.perChannel', conflicts: ['per-channel'], help: 'one weight scale per tensor' },
     { flag: 'symmetric', kind: 'flag', target: 'options.symmetric', help: 'symmetric ranges everywhere (zero point 0)' },
     c.calibration('options.calibration'),
+    { flag: 'eval-data', kind: 'text', target: 'options.evalData', metavar: 'DIR', help: 'a pipeline (MODEL is a folder): held-apart images and prompts its generation is judged on' },
     scheme.calibrationMethod(),
     {
       flag: 'percentile', kind: 'number', range: { min: 50, max: 100, minOpen: true }, target: 'options.percentile', metavar: 'P', help: 'percentile kept',

@@ -1,0 +1,135 @@
+// A pipeline quantized component by component (vision INT8 static with the projector kept float,
+// embeddings INT8, decoder INT4 GPTQ by default), calibrated by generation and judged by generation.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { QuantLensError } from '../base/errors';
+import type { JobContext } from '../base/jobs';
+import { onnx } from '../onnx/proto';
+import { DataType } from '../onnx/dtypes';
+import { makeTensor } from '../onnx/tensor';
+import type { QuantizeOptions } from '../quant/options';
+import { quantizeModel, type QuantizeResult } from './quantize-model';
+import type { DevicePreference } from '../runtime/session';
+import { comparePipelines, type PipelineCompareReport } from '../pipeline/compare';
+import { loadPipelineSamples } from '../pipeline/data';
+import { generate, openPipeline, type DecoderFeeds } from '../pipeline/generate';
+import { detectPipeline, type ComponentRole } from '../pipeline/layout';
+
+export type ComponentRecipe = Partial<QuantizeOptions> | 'float';
+
+/** The per-module strategy the product exists for: vision INT8 (projector precise), embeddings INT8, the language model INT4. */
+export const DEFAULT_PIPELINE_RECIPE: Record<ComponentRole, ComponentRecipe> = {
+  vision: { mode: 'static', exclude: ['multi_modal_projector.**', '*projector*'] },
+  embedding: { mode: 'weight', bits: 8 },
+  decoder: { mode: 'weight', bits: 4, algorithm: 'gptq' },
+};
+
+export interface PipelineQuantizeOptions {
+  /** Images and prompts (see data.ts): the float pipeline generates on them, and each component is calibrated on what it saw. */
+  calibration: string;
+  /** Held-apart images and prompts the result is judged on (default: the calibration ones, said so). */
+  evaluation?: string;
+  samples?: number;
+  components?: Partial<Record<ComponentRole, ComponentRecipe>>;
+  device?: DevicePreference;
+}
+
+export interface PipelineQuantizeResult {
+  kind: 'pipeline';
+  input: string;
+  output: string;
+  layout: string;
+  components: Array<{ role: ComponentRole; file: string; recipe: ComponentRecipe; result?: Pick<QuantizeResult, 'sizeBefore' | 'sizeAfter' | 'quantized' | 'report'> }>;
+  /** Decoder steps recorded while generating (prefill and decode): the decoder's calibration samples. */
+  decoderSteps: number;
+  judged: PipelineCompareReport;
+  warning?: string;
+  seconds: number;
+}
+
+const ELEM: Partial<Record<ort.Tensor.Type, DataType>> = { float32: DataType.FLOAT, int64: DataType.INT64, int32: DataType.INT32, bool: DataType.BOOL, float16: DataType.FLOAT16 };
+
+/** Writes one sample's feeds as sample_N/<input>.pb (a calibration folder quantize reads). */
+function writeSample(dir: string, i: number, feeds: Record<string, ort.Tensor>): void {
+  const d = path.join(dir, `sample_${String(i).padStart(5, '0')}`);
+  fs.mkdirSync(d, { recursive: true });
+  for (const [name, t] of Object.entries(feeds)) {
+    const dtype = ELEM[t.type];
+    if (dtype === undefined) throw new QuantLensError(undefined, `cannot store a ${t.type} tensor ('${name}') as a calibration sample`);
+    const data = t.type === 'bool' ? Uint8Array.from(t.data as Uint8Array) : (t.data as Float32Array);
+    fs.writeFileSync(path.join(d, `${name}.pb`), onnx.TensorProto.encode(makeTensor(name, dtype, [...t.dims], data as Float32Array)).finish());
+  }
+}
+
+function copyTree(from: string, to: string, skip: Set<string>): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+    const src = path.join(from, e.name), dst = path.join(to, e.name);
+    if (skip.has(path.resolve(src))) continue;
+    if (e.isDirectory()) copyTree(src, dst, skip);
+    else if (e.isFile()) fs.copyFileSync(src, dst);
+  }
+}
+
+export async function quantizePipeline(input: string, output: string, o: PipelineQuantizeOptions, ctx: JobContext = {}): Promise<PipelineQuantizeResult> {
+  const t0 = performance.now();
+  const p = detectPipeline(input);
+  if (fs.existsSync(output) && (!fs.statSync(output).isDirectory() || fs.readdirSync(output).length)) throw new QuantLensError(output, 'exists and is not an empty folder: a quantized pipeline is written as a new folder');
+  if (path.resolve(output) === path.resolve(p.dir)) throw new QuantLensError(output, 'is the input pipeline: the input is never modified');
+  const recipe = { ...DEFAULT_PIPELINE_RECIPE, ...(o.components ?? {}) };
+  const calib = loadPipelineSamples(o.calibration, o.samples);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-pipeline-'));
+  const staged = `${path.resolve(output)}.partial-${process.pid}`;
+  try {
+    // Calibration by generation: the float pipeline runs on the calibration images and prompts, and every
+    // component's inputs are recorded as they are during real use (the decoder's at prefill and each step).
+    ctx.onProgress?.({ stage: 'generation', message: `float pipeline on ${calib.length} samples` });
+    const dirs: Record<ComponentRole, string> = { vision: path.join(work, 'vision'), embedding: path.join(work, 'embedding'), decoder: path.join(work, 'decoder') };
+    let steps = 0;
+    const s = await openPipeline(p, o.device ?? 'auto');
+    try {
+      for (const [i, sample] of calib.entries()) {
+        if (ctx.signal?.aborted) throw new QuantLensError(undefined, 'cancelled');
+        if (sample.pixels && s.sessions.vision) writeSample(dirs.vision, i, { [s.sessions.vision.session.inputNames[0]]: sample.pixels });
+        await generate(p, s, sample, p.maxNewTokens, (feeds: DecoderFeeds) => writeSample(dirs.decoder, steps++, feeds));
+      }
+    } finally {
+      await s.release();
+    }
+    copyTree(p.dir, staged, new Set(p.components.map((c) => path.resolve(c.file))));
+    const components: PipelineQuantizeResult['components'] = [];
+    for (const c of p.components) {
+      const r = recipe[c.role];
+      const dest = path.join(staged, c.relative);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      if (r === 'float') {
+        fs.copyFileSync(c.file, dest);
+        components.push({ role: c.role, file: c.relative, recipe: r });
+        continue;
+      }
+      ctx.onProgress?.({ stage: `quantize ${c.role}`, message: c.relative });
+      const needsData = r.mode === 'static' || (r.mode === 'weight' && r.bits === 4 && r.algorithm === 'gptq');
+      const data = needsData && fs.existsSync(dirs[c.role]) ? dirs[c.role] : undefined;
+      if (needsData && !data) throw new QuantLensError(c.file, `the ${c.role} recipe (${r.mode}${r.bits ? ` ${r.bits}-bit` : ''}) needs calibration inputs, and generation recorded none for it`);
+      const q = await quantizeModel(c.file, dest, { ...r, ...(data ? { calibration: data } : {}), device: o.device }, { signal: ctx.signal });
+      fs.renameSync(q.report, `${dest}.report.json`);
+      components.push({ role: c.role, file: c.relative, recipe: r, result: { sizeBefore: q.sizeBefore, sizeAfter: q.sizeAfter, quantized: q.quantized, report: path.join(output, `${c.relative}.report.json`) } });
+    }
+    ctx.onProgress?.({ stage: 'judge', message: 'greedy generation, float and quantized' });
+    const judged = await comparePipelines(p.dir, staged, { data: o.evaluation ?? o.calibration, samples: o.samples, device: o.device });
+    const result: PipelineQuantizeResult = {
+      kind: 'pipeline', input: p.dir, output, layout: p.layout, components, decoderSteps: steps,
+      judged: { ...judged, candidate: output },
+      ...(o.evaluation ? {} : { warning: 'judged on the calibration images and prompts: pass --eval-data DIR (held apart) for evidence' }),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    fs.writeFileSync(path.join(staged, 'quantlens.report.json'), JSON.stringify(result, null, 2) + '\n');
+    fs.renameSync(staged, output);
+    return result;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(staged, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadPipelineSamples } from '../../src/core/pipeline/data';
+import { generate, openPipeline } from '../../src/core/pipeline/generate';
+import { detectPipeline } from '../../src/core/pipeline/layout';
+import type { PipelineQuantizeResult } from '../../src/core/jobs/quantize-pipeline';
+import { cli } from '../helpers/cli';
+import { tmpDir } from '../helpers/util';
+
+// A real trained VLM pipeline (samples/tiny_vlm/pipeline.py: PyTorch trains it on a toy captioning task,
+// exports vision encoder, embeddings and a KV-cache decoder), run the way it is deployed and quantized per
+// component (vision INT8 static with the projector float, embeddings INT8, decoder INT4 GPTQ), calibrated
+// by generation on 16 images and judged by greedy generation on 24 others.
+describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibrated and judged by generation', function () {
+  this.timeout(600_000);
+  let dir = '', model = '', calib = '', evalSet = '', optimum = '';
+  before(function () {
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) this.skip();
+    dir = tmpDir();
+    model = path.join(dir, 'tiny-llava');
+    const r = spawnSync('/usr/bin/python3', [path.resolve('samples/tiny_vlm/pipeline.py'), model, '--steps', '150', '--data', path.join(dir, 'data')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    console.log(`      ${r.stdout.trim()}`);
+    calib = path.join(dir, 'data', 'calib');
+    evalSet = path.join(dir, 'data', 'eval');
+    // The Optimum layout: the same onnx/ folder and HF configs, without genai_config.json.
+    optimum = path.join(dir, 'optimum');
+    fs.cpSync(model, optimum, { recursive: true });
+    fs.rmSync(path.join(optimum, 'genai_config.json'));
+  });
+
+  it('recognizes both layouts, and says why a folder is not a pipeline', async () => {
+    assert.equal(detectPipeline(model).layout, 'genai');
+    assert.equal(detectPipeline(optimum).layout, 'optimum');
+    assert.deepEqual(detectPipeline(optimum).components.map((c) => c.role), ['vision', 'embedding', 'decoder']);
+    const i = await cli(['inspect', model]);
+    assert.equal(i.code, 0, i.stderr);
+    assert.match(i.stdout, /an onnxruntime-genai \(genai_config\.json\) pipeline of 3 models/);
+    assert.match(i.stdout, /decoder: onnx\/decoder_model_merged\.onnx .*\n.*past_key_values\.0\.key float32\[batch_size, 4, past_sequence_length, 24\]/);
+    const bad = await cli(['inspect', calib]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /calib: is not a model pipeline: no genai_config\.json, and no decoder_model_merged\.onnx \(found no \.onnx file\)/);
+  });
+
+  it('onnxruntime generates what PyTorch generates (prefill, then the KV cache step by step)', async () => {
+    const p = detectPipeline(model);
+    const s = await openPipeline(p, 'cpu');
+    try {
+      assert.deepEqual(s.cache, { layers: 2, heads: 4, headSize: 24 });
+      const truth = JSON.parse(fs.readFileSync(path.join(evalSet, 'answers.json'), 'utf8')) as { truth: number[][]; pytorch: number[][] };
+      const samples = loadPipelineSamples(evalSet);
+      const ours = [];
+      for (const sample of samples) ours.push((await generate(p, s, sample)).tokens);
+      assert.deepEqual(ours, truth.pytorch);
+      const right = ours.filter((t, i) => JSON.stringify(t) === JSON.stringify(truth.truth[i])).length;
+      assert.ok(right >= 20, `${right}/24 answers right: the trained model must be good enough for generation to mean something`);
+    } finally {
+      await s.release();
+    }
+  });
+
+  for (const layout of ['genai', 'optimum'] as const) {
+    it(`${layout} layout: one command quantizes every component, writes the same layout, and keeps ≥ 90% of the generated tokens on held-apart prompts`, async () => {
+      const input = layout === 'genai' ? model : optimum;
+      const out = path.join(dir, `${layout}-q`);
+      const r = await cli(['quantize', input, '-o', out, '--calibration', calib, '--eval-data', evalSet, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const q = JSON.parse(r.stdout) as PipelineQuantizeResult;
+      assert.equal(q.layout, layout);
+      assert.ok(q.decoderSteps >= 16 * 2, `${q.decoderSteps} decoder steps recorded (prefill and decode)`);
+      const byRole = Object.fromEntries(q.components.map((c) => [c.role, c]));
+      assert.equal(byRole.decoder.recipe !== 'float' && byRole.decoder.recipe.algorithm, 'gptq');
+      for (const c of q.components) assert.ok(c.result && c.result.sizeAfter < c.result.sizeBefore, `${c.role} smaller`);
+      // The projector stays float inside the vision encoder.
+      const vision = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'vision_encoder.onnx.report.json'), 'utf8')) as { quantized: string[] };
+      assert.ok(vision.quantized.length > 10 && !vision.quantized.some((n) => /multi_modal_projector/.test(n)), vision.quantized.filter((n) => /projector/.test(n)).join(', '));
+      assert.ok(fs.existsSync(path.join(out, 'config.json')) && fs.existsSync(path.join(out, 'generation_config.json')));
+      assert.equal(fs.existsSync(path.join(out, 'genai_config.json')), layout === 'genai');
+      assert.equal(detectPipeline(out).layout, layout);
+      console.log(`      ${layout}: tokens ${(q.judged.tokens.agreement * 100).toFixed(1)}% reproduced, ${(q.judged.tokens.exactMatch * 100).toFixed(1)}% answers identical, logits cosine ${q.judged.logitsCosine.toFixed(5)}, per token ${q.judged.latencyMs.reference.perToken.toFixed(2)} -> ${q.judged.latencyMs.candidate.perToken.toFixed(2)} ms, decoder ${(q.judged.sizes.decoder!.reference / 1024).toFixed(0)} -> ${(q.judged.sizes.decoder!.candidate / 1024).toFixed(0)} KiB`);
+      assert.ok(q.judged.tokens.agreement >= 0.9, `${q.judged.tokens.agreement}`);
+      assert.equal(q.judged.samples, 24);
+      // The judgement was on the held-apart set, and compare says the same of the written folder.
+      const c = await cli(['compare', input, out, '--data', evalSet, '--json']);
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(JSON.parse(c.stdout).tokens.agreement, q.judged.tokens.agreement);
+      assert.ok(!fs.existsSync(`${out}.partial-${process.pid}`));
+    });
+  }
+
+  it('refuses random calibration for a pipeline, and an output folder that is not empty', async () => {
+    const r = await cli(['quantize', model, '-o', path.join(dir, 'r'), '--calibration', 'random:4']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /a pipeline is calibrated by generation/);
+    const busy = await cli(['quantize', model, '-o', calib, '--calibration', calib]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /exists and is not an empty folder/);
+  });
+});
