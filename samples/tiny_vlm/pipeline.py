@@ -18,7 +18,8 @@ The task: a 32x32 image holds one coloured square in one quadrant, on noise. Aft
 prompt tokens [PROMPT_A, PROMPT_B] the model answers [colour, quadrant, EOS]. Trained for a few hundred
 steps with a fixed seed: greedy decoding then answers correctly, so generation is a real metric.
 
-  python3 pipeline.py OUT_DIR [--steps 150] [--data DATA_DIR]
+  python3 pipeline.py OUT_DIR [--steps 150] [--data DATA_DIR] [--split-decoder]
+--split-decoder also writes Optimum's pair, onnx/decoder_model.onnx (no cache) and decoder_with_past_model.onnx.
 DATA_DIR gets held-apart images and prompts as .npy (calib/ and eval/, disjoint seeds) and answers.json.
 """
 import json
@@ -165,7 +166,7 @@ def train(steps, seed=0):
     return model.eval(), float(loss)
 
 
-def export(model, out):
+def export(model, out, split=False):
     os.makedirs(os.path.join(out, 'onnx'), exist_ok=True)
     pixels = torch.randn(1, CHANNELS, IMAGE, IMAGE)
     opset = 17
@@ -185,6 +186,15 @@ def export(model, out):
     torch.onnx.export(model.language_model, (torch.randn(1, 1, TEXT_DIM), torch.ones(1, 4, dtype=torch.int64), torch.tensor([[3]]), *past),
                       os.path.join(out, 'onnx', 'decoder_model_merged.onnx'), input_names=['inputs_embeds', 'attention_mask', 'position_ids', *names],
                       output_names=['logits', *present], dynamic_axes=axes, opset_version=opset)
+    if split:
+        # Optimum's pair: the first step without a cache, the later ones with it (QuantLens merges them
+        # into decoder_model_merged.onnx with an If on use_cache_branch, as Optimum does).
+        torch.onnx.export(_NoPast(model.language_model), (torch.randn(1, 5, TEXT_DIM), torch.ones(1, 5, dtype=torch.int64), torch.arange(5)[None]),
+                          os.path.join(out, 'onnx', 'decoder_model.onnx'), input_names=['inputs_embeds', 'attention_mask', 'position_ids'],
+                          output_names=['logits', *present], dynamic_axes={**{k: v for k, v in axes.items() if k not in names}}, opset_version=opset)
+        torch.onnx.export(model.language_model, (torch.randn(1, 1, TEXT_DIM), torch.ones(1, 4, dtype=torch.int64), torch.tensor([[3]]), *past),
+                          os.path.join(out, 'onnx', 'decoder_with_past_model.onnx'), input_names=['inputs_embeds', 'attention_mask', 'position_ids', *names],
+                          output_names=['logits', *present], dynamic_axes=axes, opset_version=opset)
     image_tokens = (IMAGE // PATCH) ** 2
     config = {'model_type': 'llava', 'architectures': ['TinyLLaVA'], 'image_token_count': image_tokens, 'vocab_size': VOCAB,
               'text_config': {'hidden_size': TEXT_DIM, 'num_attention_heads': TEXT_HEADS, 'num_hidden_layers': TEXT_LAYERS, 'max_position_embeddings': MAX_POSITIONS},
@@ -211,6 +221,18 @@ class _Vision(nn.Module):
 
     def forward(self, pixel_values):
         return self.multi_modal_projector(self.vision_model(pixel_values))
+
+
+class _NoPast(nn.Module):
+    """The decoder's first step: no cache comes in (an empty one inside), the new one goes out."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, inputs_embeds, attention_mask, position_ids):
+        b = inputs_embeds.shape[0]
+        return self.lm(inputs_embeds, attention_mask, position_ids, *[torch.zeros(b, TEXT_HEADS, 0, HEAD_DIM) for _ in range(2 * TEXT_LAYERS)])
 
 
 class _Embed(nn.Module):
@@ -264,7 +286,7 @@ if __name__ == '__main__':
     out = args[0] if args else 'tiny-llava'
     steps = int(args[args.index("--steps") + 1]) if "--steps" in args else 150
     model, loss = train(steps)
-    export(model, out)
+    export(model, out, split='--split-decoder' in args)
     line = f'trained {steps} steps (loss {loss:.4f}); exported to {out}'
     if '--data' in args:
         data = args[args.index('--data') + 1]

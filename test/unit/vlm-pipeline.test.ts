@@ -5,6 +5,9 @@ import path from 'node:path';
 import { loadPipelineSamples } from '../../src/core/pipeline/data';
 import { generate, openPipeline } from '../../src/core/pipeline/generate';
 import { detectPipeline } from '../../src/core/pipeline/layout';
+import { mergeDecoders } from '../../src/core/onnx/merge-decoders';
+import { loadModel } from '../../src/core/onnx/model-io';
+import { onnx } from '../../src/core/onnx/proto';
 import type { PipelineQuantizeResult } from '../../src/core/jobs/quantize-pipeline';
 import { cli } from '../helpers/cli';
 import { tmpDir } from '../helpers/util';
@@ -20,15 +23,34 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) this.skip();
     dir = tmpDir();
     model = path.join(dir, 'tiny-llava');
-    const r = spawnSync('/usr/bin/python3', [path.resolve('samples/tiny_vlm/pipeline.py'), model, '--steps', '150', '--data', path.join(dir, 'data')], { encoding: 'utf8' });
+    const r = spawnSync('/usr/bin/python3', [path.resolve('samples/tiny_vlm/pipeline.py'), model, '--steps', '150', '--data', path.join(dir, 'data'), '--split-decoder'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     console.log(`      ${r.stdout.trim()}`);
     calib = path.join(dir, 'data', 'calib');
     evalSet = path.join(dir, 'data', 'eval');
-    // The Optimum layout: the same onnx/ folder and HF configs, without genai_config.json.
+    // The Optimum layout: the HF configs without genai_config.json, and decoder_model_merged.onnx as Optimum
+    // writes it: an If on use_cache_branch over the first-step and with-past exports, sharing their weights.
     optimum = path.join(dir, 'optimum');
     fs.cpSync(model, optimum, { recursive: true });
     fs.rmSync(path.join(optimum, 'genai_config.json'));
+    const split = (f: string) => path.join(model, 'onnx', f);
+    const merged = mergeDecoders(loadModel(split('decoder_model.onnx')).model, loadModel(split('decoder_with_past_model.onnx')).model);
+    fs.writeFileSync(path.join(optimum, 'onnx', 'decoder_model_merged.onnx'), onnx.ModelProto.encode(merged).finish());
+    for (const d of [model, optimum]) for (const f of ['decoder_model.onnx', 'decoder_with_past_model.onnx']) fs.rmSync(path.join(d, 'onnx', f));
+  });
+
+  it('the merged decoder (If on use_cache_branch) stores the shared weights once and generates what the single graph does', async () => {
+    const merged = loadModel(path.join(optimum, 'onnx', 'decoder_model_merged.onnx')).model;
+    assert.equal(merged.graph!.node!.length, 1);
+    assert.equal(merged.graph!.node![0].op_type, 'If');
+    const single = loadModel(path.join(model, 'onnx', 'decoder_model_merged.onnx')).model;
+    const bytes = (m: typeof merged) => (m.graph!.initializer ?? []).reduce((a, t) => a + (t.raw_data?.length ?? 0), 0);
+    assert.ok(Math.abs(bytes(merged) - bytes(single)) < 0.05 * bytes(single), `${bytes(merged)} vs ${bytes(single)} bytes of weights`);
+    const c = await cli(['compare', model, optimum, '--data', evalSet, '--json']);
+    assert.equal(c.code, 0, c.stderr);
+    const rep = JSON.parse(c.stdout);
+    assert.equal(rep.tokens.exactMatch, 1);
+    assert.ok(rep.logitsCosine > 0.99999);
   });
 
   it('recognizes both layouts, and says why a folder is not a pipeline', async () => {
@@ -41,7 +63,7 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.match(i.stdout, /decoder: onnx\/decoder_model_merged\.onnx .*\n.*past_key_values\.0\.key float32\[batch_size, 4, past_sequence_length, 24\]/);
     const bad = await cli(['inspect', calib]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /calib: is not a model pipeline: no genai_config\.json, and no decoder_model_merged\.onnx \(found no \.onnx file\)/);
+    assert.match(bad.stderr, /calib: is a directory but not a model pipeline: no genai_config\.json and no decoder_model_merged\.onnx \(found no \.onnx file\)/);
   });
 
   it('onnxruntime generates what PyTorch generates (prefill, then the KV cache step by step)', async () => {
@@ -87,6 +109,16 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
       assert.equal(c.code, 0, c.stderr);
       assert.equal(JSON.parse(c.stdout).tokens.agreement, q.judged.tokens.agreement);
       assert.ok(!fs.existsSync(`${out}.partial-${process.pid}`));
+      if (layout === 'optimum') {
+        // Both If branches quantized, each shared weight packed once.
+        const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { nodes: Array<{ how?: string }> };
+        const done = dec.nodes.filter((n) => n.how);
+        assert.ok(done.length >= 28 && done.every((n) => /MatMulNBits int4 .*gptq.* one weight for 2 readers/.test(n.how!)), done.map((n) => n.how).join('\n'));
+        assert.ok(done.some((n) => /then_branch;/.test(n.how!)) && done.some((n) => /else_branch;/.test(n.how!)));
+        const qm = loadModel(path.join(out, 'onnx', 'decoder_model_merged.onnx')).model;
+        const packed = (qm.graph!.initializer ?? []).filter((t) => /_Q4$/.test(t.name ?? ''));
+        assert.equal(packed.length, done.length / 2, 'one packed weight per shared weight');
+      }
     });
   }
 

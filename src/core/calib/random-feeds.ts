@@ -37,9 +37,12 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
 
 /**
  * A decoder's attention mask and position ids are not noise: the mask is all ones (random zeros can mask
- * a whole row), and positions continue after the past (a learned position table is indexed by them).
+ * a whole row), and positions continue after the past (a learned position table is indexed by them); a
+ * merged decoder takes its with-past branch.
  */
 function decoderInput(name: string, elem: number, shape: number[], shapes: Map<string, number[]>): ort.Tensor | undefined {
+  // Optimum's merged decoder: the with-past branch, whose inputs the sizes above agree with.
+  if (elem === DataType.BOOL && /use_cache_branch/i.test(name)) return new ort.Tensor('bool', new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
   if (elem !== DataType.INT64 && elem !== DataType.INT32) return undefined;
   const n = shape.reduce((a, b) => a * b, 1);
   const make = (f: (i: number) => number) => (elem === DataType.INT64 ? new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), shape) : new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => f(i)), shape));

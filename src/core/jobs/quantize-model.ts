@@ -14,7 +14,9 @@ import type { NodeProto } from '../onnx/proto';
 import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
+import { hasBranchMatMuls, quantizeBranchMatMuls } from '../quant/weight/branches';
 import { openCalibration } from '../calib/data';
+import { ModelEditor } from '../onnx/editor';
 import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
 import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
@@ -101,7 +103,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   // --objective latency with --static-ops auto: calibrate the residual Adds too, then measure the placements.
   const search = options.mode === 'static' && options.staticOps === 'auto' && options.objective === 'latency' && !recipe && options.budget === undefined && !options.progressive && !streamsOutput(loaded);
   const planned: QuantizeOptions = search ? { ...run, staticOps: 'residual' } : run;
-  const prep = await prepareQuantization(loaded, planned, new QuantPolicy(planned, recipe), staticAnywhere, ctx);
+  const policy = new QuantPolicy(planned, recipe);
+  const prep = await prepareQuantization(loaded, planned, policy, staticAnywhere, ctx);
   Object.assign(timings, prep.timings);
   const { warnings, calibration } = prep;
   const provider = prep.provider;
@@ -176,6 +179,14 @@ export async function quantizeModel(input: string, output: string, partial: Part
   let applied: NodeDecision[];
   try {
     ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
+    if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
+      const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;
+      const b = await quantizeBranchMatMuls(new ModelEditor(loaded.model, stage.spill), loaded, options, policy, data, ctx);
+      applied.push(...b.decisions);
+      warnings.push(...b.warnings);
+      new ModelEditor(loaded.model).dropUnusedConstants();
+    }
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
     if (!applied.some((d) => d.how) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {

@@ -1,4 +1,4 @@
-import { AttributeType, type AttributeProto, type NodeProto, type TensorProto } from './proto';
+import { AttributeType, type AttributeProto, type GraphProto, type NodeProto, type TensorProto } from './proto';
 
 /** One attribute of a node by name. */
 export const attr = (node: NodeProto, name: string): AttributeProto | undefined => node.attribute?.find((a) => a.name === name);
@@ -35,3 +35,6 @@ export const intAttr = (name: string, i: number): AttributeProto => ({ name, typ
 export const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints });
 export const floatAttr = (name: string, f: number): AttributeProto => ({ name, type: AttributeType.FLOAT, f });
 export const stringAttr = (name: string, s: string): AttributeProto => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(s) });
+
+/** A GRAPH attribute (an If's then_branch / else_branch), or undefined. */
+export const attrGraph = (node: NodeProto, name: string): GraphProto | undefined => attr(node, name)?.g ?? undefined;

@@ -105,7 +105,7 @@ export function detectPipeline(input: string): Pipeline {
   }
   if (!components.some((c) => c.role === 'decoder')) {
     const found = models.length ? `found ${models.slice(0, 6).join(', ')}${models.length > 6 ? ', ...' : ''}` : 'found no .onnx file';
-    throw new QuantLensError(dir, `is not a model pipeline: no genai_config.json, and no ${path.relative(dir, path.join(folder, 'decoder_model_merged.onnx')) || 'decoder_model_merged.onnx'} (${found}); quantize one .onnx file by its path`);
+    throw new QuantLensError(dir, `is a directory but not a model pipeline: no genai_config.json and no ${path.relative(dir, path.join(folder, 'decoder_model_merged.onnx')) || 'decoder_model_merged.onnx'} (${found}); quantize one .onnx file by its path`);
   }
   return {
     ...common, layout: 'optimum', components,

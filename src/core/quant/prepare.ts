@@ -157,9 +157,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     const why = quantizer.check(node, qctx);
     if (why) { plan.delete(node.name!); skip(why); } else planned.push(node);
   }
+  // MatMuls in top-level If branches are weight mode's (quantizeBranchMatMuls, after the top level).
+  const ifBranches = new Set((graph.node ?? []).filter((n) => n.op_type === 'If').flatMap((n) => (n.attribute ?? []).map((a) => a.g).filter(Boolean)));
   for (const { graph: g, depth } of walkGraphs(graph)) {
     if (depth === 0) continue;
-    for (const node of g.node ?? []) if (QUANTIZABLE.has(node.op_type ?? '')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
+    const branchPass = options.mode === 'weight' && ifBranches.has(g);
+    for (const node of g.node ?? []) if (QUANTIZABLE.has(node.op_type ?? '') && !(branchPass && node.op_type === 'MatMul')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
   }
 
   // Calibration: one data set for GPTQ Hessians and activation ranges.

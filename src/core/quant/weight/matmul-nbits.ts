@@ -2,6 +2,7 @@ import { DataType } from '../../onnx/dtypes';
 import { makeTensor } from '../../onnx/tensor';
 import type { NodeProto } from '../../onnx/proto';
 import type { QuantContext } from '../context';
+import type { ModelEditor } from '../../onnx/editor';
 import { computeQParams } from '../qparams';
 import { roundHalfEven } from '../rounding';
 import { scaleTensor, weightBytes } from '../weights';
@@ -76,32 +77,42 @@ export function packNibbles(values: Uint8Array, count: number): Uint8Array {
 
 /** Replaces MatMul(A, W) by com.microsoft::MatMulNBits(A, B, scales[, zero_points]). */
 export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT): { how: string; bytesBefore: number; bytesAfter: number } {
+  const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
+  const w = nbitsInitializers(ctx.editor, base, bq, dtype);
+  ctx.editor.replaceNode(node, [matMulNBitsNode(node, w.inputs, bq)]);
+  return { how: nbitsHow(bq, algorithm), bytesBefore: w.bytesBefore, bytesAfter: w.bytesAfter };
+}
+
+export const nbitsHow = (bq: BlockQuantized, algorithm: string) => `MatMulNBits int4 block ${bq.blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'})`;
+
+/** The packed weight, scales and zero points as initializers of the editor's graph; their names, in MatMulNBits' input order. */
+export function nbitsInitializers(editor: ModelEditor, base: string, bq: BlockQuantized, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT): { inputs: string[]; bytesBefore: number; bytesAfter: number } {
   const { K, N, blockSize } = bq;
   const kb = kBlocksOf(K, blockSize);
   const blob = blockSize / 2;
-  const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
-  const B = ctx.editor.addInitializer(makeTensor(`${base}_Q4`, DataType.UINT8, [N, kb, blob], packNibbles(bq.q, bq.q.length)));
+  const B = editor.addInitializer(makeTensor(`${base}_Q4`, DataType.UINT8, [N, kb, blob], packNibbles(bq.q, bq.q.length)));
   // Scales have A's type: float16 exports get float16 scales.
-  const S = ctx.editor.addInitializer(scaleTensor(`${base}_scales`, dtype, [N, kb], bq.scales));
-  const inputs = [node.input![0], B, S];
+  const S = editor.addInitializer(scaleTensor(`${base}_scales`, dtype, [N, kb], bq.scales));
+  const inputs = [B, S];
   let zpBytes = 0;
   if (bq.zeroPoints) {
     const perRow = Math.ceil(kb / 2);
     const packed = new Uint8Array(N * perRow);
     for (let n = 0; n < N; n++) packed.set(packNibbles(bq.zeroPoints.subarray(n * kb, (n + 1) * kb), kb), n * perRow);
-    inputs.push(ctx.editor.addInitializer(makeTensor(`${base}_zero_points`, DataType.UINT8, [N, perRow], packed)));
+    inputs.push(editor.addInitializer(makeTensor(`${base}_zero_points`, DataType.UINT8, [N, perRow], packed)));
     zpBytes = packed.length;
   }
-  ctx.editor.requireOpset('com.microsoft', 1);
-  ctx.editor.replaceNode(node, [{
-    name: `${node.name}_Q4`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: inputs, output: [...node.output!],
-    attribute: [
-      intAttr('K', K), intAttr('N', N), intAttr('bits', 4), intAttr('block_size', blockSize),
-    ],
-  }]);
+  editor.requireOpset('com.microsoft', 1);
   return {
-    how: `MatMulNBits int4 block ${blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'})`,
-    bytesBefore: weightBytes([K, N], dtype === DataType.FLOAT16 ? 16 : 32),
+    inputs, bytesBefore: weightBytes([K, N], dtype === DataType.FLOAT16 ? 16 : 32),
     bytesAfter: N * kb * blob + bq.scales.length * (dtype === DataType.FLOAT16 ? 2 : 4) + zpBytes,
+  };
+}
+
+/** The MatMulNBits node that replaces a MatMul, reading the packed weight `inputs`. */
+export function matMulNBitsNode(node: NodeProto, inputs: string[], bq: BlockQuantized): NodeProto {
+  return {
+    name: `${node.name}_Q4`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...inputs], output: [...node.output!],
+    attribute: [intAttr('K', bq.K), intAttr('N', bq.N), intAttr('bits', 4), intAttr('block_size', bq.blockSize)],
   };
 }
