@@ -97,6 +97,14 @@ class CachedDecoder(nn.Module):
         self.layers = nn.ModuleList([CachedLayer() for _ in range(TEXT_LAYERS)])
         self.norm = RMSNorm(TEXT_DIM)
 
+    def forward(self, inputs_embeds, bias, position_ids, past):
+        h = inputs_embeds + self.embed_positions(position_ids)
+        present = []
+        for i, layer in enumerate(self.layers):
+            h, k, v = layer(h, bias, past[2 * i], past[2 * i + 1])
+            present += [k, v]
+        return self.norm(h), present
+
 
 class LanguageModel(nn.Module):
     def __init__(self):
@@ -113,12 +121,8 @@ class LanguageModel(nn.Module):
         causal = torch.arange(total).unsqueeze(0) <= q_pos
         allowed = causal.unsqueeze(0).unsqueeze(0) & (attention_mask[:, None, None, :] > 0)
         bias = torch.where(allowed, torch.zeros(()), torch.full((), -1e4))
-        h = inputs_embeds + self.model.embed_positions(position_ids)
-        present = []
-        for i, layer in enumerate(self.model.layers):
-            h, k, v = layer(h, bias, past[2 * i], past[2 * i + 1])
-            present += [k, v]
-        return (self.lm_head(self.model.norm(h)), *present)
+        h, present = self.model(inputs_embeds, bias, position_ids, past)
+        return (self.lm_head(h), *present)
 
 
 class TinyLLaVA(nn.Module):
@@ -228,11 +232,12 @@ class _NoPast(nn.Module):
 
     def __init__(self, lm):
         super().__init__()
-        self.lm = lm
+        # The language model's own modules under the same names: both exports' nodes carry the same module paths.
+        self.model, self.lm_head = lm.model, lm.lm_head
 
     def forward(self, inputs_embeds, attention_mask, position_ids):
         b = inputs_embeds.shape[0]
-        return self.lm(inputs_embeds, attention_mask, position_ids, *[torch.zeros(b, TEXT_HEADS, 0, HEAD_DIM) for _ in range(2 * TEXT_LAYERS)])
+        return LanguageModel.forward(self, inputs_embeds, attention_mask, position_ids, *[torch.zeros(b, TEXT_HEADS, 0, HEAD_DIM) for _ in range(2 * TEXT_LAYERS)])
 
 
 class _Embed(nn.Module):

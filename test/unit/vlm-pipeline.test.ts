@@ -122,6 +122,30 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     });
   }
 
+  it('a pipeline recipe addresses components and modules inside them (the If-merged decoder included)', async () => {
+    const recipe = path.join(dir, 'pipeline.yaml');
+    fs.writeFileSync(recipe, ['rules:', '  vision.**: {keep: float}', '  decoder.**: {mode: weight, bits: 4, algorithm: rtn}', '  decoder.model.layers.*.mlp.**: {keep: float}', ''].join('\n'));
+    const out = path.join(dir, 'recipe-q');
+    const r = await cli(['quantize', optimum, '-o', out, '--calibration', calib, '--eval-data', evalSet, '--recipe', recipe, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const q = JSON.parse(r.stdout) as PipelineQuantizeResult;
+    assert.deepEqual(fs.readFileSync(path.join(out, 'onnx', 'vision_encoder.onnx')), fs.readFileSync(path.join(optimum, 'onnx', 'vision_encoder.onnx')), 'vision kept float, byte for byte');
+    assert.equal(q.components.find((c) => c.role === 'vision')!.recipe, 'float');
+    const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { nodes: Array<{ node: string; modulePath: string; how?: string; skipped?: string }> };
+    const mlp = dec.nodes.filter((n) => /\.mlp\./.test(n.modulePath));
+    assert.ok(mlp.length >= 12 && mlp.every((n) => !n.how && /recipe/.test(n.skipped ?? '')), mlp.map((n) => `${n.modulePath}: ${n.skipped ?? n.how}`).join('\n'));
+    const attn = dec.nodes.filter((n) => /self_attn\.q_proj/.test(n.modulePath) && n.how);
+    assert.ok(attn.length === 4 && attn.every((n) => /\(rtn/.test(n.how!)), attn.map((n) => n.how).join('\n'));
+    assert.ok(q.judged.tokens.agreement >= 0.9);
+    fs.writeFileSync(recipe, 'rules:\n  language_model.**: {mode: weight}\n');
+    const bad = await cli(['quantize', optimum, '-o', path.join(dir, 'bad'), '--calibration', calib, '--recipe', recipe]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /pipeline\.yaml:2: 'language_model\.\*\*': a pipeline recipe starts each pattern with its component/);
+    const mode = await cli(['quantize', optimum, '-o', path.join(dir, 'bad'), '--calibration', calib, '--mode', 'static']);
+    assert.equal(mode.code, 2);
+    assert.match(mode.stderr, /a pipeline's schemes come from its recipe, not --mode/);
+  });
+
   it('refuses random calibration for a pipeline, and an output folder that is not empty', async () => {
     const r = await cli(['quantize', model, '-o', path.join(dir, 'r'), '--calibration', 'random:4']);
     assert.equal(r.code, 2);

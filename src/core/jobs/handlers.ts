@@ -16,8 +16,10 @@ const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory()
 /** A folder is a pipeline: each component by the default recipe, calibrated and judged by generation. */
 function quantizeFolder(req: JobRequests['quantize'], ctx: JobContext<never>) {
   const o = req.options ?? {};
+  const scheme = (['mode', 'bits', 'algorithm', 'exclude'] as const).find((k) => o[k] !== undefined && !(Array.isArray(o[k]) && !(o[k] as unknown[]).length));
+  if (scheme) throw new QuantLensError(req.model, `a pipeline's schemes come from its recipe, not --${scheme}: --recipe FILE with vision.**, embedding.**, decoder.** rules (default: vision static INT8 with the projector float, embeddings INT8, decoder INT4 GPTQ)`, 'usage');
   if (!o.calibration || o.calibration.startsWith('random:')) throw new QuantLensError(req.model, 'a pipeline is calibrated by generation: --calibration DIR of images (pixel_values_N.npy) and prompts (input_ids.npy or prompts.json)', 'usage');
-  return quantizePipeline(req.model, req.output, { calibration: o.calibration, evaluation: o.evalData, samples: o.maxSamples, device: o.device }, ctx);
+  return quantizePipeline(req.model, req.output, { calibration: o.calibration, evaluation: o.evalData, samples: o.maxSamples, device: o.device, recipe: o.recipe }, ctx);
 }
 import { quantizeModel } from './quantize-model';
 import { analyzeSensitivity } from '../sensitivity/analyze';

@@ -15,7 +15,9 @@ import type { DevicePreference } from '../runtime/session';
 import { comparePipelines, type PipelineCompareReport } from '../pipeline/compare';
 import { loadPipelineSamples } from '../pipeline/data';
 import { generate, openPipeline, type DecoderFeeds } from '../pipeline/generate';
-import { detectPipeline, type ComponentRole } from '../pipeline/layout';
+import { detectPipeline, ROLES, type ComponentRole } from '../pipeline/layout';
+import { loadRecipe } from '../quant/policy';
+import YAML from 'yaml';
 
 export type ComponentRecipe = Partial<QuantizeOptions> | 'float';
 
@@ -26,7 +28,40 @@ export const DEFAULT_PIPELINE_RECIPE: Record<ComponentRole, ComponentRecipe> = {
   decoder: { mode: 'weight', bits: 4, algorithm: 'gptq' },
 };
 
+/**
+ * A pipeline recipe: the single-model recipe format with each pattern starting at its component
+ * (`vision.**`, `vision.multi_modal_projector.**`, `decoder.model.layers.*.mlp.**`). A rule on the whole
+ * component (`decoder.**`) sets its scheme; the others become that component's own recipe.
+ */
+export function pipelineRecipe(file: string, work: string): Partial<Record<ComponentRole, ComponentRecipe>> {
+  const recipe = loadRecipe(file);
+  const roleOf = (pattern: string) => ROLES.find((r) => pattern === r || pattern.startsWith(`${r}.`));
+  const stray = recipe.rules.find((x) => !roleOf(x.pattern));
+  if (stray) throw new QuantLensError(`${file}:${stray.line}`, `'${stray.pattern}': a pipeline recipe starts each pattern with its component (${ROLES.join('., ')}.), e.g. decoder.model.layers.*.mlp.**`);
+  const out: Partial<Record<ComponentRole, ComponentRecipe>> = {};
+  for (const role of ROLES) {
+    const mine = recipe.rules.filter((x) => roleOf(x.pattern) === role);
+    if (!mine.length) continue;
+    const whole = mine.filter((x) => x.pattern === role || x.pattern === `${role}.**`).at(-1);
+    const modules = mine.filter((x) => x !== whole);
+    if (whole?.rule.keep && !modules.length) { out[role] = 'float'; continue; }
+    const { keep: _k, ...scheme } = whole?.rule ?? {};
+    const base = { ...(DEFAULT_PIPELINE_RECIPE[role] as Partial<QuantizeOptions>), ...scheme } as Partial<QuantizeOptions>;
+    // Rules that name the projector decide it, not the default exclusion.
+    if (modules.some((x) => /projector/.test(x.pattern))) delete base.exclude;
+    if (modules.length) {
+      const f = path.join(work, `${role}.recipe.yaml`);
+      fs.writeFileSync(f, YAML.stringify({ rules: Object.fromEntries(modules.map((x) => [x.pattern.slice(role.length + 1), x.rule])) }));
+      base.recipe = f;
+    }
+    out[role] = base;
+  }
+  return out;
+}
+
 export interface PipelineQuantizeOptions {
+  /** A pipeline recipe (see pipelineRecipe); otherwise DEFAULT_PIPELINE_RECIPE. */
+  recipe?: string;
   /** Images and prompts (see data.ts): the float pipeline generates on them, and each component is calibrated on what it saw. */
   calibration: string;
   /** Held-apart images and prompts the result is judged on (default: the calibration ones, said so). */
@@ -78,9 +113,15 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
   const p = detectPipeline(input);
   if (fs.existsSync(output) && (!fs.statSync(output).isDirectory() || fs.readdirSync(output).length)) throw new QuantLensError(output, 'exists and is not an empty folder: a quantized pipeline is written as a new folder');
   if (path.resolve(output) === path.resolve(p.dir)) throw new QuantLensError(output, 'is the input pipeline: the input is never modified');
-  const recipe = { ...DEFAULT_PIPELINE_RECIPE, ...(o.components ?? {}) };
   const calib = loadPipelineSamples(o.calibration, o.samples);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-pipeline-'));
+  let recipe: Record<ComponentRole, ComponentRecipe>;
+  try {
+    recipe = { ...DEFAULT_PIPELINE_RECIPE, ...(o.recipe ? pipelineRecipe(o.recipe, work) : {}), ...(o.components ?? {}) };
+  } catch (e) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw e;
+  }
   const staged = `${path.resolve(output)}.partial-${process.pid}`;
   try {
     // Calibration by generation: the float pipeline runs on the calibration images and prompts, and every

@@ -68,24 +68,28 @@ export async function quantizeBranchMatMuls(editor: ModelEditor, loaded: LoadedM
   const decisions: NodeDecision[] = [];
   const warnings: string[] = [];
   const branches = branchesOf(graph);
-  const readers = new Map<string, Reader[]>();
+  const all = new Map<string, Reader[]>();
   for (const b of branches) {
     for (const node of b.graph.node ?? []) {
-      if (node.op_type !== 'MatMul' || (node.domain ?? '') !== '') continue;
-      const w = node.input?.[1] ?? '';
-      const path = modulePathOf(node, w);
-      const skip = (why: string) => decisions.push({ node: node.name ?? '', opType: 'MatMul', modulePath: path, skipped: `${why} (in ${b.name})` });
-      const dims = floatWeightDims(view, w, loaded.loc, true);
-      if (!dims) continue; // activation × activation (attention scores)
-      if (dims.length !== 2) { skip('MatMulNBits needs a 2-D weight'); continue; }
-      const r = policy.resolve(path, node.name ?? '');
-      if ('keep' in r) { skip(r.keep); continue; }
-      if (r.options.mode !== 'weight' || r.options.bits !== 4) { skip(`inside an If branch only weight-only 4-bit is supported (asked: ${r.options.mode} ${r.options.bits}-bit)`); continue; }
-      readers.set(w, [...(readers.get(w) ?? []), { node, graph: b.graph, branch: b.name }]);
+      if (node.op_type !== 'MatMul' || (node.domain ?? '') !== '' || !floatWeightDims(view, node.input?.[1] ?? '', loaded.loc, true)) continue; // activation × activation (attention scores)
+      all.set(node.input![1], [...(all.get(node.input![1]) ?? []), { node, graph: b.graph, branch: b.name }]);
     }
   }
+  // One decision per weight (its first reader's module path and the policy there), for all its readers.
+  const readers = new Map<string, Reader[]>();
+  const optionsOf = new Map<string, QuantizeOptions>();
+  for (const [w, rs] of all) {
+    const path = modulePathOf(rs[0].node, w);
+    const skip = (why: string) => rs.forEach((r) => decisions.push({ node: r.node.name ?? '', opType: 'MatMul', modulePath: path, skipped: `${why} (in ${r.branch})` }));
+    if (floatWeightDims(view, w, loaded.loc, true)!.length !== 2) { skip('MatMulNBits needs a 2-D weight'); continue; }
+    const r = policy.resolve(path, rs[0].node.name ?? '');
+    if ('keep' in r) { skip(r.keep); continue; }
+    if (r.options.mode !== 'weight' || r.options.bits !== 4) { skip(`inside an If branch only weight-only 4-bit is supported (asked: ${r.options.mode} ${r.options.bits}-bit)`); continue; }
+    readers.set(w, rs);
+    optionsOf.set(w, r.options);
+  }
   if (!readers.size) return { decisions, warnings };
-  const gptq = options.algorithm === 'gptq';
+  const gptq = [...optionsOf.values()].some((o) => o.algorithm === 'gptq');
   const hessians = new Map<string, HessianAccumulator>();
   if (gptq && !data) warnings.push('GPTQ inside If branches needs calibration data: RTN used there');
   if (gptq && data) {
@@ -120,11 +124,12 @@ export async function quantizeBranchMatMuls(editor: ModelEditor, loaded: LoadedM
   }
   for (const [w, rs] of readers) {
     if (ctx.signal?.aborted) throw new CancelledError();
+    const o = optionsOf.get(w)!;
     const fw = floatWeight(view, w, loaded.loc, true)!;
     const [K, N] = fw.dims;
-    const h = hessians.get(w);
+    const h = o.algorithm === 'gptq' ? hessians.get(w) : undefined;
     const algorithm = h ? 'gptq' : 'rtn';
-    const bq = h ? gptqQuantize(fw.data, K, N, h.result(), { blockSize: options.blockSize, symmetric: options.symmetric, damp: options.gptqDamp, actOrder: options.gptqActOrder }) : quantizeBlocksRtn(fw.data, K, N, options.blockSize, options.symmetric);
+    const bq = h ? gptqQuantize(fw.data, K, N, h.result(), { blockSize: o.blockSize, symmetric: o.symmetric, damp: o.gptqDamp, actOrder: o.gptqActOrder }) : quantizeBlocksRtn(fw.data, K, N, o.blockSize, o.symmetric);
     const sqnr = errorStats(fw.data, dequantizeBlocks(bq)).sqnr;
     const base = w.startsWith('onnx::') ? `${modulePathOf(rs[0].node, w) || rs[0].node.name}.weight` : w;
     const packed = nbitsInitializers(editor, base, bq, fw.dtype);
