@@ -36,7 +36,7 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
   prune: (r, out) => out.stdout(formatPruneResult(r) + '\n'),
   sweep: (r, out) => out.stdout(`${r.points.length} points in ${r.shard ? `part ${r.shard.index}/${r.shard.count} ${r.shard.part}` : r.report} (models in ${r.folder}/)${r.reused ? `, ${r.reused} reused from the last run of this sweep` : ''}${r.warning ? `\n  warning: ${r.warning}` : ''}\n`),
   compare: (r, out) => out.stdout(formatCompare(r) + '\n'),
-  sensitivity: (r, out, req) => out.stdout((r.shard ? `shard ${r.shard.index}/${r.shard.count}: ${r.layers.length} layers measured, part written to ${r.shard.part} (quantlens merge combines the parts)` : formatSensitivity(r, req.options.output ?? `${req.model}.sensitivity.json`)) + '\n'),
+  sensitivity: (r, out, req) => out.stdout((r.shard ? `shard ${r.shard.index}/${r.shard.count}: ${r.layers.length} layers measured, part written to ${r.shard.part} (quantlens merge combines the parts)` : formatSensitivity(r, req.options.output ?? `${req.model.replace(/[\\/]+$/, '')}.sensitivity.json`)) + '\n'),
   merge: (r, out) => out.stdout(`wrote ${r.output}: ${r.job} of ${r.pieces} ${r.job === 'sensitivity' ? 'layers' : 'points'} from ${r.shards} shards\n`),
   'qat-plan': (plan, out, req) => out.stdout(`wrote ${req.output}: ${Object.keys(plan.modules).length} modules to fake-quantize, ${plan.float.length} kept float; apply it with python/quantlens_qat.py\n`),
   // The fixture's line goes to stderr: `fixture` is a set-up step whose stdout scripts may pipe.

@@ -146,6 +146,18 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.match(mode.stderr, /a pipeline's schemes come from its recipe, not --mode/);
   });
 
+  it('sensitivity of a pipeline: its components in one tree, each measured on what generation feeds it', async () => {
+    const r = await cli(['sensitivity', optimum, '--calibration', calib]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /layers, local method, vision static 8-bit, decoder weight 4-bit gptq, 16 samples/);
+    const rep = JSON.parse(fs.readFileSync(`${optimum}.sensitivity.json`, 'utf8')) as { tree: { children: Array<{ name: string; children: Array<{ name: string }> }> }; layers: Array<{ name: string; rank: number }>; pipeline: { components: Array<{ role: string; layers: number; skipped?: string }> } };
+    assert.deepEqual(rep.tree.children.map((c) => c.name), ['vision', 'decoder']);
+    assert.deepEqual(rep.tree.children[0].children.map((c) => c.name).sort(), ['multi_modal_projector', 'vision_model']);
+    assert.ok(rep.layers.some((l) => l.name === 'decoder.model.layers.0.mlp.down_proj'), rep.layers.map((l) => l.name).join(', '));
+    assert.deepEqual([...rep.layers.map((l) => l.rank)].sort((a, b) => a - b), rep.layers.map((_, i) => i + 1), 'ranked across components');
+    assert.match(rep.pipeline.components.find((c) => c.role === 'embedding')!.skipped!, /lookup table/);
+  });
+
   it('refuses random calibration for a pipeline, and an output folder that is not empty', async () => {
     const r = await cli(['quantize', model, '-o', path.join(dir, 'r'), '--calibration', 'random:4']);
     assert.equal(r.code, 2);

@@ -8,10 +8,18 @@ import { compareModels } from '../compare';
 import { comparePipelines } from '../pipeline/compare';
 import { quantizePipeline } from './quantize-pipeline';
 import { summarizePipeline } from '../pipeline/summary';
+import { analyzePipelineSensitivity } from './pipeline-sensitivity';
 import { QuantLensError } from '../base/errors';
 import fs from 'node:fs';
 
 const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
+
+/** A pipeline's sensitivity: its components on what generation feeds them, in one tree. */
+function pipelineSensitivity(req: JobRequests['sensitivity'], ctx: JobContext<never>) {
+  const o = req.options ?? {};
+  if (!o.calibration || o.calibration.startsWith('random:')) throw new QuantLensError(req.model, 'a pipeline is measured on what it generates from: --calibration DIR of images (pixel_values_N.npy) and prompts (input_ids.npy or prompts.json)', 'usage');
+  return analyzePipelineSensitivity(req.model, { calibration: o.calibration, samples: o.maxSamples, device: o.device, recipe: o.recipe, output: o.output }, ctx);
+}
 
 /** A folder is a pipeline: each component by the default recipe, calibrated and judged by generation. */
 function quantizeFolder(req: JobRequests['quantize'], ctx: JobContext<never>) {
@@ -39,7 +47,7 @@ export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   quantize: (req, ctx) => (isFolder(req.model) ? quantizeFolder(req, ctx) : quantizeModel(req.model, req.output, req.options ?? {}, ctx)),
   // Two folders are two pipelines: judged by what they generate.
   compare: (req, ctx) => (isFolder(req.reference) && isFolder(req.candidate) ? comparePipelines(req.reference, req.candidate, req.options ?? {}) : compareModels(req.reference, req.candidate, req.options ?? {}, ctx)),
-  sensitivity: (req, ctx) => analyzeSensitivity(req.model, req.options ?? {}, ctx),
+  sensitivity: (req, ctx) => (isFolder(req.model) ? pipelineSensitivity(req, ctx) : analyzeSensitivity(req.model, req.options ?? {}, ctx)),
   'qat-plan': (req, ctx) => buildQatPlan(req.model, req.output, req.options ?? {}, ctx),
   prune: (req, ctx) => pruneModel(req.model, req.output, req.options ?? {}, ctx, { masks: req.masks }),
   sweep: (req, ctx) => sweepModel(req.model, req.sweep, req.options ?? {}, ctx),

@@ -3,18 +3,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type * as ort from 'onnxruntime-node';
 import { QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
-import { onnx } from '../onnx/proto';
-import { DataType } from '../onnx/dtypes';
-import { makeTensor } from '../onnx/tensor';
 import type { QuantizeOptions } from '../quant/options';
 import { quantizeModel, type QuantizeResult } from './quantize-model';
 import type { DevicePreference } from '../runtime/session';
 import { comparePipelines, type PipelineCompareReport } from '../pipeline/compare';
 import { loadPipelineSamples } from '../pipeline/data';
-import { generate, openPipeline, type DecoderFeeds } from '../pipeline/generate';
+import { recordCalibration } from '../pipeline/record';
 import { detectPipeline, ROLES, type ComponentRole } from '../pipeline/layout';
 import { loadRecipe } from '../quant/policy';
 import YAML from 'yaml';
@@ -84,20 +80,6 @@ export interface PipelineQuantizeResult {
   seconds: number;
 }
 
-const ELEM: Partial<Record<ort.Tensor.Type, DataType>> = { float32: DataType.FLOAT, int64: DataType.INT64, int32: DataType.INT32, bool: DataType.BOOL, float16: DataType.FLOAT16 };
-
-/** Writes one sample's feeds as sample_N/<input>.pb (a calibration folder quantize reads). */
-function writeSample(dir: string, i: number, feeds: Record<string, ort.Tensor>): void {
-  const d = path.join(dir, `sample_${String(i).padStart(5, '0')}`);
-  fs.mkdirSync(d, { recursive: true });
-  for (const [name, t] of Object.entries(feeds)) {
-    const dtype = ELEM[t.type];
-    if (dtype === undefined) throw new QuantLensError(undefined, `cannot store a ${t.type} tensor ('${name}') as a calibration sample`);
-    const data = t.type === 'bool' ? Uint8Array.from(t.data as Uint8Array) : (t.data as Float32Array);
-    fs.writeFileSync(path.join(d, `${name}.pb`), onnx.TensorProto.encode(makeTensor(name, dtype, [...t.dims], data as Float32Array)).finish());
-  }
-}
-
 function copyTree(from: string, to: string, skip: Set<string>): void {
   fs.mkdirSync(to, { recursive: true });
   for (const e of fs.readdirSync(from, { withFileTypes: true })) {
@@ -124,21 +106,8 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
   }
   const staged = `${path.resolve(output)}.partial-${process.pid}`;
   try {
-    // Calibration by generation: the float pipeline runs on the calibration images and prompts, and every
-    // component's inputs are recorded as they are during real use (the decoder's at prefill and each step).
     ctx.onProgress?.({ stage: 'generation', message: `float pipeline on ${calib.length} samples` });
-    const dirs: Record<ComponentRole, string> = { vision: path.join(work, 'vision'), embedding: path.join(work, 'embedding'), decoder: path.join(work, 'decoder') };
-    let steps = 0;
-    const s = await openPipeline(p, o.device ?? 'auto');
-    try {
-      for (const [i, sample] of calib.entries()) {
-        if (ctx.signal?.aborted) throw new QuantLensError(undefined, 'cancelled');
-        if (sample.pixels && s.sessions.vision) writeSample(dirs.vision, i, { [s.sessions.vision.session.inputNames[0]]: sample.pixels });
-        await generate(p, s, sample, p.maxNewTokens, (feeds: DecoderFeeds) => writeSample(dirs.decoder, steps++, feeds));
-      }
-    } finally {
-      await s.release();
-    }
+    const { dirs, decoderSteps: steps } = await recordCalibration(p, calib, work, o.device ?? 'auto', ctx);
     copyTree(p.dir, staged, new Set(p.components.map((c) => path.resolve(c.file))));
     const components: PipelineQuantizeResult['components'] = [];
     for (const c of p.components) {
@@ -152,7 +121,7 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
       }
       ctx.onProgress?.({ stage: `quantize ${c.role}`, message: c.relative });
       const needsData = r.mode === 'static' || (r.mode === 'weight' && r.bits === 4 && r.algorithm === 'gptq');
-      const data = needsData && fs.existsSync(dirs[c.role]) ? dirs[c.role] : undefined;
+      const data = needsData ? dirs[c.role] : undefined;
       if (needsData && !data) throw new QuantLensError(c.file, `the ${c.role} recipe (${r.mode}${r.bits ? ` ${r.bits}-bit` : ''}) needs calibration inputs, and generation recorded none for it`);
       const q = await quantizeModel(c.file, dest, { ...r, ...(data ? { calibration: data } : {}), device: o.device }, { signal: ctx.signal });
       fs.renameSync(q.report, `${dest}.report.json`);

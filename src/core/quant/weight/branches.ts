@@ -5,12 +5,11 @@ import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../../calib/data';
 import { CancelledError } from '../../base/errors';
 import type { JobContext } from '../../base/jobs';
-import { attrGraph } from '../../onnx/attributes';
+import { branchesOf, branchModel } from '../../onnx/if-branches';
 import type { ModelEditor } from '../../onnx/editor';
 import { GraphView } from '../../onnx/graph';
 import type { LoadedModel } from '../../onnx/model-io';
-import { onnx, type GraphProto, type NodeProto } from '../../onnx/proto';
-import { walkGraphs } from '../../onnx/walk';
+import type { GraphProto, NodeProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import { errorStats } from '../tensor-quant';
 import { HessianAccumulator } from '../hessian';
@@ -22,34 +21,6 @@ import { gptqQuantize } from './gptq';
 import { dequantizeBlocks, matMulNBitsNode, nbitsHow, nbitsInitializers, quantizeBlocksRtn } from './matmul-nbits';
 
 interface Reader { node: NodeProto; graph: GraphProto; branch: string }
-
-/** Top-level If nodes' branches: each branch graph with the If's condition and which value selects it. */
-function branchesOf(graph: GraphProto): Array<{ cond: string; when: boolean; graph: GraphProto; name: string }> {
-  const out: Array<{ cond: string; when: boolean; graph: GraphProto; name: string }> = [];
-  for (const n of graph.node ?? []) {
-    if (n.op_type !== 'If' || (n.domain ?? '') !== '') continue;
-    for (const [attr, when] of [['then_branch', true], ['else_branch', false]] as const) {
-      const g = attrGraph(n, attr);
-      if (g) out.push({ cond: n.input![0], when, graph: g, name: `${n.name || 'If'}.${attr}` });
-    }
-  }
-  return out;
-}
-
-/** A branch as a model of its own (outer inputs and initializers it reads), to capture its activations. */
-function branchModel(model: onnx.ModelProto, g: GraphProto): onnx.ModelProto {
-  const reads = new Set<string>();
-  for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) for (const i of n.input ?? []) reads.add(i);
-  const outer = model.graph!;
-  return onnx.ModelProto.create({
-    ...model,
-    graph: onnx.GraphProto.create({
-      name: g.name, node: g.node, output: g.output, value_info: g.value_info,
-      input: (outer.input ?? []).filter((v) => reads.has(v.name ?? '')),
-      initializer: (outer.initializer ?? []).filter((t) => reads.has(t.name ?? '')),
-    }),
-  });
-}
 
 /** Whether the model has MatMuls in If branches that read an outer weight (what this pass handles). */
 export function hasBranchMatMuls(graph: GraphProto): boolean {
