@@ -12,6 +12,7 @@ import { MODES, prunePicks, pruneOptions, quantizeOptions, sweepPicks, type Quan
 import type { EngineRunner } from './engine';
 import { ResultsPanel } from './results-panel';
 import { SlurmRunner } from './slurm-runner';
+import { pipelineTarget, quantizePipelineFlow } from './pipeline-flow';
 import { columnBesideCode } from './training-code';
 
 
@@ -91,6 +92,9 @@ export class Flows {
 
   /** Explorer → Quantize model: mode, data and recipe (last choices first), then the run and its results. */
   async quantize(uri: unknown, preset?: QuantizePreset): Promise<{ output: string; report: string; sensitivity?: string } | undefined> {
+    // A pipeline folder (or its config.json / genai_config.json): every component, by generation.
+    const pipeline = pipelineTarget(uri);
+    if (pipeline) return quantizePipelineFlow(this.ctx, this.engine, this.log, pipeline, (r) => this.openTree(r), preset && { calibration: preset.calibration, evalData: preset.evalData });
     const model = await pickModel(uri);
     if (!model) return undefined;
     const memoryKey = `quantize:${model.fsPath}`;

@@ -10,6 +10,8 @@ export interface QuantizePreset {
   bits?: 8 | 4;
   algorithm?: QuantizeOptions['algorithm'];
   calibration?: string;
+  /** A pipeline folder: held-apart images and prompts its generation is judged on. */
+  evalData?: string;
   recipe?: string;
   budget?: number;
   progressive?: boolean;

@@ -53,11 +53,11 @@ describe('QuantLens in a real VS Code extension host', () => {
     for (const c of ext().packageJSON.contributes.commands) assert.equal(c.category, 'QuantLens');
   });
 
-  it('offers "Quantize model" in the explorer context menu for .onnx files only', () => {
+  it('offers "Quantize model" in the explorer context menu for .onnx files and model pipelines only', () => {
     const entries = ext().packageJSON.contributes.menus['explorer/context'] as Array<{ command: string; when: string }>;
     const q = entries.find((e) => e.command === 'quantlens.quantizeModel');
     assert.ok(q, 'no explorer entry for Quantize model');
-    assert.equal(q.when, 'resourceExtname == .onnx');
+    assert.equal(q.when, 'resourceExtname == .onnx || resourceFilename == genai_config.json || explorerResourceIsFolder && resourcePath in quantlens.pipelineFolders');
   });
 
   it('declares its settings with defaults', () => {
@@ -143,6 +143,24 @@ describe('QuantLens in a real VS Code extension host', () => {
       if (!/already running/.test(started.stderr)) spawnSync('bash', [path.join(root, 'scripts', 'slurm', 'stop-slurm.sh')], { stdio: 'ignore', timeout: 60_000 });
       if (saved === undefined) delete process.env.SLURM_CONF; else process.env.SLURM_CONF = saved;
     }
+  });
+
+  it('Quantize model on a VLM pipeline folder: every component quantized, judged by generation, the tree with the components as roots', async function () {
+    const root = path.resolve(ext().extensionPath);
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) this.skip();
+    const dir = path.join(folder(), 'tiny-llava'), data = path.join(folder(), 'tiny-llava-data');
+    const made = spawnSync('/usr/bin/python3', [path.join(root, 'samples', 'tiny_vlm', 'pipeline.py'), dir, '--steps', '60', '--data', data], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const r = (await vscode.commands.executeCommand('quantlens.quantizeModel', vscode.Uri.file(path.join(dir, 'genai_config.json')), { calibration: path.join(data, 'calib'), evalData: path.join(data, 'eval') })) as { output: string; report: string; sensitivity?: string };
+    assert.ok(r, 'the flow returned nothing');
+    assert.equal(r.output, `${dir}-quantized`);
+    const rep = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+    assert.deepEqual(rep.components.map((c: { role: string }) => c.role), ['vision', 'embedding', 'decoder']);
+    assert.equal(rep.judged.samples, 24);
+    assert.ok(fs.existsSync(path.join(r.output, 'onnx', 'decoder_model_merged.onnx')) && fs.existsSync(path.join(r.output, 'genai_config.json')));
+    const tree = JSON.parse(fs.readFileSync(r.sensitivity!, 'utf8'));
+    assert.deepEqual(tree.tree.children.map((c: { name: string }) => c.name), ['vision', 'decoder']);
+    await poll('the sensitivity panel', () => tabs().find((x) => x.label === 'QuantLens: Sensitivity'));
   });
 
   it('the hover in model.py shows the sensitivity of a layer defined once and used in two blocks', async () => {
