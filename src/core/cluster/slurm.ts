@@ -195,12 +195,13 @@ const lastLine = (file: string) => {
 /** Where a job stands: each shard from its part file or squeue, the merge from squeue and the report. */
 export async function slurmStatus(dir: string): Promise<ClusterStatus> {
   const job = readClusterJob(dir);
-  const done = shardsDone(dir, job.shards);
   const last = job.submissions.at(-1);
   // The array id of the newest submission that ran each shard.
   const arrayOf = new Map<number, string>();
   for (const s of job.submissions) for (const i of s.shards) arrayOf.set(i, s.array);
   const states = await slurmStates([...new Set([...arrayOf.values(), ...(last ? [last.merge] : [])])]);
+  // The parts after the queue: a task that left the queue wrote its part before it exited, or failed.
+  const done = shardsDone(dir, job.shards);
   const shards = Array.from({ length: job.shards }, (_, k) => {
     const index = k + 1;
     if (done.has(index)) return { index, state: 'done' as ShardState };
