@@ -49,6 +49,9 @@ fs.writeFileSync(path.join(dirs.user, 'User/settings.json'), JSON.stringify({
   'telemetry.telemetryLevel': 'off', 'update.mode': 'none', 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
   'workbench.startupEditor': 'none', 'workbench.enableExperiments': false, 'security.workspace.trust.enabled': false,
   'chat.disableAIFeatures': true, 'git.enabled': false,
+  // The secondary side bar (chat) opens by default and, with AI features off, stays empty: the screenshots'
+  // "empty group" on the right. Users close it; the harness starts without it.
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
 }));
 
 if (vsix) {
