@@ -83,6 +83,31 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     }
   });
 
+  it('image features spliced in at the config\'s image_token_index give what image-before-prompt gives', async () => {
+    // The same pipeline, told that token 99 marks the image, and prompts that start with it.
+    const spliced = path.join(dir, 'spliced');
+    fs.cpSync(optimum, spliced, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(spliced, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(spliced, 'config.json'), JSON.stringify({ ...config, image_token_index: 99 }));
+    const p = detectPipeline(spliced);
+    assert.equal(p.imageToken, 99);
+    const s = await openPipeline(p, 'cpu');
+    try {
+      const samples = loadPipelineSamples(evalSet).slice(0, 6);
+      const truth = JSON.parse(fs.readFileSync(path.join(evalSet, 'answers.json'), 'utf8')) as { pytorch: number[][] };
+      for (const [i, sample] of samples.entries()) {
+        const out = await generate(p, s, { ...sample, prompt: [99, ...sample.prompt] });
+        assert.deepEqual(out.tokens, truth.pytorch[i]);
+      }
+      // With the token in the middle the features land there: a different sequence, so other logits.
+      const first = await generate(p, s, { ...samples[0], prompt: [samples[0].prompt[0], 99, ...samples[0].prompt.slice(1)] });
+      const before = await generate(p, s, samples[0]);
+      assert.notDeepEqual(Array.from(first.firstLogits), Array.from(before.firstLogits));
+    } finally {
+      await s.release();
+    }
+  });
+
   for (const layout of ['genai', 'optimum'] as const) {
     it(`${layout} layout: one command quantizes every component, writes the same layout, and keeps ≥ 90% of the generated tokens on held-apart prompts`, async () => {
       const input = layout === 'genai' ? model : optimum;
