@@ -6,6 +6,7 @@ import { commandSpec } from '../core/jobs/options/commands';
 import { SHARDABLE_JOBS, type ShardableJob } from '../core/cluster/parts';
 import { jobFailed, rerunSlurmJob, slurmStatus, submitSlurmJob, writeSlurmJob, type ClusterPlan, type ClusterStatus } from '../core/cluster/slurm';
 import { writeKubernetesJob } from '../core/cluster/kubernetes';
+import { reportOf } from '../core/cluster/job-dir';
 import { parse, UsageError } from './args';
 import { requestFromArgs } from './flags';
 import type { JobRequests } from '../core/jobs/requests';
@@ -73,12 +74,6 @@ function splitArgs(rest: string[]): { own: string[]; at: number; job: string[] }
   return { own, at, job };
 }
 
-/** The report a job's request writes (absolute), as the job itself would name it. */
-function reportOf(job: ShardableJob, request: Record<string, unknown>): string {
-  const out = job === 'sensitivity' ? (request as JobRequests['sensitivity']).options?.output : (request as JobRequests['sweep']).sweep?.output;
-  return path.resolve(out ?? `${request.model}.${job}.json`);
-}
-
 /** The launcher the shards use: this node and this CLI's script, unless QL_NODE / QL_CLI name others (as in the scripts). */
 const launcher = () => ({ node: process.env.QL_NODE || process.execPath, cli: path.resolve(process.env.QL_CLI || process.argv[1] || 'quantlens') });
 
@@ -107,7 +102,7 @@ export async function submitCommand(argv: string[], out: Out): Promise<number> {
   if (!fs.existsSync(model)) throw new QuantLensError(model, 'does not exist');
   if (job === 'sweep' && (request.sweep as { iterative?: boolean })?.iterative) throw new UsageError('cannot split an --iterative sweep: each point prunes the one before');
   const shards = whole('array', values.array, 1, 10000) ?? 4;
-  const report = reportOf(job, request);
+  const report = reportOf(job, request as unknown as JobRequests[typeof job]);
   const dir = path.resolve(values.dir ?? `${report.replace(/\.json$/i, '')}.${backend === 'slurm' ? 'slurm' : 'k8s'}`);
   if (!fs.existsSync(path.dirname(dir))) throw new QuantLensError(dir, `folder '${path.dirname(dir)}' does not exist`);
   const plan: ClusterPlan = { job, args: [job, ...args], cwd: process.cwd(), shards, report, dir, launcher: launcher() };

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PipelineQuantizeResult } from '../core/jobs/quantize-pipeline';
-import { detectPipeline, isPipelineDir } from '../core/pipeline/layout';
+import { detectPipeline, isPipelineDir, pipelineSensitivityPath } from '../core/pipeline/layout';
 import type { EngineRunner } from './engine';
 
 const DATA_HINT = 'images and prompts: pixel_values_N.npy with input_ids.npy (or prompts.json)';
@@ -77,7 +77,7 @@ export async function quantizePipelineFlow(
   await updatePipelineFolders();
   // The tree across components (roots: vision, decoder), measured on what generation feeds each.
   const sens = await engine.run(`QuantLens: sensitivity of the pipeline ${name}`, 'sensitivity', { model: dir, options: { calibration } });
-  const file = `${dir.replace(/[\\/]+$/, '')}.sensitivity.json`;
+  const file = pipelineSensitivityPath(dir);
   if (sens) await openTree(file);
   return { output: r.output, report: path.join(r.output, 'quantlens.report.json'), ...(sens ? { sensitivity: file } : {}) };
 }

@@ -7,19 +7,13 @@ import * as vscode from 'vscode';
 import { errorLine } from '../core/base/errors';
 import { commandSpec } from '../core/jobs/options/commands';
 import { argsFromRequest } from '../core/jobs/options/schema';
-import { partFile } from '../core/cluster/job-dir';
+import { partFile, reportOf } from '../core/cluster/job-dir';
 import { mergeAvailable } from '../core/jobs/merge-parts';
 import type { ShardableJob } from '../core/cluster/parts';
 import { cancelSlurmJob, jobFailed, slurmStatus, submitSlurmJob, writeSlurmJob } from '../core/cluster/slurm';
 import type { JobRequests, JobResults } from '../core/jobs/requests';
 
 const settings = () => vscode.workspace.getConfiguration('quantlens');
-
-/** Where the job's merged report goes: where a local run writes it. */
-function reportOf<K extends ShardableJob>(kind: K, req: JobRequests[K]): string {
-  const out = kind === 'sensitivity' ? (req as JobRequests['sensitivity']).options?.output : (req as JobRequests['sweep']).sweep?.output;
-  return path.resolve(out ?? `${req.model}.${kind}.json`);
-}
 
 export class SlurmRunner {
   /** Each job's folder and the shard counts its panel was filled with as parts arrived (the output log says the same). */

@@ -71,4 +71,10 @@ describe('src/core structure', function () {
   it('never imports vscode', () => {
     for (const file of imports().keys()) assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /from 'vscode'|require\('vscode'\)/, file);
   });
+
+  it('stays out of the extension host\'s bundle where it runs models: onnxruntime loads in the engine process only', function () {
+    const bundle = path.resolve('dist/extension.js');
+    if (!fs.existsSync(bundle)) this.skip(); // npm test builds it first
+    assert.doesNotMatch(fs.readFileSync(bundle, 'utf8'), /require\("onnxruntime-node"\)/);
+  });
 });

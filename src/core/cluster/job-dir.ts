@@ -21,6 +21,12 @@ export interface ClusterJob {
   submissions: Array<{ array: string; merge: string; shards: number[]; at: number }>;
 }
 
+/** The report a sharded job's request writes (absolute): where a single run of it would write. */
+export function reportOf(job: ShardableJob, request: { model: string; options?: object; sweep?: { output?: string } }): string {
+  const out = job === 'sensitivity' ? (request.options as { output?: string | null } | undefined)?.output : request.sweep?.output;
+  return path.resolve(out ?? `${request.model}.${job}.json`);
+}
+
 export const partFile = (dir: string, i: number) => path.join(dir, 'parts', `part-${i}.json`);
 export const shardLog = (dir: string, i: number) => path.join(dir, 'logs', `shard-${i}.log`);
 

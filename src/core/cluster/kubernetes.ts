@@ -30,9 +30,9 @@ export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string
     }],
     volumes: [{ name: 'work', persistentVolumeClaim: { claimName: o.claim } }],
   });
-  const meta = (n: string) => ({ name: n, ...(o.namespace ? { namespace: o.namespace } : {}), labels: { app: 'quantlens', 'quantlens/job': name } });
+  const meta = (n: string, step: 'shards' | 'merge') => ({ name: n, ...(o.namespace ? { namespace: o.namespace } : {}), labels: { app: 'quantlens', 'quantlens/job': name, 'quantlens/step': step } });
   const shards = {
-    apiVersion: 'batch/v1', kind: 'Job', metadata: meta(name),
+    apiVersion: 'batch/v1', kind: 'Job', metadata: meta(name, 'shards'),
     spec: {
       completionMode: 'Indexed', completions: p.shards, parallelism: p.shards,
       // Each index retried on its own; a failed index does not restart the others.
@@ -41,7 +41,7 @@ export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string
     },
   };
   const merge = {
-    apiVersion: 'batch/v1', kind: 'Job', metadata: meta(`${name}-merge`),
+    apiVersion: 'batch/v1', kind: 'Job', metadata: meta(`${name}-merge`, 'merge'),
     spec: { backoffLimit: 0, template: { spec: pod(`exec quantlens merge ${shellQuote(path.join(p.dir, 'parts'))}/part-{1..${p.shards}}.json -o ${shellQuote(p.report)}`) } },
   };
   const head = [
@@ -51,8 +51,6 @@ export function kubernetesManifest(p: ClusterPlan, o: KubernetesOptions): string
     `#   kubectl apply -f job.yaml -l quantlens/step=merge`,
     `# The image needs node and quantlens on PATH; the claim '${o.claim}' holds the model, the data and this folder at ${o.mountPath}.`,
   ].join('\n');
-  shards.metadata.labels = { ...shards.metadata.labels, 'quantlens/step': 'shards' } as typeof shards.metadata.labels;
-  merge.metadata.labels = { ...merge.metadata.labels, 'quantlens/step': 'merge' } as typeof merge.metadata.labels;
   // lineWidth 0: commands stay on one line, as people read and edit them.
   return `${head}\n${YAML.stringify(shards, { lineWidth: 0 })}---\n${YAML.stringify(merge, { lineWidth: 0 })}`;
 }

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
-import { rankLayers, type LayerSensitivity, type SensitivityReport } from '../sensitivity/analyze';
+import type { LayerSensitivity, SensitivityReport } from '../sensitivity/analyze';
+import { rankLayers } from '../sensitivity/tree';
 import type { SweepPoint, SweepReport } from '../prune/sweep';
 import { readJobParts, readPart, type PartFile } from '../cluster/parts';
 

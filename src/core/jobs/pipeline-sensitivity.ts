@@ -11,7 +11,7 @@ import { branchesOf, branchModel } from '../onnx/if-branches';
 import { loadModel } from '../onnx/model-io';
 import { onnx } from '../onnx/proto';
 import { loadPipelineSamples } from '../pipeline/data';
-import { detectPipeline, type ComponentRole } from '../pipeline/layout';
+import { detectPipeline, pipelineSensitivityPath, type ComponentRole } from '../pipeline/layout';
 import { recordCalibration } from '../pipeline/record';
 import type { DevicePreference } from '../runtime/session';
 import { analyzeSensitivity, rankLayers, type SensitivityReport } from '../sensitivity/analyze';
@@ -35,7 +35,7 @@ const schemeText = (r: Exclude<ComponentRecipe, 'float'>) => `${r.mode}${r.bits 
 export async function analyzePipelineSensitivity(input: string, o: PipelineSensitivityOptions, ctx: JobContext = {}): Promise<PipelineSensitivityReport> {
   const t0 = performance.now();
   const p = detectPipeline(input);
-  const target = o.output === undefined ? `${p.dir.replace(/[\\/]+$/, '')}.sensitivity.json` : o.output;
+  const target = o.output === undefined ? pipelineSensitivityPath(p.dir) : o.output;
   if (target) checkReportPath(target);
   const samples = loadPipelineSamples(o.calibration, o.samples);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-pipeline-'));

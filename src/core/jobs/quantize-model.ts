@@ -182,10 +182,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
     // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
     if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
       const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;
-      const b = await quantizeBranchMatMuls(new ModelEditor(loaded.model, stage.spill), loaded, options, policy, data, ctx);
+      const editor = new ModelEditor(loaded.model, stage.spill);
+      const b = await quantizeBranchMatMuls(editor, loaded, options, policy, data, ctx);
       applied.push(...b.decisions);
       warnings.push(...b.warnings);
-      new ModelEditor(loaded.model).dropUnusedConstants();
+      editor.dropUnusedConstants();
     }
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
     if (!applied.some((d) => d.how) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);

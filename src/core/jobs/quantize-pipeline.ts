@@ -80,16 +80,6 @@ export interface PipelineQuantizeResult {
   seconds: number;
 }
 
-function copyTree(from: string, to: string, skip: Set<string>): void {
-  fs.mkdirSync(to, { recursive: true });
-  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
-    const src = path.join(from, e.name), dst = path.join(to, e.name);
-    if (skip.has(path.resolve(src))) continue;
-    if (e.isDirectory()) copyTree(src, dst, skip);
-    else if (e.isFile()) fs.copyFileSync(src, dst);
-  }
-}
-
 export async function quantizePipeline(input: string, output: string, o: PipelineQuantizeOptions, ctx: JobContext = {}): Promise<PipelineQuantizeResult> {
   const t0 = performance.now();
   const p = detectPipeline(input);
@@ -108,7 +98,9 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
   try {
     ctx.onProgress?.({ stage: 'generation', message: `float pipeline on ${calib.length} samples` });
     const { dirs, decoderSteps: steps } = await recordCalibration(p, calib, work, o.device ?? 'auto', ctx);
-    copyTree(p.dir, staged, new Set(p.components.map((c) => path.resolve(c.file))));
+    // Everything beside the models (configs, tokenizer): the quantized components are written below.
+    const modelFiles = new Set(p.components.map((c) => path.resolve(c.file)));
+    fs.cpSync(p.dir, staged, { recursive: true, filter: (src) => !modelFiles.has(path.resolve(src)) });
     const components: PipelineQuantizeResult['components'] = [];
     for (const c of p.components) {
       const r = recipe[c.role];

@@ -47,6 +47,9 @@ const OPTIMUM: Record<ComponentRole, string> = { vision: 'vision_encoder', embed
 
 const pattern = (s: string) => (layer: number, kv: 'key' | 'value') => s.replace('%d', String(layer)).replace(/\{kv\}/, kv);
 
+/** Where a pipeline's sensitivity report goes by default: beside its folder. */
+export const pipelineSensitivityPath = (dir: string) => `${dir.replace(/[\\/]+$/, '')}.sensitivity.json`;
+
 /** Whether a folder is a pipeline, cheaply (for pickers and `quantlens DIR` dispatch). */
 export function isPipelineDir(dir: string): boolean {
   try {

@@ -17,7 +17,8 @@ import { DataType } from '../onnx/dtypes';
 import { GraphView } from '../onnx/graph';
 import { NsrAccumulator, nsrDb } from '../eval/stats';
 import { layerSubModel } from './submodel';
-import { buildTree, type SensitivityTreeNode } from './tree';
+import { rankLayers, type SensitivityTreeNode } from './tree';
+export { rankLayers } from './tree';
 import { downstreamRegion } from './region';
 import { mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';
@@ -81,15 +82,6 @@ export interface SensitivityReport {
   /** A sharded run: this report holds shard `index` of `count` only, written to `part`; merged: the shard count. */
   shard?: { index: number; count: number; part: string };
   shards?: number;
-}
-
-/** Ranks (1 = most sensitive; failed layers last) and the module tree, from layers in graph order. */
-export function rankLayers(layers: LayerSensitivity[]): { layers: LayerSensitivity[]; tree: SensitivityTreeNode } {
-  const key = (l: LayerSensitivity) => (Number.isNaN(l.sensitivity) ? -Infinity : l.sensitivity);
-  const order = [...layers.keys()].sort((a, b) => key(layers[b]) - key(layers[a]));
-  const ranked = layers.map((l) => ({ ...l }));
-  order.forEach((i, r) => { ranked[i].rank = r + 1; });
-  return { layers: ranked, tree: buildTree(ranked) };
 }
 
 /** What a layer costs to measure, for splitting layers between shards: an earlier run's seconds when given. */

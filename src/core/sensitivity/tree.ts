@@ -43,3 +43,12 @@ export function buildTree(layers: Array<{ name: string; parameters: number; sens
   });
   return root;
 }
+
+/** Ranks (1 = most sensitive; failed layers last) and the module tree, from layers in graph order. */
+export function rankLayers<L extends { name: string; parameters: number; sensitivity: number; rank: number }>(layers: L[]): { layers: L[]; tree: SensitivityTreeNode } {
+  const key = (l: L) => (Number.isNaN(l.sensitivity) ? -Infinity : l.sensitivity);
+  const order = [...layers.keys()].sort((a, b) => key(layers[b]) - key(layers[a]));
+  const ranked = layers.map((l) => ({ ...l }));
+  order.forEach((i, r) => { ranked[i].rank = r + 1; });
+  return { layers: ranked, tree: buildTree(ranked) };
+}
