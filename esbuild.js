@@ -37,6 +37,8 @@ async function main() {
   // uPlot's stylesheet travels beside the panel bundle (the webview CSP allows local styles only).
   fs.mkdirSync('dist/webview', { recursive: true });
   fs.copyFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'dist/webview/uPlot.min.css');
+  // Codicons (VS Code's icon font) for the panels' buttons and tabs.
+  for (const f of ['codicon.css', 'codicon.ttf']) fs.copyFileSync(require.resolve(`@vscode/codicons/dist/${f}`), `dist/webview/${f}`);
 }
 
 main().catch((e) => {

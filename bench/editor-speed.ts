@@ -39,7 +39,7 @@ function bigReport(n = 10_000) {
     row('hover: index lookup + markdown (10k layers)', `${median(times).toFixed(3)} ms median (index built once in ${build.toFixed(0)} ms; goal ≤ 20 ms)`);
 
     // Tree: the panel bundle in Chromium, state as the webview restores it.
-    const state: ResultsState = { data: { kind: 'sensitivity', view: { report: file, model: 'big.onnx', method: 'local', scheme: 'static 8-bit, local', layers: report.layers } } };
+    const state: ResultsState = { model: 'big.onnx', tab: 'sensitivity', sections: { sensitivity: { report: file, model: 'big.onnx', method: 'local', scheme: 'static 8-bit, local', layers: report.layers } } };
     const page = path.join(dir, 'tree.html');
     const bundle = path.resolve('dist/webview/results.js');
     fs.writeFileSync(page, `<!DOCTYPE html><html><head><link rel="stylesheet" href="file://${path.resolve('media/panel.css')}"></head><body><main id="root"></main>

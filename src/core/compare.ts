@@ -6,7 +6,8 @@ import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import { chosenDims, type InputShapes } from './calib/input-shapes';
 import type { GraphProto } from './onnx/proto';
-import { medianRun, runSegmented } from './runtime/segmented-run';
+import { runSegmented, timedRuns } from './runtime/segmented-run';
+import type { LatencyStats } from './runtime/latency';
 import { createSession, type DevicePreference, type Provider } from './runtime/session';
 
 export interface CompareOptions {
@@ -18,6 +19,8 @@ export interface CompareOptions {
   device?: DevicePreference;
   /** Timed runs per model for latency (median). */
   latencyRuns?: number;
+  /** Keep timing past `latencyRuns` while the runs fit in this many ms (up to 20 runs). */
+  latencyBudgetMs?: number;
   /**
    * What a caller that already holds the models knows (quantize, prune): the reference's graph (for its
    * inputs) and both sizes. Then neither file is read into memory again; onnxruntime reads them itself.
@@ -41,6 +44,8 @@ export interface CompareOptions {
 export interface CompareReport {
   outputs: Record<string, FidelityMetrics>;
   latencyMs: { reference: number; candidate: number };
+  /** Median and quartiles of each model's timed runs (absent when a model ran in segments). */
+  latencyStats?: { reference: LatencyStats; candidate: LatencyStats };
   sizeBytes: { reference: number; candidate: number };
   device: Provider;
   fallbackReason?: string;
@@ -92,6 +97,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     outputs,
     ...(opts.metric ? { metric: opts.metric } : {}),
     latencyMs: { reference: a.latencyMs, candidate: b.latencyMs },
+    ...(a.stats && b.stats ? { latencyStats: { reference: a.stats, candidate: b.stats } } : {}),
     sizeBytes: sizes,
     device: b.provider,
     ...(b.fallbackReason ? { fallbackReason: b.fallbackReason } : {}),
@@ -108,6 +114,7 @@ interface ModelRun {
   outputs: Array<Record<string, ort.Tensor>>;
   outputNames: readonly string[];
   latencyMs: number;
+  stats?: LatencyStats;
   segments: number;
   provider: Provider;
   fallbackReason?: string;
@@ -139,9 +146,9 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
       progress(outputs.length / samples.length);
     }
     await s.session.run(samples[0]); // warm-up
-    const latencyMs = await medianRun(s.session, samples[0], undefined, opts.latencyRuns ?? 10);
+    const stats = await timedRuns(s.session, samples[0], undefined, opts.latencyRuns ?? 10, opts.latencyBudgetMs ?? 0);
     return {
-      outputs, outputNames: s.session.outputNames, latencyMs, segments: 1,
+      outputs, outputNames: s.session.outputNames, latencyMs: stats.median, stats, segments: 1,
       provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}),
     };
   } finally {

@@ -70,7 +70,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
       // input): no need to read either file into memory again.
       const sizeStaged = fs.statSync(staged).size + (saved.dataBytes ?? 0);
       const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
-      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, inputShapes: v.inputShapes, latencyRuns: v.latencyRuns ?? 3, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true, segmentBytes: verifySegmentBytes() } : {}) }, ctx);
+      check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, inputShapes: v.inputShapes, latencyRuns: v.latencyRuns ?? 3, latencyBudgetMs: 1000, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true, segmentBytes: verifySegmentBytes() } : {}) }, ctx);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');

@@ -14,8 +14,10 @@ export async function pickModel(uri: unknown): Promise<vscode.Uri | undefined> {
     void vscode.window.showWarningMessage('QuantLens: no .onnx file in this workspace.');
     return undefined;
   }
-  const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })), { placeHolder: 'Model to use' });
-  return pick?.uri;
+  // ignoreFocusOut: a results page that repaints as the picker opens must not close it.
+  const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: vscode.workspace.asRelativePath(u) })), { placeHolder: 'Model to use', ignoreFocusOut: true });
+  // By label: a remote extension host may hand back a copy of the item without extra fields.
+  return pick && found.find((u) => vscode.workspace.asRelativePath(u) === pick.label);
 }
 
 export async function inspectModel(ctx: vscode.ExtensionContext, engine: EngineRunner, log: vscode.OutputChannel, uri: unknown): Promise<ModelSummary | undefined> {

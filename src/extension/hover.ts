@@ -21,7 +21,9 @@ export class SensitivityHover implements vscode.HoverProvider, vscode.CodeLensPr
     watcher.onDidCreate(offer);
     watcher.onDidChange(offer);
     watcher.onDidDelete((u) => { this.index.forget(u.fsPath); this.lensChange.fire(); });
-    this.disposables.push(watcher, this.lensChange);
+    // Turning quantlens.codeLens on or off shows or hides the lenses at once.
+    const config = vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('quantlens.codeLens')) this.lensChange.fire(); });
+    this.disposables.push(watcher, this.lensChange, config);
     this.ready = (async () => {
       // Every report, newest first (an older report of a model already held is skipped after a stat).
       const files = await vscode.workspace.findFiles('**/*.sensitivity.json', '**/node_modules/**', 100);

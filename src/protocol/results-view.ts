@@ -1,133 +1,67 @@
-// Messages between the extension and the results panels (quantize summary + calibration, sensitivity
-// tree, sweep chart, pruning heatmaps). Everything arriving from a webview is checked by
-// isFromResultsView before use.
-import type { FidelityMetrics } from '../core/eval/metrics';
-import type { OpTimeProfile } from '../core/eval/op-time';
-import type { SweepPoint } from '../core/prune/sweep';
-import type { TensorCalibration } from '../core/quant/static/calibrate';
+// The results panel: one per model, with a tab per view (summary, sensitivity, calibration, pruning, sweep,
+// where time goes). Each feature owns its view model and messages (src/extension/features/*/protocol.ts);
+// this file puts them together. Everything arriving from a webview is checked by isFromResultsView.
+import type { PruneView } from '../extension/features/prune/protocol';
+import { isQuantizeMessage, type QuantizeFromView, type QuantizeView } from '../extension/features/quantize/protocol';
+import { isSensitivityMessage, type SensitivityFromView, type SensitivityToView, type SensitivityView } from '../extension/features/sensitivity/protocol';
+import { isSweepMessage, type SweepFromView, type SweepToView, type SweepView } from '../extension/features/sweep/protocol';
 
-export type ResultsKind = 'quantize' | 'sensitivity' | 'sweep' | 'prune';
+export type { PruneView } from '../extension/features/prune/protocol';
+export type { CalibrationTensorView, QuantizeView } from '../extension/features/quantize/protocol';
+export type { LayerPolicy, SensitivityLayerView, SensitivityView } from '../extension/features/sensitivity/protocol';
+export type { SweepView } from '../extension/features/sweep/protocol';
 
-/** One calibrated tensor as the calibration view shows it (the report's own record, minus its scale). */
-export type CalibrationTensorView = Omit<TensorCalibration, 'scale' | 'zeroPoint'>;
-
-export interface QuantizeView {
-  input: string;
-  output: string;
-  mode: string;
-  device: string;
-  sizeBefore: number;
-  sizeAfter: number;
-  latencyMs: { reference: number; candidate: number };
-  fidelity: Record<string, FidelityMetrics>;
-  /** The samples fidelity was measured on (`random:N`: not the user's data, and the view says so). */
-  fidelityData: string;
-  quantized: number;
-  skipped: Array<{ node: string; reason: string }>;
-  warnings: string[];
-  calibration?: { method: string; source: string; samples: number; tensors: CalibrationTensorView[] };
-  /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
-  profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
-  /** --objective latency: each static placement timed beside float and scored, and the one written. */
-  placement?: { chosen: string; boundaries?: boolean; heavyOnly?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; heavyOnly?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
-  sensitivityReport?: string;
+/** What one model's panel holds: whatever has been run on it. */
+export interface ResultsSections {
+  quantize?: QuantizeView;
+  sensitivity?: SensitivityView;
+  sweep?: SweepView;
+  prune?: PruneView;
 }
 
-export interface SensitivityLayerView {
-  name: string;
-  opType: string;
-  parameters: number;
-  sensitivity: number;
-  sensitivityDb: number;
-  rank: number;
-  split?: { weight: number; activation: number };
-  reverse?: number;
-  ranges?: { input?: [number, number]; output?: [number, number] };
-}
-
-export interface SensitivityView {
-  report: string;
-  model: string;
-  method: string;
-  scheme: string;
-  layers: SensitivityLayerView[];
-}
-
-export interface SweepView {
-  model: string;
-  method: string;
-  baseline?: { sizeBytes: number; latencyMs: number; parameters: number };
-  points: SweepPoint[];
-  done: boolean;
-  /** The data the points' fidelity is measured on (`random:N` when none was given). */
-  fidelityData?: string;
-}
-
-export interface PruneView {
-  input: string;
-  output: string;
-  method: string;
-  sparsity: number;
-  parametersBefore: number;
-  parametersAfter: number;
-  sizeBefore: number;
-  sizeAfter: number;
-  latencyMs: { reference: number; candidate: number };
-  fidelity: QuantizeView['fidelity'];
-  fidelityData: string;
-  maps: Record<string, { tile: [number, number]; rows: number; cols: number; density: number[]; magnitude: number[] }>;
-  layers: Array<{ name: string; sparsity: number; shapeBefore: number[]; shapeAfter: number[] }>;
-  skipped: Array<{ node: string; reason: string }>;
-  /** Structured: why channel counts were rounded (onnxruntime's CPU block), when they were. */
-  rounding?: string;
-  /** Structured: how many layers' biases took the removed channels' mean, and from which data. */
-  compensation?: { layers: number; data: string };
-  warnings?: string[];
-}
-
-export type ResultsData =
-  | { kind: 'quantize'; view: QuantizeView }
-  | { kind: 'sensitivity'; view: SensitivityView }
-  | { kind: 'sweep'; view: SweepView }
-  | { kind: 'prune'; view: PruneView };
+export const RESULTS_TABS = ['summary', 'sensitivity', 'calibration', 'pruning', 'sweep', 'time'] as const;
+export type ResultsTab = (typeof RESULTS_TABS)[number];
 
 /** What a panel keeps across reloads (webview state) and what the serializer revives it from. */
 export interface ResultsState {
-  data: ResultsData;
+  /** The model (file or pipeline folder) this panel is about. */
+  model: string;
+  sections: ResultsSections;
+  /** The tab shown. */
+  tab?: ResultsTab;
   /** Module path selected in the tree (the hover's link sets it). */
   focus?: string;
 }
 
 export type ToResultsView =
   | { type: 'show'; state: ResultsState }
-  | { type: 'point'; point: SweepPoint }
-  | { type: 'sweepDone' }
-  | { type: 'focus'; layer: string }
-  | { type: 'error'; message: string };
-
-export type LayerPolicy = 'float' | 'int8' | 'int4';
+  | { type: 'error'; message: string }
+  | SensitivityToView
+  | SweepToView;
 
 export type FromResultsView =
   | { type: 'ready' }
-  | { type: 'saveRecipe'; rules: Array<{ module: string; policy: LayerPolicy }>; rerun: boolean }
-  | { type: 'keepPoint'; sparsity: number }
-  | { type: 'openLayer'; layer: string };
-
-const isStr = (v: unknown): v is string => typeof v === 'string' && v.length < 4096;
+  | { type: 'tab'; tab: ResultsTab }
+  | QuantizeFromView
+  | SensitivityFromView
+  | SweepFromView;
 
 /** Accepts only the messages above, with sane fields; anything else is dropped by the caller (and logged). */
 export function isFromResultsView(v: unknown): v is FromResultsView {
   if (!v || typeof v !== 'object') return false;
   const m = v as Record<string, unknown>;
-  switch (m.type) {
-    case 'ready': return true;
-    case 'keepPoint': return typeof m.sparsity === 'number' && m.sparsity >= 0 && m.sparsity < 1;
-    case 'openLayer': return isStr(m.layer);
-    case 'saveRecipe':
-      return typeof m.rerun === 'boolean' && Array.isArray(m.rules) && m.rules.length <= 100_000 && m.rules.every((r) => {
-        const x = r as Record<string, unknown>;
-        return !!x && isStr(x.module) && /^[\w.\-/:*]+$/.test(x.module as string) && ['float', 'int8', 'int4'].includes(x.policy as string);
-      });
-    default: return false;
-  }
+  if (m.type === 'ready') return true;
+  if (m.type === 'tab') return (RESULTS_TABS as readonly unknown[]).includes(m.tab);
+  return isQuantizeMessage(m) || isSensitivityMessage(m) || isSweepMessage(m);
+}
+
+/** A state saved by an older version (one panel per kind: `{ data: { kind, view } }`) in today's shape. */
+export function upgradeResultsState(s: unknown): ResultsState | undefined {
+  if (!s || typeof s !== 'object') return undefined;
+  const o = s as { model?: unknown; sections?: unknown; data?: { kind?: string; view?: Record<string, unknown> } };
+  if (typeof o.model === 'string' && o.sections && typeof o.sections === 'object') return s as ResultsState;
+  const d = o.data;
+  if (!d?.view || !['quantize', 'sensitivity', 'sweep', 'prune'].includes(d.kind ?? '')) return undefined;
+  const model = String(d.view.input ?? d.view.model ?? '');
+  return { model, sections: { [d.kind!]: d.view } };
 }

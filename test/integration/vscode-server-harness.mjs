@@ -133,7 +133,7 @@ try {
     let passed = 0, failed = 0;
     for (const [name, step] of Object.entries(steps)) {
       try {
-        await step(page, { say, folder, tmp });
+        await step(page, { say, folder, tmp, installed: !!vsix });
         console.log(`    ✔ ${name}`);
         passed++;
       } catch (e) {

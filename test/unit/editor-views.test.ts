@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { assignedAttributes, attributeAt, hoverMarkdown, SensitivityIndex, sparkline } from '../../src/extension/sensitivity-index';
-import { isFromResultsView, type ResultsState } from '../../src/protocol/results-view';
+import { isFromResultsView, upgradeResultsState, type ResultsState } from '../../src/protocol/results-view';
 import { tmpDir } from '../helpers/util';
 
 const layer = (name: string, sensitivity: number, rank: number) => ({ name, opType: 'MatMul', nodes: [name], parameters: 4096, sensitivity, sensitivityDb: 10 * Math.log10(sensitivity), rank });
@@ -91,13 +91,32 @@ describe('editor: hover index and message checks (plain Node)', () => {
     assert.equal(index.report, vit);
   });
 
+  it('@vscode/webview-ui-toolkit is a dependency and only webview/ui/ imports it (one place to swap it for its successor)', () => {
+    const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
+    assert.ok(pkg.dependencies['@vscode/webview-ui-toolkit'], 'not a dependency');
+    const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(path.join(dir, d.name)) : d.name.endsWith('.ts') ? [path.join(dir, d.name)] : []));
+    const importers = [...files('webview'), ...files('src')].filter((f) => /from '@vscode\/webview-ui-toolkit/.test(fs.readFileSync(f, 'utf8')));
+    assert.ok(importers.length >= 1, 'nothing imports the toolkit');
+    assert.deepEqual(importers.filter((f) => !f.startsWith(path.join('webview', 'ui') + path.sep)), []);
+  });
+
+  it('a panel saved by the version with one panel per kind comes back as its model\'s panel', () => {
+    const old = { data: { kind: 'prune', view: { input: '/w/m.onnx', output: '/w/m.p.onnx' } } };
+    assert.deepEqual(upgradeResultsState(old), { model: '/w/m.onnx', sections: { prune: old.data.view } });
+    const now = { model: '/w/m.onnx', sections: {}, tab: 'sweep' };
+    assert.equal(upgradeResultsState(now), now);
+    assert.equal(upgradeResultsState({ data: { kind: 'other', view: {} } }), undefined);
+    assert.equal(upgradeResultsState(undefined), undefined);
+  });
+
   it('accepts only well-formed messages from a results view', () => {
     assert.ok(isFromResultsView({ type: 'ready' }));
     assert.ok(isFromResultsView({ type: 'keepPoint', sparsity: 0.3 }));
+    assert.ok(isFromResultsView({ type: 'tab', tab: 'sweep' }));
     assert.ok(isFromResultsView({ type: 'saveRecipe', rerun: true, rules: [{ module: 'vision_model.encoder.layers.0.mlp.fc1', policy: 'float' }] }));
     for (const bad of [null, 'ready', { type: 'run', command: 'rm -rf /' }, { type: 'keepPoint', sparsity: 2 }, { type: 'keepPoint', sparsity: '0.3' },
       { type: 'saveRecipe', rerun: false, rules: [{ module: 'a\nkeep: float', policy: 'float' }] }, { type: 'saveRecipe', rerun: false, rules: [{ module: 'a', policy: 'int2' }] },
-      { type: 'openLayer', layer: 7 }]) {
+      { type: 'openLayer', layer: 7 }, { type: 'tab', tab: 'settings' }]) {
       assert.equal(isFromResultsView(bad), false, JSON.stringify(bad));
     }
   });
@@ -132,13 +151,13 @@ describe('editor: the results page in Chromium', function () {
       layer('vision_model.encoder.layers.0.self_attn.q_proj', 1e-4, 3), layer('vision_model.encoder.layers.0.mlp.fc1', 1e-2, 1),
       layer('language_model.model.layers.0.self_attn.q_proj', 1e-3, 2), layer('language_model.lm_head', 1e-6, 4),
     ];
-    const { p, sent } = await open({ data: { kind: 'sensitivity', view: { report: 'r.json', model: 'm.onnx', method: 'local', scheme: 'static 8-bit, local', layers } } });
+    const { p, sent } = await open({ model: 'm.onnx', sections: { sensitivity: { report: 'r.json', model: 'm.onnx', method: 'local', scheme: 'static 8-bit, local', layers } } });
     const rows = () => p.locator('[role=treeitem] .name').allInnerTexts();
     assert.ok((await rows()).includes('fc1'), `the worst layer's path is open: ${await rows()}`);
     assert.match(await p.locator('.details').innerText(), /vision_model\.encoder\.layers\.0\.mlp\.fc1[\s\S]*rank 1 of 4/);
-    await p.locator('input[type=search]').fill('lm_head');
+    await p.locator('vscode-text-field input').fill('lm_head');
     assert.deepEqual(await rows(), ['language_model', 'lm_head']);
-    await p.locator('input[type=search]').fill('');
+    await p.locator('vscode-text-field input').fill('');
     await p.locator('[role=treeitem][data-path="vision_model.encoder.layers.0.mlp.fc1"]').click();
     await p.keyboard.press('ArrowUp');
     assert.equal(await p.locator('[role=treeitem][aria-selected=true]').getAttribute('data-path'), 'vision_model.encoder.layers.0.mlp');
@@ -148,8 +167,8 @@ describe('editor: the results page in Chromium', function () {
     assert.deepEqual((await rows()).sort(), ['language_model', 'vision_model']);
     await p.locator('vscode-button', { hasText: 'Expand all' }).click();
     assert.ok((await rows()).includes('q_proj'), `expanded: ${await rows()}`);
-    await p.locator('input[type=search]').fill('');
-    assert.equal(await p.locator('#save-recipe').isDisabled(), true);
+    await p.locator('vscode-text-field input').fill('');
+    assert.equal(await p.locator('#save-recipe').getAttribute('disabled'), '', 'Save recipe is disabled until a policy is chosen');
     await p.locator('select[aria-label="policy for vision_model.encoder.layers.0.mlp.fc1"]').selectOption('float');
     await p.locator('#rerun').click();
     assert.deepEqual(sent.filter((m) => (m as { type: string }).type === 'saveRecipe'), [{ type: 'saveRecipe', rerun: true, rules: [{ module: 'vision_model.encoder.layers.0.mlp.fc1', policy: 'float' }] }]);
@@ -184,19 +203,22 @@ describe('editor: the results page in Chromium', function () {
         { placement: 'compute', boundaries: true, nodes: 11, latencyMs: 7, drop: 0, nsr: 0.0013, faithful: true },
         { placement: 'all', nodes: 12, latencyMs: 5.5, drop: 0.05, nsr: 0.01, faithful: false }] },
     };
-    const { p: page } = await open({ data: { kind: 'quantize', view } });
+    const { p: page } = await open({ model: 'm.onnx', sections: { quantize: view } });
     const text = await page.locator('#root').innerText();
     assert.match(text, /CTC text agreement 87\.5% \(worst\)/);
     assert.equal(await page.locator('.random-data').count(), 1);
     assert.equal((text.match(/not evidence of accuracy/g) ?? []).length, 1, 'the banner, not the warning again');
     assert.match(text, /something else/);
-    assert.match(text, /Where time goes \(kernel ms per run: float 10\.00, quantized 13\.00\)/);
     assert.match(text, /Static placements timed beside float \(10\.00 ms\)/);
     const placements = await page.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
     assert.ok(placements.some((r) => /residual \(written\)\s+9\s+6\.00\s+0\.60×\s+kept/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^compute \+ boundaries\s+11\s+7\.00\s+0\.70×\s+kept/.test(r)), placements.join(' | '));
-    assert.match(await page.locator('table.sortable').nth(1).locator('tbody tr').first().innerText(), /DequantizeLinear/);
+    // Where time goes has its own tab, built when first shown.
+    assert.deepEqual(await page.locator('vscode-panel-tab').allInnerTexts().then((t) => t.map((x) => x.trim())), ['Summary', 'Where time goes']);
+    await page.locator('vscode-panel-tab#tab-time').click();
+    assert.match(await page.locator('#view-time').innerText(), /Where time goes \(kernel ms per run: float 10\.00, quantized 13\.00\)/);
+    assert.match(await page.locator('#view-time table.sortable tbody tr').first().innerText(), /DequantizeLinear/);
     // At 360 px (a panel beside the code) the page never scrolls sideways: wide tables scroll inside themselves, long reasons wrap.
     await page.setViewportSize({ width: 360, height: 800 });
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');
@@ -205,17 +227,17 @@ describe('editor: the results page in Chromium', function () {
 
   it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
     const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
-    const { p, sent } = await open({ data: { kind: 'sweep', view: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });
+    const { p, sent } = await open({ model: 'm.onnx', sections: { sweep: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });
     assert.equal(await p.locator('table.points tbody tr').count(), 2);
     assert.match(await p.locator('.random-data').innerText(), /random inputs — not evidence of accuracy/);
     assert.ok((await p.locator('.chart canvas').count()) >= 1);
-    await p.locator('button', { hasText: 'Keep this model' }).nth(1).focus();
+    await p.locator('vscode-button', { hasText: 'Keep' }).nth(1).focus();
     await p.keyboard.press('Enter');
     assert.ok(sent.some((m) => JSON.stringify(m) === JSON.stringify({ type: 'keepPoint', sparsity: 0.5 })));
     await p.close();
     const maps = { 'a.fc1': { tile: [1, 1] as [number, number], rows: 4, cols: 4, density: [1, 0, 1, 0, 0.5, 0.5, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1], magnitude: Array(16).fill(0.1) } };
-    const h = await open({ data: { kind: 'prune', view: { input: 'm.onnx', output: 'p.onnx', method: 'magnitude', sparsity: 0.4, parametersBefore: 16, parametersAfter: 16, sizeBefore: 100, sizeAfter: 100, latencyMs: { reference: 1, candidate: 1 }, fidelity: {}, fidelityData: '/data/calib', maps, layers: [{ name: 'a.fc1', sparsity: 0.4, shapeBefore: [4, 4], shapeAfter: [4, 4] }], skipped: [] } } });
-    const colours = await h.p.locator('.heatmap canvas').evaluate((c: HTMLCanvasElement) => {
+    const h = await open({ model: 'm.onnx', tab: 'pruning', sections: { prune: { input: 'm.onnx', output: 'p.onnx', method: 'magnitude', sparsity: 0.4, parametersBefore: 16, parametersAfter: 16, sizeBefore: 100, sizeAfter: 100, latencyMs: { reference: 1, candidate: 1 }, fidelity: {}, fidelityData: '/data/calib', maps, layers: [{ name: 'a.fc1', sparsity: 0.4, shapeBefore: [4, 4], shapeAfter: [4, 4] }], skipped: [] } } });
+    const colours = await h.p.locator('.heatmap canvas.map').evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       const seen = new Set<string>();
       for (let i = 0; i < d.length; i += 4 * 61) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]},${d[i + 3]}`);

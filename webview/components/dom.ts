@@ -26,6 +26,8 @@ export interface Column<T> {
   /** Rendered cell; defaults to the value as text. */
   cell?: (row: T) => Node | string;
   numeric?: boolean;
+  /** A class on the column's header and cells (e.g. `narrow-hide`). */
+  cls?: string;
 }
 
 /**
@@ -47,7 +49,7 @@ export function sortableTable<T>(caption: string, columns: Column<T>[], rows: T[
     body.replaceChildren();
     for (const r of sorted.slice(0, opts.limit ?? 5000)) {
       const tr = el('tr');
-      for (const c of columns) tr.append(el('td', { cls: c.numeric ? 'num' : '' }, c.cell ? c.cell(r) : String(c.value(r))));
+      for (const c of columns) tr.append(el('td', { cls: [c.numeric ? 'num' : '', c.cls ?? ''].join(' ').trim() }, c.cell ? c.cell(r) : String(c.value(r))));
       if (opts.onSelect) {
         tr.tabIndex = 0;
         tr.addEventListener('click', () => opts.onSelect!(r));
@@ -58,7 +60,7 @@ export function sortableTable<T>(caption: string, columns: Column<T>[], rows: T[
     head.querySelectorAll('th').forEach((th, i) => th.setAttribute('aria-sort', i === sortBy ? (desc ? 'descending' : 'ascending') : 'none'));
   };
   columns.forEach((c, i) => {
-    const th = el('th', { text: c.head, attrs: { tabindex: '0', role: 'columnheader' } });
+    const th = el('th', { text: c.head, cls: c.cls ?? '', attrs: { tabindex: '0', role: 'columnheader' } });
     const sort = () => { if (sortBy === i) desc = !desc; else { sortBy = i; desc = !!c.numeric; } draw(); };
     th.addEventListener('click', sort);
     th.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); } });

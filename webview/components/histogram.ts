@@ -13,7 +13,7 @@ export function histogramCanvas(t: CalibrationTensorView, width = 420, height = 
   g.fillStyle = themeColor('--vscode-charts-blue', '#3794ff');
   const bw = width / counts.length;
   counts.forEach((n, i) => {
-    const h = (Math.log1p(n) / top) * (height - 14);
+    const h = (Math.log1p(n) / top) * (height - Math.min(14, height / 4));
     g.fillRect(i * bw, height - h, Math.max(1, bw - 1), h);
   });
   const mark = (v: number, color: string, dash: number[]) => {
@@ -28,5 +28,12 @@ export function histogramCanvas(t: CalibrationTensorView, width = 420, height = 
   mark(t.minmax[1], themeColor('--vscode-descriptionForeground', '#888'), [2, 2]);
   mark(t.clip[0], themeColor('--vscode-charts-red', '#f14c4c'), []);
   mark(t.clip[1], themeColor('--vscode-charts-red', '#f14c4c'), []);
+  return c;
+}
+
+/** The same histogram in a table cell: small enough for every row, the clip still marked. */
+export function miniHistogram(t: CalibrationTensorView): HTMLCanvasElement {
+  const c = histogramCanvas(t, 120, 24);
+  c.className = 'mini-hist';
   return c;
 }

@@ -1,7 +1,8 @@
 import { profileDelta } from '../../src/core/eval/op-time';
+import { formatLatency, withinNoise } from '../../src/core/runtime/latency';
 import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../../src/core/eval/metrics';
 import type { PruneView, QuantizeView } from '../../src/protocol/results-view';
-import { histogramCanvas } from './histogram';
+import { histogramCanvas, miniHistogram } from './histogram';
 import { el, facts, mib, sortableTable, type Column } from './dom';
 
 /** Per output: the headline (the worst relevant metric) first, then cosine, SQNR and top-1. */
@@ -20,25 +21,32 @@ export function randomDataBanner(data: string | undefined): HTMLElement[] {
   return isRandomData(data) ? [el('p', { cls: 'warning random-data', text: `Fidelity measured on ${data ?? 'random samples'}: ${RANDOM_DATA_NOTE}. Give calibration data to judge accuracy.` })] : [];
 }
 
-/** A quantize run: sizes, latency, fidelity, what was skipped, and the calibration of each tensor. */
+/** "a → b" with each side's spread when the runs were kept, and whether the difference is only noise. */
+export function latencyFact(v: Pick<QuantizeView, 'latencyMs' | 'latencyStats'>): string {
+  const s = v.latencyStats;
+  if (!s) return `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms (median)`;
+  const ratio = s.candidate.median / Math.max(1e-9, s.reference.median);
+  const verdict = withinNoise(s.reference, s.candidate) ? 'within noise' : ratio < 1 ? `${(1 / ratio).toFixed(2)}× faster` : `${ratio.toFixed(2)}× slower`;
+  return `${formatLatency(s.reference)} → ${formatLatency(s.candidate)}: ${verdict} (median and quartiles of ${s.reference.runs} runs each)`;
+}
+
+/** A quantize run: sizes, latency, fidelity, warnings, placements and what was skipped. */
 export function quantizeSummary(v: QuantizeView): HTMLElement[] {
   const out: HTMLElement[] = [
-    el('h1', { text: `${v.output.split(/[\\/]/).pop()}` }),
+    el('h2', { text: `Quantized: ${v.output.split(/[\\/]/).pop()}`, title: v.output }),
     facts([
       ['Mode', v.mode], ['Ran on', v.device],
       ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)} (${(v.sizeBefore / Math.max(1, v.sizeAfter)).toFixed(2)}× smaller)`],
-      ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
+      ['Latency', latencyFact(v)],
       ...fidelityRows(v.fidelity), ['Nodes quantized', String(v.quantized)], ['Skipped', String(v.skipped.length)],
     ]),
     ...randomDataBanner(v.fidelityData),
   ];
   for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
   if (v.placement) out.push(placementView(v.placement));
-  if (v.profile) out.push(timeView(v.profile));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
-  if (v.calibration) out.push(...calibrationView(v.calibration));
   return out;
 }
 
@@ -55,17 +63,36 @@ function placementView(p: NonNullable<QuantizeView['placement']>): HTMLElement {
   return sortableTable(`Static placements timed beside float (${p.floatMs.toFixed(2)} ms)`, cols, p.candidates, { limit: 10 });
 }
 
-/** Where the time goes: per operator type (as onnxruntime ran them), float vs quantized, biggest growth first. */
-function timeView(p: NonNullable<QuantizeView['profile']>): HTMLElement {
+/** Where the time goes: the latency with its spread, then per operator type, float vs quantized. */
+export function timeView(v: QuantizeView): HTMLElement[] {
+  const out: HTMLElement[] = [facts([['Latency', latencyFact(v)]])];
+  if (v.profile) out.push(opTimeTable(v.profile));
+  return out;
+}
+
+/** Per operator type (as onnxruntime ran them), float vs quantized, biggest growth first, with a bar each. */
+function opTimeTable(p: NonNullable<QuantizeView['profile']>): HTMLElement {
+  const top = Math.max(1e-9, ...p.reference.byOpType.map((o) => o.ms), ...p.candidate.byOpType.map((o) => o.ms));
   type Row = { op: string; referenceMs: number; candidateMs: number };
   const ms = (v: number) => (v ? v.toFixed(2) : '–');
   const cols: Column<Row>[] = [
-    { head: 'operator', value: (r) => r.op },
+    { head: 'operator', value: (r) => r.op, cls: 'name' },
     { head: 'float', value: (r) => r.referenceMs, cell: (r) => ms(r.referenceMs), numeric: true },
     { head: 'INT8', value: (r) => r.candidateMs, cell: (r) => ms(r.candidateMs), numeric: true },
-    { head: 'Δ', value: (r) => r.candidateMs - r.referenceMs, cell: (r) => `${r.candidateMs >= r.referenceMs ? '+' : ''}${(r.candidateMs - r.referenceMs).toFixed(2)}`, numeric: true },
+    { head: 'Δ', value: (r) => r.candidateMs - r.referenceMs, cell: (r) => `${r.candidateMs >= r.referenceMs ? '+' : ''}${(r.candidateMs - r.referenceMs).toFixed(2)}`, numeric: true, cls: 'narrow-hide' },
+    { head: 'float vs INT8', value: (r) => Math.max(r.referenceMs, r.candidateMs), cell: (r) => timeBars(r.referenceMs, r.candidateMs, top) },
   ];
   return sortableTable(`Where time goes (kernel ms per run: float ${p.reference.totalMs.toFixed(2)}, quantized ${p.candidate.totalMs.toFixed(2)})`, cols, profileDelta(p.reference, p.candidate), { limit: 200 });
+}
+
+/** Two bars on one scale: the op type's float time over its quantized time. */
+function timeBars(ref: number, cand: number, top: number): HTMLElement {
+  const bar = (v: number, cls: string, label: string) => {
+    const b = el('span', { cls: `tbar ${cls}`, title: `${label} ${v.toFixed(2)} ms` });
+    b.style.width = `${((100 * v) / top).toFixed(1)}%`;
+    return b;
+  };
+  return el('span', { cls: 'tbars' }, bar(ref, 'ref', 'float'), bar(cand, 'cand', 'INT8'));
 }
 
 /** Per tensor: range, chosen clip vs MinMax, % clipped; the selected tensor's histogram with both marked. */
@@ -73,29 +100,30 @@ export function calibrationView(c: NonNullable<QuantizeView['calibration']>): HT
   const detail = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } }, el('p', { cls: 'hint', text: 'Select a tensor to see its histogram: red lines are the chosen clip, grey dashes MinMax.' }));
   type T = (typeof c.tensors)[number];
   const cols: Column<T>[] = [
-    { head: 'tensor', value: (t) => t.tensor },
-    { head: 'min', value: (t) => t.min, cell: (t) => t.min.toPrecision(4), numeric: true },
-    { head: 'max', value: (t) => t.max, cell: (t) => t.max.toPrecision(4), numeric: true },
-    { head: 'clip', value: (t) => t.clip[1] - t.clip[0], cell: (t) => `${t.clip[0].toPrecision(3)} … ${t.clip[1].toPrecision(3)}`, numeric: true },
-    { head: 'vs MinMax', value: (t) => (t.clip[1] - t.clip[0]) / Math.max(1e-30, t.minmax[1] - t.minmax[0]), cell: (t) => `${((100 * (t.clip[1] - t.clip[0])) / Math.max(1e-30, t.minmax[1] - t.minmax[0])).toFixed(0)}%`, numeric: true },
+    { head: 'tensor', value: (t) => t.tensor, cls: 'name' },
+    // The observed range: in a narrow panel it gives way (the histogram's detail repeats it).
+    { head: 'range', value: (t) => t.max - t.min, cell: (t) => `${t.min.toPrecision(3)} … ${t.max.toPrecision(3)}`, numeric: true, cls: 'narrow-hide' },
+    { head: 'clip (of MinMax)', value: (t) => (t.clip[1] - t.clip[0]) / Math.max(1e-30, t.minmax[1] - t.minmax[0]), cell: (t) => `${t.clip[0].toPrecision(3)} … ${t.clip[1].toPrecision(3)} (${((100 * (t.clip[1] - t.clip[0])) / Math.max(1e-30, t.minmax[1] - t.minmax[0])).toFixed(0)}%)`, numeric: true },
     { head: 'clipped', value: (t) => t.clippedPercent, cell: (t) => `${t.clippedPercent.toFixed(3)}%`, numeric: true },
+    { head: 'histogram', value: (t) => t.clippedPercent, cell: (t) => miniHistogram(t) },
   ];
   const own = c.tensors.filter((t) => !t.sharedWith);
   const table = sortableTable('Calibration (' + c.method + ', ' + c.samples + ' samples from ' + c.source + ')', cols, own, {
-    initial: 5, descending: true, limit: 2000,
+    initial: 3, descending: true, limit: 2000,
     onSelect: (t) => detail.replaceChildren(el('h2', { text: t.tensor }), histogramCanvas(t), el('p', { cls: 'hint', text: t.fullRange ?? `${t.clippedPercent.toFixed(3)}% of values clipped by ${c.method}` })),
   });
-  return [el('h2', { text: 'Calibration results' }), table, detail];
+  table.classList.add('calibration');
+  return [el('p', { cls: 'hint', text: 'Histograms: log counts; red lines are the chosen clip, grey dashes the MinMax range. Select a row for a larger one.' }), table, detail];
 }
 
 /** A prune run's numbers, above its heatmaps. */
 export function pruneSummary(v: PruneView): HTMLElement[] {
   return [
-    el('h1', { text: `${v.output.split(/[\\/]/).pop()}` }),
+    el('h2', { text: `Pruned: ${v.output.split(/[\\/]/).pop()}`, title: v.output }),
     facts([
       ['Method', v.method], ['Removed / zeroed', `${(v.sparsity * 100).toFixed(1)}% of the prunable weights`],
       ['Parameters', `${v.parametersBefore.toLocaleString('en-US')} → ${v.parametersAfter.toLocaleString('en-US')}`],
-      ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)}`], ['Latency', `${v.latencyMs.reference.toFixed(2)} ms → ${v.latencyMs.candidate.toFixed(2)} ms`],
+      ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)}`], ['Latency', latencyFact(v)],
       ...fidelityRows(v.fidelity), ['Skipped', String(v.skipped.length)],
       ...(v.rounding ? [['Channel counts', v.rounding] as [string, string]] : []),
       ...(v.compensation ? [['Bias compensation', `${v.compensation.layers} layers took the removed channels' mean (${v.compensation.data})`] as [string, string]] : []),

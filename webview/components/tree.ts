@@ -1,5 +1,5 @@
 import { buildTree, type SensitivityTreeNode } from '../../src/core/sensitivity/tree';
-import { toolkitButton } from '../ui/button';
+import { dropdown, textField, toolkitButton } from '../ui/toolkit';
 import type { LayerPolicy, SensitivityLayerView } from '../../src/protocol/results-view';
 import { dbOf, el, facts, pct } from './dom';
 
@@ -47,13 +47,11 @@ export class SensitivityTree {
     for (const c of this.root.children) this.expanded.add(c.path);
     const worst = [...layers].sort((a, b) => b.sensitivity - a.sensitivity)[0];
     if (worst) this.reveal(worst.name, false);
-    const filterBox = el('input', { attrs: { type: 'search', placeholder: 'Filter modules…', 'aria-label': 'Filter modules' } });
-    filterBox.addEventListener('input', () => { this.filter = filterBox.value.trim().toLowerCase(); this.render(); });
-    const sort = el('select', { attrs: { 'aria-label': 'Sort rows' } }, el('option', { text: 'most sensitive first', attrs: { value: 'sensitivity' } }), el('option', { text: 'graph order', attrs: { value: 'graph' } }));
-    sort.addEventListener('change', () => { this.sortBy = sort.value as SortKey; this.render(); });
-    const expandAll = toolkitButton('Expand all', { secondary: true });
+    const filterBox = textField('Filter modules…', 'Filter modules', (v) => { this.filter = v.trim().toLowerCase(); this.render(); }, { icon: 'filter' });
+    const sort = dropdown([{ value: 'sensitivity', label: 'Most sensitive first' }, { value: 'graph', label: 'Graph order' }], 'sensitivity', 'Sort rows', (v) => { this.sortBy = v as SortKey; this.render(); });
+    const expandAll = toolkitButton('Expand all', { secondary: true, icon: 'expand-all' });
     expandAll.addEventListener('click', () => { this.walk(this.root, (n) => { if (n.children.length) this.expanded.add(n.path); }); this.render(); });
-    const collapseAll = toolkitButton('Collapse all', { secondary: true });
+    const collapseAll = toolkitButton('Collapse all', { secondary: true, icon: 'collapse-all' });
     collapseAll.addEventListener('click', () => { this.expanded.clear(); this.render(); });
     this.spacer = el('div', { cls: 'spacer' });
     this.list = el('div', { cls: 'tree', attrs: { role: 'tree', 'aria-label': 'Sensitivity by module' } }, this.spacer);
@@ -61,7 +59,7 @@ export class SensitivityTree {
     this.list.addEventListener('scroll', () => this.drawWindow());
     this.details = el('section', { cls: 'details', attrs: { 'aria-live': 'polite' } });
     const legend = el('p', { cls: 'legend hint' },
-      el('span', { text: `bars from ${this.lo.toFixed(0)} to ${this.hi.toFixed(0)} dB;` }),
+      el('span', { text: `bar length: ${this.lo.toFixed(0)} dB (empty) to ${this.hi.toFixed(0)} dB (full, the most sensitive layer); colour:` }),
       el('span', { cls: 'swatch severe' }), el('span', { text: 'within 3 dB of the most sensitive' }),
       el('span', { cls: 'swatch notable' }), el('span', { text: 'within 10 dB' }),
       el('span', { cls: 'swatch mild' }), el('span', { text: 'further' }));

@@ -41,6 +41,7 @@ export interface QuantizeResult {
   /** The samples fidelity was measured on (`random:4` when no calibration data was given). */
   fidelityData: string;
   latencyMs: CompareReport['latencyMs'];
+  latencyStats?: CompareReport['latencyStats'];
   warnings: string[];
   /** --static-ops auto under --objective latency: each placement's time beside float and its fidelity, and the one written. */
   placement?: PlacementChoice;
@@ -236,6 +237,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     fidelity: check.outputs,
     fidelityData: options.calibration ?? 'random:4',
     latencyMs: check.latencyMs,
+    ...(check.latencyStats ? { latencyStats: check.latencyStats } : {}),
     warnings,
     ...(placement ? { placement } : {}),
   };

@@ -6,6 +6,8 @@ export interface SparsityMap {
   tile: [number, number];
   rows: number;
   cols: number;
+  /** The weight's real size seen as [outputs, fan-in] (the last tiles of a side may be partial). */
+  shape?: [number, number];
   /** Row-major, rows × cols: share of weights kept (1 = dense), and mean |w| of the kept weights' tile. */
   density: number[];
   magnitude: number[];
@@ -30,7 +32,7 @@ export function sparsityMap(l: PrunableLayer, w: Float32Array, tile: number, max
     }
   }
   return {
-    tile: [th, tw], rows, cols,
+    tile: [th, tw], rows, cols, shape: [O, F],
     density: Array.from(kept, (v, k) => round(v / count[k])),
     magnitude: Array.from(mag, (v, k) => (kept[k] ? Number((v / count[k]).toPrecision(4)) : 0)),
   };

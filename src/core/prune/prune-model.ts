@@ -56,6 +56,7 @@ export interface PruneResult {
   /** The samples fidelity was measured on (`random:4` when no calibration data was given). */
   fidelityData: string;
   latencyMs: CompareReport['latencyMs'];
+  latencyStats?: CompareReport['latencyStats'];
   device: Provider;
   fallbackReason?: string;
   seconds: number;
@@ -214,6 +215,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
     fidelity: v.check.outputs,
     fidelityData: o.calibration ?? 'random:4',
     latencyMs: v.check.latencyMs,
+    ...(v.check.latencyStats ? { latencyStats: v.check.latencyStats } : {}),
     device: provider ?? v.check.device,
     ...((fallbackReason ?? v.check.fallbackReason) ? { fallbackReason: fallbackReason ?? v.check.fallbackReason } : {}),
     seconds: (performance.now() - t0) / 1000,

@@ -19,6 +19,8 @@ export interface SweepPoint {
   sparsity: number;
   sizeBytes: number;
   latencyMs: number;
+  /** First and third quartiles of the timed runs, ms: the chart draws them as the spread. */
+  latencyIqr?: [number, number];
   cosine: number;
   sqnr: number;
   top1Agreement: number | null;
@@ -38,7 +40,7 @@ export interface SweepReport {
   method: PruneOptions['method'];
   iterative: boolean;
   options: PruneOptions;
-  baseline: { sizeBytes: number; latencyMs: number; parameters: number; metric?: number };
+  baseline: { sizeBytes: number; latencyMs: number; latencyIqr?: [number, number]; parameters: number; metric?: number };
   points: SweepPoint[];
   /** Where the point models are. */
   folder: string;
@@ -134,9 +136,10 @@ export async function sweepModel(input: string, so: SweepOptions, partial: Parti
         signal: ctx.signal, onProgress: (p) => ctx.onProgress?.({ ...p, fraction: (i + (p.fraction ?? 0)) / sparsities.length }),
       }, { reference: input, latencyRuns: 10 });
       const [f] = Object.values(r.fidelity);
-      baseline ??= { sizeBytes: originalSize, latencyMs: r.latencyMs.reference, parameters: originalParameters };
+      const st = r.latencyStats;
+      baseline ??= { sizeBytes: originalSize, latencyMs: r.latencyMs.reference, ...(st ? { latencyIqr: [st.reference.q1, st.reference.q3] as [number, number] } : {}), parameters: originalParameters };
       point = {
-        sparsity: s, sizeBytes: r.sizeAfter, latencyMs: r.latencyMs.candidate, cosine: f.cosine, sqnr: f.sqnr, top1Agreement: f.top1Agreement, headline: f.headline,
+        sparsity: s, sizeBytes: r.sizeAfter, latencyMs: r.latencyMs.candidate, ...(st ? { latencyIqr: [st.candidate.q1, st.candidate.q3] as [number, number] } : {}), cosine: f.cosine, sqnr: f.sqnr, top1Agreement: f.top1Agreement, headline: f.headline,
         parameters: r.parametersAfter, model: out, achieved: o.method === 'structured' ? 1 - r.parametersAfter / Math.max(1, originalParameters) : r.sparsity,
       };
       if (so.evaluator) point.metric = await runUserEvaluator(so.evaluator, out, ctx.signal);

@@ -7,6 +7,7 @@ import type { ValueInfoProto } from '../onnx/proto';
 import { stageVariant } from './stage-variant';
 import { elemTypeOf, planSegments, segmentModel } from './segments';
 import { createSession, type DevicePreference, type Provider } from './session';
+import { latencyStats, type LatencyStats } from './latency';
 
 export interface SegmentedRun {
   /** The graph outputs for each sample, in sample order. */
@@ -84,13 +85,22 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
   };
 }
 
-/** Median time of `runs` runs (at least one) of `session` on `feeds`, in ms. */
-export async function medianRun(session: ort.InferenceSession, feeds: Feeds, fetch: readonly string[] | undefined, runs: number): Promise<number> {
+/**
+ * Median and quartiles of at least `runs` runs (at least one) of `session` on `feeds`, in ms; with a
+ * `budgetMs`, more runs while they fit in it (up to 20), so a fast model's spread rests on enough runs.
+ */
+export async function timedRuns(session: ort.InferenceSession, feeds: Feeds, fetch: readonly string[] | undefined, runs: number, budgetMs = 0): Promise<LatencyStats> {
   const t: number[] = [];
-  for (let i = 0; i < Math.max(1, runs); i++) {
+  const start = performance.now();
+  for (let i = 0; i < Math.max(1, runs) || (i < 20 && performance.now() - start < budgetMs); i++) {
     const t0 = performance.now();
     await (fetch ? session.run(feeds, fetch) : session.run(feeds));
     t.push(performance.now() - t0);
   }
-  return t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
+  return latencyStats(t);
+}
+
+/** Median time of `runs` runs (at least one) of `session` on `feeds`, in ms. */
+export async function medianRun(session: ort.InferenceSession, feeds: Feeds, fetch: readonly string[] | undefined, runs: number): Promise<number> {
+  return (await timedRuns(session, feeds, fetch, runs)).median;
 }

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { ResultsState } from '../../../src/protocol/results-view';
 
 /** The hover's text at a position, once QuantLens answers (its index loads after activation): at most 20 s. */
 async function hoverText(file: vscode.Uri, at: vscode.Position): Promise<string> {
@@ -89,6 +90,7 @@ describe('QuantLens in a real VS Code extension host', () => {
   });
 
   const folder = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
+  const results = (model: string) => (ext().exports as { results: (m: string) => ResultsState | undefined }).results(model);
   const tabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs.map((t) => ({ label: t.label, column: g.viewColumn, webview: t.input instanceof vscode.TabInputWebview, file: t.input instanceof vscode.TabInputText ? t.input.uri.fsPath : undefined })));
 
   it('Quantize model runs end to end: the output and its report beside the model, results and sensitivity tree beside the training code', async () => {
@@ -99,13 +101,12 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.ok(fs.existsSync(r.output) && fs.existsSync(r.report) && fs.existsSync(r.sensitivity));
     const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
     assert.ok(Object.values(report.fidelity as Record<string, { cosine: number }>)[0].cosine > 0.98);
-    const t = await poll('both results panels', () => {
-      const all = tabs();
-      return all.some((x) => x.label === 'QuantLens: Quantization') && all.some((x) => x.label === 'QuantLens: Sensitivity') ? all : undefined;
-    });
-    // The training code that defines the modules is open in one column, the panels in the other.
+    // One results panel for the model (summary, sensitivity, calibration... as tabs), not one per view.
+    const t = await poll('the model\'s results panel', () => (tabs().some((x) => x.label === 'QuantLens results: tiny-vlm.onnx') ? tabs() : undefined));
+    assert.equal(t.filter((x) => x.label.startsWith('QuantLens results:')).length, 1, t.map((x) => x.label).join(', '));
+    // The training code that defines the modules is open in one column, the panel in the other.
     const code = t.find((x) => x.file === path.join(folder(), 'model.py'));
-    const panel = t.find((x) => x.label === 'QuantLens: Sensitivity')!;
+    const panel = t.find((x) => x.label === 'QuantLens results: tiny-vlm.onnx')!;
     assert.ok(code, 'model.py was not opened');
     assert.notEqual(code.column, panel.column);
   });
@@ -136,7 +137,7 @@ describe('QuantLens in a real VS Code extension host', () => {
       const run = (ext().exports as { flows: { slurm: { runs: Array<{ dir: string; partials: number[] }> } } }).flows.slurm.runs.at(-1)!;
       assert.equal(run.dir, jobDir);
       assert.ok(run.partials.length >= 1 && run.partials.at(-1) === 3, `partials ${run.partials}`);
-      await poll('the sensitivity panel', () => tabs().find((x) => x.label === 'QuantLens: Sensitivity'));
+      await poll('the results panel', () => tabs().find((x) => x.label === 'QuantLens results: slurm-copy.onnx'));
     } finally {
       await cfg().update('runner', undefined, vscode.ConfigurationTarget.Global);
       await cfg().update('slurm.shards', undefined, vscode.ConfigurationTarget.Global);
@@ -160,7 +161,7 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.ok(fs.existsSync(path.join(r.output, 'onnx', 'decoder_model_merged.onnx')) && fs.existsSync(path.join(r.output, 'genai_config.json')));
     const tree = JSON.parse(fs.readFileSync(r.sensitivity!, 'utf8'));
     assert.deepEqual(tree.tree.children.map((c: { name: string }) => c.name), ['vision', 'decoder']);
-    await poll('the sensitivity panel', () => tabs().find((x) => x.label === 'QuantLens: Sensitivity'));
+    await poll('the pipeline\'s results panel', () => tabs().find((x) => x.label === 'QuantLens results: tiny-llava'));
   });
 
   it('the hover in model.py shows the sensitivity of a layer defined once and used in two blocks', async () => {
@@ -223,7 +224,14 @@ describe('QuantLens in a real VS Code extension host', () => {
     assert.equal(r.points, 3);
     const rep = JSON.parse(fs.readFileSync(r.report, 'utf8'));
     assert.deepEqual(rep.points.map((p: { sparsity: number }) => p.sparsity), [0.2, 0.4, 0.6]);
-    await poll('the sweep panel', () => tabs().find((x) => x.label === 'QuantLens: Pruning sweep'));
+    // The sweep joins the model's panel (a tab beside the quantize results), with the float baseline.
+    await poll('the results panel', () => tabs().find((x) => x.label === 'QuantLens results: tiny-vlm.onnx'));
+    const state = results(model)!;
+    assert.equal(state.tab, 'sweep');
+    assert.ok(state.sections.quantize && state.sections.sensitivity, `sections: ${Object.keys(state.sections)}`);
+    assert.deepEqual(state.sections.sweep!.points.map((p) => p.sparsity), [0.2, 0.4, 0.6]);
+    assert.ok(state.sections.sweep!.done && state.sections.sweep!.baseline!.latencyMs > 0);
+    assert.ok(state.sections.sweep!.points.every((p) => p.latencyIqr && p.latencyIqr[0] <= p.latencyMs && p.latencyMs <= p.latencyIqr[1]), 'each point carries the quartiles of its timed runs');
   });
 
   it('Prune model writes the pruned model and opens its heatmaps', async () => {
@@ -231,7 +239,12 @@ describe('QuantLens in a real VS Code extension host', () => {
     const r = (await vscode.commands.executeCommand('quantlens.pruneModel', vscode.Uri.file(model), { method: 'magnitude', sparsity: 0.5 })) as { output: string; report: string };
     assert.ok(fs.existsSync(r.output));
     assert.ok(Object.keys(JSON.parse(fs.readFileSync(r.report, 'utf8')).maps).length > 10);
-    await poll('the pruning panel', () => tabs().find((x) => x.label === 'QuantLens: Pruning'));
+    await poll('the results panel', () => tabs().find((x) => x.label === 'QuantLens results: tiny-vlm.onnx'));
+    assert.equal(tabs().filter((x) => x.label.startsWith('QuantLens results:') && x.label.includes('tiny-vlm')).length, 1, 'the pruning tab joins the model\'s panel');
+    const state = results(model)!;
+    assert.equal(state.tab, 'pruning');
+    assert.equal(state.sections.prune!.output, r.output);
+    assert.ok(state.sections.sweep, 'the sweep tab is still there');
   });
 
   it('Prune model with hidden sizes too (--prune-norm) shrinks the LayerNorms through the engine', async () => {

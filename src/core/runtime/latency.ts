@@ -1,0 +1,27 @@
+// Latency as a distribution, not one number: the median and quartiles of N timed runs, and whether two
+// models' difference stands out of that spread. Pure (no onnxruntime): the results page uses it too.
+
+export interface LatencyStats {
+  median: number;
+  /** First and third quartiles of the runs, ms. */
+  q1: number;
+  q3: number;
+  runs: number;
+}
+
+/** Median and quartiles of run times in ms (nearest-rank on the sorted times). */
+export function latencyStats(times: number[]): LatencyStats {
+  const s = [...times].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+  return { median: at(0.5), q1: at(0.25), q3: at(0.75), runs: s.length };
+}
+
+/** True when the two interquartile ranges overlap: the difference of medians is within the runs' noise. */
+export function withinNoise(a: LatencyStats, b: LatencyStats): boolean {
+  return a.q1 <= b.q3 && b.q1 <= a.q3;
+}
+
+/** "0.64 ms (0.60–0.70)" */
+export function formatLatency(s: LatencyStats): string {
+  return `${s.median.toFixed(2)} ms (${s.q1.toFixed(2)}–${s.q3.toFixed(2)})`;
+}

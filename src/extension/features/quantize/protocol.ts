@@ -1,0 +1,40 @@
+// The quantize feature's view model and messages (summary, calibration and where-time-goes tabs). Shared by
+// the extension and the results page: no `vscode` import here.
+import type { FidelityMetrics } from '../../../core/eval/metrics';
+import type { OpTimeProfile } from '../../../core/eval/op-time';
+import type { LatencyStats } from '../../../core/runtime/latency';
+import type { TensorCalibration } from '../../../core/quant/static/calibrate';
+
+/** One calibrated tensor as the calibration tab shows it (the report's own record, minus its scale). */
+export type CalibrationTensorView = Omit<TensorCalibration, 'scale' | 'zeroPoint'>;
+
+export interface QuantizeView {
+  input: string;
+  output: string;
+  mode: string;
+  device: string;
+  sizeBefore: number;
+  sizeAfter: number;
+  latencyMs: { reference: number; candidate: number };
+  /** Each model's runs: median and quartiles, so the page can say when a difference is within noise. */
+  latencyStats?: { reference: LatencyStats; candidate: LatencyStats };
+  fidelity: Record<string, FidelityMetrics>;
+  /** The samples fidelity was measured on (`random:N`: not the user's data, and the view says so). */
+  fidelityData: string;
+  quantized: number;
+  skipped: Array<{ node: string; reason: string }>;
+  warnings: string[];
+  calibration?: { method: string; source: string; samples: number; tensors: CalibrationTensorView[] };
+  /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
+  profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
+  /** --objective latency: each static placement timed beside float and scored, and the one written. */
+  placement?: { chosen: string; boundaries?: boolean; heavyOnly?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; heavyOnly?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
+  sensitivityReport?: string;
+}
+
+/** From the page: open the sensitivity tree at a layer ('' for the top). */
+export type QuantizeFromView = { type: 'openLayer'; layer: string };
+
+export function isQuantizeMessage(m: Record<string, unknown>): m is QuantizeFromView {
+  return m.type === 'openLayer' && typeof m.layer === 'string' && m.layer.length < 4096;
+}
