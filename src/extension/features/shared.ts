@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { AtomicFile } from '../../core/fs/atomic';
 import type { QuantizeOptions } from '../../core/quant/options';
 
 export const RANDOM = 'random:16';
@@ -61,16 +60,4 @@ export function evaluatorOptions(wanted: boolean): Partial<QuantizeOptions> {
     return {};
   }
   return { evaluator: command, evaluatorLowerIsBetter: settings().get<boolean>('evaluatorLowerIsBetter', false) };
-}
-
-/** Writes `text` to `file` through a temporary file and a rename, so a reader never sees half of it. */
-export function writeAtomic(file: string, text: string): void {
-  const f = new AtomicFile(file);
-  try {
-    f.write(Buffer.from(text));
-    f.commit();
-  } catch (e) {
-    f.abort();
-    throw e;
-  }
 }

@@ -10,7 +10,8 @@ import type { EngineRunner } from '../../engine';
 import { ResultsPanel } from '../../results-panel';
 import type { SlurmRunner } from '../../slurm-runner';
 import { columnBesideCode } from '../../training-code';
-import { pickCalibration, RANDOM, readJson, settings, writeAtomic, type FeatureContext } from '../shared';
+import { writeTextAtomic } from '../../../core/fs/json';
+import { pickCalibration, RANDOM, readJson, settings, type FeatureContext } from '../shared';
 import type { LayerPolicy } from './protocol';
 import { sensitivityView } from './view-model';
 
@@ -93,7 +94,7 @@ export class SensitivityController implements vscode.Disposable {
     const model = panel.state.model;
     const file = path.join(path.dirname(model), `${path.basename(model, '.onnx')}.recipe.yaml`);
     const rule = (p: LayerPolicy) => (p === 'float' ? '{keep: float}' : p === 'int4' ? '{mode: weight, bits: 4}' : '{bits: 8}');
-    writeAtomic(file, ['# Written by QuantLens from the sensitivity tree; the last matching rule wins.', 'rules:', ...rules.map((r) => `  ${r.module}: ${rule(r.policy)}`)].join('\n') + '\n');
+    writeTextAtomic(file, ['# Written by QuantLens from the sensitivity tree; the last matching rule wins.', 'rules:', ...rules.map((r) => `  ${r.module}: ${rule(r.policy)}`)].join('\n') + '\n');
     this.f.log.appendLine(`wrote ${file} (${rules.length} rules)`);
     if (!rerun || !this.requantize) {
       void vscode.window.showInformationMessage(`QuantLens: saved ${path.basename(file)}`, 'Open').then((a) => { if (a) void vscode.window.showTextDocument(vscode.Uri.file(file)); });
