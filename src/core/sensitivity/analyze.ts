@@ -20,7 +20,7 @@ import { layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
 export { rankLayers } from './tree';
 import { downstreamRegion } from './region';
-import { mergeSideBySide, reduceToNsr } from './merge';
+import { interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
 import { jobKey, shareOf, type Shard } from '../cluster/shard';
@@ -314,6 +314,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     }
     const model = mergeSideBySide(loaded.model, parts);
     const sums = reduceToNsr(model, compared);
+    interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
     const merged = await sessionForVariant(model, loaded, options.device, 'basic');
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;

@@ -84,3 +84,48 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
   g.output = outputs;
   return result;
 }
+
+/**
+ * Reorders the merged graph so every copy's node (and every reduction) comes right after the last node
+ * that makes one of its inputs, instead of after the whole float graph. onnxruntime walks the graph from
+ * its leaves in node order, so appended copies made it compute the whole float model first and keep every
+ * float activation a copy reads alive to the end: memory of the float model's activations all at once.
+ * Interleaved, each copy runs and is reduced to scalars while its inputs are fresh, and they are freed.
+ * The first `baseCount` nodes are the float graph, in its own order.
+ */
+export function interleaveCopies(merged: ModelProto, baseCount: number): void {
+  const g = merged.graph!;
+  const nodes = g.node ?? [];
+  const base = nodes.slice(0, baseCount), side = nodes.slice(baseCount);
+  const known = new Set<string>(['', ...(g.input ?? []).map((i) => i.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? '')]);
+  const waiting = new Map<string, number[]>();
+  const ready: number[] = [];
+  const missing = side.map((n, i) => {
+    let m = 0;
+    for (const x of new Set(n.input ?? [])) {
+      if (known.has(x)) continue;
+      m++;
+      (waiting.get(x) ?? waiting.set(x, []).get(x)!).push(i);
+    }
+    if (m === 0) ready.push(i);
+    return m;
+  });
+  const out: NodeProto[] = [];
+  const made = (n: NodeProto) => {
+    out.push(n);
+    for (const o of n.output ?? []) {
+      for (const i of waiting.get(o) ?? []) if (--missing[i] === 0) ready.push(i);
+      waiting.delete(o);
+    }
+  };
+  const drain = () => { for (let k = 0; k < ready.length; k++) made(side[ready[k]]); ready.length = 0; };
+  drain();
+  for (const n of base) {
+    made(n);
+    drain();
+  }
+  // Anything still waiting reads a tensor nothing makes: keep it (onnxruntime names the problem).
+  const placed = new Set(out);
+  for (const n of side) if (!placed.has(n)) out.push(n);
+  g.node = out;
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { FIXTURES } from '../../src/core/fixtures';
+import { onnx, type ModelProto } from '../../src/core/onnx/proto';
+import { interleaveCopies, mergeSideBySide, reduceToNsr } from '../../src/core/sensitivity/merge';
+import { feedsFor, runOrt } from '../helpers/util';
+
+/**
+ * A merged graph as local sensitivity builds it: the float transformer, and beside it a copy of each MLP's
+ * second Linear that reads the float value where the base computes it and is compared with the base's own
+ * output. The copy's weight is scaled, so each comparison has a known, non-zero error.
+ */
+function merged(): { model: ModelProto; baseCount: number; sums: ReturnType<typeof reduceToNsr> } {
+  const base = FIXTURES.transformer.build();
+  const g = base.graph!;
+  const parts: Array<{ prefix: string; model: ModelProto }> = [];
+  const compared: Array<{ reference: string; copies: string[] }> = [];
+  g.node!.filter((n) => n.op_type === 'MatMul' && /fc2/.test(n.name ?? '')).forEach((n, k) => {
+    const w = g.initializer!.find((t) => t.name === n.input![1])!;
+    const f = new Float32Array(new Uint8Array(w.raw_data!).slice().buffer).map((v) => v * 1.01);
+    const part = onnx.ModelProto.create({
+      ir_version: base.ir_version, opset_import: base.opset_import,
+      graph: { name: 'copy', node: [{ ...n, name: 'copy', input: [n.input![0], 'w'] }], initializer: [{ ...w, name: 'w', raw_data: new Uint8Array(f.buffer) }],
+        input: [{ name: n.input![0] }], output: [{ name: n.output![0] }] },
+    });
+    parts.push({ prefix: `${k}q`, model: part });
+    compared.push({ reference: n.output![0], copies: [`${k}q/${n.output![0]}`] });
+  });
+  const model = mergeSideBySide(base, parts);
+  return { model, baseCount: g.node!.length, sums: reduceToNsr(model, compared) };
+}
+
+describe('local sensitivity: the merged graph', () => {
+  it('interleaved, each copy and its reduction follow their inputs at once; the order stays valid and the sums do not change', async () => {
+    const appended = merged();
+    const interleaved = merged();
+    interleaveCopies(interleaved.model, interleaved.baseCount);
+    const nodes = interleaved.model.graph!.node!;
+    assert.equal(nodes.length, appended.model.graph!.node!.length);
+    // Topological: every input is a graph input, an initializer, or made by an earlier node.
+    const made = new Set<string>(['', ...interleaved.model.graph!.input!.map((i) => i.name!), ...interleaved.model.graph!.initializer!.map((t) => t.name!)]);
+    for (const n of nodes) {
+      for (const i of n.input ?? []) assert.ok(made.has(i), `${n.name} reads ${i} before it is made`);
+      for (const o of n.output ?? []) made.add(o);
+    }
+    // The first copy's reduction runs before the float graph's last node: not everything after the base.
+    const firstSum = nodes.findIndex((n) => n.output?.includes(interleaved.sums[0].err[0]));
+    const lastBase = nodes.findIndex((n) => n === appended.model.graph!.node![appended.baseCount - 1] || n.name === appended.model.graph!.node![appended.baseCount - 1].name);
+    assert.ok(firstSum >= 0 && firstSum < lastBase, `reduction at ${firstSum}, last float node at ${lastBase}`);
+    // onnxruntime computes the same scalars either way.
+    const feeds = feedsFor(interleaved.model.graph!);
+    const enc = (m: ModelProto) => onnx.ModelProto.encode(m).finish();
+    const [a, b] = [await runOrt(enc(appended.model), feeds), await runOrt(enc(interleaved.model), feeds)];
+    for (const s of appended.sums) {
+      for (const name of [s.sig, ...s.err]) {
+        assert.ok(a[name][0] > 0, `${name} is ${a[name][0]}`);
+        assert.equal(b[name][0], a[name][0], name);
+      }
+    }
+  });
+});
