@@ -102,32 +102,39 @@ interface PairStats {
   outs: number;
   ins: number;
   w2: Float64Array;
-  forEach: (fn: (o: number, c: number, maxAbs: number, taps: number) => void) => void;
+  /** Per input channel, the largest |w| (what the scales for any α divide by). */
+  inMax: Float64Array;
+  /** Per (output, input) pair: its channels, its largest |w| and its taps (every weight but dense ones). */
+  pairs?: { out: Int32Array; inn: Int32Array; maxAbs: Float32Array; taps: number };
   /** A dense one-tap weight (MatMul, Gemm, ungrouped 1×1 conv): walked in place, [ins][outs] or [outs][ins]. */
   dense?: { w: Float32Array; outMajor: boolean };
 }
 
 function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
   return readers.map(([r, w]) => {
-    const w2 = new Float64Array(r.ins);
-    for (let f = 0; f < w.length; f++) w2[r.inChannel(f)] += w[f] * w[f];
-    const taps = w.length / Math.max(1, r.outs * (r.node.op_type === 'Conv' ? r.dims[1] : r.ins));
-    if (!(taps > 1)) {
-      const grouped = r.node.op_type === 'Conv' && r.dims[1] !== r.ins;
-      const outMajor = r.node.op_type === 'Conv' || (r.node.op_type === 'Gemm' && r.outChannel(1) === 0);
-      return { outs: r.outs, ins: r.ins, w2, forEach: (fn) => { for (let f = 0; f < w.length; f++) fn(r.outChannel(f), r.inChannel(f), Math.abs(w[f]), 1); }, ...(grouped ? {} : { dense: { w, outMajor } }) };
+    const w2 = new Float64Array(r.ins), inMax = new Float64Array(r.ins);
+    for (let f = 0; f < w.length; f++) {
+      const c = r.inChannel(f), v = w[f], m = Math.abs(v);
+      w2[c] += v * v;
+      if (m > inMax[c]) inMax[c] = m;
+    }
+    const conv = r.node.op_type === 'Conv';
+    const taps = Math.max(1, w.length / Math.max(1, r.outs * (conv ? r.dims[1] : r.ins)));
+    if (taps === 1 && !(conv && r.dims[1] !== r.ins)) {
+      const outMajor = conv || (r.node.op_type === 'Gemm' && r.outChannel(1) === 0);
+      return { outs: r.outs, ins: r.ins, w2, inMax, dense: { w, outMajor } };
     }
     // A conv's weight is [out][in/group][taps]: each pair's taps are contiguous.
-    const pairs = w.length / taps;
-    const out = new Int32Array(pairs), inn = new Int32Array(pairs), maxAbs = new Float32Array(pairs);
-    for (let k = 0; k < pairs; k++) {
+    const n = w.length / taps;
+    const out = new Int32Array(n), inn = new Int32Array(n), maxAbs = new Float32Array(n);
+    for (let k = 0; k < n; k++) {
       out[k] = r.outChannel(k * taps);
       inn[k] = r.inChannel(k * taps);
       let m = 0;
       for (let t = k * taps; t < (k + 1) * taps; t++) m = Math.max(m, Math.abs(w[t]));
       maxAbs[k] = m;
     }
-    return { outs: r.outs, ins: r.ins, w2, forEach: (fn) => { for (let k = 0; k < pairs; k++) fn(out[k], inn[k], maxAbs[k], taps); } };
+    return { outs: r.outs, ins: r.ins, w2, inMax, pairs: { out, inn, maxAbs, taps } };
   });
 }
 
@@ -162,10 +169,14 @@ function noise(readers: PairStats[], a: Float64Array, s: Float64Array): number {
         }
       }
     } else {
-      p.forEach((o, c, m, taps) => {
-        wmax[o] = Math.max(wmax[o], m * s[c]);
-        aw[o] += taps * (a[c] / s[c]) ** 2;
-      });
+      const { out, inn, maxAbs, taps } = p.pairs!;
+      const a2 = new Float64Array(p.ins);
+      for (let c = 0; c < p.ins; c++) a2[c] = (a[c] / s[c]) ** 2;
+      for (let k = 0; k < out.length; k++) {
+        const o = out[k], c = inn[k];
+        wmax[o] = Math.max(wmax[o], maxAbs[k] * s[c]);
+        aw[o] += taps * a2[c];
+      }
     }
     total += dx2 * w2;
     for (let o = 0; o < p.outs; o++) total += ((wmax[o] / 127) ** 2 / 12) * aw[o];
@@ -175,7 +186,7 @@ function noise(readers: PairStats[], a: Float64Array, s: Float64Array): number {
 
 function scalesFor(readers: PairStats[], a: Float64Array, alpha: number): Float64Array {
   const wmax = new Float64Array(a.length);
-  for (const p of readers) p.forEach((_o, c, m) => { wmax[c] = Math.max(wmax[c], m); });
+  for (const p of readers) for (let c = 0; c < p.ins; c++) wmax[c] = Math.max(wmax[c], p.inMax[c]);
   return Float64Array.from(a, (ac, c) => (ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1));
 }
 
