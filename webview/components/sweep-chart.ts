@@ -6,7 +6,6 @@ import { el, mib, themeColor } from './dom';
 import { randomDataBanner } from './summary';
 
 interface Panel {
-  key: string;
   label: string;
   color: string;
   value: (p: SweepPoint) => number;
@@ -33,17 +32,19 @@ export class SweepChart {
   private readonly table = el('table', { cls: 'points' });
   private readonly status = el('div', { cls: 'hint sweep-status' });
   private readonly panels: Panel[];
+  /** What the charts show, index by index: undefined is the float model at sparsity 0. */
+  private pts: Array<SweepPoint | undefined> = [];
 
   constructor(private readonly view: SweepView, private readonly onKeep: (p: SweepPoint) => void) {
     const metricName = view.points.some((p) => p.metric !== undefined) ? 'your metric' : 'cosine to float';
     this.panels = [
       {
-        key: 'fid', label: metricName, color: themeColor('--vscode-charts-blue', '#3794ff'), value: (p) => p.metric ?? p.cosine, base: (v) => v.baseline?.metric ?? (v.baseline ? 1 : undefined),
+        label: metricName, color: themeColor('--vscode-charts-blue', '#3794ff'), value: (p) => p.metric ?? p.cosine, base: (v) => v.baseline?.metric ?? (v.baseline ? 1 : undefined),
         range: (lo, hi) => [Math.max(0, Math.min(lo, hi - 0.01) - 0.1 * (hi - lo || 0.1)), Math.min(metricName === 'cosine to float' ? 1 : Infinity, hi + 0.05 * (hi - lo || 0.1))], fmt: (v) => v.toFixed(4),
       },
-      { key: 'size', label: 'size (MiB)', color: themeColor('--vscode-charts-green', '#89d185'), value: (p) => p.sizeBytes / 1048576, base: (v) => (v.baseline ? v.baseline.sizeBytes / 1048576 : undefined), range: (_lo, hi) => [0, hi * 1.1 || 1], fmt: (v) => `${v.toFixed(2)} MiB` },
+      { label: 'size (MiB)', color: themeColor('--vscode-charts-green', '#89d185'), value: (p) => p.sizeBytes / 1048576, base: (v) => (v.baseline ? v.baseline.sizeBytes / 1048576 : undefined), range: (_lo, hi) => [0, hi * 1.1 || 1], fmt: (v) => `${v.toFixed(2)} MiB` },
       {
-        key: 'ms', label: 'latency (ms, median; bars: quartiles)', color: themeColor('--vscode-charts-orange', '#d18616'), value: (p) => p.latencyMs, base: (v) => v.baseline?.latencyMs,
+        label: 'latency (ms, median; bars: quartiles)', color: themeColor('--vscode-charts-orange', '#d18616'), value: (p) => p.latencyMs, base: (v) => v.baseline?.latencyMs,
         range: (_lo, hi) => [0, hi * 1.15 || 1], fmt: (v) => `${v.toFixed(2)} ms`, spread: (p) => p.latencyIqr,
       },
     ];
@@ -74,7 +75,8 @@ export class SweepChart {
 
   redraw(): void {
     const v = this.view;
-    const { xs, ys } = this.series();
+    const { xs, ys, pts } = this.series();
+    this.pts = pts;
     const running = !v.done;
     this.status.replaceChildren(
       ...(running ? [progressRing('running…')] : []),
@@ -112,7 +114,7 @@ export class SweepChart {
         setCursor: [(u) => this.showReadout(u.cursor.idx ?? undefined)],
         draw: [(u) => {
           const ctx = u.ctx;
-          const cur = this.series().pts;
+          const cur = this.pts;
           // Latency: a whisker from the first to the third quartile of each point's runs.
           if (panel.spread) {
             ctx.strokeStyle = panel.color;
@@ -147,7 +149,7 @@ export class SweepChart {
     }, data, box);
     plot.over.addEventListener('click', () => {
       const i = plot.cursor.idx;
-      const p = i === null || i === undefined ? undefined : this.series().pts[i];
+      const p = i === null || i === undefined ? undefined : this.pts[i];
       if (p) this.onKeep(p);
     });
     return plot;
@@ -155,7 +157,7 @@ export class SweepChart {
 
   /** The hovered point's numbers (or the last point's when the cursor is away). */
   private showReadout(i: number | undefined): void {
-    const { pts } = this.series();
+    const pts = this.pts;
     const idx = i ?? pts.length - 1;
     if (idx < 0 || idx >= pts.length) {
       this.readout.textContent = 'No points yet.';

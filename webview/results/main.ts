@@ -119,7 +119,12 @@ window.addEventListener('message', (ev: MessageEvent<ToResultsView>) => {
     const b = document.querySelector('#tab-sweep vscode-badge');
     if (b) b.textContent = String(sweep.points.length);
     api.setState(state!);
-  } else if (m.type === 'sweepDone' && sweep) { sweep.done = true; chart?.redraw(); api.setState(state!); }
+  } else if (m.type === 'sweepDone' && sweep) {
+    sweep.done = true;
+    if (m.baseline) sweep.baseline = m.baseline;
+    chart?.redraw();
+    api.setState(state!);
+  }
   else if (m.type === 'kept' && sweep) { sweep.kept = m.sparsity; chart?.redraw(); api.setState(state!); }
   else if (m.type === 'focus' && state) {
     state.focus = m.layer;

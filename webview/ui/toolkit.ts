@@ -1,5 +1,5 @@
 import {
-  provideVSCodeDesignSystem, vsCodeBadge, vsCodeButton, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodePanels, vsCodePanelTab, vsCodePanelView, vsCodeProgressRing, vsCodeTextField,
+  provideVSCodeDesignSystem, vsCodeBadge, vsCodeButton, vsCodeDropdown, vsCodeOption, vsCodePanels, vsCodePanelTab, vsCodePanelView, vsCodeProgressRing, vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
 
 // The one place the webviews import @vscode/webview-ui-toolkit (deprecated upstream): its maintained
@@ -10,7 +10,7 @@ let registered = false;
 function register(): void {
   if (registered) return;
   provideVSCodeDesignSystem().register(
-    vsCodeBadge(), vsCodeButton(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
+    vsCodeBadge(), vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
   );
   registered = true;
 }

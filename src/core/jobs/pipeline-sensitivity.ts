@@ -14,7 +14,8 @@ import { loadPipelineSamples } from '../pipeline/data';
 import { detectPipeline, pipelineSensitivityPath, type ComponentRole } from '../pipeline/layout';
 import { recordCalibration } from '../pipeline/record';
 import type { DevicePreference } from '../runtime/session';
-import { analyzeSensitivity, rankLayers, type SensitivityReport } from '../sensitivity/analyze';
+import { analyzeSensitivity, type SensitivityReport } from '../sensitivity/analyze';
+import { rankLayers } from '../sensitivity/tree';
 import { DEFAULT_PIPELINE_RECIPE, pipelineRecipe, type ComponentRecipe } from './quantize-pipeline';
 
 export interface PipelineSensitivityOptions {

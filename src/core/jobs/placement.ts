@@ -7,6 +7,7 @@ import { createSession, type ModelSession } from '../runtime/session';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
 import { VariantScorer } from '../quant/variant-scorer';
+import { latencyStats } from '../runtime/latency';
 
 export type Placement = Exclude<QuantizeOptions['staticOps'], 'auto'>;
 /**
@@ -120,12 +121,6 @@ function heavyLayers(prep: PreparedQuantization): Set<string> {
   return out;
 }
 
-const quartiles = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { median: at(0.5), iqr: at(0.75) - at(0.25) };
-};
-
 /**
  * Times sessions round-robin on one sample (a run of each per round, so drift and neighbours' load fall on
  * all alike) for about `budgetMs`, at least 5 rounds; medians per session and the spread of the first.
@@ -140,8 +135,8 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
     if (signal?.aborted) throw new CancelledError();
     for (let i = 0; i < sessions.length; i++) times[i].push(await once(sessions[i]));
   }
-  const q = times.map(quartiles);
-  return { medians: q.map((x) => x.median), spread: q[0].iqr / q[0].median };
+  const q = times.map(latencyStats);
+  return { medians: q.map((x) => x.median), spread: (q[0].q3 - q[0].q1) / q[0].median };
 }
 
 /**

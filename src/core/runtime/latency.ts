@@ -9,10 +9,10 @@ export interface LatencyStats {
   runs: number;
 }
 
-/** Median and quartiles of run times in ms (nearest-rank on the sorted times). */
+/** Median and quartiles of run times in ms (nearest rank on the sorted times: the element at ⌊q·n⌋). */
 export function latencyStats(times: number[]): LatencyStats {
   const s = [...times].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
   return { median: at(0.5), q1: at(0.25), q3: at(0.75), runs: s.length };
 }
 

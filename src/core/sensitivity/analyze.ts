@@ -18,7 +18,6 @@ import { GraphView } from '../onnx/graph';
 import { NsrAccumulator, nsrDb } from '../eval/stats';
 import { layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
-export { rankLayers } from './tree';
 import { downstreamRegion } from './region';
 import { interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';

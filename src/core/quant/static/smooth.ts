@@ -190,7 +190,6 @@ function scalesFor(readers: PairStats[], a: Float64Array, alpha: number): Float6
   return Float64Array.from(a, (ac, c) => (ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1));
 }
 
-/** Writes the smoothed weights (× s on inputs) and the chain's constants (÷ s) as new initializers. */
 /** `f` over every element into a new Float32Array: a plain loop (TypedArray.from with a callback is several times slower on large weights). */
 function mapFloats(w: Float32Array, f: (v: number, i: number) => number): Float32Array {
   const out = new Float32Array(w.length);
@@ -198,6 +197,7 @@ function mapFloats(w: Float32Array, f: (v: number, i: number) => number): Float3
   return out;
 }
 
+/** Writes the smoothed weights (× s on inputs) and the chain's constants (÷ s) as new initializers. */
 function apply(editor: ModelEditor, view: GraphView, loaded: LoadedModel, item: Item, weights: Array<[Layout, Float32Array]>, s: Float64Array): void {
   for (const [r, w] of weights) {
     r.node.input![1] = editor.addInitializer(makeTensor(`${r.node.input![1]}_smoothed`, DataType.FLOAT, r.dims, mapFloats(w, (v, f) => v * s[r.inChannel(f)])));

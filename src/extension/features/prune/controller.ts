@@ -12,7 +12,6 @@ import { columnBesideCode } from '../../training-code';
 import { readJson, settings, type FeatureContext } from '../shared';
 import { pruneView } from './view-model';
 
-
 export class PruneController {
   constructor(private readonly f: FeatureContext, private readonly engine: EngineRunner) {}
 

@@ -15,7 +15,6 @@ import type { SensitivityController } from '../sensitivity/controller';
 import { evaluatorOptions, pickCalibration, pickRecipe, RANDOM, readJson, settings, type FeatureContext } from '../shared';
 import { quantizeView } from './view-model';
 
-
 export class QuantizeController implements vscode.Disposable {
   private readonly routing: vscode.Disposable;
 

@@ -15,7 +15,6 @@ import { pickCalibration, RANDOM, readJson, settings, type FeatureContext } from
 import type { LayerPolicy } from './protocol';
 import { sensitivityView } from './view-model';
 
-
 /** The report's model as a full path (a CLI report may name it relative to where it ran: look beside the report). */
 function modelOf(r: SensitivityReport, file: string): string {
   if (path.isAbsolute(r.model)) return r.model;

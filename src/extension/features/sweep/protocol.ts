@@ -16,8 +16,8 @@ export interface SweepView {
 /** From the page: keep the model of one point. */
 export type SweepFromView = { type: 'keepPoint'; sparsity: number };
 
-/** To the page: a point as it arrives, and the end of the sweep. */
-export type SweepToView = { type: 'point'; point: SweepPoint } | { type: 'sweepDone' } | { type: 'kept'; sparsity: number };
+/** To the page: a point as it arrives, the end of the sweep (with the float model's numbers), the kept point. */
+export type SweepToView = { type: 'point'; point: SweepPoint } | { type: 'sweepDone'; baseline?: SweepReport['baseline'] } | { type: 'kept'; sparsity: number };
 
 export function isSweepMessage(m: Record<string, unknown>): m is SweepFromView {
   return m.type === 'keepPoint' && typeof m.sparsity === 'number' && m.sparsity >= 0 && m.sparsity < 1;
