@@ -39,6 +39,8 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
     ['a calibration method in weight mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--calibration-method', 'mse'], /--calibration-method applies to --mode static only/],
     ['gptq with 8 bits', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--algorithm', 'gptq'], /--algorithm gptq applies to --mode weight --bits 4 only/],
     ['--percentile without the percentile method', ['quantize', model, '-o', 'OUT', '--mode', 'static', '--calibration', 'random:2', '--percentile', '99.9'], /--percentile applies to --calibration-method percentile only/],
+    ['--histogram-values with MinMax', ['quantize', model, '-o', 'OUT', '--mode', 'static', '--calibration', 'random:2', '--calibration-method', 'minmax', '--histogram-values', '4096'], /--histogram-values applies to the histogram methods \(percentile, entropy, mse\)/],
+    ['--histogram-values outside static mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--histogram-values', '4096'], /--histogram-values applies to --mode static only/],
     ['--steps without --progressive', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--steps', '3'], /--steps applies with --progressive only/],
     ['--objective outside static mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--objective', 'size'], /--objective applies to --mode static only/],
     ['N:M with a sparsity', ['prune', model, '-o', 'OUT', '--method', 'nm', '--sparsity', '0.5'], /--sparsity does not apply to --method nm/],

@@ -39,6 +39,22 @@ describe('calibration histograms and clipping methods', () => {
     assert.ok(7.5 < -h.lo && -3 >= h.lo);
   });
 
+  it('bins each value where Math.floor puts it, weighted, whatever the run of repeats (four interleaved count arrays)', () => {
+    const values = Float32Array.from([...reluLike(10_001), ...gaussian(10_003)]);
+    const h = new GrowingHistogram(256);
+    h.add(values, 2.5);
+    const expect = new Float64Array(256);
+    for (const v of values) expect[Math.min(255, Math.max(0, Math.floor(v / h.width) + 128))] += 2.5;
+    let moved = 0;
+    for (let b = 0; b < 256; b++) moved += Math.abs(h.counts[b] - expect[b]);
+    // A value within a rounding error of a bin edge may land on either side of it; nothing else may move.
+    assert.ok(moved <= 2 * 2.5 * 2, `${moved / 2.5} values binned differently`);
+    assert.equal(h.total, values.length * 2.5);
+    assert.equal(h.counts.reduce((a, b) => a + b, 0), values.length * 2.5);
+    assert.equal(h.max, Math.max(...values));
+    assert.equal(h.min, Math.min(...values));
+  });
+
   it('percentile clips the requested share of the tails', () => {
     const h = new GrowingHistogram();
     h.add(gaussian(200_000));

@@ -26,6 +26,11 @@ export interface QuantizeOptions {
   /** Histogram bins for entropy/percentile/MSE. */
   bins: number;
   /**
+   * Histogram methods: bin a strided pick of about this many values of each tensor per sample, extremes
+   * exact (0, the default: every value). Faster on large activations; tails are then estimated.
+   */
+  histogramValues: number;
+  /**
    * Static mode: 'compute' quantizes weight layers, pooling and data movement; 'residual' also Adds of two
    * activations (int8 chains through ResNet-style blocks); 'all' every Add/Mul. 'auto': with --objective
    * latency, 'compute' and 'residual' are built, timed against the float model and scored, and the fastest
@@ -72,6 +77,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   calibrationMethod: 'mse',
   percentile: 99.99,
   bins: 2048,
+  histogramValues: 0,
   smoothing: 'auto',
   reduceRange: 'auto',
   staticOps: 'auto',

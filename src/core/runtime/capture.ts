@@ -92,7 +92,7 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
  * its tensor (graph inputs: first), so a run cut into segments reduces a tensor in the segment that makes it
  * instead of carrying it to the end.
  */
-function withReductions(model: ModelProto, placements: Array<{ tensor: string; nodes: NodeProto[] }>, initializers: TensorProto[] = []): ModelProto {
+export function withReductions(model: ModelProto, placements: Array<{ tensor: string; nodes: NodeProto[] }>, initializers: TensorProto[] = []): ModelProto {
   const graph = model.graph!;
   const producer = new Map<string, NodeProto>();
   for (const x of graph.node ?? []) for (const o of x.output ?? []) producer.set(o, x);

