@@ -35,7 +35,13 @@ export class GrowingHistogram {
     const need = Math.max(Math.abs(mn), Math.abs(mx));
     if (this.width === 0) this.width = need > 0 ? (need * 2) / this.bins : 1e-8;
     while (need >= (this.bins / 2) * this.width) this.grow();
-    const n = this.bins, lanes = binLanes(values, 1 / this.width, n);
+    const n = this.bins, inv = 1 / this.width;
+    if (values.length < 4 * n) {
+      // Few values: summing four lanes of n bins would cost more than it saves.
+      for (let i = 0; i < values.length; i++) this.counts[binOf(values[i], inv, n)] += weight;
+      return;
+    }
+    const lanes = binLanes(values, inv, n);
     for (let b = 0; b < n; b++) this.counts[b] += (lanes[b] + lanes[b + n] + lanes[b + 2 * n] + lanes[b + 3 * n]) * weight;
   }
 
@@ -92,6 +98,12 @@ function extremesOf(values: Float32Array | number[]): { min: number; max: number
   return { min: Math.min(a, b), max: Math.max(c, d) };
 }
 
+/** The bin of `v` (bins of width 1/inv centred on 0); past an edge, the edge bin. */
+function binOf(v: number, inv: number, bins: number): number {
+  const b = (v * inv + bins / 2) | 0;
+  return b < 0 ? 0 : b >= bins ? bins - 1 : b;
+}
+
 /**
  * Integer counts of `values` in `bins` bins of width 1/inv centred on 0, in four interleaved count arrays
  * (returned end to end): activations repeat a bin back to back (ReLU's zeros), and one array would make
@@ -99,8 +111,8 @@ function extremesOf(values: Float32Array | number[]): { min: number; max: number
  * an edge land in the edge bin; the caller has grown the bins to hold them.
  */
 function binLanes(values: Float32Array | number[], inv: number, bins: number): Uint32Array {
-  const u = new Uint32Array(bins * 4), half = bins / 2, top = bins - 1;
-  const at = (v: number) => { const b = (v * inv + half) | 0; return b < 0 ? 0 : b > top ? top : b; };
+  const u = new Uint32Array(bins * 4);
+  const at = (v: number) => binOf(v, inv, bins);
   let i = 0;
   for (const end = values.length & ~3; i < end; i += 4) {
     u[at(values[i])]++;
