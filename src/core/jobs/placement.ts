@@ -2,7 +2,7 @@ import type { CalibrationData, Feeds } from '../calib/data';
 import { CancelledError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
-import { sessionForVariant } from '../runtime/capture';
+import { sessionForVariant } from '../runtime/stage-variant';
 import { createSession, type ModelSession } from '../runtime/session';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';

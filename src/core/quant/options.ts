@@ -77,7 +77,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   calibrationMethod: 'mse',
   percentile: 99.99,
   bins: 2048,
-  histogramValues: 0,
+  histogramValues: 16384,
   smoothing: 'auto',
   reduceRange: 'auto',
   staticOps: 'auto',

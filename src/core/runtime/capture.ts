@@ -5,11 +5,12 @@ import type { JobContext } from '../base/jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
-import { stageVariant } from './stage-variant';
+import { sessionForVariant } from './stage-variant';
+import { pinnedVariantSession } from './pinned-session';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { withExtraOutputs } from './expose-outputs';
-import { createSession, type DevicePreference, type ModelSession, type Provider, type SessionOptions } from './session';
+import type { DevicePreference, Provider, SessionOptions } from './session';
 import { intAttr, intsAttr } from '../onnx/attributes';
 
 /**
@@ -42,23 +43,25 @@ export async function captureTensors(
   }
   // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster (reductions
   // fetch only scalars and keep the conv layouts: callers ask for all).
-  const { session, provider, fallbackReason, release } = await sessionForVariant(withExtraOutputs(model, fetch), loaded, device, optimization);
-  const s = { session, provider, fallbackReason };
+  const samples = data.samples()[Symbol.iterator]();
+  let next = samples.next();
+  if (next.done) return { provider: 'cpu', samples: 0, seconds: (performance.now() - t0) / 1000 };
+  const s = await pinnedVariantSession(withExtraOutputs(model, fetch), loaded, device, next.value, optimization);
   try {
     let i = 0;
-    for (const feeds of data.samples()) {
+    for (; !next.done; next = samples.next()) {
+      const feeds = next.value;
       if (ctx.signal?.aborted) throw new CancelledError();
-      const out = fetch.length ? await s.session.run(feeds, fetch) : {};
+      const out = fetch.length ? await s.run(feeds, fetch) : {};
       await onSample(out, i++, feeds);
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
     }
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } finally {
-    await release();
+    await s.release();
   }
 }
 
-/** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
 /**
  * The element types of `names` (graph inputs or values inside the model) as onnxruntime infers them:
  * from a session's metadata, without running it, so no activation is held.
@@ -75,17 +78,6 @@ export async function tensorTypes(loaded: LoadedModel, names: string[], device: 
   }
 }
 
-export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], noSpin = false): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
-  const staged = stageVariant(model, loaded);
-  try {
-    // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
-    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, noSpin, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
-    return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
-  } catch (e) {
-    staged.cleanup();
-    throw e;
-  }
-}
 
 /**
  * A copy of the model with reduction nodes over some of its tensors, each right after the node that makes

@@ -33,6 +33,11 @@ export interface SessionOptions {
    * would otherwise spin against each other's runs on a small machine.
    */
   noSpin?: boolean;
+  /**
+   * No CPU memory arena (or planned memory pattern): each activation is allocated and freed on its own, so
+   * the process holds what is live, not the arena's high-water mark. For large throwaway analysis graphs.
+   */
+  noArena?: boolean;
 }
 
 let cudaUnavailable: string | undefined;
@@ -65,6 +70,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.noArena ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
     ...(opts.mappedWeights || opts.noSpin ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}) } } } : {}),
   };
   const open = (providers: string[]) =>

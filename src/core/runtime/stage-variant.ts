@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
+import { createSession, type DevicePreference, type ModelSession, type SessionOptions } from './session';
 
 let variantCount = 0;
 
@@ -39,6 +40,19 @@ export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: 
     return { source, sizeBytes: bytes.length, cleanup: () => fs.rmSync(tmp, { recursive: true, force: true }) };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
+export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], noSpin = false, noArena = false): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
+  const staged = stageVariant(model, loaded);
+  try {
+    // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
+    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, noSpin, noArena, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
+    return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
+  } catch (e) {
+    staged.cleanup();
     throw e;
   }
 }

@@ -1,10 +1,13 @@
+import type * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { QuantLensError, CancelledError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
 import { loadModel } from '../onnx/model-io';
-import { sessionForVariant, tensorTypes } from '../runtime/capture';
+import { tensorTypes } from '../runtime/capture';
+import { pinnedVariantSession } from '../runtime/pinned-session';
+import { collectGarbage } from '../base/gc';
 import { defaultWorkers, mapLimit } from '../runtime/session-pool';
 import type { Provider } from '../runtime/session';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
@@ -292,6 +295,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // crosses before joining the residual stream) quantized, reading the float values where the float graph
     // computes them; the noise at each region's end is summed inside onnxruntime. One run per sample, and
     // no activation leaves onnxruntime (PaddleOCR det: peak memory about 3.5x one inference's, was 7.8x).
+    collectGarbage(); // calibration's captures
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
     const names = [...new Set(regions.flatMap((r) => r.boundary))];
     const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
@@ -304,6 +308,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), regions[l].boundary);
       const subLoaded = { ...loaded, model: sub.model };
       const own = new Set(results[l].nodes);
+      if (l % 16 === 15) collectGarbage(); // each part leaves an encoded copy of its region behind
       parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
       if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
       for (const o of sub.outputs) {
@@ -314,15 +319,25 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const model = mergeSideBySide(loaded.model, parts);
     const sums = reduceToNsr(model, compared);
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
-    const merged = await sessionForVariant(model, loaded, options.device, 'basic');
+    // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes; no
+    // arena, so memory holds the activations alive at once rather than the arena's high-water mark
+    // (PaddleOCR det 320x640: peak 551 -> 435 MiB).
+    const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
+    const inputsOf = (feeds: Record<string, ort.Tensor>) => Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k)));
+    const samples = data.samples()[Symbol.iterator]();
+    let next = samples.next();
+    if (next.done) throw new QuantLensError(data.source, 'gave no samples');
+    // The parts' encoded copies are garbage now: collected before onnxruntime allocates, not after.
+    parts.length = 0;
+    collectGarbage();
+    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'basic', { noArena: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
     try {
-      const wanted = new Set(merged.session.inputNames);
       let i = 0;
-      for (const feeds of data.samples()) {
+      for (; !next.done; next = samples.next()) {
         if (ctx.signal?.aborted) throw new CancelledError();
-        const out = await merged.session.run(Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))));
+        const out = await merged.run(inputsOf(next.value));
         const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
         for (const [k, c] of compared.entries()) {
           const sig = scalarOf(sums[k].sig);

@@ -41,7 +41,9 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
       if (b && constBytes(n).equals(constBytes(b))) { shared.add(n.output![0]); reused.add(n); }
     }
     const rename = (n: string) => (!n || shared.has(n) ? n : `${prefix}/${n}`);
-    for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...t, name: rename(t.name ?? '') });
+    // A part decoded from bytes holds its tensors as views into that whole buffer (its float weights
+    // too): a copy of the few it keeps lets the rest go (PaddleOCR det: 238 MB of such buffers).
+    for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...t, name: rename(t.name ?? ''), ...(t.raw_data?.length ? { raw_data: new Uint8Array(t.raw_data) } : {}) });
     // A copy per part: nodes of subgraphs would need the same renaming, so the parts carry none here.
     for (const n of g.node ?? []) if (!reused.has(n)) nodes.push({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
     if ([...walkGraphs(g)].length > 1) throw new Error('layer neighbourhoods with subgraphs cannot be merged');

@@ -6,7 +6,7 @@ import { tensorValues } from '../../eval/metrics';
 import type { ModelEditor } from '../../onnx/editor';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { ModelProto } from '../../onnx/proto';
-import { sessionForVariant } from '../../runtime/capture';
+import { sessionForVariant } from '../../runtime/stage-variant';
 import { GramSession } from '../../runtime/gram';
 import { withExtraOutputs } from '../../runtime/expose-outputs';
 import type { DevicePreference } from '../../runtime/session';

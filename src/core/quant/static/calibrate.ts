@@ -104,7 +104,7 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
     const sampled = o.histogramValues > 0 ? await captureSampled(loaded, names, data, o.device, o.histogramValues, (name, t) => {
       let h = hists.get(name);
       if (!h) hists.set(name, (h = new GrowingHistogram(method.bins)));
-      h.add(t.values, t.size / Math.max(1, t.values.length), t);
+      for (const part of t.parts) h.add(part.values, part.weight, t);
     }, job) : undefined;
     if (sampled) picked = o.histogramValues;
     else hists.clear();
