@@ -96,7 +96,9 @@ export async function captureSampled(
   let s: PinnedSession;
   try {
     const withOutputs = onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
-    s = await pinnedVariantSession(withOutputs, loaded, device, next.value, 'all');
+    // No arena: the masks and flattened copies beside each tensor would raise its high-water mark for good
+    // (PaddleOCR det 320x640 sensitivity: the calibration phase's peak 400 -> 286 MiB, same speed).
+    s = await pinnedVariantSession(withOutputs, loaded, device, next.value, 'all', { noArena: true });
   } catch {
     return undefined;
   }

@@ -24,7 +24,14 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
     if (!b) { const u = encode(); encoded.set(x, (b = Buffer.from(u.buffer, u.byteOffset, u.length))); }
     return b;
   };
-  const tensorBytes = (t: NonNullable<GraphProto['initializer']>[number]) => bytesOf(t, () => onnx.TensorProto.encode(t).finish());
+  type Tensor = NonNullable<GraphProto['initializer']>[number];
+  const tensorBytes = (t: Tensor) => bytesOf(t, () => onnx.TensorProto.encode(t).finish());
+  // Most tensors carry raw bytes: compare those in place (encoding every part's tensors only to compare
+  // them held a second copy of each part until the merge ended).
+  const plain = (t: Tensor) => !!t.raw_data && !t.float_data?.length && !t.int64_data?.length && !t.int32_data?.length && !t.external_data?.length;
+  const sameTensor = (a: Tensor, b: Tensor) => plain(a) && plain(b)
+    ? a.data_type === b.data_type && Buffer.compare(Buffer.from(a.raw_data!.buffer, a.raw_data!.byteOffset, a.raw_data!.length), Buffer.from(b.raw_data!.buffer, b.raw_data!.byteOffset, b.raw_data!.length)) === 0 && String(a.dims ?? []) === String(b.dims ?? [])
+    : tensorBytes(a).equals(tensorBytes(b));
   const constBytes = (n: NodeProto) => bytesOf(n, () => onnx.NodeProto.encode({ ...n, name: '' }).finish());
   for (const { prefix, model } of parts) {
     const g = model.graph!;
@@ -34,7 +41,7 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
     const reused = new Set<object>();
     for (const t of g.initializer ?? []) {
       const b = baseInit.get(t.name ?? '');
-      if (b && tensorBytes(t).equals(tensorBytes(b))) { shared.add(t.name!); reused.add(t); }
+      if (b && sameTensor(t, b)) { shared.add(t.name!); reused.add(t); }
     }
     for (const n of g.node ?? []) {
       const b = n.op_type === 'Constant' ? baseConst.get(n.output?.[0] ?? '') : undefined;
