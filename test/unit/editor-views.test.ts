@@ -203,7 +203,9 @@ describe('editor: the results page in Chromium', function () {
         { placement: 'compute', boundaries: true, nodes: 11, latencyMs: 7, drop: 0, nsr: 0.0013, faithful: true },
         { placement: 'all', nodes: 12, latencyMs: 5.5, drop: 0.05, nsr: 0.01, faithful: false }] },
     };
-    const { p: page } = await open({ model: 'm.onnx', sections: { quantize: view } });
+    const tensor = { tensor: 'x', min: -1, max: 3, clip: [-1, 2.5] as [number, number], minmax: [-1, 3] as [number, number], clippedPercent: 0.01, histogram: { edges: [-1, 3] as [number, number], counts: [1, 4, 9, 4, 1] } };
+    const calibrated = { ...view, calibration: { method: 'mse', source: '/data/calib', samples: 16, histogramValues: 16384, tensors: [tensor] } };
+    const { p: page } = await open({ model: 'm.onnx', sections: { quantize: calibrated } });
     const text = await page.locator('#root').innerText();
     assert.match(text, /CTC text agreement 87\.5% \(worst\)/);
     assert.equal(await page.locator('.random-data').count(), 1);
@@ -215,7 +217,10 @@ describe('editor: the results page in Chromium', function () {
     assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^compute \+ boundaries\s+11\s+7\.00\s+0\.70×\s+kept/.test(r)), placements.join(' | '));
     // Where time goes has its own tab, built when first shown.
-    assert.deepEqual(await page.locator('vscode-panel-tab').allInnerTexts().then((t) => t.map((x) => x.trim())), ['Summary', 'Where time goes']);
+    assert.deepEqual(await page.locator('vscode-panel-tab').allInnerTexts().then((t) => t.map((x) => x.trim())).then((t) => t.map((x) => x.replace(/\s*\d+$/, ''))), ['Summary', 'Calibration', 'Where time goes']);
+    // Histograms binned from strided picks say so, beside the table.
+    await page.locator('vscode-panel-tab#tab-calibration').click();
+    assert.match(await page.locator('#view-calibration').innerText(), /Binned from about 16384 values per tensor per sample, with the tails and extremes exact/);
     await page.locator('vscode-panel-tab#tab-time').click();
     assert.match(await page.locator('#view-time').innerText(), /Where time goes \(kernel ms per run: float 10\.00, quantized 13\.00\)/);
     assert.match(await page.locator('#view-time table.sortable tbody tr').first().innerText(), /DequantizeLinear/);

@@ -113,7 +113,9 @@ export function calibrationView(c: NonNullable<QuantizeView['calibration']>): HT
     onSelect: (t) => detail.replaceChildren(el('h2', { text: t.tensor }), histogramCanvas(t), el('p', { cls: 'hint', text: t.fullRange ?? `${t.clippedPercent.toFixed(3)}% of values clipped by ${c.method}` })),
   });
   table.classList.add('calibration');
-  return [el('p', { cls: 'hint', text: 'Histograms: log counts; red lines are the chosen clip, grey dashes the MinMax range. Select a row for a larger one.' }), table, detail];
+  // Say when the histograms came from strided picks (--histogram-values), so no one reads them as every value.
+  const picked = c.histogramValues ? ` Binned from about ${c.histogramValues} values per tensor per sample, with the tails and extremes exact.` : '';
+  return [el('p', { cls: 'hint', text: `Histograms: log counts; red lines are the chosen clip, grey dashes the MinMax range. Select a row for a larger one.${picked}` }), table, detail];
 }
 
 /** A prune run's numbers, above its heatmaps. */
