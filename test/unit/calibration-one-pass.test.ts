@@ -6,7 +6,8 @@ import { loadModel } from '../../src/core/onnx/model-io';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/quant/options';
 import { QuantPolicy } from '../../src/core/quant/policy';
 import { prepareQuantization } from '../../src/core/quant/prepare';
-import { captureMinMax } from '../../src/core/runtime/capture';
+import type * as ort from 'onnxruntime-node';
+import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
 
 // MinMax calibration with smoothing measures in one onnxruntime pass: the smoothed tensors' ranges come
@@ -41,4 +42,27 @@ describe('MinMax calibration and smoothing in one pass', function () {
       }
     });
   }
+
+  it('the extremes fetched as two packed vectors equal each tensor\'s own, and a tensor of another type leaves them unpacked (tiny-vlm)', async () => {
+    const f = path.join(tmpDir(), 'v.onnx');
+    writeFixture('tiny-vlm', f);
+    const loaded = loadModel(f);
+    const floats = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'MatMul').map((n) => n.output![0]);
+    const data = openCalibration('random:3', loaded.model.graph!);
+    const full = new Map<string, [number, number]>();
+    await captureTensors(loaded, floats, data, 'cpu', (values: Record<string, ort.Tensor>) => {
+      for (const n of floats) {
+        const x = values[n].data as Float32Array;
+        const [lo, hi] = full.get(n) ?? [Infinity, -Infinity];
+        full.set(n, [Math.min(lo, ...x), Math.max(hi, ...x)]);
+      }
+    }, {}, loaded.model, true, 'all');
+    // input_ids is int64: its extremes cannot join the float vectors, so each is fetched alone.
+    for (const names of [floats, ['input_ids', ...floats]]) {
+      const r = await captureMinMax(loaded, names, data, 'cpu');
+      assert.ok(r, names[0]);
+      assert.equal(r.ranges.has('input_ids'), false, 'only float activations are calibrated');
+      for (const n of floats) assert.deepEqual([r.ranges.get(n)!.min, r.ranges.get(n)!.max], full.get(n), n);
+    }
+  });
 });
