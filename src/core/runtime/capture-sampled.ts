@@ -4,7 +4,7 @@ import { CancelledError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { DataType } from '../onnx/dtypes';
 import type { LoadedModel } from '../onnx/model-io';
-import { onnx, type NodeProto, type TensorProto } from '../onnx/proto';
+import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
 import { withReductions } from './capture';
@@ -63,74 +63,45 @@ export async function captureSampled(
   const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
   if (opset < 10 || !names.length) return undefined;
   const t0 = performance.now();
-  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), int64Tensor('quantlens_s_end', [Number.MAX_SAFE_INTEGER])];
-  const stepOf = (i: number) => `quantlens_s_step_${i}`, overOf = (i: number) => `quantlens_s_over_${i}`;
-  const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
-  const keep0 = [intAttr('keepdims', 0)];
-  const placements = names.map((t, i) => {
-    const flat = `quantlens_s_1d_${i}`;
-    return {
-      tensor: t,
-      nodes: [
-        node('ReduceMin', `quantlens_s_min_${i}`, [t], keep0),
-        node('ReduceMax', `quantlens_s_max_${i}`, [t], keep0),
-        node('Size', `quantlens_s_size_${i}`, [t]),
-        node('Reshape', flat, [t, 'quantlens_s_flat']),
-        node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', 'quantlens_s_end', 'quantlens_s_zero', stepOf(i)]),
-        node('Abs', `quantlens_s_abs_${i}`, [flat]),
-        // Any element type compares with the float threshold (onnxruntime drops a float-to-float Cast).
-        node('Cast', `quantlens_s_absf_${i}`, [`quantlens_s_abs_${i}`], [intAttr('to', DataType.FLOAT)]),
-        node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absf_${i}`, overOf(i)]),
-        node('Compress', `quantlens_s_tail_${i}`, [flat, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
-      ],
-    };
-  });
-  const variant = withReductions(loaded.model, placements, extra);
-  const g = variant.graph!;
-  const input = (name: string, elem: number) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: 1 }] } } } });
-  g.input = [...(g.input ?? []), ...names.flatMap((_, i) => [input(stepOf(i), DataType.INT64), input(overOf(i), DataType.FLOAT)])];
-  const fetch = names.flatMap((_, i) => [`quantlens_s_min_${i}`, `quantlens_s_max_${i}`, `quantlens_s_size_${i}`, `quantlens_s_pick_${i}`, `quantlens_s_tail_${i}`]);
   const samples = data.samples()[Symbol.iterator]();
   let next = samples.next();
   if (next.done) return undefined;
-  let s: PinnedSession;
-  try {
-    const withOutputs = onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
-    // No arena: the masks and flattened copies beside each tensor would raise its high-water mark for good
-    // (PaddleOCR det 320x640 sensitivity: the calibration phase's peak 400 -> 286 MiB, same speed).
-    s = await pinnedVariantSession(withOutputs, loaded, device, next.value, 'all', { noArena: true });
-  } catch {
-    return undefined;
+  let io: SampledIO | undefined;
+  let s: PinnedSession | undefined;
+  // Packed first (six outputs whatever the tensor count); tensors of mixed types cannot be concatenated,
+  // and onnxruntime then refuses it: one output per value instead.
+  for (const packed of [true, false]) {
+    io = sampledVariant(loaded.model, names, packed);
+    try {
+      // No arena: the masks and flattened copies beside each tensor would raise its high-water mark for
+      // good (PaddleOCR det 320x640 sensitivity: the calibration phase's peak 400 -> 286 MiB, same speed).
+      s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noArena: true });
+      break;
+    } catch { /* try the other layout */ }
   }
+  if (!s || !io) return undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
   try {
-    let plans: Array<{ step: number; over: number }> | undefined;
+    let plans: Plan[] | undefined;
     let i = 0;
     for (; !next.done; next = samples.next()) {
       const feeds = next.value;
       if (ctx.signal?.aborted) throw new CancelledError();
-      const run = (p: Array<{ step: number; over: number }>) => s.run({
-        ...feeds,
-        ...Object.fromEntries(p.flatMap((x, k) => [[stepOf(k), new ort.Tensor('int64', BigInt64Array.of(BigInt(x.step)), [1])], [overOf(k), new ort.Tensor('float32', Float32Array.of(x.over), [1])]])),
-      }, fetch);
+      const run = async (p: Plan[]) => io!.read(await s!.run({ ...feeds, ...io!.feeds(p) }, io!.fetch), p);
       // The first sample runs once more, coarsely, to learn each tensor's size and range.
       if (!plans) {
         const probe = await run(names.map(() => ({ step: 101, over: Infinity })));
-        plans = names.map((_, k) => {
-          const size = Number(probe[`quantlens_s_size_${k}`].data[0]);
-          const step = sampleStride(size, size / cap);
-          const lo = Number(probe[`quantlens_s_min_${k}`].data[0]), hi = Number(probe[`quantlens_s_max_${k}`].data[0]);
-          return { step, over: step === 1 ? Infinity : Math.fround(Math.max(Math.abs(lo), Math.abs(hi)) / 2) };
+        plans = probe.map((t) => {
+          const step = sampleStride(t.size, t.size / cap);
+          return { step, over: step === 1 ? Infinity : Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) / 2) };
         });
       }
-      const out = await run(plans);
-      names.forEach((name, k) => {
-        const lo = out[`quantlens_s_min_${k}`], hi = out[`quantlens_s_max_${k}`], pick = out[`quantlens_s_pick_${k}`], tail = out[`quantlens_s_tail_${k}`];
-        const size = Number(out[`quantlens_s_size_${k}`].data[0]);
-        const used = plans![k];
-        plans![k] = nextPlan(used, size, cap, tail.data.length, target);
-        if (lo.type !== 'float32' || pick.type !== 'float32') return; // only float activations are calibrated
-        onTensor(name, { min: Number(lo.data[0]), max: Number(hi.data[0]), size, step: used.step, over: used.over, parts: split(pick.data as Float32Array, tail.data as Float32Array, size, used.over) });
+      const used = plans;
+      const got = await run(used);
+      plans = got.map((t, k) => nextPlan(used[k], t.size, cap, t.tail?.length ?? 0, target));
+      got.forEach((t, k) => {
+        if (!t.pick || !t.tail) return; // only float activations are calibrated
+        onTensor(names[k], { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
@@ -143,6 +114,85 @@ export async function captureSampled(
   } finally {
     await s.release();
   }
+}
+
+type Plan = { step: number; over: number };
+/** One tensor's share of a run: its extremes and size, and (float tensors only) its picks and tail. */
+type Read = { min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array };
+interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
+
+/**
+ * The capture variant: beside each tensor's producer, its flattened copy's extremes, size, strided picks
+ * and the values past the threshold. Packed, the strides and thresholds come in as two vectors and
+ * everything goes out as six concatenated ones, because onnxruntime-node's cost per input and output
+ * tensor outweighs the work on a small model (transformer fixture: 7 tensors per calibrated tensor per
+ * run); unpacked, each is its own input and output.
+ */
+function sampledVariant(model: ModelProto, names: string[], packed: boolean): SampledIO {
+  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), int64Tensor('quantlens_s_end', [Number.MAX_SAFE_INTEGER]), int64Tensor('quantlens_s_one', [1])];
+  const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
+  const keep = [intAttr('keepdims', packed ? 1 : 0)];
+  const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
+  const placements = names.map((t, i) => {
+    const flat = `quantlens_s_1d_${i}`;
+    const nodes: NodeProto[] = [node('Reshape', flat, [t, 'quantlens_s_flat'])];
+    if (packed) {
+      extra.push(int64Tensor(`quantlens_s_at_${i}`, [i]));
+      nodes.push(node('Gather', stepOf(i), ['quantlens_s_steps', `quantlens_s_at_${i}`]), node('Gather', overOf(i), ['quantlens_s_overs', `quantlens_s_at_${i}`]));
+    }
+    nodes.push(
+      node('ReduceMin', `quantlens_s_min_${i}`, [flat], keep),
+      node('ReduceMax', `quantlens_s_max_${i}`, [flat], keep),
+      node('Size', `quantlens_s_size_${i}`, [t]),
+      node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', 'quantlens_s_end', 'quantlens_s_zero', stepOf(i)]),
+      node('Abs', `quantlens_s_abs_${i}`, [flat]),
+      // Any element type compares with the float threshold (onnxruntime drops a float-to-float Cast).
+      node('Cast', `quantlens_s_absf_${i}`, [`quantlens_s_abs_${i}`], [intAttr('to', DataType.FLOAT)]),
+      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absf_${i}`, overOf(i)]),
+      node('Compress', `quantlens_s_tail_${i}`, [flat, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
+    );
+    if (packed) nodes.push(node('Reshape', `quantlens_s_size1_${i}`, [`quantlens_s_size_${i}`, 'quantlens_s_one']), node('Size', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]), node('Reshape', `quantlens_s_tailn1_${i}`, [`quantlens_s_tailn_${i}`, 'quantlens_s_one']));
+    return { tensor: t, nodes };
+  });
+  const variant = withReductions(model, placements, extra);
+  const g = variant.graph!;
+  const vector = (name: string, elem: number, n: number) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: n }] } } } });
+  const concat = (out: string, each: (i: number) => string): NodeProto => ({ op_type: 'Concat', name: out, input: names.map((_, i) => each(i)), output: [out], attribute: [intAttr('axis', 0)] });
+  const kinds = ['min', 'max', 'size1', 'tailn1', 'pick', 'tail'];
+  const fetch = packed ? kinds.map((k) => `quantlens_s_${k}s`) : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
+  const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length)] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
+  const nodes = [...(g.node ?? []), ...(packed ? kinds.map((k) => concat(`quantlens_s_${k}s`, (i) => `quantlens_s_${k}_${i}`)) : [])];
+  const built = onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
+  const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), [xs.length]);
+  const float = (xs: number[]) => new ort.Tensor('float32', Float32Array.from(xs), [xs.length]);
+  if (packed) {
+    return {
+      model: built, fetch,
+      feeds: (p) => ({ quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)) }),
+      read: (out, p) => {
+        const [mins, maxs, sizes, tails, picks, tailValues] = kinds.map((k) => out[`quantlens_s_${k}s`]);
+        const isFloat = picks.type === 'float32';
+        let at = 0, atTail = 0;
+        return names.map((_, k) => {
+          const size = Number(sizes.data[k]), n = Math.ceil(size / p[k].step), m = Number(tails.data[k]);
+          const r: Read = { min: Number(mins.data[k]), max: Number(maxs.data[k]), size };
+          if (isFloat) { r.pick = (picks.data as Float32Array).subarray(at, at + n); r.tail = (tailValues.data as Float32Array).subarray(atTail, atTail + m); }
+          at += n; atTail += m;
+          return r;
+        });
+      },
+    };
+  }
+  return {
+    model: built, fetch,
+    feeds: (p) => Object.fromEntries(p.flatMap((x, k) => [[stepOf(k), int64([x.step])], [overOf(k), float([x.over])]])),
+    read: (out) => names.map((_, k) => {
+      const [lo, hi, size, pick, tail] = ['min', 'max', 'size', 'pick', 'tail'].map((x) => out[`quantlens_s_${x}_${k}`]);
+      const r: Read = { min: Number(lo.data[0]), max: Number(hi.data[0]), size: Number(size.data[0]) };
+      if (lo.type === 'float32' && pick.type === 'float32') { r.pick = pick.data as Float32Array; r.tail = tail.data as Float32Array; }
+      return r;
+    }),
+  };
 }
 
 /**
