@@ -7,7 +7,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
-import { withReductions } from './capture';
+import { defaultOpset, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import type { DevicePreference, Provider } from './session';
 
@@ -60,7 +60,7 @@ export async function captureSampled(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, cap: number,
   onTensor: (name: string, t: SampledTensor) => void, ctx: JobContext = {},
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  const opset = defaultOpset(loaded.model);
   if (opset < 10 || !names.length) return undefined;
   const t0 = performance.now();
   const samples = data.samples()[Symbol.iterator]();

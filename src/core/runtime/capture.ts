@@ -79,6 +79,11 @@ export async function tensorTypes(loaded: LoadedModel, names: string[], device: 
 }
 
 
+/** The model's default-domain opset (13 when it names none). */
+export function defaultOpset(model: ModelProto): number {
+  return Number((model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+}
+
 /**
  * A copy of the model with reduction nodes over some of its tensors, each right after the node that makes
  * its tensor (graph inputs: first), so a run cut into segments reduces a tensor in the segment that makes it
@@ -108,7 +113,7 @@ export async function captureChannelStats(
   loaded: LoadedModel, specs: Array<{ tensor: string; axis: 0 | 1 | 'last'; channels: number }>, data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
   stat: 'mean' | 'absmax' = 'mean',
 ): Promise<{ values: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
-  const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
   const op = stat === 'mean' ? 'ReduceMean' : 'ReduceMax';
   const placements = specs.map((sp, i) => {
@@ -159,7 +164,7 @@ export interface ChannelRange { min: Float64Array; max: Float64Array }
 export async function captureMinMax(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}, channels: ChannelSpec[] = [],
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const opset = Number((loaded.model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
   const reduceOver = (op: string, name: string, input: string, axes?: number[]): NodeProto => {
     const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: [intAttr('keepdims', 0)] };

@@ -294,8 +294,8 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // One model holds the float graph and, beside it, each layer's stretch of graph (the region its error
     // crosses before joining the residual stream) quantized, reading the float values where the float graph
     // computes them; the noise at each region's end is summed inside onnxruntime. One run per sample, and
-    // no activation leaves onnxruntime (PaddleOCR det: peak memory about 3.5x one inference's, was 7.8x).
-    collectGarbage(); // calibration's captures
+    // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 2.2x one inference's, was 7.8x;
+    // `node out/bench/sensitivity-speed.js`).
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
     const names = [...new Set(regions.flatMap((r) => r.boundary))];
     const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
@@ -308,7 +308,6 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), regions[l].boundary);
       const subLoaded = { ...loaded, model: sub.model };
       const own = new Set(results[l].nodes);
-      if (l % 16 === 15) collectGarbage(); // each part leaves an encoded copy of its region behind
       parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
       if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
       for (const o of sub.outputs) {
@@ -320,8 +319,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const sums = reduceToNsr(model, compared);
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
     // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes; no
-    // arena, so memory holds the activations alive at once rather than the arena's high-water mark
-    // (PaddleOCR det 320x640: peak 551 -> 435 MiB).
+    // arena, so memory holds the activations alive at once rather than the arena's high-water mark.
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
     const inputsOf = (feeds: Record<string, ort.Tensor>) => Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k)));
     const samples = data.samples()[Symbol.iterator]();
