@@ -38,7 +38,7 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
   this.timeout(120_000);
 
   it('MatMul, weight INT8: one DequantizeLinear on an int8 per-channel weight', async () => {
-    const r = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 8 });
+    const r = await quantizeAndMeasure(matmul(), { mode: 'weight', bits: 8, weightFormat: 'dequantize' });
     assert.deepEqual(r.ops, { DequantizeLinear: 1, MatMul: 1 });
     assert.ok(r.fidelity.cosine > 0.9999, `cosine ${r.fidelity.cosine}`);
     assert.deepEqual(r.result.quantized, ['/fc/MatMul']);
@@ -56,7 +56,7 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
   });
 
   it('Gemm with transB, weight INT8 (axis 0) and dynamic INT8 (DynamicQuantizeLinear + MatMulInteger + bias Add)', async () => {
-    const w = await quantizeAndMeasure(gemm(), { mode: 'weight' });
+    const w = await quantizeAndMeasure(gemm(), { mode: 'weight', weightFormat: 'dequantize' });
     assert.deepEqual(w.ops, { DequantizeLinear: 1, Gemm: 1 });
     assert.ok(w.fidelity.cosine > 0.9999);
     const d = await quantizeAndMeasure(gemm(), { mode: 'dynamic' });
@@ -89,12 +89,12 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.equal(tensors.get('p')!.sharedWith, 'r');
     assert.equal(tensors.get('y')!.scale, tensors.get('p')!.scale);
     assert.ok(s.fidelity.cosine > 0.999, `cosine ${s.fidelity.cosine}`);
-    const c = await quantizeAndMeasure(conv(), { mode: 'weight' });
+    const c = await quantizeAndMeasure(conv(), { mode: 'weight', weightFormat: 'dequantize' });
     assert.deepEqual(c.ops, { DequantizeLinear: 1, Conv: 1, Relu: 1, MaxPool: 1, Flatten: 1 });
   });
 
   it('Gather (embedding table), weight INT8: one scale per row', async () => {
-    const r = await quantizeAndMeasure(embedding(), { mode: 'weight' });
+    const r = await quantizeAndMeasure(embedding(), { mode: 'weight', weightFormat: 'dequantize' });
     assert.deepEqual(r.ops, { DequantizeLinear: 1, Gather: 1 });
     assert.ok(r.fidelity.cosine > 0.9999);
     assert.match(r.report.nodes[0].how, /per-channel \(axis 0\)/);

@@ -2,10 +2,10 @@ import type { CompareReport } from '../compare';
 import { CancelledError, errorLine, QuantLensError } from '../base/errors';
 import { randomDataWarning } from '../eval/metrics';
 import type { JobContext } from '../base/jobs';
-import { loadModel } from '../onnx/model-io';
+import { loadModel, type LoadedModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
 import { int8Saturates } from '../runtime/cpu-block';
-import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type NodeDecision, type QuantizeOptions } from '../quant/options';
+import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, WEIGHT_FORMATS, type NodeDecision, type QuantizeOptions, type WeightFormat } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import { PASS_THROUGH } from '../quant/static/qdq';
 import type { CalibrationReport } from '../quant/static/calibrate';
@@ -22,6 +22,7 @@ import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { choosePlacement, chosenPlan, placementPlan, type PlacementChoice } from './placement';
+import { chooseWeightFormat, type WeightFormatChoice } from './weight-format';
 import { QUANTIZE } from './options/quantize';
 import { checkValues } from './options/schema';
 
@@ -45,6 +46,8 @@ export interface QuantizeResult {
   warnings: string[];
   /** --static-ops auto under --objective latency: each placement's time beside float and its fidelity, and the one written. */
   placement?: PlacementChoice;
+  /** --mode weight --weight-format auto: each form's time beside float and its fidelity, and the one written. */
+  weightFormat?: WeightFormatChoice;
 }
 
 export interface QuantizeReport extends QuantizeResult {
@@ -86,6 +89,27 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
   const takes = Object.keys(REGISTRIES[o.mode]).filter((op) => !PASS_THROUGH.has(op));
   const others = [...new Set(nodes.map((n) => n.op_type ?? ''))].filter((op) => Object.entries(REGISTRIES).some(([m, r]) => m !== o.mode && r[op]));
   return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: it quantizes ${takes.join(', ')}, and the model has none it can take${others.length ? ` (it has ${others.join(', ')}: try ${Object.keys(REGISTRIES).filter((m) => m !== o.mode && others.some((op) => REGISTRIES[m as QuantizeOptions['mode']][op])).map((m) => `--mode ${m}`).join(' or ')})` : ''}`);
+}
+
+/**
+ * --mode weight, --weight-format auto under --objective latency or accuracy: the forms measured beside
+ * float (see weight-format.ts). Not for recipes, budgets or progressive runs (their layers mix modes),
+ * streamed models (too large to build four times) or Optimum's merged decoders (their If branches are
+ * written apart): those get 'dequantize', as does a search that fails, with a warning.
+ */
+async function measuredWeightFormat(input: string, loaded: LoadedModel, o: QuantizeOptions, prep: PreparedQuantization, recipe: boolean, warnings: string[], ctx: JobContext): Promise<WeightFormatChoice | undefined> {
+  if (o.mode !== 'weight' || o.weightFormat !== 'auto' || o.objective === 'size' || recipe || o.budget !== undefined || o.progressive || !prep.plan.size) return undefined;
+  if (streamsOutput(loaded) || hasBranchMatMuls(loaded.model.graph!)) return undefined;
+  // MatMulNBits' int8 compute quantizes activations per block: not a candidate when accuracy comes first.
+  const formats: WeightFormat[] = o.objective === 'accuracy' ? ['dequantize', 'expand'] : [...WEIGHT_FORMATS];
+  const data = openCalibration(o.calibration ?? 'random:4', loaded.model.graph!, { maxSamples: Math.min(8, o.maxSamples), inputShapes: o.inputShapes });
+  try {
+    return await chooseWeightFormat(input, prep, data, formats, ctx);
+  } catch (e) {
+    if (e instanceof CancelledError) throw e;
+    warnings.push(`weight format search failed (${errorLine(e)}); wrote --weight-format dequantize`);
+    return undefined;
+  }
 }
 
 /** Quantizes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
@@ -174,12 +198,14 @@ export async function quantizeModel(input: string, output: string, partial: Part
     }
     if (chosen.latencyMs > placement.floatMs * 1.02) warnings.push(`static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}); written with the unfused layers float, ${chosen.nodes} nodes quantized; --objective size quantizes every layer (smaller, slower)`);
   }
+  const weightFormat = await measuredWeightFormat(input, loaded, options, prep, !!recipe, warnings, ctx);
+  if (weightFormat) lap('weightFormat', tl);
   const tq = performance.now();
   // Stage, verify in onnxruntime against the float model, then move into place.
   const stage = new OutputStage(output, streamsOutput(loaded));
   let applied: NodeDecision[];
   try {
-    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, ...(stage.spill ? { spill: stage.spill } : {}) }));
     // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
     if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
       const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;
@@ -240,6 +266,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     ...(check.latencyStats ? { latencyStats: check.latencyStats } : {}),
     warnings,
     ...(placement ? { placement } : {}),
+    ...(weightFormat ? { weightFormat } : {}),
   };
   const report: QuantizeReport = {
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), ...(prep.smoothing ? { smoothing: prep.smoothing } : {}),

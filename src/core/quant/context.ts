@@ -2,7 +2,7 @@ import type { ModelEditor } from '../onnx/editor';
 import type { ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import type { NodeProto } from '../onnx/proto';
-import type { NodeDecision, QuantizeOptions } from './options';
+import type { NodeDecision, QuantizeOptions, WeightFormat } from './options';
 import type { QuantType } from './qtypes';
 
 export interface ActivationQuant {
@@ -34,6 +34,8 @@ export interface QuantContext {
    * then fuses the kernel, and the float island after it costs one DequantizeLinear (a "boundary").
    */
   quantizeOutputs?: boolean;
+  /** Weight mode: how int8 weights are written (see QuantizeOptions.weightFormat; 'auto' is resolved before). */
+  weightFormat: WeightFormat;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }

@@ -8,6 +8,7 @@ import { quantizeTensor, type Granularity } from './tensor-quant';
 import { floatWeight, scaleTensor, weightBytes, weightScratch } from './weights';
 import { DataType } from '../onnx/dtypes';
 import { intAttr } from '../onnx/attributes';
+import { expandedWeightNodes } from './expanded-weight';
 
 export interface DqResult {
   how: string;
@@ -28,11 +29,13 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const opts = ctx.optionsFor(node);
   const perAxis = axis !== undefined && opts.perChannel && w.dims.length > 0;
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
-  const key = `${name}|${perAxis ? axis : 't'}|${qtype}`;
+  // Weight mode may write the weight expanded at load instead (see expanded-weight.ts); static weights feed integer kernels.
+  const expand = opts.mode === 'weight' && QUANT_TYPES[qtype].bits === 8 && (ctx.weightFormat === 'expand' || ctx.weightFormat === 'nbits+expand');
+  const key = `${name}|${perAxis ? axis : 't'}|${qtype}|${expand}`;
   const bytesBefore = weightBytes(w.dims, w.dtype === DataType.FLOAT16 ? 16 : 32);
   const bits = QUANT_TYPES[qtype].bits;
   const existing = ctx.dequantized.get(key);
-  const how = `${qtype}${opts.mode === 'static' && qtype === 'int8' && reducesRange(opts) ? ' (7-bit range)' : ''} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, DequantizeLinear`;
+  const how = `${qtype}${opts.mode === 'static' && qtype === 'int8' && reducesRange(opts) ? ' (7-bit range)' : ''} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, ${expand ? 'expanded to float when onnxruntime loads it (Cast + Mul, constant-folded)' : 'DequantizeLinear'}`;
   if (existing) {
     node.input![index] = existing.output;
     return { how: `${how}, shared`, scales: existing.scales, bytesBefore, bytesAfter: 0, sqnr: NaN };
@@ -45,14 +48,18 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;
   const qName = ctx.editor.addInitializer(makeTensor(`${base}_quantized`, info.dataType, w.dims, q.values));
-  const sName = ctx.editor.addInitializer(scaleTensor(`${base}_scale`, w.dtype, q.scaleDims, q.scales));
-  const zp = info.signed ? Int8Array.from(q.zeroPoints) : Uint8Array.from(q.zeroPoints);
-  const zName = ctx.editor.addInitializer(makeTensor(`${base}_zero_point`, info.dataType, q.scaleDims, zp));
   const out = ctx.editor.unique(`${base}_dequantized`);
-  ctx.editor.insertBefore(node, [{
-    name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor, w.dtype === DataType.FLOAT16), input: [qName, sName, zName], output: [out],
-    attribute: perAxis ? [intAttr('axis', axis)] : [],
-  }]);
+  if (expand) {
+    ctx.editor.insertBefore(node, expandedWeightNodes(ctx, base, qName, w.dims, perAxis ? axis : undefined, q.scales, q.zeroPoints, w.dtype, out));
+  } else {
+    const sName = ctx.editor.addInitializer(scaleTensor(`${base}_scale`, w.dtype, q.scaleDims, q.scales));
+    const zp = info.signed ? Int8Array.from(q.zeroPoints) : Uint8Array.from(q.zeroPoints);
+    const zName = ctx.editor.addInitializer(makeTensor(`${base}_zero_point`, info.dataType, q.scaleDims, zp));
+    ctx.editor.insertBefore(node, [{
+      name: `${base}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(ctx.editor, w.dtype === DataType.FLOAT16), input: [qName, sName, zName], output: [out],
+      attribute: perAxis ? [intAttr('axis', axis)] : [],
+    }]);
+  }
   node.input![index] = out;
   ctx.dequantized.set(key, { output: out, scales: q.scales });
   const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (w.dtype === DataType.FLOAT16 ? 2 : 4) + q.scales.length * (bits / 8);

@@ -2,6 +2,9 @@ import { int8Saturates } from '../runtime/cpu-block';
 import type { DevicePreference } from '../runtime/session';
 
 export type QuantMode = 'weight' | 'dynamic' | 'static';
+export const WEIGHT_FORMATS = ['dequantize', 'nbits', 'expand', 'nbits+expand'] as const;
+export type WeightFormat = typeof WEIGHT_FORMATS[number];
+export type WeightFormatOption = 'auto' | WeightFormat;
 export type WeightAlgorithm = 'rtn' | 'gptq';
 export type { CalibrationMethod } from '../calib/calibrators';
 import type { CalibrationMethod } from '../calib/calibrators';
@@ -39,6 +42,15 @@ export interface QuantizeOptions {
   staticOps: 'auto' | 'compute' | 'residual' | 'all';
   /** What to favour: a model no slower than float ('latency', the default), the smallest ('size'), or the most faithful ('accuracy'). */
   objective: 'latency' | 'size' | 'accuracy';
+  /**
+   * Weight mode: how the int8 weights are written. 'dequantize': a DequantizeLinear before each layer (int8
+   * in memory, dequantized every run); 'nbits': 2-D MatMul weights as com.microsoft::MatMulNBits 8-bit with
+   * int8 compute (accuracy_level 4), the others dequantized; 'expand': int8 in the file, expanded to float
+   * once when onnxruntime loads the model (Cast + Mul, constant-folded: float's speed and memory);
+   * 'nbits+expand'. 'auto': under --objective latency or accuracy, the forms are timed beside the float
+   * model and the fastest faithful one is written; under size, 'dequantize'.
+   */
+  weightFormat: WeightFormatOption;
   /** 7-bit weights for integer kernels (static, dynamic); 'auto': where this CPU's int8 kernels saturate (no VNNI). */
   reduceRange: 'auto' | 'on' | 'off';
   /** Static mode: SmoothQuant-style per-channel smoothing of Conv/MatMul/Gemm inputs where it is estimated to help. */
@@ -82,6 +94,7 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   reduceRange: 'auto',
   staticOps: 'auto',
   objective: 'latency',
+  weightFormat: 'auto',
   maxSamples: 64,
   gptqDamp: 0.01,
   gptqActOrder: false,
@@ -91,6 +104,9 @@ export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
   progressive: false,
   progressiveSteps: 8,
 };
+
+/** The weight format when none was measured: the one asked for, else int8 in memory. */
+export const resolvedWeightFormat = (o: Pick<QuantizeOptions, 'weightFormat'>): WeightFormat => (o.weightFormat === 'auto' || !o.weightFormat ? 'dequantize' : o.weightFormat);
 
 /** What quantize decided for one node. */
 export interface NodeDecision {

@@ -18,7 +18,7 @@ import type { Provider } from '../runtime/session';
 import type { ActivationQuant, OpQuantizer, QuantContext } from './context';
 import { DYNAMIC_QUANTIZERS } from './dynamic/ops';
 import { HessianAccumulator } from './hessian';
-import type { NodeDecision, QuantizeOptions } from './options';
+import { resolvedWeightFormat, type NodeDecision, type QuantizeOptions, type WeightFormat } from './options';
 import type { QuantPolicy } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
@@ -86,7 +86,7 @@ function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOpti
   const view = editor.view();
   return {
     editor, view, loc: loaded.loc, options, optionsFor, decide, modulePath: (n) => modulePathOfNode(n, view),
-    dequantized: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(),
+    dequantized: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(), weightFormat: resolvedWeightFormat(options),
     hessian: (n) => {
       const h = hessians.get(n.name ?? '');
       if (!h) throw new Error(`no calibration Hessian for ${n.name}`);
@@ -216,7 +216,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
  * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
  * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
  */
-export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill; boundaries?: boolean } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill; boundaries?: boolean; weightFormat?: WeightFormat } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
   const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
   // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
@@ -225,6 +225,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   const chosen = (model.graph!.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
   for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
   qctx.quantizeOutputs = opts.boundaries;
+  qctx.weightFormat = opts.weightFormat ?? resolvedWeightFormat(prep.options);
   // In graph order: nodes inserted before their consumer keep the order topological.
   for (const node of chosen) {
     if (opts.signal?.aborted) throw new CancelledError();

@@ -112,6 +112,11 @@ export class VariantScorer {
       }
       sizeBytes = s.sizeBytes;
     }
+    return { ...this.fidelityOf(outputs), sizeBytes };
+  }
+
+  /** Drop (1 − the metric, worst output) and noise-to-signal ratio of a variant's outputs on `samples`, in order. */
+  fidelityOf(outputs: Array<Record<string, ort.Tensor>>): { drop: number; nsr: number } {
     const acc = new Map<string, FidelityAccumulator>();
     const nsr = new NsrAccumulator();
     for (let i = 0; i < this.samples.length; i++) {
@@ -126,6 +131,6 @@ export class VariantScorer {
       if (this.metric === 'task') return 1 - r.headline.value;
       return this.metric === 'top1' && r.top1Agreement !== null ? 1 - r.top1Agreement : 1 - r.cosine;
     });
-    return { drop: Math.max(0, ...drops), sizeBytes, nsr: nsr.value };
+    return { drop: Math.max(0, ...drops), nsr: nsr.value };
   }
 }

@@ -79,8 +79,20 @@ export const QUANTIZE: CommandSpec = {
       choices: { auto: 'time compute and residual beside float, keep the fastest that holds fidelity', compute: 'weight layers, pooling, data movement', residual: 'also Adds of two activations', all: 'every Add and Mul' },
     },
     {
-      flag: 'objective', kind: 'choice', target: 'options.objective', applies: staticOnly(' (it chooses where Q/DQ go)'), help: 'what to favour',
-      choices: { latency: 'no slower than float (exit 1 when asked for and not met)', size: 'the smallest model', accuracy: 'the most faithful model' },
+      flag: 'objective', kind: 'choice', target: 'options.objective', help: 'what to favour (static: where Q/DQ go; weight: how the weights are written)',
+      applies: (v) => !v.recipe && v.mode === 'dynamic' && 'applies to --mode static and weight, not --mode dynamic',
+      choices: { latency: 'no slower than float (static: exit 1 when asked for and not met)', size: 'the smallest model (weight: int8 in memory too)', accuracy: 'the most faithful model' },
+    },
+    {
+      flag: 'weight-format', kind: 'choice', target: 'options.weightFormat', help: 'how int8 weights are written (--mode weight)',
+      applies: (v) => !v.recipe && v.mode !== 'weight' && `applies to --mode weight only, not --mode ${String(v.mode)}`,
+      choices: {
+        auto: 'under --objective latency or accuracy, time the forms beside float and keep the fastest faithful one; under size, dequantize',
+        dequantize: 'DequantizeLinear before each layer: int8 in memory, dequantized every run',
+        nbits: 'MatMul weights as MatMulNBits 8-bit with int8 compute (accuracy_level 4), the others dequantized',
+        expand: 'int8 in the file, expanded to float once when onnxruntime loads it (float speed and memory)',
+        'nbits+expand': 'MatMulNBits for MatMul weights, the others expanded at load',
+      },
     },
     { flag: 'no-smooth', kind: 'flag', sets: 'off', target: 'options.smoothing', applies: staticOnly(''), help: 'no SmoothQuant-style smoothing of activation outliers' },
     {

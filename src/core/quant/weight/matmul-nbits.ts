@@ -12,13 +12,13 @@ import { intAttr } from '../../onnx/attributes';
 export interface BlockQuantized {
   K: number;
   N: number;
-  bits: 4;
+  bits: 4 | 8;
   blockSize: number;
-  /** uint4 values, [N][K padded to whole blocks], one per byte before packing. */
+  /** uint4 (or uint8) values, [N][K padded to whole blocks], one per byte before packing. */
   q: Uint8Array;
   /** [N][kBlocks] */
   scales: Float32Array;
-  /** [N][kBlocks], undefined for symmetric (MatMulNBits' default zero point 8). */
+  /** [N][kBlocks], undefined for symmetric (MatMulNBits' default zero point 2^(bits−1): 8, or 128). */
   zeroPoints?: Uint8Array;
 }
 
@@ -53,6 +53,31 @@ export function quantizeBlocksRtn(w: Float32Array, K: number, N: number, blockSi
 
 export const clamp4 = (v: number) => (v < 0 ? 0 : v > 15 ? 15 : v);
 
+/** MatMulNBits' block for 8-bit weights: 128 along K (as fast as any here), shorter for a short K; a power of two ≥ 16. */
+export const nbits8Block = (K: number) => Math.min(128, Math.max(16, 2 ** Math.ceil(Math.log2(K))));
+
+/**
+ * Symmetric 8-bit blocks of W[K, N] along K for MatMulNBits bits=8: q = round(w / s) + 128 with s the
+ * block's max |w| / 127 (the default zero point 128, so no zero-point tensor).
+ */
+export function quantizeBlocks8(w: Float32Array, K: number, N: number, blockSize: number): BlockQuantized {
+  const kb = kBlocksOf(K, blockSize);
+  const q = new Uint8Array(N * kb * blockSize).fill(128);
+  const scales = new Float32Array(N * kb);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kb; b++) {
+      const k1 = Math.min(K, (b + 1) * blockSize);
+      let m = 0;
+      for (let k = b * blockSize; k < k1; k++) m = Math.max(m, Math.abs(w[k * N + n]));
+      const s = Math.fround(m / 127) || 1;
+      scales[n * kb + b] = s;
+      const row = (n * kb + b) * blockSize - b * blockSize;
+      for (let k = b * blockSize; k < k1; k++) q[row + k] = Math.max(1, Math.min(255, roundHalfEven(Math.fround(w[k * N + n] / s)) + 128));
+    }
+  }
+  return { K, N, bits: 8, blockSize, q, scales };
+}
+
 /** Dequantized W[K, N] of a block-quantized weight (for error measurement and tests). */
 export function dequantizeBlocks(bq: BlockQuantized): Float32Array {
   const { K, N, blockSize } = bq;
@@ -61,7 +86,7 @@ export function dequantizeBlocks(bq: BlockQuantized): Float32Array {
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       const b = Math.floor(k / blockSize);
-      const zp = bq.zeroPoints ? bq.zeroPoints[n * kb + b] : 8;
+      const zp = bq.zeroPoints ? bq.zeroPoints[n * kb + b] : 2 ** (bq.bits - 1);
       out[k * N + n] = Math.fround((bq.q[(n * kb + b) * blockSize + (k % blockSize)] - zp) * bq.scales[n * kb + b]);
     }
   }
@@ -83,19 +108,20 @@ export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQua
   return { how: nbitsHow(bq, algorithm), bytesBefore: w.bytesBefore, bytesAfter: w.bytesAfter };
 }
 
-export const nbitsHow = (bq: BlockQuantized, algorithm: string) => `MatMulNBits int4 block ${bq.blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'})`;
+export const nbitsHow = (bq: BlockQuantized, algorithm: string) => `MatMulNBits int${bq.bits} block ${bq.blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'}${bq.bits === 8 ? ', int8 compute: accuracy_level 4' : ''})`;
 
 /** The packed weight, scales and zero points as initializers of the editor's graph; their names, in MatMulNBits' input order. */
 export function nbitsInitializers(editor: ModelEditor, base: string, bq: BlockQuantized, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT): { inputs: string[]; bytesBefore: number; bytesAfter: number } {
   const { K, N, blockSize } = bq;
   const kb = kBlocksOf(K, blockSize);
-  const blob = blockSize / 2;
-  const B = editor.addInitializer(makeTensor(`${base}_Q4`, DataType.UINT8, [N, kb, blob], packNibbles(bq.q, bq.q.length)));
+  const blob = (blockSize * bq.bits) / 8;
+  const B = editor.addInitializer(makeTensor(`${base}_Q${bq.bits}`, DataType.UINT8, [N, kb, blob], bq.bits === 8 ? bq.q : packNibbles(bq.q, bq.q.length)));
   // Scales have A's type: float16 exports get float16 scales.
   const S = editor.addInitializer(scaleTensor(`${base}_scales`, dtype, [N, kb], bq.scales));
   const inputs = [B, S];
   let zpBytes = 0;
   if (bq.zeroPoints) {
+    if (bq.bits !== 4) throw new Error('8-bit MatMulNBits weights are written symmetric');
     const perRow = Math.ceil(kb / 2);
     const packed = new Uint8Array(N * perRow);
     for (let n = 0; n < N; n++) packed.set(packNibbles(bq.zeroPoints.subarray(n * kb, (n + 1) * kb), kb), n * perRow);
@@ -112,7 +138,9 @@ export function nbitsInitializers(editor: ModelEditor, base: string, bq: BlockQu
 /** The MatMulNBits node that replaces a MatMul, reading the packed weight `inputs`. */
 export function matMulNBitsNode(node: NodeProto, inputs: string[], bq: BlockQuantized): NodeProto {
   return {
-    name: `${node.name}_Q4`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...inputs], output: [...node.output!],
-    attribute: [intAttr('K', bq.K), intAttr('N', bq.N), intAttr('bits', 4), intAttr('block_size', bq.blockSize)],
+    name: `${node.name}_Q${bq.bits}`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...inputs], output: [...node.output!],
+    // 8-bit: accuracy_level 4 quantizes A per block to int8 and runs onnxruntime's int8 kernel; its float
+    // path for 8-bit weights measured 4-5x slower than the float MatMul here (AVX2).
+    attribute: [intAttr('K', bq.K), intAttr('N', bq.N), intAttr('bits', bq.bits), intAttr('block_size', bq.blockSize), ...(bq.bits === 8 ? [intAttr('accuracy_level', 4)] : [])],
   };
 }

@@ -3,7 +3,7 @@ import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, weightScratch } from '../weights';
-import { dequantizeBlocks, emitMatMulNBits, quantizeBlocksRtn } from './matmul-nbits';
+import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocks8, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { attrInt } from '../../onnx/attributes';
 
@@ -37,9 +37,16 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     },
     async apply(node, ctx) {
       const opts = ctx.optionsFor(node);
-      if (opts.bits === 8) return matMulInt8.apply(node, ctx);
+      const nbits8 = opts.bits === 8 && (ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand') && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length === 2;
+      if (opts.bits === 8 && !nbits8) return matMulInt8.apply(node, ctx);
       const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
       const [K, N] = w.dims;
+      if (nbits8) {
+        const bq = quantizeBlocks8(w.data, K, N, nbits8Block(K));
+        const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
+        const r = emitMatMulNBits(ctx, node, bq, 'rtn', w.dtype);
+        return ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
+      }
       const symmetric = opts.symmetric;
       const bq = opts.algorithm === 'gptq'
         ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize: opts.blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
