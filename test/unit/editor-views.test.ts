@@ -230,6 +230,26 @@ describe('editor: the results page in Chromium', function () {
     await page.close();
   });
 
+  it('quantize summary, weight mode: the weight formats timed beside float, which keep int8 in memory, and the one written', async () => {
+    const view = {
+      input: 'm.onnx', output: 'm.weight.onnx', mode: 'weight 8-bit', device: 'cpu', sizeBefore: 4e6, sizeAfter: 1e6, latencyMs: { reference: 10, candidate: 9.8 },
+      fidelity: { y: { cosine: 0.9999, sqnr: 40, maxAbsError: 0.01, top1Agreement: 1, headline: { metric: 'cosine' as const, value: 0.9999 } } },
+      fidelityData: 'random:4', quantized: 3, skipped: [], warnings: [],
+      weightFormat: { chosen: 'expand', floatMs: 10, candidates: [
+        { format: 'dequantize', int8InMemory: true, latencyMs: 13, nsr: 0.0001, faithful: true },
+        { format: 'nbits', int8InMemory: true, latencyMs: 12.5, nsr: 0.0002, faithful: true },
+        { format: 'expand', int8InMemory: false, latencyMs: 9.8, nsr: 0.0001, faithful: true }] },
+    };
+    const { p } = await open({ model: 'm.onnx', sections: { quantize: view } });
+    assert.match(await p.locator('#root').innerText(), /Weight formats timed beside float \(10\.00 ms\)/);
+    const rows = await p.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
+    assert.ok(rows.some((r) => /^expand \(written\)\s+float \(expanded at load\)\s+9\.80\s+0\.98×\s+kept/.test(r)), rows.join(' | '));
+    assert.ok(rows.some((r) => /^dequantize\s+int8\s+13\.00\s+1\.30×/.test(r)), rows.join(' | '));
+    await p.setViewportSize({ width: 360, height: 800 });
+    assert.equal(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');
+    await p.close();
+  });
+
   it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
     const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
     const { p, sent } = await open({ model: 'm.onnx', sections: { sweep: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });

@@ -44,6 +44,7 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
   ];
   for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
   if (v.placement) out.push(placementView(v.placement));
+  if (v.weightFormat) out.push(weightFormatView(v.weightFormat));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
@@ -61,6 +62,19 @@ function placementView(p: NonNullable<QuantizeView['placement']>): HTMLElement {
     { head: 'fidelity', value: (c: C) => (c.faithful ? `kept (noise ${(c.nsr * 100).toFixed(2)}%)` : `lost (noise ${(c.nsr * 100).toFixed(2)}%)`) },
   ];
   return sortableTable(`Static placements timed beside float (${p.floatMs.toFixed(2)} ms)`, cols, p.candidates, { limit: 10 });
+}
+
+/** The forms of the int8 weights --weight-format auto timed beside float (same runs, interleaved) and scored. */
+function weightFormatView(f: NonNullable<QuantizeView['weightFormat']>): HTMLElement {
+  type C = NonNullable<QuantizeView['weightFormat']>['candidates'][number];
+  const cols = [
+    { head: 'weights', value: (c: C) => `${c.format}${c.format === f.chosen ? ' (written)' : ''}` },
+    { head: 'in memory', value: (c: C) => (c.int8InMemory ? 'int8' : 'float (expanded at load)') },
+    { head: 'ms', value: (c: C) => c.latencyMs.toFixed(2) },
+    { head: '÷ float', value: (c: C) => `${(c.latencyMs / f.floatMs).toFixed(2)}×` },
+    { head: 'fidelity', value: (c: C) => `${c.faithful ? 'kept' : 'lost'} (noise ${(c.nsr * 100).toFixed(3)}%)` },
+  ];
+  return sortableTable(`Weight formats timed beside float (${f.floatMs.toFixed(2)} ms)`, cols, f.candidates, { limit: 10 });
 }
 
 /** Where the time goes: the latency with its spread, then per operator type, float vs quantized. */

@@ -30,6 +30,8 @@ export interface QuantizeView {
   profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
   /** --objective latency: each static placement timed beside float and scored, and the one written. */
   placement?: { chosen: string; boundaries?: boolean; heavyOnly?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; heavyOnly?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
+  /** --mode weight --weight-format auto: each form of the int8 weights timed beside float and scored, and the one written. */
+  weightFormat?: { chosen: string; floatMs: number; candidates: Array<{ format: string; int8InMemory: boolean; latencyMs: number; nsr: number; faithful: boolean }> };
   sensitivityReport?: string;
 }
 

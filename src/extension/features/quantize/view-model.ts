@@ -12,6 +12,7 @@ export function quantizeView(report: QuantizeReport, sensitivityReport?: string)
     ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, ...(report.calibration.histogramValues ? { histogramValues: report.calibration.histogramValues } : {}), tensors: report.calibration.tensors } } : {}),
     ...(report.profile ? { profile: report.profile } : {}),
     ...(report.placement ? { placement: { chosen: report.placement.chosen, boundaries: report.placement.boundaries, heavyOnly: report.placement.heavyOnly, floatMs: report.placement.floatMs, candidates: report.placement.candidates } } : {}),
+    ...(report.weightFormat ? { weightFormat: { chosen: report.weightFormat.chosen, floatMs: report.weightFormat.floatMs, candidates: report.weightFormat.candidates } } : {}),
     ...(sensitivityReport ? { sensitivityReport } : {}),
   };
 }
