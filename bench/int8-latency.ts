@@ -72,9 +72,9 @@ async function main(): Promise<void> {
     if (wanted('PaddleOCR rec')) recData = (await recEvaluation(path.join(dir, 'rec'), path.join(assets, 'ppocr_keys_v1.txt'))).calib16;
   }
   const models: Array<[string, string, Array<'static' | 'weight' | 'dynamic'>, string]> = [
-    ['PaddleOCR det', path.join(assets, 'ch_PP-OCRv4_det_infer.onnx'), ['static'], detData],
+    ['PaddleOCR det', path.join(assets, 'ch_PP-OCRv4_det_infer.onnx'), ['static', 'weight'], detData],
     ['PaddleOCR rec', path.join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), ['static', 'weight'], recData],
-    ['PaddleOCR cls', path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), ['static'], 'random:8'],
+    ['PaddleOCR cls', path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), ['static', 'weight'], 'random:8'],
     ...torchvisionModels(dir).map(([n, f]): [string, string, Array<'static'>, string] => [n, f, ['static'], 'random:8']),
     ['transformer fixture, 4x wider', wide, ['dynamic', 'weight'], 'random:8'],
   ];
@@ -84,9 +84,10 @@ async function main(): Promise<void> {
       if (!fs.existsSync(model)) { console.log(`${name}: skipped (not installed)`); continue; }
       for (const mode of modes) {
         const out = path.join(dir, `${path.basename(model, '.onnx')}.${mode}.onnx`);
-        const r = await quantizeModel(model, out, { mode, ...(mode === 'static' ? { calibration: data } : {}) });
+        const r = await quantizeModel(model, out, { mode, ...(mode !== 'dynamic' ? { calibration: data } : {}) });
         const how = r.placement ? `, --static-ops ${r.placement.chosen}${r.placement.boundaries ? ` with boundaries${r.placement.heavyOnly ? " (heavy layers)" : ""}` : ""}` : "";
-        console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out, data)}; ${r.quantized.length} nodes quantized${how}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller${data.startsWith('random') ? '' : ' (real data)'}`);
+        const wf = r.weightFormat ? `, --weight-format ${r.weightFormat.chosen}` : '';
+        console.log(`${`${name}: ${mode} INT8 ÷ float`.padEnd(52)} ${await ratio(model, out, data)}; ${r.quantized.length} nodes quantized${how}${wf}, ${(r.sizeBefore / r.sizeAfter).toFixed(2)}x smaller${data.startsWith('random') ? '' : ' (real data)'}`);
       }
     }
   } finally {

@@ -6,8 +6,13 @@ import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
-import { UNFUSED_REASON } from '../../src/core/jobs/placement';
 import { main } from '../../src/cli/main';
+import * as ort from 'onnxruntime-node';
+import { compareModels } from '../../src/core/compare';
+import { floatForSpeed, placementPlan } from '../../src/core/jobs/placement';
+import { applyQuantization, prepareQuantization } from '../../src/core/quant/prepare';
+import { QuantPolicy } from '../../src/core/quant/policy';
+import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/quant/options';
 import { vi } from '../helpers/models';
 import { tmpDir } from '../helpers/util';
 
@@ -53,21 +58,57 @@ describe('fusion-aware static placement (--objective latency)', function () {
     for (const c of p.candidates) assert.ok(c.latencyMs > 0 && Number.isFinite(c.nsr) && c.nodes > 0, JSON.stringify(c));
     assert.ok(p.floatMs > 0 && p.candidates.some((c) => c.placement === p.chosen));
     // The gate conv feeds a float Sigmoid: left float, or quantized with its output dequantized for the Sigmoid.
-    const gate = r.skipped.find((s) => s.node === '/gate/Conv');
+    const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
+    // A layer kept float for speed stores its weight float16, widened when onnxruntime loads the model.
+    const keptFloat = (n: string) => report.nodes.some((d: { node: string; how?: string }) => d.node === n && /^float kernel, kept for speed .*weight stored float16/.test(d.how ?? ''));
     const written = loadModel(r.output).model.graph!;
     const sigmoidInput = written.node!.find((n) => n.op_type === 'Sigmoid')!.input![0];
     if (p.boundaries) {
       assert.ok(r.quantized.includes('/gate/Conv'));
       assert.equal(written.node!.find((n) => n.output?.includes(sigmoidInput))?.op_type, 'DequantizeLinear', 'the Sigmoid reads the dequantized conv output');
-    } else assert.equal(gate?.reason, UNFUSED_REASON);
+    } else {
+      assert.ok(keptFloat('/gate/Conv'), JSON.stringify(report.nodes));
+      assert.equal(written.node!.find((n) => n.output?.includes(sigmoidInput))?.op_type, 'Conv', 'the gate conv runs float');
+    }
     // Under 'compute' the residual Add stays float, so conv2 (whose output only the Add reads) does too,
     // and then conv1 (read only by conv2); under 'residual' the chain is int8 from the stem to the pool.
-    const unfused = (n: string) => r.skipped.some((s) => s.node === n && s.reason === UNFUSED_REASON);
+    const unfused = keptFloat;
     if (p.chosen === 'compute' && !p.boundaries) assert.ok(unfused('/conv2/Conv') && unfused('/conv1/Conv'), JSON.stringify(r.skipped));
     else if (p.chosen === 'compute') assert.ok(!unfused('/conv2/Conv') && !unfused('/conv1/Conv'), JSON.stringify(r.skipped));
     else for (const n of ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/add/Add']) assert.ok(r.quantized.includes(n), n);
-    const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
     assert.equal(report.placement.chosen, p.chosen);
+  });
+
+  it('layers kept float for speed store their weights float16, widened once when onnxruntime loads the model', async () => {
+    const loaded = loadModel(input);
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:8', staticOps: 'compute' };
+    const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), true);
+    const plan = placementPlan(prep, 'compute');
+    const halfStored = floatForSpeed(plan.skipped);
+    // Under 'compute' the residual Add stays float, so conv2, conv1 and the stem (read by the Add) cannot fuse; the gate feeds a Sigmoid.
+    assert.deepEqual([...halfStored].sort(), ['/conv1/Conv', '/conv2/Conv', '/gate/Conv', '/stem/Conv']);
+    const { model, decisions } = await applyQuantization(prep, plan.select, { halfStored });
+    const g = model.graph!;
+    for (const name of halfStored) {
+      assert.match(decisions.find((d) => d.node === name)!.how!, /^float kernel, kept for speed .*weight stored float16, widened to float32 when onnxruntime loads the model/);
+      const conv = g.node!.find((n) => n.name === name)!;
+      const cast = g.node!.find((n) => n.output?.includes(conv.input![1]))!;
+      assert.equal(cast.op_type, 'Cast', name);
+      assert.equal(g.initializer!.find((t) => t.name === cast.input![0])!.data_type, DataType.FLOAT16, name);
+    }
+    const file = path.join(dir, 'kept.onnx');
+    saveModel(model, file);
+    const optimized = path.join(dir, 'kept.optimized.onnx');
+    const s = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'basic', optimizedModelFilePath: optimized });
+    await s.release();
+    const left = loadModel(optimized).model.graph!.node!.map((n) => n.op_type);
+    assert.ok(!left.includes('Cast'), `the widening Casts were folded at load: ${left.join()}`);
+    // Against the float model, as close as the same placement with those weights float32 (the int8 parts dominate).
+    const plain = path.join(dir, 'kept-f32.onnx');
+    saveModel((await applyQuantization(prep, plan.select)).model, plain);
+    const [withHalf, withFloat] = [await compareModels(input, file, { data: 'random:8', samples: 8, latencyRuns: 1 }), await compareModels(input, plain, { data: 'random:8', samples: 8, latencyRuns: 1 })];
+    assert.ok(Math.abs(withHalf.outputs.y.sqnr - withFloat.outputs.y.sqnr) < 0.5, `${withHalf.outputs.y.sqnr} vs ${withFloat.outputs.y.sqnr} dB`);
+    assert.ok(fs.statSync(file).size < 0.75 * fs.statSync(plain).size, `${fs.statSync(file).size} vs ${fs.statSync(plain).size} bytes`);
   });
 
   it('--objective size (or an explicit --static-ops) quantizes every planned node, fused or not', async () => {

@@ -75,7 +75,7 @@ describe('weight INT8 formats (--weight-format)', function () {
     assert.equal(int8.length, 4, 'each weight stored as int8');
     assert.ok(Math.abs(ex.sizeAfter - dq.sizeAfter) < 256, `sizes ${ex.sizeAfter} vs ${dq.sizeAfter}`);
     assert.ok(dq.sizeBefore / ex.sizeAfter > 2.5, `${dq.sizeBefore} -> ${ex.sizeAfter}`);
-    const feeds = randomFeeds(loadModel(input).model.graph!, 7);
+    const feeds = randomFeeds(loadModel(input).model.graph!, { seed: 7 });
     const [a, b] = [await outputs(dq.output, feeds), await outputs(ex.output, feeds)];
     for (const k of Object.keys(a)) assert.deepEqual(Array.from(b[k]), Array.from(a[k]), `${k}: expand and DequantizeLinear disagree`);
     // What onnxruntime runs: the float layers on folded weights, no Cast or Mul left; DequantizeLinear is kept.

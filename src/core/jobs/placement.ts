@@ -92,6 +92,14 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnl
   return { select: (name) => !prep.plan.has(name) || keep.has(name), skipped };
 }
 
+/** Layer types whose weights can be stored int8 and expanded at load while the layer runs its float kernel. */
+const EXPANDABLE = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
+
+/** Of the nodes a plan skipped, the layers kept float for speed alone (see ApplyOptions.halfStored). */
+export function floatForSpeed(skipped: NodeDecision[]): Set<string> {
+  return new Set(skipped.filter((s) => s.skipped === UNFUSED_REASON && EXPANDABLE.has(s.opType)).map((s) => s.node));
+}
+
 /** The nodes a chosen candidate quantizes, and why the others stay float. */
 export function chosenPlan(prep: PreparedQuantization, c: Pick<PlacementChoice, 'chosen' | 'boundaries' | 'heavyOnly'>): { select: (name: string) => boolean; skipped: NodeDecision[] } {
   if (!c.boundaries) return placementPlan(prep, c.chosen);
@@ -148,11 +156,13 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
  */
 export async function choosePlacement(input: string, prep: PreparedQuantization, data: CalibrationData, ctx: JobContext = {}): Promise<PlacementChoice> {
   const scorer = await VariantScorer.create(prep, data, 'task');
-  const built: Array<{ p: Placement; boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean; nodes: number }> = [];
+  const built: Array<{ p: Placement; boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean; nodes: number; halfStored: Set<string> }> = [];
   const seen = new Set<string>();
   const heavy = heavyLayers(prep);
   for (const p of PLACEMENTS) {
-    const fused = placementPlan(prep, p).select;
+    const fusedPlan = placementPlan(prep, p);
+    const fused = fusedPlan.select;
+    const unfused = floatForSpeed(fusedPlan.skipped);
     const all = placementPlan(prep, p, false).select;
     const fusedNames = [...prep.plan.keys()].filter(fused);
     const variants: Array<{ boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean }> = [
@@ -167,7 +177,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
       const key = `${v.boundaries}\n${names.join('\n')}`;
       if (seen.has(key)) continue; // the same nodes as a placement already tried
       seen.add(key);
-      built.push({ p, ...v, nodes: names.length });
+      built.push({ p, ...v, nodes: names.length, halfStored: new Set([...unfused].filter((n) => !v.select(n))) });
     }
   }
   const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
@@ -179,8 +189,8 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     const scores: Array<{ drop: number; nsr: number }> = [];
     for (const b of built) {
       ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}` });
-      scores.push(await scorer.score(b.select, ctx.signal, b.boundaries));
-      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries });
+      scores.push(await scorer.score(b.select, ctx.signal, b.boundaries, b.halfStored));
+      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries, halfStored: b.halfStored });
       variants.push(await sessionForVariant(model, prep.loaded, device, undefined, true));
     }
     ctx.onProgress?.({ stage: 'placement', message: 'timing placements beside the float model' });

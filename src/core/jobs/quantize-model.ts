@@ -21,7 +21,7 @@ import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
 import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
-import { choosePlacement, chosenPlan, placementPlan, type PlacementChoice } from './placement';
+import { choosePlacement, chosenPlan, floatForSpeed, placementPlan, type PlacementChoice } from './placement';
 import { chooseWeightFormat, type WeightFormatChoice } from './weight-format';
 import { QUANTIZE } from './options/quantize';
 import { checkValues } from './options/schema';
@@ -172,6 +172,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   }
   let placement: PlacementChoice | undefined;
   const placementSkipped: NodeDecision[] = [];
+  let halfStored: Set<string> | undefined;
   const tl = performance.now();
   if (search && prep.plan.size) {
     const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples), inputShapes: options.inputShapes });
@@ -190,6 +191,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   } else if (placement) {
     const plan = chosenPlan(prep, placement);
     select = plan.select;
+    halfStored = floatForSpeed(plan.skipped);
     placementSkipped.push(...plan.skipped);
     lap('placement', tl);
     const chosen = placement.candidates.find((c) => c.placement === placement!.chosen && c.boundaries === placement!.boundaries && !!c.heavyOnly === !!placement!.heavyOnly)!;
@@ -205,7 +207,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const stage = new OutputStage(output, streamsOutput(loaded));
   let applied: NodeDecision[];
   try {
-    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, halfStored, ...(stage.spill ? { spill: stage.spill } : {}) }));
     // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
     if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
       const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;
@@ -216,12 +218,14 @@ export async function quantizeModel(input: string, output: string, partial: Part
       editor.dropUnusedConstants();
     }
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
-    if (!applied.some((d) => d.how) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
+    if (!applied.some((d) => d.how && !d.float16Storage) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {
     stage.close();
     throw e;
   }
-  const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped];
+  // A layer kept float for speed with its weight stored float16 has a decision of its own.
+  const stored = new Set(applied.filter((d) => d.how).map((d) => d.node));
+  const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped.filter((s) => !stored.has(s.node))];
   const streamed = stage.spill ? { tensors: stage.spill.count, bytes: stage.spill.bytes } : undefined;
   lap('quantize', tq);
   const v = await saveVerified(loaded.model, loaded, input, output, { data: options.calibration ?? 'random:4', samples: Math.min(8, options.maxSamples), device: run.device, what: 'quantized', inputShapes: options.inputShapes }, ctx, input, stage);
@@ -245,7 +249,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const fellBack = fallbackReason ?? check.fallbackReason;
   if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
   const sizeAfter = v.sizeAfter;
-  const quantizedNodes = decisions.filter((d) => d.how);
+  const quantizedNodes = decisions.filter((d) => d.how && !d.float16Storage);
+  const storedHalf = decisions.filter((d) => d.float16Storage);
   const result: QuantizeResult = {
     output,
     sizeBefore: loaded.fileBytes + loaded.externalBytes,
@@ -257,8 +262,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
     report: `${output}.report.json`,
     ...((fallbackReason ?? check.fallbackReason) ? { fallbackReason: fallbackReason ?? check.fallbackReason } : {}),
     weightBytes: {
-      before: quantizedNodes.reduce((a, d) => a + (d.weightBytesBefore ?? 0), 0),
-      after: quantizedNodes.reduce((a, d) => a + (d.weightBytesAfter ?? 0), 0),
+      before: [...quantizedNodes, ...storedHalf].reduce((a, d) => a + (d.weightBytesBefore ?? 0), 0),
+      after: [...quantizedNodes, ...storedHalf].reduce((a, d) => a + (d.weightBytesAfter ?? 0), 0),
     },
     fidelity: check.outputs,
     fidelityData: options.calibration ?? 'random:4',

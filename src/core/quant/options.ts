@@ -120,6 +120,8 @@ export interface NodeDecision {
   weightBytesAfter?: number;
   /** SQNR of the weight after quantization, dB. */
   weightSqnr?: number;
+  /** Not quantized: a float layer whose weight is stored float16 (kept float for speed in static mode). */
+  float16Storage?: true;
 }
 
 /** Whether weights feeding integer kernels get 7 bits under these options (see int8Saturates). */

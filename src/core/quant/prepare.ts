@@ -25,6 +25,7 @@ import { calibrateActivations, calibrationTensors, type CalibrationReport, type 
 import { calibrator } from '../calib/calibrators';
 import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
+import { halfStoredWeight } from './half-stored-weight';
 import { floatWeightDims, weightScratch } from './weights';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
@@ -212,11 +213,25 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings };
 }
 
+export interface ApplyOptions {
+  inPlace?: boolean;
+  signal?: AbortSignal;
+  spill?: TensorSpill;
+  boundaries?: boolean;
+  weightFormat?: WeightFormat;
+  /**
+   * Planned static layers `select` leaves float for speed (their output feeds float ops, so onnxruntime
+   * would not fuse them): their weights are stored float16 and widened when onnxruntime loads the model
+   * (see half-stored-weight.ts), so the file shrinks and the float kernel runs as before.
+   */
+  halfStored?: ReadonlySet<string>;
+}
+
 /**
  * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
  * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
  */
-export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: { inPlace?: boolean; signal?: AbortSignal; spill?: TensorSpill; boundaries?: boolean; weightFormat?: WeightFormat } = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: ApplyOptions = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
   const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
   // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
@@ -234,6 +249,12 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
     const q = REGISTRIES[o.mode][node.op_type!];
     if (!q || q.check(node, qctx)) continue;
     await q.apply(node, qctx);
+  }
+  const halves = new Map<string, string>();
+  for (const node of [...(model.graph!.node ?? [])]) {
+    if (!opts.halfStored?.has(node.name ?? '') || select(node.name!)) continue;
+    const d = halfStoredWeight(qctx, node, 1, halves, 'float kernel, kept for speed (its output feeds float ops)');
+    if (d) decisions.push(d);
   }
   weightScratch.release();
   editor.dropUnusedConstants();

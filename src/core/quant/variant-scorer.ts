@@ -82,8 +82,8 @@ export class VariantScorer {
    * Builds the model that quantizes the planned nodes `select` accepts, runs it on the samples and returns
    * its drop, its size and the noise-to-signal ratio Σ(y−ŷ)²/Σy² over all float outputs.
    */
-  async score(select: (node: string) => boolean, signal?: AbortSignal, boundaries?: boolean): Promise<{ drop: number; sizeBytes: number; nsr: number }> {
-    const { model } = await applyQuantization(this.prep, select, { signal, boundaries });
+  async score(select: (node: string) => boolean, signal?: AbortSignal, boundaries?: boolean, halfStored?: ReadonlySet<string>): Promise<{ drop: number; sizeBytes: number; nsr: number }> {
+    const { model } = await applyQuantization(this.prep, select, { signal, boundaries, halfStored });
     if (this.evaluator) {
       const v = await this.evaluate(model, signal);
       const drop = this.evaluator.lowerIsBetter ? v - this.floatMetric! : this.floatMetric! - v;
