@@ -57,4 +57,30 @@ describe('local sensitivity: the merged graph', () => {
       }
     }
   });
+
+  it('keeps no view into a part\'s decoded buffer: string attributes, Constant tensors and initializers are copied out', () => {
+    // A part decoded from bytes, as applyQuantization's copies are: its bytes fields are views into one buffer.
+    const base = FIXTURES.transformer.build();
+    const part = onnx.ModelProto.create({
+      ir_version: base.ir_version, opset_import: base.opset_import,
+      graph: {
+        name: 'copy', input: [{ name: 'x' }], output: [{ name: 'y' }], initializer: [{ name: 'w', data_type: 1, dims: [4], raw_data: new Uint8Array(16).fill(1) }],
+        node: [
+          { name: 'c', op_type: 'Constant', output: ['k'], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { data_type: 1, dims: [4], raw_data: new Uint8Array(16).fill(2) } }] },
+          { name: 'p', op_type: 'Pad', input: ['x', 'k'], output: ['y'], attribute: [{ name: 'mode', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode('reflect') }] },
+        ],
+      },
+    });
+    const bytes = onnx.ModelProto.encode(part).finish();
+    const decoded = onnx.ModelProto.decode(new Uint8Array(bytes));
+    const buffer = decoded.graph!.node![1].attribute![0].s!.buffer;
+    assert.equal(decoded.graph!.node![0].attribute![0].t!.raw_data!.buffer, buffer, 'the decoded part shares one buffer (the premise)');
+    const g = mergeSideBySide(base, [{ prefix: '0q', model: decoded }]).graph!;
+    const pad = g.node!.find((n) => n.name === '0q/p')!, constant = g.node!.find((n) => n.name === '0q/c')!;
+    assert.notEqual(pad.attribute![0].s!.buffer, buffer);
+    assert.equal(new TextDecoder().decode(pad.attribute![0].s!), 'reflect');
+    assert.notEqual(constant.attribute![0].t!.raw_data!.buffer, buffer);
+    assert.deepEqual([...constant.attribute![0].t!.raw_data!], new Array(16).fill(2));
+    assert.notEqual(g.initializer!.find((t) => t.name === '0q/w')!.raw_data!.buffer, buffer);
+  });
 });

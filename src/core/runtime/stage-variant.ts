@@ -50,7 +50,9 @@ export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, 
   try {
     // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
     const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, noSpin, noArena, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
-    return { ...s, sizeBytes: staged.sizeBytes, release: async () => { await s.session.release(); staged.cleanup(); } };
+    // onnxruntime holds its own copy now: the closure keeps only the clean-up, not the encoded model.
+    const { cleanup, sizeBytes } = staged;
+    return { ...s, sizeBytes, release: async () => { await s.session.release(); cleanup(); } };
   } catch (e) {
     staged.cleanup();
     throw e;

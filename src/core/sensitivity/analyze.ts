@@ -294,7 +294,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // One model holds the float graph and, beside it, each layer's stretch of graph (the region its error
     // crosses before joining the residual stream) quantized, reading the float values where the float graph
     // computes them; the noise at each region's end is summed inside onnxruntime. One run per sample, and
-    // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 2.2x one inference's, was 7.8x;
+    // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 1.8x one inference's, was 7.8x;
     // `node out/bench/sensitivity-speed.js`).
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
     const names = [...new Set(regions.flatMap((r) => r.boundary))];

@@ -1,4 +1,4 @@
-import { onnx, type ModelProto, type NodeProto, type GraphProto } from '../onnx/proto';
+import { onnx, type AttributeProto, type ModelProto, type NodeProto, type GraphProto, type TensorProto } from '../onnx/proto';
 import { walkGraphs } from '../onnx/walk';
 import { intAttr } from '../onnx/attributes';
 
@@ -52,7 +52,7 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
     // too): a copy of the few it keeps lets the rest go (PaddleOCR det: 238 MB of such buffers).
     for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...t, name: rename(t.name ?? ''), ...(t.raw_data?.length ? { raw_data: new Uint8Array(t.raw_data) } : {}) });
     // A copy per part: nodes of subgraphs would need the same renaming, so the parts carry none here.
-    for (const n of g.node ?? []) if (!reused.has(n)) nodes.push({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
+    for (const n of g.node ?? []) if (!reused.has(n)) nodes.push({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename), attribute: (n.attribute ?? []).map(detached) });
     if ([...walkGraphs(g)].length > 1) throw new Error('layer neighbourhoods with subgraphs cannot be merged');
   }
   // The parts' outputs are not the merged model's: reduceToNsr sets what comes out.
@@ -60,6 +60,23 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
     ir_version: ir, opset_import: [...opsets].map(([domain, version]) => ({ domain, version })),
     graph: { name: 'side_by_side', node: nodes, initializer: initializers, input: base.graph!.input ?? [], output: [] },
   });
+}
+
+/**
+ * An attribute with its bytes copied out of the buffer its part was decoded from: a string attribute
+ * (a Resize's mode) or a Constant's tensor is a view that would hold the whole part's buffer alive
+ * (PaddleOCR det 320x640: about 70 MB of them while the merged graph ran).
+ */
+function detached(a: AttributeProto): AttributeProto {
+  const copy = (b: Uint8Array | null | undefined) => (b?.length ? new Uint8Array(b) : b);
+  const tensor = (t: TensorProto | null | undefined) => (t?.raw_data?.length ? { ...t, raw_data: copy(t.raw_data) } : t);
+  return {
+    ...a,
+    ...(a.s?.length ? { s: copy(a.s) } : {}),
+    ...(a.strings?.length ? { strings: a.strings.map((x) => copy(x)!) } : {}),
+    ...(a.t ? { t: tensor(a.t) } : {}),
+    ...(a.tensors?.length ? { tensors: a.tensors.map((t) => tensor(t)!) } : {}),
+  };
 }
 
 /**
