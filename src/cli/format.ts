@@ -29,7 +29,7 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
 export function formatQuantizeResult(r: QuantizeResult | PipelineQuantizeResult): string {
   if ('kind' in r) return formatPipelineQuantize(r);
   return [
-    `wrote ${r.output}: ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)} (${(r.sizeBefore / Math.max(1, r.sizeAfter)).toFixed(2)}x smaller), ${r.quantized.length} nodes quantized, ${r.skipped.length} skipped, ${r.seconds.toFixed(2)} s on ${r.device}`,
+    `wrote ${r.output}: ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)} (${(r.sizeBefore / Math.max(1, r.sizeAfter)).toFixed(2)}x smaller), ${r.quantized.length} nodes quantized${r.float16Weights ? ` (${r.float16Weights.length} more kept float for speed, weights stored float16)` : ''}, ${r.skipped.length} skipped, ${r.seconds.toFixed(2)} s on ${r.device}`,
     `  quantized weights: ${mib(r.weightBytes.before)} -> ${mib(r.weightBytes.after)}`,
     ...fidelityLines(r.fidelity, r.fidelityData),
     `  latency: float ${r.latencyMs.reference.toFixed(2)} ms, quantized ${r.latencyMs.candidate.toFixed(2)} ms`,

@@ -195,7 +195,7 @@ describe('editor: the results page in Chromium', function () {
     const view = {
       input: 'm.onnx', output: 'm.static.onnx', mode: 'static 8-bit', device: 'cpu', sizeBefore: 4e6, sizeAfter: 1e6, latencyMs: { reference: 10, candidate: 12 },
       fidelity: { y: { cosine: 0.98, sqnr: 14, maxAbsError: 0.9, top1Agreement: 0.97, sequenceAgreement: 0.6, ctcAgreement: 0.875, headline: { metric: 'ctc' as const, value: 0.875 } } },
-      fidelityData: 'random:8', quantized: 3, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
+      fidelityData: 'random:8', quantized: 3, float16Weights: 38, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
       profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]) },
       placement: { chosen: 'residual', floatMs: 10, candidates: [
         { placement: 'compute', nodes: 5, latencyMs: 11, drop: 0, nsr: 0.001, faithful: true },
@@ -212,6 +212,7 @@ describe('editor: the results page in Chromium', function () {
     assert.equal((text.match(/not evidence of accuracy/g) ?? []).length, 1, 'the banner, not the warning again');
     assert.match(text, /something else/);
     assert.match(text, /Static placements timed beside float \(10\.00 ms\)/);
+    assert.match(text, /Kept float for speed\s+38 layers, weights stored float16/);
     const placements = await page.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
     assert.ok(placements.some((r) => /residual \(written\)\s+9\s+6\.00\s+0\.60×\s+kept/.test(r)), placements.join(' | '));
     assert.ok(placements.some((r) => /^all\s[\s\S]*lost/.test(r)), placements.join(' | '));

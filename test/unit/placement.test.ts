@@ -77,6 +77,9 @@ describe('fusion-aware static placement (--objective latency)', function () {
     else if (p.chosen === 'compute') assert.ok(!unfused('/conv2/Conv') && !unfused('/conv1/Conv'), JSON.stringify(r.skipped));
     else for (const n of ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/add/Add']) assert.ok(r.quantized.includes(n), n);
     assert.equal(report.placement.chosen, p.chosen);
+    const kept = ['/stem/Conv', '/conv1/Conv', '/conv2/Conv', '/gate/Conv'].filter(keptFloat);
+    assert.deepEqual([...(r.float16Weights ?? [])].sort(), kept.sort(), 'the result lists the layers kept float with float16 weights');
+    assert.ok(!kept.some((n) => r.quantized.includes(n)), 'and does not count them as quantized');
   });
 
   it('layers kept float for speed store their weights float16, widened once when onnxruntime loads the model', async () => {

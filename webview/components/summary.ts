@@ -38,7 +38,8 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
       ['Mode', v.mode], ['Ran on', v.device],
       ['Size', `${mib(v.sizeBefore)} → ${mib(v.sizeAfter)} (${(v.sizeBefore / Math.max(1, v.sizeAfter)).toFixed(2)}× smaller)`],
       ['Latency', latencyFact(v)],
-      ...fidelityRows(v.fidelity), ['Nodes quantized', String(v.quantized)], ['Skipped', String(v.skipped.length)],
+      ...fidelityRows(v.fidelity), ['Nodes quantized', String(v.quantized)],
+      ...(v.float16Weights ? [['Kept float for speed', `${v.float16Weights} layers, weights stored float16`] as [string, string]] : []), ['Skipped', String(v.skipped.length)],
     ]),
     ...randomDataBanner(v.fidelityData),
   ];

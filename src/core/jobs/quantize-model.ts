@@ -32,6 +32,8 @@ export interface QuantizeResult {
   sizeBefore: number;
   sizeAfter: number;
   quantized: string[];
+  /** Layers kept float for speed whose weights are stored float16 (static mode; not counted as quantized). */
+  float16Weights?: string[];
   skipped: Array<{ node: string; reason: string }>;
   device: Provider;
   seconds: number;
@@ -256,6 +258,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     sizeBefore: loaded.fileBytes + loaded.externalBytes,
     sizeAfter,
     quantized: quantizedNodes.map((d) => d.node),
+    ...(storedHalf.length ? { float16Weights: storedHalf.map((d) => d.node) } : {}),
     skipped: decisions.filter((d) => d.skipped).map((d) => ({ node: d.node, reason: d.skipped! })),
     device: provider ?? check.device,
     seconds: (performance.now() - t0) / 1000,

@@ -1,7 +1,7 @@
 import type { CalibrationData } from '../calib/data';
 import { CancelledError, errorLine } from '../base/errors';
 import type { JobContext } from '../base/jobs';
-import type { WeightFormat } from '../quant/options';
+import { WEIGHT_FORMATS, type WeightFormat } from '../quant/options';
 import { applyQuantization, type PreparedQuantization } from '../quant/prepare';
 import { VariantScorer } from '../quant/variant-scorer';
 import { createSession } from '../runtime/session';
@@ -37,9 +37,9 @@ const INT8_IN_MEMORY: Record<WeightFormat, boolean> = { dequantize: true, nbits:
 
 /**
  * --mode weight --weight-format auto: builds the model in each form, times it beside the float model
- * (interleaved runs) and scores it on the samples, and keeps the fastest faithful one. A form that keeps
- * int8 in memory is preferred while it is within the noise of the fastest: it costs no speed and saves
- * run-time memory. 'expand' is float's own kernels on weights expanded at load, so some form always
+ * (interleaved runs) and scores it on the samples, and keeps the fastest faithful one; among those within
+ * the noise of it, the first of dequantize, nbits, expand, nbits+expand: int8 in memory costs no speed
+ * there and saves run-time memory, and exact dequantization beats quantized activations. 'expand' is float's own kernels on weights expanded at load, so some form always
  * matches float's speed; which one is fastest depends on the model and this CPU's int8 kernels
  * (MatMulNBits' int8 path wins where VNNI does the dot products), so it is measured.
  */
@@ -82,11 +82,12 @@ export async function chooseWeightFormat(input: string, prep: PreparedQuantizati
     }));
     const faithful = candidates.filter((c) => c.faithful);
     const fastest = faithful.reduce((a, c) => (c.latencyMs < a.latencyMs ? c : a));
+    // Within the noise of the fastest, the first in WEIGHT_FORMATS' order: int8 in memory before float,
+    // DequantizeLinear's exact arithmetic before MatMulNBits' quantized activations.
     const margin = 1 + Math.max(0.05, spread);
-    const lean = faithful.filter((c) => c.int8InMemory && c.latencyMs <= fastest.latencyMs * margin).sort((a, b) => a.latencyMs - b.latencyMs)[0];
-    const best = lean ?? fastest;
+    const best = faithful.filter((c) => c.latencyMs <= fastest.latencyMs * margin).sort((a, b) => WEIGHT_FORMATS.indexOf(a.format) - WEIGHT_FORMATS.indexOf(b.format))[0];
     const ms = (c: WeightFormatCandidate) => `${c.format} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
-    const why = `${lean && lean !== fastest ? 'int8 in memory within the noise of the fastest' : 'fastest faithful'}: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms${refused.length ? `; refused by onnxruntime: ${refused.map((r) => r.format).join(', ')}` : ''}`;
+    const why = `${best === fastest ? 'fastest faithful' : `within the noise of the fastest (${fastest.format})`}: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms${refused.length ? `; refused by onnxruntime: ${refused.map((r) => r.format).join(', ')}` : ''}`;
     return { chosen: best.format, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, refused, why };
   } finally {
     await scorer.close();

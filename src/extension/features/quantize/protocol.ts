@@ -22,6 +22,8 @@ export interface QuantizeView {
   /** The samples fidelity was measured on (`random:N`: not the user's data, and the view says so). */
   fidelityData: string;
   quantized: number;
+  /** Layers kept float for speed with their weights stored float16. */
+  float16Weights?: number;
   skipped: Array<{ node: string; reason: string }>;
   warnings: string[];
   /** histogramValues: histograms binned a strided pick of about this many values per tensor per sample, tails exact. */
