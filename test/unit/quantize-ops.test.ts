@@ -139,6 +139,12 @@ describe('float16 exports, weight-only', function () {
     const int8 = await quantizeAndMeasure(m, { mode: 'weight', bits: 8 });
     assert.ok(int8.result.quantized.length >= 13, `${int8.result.quantized.length} quantized`);
     assert.ok(int8.fidelity.cosine > 0.999, `cosine ${int8.fidelity.cosine}`);
+    // Every weight format onnxruntime runs on float16 (the measured default may pick any of them).
+    for (const weightFormat of ['dequantize', 'nbits', 'expand', 'nbits+expand'] as const) {
+      const r = await quantizeAndMeasure(toHalfModel(FIXTURES.transformer.build()), { mode: 'weight', bits: 8, weightFormat });
+      assert.ok(r.fidelity.cosine > 0.999, `${weightFormat}: cosine ${r.fidelity.cosine}`);
+      assert.equal(loadModel(r.output).model.graph!.output![0].type!.tensor_type!.elem_type, DataType.FLOAT16, `${weightFormat}: float16 output`);
+    }
     const int4 = await quantizeAndMeasure(toHalfModel(FIXTURES.transformer.build()), { mode: 'weight', bits: 4, algorithm: 'gptq', calibration: 'random:8' });
     assert.ok(int4.ops['com.microsoft.MatMulNBits'] >= 13, JSON.stringify(int4.ops));
     assert.ok(int4.fidelity.cosine > 0.99, `cosine ${int4.fidelity.cosine}`);

@@ -86,18 +86,25 @@ describe('weight INT8 formats (--weight-format)', function () {
     assert.ok(report.nodes.filter((n: { how?: string }) => n.how).every((n: { how: string }) => /expanded to float when onnxruntime loads it/.test(n.how)));
   });
 
-  it('nbits: 2-D MatMul weights become MatMulNBits 8-bit with int8 compute, the other layers dequantize', async () => {
+  it('nbits: 2-D MatMul weights become MatMulNBits 8-bit with int8 compute, embedding tables GatherBlockQuantized, the other layers dequantize', async () => {
     const r = await quantizeModel(input, path.join(dir, 'nb.onnx'), { mode: 'weight', weightFormat: 'nbits' });
     const nodes = loadModel(r.output).model.graph!.node!;
     const nb = nodes.filter((n) => n.op_type === 'MatMulNBits');
     assert.equal(nb.length, 1);
     const attr = (k: string) => Number(nb[0].attribute!.find((a) => a.name === k)!.i);
     assert.deepEqual([attr('bits'), attr('accuracy_level'), attr('K'), attr('N'), attr('block_size')], [8, 4, 64, 32, 64]);
-    assert.equal(nodes.filter((n) => n.op_type === 'DequantizeLinear').length, 3);
+    // The table stays int8 in memory and only the gathered rows are dequantized (a DequantizeLinear would expand all of it every run).
+    const gbq = nodes.filter((n) => n.op_type === 'GatherBlockQuantized');
+    assert.equal(gbq.length, 1);
+    const gattr = (k: string) => Number(gbq[0].attribute!.find((a) => a.name === k)!.i);
+    assert.deepEqual([gattr('bits'), gattr('block_size'), gattr('gather_axis'), gattr('quantize_axis')], [8, 16, 0, 1]);
+    assert.equal(loadModel(r.output).model.graph!.initializer!.find((t) => t.name === gbq[0].input![0])!.data_type, DataType.UINT8);
+    assert.equal(nodes.filter((n) => n.op_type === 'DequantizeLinear').length, 2, 'Conv and Gemm');
     assert.ok(r.fidelity.y.cosine > 0.999, `cosine ${r.fidelity.y.cosine}`);
+    assert.ok(r.fidelity.e.sqnr > 40, `embedding rows SQNR ${r.fidelity.e.sqnr} dB`);
   });
 
-  it('auto: each form timed beside float and scored; the one written is a faithful candidate; size keeps int8 in memory', async () => {
+  it('auto: each form timed beside float and scored; the one written is a faithful candidate; size keeps int8 in memory, accuracy leaves out nbits', async () => {
     const wide = path.join(dir, 'wide.onnx');
     saveModel(buildTransformer(2, { dim: 128, heads: 4, mlp: 256 }), wide);
     const r = await quantizeModel(wide, path.join(dir, 'auto.onnx'), { mode: 'weight' });
@@ -110,8 +117,9 @@ describe('weight INT8 formats (--weight-format)', function () {
     assert.equal(ops.includes('MatMulNBits'), wf.chosen.startsWith('nbits'), `${wf.chosen}: ${ops.join()}`);
     assert.equal(ops.includes('DequantizeLinear'), wf.chosen === 'dequantize' || (wf.chosen === 'nbits' && ops.includes('Gather')), `${wf.chosen}: ${ops.join()}`);
     const size = await quantizeModel(wide, path.join(dir, 'size.onnx'), { mode: 'weight', objective: 'size' });
-    assert.equal(size.weightFormat, undefined);
-    assert.ok(opTypes(size.output).includes('DequantizeLinear'));
+    assert.deepEqual(size.weightFormat!.candidates.map((c) => c.format), ['dequantize', 'nbits'], 'size: only the forms with int8 in memory');
+    assert.ok(size.weightFormat!.candidates.every((c) => c.int8InMemory));
+    assert.ok(!opTypes(size.output).includes('Cast'), 'nothing expanded at load');
     const accuracy = await quantizeModel(wide, path.join(dir, 'accuracy.onnx'), { mode: 'weight', objective: 'accuracy' });
     assert.deepEqual(accuracy.weightFormat!.candidates.map((c) => c.format), ['dequantize', 'expand'], 'MatMulNBits int8 compute quantizes activations: not under accuracy');
   });

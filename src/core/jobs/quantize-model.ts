@@ -94,16 +94,18 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
 }
 
 /**
- * --mode weight, --weight-format auto under --objective latency or accuracy: the forms measured beside
+ * --mode weight, --weight-format auto: the forms the objective allows, measured beside
  * float (see weight-format.ts). Not for recipes, budgets or progressive runs (their layers mix modes),
  * streamed models (too large to build four times) or Optimum's merged decoders (their If branches are
  * written apart): those get 'dequantize', as does a search that fails, with a warning.
  */
 async function measuredWeightFormat(input: string, loaded: LoadedModel, o: QuantizeOptions, prep: PreparedQuantization, recipe: boolean, warnings: string[], ctx: JobContext): Promise<WeightFormatChoice | undefined> {
-  if (o.mode !== 'weight' || o.weightFormat !== 'auto' || o.objective === 'size' || recipe || o.budget !== undefined || o.progressive || !prep.plan.size) return undefined;
+  if (o.mode !== 'weight' || o.weightFormat !== 'auto' || recipe || o.budget !== undefined || o.progressive || !prep.plan.size) return undefined;
   if (streamsOutput(loaded) || hasBranchMatMuls(loaded.model.graph!)) return undefined;
-  // MatMulNBits' int8 compute quantizes activations per block: not a candidate when accuracy comes first.
-  const formats: WeightFormat[] = o.objective === 'accuracy' ? ['dequantize', 'expand'] : [...WEIGHT_FORMATS];
+  // size: the forms that keep int8 in memory (a DequantizeLinear before a Gather expands the whole table
+  // every run, GatherBlockQuantized does not). accuracy: not MatMulNBits' int8 compute, which quantizes
+  // activations per block.
+  const formats: WeightFormat[] = o.objective === 'size' ? ['dequantize', 'nbits'] : o.objective === 'accuracy' ? ['dequantize', 'expand'] : [...WEIGHT_FORMATS];
   const data = openCalibration(o.calibration ?? 'random:4', loaded.model.graph!, { maxSamples: Math.min(8, o.maxSamples), inputShapes: o.inputShapes });
   try {
     return await chooseWeightFormat(input, prep, data, formats, ctx);

@@ -45,10 +45,10 @@ export interface QuantizeOptions {
   /**
    * Weight mode: how the int8 weights are written. 'dequantize': a DequantizeLinear before each layer (int8
    * in memory, dequantized every run); 'nbits': 2-D MatMul weights as com.microsoft::MatMulNBits 8-bit with
-   * int8 compute (accuracy_level 4), the others dequantized; 'expand': int8 in the file, expanded to float
+   * int8 compute (accuracy_level 4), embedding tables as GatherBlockQuantized, the others dequantized; 'expand': int8 in the file, expanded to float
    * once when onnxruntime loads the model (Cast + Mul, constant-folded: float's speed and memory);
-   * 'nbits+expand'. 'auto': under --objective latency or accuracy, the forms are timed beside the float
-   * model and the fastest faithful one is written; under size, 'dequantize'.
+   * 'nbits+expand'. 'auto': the forms are timed beside the float model and the fastest faithful one is
+   * written; under --objective size only the two with int8 in memory, under accuracy not 'nbits'.
    */
   weightFormat: WeightFormatOption;
   /** 7-bit weights for integer kernels (static, dynamic); 'auto': where this CPU's int8 kernels saturate (no VNNI). */

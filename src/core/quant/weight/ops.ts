@@ -5,6 +5,7 @@ import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, weightScratch } from '../weights';
 import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocks8, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
+import { gatherBlockQuantized } from './gather-block';
 import { attrInt } from '../../onnx/attributes';
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
@@ -67,7 +68,9 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return needsWeight(0)(node, ctx);
     },
     apply(node, ctx) {
-      const r = dequantizedWeightInput(ctx, node, 0, 0);
+      // The MatMulNBits forms gather int8 rows with onnxruntime's GatherBlockQuantized.
+      const blocks = ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand' ? gatherBlockQuantized(ctx, node) : undefined;
+      const r = blocks ?? dequantizedWeightInput(ctx, node, 0, 0);
       ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
     },
   },

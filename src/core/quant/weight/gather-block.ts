@@ -1,0 +1,59 @@
+import { intAttr } from '../../onnx/attributes';
+import { DataType } from '../../onnx/dtypes';
+import type { NodeProto } from '../../onnx/proto';
+import { makeTensor } from '../../onnx/tensor';
+import type { QuantContext } from '../context';
+import { roundHalfEven } from '../rounding';
+import { errorStats } from '../tensor-quant';
+import { floatWeight, scaleTensor, weightBytes, weightScratch } from '../weights';
+
+/** A block along an embedding row: the largest power of two from 128 down to 16 that divides it. */
+export function gatherBlock(rowLength: number): number | undefined {
+  for (let b = 128; b >= 16; b /= 2) if (rowLength % b === 0) return b;
+  return undefined;
+}
+
+/**
+ * An embedding table [V, D] gathered on axis 0 as com.microsoft::GatherBlockQuantized with 8-bit blocks
+ * along each row: the table stays int8 in memory and only the gathered rows are dequantized. A
+ * DequantizeLinear in front of a Gather dequantizes the whole table on every run (a 30000 x 512 table:
+ * 15 M values for a handful of tokens). Symmetric: q = round(w / s) + 128, the op's default zero point.
+ * Undefined when the table is not 2-D or no block divides its rows.
+ */
+export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how: string; bytesBefore: number; bytesAfter: number; sqnr: number } | undefined {
+  const w = floatWeight(ctx.view, node.input![0], ctx.loc, true, weightScratch);
+  if (!w || w.dims.length !== 2) return undefined;
+  const [V, D] = w.dims;
+  const block = gatherBlock(D);
+  if (!block) return undefined;
+  const nb = D / block;
+  const q = new Uint8Array(V * D);
+  const scales = new Float32Array(V * nb);
+  const approx = new Float32Array(V * D);
+  for (let b = 0; b < V * nb; b++) {
+    const at = b * block;
+    let m = 0;
+    for (let k = at; k < at + block; k++) m = Math.max(m, Math.abs(w.data[k]));
+    const s = Math.fround(m / 127) || 1;
+    scales[b] = s;
+    for (let k = at; k < at + block; k++) {
+      const v = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(w.data[k] / s))));
+      q[k] = v + 128;
+      approx[k] = Math.fround(v * s);
+    }
+  }
+  const base = node.input![0];
+  const data = ctx.editor.addInitializer(makeTensor(`${base}_Q8`, DataType.UINT8, [V, D], q));
+  // Scales have the table's type: a float16 table gathers float16 rows.
+  const scale = ctx.editor.addInitializer(scaleTensor(`${base}_scales`, w.dtype, [V, nb], scales));
+  ctx.editor.requireOpset('com.microsoft', 1);
+  ctx.editor.replaceNode(node, [{
+    name: `${node.name}_Q8`, op_type: 'GatherBlockQuantized', domain: 'com.microsoft', input: [data, node.input![1], scale], output: [...node.output!],
+    attribute: [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', block), intAttr('bits', 8)],
+  }]);
+  const half = w.dtype === DataType.FLOAT16;
+  return {
+    how: `GatherBlockQuantized int8, a scale per ${block} values of each row (int8 in memory, only the gathered rows dequantized)`,
+    bytesBefore: weightBytes(w.dims, half ? 16 : 32), bytesAfter: V * D + scales.length * (half ? 2 : 4), sqnr: errorStats(w.data, approx).sqnr,
+  };
+}
