@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
 import type * as ort from 'onnxruntime-node';
 import { openCalibration } from '../../src/core/calib/data';
-import { loadModel } from '../../src/core/onnx/model-io';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
+import path from 'node:path';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { captureSampled, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { DEFAULT_QUANTIZE_OPTIONS } from '../../src/core/quant/options';
 import { FIXTURES } from '../../src/core/fixtures';
-import { thirdPartyModel } from '../helpers/util';
+import { thirdPartyModel, tmpDir } from '../helpers/util';
+import { vi } from '../helpers/models';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { onnx } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
 
 const isPrime = (n: number) => n > 1 && Array.from({ length: Math.floor(Math.sqrt(n)) - 1 }, (_, i) => i + 2).every((d) => n % d !== 0);
 
@@ -75,6 +80,35 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
       assert.deepEqual([lo, hi], [minmax!.ranges.get(n)!.min, minmax!.ranges.get(n)!.max], `${n}: extremes`);
     }
     assert.ok(strided > 0 && tails > 0, `strided ${strided}, with tails ${tails}`);
+  });
+
+  it('an odd-sized tensor (105 values): its tails are every value past the threshold and its extremes its own, packed and beside an int64 tensor (unpacked)', async () => {
+    const w = makeTensor('w', DataType.FLOAT, [3, 1, 1, 1], Float32Array.of(1, -2, 0.5));
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', initializer: [w], input: [vi('x', 1, [1, 1, 7, 5])], output: [vi('y', 1, [1, 3, 7, 5]), vi('shp', DataType.INT64, [4])],
+        node: [{ name: 'conv', op_type: 'Conv', input: ['x', 'w'], output: ['y'] }, { name: 'shape', op_type: 'Shape', input: ['y'], output: ['shp'] }],
+      },
+    });
+    const file = path.join(tmpDir(), 'odd.onnx');
+    saveModel(model, file);
+    const loaded = loadModel(file);
+    for (const names of [['y'], ['y', 'shp']]) {
+      const data = openCalibration('random:3', model.graph!);
+      const got: SampledTensor[] = [];
+      const r = await captureSampled(loaded, names, data, 'cpu', 16, (name, t) => { if (name === 'y') got.push({ ...t, parts: t.parts.map((q) => ({ ...q, values: q.values.slice() })) }); });
+      assert.ok(r && got.length === 3, names.join());
+      const full: Float32Array[] = [];
+      await captureTensors(loaded, ['y'], data, 'cpu', (v: Record<string, ort.Tensor>) => { full.push((v.y.data as Float32Array).slice()); });
+      got.forEach((t, k) => {
+        assert.equal(t.size, 105);
+        assert.deepEqual([t.min, t.max], [Math.min(...full[k]), Math.max(...full[k])], `${names.join()} sample ${k}: extremes`);
+        if (!Number.isFinite(t.over)) return;
+        assert.deepEqual(Array.from(t.parts[1].values), Array.from(full[k]).filter((v) => Math.abs(v) > Math.fround(t.over)), `${names.join()} sample ${k}: the tail`);
+      });
+      assert.ok(got.some((t) => Number.isFinite(t.over) && t.parts[1].values.length), `${names.join()}: some sample had a tail`);
+    }
   });
 
   it('quantize --histogram-values: the report says so, onnxruntime loads the result, and it stays near the float model (transformer fixture)', async () => {

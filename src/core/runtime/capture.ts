@@ -115,17 +115,23 @@ export async function captureChannelStats(
 ): Promise<{ values: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
   const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
-  const op = stat === 'mean' ? 'ReduceMean' : 'ReduceMax';
   const placements = specs.map((sp, i) => {
     // Flatten to [rows, C], [N, C, rest] or [C, rest], then reduce all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
     extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
-    const src = stat === 'absmax' ? `quantlens_stat_abs_${i}` : sp.tensor;
-    const reduce: NodeProto = { op_type: op, name: `quantlens_stat_${i}`, input: [`quantlens_stat_flat_${i}`], output: [`quantlens_stat_${i}`], attribute: [intAttr('keepdims', 0)] };
-    if (opset >= 18) { extra.push(int64Tensor(`quantlens_stat_axes_${i}`, axes)); reduce.input!.push(`quantlens_stat_axes_${i}`); }
-    else reduce.attribute!.push(intsAttr('axes', axes));
-    const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [src, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }, reduce];
-    if (stat === 'absmax') nodes.unshift({ op_type: 'Abs', name: `quantlens_stat_abs_${i}`, input: [sp.tensor], output: [src] });
+    if (opset >= 18) extra.push(int64Tensor(`quantlens_stat_axes_${i}`, axes));
+    const reduce = (op: string, out: string): NodeProto => ({
+      op_type: op, name: out, input: [`quantlens_stat_flat_${i}`, ...(opset >= 18 ? [`quantlens_stat_axes_${i}`] : [])], output: [out],
+      attribute: [intAttr('keepdims', 0), ...(opset >= 18 ? [] : [intsAttr('axes', axes)])],
+    });
+    const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [sp.tensor, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }];
+    // The largest magnitude from each channel's max and min: two reads of the tensor, where Abs would
+    // write a copy of it first; the rest works on [C] vectors.
+    if (stat === 'absmax') {
+      nodes.push(reduce('ReduceMax', `quantlens_stat_hi_${i}`), reduce('ReduceMin', `quantlens_stat_lo_${i}`),
+        { op_type: 'Neg', name: `quantlens_stat_neg_${i}`, input: [`quantlens_stat_lo_${i}`], output: [`quantlens_stat_neg_${i}`] },
+        { op_type: 'Max', name: `quantlens_stat_${i}`, input: [`quantlens_stat_hi_${i}`, `quantlens_stat_neg_${i}`], output: [`quantlens_stat_${i}`] });
+    } else nodes.push(reduce('ReduceMean', `quantlens_stat_${i}`));
     return { tensor: sp.tensor, nodes };
   });
   const variant = withReductions(loaded.model, placements, extra);
@@ -141,7 +147,7 @@ export async function captureChannelStats(
         const d = t.data as Float32Array;
         for (let c = 0; c < sp.channels; c++) a[c] = stat === 'mean' ? a[c] + d[c] : Math.max(a[c], d[c]);
       });
-    }, ctx, variant, true);
+    }, ctx, variant, true, 'all');
     const values = stat === 'mean' ? acc.map((v) => v?.map((x) => x / Math.max(1, count))) : acc;
     return { values, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
   } catch (e) {
