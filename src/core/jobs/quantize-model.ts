@@ -93,6 +93,9 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
   return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: it quantizes ${takes.join(', ')}, and the model has none it can take${others.length ? ` (it has ${others.join(', ')}: try ${Object.keys(REGISTRIES).filter((m) => m !== o.mode && others.some((op) => REGISTRIES[m as QuantizeOptions['mode']][op])).map((m) => `--mode ${m}`).join(' or ')})` : ''}`);
 }
 
+/** Largest model whose weight formats --weight-format auto builds and times side by side. */
+const WEIGHT_FORMAT_SEARCH_BYTES = 512 * 2 ** 20;
+
 /**
  * --mode weight, --weight-format auto: the forms the objective allows, measured beside
  * float (see weight-format.ts). Not for recipes, budgets or progressive runs (their layers mix modes),
@@ -102,6 +105,12 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
 async function measuredWeightFormat(input: string, loaded: LoadedModel, o: QuantizeOptions, prep: PreparedQuantization, recipe: boolean, warnings: string[], ctx: JobContext): Promise<WeightFormatChoice | undefined> {
   if (o.mode !== 'weight' || o.weightFormat !== 'auto' || recipe || o.budget !== undefined || o.progressive || !prep.plan.size) return undefined;
   if (streamsOutput(loaded) || hasBranchMatMuls(loaded.model.graph!)) return undefined;
+  // Each form is built and loaded beside the float model at once: past a few hundred MB that is more
+  // memory and time than the choice is worth.
+  if (loaded.fileBytes + loaded.externalBytes > WEIGHT_FORMAT_SEARCH_BYTES) {
+    warnings.push(`weight format not measured (the model is over ${WEIGHT_FORMAT_SEARCH_BYTES / 2 ** 20} MiB): wrote --weight-format dequantize; --weight-format nbits or expand chooses another`);
+    return undefined;
+  }
   // size: the forms that keep int8 in memory (a DequantizeLinear before a Gather expands the whole table
   // every run, GatherBlockQuantized does not). accuracy: not MatMulNBits' int8 compute, which quantizes
   // activations per block.
