@@ -147,7 +147,9 @@ export async function captureChannelStats(
         const d = t.data as Float32Array;
         for (let c = 0; c < sp.channels; c++) a[c] = stat === 'mean' ? a[c] + d[c] : Math.max(a[c], d[c]);
       });
-    }, ctx, variant, true, 'all');
+    // 'basic', not 'all': with 'all' the inline and external-data copies of one model (weights prepacked
+    // or memory-mapped) reduced to maxima a bit apart, and a streamed quantization must write the same scales.
+    }, ctx, variant, true);
     const values = stat === 'mean' ? acc.map((v) => v?.map((x) => x / Math.max(1, count))) : acc;
     return { values, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
   } catch (e) {
