@@ -124,6 +124,22 @@ describe('weight INT8 formats (--weight-format)', function () {
     assert.deepEqual(accuracy.weightFormat!.candidates.map((c) => c.format), ['dequantize', 'expand'], 'MatMulNBits int8 compute quantizes activations: not under accuracy');
   });
 
+  it('auto left unmeasured (an external-data model, written as it streams): DequantizeLinear weights, but embedding tables GatherBlockQuantized', async () => {
+    const external = path.join(dir, 'ext', 'mixed.onnx');
+    fs.mkdirSync(path.dirname(external), { recursive: true });
+    saveModel(mixedModel(), external, { externalData: 'always', sizeThreshold: 64 });
+    for (const d of ['ext-q', 'ext-d']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    const r = await quantizeModel(external, path.join(dir, 'ext-q', 'q.onnx'), { mode: 'weight' });
+    assert.equal(r.weightFormat, undefined, 'not measured');
+    const ops = opTypes(r.output);
+    assert.equal(ops.filter((o) => o === 'GatherBlockQuantized').length, 1, ops.join());
+    assert.equal(ops.filter((o) => o === 'DequantizeLinear').length, 3, 'Conv, Gemm and MatMul');
+    assert.ok(r.fidelity.e.sqnr > 40 && r.fidelity.y.cosine > 0.999, JSON.stringify(r.fidelity));
+    // Asked for explicitly, dequantize means a DequantizeLinear before the Gather too.
+    const d = await quantizeModel(external, path.join(dir, 'ext-d', 'q.onnx'), { mode: 'weight', weightFormat: 'dequantize' });
+    assert.equal(opTypes(d.output).filter((o) => o === 'DequantizeLinear').length, 4);
+  });
+
   it('the CLI prints the format written and why', async () => {
     const out: string[] = [];
     const io = { stdout: (s: string) => out.push(s), stderr: (s: string) => out.push(s) };

@@ -108,7 +108,7 @@ async function measuredWeightFormat(input: string, loaded: LoadedModel, o: Quant
   // Each form is built and loaded beside the float model at once: past a few hundred MB that is more
   // memory and time than the choice is worth.
   if (loaded.fileBytes + loaded.externalBytes > WEIGHT_FORMAT_SEARCH_BYTES) {
-    warnings.push(`weight format not measured (the model is over ${WEIGHT_FORMAT_SEARCH_BYTES / 2 ** 20} MiB): wrote --weight-format dequantize; --weight-format nbits or expand chooses another`);
+    warnings.push(`weight format not measured (the model is over ${WEIGHT_FORMAT_SEARCH_BYTES / 2 ** 20} MiB): wrote DequantizeLinear weights and GatherBlockQuantized embedding tables; --weight-format nbits or expand chooses another`);
     return undefined;
   }
   // size: the forms that keep int8 in memory (a DequantizeLinear before a Gather expands the whole table
@@ -214,13 +214,17 @@ export async function quantizeModel(input: string, output: string, partial: Part
     if (chosen.latencyMs > placement.floatMs * 1.02) warnings.push(`static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}); written with the unfused layers float, ${chosen.nodes} nodes quantized; --objective size quantizes every layer (smaller, slower)`);
   }
   const weightFormat = await measuredWeightFormat(input, loaded, options, prep, !!recipe, warnings, ctx);
+  // 'auto' left unmeasured (large, streamed, recipes...) writes 'dequantize', except embedding tables: a
+  // DequantizeLinear before a Gather expands the whole table on every run (an LLM's vocabulary for each
+  // token), GatherBlockQuantized keeps it int8 and dequantizes the rows gathered.
+  const unmeasuredAuto = options.weightFormat === 'auto' && !weightFormat;
   if (weightFormat) lap('weightFormat', tl);
   const tq = performance.now();
   // Stage, verify in onnxruntime against the float model, then move into place.
   const stage = new OutputStage(output, streamsOutput(loaded));
   let applied: NodeDecision[];
   try {
-    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, halfStored, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, gatherBlocks: unmeasuredAuto, halfStored, ...(stage.spill ? { spill: stage.spill } : {}) }));
     // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
     if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
       const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;

@@ -36,6 +36,8 @@ export interface QuantContext {
   quantizeOutputs?: boolean;
   /** Weight mode: how int8 weights are written (see QuantizeOptions.weightFormat; 'auto' is resolved before). */
   weightFormat: WeightFormat;
+  /** Embedding tables as GatherBlockQuantized whatever the form ('auto' left unmeasured: see quantizeModel). */
+  gatherBlocks?: boolean;
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }

@@ -219,6 +219,7 @@ export interface ApplyOptions {
   spill?: TensorSpill;
   boundaries?: boolean;
   weightFormat?: WeightFormat;
+  gatherBlocks?: boolean;
   /**
    * Planned static layers `select` leaves float for speed (their output feeds float ops, so onnxruntime
    * would not fuse them): their weights are stored float16 and widened when onnxruntime loads the model
@@ -241,6 +242,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
   qctx.quantizeOutputs = opts.boundaries;
   qctx.weightFormat = opts.weightFormat ?? resolvedWeightFormat(prep.options);
+  qctx.gatherBlocks = opts.gatherBlocks;
   // In graph order: nodes inserted before their consumer keep the order topological.
   for (const node of chosen) {
     if (opts.signal?.aborted) throw new CancelledError();

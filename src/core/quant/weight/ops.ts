@@ -68,8 +68,8 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return needsWeight(0)(node, ctx);
     },
     apply(node, ctx) {
-      // The MatMulNBits forms gather int8 rows with onnxruntime's GatherBlockQuantized.
-      const blocks = ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand' ? gatherBlockQuantized(ctx, node) : undefined;
+      // The MatMulNBits forms (and an unmeasured 'auto') gather int8 rows with onnxruntime's GatherBlockQuantized.
+      const blocks = ctx.gatherBlocks || ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand' ? gatherBlockQuantized(ctx, node) : undefined;
       const r = blocks ?? dequantizedWeightInput(ctx, node, 0, 0);
       ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
     },
