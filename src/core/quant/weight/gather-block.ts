@@ -4,7 +4,6 @@ import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
 import type { QuantContext } from '../context';
 import { roundHalfEven } from '../rounding';
-import { errorStats } from '../tensor-quant';
 import { floatWeight, scaleTensor, weightBytes, weightScratch } from '../weights';
 
 /** A block along an embedding row: the largest power of two from 128 down to 16 that divides it. */
@@ -29,7 +28,8 @@ export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how:
   const nb = D / block;
   const q = new Uint8Array(V * D);
   const scales = new Float32Array(V * nb);
-  const approx = new Float32Array(V * D);
+  // The error summed as it goes: an LLM's table is large, a dequantized copy of it would double it.
+  let noise = 0, signal = 0;
   for (let b = 0; b < V * nb; b++) {
     const at = b * block;
     let m = 0;
@@ -39,7 +39,8 @@ export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how:
     for (let k = at; k < at + block; k++) {
       const v = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(w.data[k] / s))));
       q[k] = v + 128;
-      approx[k] = Math.fround(v * s);
+      noise += (w.data[k] - Math.fround(v * s)) ** 2;
+      signal += w.data[k] ** 2;
     }
   }
   const base = node.input![0];
@@ -54,6 +55,6 @@ export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how:
   const half = w.dtype === DataType.FLOAT16;
   return {
     how: `GatherBlockQuantized int8, a scale per ${block} values of each row (int8 in memory, only the gathered rows dequantized)`,
-    bytesBefore: weightBytes(w.dims, half ? 16 : 32), bytesAfter: V * D + scales.length * (half ? 2 : 4), sqnr: errorStats(w.data, approx).sqnr,
+    bytesBefore: weightBytes(w.dims, half ? 16 : 32), bytesAfter: V * D + scales.length * (half ? 2 : 4), sqnr: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
   };
 }
