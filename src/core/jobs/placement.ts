@@ -92,7 +92,7 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnl
   return { select: (name) => !prep.plan.has(name) || keep.has(name), skipped };
 }
 
-/** Layer types whose weights can be stored int8 and expanded at load while the layer runs its float kernel. */
+/** Layer types whose weights a placement that keeps them float still stores smaller (float16, widened at load). */
 const EXPANDABLE = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 /** Of the nodes a plan skipped, the layers kept float for speed alone (see ApplyOptions.halfStored). */
@@ -180,7 +180,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
       built.push({ p, ...v, nodes: names.length, halfStored: new Set([...unfused].filter((n) => !v.select(n))) });
     }
   }
-  const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
+  const device = prep.options.device;
   const float = await createSession(input, { device, label: input, noSpin: true });
   const variants: Array<Awaited<ReturnType<typeof sessionForVariant>>> = [];
   try {
@@ -189,9 +189,10 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     const scores: Array<{ drop: number; nsr: number }> = [];
     for (const b of built) {
       ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}` });
-      scores.push(await scorer.score(b.select, ctx.signal, b.boundaries, b.halfStored));
       const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries, halfStored: b.halfStored });
-      variants.push(await sessionForVariant(model, prep.loaded, device, undefined, true));
+      const { session, drop, nsr } = await scorer.scoredSession(model, ctx.signal);
+      variants.push(session);
+      scores.push({ drop, nsr });
     }
     ctx.onProgress?.({ stage: 'placement', message: 'timing placements beside the float model' });
     const [feeds] = scorer.samples;

@@ -99,8 +99,9 @@ const WEIGHT_FORMAT_SEARCH_BYTES = 512 * 2 ** 20;
 /**
  * --mode weight, --weight-format auto: the forms the objective allows, measured beside
  * float (see weight-format.ts). Not for recipes, budgets or progressive runs (their layers mix modes),
- * streamed models (too large to build four times) or Optimum's merged decoders (their If branches are
- * written apart): those get 'dequantize', as does a search that fails, with a warning.
+ * streamed or large models (too large to build four times) or Optimum's merged decoders (their If
+ * branches are written apart): those get 'dequantize' with GatherBlockQuantized embedding tables, as
+ * does a search that fails, with a warning.
  */
 async function measuredWeightFormat(input: string, loaded: LoadedModel, o: QuantizeOptions, prep: PreparedQuantization, recipe: boolean, warnings: string[], ctx: JobContext): Promise<WeightFormatChoice | undefined> {
   if (o.mode !== 'weight' || o.weightFormat !== 'auto' || recipe || o.budget !== undefined || o.progressive || !prep.plan.size) return undefined;

@@ -5,7 +5,6 @@ import { WEIGHT_FORMATS, type WeightFormat } from '../quant/options';
 import { applyQuantization, type PreparedQuantization } from '../quant/prepare';
 import { VariantScorer } from '../quant/variant-scorer';
 import { createSession } from '../runtime/session';
-import { sessionForVariant } from '../runtime/stage-variant';
 import { interleavedLatency } from './placement';
 
 export interface WeightFormatCandidate {
@@ -39,15 +38,16 @@ const INT8_IN_MEMORY: Record<WeightFormat, boolean> = { dequantize: true, nbits:
  * --mode weight --weight-format auto: builds the model in each form, times it beside the float model
  * (interleaved runs) and scores it on the samples, and keeps the fastest faithful one; among those within
  * the noise of it, the first of dequantize, nbits, expand, nbits+expand: int8 in memory costs no speed
- * there and saves run-time memory, and exact dequantization beats quantized activations. 'expand' is float's own kernels on weights expanded at load, so some form always
- * matches float's speed; which one is fastest depends on the model and this CPU's int8 kernels
- * (MatMulNBits' int8 path wins where VNNI does the dot products), so it is measured.
+ * there and saves run-time memory, and exact dequantization beats quantized activations. 'expand' runs
+ * float's own kernels on weights expanded at load, so some form always matches float's speed; which is
+ * fastest depends on the model and this CPU's int8 kernels (MatMulNBits' int8 path wins where VNNI does
+ * the dot products), so it is measured. A form onnxruntime refuses (or fails to run) is left out.
  */
 export async function chooseWeightFormat(input: string, prep: PreparedQuantization, data: CalibrationData, formats: WeightFormat[], ctx: JobContext = {}): Promise<WeightFormatChoice> {
   const scorer = await VariantScorer.create(prep, data, 'task');
-  const device = prep.options.device === 'cuda' ? 'cuda' : prep.options.device;
+  const device = prep.options.device;
   const float = await createSession(input, { device, label: input, noSpin: true });
-  const built: Array<{ format: WeightFormat; session: Awaited<ReturnType<typeof sessionForVariant>>; drop: number; nsr: number }> = [];
+  const built: Array<{ format: WeightFormat } & Awaited<ReturnType<VariantScorer['scoredSession']>>> = [];
   const refused: WeightFormatChoice['refused'] = [];
   const seen = new Set<string>();
   try {
@@ -58,20 +58,12 @@ export async function chooseWeightFormat(input: string, prep: PreparedQuantizati
       const shape = (model.graph!.node ?? []).map((n) => n.op_type).sort().join();
       if (seen.has(shape)) continue;
       seen.add(shape);
-      let session: Awaited<ReturnType<typeof sessionForVariant>>;
       try {
-        session = await sessionForVariant(model, prep.loaded, device, undefined, true);
+        built.push({ format, ...await scorer.scoredSession(model, ctx.signal) });
       } catch (e) {
         if (e instanceof CancelledError) throw e;
         refused.push({ format, error: errorLine(e) });
-        continue;
       }
-      const outputs = [];
-      for (const feeds of scorer.samples) {
-        if (ctx.signal?.aborted) throw new CancelledError();
-        outputs.push(await session.session.run(feeds));
-      }
-      built.push({ format, session, ...scorer.fidelityOf(outputs) });
     }
     ctx.onProgress?.({ stage: 'weight-format', message: 'timing weight formats beside the float model' });
     const { medians, spread } = await interleavedLatency([float, ...built.map((b) => b.session)], scorer.samples[0], 4000, ctx.signal);

@@ -50,7 +50,7 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const qName = ctx.editor.addInitializer(makeTensor(`${base}_quantized`, info.dataType, w.dims, q.values));
   const out = ctx.editor.unique(`${base}_dequantized`);
   if (expand) {
-    ctx.editor.insertBefore(node, expandedWeightNodes(ctx, base, qName, w.dims, perAxis ? axis : undefined, q.scales, q.zeroPoints, w.dtype, out));
+    ctx.editor.insertBefore(node, expandedWeightNodes(ctx.editor, base, qName, w.dims, perAxis ? axis : undefined, q.scales, q.zeroPoints, w.dtype, out));
   } else {
     const sName = ctx.editor.addInitializer(scaleTensor(`${base}_scale`, w.dtype, q.scaleDims, q.scales));
     const zp = info.signed ? Int8Array.from(q.zeroPoints) : Uint8Array.from(q.zeroPoints);

@@ -219,6 +219,7 @@ export interface ApplyOptions {
   spill?: TensorSpill;
   boundaries?: boolean;
   weightFormat?: WeightFormat;
+  /** Embedding tables as GatherBlockQuantized in any form (an unmeasured --weight-format auto). */
   gatherBlocks?: boolean;
   /**
    * Planned static layers `select` leaves float for speed (their output feeds float ops, so onnxruntime

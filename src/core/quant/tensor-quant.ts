@@ -71,6 +71,11 @@ function forEachRun(dims: number[], g: Granularity, fn: (start: number, count: n
     return;
   }
   const nBlocks = Math.ceil(along / g.blockSize);
+  // Blocks along the last axis are contiguous runs: one call per block (an embedding table's rows).
+  if (inner === 1) {
+    for (let o = 0; o < outer; o++) for (let b = 0; b < nBlocks; b++) fn(o * along + b * g.blockSize, Math.min(g.blockSize, along - b * g.blockSize), 1, o * nBlocks + b);
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     for (let a = 0; a < along; a++) {
       const gb = (o * nBlocks + Math.floor(a / g.blockSize)) * inner;

@@ -115,6 +115,25 @@ export class VariantScorer {
     return { ...this.fidelityOf(outputs), sizeBytes };
   }
 
+  /**
+   * A built variant loaded for timing (idle threads not spinning) and scored on the samples in that same
+   * session, so a candidate that is both timed and scored is built and loaded once. The caller releases it.
+   */
+  async scoredSession(model: ModelProto, signal?: AbortSignal): Promise<{ session: Awaited<ReturnType<typeof sessionForVariant>>; drop: number; nsr: number }> {
+    const session = await sessionForVariant(model, this.prep.loaded, this.prep.options.device, undefined, true);
+    try {
+      const outputs: Array<Record<string, ort.Tensor>> = [];
+      for (const feeds of this.samples) {
+        if (signal?.aborted) throw new CancelledError();
+        outputs.push(await session.session.run(feeds));
+      }
+      return { session, ...this.fidelityOf(outputs) };
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+
   /** Drop (1 − the metric, worst output) and noise-to-signal ratio of a variant's outputs on `samples`, in order. */
   fidelityOf(outputs: Array<Record<string, ort.Tensor>>): { drop: number; nsr: number } {
     const acc = new Map<string, FidelityAccumulator>();

@@ -85,6 +85,17 @@ export function defaultOpset(model: ModelProto): number {
 }
 
 /**
+ * A Reduce* node named after its output, keepdims 0, over `axes` (all when absent): an attribute below
+ * opset 18, an input from 18 on (its initializer pushed onto `extra`).
+ */
+function reduceNode(opset: number, extra: TensorProto[], op: string, name: string, input: string, axes?: number[]): NodeProto {
+  const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: [intAttr('keepdims', 0)] };
+  if (axes && opset >= 18) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
+  else if (axes) n.attribute!.push(intsAttr('axes', axes));
+  return n;
+}
+
+/**
  * A copy of the model with reduction nodes over some of its tensors, each right after the node that makes
  * its tensor (graph inputs: first), so a run cut into segments reduces a tensor in the segment that makes it
  * instead of carrying it to the end.
@@ -119,11 +130,7 @@ export async function captureChannelStats(
     // Flatten to [rows, C], [N, C, rest] or [C, rest], then reduce all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
     extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
-    if (opset >= 18) extra.push(int64Tensor(`quantlens_stat_axes_${i}`, axes));
-    const reduce = (op: string, out: string): NodeProto => ({
-      op_type: op, name: out, input: [`quantlens_stat_flat_${i}`, ...(opset >= 18 ? [`quantlens_stat_axes_${i}`] : [])], output: [out],
-      attribute: [intAttr('keepdims', 0), ...(opset >= 18 ? [] : [intsAttr('axes', axes)])],
-    });
+    const reduce = (op: string, out: string) => reduceNode(opset, extra, op, out, `quantlens_stat_flat_${i}`, axes);
     const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [sp.tensor, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }];
     // The largest magnitude from each channel's max and min: two reads of the tensor, where Abs would
     // write a copy of it first; the rest works on [C] vectors.
@@ -138,6 +145,9 @@ export async function captureChannelStats(
   const acc: Array<Float64Array | undefined> = specs.map(() => undefined);
   let count = 0;
   try {
+    // onnxruntime's 'basic' level (captureTensors' default), not 'all': with 'all' the inline and
+    // external-data copies of one model (weights prepacked or memory-mapped) reduced to maxima a few ulps
+    // apart, and a streamed quantization must write the same scales as an in-memory one.
     const run = await captureTensors(loaded, specs.map((_, i) => `quantlens_stat_${i}`), data, device, (out) => {
       count++;
       specs.forEach((sp, i) => {
@@ -147,8 +157,6 @@ export async function captureChannelStats(
         const d = t.data as Float32Array;
         for (let c = 0; c < sp.channels; c++) a[c] = stat === 'mean' ? a[c] + d[c] : Math.max(a[c], d[c]);
       });
-    // 'basic', not 'all': with 'all' the inline and external-data copies of one model (weights prepacked
-    // or memory-mapped) reduced to maxima a bit apart, and a streamed quantization must write the same scales.
     }, ctx, variant, true);
     const values = stat === 'mean' ? acc.map((v) => v?.map((x) => x / Math.max(1, count))) : acc;
     return { values, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
@@ -174,12 +182,7 @@ export async function captureMinMax(
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
   const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
-  const reduceOver = (op: string, name: string, input: string, axes?: number[]): NodeProto => {
-    const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: [intAttr('keepdims', 0)] };
-    if (axes && opset >= 18) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
-    else if (axes) n.attribute!.push(intsAttr('axes', axes));
-    return n;
-  };
+  const reduceOver = (op: string, name: string, input: string, axes?: number[]) => reduceNode(opset, extra, op, name, input, axes);
   const placements = [
     ...names.map((n, i) => ({ tensor: n, nodes: [reduceOver('ReduceMin', `quantlens_min_${i}`, n), reduceOver('ReduceMax', `quantlens_max_${i}`, n)] })),
     ...channels.map((c, i) => {

@@ -50,7 +50,7 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
     const rename = (n: string) => (!n || shared.has(n) ? n : `${prefix}/${n}`);
     // A part decoded from bytes holds its tensors as views into that whole buffer (its float weights
     // too): a copy of the few it keeps lets the rest go (PaddleOCR det: 238 MB of such buffers).
-    for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...t, name: rename(t.name ?? ''), ...(t.raw_data?.length ? { raw_data: new Uint8Array(t.raw_data) } : {}) });
+    for (const t of g.initializer ?? []) if (!reused.has(t)) initializers.push({ ...ownBytes(t), name: rename(t.name ?? '') });
     // A copy per part: nodes of subgraphs would need the same renaming, so the parts carry none here.
     for (const n of g.node ?? []) if (!reused.has(n)) nodes.push({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename), attribute: (n.attribute ?? []).map(detached) });
     if ([...walkGraphs(g)].length > 1) throw new Error('layer neighbourhoods with subgraphs cannot be merged');
@@ -68,15 +68,18 @@ export function mergeSideBySide(base: ModelProto, parts: Array<{ prefix: string;
  * (PaddleOCR det 320x640: about 70 MB of them while the merged graph ran).
  */
 function detached(a: AttributeProto): AttributeProto {
-  const copy = (b: Uint8Array | null | undefined) => (b?.length ? new Uint8Array(b) : b);
-  const tensor = (t: TensorProto | null | undefined) => (t?.raw_data?.length ? { ...t, raw_data: copy(t.raw_data) } : t);
   return {
     ...a,
-    ...(a.s?.length ? { s: copy(a.s) } : {}),
-    ...(a.strings?.length ? { strings: a.strings.map((x) => copy(x)!) } : {}),
-    ...(a.t ? { t: tensor(a.t) } : {}),
-    ...(a.tensors?.length ? { tensors: a.tensors.map((t) => tensor(t)!) } : {}),
+    ...(a.s?.length ? { s: new Uint8Array(a.s) } : {}),
+    ...(a.strings?.length ? { strings: a.strings.map((x) => new Uint8Array(x)) } : {}),
+    ...(a.t ? { t: ownBytes(a.t) } : {}),
+    ...(a.tensors?.length ? { tensors: a.tensors.map(ownBytes) } : {}),
   };
+}
+
+/** A tensor whose raw bytes are its own, not a view into a larger decoded buffer. */
+function ownBytes(t: TensorProto): TensorProto {
+  return t.raw_data?.length ? { ...t, raw_data: new Uint8Array(t.raw_data) } : t;
 }
 
 /**

@@ -3,7 +3,7 @@ import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
 import type { QuantContext } from '../context';
-import { roundHalfEven } from '../rounding';
+import { quantizeTensor } from '../tensor-quant';
 import { floatWeight, scaleTensor, weightBytes, weightScratch } from '../weights';
 
 /** A block along an embedding row: the largest power of two from 128 down to 16 that divides it. */
@@ -25,28 +25,13 @@ export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how:
   const [V, D] = w.dims;
   const block = gatherBlock(D);
   if (!block) return undefined;
-  const nb = D / block;
-  const q = new Uint8Array(V * D);
-  const scales = new Float32Array(V * nb);
-  // The error summed as it goes: an LLM's table is large, a dequantized copy of it would double it.
-  let noise = 0, signal = 0;
-  for (let b = 0; b < V * nb; b++) {
-    const at = b * block;
-    let m = 0;
-    for (let k = at; k < at + block; k++) m = Math.max(m, Math.abs(w.data[k]));
-    const s = Math.fround(m / 127) || 1;
-    scales[b] = s;
-    for (let k = at; k < at + block; k++) {
-      const v = Math.max(-127, Math.min(127, roundHalfEven(Math.fround(w.data[k] / s))));
-      q[k] = v + 128;
-      noise += (w.data[k] - Math.fround(v * s)) ** 2;
-      signal += w.data[k] ** 2;
-    }
-  }
+  const t = quantizeTensor(w.data, w.dims, { qtype: 'int8', symmetric: true, granularity: { kind: 'block', axis: 1, blockSize: block } });
+  // GatherBlockQuantized reads uint8 around its default zero point 128.
+  const q = Uint8Array.from(t.values, (v) => v + 128);
   const base = node.input![0];
   const data = ctx.editor.addInitializer(makeTensor(`${base}_Q8`, DataType.UINT8, [V, D], q));
   // Scales have the table's type: a float16 table gathers float16 rows.
-  const scale = ctx.editor.addInitializer(scaleTensor(`${base}_scales`, w.dtype, [V, nb], scales));
+  const scale = ctx.editor.addInitializer(scaleTensor(`${base}_scales`, w.dtype, t.scaleDims, t.scales));
   ctx.editor.requireOpset('com.microsoft', 1);
   ctx.editor.replaceNode(node, [{
     name: `${node.name}_Q8`, op_type: 'GatherBlockQuantized', domain: 'com.microsoft', input: [data, node.input![1], scale], output: [...node.output!],
@@ -55,6 +40,6 @@ export function gatherBlockQuantized(ctx: QuantContext, node: NodeProto): { how:
   const half = w.dtype === DataType.FLOAT16;
   return {
     how: `GatherBlockQuantized int8, a scale per ${block} values of each row (int8 in memory, only the gathered rows dequantized)`,
-    bytesBefore: weightBytes(w.dims, half ? 16 : 32), bytesAfter: V * D + scales.length * (half ? 2 : 4), sqnr: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+    bytesBefore: weightBytes(w.dims, half ? 16 : 32), bytesAfter: V * D + t.scales.length * (half ? 2 : 4), sqnr: t.sqnr,
   };
 }

@@ -24,12 +24,16 @@ export interface BlockQuantized {
 
 export const kBlocksOf = (K: number, blockSize: number) => Math.ceil(K / blockSize);
 
-/** Round-to-nearest block quantization of W[K, N] (row-major) to uint4 along K. */
-export function quantizeBlocksRtn(w: Float32Array, K: number, N: number, blockSize: number, symmetric: boolean): BlockQuantized {
+/**
+ * Round-to-nearest block quantization of W[K, N] (row-major) to uint4 (or uint8) along K. Symmetric blocks
+ * keep no zero points: MatMulNBits' default is the middle, 2^(bits−1).
+ */
+export function quantizeBlocksRtn(w: Float32Array, K: number, N: number, blockSize: number, symmetric: boolean, bits: 4 | 8 = 4): BlockQuantized {
   const kb = kBlocksOf(K, blockSize);
   const q = new Uint8Array(N * kb * blockSize);
   const scales = new Float32Array(N * kb);
   const zps = new Uint8Array(N * kb);
+  const qmax = 2 ** bits - 1;
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < kb; b++) {
       let min = Infinity, max = -Infinity;
@@ -39,44 +43,23 @@ export function quantizeBlocksRtn(w: Float32Array, K: number, N: number, blockSi
         if (v < min) min = v;
         if (v > max) max = v;
       }
-      const p = computeQParams(min, max, 'uint4', symmetric);
+      const p = computeQParams(min, max, bits === 4 ? 'uint4' : 'uint8', symmetric);
       scales[n * kb + b] = p.scale;
       zps[n * kb + b] = p.zeroPoint;
       for (let k = b * blockSize; k < (b + 1) * blockSize; k++) {
         const v = k < K ? w[k * N + n] : 0;
-        q[(n * kb + b) * blockSize + (k - b * blockSize)] = clamp4(roundHalfEven(Math.fround(v / p.scale)) + p.zeroPoint);
+        const x = roundHalfEven(Math.fround(v / p.scale)) + p.zeroPoint;
+        q[(n * kb + b) * blockSize + (k - b * blockSize)] = x < 0 ? 0 : x > qmax ? qmax : x;
       }
     }
   }
-  return { K, N, bits: 4, blockSize, q, scales, zeroPoints: symmetric ? undefined : zps };
+  return { K, N, bits, blockSize, q, scales, zeroPoints: symmetric ? undefined : zps };
 }
 
 export const clamp4 = (v: number) => (v < 0 ? 0 : v > 15 ? 15 : v);
 
 /** MatMulNBits' block for 8-bit weights: 128 along K (as fast as any here), shorter for a short K; a power of two ≥ 16. */
 export const nbits8Block = (K: number) => Math.min(128, Math.max(16, 2 ** Math.ceil(Math.log2(K))));
-
-/**
- * Symmetric 8-bit blocks of W[K, N] along K for MatMulNBits bits=8: q = round(w / s) + 128 with s the
- * block's max |w| / 127 (the default zero point 128, so no zero-point tensor).
- */
-export function quantizeBlocks8(w: Float32Array, K: number, N: number, blockSize: number): BlockQuantized {
-  const kb = kBlocksOf(K, blockSize);
-  const q = new Uint8Array(N * kb * blockSize).fill(128);
-  const scales = new Float32Array(N * kb);
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < kb; b++) {
-      const k1 = Math.min(K, (b + 1) * blockSize);
-      let m = 0;
-      for (let k = b * blockSize; k < k1; k++) m = Math.max(m, Math.abs(w[k * N + n]));
-      const s = Math.fround(m / 127) || 1;
-      scales[n * kb + b] = s;
-      const row = (n * kb + b) * blockSize - b * blockSize;
-      for (let k = b * blockSize; k < k1; k++) q[row + k] = Math.max(1, Math.min(255, roundHalfEven(Math.fround(w[k * N + n] / s)) + 128));
-    }
-  }
-  return { K, N, bits: 8, blockSize, q, scales };
-}
 
 /** Dequantized W[K, N] of a block-quantized weight (for error measurement and tests). */
 export function dequantizeBlocks(bq: BlockQuantized): Float32Array {
@@ -140,7 +123,7 @@ export function matMulNBitsNode(node: NodeProto, inputs: string[], bq: BlockQuan
   return {
     name: `${node.name}_Q${bq.bits}`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...inputs], output: [...node.output!],
     // 8-bit: accuracy_level 4 quantizes A per block to int8 and runs onnxruntime's int8 kernel; its float
-    // path for 8-bit weights measured 4-5x slower than the float MatMul here (AVX2).
+    // path for 8-bit weights measured 2-5x slower than the float MatMul here (AVX2).
     attribute: [intAttr('K', bq.K), intAttr('N', bq.N), intAttr('bits', bq.bits), intAttr('block_size', bq.blockSize), ...(bq.bits === 8 ? [intAttr('accuracy_level', 4)] : [])],
   };
 }

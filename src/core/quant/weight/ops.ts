@@ -3,7 +3,7 @@ import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, weightScratch } from '../weights';
-import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocks8, quantizeBlocksRtn } from './matmul-nbits';
+import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
 import { attrInt } from '../../onnx/attributes';
@@ -43,7 +43,7 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
       const [K, N] = w.dims;
       if (nbits8) {
-        const bq = quantizeBlocks8(w.data, K, N, nbits8Block(K));
+        const bq = quantizeBlocksRtn(w.data, K, N, nbits8Block(K), true, 8);
         const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
         const r = emitMatMulNBits(ctx, node, bq, 'rtn', w.dtype);
         return ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
