@@ -8,7 +8,7 @@ import { DEFAULT_PRUNE_OPTIONS } from '../src/core/prune/options';
 import { pruneUnstructured } from '../src/core/prune/unstructured';
 import { DEFAULT_QUANTIZE_OPTIONS } from '../src/core/quant/options';
 import { QuantPolicy } from '../src/core/quant/policy';
-import { applyQuantization, prepareQuantization } from '../src/core/quant/prepare';
+import { applyQuantization, modesUsed, prepareQuantization } from '../src/core/quant/prepare';
 
 /**
  * What the fuzzer runs on each mutant: everything that reads a model before onnxruntime does. The loader,
@@ -24,7 +24,7 @@ export async function exercise(file: string): Promise<void> {
   pruneUnstructured((l) => readLayerWeight(view, l, m.loc), layers, { ...DEFAULT_PRUNE_OPTIONS, sparsity: 0.5 }, undefined, () => {});
   for (const bits of [8, 4] as const) {
     const o = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'weight' as const, bits };
-    const prep = await prepareQuantization(loadModel(file), o, new QuantPolicy(o), false);
+    const prep = await prepareQuantization(loadModel(file), o, new QuantPolicy(o), modesUsed(o));
     const { model } = await applyQuantization(prep, () => true, { inPlace: true });
     saveModel(model, `${file}.q.onnx`, { source: m.loc });
     fs.rmSync(`${file}.q.onnx`, { force: true });

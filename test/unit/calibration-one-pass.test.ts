@@ -5,7 +5,7 @@ import { writeFixture } from '../../src/core/jobs/fixture';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/quant/options';
 import { QuantPolicy } from '../../src/core/quant/policy';
-import { prepareQuantization } from '../../src/core/quant/prepare';
+import { modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
 import type * as ort from 'onnxruntime-node';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
@@ -25,7 +25,7 @@ describe('MinMax calibration and smoothing in one pass', function () {
       if (!model) this.skip();
       const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', calibrationMethod: 'minmax', smoothing: 'auto', ...(inputShapes ? { inputShapes } : {}) };
       const loaded = loadModel(model);
-      const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), true);
+      const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), modesUsed(options));
       const applied = (prep.smoothing ?? []).filter((d) => !d.skipped);
       assert.ok(applied.length >= 1, 'smoothing applied somewhere');
       const affected = new Set(applied.map((d) => d.tensor));

@@ -10,7 +10,7 @@ import { main } from '../../src/cli/main';
 import * as ort from 'onnxruntime-node';
 import { compareModels } from '../../src/core/compare';
 import { floatForSpeed, placementPlan } from '../../src/core/jobs/placement';
-import { applyQuantization, prepareQuantization } from '../../src/core/quant/prepare';
+import { applyQuantization, modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
 import { QuantPolicy } from '../../src/core/quant/policy';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/quant/options';
 import { vi } from '../helpers/models';
@@ -85,7 +85,7 @@ describe('fusion-aware static placement (--objective latency)', function () {
   it('layers kept float for speed store their weights float16, widened once when onnxruntime loads the model', async () => {
     const loaded = loadModel(input);
     const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:8', staticOps: 'compute' };
-    const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), true);
+    const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), modesUsed(options));
     const plan = placementPlan(prep, 'compute');
     const halfStored = floatForSpeed(plan.skipped);
     // Under 'compute' the residual Add stays float, so conv2, conv1 and the stem (read by the Add) cannot fuse; the gate feeds a Sigmoid.

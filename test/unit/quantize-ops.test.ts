@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
@@ -80,6 +81,39 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.equal(w.data_type, DataType.UINT8);
   });
 
+  it('Conv, dynamic INT8 below opset 11: DynamicQuantizeLinear built from opset-10 ops gives the same outputs', async () => {
+    const at = async (opset: number) => {
+      const m = conv();
+      m.opset_import = [{ domain: '', version: opset }];
+      return quantizeAndMeasure(m, { mode: 'dynamic' });
+    };
+    const [v13, v10, v9] = [await at(13), await at(10), await at(9)];
+    assert.equal(v10.ops.DynamicQuantizeLinear, undefined);
+    assert.deepEqual([v10.ops.ConvInteger, v10.ops.QuantizeLinear, v10.ops.ReduceMin, v10.ops.ReduceMax], [1, 2, 1, 1]);
+    assert.match(v9.result.warnings.join('\n'), /upgraded from opset 9 to 10/);
+    for (const v of [v10, v9]) {
+      const same = await compareModels(v13.output, v.output, { data: 'random:8', samples: 8, latencyRuns: 1 });
+      assert.equal(Object.values(same.outputs)[0].maxAbsError, 0, 'the same quantization as DynamicQuantizeLinear');
+    }
+  });
+
+  it('Conv biases handed out by Identity nodes (torch.onnx shares equal biases that way) are quantized in every mode', async () => {
+    const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+    const shared = () => model([
+      { name: '/c1/Identity', op_type: 'Identity', input: ['onnx::Conv_7'], output: ['onnx::Conv_8'] },
+      { name: '/c1/Conv', op_type: 'Conv', input: ['x', 'c1.weight', 'onnx::Conv_8'], output: ['a'], attribute: k3 },
+      { name: '/r/Relu', op_type: 'Relu', input: ['a'], output: ['r'] },
+      { name: '/c2/Identity', op_type: 'Identity', input: ['onnx::Conv_8'], output: ['onnx::Conv_9'] },
+      { name: '/c2/Conv', op_type: 'Conv', input: ['r', 'c2.weight', 'onnx::Conv_9'], output: ['y'], attribute: k3 },
+    ], [t('c1.weight', [8, 3, 3, 3], 4, 0.3), t('c2.weight', [8, 8, 3, 3], 5, 0.2), t('onnx::Conv_7', [8], 6, 0.1)], [vi('x', 1, ['n', 3, 8, 8])], [vi('y', 1, ['n', 8, 8, 8])]);
+    for (const o of [{ mode: 'dynamic' }, { mode: 'static', calibration: 'random:8', objective: 'size' }, { mode: 'weight', weightFormat: 'dequantize' }] as const) {
+      const r = await quantizeAndMeasure(shared(), o);
+      assert.deepEqual(r.result.quantized.sort(), ['/c1/Conv', '/c2/Conv'], `${o.mode}: ${JSON.stringify(r.result.skipped)}`);
+      assert.equal(r.ops.Identity, undefined, `${o.mode}: the Identities are gone`);
+      assert.ok(r.fidelity.cosine > 0.999, `${o.mode}: cosine ${r.fidelity.cosine}`);
+    }
+  });
+
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
     const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });
     assert.equal(s.ops.Conv, 1);
@@ -120,10 +154,10 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     };
     const products = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
     await assert.rejects(run(products, { mode: 'weight' }), /nothing was quantized in weight mode: 1 node skipped \(1: input 1 is not a constant float32\/float16 weight\)/);
-    // A conv net in dynamic mode below opset 11 (no DynamicQuantizeLinear): say which mode would take it.
+    // A conv net in dynamic mode below opset 9 (no ConvInteger, and no upgrade from there): say which mode would take it.
     const old = conv();
-    old.opset_import = [{ domain: '', version: 10 }];
-    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 11.*use --mode static/);
+    old.opset_import = [{ domain: '', version: 8 }];
+    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 8.*--mode weight/);
     // Nothing of the mode's kind at all (an embedding-free model in weight mode with only a Relu).
     const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
     await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);

@@ -43,12 +43,8 @@ describe('a real third-party CNN (PaddleOCR direction classifier)', function () 
     evalSet = writeSets(path.join(dir, 'eval'), evalIdx.map((i) => images[i]));
   });
 
-  it('static INT8 keeps top-1 agreement ≥ 99% with the float model on held-out crops', async () => {
-    const out = path.join(dir, 'cls-int8.onnx');
-    // --objective size: every conv quantized, fused or not (the default keeps unfused ones float for speed).
-    const r = await quantizeModel(model!, out, { mode: 'static', calibration: calib, calibrationMethod: 'minmax', objective: 'size' });
-    assert.ok(r.quantized.length > 50, `${r.quantized.length} nodes quantized`);
-    assert.ok(r.warnings.some((w) => /opset 9 to 10/.test(w)));
+  /** Top-1 agreement with the float model on the held-out crops, and both models' accuracy against the labels. */
+  async function judge(out: string) {
     const c = await compareModels(model!, out, { data: evalSet, samples: evalIdx.length, latencyRuns: 1 });
     const m = Object.values(c.outputs)[0];
     assert.equal(c.samples, 80);
@@ -67,9 +63,33 @@ describe('a real third-party CNN (PaddleOCR direction classifier)', function () 
     await b.release();
     console.log(`      top-1 agreement ${(m.top1Agreement! * 100).toFixed(1)}% of 80, cosine ${m.cosine.toFixed(5)}; accuracy float ${floatRight}/80, INT8 ${int8Right}/80`);
     assert.ok(floatRight >= 76, `the float model reads only ${floatRight}/80 crops right: not its kind of data`);
+    return { m, floatRight, int8Right };
+  }
+
+  it('static INT8 keeps top-1 agreement ≥ 99% with the float model on held-out crops', async () => {
+    const out = path.join(dir, 'cls-int8.onnx');
+    // --objective size: every conv quantized, fused or not (the default keeps unfused ones float for speed).
+    const r = await quantizeModel(model!, out, { mode: 'static', calibration: calib, calibrationMethod: 'minmax', objective: 'size' });
+    assert.ok(r.quantized.length > 50, `${r.quantized.length} nodes quantized`);
+    assert.ok(r.warnings.some((w) => /opset 9 to 10/.test(w)));
+    const { m, floatRight, int8Right } = await judge(out);
     assert.ok(m.top1Agreement! >= 0.99, `top-1 agreement ${m.top1Agreement}`);
     assert.ok(int8Right >= floatRight - 1, `INT8 accuracy ${int8Right} vs float ${floatRight}`);
     assert.ok(r.sizeAfter < r.sizeBefore * 0.7);
+  });
+
+  it('dynamic INT8 on this opset-9 export: every conv becomes ConvInteger and top-1 holds on held-out crops', async () => {
+    const out = path.join(dir, 'cls-dynamic.onnx');
+    const r = await quantizeModel(model!, out, { mode: 'dynamic' });
+    const nodes: Array<{ opType: string; how?: string }> = JSON.parse(fs.readFileSync(r.report, 'utf8')).nodes;
+    const convs = nodes.filter((n) => n.opType === 'Conv');
+    assert.ok(convs.length > 50 && convs.every((n) => /ConvInteger/.test(n.how ?? '')), `${convs.filter((n) => n.how).length}/${convs.length} convs quantized`);
+    assert.ok(r.warnings.some((w) => /opset 9 to 10/.test(w)));
+    // Opset 10 has no DynamicQuantizeLinear: the output must still be an opset-10 model onnxruntime runs.
+    assert.equal(Number(loadModel(out).model.opset_import!.find((o) => !o.domain)!.version), 10);
+    const { m, floatRight, int8Right } = await judge(out);
+    assert.ok(m.top1Agreement! >= 0.99, `top-1 agreement ${m.top1Agreement}`);
+    assert.ok(int8Right >= floatRight - 1, `INT8 accuracy ${int8Right} vs float ${floatRight}`);
   });
 
   it('structured pruning (activation importance + reconstruction) removes channels and keeps its answers', async () => {

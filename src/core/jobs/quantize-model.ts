@@ -9,7 +9,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, WEIGHT_FORMATS, type NodeDecisi
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import { PASS_THROUGH } from '../quant/static/qdq';
 import type { CalibrationReport } from '../quant/static/calibrate';
-import { applyQuantization, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
+import { applyQuantization, modesUsed, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
 import type { NodeProto } from '../onnx/proto';
 import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
@@ -138,12 +138,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
   const run: QuantizeOptions = wantedCuda ? { ...options, device: 'auto' } : options;
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(input);
-  const staticAnywhere = options.mode === 'static' || (recipe?.rules ?? []).some((r) => r.rule.mode === 'static');
   // --objective latency with --static-ops auto: calibrate the residual Adds too, then measure the placements.
   const search = options.mode === 'static' && options.staticOps === 'auto' && options.objective === 'latency' && !recipe && options.budget === undefined && !options.progressive && !streamsOutput(loaded);
   const planned: QuantizeOptions = search ? { ...run, staticOps: 'residual' } : run;
   const policy = new QuantPolicy(planned, recipe);
-  const prep = await prepareQuantization(loaded, planned, policy, staticAnywhere, ctx);
+  const prep = await prepareQuantization(loaded, planned, policy, modesUsed(options, recipe), ctx);
   Object.assign(timings, prep.timings);
   const { warnings, calibration } = prep;
   const provider = prep.provider;

@@ -6,7 +6,7 @@ import { loadModel } from '../onnx/model-io';
 import { GraphView } from '../onnx/graph';
 import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type QuantizeOptions } from '../quant/options';
 import { loadRecipe, QuantPolicy } from '../quant/policy';
-import { modulePathOfNode, prepareQuantization } from '../quant/prepare';
+import { modesUsed, modulePathOfNode, prepareQuantization } from '../quant/prepare';
 import { quantRange } from '../quant/qtypes';
 
 /** How one module should be fake-quantized in the user's PyTorch loop. See python/quantlens_qat.py. */
@@ -40,7 +40,7 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
   if (output) checkReportPath(output);
   const recipe = options.recipe ? loadRecipe(options.recipe) : undefined;
   const loaded = loadModel(modelPath);
-  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options, recipe), options.mode === 'static', ctx);
+  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options, recipe), modesUsed(options, recipe), ctx);
   const byTensor = new Map((prep.calibration?.tensors ?? []).map((t) => [t.tensor, t]));
   const modules: Record<string, QatModulePlan> = {};
   const view = new GraphView(loaded.model.graph!);

@@ -19,8 +19,9 @@ import type { ActivationQuant, OpQuantizer, QuantContext } from './context';
 import { DYNAMIC_QUANTIZERS } from './dynamic/ops';
 import { HessianAccumulator } from './hessian';
 import { resolvedWeightFormat, type NodeDecision, type QuantizeOptions, type WeightFormat } from './options';
-import type { QuantPolicy } from './policy';
+import type { QuantPolicy, Recipe } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
+import { bypassConstantIdentities } from '../onnx/bypass-identity';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
 import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
@@ -96,13 +97,20 @@ function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOpti
   };
 }
 
-export async function prepareQuantization(loaded: LoadedModel, options: QuantizeOptions, policy: QuantPolicy, staticAnywhere: boolean, ctx: JobContext = {}): Promise<PreparedQuantization> {
+/** The quantization modes a run uses: the options' own and any a recipe rule sets. */
+export function modesUsed(options: QuantizeOptions, recipe?: Recipe): ReadonlySet<QuantizeOptions['mode']> {
+  return new Set([options.mode, ...(recipe?.rules ?? []).flatMap((r) => (r.rule.mode ? [r.rule.mode] : []))]);
+}
+
+export async function prepareQuantization(loaded: LoadedModel, options: QuantizeOptions, policy: QuantPolicy, modes: ReadonlySet<QuantizeOptions['mode']>, ctx: JobContext = {}): Promise<PreparedQuantization> {
   const timings: Record<string, number> = {};
   const warnings: string[] = [];
   const graph = loaded.model.graph!;
   const editor = new ModelEditor(loaded.model);
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
+  // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
+  if (bypassConstantIdentities(editor)) editor.dropUnusedConstants();
   // Static and dynamic INT8 kernels take float32: a float16 model computes in float32 between them and
   // keeps its float16 inputs and outputs (weight-only mode keeps float16 and uses float16 scales).
   if ((options.mode === 'static' || options.mode === 'dynamic') && hasFloat16(graph)) {
@@ -112,7 +120,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Exact rewrites of decomposed HardSwish/HardSigmoid: fewer float ops, fewer float islands between int8 kernels.
   const hard = fuseHardActivations(editor, loaded.loc);
   if (hard.hardSwish + hard.hardSigmoid) warnings.push(`rewrote ${[hard.hardSwish ? `${hard.hardSwish} decomposed HardSwish (Add/Clip/Mul/Div → HardSigmoid and Mul)` : '', hard.hardSigmoid ? `${hard.hardSigmoid} decomposed HardSigmoid (Add/Clip/Div → HardSigmoid)` : ''].filter(Boolean).join(' and ')}: the same function in fewer ops`);
-  if (staticAnywhere) {
+  if (modes.has('static')) {
     // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
     const folded = foldBatchNormIntoConv(editor, loaded.loc);
     if (folded.length) {
@@ -125,10 +133,11 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       editor.dropUnusedConstants();
       warnings.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
     }
-    if (editor.opset() === 9) {
-      const r = upgradeOpset9To10(editor);
-      warnings.push(`model upgraded from opset 9 to 10 so onnxruntime can fuse Q/DQ into QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
-    }
+  }
+  // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10.
+  if ((modes.has('static') || modes.has('dynamic')) && editor.opset() === 9) {
+    const r = upgradeOpset9To10(editor);
+    warnings.push(`model upgraded from opset 9 to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
   }
   const plan = new Map<string, QuantizeOptions>();
   const skipped: NodeDecision[] = [];

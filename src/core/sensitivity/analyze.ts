@@ -12,7 +12,7 @@ import { defaultWorkers, mapLimit } from '../runtime/session-pool';
 import type { Provider } from '../runtime/session';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../quant/options';
 import { QuantPolicy } from '../quant/policy';
-import { applyQuantization, modulePathOfNode, prepareQuantization, type PreparedQuantization } from '../quant/prepare';
+import { applyQuantization, modesUsed, modulePathOfNode, prepareQuantization, type PreparedQuantization } from '../quant/prepare';
 import type { LoadedModel } from '../onnx/model-io';
 import { openCalibration, type CalibrationData } from '../calib/data';
 import { tensorNumel } from '../onnx/tensor';
@@ -171,7 +171,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const loaded = loadModel(modelPath);
   const target = opts.output === undefined ? `${modelPath}.sensitivity.json` : opts.output;
   if (target) checkReportPath(target);
-  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), options.mode === 'static', ctx);
+  const prep = await prepareQuantization(loaded, options, new QuantPolicy(options), modesUsed(options), ctx);
   // A sensitivity report lists layers with weights: not Identity (torch's shared-weight copies), pooling or shape ops.
   const bearing = weightBearingNodes(prep);
   const all = layersOf(prep).filter((l) => l.nodes.some((n) => bearing.has(n)));

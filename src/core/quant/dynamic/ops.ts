@@ -78,7 +78,7 @@ function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
   const [yi, yf, s, y] = [e.unique(`${prefix}_output_int32`), e.unique(`${prefix}_output_float`), e.unique(`${prefix}_scale`), bias ? e.unique(`${prefix}_output_nobias`) : out];
   const conv: NodeProto = { name: `${prefix}_ConvInteger`, op_type: 'ConvInteger', input: [xq, wq, xz, wz], output: [yi], attribute: (node.attribute ?? []).filter((a) => a.name !== 'activation') };
   const nodes: NodeProto[] = [
-    { name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [x], output: [xq, xs, xz] },
+    ...(e.opset() >= 11 ? [{ name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [x], output: [xq, xs, xz] }] : dynamicQuantizeOpset10(ctx, prefix, x, [xq, xs, xz])),
     conv,
     { name: `${prefix}_Cast`, op_type: 'Cast', input: [yi], output: [yf], attribute: [intAttr('to', DataType.FLOAT)] },
     { name: `${prefix}_scales_mul`, op_type: 'Mul', input: [xs, ws], output: [s] },
@@ -91,9 +91,36 @@ function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
   }
   e.replaceNode(node, nodes);
   ctx.decide({
-    node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: 'dynamic int8 (per-channel weight, DynamicQuantizeLinear + ConvInteger)',
+    node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: `dynamic int8 (per-channel weight, ${e.opset() >= 11 ? 'DynamicQuantizeLinear' : 'ReduceMin/ReduceMax + QuantizeLinear (opset 10)'} + ConvInteger)`,
     weightBytesBefore: weightBytes(w.dims, 32), weightBytesAfter: weightBytes(w.dims, 8) + M * 4, weightSqnr: q.sqnr,
   });
+}
+
+/**
+ * DynamicQuantizeLinear (opset 11) from opset-10 ops, for older exports: the range widened to hold 0,
+ * scale = range / 255, zero point = QuantizeLinear(-min) (the same rounding and saturation), then
+ * QuantizeLinear of x. A scale floor keeps an all-zero tensor from dividing by zero.
+ */
+function dynamicQuantizeOpset10(ctx: QuantContext, prefix: string, x: string, [xq, xs, xz]: string[]): NodeProto[] {
+  const e = ctx.editor;
+  const k = (name: string, v: number) => e.addInitializer(makeTensor(`${prefix}_${name}`, DataType.FLOAT, [], Float32Array.of(v)));
+  const zero = k('zero', 0), levels = k('levels', 255), floor = k('scale_floor', 1e-30);
+  const u8zero = e.addInitializer(makeTensor(`${prefix}_u8_zero`, DataType.UINT8, [], Uint8Array.of(0)));
+  const t = (what: string) => e.unique(`${x}_${what}`);
+  const [mn, mx, lo, hi, span, raw, negLo] = ['min', 'max', 'lo', 'hi', 'span', 'raw_scale', 'neg_lo'].map(t);
+  const node = (op: string, input: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ name: `${prefix}_${op}`, op_type: op, input, output: [output], attribute });
+  return [
+    node('ReduceMin', [x], mn, [intAttr('keepdims', 0)]),
+    node('ReduceMax', [x], mx, [intAttr('keepdims', 0)]),
+    node('Min', [mn, zero], lo),
+    node('Max', [mx, zero], hi),
+    node('Sub', [hi, lo], span),
+    node('Div', [span, levels], raw),
+    node('Max', [raw, floor], xs),
+    node('Neg', [lo], negLo),
+    node('QuantizeLinear', [negLo, xs, u8zero], xz),
+    node('QuantizeLinear', [x, xs, xz], xq),
+  ];
 }
 
 /** Dynamic-mode quantizers by op type. */
@@ -126,7 +153,7 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   },
   Conv: {
     check(node, ctx) {
-      if (ctx.editor.opset() < 11) return 'dynamic Conv needs opset 11 (DynamicQuantizeLinear); this model is older (use --mode static, which upgrades it, or weight)';
+      if (ctx.editor.opset() < 10) return `dynamic Conv needs opset 10 (ConvInteger); this model is opset ${ctx.editor.opset()}, which QuantLens upgrades only from 9 (use --mode weight)`;
       const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
       if (!dims || dims.length < 3) return 'input 1 is not a constant float32 convolution weight';
       const b = node.input?.[2];
