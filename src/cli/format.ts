@@ -21,6 +21,7 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
       m.sequenceAgreement === undefined || h?.metric === 'sequence' ? '' : `sequence agreement ${pct(m.sequenceAgreement)}`,
       m.ctcAgreement === undefined || h?.metric === 'ctc' ? '' : `CTC text agreement ${pct(m.ctcAgreement)}`,
       m.iou === undefined || h?.metric === 'iou' ? '' : `map IoU ${pct(m.iou)}`,
+      m.sizeAgreement === undefined || h?.metric === 'size' ? '' : `output size agreement ${pct(m.sizeAgreement)}`,
     ].filter(Boolean);
     return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
   });

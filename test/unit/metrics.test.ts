@@ -21,6 +21,22 @@ describe('fidelity metrics', function () {
     assert.deepEqual(acc.result('top1').headline, { metric: 'top1', value: 13 / 16 });
   });
 
+  it('data-dependent output sizes (detections after NMS): counted, and compared on what both kept', () => {
+    const acc = new FidelityAccumulator();
+    const boxes = (v: number[]) => new ort.Tensor('float32', Float32Array.from(v), [v.length / 4, 4]);
+    acc.add(boxes([0, 0, 10, 10, 5, 5, 20, 20]), boxes([0, 0, 10, 10, 5, 5, 20, 20]));
+    // Three boxes against two: the first two are compared, the third counts as a size disagreement.
+    acc.add(boxes([1, 1, 9, 9, 2, 2, 8, 8, 50, 50, 60, 60]), boxes([1, 1, 9, 9, 2, 2, 8, 9]));
+    const m = acc.result();
+    assert.equal(m.sizeAgreement, 0.5);
+    assert.equal(m.maxAbsError, 1);
+    assert.deepEqual(m.headline, { metric: 'size', value: 0.5 });
+    const same = new FidelityAccumulator();
+    same.add(boxes([0, 0, 1, 1]), boxes([0, 0, 1, 1]));
+    assert.equal(same.result().sizeAgreement, undefined, 'not reported when every size matched');
+    assert.throws(() => same.add(boxes([0, 0, 1, 1]), new ort.Tensor('float32', new Float32Array(4), [4])), /output shapes differ/);
+  });
+
   it('a probability map: IoU of the maps thresholded at 0.5, not top-1 along its width', () => {
     const acc = new FidelityAccumulator();
     const map = (v: number[]) => new ort.Tensor('float32', Float32Array.from(v), [1, 1, 2, 4]);

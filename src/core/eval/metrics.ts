@@ -26,11 +26,24 @@ export class FidelityAccumulator {
   private inUnit = true;
   private inter = 0;
   private union = 0;
+  private sizeSame = 0;
+  private sizeTotal = 0;
 
-  add(ref: ort.Tensor, cand: ort.Tensor): void {
-    const a = tensorValues(ref);
-    const b = tensorValues(cand);
-    if (a.length !== b.length) throw new Error(`output shapes differ: [${ref.dims}] vs [${cand.dims}]`);
+  add(refTensor: ort.Tensor, candTensor: ort.Tensor): void {
+    let ref: Values = { dims: refTensor.dims.map(Number), type: refTensor.type, data: tensorValues(refTensor) };
+    let cand: Values = { dims: candTensor.dims.map(Number), type: candTensor.type, data: tensorValues(candTensor) };
+    if (ref.dims.length !== cand.dims.length) throw new Error(`output shapes differ: [${ref.dims}] vs [${cand.dims}]`);
+    // Data-dependent sizes (detections kept after NMS, tokens until EOS) may differ: count how often,
+    // and compare what both have (the leading block of each axis).
+    const sameSize = ref.dims.every((d, i) => d === cand.dims[i]);
+    this.sizeTotal++;
+    if (sameSize) this.sizeSame++;
+    else {
+      const common = ref.dims.map((d, i) => Math.min(d, cand.dims[i]));
+      ref = cropped(ref, common);
+      cand = cropped(cand, common);
+    }
+    const a = ref.data, b = cand.data;
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]), y = Number(b[i]);
       this.dot += x * y;
@@ -90,6 +103,7 @@ export class FidelityAccumulator {
     }
     // Both maps empty: nothing to disagree on.
     if (this.inUnit) m.iou = this.union ? this.inter / this.union : 1;
+    if (this.sizeSame < this.sizeTotal) m.sizeAgreement = this.sizeSame / this.sizeTotal;
     // The headline is the worst of the metrics that judge this kind of output: per-position top-1 can
     // read 93% while every line of text is wrong. Top-1 along the last axis of a map (its width) judges nothing.
     const candidates: Array<[HeadlineMetric, number]> = [['cosine', cosine]];
@@ -97,11 +111,12 @@ export class FidelityAccumulator {
     if (m.sequenceAgreement !== undefined) candidates.push(['sequence', m.sequenceAgreement]);
     if (m.ctcAgreement !== undefined) candidates.push(['ctc', m.ctcAgreement]);
     if (m.iou !== undefined) candidates.push(['iou', m.iou]);
+    if (m.sizeAgreement !== undefined) candidates.push(['size', m.sizeAgreement]);
     // A task metric, where the output's kind has one, is what judges it: a CTC head by the text it decodes
     // (an extra blank step or a repeat is not a different answer), other sequences by the whole sequence,
     // maps by IoU; per-position top-1 and cosine are reported beside it.
     const task = m.ctcAgreement !== undefined ? 'ctc' : m.sequenceAgreement !== undefined ? 'sequence' : m.iou !== undefined ? 'iou' : undefined;
-    const relevant = task ? candidates.filter(([k]) => k === task) : candidates;
+    const relevant = task ? candidates.filter(([k]) => k === task || k === 'size') : candidates;
     const chosen = metric ? candidates.find(([k]) => k === metric) : undefined;
     const [name, value] = chosen ?? relevant.reduce((w, c) => (c[1] < w[1] ? c : w));
     m.headline = { metric: name, value };
@@ -120,14 +135,16 @@ export interface FidelityMetrics {
   ctcAgreement?: number;
   /** Maps [N, 1, H, W] with values in [0, 1]: intersection over union of the maps thresholded at 0.5. */
   iou?: number;
+  /** Share of samples whose output had the float model's size (only when some did not: data-dependent sizes). */
+  sizeAgreement?: number;
   /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
   headline: { metric: HeadlineMetric; value: number };
 }
 
-export const HEADLINE_METRICS = ['cosine', 'top1', 'sequence', 'ctc', 'iou'] as const;
+export const HEADLINE_METRICS = ['cosine', 'top1', 'sequence', 'ctc', 'iou', 'size'] as const;
 export type HeadlineMetric = (typeof HEADLINE_METRICS)[number];
 /** How reports name each metric. */
-export const METRIC_NAMES: Record<HeadlineMetric, string> = { cosine: 'cosine', top1: 'top-1 agreement', sequence: 'sequence agreement', ctc: 'CTC text agreement', iou: 'map IoU' };
+export const METRIC_NAMES: Record<HeadlineMetric, string> = { cosine: 'cosine', top1: 'top-1 agreement', sequence: 'sequence agreement', ctc: 'CTC text agreement', iou: 'map IoU', size: 'output size agreement' };
 
 /** What every fidelity line measured on random inputs says (CLI, reports, panels, sweeps). */
 export const RANDOM_DATA_NOTE = 'random inputs — not evidence of accuracy';
@@ -140,6 +157,22 @@ export const randomDataWarning = (spec: string | undefined) =>
 /** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
 export function ctcCollapse(seq: number[]): number[] {
   return seq.filter((c, i) => c !== 0 && c !== seq[i - 1]);
+}
+
+interface Values { dims: number[]; type: ort.Tensor['type']; data: ArrayLike<number> }
+
+/** The leading `dims` block of a row-major tensor. */
+function cropped(t: Values, dims: number[]): Values {
+  const n = dims.reduce((x, y) => x * y, 1);
+  const out = new Float64Array(n);
+  const idx = new Array<number>(dims.length).fill(0);
+  for (let k = 0; k < n; k++) {
+    let src = 0;
+    for (let i = 0; i < dims.length; i++) src = src * t.dims[i] + idx[i];
+    out[k] = Number(t.data[src]);
+    for (let i = dims.length - 1; i >= 0 && ++idx[i] === dims[i]; i--) idx[i] = 0;
+  }
+  return { dims, type: t.type, data: out };
 }
 
 function argmax(d: ArrayLike<number>, start: number, n: number): number {
