@@ -30,6 +30,31 @@ export function linearReluModel(opset: number): ModelProto {
   });
 }
 
+/**
+ * Two 3×3 convs whose equal biases torch.onnx stored once: each conv reads it through its own Identity
+ * node (what every export of a randomly initialized or BatchNorm-folded net with equal biases looks like).
+ */
+export function identitySharedBiasModel(): ModelProto {
+  const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+  const t = (name: string, dims: number[], seed: number, scale: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * scale));
+  return onnx.ModelProto.create({
+    ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
+    graph: {
+      name: 'g',
+      node: [
+        { name: '/c1/Identity', op_type: 'Identity', input: ['onnx::Conv_7'], output: ['onnx::Conv_8'] },
+        { name: '/c1/Conv', op_type: 'Conv', input: ['x', 'c1.weight', 'onnx::Conv_8'], output: ['a'], attribute: k3 },
+        { name: '/r/Relu', op_type: 'Relu', input: ['a'], output: ['r'] },
+        { name: '/c2/Identity', op_type: 'Identity', input: ['onnx::Conv_8'], output: ['onnx::Conv_9'] },
+        { name: '/c2/Conv', op_type: 'Conv', input: ['r', 'c2.weight', 'onnx::Conv_9'], output: ['y'], attribute: k3 },
+      ],
+      initializer: [t('c1.weight', [8, 3, 3, 3], 4, 0.3), t('c2.weight', [8, 8, 3, 3], 5, 0.2), t('onnx::Conv_7', [8], 6, 0.1)],
+      input: [vi('x', DataType.FLOAT, ['n', 3, 8, 8])],
+      output: [vi('y', DataType.FLOAT, ['n', 8, 8, 8])],
+    },
+  });
+}
+
 /** If(cond) with a subgraph holding an initializer and another holding a Constant node; both capture X. */
 export function ifModel(): ModelProto {
   const thenG = {

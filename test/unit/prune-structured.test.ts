@@ -20,6 +20,7 @@ import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { summarizeModel } from '../../src/core/inspect';
 import { feedsFor, runOrt, tmpDir } from '../helpers/util';
+import { identitySharedBiasModel } from '../helpers/models';
 
 const tensorOf = (m: ModelProto, name: string): TensorProto => {
   const t = m.graph!.initializer!.find((i) => i.name === name);
@@ -89,6 +90,19 @@ describe('structured pruning removes channels for real', function () {
     assert.equal(params, 96 * 64 + 96 + 96 * 96 + 96 + 10 * 96 + 10);
     assert.equal(r.parametersAfter, params);
     assert.ok(r.groups!.some((g) => g.skipped === "'logits' is a model output"));
+  });
+
+  it('a bias the exporter shared between two convs (through Identity nodes) is sliced for one and kept whole for the other', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'shared.onnx'), output = path.join(dir, 'pruned.onnx');
+    saveModel(identitySharedBiasModel(), input);
+    // The result is verified in onnxruntime inside pruneModel: a wrongly sliced bias fails there.
+    await pruneModel(input, output, { method: 'structured', sparsity: 0.5 });
+    const pruned = loadModel(output).model;
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c1/Conv')), [4, 3, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c1/Conv', 2)), [4]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c2/Conv')), [8, 4, 3, 3]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c2/Conv', 2)), [8], 'the model output keeps its channels');
   });
 
   it('conv + BatchNorm + ReLU: channels leave the conv, its BatchNorm and the next conv', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
-import { vi } from '../helpers/models';
+import { identitySharedBiasModel, vi } from '../helpers/models';
 import { quantizeAndMeasure } from '../helpers/quant';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -98,16 +98,8 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
   });
 
   it('Conv biases handed out by Identity nodes (torch.onnx shares equal biases that way) are quantized in every mode', async () => {
-    const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
-    const shared = () => model([
-      { name: '/c1/Identity', op_type: 'Identity', input: ['onnx::Conv_7'], output: ['onnx::Conv_8'] },
-      { name: '/c1/Conv', op_type: 'Conv', input: ['x', 'c1.weight', 'onnx::Conv_8'], output: ['a'], attribute: k3 },
-      { name: '/r/Relu', op_type: 'Relu', input: ['a'], output: ['r'] },
-      { name: '/c2/Identity', op_type: 'Identity', input: ['onnx::Conv_8'], output: ['onnx::Conv_9'] },
-      { name: '/c2/Conv', op_type: 'Conv', input: ['r', 'c2.weight', 'onnx::Conv_9'], output: ['y'], attribute: k3 },
-    ], [t('c1.weight', [8, 3, 3, 3], 4, 0.3), t('c2.weight', [8, 8, 3, 3], 5, 0.2), t('onnx::Conv_7', [8], 6, 0.1)], [vi('x', 1, ['n', 3, 8, 8])], [vi('y', 1, ['n', 8, 8, 8])]);
     for (const o of [{ mode: 'dynamic' }, { mode: 'static', calibration: 'random:8', objective: 'size' }, { mode: 'weight', weightFormat: 'dequantize' }] as const) {
-      const r = await quantizeAndMeasure(shared(), o);
+      const r = await quantizeAndMeasure(identitySharedBiasModel(), o);
       assert.deepEqual(r.result.quantized.sort(), ['/c1/Conv', '/c2/Conv'], `${o.mode}: ${JSON.stringify(r.result.skipped)}`);
       assert.equal(r.ops.Identity, undefined, `${o.mode}: the Identities are gone`);
       assert.ok(r.fidelity.cosine > 0.999, `${o.mode}: cosine ${r.fidelity.cosine}`);

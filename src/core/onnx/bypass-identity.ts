@@ -1,4 +1,5 @@
 import type { ModelEditor } from './editor';
+import type { NodeProto } from './proto';
 import { walkGraphs } from './walk';
 
 /**
@@ -10,6 +11,38 @@ import { walkGraphs } from './walk';
  * the model's interface). Reads from subgraphs (If/Loop bodies) are rewired too. Returns how many went.
  */
 export function bypassConstantIdentities(editor: ModelEditor): number {
+  const g = editor.graph;
+  const { gone, source } = constantIdentities(editor);
+  if (!gone.size) return 0;
+  const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
+  for (const { graph } of walkGraphs(g)) {
+    for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => (i && !outputs.has(i) && source.has(i) ? source.get(i)! : i));
+  }
+  dropIdentities(editor, gone);
+  return gone.size;
+}
+
+/**
+ * The other cure for the same exporter habit, for edits that change a tensor for one reader only
+ * (structured pruning slices a bias to the channels its own layer keeps): each such Identity becomes a
+ * copy of the tensor under the Identity's output name, as the model was before the exporter shared it.
+ * Returns how many were copied.
+ */
+export function copyConstantIdentities(editor: ModelEditor): number {
+  const { gone, source } = constantIdentities(editor);
+  if (!gone.size) return 0;
+  const view = editor.view();
+  const copies = [...gone].map((n) => {
+    const t = view.constant(source.get(n.output![0])!)!;
+    return { ...t, name: n.output![0], raw_data: t.raw_data?.length ? Uint8Array.from(t.raw_data) : t.raw_data };
+  });
+  dropIdentities(editor, gone);
+  editor.graph.initializer = [...(editor.graph.initializer ?? []), ...copies];
+  return gone.size;
+}
+
+/** Identity nodes of the main graph that pass a stored tensor on (not a graph output), and each one's source. */
+function constantIdentities(editor: ModelEditor): { gone: Set<NodeProto>; source: Map<string, string> } {
   const g = editor.graph;
   const view = editor.view();
   const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
@@ -25,12 +58,12 @@ export function bypassConstantIdentities(editor: ModelEditor): number {
   const gone = new Set(
     (g.node ?? []).filter((n) => n.op_type === 'Identity' && (n.domain ?? '') === '' && n.output?.[0] && !outputs.has(n.output[0]) && resolve(n.output[0]) !== undefined),
   );
-  if (!gone.size) return 0;
-  for (const { graph } of walkGraphs(g)) {
-    for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => (i && !outputs.has(i) && source.has(i) ? source.get(i)! : i));
-  }
+  return { gone, source };
+}
+
+function dropIdentities(editor: ModelEditor, gone: Set<NodeProto>): void {
+  const g = editor.graph;
   const removed = new Set([...gone].map((n) => n.output![0]));
   g.node = (g.node ?? []).filter((n) => !gone.has(n));
   g.value_info = (g.value_info ?? []).filter((v) => !removed.has(v.name ?? ''));
-  return gone.size;
 }
