@@ -108,7 +108,7 @@ export function formatPipelineCompare(r: PipelineCompareReport): string {
 
 /** A quantized pipeline: each component's scheme and size, then how its generation compares. */
 export function formatPipelineQuantize(r: PipelineQuantizeResult): string {
-  const scheme = (c: PipelineQuantizeResult['components'][number]) => (c.recipe === 'float' ? 'kept float' : `${c.recipe.mode}${c.recipe.bits ? ` ${c.recipe.bits}-bit` : c.recipe.mode === 'static' ? ' 8-bit' : ''}${c.recipe.algorithm ? ` ${c.recipe.algorithm}` : ''}`);
+  const scheme = (c: PipelineQuantizeResult['components'][number]) => (c.kept ? c.kept : c.recipe === 'float' ? 'kept float' : `${c.recipe.mode}${c.recipe.bits ? ` ${c.recipe.bits}-bit` : c.recipe.mode === 'static' ? ' 8-bit' : ''}${c.recipe.algorithm ? ` ${c.recipe.algorithm}` : ''}`);
   return [
     `wrote ${r.output} (${r.layout} layout), ${r.seconds.toFixed(1)} s; calibrated by generation (${r.decoderSteps} decoder steps recorded)`,
     ...r.components.map((c) => `  ${c.role.padEnd(9)} ${c.file}: ${scheme(c)}${c.result ? `, ${mib(c.result.sizeBefore)} -> ${mib(c.result.sizeAfter)}, ${c.result.quantized.length} nodes` : ''}`),

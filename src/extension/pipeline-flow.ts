@@ -71,7 +71,7 @@ export async function quantizePipelineFlow(
   const r = await engine.run(`QuantLens: quantizing the ${p.layout} pipeline ${name}`, 'quantize', { model: dir, output, options: { calibration, ...(evalData ? { evalData } : {}) } }) as PipelineQuantizeResult | undefined;
   if (!r) return undefined;
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-  log.appendLine(`${name}: wrote ${r.output}; ${r.components.map((c) => `${c.role} ${c.recipe === 'float' ? 'float' : `${c.recipe.mode}${c.recipe.bits ? ` ${c.recipe.bits}-bit` : ''}`}`).join(', ')}; `
+  log.appendLine(`${name}: wrote ${r.output}; ${r.components.map((c) => `${c.role} ${c.kept ? 'already quantized, copied as shipped' : c.recipe === 'float' ? 'float' : `${c.recipe.mode}${c.recipe.bits ? ` ${c.recipe.bits}-bit` : ''}`}`).join(', ')}; `
     + `tokens ${pct(r.judged.tokens.agreement)} reproduced, answers ${pct(r.judged.tokens.exactMatch)} identical on ${r.judged.samples} samples${r.warning ? ` (${r.warning})` : ''}`);
   void vscode.window.showInformationMessage(`QuantLens: ${path.basename(r.output)}: ${pct(r.judged.tokens.agreement)} of the float pipeline's tokens reproduced${evalData ? '' : ' (on the calibration data)'}`, 'Show log').then((a) => { if (a) log.show(true); });
   await updatePipelineFolders();

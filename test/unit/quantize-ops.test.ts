@@ -150,6 +150,12 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     const old = conv();
     old.opset_import = [{ domain: '', version: 8 }];
     await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 8.*--mode weight/);
+    // An already quantized model (an earlier output): refused in every mode, before anything runs.
+    const q = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:8', objective: 'size' });
+    for (const mode of ['static', 'dynamic', 'weight'] as const) {
+      await assert.rejects(quantizeModel(q.output, path.join(dir, 'twice.onnx'), { mode, calibration: 'random:4' }), /is already quantized \(\d+ DequantizeLinear, \d+ QuantizeLinear\): quantize the float model it came from/);
+      assert.ok(!fs.existsSync(path.join(dir, 'twice.onnx')));
+    }
     // Nothing of the mode's kind at all (an embedding-free model in weight mode with only a Relu).
     const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
     await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);

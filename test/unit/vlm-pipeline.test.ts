@@ -134,6 +134,14 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
       assert.equal(c.code, 0, c.stderr);
       assert.equal(JSON.parse(c.stdout).tokens.agreement, q.judged.tokens.agreement);
       assert.ok(!fs.existsSync(`${out}.partial-${process.pid}`));
+      if (layout === 'genai') {
+        // genai folders often ship quantized components: quantizing the result again keeps each as it is.
+        const again = await cli(['quantize', out, '-o', path.join(dir, 'genai-qq'), '--calibration', calib, '--eval-data', evalSet, '--json']);
+        assert.equal(again.code, 0, again.stderr);
+        const qq = JSON.parse(again.stdout) as PipelineQuantizeResult;
+        for (const c of qq.components) assert.match(c.kept ?? '', /already quantized \(\d+ .*\): quantize the float model it came from; copied as shipped/, c.role);
+        assert.equal(qq.judged.tokens.agreement, 1);
+      }
       if (layout === 'optimum') {
         // Both If branches quantized, each shared weight packed once.
         const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { nodes: Array<{ how?: string }> };

@@ -72,7 +72,7 @@ export interface PipelineQuantizeResult {
   input: string;
   output: string;
   layout: string;
-  components: Array<{ role: ComponentRole; file: string; recipe: ComponentRecipe; result?: Pick<QuantizeResult, 'sizeBefore' | 'sizeAfter' | 'quantized' | 'report'> }>;
+  components: Array<{ role: ComponentRole; file: string; recipe: ComponentRecipe; result?: Pick<QuantizeResult, 'sizeBefore' | 'sizeAfter' | 'quantized' | 'report'>; kept?: string }>;
   /** Decoder steps recorded while generating (prefill and decode): the decoder's calibration samples. */
   decoderSteps: number;
   judged: PipelineCompareReport;
@@ -115,7 +115,14 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
       const needsData = r.mode === 'static' || (r.mode === 'weight' && r.bits === 4 && r.algorithm === 'gptq');
       const data = needsData ? dirs[c.role] : undefined;
       if (needsData && !data) throw new QuantLensError(c.file, `the ${c.role} recipe (${r.mode}${r.bits ? ` ${r.bits}-bit` : ''}) needs calibration inputs, and generation recorded none for it`);
-      const q = await quantizeModel(c.file, dest, { ...r, ...(data ? { calibration: data } : {}), device: o.device }, { signal: ctx.signal });
+      const q = await quantizeModel(c.file, dest, { ...r, ...(data ? { calibration: data } : {}), device: o.device }, { signal: ctx.signal })
+        .catch((e: unknown) => { if (e instanceof QuantLensError && e.kind === 'already-quantized') return e; throw e; });
+      if (q instanceof QuantLensError) {
+        // onnxruntime-genai folders often ship an int4 decoder: it goes into the result as it came.
+        fs.copyFileSync(c.file, dest);
+        components.push({ role: c.role, file: c.relative, recipe: 'float', kept: `${q.detail}; copied as shipped` });
+        continue;
+      }
       fs.renameSync(q.report, `${dest}.report.json`);
       components.push({ role: c.role, file: c.relative, recipe: r, result: { sizeBefore: q.sizeBefore, sizeAfter: q.sizeAfter, quantized: q.quantized, report: path.join(output, `${c.relative}.report.json`) } });
     }
