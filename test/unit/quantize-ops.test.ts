@@ -97,6 +97,24 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     }
   });
 
+  it('LSTM, dynamic INT8: DynamicQuantizeLSTM with int8 weights stored transposed, per gate row (bidirectional, with biases and initial states)', async () => {
+    const [T, I, H] = [7, 32, 16];
+    const str = (name: string, v: string) => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(v) });
+    const lstm = model([
+      { name: '/rnn/LSTM', op_type: 'LSTM', input: ['x', 'rnn.W', 'rnn.R', 'rnn.B', '', 'h0', 'c0'], output: ['y'], attribute: [{ name: 'hidden_size', type: AttributeType.INT, i: H }, str('direction', 'bidirectional')] },
+    ], [t('rnn.W', [2, 4 * H, I], 11, 0.4), t('rnn.R', [2, 4 * H, H], 12, 0.4), t('rnn.B', [2, 8 * H], 13, 0.1), t('h0', [2, 1, H], 14, 0.2), t('c0', [2, 1, H], 15, 0.2)],
+    [vi('x', 1, [T, 1, I])], [vi('y', 1, [T, 2, 1, H])]);
+    const d = await quantizeAndMeasure(lstm, { mode: 'dynamic' });
+    assert.deepEqual(d.ops, { 'com.microsoft.DynamicQuantizeLSTM': 1 });
+    assert.match(d.report.nodes[0].how, /DynamicQuantizeLSTM/);
+    const g = loadModel(d.output).model.graph!;
+    const w = g.initializer!.find((x) => x.name === g.node![0].input![1])!;
+    assert.deepEqual([w.data_type, ...(w.dims ?? []).map(Number)], [DataType.INT8, 2, I, 4 * H]);
+    // Random inputs: this checks the layout and the kernel, not accuracy on data.
+    assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
+    assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3, `${d.result.weightBytes.before} -> ${d.result.weightBytes.after} bytes`);
+  });
+
   it('Conv biases handed out by Identity nodes (torch.onnx shares equal biases that way) are quantized in every mode', async () => {
     for (const o of [{ mode: 'dynamic' }, { mode: 'static', calibration: 'random:8', objective: 'size' }, { mode: 'weight', weightFormat: 'dequantize' }] as const) {
       const r = await quantizeAndMeasure(identitySharedBiasModel(), o);

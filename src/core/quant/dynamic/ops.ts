@@ -123,6 +123,45 @@ function dynamicQuantizeOpset10(ctx: QuantContext, prefix: string, x: string, [x
   ];
 }
 
+/**
+ * LSTM as onnxruntime's quantize_dynamic writes it: com.microsoft DynamicQuantizeLSTM, which quantizes
+ * X and H on the fly each step and runs its gate GEMMs in int8. W [D, 4H, I] and R [D, 4H, H] become int8
+ * with a symmetric scale per gate row (per direction × 4H), stored transposed ([D, I, 4H], [D, H, 4H]) as
+ * the kernel reads them; everything else (B, sequence lengths, initial states, peepholes) passes through.
+ */
+function emitDynamicLstm(ctx: QuantContext, node: NodeProto): void {
+  const e = ctx.editor;
+  const base = `${ctx.modulePath(node) || node.name}`;
+  let before = 0, after = 0, sqnr = Infinity;
+  const quantized = (index: number, what: string): [string, string, string] => {
+    const w = floatWeight(ctx.view, node.input![index], ctx.loc)!;
+    const [d, rows, cols] = w.dims;
+    const q = quantizeTensor(w.data, [d * rows, cols], { qtype: 'int8', symmetric: true, granularity: { kind: 'channel', axis: 0 }, reduceRange: reducesRange(ctx.optionsFor(node)) });
+    const t = new Int8Array(q.values.length);
+    for (let k = 0; k < d; k++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[k * rows * cols + c * rows + r] = q.values[(k * rows + r) * cols + c];
+    before += weightBytes(w.dims, 32);
+    after += weightBytes(w.dims, 8) + q.scales.length * 5;
+    sqnr = Math.min(sqnr, q.sqnr);
+    return [
+      e.addInitializer(makeTensor(`${base}.${what}_quantized`, DataType.INT8, [d, cols, rows], t)),
+      e.addInitializer(makeTensor(`${base}.${what}_scale`, DataType.FLOAT, [d, rows], q.scales)),
+      e.addInitializer(makeTensor(`${base}.${what}_zero_point`, DataType.INT8, [d, rows], new Int8Array(d * rows))),
+    ];
+  };
+  const [wq, ws, wz] = quantized(1, 'W');
+  const [rq, rs, rz] = quantized(2, 'R');
+  const rest = Array.from({ length: 5 }, (_, k) => node.input?.[3 + k] ?? '');
+  e.requireOpset('com.microsoft', 1);
+  e.replaceNode(node, [{
+    name: `${node.name ?? 'LSTM'}_quant`, op_type: 'DynamicQuantizeLSTM', domain: 'com.microsoft',
+    input: [node.input![0], wq, rq, ...rest, ws, wz, rs, rz], output: node.output, attribute: (node.attribute ?? []).filter((a) => a.name !== 'layout'),
+  }]);
+  ctx.decide({
+    node: node.name ?? '', opType: 'LSTM', modulePath: ctx.modulePath(node), how: 'dynamic int8 (per-row weights, com.microsoft DynamicQuantizeLSTM)',
+    weightBytesBefore: before, weightBytesAfter: after, weightSqnr: sqnr,
+  });
+}
+
 /** Dynamic-mode quantizers by op type. */
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -161,5 +200,14 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return undefined;
     },
     apply: (node, ctx) => emitDynamicConv(ctx, node),
+  },
+  LSTM: {
+    check(node, ctx) {
+      if ((node.domain ?? '') !== '') return 'not the standard LSTM';
+      for (const [i, what] of [[1, 'W'], [2, 'R']] as const) if (floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)?.length !== 3) return `its ${what} is not a constant 3-D float32 weight`;
+      if (attrInt(node, 'layout', 0) !== 0) return 'batch-first layout (layout=1): DynamicQuantizeLSTM reads sequence-first only';
+      return undefined;
+    },
+    apply: (node, ctx) => emitDynamicLstm(ctx, node),
   },
 };
