@@ -144,6 +144,15 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.match(r.report.nodes[0].how, /per-channel \(axis 0\)/);
   });
 
+  it('Gather (embedding table), dynamic INT8: GatherBlockQuantized keeps the table int8; a small table stays float', async () => {
+    const table = () => model([{ name: '/embed/Gather', op_type: 'Gather', input: ['embed.weight', 'ids'], output: ['y'] }], [t('embed.weight', [512, 64], 7)], [vi('ids', DataType.INT64, ['n', 4])], [vi('y', 1, ['n', 4, 64])]);
+    const r = await quantizeAndMeasure(table(), { mode: 'dynamic' });
+    assert.deepEqual(r.ops, { 'com.microsoft.GatherBlockQuantized': 1 });
+    assert.ok(r.fidelity.cosine > 0.9999, `cosine ${r.fidelity.cosine}`);
+    assert.ok(r.result.weightBytes.before / r.result.weightBytes.after > 3.5);
+    await assert.rejects(quantizeAndMeasure(embedding(), { mode: 'dynamic' }), /a small table \(50 × 16\)/);
+  });
+
   for (const method of ['minmax', 'percentile', 'entropy', 'mse'] as const) {
     it(`Add + Concat, static with ${method} calibration: every activation through Q/DQ, close to float`, async () => {
       const r = await quantizeAndMeasure(addConcat(), { mode: 'static', calibration: 'random:16', calibrationMethod: method, staticOps: 'all' });

@@ -134,8 +134,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       warnings.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
     }
   }
-  // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10.
-  if ((modes.has('static') || modes.has('dynamic')) && editor.opset() === 9) {
+  // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10
+  // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade).
+  const dynamicConvs = modes.has('dynamic') && (graph.node ?? []).some((n) => n.op_type === 'Conv' && (n.domain ?? '') === '');
+  if ((modes.has('static') || dynamicConvs) && editor.opset() === 9) {
     const r = upgradeOpset9To10(editor);
     warnings.push(`model upgraded from opset 9 to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
   }

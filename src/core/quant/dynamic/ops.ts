@@ -6,6 +6,7 @@ import type { OpQuantizer, QuantContext } from '../context';
 import { quantizeTensor } from '../tensor-quant';
 import { floatWeight, floatWeightDims, weightBytes } from '../weights';
 import { attrFloat, attrInt, intAttr } from '../../onnx/attributes';
+import { gatherBlock, gatherBlockQuantized } from '../weight/gather-block';
 
 
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -200,6 +201,22 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return undefined;
     },
     apply: (node, ctx) => emitDynamicConv(ctx, node),
+  },
+  // Embedding tables: int8 rows gathered by GatherBlockQuantized, as weight mode writes them unmeasured
+  // (the table stays int8 in memory; only the gathered rows are dequantized).
+  Gather: {
+    check(node, ctx) {
+      if (attrInt(node, 'axis', 0) !== 0) return 'Gather on an axis other than 0';
+      const dims = floatWeightDims(ctx.view, node.input?.[0] ?? '', ctx.loc);
+      if (dims?.length !== 2) return 'input 0 is not a constant 2-D float32 table';
+      if (!gatherBlock(dims[1])) return `rows of ${dims[1]} values: no block of 16 to 128 divides them`;
+      if (dims[0] * dims[1] < 16384) return `a small table (${dims[0]} × ${dims[1]}): not worth a quantized gather`;
+      return undefined;
+    },
+    apply(node, ctx) {
+      const r = gatherBlockQuantized(ctx, node)!;
+      ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    },
   },
   LSTM: {
     check(node, ctx) {
