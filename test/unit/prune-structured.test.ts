@@ -20,7 +20,10 @@ import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { summarizeModel } from '../../src/core/inspect';
 import { feedsFor, runOrt, tmpDir } from '../helpers/util';
-import { identitySharedBiasModel } from '../helpers/models';
+import { identitySharedBiasModel, vi } from '../helpers/models';
+import { AttributeType, onnx } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
+
 
 const tensorOf = (m: ModelProto, name: string): TensorProto => {
   const t = m.graph!.initializer!.find((i) => i.name === name);
@@ -103,6 +106,32 @@ describe('structured pruning removes channels for real', function () {
     assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c1/Conv', 2)), [4]);
     assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c2/Conv')), [8, 4, 3, 3]);
     assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c2/Conv', 2)), [8], 'the model output keeps its channels');
+  });
+
+  it('Linear weights behind Transpose nodes (an export without constant folding): folded, then the hidden units go', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'unfolded.onnx'), output = path.join(dir, 'pruned.onnx');
+    const w = (name: string, dims: number[], seed: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * 1.7 + seed)));
+    const perm = [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }];
+    saveModel(onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { name: '/fc1/Transpose', op_type: 'Transpose', input: ['fc1.weight'], output: ['w1t'], attribute: perm },
+          { name: '/fc1/MatMul', op_type: 'MatMul', input: ['x', 'w1t'], output: ['h'] },
+          { name: '/act/Relu', op_type: 'Relu', input: ['h'], output: ['r'] },
+          { name: '/fc2/Transpose', op_type: 'Transpose', input: ['fc2.weight'], output: ['w2t'], attribute: perm },
+          { name: '/fc2/MatMul', op_type: 'MatMul', input: ['r', 'w2t'], output: ['y'] },
+        ],
+        initializer: [w('fc1.weight', [32, 16], 1), w('fc2.weight', [8, 32], 2)],
+        input: [vi('x', DataType.FLOAT, ['n', 16])], output: [vi('y', DataType.FLOAT, ['n', 8])],
+      },
+    }), input);
+    await pruneModel(input, output, { method: 'structured', sparsity: 0.5 });
+    const pruned = loadModel(output).model;
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/fc1/MatMul')), [16, 16]);
+    assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/fc2/MatMul')), [16, 8]);
   });
 
   it('conv + BatchNorm + ReLU: channels leave the conv, its BatchNorm and the next conv', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
+import { floatToHalf } from '../../src/core/onnx/half';
 import { identitySharedBiasModel, vi } from '../helpers/models';
 import { quantizeAndMeasure } from '../helpers/quant';
 import fs from 'node:fs';
@@ -113,6 +114,31 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     // Random inputs: this checks the layout and the kernel, not accuracy on data.
     assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
     assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3, `${d.result.weightBytes.before} -> ${d.result.weightBytes.after} bytes`);
+  });
+
+  it('weights behind Transpose, Reshape and Cast (an export without constant folding) are folded and quantized; other uses stay', async () => {
+    const half = makeTensor('w2.half', DataType.FLOAT16, [16, 8], Uint16Array.from(rnd(128, 9, 0.3), floatToHalf));
+    const unfolded = () => model([
+      { name: '/fc1/Transpose', op_type: 'Transpose', input: ['fc1.weight'], output: ['w1t'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] },
+      { name: '/fc1/MatMul', op_type: 'MatMul', input: ['x', 'w1t'], output: ['h'] },
+      { name: '/fc2/Cast', op_type: 'Cast', input: ['w2.half'], output: ['w2f'], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.FLOAT }] },
+      { name: '/fc2/Reshape', op_type: 'Reshape', input: ['w2f', 'shape'], output: ['w2'] },
+      { name: '/fc2/MatMul', op_type: 'MatMul', input: ['h', 'w2'], output: ['y'] },
+      // A transposed constant that is not a weight (added to the output): left as it is.
+      { name: '/bias/Transpose', op_type: 'Transpose', input: ['offset'], output: ['offset_t'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] },
+      { name: '/bias/Add', op_type: 'Add', input: ['y', 'offset_t'], output: ['z'] },
+    ], [t('fc1.weight', [16, 32], 8, 0.2), half, makeTensor('shape', DataType.INT64, [2], BigInt64Array.of(16n, 8n)), t('offset', [8, 1], 10, 0.1)], [vi('x', 1, ['n', 32])], [vi('z', 1, ['n', 8])]);
+    // (w2.half is stored [16, 8] and reshaped to the same shape: the Reshape is folded all the same.)
+    for (const mode of ['weight', 'dynamic'] as const) {
+      const r = await quantizeAndMeasure(unfolded(), mode === 'weight' ? { mode, weightFormat: 'dequantize' } : { mode });
+      assert.deepEqual(r.result.quantized.sort(), ['/fc1/MatMul', '/fc2/MatMul'], mode);
+      assert.equal(r.ops.Cast, mode === 'dynamic' ? 2 : undefined, `${mode}: ${JSON.stringify(r.ops)}`);
+      assert.equal(r.ops.Transpose, 1, 'the non-weight Transpose stays');
+      assert.equal(r.ops.Reshape, undefined);
+      // Two chained MatMuls with activations quantized per run (dynamic) lose more than weights alone.
+      assert.ok(r.fidelity.cosine > (mode === 'weight' ? 0.999 : 0.99), `${mode}: cosine ${r.fidelity.cosine}`);
+      assert.match(r.result.warnings.join('\n'), /folded 3 Transpose\/Reshape\/Cast nodes/);
+    }
   });
 
   it('Conv biases handed out by Identity nodes (torch.onnx shares equal biases that way) are quantized in every mode', async () => {

@@ -6,6 +6,7 @@ import { summarizeModel } from '../inspect';
 import type { JobContext } from '../base/jobs';
 import { randomDataWarning } from '../eval/metrics';
 import { copyConstantIdentities } from '../onnx/bypass-identity';
+import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -96,6 +97,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const editor = new ModelEditor(loaded.model);
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
+  // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.
+  foldWeightOps(editor, loaded.loc);
   const view = editor.view();
   const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude);
   if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);

@@ -22,6 +22,7 @@ import { resolvedWeightFormat, type NodeDecision, type QuantizeOptions, type Wei
 import type { QuantPolicy, Recipe } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
 import { bypassConstantIdentities } from '../onnx/bypass-identity';
+import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
 import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
@@ -111,6 +112,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   if (bypassConstantIdentities(editor)) editor.dropUnusedConstants();
+  // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
+  const folded = foldWeightOps(editor, loaded.loc);
+  if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
   // Static and dynamic INT8 kernels take float32: a float16 model computes in float32 between them and
   // keeps its float16 inputs and outputs (weight-only mode keeps float16 and uses float16 scales).
   if ((options.mode === 'static' || options.mode === 'dynamic') && hasFloat16(graph)) {

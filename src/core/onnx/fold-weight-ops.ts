@@ -1,0 +1,127 @@
+import { DataType } from './dtypes';
+import type { ModelEditor } from './editor';
+import type { ModelLocation } from './external-data';
+import { floatToHalf } from './half';
+import { attrInt, attrInts } from './attributes';
+import type { NodeProto, TensorProto } from './proto';
+import { makeTensor, readTensor, toFloat32 } from './tensor';
+
+/** Where each op reads its weight: the input a quantizer or pruner wants to find stored. */
+const WEIGHT_INPUTS: Record<string, number[]> = { MatMul: [1], Gemm: [1, 2], Conv: [1, 2], ConvTranspose: [1, 2], Gather: [0], LSTM: [1, 2, 3], GRU: [1, 2, 3] };
+const dataInput = (op: string) => (op === 'Gather' ? -1 : 0);
+const FOLDABLE = new Set(['Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten', 'Cast']);
+
+/**
+ * Evaluates the data-movement ops an export left between a stored float weight and the layer that reads
+ * it (torch.onnx with do_constant_folding=False writes every Linear as MatMul(x, Transpose(W)); mixed-
+ * precision exports Cast float16 weights up): Transpose, Reshape, Unsqueeze, Squeeze, Flatten and float
+ * Casts of stored tensors become stored tensors, named as the op's output. onnxruntime folds the same ops
+ * when it loads the model, so nothing runs differently; but a quantizer or pruner that looks for a stored
+ * weight now finds one. Only chains whose every reader takes them as a weight are folded (a transposed
+ * copy nothing quantizes would only grow the file). Returns how many ops were folded.
+ */
+export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
+  const g = editor.graph;
+  const view = editor.view();
+  const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
+  const folded = new Map<string, TensorProto>();
+  const stored = (name: string) => folded.get(name) ?? view.constant(name);
+  // A value is a weight when each reader is a layer taking it as a weight, or another foldable op whose
+  // output is one.
+  const isWeight = (name: string, depth = 0): boolean => {
+    if (outputs.has(name) || depth > 8) return false;
+    const readers = view.consumersOf(name);
+    return readers.length > 0 && readers.every((r) => (r.domain ?? '') === '' && (
+      (WEIGHT_INPUTS[r.op_type ?? '']?.some((k) => r.input?.[k] === name) && r.input?.[dataInput(r.op_type ?? '')] !== name) ||
+      (FOLDABLE.has(r.op_type ?? '') && r.input?.[0] === name && isWeight(r.output![0], depth + 1))));
+  };
+  const gone = new Set<NodeProto>();
+  for (const node of g.node ?? []) {
+    const op = node.op_type ?? '';
+    if ((node.domain ?? '') !== '' || !FOLDABLE.has(op) || !node.output?.[0]) continue;
+    const src = stored(node.input?.[0] ?? '');
+    if (!src || (src.data_type !== DataType.FLOAT && src.data_type !== DataType.FLOAT16) || !isWeight(node.output[0])) continue;
+    const out = evaluate(node, src, stored, loc, editor.opset());
+    if (!out) continue;
+    folded.set(node.output[0], out);
+    gone.add(node);
+  }
+  if (!gone.size) return 0;
+  g.node = (g.node ?? []).filter((n) => !gone.has(n));
+  const names = new Set([...gone].map((n) => n.output![0]));
+  g.value_info = (g.value_info ?? []).filter((v) => !names.has(v.name ?? ''));
+  const added = [...gone].map((n) => folded.get(n.output![0])!).map((t) => (editor.spill ? editor.spill.take(t) : t));
+  g.initializer = [...(g.initializer ?? []), ...added];
+  editor.dropUnusedConstants();
+  return gone.size;
+}
+
+/** The op's result on a stored float tensor, or undefined when an input it needs is not stored. */
+function evaluate(node: NodeProto, src: TensorProto, stored: (n: string) => TensorProto | undefined, loc: ModelLocation, opset: number): TensorProto | undefined {
+  const t = readTensor(src, loc);
+  const dims = t.dims;
+  const name = node.output![0];
+  const ints = (i: number) => {
+    const c = node.input?.[i] ? stored(node.input[i]) : undefined;
+    return c ? Array.from(toFloat32(readTensor(c, loc)), Math.round) : undefined;
+  };
+  const data = t.data as Float32Array | Uint16Array;
+  const keep = (shape: number[]) => makeTensor(name, src.data_type!, shape, data.slice());
+  switch (node.op_type) {
+    case 'Transpose': {
+      const perm = attrInts(node, 'perm') ?? dims.map((_, i) => dims.length - 1 - i);
+      return makeTensor(name, src.data_type!, perm.map((p) => dims[p]), transposed(data, dims, perm));
+    }
+    case 'Reshape': {
+      const shape = ints(1);
+      if (!shape) return undefined;
+      const n = data.length;
+      const out = shape.map((s, i) => (s === 0 && attrInt(node, 'allowzero', 0) === 0 ? dims[i] : s));
+      const known = out.filter((s) => s !== -1).reduce((a, b) => a * b, 1);
+      return keep(out.map((s) => (s === -1 ? n / Math.max(1, known) : s)));
+    }
+    case 'Unsqueeze': {
+      const axes = opset >= 13 ? ints(1) : attrInts(node, 'axes');
+      if (!axes) return undefined;
+      const rank = dims.length + axes.length;
+      const at = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
+      const out: number[] = [];
+      for (let i = 0, k = 0; i < rank; i++) out.push(at.has(i) ? 1 : dims[k++]);
+      return keep(out);
+    }
+    case 'Squeeze': {
+      const axes = opset >= 13 ? (node.input?.[1] ? ints(1) : undefined) : attrInts(node, 'axes');
+      if (node.input?.[1] && !axes) return undefined;
+      const at = new Set((axes ?? dims.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) => (a < 0 ? a + dims.length : a)));
+      return keep(dims.filter((_, i) => !at.has(i)));
+    }
+    case 'Flatten': {
+      const axis = attrInt(node, 'axis', 1);
+      const a = axis < 0 ? axis + dims.length : axis;
+      return keep([dims.slice(0, a).reduce((x, y) => x * y, 1), dims.slice(a).reduce((x, y) => x * y, 1)]);
+    }
+    case 'Cast': {
+      const to = attrInt(node, 'to');
+      if (to === DataType.FLOAT) return makeTensor(name, DataType.FLOAT, dims, Float32Array.from(toFloat32(t)));
+      if (to === DataType.FLOAT16) return makeTensor(name, DataType.FLOAT16, dims, src.data_type === DataType.FLOAT16 ? data.slice() : Uint16Array.from(data as Float32Array, floatToHalf));
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Row-major `data` of shape `dims` permuted by `perm`. */
+function transposed<T extends Float32Array | Uint16Array>(data: T, dims: number[], perm: number[]): T {
+  const out = new (data.constructor as { new (n: number): T })(data.length);
+  const outDims = perm.map((p) => dims[p]);
+  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const idx = new Array<number>(outDims.length).fill(0);
+  for (let k = 0; k < data.length; k++) {
+    let src = 0;
+    for (let i = 0; i < outDims.length; i++) src += idx[i] * strides[perm[i]];
+    out[k] = data[src];
+    for (let i = outDims.length - 1; i >= 0 && ++idx[i] === outDims[i]; i--) idx[i] = 0;
+  }
+  return out;
+}
+
