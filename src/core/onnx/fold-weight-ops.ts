@@ -5,6 +5,7 @@ import { floatToHalf } from './half';
 import { attrInt, attrInts } from './attributes';
 import type { NodeProto, TensorProto } from './proto';
 import { makeTensor, readTensor, toFloat32 } from './tensor';
+import { walkGraphs } from './walk';
 
 /** Where each op reads its weight: the input a quantizer or pruner wants to find stored. */
 const WEIGHT_INPUTS: Record<string, number[]> = { MatMul: [1], Gemm: [1, 2], Conv: [1, 2], ConvTranspose: [1, 2], Gather: [0], LSTM: [1, 2, 3], GRU: [1, 2, 3] };
@@ -35,32 +36,44 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
       (WEIGHT_INPUTS[r.op_type ?? '']?.some((k) => r.input?.[k] === name) && r.input?.[dataInput(r.op_type ?? '')] !== name) ||
       (FOLDABLE.has(r.op_type ?? '') && r.input?.[0] === name && isWeight(r.output![0], depth + 1))));
   };
+  // A folded weight keeps its source's name when it was the source's only reader: 'fc1.weight'
+  // transposed is still fc1's weight (module paths come from such names), and no float copy is left.
+  const initializers = new Set((g.initializer ?? []).map((t) => t.name ?? ''));
+  const finalName = new Map<string, string>();
+  const replaced = new Set<string>();
   const gone = new Set<NodeProto>();
   for (const node of g.node ?? []) {
     const op = node.op_type ?? '';
+    const input = node.input?.[0] ?? '';
     if ((node.domain ?? '') !== '' || !FOLDABLE.has(op) || !node.output?.[0]) continue;
-    const src = stored(node.input?.[0] ?? '');
+    const src = stored(input);
     if (!src || (src.data_type !== DataType.FLOAT && src.data_type !== DataType.FLOAT16) || !isWeight(node.output[0])) continue;
-    const out = evaluate(node, src, stored, loc, editor.opset());
+    const reuse = view.consumersOf(input).length === 1 && (folded.has(input) || initializers.has(input));
+    const name = reuse ? finalName.get(input) ?? input : node.output[0];
+    const out = evaluate(node, src, name, stored, loc, editor.opset());
     if (!out) continue;
     folded.set(node.output[0], out);
+    finalName.set(node.output[0], name);
+    if (reuse) replaced.add(input);
     gone.add(node);
   }
   if (!gone.size) return 0;
   g.node = (g.node ?? []).filter((n) => !gone.has(n));
+  for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => finalName.get(i) ?? i);
   const names = new Set([...gone].map((n) => n.output![0]));
   g.value_info = (g.value_info ?? []).filter((v) => !names.has(v.name ?? ''));
-  const added = [...gone].map((n) => folded.get(n.output![0])!).map((t) => (editor.spill ? editor.spill.take(t) : t));
-  g.initializer = [...(g.initializer ?? []), ...added];
+  // The last of each chain is what the layers read; sources and steps it replaced go.
+  const added = [...gone].map((n) => n.output![0]).filter((o) => !replaced.has(o)).map((o) => folded.get(o)!).map((t) => (editor.spill ? editor.spill.take(t) : t));
+  g.initializer = [...(g.initializer ?? []).filter((t) => !replaced.has(t.name ?? '')), ...added];
   editor.dropUnusedConstants();
+  editor.syncInitializerInputs();
   return gone.size;
 }
 
 /** The op's result on a stored float tensor, or undefined when an input it needs is not stored. */
-function evaluate(node: NodeProto, src: TensorProto, stored: (n: string) => TensorProto | undefined, loc: ModelLocation, opset: number): TensorProto | undefined {
+function evaluate(node: NodeProto, src: TensorProto, name: string, stored: (n: string) => TensorProto | undefined, loc: ModelLocation, opset: number): TensorProto | undefined {
   const t = readTensor(src, loc);
   const dims = t.dims;
-  const name = node.output![0];
   const ints = (i: number) => {
     const c = node.input?.[i] ? stored(node.input[i]) : undefined;
     return c ? Array.from(toFloat32(readTensor(c, loc)), Math.round) : undefined;
