@@ -9,10 +9,10 @@ import { attrFloat, attrInt, intAttr } from '../../onnx/attributes';
 import { gatherBlock, gatherBlockQuantized } from '../weight/gather-block';
 
 
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
-  return t;
+/** A row-major [rows, cols] matrix transposed (into `out` at `at`, when given). */
+function transpose<T extends Float32Array | Int8Array>(w: T, rows: number, cols: number, out: T = new (w.constructor as new (n: number) => T)(w.length), at = 0): T {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[at + c * rows + r] = w[r * cols + c];
+  return out;
 }
 
 /**
@@ -138,8 +138,8 @@ function emitDynamicLstm(ctx: QuantContext, node: NodeProto): void {
     const w = floatWeight(ctx.view, node.input![index], ctx.loc)!;
     const [d, rows, cols] = w.dims;
     const q = quantizeTensor(w.data, [d * rows, cols], { qtype: 'int8', symmetric: true, granularity: { kind: 'channel', axis: 0 }, reduceRange: reducesRange(ctx.optionsFor(node)) });
-    const t = new Int8Array(q.values.length);
-    for (let k = 0; k < d; k++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[k * rows * cols + c * rows + r] = q.values[(k * rows + r) * cols + c];
+    const values = q.values as Int8Array, t = new Int8Array(values.length); // int8 qtype
+    for (let k = 0; k < d; k++) transpose(values.subarray(k * rows * cols, (k + 1) * rows * cols), rows, cols, t, k * rows * cols);
     before += weightBytes(w.dims, 32);
     after += weightBytes(w.dims, 8) + q.scales.length * 5;
     sqnr = Math.min(sqnr, q.sqnr);
@@ -220,7 +220,6 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   },
   LSTM: {
     check(node, ctx) {
-      if ((node.domain ?? '') !== '') return 'not the standard LSTM';
       for (const [i, what] of [[1, 'W'], [2, 'R']] as const) if (floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)?.length !== 3) return `its ${what} is not a constant 3-D float32 weight`;
       if (attrInt(node, 'layout', 0) !== 0) return 'batch-first layout (layout=1): DynamicQuantizeLSTM reads sequence-first only';
       return undefined;
