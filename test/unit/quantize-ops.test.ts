@@ -98,6 +98,22 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     }
   });
 
+  it('a weight several layers read (a block applied in a loop, unrolled): dynamic INT8 writes it once', async () => {
+    const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+    const steps = 4;
+    const loop = () => model(Array.from({ length: steps }, (_, i) => [
+      { name: `/step${i}/Conv`, op_type: 'Conv', input: [i ? `r${i - 1}` : 'x', 'block.weight', 'block.bias'], output: [`c${i}`], attribute: k3 },
+      { name: `/step${i}/Relu`, op_type: 'Relu', input: [`c${i}`], output: [i === steps - 1 ? 'y' : `r${i}`] },
+    ]).flat(), [t('block.weight', [32, 32, 3, 3], 16, 0.06), t('block.bias', [32], 17, 0.1)], [vi('x', 1, ['n', 32, 8, 8])], [vi('y', 1, ['n', 32, 8, 8])]);
+    const r = await quantizeAndMeasure(loop(), { mode: 'dynamic' });
+    assert.equal(r.ops.ConvInteger, steps);
+    const g = loadModel(r.output).model.graph!;
+    assert.equal(g.initializer!.filter((x) => x.data_type === DataType.UINT8 && (x.dims ?? []).length === 4).length, 1, 'one uint8 weight for the four convs');
+    assert.equal(r.report.nodes.filter((n: { how?: string }) => /shared/.test(n.how ?? '')).length, steps - 1);
+    assert.ok(r.result.sizeAfter < r.result.sizeBefore / 2, `${r.result.sizeBefore} -> ${r.result.sizeAfter} bytes`);
+    assert.ok(r.fidelity.cosine > 0.999, `cosine ${r.fidelity.cosine}`);
+  });
+
   it('LSTM, dynamic INT8: DynamicQuantizeLSTM with int8 weights stored transposed, per gate row (bidirectional, with biases and initial states)', async () => {
     const [T, I, H] = [7, 32, 16];
     const str = (name: string, v: string) => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(v) });

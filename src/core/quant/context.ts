@@ -23,6 +23,8 @@ export interface QuantContext {
   modulePath(node: NodeProto): string;
   /** Dequantized copies of weights already made, by `${weight}|${axis}`: shared weights are quantized once. */
   dequantized: Map<string, { output: string; scales: Float32Array }>;
+  /** Integer-kernel weights already written (dynamic mode), by weight and layout: shared weights are written once. */
+  integerWeights: Map<string, IntegerWeight>;
   /** Activation quantization chosen by calibration (static mode), by tensor name. */
   activations: Map<string, ActivationQuant>;
   /** Activations already given a Q/DQ pair: tensor (or its dequantized name) → dequantized name. */
@@ -41,6 +43,9 @@ export interface QuantContext {
   /** Input Hessian 2XᵀX [K, K] of a MatMul from calibration (GPTQ); throws when none was collected. */
   hessian(node: NodeProto): Float64Array;
 }
+
+/** A weight written for an integer kernel: its initializers (data, scale, zero point), fidelity and size. */
+export interface IntegerWeight { names: string[]; sqnr: number; bytes: number }
 
 /** One op type's quantizer: "should I?" (a reason to skip, or undefined), then "do it". */
 export interface OpQuantizer {

@@ -2,7 +2,7 @@ import { reducesRange } from '../options';
 import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
-import type { OpQuantizer, QuantContext } from '../context';
+import type { IntegerWeight, OpQuantizer, QuantContext } from '../context';
 import { quantizeTensor } from '../tensor-quant';
 import { floatWeight, floatWeightDims, weightBytes } from '../weights';
 import { attrFloat, attrInt, intAttr } from '../../onnx/attributes';
@@ -20,20 +20,28 @@ function transpose<T extends Float32Array | Int8Array>(w: T, rows: number, cols:
  * point; MatMulInteger with int8 W (per output column scales); Cast to float; multiply by A_scale·W_scale.
  * onnxruntime fuses the chain into DynamicQuantizeMatMul / MatMulIntegerToFloat.
  */
-function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Float32Array, K: number, N: number, out: string, bias?: string) {
+function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, weight: string, w: () => Float32Array, K: number, N: number, out: string, bias?: string) {
   const opts = ctx.optionsFor(node);
   const perChannel = opts.perChannel;
-  const q = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
-  const base = `${ctx.modulePath(node) || node.name}.weight`;
   const e = ctx.editor;
-  const wq = e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values));
-  const ws = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, q.scaleDims, q.scales));
-  const wz = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, q.scaleDims, Int8Array.from(q.zeroPoints)));
+  const iw = sharedWeight(ctx, `matmul|${weight}|${node.op_type === 'Gemm' && attrInt(node, 'transB', 0) ? 'T' : ''}|${perChannel}|${reducesRange(opts)}`, () => {
+    const q = quantizeTensor(w(), [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
+    const base = `${ctx.modulePath(node) || node.name}.weight`;
+    return {
+      names: [
+        e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values)),
+        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, q.scaleDims, q.scales)),
+        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, q.scaleDims, Int8Array.from(q.zeroPoints))),
+      ],
+      sqnr: q.sqnr, bytes: weightBytes([K, N], 8) + q.scales.length * 5,
+    };
+  });
+  const [wq, ws, wz] = iw.names;
   const prefix = node.name ?? 'MatMul';
-  const how = `dynamic int8 (${perChannel ? 'per-channel' : 'per-tensor'} weight`;
+  const how = `dynamic int8 (${perChannel ? 'per-channel' : 'per-tensor'} weight${iw.shared ? ', shared' : ''}`;
   const decide = (ops: string) => ctx.decide({
     node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${how}, ${ops})`,
-    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: weightBytes([K, N], 8) + q.scales.length * 5, weightSqnr: q.sqnr,
+    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
   });
   if (e.opset() < 11) {
     // DynamicQuantizeLinear is opset 11; onnxruntime's fused contrib op (what its own fusion makes of the
@@ -64,15 +72,23 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, w: Flo
  * int32 result, so one zero point serves them all.
  */
 function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
-  const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
-  const M = w.dims[0];
-  const q = quantizeTensor(w.data, w.dims, { qtype: 'int8', symmetric: true, granularity: { kind: 'channel', axis: 0 } });
+  const dims = floatWeightDims(ctx.view, node.input![1], ctx.loc)!;
+  const M = dims[0], rank = dims.length;
   const e = ctx.editor;
-  const base = `${ctx.modulePath(node) || node.name}.weight`;
-  const wq = e.addInitializer(makeTensor(`${base}_quantized`, DataType.UINT8, w.dims, Uint8Array.from(q.values, (v) => v + 128)));
-  const wz = e.addInitializer(makeTensor(`${base}_zero_point`, DataType.UINT8, [], Uint8Array.of(128)));
-  const rank = w.dims.length;
-  const ws = e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], Float32Array.from(q.scales.length === M ? q.scales : Array(M).fill(q.scales[0]))));
+  const iw = sharedWeight(ctx, `conv|${node.input![1]}`, () => {
+    const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+    const q = quantizeTensor(w.data, w.dims, { qtype: 'int8', symmetric: true, granularity: { kind: 'channel', axis: 0 } });
+    const base = `${ctx.modulePath(node) || node.name}.weight`;
+    return {
+      names: [
+        e.addInitializer(makeTensor(`${base}_quantized`, DataType.UINT8, w.dims, Uint8Array.from(q.values, (v) => v + 128))),
+        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.UINT8, [], Uint8Array.of(128))),
+        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], Float32Array.from(q.scales.length === M ? q.scales : Array(M).fill(q.scales[0])))),
+      ],
+      sqnr: q.sqnr, bytes: weightBytes(w.dims, 8) + M * 4,
+    };
+  });
+  const [wq, wz, ws] = iw.names;
   const prefix = node.name ?? 'Conv';
   const x = node.input![0], out = node.output![0], bias = node.input?.[2];
   const [xq, xs, xz] = [e.unique(`${x}_quantized`), e.unique(`${x}_scale`), e.unique(`${x}_zero_point`)];
@@ -86,15 +102,30 @@ function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
     { name: `${prefix}_output_scale_mul`, op_type: 'Mul', input: [yf, s], output: [y] },
   ];
   if (bias) {
-    const b = floatWeight(ctx.view, bias, ctx.loc);
-    const shaped = b ? e.addInitializer(makeTensor(`${prefix}_bias_per_channel`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], b.data)) : bias;
+    // The check made sure the bias is a stored [M] vector: reshaped once to broadcast over the channels.
+    const [shaped] = sharedWeight(ctx, `conv-bias|${bias}`, () => ({
+      names: [e.addInitializer(makeTensor(`${prefix}_bias_per_channel`, DataType.FLOAT, [1, M, ...Array(rank - 2).fill(1)], floatWeight(ctx.view, bias, ctx.loc)!.data))], sqnr: Infinity, bytes: 0,
+    })).names;
     nodes.push({ name: `${prefix}_bias_add`, op_type: 'Add', input: [y, shaped], output: [out] });
   }
   e.replaceNode(node, nodes);
   ctx.decide({
-    node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: `dynamic int8 (per-channel weight, ${e.opset() >= 11 ? 'DynamicQuantizeLinear' : 'ReduceMin/ReduceMax + QuantizeLinear (opset 10)'} + ConvInteger)`,
-    weightBytesBefore: weightBytes(w.dims, 32), weightBytesAfter: weightBytes(w.dims, 8) + M * 4, weightSqnr: q.sqnr,
+    node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: `dynamic int8 (per-channel weight${iw.shared ? ', shared' : ''}, ${e.opset() >= 11 ? 'DynamicQuantizeLinear' : 'ReduceMin/ReduceMax + QuantizeLinear (opset 10)'} + ConvInteger)`,
+    weightBytesBefore: weightBytes(dims, 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
   });
+}
+
+/**
+ * The integer weight behind `key` (a weight and its layout), written by `make` the first time and shared
+ * by every later layer that reads the same weight: RAFT runs its update block's convs 12 times on one set
+ * of weights, and a copy per run would make the "quantized" model larger than the float one.
+ */
+function sharedWeight(ctx: QuantContext, key: string, make: () => IntegerWeight): IntegerWeight & { shared: boolean } {
+  const existing = ctx.integerWeights.get(key);
+  if (existing) return { ...existing, shared: true };
+  const made = make();
+  ctx.integerWeights.set(key, made);
+  return { ...made, shared: false };
 }
 
 /**
@@ -173,8 +204,8 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return undefined;
     },
     apply(node, ctx) {
-      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
-      emitDynamicMatMul(ctx, node, node.input![0], w.data, w.dims[0], w.dims[1], node.output![0]);
+      const [K, N] = floatWeightDims(ctx.view, node.input![1], ctx.loc)!;
+      emitDynamicMatMul(ctx, node, node.input![0], node.input![1], () => floatWeight(ctx.view, node.input![1], ctx.loc)!.data, K, N, node.output![0]);
     },
   },
   Gemm: {
@@ -185,10 +216,14 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return undefined;
     },
     apply(node, ctx) {
-      const w = floatWeight(ctx.view, node.input![1], ctx.loc)!;
+      const dims = floatWeightDims(ctx.view, node.input![1], ctx.loc)!;
       const transB = attrInt(node, 'transB', 0) === 1;
-      const [K, N] = transB ? [w.dims[1], w.dims[0]] : w.dims;
-      emitDynamicMatMul(ctx, node, node.input![0], transB ? transpose(w.data, w.dims[0], w.dims[1]) : w.data, K, N, node.output![0], node.input![2] || undefined);
+      const [K, N] = transB ? [dims[1], dims[0]] : dims;
+      const w = () => {
+        const data = floatWeight(ctx.view, node.input![1], ctx.loc)!.data;
+        return transB ? transpose(data, dims[0], dims[1]) : data;
+      };
+      emitDynamicMatMul(ctx, node, node.input![0], node.input![1], w, K, N, node.output![0], node.input![2] || undefined);
     },
   },
   Conv: {
