@@ -149,6 +149,40 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(r.parametersAfter < r.parametersBefore * 0.65);
   });
 
+  for (const sizes of ['own', 'other'] as const) {
+    it(`FPN top-down Add after a Resize to computed sizes (${sizes === 'own' ? "channel entry from the Resize's own input: channels pass" : "sizes all from another tensor: the family is pinned"})`, async () => {
+      const b = new ModelBuilder(17);
+      const rng = new Rng(9);
+      const w = (name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rng.uniform() - 0.5));
+      const i64 = (name: string, v: number[]) => b.initializer(name, DataType.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
+      const x = b.input('x', DataType.FLOAT, [1, 4, 16, 16]);
+      // The coarse level first, as torchvision writes it: the Resize is met from its input before the Add ties its output.
+      const down = b.op('/down', 'Conv', [x, w('down.weight', [4, 4, 3, 3]), w('down.bias', [4])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2] });
+      const lat1 = b.op('/lat1', 'Conv', [down, w('lat1.weight', [8, 4, 1, 1]), w('lat1.bias', [8])], { kernel_shape: [1, 1] });
+      const lat0 = b.op('/lat0', 'Conv', [x, w('lat0.weight', [8, 4, 1, 1]), w('lat0.bias', [8])], { kernel_shape: [1, 1] });
+      // torchvision's FPN: interpolate(lat1, size=lat0.shape[-2:]) is Resize to Concat(Shape(lat1)[0:2], Shape(lat0)[2:4]).
+      const size = sizes === 'own'
+        ? b.op('/fpn', 'Concat', [b.op('/fpn', 'Slice', [b.op('/fpn', 'Shape', [lat1]), i64('s0', [0]), i64('e0', [2])]), b.op('/fpn', 'Slice', [b.op('/fpn', 'Shape', [lat0]), i64('s2', [2]), i64('e4', [4])])], { axis: 0 })
+        : b.op('/fpn', 'Shape', [lat0]);
+      const up = b.op('/fpn', 'Resize', [lat1, '', '', size], { mode: 'nearest' });
+      const merged = b.op('/fpn', 'Add', [lat0, up]);
+      b.rename(b.op('/head', 'Conv', [merged, w('head.weight', [6, 8, 3, 3]), w('head.bias', [6])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), 'y');
+      b.output('y', DataType.FLOAT, [1, 6, 16, 16]);
+      const m = b.build();
+      for (const t of ['lat0.weight', 'lat0.bias', 'lat1.weight', 'lat1.bias']) kill(m, t, 0, range(0, 4));
+      kill(m, 'head.weight', 1, range(0, 4));
+      // The downsampling conv's own family: half dead too, so sparsity 0.5 takes only dead channels.
+      for (const t of ['down.weight', 'down.bias']) kill(m, t, 0, range(0, 2));
+      kill(m, 'lat1.weight', 1, range(0, 2));
+      // pruneDead checks the outputs did not move: a Resize that resampled 8 channels into 4 would.
+      const { pruned } = await pruneDead(m, 0.5);
+      const kept = sizes === 'own' ? 4 : 8;
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/lat0/Conv')), [kept, 4, 1, 1]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/lat1/Conv')), [kept, 2, 1, 1]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/head/Conv')), [6, kept, 3, 3]);
+    });
+  }
+
   it('residual block with a depthwise conv: the residual channels go from every conv on the stream together', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(5);

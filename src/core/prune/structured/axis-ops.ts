@@ -11,6 +11,9 @@ import { attrFloats, attrInt, attrInts, attrTensor } from '../../onnx/attributes
 export const AXISWISE = new Set(['Resize', 'Upsample', 'Slice', 'Split', 'Pad', 'Tile']);
 
 
+/** changedAxes' answer for a Resize to sizes the graph computes (see shapeEntrySource). */
+export const COMPUTED_SIZE = 'it resizes to a computed size';
+
 /** Values of a stored input, or undefined when it is computed; [] for an absent (empty-named) input. */
 function storedValues(view: GraphView, name: string | undefined): number[] | undefined {
   if (!name) return [];
@@ -35,7 +38,7 @@ export function changedAxes(node: NodeProto, view: GraphView, dims: number[]): S
     const sizes = many ? storedValues(view, input(3)) : [];
     const scales = attrFloats(node, 'scales') ?? storedValues(view, many ? input(2) : input(1));
     const axes = norm(attrInts(node, 'axes') ?? Array.from({ length: rank }, (_, i) => i), rank);
-    if (sizes === undefined) return 'it resizes to a computed size';
+    if (sizes === undefined) return COMPUTED_SIZE;
     // A stored size would keep an axis's old count after pruning: every axis it covers counts as changed.
     if (sizes.length) return new Set(axes);
     if (!scales) return 'its scales are computed';
@@ -128,6 +131,51 @@ export function shapeValueAt(view: GraphView, name: string, index: number, lengt
       const len = lengthOf(ins[0]) ?? 0;
       const i = idx.length === 1 ? idx[0] : idx[index];
       return at(ins[0], i < 0 ? i + len : i);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Which tensor's size entry `index` of a computed shape value is, when it is one unchanged: followed
+ * through Concat, Cast/Identity/Reshape/Unsqueeze/Squeeze, a step-1 Slice or a Gather of a Shape, to
+ * Shape(x)[axis]. torchvision's FPN resizes to Concat(Shape(x)[0:2], Shape(lateral)[2:]): the channel
+ * entry is x's own, so channels pass through the Resize.
+ */
+export function shapeEntrySource(view: GraphView, name: string, index: number, lengthOf: (name: string) => number | undefined, depth = 0): { tensor: string; axis: number } | undefined {
+  if (index < 0 || depth > 24 || !name) return undefined;
+  const p = view.producer.get(name);
+  if (!p || (p.domain ?? '') !== '') return undefined;
+  const ins = p.input ?? [];
+  const at = (x: string | undefined, i: number) => (x ? shapeEntrySource(view, x, i, lengthOf, depth + 1) : undefined);
+  switch (p.op_type) {
+    case 'Concat': {
+      let off = 0;
+      for (const piece of ins) {
+        const len = lengthOf(piece);
+        if (len === undefined) return undefined;
+        if (index < off + len) return at(piece, index - off);
+        off += len;
+      }
+      return undefined;
+    }
+    case 'Reshape': case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
+      return at(ins[0], lengthOf(ins[0]) === 1 ? 0 : index);
+    case 'Slice': {
+      const l = sliceLists(p, view);
+      if (!l.starts || (l.axes && norm(l.axes, 1)[0] !== 0) || (l.steps?.[0] ?? 1) !== 1) return undefined;
+      return at(ins[0], Math.max(0, l.starts[0]) + index);
+    }
+    case 'Gather': {
+      const idx = storedValues(view, ins[1]);
+      if (!idx || attrInt(p, 'axis', 0) !== 0) return undefined;
+      const i = idx.length === 1 ? idx[0] : idx[index];
+      return i === undefined || i < 0 ? undefined : at(ins[0], i);
+    }
+    case 'Shape': {
+      const start = attrInt(p, 'start', 0);
+      return start < 0 ? undefined : { tensor: ins[0], axis: start + index };
     }
     default:
       return undefined;

@@ -21,6 +21,8 @@ export class ChannelGraph implements ChannelTies {
   private parent: number[] = [];
   private readonly pins = new Map<number, string>();
   private readonly done = new Set<NodeProto>();
+  /** Nodes that could not carry channels, and why: a tensor tracked to one of them later is pinned too. */
+  private readonly failed = new Map<NodeProto, string>();
   private readonly queue: string[] = [];
   readonly relations: Relation[] = [];
   private readonly layerOf = new Map<NodeProto, PrunableLayer>();
@@ -126,11 +128,20 @@ export class ChannelGraph implements ChannelTies {
         if (!this.relations.some((r) => r.kind === 'source' && r.tensor === tensor)) this.relations.push({ kind: 'source', layer: pl, tensor });
       } else this.pinTensor(tensor, `${producer.name || producer.op_type} writes '${tensor}' along another axis`);
     } else if (producer) {
-      if (!this.done.has(producer)) this.handle(producer, tensor);
+      this.meet(producer, tensor);
     } else if (!this.view.graphInputs.has(tensor) && !this.view.constant(tensor)) {
       this.pinTensor(tensor, `'${tensor}' has no producer in this graph`);
     }
-    for (const c of this.view.consumersOf(tensor)) if (!this.done.has(c)) this.handle(c, tensor);
+    for (const c of this.view.consumersOf(tensor)) this.meet(c, tensor);
+  }
+
+  /**
+   * `node` reached from `tensor`: related the first time; after that, a node that failed pins every tensor
+   * that reaches it later (an Add can tie a Resize's output to another family after the Resize failed).
+   */
+  private meet(node: NodeProto, tensor: string): void {
+    if (!this.done.has(node)) this.handle(node, tensor);
+    else if (this.failed.has(node)) this.pinTensor(tensor, this.failed.get(node)!);
   }
 
   /** Establishes `node`'s ties once, starting from its tracked input or output `from`. */
@@ -138,6 +149,7 @@ export class ChannelGraph implements ChannelTies {
     this.done.add(node);
     const op = node.op_type ?? '';
     const why = this.relate(node, from, op);
+    if (why) this.failed.set(node, why);
     if (why) for (const x of [...(node.input ?? []), ...(node.output ?? [])]) if (x && this.tracks.has(x)) this.pinTensor(x, why);
   }
 

@@ -1,6 +1,6 @@
 import type { NodeProto } from '../../onnx/proto';
 import { shapeSlot } from './apply';
-import { changedAxes, shapeValueAt, sliceRange } from './axis-ops';
+import { changedAxes, COMPUTED_SIZE, shapeEntrySource, shapeValueAt, sliceRange } from './axis-ops';
 import type { ChannelTies } from './relations';
 import { attrInt } from '../../onnx/attributes';
 
@@ -80,7 +80,10 @@ export function relateAxiswise(g: ChannelTies, node: NodeProto, from: string, la
   const dims = g.shapes.get(input0);
   if (!dims || outs.some((o) => g.shapes.get(o)?.length !== dims.length)) return `${label}: shapes unknown`;
   const a = g.tracks.get(from)!.axis;
-  const changed = changedAxes(node, g.view, dims);
+  let changed = changedAxes(node, g.view, dims);
+  // Computed sizes whose channel entry is the input's own channel count: that axis passes through.
+  const own = changed === COMPUTED_SIZE ? shapeEntrySource(g.view, node.input?.[3] ?? '', a, (x) => lengthOf(g, x)) : undefined;
+  if (own?.tensor === input0 && own.axis === a) changed = new Set();
   if (typeof changed === 'string') return `${label}: ${changed}`;
   if (changed.has(a) && node.op_type === 'Slice') return relateChannelSlice(g, node, from, label, dims);
   if (changed.has(a)) return `${label} changes the channel axis`;
