@@ -157,6 +157,20 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     }
   });
 
+  it('static: elementwise ops after a TopK with a computed k (detection post-processing) stay float, even with --static-ops all', async () => {
+    const post = () => model([
+      { name: '/score/MatMul', op_type: 'MatMul', input: ['x', 'score.weight'], output: ['s'] },
+      { name: '/k/Shape', op_type: 'Shape', input: ['x'], output: ['xs'] },
+      { name: '/k/Gather', op_type: 'Gather', input: ['xs', 'zero'], output: ['k'] },
+      { name: '/top/TopK', op_type: 'TopK', input: ['s', 'k'], output: ['v', 'i'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 0 }] },
+      { name: '/decode/Add', op_type: 'Add', input: ['v', 'v'], output: ['y'] },
+      { name: '/other/Add', op_type: 'Add', input: ['s', 's'], output: ['z'] },
+    ], [t('score.weight', [16, 8], 18, 0.3), makeTensor('zero', DataType.INT64, [1], BigInt64Array.of(0n))], [vi('x', 1, ['n', 16])], [vi('y', 1, ['k', 8]), vi('z', 1, ['n', 8])]);
+    const r = await quantizeAndMeasure(post(), { mode: 'static', calibration: 'random:8', staticOps: 'all', objective: 'size' });
+    assert.ok(r.result.quantized.includes('/other/Add') && r.result.quantized.includes('/score/MatMul'), r.result.quantized.join());
+    assert.match(r.result.skipped.find((x) => x.node === '/decode/Add')?.reason ?? '', /after TopK\/NMS\/NonZero its size depends on the data/);
+  });
+
   it('Conv biases handed out by Identity nodes (torch.onnx shares equal biases that way) are quantized in every mode', async () => {
     for (const o of [{ mode: 'dynamic' }, { mode: 'static', calibration: 'random:8', objective: 'size' }, { mode: 'weight', weightFormat: 'dequantize' }] as const) {
       const r = await quantizeAndMeasure(identitySharedBiasModel(), o);

@@ -48,10 +48,34 @@ export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type 
 
 /** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'residual'). */
 export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
-  if (!ELEMENTWISE.has(node.op_type ?? '') || staticOps === 'all') return undefined;
+  if (!ELEMENTWISE.has(node.op_type ?? '')) return undefined;
+  if ((node.input ?? []).some((i) => dataSized(view).has(i))) return 'static: after TopK/NMS/NonZero its size depends on the data (detection post-processing stays float)';
+  if (staticOps === 'all') return undefined;
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
 }
+/** Ops whose output size depends on the values they read (TopK only with a computed k). */
+const DATA_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique', 'Loop', 'TopK']);
+const dataSizedCache = new WeakMap<GraphView, Set<string>>();
+
+/**
+ * Tensors whose size depends on the data: everything downstream of NMS, NonZero, Compress, a Loop or a
+ * TopK with a computed k (a detector's box decoding). Integer elementwise kernels on them gain nothing and
+ * onnxruntime's multi-threaded QLinearAdd crashed the process on torchvision's RetinaNet post-processing.
+ */
+function dataSized(view: GraphView): Set<string> {
+  const cached = dataSizedCache.get(view);
+  if (cached) return cached;
+  const out = new Set<string>();
+  for (const n of view.topologicalOrder().order) {
+    const op = n.op_type ?? '';
+    const source = (n.domain ?? '') === '' && DATA_SIZED.has(op) && !(op === 'TopK' && (!n.input?.[1] || view.constant(n.input[1])));
+    if (source || (n.input ?? []).some((i) => out.has(i))) for (const o of n.output ?? []) if (o) out.add(o);
+  }
+  dataSizedCache.set(view, out);
+  return out;
+}
+
 /** Which input holds the op's weight, for module paths and reports. */
 const WEIGHT_INPUT: Record<string, number> = { Gather: 0 };
 
