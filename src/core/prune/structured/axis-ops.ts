@@ -94,14 +94,8 @@ export function shapeValueAt(view: GraphView, name: string, index: number, lengt
   const ins = p.input ?? [];
   switch (p.op_type) {
     case 'Concat': {
-      let off = 0;
-      for (const piece of ins) {
-        const len = lengthOf(piece);
-        if (len === undefined) return undefined;
-        if (index < off + len) return at(piece, index - off);
-        off += len;
-      }
-      return undefined;
+      const c = concatPiece(ins, index, lengthOf);
+      return c && at(c.piece, c.index);
     }
     case 'Reshape': case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
       return at(ins[0]);
@@ -151,14 +145,8 @@ export function shapeEntrySource(view: GraphView, name: string, index: number, l
   const at = (x: string | undefined, i: number) => (x ? shapeEntrySource(view, x, i, lengthOf, depth + 1) : undefined);
   switch (p.op_type) {
     case 'Concat': {
-      let off = 0;
-      for (const piece of ins) {
-        const len = lengthOf(piece);
-        if (len === undefined) return undefined;
-        if (index < off + len) return at(piece, index - off);
-        off += len;
-      }
-      return undefined;
+      const c = concatPiece(ins, index, lengthOf);
+      return c && at(c.piece, c.index);
     }
     case 'Reshape': case 'Cast': case 'Identity': case 'Unsqueeze': case 'Squeeze':
       return at(ins[0], lengthOf(ins[0]) === 1 ? 0 : index);
@@ -180,6 +168,18 @@ export function shapeEntrySource(view: GraphView, name: string, index: number, l
     default:
       return undefined;
   }
+}
+
+/** The piece of a 1-D Concat that holds entry `index`, and the entry's index within it. */
+function concatPiece(pieces: string[], index: number, lengthOf: (name: string) => number | undefined): { piece: string; index: number } | undefined {
+  let off = 0;
+  for (const piece of pieces) {
+    const len = lengthOf(piece);
+    if (len === undefined) return undefined;
+    if (index < off + len) return { piece, index: index - off };
+    off += len;
+  }
+  return undefined;
 }
 
 /** Where a Slice's lists are: attributes (opset < 10) or stored inputs. */
