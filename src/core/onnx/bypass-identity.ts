@@ -18,7 +18,7 @@ export function bypassConstantIdentities(editor: ModelEditor): number {
   for (const { graph } of walkGraphs(g)) {
     for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => (i && !outputs.has(i) && source.has(i) ? source.get(i)! : i));
   }
-  dropIdentities(editor, gone);
+  editor.removeNodes(gone);
   return gone.size;
 }
 
@@ -36,7 +36,7 @@ export function copyConstantIdentities(editor: ModelEditor): number {
     const t = view.constant(source.get(n.output![0])!)!;
     return { ...t, name: n.output![0], raw_data: t.raw_data?.length ? Uint8Array.from(t.raw_data) : t.raw_data };
   });
-  dropIdentities(editor, gone);
+  editor.removeNodes(gone);
   editor.graph.initializer = [...(editor.graph.initializer ?? []), ...copies];
   return gone.size;
 }
@@ -59,11 +59,4 @@ function constantIdentities(editor: ModelEditor): { gone: Set<NodeProto>; source
     (g.node ?? []).filter((n) => n.op_type === 'Identity' && (n.domain ?? '') === '' && n.output?.[0] && !outputs.has(n.output[0]) && resolve(n.output[0]) !== undefined),
   );
   return { gone, source };
-}
-
-function dropIdentities(editor: ModelEditor, gone: Set<NodeProto>): void {
-  const g = editor.graph;
-  const removed = new Set([...gone].map((n) => n.output![0]));
-  g.node = (g.node ?? []).filter((n) => !gone.has(n));
-  g.value_info = (g.value_info ?? []).filter((v) => !removed.has(v.name ?? ''));
 }

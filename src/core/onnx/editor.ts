@@ -56,6 +56,13 @@ export class ModelEditor {
     this.graph.node = [...list.slice(0, at), ...replacement, ...list.slice(at + 1)];
   }
 
+  /** Removes nodes of the main graph whose outputs nothing reads any more, with their outputs' value_info. */
+  removeNodes(gone: ReadonlySet<NodeProto>): void {
+    const outputs = new Set([...gone].flatMap((n) => n.output ?? []));
+    this.graph.node = (this.graph.node ?? []).filter((n) => !gone.has(n));
+    this.graph.value_info = (this.graph.value_info ?? []).filter((v) => !outputs.has(v.name ?? ''));
+  }
+
   /** Makes sure the model imports `domain` at `version` or later. */
   requireOpset(domain: string, version: number): void {
     const imports = this.model.opset_import ?? [];

@@ -4,7 +4,7 @@ import type { ModelLocation } from './external-data';
 import { floatToHalf } from './half';
 import { attrInt, attrInts } from './attributes';
 import type { NodeProto, TensorProto } from './proto';
-import { makeTensor, readTensor, toFloat32 } from './tensor';
+import { makeTensor, readTensor, tensorDims, toFloat32 } from './tensor';
 import { walkGraphs } from './walk';
 
 /** Where each op reads its weight: the input a quantizer or pruner wants to find stored. */
@@ -58,10 +58,8 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
     gone.add(node);
   }
   if (!gone.size) return 0;
-  g.node = (g.node ?? []).filter((n) => !gone.has(n));
+  editor.removeNodes(gone);
   for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => finalName.get(i) ?? i);
-  const names = new Set([...gone].map((n) => n.output![0]));
-  g.value_info = (g.value_info ?? []).filter((v) => !names.has(v.name ?? ''));
   // The last of each chain is what the layers read; sources and steps it replaced go.
   const added = [...gone].map((n) => n.output![0]).filter((o) => !replaced.has(o)).map((o) => folded.get(o)!).map((t) => (editor.spill ? editor.spill.take(t) : t));
   g.initializer = [...(g.initializer ?? []).filter((t) => !replaced.has(t.name ?? '')), ...added];
@@ -70,28 +68,32 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
   return gone.size;
 }
 
-/** The op's result on a stored float tensor, or undefined when an input it needs is not stored. */
+/**
+ * The op's result on a stored float tensor, or undefined when an input it needs is not stored. Ops that
+ * only change the shape keep the tensor's bytes where they are (inline or in the external data file):
+ * only Transpose and Cast read the values.
+ */
 function evaluate(node: NodeProto, src: TensorProto, name: string, stored: (n: string) => TensorProto | undefined, loc: ModelLocation, opset: number): TensorProto | undefined {
-  const t = readTensor(src, loc);
-  const dims = t.dims;
+  const dims = tensorDims(src, loc);
   const ints = (i: number) => {
     const c = node.input?.[i] ? stored(node.input[i]) : undefined;
     return c ? Array.from(toFloat32(readTensor(c, loc)), Math.round) : undefined;
   };
-  const data = t.data as Float32Array | Uint16Array;
-  const keep = (shape: number[]) => makeTensor(name, src.data_type!, shape, data.slice());
+  // Inline bytes are copied when the source stays for other readers (no tensor shares a buffer with another).
+  const reshaped = (shape: number[]): TensorProto => ({ ...src, name, dims: shape, ...(name !== src.name && src.raw_data?.length ? { raw_data: src.raw_data.slice() } : {}) });
   switch (node.op_type) {
     case 'Transpose': {
+      const data = readTensor(src, loc).data as Float32Array | Uint16Array;
       const perm = attrInts(node, 'perm') ?? dims.map((_, i) => dims.length - 1 - i);
       return makeTensor(name, src.data_type!, perm.map((p) => dims[p]), transposed(data, dims, perm));
     }
     case 'Reshape': {
       const shape = ints(1);
       if (!shape) return undefined;
-      const n = data.length;
+      const n = dims.reduce((a, b) => a * b, 1);
       const out = shape.map((s, i) => (s === 0 && attrInt(node, 'allowzero', 0) === 0 ? dims[i] : s));
       const known = out.filter((s) => s !== -1).reduce((a, b) => a * b, 1);
-      return keep(out.map((s) => (s === -1 ? n / Math.max(1, known) : s)));
+      return reshaped(out.map((s) => (s === -1 ? n / Math.max(1, known) : s)));
     }
     case 'Unsqueeze': {
       const axes = opset >= 13 ? ints(1) : attrInts(node, 'axes');
@@ -100,23 +102,25 @@ function evaluate(node: NodeProto, src: TensorProto, name: string, stored: (n: s
       const at = new Set(axes.map((a) => (a < 0 ? a + rank : a)));
       const out: number[] = [];
       for (let i = 0, k = 0; i < rank; i++) out.push(at.has(i) ? 1 : dims[k++]);
-      return keep(out);
+      return reshaped(out);
     }
     case 'Squeeze': {
       const axes = opset >= 13 ? (node.input?.[1] ? ints(1) : undefined) : attrInts(node, 'axes');
       if (node.input?.[1] && !axes) return undefined;
       const at = new Set((axes ?? dims.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) => (a < 0 ? a + dims.length : a)));
-      return keep(dims.filter((_, i) => !at.has(i)));
+      return reshaped(dims.filter((_, i) => !at.has(i)));
     }
     case 'Flatten': {
       const axis = attrInt(node, 'axis', 1);
       const a = axis < 0 ? axis + dims.length : axis;
-      return keep([dims.slice(0, a).reduce((x, y) => x * y, 1), dims.slice(a).reduce((x, y) => x * y, 1)]);
+      return reshaped([dims.slice(0, a).reduce((x, y) => x * y, 1), dims.slice(a).reduce((x, y) => x * y, 1)]);
     }
     case 'Cast': {
       const to = attrInt(node, 'to');
+      if (to === src.data_type) return reshaped(dims);
+      const t = readTensor(src, loc);
       if (to === DataType.FLOAT) return makeTensor(name, DataType.FLOAT, dims, Float32Array.from(toFloat32(t)));
-      if (to === DataType.FLOAT16) return makeTensor(name, DataType.FLOAT16, dims, src.data_type === DataType.FLOAT16 ? data.slice() : Uint16Array.from(data as Float32Array, floatToHalf));
+      if (to === DataType.FLOAT16) return makeTensor(name, DataType.FLOAT16, dims, Uint16Array.from(t.data as Float32Array, floatToHalf));
       return undefined;
     }
   }

@@ -135,7 +135,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
-  if (bypassConstantIdentities(editor)) editor.dropUnusedConstants();
+  bypassConstantIdentities(editor);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const folded = foldWeightOps(editor, loaded.loc);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);

@@ -135,9 +135,13 @@ function sharedWeight(ctx: QuantContext, key: string, make: () => IntegerWeight)
  */
 function dynamicQuantizeOpset10(ctx: QuantContext, prefix: string, x: string, [xq, xs, xz]: string[]): NodeProto[] {
   const e = ctx.editor;
-  const k = (name: string, v: number) => e.addInitializer(makeTensor(`${prefix}_${name}`, DataType.FLOAT, [], Float32Array.of(v)));
-  const zero = k('zero', 0), levels = k('levels', 255), floor = k('scale_floor', 1e-30);
-  const u8zero = e.addInitializer(makeTensor(`${prefix}_u8_zero`, DataType.UINT8, [], Uint8Array.of(0)));
+  // The four scalars are the same for every conv: written once.
+  const [zero, levels, floor, u8zero] = sharedWeight(ctx, 'opset10-dynamic-quantize', () => ({
+    names: [
+      ...([['zero', 0], ['levels', 255], ['scale_floor', 1e-30]] as const).map(([n, v]) => e.addInitializer(makeTensor(`dynamic_quantize_${n}`, DataType.FLOAT, [], Float32Array.of(v)))),
+      e.addInitializer(makeTensor('dynamic_quantize_u8_zero', DataType.UINT8, [], Uint8Array.of(0))),
+    ], sqnr: Infinity, bytes: 0,
+  })).names;
   const t = (what: string) => e.unique(`${x}_${what}`);
   const [mn, mx, lo, hi, span, raw, negLo] = ['min', 'max', 'lo', 'hi', 'span', 'raw_scale', 'neg_lo'].map(t);
   const node = (op: string, input: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ name: `${prefix}_${op}`, op_type: op, input, output: [output], attribute });
