@@ -29,7 +29,7 @@ export function requestFromArgs(spec: CommandSpec, args: string[]): { request: R
     given.add(o.flag);
     if (o.kind === 'flag') values[o.flag] = true;
     else if (o.multiple) {
-      const items = (v as string[]).map((t) => fromText(o, t));
+      const items = (v as string[]).flatMap((t) => (o.separator ? t.split(o.separator).filter((x) => x.trim()) : [t])).map((t) => fromText(o, t));
       values[o.flag] = o.collect ? o.collect(items) : items;
     } else values[o.flag] = fromText(o, v as string);
   }

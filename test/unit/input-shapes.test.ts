@@ -28,6 +28,8 @@ describe('--input-shape for models with dynamic dimensions', function () {
       ['x=1x3x32x320', /--input-shape x: dimension 2 is fixed at 48 in the model, not 32/],
       ['x=1x3x48', /--input-shape x: 3 dimensions given, the model's input has 4/],
       ['y=1x3x48x320', /--input-shape names 'y', which is not an input of the model \(inputs: x\)/],
+      // a comma list is split into its items: the second one is judged on its own
+      ['x=1x3x48x320,y=1x3x48x320', /--input-shape names 'y', which is not an input of the model \(inputs: x\)/],
       ['x=1x3x48x0', /--input-shape takes NAME=DxDx\.\.\. with positive sizes/],
     ] as const) {
       const r = await cli(['run', rec!, '--input-shape', arg]);

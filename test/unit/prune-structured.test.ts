@@ -95,6 +95,31 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(r.groups!.some((g) => g.skipped === "'logits' is a model output"));
   });
 
+  for (const op of ['BiasGelu', 'FastGelu'] as const) {
+    it(`MLP with onnxruntime-transformers' fused ${op} (com.microsoft, bias input): dead hidden units go from the weights and the bias`, async () => {
+      const rng = new Rng(9);
+      const w = (name: string, dims: number[]) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.normal() * 0.2));
+      const m = onnx.ModelProto.create({
+        ir_version: 8, opset_import: [{ domain: '', version: 14 }, { domain: 'com.microsoft', version: 1 }],
+        graph: {
+          name: 'g',
+          node: [
+            { name: '/fc1/MatMul', op_type: 'MatMul', input: ['x', 'fc1.weight'], output: ['h'] },
+            { name: `/act/${op}`, op_type: op, domain: 'com.microsoft', input: ['h', 'fc1.bias'], output: ['a'] },
+            { name: '/fc2/MatMul', op_type: 'MatMul', input: ['a', 'fc2.weight'], output: ['y'] },
+          ],
+          initializer: [w('fc1.weight', [32, 64]), w('fc1.bias', [64]), w('fc2.weight', [64, 32])],
+          input: [vi('x', 1, [1, 5, 32])], output: [vi('y', 1, [1, 5, 32])],
+        },
+      });
+      kill(m, 'fc1.weight', 1, range(0, 16)); kill(m, 'fc1.bias', 0, range(0, 16)); kill(m, 'fc2.weight', 0, range(0, 16));
+      const { pruned } = await pruneDead(m, 0.25);
+      assert.deepEqual(dimsOf(pruned, 'fc1.weight'), [32, 48]);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, `/act/${op}`)), [48]);
+      assert.deepEqual(dimsOf(pruned, 'fc2.weight'), [48, 32]);
+    });
+  }
+
   it('a bias the exporter shared between two convs (through Identity nodes) is sliced for one and kept whole for the other', async () => {
     const dir = tmpDir();
     const input = path.join(dir, 'shared.onnx'), output = path.join(dir, 'pruned.onnx');

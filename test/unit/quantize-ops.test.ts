@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
+import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
 // float model, the habit of onnxruntime's test_op_* tests.
@@ -130,6 +131,42 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     // Random inputs: this checks the layout and the kernel, not accuracy on data.
     assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
     assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3, `${d.result.weightBytes.before} -> ${d.result.weightBytes.after} bytes`);
+  });
+
+  it('fused Attention (onnxruntime-transformers), dynamic INT8: QAttention with an int8 per-column QKV weight; weight mode stores it int8; static lists it as skipped', async () => {
+    const [S, H] = [6, 32];
+    const attention = () => {
+      const m = model([
+        { name: '/layer/attention/Attention', op_type: 'Attention', domain: 'com.microsoft', input: ['x', 'attn.qkv.weight', 'attn.qkv.bias', 'mask_index'], output: ['a'], attribute: [{ name: 'num_heads', type: AttributeType.INT, i: 4 }] },
+        { name: '/layer/out/MatMul', op_type: 'MatMul', input: ['a', 'out.weight'], output: ['y'] },
+      ], [t('attn.qkv.weight', [H, 3 * H], 21, 0.3), t('attn.qkv.bias', [3 * H], 22, 0.05), t('out.weight', [H, H], 23, 0.3)],
+      [vi('x', 1, [1, S, H]), vi('mask_index', DataType.INT32, [1])], [vi('y', 1, [1, S, H])]);
+      m.opset_import!.push({ domain: 'com.microsoft', version: 1 });
+      return m;
+    };
+    const d = await quantizeAndMeasure(attention(), { mode: 'dynamic' });
+    assert.equal(d.ops['com.microsoft.QAttention'], 1, JSON.stringify(d.ops));
+    assert.equal(d.ops['com.microsoft.Attention'], undefined);
+    const g = loadModel(d.output).model.graph!;
+    const q = g.node!.find((n) => n.op_type === 'QAttention')!;
+    const init = (name: string) => g.initializer!.find((x) => x.name === name)!;
+    assert.deepEqual([init(q.input![1]).data_type, ...init(q.input![1]).dims!.map(Number)], [DataType.INT8, H, 3 * H]);
+    assert.deepEqual(init(q.input![4]).dims!.map(Number), [3 * H]); // a scale per column
+    assert.equal(q.input![5], 'mask_index');
+    // Random inputs: this checks the layout and the kernel, not accuracy on data.
+    assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
+    assert.ok(d.report.nodes.some((n: { how?: string }) => /QAttention/.test(n.how ?? '')));
+    // and sensitivity lists it as a layer of its own, named from its weight
+    const sens = await analyzeSensitivity(d.input, { mode: 'dynamic', calibration: 'random:4', output: null });
+    assert.deepEqual(sens.layers.map((l) => l.opType).sort(), ['Attention', 'MatMul']);
+
+    const w = await quantizeAndMeasure(attention(), { mode: 'weight', bits: 8 });
+    assert.ok(w.report.nodes.some((n: { opType: string; how?: string }) => n.opType === 'Attention' && n.how), JSON.stringify(w.report.nodes));
+    assert.ok(w.fidelity.cosine > 0.999, `cosine ${w.fidelity.cosine}`);
+    assert.ok(w.result.weightBytes.before / w.result.weightBytes.after > 3, `${w.result.weightBytes.before} -> ${w.result.weightBytes.after} bytes`);
+
+    const st = await quantizeAndMeasure(attention(), { mode: 'static', calibration: 'random:4' });
+    assert.match(st.report.nodes.find((n: { opType: string }) => n.opType === 'Attention')?.skipped ?? '', /static mode leaves Attention float \(--mode weight or --mode dynamic quantizes it\)/);
   });
 
   it('weights behind Transpose, Reshape and Cast (an export without constant folding) are folded and quantized; other uses stay', async () => {

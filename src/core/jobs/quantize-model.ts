@@ -9,7 +9,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, WEIGHT_FORMATS, type NodeDecisi
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import { PASS_THROUGH } from '../quant/static/qdq';
 import type { CalibrationReport } from '../quant/static/calibrate';
-import { applyQuantization, modesUsed, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
+import { applyQuantization, modesUsed, opKey, prepareQuantization, REGISTRIES, type PreparedQuantization } from '../quant/prepare';
 import type { NodeProto } from '../onnx/proto';
 import { refuseQuantized } from '../quant/already-quantized';
 import { VariantScorer } from '../quant/variant-scorer';
@@ -90,7 +90,7 @@ function nothingQuantized(input: string, o: QuantizeOptions, skipped: NodeDecisi
   }
   // Pass-through ops only follow their input's scale: they are not what a mode is for.
   const takes = Object.keys(REGISTRIES[o.mode]).filter((op) => !PASS_THROUGH.has(op));
-  const others = [...new Set(nodes.map((n) => n.op_type ?? ''))].filter((op) => Object.entries(REGISTRIES).some(([m, r]) => m !== o.mode && r[op]));
+  const others = [...new Set(nodes.map(opKey))].filter((op) => Object.entries(REGISTRIES).some(([m, r]) => m !== o.mode && r[op]));
   return new QuantLensError(input, `nothing was quantized in ${o.mode} mode: it quantizes ${takes.join(', ')}, and the model has none it can take${others.length ? ` (it has ${others.join(', ')}: try ${Object.keys(REGISTRIES).filter((m) => m !== o.mode && others.some((op) => REGISTRIES[m as QuantizeOptions['mode']][op])).map((m) => `--mode ${m}`).join(' or ')})` : ''}`);
 }
 

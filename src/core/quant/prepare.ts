@@ -36,6 +36,10 @@ export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string,
   static: STATIC_QUANTIZERS,
 };
 const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys(r)));
+/** Layers with weights that only some modes quantize (LSTM, fused Attention): the others list them as skipped, not silently float. */
+const ONE_MODE_LAYERS = new Set(['LSTM', 'com.microsoft::Attention']);
+/** A node's key in the registries: its op type, qualified by its domain outside the ONNX one (`com.microsoft::Attention`). */
+export const opKey = (node: NodeProto) => (node.domain && node.domain !== 'ai.onnx' ? `${node.domain}::${node.op_type ?? ''}` : node.op_type ?? '');
 /**
  * Static mode's default ('compute') leaves these float: in real exports most of them are pieces of
  * decomposed activations and norms (HardSwish, LayerNorm statistics, attention scaling), where one
@@ -178,9 +182,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
   const planned: NodeProto[] = [];
   for (const node of graph.node ?? []) {
-    const op = node.op_type ?? '';
-    if ((node.domain ?? '') !== '' || !QUANTIZABLE.has(op)) continue;
-    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: op, modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
+    const op = opKey(node);
+    if (!QUANTIZABLE.has(op)) continue;
+    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
     const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
     if ('keep' in r) {
       if (REGISTRIES[options.mode][op]) skip(r.keep);
@@ -192,7 +196,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       skip(floatElementwise);
       continue;
     }
-    if (!quantizer) continue; // not an op this mode quantizes
+    if (!quantizer) {
+      // Not an op this mode quantizes; a layer with weights that another mode takes is listed, with where to go.
+      const elsewhere = ONE_MODE_LAYERS.has(op) ? (Object.keys(REGISTRIES) as Array<QuantizeOptions['mode']>).filter((m) => REGISTRIES[m][op]) : [];
+      if (elsewhere.length) skip(`${r.options.mode} mode leaves ${node.op_type} float (${elsewhere.map((m) => `--mode ${m}`).join(' or ')} quantizes it)`);
+      continue;
+    }
     plan.set(node.name!, r.options);
     const why = quantizer.check(node, qctx);
     if (why) { plan.delete(node.name!); skip(why); } else planned.push(node);
@@ -202,7 +211,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   for (const { graph: g, depth } of walkGraphs(graph)) {
     if (depth === 0) continue;
     const branchPass = options.mode === 'weight' && ifBranches.has(g);
-    for (const node of g.node ?? []) if (QUANTIZABLE.has(node.op_type ?? '') && !(branchPass && node.op_type === 'MatMul')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
+    for (const node of g.node ?? []) if (QUANTIZABLE.has(opKey(node)) && !(branchPass && node.op_type === 'MatMul')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
   }
 
   // Calibration: one data set for GPTQ Hessians and activation ranges.
@@ -288,7 +297,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
     if (opts.signal?.aborted) throw new CancelledError();
     const o = prep.plan.get(node.name!)!;
     // A variant's plan may give a node a mode whose quantizer does not take it: ask again.
-    const q = REGISTRIES[o.mode][node.op_type!];
+    const q = REGISTRIES[o.mode][opKey(node)];
     if (!q || q.check(node, qctx)) continue;
     await q.apply(node, qctx);
   }

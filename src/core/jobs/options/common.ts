@@ -35,10 +35,10 @@ export function commonOptions<R>() {
       applies: (v) => v.shard === undefined && 'applies with --shard only',
     }),
     inputShape: (target: Path<R>): Declared<R> => ({
-      flag: 'input-shape', kind: 'text', multiple: true, target, metavar: 'NAME=1x3x48x320',
+      flag: 'input-shape', kind: 'text', multiple: true, separator: ',', target, metavar: 'NAME=1x3x48x320',
       parse: parseInputShape, collect: (items) => Object.fromEntries(items as Array<[string, number[]]>), valid: isShapes,
       format: (v) => Object.entries(v as Record<string, number[]>).map(([name, dims]) => `${name}=${dims.join('x')}`),
-      help: 'sizes for an input with dynamic dimensions (repeatable); random samples take them, images are resized to them',
+      help: 'sizes for an input with dynamic dimensions (repeatable, or NAME=...,NAME=...); random samples take them, images are resized to them',
     }),
   };
 }

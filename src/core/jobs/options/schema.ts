@@ -33,6 +33,8 @@ export interface OptionSpec {
   range?: { min?: number; max?: number; minOpen?: boolean; maxOpen?: boolean; whole?: boolean };
   /** Given more than once, each value collected (--exclude A --exclude B). */
   multiple?: boolean;
+  /** A repeated flag whose one value may also list items (--input-shape a=1x8,b=1x12): what separates them. */
+  separator?: string;
   /** A switch that stores this value at `target` (--per-tensor stores perChannel: false). */
   sets?: unknown;
   /** text: the request's value from the text (one item of a repeated flag), throwing a usage error. */

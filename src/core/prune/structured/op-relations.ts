@@ -221,4 +221,5 @@ export const OP_RELATIONS: Readonly<Record<string, Relate>> = {
 };
 
 /** Contrib ops analysed like their standard counterparts. */
-export const CONTRIB_RELATIONS: Readonly<Record<string, Relate>> = { Gelu: unary, FastGelu: unary };
+// FastGelu's optional and BiasGelu's bias is a [channels] vector added first: sliced like an Add's operand.
+export const CONTRIB_RELATIONS: Readonly<Record<string, Relate>> = { Gelu: unary, QuickGelu: unary, FastGelu: broadcast, BiasGelu: broadcast };

@@ -198,6 +198,49 @@ function emitDynamicLstm(ctx: QuantContext, node: NodeProto): void {
   });
 }
 
+/** Attention attributes QAttention takes as they are; any other changes what Attention computes. */
+const QATTENTION_ATTRIBUTES = new Set(['num_heads', 'unidirectional']);
+
+/**
+ * onnxruntime-transformers' fused Attention (com.microsoft; BERT-family models after its optimizer) as
+ * its quantize_dynamic writes it: DynamicQuantizeLinear(input) → QAttention with the packed [hidden, 3·hidden]
+ * QKV weight in int8 (a scale per column, or one), the float bias, mask and past passed through.
+ */
+function emitQAttention(ctx: QuantContext, node: NodeProto): void {
+  const e = ctx.editor;
+  const opts = ctx.optionsFor(node);
+  const [K, N] = floatWeightDims(ctx.view, node.input![1], ctx.loc)!;
+  const iw = sharedWeight(ctx, `attention|${node.input![1]}|${opts.perChannel}|${reducesRange(opts)}`, () => {
+    const q = quantizeTensor(floatWeight(ctx.view, node.input![1], ctx.loc)!.data, [K, N], { qtype: 'int8', symmetric: true, granularity: opts.perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
+    const base = `${ctx.modulePath(node) || node.name}.qkv_weight`;
+    // QAttention reads a per-column scale and zero point as 1-D [3·hidden] vectors, a per-tensor one as a scalar.
+    const dims = q.scales.length === 1 ? [] : [N];
+    return {
+      names: [
+        e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values)),
+        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, dims, q.scales)),
+        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, dims, new Int8Array(q.scales.length))),
+      ],
+      sqnr: q.sqnr, bytes: weightBytes([K, N], 8) + q.scales.length * 5,
+    };
+  });
+  const [wq, ws, wz] = iw.names;
+  const prefix = node.name ?? 'Attention';
+  const x = node.input![0];
+  const [xq, xs, xz] = [e.unique(`${x}_quantized`), e.unique(`${x}_scale`), e.unique(`${x}_zero_point`)];
+  const quantizeX = e.opset() >= 11 ? [{ name: `${prefix}_DynamicQuantizeLinear`, op_type: 'DynamicQuantizeLinear', input: [x], output: [xq, xs, xz] }] : dynamicQuantizeOpset10(ctx, prefix, x, [xq, xs, xz]);
+  const [, , bias, mask = '', past = ''] = node.input!;
+  e.requireOpset('com.microsoft', 1);
+  e.replaceNode(node, [...quantizeX, {
+    name: `${prefix}_quant`, op_type: 'QAttention', domain: 'com.microsoft',
+    input: [xq, wq, bias, xs, ws, mask, xz, wz, ...(past ? [past] : [])], output: node.output, attribute: node.attribute,
+  }]);
+  ctx.decide({
+    node: node.name ?? '', opType: 'Attention', modulePath: ctx.modulePath(node), how: `dynamic int8 (${opts.perChannel ? 'per-column' : 'per-tensor'} QKV weight${iw.shared ? ', shared' : ''}, com.microsoft QAttention)`,
+    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
+  });
+}
+
 /** Dynamic-mode quantizers by op type. */
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -256,6 +299,19 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       const r = gatherBlockQuantized(ctx, node)!;
       ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
     },
+  },
+  'com.microsoft::Attention': {
+    check(node, ctx) {
+      const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
+      if (dims?.length !== 2) return 'its QKV weight is not a constant 2-D float32 tensor';
+      if (!node.input?.[2] || floatWeightDims(ctx.view, node.input[2], ctx.loc)?.length !== 1) return 'its bias is not a constant 1-D float32 tensor (QAttention needs one)';
+      const extra = (node.input ?? []).slice(5).findIndex(Boolean);
+      if (extra >= 0) return `input ${5 + extra} (attention bias or past sequence length): QAttention has no such input`;
+      const other = (node.attribute ?? []).find((a) => !QATTENTION_ATTRIBUTES.has(a.name ?? ''));
+      if (other) return `attribute ${other.name}: QAttention does not take it`;
+      return undefined;
+    },
+    apply: (node, ctx) => emitQAttention(ctx, node),
   },
   LSTM: {
     check(node, ctx) {

@@ -61,6 +61,8 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   Gemm: int8Weight(1, (node) => (attrInt(node, 'transB', 0) ? 0 : 1)),
   Conv: int8Weight(1, () => 0),
   ConvTranspose: int8Weight(1, () => 1),
+  // onnxruntime-transformers' fused Attention: its packed [hidden, 3·hidden] QKV weight, a scale per column.
+  'com.microsoft::Attention': int8Weight(1, () => 1),
   // Embedding tables: one scale per row (token), so rare tokens keep their own range.
   Gather: {
     check(node, ctx) {
