@@ -57,7 +57,7 @@ describe('graphs of onnxruntime contrib ops (genai decoder, optimized BERT)', fu
     assert.equal(s.layers.length, matmuls);
   });
 
-  it('optimized BERT, dynamic INT8: each Attention becomes QAttention and each MatMul MatMulInteger', async () => {
+  it('optimized BERT, dynamic INT8: each Attention becomes QAttention, the embeddings QEmbedLayerNormalization and each MatMul MatMulInteger', async () => {
     const input = save(optimizedBert(), 'bert');
     const out = path.join(tmpDir(), 'q.onnx');
     const r = await quantizeModel(input, out, { mode: 'dynamic', calibration: 'random:4', inputShapes: bertShapes });
@@ -65,7 +65,18 @@ describe('graphs of onnxruntime contrib ops (genai decoder, optimized BERT)', fu
     assert.equal(ops.QAttention, BERT.layers, JSON.stringify(ops));
     assert.equal(ops.Attention, undefined);
     assert.equal(ops.MatMulInteger, 3 * BERT.layers);
+    assert.equal(ops.QEmbedLayerNormalization, 1);
     assert.ok(r.fidelity.last_hidden_state.cosine > 0.99, `cosine ${r.fidelity.last_hidden_state.cosine}`);
+    // every weight matrix and table is int8 now (scales and the SkipLayerNormalization vectors stay float)
+    assert.ok(r.sizeAfter < r.sizeBefore / 3, `${r.sizeBefore} -> ${r.sizeAfter}`);
+    const s = await analyzeSensitivity(input, { mode: 'dynamic', calibration: 'random:4', inputShapes: bertShapes, output: null });
+    assert.deepEqual([...new Set(s.layers.map((l) => l.opType))].sort(), ['Attention', 'EmbedLayerNormalization', 'MatMul']);
+    // static mode leaves the fused ops float and says so
+    const st = await quantizeModel(input, out, { mode: 'static', calibration: 'random:4', inputShapes: bertShapes });
+    assert.deepEqual(st.skipped.map((x) => x.reason).sort(), [
+      'static mode leaves Attention float (--mode weight or --mode dynamic quantizes it)', 'static mode leaves Attention float (--mode weight or --mode dynamic quantizes it)',
+      'static mode leaves EmbedLayerNormalization float (--mode dynamic quantizes it)',
+    ]);
   });
 
   for (const gelu of ['BiasGelu', 'FastGelu'] as const) {

@@ -119,8 +119,8 @@ export function layersOf(prep: PreparedQuantization): Array<{ name: string; opTy
   return [...groups.values()];
 }
 
-// LSTM and fused Attention carry weights too (dynamic mode quantizes them).
-const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'Attention']);
+// LSTM and the fused Attention and EmbedLayerNormalization carry weights too (dynamic mode quantizes them).
+const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'Attention', 'EmbedLayerNormalization']);
 const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16]);
 const WEIGHT_PATH_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze']);
 

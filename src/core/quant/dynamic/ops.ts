@@ -241,6 +241,42 @@ function emitQAttention(ctx: QuantContext, node: NodeProto): void {
   });
 }
 
+/**
+ * onnxruntime-transformers' fused EmbedLayerNormalization as its quantize_dynamic writes it:
+ * QEmbedLayerNormalization with the word, position and segment tables, gamma and beta each uint8 with one
+ * scale (the kernel takes nothing finer); the ids and the mask pass through.
+ */
+function emitQEmbedLayerNorm(ctx: QuantContext, node: NodeProto): void {
+  const e = ctx.editor;
+  const base = ctx.modulePath(node) || node.name || 'embeddings';
+  let before = 0, after = 0, sqnr = Infinity;
+  const quantized = (index: number, what: string): [string, string, string] | ['', '', ''] => {
+    const name = node.input?.[index];
+    if (!name) return ['', '', ''];
+    const w = floatWeight(ctx.view, name, ctx.loc)!;
+    const q = quantizeTensor(w.data, w.dims, { qtype: 'uint8', symmetric: false, granularity: { kind: 'tensor' } });
+    before += weightBytes(w.dims, 32);
+    after += weightBytes(w.dims, 8) + 5;
+    sqnr = Math.min(sqnr, q.sqnr);
+    return [
+      e.addInitializer(makeTensor(`${base}.${what}_quantized`, DataType.UINT8, w.dims, q.values)),
+      e.addInitializer(makeTensor(`${base}.${what}_scale`, DataType.FLOAT, [], q.scales)),
+      e.addInitializer(makeTensor(`${base}.${what}_zero_point`, DataType.UINT8, [], Uint8Array.from(q.zeroPoints))),
+    ];
+  };
+  const parts = ([[2, 'word_embeddings'], [3, 'position_embeddings'], [4, 'token_type_embeddings'], [5, 'LayerNorm.weight'], [6, 'LayerNorm.bias']] as const).map(([i, what]) => quantized(i, what));
+  e.requireOpset('com.microsoft', 1);
+  e.replaceNode(node, [{
+    name: `${node.name ?? 'EmbedLayerNormalization'}_quant`, op_type: 'QEmbedLayerNormalization', domain: 'com.microsoft',
+    input: [node.input![0], node.input?.[1] ?? '', ...parts.map((p) => p[0]), node.input?.[7] ?? '', ...parts.map((p) => p[1]), ...parts.map((p) => p[2])],
+    output: node.output!.slice(0, 2), attribute: (node.attribute ?? []).filter((a) => a.name === 'epsilon'),
+  }]);
+  ctx.decide({
+    node: node.name ?? '', opType: 'EmbedLayerNormalization', modulePath: ctx.modulePath(node), how: 'dynamic uint8 tables (per-tensor, com.microsoft QEmbedLayerNormalization)',
+    weightBytesBefore: before, weightBytesAfter: after, weightSqnr: sqnr,
+  });
+}
+
 /** Dynamic-mode quantizers by op type. */
 export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -312,6 +348,19 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       return undefined;
     },
     apply: (node, ctx) => emitQAttention(ctx, node),
+  },
+  'com.microsoft::EmbedLayerNormalization': {
+    check(node, ctx) {
+      for (const [i, what] of [[2, 'word'], [3, 'position']] as const) if (floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)?.length !== 2) return `its ${what} embedding is not a constant 2-D float32 table`;
+      if (node.input?.[4] && floatWeightDims(ctx.view, node.input[4], ctx.loc)?.length !== 2) return 'its segment embedding is not a constant 2-D float32 table';
+      for (const [i, what] of [[5, 'gamma'], [6, 'beta']] as const) if (floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)?.length !== 1) return `its ${what} is not a constant 1-D float32 vector`;
+      if (node.input?.[8]) return 'position_ids given: QEmbedLayerNormalization has no such input';
+      if (node.output?.[2]) return 'its embedding sum is read: QEmbedLayerNormalization does not output it';
+      const other = (node.attribute ?? []).find((a) => a.name !== 'epsilon');
+      if (other) return `attribute ${other.name}: QEmbedLayerNormalization does not take it`;
+      return undefined;
+    },
+    apply: (node, ctx) => emitQEmbedLayerNorm(ctx, node),
   },
   LSTM: {
     check(node, ctx) {
