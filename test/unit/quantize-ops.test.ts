@@ -99,6 +99,49 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     }
   });
 
+  for (const opset of [7, 8, 9]) {
+    it(`an opset-${opset} export (BatchNormalization, Upsample${opset < 9 ? ' with scales in an attribute' : ''}) is raised to 10 for static and dynamic INT8`, async () => {
+      const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
+      const k3 = [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])];
+      const upsample: NodeProto = opset < 9
+        ? { name: '/up/Upsample', op_type: 'Upsample', input: ['r'], output: ['u'], attribute: [{ name: 'scales', type: AttributeType.FLOATS, floats: [1, 1, 2, 2] }, { name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode('nearest') }] }
+        : { name: '/up/Upsample', op_type: 'Upsample', input: ['r', 'up.scales'], output: ['u'], attribute: [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode('nearest') }] };
+      const m = model([
+        { name: '/c1/Conv', op_type: 'Conv', input: ['x', 'c1.weight', 'c1.bias'], output: ['c'], attribute: k3 },
+        { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['c', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], output: ['b'], attribute: opset < 9 ? [{ name: 'spatial', type: AttributeType.INT, i: 1 }] : [] },
+        { name: '/relu/Relu', op_type: 'Relu', input: ['b'], output: ['r'] },
+        upsample,
+        { name: '/c2/Conv', op_type: 'Conv', input: ['u', 'c2.weight', 'c2.bias'], output: ['y'], attribute: k3 },
+      ], [t('c1.weight', [8, 3, 3, 3], 31, 0.3), t('c1.bias', [8], 32, 0.1), makeTensor('bn.scale', DataType.FLOAT, [8], new Float32Array(8).fill(1.2)), t('bn.bias', [8], 33, 0.1),
+        t('bn.mean', [8], 34, 0.1), makeTensor('bn.var', DataType.FLOAT, [8], new Float32Array(8).fill(0.8)), t('c2.weight', [4, 8, 3, 3], 35, 0.3), t('c2.bias', [4], 36, 0.1),
+        ...(opset < 9 ? [] : [makeTensor('up.scales', DataType.FLOAT, [4], Float32Array.of(1, 1, 2, 2))])],
+      [vi('x', 1, [1, 3, 8, 8])], [vi('y', 1, [1, 4, 16, 16])], opset);
+      m.ir_version = 3;
+      for (const mode of ['static', 'dynamic'] as const) {
+        const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4' });
+        assert.ok(q.result.warnings.some((w) => w.includes(`upgraded from opset ${opset} to 10`)), q.result.warnings.join('\n'));
+        assert.equal(q.ops.Resize, 1, JSON.stringify(q.ops));
+        assert.equal(q.ops.Upsample, undefined);
+        // (below opset 13 the Q/DQ are onnxruntime's com.microsoft ones)
+        assert.ok(q.ops[mode === 'static' ? 'com.microsoft.QuantizeLinear' : 'ConvInteger'] >= 1, JSON.stringify(q.ops));
+        assert.ok(q.fidelity.cosine > 0.999, `${mode}: cosine ${q.fidelity.cosine}`);
+      }
+    });
+  }
+
+  it('an opset-7 BatchNormalization over elements (spatial=0) cannot be raised: static INT8 says so in one line', async () => {
+    const m = model([
+      { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['x', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], output: ['b'], attribute: [{ name: 'spatial', type: AttributeType.INT, i: 0 }] },
+      { name: '/fc/MatMul', op_type: 'MatMul', input: ['b', 'fc.weight'], output: ['y'] },
+    ], [t('bn.scale', [16], 41), t('bn.bias', [16], 42), t('bn.mean', [16], 43), makeTensor('bn.var', DataType.FLOAT, [16], new Float32Array(16).fill(1)), t('fc.weight', [16, 8], 44)],
+    [vi('x', 1, [2, 16])], [vi('y', 1, [2, 8])], 7);
+    m.ir_version = 3;
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm.onnx'));
+    await assert.rejects(quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'static', calibration: 'random:4' }), /static INT8 needs opset 10 .*spatial=0.*--mode weight/);
+    assert.ok(!fs.existsSync(path.join(dir, 'q.onnx')));
+  });
+
   it('a weight several layers read (a block applied in a loop, unrolled): dynamic INT8 writes it once', async () => {
     const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
     const steps = 4;
@@ -266,10 +309,10 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     };
     const products = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
     await assert.rejects(run(products, { mode: 'weight' }), /nothing was quantized in weight mode: 1 node skipped \(1: input 1 is not a constant float32\/float16 weight\)/);
-    // A conv net in dynamic mode below opset 9 (no ConvInteger, and no upgrade from there): say which mode would take it.
+    // A conv net in dynamic mode below opset 7 (no ConvInteger, and no upgrade from there): say which mode would take it.
     const old = conv();
-    old.opset_import = [{ domain: '', version: 8 }];
-    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 8.*--mode weight/);
+    old.opset_import = [{ domain: '', version: 6 }];
+    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 6 and could not be raised \(opset 6 is older than QuantLens raises.*--mode weight/);
     // An already quantized model (an earlier output): refused in every mode, before anything runs.
     const q = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:8', objective: 'size' });
     for (const mode of ['static', 'dynamic', 'weight'] as const) {

@@ -27,6 +27,12 @@ export function attrFloats(node: NodeProto, name: string): number[] | undefined 
   return attr(node, name)?.floats?.map(Number);
 }
 
+/** A STRING attribute decoded, or undefined when absent. */
+export function attrString(node: NodeProto, name: string): string | undefined {
+  const s = attr(node, name)?.s;
+  return s ? new TextDecoder().decode(s) : undefined;
+}
+
 /** A TENSOR attribute (Constant's value), or undefined. */
 export const attrTensor = (node: NodeProto, name: string): TensorProto | undefined => attr(node, name)?.t ?? undefined;
 

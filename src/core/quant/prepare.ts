@@ -1,12 +1,12 @@
 import { openCalibration, type CalibrationData } from '../calib/data';
-import { CancelledError } from '../base/errors';
+import { CancelledError, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
-import { upgradeOpset9To10 } from '../onnx/opset-upgrade';
+import { upgradeBlocker, upgradeToOpset10 } from '../onnx/opset-upgrade';
 import { fuseHardActivations } from '../onnx/fuse-hard-activations';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
@@ -169,9 +169,14 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10
   // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade).
   const dynamicConvs = modes.has('dynamic') && (graph.node ?? []).some((n) => n.op_type === 'Conv' && (n.domain ?? '') === '');
-  if ((modes.has('static') || dynamicConvs) && editor.opset() === 9) {
-    const r = upgradeOpset9To10(editor);
-    warnings.push(`model upgraded from opset 9 to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} Slice/TopK nodes rewritten)` : ''}`);
+  const from = editor.opset();
+  if ((modes.has('static') || dynamicConvs) && from < 10) {
+    const blocker = upgradeBlocker(editor);
+    if (blocker && modes.has('static')) throw new QuantLensError(loaded.loc.file, `static INT8 needs opset 10 (QuantizeLinear and the QLinear kernels), and ${blocker}: re-export at opset 10 or later, or use --mode weight`);
+    if (!blocker) {
+      const r = upgradeToOpset10(editor);
+      warnings.push(`model upgraded from opset ${from} to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} Slice/TopK/Upsample nodes rewritten)` : ''}`);
+    }
   }
   const plan = new Map<string, QuantizeOptions>();
   const skipped: NodeDecision[] = [];

@@ -1,4 +1,5 @@
 import { reducesRange } from '../options';
+import { upgradeBlocker } from '../../onnx/opset-upgrade';
 import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
@@ -311,7 +312,7 @@ export const DYNAMIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   },
   Conv: {
     check(node, ctx) {
-      if (ctx.editor.opset() < 10) return `dynamic Conv needs opset 10 (ConvInteger); this model is opset ${ctx.editor.opset()}, which QuantLens upgrades only from 9 (use --mode weight)`;
+      if (ctx.editor.opset() < 10) return `dynamic Conv needs opset 10 (ConvInteger); this model is opset ${ctx.editor.opset()} and could not be raised (${upgradeBlocker(ctx.editor)}; use --mode weight)`;
       const dims = floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc);
       if (!dims || dims.length < 3) return 'input 1 is not a constant float32 convolution weight';
       const b = node.input?.[2];
