@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < truth.length; i++) if (floatRead[i] !== truth[i]) console.log(`  float misread '${truth[i]}' as '${floatRead[i]}'`);
   const variants: Array<[string, (out: string) => Promise<unknown>]> = [
     ['weight-int8', (o) => quantizeModel(rec, o, { mode: 'weight' })],
-    ['dynamic-int8', (o) => quantizeModel(rec, o, { mode: 'dynamic' })],
+    ['dynamic-int8', (o) => quantizeModel(rec, o, { mode: 'dynamic', objective: 'size' })],
     ['static-16', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib16 })],
     ['static-16-mse', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib16, calibrationMethod: 'mse' })],
     ['static-64', (o) => quantizeModel(rec, o, { mode: 'static', calibration: calib64})],

@@ -35,6 +35,7 @@ export function formatQuantizeResult(r: QuantizeResult | PipelineQuantizeResult)
     ...fidelityLines(r.fidelity, r.fidelityData),
     `  latency: float ${r.latencyMs.reference.toFixed(2)} ms, quantized ${r.latencyMs.candidate.toFixed(2)} ms`,
     ...(r.placement ? [`  placement: --static-ops ${r.placement.chosen}${r.placement.boundaries ? ` with boundaries (${r.placement.heavyOnly ? 'heavy ' : ''}layers before float ops quantized, their outputs dequantized)` : ''} (${r.placement.why})`] : []),
+    ...(r.dynamicConvs ? [`  dynamic convs: ${({ all: 'every conv dynamic', dense: 'grouped (depthwise) convs kept float for speed', none: 'kept float for speed' } as const)[r.dynamicConvs.chosen]} (${r.dynamicConvs.why})`] : []),
     ...(r.weightFormat ? [`  weight format: ${r.weightFormat.chosen}${r.weightFormat.candidates.find((c) => c.format === r.weightFormat!.chosen)?.int8InMemory ? ' (int8 in memory)' : ' (int8 in the file, float once loaded)'} (${r.weightFormat.why})`] : []),
     ...r.warnings.map((w) => `  warning: ${w}`),
     `  report: ${r.report}`,

@@ -42,7 +42,6 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
     ['--histogram-values with MinMax', ['quantize', model, '-o', 'OUT', '--mode', 'static', '--calibration', 'random:2', '--calibration-method', 'minmax', '--histogram-values', '4096'], /--histogram-values applies to the histogram methods \(percentile, entropy, mse\)/],
     ['--histogram-values outside static mode', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--histogram-values', '4096'], /--histogram-values applies to --mode static only/],
     ['--steps without --progressive', ['quantize', model, '-o', 'OUT', '--mode', 'weight', '--steps', '3'], /--steps applies with --progressive only/],
-    ['--objective in dynamic mode', ['quantize', model, '-o', 'OUT', '--mode', 'dynamic', '--objective', 'size'], /--objective applies to --mode static and weight, not --mode dynamic/],
     ['--weight-format outside weight mode', ['quantize', model, '-o', 'OUT', '--mode', 'static', '--calibration', 'random:2', '--weight-format', 'expand'], /--weight-format applies to --mode weight only, not --mode static/],
     ['an unknown --weight-format', ['quantize', model, '-o', 'OUT', '--weight-format', 'fp8'], /--weight-format must be auto, dequantize, nbits, expand, nbits\+expand, not 'fp8'/],
     ['N:M with a sparsity', ['prune', model, '-o', 'OUT', '--method', 'nm', '--sparsity', '0.5'], /--sparsity does not apply to --method nm/],

@@ -251,6 +251,26 @@ describe('editor: the results page in Chromium', function () {
     await p.close();
   });
 
+  it('quantize summary, dynamic mode: the convs timed as ConvInteger and as float beside float, and the one written', async () => {
+    const view = {
+      input: 'm.onnx', output: 'm.dynamic.onnx', mode: 'dynamic 8-bit', device: 'cpu', sizeBefore: 13e6, sizeAfter: 9.6e6, latencyMs: { reference: 5, candidate: 4.9 },
+      fidelity: { y: { cosine: 0.9999, sqnr: 40, maxAbsError: 0.01, top1Agreement: 1, headline: { metric: 'top1' as const, value: 1 } } },
+      fidelityData: 'random:4', quantized: 1, skipped: [{ node: '/features.0/Conv', reason: "kept float for speed: onnxruntime's ConvInteger ran slower than float's Conv on this CPU" }], warnings: [],
+      dynamicConvs: { chosen: 'none', floatMs: 5, candidates: [
+        { convs: 'all', nodes: 53, latencyMs: 22, nsr: 0.0003 },
+        { convs: 'dense', nodes: 18, latencyMs: 10.2, nsr: 0.0002 },
+        { convs: 'none', nodes: 1, latencyMs: 5.1, nsr: 0.00001 }] },
+    };
+    const { p } = await open({ model: 'm.onnx', sections: { quantize: view } });
+    assert.match(await p.locator('#root').innerText(), /Dynamic convs timed beside float \(5\.00 ms\)/);
+    const rows = await p.locator('table.sortable').first().locator('tbody tr').allInnerTexts();
+    assert.ok(rows.some((r) => /^convs float \(written\)\s+1\s+5\.10\s+1\.02×/.test(r)), rows.join(' | '));
+    assert.ok(rows.some((r) => /^every conv dynamic\s+53\s+22\.00\s+4\.40×/.test(r)), rows.join(' | '));
+    await p.setViewportSize({ width: 360, height: 800 });
+    assert.equal(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');
+    await p.close();
+  });
+
   it('sweep chart and heatmap draw from their data; a point can be kept from the keyboard', async () => {
     const point = (s: number) => ({ sparsity: s, sizeBytes: 1e6 * (1 - s), latencyMs: 1 - s / 2, cosine: 1 - s / 3, sqnr: 20 - s * 10, top1Agreement: 1 - s / 4, parameters: Math.round(1e5 * (1 - s)), model: `m-${s}.onnx`, achieved: s });
     const { p, sent } = await open({ model: 'm.onnx', sections: { sweep: { model: 'm.onnx', method: 'structured', points: [point(0.2), point(0.5)], done: true, fidelityData: 'random:4' } } });

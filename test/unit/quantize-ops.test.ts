@@ -83,6 +83,23 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.equal(w.data_type, DataType.UINT8);
   });
 
+  it('Conv net, dynamic INT8: under --objective latency its convs are timed as ConvInteger and as float, the faster written; --objective size quantizes them all', async () => {
+    const { FIXTURES } = await import('../../src/core/fixtures');
+    const timed = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'dynamic' });
+    const choice = timed.result.dynamicConvs!;
+    assert.deepEqual(choice.candidates.map((c) => c.convs), ['all', 'none']); // no grouped conv in this net
+    const [all, none] = choice.candidates;
+    // the one written is the fastest, or one that quantizes more within the noise of it
+    const chosen = choice.candidates.find((c) => c.convs === choice.chosen)!;
+    assert.ok(chosen.latencyMs <= Math.min(all.latencyMs, none.latencyMs) * (1 + Math.max(0.05, choice.spread)) + 1e-9, JSON.stringify(choice));
+    assert.equal(timed.ops.ConvInteger ?? 0, choice.chosen === 'all' ? 2 : 0);
+    assert.equal(timed.result.quantized.length, chosen.nodes);
+    if (choice.chosen === 'none') assert.ok(timed.result.skipped.filter((s) => /kept float for speed: onnxruntime's ConvInteger ran slower/.test(s.reason)).length === 2);
+    const size = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'dynamic', objective: 'size' });
+    assert.equal(size.result.dynamicConvs, undefined);
+    assert.equal(size.ops.ConvInteger, 2);
+  });
+
   it('Conv, dynamic INT8 below opset 11: DynamicQuantizeLinear built from opset-10 ops gives the same outputs', async () => {
     const at = async (opset: number) => {
       const m = conv();

@@ -46,6 +46,7 @@ export function quantizeSummary(v: QuantizeView): HTMLElement[] {
   for (const w of otherWarnings(v.warnings, v.fidelityData)) out.push(el('p', { cls: 'warning', text: w }));
   if (v.placement) out.push(placementView(v.placement));
   if (v.weightFormat) out.push(weightFormatView(v.weightFormat));
+  if (v.dynamicConvs) out.push(dynamicConvsView(v.dynamicConvs));
   if (v.skipped.length) {
     out.push(sortableTable<{ node: string; reason: string }>('Skipped', [{ head: 'node', value: (r) => r.node }, { head: 'why', value: (r) => r.reason }], v.skipped, { limit: 500 }));
   }
@@ -76,6 +77,20 @@ function weightFormatView(f: NonNullable<QuantizeView['weightFormat']>): HTMLEle
     { head: 'fidelity', value: (c: C) => `${c.faithful ? 'kept' : 'lost'} (noise ${(c.nsr * 100).toFixed(3)}%)` },
   ];
   return sortableTable(`Weight formats timed beside float (${f.floatMs.toFixed(2)} ms)`, cols, f.candidates, { limit: 10 });
+}
+
+/** Dynamic INT8 timed with its convs as ConvInteger and as float, beside float (same runs, interleaved). */
+function dynamicConvsView(d: NonNullable<QuantizeView['dynamicConvs']>): HTMLElement {
+  type C = NonNullable<QuantizeView['dynamicConvs']>['candidates'][number];
+  const label: Record<string, string> = { all: 'every conv dynamic', dense: 'grouped convs float', none: 'convs float' };
+  const cols = [
+    { head: 'convs', value: (c: C) => `${label[c.convs] ?? c.convs}${c.convs === d.chosen ? ' (written)' : ''}` },
+    { head: 'nodes', value: (c: C) => c.nodes },
+    { head: 'ms', value: (c: C) => c.latencyMs.toFixed(2) },
+    { head: '÷ float', value: (c: C) => `${(c.latencyMs / d.floatMs).toFixed(2)}×` },
+    { head: 'noise', value: (c: C) => `${(c.nsr * 100).toFixed(3)}%` },
+  ];
+  return sortableTable(`Dynamic convs timed beside float (${d.floatMs.toFixed(2)} ms)`, cols, d.candidates, { limit: 10 });
 }
 
 /** Where the time goes: the latency with its spread, then per operator type, float vs quantized. */

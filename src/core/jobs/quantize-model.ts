@@ -23,6 +23,7 @@ import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { choosePlacement, chosenPlan, floatForSpeed, placementPlan, type PlacementChoice } from './placement';
+import { chooseDynamicConvs, dynamicConvPlan, type DynamicConvChoice } from './dynamic-convs';
 import { chooseWeightFormat, type WeightFormatChoice } from './weight-format';
 import { QUANTIZE } from './options/quantize';
 import { checkValues } from './options/schema';
@@ -51,6 +52,8 @@ export interface QuantizeResult {
   placement?: PlacementChoice;
   /** --mode weight --weight-format auto: each form's time beside float and its fidelity, and the one written. */
   weightFormat?: WeightFormatChoice;
+  /** --mode dynamic under --objective latency: the model timed with its convs dynamic and float, and the one written. */
+  dynamicConvs?: DynamicConvChoice;
 }
 
 export interface QuantizeReport extends QuantizeResult {
@@ -215,6 +218,28 @@ export async function quantizeModel(input: string, output: string, partial: Part
     }
     if (chosen.latencyMs > placement.floatMs * 1.02) warnings.push(`static INT8 is not faster than float on this CPU under any placement that keeps its fidelity (${placement.why}); written with the unfused layers float, ${chosen.nodes} nodes quantized; --objective size quantizes every layer (smaller, slower)`);
   }
+  // Dynamic INT8 under --objective latency: time its convs as ConvInteger against leaving them float.
+  let dynamicConvs: DynamicConvChoice | undefined;
+  if (options.mode === 'dynamic' && options.objective === 'latency' && !recipe && options.budget === undefined && !options.progressive && !streamsOutput(loaded) && prep.plan.size) {
+    const td = performance.now();
+    const data = openCalibration(options.calibration ?? 'random:4', loaded.model.graph!, { maxSamples: Math.min(8, options.maxSamples), inputShapes: options.inputShapes });
+    try {
+      dynamicConvs = await chooseDynamicConvs(input, prep, data, partial.objective === 'latency', ctx);
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      warnings.push(`timing dynamic convs against float ones failed (${errorLine(e)}); wrote every conv dynamic`);
+    }
+    if (dynamicConvs) {
+      const plan = dynamicConvPlan(prep, dynamicConvs);
+      select = plan.select;
+      placementSkipped.push(...plan.skipped);
+      lap('dynamicConvs', td);
+      const chosen = dynamicConvs.candidates.find((c) => c.convs === dynamicConvs!.chosen)!;
+      if (partial.objective === 'latency' && chosen.latencyMs >= dynamicConvs.floatMs) {
+        throw new QuantLensError(input, `dynamic INT8 is not faster than float on this CPU (${dynamicConvs.why}): nothing written; --objective size writes the smaller model anyway`);
+      }
+    }
+  }
   const weightFormat = await measuredWeightFormat(input, loaded, options, prep, !!recipe, warnings, ctx);
   // 'auto' left unmeasured (large, streamed, recipes...) writes 'dequantize', except embedding tables: a
   // DequantizeLinear before a Gather expands the whole table on every run (an LLM's vocabulary for each
@@ -292,6 +317,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     warnings,
     ...(placement ? { placement } : {}),
     ...(weightFormat ? { weightFormat } : {}),
+    ...(dynamicConvs ? { dynamicConvs } : {}),
   };
   const report: QuantizeReport = {
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), ...(prep.smoothing ? { smoothing: prep.smoothing } : {}),

@@ -79,9 +79,8 @@ export const QUANTIZE: CommandSpec = {
       choices: { auto: 'time compute and residual beside float, keep the fastest that holds fidelity', compute: 'weight layers, pooling, data movement', residual: 'also Adds of two activations', all: 'every Add and Mul' },
     },
     {
-      flag: 'objective', kind: 'choice', target: 'options.objective', help: 'what to favour (static: where Q/DQ go; weight: how the weights are written)',
-      applies: (v) => !v.recipe && v.mode === 'dynamic' && 'applies to --mode static and weight, not --mode dynamic',
-      choices: { latency: 'no slower than float (static: exit 1 when asked for and not met)', size: 'the smallest model (weight: int8 in memory too)', accuracy: 'the most faithful model' },
+      flag: 'objective', kind: 'choice', target: 'options.objective', help: 'what to favour (static: where Q/DQ go; weight: how the weights are written; dynamic: whether convs go dynamic)',
+      choices: { latency: 'no slower than float (static and dynamic: exit 1 when asked for and not met)', size: 'the smallest model (weight: int8 in memory too; dynamic: every conv)', accuracy: 'the most faithful model' },
     },
     {
       flag: 'weight-format', kind: 'choice', target: 'options.weightFormat', help: 'how int8 weights are written (--mode weight)',

@@ -34,6 +34,8 @@ export interface QuantizeView {
   placement?: { chosen: string; boundaries?: boolean; heavyOnly?: boolean; floatMs: number; candidates: Array<{ placement: string; boundaries?: boolean; heavyOnly?: boolean; nodes: number; latencyMs: number; drop: number; nsr: number; faithful: boolean }> };
   /** --mode weight --weight-format auto: each form of the int8 weights timed beside float and scored, and the one written. */
   weightFormat?: { chosen: string; floatMs: number; candidates: Array<{ format: string; int8InMemory: boolean; latencyMs: number; nsr: number; faithful: boolean }> };
+  /** --mode dynamic under --objective latency: the model timed with its convs dynamic (ConvInteger) and float, and the one written. */
+  dynamicConvs?: { chosen: string; floatMs: number; candidates: Array<{ convs: string; nodes: number; latencyMs: number; nsr: number }> };
   sensitivityReport?: string;
 }
 

@@ -13,6 +13,7 @@ export function quantizeView(report: QuantizeReport, sensitivityReport?: string)
     ...(report.profile ? { profile: report.profile } : {}),
     ...(report.placement ? { placement: { chosen: report.placement.chosen, boundaries: report.placement.boundaries, heavyOnly: report.placement.heavyOnly, floatMs: report.placement.floatMs, candidates: report.placement.candidates } } : {}),
     ...(report.weightFormat ? { weightFormat: { chosen: report.weightFormat.chosen, floatMs: report.weightFormat.floatMs, candidates: report.weightFormat.candidates } } : {}),
+    ...(report.dynamicConvs ? { dynamicConvs: { chosen: report.dynamicConvs.chosen, floatMs: report.dynamicConvs.floatMs, candidates: report.dynamicConvs.candidates } } : {}),
     ...(sensitivityReport ? { sensitivityReport } : {}),
   };
 }
