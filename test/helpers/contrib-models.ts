@@ -13,16 +13,21 @@ const withContribDomain = (m: ModelProto) => { m.opset_import!.push({ domain: MS
 
 export const GENAI = { hidden: 64, heads: 4, kvHeads: 2, headSize: 16, layers: 2, vocab: 200 };
 
-/** Decoder with input_ids, attention_mask and past_key_values.N.key/value; present.N.* and logits out. */
-export function genaiDecoder(seed = 3): ModelProto {
+/**
+ * Decoder with input_ids (or, with `inputsEmbeds`, inputs_embeds), attention_mask and
+ * past_key_values.N.key/value; present.N.* and logits out.
+ */
+export function genaiDecoder(seed = 3, inputsEmbeds = false): ModelProto {
   const rng = new Rng(seed);
   const { hidden: H, heads, kvHeads, headSize: hd, layers, vocab: V } = GENAI;
   const b = new ModelBuilder(17);
   const w = (name: string, i: number, o: number) => b.initializer(name, DataType.FLOAT, [i, o], trainedWeight(rng, i, o, i, 2));
   const norm = (name: string) => b.initializer(name, DataType.FLOAT, [H], smallVector(rng, H, 1, 0.1));
-  const ids = b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
+  const table = trainedWeight(rng, V, H, 4);
+  let x = inputsEmbeds
+    ? b.input('inputs_embeds', DataType.FLOAT, ['batch_size', 'sequence_length', H])
+    : b.op('/model/embed_tokens', 'Gather', [b.initializer('model.embed_tokens.weight', DataType.FLOAT, [V, H], table), b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length'])]);
   const mask = b.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);
-  let x = b.op('/model/embed_tokens', 'Gather', [b.initializer('model.embed_tokens.weight', DataType.FLOAT, [V, H], trainedWeight(rng, V, H, 4)), ids]);
   // seqlens_k = sum(mask) - 1 and total_sequence_length, int32, as the builder computes them
   const s = '/model/attn_mask_reformat';
   const i64 = (v: bigint) => b.constant(s, DataType.INT64, [], BigInt64Array.of(v));
@@ -56,6 +61,16 @@ export function genaiDecoder(seed = 3): ModelProto {
   b.rename(b.op('/lm_head', 'MatMul', [final, w('lm_head.MatMul.weight', H, V)]), 'logits');
   b.output('logits', DataType.FLOAT, ['batch_size', 'sequence_length', V]);
   return withContribDomain(b.build());
+}
+
+/** The embedding model of a genai pipeline around `genaiDecoder(seed, true)`: input_ids → inputs_embeds (the same table). */
+export function genaiEmbedding(seed = 3): ModelProto {
+  const { hidden: H, vocab: V } = GENAI;
+  const b = new ModelBuilder(17);
+  const table = b.initializer('model.embed_tokens.weight', DataType.FLOAT, [V, H], trainedWeight(new Rng(seed), V, H, 4));
+  b.rename(b.op('/model/embed_tokens', 'Gather', [table, b.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length'])]), 'inputs_embeds');
+  b.output('inputs_embeds', DataType.FLOAT, ['batch_size', 'sequence_length', H]);
+  return b.build();
 }
 
 export const BERT = { hidden: 64, heads: 4, layers: 2, vocab: 300, positions: 64 };

@@ -5,7 +5,9 @@ import { pruneModel } from '../../src/core/prune/prune-model';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import type { ModelProto } from '../../src/core/onnx/proto';
-import { BERT, GENAI, genaiDecoder, optimizedBert } from '../helpers/contrib-models';
+import { BERT, GENAI, genaiDecoder, genaiEmbedding, optimizedBert } from '../helpers/contrib-models';
+import fs from 'node:fs';
+import { quantizePipeline } from '../../src/core/jobs/quantize-pipeline';
 import { tmpDir } from '../helpers/util';
 
 const opsOf = (file: string) => {
@@ -55,6 +57,27 @@ describe('graphs of onnxruntime contrib ops (genai decoder, optimized BERT)', fu
     assert.deepEqual(up.dims!.map(Number), [H, 3 * H]);
     const s = await analyzeSensitivity(input, { calibration: 'random:4', inputShapes: decoderShapes, output: null });
     assert.equal(s.layers.length, matmuls);
+  });
+
+  it('an onnxruntime-genai folder (embedding + GroupQueryAttention decoder): calibrated by generation with the KV cache, quantized, judged by tokens', async () => {
+    const dir = tmpDir();
+    const folder = path.join(dir, 'genai');
+    fs.mkdirSync(folder);
+    saveModel(genaiEmbedding(), path.join(folder, 'embeds.onnx'));
+    saveModel(genaiDecoder(3, true), path.join(folder, 'model.onnx'));
+    fs.writeFileSync(path.join(folder, 'genai_config.json'), JSON.stringify({ model: { eos_token_id: 2, embedding: { filename: 'embeds.onnx' }, decoder: { filename: 'model.onnx', num_hidden_layers: layers } } }));
+    const prompts = (seed: number) => Array.from({ length: 6 }, (_, i) => Array.from({ length: 3 + (i % 3) }, (_, k) => 3 + ((seed * 31 + i * 17 + k * 7) % (GENAI.vocab - 3))));
+    for (const [name, seed] of [['calib', 1], ['eval', 2]] as const) {
+      fs.mkdirSync(path.join(dir, name));
+      fs.writeFileSync(path.join(dir, name, 'prompts.json'), JSON.stringify(prompts(seed)));
+    }
+    const r = await quantizePipeline(folder, path.join(dir, 'out'), { calibration: path.join(dir, 'calib'), evaluation: path.join(dir, 'eval') });
+    assert.ok(r.decoderSteps > 6, `${r.decoderSteps} decoder steps recorded`);
+    const decoder = r.components.find((c) => c.role === 'decoder')!;
+    assert.ok(decoder.result && decoder.result.quantized.length === matmuls, JSON.stringify(decoder.result?.quantized));
+    assert.equal(opsOf(path.join(dir, 'out', 'model.onnx')).GroupQueryAttention, layers);
+    // random weights: this checks that generation runs through the cache and the quantized decoder, not accuracy
+    assert.ok(r.judged.tokens.agreement > 0.5, `${r.judged.tokens.agreement}`);
   });
 
   it('optimized BERT, dynamic INT8: each Attention becomes QAttention, the embeddings QEmbedLayerNormalization and each MatMul MatMulInteger', async () => {
