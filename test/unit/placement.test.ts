@@ -123,6 +123,25 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(res.quantized.includes('/add/Add') && res.quantized.includes('/gate/Conv'));
   });
 
+  it('a net whose every conv feeds float ops or the output: the search tries them with boundaries, never the float model itself', async () => {
+    // conv → Relu → conv → the model's output (and ArgMax): fused-only quantizes nothing here.
+    const m = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g',
+        node: [conv('c1', 'x', 'a'), { name: '/relu/Relu', op_type: 'Relu', input: ['a'], output: ['a1'] }, conv('c2', 'a1', 'y'),
+          { name: '/argmax/ArgMax', op_type: 'ArgMax', input: ['y'], output: ['labels'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] }],
+        initializer: [w('c1.weight', [8, 3, 3, 3], 11), w('c1.bias', [8], 12, 0.05), w('c2.weight', [5, 8, 3, 3], 13), w('c2.bias', [5], 14, 0.05)],
+        input: [vi('x', 1, [1, 3, 32, 32])], output: [vi('y', 1, [1, 5, 32, 32]), vi('labels', DataType.INT64, [1, 32, 32])],
+      },
+    });
+    const f = path.join(dir, 'two-convs.onnx');
+    saveModel(m, f);
+    const r = await quantizeModel(f, path.join(dir, 'two-convs.q.onnx'), { mode: 'static', calibration: 'random:8' });
+    assert.ok(r.placement!.candidates.length >= 1 && r.placement!.candidates.every((c) => c.nodes > 0 && c.boundaries), JSON.stringify(r.placement!.candidates));
+    assert.deepEqual(r.quantized.sort(), ['/c1/Conv', '/c2/Conv']);
+  });
+
   it('the CLI prints the placement and refuses unknown objectives', async () => {
     const out: string[] = [];
     const io = { stdout: (s: string) => out.push(s), stderr: (s: string) => out.push(s) };

@@ -172,6 +172,9 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     ];
     for (const v of variants) {
       const names = [...prep.plan.keys()].filter(v.select);
+      // A placement that quantizes nothing is the float model, not a result (two convs whose output is the
+      // model's: fused-only keeps both float, boundaries quantize them).
+      if (!names.some((n) => prep.plan.get(n)?.mode === 'static')) continue;
       // With boundaries, only layers the fused-only plan leaves float change: none, nothing new to try.
       if (v.boundaries && names.length === fusedNames.length) continue;
       const key = `${v.boundaries}\n${names.join('\n')}`;
