@@ -2,6 +2,7 @@ import { openCalibration, type CalibrationData, type Feeds } from './calib/data'
 import { CancelledError, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
 import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
+import { isFeatureOutput } from './eval/output-kind';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
 import { chosenDims, type InputShapes } from './calib/input-shapes';
@@ -84,8 +85,9 @@ export async function compareModels(reference: string, candidate: string, opts: 
   const a = await runModel(reference, sizes.reference, samples, data.source, { ...opts, mappedWeights: !!opts.mappedReference }, ctx, 0);
   const b = await runModel(candidate, sizes.candidate, samples, data.source, { ...opts, mappedWeights: false }, ctx, 1);
   const outputs: CompareReport['outputs'] = {};
+  const graph = known?.referenceGraph ?? ref!.model.graph!;
   for (const name of a.outputNames) {
-    const acc = new FidelityAccumulator();
+    const acc = new FidelityAccumulator(isFeatureOutput(graph, name));
     samples.forEach((_, k) => {
       if (!b.outputs[k][name]) throw new QuantLensError(candidate, `has no output '${name}' (the reference has)`);
       acc.add(a.outputs[k][name], b.outputs[k][name]);
@@ -103,7 +105,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     ...(b.fallbackReason ? { fallbackReason: b.fallbackReason } : {}),
     samples: samples.length,
     data: data.source,
-    inputShapes, chosenDims: chosenDims(known?.referenceGraph ?? ref!.model.graph!, inputShapes),
+    inputShapes, chosenDims: chosenDims(graph, inputShapes),
     ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
     ...(opts.mappedReference ? { mappedReference: true } : {}),
     ...(a.segments > 1 || b.segments > 1 ? { segments: { reference: a.segments, candidate: b.segments } } : {}),

@@ -56,6 +56,27 @@ describe('fidelity metrics', function () {
     assert.deepEqual(m.headline, { metric: 'top1', value: 0 });
   });
 
+  it('features (hidden states, embeddings) are judged by cosine alone: their argmax picks a feature, not an answer', async () => {
+    const { isFeatureOutput } = await import('../../src/core/eval/output-kind');
+    const graph = {
+      node: [
+        { op_type: 'LayerNormalization', input: ['h', 'g', 'b'], output: ['n'] }, { op_type: 'Identity', input: ['n'], output: ['out0'] },
+        { op_type: 'MatMul', input: ['n', 'w'], output: ['logits'] },
+        { op_type: 'SkipLayerNormalization', domain: 'com.microsoft', input: ['h', 'h', 'g', 'b'], output: ['y'] },
+      ],
+    };
+    assert.deepEqual(['last_hidden_state', 'image_embeds', 'pooler_output', 'present.0.key', 'out0', 'y', 'logits', 'softmax_11.tmp_0'].map((n) => isFeatureOutput(graph, n)), [true, true, true, true, true, true, false, false]);
+    // The same [1, T, C] tensors: as token scores their sequence decides, as features only cosine.
+    for (const features of [false, true]) {
+      const acc = new FidelityAccumulator(features);
+      acc.add(steps([0, 1, 1, 0, 2]), steps([0, 1, 0, 0, 2]));
+      const m = acc.result();
+      assert.equal(m.headline.metric, features ? 'cosine' : 'ctc'); // (mostly class 0: read as a CTC head)
+      assert.equal(m.top1Agreement, features ? null : 0.8);
+      assert.equal(m.sequenceAgreement, features ? undefined : 0);
+    }
+  });
+
   it('a slower result says so, with the operator types that grew; a faster one says nothing', () => {
     const p = (ops: Array<[string, number]>) => ({ runs: 5, totalMs: ops.reduce((a, [, ms]) => a + ms, 0), byOpType: ops.map(([op, ms]) => ({ op, ms, nodes: 1 })) });
     const profile = { reference: p([['Conv', 8], ['Add', 3]]), candidate: p([['Conv', 9], ['DequantizeLinear', 6], ['Add', 2]]) };

@@ -29,6 +29,9 @@ export class FidelityAccumulator {
   private sizeSame = 0;
   private sizeTotal = 0;
 
+  /** `features`: the output holds features, not scores (see isFeatureOutput): judged by cosine and SQNR only. */
+  constructor(private readonly features = false) {}
+
   add(refTensor: ort.Tensor, candTensor: ort.Tensor): void {
     let ref: Values = { dims: refTensor.dims.map(Number), type: refTensor.type, data: tensorValues(refTensor) };
     let cand: Values = { dims: candTensor.dims.map(Number), type: candTensor.type, data: tensorValues(candTensor) };
@@ -53,6 +56,11 @@ export class FidelityAccumulator {
       this.errSq += e * e;
       if (Math.abs(e) > this.maxErr) this.maxErr = Math.abs(e);
     }
+    this.rank = ref.dims.length;
+    if (this.features) {
+      this.inUnit = false;
+      return;
+    }
     // Top-1 agreement over the last axis (class or token logits), when that axis has choices.
     const last = ref.dims[ref.dims.length - 1] ?? 1;
     if (ref.dims.length >= 1 && last > 1 && ref.type !== 'bool' && ref.type !== 'string') {
@@ -62,7 +70,6 @@ export class FidelityAccumulator {
       }
     }
     // Maps [N, 1, H, W] (detection, segmentation probabilities): IoU of the maps thresholded at 0.5.
-    this.rank = ref.dims.length;
     if (ref.dims.length === 4 && Number(ref.dims[1]) === 1 && ref.type !== 'bool' && ref.type !== 'string') {
       for (let i = 0; i < a.length; i++) {
         const x = Number(a[i]), y = Number(b[i]);

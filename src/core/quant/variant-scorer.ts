@@ -2,6 +2,7 @@ import type * as ort from 'onnxruntime-node';
 import type { CalibrationData, Feeds } from '../calib/data';
 import { CancelledError } from '../base/errors';
 import { FidelityAccumulator, tensorValues } from '../eval/metrics';
+import { isFeatureOutput } from '../eval/output-kind';
 import { NsrAccumulator } from '../eval/stats';
 import type { Provider } from '../runtime/session';
 import fs from 'node:fs';
@@ -140,7 +141,7 @@ export class VariantScorer {
     const nsr = new NsrAccumulator();
     for (let i = 0; i < this.samples.length; i++) {
       for (const [k, ref] of Object.entries(this.reference[i])) {
-        if (!acc.has(k)) acc.set(k, new FidelityAccumulator());
+        if (!acc.has(k)) acc.set(k, new FidelityAccumulator(isFeatureOutput(this.prep.loaded.model.graph!, k)));
         acc.get(k)!.add(ref, outputs[i][k]);
         if (ref.type === 'float32' || ref.type === 'float16') nsr.add(tensorValues(ref), tensorValues(outputs[i][k]));
       }
