@@ -1,7 +1,7 @@
 import type { CalibrationData } from '../calib/data';
 import type { JobContext } from '../base/jobs';
 import { attrInt } from '../onnx/attributes';
-import type { NodeDecision } from '../quant/context';
+import type { NodeDecision } from '../quant/options';
 import { applyQuantization, modulePathOfNode, type PreparedQuantization } from '../quant/prepare';
 import { GraphView } from '../onnx/graph';
 import { VariantScorer } from '../quant/variant-scorer';
