@@ -14,7 +14,8 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
   this.timeout(300_000);
   for (const name of ['transformer', 'tiny-vlm']) {
     it(`${name}: weight INT8 cosine ≥ 0.999 and MatMul weights ≥ 3.5x smaller`, async () => {
-      const r = await quantizeAndMeasure(FIXTURES[name].build(), { mode: 'weight', bits: 8 });
+      // One weight form (the default times the forms and may write MatMulNBits, whose block scales cost more bytes).
+      const r = await quantizeAndMeasure(FIXTURES[name].build(), { mode: 'weight', bits: 8, weightFormat: 'dequantize' });
       assert.ok(r.fidelity.cosine >= 0.999, `cosine ${r.fidelity.cosine}`);
       assert.ok(matMulShrink(r.report) >= 3.5, `MatMul weights shrink ${matMulShrink(r.report)}x`);
     });
