@@ -32,6 +32,7 @@ export function formatQuantizeResult(r: QuantizeResult | PipelineQuantizeResult)
   return [
     `wrote ${r.output}: ${mib(r.sizeBefore)} -> ${mib(r.sizeAfter)} (${(r.sizeBefore / Math.max(1, r.sizeAfter)).toFixed(2)}x smaller), ${r.quantized.length} nodes quantized${r.float16Weights ? ` (${r.float16Weights.length} more kept float for speed, weights stored float16)` : ''}, ${r.skipped.length} skipped, ${r.seconds.toFixed(2)} s on ${r.device}`,
     `  quantized weights: ${mib(r.weightBytes.before)} -> ${mib(r.weightBytes.after)}`,
+    ...(r.images ? [`  calibrated on ${r.images}`] : []),
     ...fidelityLines(r.fidelity, r.fidelityData),
     `  latency: float ${r.latencyMs.reference.toFixed(2)} ms, quantized ${r.latencyMs.candidate.toFixed(2)} ms`,
     ...(r.placement ? [`  placement: --static-ops ${r.placement.chosen}${r.placement.boundaries ? ` with boundaries (${r.placement.heavyOnly ? 'heavy ' : ''}layers before float ops quantized, their outputs dequantized)` : ''} (${r.placement.why})`] : []),
@@ -53,6 +54,7 @@ export function formatCompare(r: CompareReport | PipelineCompareReport): string 
   return [
     `${r.samples} samples (${r.data}) on ${r.device}`,
     ...inputLines(r.inputShapes, r.chosenDims),
+    ...(r.images ? [`  ${r.images}`] : []),
     ...fidelityLines(r.outputs, r.data, r.metric),
     `  latency: reference ${r.latencyMs.reference.toFixed(2)} ms, candidate ${r.latencyMs.candidate.toFixed(2)} ms`,
     `  size: reference ${mib(r.sizeBytes.reference)}, candidate ${mib(r.sizeBytes.candidate)}`,

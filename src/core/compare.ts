@@ -62,6 +62,8 @@ export interface CompareReport {
   /** The first sample's shape per input, and what that chose for the model's dynamic dimensions. */
   inputShapes: Record<string, number[]>;
   chosenDims: string[];
+  /** Image data: how many, and how they were prepared. */
+  images?: string;
 }
 
 /** SQNR of identical outputs is infinite; reports cap it at 200 dB (identical within float32). */
@@ -107,6 +109,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     data: data.source,
     inputShapes, chosenDims: chosenDims(graph, inputShapes),
     ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
+    ...(data.preprocessing ? { images: data.preprocessing } : {}),
     ...(opts.mappedReference ? { mappedReference: true } : {}),
     ...(a.segments > 1 || b.segments > 1 ? { segments: { reference: a.segments, candidate: b.segments } } : {}),
   };

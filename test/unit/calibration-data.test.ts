@@ -74,6 +74,74 @@ describe('calibration data', () => {
     assert.ok(Math.abs(v[0] - (1 - 0.485) / 0.229) < 1e-5); // white, channel 0, ImageNet mean/std
   });
 
+  it('images are prepared as their folder says: preprocess.json (mean/std, BGR), Hugging Face\'s preprocessor_config.json; uint8 and float16 inputs', () => {
+    const red = (dir: string) => {
+      const png = new PNG({ width: 32, height: 32 });
+      for (let i = 0; i < png.data.length; i += 4) png.data.set([255, 0, 0, 255], i);
+      fs.writeFileSync(path.join(dir, 'red.png'), PNG.sync.write(png));
+    };
+    const cnn = FIXTURES.cnn.build().graph!; // input float32 [batch, 3, 32, 32]
+    const first = (dir: string, g = cnn) => { const d = openCalibration(dir, g); return { d, t: Object.values([...d.samples()][0])[0] }; };
+    const px = (t: { data: unknown }, c: number) => Number((t.data as Float32Array)[c * 32 * 32]);
+
+    const plain = tmpDir();
+    red(plain);
+    const a = first(plain);
+    assert.ok(Math.abs(px(a.t, 0) - (1 - 0.485) / 0.229) < 1e-5 && Math.abs(px(a.t, 2) - (0 - 0.406) / 0.225) < 1e-5);
+    assert.equal(a.d.preprocessing, '1 image: ImageNet mean/std, RGB (preprocess.json in the folder changes it)');
+
+    // PaddleOCR's recogniser: (x/255 − 0.5) / 0.5 on BGR
+    const paddle = tmpDir();
+    red(paddle);
+    fs.writeFileSync(path.join(paddle, 'preprocess.json'), JSON.stringify({ mean: 0.5, std: 0.5, channels: 'bgr' }));
+    const b = first(paddle);
+    assert.deepEqual([px(b.t, 0), px(b.t, 1), px(b.t, 2)], [-1, -1, 1]); // blue, green, red
+    assert.match(b.d.preprocessing!, /mean \[0\.5, 0\.5, 0\.5\], std \[0\.5, 0\.5, 0\.5\], BGR \(from preprocess\.json\)/);
+
+    // A Hugging Face export's image processor (CLIP's mean/std), and one that only rescales
+    const hf = tmpDir();
+    red(hf);
+    fs.writeFileSync(path.join(hf, 'preprocessor_config.json'), JSON.stringify({ image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711], do_rescale: true, rescale_factor: 1 / 255 }));
+    assert.ok(Math.abs(px(first(hf).t, 0) - (1 - 0.48145466) / 0.26862954) < 1e-5);
+    fs.writeFileSync(path.join(hf, 'preprocessor_config.json'), JSON.stringify({ image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_normalize: false }));
+    assert.deepEqual([px(first(hf).t, 0), px(first(hf).t, 2)], [1, 0]);
+
+    // An export with its preprocessing inside takes uint8 pixels (NHWC here); a float16 export half floats.
+    const graphWith = (elem: number, dims: number[]) => onnx.GraphProto.create({ input: [{ name: 'image', type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } }] });
+    const u8 = first(plain, graphWith(DataType.UINT8, [1, 32, 32, 3])).t;
+    assert.equal(u8.type, 'uint8');
+    assert.deepEqual([...(u8.data as Uint8Array).slice(0, 3)], [255, 0, 0]);
+    const f16 = first(plain, graphWith(DataType.FLOAT16, [1, 3, 32, 32])).t;
+    assert.equal(f16.type, 'float16');
+    assert.equal(f16.dims.join(), '1,3,32,32');
+
+    fs.writeFileSync(path.join(paddle, 'preprocess.json'), '{"mean": [0.5, 0.5]}');
+    assert.throws(() => openCalibration(paddle, cnn), /preprocess\.json: "mean" must be three numbers \(or one\)/);
+  });
+
+  it('PNG crops of rendered text lines with PaddleOCR\'s preprocess.json give the recogniser the arrays its own preprocessing gives', async function () {
+    this.timeout(60_000);
+    const { renderRecLines, textLines, REC_H, REC_W } = await import('../helpers/ocr');
+    const { describeValue } = await import('../../src/core/onnx/value-type');
+    const arrays = await renderRecLines(textLines(4, 3));
+    const dir = tmpDir();
+    arrays.forEach((t, k) => {
+      const png = new PNG({ width: REC_W, height: REC_H });
+      for (let i = 0; i < REC_W * REC_H; i++) {
+        // back to pixels, RGB as image files hold them (the arrays are BGR)
+        for (let c = 0; c < 3; c++) png.data[i * 4 + c] = Math.round(t[(2 - c) * REC_W * REC_H + i] * 127.5 + 127.5);
+        png.data[i * 4 + 3] = 255;
+      }
+      fs.writeFileSync(path.join(dir, `line${k}.png`), PNG.sync.write(png));
+    });
+    fs.writeFileSync(path.join(dir, 'preprocess.json'), JSON.stringify({ mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channels: 'bgr' }));
+    const graph = onnx.GraphProto.create({ input: [{ name: 'x', type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'n' }, { dim_value: 3 }, { dim_value: REC_H }, { dim_param: 'w' }] } } } }] });
+    assert.deepEqual(describeValue(graph.input![0]).shape, ['n', 3, REC_H, 'w']);
+    const got = [...openCalibration(dir, graph, { inputShapes: { x: [1, 3, REC_H, REC_W] } }).samples()].map((f) => f.x.data as Float32Array);
+    // equal but for the padding, which sits between two pixel values (0 after normalisation is 127.5)
+    got.forEach((g, k) => assert.ok(g.every((v, i) => Math.abs(v - arrays[k][i]) <= 0.5 / 127.5 + 1e-6), `line ${k}`));
+  });
+
   it('random:N is seeded and marked as not real data', () => {
     const a = openCalibration('random:3', mlp);
     assert.equal(a.kind, 'random');

@@ -10,7 +10,7 @@ import { onnx, type GraphProto, type ValueInfoProto } from '../onnx/proto';
 import { readTensor } from '../onnx/tensor';
 import { describeValue } from '../onnx/value-type';
 import { randomFeeds } from './random-feeds';
-import { decodeImage, type ImageOptions } from './images';
+import { decodeImage, describeImageOptions, folderImageOptions, type ImageOptions } from './images';
 import { parseNpy } from './npy';
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -22,6 +22,8 @@ export interface CalibrationData {
   count: number;
   /** Set when the samples are not real data. */
   warning?: string;
+  /** Images: how they are prepared (mean/std, channel order, and where that came from). */
+  preprocessing?: string;
   samples(): Iterable<Feeds>;
 }
 
@@ -56,6 +58,9 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   if (!fs.existsSync(spec) || !fs.statSync(spec).isDirectory()) throw new QuantLensError(spec, 'calibration data must be a folder (or random:N)');
   const entries = fs.readdirSync(spec).sort(naturalCompare);
   const readers: Array<() => Feeds> = [];
+  // Images are prepared as the folder says (preprocess.json, Hugging Face's preprocessor_config.json), else ImageNet's way.
+  const folder = entries.some((e) => /\.(png|jpe?g)$/i.test(e)) ? folderImageOptions(spec) : undefined;
+  const image: ImageOptions = { ...folder?.options, ...opts.image };
   for (const e of entries) {
     const full = path.join(spec, e);
     const ext = path.extname(e).toLowerCase();
@@ -68,14 +73,18 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
       if (inputs.length !== 1) continue; // loose files only make sense for one-input models
       readers.push(() => fromFiles([full], inputs));
     } else if (['.png', '.jpg', '.jpeg'].includes(ext)) {
-      readers.push(() => fromImage(full, inputs, opts.image, opts.inputShapes));
+      readers.push(() => fromImage(full, inputs, image, opts.inputShapes));
     }
   }
   if (readers.length === 0) {
     throw new QuantLensError(spec, `no usable calibration files (expected .npy, .npz, .pb, test_data_set_N/ folders or images${inputs.length > 1 ? `; with ${inputs.length} inputs, use .npz files or one subfolder per sample` : ''})`);
   }
   const used = readers.slice(0, Math.min(readers.length, max));
-  return { source: spec, kind: 'folder', count: used.length, *samples() { for (const r of used) yield r(); } };
+  const images = entries.filter((e) => /\.(png|jpe?g)$/i.test(e)).length;
+  return {
+    source: spec, kind: 'folder', count: used.length, ...(images ? { preprocessing: `${images} image${images === 1 ? '' : 's'}: ${describeImageOptions(image, folder?.from)}` } : {}),
+    *samples() { for (const r of used) yield r(); },
+  };
 }
 
 function naturalCompare(a: string, b: string): number {
@@ -137,7 +146,9 @@ function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions, 
   if (images.length !== 1) throw new QuantLensError(file, 'images need a model with exactly one 4-D (image) input');
   const vi = images[0];
   // A dynamic height/width takes the size --input-shape gives.
-  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, shapes?.[vi.name!] ?? describeValue(vi).shape!, opts), vi, file) };
+  const want = ORT_TYPE[vi.type?.tensor_type?.elem_type ?? 0];
+  const type = want === 'uint8' || want === 'float16' ? want : 'float32';
+  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, shapes?.[vi.name!] ?? describeValue(vi).shape!, opts, type), vi, file) };
   for (const other of inputs) if (other !== vi) throw new QuantLensError(file, `model input '${other.name}' has no data: images feed only '${vi.name}'`);
   return feeds;
 }

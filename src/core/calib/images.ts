@@ -1,22 +1,83 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import jpeg from 'jpeg-js';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { QuantLensError } from '../base/errors';
+import { floatToHalf } from '../onnx/half';
 
 export interface ImageOptions {
-  /** Per-channel mean and std applied after scaling pixels to [0, 1] (default ImageNet's). */
+  /** Per-channel mean and std applied after scaling pixels (default ImageNet's). */
   mean?: [number, number, number];
   std?: [number, number, number];
+  /** What a pixel value (0–255) is multiplied by before mean/std (default 1/255). */
+  scale?: number;
+  /** Channel order the model reads (default RGB; Paddle and OpenCV-trained models read BGR). */
+  channels?: 'rgb' | 'bgr';
   /** 'nchw' (default, PyTorch) or 'nhwc'. */
   layout?: 'nchw' | 'nhwc';
 }
 
+/** Files in an image folder that say how its images are prepared: QuantLens' own, then Hugging Face's image processor config. */
+export const PREPROCESS_FILES = ['preprocess.json', 'preprocessor_config.json'] as const;
+
+const triple = (v: unknown): [number, number, number] | undefined => {
+  const a = Array.isArray(v) ? v.map(Number) : typeof v === 'number' ? [v, v, v] : undefined;
+  return a && a.length === 3 && a.every(Number.isFinite) ? [a[0], a[1], a[2]] : undefined;
+};
+
+/**
+ * How a folder's images are prepared, from its preprocess.json ({"mean", "std", "scale", "channels":
+ * "bgr", "layout"}) or a Hugging Face preprocessor_config.json (image_mean, image_std, do_rescale /
+ * rescale_factor, do_normalize); ImageNet's mean/std on RGB when it has neither. A file that cannot be
+ * read is an error naming it: calibrating on wrongly prepared images would silently mislead.
+ */
+export function folderImageOptions(dir: string): { options: ImageOptions; from?: string } {
+  for (const name of PREPROCESS_FILES) {
+    const file = path.join(dir, name);
+    if (!fs.existsSync(file)) continue;
+    let j: Record<string, unknown>;
+    try {
+      j = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
+    }
+    const bad = (what: string) => new QuantLensError(file, `${what}`);
+    if (name === 'preprocess.json') {
+      const o: ImageOptions = {};
+      if (j.mean !== undefined) o.mean = triple(j.mean) ?? (() => { throw bad('"mean" must be three numbers (or one)'); })();
+      if (j.std !== undefined) o.std = triple(j.std) ?? (() => { throw bad('"std" must be three numbers (or one)'); })();
+      if (o.std?.some((x) => x === 0)) throw bad('"std" must not be 0');
+      if (j.scale !== undefined) { o.scale = Number(j.scale); if (!(o.scale > 0)) throw bad('"scale" must be a positive number'); }
+      if (j.channels !== undefined) { if (j.channels !== 'rgb' && j.channels !== 'bgr') throw bad('"channels" must be "rgb" or "bgr"'); o.channels = j.channels; }
+      if (j.layout !== undefined) { if (j.layout !== 'nchw' && j.layout !== 'nhwc') throw bad('"layout" must be "nchw" or "nhwc"'); o.layout = j.layout; }
+      return { options: o, from: file };
+    }
+    // Hugging Face: rescale (default 1/255) then normalise (default on) with image_mean/image_std.
+    const normalize = j.do_normalize !== false;
+    const mean = normalize ? triple(j.image_mean) : [0, 0, 0] as [number, number, number];
+    const std = normalize ? triple(j.image_std) : [1, 1, 1] as [number, number, number];
+    if (!mean || !std) continue; // not an image processor's config (a tokenizer's, say)
+    return { options: { mean, std, scale: j.do_rescale === false ? 1 : Number(j.rescale_factor ?? 1 / 255) }, from: file };
+  }
+  return { options: {} };
+}
+
+/** One line on how images are prepared, for reports. */
+export function describeImageOptions(o: ImageOptions, from?: string): string {
+  const mean = o.mean ?? [0.485, 0.456, 0.406], std = o.std ?? [0.229, 0.224, 0.225], scale = o.scale ?? 1 / 255;
+  const f = (v: number[]) => `[${v.map((x) => Number(x.toPrecision(4))).join(', ')}]`;
+  const named = !o.mean && !o.std ? 'ImageNet mean/std' : `mean ${f(mean)}, std ${f(std)}`;
+  return `${named}${scale === 1 / 255 ? '' : `, pixels × ${Number(scale.toPrecision(4))}`}, ${(o.channels ?? 'rgb').toUpperCase()}${from ? ` (from ${path.basename(from)})` : ' (preprocess.json in the folder changes it)'}`;
+}
+
 /**
  * Decodes a PNG (pngjs) or JPEG (jpeg-js), resizes it bilinearly to the input's spatial size,
- * normalises it and lays it out as the model expects.
+ * normalises it and lays it out as the model expects: `type` is the input's element type (uint8 inputs
+ * take the raw pixels, as exports with their preprocessing inside do; float16 ones the normalised
+ * values in half precision).
  */
-export function decodeImage(file: string, shape: Array<number | string | null>, opts: ImageOptions = {}): ort.Tensor {
+export function decodeImage(file: string, shape: Array<number | string | null>, opts: ImageOptions = {}, type: 'float32' | 'float16' | 'uint8' = 'float32'): ort.Tensor {
   const layout = opts.layout ?? (shape[3] === 3 || shape[3] === 1 ? 'nhwc' : 'nchw');
   const [c, h, w] = layout === 'nchw' ? [shape[1], shape[2], shape[3]] : [shape[3], shape[1], shape[2]];
   if (typeof h !== 'number' || typeof w !== 'number' || !(h > 0 && w > 0)) throw new QuantLensError(file, `the model's image input has no fixed height/width ([${shape}]): give one with --input-shape NAME=1x3xHxW`);
@@ -28,8 +89,11 @@ export function decodeImage(file: string, shape: Array<number | string | null>, 
   } catch (e) {
     throw new QuantLensError(file, `cannot decode image: ${e instanceof Error ? e.message : e}`);
   }
-  const mean = opts.mean ?? [0.485, 0.456, 0.406];
-  const std = opts.std ?? [0.229, 0.224, 0.225];
+  const raw = type === 'uint8';
+  const mean = raw ? [0, 0, 0] : opts.mean ?? [0.485, 0.456, 0.406];
+  const std = raw ? [1, 1, 1] : opts.std ?? [0.229, 0.224, 0.225];
+  const scale = raw ? 1 : opts.scale ?? 1 / 255;
+  const bgr = opts.channels === 'bgr';
   const out = new Float32Array(channels * h * w);
   for (let y = 0; y < h; y++) {
     const sy = Math.max(0, Math.min(img.height - 1, ((y + 0.5) * img.height) / h - 0.5));
@@ -38,13 +102,16 @@ export function decodeImage(file: string, shape: Array<number | string | null>, 
       const sx = Math.max(0, Math.min(img.width - 1, ((x + 0.5) * img.width) / w - 0.5));
       const x0 = Math.floor(sx), x1 = Math.min(img.width - 1, x0 + 1), fx = sx - x0;
       for (let ch = 0; ch < channels; ch++) {
-        const src = channels === 1 ? 0 : ch;
+        const src = channels === 1 ? 0 : bgr && ch < 3 ? 2 - ch : ch;
         const px = (yy: number, xx: number) => img.data[(yy * img.width + xx) * 4 + src];
         const v = (px(y0, x0) * (1 - fx) + px(y0, x1) * fx) * (1 - fy) + (px(y1, x0) * (1 - fx) + px(y1, x1) * fx) * fy;
-        const norm = (v / 255 - mean[ch % 3]) / std[ch % 3];
+        const norm = (v * scale - mean[ch % 3]) / std[ch % 3];
         out[layout === 'nchw' ? (ch * h + y) * w + x : (y * w + x) * channels + ch] = norm;
       }
     }
   }
-  return new ort.Tensor('float32', out, layout === 'nchw' ? [1, channels, h, w] : [1, h, w, channels]);
+  const dims = layout === 'nchw' ? [1, channels, h, w] : [1, h, w, channels];
+  if (type === 'uint8') return new ort.Tensor('uint8', Uint8Array.from(out, (v) => Math.max(0, Math.min(255, Math.round(v)))), dims);
+  if (type === 'float16') return new ort.Tensor('float16', Uint16Array.from(out, floatToHalf), dims);
+  return new ort.Tensor('float32', out, dims);
 }

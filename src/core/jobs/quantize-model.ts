@@ -54,6 +54,8 @@ export interface QuantizeResult {
   weightFormat?: WeightFormatChoice;
   /** --mode dynamic under --objective latency: the model timed with its convs dynamic and float, and the one written. */
   dynamicConvs?: DynamicConvChoice;
+  /** Calibration images: how many, and how they were prepared (mean/std, channel order, from which file). */
+  images?: string;
 }
 
 export interface QuantizeReport extends QuantizeResult {
@@ -318,6 +320,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     ...(placement ? { placement } : {}),
     ...(weightFormat ? { weightFormat } : {}),
     ...(dynamicConvs ? { dynamicConvs } : {}),
+    ...(prep.data?.preprocessing ? { images: prep.data.preprocessing } : {}),
   };
   const report: QuantizeReport = {
     ...result, input, options, nodes: decisions, ...(calibration ? { calibration } : {}), ...(prep.smoothing ? { smoothing: prep.smoothing } : {}),
