@@ -145,7 +145,9 @@ export function calibrationView(c: NonNullable<QuantizeView['calibration']>): HT
   table.classList.add('calibration');
   // Say when the histograms came from strided picks (--histogram-values), so no one reads them as every value.
   const picked = c.histogramValues ? ` Binned from about ${c.histogramValues} values per tensor per sample, with the tails and extremes exact.` : '';
-  return [el('p', { cls: 'hint', text: `Histograms: log counts; red lines are the chosen clip, grey dashes the MinMax range. Select a row for a larger one.${picked}` }), table, detail];
+  // How the calibration images were prepared: wrong mean/std or channel order would mislead every range.
+  const images = c.images ? [el('p', { cls: 'hint', text: `Calibrated on ${c.images}.` })] : [];
+  return [...images, el('p', { cls: 'hint', text: `Histograms: log counts; red lines are the chosen clip, grey dashes the MinMax range. Select a row for a larger one.${picked}` }), table, detail];
 }
 
 /** A prune run's numbers, above its heatmaps. */

@@ -27,7 +27,7 @@ export interface QuantizeView {
   skipped: Array<{ node: string; reason: string }>;
   warnings: string[];
   /** histogramValues: histograms binned a strided pick of about this many values per tensor per sample, tails exact. */
-  calibration?: { method: string; source: string; samples: number; histogramValues?: number; tensors: CalibrationTensorView[] };
+  calibration?: { method: string; source: string; samples: number; histogramValues?: number; images?: string; tensors: CalibrationTensorView[] };
   /** Where the time goes: kernel ms per run by operator type, float and quantized (onnxruntime's profiler). */
   profile?: { reference: OpTimeProfile; candidate: OpTimeProfile };
   /** --objective latency: each static placement timed beside float and scored, and the one written. */

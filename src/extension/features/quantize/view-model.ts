@@ -9,7 +9,7 @@ export function quantizeView(report: QuantizeReport, sensitivityReport?: string)
     device: report.device + (report.fallbackReason ? ` (${report.fallbackReason})` : ''), sizeBefore: report.sizeBefore, sizeAfter: report.sizeAfter,
     latencyMs: report.latencyMs, ...(report.latencyStats ? { latencyStats: report.latencyStats } : {}),
     fidelity: report.fidelity, fidelityData: report.fidelityData, quantized: report.quantized.length, ...(report.float16Weights?.length ? { float16Weights: report.float16Weights.length } : {}), skipped: report.skipped, warnings: report.warnings,
-    ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, ...(report.calibration.histogramValues ? { histogramValues: report.calibration.histogramValues } : {}), tensors: report.calibration.tensors } } : {}),
+    ...(report.calibration ? { calibration: { method: report.calibration.method, source: report.calibration.source, samples: report.calibration.samples, ...(report.calibration.histogramValues ? { histogramValues: report.calibration.histogramValues } : {}), ...(report.images ? { images: report.images } : {}), tensors: report.calibration.tensors } } : {}),
     ...(report.profile ? { profile: report.profile } : {}),
     ...(report.placement ? { placement: { chosen: report.placement.chosen, boundaries: report.placement.boundaries, heavyOnly: report.placement.heavyOnly, floatMs: report.placement.floatMs, candidates: report.placement.candidates } } : {}),
     ...(report.weightFormat ? { weightFormat: { chosen: report.weightFormat.chosen, floatMs: report.weightFormat.floatMs, candidates: report.weightFormat.candidates } } : {}),
