@@ -11,6 +11,7 @@ import { onnx } from '../../src/core/onnx/proto';
 import type { PipelineQuantizeResult } from '../../src/core/jobs/quantize-pipeline';
 import { cli } from '../helpers/cli';
 import { tmpDir } from '../helpers/util';
+import { PNG } from 'pngjs';
 
 // A real trained VLM pipeline (samples/tiny_vlm/pipeline.py: PyTorch trains it on a toy captioning task,
 // exports vision encoder, embeddings and a KV-cache decoder), run the way it is deployed and quantized per
@@ -189,6 +190,31 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.ok(rep.layers.some((l) => l.name === 'decoder.model.layers.0.mlp.down_proj'), rep.layers.map((l) => l.name).join(', '));
     assert.deepEqual([...rep.layers.map((l) => l.rank)].sort((a, b) => a - b), rep.layers.map((_, i) => i + 1), 'ranked across components');
     assert.match(rep.pipeline.components.find((c) => c.role === 'embedding')!.skipped!, /lookup table/);
+  });
+
+  it('image files feed the vision model, prepared as the pipeline\'s preprocessor_config.json says (or the data folder\'s preprocess.json)', async () => {
+    const data = path.join(dir, 'png-data');
+    fs.mkdirSync(data);
+    for (let k = 0; k < 2; k++) {
+      const png = new PNG({ width: 64, height: 64 });
+      for (let i = 0; i < png.data.length; i += 4) png.data.set([k ? 255 : 0, 51, 204, 255], i);
+      fs.writeFileSync(path.join(data, `photo_${k}.png`), PNG.sync.write(png));
+    }
+    fs.writeFileSync(path.join(data, 'prompts.json'), JSON.stringify([[1, 2, 3], [1, 2, 4]]));
+    const p = detectPipeline(model);
+    // the pipeline's preprocessor_config.json: mean 0, std 1 after rescaling by 1/255
+    const [a, b] = loadPipelineSamples(data, Infinity, p);
+    assert.deepEqual(a.pixels!.dims, [1, 3, 32, 32]);
+    const at = (t: typeof a, c: number) => Number((t.pixels!.data as Float32Array)[c * 32 * 32]);
+    assert.deepEqual([at(a, 0), at(a, 1), at(a, 2), at(b, 0)].map((v) => Number(v.toFixed(5))), [0, 0.2, 0.8, 1]);
+    assert.deepEqual(b.prompt, [1, 2, 4]);
+    fs.writeFileSync(path.join(data, 'preprocess.json'), JSON.stringify({ mean: 0.5, std: 0.5 }));
+    assert.equal(Number(at(loadPipelineSamples(data, Infinity, p)[1], 0).toFixed(5)), 1); // (1 − 0.5) / 0.5
+    assert.throws(() => loadPipelineSamples(data, Infinity, { ...p, components: p.components.filter((c) => c.role !== 'vision') }), /holds image files, but the pipeline has no vision model/);
+    // and the whole path: compare generates on the images
+    const c = await cli(['compare', model, model, '--data', data, '--json']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(JSON.parse(c.stdout).tokens.agreement, 1);
   });
 
   it('refuses random calibration for a pipeline, and an output folder that is not empty', async () => {

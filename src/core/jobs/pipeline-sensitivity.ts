@@ -38,7 +38,7 @@ export async function analyzePipelineSensitivity(input: string, o: PipelineSensi
   const p = detectPipeline(input);
   const target = o.output === undefined ? pipelineSensitivityPath(p.dir) : o.output;
   if (target) checkReportPath(target);
-  const samples = loadPipelineSamples(o.calibration, o.samples);
+  const samples = loadPipelineSamples(o.calibration, o.samples, p);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-pipeline-'));
   try {
     const recipe = { ...DEFAULT_PIPELINE_RECIPE, ...(o.recipe ? pipelineRecipe(o.recipe, work) : {}) };

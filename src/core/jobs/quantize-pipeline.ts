@@ -85,7 +85,7 @@ export async function quantizePipeline(input: string, output: string, o: Pipelin
   const p = detectPipeline(input);
   if (fs.existsSync(output) && (!fs.statSync(output).isDirectory() || fs.readdirSync(output).length)) throw new QuantLensError(output, 'exists and is not an empty folder: a quantized pipeline is written as a new folder');
   if (path.resolve(output) === path.resolve(p.dir)) throw new QuantLensError(output, 'is the input pipeline: the input is never modified');
-  const calib = loadPipelineSamples(o.calibration, o.samples);
+  const calib = loadPipelineSamples(o.calibration, o.samples, p);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-pipeline-'));
   let recipe: Record<ComponentRole, ComponentRecipe>;
   try {

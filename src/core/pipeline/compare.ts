@@ -46,7 +46,7 @@ export function agreement(ref: number[], cand: number[]): { same: number; first:
 export async function comparePipelines(referenceDir: string, candidateDir: string, opts: { data?: string; samples?: number; device?: DevicePreference } = {}): Promise<PipelineCompareReport> {
   const ref = detectPipeline(referenceDir), cand = detectPipeline(candidateDir);
   if (!opts.data) throw new QuantLensError(undefined, 'comparing pipelines needs --data DIR: images (pixel_values_N.npy) and prompts (input_ids.npy or prompts.json)', 'usage');
-  const samples = loadPipelineSamples(opts.data, opts.samples);
+  const samples = loadPipelineSamples(opts.data, opts.samples, ref);
   const run = async (p: Pipeline) => {
     const s = await openPipeline(p, opts.device ?? 'auto');
     try {
