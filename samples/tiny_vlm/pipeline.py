@@ -206,6 +206,8 @@ def export(model, out, split=False):
     write_json(os.path.join(out, 'config.json'), config)
     write_json(os.path.join(out, 'generation_config.json'), {'eos_token_id': EOS, 'max_new_tokens': 3, 'do_sample': False})
     write_json(os.path.join(out, 'preprocessor_config.json'), {'image_size': IMAGE, 'image_mean': [0, 0, 0], 'image_std': [1, 1, 1]})
+    write_json(os.path.join(out, 'tokenizer.json'), tokenizer_json())
+    write_json(os.path.join(out, 'tokenizer_config.json'), {'tokenizer_class': 'PreTrainedTokenizerFast', 'eos_token': '</s>', 'unk_token': '<unk>'})
     write_json(os.path.join(out, 'genai_config.json'), {'model': {
         'type': 'llava', 'vocab_size': VOCAB, 'eos_token_id': EOS, 'context_length': MAX_POSITIONS,
         'vision': {'filename': 'onnx/vision_encoder.onnx', 'inputs': {'pixel_values': 'pixel_values'}, 'outputs': {'image_features': 'image_features'}},
@@ -247,6 +249,19 @@ class _Embed(nn.Module):
 
     def forward(self, input_ids):
         return self.embed_tokens(input_ids)
+
+
+def tokenizer_json():
+    """A word-level Hugging Face tokenizer.json for the toy vocabulary: the prompt asks for the colour and the
+    place of the square; the answers are colour and quadrant words."""
+    words = {i: f'<t{i}>' for i in range(VOCAB)}
+    words.update({0: '<unk>', EOS: '</s>', PROMPT[0]: 'colour', PROMPT[1]: 'place'})
+    words.update({token: name for name, token in COLOUR_TOKENS.items()})
+    words.update(zip(QUADRANT_TOKENS, ['top-left', 'top-right', 'bottom-left', 'bottom-right']))
+    special = [{'id': i, 'content': words[i], 'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': False, 'special': True} for i in (0, EOS)]
+    return {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': special, 'normalizer': None,
+            'pre_tokenizer': {'type': 'WhitespaceSplit'}, 'post_processor': None, 'decoder': None,
+            'model': {'type': 'WordLevel', 'vocab': {w: i for i, w in words.items()}, 'unk_token': '<unk>'}}
 
 
 def write_json(path, value):

@@ -106,7 +106,15 @@ export function formatPipelineCompare(r: PipelineCompareReport): string {
     `  first-token logits cosine ${r.logitsCosine.toFixed(5)}`,
     `  latency: prefill ${r.latencyMs.reference.prefill.toFixed(2)} -> ${r.latencyMs.candidate.prefill.toFixed(2)} ms, per token ${r.latencyMs.reference.perToken.toFixed(2)} -> ${r.latencyMs.candidate.perToken.toFixed(2)} ms`,
     ...Object.entries(r.sizes).map(([role, s]) => `  ${role}: ${mib(s!.reference)} -> ${mib(s!.candidate)}`),
+    // What was generated, in words (the pipeline has a tokenizer.json): the first answers that differ, else the first few.
+    ...answerLines(r.answers),
   ].join('\n');
+}
+
+function answerLines(answers: PipelineCompareReport['answers']): string[] {
+  const texts = answers.map((a, i) => ({ ...a, i })).filter((a) => a.referenceText !== undefined);
+  const differ = texts.filter((a) => a.referenceText !== a.candidateText);
+  return (differ.length ? differ : texts).slice(0, 3).map((a) => `  sample ${a.i}: ${JSON.stringify(a.referenceText)}${a.referenceText === a.candidateText ? ' (the same)' : ` -> ${JSON.stringify(a.candidateText)}`}`);
 }
 
 /** A quantized pipeline: each component's scheme and size, then how its generation compares. */

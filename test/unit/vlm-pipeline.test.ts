@@ -217,6 +217,24 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.equal(JSON.parse(c.stdout).tokens.agreement, 1);
   });
 
+  it('text prompts go through the pipeline\'s tokenizer.json, and answers are reported in words', async () => {
+    const data = path.join(dir, 'text-data');
+    fs.mkdirSync(data);
+    for (const f of fs.readdirSync(evalSet).filter((x) => /^pixel_values_[0-3]\.npy$/.test(x))) fs.copyFileSync(path.join(evalSet, f), path.join(data, f));
+    fs.writeFileSync(path.join(data, 'prompts.txt'), 'colour place\n');
+    const samples = loadPipelineSamples(data, Infinity, detectPipeline(model));
+    assert.equal(samples.length, 4);
+    assert.deepEqual(samples[0].prompt, [10, 11]); // the prompt the model was trained on, in words
+    const c = await cli(['compare', model, model, '--data', data]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /sample 0: "(red|green|blue|white) (top|bottom)-(left|right)" \(the same\)/);
+    // a folder without a tokenizer.json cannot read text prompts, and says what to give instead
+    const bare = path.join(dir, 'no-tokenizer');
+    fs.cpSync(model, bare, { recursive: true });
+    fs.rmSync(path.join(bare, 'tokenizer.json'));
+    assert.throws(() => loadPipelineSamples(data, Infinity, detectPipeline(bare)), /prompts\.txt: holds text prompts, but .*no-tokenizer has no tokenizer\.json: give token ids/);
+  });
+
   it('refuses random calibration for a pipeline, and an output folder that is not empty', async () => {
     const r = await cli(['quantize', model, '-o', path.join(dir, 'r'), '--calibration', 'random:4']);
     assert.equal(r.code, 2);

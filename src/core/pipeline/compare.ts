@@ -5,6 +5,7 @@ import type { DevicePreference, Provider } from '../runtime/session';
 import { loadPipelineSamples } from './data';
 import { generate, openPipeline, type Generated } from './generate';
 import { detectPipeline, type ComponentRole, type Pipeline } from './layout';
+import { loadTokenizer } from './tokenizer';
 
 export interface PipelineCompareReport {
   kind: 'pipeline';
@@ -22,7 +23,8 @@ export interface PipelineCompareReport {
   /** Medians: prefill (vision, embeddings, first decoder run) and per decoded token. */
   latencyMs: { reference: { prefill: number; perToken: number }; candidate: { prefill: number; perToken: number } };
   sizes: Partial<Record<ComponentRole, { reference: number; candidate: number }>>;
-  answers: Array<{ reference: number[]; candidate: number[] }>;
+  /** Each sample's generated tokens, and their text where the pipeline has a tokenizer.json. */
+  answers: Array<{ reference: number[]; candidate: number[]; referenceText?: string; candidateText?: string }>;
 }
 
 const median = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[v.length >> 1] : NaN);
@@ -45,7 +47,7 @@ export function agreement(ref: number[], cand: number[]): { same: number; first:
 
 export async function comparePipelines(referenceDir: string, candidateDir: string, opts: { data?: string; samples?: number; device?: DevicePreference } = {}): Promise<PipelineCompareReport> {
   const ref = detectPipeline(referenceDir), cand = detectPipeline(candidateDir);
-  if (!opts.data) throw new QuantLensError(undefined, 'comparing pipelines needs --data DIR: images (pixel_values_N.npy) and prompts (input_ids.npy or prompts.json)', 'usage');
+  if (!opts.data) throw new QuantLensError(undefined, 'comparing pipelines needs --data DIR: images (pixel_values_N.npy or image files) and prompts (input_ids.npy, prompts.json or prompts.txt)', 'usage');
   const samples = loadPipelineSamples(opts.data, opts.samples, ref);
   const run = async (p: Pipeline) => {
     const s = await openPipeline(p, opts.device ?? 'auto');
@@ -67,6 +69,7 @@ export async function comparePipelines(referenceDir: string, candidateDir: strin
     firstDivergence.push(g.first);
     if (g.first === null) exact++;
   });
+  const tok = loadTokenizer(ref.dir);
   const size = (f?: string) => (f && fs.existsSync(f) ? fs.statSync(f).size : 0);
   const sizes: PipelineCompareReport['sizes'] = {};
   for (const c of ref.components) sizes[c.role] = { reference: size(c.file), candidate: size(cand.components.find((x) => x.role === c.role)?.file) };
@@ -77,6 +80,6 @@ export async function comparePipelines(referenceDir: string, candidateDir: strin
     tokens: { agreement: total ? same / total : 1, exactMatch: samples.length ? exact / samples.length : 1, firstDivergence, generated: total },
     logitsCosine: a.out.reduce((acc, r, i) => acc + cosine(r.firstLogits, b.out[i].firstLogits), 0) / Math.max(1, samples.length),
     latencyMs: { reference: lat(a.out), candidate: lat(b.out) }, sizes,
-    answers: a.out.map((r, i) => ({ reference: r.tokens, candidate: b.out[i].tokens })),
+    answers: a.out.map((r, i) => ({ reference: r.tokens, candidate: b.out[i].tokens, ...(tok ? { referenceText: tok.decode(r.tokens), candidateText: tok.decode(b.out[i].tokens) } : {}) })),
   };
 }

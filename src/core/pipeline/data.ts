@@ -1,6 +1,7 @@
 // Images and prompts for a pipeline: pixel_values_N.npy (or image_N.npy) or image files (.png/.jpg, prepared
 // as the data folder or the pipeline's preprocessor_config.json says) with input_ids_N.npy, one shared
-// input_ids.npy, or prompts.json (a list of token-id lists) — token ids, so no tokenizer is needed.
+// input_ids.npy, prompts.json (token-id lists, or text) or prompts.txt (text, a prompt a line): text goes
+// through the pipeline's tokenizer.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
@@ -11,6 +12,7 @@ import { loadModel } from '../onnx/model-io';
 import { describeValue } from '../onnx/value-type';
 import type { GenerationSample } from './generate';
 import type { Pipeline } from './layout';
+import { loadTokenizer } from './tokenizer';
 
 const index = (f: string) => Number(/_(\d+)\.npy$/.exec(f)?.[1] ?? -1);
 
@@ -47,10 +49,29 @@ export function loadPipelineSamples(dir: string, max = Infinity, pipeline?: Pipe
   const decode = pictures.length ? imageDecoder(dir, pipeline) : undefined;
   const read = (f: string) => (decode && IMAGE_FILE.test(f) ? decode(f) : parseNpy(fs.readFileSync(path.join(dir, f))));
   let prompts: number[][] | undefined;
+  // Text prompts (prompts.txt, a line each, or strings in prompts.json) go through the pipeline's tokenizer.json.
+  const tokenize = (texts: string[], file: string) => {
+    const tok = pipeline ? loadTokenizer(pipeline.dir) : undefined;
+    if (!tok) throw new QuantLensError(file, `holds text prompts, but ${pipeline ? `${pipeline.dir} has no tokenizer.json` : 'no pipeline tokenizer was given'}: give token ids (prompts.json as [[10, 11], ...]) or add the model's tokenizer.json`);
+    return texts.map((t) => tok.encode(t));
+  };
   if (files.includes('prompts.json')) {
-    const j = JSON.parse(fs.readFileSync(path.join(dir, 'prompts.json'), 'utf8'));
-    if (!Array.isArray(j) || !j.every((p) => Array.isArray(p) && p.every(Number.isInteger))) throw new QuantLensError(path.join(dir, 'prompts.json'), 'must be a list of token-id lists, e.g. [[10, 11], [10, 12]]');
-    prompts = j;
+    const file = path.join(dir, 'prompts.json');
+    let j: unknown;
+    try {
+      j = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
+    }
+    if (Array.isArray(j) && j.length && j.every((p) => typeof p === 'string')) prompts = tokenize(j as string[], file);
+    else if (Array.isArray(j) && j.every((p) => Array.isArray(p) && p.every(Number.isInteger))) prompts = j as number[][];
+    else throw new QuantLensError(file, 'must be a list of token-id lists, e.g. [[10, 11], [10, 12]], or of text prompts');
+  } else if (files.includes('prompts.txt')) {
+    const file = path.join(dir, 'prompts.txt');
+    // One prompt a line; '\n' inside a line stands for a line break (chat templates have them).
+    const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim()).map((l) => l.replace(/\\n/g, '\n'));
+    if (!lines.length) throw new QuantLensError(file, 'holds no prompt');
+    prompts = tokenize(lines, file);
   }
   const shared = files.includes('input_ids.npy') ? idsOf(read('input_ids.npy'), path.join(dir, 'input_ids.npy')) : undefined;
   const promptFor = (i: number) => {
@@ -59,10 +80,10 @@ export function loadPipelineSamples(dir: string, max = Infinity, pipeline?: Pipe
     return prompts?.[i] ?? prompts?.[0] ?? shared;
   };
   const n = Math.min(max, images.length || prompts?.length || 0);
-  if (!n) throw new QuantLensError(dir, 'has no pixel_values_N.npy, no images and no prompts.json');
+  if (!n) throw new QuantLensError(dir, 'has no pixel_values_N.npy, no images and no prompts (prompts.json or prompts.txt)');
   return Array.from({ length: n }, (_, i) => {
     const prompt = promptFor(arrays.length ? index(images[i]) : pictures.length ? fileIndex(images[i], i) : i);
-    if (!prompt) throw new QuantLensError(dir, `has no prompt for sample ${i} (input_ids_${i}.npy, input_ids.npy or prompts.json)`);
+    if (!prompt) throw new QuantLensError(dir, `has no prompt for sample ${i} (input_ids_${i}.npy, input_ids.npy, prompts.json or prompts.txt)`);
     return { ...(images.length ? { pixels: read(images[i]) } : {}), prompt };
   });
 }
