@@ -17,26 +17,37 @@ function transpose<T extends Float32Array | Int8Array>(w: T, rows: number, cols:
 }
 
 /**
+ * A [K, N] weight as int8, symmetric, with a scale per output column (or one, --per-tensor) and zero
+ * points of 0, written once per weight and layout (`key`) and shared by every reader after the first.
+ * `scaleDims`: the shape the reading kernel wants its scale and zero point in.
+ */
+function columnInt8Weight(ctx: QuantContext, node: NodeProto, key: string, what: string, w: () => Float32Array, K: number, N: number, scaleDims: (q: ReturnType<typeof quantizeTensor>) => number[]): IntegerWeight & { shared: boolean } {
+  const opts = ctx.optionsFor(node);
+  const e = ctx.editor;
+  return sharedWeight(ctx, `${key}|${opts.perChannel}|${reducesRange(opts)}`, () => {
+    const q = quantizeTensor(w(), [K, N], { qtype: 'int8', symmetric: true, granularity: opts.perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
+    const base = `${ctx.modulePath(node) || node.name}.${what}`;
+    const dims = scaleDims(q);
+    return {
+      names: [
+        e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values)),
+        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, dims, q.scales)),
+        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, dims, Int8Array.from(q.zeroPoints))),
+      ],
+      sqnr: q.sqnr, bytes: weightBytes([K, N], 8) + q.scales.length * 5,
+    };
+  });
+}
+
+/**
  * Y = A·W as onnxruntime's quantize_dynamic writes it: DynamicQuantizeLinear(A) → uint8 A, scale, zero
  * point; MatMulInteger with int8 W (per output column scales); Cast to float; multiply by A_scale·W_scale.
  * onnxruntime fuses the chain into DynamicQuantizeMatMul / MatMulIntegerToFloat.
  */
 function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, weight: string, w: () => Float32Array, K: number, N: number, out: string, bias?: string) {
-  const opts = ctx.optionsFor(node);
-  const perChannel = opts.perChannel;
+  const perChannel = ctx.optionsFor(node).perChannel;
   const e = ctx.editor;
-  const iw = sharedWeight(ctx, `matmul|${weight}|${node.op_type === 'Gemm' && attrInt(node, 'transB', 0) ? 'T' : ''}|${perChannel}|${reducesRange(opts)}`, () => {
-    const q = quantizeTensor(w(), [K, N], { qtype: 'int8', symmetric: true, granularity: perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
-    const base = `${ctx.modulePath(node) || node.name}.weight`;
-    return {
-      names: [
-        e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values)),
-        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, q.scaleDims, q.scales)),
-        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, q.scaleDims, Int8Array.from(q.zeroPoints))),
-      ],
-      sqnr: q.sqnr, bytes: weightBytes([K, N], 8) + q.scales.length * 5,
-    };
-  });
+  const iw = columnInt8Weight(ctx, node, `matmul|${weight}|${node.op_type === 'Gemm' && attrInt(node, 'transB', 0) ? 'T' : ''}`, 'weight', w, K, N, (q) => q.scaleDims);
   const [wq, ws, wz] = iw.names;
   const prefix = node.name ?? 'MatMul';
   const how = `dynamic int8 (${perChannel ? 'per-channel' : 'per-tensor'} weight${iw.shared ? ', shared' : ''}`;
@@ -211,20 +222,8 @@ function emitQAttention(ctx: QuantContext, node: NodeProto): void {
   const e = ctx.editor;
   const opts = ctx.optionsFor(node);
   const [K, N] = floatWeightDims(ctx.view, node.input![1], ctx.loc)!;
-  const iw = sharedWeight(ctx, `attention|${node.input![1]}|${opts.perChannel}|${reducesRange(opts)}`, () => {
-    const q = quantizeTensor(floatWeight(ctx.view, node.input![1], ctx.loc)!.data, [K, N], { qtype: 'int8', symmetric: true, granularity: opts.perChannel ? { kind: 'channel', axis: 1 } : { kind: 'tensor' }, reduceRange: reducesRange(opts) });
-    const base = `${ctx.modulePath(node) || node.name}.qkv_weight`;
-    // QAttention reads a per-column scale and zero point as 1-D [3·hidden] vectors, a per-tensor one as a scalar.
-    const dims = q.scales.length === 1 ? [] : [N];
-    return {
-      names: [
-        e.addInitializer(makeTensor(`${base}_quantized`, DataType.INT8, [K, N], q.values)),
-        e.addInitializer(makeTensor(`${base}_scale`, DataType.FLOAT, dims, q.scales)),
-        e.addInitializer(makeTensor(`${base}_zero_point`, DataType.INT8, dims, new Int8Array(q.scales.length))),
-      ],
-      sqnr: q.sqnr, bytes: weightBytes([K, N], 8) + q.scales.length * 5,
-    };
-  });
+  // QAttention reads a per-column scale and zero point as 1-D [3·hidden] vectors, a per-tensor one as a scalar.
+  const iw = columnInt8Weight(ctx, node, `attention|${node.input![1]}`, 'qkv_weight', () => floatWeight(ctx.view, node.input![1], ctx.loc)!.data, K, N, (q) => (q.scales.length === 1 ? [] : [N]));
   const [wq, ws, wz] = iw.names;
   const prefix = node.name ?? 'Attention';
   const x = node.input![0];
