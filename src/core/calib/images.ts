@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { QuantLensError } from '../base/errors';
 import { floatToHalf } from '../onnx/half';
+import { readJsonFile } from '../fs/json';
 
 export interface ImageOptions {
   /** Per-channel mean and std applied after scaling pixels (default ImageNet's). */
@@ -36,12 +37,7 @@ export function folderImageOptions(dir: string): { options: ImageOptions; from?:
   for (const name of PREPROCESS_FILES) {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) continue;
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
-    }
+    const j = (readJsonFile(file) ?? {}) as Record<string, unknown>;
     const bad = (what: string) => new QuantLensError(file, `${what}`);
     if (name === 'preprocess.json') {
       const o: ImageOptions = {};

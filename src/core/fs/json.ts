@@ -1,4 +1,15 @@
+import fs from 'node:fs';
+import { QuantLensError } from '../base/errors';
 import { AtomicFile } from './atomic';
+
+/** Reads a JSON file the user gave (a config, prompts): a clear error naming it when it is not JSON. */
+export function readJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
+  }
+}
 
 /** Writes a JSON report through a temp file and a rename; non-finite numbers become strings. */
 export function writeJsonAtomic(file: string, value: unknown): void {

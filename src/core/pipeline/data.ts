@@ -9,6 +9,8 @@ import { QuantLensError } from '../base/errors';
 import { parseNpy } from '../calib/npy';
 import { decodeImage, folderImageOptions } from '../calib/images';
 import { loadModel } from '../onnx/model-io';
+import { DataType } from '../onnx/dtypes';
+import { readJsonFile } from '../fs/json';
 import { describeValue } from '../onnx/value-type';
 import type { GenerationSample } from './generate';
 import type { Pipeline } from './layout';
@@ -36,7 +38,7 @@ function imageDecoder(dir: string, p: Pipeline | undefined): (f: string) => ort.
   const shape = describeValue(input).shape ?? [];
   const own = folderImageOptions(dir);
   const { options } = own.from ? own : folderImageOptions(p.dir);
-  const type = input.type?.tensor_type?.elem_type === 10 ? 'float16' : 'float32';
+  const type = input.type?.tensor_type?.elem_type === DataType.FLOAT16 ? 'float16' : 'float32';
   return (f) => decodeImage(path.join(dir, f), shape, options, type);
 }
 
@@ -57,12 +59,7 @@ export function loadPipelineSamples(dir: string, max = Infinity, pipeline?: Pipe
   };
   if (files.includes('prompts.json')) {
     const file = path.join(dir, 'prompts.json');
-    let j: unknown;
-    try {
-      j = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
-    }
+    const j = readJsonFile(file);
     if (Array.isArray(j) && j.length && j.every((p) => typeof p === 'string')) prompts = tokenize(j as string[], file);
     else if (Array.isArray(j) && j.every((p) => Array.isArray(p) && p.every(Number.isInteger))) prompts = j as number[][];
     else throw new QuantLensError(file, 'must be a list of token-id lists, e.g. [[10, 11], [10, 12]], or of text prompts');

@@ -4,20 +4,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { QuantLensError } from '../base/errors';
+import { readJsonFile } from '../fs/json';
 
 export interface PipelineTokenizer {
   file: string;
   encode(text: string): number[];
   decode(ids: number[]): string;
 }
-
-const readJson = (file: string): Record<string, unknown> => {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new QuantLensError(file, `cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : e})`);
-  }
-};
 
 /** The tokenizer in a pipeline folder (tokenizer.json, with tokenizer_config.json when there is one), or undefined. */
 export function loadTokenizer(dir: string): PipelineTokenizer | undefined {
@@ -26,7 +19,7 @@ export function loadTokenizer(dir: string): PipelineTokenizer | undefined {
   const configFile = path.join(dir, 'tokenizer_config.json');
   let t: Tokenizer;
   try {
-    t = new Tokenizer(readJson(file) as never, (fs.existsSync(configFile) ? readJson(configFile) : {}) as never);
+    t = new Tokenizer(readJsonFile(file) as never, (fs.existsSync(configFile) ? readJsonFile(configFile) : {}) as never);
   } catch (e) {
     if (e instanceof QuantLensError) throw e;
     throw new QuantLensError(file, `is not a tokenizer tokenizers.js can load (${e instanceof Error ? e.message.split('\n')[0] : e})`);
