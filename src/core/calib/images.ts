@@ -19,6 +19,9 @@ export interface ImageOptions {
   layout?: 'nchw' | 'nhwc';
 }
 
+/** torchvision's ImageNet normalisation, the default when nothing says otherwise. */
+const IMAGENET = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
+
 /** Files in an image folder that say how its images are prepared: QuantLens' own, then Hugging Face's image processor config. */
 export const PREPROCESS_FILES = ['preprocess.json', 'preprocessor_config.json'] as const;
 
@@ -38,7 +41,7 @@ export function folderImageOptions(dir: string): { options: ImageOptions; from?:
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) continue;
     const j = (readJsonFile(file) ?? {}) as Record<string, unknown>;
-    const bad = (what: string) => new QuantLensError(file, `${what}`);
+    const bad = (what: string) => new QuantLensError(file, what);
     if (name === 'preprocess.json') {
       const o: ImageOptions = {};
       if (j.mean !== undefined) o.mean = triple(j.mean) ?? (() => { throw bad('"mean" must be three numbers (or one)'); })();
@@ -54,14 +57,16 @@ export function folderImageOptions(dir: string): { options: ImageOptions; from?:
     const mean = normalize ? triple(j.image_mean) : [0, 0, 0] as [number, number, number];
     const std = normalize ? triple(j.image_std) : [1, 1, 1] as [number, number, number];
     if (!mean || !std) continue; // not an image processor's config (a tokenizer's, say)
-    return { options: { mean, std, scale: j.do_rescale === false ? 1 : Number(j.rescale_factor ?? 1 / 255) }, from: file };
+    const scale = j.do_rescale === false ? 1 : Number(j.rescale_factor ?? 1 / 255);
+    if (!(scale > 0)) throw bad('"rescale_factor" must be a positive number');
+    return { options: { mean, std, scale }, from: file };
   }
   return { options: {} };
 }
 
 /** One line on how images are prepared, for reports. */
 export function describeImageOptions(o: ImageOptions, from?: string): string {
-  const mean = o.mean ?? [0.485, 0.456, 0.406], std = o.std ?? [0.229, 0.224, 0.225], scale = o.scale ?? 1 / 255;
+  const mean = o.mean ?? IMAGENET.mean, std = o.std ?? IMAGENET.std, scale = o.scale ?? 1 / 255;
   const f = (v: number[]) => `[${v.map((x) => Number(x.toPrecision(4))).join(', ')}]`;
   const named = !o.mean && !o.std ? 'ImageNet mean/std' : `mean ${f(mean)}, std ${f(std)}`;
   return `${named}${scale === 1 / 255 ? '' : `, pixels × ${Number(scale.toPrecision(4))}`}, ${(o.channels ?? 'rgb').toUpperCase()}${from ? ` (from ${path.basename(from)})` : ' (preprocess.json in the folder changes it)'}`;
@@ -86,8 +91,8 @@ export function decodeImage(file: string, shape: Array<number | string | null>, 
     throw new QuantLensError(file, `cannot decode image: ${e instanceof Error ? e.message : e}`);
   }
   const raw = type === 'uint8';
-  const mean = raw ? [0, 0, 0] : opts.mean ?? [0.485, 0.456, 0.406];
-  const std = raw ? [1, 1, 1] : opts.std ?? [0.229, 0.224, 0.225];
+  const mean = raw ? [0, 0, 0] : opts.mean ?? IMAGENET.mean;
+  const std = raw ? [1, 1, 1] : opts.std ?? IMAGENET.std;
   const scale = raw ? 1 : opts.scale ?? 1 / 255;
   const bgr = opts.channels === 'bgr';
   const out = new Float32Array(channels * h * w);
