@@ -8,7 +8,7 @@ import type { PipelineQuantizeResult } from '../core/jobs/quantize-pipeline';
 import { detectPipeline, isPipelineDir, pipelineSensitivityPath } from '../core/pipeline/layout';
 import type { EngineRunner } from './engine';
 
-const DATA_HINT = 'images and prompts: pixel_values_N.npy with input_ids.npy (or prompts.json)';
+const DATA_HINT = 'images and prompts: pixel_values_N.npy or .png/.jpg files, with input_ids.npy, prompts.json or prompts.txt';
 
 /** The pipeline folder a URI names (the folder itself, or one of its config files), if it is one. */
 export function pipelineTarget(uri: unknown): string | undefined {
