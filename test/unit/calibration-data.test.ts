@@ -119,6 +119,33 @@ describe('calibration data', () => {
     assert.throws(() => openCalibration(paddle, cnn), /preprocess\.json: "mean" must be three numbers \(or one\)/);
   });
 
+  it('a shortest-edge resize with a centre crop (Hugging Face\'s CLIP processor, torchvision\'s Resize + CenterCrop) keeps the aspect ratio', () => {
+    // 96 × 32: a red left third, a green middle, a blue right third
+    const dir = tmpDir();
+    const png = new PNG({ width: 96, height: 32 });
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 96; x++) png.data.set(x < 32 ? [255, 0, 0, 255] : x < 64 ? [0, 255, 0, 255] : [0, 0, 255, 255], (y * 96 + x) * 4);
+    fs.writeFileSync(path.join(dir, 'wide.png'), PNG.sync.write(png));
+    const cnn = FIXTURES.cnn.build().graph!; // [batch, 3, 32, 32]
+    const rgbAt = (t: { data: unknown }, x: number) => [0, 1, 2].map((c) => Math.round(Number((t.data as Float32Array)[c * 32 * 32 + 16 * 32 + x]) * 255));
+    const plain = { mean: 0, std: 1 };
+    fs.writeFileSync(path.join(dir, 'preprocess.json'), JSON.stringify(plain));
+    const stretched = Object.values([...openCalibration(dir, cnn).samples()][0])[0];
+    assert.deepEqual([rgbAt(stretched, 0), rgbAt(stretched, 31)], [[255, 0, 0], [0, 0, 255]]); // all three thirds squeezed in
+    // CLIP: shortest edge to 32, centre crop 32 × 32: only the green middle remains
+    fs.rmSync(path.join(dir, 'preprocess.json'));
+    fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ do_resize: true, size: { shortest_edge: 32 }, do_center_crop: true, crop_size: { height: 32, width: 32 }, image_mean: [0, 0, 0], image_std: [1, 1, 1] }));
+    const d = openCalibration(dir, cnn);
+    const cropped = Object.values([...d.samples()][0])[0];
+    assert.deepEqual([rgbAt(cropped, 0), rgbAt(cropped, 31)], [[0, 255, 0], [0, 255, 0]]);
+    assert.match(d.preprocessing!, /centre crop \(from preprocessor_config\.json\)/);
+    // Resize(64) + CenterCrop(32), as preprocess.json: the middle half of the shorter side
+    fs.rmSync(path.join(dir, 'preprocessor_config.json'));
+    fs.writeFileSync(path.join(dir, 'preprocess.json'), JSON.stringify({ ...plain, crop: 0.5 }));
+    const half = openCalibration(dir, cnn);
+    assert.deepEqual(rgbAt(Object.values([...half.samples()][0])[0], 0), [0, 255, 0]);
+    assert.match(half.preprocessing!, /centre crop of 50%/);
+  });
+
   it('PNG crops of rendered text lines with PaddleOCR\'s preprocess.json give the recogniser the arrays its own preprocessing gives', async function () {
     this.timeout(60_000);
     const { renderRecLines, textLines, REC_H, REC_W } = await import('../helpers/ocr');

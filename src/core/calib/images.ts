@@ -17,6 +17,12 @@ export interface ImageOptions {
   channels?: 'rgb' | 'bgr';
   /** 'nchw' (default, PyTorch) or 'nhwc'. */
   layout?: 'nchw' | 'nhwc';
+  /**
+   * Keep the aspect ratio and centre-crop, as Hugging Face's image processors and torchvision's
+   * Resize + CenterCrop do: the share of the scaled shorter side the crop keeps (1: the shorter side
+   * becomes the input's; 0.875: Resize(256) + CenterCrop(224)). Absent: stretched to the input's size.
+   */
+  crop?: number;
 }
 
 /** torchvision's ImageNet normalisation, the default when nothing says otherwise. */
@@ -50,6 +56,7 @@ export function folderImageOptions(dir: string): { options: ImageOptions; from?:
       if (j.scale !== undefined) { o.scale = Number(j.scale); if (!(o.scale > 0)) throw bad('"scale" must be a positive number'); }
       if (j.channels !== undefined) { if (j.channels !== 'rgb' && j.channels !== 'bgr') throw bad('"channels" must be "rgb" or "bgr"'); o.channels = j.channels; }
       if (j.layout !== undefined) { if (j.layout !== 'nchw' && j.layout !== 'nhwc') throw bad('"layout" must be "nchw" or "nhwc"'); o.layout = j.layout; }
+      if (j.crop !== undefined) { o.crop = Number(j.crop); if (!(o.crop > 0 && o.crop <= 1)) throw bad('"crop" must be a share of the shorter side, in (0, 1]'); }
       return { options: o, from: file };
     }
     // Hugging Face: rescale (default 1/255) then normalise (default on) with image_mean/image_std.
@@ -59,7 +66,14 @@ export function folderImageOptions(dir: string): { options: ImageOptions; from?:
     if (!mean || !std) continue; // not an image processor's config (a tokenizer's, say)
     const scale = j.do_rescale === false ? 1 : Number(j.rescale_factor ?? 1 / 255);
     if (!(scale > 0)) throw bad('"rescale_factor" must be a positive number');
-    return { options: { mean, std, scale }, from: file };
+    // A shortest-edge resize (CLIP, LLaVA, ConvNeXt) keeps the aspect ratio, then the centre crop cuts
+    // crop_size out of it; a height/width size stretches.
+    const size = (j.size ?? {}) as Record<string, unknown>;
+    const side = Number(size.shortest_edge ?? (typeof j.size === 'number' ? j.size : NaN));
+    const cropSize = (j.crop_size ?? {}) as Record<string, unknown>;
+    const cropSide = Math.min(Number(cropSize.height ?? (typeof j.crop_size === 'number' ? j.crop_size : NaN)), Number(cropSize.width ?? (typeof j.crop_size === 'number' ? j.crop_size : NaN)));
+    const crop = j.do_resize === false || !(side > 0) ? undefined : j.do_center_crop !== false && cropSide > 0 ? Math.min(1, cropSide / side) : 1;
+    return { options: { mean, std, scale, ...(crop !== undefined ? { crop } : {}) }, from: file };
   }
   return { options: {} };
 }
@@ -69,7 +83,8 @@ export function describeImageOptions(o: ImageOptions, from?: string): string {
   const mean = o.mean ?? IMAGENET.mean, std = o.std ?? IMAGENET.std, scale = o.scale ?? 1 / 255;
   const f = (v: number[]) => `[${v.map((x) => Number(x.toPrecision(4))).join(', ')}]`;
   const named = !o.mean && !o.std ? 'ImageNet mean/std' : `mean ${f(mean)}, std ${f(std)}`;
-  return `${named}${scale === 1 / 255 ? '' : `, pixels × ${Number(scale.toPrecision(4))}`}, ${(o.channels ?? 'rgb').toUpperCase()}${from ? ` (from ${path.basename(from)})` : ' (preprocess.json in the folder changes it)'}`;
+  const crop = o.crop === undefined ? '' : `, centre crop${o.crop < 1 ? ` of ${Number((o.crop * 100).toPrecision(3))}%` : ''}`;
+  return `${named}${scale === 1 / 255 ? '' : `, pixels × ${Number(scale.toPrecision(4))}`}, ${(o.channels ?? 'rgb').toUpperCase()}${crop}${from ? ` (from ${path.basename(from)})` : ' (preprocess.json in the folder changes it)'}`;
 }
 
 /**
@@ -96,11 +111,16 @@ export function decodeImage(file: string, shape: Array<number | string | null>, 
   const scale = raw ? 1 : opts.scale ?? 1 / 255;
   const bgr = opts.channels === 'bgr';
   const out = new Float32Array(channels * h * w);
+  // The part of the image that lands on the input: all of it (stretched), or a centred box of the input's
+  // aspect ratio whose shorter side is `crop` of the image's.
+  const k = opts.crop === undefined ? 0 : Math.min(img.height, img.width) * opts.crop / Math.min(h, w);
+  const [boxH, boxW] = opts.crop === undefined ? [img.height, img.width] : [h * k, w * k];
+  const [top, left] = [(img.height - boxH) / 2, (img.width - boxW) / 2];
   for (let y = 0; y < h; y++) {
-    const sy = Math.max(0, Math.min(img.height - 1, ((y + 0.5) * img.height) / h - 0.5));
+    const sy = Math.max(0, Math.min(img.height - 1, top + ((y + 0.5) * boxH) / h - 0.5));
     const y0 = Math.floor(sy), y1 = Math.min(img.height - 1, y0 + 1), fy = sy - y0;
     for (let x = 0; x < w; x++) {
-      const sx = Math.max(0, Math.min(img.width - 1, ((x + 0.5) * img.width) / w - 0.5));
+      const sx = Math.max(0, Math.min(img.width - 1, left + ((x + 0.5) * boxW) / w - 0.5));
       const x0 = Math.floor(sx), x1 = Math.min(img.width - 1, x0 + 1), fx = sx - x0;
       for (let ch = 0; ch < channels; ch++) {
         const src = channels === 1 ? 0 : bgr && ch < 3 ? 2 - ch : ch;
