@@ -62,6 +62,8 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.equal(i.code, 0, i.stderr);
     assert.match(i.stdout, /an onnxruntime-genai \(genai_config\.json\) pipeline of 3 models/);
     assert.match(i.stdout, /decoder: onnx\/decoder_model_merged\.onnx .*\n.*past_key_values\.0\.key float32\[batch_size, 4, past_sequence_length, 24\]/);
+    // and what data it takes: images as its preprocessor_config.json prepares them, text prompts through its tokenizer
+    assert.match(i.stdout, /data: image files prepared with mean \[0, 0, 0\], std \[1, 1, 1\], RGB \(from preprocessor_config\.json\); prompts as token ids or text \(tokenizer\.json\)/);
     const bad = await cli(['inspect', calib]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /calib: is a directory but not a model pipeline: no genai_config\.json and no decoder_model_merged\.onnx \(found no \.onnx file\)/);

@@ -10,7 +10,8 @@ import { onnx, type GraphProto, type ValueInfoProto } from '../onnx/proto';
 import { readTensor } from '../onnx/tensor';
 import { describeValue } from '../onnx/value-type';
 import { randomFeeds } from './random-feeds';
-import { decodeImage, describeImageOptions, folderImageOptions, type ImageOptions } from './images';
+import { decodeImage } from './images';
+import { describeImageOptions, folderImageOptions, type ImageOptions } from './image-options';
 import { parseNpy } from './npy';
 
 export type Feeds = Record<string, ort.Tensor>;

@@ -2,6 +2,9 @@
 import { summarizeModel, type ModelSummary } from '../inspect';
 import { loadModel } from '../onnx/model-io';
 import { detectPipeline, type ComponentRole, type Pipeline } from './layout';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describeImageOptions, folderImageOptions } from '../calib/image-options';
 
 export interface PipelineSummary {
   kind: 'pipeline';
@@ -12,6 +15,8 @@ export interface PipelineSummary {
   maxNewTokens: number;
   imageToken?: number;
   configs: string[];
+  /** What data it takes: how image files are prepared (vision pipelines), and whether prompts can be text. */
+  data: { images?: string; textPrompts: boolean };
 }
 
 export function summarizePipeline(dir: string): PipelineSummary {
@@ -19,6 +24,10 @@ export function summarizePipeline(dir: string): PipelineSummary {
   return {
     kind: 'pipeline', dir: p.dir, layout: p.layout, eos: p.eos, maxNewTokens: p.maxNewTokens, ...(p.imageToken !== undefined ? { imageToken: p.imageToken } : {}), configs: p.extras,
     components: p.components.map((c) => ({ role: c.role, file: c.relative, summary: summarizeModel(loadModel(c.file)) })),
+    data: {
+      ...(p.components.some((c) => c.role === 'vision') ? { images: (({ options, from }) => describeImageOptions(options, from))(folderImageOptions(p.dir)) } : {}),
+      textPrompts: fs.existsSync(path.join(p.dir, 'tokenizer.json')),
+    },
   };
 }
 
@@ -33,5 +42,6 @@ export function formatPipelineSummary(s: PipelineSummary): string {
     ]),
     `  generation: greedy, up to ${s.maxNewTokens} new tokens, EOS ${s.eos.join(', ') || 'none'}${s.imageToken !== undefined ? `, image features at token ${s.imageToken}` : ', image features before the prompt'}`,
     `  configs: ${s.configs.join(', ') || 'none'}`,
+    `  data: ${s.data.images ? `image files prepared with ${s.data.images}; ` : ''}prompts as token ids${s.data.textPrompts ? ' or text (tokenizer.json)' : ' (no tokenizer.json: no text prompts)'}`,
   ].join('\n');
 }
