@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openCalibration } from '../src/core/calib/data';
-import { interleavedLatency } from '../src/core/jobs/placement';
+import { interleavedLatency } from '../src/core/jobs/timed-variants';
 import { quantizeModel } from '../src/core/jobs/quantize-model';
 import { loadModel, saveModel } from '../src/core/onnx/model-io';
 import { createSession } from '../src/core/runtime/session';

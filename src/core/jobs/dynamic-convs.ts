@@ -4,9 +4,7 @@ import { attrInt } from '../onnx/attributes';
 import type { NodeDecision } from '../quant/options';
 import { applyQuantization, modulePathOfNode, type PreparedQuantization } from '../quant/prepare';
 import { GraphView } from '../onnx/graph';
-import { VariantScorer } from '../quant/variant-scorer';
-import { createSession } from '../runtime/session';
-import { interleavedLatency } from './placement';
+import { timeVariants } from './timed-variants';
 
 /** Which convs a dynamic INT8 model quantizes: all, all but the grouped (depthwise) ones, or none. */
 export type DynamicConvs = 'all' | 'dense' | 'none';
@@ -53,29 +51,16 @@ export async function chooseDynamicConvs(input: string, prep: PreparedQuantizati
   if (grouped.size && grouped.size < convs.size) variants.push({ convs: 'dense', select: (n) => !grouped.has(n), nodes: prep.plan.size - grouped.size });
   if (others > 0) variants.push({ convs: 'none', select: (n) => !convs.has(n), nodes: others });
   if (variants.length === 1 && !timeAlone) return undefined;
-  const scorer = await VariantScorer.create(prep, data, 'task');
-  const float = await createSession(input, { device: prep.options.device, label: input, noSpin: true });
-  const built: Array<(typeof variants)[number] & Awaited<ReturnType<VariantScorer['scoredSession']>>> = [];
-  try {
-    for (const v of variants) {
-      ctx.onProgress?.({ stage: 'dynamic-convs', message: `building: ${LABEL[v.convs]}` });
-      const { model } = await applyQuantization(prep, v.select, { signal: ctx.signal });
-      built.push({ ...v, ...await scorer.scoredSession(model, ctx.signal) });
-    }
-    ctx.onProgress?.({ stage: 'dynamic-convs', message: 'timing beside the float model' });
-    const { medians, spread } = await interleavedLatency([float, ...built.map((b) => b.session)], scorer.samples[0], 4000, ctx.signal);
-    const candidates: DynamicConvCandidate[] = built.map((b, i) => ({ convs: b.convs, nodes: b.nodes, latencyMs: medians[i + 1], drop: b.drop, nsr: b.nsr }));
-    const fastest = candidates.reduce((a, c) => (c.latencyMs < a.latencyMs ? c : a));
-    // Float convs only move the outputs closer to float: every candidate keeps the fidelity of 'all'.
-    const margin = 1 + Math.max(0.05, spread);
-    const best = candidates.find((c) => c.latencyMs <= fastest.latencyMs * margin)!;
-    const why = `${best === fastest ? 'fastest' : `within the noise of the fastest (${LABEL[fastest.convs]})`}: ${candidates.map((c) => `${LABEL[c.convs]} ${c.latencyMs.toFixed(2)} ms`).join(', ')}; float ${medians[0].toFixed(2)} ms`;
-    return { chosen: best.convs, floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
-  } finally {
-    await scorer.close();
-    await float.session.release();
-    for (const b of built) await b.session.release();
-  }
+  const t = await timeVariants(input, prep, data, variants, {
+    stage: 'dynamic-convs', label: (v) => LABEL[v.convs], build: async (v) => (await applyQuantization(prep, v.select, { signal: ctx.signal })).model,
+  }, ctx);
+  const candidates: DynamicConvCandidate[] = t.timed.map(({ item, ...m }) => ({ convs: item.convs, nodes: item.nodes, ...m }));
+  const fastest = candidates.reduce((a, c) => (c.latencyMs < a.latencyMs ? c : a));
+  // Float convs only move the outputs closer to float: every candidate keeps the fidelity of 'all'.
+  const margin = 1 + Math.max(0.05, t.spread);
+  const best = candidates.find((c) => c.latencyMs <= fastest.latencyMs * margin)!;
+  const why = `${best === fastest ? 'fastest' : `within the noise of the fastest (${LABEL[fastest.convs]})`}: ${candidates.map((c) => `${LABEL[c.convs]} ${c.latencyMs.toFixed(2)} ms`).join(', ')}; float ${t.floatMs.toFixed(2)} ms`;
+  return { chosen: best.convs, floatMs: t.floatMs, spread: t.spread, samples: t.samples, candidates, why };
 }
 
 /** The nodes the choice quantizes, and a decision for each conv it leaves float. */

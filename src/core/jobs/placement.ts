@@ -1,13 +1,9 @@
-import type { CalibrationData, Feeds } from '../calib/data';
-import { CancelledError } from '../base/errors';
+import type { CalibrationData } from '../calib/data';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
-import { sessionForVariant } from '../runtime/stage-variant';
-import { createSession, type ModelSession } from '../runtime/session';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
-import { VariantScorer } from '../quant/variant-scorer';
-import { latencyStats } from '../runtime/latency';
+import { timeVariants } from './timed-variants';
 
 export type Placement = Exclude<QuantizeOptions['staticOps'], 'auto'>;
 /**
@@ -130,24 +126,6 @@ function heavyLayers(prep: PreparedQuantization): Set<string> {
 }
 
 /**
- * Times sessions round-robin on one sample (a run of each per round, so drift and neighbours' load fall on
- * all alike) for about `budgetMs`, at least 5 rounds; medians per session and the spread of the first.
- */
-export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds, budgetMs = 4000, signal?: AbortSignal): Promise<{ medians: number[]; spread: number }> {
-  const once = async (s: ModelSession) => { const t = performance.now(); await s.session.run(feeds); return performance.now() - t; };
-  let round = 0;
-  for (const s of sessions) { await once(s); round += await once(s); } // warm-up
-  const rounds = Math.max(5, Math.min(50, Math.floor(budgetMs / Math.max(round, 1e-3))));
-  const times = sessions.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
-    if (signal?.aborted) throw new CancelledError();
-    for (let i = 0; i < sessions.length; i++) times[i].push(await once(sessions[i]));
-  }
-  const q = times.map(latencyStats);
-  return { medians: q.map((x) => x.median), spread: (q[0].q3 - q[0].q1) / q[0].median };
-}
-
-/**
  * --objective latency: builds the model under each placement, times it beside the float model and scores
  * it on the calibration samples, and keeps the fastest that holds the fidelity of 'compute' (the most
  * conservative placement) by more than the noise, or any faster one when the first is slower than float. onnxruntime fuses Q/DQ into integer kernels only where a quantized node's
@@ -155,7 +133,6 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
  * which placement is fastest depends on the model's structure and this CPU, and is measured, not guessed.
  */
 export async function choosePlacement(input: string, prep: PreparedQuantization, data: CalibrationData, ctx: JobContext = {}): Promise<PlacementChoice> {
-  const scorer = await VariantScorer.create(prep, data, 'task');
   const built: Array<{ p: Placement; boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean; nodes: number; halfStored: Set<string> }> = [];
   const seen = new Set<string>();
   const heavy = heavyLayers(prep);
@@ -183,44 +160,29 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
       built.push({ p, ...v, nodes: names.length, halfStored: new Set([...unfused].filter((n) => !v.select(n))) });
     }
   }
-  const device = prep.options.device;
-  const float = await createSession(input, { device, label: input, noSpin: true });
-  const variants: Array<Awaited<ReturnType<typeof sessionForVariant>>> = [];
-  try {
-    // The fidelity to hold: what the conservative placement gives with every planned node quantized.
-    const reference = await scorer.score(placementPlan(prep, 'compute', false).select, ctx.signal);
-    const scores: Array<{ drop: number; nsr: number }> = [];
-    for (const b of built) {
-      ctx.onProgress?.({ stage: 'placement', message: `scoring --static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}` });
-      const { model } = await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries, halfStored: b.halfStored });
-      const { session, drop, nsr } = await scorer.scoredSession(model, ctx.signal);
-      variants.push(session);
-      scores.push({ drop, nsr });
-    }
-    ctx.onProgress?.({ stage: 'placement', message: 'timing placements beside the float model' });
-    const [feeds] = scorer.samples;
-    const { medians, spread } = await interleavedLatency([float, ...variants], feeds, 4000, ctx.signal);
-    const candidates: PlacementCandidate[] = built.map((b, i) => ({
-      placement: b.p, boundaries: b.boundaries, ...(b.heavyOnly ? { heavyOnly: true } : {}), nodes: b.nodes, latencyMs: medians[i + 1], drop: scores[i].drop, nsr: scores[i].nsr,
-      faithful: i === 0 || (scores[i].drop <= reference.drop + 0.01 && scores[i].nsr <= reference.nsr * 1.5 + 1e-9),
-    }));
-    // A faster placement must win by more than the noise (5%, or the float runs' spread): the conservative
-    // first one keeps the float model's answers best (PaddleOCR rec: taking the most-quantized placement
-    // within the noise cut its agreement with float on held-out lines to 90%). But one slower than the
-    // float model gives way to any faithful placement that ran faster: a run of
-    // `node out/bench/int8-latency.js` kept ResNet-18 at compute, 5 layers int8 and 1.05x float, where
-    // residual (every layer int8) runs 0.90x.
-    const margin = 1 + Math.max(0.05, spread);
-    let best = candidates[0];
-    for (const c of candidates.slice(1)) {
-      if (c.faithful && (c.latencyMs * margin < best.latencyMs || (best.latencyMs >= medians[0] && c.latencyMs < best.latencyMs))) best = c;
-    }
-    const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ` with boundaries${c.heavyOnly ? ' (heavy layers)' : ''}` : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
-    const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${medians[0].toFixed(2)} ms`;
-    return { chosen: best.placement, boundaries: best.boundaries, ...(best.heavyOnly ? { heavyOnly: true } : {}), floatMs: medians[0], spread, samples: scorer.samples.length, candidates, why };
-  } finally {
-    await scorer.close();
-    await float.session.release();
-    for (const v of variants) await v.release();
+  // The fidelity to hold: what the conservative placement gives with every planned node quantized.
+  let reference = { drop: 0, nsr: 0 };
+  const t = await timeVariants(input, prep, data, built, {
+    stage: 'placement', label: (b) => `--static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}`,
+    first: async (scorer) => { reference = await scorer.score(placementPlan(prep, 'compute', false).select, ctx.signal); },
+    build: async (b) => (await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries, halfStored: b.halfStored })).model,
+  }, ctx);
+  const candidates: PlacementCandidate[] = t.timed.map(({ item: b, latencyMs, drop, nsr }, i) => ({
+    placement: b.p, boundaries: b.boundaries, ...(b.heavyOnly ? { heavyOnly: true } : {}), nodes: b.nodes, latencyMs, drop, nsr,
+    faithful: i === 0 || (drop <= reference.drop + 0.01 && nsr <= reference.nsr * 1.5 + 1e-9),
+  }));
+  // A faster placement must win by more than the noise (5%, or the float runs' spread): the conservative
+  // first one keeps the float model's answers best (PaddleOCR rec: taking the most-quantized placement
+  // within the noise cut its agreement with float on held-out lines to 90%). But one slower than the
+  // float model gives way to any faithful placement that ran faster: a run of
+  // `node out/bench/int8-latency.js` kept ResNet-18 at compute, 5 layers int8 and 1.05x float, where
+  // residual (every layer int8) runs 0.90x.
+  const margin = 1 + Math.max(0.05, t.spread);
+  let best = candidates[0];
+  for (const c of candidates.slice(1)) {
+    if (c.faithful && (c.latencyMs * margin < best.latencyMs || (best.latencyMs >= t.floatMs && c.latencyMs < best.latencyMs))) best = c;
   }
+  const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ` with boundaries${c.heavyOnly ? ' (heavy layers)' : ''}` : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
+  const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${t.floatMs.toFixed(2)} ms`;
+  return { chosen: best.placement, boundaries: best.boundaries, ...(best.heavyOnly ? { heavyOnly: true } : {}), floatMs: t.floatMs, spread: t.spread, samples: t.samples, candidates, why };
 }

@@ -13,6 +13,7 @@ import { loadModel } from '../onnx/model-io';
 import { DataType } from '../onnx/dtypes';
 import { readJsonFile } from '../fs/json';
 import { describeValue } from '../onnx/value-type';
+import type { ValueInfoProto } from '../onnx/proto';
 import type { GenerationSample } from './generate';
 import type { Pipeline } from './layout';
 import { loadTokenizer } from './tokenizer';
@@ -27,6 +28,16 @@ function idsOf(t: ort.Tensor, file: string): number[] {
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 const fileIndex = (f: string, k: number) => Number(/(\d+)\.[a-z]+$/i.exec(f)?.[1] ?? k);
 
+// A vision encoder's pixel input, by file and version: decoding the whole model once per data folder read
+// (calibration, then the judgement) would parse its weights again each time.
+const visionInputs = new Map<string, ValueInfoProto>();
+function visionInput(file: string): ValueInfoProto {
+  const st = fs.statSync(file);
+  const key = `${file}\n${st.mtimeMs}\n${st.size}`;
+  if (!visionInputs.has(key)) visionInputs.set(key, loadModel(file).model.graph!.input![0]);
+  return visionInputs.get(key)!;
+}
+
 /**
  * Image files decoded for the pipeline's vision model: resized to its pixel input, prepared as the data
  * folder says (preprocess.json, preprocessor_config.json) or else as the pipeline's own
@@ -35,7 +46,7 @@ const fileIndex = (f: string, k: number) => Number(/(\d+)\.[a-z]+$/i.exec(f)?.[1
 function imageDecoder(dir: string, p: Pipeline | undefined): (f: string) => ort.Tensor {
   const vision = p?.components.find((c) => c.role === 'vision');
   if (!p || !vision) throw new QuantLensError(dir, 'holds image files, but the pipeline has no vision model to feed them to');
-  const input = loadModel(vision.file).model.graph!.input![0];
+  const input = visionInput(vision.file);
   const shape = describeValue(input).shape ?? [];
   const own = folderImageOptions(dir);
   const { options } = own.from ? own : folderImageOptions(p.dir);

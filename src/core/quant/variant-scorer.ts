@@ -49,6 +49,13 @@ export class VariantScorer {
   }
 
   private pool?: SessionPool;
+  private features = new Map<string, boolean>();
+
+  /** Whether an output holds features (judged by cosine alone), decided once per output, not per variant. */
+  private isFeature(output: string): boolean {
+    if (!this.features.has(output)) this.features.set(output, isFeatureOutput(this.prep.loaded.model.graph!, output));
+    return this.features.get(output)!;
+  }
 
   /** Variants then load and run in `workers` worker threads; score() may be called concurrently. */
   startWorkers(workers: number): void {
@@ -141,7 +148,7 @@ export class VariantScorer {
     const nsr = new NsrAccumulator();
     for (let i = 0; i < this.samples.length; i++) {
       for (const [k, ref] of Object.entries(this.reference[i])) {
-        if (!acc.has(k)) acc.set(k, new FidelityAccumulator(isFeatureOutput(this.prep.loaded.model.graph!, k)));
+        if (!acc.has(k)) acc.set(k, new FidelityAccumulator(this.isFeature(k)));
         acc.get(k)!.add(ref, outputs[i][k]);
         if (ref.type === 'float32' || ref.type === 'float16') nsr.add(tensorValues(ref), tensorValues(outputs[i][k]));
       }
