@@ -12,6 +12,8 @@ import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
+import { ModelEditor } from '../../src/core/onnx/editor';
+import { upgradeBlocker, upgradeToOpset10 } from '../../src/core/onnx/opset-upgrade';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
 // float model, the habit of onnxruntime's test_op_* tests.
@@ -146,17 +148,72 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     });
   }
 
-  it('an opset-7 BatchNormalization over elements (spatial=0) cannot be raised: static INT8 says so in one line', async () => {
+  it('the experimental ops opset 10 removed (ImageScaler, ScaledTanh, Crop, Affine, ParametricSoftplus, Scale) become standard ops that compute the same; static and dynamic INT8 then go through', async () => {
+    const f = (name: string, v: number) => ({ name, type: AttributeType.FLOAT, f: v });
+    const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
+    const k3 = [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])];
     const m = model([
-      { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['x', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], output: ['b'], attribute: [{ name: 'spatial', type: AttributeType.INT, i: 0 }] },
-      { name: '/fc/MatMul', op_type: 'MatMul', input: ['b', 'fc.weight'], output: ['y'] },
-    ], [t('bn.scale', [16], 41), t('bn.bias', [16], 42), t('bn.mean', [16], 43), makeTensor('bn.var', DataType.FLOAT, [16], new Float32Array(16).fill(1)), t('fc.weight', [16, 8], 44)],
-    [vi('x', 1, [2, 16])], [vi('y', 1, [2, 8])], 7);
+      { name: 'scaler', op_type: 'ImageScaler', input: ['x'], output: ['s'], attribute: [f('scale', 0.5), { name: 'bias', type: AttributeType.FLOATS, floats: [0.1, -0.2, 0.3] }] },
+      { name: '/c1/Conv', op_type: 'Conv', input: ['s', 'c1.weight', 'c1.bias'], output: ['c1'], attribute: k3 },
+      { name: 'tanh', op_type: 'ScaledTanh', input: ['c1'], output: ['th'], attribute: [f('alpha', 2), f('beta', 0.5)] },
+      { name: 'crop', op_type: 'Crop', input: ['th'], output: ['cr'], attribute: [ints('border', [1, 2, 3, 1])] },
+      { name: '/c2/Conv', op_type: 'Conv', input: ['cr', 'c2.weight', 'c2.bias'], output: ['c2'], attribute: k3 },
+      { name: 'affine', op_type: 'Affine', input: ['c2'], output: ['a'], attribute: [f('alpha', 1.5), f('beta', -0.25)] },
+      { name: 'softplus', op_type: 'ParametricSoftplus', input: ['a'], output: ['sp'], attribute: [f('alpha', 0.7), f('beta', 1.3)] },
+      { name: 'window', op_type: 'Crop', input: ['sp'], output: ['w'], attribute: [ints('border', [2, 1, 0, 0]), ints('scale', [8, 9])] },
+      { name: 'scale', op_type: 'Scale', input: ['w'], output: ['y'], attribute: [f('scale', 3)] },
+    ], [t('c1.weight', [8, 3, 3, 3], 51, 0.3), t('c1.bias', [8], 52, 0.1), t('c2.weight', [4, 8, 3, 3], 53, 0.3), t('c2.bias', [4], 54, 0.1)],
+    [vi('x', 1, [1, 3, 16, 16])], [vi('y', 1, [1, 4, 8, 9])], 8);
     m.ir_version = 3;
     const dir = tmpDir();
     saveModel(m, path.join(dir, 'm.onnx'));
+    // The float model raised alone runs in onnxruntime's own kernels for the experimental ops' replacements:
+    // the outputs must match the opset-8 model's (onnxruntime still runs the experimental ops there).
+    const editor = new ModelEditor(loadModel(path.join(dir, 'm.onnx')).model);
+    assert.deepEqual(upgradeToOpset10(editor), ['scaler', 'tanh', 'crop', 'affine', 'softplus', 'window', 'scale']);
+    assert.deepEqual((editor.graph.node ?? []).map((n) => n.op_type).filter((op) => !['Mul', 'Add', 'Tanh', 'Softplus', 'Slice', 'Conv'].includes(op!)), []);
+    saveModel(editor.model, path.join(dir, 'm10.onnx'));
+    const same = await compareModels(path.join(dir, 'm.onnx'), path.join(dir, 'm10.onnx'), { data: 'random:4', samples: 4, latencyRuns: 1 });
+    assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-5, JSON.stringify(same.outputs));
+    for (const mode of ['static', 'dynamic'] as const) {
+      const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4', objective: 'size' });
+      assert.match(q.result.warnings.join('\n'), /upgraded from opset 8 to 10\b.*7 nodes rewritten/);
+      assert.ok(q.fidelity.cosine > 0.999, `${mode}: cosine ${q.fidelity.cosine}`);
+    }
+  });
+
+  it('an experimental op opset 10 removed with nothing to stand for it (GivenTensorFill) blocks the upgrade in one line', async () => {
+    const m = model([
+      { name: 'fill', op_type: 'GivenTensorFill', input: [], output: ['k'], attribute: [{ name: 'values', type: AttributeType.FLOATS, floats: [1, 2] }, { name: 'shape', type: AttributeType.INTS, ints: [2] }] },
+      { name: '/c/Conv', op_type: 'Conv', input: ['x', 'c.weight'], output: ['y'] },
+    ], [t('c.weight', [4, 3, 1, 1], 55)], [vi('x', 1, [1, 3, 4, 4])], [vi('y', 1, [1, 4, 4, 4])], 8);
+    assert.equal(upgradeBlocker(new ModelEditor(m)), "GivenTensorFill 'fill' is an experimental op that opset 10 removed");
+  });
+
+  // spatial=0 keeps a statistic per element: over [N, C, H, W] that is not what opset 9's BatchNormalization means.
+  const spatial0 = (scale: number[], input: number[]) => {
+    const n = scale.reduce((a, b) => a * b, 1);
+    const m = model([
+      { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['x', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], output: ['b'], attribute: [{ name: 'spatial', type: AttributeType.INT, i: 0 }] },
+      { name: '/flat/Flatten', op_type: 'Flatten', input: ['b'], output: ['f'] },
+      { name: '/fc/MatMul', op_type: 'MatMul', input: ['f', 'fc.weight'], output: ['y'] },
+    ], [t('bn.scale', scale, 41), t('bn.bias', scale, 42), t('bn.mean', scale, 43), makeTensor('bn.var', DataType.FLOAT, scale, new Float32Array(n).fill(1.5)), t('fc.weight', [n, 8], 44)],
+    [vi('x', 1, input)], [vi('y', 1, [input[0], 8])], 7);
+    m.ir_version = 3;
+    return m;
+  };
+
+  it('an opset-7 BatchNormalization over elements (spatial=0 with a [C, H, W] scale) cannot be raised: static INT8 says so in one line', async () => {
+    const dir = tmpDir();
+    saveModel(spatial0([4, 2, 2], [2, 4, 2, 2]), path.join(dir, 'm.onnx'));
     await assert.rejects(quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'static', calibration: 'random:4' }), /static INT8 needs opset 10 .*spatial=0.*--mode weight/);
     assert.ok(!fs.existsSync(path.join(dir, 'q.onnx')));
+  });
+
+  it('an opset-7 BatchNormalization with spatial=0 over [N, C] features (ArcFace\'s embedding) is per channel, so it is raised to 10', async () => {
+    const q = await quantizeAndMeasure(spatial0([16], [2, 16]), { mode: 'static', calibration: 'random:4', objective: 'size' });
+    assert.match(q.result.warnings.join('\n'), /upgraded from opset 7 to 10/);
+    assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
   });
 
   it('a weight several layers read (a block applied in a loop, unrolled): dynamic INT8 writes it once', async () => {

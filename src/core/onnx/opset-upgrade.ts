@@ -3,7 +3,7 @@ import type { ModelEditor } from './editor';
 import type { NodeProto } from './proto';
 import { makeTensor } from './tensor';
 import { walkGraphs } from './walk';
-import { attrFloats, attrInt, attrInts, attrString, stringAttr } from './attributes';
+import { attrFloat, attrFloats, attrInt, attrInts, attrString, stringAttr } from './attributes';
 
 /** The oldest opset the upgrade takes: below 7, Add/Mul/Gemm broadcast by attribute and need more than a rename. */
 export const OLDEST_UPGRADABLE_OPSET = 7;
@@ -17,20 +17,29 @@ export function upgradeBlocker(editor: ModelEditor): string | undefined {
   if (from >= 10) return undefined;
   if (from < OLDEST_UPGRADABLE_OPSET) return `opset ${from} is older than QuantLens raises (${OLDEST_UPGRADABLE_OPSET} to 9, to 10)`;
   for (const { graph } of walkGraphs(editor.graph)) {
+    const rank = new Map<string, number>();
+    for (const t of graph.initializer ?? []) rank.set(t.name ?? '', (t.dims ?? []).length);
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
-      if (node.op_type === 'BatchNormalization' && from < 9 && attrInt(node, 'spatial', 1) !== 1) return `BatchNormalization '${node.name}' normalises per element (spatial=0), which opset 9 dropped`;
+      // spatial=0 over [N, C] (a 1-D scale: ArcFace's feature BatchNormalization) is per channel, as at opset 9.
+      if (node.op_type === 'BatchNormalization' && from < 9 && attrInt(node, 'spatial', 1) !== 1 && rank.get(node.input?.[1] ?? '') !== 1) return `BatchNormalization '${node.name}' normalises per element (spatial=0), which opset 9 dropped`;
       if (node.op_type === 'Scan' && from < 9) return `Scan '${node.name}' is Scan-8 (with a batch axis), which opset 9 changed`;
+      if (NO_SUCCESSOR.has(node.op_type ?? '')) return `${node.op_type} '${node.name}' is an experimental op that opset 10 removed`;
     }
   }
   return undefined;
 }
+
+/** Experimental ops opset 10 removed without an equivalent the upgrade could write. */
+const NO_SUCCESSOR = new Set(['GivenTensorFill', 'ConstantFill', 'GRUUnit', 'ATen']);
 
 /**
  * Raises a model from opset 7, 8 or 9 to 10, the first with QuantizeLinear/DequantizeLinear and the QLinear*
  * kernels onnxruntime fuses Q/DQ pairs into (call `upgradeBlocker` first). What changed in between is
  * rewritten: Slice and TopK took their attributes as inputs (10); Upsample took its scales as an input (9)
  * and gave way to Resize, which means the same at opset 10; BatchNormalization dropped `spatial` (9).
+ * The experimental ops opset 10 removed (ImageScaler in the ONNX model zoo's Tiny YOLOv2, Scale, Affine,
+ * ScaledTanh, ParametricSoftplus, Crop, DynamicSlice) become the standard ops they stand for.
  * Everything else at 7 to 9 means the same at 10 (later versions only added types, attributes with the
  * old default, or broadcasting). Returns the ops rewritten.
  */
@@ -40,9 +49,15 @@ export function upgradeToOpset10(editor: ModelEditor): string[] {
   const rewritten: string[] = [];
   for (const { graph } of walkGraphs(editor.graph)) {
     const ints = (node: NodeProto, what: string, v: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.INT64, v);
+    const floats = (node: NodeProto, what: string, v: number[], dims?: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.FLOAT, v, dims);
+    const replaced = new Map<NodeProto, NodeProto[]>();
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
-      if (node.op_type === 'BatchNormalization') {
+      const chain = experimentalAsStandard(node, floats, ints, (what) => editor.unique(`${node.output![0]}_${what}`));
+      if (chain) {
+        replaced.set(node, chain.map((n) => ({ ...n, name: editor.unique(`${node.name || node.op_type}/${n.op_type}`) })));
+        rewritten.push(node.name ?? node.op_type!);
+      } else if (node.op_type === 'BatchNormalization') {
         node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'spatial');
       } else if (node.op_type === 'Upsample') {
         // Upsample-7 kept its scales in an attribute; Upsample-9's input is the same as Resize-10's.
@@ -62,16 +77,63 @@ export function upgradeToOpset10(editor: ModelEditor): string[] {
         rewritten.push(node.name ?? 'TopK');
       }
     }
+    if (replaced.size) graph.node = (graph.node ?? []).flatMap((n) => replaced.get(n) ?? [n]);
   }
   editor.requireOpset('', 10);
   return rewritten;
 }
 
-/** A 1-D constant for a rewritten input; subgraphs get theirs as initializers of their own, so scoping stays right. */
-function constant(editor: ModelEditor, graph: { initializer?: unknown[] | null }, base: string, dtype: DataType.INT64 | DataType.FLOAT, v: number[]): string {
+type Const = (node: NodeProto, what: string, v: number[], dims?: number[]) => string;
+
+/**
+ * The opset-10 nodes an experimental op stands for (undefined: not one of them), reading its input and
+ * writing its output, with intermediate tensors named after the output. Attributes' defaults as in ONNX 1.4.
+ */
+function experimentalAsStandard(node: NodeProto, floats: Const, ints: Const, tensor: (what: string) => string): NodeProto[] | undefined {
+  const [x] = node.input ?? [], [y] = node.output ?? [];
+  const f = (name: string, fallback: number) => attrFloat(node, name, fallback);
+  // y = x·a + b as Mul then Add, leaving out a multiply by 1 or an add of 0.
+  const affine = (a: string | undefined, b: string | undefined): NodeProto[] => {
+    const mid = a && b ? tensor('scaled') : y;
+    return [...(a ? [{ op_type: 'Mul', input: [x, a], output: [mid] }] : []), ...(b ? [{ op_type: 'Add', input: [a ? mid : x, b], output: [y] }] : [])];
+  };
+  // y = a·g(b·x) for Tanh and Softplus.
+  const around = (op: string): NodeProto[] => {
+    const [inner, outer] = [tensor('inner'), tensor('outer')];
+    return [
+      { op_type: 'Mul', input: [x, floats(node, 'beta', [f('beta', 1)], [])], output: [inner] },
+      { op_type: op, input: [inner], output: [outer] },
+      { op_type: 'Mul', input: [outer, floats(node, 'alpha', [f('alpha', 1)], [])], output: [y] },
+    ];
+  };
+  switch (node.op_type) {
+    case 'ImageScaler': {
+      const bias = attrFloats(node, 'bias');
+      const scale = f('scale', 1);
+      const chain = affine(scale === 1 ? undefined : floats(node, 'scale', [scale], []), bias?.some((v) => v !== 0) ? floats(node, 'bias', bias, [1, bias.length, 1, 1]) : undefined);
+      return chain.length ? chain : [{ op_type: 'Identity', input: [x], output: [y] }];
+    }
+    case 'Scale': return [{ op_type: 'Mul', input: [x, floats(node, 'scale', [f('scale', 1)], [])], output: [y] }];
+    case 'Affine': return affine(floats(node, 'alpha', [f('alpha', 1)], []), floats(node, 'beta', [f('beta', 0)], []));
+    case 'ScaledTanh': return around('Tanh');
+    case 'ParametricSoftplus': return around('Softplus');
+    case 'Crop': {
+      // border = [left, top, right, bottom]; scale = [height, width] of the kept region from (top, left).
+      const [left, top, right, bottom] = attrInts(node, 'border') ?? [0, 0, 0, 0];
+      const size = attrInts(node, 'scale');
+      const end = (from: number, keep: number | undefined, cut: number) => (keep !== undefined ? from + keep : cut > 0 ? -cut : 2 ** 31 - 1);
+      return [{ op_type: 'Slice', input: [x, ints(node, 'starts', [top, left]), ints(node, 'ends', [end(top, size?.[0], bottom), end(left, size?.[1], right)]), ints(node, 'axes', [2, 3])], output: [y] }];
+    }
+    case 'DynamicSlice': return [{ op_type: 'Slice', input: [...(node.input ?? [])], output: [y] }];
+    default: return undefined;
+  }
+}
+
+/** A constant for a rewritten input (1-D unless `dims` says); subgraphs get theirs as initializers of their own, so scoping stays right. */
+function constant(editor: ModelEditor, graph: { initializer?: unknown[] | null }, base: string, dtype: DataType.INT64 | DataType.FLOAT, v: number[], dims: number[] = [v.length]): string {
   const data = dtype === DataType.FLOAT ? Float32Array.from(v) : BigInt64Array.from(v.map((x) => BigInt(x)));
-  if (graph === editor.graph) return editor.addInitializer(makeTensor(base, dtype, [v.length], data));
+  if (graph === editor.graph) return editor.addInitializer(makeTensor(base, dtype, dims, data));
   const name = editor.unique(base);
-  graph.initializer = [...((graph.initializer ?? []) as never[]), makeTensor(name, dtype, [v.length], data) as never];
+  graph.initializer = [...((graph.initializer ?? []) as never[]), makeTensor(name, dtype, dims, data) as never];
   return name;
 }

@@ -175,7 +175,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     if (blocker && modes.has('static')) throw new QuantLensError(loaded.loc.file, `static INT8 needs opset 10 (QuantizeLinear and the QLinear kernels), and ${blocker}: re-export at opset 10 or later, or use --mode weight`);
     if (!blocker) {
       const r = upgradeToOpset10(editor);
-      warnings.push(`model upgraded from opset ${from} to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} Slice/TopK/Upsample nodes rewritten)` : ''}`);
+      warnings.push(`model upgraded from opset ${from} to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} nodes rewritten in their opset-10 form)` : ''}`);
     }
   }
   const plan = new Map<string, QuantizeOptions>();
