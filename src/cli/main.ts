@@ -122,7 +122,8 @@ export async function main(argv: string[], out: Out = { stdout: (s) => process.s
       return 2;
     }
     out.stderr(`quantlens: error: ${errorLine(e)}\n`);
-    if (process.env.QUANTLENS_DEBUG && e instanceof Error && !(e instanceof QuantLensError)) out.stderr(`${e.stack}\n`);
+    const cause = e instanceof QuantLensError ? e.cause : e;
+    if (process.env.QUANTLENS_DEBUG && cause instanceof Error) out.stderr(`${cause.stack}\n`);
     return 1;
   }
 }

@@ -72,7 +72,8 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
       const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
       check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, inputShapes: v.inputShapes, latencyRuns: v.latencyRuns ?? 3, latencyBudgetMs: 1000, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true, segmentBytes: verifySegmentBytes() } : {}) }, ctx);
     } catch (e) {
-      if (e instanceof CancelledError) throw e;
+      // The reference itself failing (on this data, or to load) is its error, not the edit's.
+      if (e instanceof CancelledError || (e instanceof QuantLensError && e.file === reference)) throw e;
       throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
     }
     const verifySeconds = (performance.now() - tv) / 1000;

@@ -6,7 +6,9 @@ import { main } from '../../src/cli/main';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
 import { onnx, type ModelProto, type TensorProto } from '../../src/core/onnx/proto';
-import { linearReluModel } from '../helpers/models';
+import { linearReluModel, vi } from '../helpers/models';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { makeTensor } from '../../src/core/onnx/tensor';
 import { tmpDir } from '../helpers/util';
 
 const write = (file: string, m: ModelProto) => fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
@@ -117,6 +119,30 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     m.graph!.initializer![1].raw_data = m.graph!.initializer![1].raw_data!.subarray(0, 4);
     assert.throws(() => saveModel(m, path.join(dir, 'out.onnx'), { externalData: 'always', sizeThreshold: 0 }), /raw_data holds 4 bytes/);
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('a model that fails in onnxruntime on its own inputs: every command names that model, not the output it was making', async () => {
+    // ids + 100 indexes a 10-row table: onnxruntime fails while running, not while loading.
+    const dir = tmpDir();
+    const file = path.join(dir, 'oob.onnx');
+    write(file, onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g', input: [vi('ids', DataType.INT64, [1, 4])], output: [vi('y', DataType.FLOAT, [1, 4, 32])],
+        node: [{ name: 'shift', op_type: 'Add', input: ['ids', 'hundred'], output: ['big'] }, { name: 'embed', op_type: 'Gather', input: ['table', 'big'], output: ['e'] }, { name: 'fc', op_type: 'MatMul', input: ['e', 'w'], output: ['y'] }],
+        initializer: [makeTensor('hundred', DataType.INT64, [], BigInt64Array.of(100n)), makeTensor('table', DataType.FLOAT, [10, 64], new Float32Array(640).fill(0.5)), makeTensor('w', DataType.FLOAT, [64, 32], new Float32Array(2048).fill(0.25))],
+      },
+    }));
+    for (const args of [['quantize', file, '-o', path.join(dir, 's.onnx'), '--mode', 'static', '--calibration', 'random:2'], ['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight'],
+      ['sensitivity', file, '--calibration', 'random:2'], ['prune', file, '-o', path.join(dir, 'p.onnx'), '--sparsity', '0.5']]) {
+      const r = await cli([...args, '--device', 'cpu']);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('quantlens: error:'));
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(errors.length, 1, r.stderr);
+      assert.ok(errors[0].startsWith(`quantlens: error: ${file}: `), `${args.join(' ')}: ${errors[0]}`);
+      assert.match(errors[0], /out of data bounds/);
+      assert.deepEqual(fs.readdirSync(dir), ['oob.onnx'], `${args.join(' ')} wrote files`);
+    }
   });
 
   it('the installed bin prints the same single line, with no stack trace', () => {

@@ -7,7 +7,8 @@ import { openCalibration } from '../../src/core/calib/data';
 import { parseNpy } from '../../src/core/calib/npy';
 import { FIXTURES } from '../../src/core/fixtures';
 import { DataType } from '../../src/core/onnx/dtypes';
-import { onnx } from '../../src/core/onnx/proto';
+import { AttributeType, onnx } from '../../src/core/onnx/proto';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { npy } from '../helpers/npy';
 import { tmpDir } from '../helpers/util';
@@ -189,5 +190,32 @@ describe('calibration data', () => {
     fs.writeFileSync(path.join(dtype, 'a.npy'), npy('|u1', [64], new Uint8Array(64)));
     assert.throws(() => [...openCalibration(dtype, mlp).samples()], /input 'input' must be float32, the file holds uint8/);
     assert.throws(() => openCalibration('/no/such/dir', mlp), /must be a folder/);
+  });
+
+  it('a text input (ONNX-ML CategoryMapper before an embedding): random samples are words of its vocabulary, and weight INT8 measures the model on them', async () => {
+    const words = ['the', 'cat', 'sat', 'mat'];
+    const m = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 2 }],
+      graph: {
+        name: 'g', input: [{ name: 'words', type: { tensor_type: { elem_type: DataType.STRING, shape: { dim: [{ dim_param: 'n' }] } } } }],
+        output: [{ name: 'y', type: { tensor_type: { elem_type: DataType.FLOAT } } }],
+        node: [
+          { name: 'lookup', op_type: 'CategoryMapper', domain: 'ai.onnx.ml', input: ['words'], output: ['ids'], attribute: [
+            { name: 'cats_strings', type: AttributeType.STRINGS, strings: words.map((w) => new TextEncoder().encode(w)) },
+            { name: 'cats_int64s', type: AttributeType.INTS, ints: [0, 1, 2, 3] }, { name: 'default_int64', type: AttributeType.INT, i: 3 }] },
+          { name: 'embed', op_type: 'Gather', input: ['table', 'ids'], output: ['e'] },
+          { name: 'fc', op_type: 'MatMul', input: ['e', 'w'], output: ['y'] },
+        ],
+        initializer: [makeTensor('table', DataType.FLOAT, [4, 64], Float32Array.from({ length: 256 }, (_, i) => Math.sin(i))), makeTensor('w', DataType.FLOAT, [64, 32], Float32Array.from({ length: 2048 }, (_, i) => Math.cos(i * 0.37)))],
+      },
+    });
+    const [feeds] = openCalibration('random:1', m.graph!, { inputShapes: { words: [6] } }).samples();
+    assert.equal(feeds.words.type, 'string');
+    assert.deepEqual(feeds.words.dims, [6]);
+    for (const w of feeds.words.data as string[]) assert.ok(words.includes(w), w);
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'm.onnx'), onnx.ModelProto.encode(m).finish());
+    const r = await quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'weight', bits: 8, calibration: 'random:4' });
+    assert.ok(r.fidelity.y.cosine > 0.999, JSON.stringify(r.fidelity));
   });
 });

@@ -5,6 +5,7 @@ import { floatToHalf } from '../onnx/half';
 import { GraphView } from '../onnx/graph';
 import type { GraphProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
+import { attrStrings } from '../onnx/attributes';
 import { concreteShapes, isPastInput } from './symbolic-dims';
 
 export interface RandomFeedOptions {
@@ -27,10 +28,12 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1);
   for (const vi of graph.input ?? []) {
     if (!vi.name || !view.graphInputs.has(vi.name)) continue;
+    const name = vi.name;
     const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-    const shape = shapes.get(vi.name)!;
+    const shape = shapes.get(name)!;
     const n = shape.reduce((a, b) => a * b, 1);
-    feeds[vi.name] = decoderInput(vi.name, elem, shape, shapes) ?? randomTensor(rng, elem, shape, n, indexBound(view, vi.name));
+    feeds[vi.name] = decoderInput(vi.name, elem, shape, shapes)
+      ?? (elem === DataType.STRING ? new ort.Tensor('string', Array.from({ length: n }, () => randomWord(rng, vocabulary(view, name))), shape) : randomTensor(rng, elem, shape, n, indexBound(view, vi.name)));
   }
   return feeds;
 }
@@ -65,12 +68,34 @@ function indexBound(view: GraphView, name: string): number {
   return 2;
 }
 
+/**
+ * The strings a text input's reader knows (an ONNX-ML CategoryMapper's categories, a LabelEncoder's keys,
+ * a TfIdfVectorizer's n-grams), so random words reach the model's lookups instead of its default.
+ */
+function vocabulary(view: GraphView, name: string): string[] {
+  const words = new Set<string>();
+  for (const c of view.consumersOf(name)) {
+    for (const a of ['cats_strings', 'keys_strings', 'pool_strings']) for (const w of attrStrings(c, a) ?? []) words.add(w);
+  }
+  return [...words];
+}
+
+/** A word from `vocabulary`, or three to eight random lowercase letters. */
+function randomWord(rng: Rng, vocabulary: string[]): string {
+  if (vocabulary.length) return vocabulary[rng.int(vocabulary.length)];
+  return Array.from({ length: 3 + rng.int(6) }, () => String.fromCharCode(97 + rng.int(26))).join('');
+}
+
 function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound: number): ort.Tensor {
   switch (elem) {
     case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(bound))), shape);
     case DataType.INT32: return new ort.Tensor('int32', Int32Array.from({ length: n }, () => rng.int(bound)), shape);
     case DataType.BOOL: return new ort.Tensor('bool', Uint8Array.from({ length: n }, () => rng.int(2)), shape);
     case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => rng.int(256)), shape);
+    case DataType.INT8: return new ort.Tensor('int8', Int8Array.from({ length: n }, () => rng.int(256) - 128), shape);
+    case DataType.INT16: return new ort.Tensor('int16', Int16Array.from({ length: n }, () => rng.int(bound)), shape);
+    case DataType.UINT16: return new ort.Tensor('uint16', Uint16Array.from({ length: n }, () => rng.int(bound)), shape);
+    case DataType.UINT32: return new ort.Tensor('uint32', Uint32Array.from({ length: n }, () => rng.int(bound)), shape);
     case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, () => rng.normal()), shape);
     case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, () => floatToHalf(rng.normal())), shape);
     default: {

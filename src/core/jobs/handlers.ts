@@ -1,4 +1,4 @@
-import { CancelledError } from '../base/errors';
+import { CancelledError, QuantLensError, errorLine } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { summarizeModel } from '../inspect';
 import { loadModel } from '../onnx/model-io';
@@ -9,7 +9,6 @@ import { comparePipelines } from '../pipeline/compare';
 import { quantizePipeline } from './quantize-pipeline';
 import { summarizePipeline } from '../pipeline/summary';
 import { analyzePipelineSensitivity } from './pipeline-sensitivity';
-import { QuantLensError } from '../base/errors';
 import fs from 'node:fs';
 
 const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
@@ -71,7 +70,15 @@ export function runJob<K extends JobKind>(kind: K, req: JobRequests[K], ctx: Job
   return (JOB_HANDLERS[kind] as Handler<K>)(req, ctx);
 }
 
-/** Runs a request as the engine receives it ({kind, ...fields}). */
+/**
+ * Runs a request as the engine receives it ({kind, ...fields}). An error that is not already one of ours
+ * (onnxruntime's own, or a bug) names the model it happened on; the original stays as its cause.
+ */
 export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
-  return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx);
+  const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
+  return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx).catch((e: unknown) => {
+    if (e instanceof QuantLensError || e instanceof CancelledError || !file) throw e;
+    const line = errorLine(e);
+    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, line, 'runtime'), { cause: e });
+  });
 }

@@ -33,6 +33,12 @@ export function attrString(node: NodeProto, name: string): string | undefined {
   return s ? new TextDecoder().decode(s) : undefined;
 }
 
+/** A STRINGS attribute decoded, or undefined when absent. */
+export function attrStrings(node: NodeProto, name: string): string[] | undefined {
+  const v = attr(node, name)?.strings;
+  return v?.length ? v.map((s) => new TextDecoder().decode(s)) : undefined;
+}
+
 /** A TENSOR attribute (Constant's value), or undefined. */
 export const attrTensor = (node: NodeProto, name: string): TensorProto | undefined => attr(node, name)?.t ?? undefined;
 
