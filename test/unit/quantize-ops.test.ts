@@ -8,7 +8,7 @@ import { quantizeAndMeasure } from '../helpers/quant';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
-import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { quantizeModel, type QuantizeReport } from '../../src/core/jobs/quantize-model';
 import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
@@ -332,6 +332,23 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       assert.equal(r.ops.Identity, undefined, `${o.mode}: the Identities are gone`);
       assert.ok(r.fidelity.cosine > 0.999, `${o.mode}: cosine ${r.fidelity.cosine}`);
     }
+  });
+
+  it('MatMul with the constant on the left (W·x) and with a batched [B, K, N] constant, static: both weights int8 with one scale, and onnxruntime runs them', async () => {
+    const m = model([
+      { name: 'left', op_type: 'MatMul', input: ['left.weight', 'x'], output: ['a'] },
+      { name: 'relu', op_type: 'Relu', input: ['a'], output: ['r'] },
+      { name: 'split', op_type: 'Reshape', input: ['r', 'shape'], output: ['r3'] },
+      { name: 'batched', op_type: 'MatMul', input: ['r3', 'batched.weight'], output: ['y'] },
+    ], [t('left.weight', [128, 64], 61, 0.2), t('batched.weight', [4, 32, 48], 62, 0.2), makeTensor('shape', DataType.INT64, [3], BigInt64Array.of(4n, 32n, 32n))],
+    [vi('x', 1, [64, 32])], [vi('y', 1, [4, 32, 48])]);
+    // Before: the batched weight got a zero point per column, which onnxruntime's integer MatMul refuses
+    // ("b zero point is not valid"), and the left weight stayed float behind a pointless Q/DQ of x.
+    const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:4', objective: 'size' });
+    const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+    const how = new Map(report.nodes.map((d) => [d.node, d.how ?? d.skipped ?? '']));
+    for (const n of ['left', 'batched']) assert.match(how.get(n) ?? '', /int8 .*per-tensor weight/, `${n}: ${how.get(n)}`);
+    assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
   });
 
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {

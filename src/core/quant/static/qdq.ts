@@ -76,7 +76,7 @@ function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputSc
 
 
 /** A static quantizer: activations through Q/DQ; `weights` lists [input index, per-channel axis] of constant weights. */
-function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>, bias?: number): OpQuantizer {
+function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | undefined]>, bias?: number): OpQuantizer {
   return {
     check(node, ctx) {
       for (const [i] of weights) if (!floatWeightDims(ctx.view, node.input?.[i] ?? '', ctx.loc)) return `input ${i} is not a constant float32 weight`;
@@ -110,14 +110,20 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number]>,
   };
 }
 
-const lastAxis = (_n: NodeProto, rank: number) => rank - 1;
+// A batched weight ([B, K, N]) is one scale: onnxruntime's integer MatMul kernels take a zero point per
+// column only for a 2-D weight ("b zero point is not valid").
+const lastAxis = (_n: NodeProto, rank: number) => (rank === 2 ? 1 : undefined);
 const gemmAxis = (n: NodeProto) => (attrInt(n, 'transB', 0) ? 0 : 1);
 
-/** MatMul: a constant weight is quantized per output column; two activations (attention) are both Q/DQ'd. */
+/**
+ * MatMul: a constant weight is quantized per output column; a constant on the left (W·x) as one tensor;
+ * two activations (attention) are both Q/DQ'd.
+ */
 const matMul: OpQuantizer = {
   check: () => undefined,
   apply(node, ctx) {
-    return (floatWeightDims(ctx.view, node.input![1], ctx.loc) ? qdqOp([[1, lastAxis]]) : qdqOp([])).apply(node, ctx);
+    const constant = (i: number) => !!floatWeightDims(ctx.view, node.input![i], ctx.loc);
+    return (constant(1) ? qdqOp([[1, lastAxis]]) : constant(0) ? qdqOp([[0, () => undefined]]) : qdqOp([])).apply(node, ctx);
   },
 };
 
