@@ -4,6 +4,13 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { cli } from '../helpers/cli';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
+import { vi } from '../helpers/models';
+import { quantizeAndMeasure } from '../helpers/quant';
+import { openCalibration } from '../../src/core/calib/data';
+import { checkInputShapes } from '../../src/core/calib/input-shapes';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { AttributeType, onnx, type ValueInfoProto } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
 
 // PaddleOCR's recogniser has a dynamic batch and width ([N, 3, 48, W]): which sizes ran, and --input-shape.
 describe('--input-shape for models with dynamic dimensions', function () {
@@ -58,5 +65,49 @@ describe('--input-shape for models with dynamic dimensions', function () {
     const j = JSON.parse(r.stdout);
     assert.deepEqual(j.inputShapes.x, [1, 3, 48, 320]);
     assert.equal(j.samples, 2);
+  });
+});
+
+// Inputs whose shape the model does not say (no shape at all, or every dim symbolic, channels included):
+// the layer that reads the input does.
+describe('inputs whose declared shape leaves out what random data needs', () => {
+  const conv = (input: ValueInfoProto) => onnx.ModelProto.create({
+    ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'g', input: [input], output: [vi('y', DataType.FLOAT, ['N', 16, 'H', 'W'])],
+      node: [{ name: 'conv', op_type: 'Conv', input: ['x', 'w', 'b'], output: ['c'], attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] }, { name: 'relu', op_type: 'Relu', input: ['c'], output: ['y'] }],
+      initializer: [makeTensor('w', DataType.FLOAT, [16, 3, 3, 3], Float32Array.from({ length: 432 }, (_, i) => Math.sin(i) * 0.3)), makeTensor('b', DataType.FLOAT, [16], new Float32Array(16).fill(0.1))],
+    },
+  });
+  const unshaped = () => ({ name: 'x', type: { tensor_type: { elem_type: DataType.FLOAT } } });
+
+  it('a Conv input with no shape, or with its channels symbolic, gets the weight\'s rank and channels', () => {
+    for (const m of [conv(unshaped()), conv(vi('x', DataType.FLOAT, ['N', 'C', 'H', 'W']))]) {
+      const [feeds] = openCalibration('random:1', m.graph!).samples();
+      assert.deepEqual(feeds.x.dims, [1, 3, 224, 224]);
+    }
+  });
+
+  it('a MatMul behind an activation says the last dim; with nothing to say, one line asks for --input-shape, which any rank then satisfies', () => {
+    const mm = (reader: string) => onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g', input: [unshaped()], output: [vi('y', DataType.FLOAT, [])],
+        node: [{ name: 'act', op_type: reader, input: ['x'], output: ['r'] }, { name: 'fc', op_type: 'MatMul', input: ['r', 'w'], output: ['y'] }],
+        initializer: [makeTensor('w', DataType.FLOAT, [64, 8], new Float32Array(512).fill(0.5))],
+      },
+    });
+    assert.deepEqual([...openCalibration('random:1', mm('Relu').graph!).samples()][0].x.dims, [1, 64]);
+    // Softmax keeps the shape too, but which axis it normalises is not a layout: no guess.
+    assert.throws(() => [...openCalibration('random:1', mm('Softmax').graph!).samples()], /input 'x' declares no shape and nothing that reads it says one: pass --input-shape x=1x\.\.\./);
+    assert.deepEqual([...openCalibration('random:1', mm('Softmax').graph!, { inputShapes: { x: [2, 64] } }).samples()][0].x.dims, [2, 64]);
+    checkInputShapes(mm('Softmax').graph!, { x: [2, 3, 64] });
+  });
+
+  it('static, dynamic and weight INT8 of the unshaped Conv model are verified on the same feeds as the float model', async () => {
+    for (const mode of ['static', 'dynamic', 'weight'] as const) {
+      const q = await quantizeAndMeasure(conv(unshaped()), { mode, calibration: 'random:2', objective: 'size' });
+      assert.ok(q.fidelity.cosine > 0.999, `${mode}: cosine ${q.fidelity.cosine}`);
+    }
   });
 });

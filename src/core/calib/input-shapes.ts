@@ -25,9 +25,10 @@ function dataInputs(graph: GraphProto) {
  */
 export function checkInputShapes(graph: GraphProto, shapes: InputShapes | undefined, file?: string): void {
   if (!shapes) return;
-  const inputs = new Map(dataInputs(graph).map((v) => [v.name!, describeValue(v).shape ?? []]));
+  const inputs = new Map(dataInputs(graph).map((v) => [v.name!, describeValue(v).shape]));
   for (const [name, dims] of Object.entries(shapes)) {
     const declared = inputs.get(name);
+    if (declared === null) continue; // no shape declared: any rank goes
     if (!declared) throw new QuantLensError(file, `--input-shape names '${name}', which is not an input of the model (inputs: ${[...inputs.keys()].join(', ')})`, 'usage');
     if (declared.length !== dims.length) throw new QuantLensError(file, `--input-shape ${name}: ${dims.length} dimensions given, the model's input has ${declared.length} ([${declared.join(', ')}])`, 'usage');
     declared.forEach((d, k) => {

@@ -1,7 +1,11 @@
 // Sizes for the symbolic dimensions of a model's inputs, one value per symbol, so that inputs that share a
 // dimension agree, and a KV-cache decoder's attention mask spans the past and the new tokens.
-import type { GraphProto } from '../onnx/proto';
+import type { GraphProto, ValueInfoProto } from '../onnx/proto';
 import { describeValue } from '../onnx/value-type';
+import { GraphView } from '../onnx/graph';
+import { attrInt } from '../onnx/attributes';
+import { tensorDims } from '../onnx/tensor';
+import { QuantLensError } from '../base/errors';
 
 type Dim = number | string | null;
 
@@ -39,12 +43,26 @@ const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
  * sums (`past_sequence_length + 1`) are computed.
  */
 export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1): Map<string, number[]> {
-  const declared = new Map(inputs.map((n) => [n, (describeValue(graph.input!.find((v) => v.name === n)!).shape ?? []) as Dim[]]));
+  const view = new GraphView(graph);
+  const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));
+  const hints = new Map(inputs.map((n) => [n, inputHint(view, infos.get(n)!)]));
+  const declared = new Map(inputs.map((n) => {
+    const shape = describeValue(infos.get(n)!).shape;
+    const hint = hints.get(n);
+    if (shape) return [n, shape as Dim[]];
+    if (given[n]) return [n, given[n]];
+    if (hint) return [n, new Array<Dim>(hint.rank).fill(null)];
+    throw new QuantLensError(undefined, `input '${n}' declares no shape and nothing that reads it says one: pass --input-shape ${n}=1x...`, 'usage');
+  }));
   const sym = new Map<string, number>();
   for (const [name, dims] of Object.entries(given)) {
     (declared.get(name) ?? []).forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && dims[k] !== undefined && !sym.has(d)) sym.set(d, dims[k]); });
   }
-  const positional = (shape: Dim[], k: number) => {
+  const positional = (shape: Dim[], k: number, name?: string) => {
+    const hint = name === undefined ? undefined : hints.get(name);
+    const known = hint?.dims.get(k) ?? hint?.dims.get(k - shape.length);
+    if (known !== undefined) return known;
+    if (hint?.spatialFrom !== undefined && k >= hint.spatialFrom) return shape.length === 5 && k === 2 ? 16 : 224;
     const image = shape.length === 4 && ([1, 3].includes(shape[1] as number) || [1, 3].includes(shape[3] as number));
     const channelsFirst = image && [1, 3].includes(shape[1] as number);
     if (k === 0) return batch;
@@ -63,19 +81,64 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
   const past = pastSymbol(declared);
   const tokens = symbolAt(isTokens, 1);
   const mask = symbolAt(isMask, 'last');
-  for (const [, shape] of declared) {
-    shape.forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && !sym.has(d) && d !== mask) sym.set(d, positional(shape, k)); });
+  for (const [name, shape] of declared) {
+    shape.forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && !sym.has(d) && d !== mask) sym.set(d, positional(shape, k, name)); });
   }
   if (mask && !sym.has(mask)) sym.set(mask, past && tokens && mask !== past && mask !== tokens ? sym.get(past)! + sym.get(tokens)! : sym.get(mask) ?? 16);
   const out = new Map<string, number[]>();
   for (const [name, shape] of declared) {
     out.set(name, given[name] ?? shape.map((d, k) => {
       if (typeof d === 'number' && d > 0) return d;
-      if (typeof d === 'string' && d) return sym.get(d) ?? evaluate(d, sym) ?? positional(shape, k);
-      return positional(shape, k);
+      if (typeof d === 'string' && d) return sym.get(d) ?? evaluate(d, sym) ?? positional(shape, k, name);
+      return positional(shape, k, name);
     }));
   }
   return out;
+}
+
+const SAME_SHAPE = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Clip', 'HardSigmoid', 'HardSwish', 'Identity', 'Cast', 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'Neg', 'Abs']);
+
+type LayoutHint = { rank: number; dims: Map<number, number>; spatialFrom?: number };
+
+/**
+ * An input's layout hint from its graph, or else as last read for the same input entry: the quantized copy
+ * of a model keeps the float model's input entries but may read them through kernels whose shapes say
+ * less (QLinearConv, MatMulNBits), and the float model's reading holds for it (the same feeds for both
+ * sides of a comparison).
+ */
+const hintOf = new WeakMap<object, LayoutHint>();
+function inputHint(view: GraphView, input: ValueInfoProto): LayoutHint | undefined {
+  const h = layoutHint(view, input.name ?? '');
+  if (h) hintOf.set(input, h);
+  return h ?? hintOf.get(input);
+}
+
+/**
+ * What the layer reading an input says of its shape: a Conv's input has the weight's rank and its
+ * channels (224 for each spatial dim, 16 frames for a 3-D conv); a MatMul's or Gemm's, the weight's
+ * rows as its last dim. `dims` by axis (negative: from the end).
+ */
+function layoutHint(view: GraphView, name: string, depth = 0): LayoutHint | undefined {
+  for (const c of view.consumersOf(name)) {
+    if (c.input?.[0] !== name) continue;
+    // Through ops that keep the shape (an activation, a cast, the Q/DQ pair of a quantized model's input).
+    if (SAME_SHAPE.has(c.op_type ?? '') && depth < 8) {
+      const h = layoutHint(view, c.output?.[0] ?? '', depth + 1);
+      if (h) return h;
+      continue;
+    }
+    if ((c.domain ?? '') !== '') continue;
+    // The weight as stored, or behind its DequantizeLinear (a quantized model).
+    const wName = c.input?.[1] ?? '';
+    const w = view.constant(wName) ?? (view.producer.get(wName)?.op_type === 'DequantizeLinear' ? view.constant(view.producer.get(wName)!.input![0]) : undefined);
+    const wd = w ? tensorDims(w) : undefined;
+    if (!wd || wd.length < 2) continue;
+    if (c.op_type === 'Conv' || c.op_type === 'ConvInteger') return { rank: wd.length, dims: new Map([[1, wd[1] * attrInt(c, 'group', 1)]]), spatialFrom: 2 };
+    if (c.op_type === 'ConvTranspose') return { rank: wd.length, dims: new Map([[1, wd[0]]]), spatialFrom: 2 };
+    if ((c.op_type === 'MatMul' || c.op_type === 'MatMulInteger') && wd.length === 2) return { rank: 2, dims: new Map([[-1, wd[0]]]) };
+    if (c.op_type === 'Gemm') return { rank: 2, dims: new Map([[attrInt(c, 'transA', 0) ? 0 : 1, wd[attrInt(c, 'transB', 0) ? 1 : 0]]]) };
+  }
+  return undefined;
 }
 
 /** The past's sequence axis symbol: the dim of a past input that is neither the batch nor a fixed size, and not its last (head size). */
