@@ -286,6 +286,28 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.match(st.report.nodes.find((n: { opType: string }) => n.opType === 'Attention')?.skipped ?? '', /static mode leaves Attention float \(--mode weight or --mode dynamic quantizes it\)/);
   });
 
+  it('a weight stored as a sparse initializer (a pruned model saved with its non-zeros, coordinate indices) is read dense and quantized in every mode', async () => {
+    const dense = rnd(64 * 32, 71, 0.3).map((v) => (Math.abs(v) < 0.25 ? 0 : v));
+    const nz = [...dense.keys()].filter((i) => dense[i] !== 0);
+    const m = model([
+      { name: 'fc1', op_type: 'MatMul', input: ['x', 'fc1.weight'], output: ['a'] },
+      { name: 'relu', op_type: 'Relu', input: ['a'], output: ['r'] },
+      { name: 'fc2', op_type: 'MatMul', input: ['r', 'fc2.weight'], output: ['y'] },
+    ], [t('fc2.weight', [32, 16], 72, 0.3)], [vi('x', 1, [4, 64])], [vi('y', 1, [4, 16])]);
+    m.graph!.sparse_initializer = [{
+      values: makeTensor('fc1.weight', DataType.FLOAT, [nz.length], Float32Array.from(nz, (i) => dense[i])),
+      indices: makeTensor('fc1.weight_indices', DataType.INT64, [nz.length, 2], BigInt64Array.from(nz.flatMap((i) => [BigInt(Math.floor(i / 32)), BigInt(i % 32)]))),
+      dims: [64, 32],
+    }];
+    for (const mode of ['weight', 'dynamic', 'static'] as const) {
+      const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4', objective: 'size' });
+      assert.ok(q.result.warnings.some((w) => w.includes('1 sparse initializer (fc1.weight) read as dense')), q.result.warnings.join('\n'));
+      const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+      assert.match(report.nodes.find((d) => d.node === 'fc1')?.how ?? '', /weight/, `${mode}: ${JSON.stringify(report.nodes)}`);
+      assert.ok(q.fidelity.cosine > 0.999, `${mode}: cosine ${q.fidelity.cosine}`);
+    }
+  });
+
   it('weights behind Transpose, Reshape and Cast (an export without constant folding) are folded and quantized; other uses stay', async () => {
     const half = makeTensor('w2.half', DataType.FLOAT16, [16, 8], Uint16Array.from(rnd(128, 9, 0.3), floatToHalf));
     const unfolded = () => model([
