@@ -13,4 +13,5 @@ export type NodeProto = onnx.INodeProto;
 export type TensorProto = onnx.ITensorProto;
 export type AttributeProto = onnx.IAttributeProto;
 export type ValueInfoProto = onnx.IValueInfoProto;
+export type FunctionProto = onnx.IFunctionProto;
 export const AttributeType = onnx.AttributeProto.AttributeType;

@@ -8,6 +8,7 @@ import { randomDataWarning } from '../eval/metrics';
 import { copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { densifySparseInitializers } from '../onnx/densify-sparse';
+import { inlineLocalFunctions } from '../onnx/inline-functions';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -96,6 +97,9 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const before = summarizeModel(loaded);
   const warnings: string[] = [];
   const editor = new ModelEditor(loaded.model);
+  // Layers inside the model's local functions: inlined, as onnxruntime does at load, so they can be pruned.
+  const inlined = inlineLocalFunctions(editor);
+  if (inlined) warnings.push(`${inlined} call${inlined === 1 ? '' : 's'} of the model's local functions inlined (as onnxruntime does at load)`);
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
   // Sparse initializers (an earlier pruning saved with its non-zeros only) are read dense, as onnxruntime does.

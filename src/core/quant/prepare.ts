@@ -24,6 +24,7 @@ import { STATIC_QUANTIZERS } from './static/qdq';
 import { bypassConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { densifySparseInitializers } from '../onnx/densify-sparse';
+import { inlineLocalFunctions } from '../onnx/inline-functions';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
 import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
@@ -137,6 +138,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const warnings: string[] = [];
   const graph = loaded.model.graph!;
   const editor = new ModelEditor(loaded.model);
+  // A model's local functions hide their layers inside call nodes: their bodies are inlined, as onnxruntime does.
+  const inlined = inlineLocalFunctions(editor);
+  if (inlined) warnings.push(`${inlined} call${inlined === 1 ? '' : 's'} of the model's local functions inlined, as onnxruntime does at load, so the layers inside them are quantized`);
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
