@@ -50,7 +50,7 @@ function functionModel() {
 }
 
 describe('models with local functions (export_modules_as_functions, the dynamo exporter)', () => {
-  it('inlining gives the same outputs in onnxruntime, with no call left and names under the call\'s', async () => {
+  it('inlining gives the same outputs in onnxruntime, with no call left and names in the call\'s scope', async () => {
     const dir = tmpDir();
     saveModel(functionModel(), path.join(dir, 'fn.onnx'));
     const loaded = loadModel(path.join(dir, 'fn.onnx'));
