@@ -5,7 +5,7 @@ import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from '
 import { isFeatureOutput } from './eval/output-kind';
 import { loadModel } from './onnx/model-io';
 import type * as ort from 'onnxruntime-node';
-import { chosenDims, type InputShapes } from './calib/input-shapes';
+import { chosenDims, dataInputs, type InputShapes } from './calib/input-shapes';
 import type { GraphProto } from './onnx/proto';
 import { runSegmented, timedRuns } from './runtime/segmented-run';
 import type { LatencyStats } from './runtime/latency';
@@ -69,12 +69,21 @@ export interface CompareReport {
 /** SQNR of identical outputs is infinite; reports cap it at 200 dB (identical within float32). */
 const capDb = (v: number) => (Number.isFinite(v) ? Math.min(v, 200) : 200);
 
+/** Two models compared on one set of feeds must take the same data inputs. */
+function sameInputs(reference: string, a: GraphProto, candidate: string, b: GraphProto): void {
+  const names = (g: GraphProto) => dataInputs(g).map((v) => v.name ?? '');
+  const [ia, ib] = [names(a), names(b)];
+  const missing = ia.filter((n) => !ib.includes(n)), extra = ib.filter((n) => !ia.includes(n));
+  if (missing.length || extra.length) throw new QuantLensError(candidate, `takes different inputs than ${reference} (${ib.join(', ')} against ${ia.join(', ')}): compare a model with one made from it`);
+}
+
 /** Runs both models in onnxruntime on the same inputs and measures how far the candidate strays. */
 export async function compareModels(reference: string, candidate: string, opts: CompareOptions = {}, ctx: JobContext = {}): Promise<CompareReport> {
   const known = opts.known;
   const ref = known ? undefined : loadModel(reference);
   const sizes = known ? { reference: known.referenceBytes, candidate: known.candidateBytes } : (() => {
     const cand = loadModel(candidate);
+    sameInputs(reference, ref!.model.graph!, candidate, cand.model.graph!);
     return { reference: ref!.fileBytes + ref!.externalBytes, candidate: cand.fileBytes + cand.externalBytes };
   })();
   const n = opts.samples ?? 8;

@@ -145,6 +145,18 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     }
   });
 
+  it('compare of two models that take different inputs says so in one line', async () => {
+    const dir = tmpDir();
+    const a = linearReluModel(17), b = linearReluModel(17);
+    b.graph!.input![0].name = 'pixels';
+    b.graph!.node![0].input![0] = 'pixels';
+    write(path.join(dir, 'a.onnx'), a);
+    write(path.join(dir, 'b.onnx'), b);
+    const r = await cli(['compare', path.join(dir, 'a.onnx'), path.join(dir, 'b.onnx')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('quantlens: error:')).join('\n'), `quantlens: error: ${path.join(dir, 'b.onnx')}: takes different inputs than ${path.join(dir, 'a.onnx')} (pixels against ${a.graph!.input![0].name}): compare a model with one made from it`);
+  });
+
   it('the installed bin prints the same single line, with no stack trace', () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'bad.onnx'), Buffer.from([0x08, 0x07, 0x12, 0xff, 0xff]));

@@ -14,7 +14,7 @@ export function parseInputShape(text: string): [string, number[]] {
 }
 
 /** The graph's data inputs (not initializers listed as inputs), as declared. */
-function dataInputs(graph: GraphProto) {
+export function dataInputs(graph: GraphProto) {
   const stored = new Set((graph.initializer ?? []).map((t) => t.name));
   return (graph.input ?? []).filter((v) => v.name && !stored.has(v.name));
 }
