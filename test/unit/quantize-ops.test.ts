@@ -250,6 +250,25 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.ok(d.result.weightBytes.before / d.result.weightBytes.after > 3, `${d.result.weightBytes.before} -> ${d.result.weightBytes.after} bytes`);
   });
 
+  for (const [op, gates] of [['LSTM', 4], ['GRU', 3], ['RNN', 1]] as const) {
+    it(`${op}, weight INT8: W and R stored int8 with a scale per gate row (bidirectional); static lists it as skipped`, async () => {
+      const [T, I, H] = [7, 32, 16];
+      const m = model([
+        { name: `/rnn/${op}`, op_type: op, input: ['x', 'rnn.W', 'rnn.R', 'rnn.B'], output: ['y'], attribute: [{ name: 'hidden_size', type: AttributeType.INT, i: H }, { name: 'direction', type: AttributeType.STRING, s: new TextEncoder().encode('bidirectional') }] },
+      ], [t('rnn.W', [2, gates * H, I], 21, 0.4), t('rnn.R', [2, gates * H, H], 22, 0.4), t('rnn.B', [2, 2 * gates * H], 23, 0.1)],
+      [vi('x', 1, [T, 1, I])], [vi('y', 1, [T, 2, 1, H])]);
+      const q = await quantizeAndMeasure(m, { mode: 'weight', bits: 8, weightFormat: 'dequantize' });
+      assert.match(q.report.nodes[0].how, /int8 per-channel \(axis 1\) weight.*\(W and R, a scale per gate row\)/);
+      const g = loadModel(q.output).model.graph!;
+      const scales = g.node!.filter((n) => n.op_type === 'DequantizeLinear').map((n) => g.initializer!.find((x) => x.name === n.input![1])!.dims!.map(Number));
+      assert.deepEqual(scales, [[gates * H], [gates * H]]); // one scale per gate row, for W and for R
+      assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
+      assert.ok(q.result.weightBytes.before / q.result.weightBytes.after > 3, `${q.result.weightBytes.before} -> ${q.result.weightBytes.after} bytes`);
+      const s = await quantizeAndMeasure(model([...m.graph!.node!, { name: '/fc/MatMul', op_type: 'MatMul', input: ['y', 'fc.weight'], output: ['z'] }], [...m.graph!.initializer!, t('fc.weight', [H, 8], 24)], [vi('x', 1, [T, 1, I])], [vi('z', 1, [T, 2, 1, 8])]), { mode: 'static', calibration: 'random:2', objective: 'size' });
+      assert.ok(s.report.nodes.some((n: { node: string; skipped?: string }) => n.node === `/rnn/${op}` && /static mode leaves .* float \(--mode weight/.test(n.skipped ?? '')), JSON.stringify(s.report.nodes));
+    });
+  }
+
   it('fused Attention (onnxruntime-transformers), dynamic INT8: QAttention with an int8 per-column QKV weight; weight mode stores it int8; static lists it as skipped', async () => {
     const [S, H] = [6, 32];
     const attention = () => {

@@ -39,7 +39,7 @@ export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string,
 };
 const QUANTIZABLE = new Set(Object.values(REGISTRIES).flatMap((r) => Object.keys(r)));
 /** Layers with weights that only some modes quantize (LSTM, fused Attention and embeddings): the others list them as skipped, not silently float. */
-const ONE_MODE_LAYERS = new Set(['LSTM', 'com.microsoft::Attention', 'com.microsoft::EmbedLayerNormalization']);
+const ONE_MODE_LAYERS = new Set(['LSTM', 'GRU', 'RNN', 'com.microsoft::Attention', 'com.microsoft::EmbedLayerNormalization']);
 /** A node's key in the registries: its op type, qualified by its domain outside the ONNX one (`com.microsoft::Attention`). */
 export const opKey = (node: NodeProto) => (node.domain && node.domain !== 'ai.onnx' ? `${node.domain}::${node.op_type ?? ''}` : node.op_type ?? '');
 /**

@@ -120,7 +120,7 @@ export function layersOf(prep: PreparedQuantization): Array<{ name: string; opTy
 }
 
 // LSTM and the fused Attention and EmbedLayerNormalization carry weights too (dynamic mode quantizes them).
-const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'Attention', 'EmbedLayerNormalization']);
+const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'GRU', 'RNN', 'Attention', 'EmbedLayerNormalization']);
 const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16]);
 const WEIGHT_PATH_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze']);
 

@@ -27,6 +27,21 @@ const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => nu
 
 const matMulInt8 = int8Weight(1, (_n, rank) => (rank >= 2 ? rank - 1 : undefined));
 
+/**
+ * LSTM, GRU and RNN: the input weights W [directions, gates·hidden, input] and recurrent weights R
+ * [directions, gates·hidden, hidden] stored int8 with a scale per gate row (axis 1); the bias stays float.
+ */
+const recurrentInt8: OpQuantizer = {
+  check: (node, ctx) => needsWeight(1)(node, ctx) ?? needsWeight(2)(node, ctx),
+  apply(node, ctx) {
+    const [w, r] = [1, 2].map((i) => dequantizedWeightInput(ctx, node, i, 1));
+    ctx.decide({
+      node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${w.how} (W and R, a scale per gate row)`,
+      weightBytesBefore: w.bytesBefore + r.bytesBefore, weightBytesAfter: w.bytesAfter + r.bytesAfter, weightSqnr: Math.min(w.sqnr, r.sqnr),
+    });
+  },
+};
+
 /** Weight-only quantizers by op type (onnxruntime-tool style registry). */
 export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -61,6 +76,9 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   Gemm: int8Weight(1, (node) => (attrInt(node, 'transB', 0) ? 0 : 1)),
   Conv: int8Weight(1, () => 0),
   ConvTranspose: int8Weight(1, () => 1),
+  LSTM: recurrentInt8,
+  GRU: recurrentInt8,
+  RNN: recurrentInt8,
   // onnxruntime-transformers' fused Attention: its packed [hidden, 3·hidden] QKV weight, a scale per column.
   'com.microsoft::Attention': int8Weight(1, () => 1),
   // Embedding tables: one scale per row (token), so rare tokens keep their own range.
