@@ -145,6 +145,16 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     }
   });
 
+  it('an input that is not a tensor (a sequence) is refused in one line naming the model', async () => {
+    const dir = tmpDir();
+    const m = linearReluModel(17);
+    m.graph!.input!.push({ name: 'history', type: { sequence_type: { elem_type: { tensor_type: { elem_type: DataType.FLOAT } } } } });
+    write(path.join(dir, 'seq.onnx'), m);
+    const r = await cli(['run', path.join(dir, 'seq.onnx')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trimEnd(), `quantlens: error: ${path.join(dir, 'seq.onnx')}: input 'history' is a sequence, not a tensor: onnxruntime-node feeds tensors only`);
+  });
+
   it('compare of two models that take different inputs says so in one line', async () => {
     const dir = tmpDir();
     const a = linearReluModel(17), b = linearReluModel(17);

@@ -218,4 +218,11 @@ describe('calibration data', () => {
     const r = await quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'weight', bits: 8, calibration: 'random:4' });
     assert.ok(r.fidelity.y.cosine > 0.999, JSON.stringify(r.fidelity));
   });
+
+  it('integer inputs of every width onnxruntime-node feeds get random values of their own type', () => {
+    const types = [[DataType.INT8, 'int8'], [DataType.INT16, 'int16'], [DataType.UINT16, 'uint16'], [DataType.UINT32, 'uint32'], [DataType.UINT64, 'uint64']] as const;
+    const g = { name: 'g', node: [], input: types.map(([code, name]) => ({ name, type: { tensor_type: { elem_type: code, shape: { dim: [{ dim_value: 4 }] } } } })), output: [] };
+    const [feeds] = openCalibration('random:1', g).samples();
+    for (const [, name] of types) assert.equal(feeds[name].type, name);
+  });
 });

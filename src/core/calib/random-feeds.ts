@@ -6,6 +6,8 @@ import { GraphView } from '../onnx/graph';
 import type { GraphProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
 import { attrStrings } from '../onnx/attributes';
+import { describeValue } from '../onnx/value-type';
+import { QuantLensError } from '../base/errors';
 import { concreteShapes, isPastInput } from './symbolic-dims';
 
 export interface RandomFeedOptions {
@@ -25,6 +27,10 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   const view = new GraphView(graph);
   const feeds: Record<string, ort.Tensor> = {};
   const names = (graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && view.graphInputs.has(n));
+  for (const v of graph.input ?? []) {
+    const kind = describeValue(v).type;
+    if (names.includes(v.name ?? '') && !v.type?.tensor_type) throw new QuantLensError(undefined, `input '${v.name}' is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}, not a tensor: onnxruntime-node feeds tensors only`);
+  }
   const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1);
   for (const vi of graph.input ?? []) {
     if (!vi.name || !view.graphInputs.has(vi.name)) continue;
@@ -96,6 +102,7 @@ function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound:
     case DataType.INT16: return new ort.Tensor('int16', Int16Array.from({ length: n }, () => rng.int(bound)), shape);
     case DataType.UINT16: return new ort.Tensor('uint16', Uint16Array.from({ length: n }, () => rng.int(bound)), shape);
     case DataType.UINT32: return new ort.Tensor('uint32', Uint32Array.from({ length: n }, () => rng.int(bound)), shape);
+    case DataType.UINT64: return new ort.Tensor('uint64', BigUint64Array.from({ length: n }, () => BigInt(rng.int(bound))), shape);
     case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, () => rng.normal()), shape);
     case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, () => floatToHalf(rng.normal())), shape);
     default: {

@@ -52,7 +52,7 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
     if (shape) return [n, shape as Dim[]];
     if (given[n]) return [n, given[n]];
     if (hint) return [n, new Array<Dim>(hint.rank).fill(null)];
-    throw new QuantLensError(undefined, `input '${n}' declares no shape and nothing that reads it says one: pass --input-shape ${n}=1x...`, 'usage');
+    throw new QuantLensError(undefined, `input '${n}' declares no shape and nothing that reads it says one: pass --input-shape ${n}=1x...`);
   }));
   const sym = new Map<string, number>();
   for (const [name, dims] of Object.entries(given)) {

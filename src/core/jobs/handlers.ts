@@ -71,13 +71,15 @@ export function runJob<K extends JobKind>(kind: K, req: JobRequests[K], ctx: Job
 }
 
 /**
- * Runs a request as the engine receives it ({kind, ...fields}). An error that is not already one of ours
- * (onnxruntime's own, or a bug) names the model it happened on; the original stays as its cause.
+ * Runs a request as the engine receives it ({kind, ...fields}). An error that does not name a file (onnxruntime's
+ * own, a bug, or ours raised where the file is not known) names the model it happened on; the original stays as
+ * its cause.
  */
 export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
   const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
   return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx).catch((e: unknown) => {
-    if (e instanceof QuantLensError || e instanceof CancelledError || !file) throw e;
+    if (e instanceof CancelledError || !file || (e instanceof QuantLensError && (e.file || e.kind === 'usage'))) throw e;
+    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, e.detail, e.kind), { cause: e });
     const line = errorLine(e);
     throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, line, 'runtime'), { cause: e });
   });
