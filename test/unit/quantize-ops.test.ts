@@ -148,6 +148,29 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     });
   }
 
+  for (const opset of [21, 23]) {
+    it(`an opset-${opset} block (LayerNormalization, Gelu-20, ReduceMean with its axes as an input) goes through static, dynamic and weight INT8`, async () => {
+      const m = model([
+        { name: '/ln/LayerNormalization', op_type: 'LayerNormalization', input: ['x', 'ln.weight', 'ln.bias'], output: ['n'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] },
+        { name: '/fc1/MatMul', op_type: 'MatMul', input: ['n', 'fc1.weight'], output: ['h'] },
+        { name: '/act/Gelu', op_type: 'Gelu', input: ['h'], output: ['a'] },
+        { name: '/fc2/MatMul', op_type: 'MatMul', input: ['a', 'fc2.weight'], output: ['o'] },
+        { name: '/res/Add', op_type: 'Add', input: ['o', 'x'], output: ['r'] },
+        { name: '/pool/ReduceMean', op_type: 'ReduceMean', input: ['r', 'pool.axes'], output: ['p'], attribute: [{ name: 'keepdims', type: AttributeType.INT, i: 0 }] },
+        { name: '/head/MatMul', op_type: 'MatMul', input: ['p', 'head.weight'], output: ['y'] },
+      ], [makeTensor('ln.weight', DataType.FLOAT, [64], new Float32Array(64).fill(1)), t('ln.bias', [64], 81, 0.1), t('fc1.weight', [64, 128], 82, 0.2), t('fc2.weight', [128, 64], 83, 0.2),
+        makeTensor('pool.axes', DataType.INT64, [1], BigInt64Array.of(1n)), t('head.weight', [64, 10], 84, 0.3)],
+      [vi('x', 1, [1, 16, 64])], [vi('y', 1, [1, 10])], opset);
+      m.ir_version = 10;
+      for (const mode of ['static', 'dynamic', 'weight'] as const) {
+        const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4', objective: 'size' });
+        // Random weights and inputs: this checks that each mode runs at these opsets, not accuracy.
+        assert.ok(q.fidelity.cosine > 0.995, `${mode}: cosine ${q.fidelity.cosine}`);
+        assert.ok(q.result.weightBytes.after < q.result.weightBytes.before / 3, `${mode}: ${q.result.weightBytes.before} -> ${q.result.weightBytes.after}`);
+      }
+    });
+  }
+
   it('the experimental ops opset 10 removed (ImageScaler, ScaledTanh, Crop, Affine, ParametricSoftplus, Scale) become standard ops that compute the same; static and dynamic INT8 then go through', async () => {
     const f = (name: string, v: number) => ({ name, type: AttributeType.FLOAT, f: v });
     const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
