@@ -13,7 +13,7 @@ import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { ModelEditor } from '../../src/core/onnx/editor';
-import { upgradeBlocker, upgradeToOpset10 } from '../../src/core/onnx/opset-upgrade';
+import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../../src/core/onnx/opset-upgrade';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
 // float model, the habit of onnxruntime's test_op_* tests.
@@ -119,7 +119,7 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
   });
 
   for (const opset of [7, 8, 9]) {
-    it(`an opset-${opset} export (BatchNormalization, Upsample${opset < 9 ? ' with scales in an attribute' : ''}) is raised to 10 for static and dynamic INT8`, async () => {
+    it(`an opset-${opset} export (BatchNormalization, Upsample${opset < 9 ? ' with scales in an attribute' : ''}) is raised to 11 for static INT8 and to 10 for dynamic`, async () => {
       const ints = (name: string, v: number[]) => ({ name, type: AttributeType.INTS, ints: v });
       const k3 = [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])];
       const upsample: NodeProto = opset < 9
@@ -138,7 +138,7 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       m.ir_version = 3;
       for (const mode of ['static', 'dynamic'] as const) {
         const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4' });
-        assert.ok(q.result.warnings.some((w) => w.includes(`upgraded from opset ${opset} to 10`)), q.result.warnings.join('\n'));
+        assert.ok(q.result.warnings.some((w) => w.includes(`upgraded from opset ${opset} to ${mode === 'static' ? 11 : 10}`)), q.result.warnings.join('\n'));
         assert.equal(q.ops.Resize, 1, JSON.stringify(q.ops));
         assert.equal(q.ops.Upsample, undefined);
         // (below opset 13 the Q/DQ are onnxruntime's com.microsoft ones)
@@ -200,9 +200,64 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-5, JSON.stringify(same.outputs));
     for (const mode of ['static', 'dynamic'] as const) {
       const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4', objective: 'size' });
-      assert.match(q.result.warnings.join('\n'), /upgraded from opset 8 to 10\b.*7 nodes rewritten/);
+      assert.match(q.result.warnings.join('\n'), new RegExp(`upgraded from opset 8 to ${mode === 'static' ? 11 : 10}\\b.*7 nodes rewritten`));
       assert.ok(q.fidelity.cosine > 0.999, `${mode}: cosine ${q.fidelity.cosine}`);
     }
+  });
+
+  it('opset 10 to 11 (static INT8): Clip and Pad take their attributes as inputs, Resize keeps Resize-10\'s coordinates, Scatter becomes ScatterElements; the outputs are the same', async () => {
+    const f = (name: string, v: number) => ({ name, type: AttributeType.FLOAT, f: v });
+    const s = (name: string, v: string) => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(v) });
+    const m = model([
+      { name: 'clip', op_type: 'Clip', input: ['x'], output: ['c1'], attribute: [f('min', -0.5), f('max', 0.7)] },
+      { name: 'clip_max', op_type: 'Clip', input: ['c1'], output: ['c2'], attribute: [f('max', 0.6)] },
+      { name: 'pad', op_type: 'Pad', input: ['c2'], output: ['p1'], attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [0, 0, 1, 2, 0, 0, 2, 1] }, f('value', 0.25)] },
+      { name: 'reflect', op_type: 'Pad', input: ['p1'], output: ['p2'], attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [0, 0, 1, 1, 0, 0, 1, 1] }, s('mode', 'reflect')] },
+      { name: 'nearest', op_type: 'Resize', input: ['p2', 'up'], output: ['r1'], attribute: [s('mode', 'nearest')] },
+      { name: 'linear', op_type: 'Resize', input: ['r1', 'odd'], output: ['r2'], attribute: [s('mode', 'linear')] },
+      { name: 'conv', op_type: 'Conv', input: ['r2', 'conv.weight'], output: ['y'] },
+      { name: 'scatter', op_type: 'Scatter', input: ['x', 'where', 'what'], output: ['z'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 3 }] },
+    ], [makeTensor('up', DataType.FLOAT, [4], Float32Array.of(1, 1, 2, 2)), makeTensor('odd', DataType.FLOAT, [4], Float32Array.of(1, 1, 1.5, 0.75)), t('conv.weight', [4, 3, 1, 1], 91),
+      makeTensor('where', DataType.INT64, [1, 3, 6, 1], BigInt64Array.from({ length: 18 }, (_, i) => BigInt(i % 5))), t('what', [1, 3, 6, 1], 98)],
+    [vi('x', 1, [1, 3, 6, 5])], [vi('y', 1, [1, 4, 30, 9]), vi('z', 1, [1, 3, 6, 5])], 10);
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'm10.onnx'));
+    const editor = new ModelEditor(loadModel(path.join(dir, 'm10.onnx')).model);
+    assert.deepEqual(upgradeToOpset11(editor), ['clip', 'clip_max', 'pad', 'reflect', 'nearest', 'linear', 'scatter']);
+    assert.deepEqual(editor.graph.node!.find((n) => n.name === 'clip_max')!.input!.slice(0, 2), ['c1', '']);
+    saveModel(editor.model, path.join(dir, 'm11.onnx'));
+    const same = await compareModels(path.join(dir, 'm10.onnx'), path.join(dir, 'm11.onnx'), { data: 'random:4', samples: 4, latencyRuns: 1 });
+    for (const o of ['y', 'z']) assert.ok(same.outputs[o].maxAbsError < 1e-6, JSON.stringify(same.outputs));
+  });
+
+  it('opset 8, progressive static INT8: a float Gemm between Q/DQ no longer makes onnxruntime write a Round opset 10 lacks', async () => {
+    // An emotion-ferplus-style export. At some step the first Gemm stays float while Reshape hands it a
+    // dequantized input and its output reaches a QuantizeLinear: onnxruntime then quantizes its bias itself,
+    // with Div/Round/Cast ("No Op registered for Round with domain_version of 10").
+    const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+    const pool = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }];
+    const transB = [{ name: 'transB', type: AttributeType.INT, i: 1 }];
+    const m = model([
+      { name: 'sub', op_type: 'Sub', input: ['x', 'mean'], output: ['a'] },
+      { name: 'div', op_type: 'Div', input: ['a', 'std'], output: ['b'] },
+      { name: 'conv0', op_type: 'Conv', input: ['b', 'w0', 'b0'], output: ['c0'], attribute: k3 },
+      { name: 'relu0', op_type: 'Relu', input: ['c0'], output: ['r0'] },
+      { name: 'pool0', op_type: 'MaxPool', input: ['r0'], output: ['p0'], attribute: pool },
+      { name: 'conv1', op_type: 'Conv', input: ['p0', 'w1', 'b1'], output: ['c1'], attribute: k3 },
+      { name: 'relu1', op_type: 'Relu', input: ['c1'], output: ['r1'] },
+      { name: 'pool1', op_type: 'MaxPool', input: ['r1'], output: ['p1'], attribute: pool },
+      { name: 'flat', op_type: 'Reshape', input: ['p1', 'shape'], output: ['f'] },
+      { name: 'fc', op_type: 'Gemm', input: ['f', 'fw', 'fb'], output: ['h'], attribute: transB },
+      { name: 'relu2', op_type: 'Relu', input: ['h'], output: ['hr'] },
+      { name: 'drop', op_type: 'Dropout', input: ['hr'], output: ['hd'] },
+      { name: 'out', op_type: 'Gemm', input: ['hd', 'ow', 'ob'], output: ['y'], attribute: transB },
+    ], [makeTensor('mean', DataType.FLOAT, [1], Float32Array.of(0.5)), makeTensor('std', DataType.FLOAT, [1], Float32Array.of(2)), t('w0', [16, 1, 3, 3], 92, 0.3), t('b0', [16], 93, 0.1),
+      t('w1', [32, 16, 3, 3], 94, 0.1), t('b1', [32], 95, 0.1), makeTensor('shape', DataType.INT64, [2], BigInt64Array.of(1n, 2048n)), t('fw', [64, 2048], 96, 0.02), t('fb', [64], 97, 0.1), t('ow', [8, 64], 98, 0.2), t('ob', [8], 99, 0.1)],
+    [vi('x', 1, [1, 1, 32, 32])], [vi('y', 1, [1, 8])], 8);
+    m.ir_version = 3;
+    const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:4', progressive: true });
+    assert.match(q.result.warnings.join('\n'), /upgraded from opset 8 to 11/);
+    assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
   });
 
   it('an experimental op opset 10 removed with nothing to stand for it (GivenTensorFill) blocks the upgrade in one line', async () => {
@@ -229,13 +284,13 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
   it('an opset-7 BatchNormalization over elements (spatial=0 with a [C, H, W] scale) cannot be raised: static INT8 says so in one line', async () => {
     const dir = tmpDir();
     saveModel(spatial0([4, 2, 2], [2, 4, 2, 2]), path.join(dir, 'm.onnx'));
-    await assert.rejects(quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'static', calibration: 'random:4' }), /static INT8 needs opset 10 .*spatial=0.*--mode weight/);
+    await assert.rejects(quantizeModel(path.join(dir, 'm.onnx'), path.join(dir, 'q.onnx'), { mode: 'static', calibration: 'random:4' }), /static INT8 needs opset 11 .*spatial=0.*--mode weight/);
     assert.ok(!fs.existsSync(path.join(dir, 'q.onnx')));
   });
 
-  it('an opset-7 BatchNormalization with spatial=0 over [N, C] features (ArcFace\'s embedding) is per channel, so it is raised to 10', async () => {
+  it('an opset-7 BatchNormalization with spatial=0 over [N, C] features (ArcFace\'s embedding) is per channel, so it is raised (to 11 for static INT8)', async () => {
     const q = await quantizeAndMeasure(spatial0([16], [2, 16]), { mode: 'static', calibration: 'random:4', objective: 'size' });
-    assert.match(q.result.warnings.join('\n'), /upgraded from opset 7 to 10/);
+    assert.match(q.result.warnings.join('\n'), /upgraded from opset 7 to 11/);
     assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
   });
 

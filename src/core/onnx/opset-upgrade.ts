@@ -137,3 +137,49 @@ function constant(editor: ModelEditor, graph: { initializer?: unknown[] | null }
   graph.initializer = [...((graph.initializer ?? []) as never[]), makeTensor(name, dtype, dims, data) as never];
   return name;
 }
+
+/**
+ * Raises an opset-10 model to 11 (call `upgradeToOpset10` first below 10). Static INT8 needs 11: onnxruntime
+ * quantizes the bias of a float Conv/Gemm that sits between a DequantizeLinear and a QuantizeLinear
+ * itself (its WeightBiasQuantization pass), with a Round, which opset 10 lacks, so an opset-10 model
+ * with such a layer fails to load. What changed at 11 is rewritten: Clip and Pad took their attributes
+ * as inputs; Resize took an (empty) roi input and the coordinate mode Resize-10 implied (asymmetric, nearest
+ * rounding down), as onnx's version converter writes it; the deprecated Scatter became ScatterElements.
+ * (Upsample is already invalid at 10; `upgradeToOpset10` turns it into Resize.) Returns the ops rewritten.
+ */
+export function upgradeToOpset11(editor: ModelEditor): string[] {
+  if (editor.opset() !== 10) return [];
+  const rewritten: string[] = [];
+  for (const { graph } of walkGraphs(editor.graph)) {
+    const scalar = (node: NodeProto, what: string, v: number) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.FLOAT, [v], []);
+    const ints = (node: NodeProto, what: string, v: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.INT64, v);
+    for (const node of graph.node ?? []) {
+      if ((node.domain ?? '') !== '') continue;
+      const done = () => rewritten.push(node.name || node.op_type!);
+      const given = (name: string) => { const v = attrFloat(node, name, NaN); return Number.isNaN(v) ? undefined : v; };
+      if (node.op_type === 'Clip') {
+        const [lo, hi] = [given('min'), given('max')];
+        node.input = [node.input![0], lo === undefined ? '' : scalar(node, 'min', lo), ...(hi === undefined ? [] : [scalar(node, 'max', hi)])];
+        while (node.input.length > 1 && !node.input[node.input.length - 1]) node.input.pop();
+        node.attribute = [];
+        done();
+      } else if (node.op_type === 'Pad') {
+        const value = given('value');
+        node.input = [node.input![0], ints(node, 'pads', attrInts(node, 'pads') ?? []), ...(value ? [scalar(node, 'value', value)] : [])];
+        node.attribute = (node.attribute ?? []).filter((a) => a.name === 'mode');
+        done();
+      } else if (node.op_type === 'Resize') {
+        const mode = attrString(node, 'mode') ?? 'nearest';
+        // roi is a required input at 11 (optional from 13); the coordinate mode here never reads it.
+        node.input = [node.input![0], constant(editor, graph, `${node.name || node.output![0]}_roi`, DataType.FLOAT, []), node.input![1]];
+        node.attribute = [stringAttr('mode', mode), stringAttr('coordinate_transformation_mode', 'asymmetric'), ...(mode === 'nearest' ? [stringAttr('nearest_mode', 'floor')] : [])];
+        done();
+      } else if (node.op_type === 'Scatter') {
+        node.op_type = 'ScatterElements';
+        done();
+      }
+    }
+  }
+  editor.requireOpset('', 11);
+  return rewritten;
+}

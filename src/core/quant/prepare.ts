@@ -6,7 +6,7 @@ import { foldAffineIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
-import { upgradeBlocker, upgradeToOpset10 } from '../onnx/opset-upgrade';
+import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
 import { fuseHardActivations } from '../onnx/fuse-hard-activations';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
@@ -175,15 +175,17 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     }
   }
   // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10
-  // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade).
+  // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade). Static mode
+  // goes to 11: onnxruntime's own bias quantization of a float layer between Q/DQ writes a Round (11).
   const dynamicConvs = modes.has('dynamic') && (graph.node ?? []).some((n) => n.op_type === 'Conv' && (n.domain ?? '') === '');
   const from = editor.opset();
-  if ((modes.has('static') || dynamicConvs) && from < 10) {
+  const target = modes.has('static') ? 11 : 10;
+  if ((modes.has('static') || dynamicConvs) && from < target) {
     const blocker = upgradeBlocker(editor);
-    if (blocker && modes.has('static')) throw new QuantLensError(loaded.loc.file, `static INT8 needs opset 10 (QuantizeLinear and the QLinear kernels), and ${blocker}: re-export at opset 10 or later, or use --mode weight`);
+    if (blocker && modes.has('static')) throw new QuantLensError(loaded.loc.file, `static INT8 needs opset 11 (QuantizeLinear, the QLinear kernels, and Round for onnxruntime's bias quantization), and ${blocker}: re-export at opset 11 or later, or use --mode weight`);
     if (!blocker) {
-      const r = upgradeToOpset10(editor);
-      warnings.push(`model upgraded from opset ${from} to 10, the first with QuantizeLinear, ConvInteger and the QLinear kernels${r.length ? ` (${r.length} nodes rewritten in their opset-10 form)` : ''}`);
+      const r = [...upgradeToOpset10(editor), ...(target === 11 ? upgradeToOpset11(editor) : [])];
+      warnings.push(`model upgraded from opset ${from} to ${target}${target === 10 ? ', the first with QuantizeLinear, ConvInteger and the QLinear kernels' : ' for static INT8'}${r.length ? ` (${r.length} nodes rewritten in their opset-${target} form)` : ''}`);
     }
   }
   const plan = new Map<string, QuantizeOptions>();
