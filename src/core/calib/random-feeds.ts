@@ -28,18 +28,19 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
   const feeds: Record<string, ort.Tensor> = {};
   const names = (graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && view.graphInputs.has(n));
   for (const v of graph.input ?? []) {
+    if (!v.name || !view.graphInputs.has(v.name) || v.type?.tensor_type) continue;
     const kind = describeValue(v).type;
-    if (names.includes(v.name ?? '') && !v.type?.tensor_type) throw new QuantLensError(undefined, `input '${v.name}' is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}, not a tensor: onnxruntime-node feeds tensors only`);
+    throw new QuantLensError(undefined, `input '${v.name}' is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}, not a tensor: onnxruntime-node feeds tensors only`);
   }
   const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1);
   for (const vi of graph.input ?? []) {
-    if (!vi.name || !view.graphInputs.has(vi.name)) continue;
     const name = vi.name;
+    if (!name || !view.graphInputs.has(name)) continue;
     const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
     const shape = shapes.get(name)!;
     const n = shape.reduce((a, b) => a * b, 1);
-    feeds[vi.name] = decoderInput(vi.name, elem, shape, shapes)
-      ?? (elem === DataType.STRING ? new ort.Tensor('string', Array.from({ length: n }, () => randomWord(rng, vocabulary(view, name))), shape) : randomTensor(rng, elem, shape, n, indexBound(view, vi.name)));
+    feeds[name] = decoderInput(name, elem, shape, shapes)
+      ?? (elem === DataType.STRING ? new ort.Tensor('string', Array.from({ length: n }, () => randomWord(rng, vocabulary(view, name))), shape) : randomTensor(rng, elem, shape, n, indexBound(view, name)));
   }
   return feeds;
 }

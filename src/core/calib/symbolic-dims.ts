@@ -62,7 +62,7 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
     const hint = name === undefined ? undefined : hints.get(name);
     const known = hint?.dims.get(k) ?? hint?.dims.get(k - shape.length);
     if (known !== undefined) return known;
-    if (hint?.spatialFrom !== undefined && k >= hint.spatialFrom) return shape.length === 5 && k === 2 ? 16 : 224;
+    if (hint?.spatialFrom !== undefined && k >= hint.spatialFrom) return shape.length === 5 ? (k === 2 ? 16 : 112) : 224;
     const image = shape.length === 4 && ([1, 3].includes(shape[1] as number) || [1, 3].includes(shape[3] as number));
     const channelsFirst = image && [1, 3].includes(shape[1] as number);
     if (k === 0) return batch;
@@ -115,7 +115,7 @@ function inputHint(view: GraphView, input: ValueInfoProto): LayoutHint | undefin
 
 /**
  * What the layer reading an input says of its shape: a Conv's input has the weight's rank and its
- * channels (224 for each spatial dim, 16 frames for a 3-D conv); a MatMul's or Gemm's, the weight's
+ * channels (224 for each spatial dim; a 3-D conv's clip 16 frames of 112×112); a MatMul's or Gemm's, the weight's
  * rows as its last dim. `dims` by axis (negative: from the end).
  */
 function layoutHint(view: GraphView, name: string, depth = 0): LayoutHint | undefined {
