@@ -23,8 +23,10 @@ export interface ModelSummary {
   opsetImports: Record<string, number>;
   externalDataFiles: string[];
   subgraphs: number;
-  /** Weight elements by where they are stored: initializers vs Constant nodes. */
-  parametersIn: { initializers: number; constants: number };
+  /** Weight elements by where they are stored: initializers vs Constant nodes (sparse initializers: their dense size). */
+  parametersIn: { initializers: number; constants: number; sparse?: number };
+  /** The model's local functions and how many nodes call each (quantize, prune and sensitivity inline them). */
+  functions?: Array<{ name: string; calls: number }>;
   /** Weight elements by data type name. */
   parametersByType: Record<string, number>;
   /** Vision / projector / language module groups of a VLM (empty for other models). */
@@ -52,7 +54,7 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
   const parametersIn = { initializers: 0, constants: 0 };
   const seen = new Set<object>();
   for (const s of walkTensors(graph)) {
-    if (seen.has(s.tensor) || !isWeightType(s.tensor.data_type ?? 0)) continue;
+    if (seen.has(s.tensor) || !isWeightType(s.tensor.data_type ?? 0) || s.kind === 'sparse') continue;
     seen.add(s.tensor);
     const n = tensorNumel(s.tensor, m.loc);
     const name = dataTypeInfo(s.tensor.data_type!)!.name;
@@ -60,11 +62,24 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
     if (s.kind === 'constant' || s.kind === 'attribute') parametersIn.constants += n;
     else parametersIn.initializers += n;
   }
+  // A sparse initializer holds a whole weight: counted at its dense size, under its values' type.
+  let sparse = 0;
+  for (const { graph: g } of walkGraphs(graph)) {
+    for (const t of g.sparse_initializer ?? []) {
+      if (!t.values || !isWeightType(t.values.data_type ?? 0)) continue;
+      const n = (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1);
+      sparse += n;
+      const name = dataTypeInfo(t.values.data_type!)!.name;
+      parametersByType[name] = (parametersByType[name] ?? 0) + n;
+    }
+  }
+  const calls = new Map((m.model.functions ?? []).map((f) => [`${f.domain ? `${f.domain}.` : ''}${f.name}`, 0]));
+  for (const [op, n] of Object.entries(opTypes)) if (calls.has(op)) calls.set(op, n);
   const view = new GraphView(graph);
   return {
     opset: opsetImports['ai.onnx'] ?? 0,
     nodes,
-    parameters: parametersIn.initializers + parametersIn.constants,
+    parameters: parametersIn.initializers + parametersIn.constants + sparse,
     opTypes,
     inputs: (graph.input ?? []).filter((v) => view.graphInputs.has(v.name ?? '')).map(describeValue),
     outputs: (graph.output ?? []).map(describeValue),
@@ -76,7 +91,8 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
     opsetImports,
     externalDataFiles: m.externalFiles.map((f) => path.relative(m.loc.dir, f)),
     subgraphs: [...walkGraphs(graph)].length - 1,
-    parametersIn,
+    parametersIn: { ...parametersIn, ...(sparse ? { sparse } : {}) },
+    ...(calls.size ? { functions: [...calls].map(([name, n]) => ({ name, calls: n })) } : {}),
     parametersByType,
     moduleGroups: detectModuleGroups(graph),
   };
@@ -91,8 +107,9 @@ export function formatSummary(s: ModelSummary): string {
     `${s.file}`,
     `  IR ${s.irVersion}, opset ${s.opset}${Object.keys(s.opsetImports).length > 1 ? ` (${Object.entries(s.opsetImports).map(([d, v]) => `${d} ${v}`).join(', ')})` : ''}${s.producer ? `, produced by ${s.producer}` : ''}`,
     `  size ${fmtBytes(s.sizeBytes)}${s.externalData ? ` (external data: ${s.externalDataFiles.join(', ')})` : ''}`,
-    `  ${s.parameters.toLocaleString('en-US')} parameters (${s.parametersIn.initializers.toLocaleString('en-US')} in initializers, ${s.parametersIn.constants.toLocaleString('en-US')} in Constant nodes)`,
+    `  ${s.parameters.toLocaleString('en-US')} parameters (${s.parametersIn.initializers.toLocaleString('en-US')} in initializers, ${s.parametersIn.sparse ? `${s.parametersIn.sparse.toLocaleString('en-US')} in sparse initializers, ` : ''}${s.parametersIn.constants.toLocaleString('en-US')} in Constant nodes)`,
     `  ${s.nodes} nodes${s.subgraphs ? ` in ${s.subgraphs + 1} graphs` : ''}`,
+    ...(s.functions?.length ? [`  local functions: ${s.functions.map((f) => `${f.name} (${f.calls} call${f.calls === 1 ? '' : 's'})`).join(', ')}; quantize, prune and sensitivity inline them`] : []),
     ...(s.moduleGroups.length ? [`  module groups: ${s.moduleGroups.map((g) => `${g.name} (${g.role}, ${g.nodes} nodes)`).join(', ')}`] : []),
     '  inputs:',
     ...s.inputs.map((v) => `    ${v.name}: ${v.type} ${fmtShape(v)}`),

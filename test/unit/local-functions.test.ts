@@ -6,6 +6,7 @@ import { quantizeModel, type QuantizeReport } from '../../src/core/jobs/quantize
 import { DataType } from '../../src/core/onnx/dtypes';
 import { ModelEditor } from '../../src/core/onnx/editor';
 import { inlineLocalFunctions } from '../../src/core/onnx/inline-functions';
+import { summarizeModel } from '../../src/core/inspect';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { AttributeType, onnx } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
@@ -54,6 +55,7 @@ describe('models with local functions (export_modules_as_functions, the dynamo e
     const dir = tmpDir();
     saveModel(functionModel(), path.join(dir, 'fn.onnx'));
     const loaded = loadModel(path.join(dir, 'fn.onnx'));
+    assert.deepEqual(summarizeModel(loaded).functions, [{ name: 'local.Act', calls: 0 }, { name: 'local.Block', calls: 2 }]);
     const editor = new ModelEditor(loaded.model);
     assert.equal(inlineLocalFunctions(editor), 4); // two Blocks, each with an Act inside
     const nodes = editor.graph.node ?? [];

@@ -13,6 +13,7 @@ import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { ModelEditor } from '../../src/core/onnx/editor';
+import { summarizeModel } from '../../src/core/inspect';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../../src/core/onnx/opset-upgrade';
 
 // One tiny graph per op, quantized in each mode: count the inserted nodes and check closeness to the
@@ -396,6 +397,11 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       indices: makeTensor('fc1.weight_indices', DataType.INT64, [nz.length, 2], BigInt64Array.from(nz.flatMap((i) => [BigInt(Math.floor(i / 32)), BigInt(i % 32)]))),
       dims: [64, 32],
     }];
+    const dir = tmpDir();
+    saveModel(m, path.join(dir, 'sparse.onnx'));
+    // inspect counts the sparse weight at its dense size.
+    const summary = summarizeModel(loadModel(path.join(dir, 'sparse.onnx')));
+    assert.deepEqual([summary.parameters, summary.parametersIn.sparse], [64 * 32 + 32 * 16, 64 * 32]);
     for (const mode of ['weight', 'dynamic', 'static'] as const) {
       const q = await quantizeAndMeasure(m, { mode, calibration: 'random:4', objective: 'size' });
       assert.ok(q.result.warnings.some((w) => w.includes('1 sparse initializer (fc1.weight) read as dense')), q.result.warnings.join('\n'));
