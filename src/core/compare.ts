@@ -145,7 +145,7 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
       if (e instanceof CancelledError) throw e;
       return undefined;
     });
-    if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).map((v) => v.name ?? '') };
+    if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).filter((v) => v.type?.tensor_type).map((v) => v.name ?? '') };
   }
   const s = await createSession(file, { device: opts.device, ...(opts.mappedWeights ? { mappedWeights: true } : {}) });
   try {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { OpTimeProfile } from '../eval/op-time';
+import { tensorOutputNames } from './session';
 
 /**
  * Runs `model` `runs` times on `feeds` with onnxruntime's profiler on (CPU) and sums its kernel times per
@@ -14,8 +15,9 @@ export async function profileOpTypes(model: string, feeds: Record<string, ort.Te
   try {
     const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: path.join(dir, 'p') });
     try {
-      await session.run(feeds); // warm-up: first-run allocations; its events are dropped below
-      for (let i = 0; i < runs; i++) await session.run(feeds);
+      const fetch = tensorOutputNames(session);
+      await session.run(feeds, fetch); // warm-up: first-run allocations; its events are dropped below
+      for (let i = 0; i < runs; i++) await session.run(feeds, fetch);
       session.endProfiling();
     } finally {
       await session.release();

@@ -29,9 +29,11 @@ async function runOne({ id, source }) {
   let session;
   try {
     session = await ort.InferenceSession.create(source, workerData.options);
+    // Tensor outputs only: onnxruntime-node cannot return a sequence or a map (see session.ts).
+    const fetch = session.outputMetadata.filter((m) => m.isTensor).map((m) => m.name);
     const outputs = [];
     for (const feeds of samples) {
-      const out = await session.run(feeds);
+      const out = await session.run(feeds, fetch);
       outputs.push(Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { type: t.type, dims: t.dims, data: t.data }])));
     }
     parentPort.postMessage({ id, outputs });

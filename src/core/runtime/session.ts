@@ -80,7 +80,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   if (device === 'cuda' && cudaUnavailable) throw new QuantLensError(label, `cannot use CUDA: ${cudaUnavailable}`, 'device');
   if (device !== 'cpu' && !cudaUnavailable) {
     try {
-      return { session: await open(['cuda']), provider: 'cuda' };
+      return { session: tensorOutputsOnly(await open(['cuda'])), provider: 'cuda' };
     } catch (e) {
       const why = firstLine(e);
       if (device === 'cuda') throw new QuantLensError(label, `the CUDA execution provider could not run this model: ${why}`, 'device');
@@ -89,10 +89,27 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   }
   if (device === 'auto') fallbackReason = cudaUnavailable;
   try {
-    return { session: await open(['cpu']), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
+    return { session: tensorOutputsOnly(await open(['cpu'])), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
   } catch (e) {
     throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
   }
+}
+
+/** The names of a session's tensor outputs (onnxruntime-node returns nothing else). */
+export const tensorOutputNames = (session: ort.InferenceSession) => session.outputMetadata.filter((m) => m.isTensor).map((m) => m.name);
+
+/**
+ * onnxruntime-node returns tensors only: a model with a sequence or map output (scikit-learn's ZipMap
+ * probabilities) fails every run that fetches it ("Non tensor type is temporarily not supported"). Such a
+ * session fetches its tensor outputs unless told otherwise, and lists only those.
+ */
+function tensorOutputsOnly(session: ort.InferenceSession): ort.InferenceSession {
+  const names = tensorOutputNames(session);
+  if (names.length === session.outputNames.length) return session;
+  const run = session.run.bind(session) as (feeds: ort.InferenceSession.FeedsType, fetches?: readonly string[]) => Promise<ort.InferenceSession.ReturnType>;
+  Object.defineProperty(session, 'outputNames', { value: names });
+  session.run = ((feeds: ort.InferenceSession.FeedsType, fetches?: readonly string[]) => run(feeds, fetches ?? names)) as typeof session.run;
+  return session;
 }
 
 function firstLine(e: unknown): string {

@@ -298,10 +298,15 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 1.8x one inference's, was 7.8x;
     // `node out/bench/sensitivity-speed.js`).
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
-    const names = [...new Set(regions.flatMap((r) => r.boundary))];
+    const producedBy = (l: { nodes: string[] }) => { const own = new Set(l.nodes); return (loaded.model.graph!.node ?? []).filter((n) => own.has(n.name ?? '')).flatMap((n) => n.output ?? []).filter(Boolean); };
+    const layerOutputs = results.map(producedBy);
+    const names = [...new Set([...regions.flatMap((r) => r.boundary), ...layerOutputs.flat()])];
     const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
     const weightPlan = new Map([...prep.plan].map(([k, o]) => [k, { ...o, mode: 'weight' as const, bits: o.mode === 'weight' ? o.bits : 8 as const }]));
     const types = await tensorTypes(loaded, names, options.device);
+    // A region that ends in no float tensor (a classifier's label and its ZipMap of probabilities): the
+    // error is measured at the layer's own outputs instead.
+    regions.forEach((r, l) => { if (!r.boundary.some((o) => types.get(o) === 'float32')) regions[l] = { nodes: new Set(), boundary: layerOutputs[l] }; });
     const parts: Array<{ prefix: string; model: ModelProto }> = [];
     const compared: Array<{ layer: number; reference: string; copies: string[] }> = [];
     const copies = options.mode === 'static' ? ['q', 'w'] : ['q'];
@@ -316,6 +321,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
         compared.push({ layer: l, reference: o, copies: copies.map((c) => `${l}${c}/${o}`) });
       }
     }
+    if (!compared.length) throw new QuantLensError(loaded.loc.file, 'has no float output near any layer to measure the noise at');
     const model = mergeSideBySide(loaded.model, parts);
     const sums = reduceToNsr(model, compared);
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
