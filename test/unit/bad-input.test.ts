@@ -186,6 +186,13 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     const layer = JSON.parse(s.stdout).layers[0];
     // The region past the layer ends in an integer label and a map: the noise is measured at the layer's output.
     assert.ok(layer.sensitivityDb > -100 && layer.sensitivityDb < 0, JSON.stringify(layer));
+    // With the map as its only output there is nothing onnxruntime-node can return: one line says so.
+    const m = onnx.ModelProto.decode(fs.readFileSync(file));
+    m.graph!.output = m.graph!.output!.slice(1);
+    write(path.join(dir, 'map-only.onnx'), m);
+    const r = await cli(['run', path.join(dir, 'map-only.onnx')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trimEnd(), `quantlens: error: ${path.join(dir, 'map-only.onnx')}: has no tensor output (output_probability: sequences, maps or optionals, which onnxruntime-node cannot return)`);
   });
 
   it('compare of two models that take different inputs says so in one line', async () => {

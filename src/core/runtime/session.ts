@@ -79,20 +79,24 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   if (device !== 'cpu' && !cudaUnavailable) cudaUnavailable = cudaLibraryMissing();
   if (device === 'cuda' && cudaUnavailable) throw new QuantLensError(label, `cannot use CUDA: ${cudaUnavailable}`, 'device');
   if (device !== 'cpu' && !cudaUnavailable) {
+    let cuda: ort.InferenceSession | undefined;
     try {
-      return { session: tensorOutputsOnly(await open(['cuda'])), provider: 'cuda' };
+      cuda = await open(['cuda']);
     } catch (e) {
       const why = firstLine(e);
       if (device === 'cuda') throw new QuantLensError(label, `the CUDA execution provider could not run this model: ${why}`, 'device');
       cudaUnavailable = why;
     }
+    if (cuda) return { session: tensorOutputsOnly(cuda, label), provider: 'cuda' };
   }
   if (device === 'auto') fallbackReason = cudaUnavailable;
+  let session: ort.InferenceSession;
   try {
-    return { session: tensorOutputsOnly(await open(['cpu'])), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
+    session = await open(['cpu']);
   } catch (e) {
     throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
   }
+  return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
 }
 
 /** The names of a session's tensor outputs (onnxruntime-node returns nothing else). */
@@ -103,9 +107,13 @@ export const tensorOutputNames = (session: ort.InferenceSession) => session.outp
  * probabilities) fails every run that fetches it ("Non tensor type is temporarily not supported"). Such a
  * session fetches its tensor outputs unless told otherwise, and lists only those.
  */
-function tensorOutputsOnly(session: ort.InferenceSession): ort.InferenceSession {
+function tensorOutputsOnly(session: ort.InferenceSession, label: string): ort.InferenceSession {
   const names = tensorOutputNames(session);
   if (names.length === session.outputNames.length) return session;
+  if (!names.length) {
+    void session.release();
+    throw new QuantLensError(label, `has no tensor output (${session.outputNames.join(', ')}: sequences, maps or optionals, which onnxruntime-node cannot return)`, 'runtime');
+  }
   const run = session.run.bind(session) as (feeds: ort.InferenceSession.FeedsType, fetches?: readonly string[]) => Promise<ort.InferenceSession.ReturnType>;
   Object.defineProperty(session, 'outputNames', { value: names });
   session.run = ((feeds: ort.InferenceSession.FeedsType, fetches?: readonly string[]) => run(feeds, fetches ?? names)) as typeof session.run;
