@@ -31,6 +31,7 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
     for (const [name, s] of Object.entries(report.outputs)) {
       out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}\n`);
     }
+    for (const name of report.notTensors ?? []) out.stdout(`  ${name}: not a tensor (a sequence, map or optional, which onnxruntime-node cannot return): not fetched\n`);
   },
   quantize: (r, out) => out.stdout(formatQuantizeResult(r) + '\n'),
   prune: (r, out) => out.stdout(formatPruneResult(r) + '\n'),

@@ -29,6 +29,8 @@ export interface RunReport {
   runs: number;
   latencyMs: number;
   outputs: Record<string, OutputStats>;
+  /** Outputs onnxruntime-node cannot return (sequences, maps, optionals): not fetched. */
+  notTensors?: string[];
 }
 
 export interface RunOptions {
@@ -83,6 +85,7 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
       model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
       inputs: 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes), warning: 'inputs are seeded random data, not real samples',
       runs, latencyMs: times[Math.floor(times.length / 2)], outputs,
+      ...((loaded.model.graph!.output ?? []).some((v) => !v.type?.tensor_type) ? { notTensors: (loaded.model.graph!.output ?? []).filter((v) => !v.type?.tensor_type).map((v) => v.name ?? '') } : {}),
     };
   } finally {
     await session.release();
