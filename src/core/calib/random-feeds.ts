@@ -32,7 +32,7 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
     const kind = describeValue(v).type;
     throw new QuantLensError(undefined, `input '${v.name}' is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}, not a tensor: onnxruntime-node feeds tensors only`);
   }
-  const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1);
+  const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1, view);
   for (const vi of graph.input ?? []) {
     const name = vi.name;
     if (!name || !view.graphInputs.has(name)) continue;

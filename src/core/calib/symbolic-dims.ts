@@ -42,8 +42,7 @@ const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
  * tokens together when its length is a symbol of its own (total_sequence_length); dim_params written as
  * sums (`past_sequence_length + 1`) are computed.
  */
-export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1): Map<string, number[]> {
-  const view = new GraphView(graph);
+export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph)): Map<string, number[]> {
   const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));
   const hints = new Map(inputs.map((n) => [n, inputHint(view, infos.get(n)!)]));
   const declared = new Map(inputs.map((n) => {
