@@ -7,8 +7,7 @@ import type { JobContext } from '../base/jobs';
 import { randomDataWarning } from '../eval/metrics';
 import { copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
-import { densifySparseInitializers } from '../onnx/densify-sparse';
-import { inlineLocalFunctions } from '../onnx/inline-functions';
+import { readAsLoaded } from '../onnx/as-loaded';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -97,14 +96,10 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const before = summarizeModel(loaded);
   const warnings: string[] = [];
   const editor = new ModelEditor(loaded.model);
-  // Layers inside the model's local functions: inlined, as onnxruntime does at load, so they can be pruned.
-  const inlined = inlineLocalFunctions(editor);
-  if (inlined) warnings.push(`${inlined} call${inlined === 1 ? '' : 's'} of the model's local functions inlined (as onnxruntime does at load)`);
+  // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
+  warnings.push(...readAsLoaded(editor, loaded.loc));
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
-  // Sparse initializers (an earlier pruning saved with its non-zeros only) are read dense, as onnxruntime does.
-  const densified = densifySparseInitializers(editor, loaded.loc);
-  if (densified.length) warnings.push(`${densified.length} sparse initializer${densified.length === 1 ? '' : 's'} written dense (the pruned model stores every weight dense)`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.
   foldWeightOps(editor, loaded.loc);
   const view = editor.view();

@@ -23,8 +23,7 @@ import type { QuantPolicy, Recipe } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
 import { bypassConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
-import { densifySparseInitializers } from '../onnx/densify-sparse';
-import { inlineLocalFunctions } from '../onnx/inline-functions';
+import { readAsLoaded } from '../onnx/as-loaded';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
 import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
@@ -138,16 +137,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const warnings: string[] = [];
   const graph = loaded.model.graph!;
   const editor = new ModelEditor(loaded.model);
-  // A model's local functions hide their layers inside call nodes: their bodies are inlined, as onnxruntime does.
-  const inlined = inlineLocalFunctions(editor);
-  if (inlined) warnings.push(`${inlined} call${inlined === 1 ? '' : 's'} of the model's local functions inlined, as onnxruntime does at load, so the layers inside them are quantized`);
+  // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
+  warnings.push(...readAsLoaded(editor, loaded.loc));
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   bypassConstantIdentities(editor);
-  // Sparse initializers (a pruned model saved with its non-zeros only) become dense, as onnxruntime loads them.
-  const densified = densifySparseInitializers(editor, loaded.loc);
-  if (densified.length) warnings.push(`${densified.length} sparse initializer${densified.length === 1 ? '' : 's'} (${densified.slice(0, 3).join(', ')}${densified.length > 3 ? ', …' : ''}) read as dense weights, as onnxruntime loads them`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const folded = foldWeightOps(editor, loaded.loc);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
