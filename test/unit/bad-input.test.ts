@@ -187,6 +187,10 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     const layer = JSON.parse(s.stdout).layers[0];
     // The region past the layer ends in an integer label and a map: the noise is measured at the layer's output.
     assert.ok(layer.sensitivityDb > -100 && layer.sensitivityDb < 0, JSON.stringify(layer));
+    // End to end there is only the integer label to compare: it says so instead of ranking every layer at −200 dB.
+    const e2e = await cli(['sensitivity', file, '--calibration', 'random:2', '--method', 'end-to-end']);
+    assert.equal(e2e.code, 1);
+    assert.equal(e2e.stderr.split('\n').filter((l) => l.startsWith('quantlens: error:')).join('\n'), `quantlens: error: ${file}: has no float output to measure the noise at end to end; --method local measures it at each layer`);
     // With the map as its only output there is nothing onnxruntime-node can return: one line says so.
     const m = onnx.ModelProto.decode(fs.readFileSync(file));
     m.graph!.output = m.graph!.output!.slice(1);

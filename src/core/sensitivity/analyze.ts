@@ -243,6 +243,9 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
   let allQuantized: number | undefined;
 
   if (method === 'end-to-end') {
+    // Noise is measured on float outputs: a model that gives only integers (a classifier's label) has none.
+    const floatOut = (loaded.model.graph!.output ?? []).some((v) => { const t = v.type?.tensor_type?.elem_type ?? 0; return FLOAT_TYPES.has(t) || t === DataType.DOUBLE; });
+    if (!floatOut) throw new QuantLensError(loaded.loc.file, 'has no float output to measure the noise at end to end; --method local measures it at each layer');
     // Reference outputs once; then one model variant per layer (and per layer left out).
     const scorer = await VariantScorer.create(prep, data, 'cosine');
     provider = scorer.provider;
