@@ -40,7 +40,7 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
     const shape = shapes.get(name)!;
     const n = shape.reduce((a, b) => a * b, 1);
     feeds[name] = decoderInput(name, elem, shape, shapes)
-      ?? (elem === DataType.STRING ? new ort.Tensor('string', Array.from({ length: n }, () => randomWord(rng, vocabulary(view, name))), shape) : randomTensor(rng, elem, shape, n, indexBound(view, name)));
+      ?? (elem === DataType.STRING ? randomWords(rng, vocabulary(view, name), shape, n) : randomTensor(rng, elem, shape, n, indexBound(view, name)));
   }
   return feeds;
 }
@@ -87,10 +87,10 @@ function vocabulary(view: GraphView, name: string): string[] {
   return [...words];
 }
 
-/** A word from `vocabulary`, or three to eight random lowercase letters. */
-function randomWord(rng: Rng, vocabulary: string[]): string {
-  if (vocabulary.length) return vocabulary[rng.int(vocabulary.length)];
-  return Array.from({ length: 3 + rng.int(6) }, () => String.fromCharCode(97 + rng.int(26))).join('');
+/** A string tensor of words from `vocabulary`, or of three to eight random lowercase letters each. */
+function randomWords(rng: Rng, vocabulary: string[], shape: number[], n: number): ort.Tensor {
+  const word = () => (vocabulary.length ? vocabulary[rng.int(vocabulary.length)] : Array.from({ length: 3 + rng.int(6) }, () => String.fromCharCode(97 + rng.int(26))).join(''));
+  return new ort.Tensor('string', Array.from({ length: n }, word), shape);
 }
 
 function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound: number): ort.Tensor {

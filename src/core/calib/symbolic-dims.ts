@@ -6,6 +6,7 @@ import { GraphView } from '../onnx/graph';
 import { attrInt } from '../onnx/attributes';
 import { tensorDims } from '../onnx/tensor';
 import { QuantLensError } from '../base/errors';
+import { UNARY_ELEMENTWISE } from '../onnx/unary-ops';
 
 type Dim = number | string | null;
 
@@ -44,7 +45,9 @@ const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
  */
 export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph)): Map<string, number[]> {
   const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));
-  const hints = new Map(inputs.map((n) => [n, inputHint(view, infos.get(n)!)]));
+  // Only an input whose declared shape leaves a dim open needs what its reader says (this runs per sample).
+  const open = (shape: Dim[] | null) => !shape || shape.some((d) => !(typeof d === 'number' && d > 0));
+  const hints = new Map(inputs.map((n) => [n, open(describeValue(infos.get(n)!).shape) ? inputHint(view, infos.get(n)!) : undefined]));
   const declared = new Map(inputs.map((n) => {
     const shape = describeValue(infos.get(n)!).shape;
     const hint = hints.get(n);
@@ -57,8 +60,8 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
   for (const [name, dims] of Object.entries(given)) {
     (declared.get(name) ?? []).forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && dims[k] !== undefined && !sym.has(d)) sym.set(d, dims[k]); });
   }
-  const positional = (shape: Dim[], k: number, name?: string) => {
-    const hint = name === undefined ? undefined : hints.get(name);
+  const positional = (shape: Dim[], k: number, name: string) => {
+    const hint = hints.get(name);
     const known = hint?.dims.get(k) ?? hint?.dims.get(k - shape.length);
     if (known !== undefined) return known;
     if (hint?.spatialFrom !== undefined && k >= hint.spatialFrom) return shape.length === 5 ? (k === 2 ? 16 : 112) : 224;
@@ -95,7 +98,7 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
   return out;
 }
 
-const SAME_SHAPE = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Clip', 'HardSigmoid', 'HardSwish', 'Identity', 'Cast', 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'Neg', 'Abs']);
+const SAME_SHAPE = new Set<string>([...UNARY_ELEMENTWISE, 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear']);
 
 type LayoutHint = { rank: number; dims: Map<number, number>; spatialFrom?: number };
 

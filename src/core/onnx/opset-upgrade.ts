@@ -48,8 +48,7 @@ export function upgradeToOpset10(editor: ModelEditor): string[] {
   if (from >= 10 || from < OLDEST_UPGRADABLE_OPSET) return [];
   const rewritten: string[] = [];
   for (const { graph } of walkGraphs(editor.graph)) {
-    const ints = (node: NodeProto, what: string, v: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.INT64, v);
-    const floats = (node: NodeProto, what: string, v: number[], dims?: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.FLOAT, v, dims);
+    const { ints, floats } = constantsFor(editor, graph);
     const replaced = new Map<NodeProto, NodeProto[]>();
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
@@ -61,7 +60,7 @@ export function upgradeToOpset10(editor: ModelEditor): string[] {
         node.attribute = (node.attribute ?? []).filter((a) => a.name !== 'spatial');
       } else if (node.op_type === 'Upsample') {
         // Upsample-7 kept its scales in an attribute; Upsample-9's input is the same as Resize-10's.
-        const scales = from < 9 ? constant(editor, graph, `${node.name || node.output![0]}_scales`, DataType.FLOAT, attrFloats(node, 'scales') ?? []) : node.input![1];
+        const scales = from < 9 ? floats(node, 'scales', attrFloats(node, 'scales') ?? []) : node.input![1];
         node.op_type = 'Resize';
         node.input = [node.input![0], scales];
         node.attribute = [stringAttr('mode', attrString(node, 'mode') ?? 'nearest')];
@@ -129,6 +128,15 @@ function experimentalAsStandard(node: NodeProto, floats: Const, ints: Const, ten
   }
 }
 
+/** Makers of a rewritten node's constant inputs, named after the node (`<node>_<what>`), in `graph`. */
+function constantsFor(editor: ModelEditor, graph: { initializer?: unknown[] | null }): { ints: Const; floats: Const } {
+  const base = (node: NodeProto, what: string) => `${node.name || node.output![0]}_${what}`;
+  return {
+    ints: (node, what, v, dims) => constant(editor, graph, base(node, what), DataType.INT64, v, dims),
+    floats: (node, what, v, dims) => constant(editor, graph, base(node, what), DataType.FLOAT, v, dims),
+  };
+}
+
 /** A constant for a rewritten input (1-D unless `dims` says); subgraphs get theirs as initializers of their own, so scoping stays right. */
 function constant(editor: ModelEditor, graph: { initializer?: unknown[] | null }, base: string, dtype: DataType.INT64 | DataType.FLOAT, v: number[], dims: number[] = [v.length]): string {
   const data = dtype === DataType.FLOAT ? Float32Array.from(v) : BigInt64Array.from(v.map((x) => BigInt(x)));
@@ -151,8 +159,8 @@ export function upgradeToOpset11(editor: ModelEditor): string[] {
   if (editor.opset() !== 10) return [];
   const rewritten: string[] = [];
   for (const { graph } of walkGraphs(editor.graph)) {
-    const scalar = (node: NodeProto, what: string, v: number) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.FLOAT, [v], []);
-    const ints = (node: NodeProto, what: string, v: number[]) => constant(editor, graph, `${node.name || node.output![0]}_${what}`, DataType.INT64, v);
+    const { ints, floats } = constantsFor(editor, graph);
+    const scalar = (node: NodeProto, what: string, v: number) => floats(node, what, [v], []);
     for (const node of graph.node ?? []) {
       if ((node.domain ?? '') !== '') continue;
       const done = () => rewritten.push(node.name || node.op_type!);
@@ -171,7 +179,7 @@ export function upgradeToOpset11(editor: ModelEditor): string[] {
       } else if (node.op_type === 'Resize') {
         const mode = attrString(node, 'mode') ?? 'nearest';
         // roi is a required input at 11 (optional from 13); the coordinate mode here never reads it.
-        node.input = [node.input![0], constant(editor, graph, `${node.name || node.output![0]}_roi`, DataType.FLOAT, []), node.input![1]];
+        node.input = [node.input![0], floats(node, 'roi', []), node.input![1]];
         node.attribute = [stringAttr('mode', mode), stringAttr('coordinate_transformation_mode', 'asymmetric'), ...(mode === 'nearest' ? [stringAttr('nearest_mode', 'floor')] : [])];
         done();
       } else if (node.op_type === 'Scatter') {

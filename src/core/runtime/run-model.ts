@@ -81,11 +81,12 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
     times.sort((a, b) => a - b);
     const outputs: Record<string, OutputStats> = {};
     for (const [name, v] of Object.entries(out)) if (v instanceof ort.Tensor) outputs[name] = statsOf(v);
+    const notTensors = (loaded.model.graph!.output ?? []).filter((v) => !v.type?.tensor_type).map((v) => v.name ?? '');
     return {
       model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
       inputs: 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes), warning: 'inputs are seeded random data, not real samples',
       runs, latencyMs: times[Math.floor(times.length / 2)], outputs,
-      ...((loaded.model.graph!.output ?? []).some((v) => !v.type?.tensor_type) ? { notTensors: (loaded.model.graph!.output ?? []).filter((v) => !v.type?.tensor_type).map((v) => v.name ?? '') } : {}),
+      ...(notTensors.length ? { notTensors } : {}),
     };
   } finally {
     await session.release();

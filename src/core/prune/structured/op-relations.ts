@@ -1,3 +1,4 @@
+import { UNARY_ELEMENTWISE } from '../../onnx/unary-ops';
 import { attrInt, attrInts } from '../../onnx/attributes';
 import type { NodeProto } from '../../onnx/proto';
 import { readTensor } from '../../onnx/tensor';
@@ -190,17 +191,13 @@ const split: Relate = (g, node, from, label) => (splitsChannels(g, node, from) ?
 /** Readers of a tensor's shape only: nothing to tie. */
 const shapeOnly: Relate = () => undefined;
 
-const UNARY = [
-  'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'Mish', 'Gelu', 'FastGelu',
-  'Erf', 'Abs', 'Neg', 'Sqrt', 'Exp', 'Log', 'Reciprocal', 'Identity', 'Dropout', 'Cast', 'Floor', 'Ceil', 'Round', 'Clip', 'Sin', 'Cos', 'Not',
-];
 const POOLS = ['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool'];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Greater', 'Less'];
 const REDUCERS = [...MEAN_LIKE, 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceLogSumExp', 'ReduceProd'];
 
 /** The relation of each op type the analysis knows (default domain; com.microsoft Gelu/FastGelu too). */
 export const OP_RELATIONS: Readonly<Record<string, Relate>> = {
-  ...Object.fromEntries(UNARY.map((op) => [op, unary])),
+  ...Object.fromEntries(UNARY_ELEMENTWISE.map((op) => [op, unary])),
   PRelu: prelu,
   BatchNormalization: perChannel([1, 2, 3, 4]),
   InstanceNormalization: perChannel([1, 2]),
