@@ -92,9 +92,10 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
   const nodes = g.node!;
   const outputs: NonNullable<GraphProto['output']> = [];
   const scalar = (name: string) => ({ name, type: { tensor_type: { elem_type: 1 } } });
+  // ReduceSumSquare reads the tensor once; Mul then ReduceSum wrote a squared copy first.
   const sumOfSquares = (x: string, tag: string) => {
-    const sq = `${tag}/sq`, sum = `${tag}/sum`;
-    nodes.push({ name: `${tag}/Mul`, op_type: 'Mul', input: [x, x], output: [sq] }, { name: `${tag}/ReduceSum`, op_type: 'ReduceSum', input: [sq], output: [sum], attribute: [intAttr('keepdims', 0)] });
+    const sum = `${tag}/sum`;
+    nodes.push({ name: `${tag}/ReduceSumSquare`, op_type: 'ReduceSumSquare', input: [x], output: [sum], attribute: [intAttr('keepdims', 0)] });
     outputs.push(scalar(sum));
     return sum;
   };
