@@ -6,7 +6,7 @@ import { DataType } from '../onnx/dtypes';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
-import { intAttr } from '../onnx/attributes';
+import { intAttr, intsAttr } from '../onnx/attributes';
 import { defaultOpset, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import type { DevicePreference, Provider } from './session';
@@ -47,11 +47,12 @@ function isPrime(n: number): boolean {
 /**
  * Histogram statistics without copying whole activations out of onnxruntime: a copy of the model gets,
  * beside each tensor's producer, ReduceMin/ReduceMax (exact extremes), Size, a Slice of the flattened
- * tensor whose step is a graph input (about `cap` values per sample), and Compress of every value whose
- * magnitude passes a threshold, also an input. Clipping is decided in the tails, where a stride would
+ * tensor whose step is a graph input (about `cap` values per sample), and Compress of every row (along
+ * the last axis) holding a value whose magnitude passes a threshold, also an input; the values past it
+ * are picked out of those rows here. Clipping is decided in the tails, where a stride would
  * catch a handful of values each standing for hundreds: they come out exactly, and the picks count only
  * between them. Strides are primes chosen from the size each tensor had in the previous sample;
- * thresholds follow the tail counts, aiming at about cap/8 values per sample (the first sample is run
+ * thresholds follow the values the rows copied, aiming at about cap/8 per sample (the first sample is run
  * once more beforehand, with a coarse stride, to learn sizes and ranges). Undefined when onnxruntime
  * refuses the variant (an opset below 10 has no Slice steps; a type ReduceMin lacks): the caller copies
  * the tensors instead.
@@ -77,7 +78,7 @@ export async function captureSampled(
       // good (PaddleOCR det 320x640 sensitivity: the calibration phase's peak 400 -> 286 MiB, same speed).
       s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noArena: true });
       break;
-    } catch { /* try the other layout */ }
+    } catch (e) { if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled ${packed ? 'packed' : 'unpacked'}: ${String(e)}`); }
   }
   if (!s || !io) return undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
@@ -98,7 +99,7 @@ export async function captureSampled(
       }
       const used = plans;
       const got = await run(used);
-      plans = got.map((t, k) => nextPlan(used[k], t.size, cap, t.tail?.length ?? 0, target));
+      plans = got.map((t, k) => nextPlan(used[k], t.size, cap, t.copied, target));
       got.forEach((t, k) => {
         if (!t.pick || !t.tail) return; // only float activations are calibrated
         onTensor(names[k], { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over, parts: split(t.pick, t.tail, t.size, used[k].over) });
@@ -118,7 +119,7 @@ export async function captureSampled(
 
 type Plan = { step: number; over: number };
 /** One tensor's share of a run: its extremes and size, and (float tensors only) its picks and tail. */
-type Read = { min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array };
+type Read = { min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array; copied: number };
 interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
 
 /**
@@ -129,36 +130,54 @@ interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => 
  * run); unpacked, each is its own input and output.
  */
 function sampledVariant(model: ModelProto, names: string[], packed: boolean): SampledIO {
-  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), int64Tensor('quantlens_s_end', [Number.MAX_SAFE_INTEGER]), int64Tensor('quantlens_s_one', [1])];
+  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), int64Tensor('quantlens_s_end', [Number.MAX_SAFE_INTEGER])];
   const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
-  const keep = [intAttr('keepdims', packed ? 1 : 0)];
   const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
+  const opset = defaultOpset(model);
+  // Axes are an attribute before opset 18 (Reduce*) and 13 (Unsqueeze), an input from then on.
+  const axesOf = (op: string, name: string, input: string, axes: number[], keepdims: number): NodeProto => {
+    const n = node(op, name, [input], op === 'Unsqueeze' ? [] : [intAttr('keepdims', keepdims)]);
+    if (opset >= (op === 'Unsqueeze' ? 13 : 18)) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); } else n.attribute!.push(intsAttr('axes', axes));
+    return n;
+  };
   const placements = names.map((t, i) => {
-    const flat = `quantlens_s_1d_${i}`;
-    const nodes: NodeProto[] = [node('Reshape', flat, [t, 'quantlens_s_flat'])];
+    const flat = `quantlens_s_1d_${i}`, rows = `quantlens_s_rows_${i}`, hi = `quantlens_s_rowhi_${i}`, lo = `quantlens_s_rowlo_${i}`;
+    // Rows along the last axis (a scalar is one row of one): views of the tensor, not copies.
+    const nodes: NodeProto[] = [node('Reshape', flat, [t, 'quantlens_s_flat']), axesOf('Unsqueeze', `quantlens_s_1nd_${i}`, t, [0], 0), node('Flatten', rows, [`quantlens_s_1nd_${i}`], [intAttr('axis', -1)])];
     if (packed) {
       extra.push(int64Tensor(`quantlens_s_at_${i}`, [i]));
       nodes.push(node('Gather', stepOf(i), ['quantlens_s_steps', `quantlens_s_at_${i}`]), node('Gather', overOf(i), ['quantlens_s_overs', `quantlens_s_at_${i}`]));
     }
+    // Each row's extremes are the tensor's one read (as MinMax's own reductions): the extremes follow from
+    // them, and so do the rows holding a value past the threshold, which Compress copies out whole. An
+    // elementwise |x| > threshold mask read and wrote the whole tensor three more times (PaddleOCR det:
+    // 3.6x an inference, most of it those passes).
     nodes.push(
-      node('ReduceMin', `quantlens_s_min_${i}`, [flat], keep),
-      node('ReduceMax', `quantlens_s_max_${i}`, [flat], keep),
-      node('Size', `quantlens_s_size_${i}`, [t]),
+      axesOf('ReduceMax', hi, rows, [1], 0),
+      axesOf('ReduceMin', lo, rows, [1], 0),
+      axesOf('ReduceMin', `quantlens_s_min_${i}`, lo, [0], packed ? 1 : 0),
+      axesOf('ReduceMax', `quantlens_s_max_${i}`, hi, [0], packed ? 1 : 0),
+      // Shape of a 1-D tensor: its size as a [1] vector, ready to concatenate.
+      node('Shape', `quantlens_s_size_${i}`, [flat]),
       node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', 'quantlens_s_end', 'quantlens_s_zero', stepOf(i)]),
-      node('Abs', `quantlens_s_abs_${i}`, [flat]),
-      // Any element type compares with the float threshold (onnxruntime drops a float-to-float Cast).
-      node('Cast', `quantlens_s_absf_${i}`, [`quantlens_s_abs_${i}`], [intAttr('to', DataType.FLOAT)]),
-      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absf_${i}`, overOf(i)]),
-      node('Compress', `quantlens_s_tail_${i}`, [flat, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
+      // A row passes when max(its max, −its min) does: any element type compares as float (onnxruntime drops
+      // a float-to-float Cast).
+      node('Cast', `quantlens_s_hif_${i}`, [hi], [intAttr('to', DataType.FLOAT)]),
+      node('Cast', `quantlens_s_lof_${i}`, [lo], [intAttr('to', DataType.FLOAT)]),
+      node('Neg', `quantlens_s_neglo_${i}`, [`quantlens_s_lof_${i}`]),
+      node('Max', `quantlens_s_absrow_${i}`, [`quantlens_s_hif_${i}`, `quantlens_s_neglo_${i}`]),
+      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absrow_${i}`, overOf(i)]),
+      node('Compress', `quantlens_s_tailrows_${i}`, [rows, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
+      node('Reshape', `quantlens_s_tail_${i}`, [`quantlens_s_tailrows_${i}`, 'quantlens_s_flat']),
+      node('Shape', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]),
     );
-    if (packed) nodes.push(node('Reshape', `quantlens_s_size1_${i}`, [`quantlens_s_size_${i}`, 'quantlens_s_one']), node('Size', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]), node('Reshape', `quantlens_s_tailn1_${i}`, [`quantlens_s_tailn_${i}`, 'quantlens_s_one']));
     return { tensor: t, nodes };
   });
   const variant = withReductions(model, placements, extra);
   const g = variant.graph!;
   const vector = (name: string, elem: number, n: number) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: n }] } } } });
   const concat = (out: string, each: (i: number) => string): NodeProto => ({ op_type: 'Concat', name: out, input: names.map((_, i) => each(i)), output: [out], attribute: [intAttr('axis', 0)] });
-  const kinds = ['min', 'max', 'size1', 'tailn1', 'pick', 'tail'];
+  const kinds = ['min', 'max', 'size', 'tailn', 'pick', 'tail'];
   const fetch = packed ? kinds.map((k) => `quantlens_s_${k}s`) : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
   const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length)] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
   const nodes = [...(g.node ?? []), ...(packed ? kinds.map((k) => concat(`quantlens_s_${k}s`, (i) => `quantlens_s_${k}_${i}`)) : [])];
@@ -175,8 +194,8 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
         let at = 0, atTail = 0;
         return names.map((_, k) => {
           const size = Number(sizes.data[k]), n = Math.ceil(size / p[k].step), m = Number(tails.data[k]);
-          const r: Read = { min: Number(mins.data[k]), max: Number(maxs.data[k]), size };
-          if (isFloat) { r.pick = (picks.data as Float32Array).subarray(at, at + n); r.tail = (tailValues.data as Float32Array).subarray(atTail, atTail + m); }
+          const r: Read = { min: Number(mins.data[k]), max: Number(maxs.data[k]), size, copied: m };
+          if (isFloat) { r.pick = (picks.data as Float32Array).subarray(at, at + n); r.tail = past((tailValues.data as Float32Array).subarray(atTail, atTail + m), p[k].over); }
           at += n; atTail += m;
           return r;
         });
@@ -186,10 +205,10 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
   return {
     model: built, fetch,
     feeds: (p) => Object.fromEntries(p.flatMap((x, k) => [[stepOf(k), int64([x.step])], [overOf(k), float([x.over])]])),
-    read: (out) => names.map((_, k) => {
+    read: (out, p) => names.map((_, k) => {
       const [lo, hi, size, pick, tail] = ['min', 'max', 'size', 'pick', 'tail'].map((x) => out[`quantlens_s_${x}_${k}`]);
-      const r: Read = { min: Number(lo.data[0]), max: Number(hi.data[0]), size: Number(size.data[0]) };
-      if (lo.type === 'float32' && pick.type === 'float32') { r.pick = pick.data as Float32Array; r.tail = tail.data as Float32Array; }
+      const r: Read = { min: Number(lo.data[0]), max: Number(hi.data[0]), size: Number(size.data[0]), copied: tail.data.length };
+      if (lo.type === 'float32' && pick.type === 'float32') { r.pick = pick.data as Float32Array; r.tail = past(tail.data as Float32Array, p[k].over); }
       return r;
     }),
   };
@@ -197,15 +216,23 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
 
 /**
  * The next sample's stride (from this one's size: samples of one model rarely change shape) and tail
- * threshold, moved by at most ×1.5 or ÷1.5 a sample toward `target` tail values. Any threshold keeps the
+ * threshold, moved by at most ×1.5 or ÷1.5 a sample toward `target` values copied. Any threshold keeps the
  * estimate unbiased; it only sets how much is copied exactly.
  */
-function nextPlan(used: { step: number; over: number }, size: number, cap: number, tail: number, target: number): { step: number; over: number } {
+function nextPlan(used: { step: number; over: number }, size: number, cap: number, copied: number, target: number): { step: number; over: number } {
   const step = sampleStride(size, size / cap);
   if (step === 1) return { step, over: Infinity };
   if (!Number.isFinite(used.over)) return { step, over: used.over };
-  const ratio = Math.min(1.5, Math.max(1 / 1.5, ((tail + 1) / target) ** 0.25));
+  const ratio = Math.min(1.5, Math.max(1 / 1.5, ((copied + 1) / target) ** 0.25));
   return { step, over: Math.fround(used.over * ratio) }; // as onnxruntime compares it
+}
+
+/** The values of the copied rows whose magnitude passes the threshold, in order (the rest of each row is the picks' to count). */
+function past(rows: Float32Array, over: number): Float32Array {
+  const out = new Float32Array(rows.length);
+  let n = 0;
+  for (let j = 0; j < rows.length; j++) if (Math.abs(rows[j]) > over) out[n++] = rows[j];
+  return out.subarray(0, n);
 }
 
 /** The picks whose magnitude is within the threshold (each standing for size/picks elements) and the exact tail. */
