@@ -79,6 +79,19 @@ describe('sensitivity analysis', function () {
     assert.ok(widest > 100, JSON.stringify(top.ranges));
   });
 
+  it('static local split: outlier weights move a layer\'s noise to its weights; in the plain fixture its activations\' dominate', async () => {
+    const opts = { mode: 'static', calibration: 'random:8', method: 'local', output: null, smoothing: 'off' } as const;
+    const weights = await analyzeSensitivity(save(fragileWeight(), 'fragile-static'), opts);
+    const base = await analyzeSensitivity(save(FIXTURES.transformer.build(), 'base-static'), opts);
+    const split = (r: typeof base, name: string) => r.layers.find((l) => l.name === name)!.split!;
+    const [fc1, fc1Base] = [split(weights, 'layers.1.mlp.fc1'), split(base, 'layers.1.mlp.fc1')];
+    console.log(`      fc1's weight share ${fc1Base.weight.toFixed(2)} -> ${fc1.weight.toFixed(2)} with outlier weights`);
+    assert.ok(fc1.weight > 0.7 && fc1.weight > fc1Base.weight + 0.3, `fc1: ${JSON.stringify(fc1)} against ${JSON.stringify(fc1Base)}`);
+    // 8-bit per-channel weights against per-tensor activations: the activations' share is the larger one.
+    assert.ok(base.layers.every((l) => l.split!.activation > l.split!.weight), JSON.stringify(base.layers.map((l) => [l.name, l.split])));
+    for (const l of [...weights.layers, ...base.layers]) assert.ok(l.split!.weight >= 0 && l.split!.activation >= 0 && l.split!.weight + l.split!.activation <= 1 + 1e-9, `${l.name}: ${JSON.stringify(l.split)}`);
+  });
+
   it('writes <model>.sensitivity.json with layers and a module tree; the CLI prints the same as JSON', async () => {
     const f = save(FIXTURES['tiny-vlm'].build(), 'vlm');
     let stdout = '';
