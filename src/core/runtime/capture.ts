@@ -184,7 +184,14 @@ export async function captureMinMax(
   const extra: TensorProto[] = [];
   const reduceOver = (op: string, name: string, input: string, axes?: number[]) => reduceNode(opset, extra, op, name, input, axes);
   const placements = [
-    ...names.map((n, i) => ({ tensor: n, nodes: [reduceOver('ReduceMin', `quantlens_min_${i}`, n), reduceOver('ReduceMax', `quantlens_max_${i}`, n)] })),
+    // A flat view reduced with keepdims: each extreme is a [1] vector, ready to concatenate (a scalar
+    // needed a Reshape of its own: a node per extreme, onnxruntime's cost per node outweighing the work on
+    // a small model).
+    ...names.map((n, i) => {
+      const flat = `quantlens_flat_${i}`;
+      const reduce = (op: string, out: string): NodeProto => ({ op_type: op, name: out, input: [flat], output: [out], attribute: [intAttr('keepdims', 1)] });
+      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, reduce('ReduceMin', `quantlens_min_${i}`), reduce('ReduceMax', `quantlens_max_${i}`)] };
+    }),
     ...channels.map((c, i) => {
       const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];
       extra.push(int64Tensor(`quantlens_cflat_shape_${i}`, shape));
@@ -192,6 +199,7 @@ export async function captureMinMax(
       return { tensor: c.tensor, nodes: [flat, reduceOver('ReduceMin', `quantlens_cmin_${i}`, `quantlens_cflat_${i}`, axes), reduceOver('ReduceMax', `quantlens_cmax_${i}`, `quantlens_cflat_${i}`, axes)] };
     }),
   ];
+  if (names.length) extra.push(int64Tensor('quantlens_flat', [-1]));
   const variant = withReductions(loaded.model, placements, extra);
   // Every extreme as its own output costs onnxruntime-node a tensor per value per run, more than the
   // reduction itself on a small model (transformer fixture, 41 tensors: 64 runs 42 ms, packed 21 ms, plain
@@ -253,12 +261,8 @@ function packExtremes(variant: ModelProto, scalars: number, vectors: number): Mo
   const nodes: NodeProto[] = [];
   const gather = (out: string, inputs: string[]) => { if (inputs.length) nodes.push({ op_type: 'Concat', name: out, input: inputs, output: [out], attribute: [intAttr('axis', 0)] }); };
   for (const kind of ['min', 'max']) {
-    const parts = Array.from({ length: scalars }, (_, i) => {
-      nodes.push({ op_type: 'Reshape', name: `quantlens_${kind}1_${i}`, input: [`quantlens_${kind}_${i}`, 'quantlens_one'], output: [`quantlens_${kind}1_${i}`] });
-      return `quantlens_${kind}1_${i}`;
-    });
-    gather(`quantlens_${kind}s`, parts);
+    gather(`quantlens_${kind}s`, Array.from({ length: scalars }, (_, i) => `quantlens_${kind}_${i}`));
     gather(`quantlens_c${kind}s`, Array.from({ length: vectors }, (_, i) => `quantlens_c${kind}_${i}`));
   }
-  return onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: [...(g.node ?? []), ...nodes], initializer: [...(g.initializer ?? []), int64Tensor('quantlens_one', [1])] }) });
+  return onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: [...(g.node ?? []), ...nodes] }) });
 }
