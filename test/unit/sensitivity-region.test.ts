@@ -5,13 +5,17 @@ import { onnx, type ModelProto, type NodeProto } from '../../src/core/onnx/proto
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { downstreamRegion } from '../../src/core/sensitivity/region';
 
-/** Eight 3×3 convs with a ReLU after each and no skip connection: a plain conv stack. */
-function convStack(): ModelProto {
+/** Eight 3×3 convs with a ReLU after each and no skip connection: a plain conv stack; `stored`: float weights, or int8 ones behind a DequantizeLinear (a Q/DQ export). */
+function convStack(stored: 'float' | 'int8' = 'float'): ModelProto {
   const nodes: NodeProto[] = [];
   const inits = [];
   let x = 'x';
   for (let k = 0; k < 8; k++) {
-    inits.push(makeTensor(`w${k}`, DataType.FLOAT, [4, 4, 3, 3], Float32Array.from({ length: 144 }, (_, i) => Math.sin(i + k) / 6)));
+    if (stored === 'float') inits.push(makeTensor(`w${k}`, DataType.FLOAT, [4, 4, 3, 3], Float32Array.from({ length: 144 }, (_, i) => Math.sin(i + k) / 6)));
+    else {
+      inits.push(makeTensor(`q${k}`, DataType.INT8, [4, 4, 3, 3], Int8Array.from({ length: 144 }, (_, i) => Math.round(Math.sin(i + k) * 100))), makeTensor(`s${k}`, DataType.FLOAT, [], Float32Array.of(0.002)));
+      nodes.push({ name: `dq${k}`, op_type: 'DequantizeLinear', input: [`q${k}`, `s${k}`], output: [`w${k}`] });
+    }
     nodes.push({ name: `conv${k}`, op_type: 'Conv', input: [x, `w${k}`], output: [`c${k}`], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] });
     nodes.push({ name: `relu${k}`, op_type: 'Relu', input: [`c${k}`], output: [`r${k}`] });
     x = `r${k}`;
@@ -23,11 +27,13 @@ function convStack(): ModelProto {
 describe('local sensitivity: regions and copies', function () {
   this.timeout(300_000);
 
-  it('a plain conv stack: the error is carried through three more layers and measured where it enters the fourth', () => {
+  it('a plain conv stack: the error is carried through three more layers and measured where it enters the fourth (float weights, or int8 behind DequantizeLinear)', () => {
+    for (const stored of ['float', 'int8'] as const) {
+      const r = downstreamRegion(convStack(stored), new Set(['conv0']));
+      assert.deepEqual([...r.nodes].filter((n) => !n.startsWith('dq')).sort(), ['conv1', 'conv2', 'conv3', 'relu0', 'relu1', 'relu2', 'relu3'], stored);
+      assert.deepEqual(r.boundary, ['r3'], stored);
+    }
     const m = convStack();
-    const r = downstreamRegion(m, new Set(['conv0']));
-    assert.deepEqual([...r.nodes].sort(), ['conv1', 'conv2', 'conv3', 'relu0', 'relu1', 'relu2', 'relu3']);
-    assert.deepEqual(r.boundary, ['r3']);
     // Near the end the model's output ends it first.
     assert.deepEqual(downstreamRegion(m, new Set(['conv6'])).boundary, ['r7']);
     // Without the cap it ran to the output through every layer.

@@ -22,6 +22,7 @@ import { NsrAccumulator, nsrDb } from '../eval/stats';
 import { layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
+import { FLOAT_TYPES, isStoredWeight } from './stored-weight';
 import { interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
@@ -121,24 +122,12 @@ export function layersOf(prep: PreparedQuantization): Array<{ name: string; opTy
 
 // LSTM and the fused Attention and EmbedLayerNormalization carry weights too (dynamic mode quantizes them).
 const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'GRU', 'RNN', 'Attention', 'EmbedLayerNormalization']);
-const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16]);
-const WEIGHT_PATH_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze']);
 
 /** Planned nodes that hold a layer's weight: a Conv/MatMul/Gemm/Gather reading a stored (or stored and dequantized) tensor. */
 function weightBearingNodes(prep: PreparedQuantization): Set<string> {
   const view = new GraphView(prep.loaded.model.graph!);
-  // A stored float tensor, or one dequantized from a stored one (a Q/DQ export: QAT's fake-quant Q → DQ, another quantizer's int8),
-  // followed back through the reshapes and transposes exporters put between a weight and its reader.
-  const stored = (i: string, depth = 0): boolean => {
-    const t = view.constant(i);
-    if (t) return (depth > 0 || FLOAT_TYPES.has(t.data_type ?? 0)) && tensorNumel(t) > 1;
-    const p = view.producer.get(i);
-    if (!p || depth > 4) return false;
-    if (p.op_type === 'DequantizeLinear' || p.op_type === 'QuantizeLinear' || WEIGHT_PATH_OPS.has(p.op_type ?? '')) return stored(p.input?.[0] ?? '', depth + 1);
-    return false;
-  };
   return new Set((prep.loaded.model.graph!.node ?? [])
-    .filter((n) => prep.plan.has(n.name ?? '') && WEIGHT_OPS.has(n.op_type ?? '') && (n.input ?? []).some((i) => stored(i)))
+    .filter((n) => prep.plan.has(n.name ?? '') && WEIGHT_OPS.has(n.op_type ?? '') && (n.input ?? []).some((i) => isStoredWeight(view, i)))
     .map((n) => n.name!));
 }
 

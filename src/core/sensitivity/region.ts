@@ -1,5 +1,6 @@
 import { GraphView } from '../onnx/graph';
 import type { ModelProto } from '../onnx/proto';
+import { isStoredWeight } from './stored-weight';
 
 // Where a layer's error meets values it did not touch: a residual Add, or a Concat with other tokens.
 const MERGES = new Set(['Add', 'Sum', 'Concat']);
@@ -30,7 +31,7 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     const inputs = (n.input ?? []).filter(Boolean);
     if (!inputs.some((i) => reach.has(i))) continue;
     // Measured where it enters the next layer past the cap (that layer's own error is its own row).
-    if (WEIGHTED.has(n.op_type ?? '') && (n.input ?? []).some((i) => view.constant(i)) && ++weighted > maxWeighted) {
+    if (WEIGHTED.has(n.op_type ?? '') && inputs.some((i) => isStoredWeight(view, i)) && ++weighted > maxWeighted) {
       boundary.push(...inputs.filter((i) => reach.has(i)));
       continue;
     }
