@@ -81,10 +81,11 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     assert.ok(strided > 0 && tails > 0, `strided ${strided}, with tails ${tails}`);
   });
 
-  it('an odd-sized tensor (105 values): its tails are every value past the threshold and its extremes its own, packed and beside an int64 tensor (unpacked)', async () => {
+  // Opset 11 takes Unsqueeze's and the reductions' axes as attributes, 17 Unsqueeze's as an input, 18 both.
+  for (const opset of [11, 17, 18]) it(`an odd-sized tensor (105 values, opset ${opset}): its tails are every value past the threshold and its extremes its own, packed and beside an int64 tensor (unpacked)`, async () => {
     const w = makeTensor('w', DataType.FLOAT, [3, 1, 1, 1], Float32Array.of(1, -2, 0.5));
     const model = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      ir_version: 8, opset_import: [{ domain: '', version: opset }],
       graph: {
         name: 'g', initializer: [w], input: [vi('x', 1, [1, 1, 7, 5])], output: [vi('y', 1, [1, 3, 7, 5]), vi('shp', DataType.INT64, [4])],
         node: [{ name: 'conv', op_type: 'Conv', input: ['x', 'w'], output: ['y'] }, { name: 'shape', op_type: 'Shape', input: ['y'], output: ['shp'] }],

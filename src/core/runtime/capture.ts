@@ -85,12 +85,12 @@ export function defaultOpset(model: ModelProto): number {
 }
 
 /**
- * A Reduce* node named after its output, keepdims 0, over `axes` (all when absent): an attribute below
- * opset 18, an input from 18 on (its initializer pushed onto `extra`).
+ * A Reduce* node (or an Unsqueeze) named after its output, over `axes` (all when absent): an attribute
+ * below opset 18 (13 for Unsqueeze), an input from then on (its initializer pushed onto `extra`).
  */
-function reduceNode(opset: number, extra: TensorProto[], op: string, name: string, input: string, axes?: number[]): NodeProto {
-  const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: [intAttr('keepdims', 0)] };
-  if (axes && opset >= 18) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
+export function reduceNode(opset: number, extra: TensorProto[], op: string, name: string, input: string, axes?: number[], keepdims = 0): NodeProto {
+  const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: op === 'Unsqueeze' ? [] : [intAttr('keepdims', keepdims)] };
+  if (axes && opset >= (op === 'Unsqueeze' ? 13 : 18)) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
   else if (axes) n.attribute!.push(intsAttr('axes', axes));
   return n;
 }
@@ -189,8 +189,7 @@ export async function captureMinMax(
     // a small model).
     ...names.map((n, i) => {
       const flat = `quantlens_flat_${i}`;
-      const reduce = (op: string, out: string): NodeProto => ({ op_type: op, name: out, input: [flat], output: [out], attribute: [intAttr('keepdims', 1)] });
-      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, reduce('ReduceMin', `quantlens_min_${i}`), reduce('ReduceMax', `quantlens_max_${i}`)] };
+      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, reduceNode(opset, extra, 'ReduceMin', `quantlens_min_${i}`, flat, undefined, 1), reduceNode(opset, extra, 'ReduceMax', `quantlens_max_${i}`, flat, undefined, 1)] };
     }),
     ...channels.map((c, i) => {
       const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];
