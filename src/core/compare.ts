@@ -4,6 +4,7 @@ import type { JobContext } from './base/jobs';
 import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { isFeatureOutput } from './eval/output-kind';
 import { loadModel } from './onnx/model-io';
+import { isTensorValue } from './onnx/value-type';
 import type * as ort from 'onnxruntime-node';
 import { chosenDims, dataInputs, type InputShapes } from './calib/input-shapes';
 import type { GraphProto } from './onnx/proto';
@@ -145,7 +146,7 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
       if (e instanceof CancelledError) throw e;
       return undefined;
     });
-    if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).filter((v) => v.type?.tensor_type).map((v) => v.name ?? '') };
+    if (r) return { ...r, outputNames: (loaded.model.graph!.output ?? []).filter(isTensorValue).map((v) => v.name ?? '') };
   }
   const s = await createSession(file, { device: opts.device, ...(opts.mappedWeights ? { mappedWeights: true } : {}) });
   try {

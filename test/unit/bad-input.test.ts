@@ -155,6 +155,22 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     assert.equal(r.stderr.trimEnd(), `quantlens: error: ${path.join(dir, 'seq.onnx')}: input 'history' is a sequence, not a tensor: onnxruntime-node feeds tensors only`);
   });
 
+  it('an output that declares no type is a tensor to run and compare (onnxruntime infers it), not a sequence or map', async () => {
+    const dir = tmpDir();
+    const m = linearReluModel(17);
+    const out = m.graph!.output![0];
+    m.graph!.output = [{ name: out.name }];
+    const file = path.join(dir, 'untyped.onnx');
+    write(file, m);
+    const run = await cli(['run', file]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`${out.name}: float32\\[`));
+    assert.doesNotMatch(run.stdout, /not a tensor/);
+    const c = await cli(['compare', file, file, '--json']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(c.stdout).outputs), [out.name]);
+  });
+
   it('a scikit-learn style classifier whose probabilities are a ZipMap (a sequence of maps): run, quantize and sensitivity work on its tensor outputs', async () => {
     // onnxruntime-node cannot return a sequence: every run that fetched it failed ("Non tensor type is temporarily not supported").
     const dir = tmpDir();

@@ -45,11 +45,12 @@ const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
  */
 export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph)): Map<string, number[]> {
   const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));
+  const shapes = new Map(inputs.map((n) => [n, describeValue(infos.get(n)!).shape]));
   // Only an input whose declared shape leaves a dim open needs what its reader says (this runs per sample).
   const open = (shape: Dim[] | null) => !shape || shape.some((d) => !(typeof d === 'number' && d > 0));
-  const hints = new Map(inputs.map((n) => [n, open(describeValue(infos.get(n)!).shape) ? inputHint(view, infos.get(n)!) : undefined]));
+  const hints = new Map(inputs.map((n) => [n, open(shapes.get(n)!) ? inputHint(view, infos.get(n)!) : undefined]));
   const declared = new Map(inputs.map((n) => {
-    const shape = describeValue(infos.get(n)!).shape;
+    const shape = shapes.get(n)!;
     const hint = hints.get(n);
     if (shape) return [n, shape as Dim[]];
     if (given[n]) return [n, given[n]];

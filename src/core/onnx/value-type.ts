@@ -10,6 +10,15 @@ export interface ValueTypeInfo {
 
 const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
+/**
+ * Whether onnxruntime-node can hand this value back: anything but a sequence, map, optional or sparse
+ * tensor. An output that declares no type counts as a tensor (onnxruntime infers it).
+ */
+export function isTensorValue(v: ValueInfoProto): boolean {
+  const t = v.type;
+  return !(t?.sequence_type || t?.map_type || t?.optional_type || t?.sparse_tensor_type);
+}
+
 export function describeValue(v: ValueInfoProto): ValueTypeInfo {
   const t = v.type;
   if (t?.tensor_type) {

@@ -7,7 +7,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
-import { defaultOpset, reduceNode, withReductions } from './capture';
+import { defaultOpset, axesNode, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import type { DevicePreference, Provider } from './session';
 
@@ -140,7 +140,7 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
   const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
   const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
   const opset = defaultOpset(model);
-  const axesOf = (op: string, name: string, input: string, axes: number[], keepdims: number) => reduceNode(opset, extra, op, name, input, axes, keepdims);
+  const axesOf = (op: string, name: string, input: string, axes: number[], keepdims: number) => axesNode(opset, extra, op, name, input, axes, keepdims);
   const placements = names.map((t, i) => {
     const flat = `quantlens_s_1d_${i}`, rows = `quantlens_s_rows_${i}`, hi = `quantlens_s_rowhi_${i}`, lo = `quantlens_s_rowlo_${i}`;
     // Rows along the last axis (a scalar is one row of one): views of the tensor, not copies.

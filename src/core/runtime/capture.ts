@@ -88,7 +88,7 @@ export function defaultOpset(model: ModelProto): number {
  * A Reduce* node (or an Unsqueeze) named after its output, over `axes` (all when absent): an attribute
  * below opset 18 (13 for Unsqueeze), an input from then on (its initializer pushed onto `extra`).
  */
-export function reduceNode(opset: number, extra: TensorProto[], op: string, name: string, input: string, axes?: number[], keepdims = 0): NodeProto {
+export function axesNode(opset: number, extra: TensorProto[], op: string, name: string, input: string, axes?: number[], keepdims = 0): NodeProto {
   const n: NodeProto = { op_type: op, name, input: [input], output: [name], attribute: op === 'Unsqueeze' ? [] : [intAttr('keepdims', keepdims)] };
   if (axes && opset >= (op === 'Unsqueeze' ? 13 : 18)) { extra.push(int64Tensor(`${name}_axes`, axes)); n.input!.push(`${name}_axes`); }
   else if (axes) n.attribute!.push(intsAttr('axes', axes));
@@ -130,7 +130,7 @@ export async function captureChannelStats(
     // Flatten to [rows, C], [N, C, rest] or [C, rest], then reduce all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
     extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
-    const reduce = (op: string, out: string) => reduceNode(opset, extra, op, out, `quantlens_stat_flat_${i}`, axes);
+    const reduce = (op: string, out: string) => axesNode(opset, extra, op, out, `quantlens_stat_flat_${i}`, axes);
     const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [sp.tensor, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }];
     // The largest magnitude from each channel's max and min: two reads of the tensor, where Abs would
     // write a copy of it first; the rest works on [C] vectors.
@@ -182,14 +182,14 @@ export async function captureMinMax(
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
   const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
-  const reduceOver = (op: string, name: string, input: string, axes?: number[]) => reduceNode(opset, extra, op, name, input, axes);
+  const reduceOver = (op: string, name: string, input: string, axes?: number[]) => axesNode(opset, extra, op, name, input, axes);
   const placements = [
     // A flat view reduced with keepdims: each extreme is a [1] vector, ready to concatenate (a scalar
     // needed a Reshape of its own: a node per extreme, onnxruntime's cost per node outweighing the work on
     // a small model).
     ...names.map((n, i) => {
       const flat = `quantlens_flat_${i}`;
-      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, reduceNode(opset, extra, 'ReduceMin', `quantlens_min_${i}`, flat, undefined, 1), reduceNode(opset, extra, 'ReduceMax', `quantlens_max_${i}`, flat, undefined, 1)] };
+      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, axesNode(opset, extra, 'ReduceMin', `quantlens_min_${i}`, flat, undefined, 1), axesNode(opset, extra, 'ReduceMax', `quantlens_max_${i}`, flat, undefined, 1)] };
     }),
     ...channels.map((c, i) => {
       const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];

@@ -1,6 +1,7 @@
 import { CancelledError, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { loadModel } from '../onnx/model-io';
+import { isTensorValue } from '../onnx/value-type';
 import { tensorValues } from '../eval/metrics';
 import { randomFeeds } from '../calib/random-feeds';
 import { checkInputShapes, chosenDims, type InputShapes } from '../calib/input-shapes';
@@ -81,7 +82,7 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
     times.sort((a, b) => a - b);
     const outputs: Record<string, OutputStats> = {};
     for (const [name, v] of Object.entries(out)) if (v instanceof ort.Tensor) outputs[name] = statsOf(v);
-    const notTensors = (loaded.model.graph!.output ?? []).filter((v) => !v.type?.tensor_type).map((v) => v.name ?? '');
+    const notTensors = (loaded.model.graph!.output ?? []).filter((v) => !isTensorValue(v)).map((v) => v.name ?? '');
     return {
       model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
       inputs: 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes), warning: 'inputs are seeded random data, not real samples',
