@@ -128,7 +128,7 @@ export class VariantScorer {
    * session, so a candidate that is both timed and scored is built and loaded once. The caller releases it.
    */
   async scoredSession(model: ModelProto, signal?: AbortSignal): Promise<{ session: Awaited<ReturnType<typeof sessionForVariant>>; drop: number; nsr: number }> {
-    const session = await sessionForVariant(model, this.prep.loaded, this.prep.options.device, undefined, true);
+    const session = await sessionForVariant(model, this.prep.loaded, this.prep.options.device, undefined, { noSpin: true });
     try {
       const outputs: Array<Record<string, ort.Tensor>> = [];
       for (const feeds of this.samples) {

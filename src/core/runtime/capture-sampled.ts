@@ -74,9 +74,11 @@ export async function captureSampled(
   for (const packed of [true, false]) {
     io = sampledVariant(loaded.model, names, packed);
     try {
-      // No arena: the masks and flattened copies beside each tensor would raise its high-water mark for
-      // good (PaddleOCR det 320x640 sensitivity: the calibration phase's peak 400 -> 286 MiB, same speed).
-      s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noArena: true });
+      // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
+      // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
+      // 320x640, 16 samples: peak 481 MB planned, 362 unplanned; capture 2.55 s, 2.28 s). Without any
+      // arena the peak is lower (333 MB), but where page faults are dear every run pays them (3.0 s).
+      s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
       break;
     } catch (e) { if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled ${packed ? 'packed' : 'unpacked'}: ${String(e)}`); }
   }

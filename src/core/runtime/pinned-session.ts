@@ -34,9 +34,9 @@ export type PinnedSession = ModelSession & {
  */
 export async function pinnedVariantSession(
   model: ModelProto, loaded: LoadedModel, device: DevicePreference, first: Record<string, ort.Tensor>,
-  optimization?: SessionOptions['optimization'], opts: { noSpin?: boolean; noArena?: boolean } = {},
+  optimization?: SessionOptions['optimization'], opts: Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'> = {},
 ): Promise<PinnedSession> {
-  const pinned = await sessionForVariant(pinInputs(model, first), loaded, device, optimization, opts.noSpin, opts.noArena);
+  const pinned = await sessionForVariant(pinInputs(model, first), loaded, device, optimization, opts);
   // Inputs beside the model's own (a variant's extra scalars) have fixed shapes: only the pinned ones count.
   const pinnedDims = Object.entries(first).map(([k, t]) => [k, t.dims.join('x')] as const);
   const same = (feeds: Record<string, ort.Tensor>) => pinnedDims.every(([k, d]) => feeds[k]?.dims.join('x') === d);
@@ -45,7 +45,7 @@ export async function pinnedVariantSession(
     session: pinned.session, provider: pinned.provider, ...(pinned.fallbackReason ? { fallbackReason: pinned.fallbackReason } : {}),
     run: async (feeds, fetch) => {
       if (same(feeds)) return fetch ? pinned.session.run(feeds, fetch) : pinned.session.run(feeds);
-      const s = await (other ??= sessionForVariant(model, loaded, device, optimization, opts.noSpin, opts.noArena));
+      const s = await (other ??= sessionForVariant(model, loaded, device, optimization, opts));
       return fetch ? s.session.run(feeds, fetch) : s.session.run(feeds);
     },
     release: async () => {

@@ -45,11 +45,13 @@ export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: 
 }
 
 /** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
-export async function sessionForVariant(model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], noSpin = false, noArena = false): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
+export async function sessionForVariant(
+  model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], memory: Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'> = {},
+): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {
     // External-data models (the large ones): weights stay memory-mapped page cache, not prepacked copies.
-    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, noSpin, noArena, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
+    const s = await createSession(staged.source, { device, label: loaded.loc.file, optimization, ...memory, ...(loaded.externalFiles.length ? { mappedWeights: true } : {}) });
     // onnxruntime holds its own copy now: the closure keeps only the clean-up, not the encoded model.
     const { cleanup, sizeBytes } = staged;
     return { ...s, sizeBytes, release: async () => { await s.session.release(); cleanup(); } };
