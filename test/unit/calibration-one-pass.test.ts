@@ -9,6 +9,12 @@ import { modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
 import type * as ort from 'onnxruntime-node';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
+import { IR_FOR_OPSET, vi } from '../helpers/models';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { floatAttr, intAttr } from '../../src/core/onnx/attributes';
+import { onnx, type ModelProto, type NodeProto } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
+import { saveModel } from '../../src/core/onnx/model-io';
 
 // MinMax calibration with smoothing measures in one onnxruntime pass: the smoothed tensors' ranges come
 // from per-channel extremes divided by the scales chosen after the pass. They must be the ranges the
@@ -65,4 +71,52 @@ describe('MinMax calibration and smoothing in one pass', function () {
       for (const n of floats) assert.deepEqual([r.ranges.get(n)!.min, r.ranges.get(n)!.max], full.get(n), n);
     }
   });
+
+  // h = X·W, then non-decreasing ops of h (their extremes follow from h's) and two that are not: a
+  // LeakyRelu with a negative slope and a Clip whose bound is computed.
+  function activationsModel(opset: number): ModelProto {
+    const clip = (name: string, lo: number | string, hi: number): NodeProto => (opset < 11
+      ? { name, op_type: 'Clip', input: ['h'], output: [name], attribute: [floatAttr('min', lo as number), floatAttr('max', hi)] }
+      : { name, op_type: 'Clip', input: ['h', typeof lo === 'string' ? lo : `${name}_lo`, hi === Infinity ? '' : `${name}_hi`], output: [name] });
+    const node: NodeProto[] = [
+      { name: 'mm', op_type: 'MatMul', input: ['X', 'W'], output: ['h'] },
+      { name: 'r', op_type: 'Relu', input: ['h'], output: ['r'] },
+      { name: 'rr', op_type: 'Relu', input: ['r'], output: ['rr'] },
+      { name: 'l', op_type: 'LeakyRelu', input: ['h'], output: ['l'], attribute: [floatAttr('alpha', 0.1)] },
+      { name: 'nl', op_type: 'LeakyRelu', input: ['h'], output: ['nl'], attribute: [floatAttr('alpha', -0.5)] },
+      { name: 's', op_type: 'HardSigmoid', input: ['h'], output: ['s'], attribute: [floatAttr('alpha', 0.3), floatAttr('beta', 0.4)] },
+      clip('c', -0.5, 0.7),
+    ];
+    const initializer = [makeTensor('W', DataType.FLOAT, [4, 6], Float32Array.from({ length: 24 }, (_, i) => Math.sin(3 * i + 1)))];
+    if (opset >= 11) {
+      initializer.push(makeTensor('c_lo', DataType.FLOAT, [], new Float32Array([-0.5])), makeTensor('c_hi', DataType.FLOAT, [], new Float32Array([0.7])));
+      node.push({ name: 'lo', op_type: 'ReduceMean', input: ['r'], output: ['lo'], attribute: [intAttr('keepdims', 0)] }, clip('cv', 'lo', Infinity));
+    }
+    const outs = node.filter((n) => n.op_type !== 'MatMul' && n.name !== 'lo').map((n) => n.output![0]);
+    return onnx.ModelProto.create({
+      ir_version: IR_FOR_OPSET(opset), opset_import: [{ domain: '', version: opset }], producer_name: 'test',
+      graph: { name: 'g', node, initializer, input: [vi('X', DataType.FLOAT, [8, 4])], output: outs.map((o) => vi(o, DataType.FLOAT, [])) },
+    });
+  }
+
+  for (const opset of [9, 13]) {
+    it(`opset ${opset}: ranges of Relu, LeakyRelu, HardSigmoid and Clip outputs taken from their input's equal their own reductions`, async () => {
+      const f = path.join(tmpDir(), `act${opset}.onnx`);
+      saveModel(activationsModel(opset), f);
+      const loaded = loadModel(f);
+      const outputs = loaded.model.graph!.output!.map((o) => o.name!);
+      const data = () => openCalibration('random:4', loaded.model.graph!);
+      const together = await captureMinMax(loaded, ['h', ...outputs], data(), 'cpu');
+      assert.ok(together);
+      const ranges = together.ranges;
+      assert.ok(ranges.get('h')!.min < 0 && ranges.get('h')!.max > 0, 'h spans both signs');
+      for (const n of outputs) {
+        // Alone, nothing it is made from is wanted: its own reduction.
+        const alone = (await captureMinMax(loaded, [n], data(), 'cpu'))!.ranges.get(n)!;
+        const got = ranges.get(n)!;
+        assert.ok(Math.abs(got.min - alone.min) <= 1e-6 && Math.abs(got.max - alone.max) <= 1e-6, `${n}: [${got.min}, ${got.max}] taken with h, [${alone.min}, ${alone.max}] reduced`);
+        assert.equal(got.count, 4, n);
+      }
+    });
+  }
 });

@@ -489,6 +489,40 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.deepEqual(c.ops, { DequantizeLinear: 1, Conv: 1, Relu: 1, MaxPool: 1, Flatten: 1 });
   });
 
+  // conv → Resize ×2 → conv: nearest and linear output values lie within the input's range, so the
+  // Resize shares its input's scale, as onnxruntime's tool writes it, and onnxruntime resizes a nearest
+  // Resize's uint8 values with the Q/DQ pair dropped; cubic overshoots the input's range and is calibrated
+  // on its own.
+  for (const mode of ['nearest', 'linear', 'cubic']) {
+    it(`Conv → Resize (${mode}) → Conv, static: ${mode === 'cubic' ? 'the Resize output has its own range' : `the Resize shares its input's scale${mode === 'nearest' ? ' and onnxruntime runs it on uint8' : ''}`}`, async () => {
+      const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+      const m = model([
+        { name: '/c1/Conv', op_type: 'Conv', input: ['x', 'c1.weight'], output: ['c'], attribute: k3 },
+        { name: '/up/Resize', op_type: 'Resize', input: ['c', '', 'scales'], output: ['u'], attribute: [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode(mode) }] },
+        { name: '/c2/Conv', op_type: 'Conv', input: ['u', 'c2.weight'], output: ['y'], attribute: k3 },
+      ], [t('c1.weight', [16, 3, 3, 3], 7, 0.3), t('c2.weight', [8, 16, 3, 3], 8, 0.1), makeTensor('scales', DataType.FLOAT, [4], new Float32Array([1, 1, 2, 2]))],
+      [vi('x', 1, [1, 3, 8, 8])], [vi('y', 1, [1, 8, 16, 16])], 13);
+      const s = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:16', objective: 'size' });
+      const tensors = new Map<string, { scale: number; min: number; max: number; sharedWith?: string }>(s.report.calibration.tensors.map((x: { tensor: string }) => [x.tensor, x]));
+      assert.ok(s.fidelity.cosine > 0.99, `cosine ${s.fidelity.cosine}`);
+      if (mode === 'cubic') {
+        assert.equal(tensors.get('u')!.sharedWith, undefined);
+        assert.ok(tensors.get('u')!.max > tensors.get('c')!.max || tensors.get('u')!.min < tensors.get('c')!.min, 'cubic overshoots its input\'s range');
+        return;
+      }
+      assert.equal(tensors.get('u')!.sharedWith, 'c');
+      assert.equal(tensors.get('u')!.scale, tensors.get('c')!.scale);
+      if (mode !== 'nearest') return;
+      const optimized = path.join(s.dir, 'optimized.onnx');
+      const ort = await import('onnxruntime-node');
+      await (await ort.InferenceSession.create(s.output, { optimizedModelFilePath: optimized })).release();
+      const g = loadModel(optimized).model.graph!;
+      const resize = g.node!.find((n) => n.op_type === 'Resize')!;
+      const feeder = g.node!.find((n) => n.output!.includes(resize.input![0]));
+      assert.notEqual(feeder?.op_type, 'DequantizeLinear', `onnxruntime resizes int8 values: ${g.node!.map((n) => n.op_type).join()}`);
+    });
+  }
+
   it('Gather (embedding table), weight INT8: one scale per row', async () => {
     const r = await quantizeAndMeasure(embedding(), { mode: 'weight', weightFormat: 'dequantize' });
     assert.deepEqual(r.ops, { DequantizeLinear: 1, Gather: 1 });

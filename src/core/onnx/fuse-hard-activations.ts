@@ -3,7 +3,7 @@ import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
 import type { GraphView } from './graph';
 import type { NodeProto } from './proto';
-import { readTensor, toFloat32 } from './tensor';
+import { scalarConstant as scalar } from './scalar-constant';
 
 /**
  * Rewrites decomposed hard activations into HardSigmoid (opset 6 and later), as exporters such as
@@ -52,14 +52,6 @@ export function fuseHardActivations(editor: ModelEditor, loc: ModelLocation): { 
     editor.dropUnusedConstants();
   }
   return { hardSwish, hardSigmoid };
-}
-
-/** A scalar float constant's value, or undefined. */
-function scalar(view: GraphView, loc: ModelLocation, name: string | undefined): number | undefined {
-  const t = name ? view.constant(name) : undefined;
-  if (!t) return undefined;
-  const v = toFloat32(readTensor(t, loc));
-  return v.length === 1 ? v[0] : undefined;
 }
 
 const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));

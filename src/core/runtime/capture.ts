@@ -12,6 +12,8 @@ import { verifySegmentBytes } from './segments';
 import { withExtraOutputs } from './expose-outputs';
 import type { DevicePreference, Provider, SessionOptions } from './session';
 import { intAttr, intsAttr } from '../onnx/attributes';
+import { GraphView } from '../onnx/graph';
+import { monotoneMap } from '../calib/monotone';
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -180,9 +182,20 @@ export interface ChannelRange { min: Float64Array; max: Float64Array }
  * ReduceMin lacks), so the caller can capture the tensors themselves.
  */
 export async function captureMinMax(
-  loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}, channels: ChannelSpec[] = [],
+  loaded: LoadedModel, wanted: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}, channels: ChannelSpec[] = [],
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
   const opset = defaultOpset(loaded.model);
+  // A tensor made by a non-decreasing op (Relu, Clip...) from another wanted tensor takes its range from
+  // that one's: on PaddleOCR det, 11 of 97 reductions, each a read of a whole activation.
+  const view = new GraphView(loaded.model.graph!);
+  const wantedSet = new Set(wanted);
+  const derived = new Map<string, { from: string; f: (x: number) => number }>();
+  for (const n of wanted) {
+    const p = view.producer.get(n);
+    const f = p && wantedSet.has(p.input![0]) ? monotoneMap(p, view, loaded.loc) : undefined;
+    if (f) derived.set(n, { from: p!.input![0], f });
+  }
+  const names = wanted.filter((n) => !derived.has(n));
   const extra: TensorProto[] = [];
   const reduceOver = (op: string, name: string, input: string, axes?: number[]) => axesNode(opset, extra, op, name, input, axes);
   const placements = [
@@ -240,6 +253,12 @@ export async function captureMinMax(
         for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], a[at + k]); r.max[k] = Math.max(r.max[k], b[at + k]); }
       });
     }, ctx, model, true, 'all');
+    const rangeOf = (n: string): { min: number; max: number; count: number } | undefined => {
+      const d = derived.get(n);
+      const src = d && (ranges.get(d.from) ?? rangeOf(d.from));
+      return d ? src && { min: d.f(src.min), max: d.f(src.max), count: src.count } : ranges.get(n);
+    };
+    for (const n of derived.keys()) { const r = rangeOf(n); if (r) ranges.set(n, r); }
     return { ranges, channels: perChannel, ...run };
   };
   const packable = loaded.externalBytes <= verifySegmentBytes();

@@ -11,7 +11,7 @@ import type { Provider } from '../../runtime/session';
 import type { QuantContext } from '../context';
 import type { QuantizeOptions } from '../options';
 import { computeQParams } from '../qparams';
-import { activationTensors, PASS_THROUGH } from './qdq';
+import { activationTensors, sharesInputRange } from './qdq';
 
 export interface TensorCalibration {
   tensor: string;
@@ -45,9 +45,9 @@ export interface CalibrationReport {
 /** Ranges measured before calibration proper (with smoothing's statistics, in the same pass). */
 export interface MeasuredRanges { ranges: Map<string, { min: number; max: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number }
 
-/** The activations calibration measures; outputs of pass-through ops take their input's parameters. */
+/** The activations calibration measures; outputs of pass-through ops (and Resize) take their input's parameters. */
 export function calibrationTensors(nodes: NodeProto[], ctx: QuantContext): string[] {
-  const derived = new Set(nodes.filter((n) => PASS_THROUGH.has(n.op_type ?? '')).map((n) => n.output![0]));
+  const derived = new Set(nodes.filter(sharesInputRange).map((n) => n.output![0]));
   return [...new Set(nodes.flatMap((n) => activationTensors(n, ctx)))].filter((t) => !derived.has(t));
 }
 
@@ -73,7 +73,7 @@ function decisionTensors(ctx: QuantContext): Map<string, string> {
     if (!p) continue;
     const op = p.op_type ?? '';
     const data = (p.input ?? []).filter((i) => i && !ctx.view.constant(i));
-    if (PASS_THROUGH.has(op) || ((op === 'Add' || op === 'Sub') && data.length === 1)) queue.push([data[0], why]);
+    if (sharesInputRange(p) || ((op === 'Add' || op === 'Sub') && data.length === 1)) queue.push([data[0], why]);
   }
   return out;
 }
@@ -135,7 +135,7 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   }
   // Pass-through ops keep their input's scale (in graph order, so chains propagate).
   for (const n of nodes) {
-    if (!PASS_THROUGH.has(n.op_type ?? '')) continue;
+    if (!sharesInputRange(n)) continue;
     const src = ctx.activations.get(n.input![0]);
     const from = tensors.get(n.input![0]);
     const out = n.output![0];

@@ -7,10 +7,22 @@ import { QUANT_TYPES } from '../qtypes';
 import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
-import { attrInt, intAttr } from '../../onnx/attributes';
+import { attrInt, attrString, intAttr } from '../../onnx/attributes';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
 export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
+
+/**
+ * Whether a node's output takes its input's range and scale: the pass-through ops, and Resize except in
+ * cubic mode. Nearest picks input values and linear averages them, so the output stays within the input's
+ * range (cubic overshoots it), as onnxruntime's own quantization tool writes Resize. Around a nearest
+ * Resize onnxruntime then drops the Q/DQ pair and moves the int8 values (a linear one it still runs in
+ * float); and calibration has one large tensor less to read (PaddleOCR det: six upsampled maps).
+ */
+export function sharesInputRange(n: NodeProto): boolean {
+  const op = n.op_type ?? '';
+  return PASS_THROUGH.has(op) || (op === 'Resize' && attrString(n, 'mode') !== 'cubic');
+}
 const POOLING = ['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'];
 
 /** Float activations a static node reads or writes (weights, biases and shape inputs excluded). */
