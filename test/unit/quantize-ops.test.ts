@@ -523,6 +523,33 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     });
   }
 
+  // A MatMul weight stored [1, K, N] (some exporters keep a batch axis of one): read as [K, N] and the
+  // product expanded back, so MatMulInteger and MatMulNBits take it, static gets a scale per column, and the
+  // output keeps MatMul's shape whether x has fewer axes than the weight ([1, M, N] from a 2-D x) or as many.
+  for (const rank of [2, 3]) {
+    it(`MatMul with a [1, K, N] weight, x of rank ${rank}: dynamic, weight INT4 and static quantize it and keep the output shape`, async () => {
+      const xDims = rank === 2 ? [8, 64] : [2, 8, 64];
+      const yDims = rank === 2 ? [1, 8, 32] : [2, 8, 32];
+      const m = model([{ name: '/fc/MatMul', op_type: 'MatMul', input: ['x', 'fc.weight'], output: ['y'] }], [t('fc.weight', [1, 64, 32], 14, 0.2)], [vi('x', 1, xDims)], [vi('y', 1, yDims)]);
+      for (const [opts, kernel] of [[{ mode: 'dynamic' }, 'MatMulInteger'], [{ mode: 'weight', bits: 4 }, 'com.microsoft.MatMulNBits'], [{ mode: 'static', calibration: 'random:8', objective: 'size' }, 'DequantizeLinear']] as const) {
+        const s = await quantizeAndMeasure(m, opts);
+        assert.ok(s.result.quantized.includes('/fc/MatMul'), `${opts.mode}: ${JSON.stringify(s.report.skipped)}`);
+        assert.ok((s.ops[kernel] ?? 0) >= 1 || (s.ops.DynamicQuantizeMatMul ?? 0) >= 1, `${opts.mode}: ${JSON.stringify(s.ops)}`);
+        assert.ok(s.fidelity.cosine > 0.99, `${opts.mode}: cosine ${s.fidelity.cosine}`);
+        const ort = await import('onnxruntime-node');
+        const session = await ort.InferenceSession.create(s.output);
+        const x = new ort.Tensor('float32', new Float32Array(xDims.reduce((a, b) => a * b, 1)).fill(0.5), xDims);
+        assert.deepEqual((await session.run({ x })).y.dims, yDims, opts.mode);
+        await session.release();
+        if (opts.mode === 'static') {
+          const w = loadModel(s.output).model.graph!.node!.find((n) => n.op_type === 'DequantizeLinear' && (n.input![0] ?? '').includes('fc.weight'));
+          const scale = loadModel(s.output).model.graph!.initializer!.find((i) => i.name === w?.input![1]);
+          assert.deepEqual(scale?.dims?.map(Number), [32], 'a scale per output column');
+        }
+      }
+    });
+  }
+
   it('Gather (embedding table), weight INT8: one scale per row', async () => {
     const r = await quantizeAndMeasure(embedding(), { mode: 'weight', weightFormat: 'dequantize' });
     assert.deepEqual(r.ops, { DequantizeLinear: 1, Gather: 1 });

@@ -23,6 +23,7 @@ import type { QuantPolicy, Recipe } from './policy';
 import { STATIC_QUANTIZERS } from './static/qdq';
 import { bypassConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
+import { squeezeBatchedWeights } from '../onnx/squeeze-batched-weight';
 import { readAsLoaded } from '../onnx/as-loaded';
 import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
@@ -146,6 +147,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const folded = foldWeightOps(editor, loaded.loc);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
+  const squeezed = squeezeBatchedWeights(editor);
+  if (squeezed) warnings.push(`read ${squeezed} MatMul weight${squeezed === 1 ? '' : 's'} of shape [1, …, K, N] as [K, N], the product expanded back (integer kernels take 2-D weights)`);
   // Static and dynamic INT8 kernels take float32: a float16 model computes in float32 between them and
   // keeps its float16 inputs and outputs (weight-only mode keeps float16 and uses float16 scales).
   if ((options.mode === 'static' || options.mode === 'dynamic') && hasFloat16(graph)) {
