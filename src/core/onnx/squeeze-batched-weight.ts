@@ -14,9 +14,7 @@ const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
  * too). Returns how many layers were rewritten.
  */
 export function squeezeBatchedWeights(editor: ModelEditor): number {
-  // Expand needs opset 8.
-  const opset = Number((editor.model.opset_import ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version ?? 13);
-  if (opset < 8) return 0;
+  if (editor.opset() < 8) return 0; // Expand needs opset 8
   const view = editor.view();
   let n = 0;
   for (const node of [...(editor.graph.node ?? [])]) {

@@ -253,10 +253,12 @@ export async function captureMinMax(
         for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], a[at + k]); r.max[k] = Math.max(r.max[k], b[at + k]); }
       });
     }, ctx, model, true, 'all');
+    // Chains (Relu of a Relu) resolve through their sources.
     const rangeOf = (n: string): { min: number; max: number; count: number } | undefined => {
       const d = derived.get(n);
-      const src = d && (ranges.get(d.from) ?? rangeOf(d.from));
-      return d ? src && { min: d.f(src.min), max: d.f(src.max), count: src.count } : ranges.get(n);
+      if (!d) return ranges.get(n);
+      const src = rangeOf(d.from);
+      return src && { min: d.f(src.min), max: d.f(src.max), count: src.count };
     };
     for (const n of derived.keys()) { const r = rangeOf(n); if (r) ranges.set(n, r); }
     return { ranges, channels: perChannel, ...run };

@@ -2,7 +2,7 @@ import type * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
 import { sessionForVariant } from './stage-variant';
-import type { DevicePreference, ModelSession, SessionOptions } from './session';
+import type { DevicePreference, ModelSession, SessionOptions, VariantSessionOptions } from './session';
 
 /**
  * A copy of the model whose graph inputs have the shapes of `feeds` instead of symbolic dimensions. The
@@ -34,7 +34,7 @@ export type PinnedSession = ModelSession & {
  */
 export async function pinnedVariantSession(
   model: ModelProto, loaded: LoadedModel, device: DevicePreference, first: Record<string, ort.Tensor>,
-  optimization?: SessionOptions['optimization'], opts: Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'> = {},
+  optimization?: SessionOptions['optimization'], opts: VariantSessionOptions = {},
 ): Promise<PinnedSession> {
   const pinned = await sessionForVariant(pinInputs(model, first), loaded, device, optimization, opts);
   // Inputs beside the model's own (a variant's extra scalars) have fixed shapes: only the pinned ones count.

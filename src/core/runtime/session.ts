@@ -48,6 +48,9 @@ export interface SessionOptions {
   noMemPattern?: boolean;
 }
 
+/** How an analysis variant's session treats threads and memory (see SessionOptions). */
+export type VariantSessionOptions = Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'>;
+
 let cudaUnavailable: string | undefined;
 
 /**

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
-import { createSession, type DevicePreference, type ModelSession, type SessionOptions } from './session';
+import { createSession, type DevicePreference, type ModelSession, type SessionOptions, type VariantSessionOptions } from './session';
 
 let variantCount = 0;
 
@@ -46,7 +46,7 @@ export function stageVariant(model: ModelProto, loaded: LoadedModel): { source: 
 
 /** An onnxruntime session for an edited copy of a loaded model, staged by stageVariant. */
 export async function sessionForVariant(
-  model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], memory: Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'> = {},
+  model: ModelProto, loaded: LoadedModel, device: DevicePreference, optimization?: SessionOptions['optimization'], memory: VariantSessionOptions = {},
 ): Promise<ModelSession & { release: () => Promise<void>; sizeBytes: number }> {
   const staged = stageVariant(model, loaded);
   try {
