@@ -76,8 +76,8 @@ export async function captureSampled(
     try {
       // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
       // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
-      // 320x640, 16 samples, percentile: the quantize command's peak 481 MB planned, 362 unplanned; the
-      // capture 2.55 s, 2.28 s). Without any arena the peak is lower (333 MB), but where page faults are
+      // 320x640, 16 samples, percentile: the quantize command's peak 470-473 MiB planned, 352-356 unplanned; the
+      // capture 2.55 s, 2.28 s). Without any arena the peak is lower (325-328 MiB), but where page faults are
       // dear every run pays them (3.0 s).
       s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
       break;

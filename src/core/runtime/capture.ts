@@ -49,7 +49,7 @@ export async function captureTensors(
   let next = samples.next();
   if (next.done) return { provider: 'cpu', samples: 0, seconds: (performance.now() - t0) / 1000 };
   // Unplanned memory (see SessionOptions.noMemPattern): PaddleOCR det 320x640's MinMax pass, 16 samples,
-  // 2.03-2.46 s planned against 1.64-2.03 s, and a 421 MB peak against 295 MB.
+  // 2.03-2.46 s planned against 1.64-2.03 s, and the quantize command's peak 412 MiB against 287-289 MiB.
   const s = await pinnedVariantSession(withExtraOutputs(model, fetch), loaded, device, next.value, optimization, { noMemPattern: true });
   try {
     let i = 0;

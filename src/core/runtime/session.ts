@@ -42,8 +42,8 @@ export interface SessionOptions {
    * The arena without a planned memory pattern: onnxruntime otherwise plans one block for every
    * activation after the first run and allocates it afresh, so the second run pays the page faults again.
    * A variant graph that holds copies beside the model's own tensors (reductions, NCHW copies of blocked
-   * layouts) plans a far larger block than it needs at any moment (PaddleOCR det's MinMax variant: 351 MB
-   * peak planned, 230 MB unplanned, 157 MB for the model alone) and runs no slower without one.
+   * layouts) plans a far larger block than it needs at any moment (PaddleOCR det's MinMax variant: 342 MiB
+   * peak planned, 225 MiB unplanned, 154 MiB for the model alone) and runs no slower without one.
    */
   noMemPattern?: boolean;
 }
