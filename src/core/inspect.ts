@@ -25,6 +25,8 @@ export interface ModelSummary {
   subgraphs: number;
   /** Weight elements by where they are stored: initializers vs Constant nodes (sparse initializers: their dense size). */
   parametersIn: { initializers: number; constants: number; sparse?: number };
+  /** A file at opset 1-6 (onnxruntime runs 7 and later): read, run and quantized as opset 7, with this many nodes rewritten. */
+  readAsOpset7?: { rewritten: number };
   /** The model's local functions and how many nodes call each (quantize, prune and sensitivity inline them). */
   functions?: Array<{ name: string; calls: number }>;
   /** Weight elements by data type name. */
@@ -43,6 +45,8 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
   const graph = m.model.graph!;
   const opsetImports: Record<string, number> = {};
   for (const o of m.model.opset_import ?? []) opsetImports[o.domain || 'ai.onnx'] = Number(o.version);
+  // The file's own opset, not the 7 it was read at (loadModel's upgradeLegacyOpset).
+  if (m.legacyOpset) opsetImports['ai.onnx'] = m.legacyOpset.from;
   const opTypes: Record<string, number> = {};
   let nodes = 0;
   for (const { node } of walkNodes(graph)) {
@@ -92,6 +96,7 @@ export function summarizeModel(m: LoadedModel): ModelSummary {
     externalDataFiles: m.externalFiles.map((f) => path.relative(m.loc.dir, f)),
     subgraphs: [...walkGraphs(graph)].length - 1,
     parametersIn: { ...parametersIn, ...(sparse ? { sparse } : {}) },
+    ...(m.legacyOpset ? { readAsOpset7: { rewritten: m.legacyOpset.rewritten } } : {}),
     ...(calls.size ? { functions: [...calls].map(([name, n]) => ({ name, calls: n })) } : {}),
     parametersByType,
     moduleGroups: detectModuleGroups(graph),
@@ -105,7 +110,7 @@ const fmtShape = (v: ValueTypeInfo) => (v.shape ? `[${v.shape.map((d) => d ?? '?
 export function formatSummary(s: ModelSummary): string {
   const lines = [
     `${s.file}`,
-    `  IR ${s.irVersion}, opset ${s.opset}${Object.keys(s.opsetImports).length > 1 ? ` (${Object.entries(s.opsetImports).map(([d, v]) => `${d} ${v}`).join(', ')})` : ''}${s.producer ? `, produced by ${s.producer}` : ''}`,
+    `  IR ${s.irVersion}, opset ${s.opset}${s.readAsOpset7 ? ` (read as opset 7, the oldest onnxruntime runs: ${s.readAsOpset7.rewritten} nodes rewritten)` : ''}${Object.keys(s.opsetImports).length > 1 ? ` (${Object.entries(s.opsetImports).map(([d, v]) => `${d} ${v}`).join(', ')})` : ''}${s.producer ? `, produced by ${s.producer}` : ''}`,
     `  size ${fmtBytes(s.sizeBytes)}${s.externalData ? ` (external data: ${s.externalDataFiles.join(', ')})` : ''}`,
     `  ${s.parameters.toLocaleString('en-US')} parameters (${s.parametersIn.initializers.toLocaleString('en-US')} in initializers, ${s.parametersIn.sparse ? `${s.parametersIn.sparse.toLocaleString('en-US')} in sparse initializers, ` : ''}${s.parametersIn.constants.toLocaleString('en-US')} in Constant nodes)`,
     `  ${s.nodes} nodes${s.subgraphs ? ` in ${s.subgraphs + 1} graphs` : ''}`,

@@ -586,10 +586,14 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     };
     const products = model([{ name: '/mm/MatMul', op_type: 'MatMul', input: ['x', 'x2'], output: ['y'] }], [], [vi('x', 1, [4, 16]), vi('x2', 1, [16, 4])], [vi('y', 1, [4, 4])]);
     await assert.rejects(run(products, { mode: 'weight' }), /nothing was quantized in weight mode: 1 node skipped \(1: input 1 is not a constant float32\/float16 weight\)/);
-    // A conv net in dynamic mode below opset 7 (no ConvInteger, and no upgrade from there): say which mode would take it.
+    // A conv net in dynamic mode at an opset that cannot be raised to 10 (a BatchNormalization that
+    // normalises per element, which opset 9 dropped): say which mode would take it.
     const old = conv();
-    old.opset_import = [{ domain: '', version: 6 }];
-    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 6 and could not be raised \(opset 6 is older than QuantLens raises.*--mode weight/);
+    old.opset_import = [{ domain: '', version: 8 }];
+    old.graph!.node!.splice(1, 0, { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['c', 'bn.s', 'bn.b', 'bn.m', 'bn.v'], output: ['cb'], attribute: [{ name: 'spatial', type: AttributeType.INT, i: 0 }] });
+    old.graph!.node![2].input = ['cb'];
+    old.graph!.initializer!.push(t('bn.s', [8, 8, 8], 7, 0.1), t('bn.b', [8, 8, 8], 8, 0.1), t('bn.m', [8, 8, 8], 9, 0.1), makeTensor('bn.v', DataType.FLOAT, [8, 8, 8], new Float32Array(512).fill(1)));
+    await assert.rejects(run(old, { mode: 'dynamic' }), /nothing was quantized in dynamic mode: 1 node skipped \(1: dynamic Conv needs opset 10 \(ConvInteger\); this model is opset 8 and could not be raised \(BatchNormalization '\/bn\/BatchNormalization' normalises per element.*--mode weight/);
     // An already quantized model (an earlier output): refused in every mode, before anything runs.
     const q = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:8', objective: 'size' });
     for (const mode of ['static', 'dynamic', 'weight'] as const) {

@@ -46,6 +46,7 @@ export const attrTensor = (node: NodeProto, name: string): TensorProto | undefin
 export const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
 export const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: AttributeType.INTS, ints });
 export const floatAttr = (name: string, f: number): AttributeProto => ({ name, type: AttributeType.FLOAT, f });
+export const floatsAttr = (name: string, floats: number[]): AttributeProto => ({ name, type: AttributeType.FLOATS, floats });
 export const stringAttr = (name: string, s: string): AttributeProto => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(s) });
 
 /** A GRAPH attribute (an If's then_branch / else_branch), or undefined. */

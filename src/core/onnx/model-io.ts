@@ -6,6 +6,8 @@ import { externalDataRef, isExternal, resolveExternalPath, type ModelLocation } 
 import { onnx, type ModelProto, type TensorProto } from './proto';
 import { tensorDims, tensorNumel, tensorRawBytes } from './tensor';
 import { walkTensors } from './walk';
+import { ModelEditor } from './editor';
+import { upgradeLegacyOpset } from './legacy-opset';
 import { AtomicFile } from '../fs/atomic';
 import { writeEncoded } from './stream-encode';
 import { appendExternal, type TensorSpill } from './tensor-spill';
@@ -19,6 +21,8 @@ export interface LoadedModel {
   /** External data files the model references (resolved inside its folder) and their total size. */
   externalFiles: string[];
   externalBytes: number;
+  /** The file is stamped with an opset onnxruntime cannot run (below 7): it was read as opset 7 (see upgradeLegacyOpset). */
+  legacyOpset?: { from: number; rewritten: number };
 }
 
 /** Protobuf's hard limit on one message: larger models must keep tensors in external data. */
@@ -85,7 +89,8 @@ export function loadModel(file: string): LoadedModel {
   const model = decodeModel(bytes, file);
   const loc: ModelLocation = { file, dir: path.dirname(path.resolve(file)) };
   const ext = validateTensors(model, loc);
-  return { model, loc, fileBytes: stat.size, ...ext };
+  const legacyOpset = upgradeLegacyOpset(new ModelEditor(model), file);
+  return { model, loc, fileBytes: stat.size, ...ext, ...(legacyOpset ? { legacyOpset } : {}) };
 }
 
 export interface SaveOptions {

@@ -5,7 +5,7 @@ import { makeTensor } from './tensor';
 import { walkGraphs } from './walk';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, stringAttr } from './attributes';
 
-/** The oldest opset the upgrade takes: below 7, Add/Mul/Gemm broadcast by attribute and need more than a rename. */
+/** The oldest opset the upgrade takes (loadModel reads older files at 7 first: legacy-opset.ts). */
 export const OLDEST_UPGRADABLE_OPSET = 7;
 
 /**

@@ -97,7 +97,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const warnings: string[] = [];
   const editor = new ModelEditor(loaded.model);
   // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
-  warnings.push(...readAsLoaded(editor, loaded.loc));
+  warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.

@@ -139,7 +139,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const graph = loaded.model.graph!;
   const editor = new ModelEditor(loaded.model);
   // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
-  warnings.push(...readAsLoaded(editor, loaded.loc));
+  warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
   // Plans and variants refer to nodes by name: give unnamed nodes one.
   (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.

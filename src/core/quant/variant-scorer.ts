@@ -12,7 +12,7 @@ import { runUserEvaluator, type UserEvaluator } from '../eval/user-evaluator';
 import { saveModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
 import { sessionForVariant } from '../runtime/stage-variant';
-import { stageVariant } from '../runtime/stage-variant';
+import { stageVariant } from '../runtime/staged-copy';
 import { SessionPool } from '../runtime/session-pool';
 import { applyQuantization, type PreparedQuantization } from './prepare';
 

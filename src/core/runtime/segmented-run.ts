@@ -4,7 +4,7 @@ import { CancelledError, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import type { ValueInfoProto } from '../onnx/proto';
-import { stageVariant } from './stage-variant';
+import { stageVariant } from './staged-copy';
 import { elemTypeOf, planSegments, segmentModel } from './segments';
 import { createSession, type DevicePreference, type Provider } from './session';
 import { latencyStats, type LatencyStats } from './latency';

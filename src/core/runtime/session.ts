@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { QuantLensError } from '../base/errors';
+import { legacySource } from './legacy-source';
 
 export type DevicePreference = 'auto' | 'cpu' | 'cuda';
 export type Provider = 'cuda' | 'cpu';
@@ -105,7 +106,14 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   try {
     session = await open(['cpu']);
   } catch (e) {
-    throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
+    // A file at opset 1-6, which onnxruntime has no kernels for: the same model read at opset 7.
+    const legacy = typeof model === 'string' ? legacySource(model) : undefined;
+    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
+    try {
+      return await createSession(legacy.source, { ...opts, device: 'cpu', label });
+    } finally {
+      legacy.cleanup();
+    }
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
 }

@@ -1,0 +1,209 @@
+import { QuantLensError } from '../base/errors';
+import { attrFloat, attrInt, attrInts, attrString, attrTensor, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
+import { DataType } from './dtypes';
+import type { ModelEditor } from './editor';
+import { AttributeType, type GraphProto, type NodeProto, type TensorProto } from './proto';
+import { int64Tensor } from './tensor';
+import { walkGraphs } from './walk';
+
+/** The oldest opset onnxruntime runs: below it, it has no kernels at all (not even Add). */
+export const OLDEST_RUNNABLE_OPSET = 7;
+
+/** Elementwise ops that broadcast by attribute (`broadcast`, `axis`) before opset 7. */
+const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less']);
+
+/** Cast's `to` before opset 6: the type's name. */
+const CAST_NAMES: Record<string, DataType> = {
+  FLOAT: DataType.FLOAT, UINT8: DataType.UINT8, INT8: DataType.INT8, UINT16: DataType.UINT16, INT16: DataType.INT16, INT32: DataType.INT32,
+  INT64: DataType.INT64, STRING: DataType.STRING, BOOL: DataType.BOOL, FLOAT16: DataType.FLOAT16, DOUBLE: DataType.DOUBLE, UINT32: DataType.UINT32, UINT64: DataType.UINT64,
+};
+
+/**
+ * Raises a model stamped with opset 1 to 6 (or none: IR 1-2) to opset 7, the oldest onnxruntime has
+ * kernels for, in place. What changed up to 7 is rewritten (onnx's operator changelog):
+ * - elementwise ops broadcast only when told (`broadcast=1`), B aligned with A's axes from `axis`: B gets the
+ *   trailing 1s numpy-style broadcasting needs (an initializer or Constant reshaped, a computed B
+ *   unsqueezed); with no `axis`, or B a scalar, the old rule is numpy's;
+ * - Gemm's `broadcast` goes (C broadcasts anyway); PRelu's per-channel slope gets its trailing 1s;
+ * - `consumed_inputs` (before 6) and `is_test` (BatchNormalization, Dropout, before 7) go; BatchNormalization's
+ *   training outputs, unread in an inference graph, are dropped;
+ * - Reshape's `shape` (before 5) becomes its input; Concat's default axis (1, before 4) is written;
+ *   Cast's `to` (before 6) becomes the type code; Pad's `paddings` (before 2) is `pads`; Upsample-1's
+ *   `height_scale`/`width_scale` become Upsample-7's `scales`; RNN/GRU/LSTM lose `output_sequence`.
+ * Throws, naming the node, where the old meaning cannot be written at 7 (a computed Split or Tile count, a
+ * broadcast axis on a tensor whose rank is unknown). Returns the opset it came from and the nodes changed;
+ * undefined for a model at 7 or later.
+ */
+export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: number; rewritten: number } | undefined {
+  const from = Math.max(1, editor.opset());
+  if (from >= OLDEST_RUNNABLE_OPSET) return undefined;
+  let rewritten = 0;
+  const fail = (node: NodeProto, why: string): never => {
+    throw new QuantLensError(file, `is opset ${from}, which onnxruntime cannot run, and ${node.op_type} '${node.name || node.output?.[0]}' ${why}, which QuantLens cannot write at opset 7: re-export at opset 7 or later`);
+  };
+  for (const { graph } of walkGraphs(editor.graph)) {
+    const ranks = rankInference(graph);
+    const consumers = new Map<string, number>();
+    for (const n of graph.node ?? []) for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+    const used = new Set([...consumers.keys(), ...(graph.output ?? []).map((o) => o.name ?? '')]);
+    const out: NodeProto[] = [];
+    for (const node of graph.node ?? []) {
+      const before = JSON.stringify(node.attribute ?? []) + (node.input ?? []).join() + (node.output ?? []).join();
+      if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') { out.push(node); continue; }
+      const op = node.op_type ?? '';
+      const drop = (...names: string[]) => { node.attribute = (node.attribute ?? []).filter((a) => !names.includes(a.name ?? '')); };
+      drop('consumed_inputs');
+      const pre: NodeProto[] = [];
+      // B reshaped or unsqueezed so that numpy-style broadcasting lines its axes up from `axis` of A.
+      const alignTrailing = (input: number, trailing: number) => {
+        const name = node.input![input];
+        const shaped = reshapedConstant(editor, graph, name, trailing, consumers.get(name) ?? 0);
+        if (shaped) node.input![input] = shaped;
+        else {
+          const rank = ranks.get(name);
+          if (rank === undefined) fail(node, `broadcasts '${name}', whose rank is unknown, along an axis`);
+          const y = editor.unique(`${name}_unsqueezed`);
+          pre.push({ op_type: 'Unsqueeze', name: editor.unique(`${node.name || op}/Unsqueeze`), input: [name], output: [y], attribute: [intsAttr('axes', Array.from({ length: trailing }, (_, k) => rank! + k))] });
+          node.input![input] = y;
+        }
+      };
+      if (LEGACY_BROADCAST.has(op)) {
+        const axis = attrInt(node, 'axis');
+        if (attrInt(node, 'broadcast', 0) === 1 && axis !== undefined) {
+          const [ra, rb] = [ranks.get(node.input![0]), ranks.get(node.input![1])];
+          if (ra === undefined || rb === undefined) fail(node, 'broadcasts along an axis between tensors of unknown rank');
+          const trailing = ra! - (axis < 0 ? axis + ra! : axis) - rb!;
+          if (trailing < 0) fail(node, `broadcasts a rank-${rb} tensor from axis ${axis} of a rank-${ra} one`);
+          if (trailing > 0) alignTrailing(1, trailing);
+        }
+        drop('broadcast', 'axis');
+      } else if (op === 'Gemm') {
+        drop('broadcast');
+      } else if (op === 'PRelu') {
+        // The slope of PRelu-6 and before: one value per channel (axis 1) when 1-D.
+        const [rx, rs] = [ranks.get(node.input![0]), ranks.get(node.input![1])];
+        if (rs === 1 && rx !== undefined && rx > 2 && sizeOf(graph, node.input![1]) !== 1) alignTrailing(1, rx - 2);
+      } else if (op === 'BatchNormalization' || op === 'Dropout') {
+        drop('is_test');
+        if (op === 'BatchNormalization') {
+          const outs = node.output ?? [];
+          if (outs.slice(1).some((o) => o && used.has(o))) fail(node, 'reads its training outputs (running mean and variance)');
+          node.output = outs.slice(0, 1);
+        }
+      } else if (op === 'Reshape' && node.input!.length < 2) {
+        const shape = attrInts(node, 'shape');
+        if (!shape) fail(node, 'has no shape');
+        node.input = [node.input![0], addInitializer(editor, graph, int64Tensor(`${node.name || node.output![0]}_shape`, shape!))];
+        drop('shape');
+      } else if (op === 'Concat' && attrInt(node, 'axis') === undefined) {
+        node.attribute = [...(node.attribute ?? []), intAttr('axis', 1)];
+      } else if (op === 'Cast' && node.attribute!.some((a) => a.name === 'to' && a.type === AttributeType.STRING)) {
+        const name = attrString(node, 'to')!.toUpperCase();
+        if (!(name in CAST_NAMES)) fail(node, `casts to '${name}'`);
+        drop('to');
+        node.attribute = [...(node.attribute ?? []), intAttr('to', CAST_NAMES[name])];
+      } else if (op === 'Pad' && attrInts(node, 'paddings')) {
+        const pads = attrInts(node, 'paddings')!;
+        drop('paddings');
+        node.attribute = [...(node.attribute ?? []), intsAttr('pads', pads)];
+      } else if (op === 'Upsample' && node.attribute!.some((a) => a.name === 'height_scale' || a.name === 'width_scale')) {
+        const [h, w] = [attrFloat(node, 'height_scale', 1), attrFloat(node, 'width_scale', 1)];
+        const mode = attrString(node, 'mode') ?? 'nearest';
+        node.attribute = [stringAttr('mode', mode === 'bilinear' ? 'linear' : mode), floatsAttr('scales', [1, 1, h, w])];
+      } else if (op === 'Split' && node.input!.length > 1) {
+        const split = initializerInts(graph, node.input![1]);
+        if (!split) fail(node, 'takes its split sizes from a computed tensor');
+        node.input = [node.input![0]];
+        node.attribute = [...(node.attribute ?? []), intsAttr('split', split!)];
+      } else if (op === 'Tile' && node.input!.length > 2) {
+        fail(node, 'is Tile-1 (tiles along one axis), which Tile-6 replaced');
+      } else if (op === 'RNN' || op === 'GRU' || op === 'LSTM') {
+        drop('output_sequence');
+      }
+      if (before !== JSON.stringify(node.attribute ?? []) + (node.input ?? []).join() + (node.output ?? []).join()) rewritten++;
+      out.push(...pre, node);
+    }
+    graph.node = out;
+  }
+  const imports = editor.model.opset_import ?? [];
+  const own = imports.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
+  if (own) own.version = OLDEST_RUNNABLE_OPSET;
+  else editor.model.opset_import = [...imports, { domain: '', version: OLDEST_RUNNABLE_OPSET }];
+  // IR 3 is the first that names opsets at all (IR 1-2 files carry none).
+  if (Number(editor.model.ir_version) < 3) editor.model.ir_version = 3;
+  return { from, rewritten };
+}
+
+/** Adds `t` to `graph` (the main one or a subgraph, so scoping stays right) under a name unused in the model. */
+function addInitializer(editor: ModelEditor, graph: GraphProto, t: TensorProto): string {
+  if (graph === editor.graph) return editor.addInitializer(t);
+  const name = editor.unique(t.name || 'const');
+  graph.initializer = [...(graph.initializer ?? []), { ...t, name }];
+  return name;
+}
+
+/** An initializer's or Constant's values as integers (undefined: computed). */
+function initializerInts(graph: GraphProto, name: string): number[] | undefined {
+  const t = constantTensor(graph, name);
+  if (!t) return undefined;
+  if (t.int64_data?.length) return t.int64_data.map(Number);
+  if (t.raw_data?.length && t.data_type === DataType.INT64) return Array.from(new BigInt64Array(new Uint8Array(t.raw_data).buffer), Number);
+  return undefined;
+}
+
+function constantTensor(graph: GraphProto, name: string): TensorProto | undefined {
+  return (graph.initializer ?? []).find((t) => t.name === name)
+    ?? ((n) => (n ? attrTensor(n, 'value') : undefined))((graph.node ?? []).find((n) => n.op_type === 'Constant' && n.output?.[0] === name));
+}
+
+function sizeOf(graph: GraphProto, name: string): number | undefined {
+  const t = constantTensor(graph, name);
+  return t ? (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1) : undefined;
+}
+
+/**
+ * `name` with `trailing` 1s appended to its dims when it is an initializer or a Constant: edited in place
+ * when this is its only reader, else a copy under a new name (the same bytes, other dims). Undefined for a
+ * computed tensor.
+ */
+function reshapedConstant(editor: ModelEditor, graph: GraphProto, name: string, trailing: number, readers: number): string | undefined {
+  const t = constantTensor(graph, name);
+  if (!t) return undefined;
+  const dims = [...(t.dims ?? []).map(Number), ...Array<number>(trailing).fill(1)];
+  if (readers <= 1) { t.dims = dims; return name; }
+  return addInitializer(editor, graph, { ...t, name: `${name}_aligned`, dims });
+}
+
+/** Ranks the ops of old CNN exports produce, where the graph declares them or they follow from inputs. */
+function rankInference(graph: GraphProto): Map<string, number> {
+  const ranks = new Map<string, number>();
+  for (const v of [...(graph.input ?? []), ...(graph.value_info ?? []), ...(graph.output ?? [])]) {
+    const shape = v.type?.tensor_type?.shape;
+    if (shape?.dim) ranks.set(v.name ?? '', shape.dim.length);
+  }
+  for (const t of graph.initializer ?? []) ranks.set(t.name ?? '', (t.dims ?? []).length);
+  const same = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'LeakyRelu', 'Elu', 'Selu', 'PRelu',
+    'HardSigmoid', 'Softplus', 'Softsign', 'Clip', 'Dropout', 'BatchNormalization', 'InstanceNormalization', 'LRN', 'Softmax', 'LogSoftmax', 'Hardmax',
+    'Cast', 'Identity', 'Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool', 'Upsample',
+    'Pad', 'Transpose', 'Tile', 'Slice', 'Split', 'Not', 'ImageScaler', 'Scale', 'Affine', 'Crop', 'MeanVarianceNormalization', 'Concat', 'TopK', ...LEGACY_BROADCAST]);
+  for (const n of graph.node ?? []) {
+    const op = n.op_type ?? '', r = (k: number) => ranks.get(n.input?.[k] ?? '');
+    let rank: number | undefined;
+    if (op === 'Constant') rank = (attrTensor(n, 'value')?.dims ?? []).length;
+    else if (same.has(op)) rank = r(0);
+    else if (op === 'Sum' || op === 'Max' || op === 'Min' || op === 'Mean') rank = Math.max(...(n.input ?? []).map((i) => ranks.get(i) ?? -1));
+    else if (op === 'Flatten' || op === 'Gemm') rank = 2;
+    else if (op === 'MatMul') rank = r(0) !== undefined && r(1) !== undefined ? Math.max(r(0)!, r(1)!) : undefined;
+    else if (op === 'Shape') rank = 1;
+    else if (op === 'Size') rank = 0;
+    else if (op === 'Reshape') rank = attrInts(n, 'shape')?.length ?? Number(constantTensor(graph, n.input?.[1] ?? '')?.dims?.[0] ?? NaN);
+    else if (op === 'Squeeze') rank = r(0) !== undefined && attrInts(n, 'axes') ? r(0)! - attrInts(n, 'axes')!.length : undefined;
+    else if (op === 'Unsqueeze') rank = r(0) !== undefined ? r(0)! + (attrInts(n, 'axes')?.length ?? NaN) : undefined;
+    else if (op.startsWith('Reduce') || op === 'ArgMax' || op === 'ArgMin') {
+      const axes = attrInts(n, 'axes') ?? (op.startsWith('Arg') ? [attrInt(n, 'axis', 0)] : undefined);
+      rank = r(0) === undefined ? undefined : attrInt(n, 'keepdims', 1) ? r(0) : axes ? r(0)! - axes.length : 0;
+    } else if (op === 'Gather') rank = r(0) !== undefined && r(1) !== undefined ? r(0)! + r(1)! - 1 : undefined;
+    if (rank !== undefined && Number.isFinite(rank) && rank >= 0) for (const o of n.output ?? []) if (o && !ranks.has(o)) ranks.set(o, rank);
+  }
+  return ranks;
+}
