@@ -41,21 +41,27 @@ export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: n
   const fail = (node: NodeProto, why: string): never => {
     throw new QuantLensError(file, `is opset ${from}, which onnxruntime cannot run, and ${node.op_type} '${node.name || node.output?.[0]}' ${why}, which QuantLens cannot write at opset 7: re-export at opset 7 or later`);
   };
+  // Readers of each name in every graph (a subgraph may read the main graph's initializers).
+  const consumers = new Map<string, number>();
+  for (const { graph } of walkGraphs(editor.graph)) for (const n of graph.node ?? []) for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   for (const { graph } of walkGraphs(editor.graph)) {
     const ranks = rankInference(graph);
-    const consumers = new Map<string, number>();
-    for (const n of graph.node ?? []) for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
     const used = new Set([...consumers.keys(), ...(graph.output ?? []).map((o) => o.name ?? '')]);
     const out: NodeProto[] = [];
     for (const node of graph.node ?? []) {
-      const before = JSON.stringify(node.attribute ?? []) + (node.input ?? []).join() + (node.output ?? []).join();
       if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') { out.push(node); continue; }
       const op = node.op_type ?? '';
-      const drop = (...names: string[]) => { node.attribute = (node.attribute ?? []).filter((a) => !names.includes(a.name ?? '')); };
+      let touched = false;
+      const drop = (...names: string[]) => {
+        const kept = (node.attribute ?? []).filter((a) => !names.includes(a.name ?? ''));
+        touched ||= kept.length !== (node.attribute ?? []).length;
+        node.attribute = kept;
+      };
       drop('consumed_inputs');
       const pre: NodeProto[] = [];
       // B reshaped or unsqueezed so that numpy-style broadcasting lines its axes up from `axis` of A.
       const alignTrailing = (input: number, trailing: number) => {
+        touched = true;
         const name = node.input![input];
         const shaped = reshapedConstant(editor, graph, name, trailing, consumers.get(name) ?? 0);
         if (shaped) node.input![input] = shaped;
@@ -88,6 +94,7 @@ export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: n
         if (op === 'BatchNormalization') {
           const outs = node.output ?? [];
           if (outs.slice(1).some((o) => o && used.has(o))) fail(node, 'reads its training outputs (running mean and variance)');
+          touched ||= outs.length > 1;
           node.output = outs.slice(0, 1);
         }
       } else if (op === 'Reshape' && node.input!.length < 2) {
@@ -97,6 +104,7 @@ export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: n
         drop('shape');
       } else if (op === 'Concat' && attrInt(node, 'axis') === undefined) {
         node.attribute = [...(node.attribute ?? []), intAttr('axis', 1)];
+        touched = true;
       } else if (op === 'Cast' && node.attribute!.some((a) => a.name === 'to' && a.type === AttributeType.STRING)) {
         const name = attrString(node, 'to')!.toUpperCase();
         if (!(name in CAST_NAMES)) fail(node, `casts to '${name}'`);
@@ -110,17 +118,19 @@ export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: n
         const [h, w] = [attrFloat(node, 'height_scale', 1), attrFloat(node, 'width_scale', 1)];
         const mode = attrString(node, 'mode') ?? 'nearest';
         node.attribute = [stringAttr('mode', mode === 'bilinear' ? 'linear' : mode), floatsAttr('scales', [1, 1, h, w])];
+        touched = true;
       } else if (op === 'Split' && node.input!.length > 1) {
         const split = initializerInts(graph, node.input![1]);
         if (!split) fail(node, 'takes its split sizes from a computed tensor');
         node.input = [node.input![0]];
         node.attribute = [...(node.attribute ?? []), intsAttr('split', split!)];
+        touched = true;
       } else if (op === 'Tile' && node.input!.length > 2) {
         fail(node, 'is Tile-1 (tiles along one axis), which Tile-6 replaced');
       } else if (op === 'RNN' || op === 'GRU' || op === 'LSTM') {
         drop('output_sequence');
       }
-      if (before !== JSON.stringify(node.attribute ?? []) + (node.input ?? []).join() + (node.output ?? []).join()) rewritten++;
+      if (touched) rewritten++;
       out.push(...pre, node);
     }
     graph.node = out;
