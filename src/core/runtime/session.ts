@@ -47,10 +47,17 @@ export interface SessionOptions {
    * peak planned, 225 MiB unplanned, 154 MiB for the model alone) and runs no slower without one.
    */
   noMemPattern?: boolean;
+  /**
+   * No Q/DQ fusion (onnxruntime's session.disable_quant_qdq): QuantizeLinear/DequantizeLinear run as
+   * written, around float kernels, while the rest of the optimisation level applies. For graphs that
+   * emulate quantization to measure it: fused, a weight-only copy (DequantizeLinear before a MatMul) ran as
+   * an integer kernel that also rounds its activations, which doubled the weights' share of the noise.
+   */
+  noQdqFusion?: boolean;
 }
 
-/** How an analysis variant's session treats threads and memory (see SessionOptions). */
-export type VariantSessionOptions = Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern'>;
+/** How an analysis variant's session treats threads, memory and Q/DQ pairs (see SessionOptions). */
+export type VariantSessionOptions = Pick<SessionOptions, 'noSpin' | 'noArena' | 'noMemPattern' | 'noQdqFusion'>;
 
 let cudaUnavailable: string | undefined;
 
@@ -83,7 +90,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
     ...(opts.noArena ? { enableCpuMemArena: false, enableMemPattern: false } : opts.noMemPattern ? { enableMemPattern: false } : {}),
-    ...(opts.mappedWeights || opts.noSpin ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}) } } } : {}),
+    ...(opts.mappedWeights || opts.noSpin || opts.noQdqFusion ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}), ...(opts.noQdqFusion ? { disable_quant_qdq: '1' } : {}) } } } : {}),
   };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });

@@ -327,7 +327,11 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // The parts' encoded copies are garbage now: collected before onnxruntime allocates, not after.
     parts.length = 0;
     collectGarbage();
-    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'basic', { noArena: true });
+    // Every optimisation but Q/DQ fusion (the copies emulate quantization; see noQdqFusion): the float
+    // model keeps its own conv layouts and fusions. PaddleOCR det 320x640, 12 samples, three runs each,
+    // alternated: each sample's run 311-407 ms against 443-608 ms at 'basic', layer NSRs within 0.1%, peak
+    // RSS 331-338 MiB against 304-307 (DequantizeLinear of the copies' weights folded to float at load).
+    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'all', { noArena: true, noQdqFusion: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
     try {
