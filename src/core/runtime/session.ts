@@ -94,6 +94,17 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   };
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
+  // A file at opset 1-6, which onnxruntime has no kernels for (on any provider): the same model read at
+  // opset 7, on the provider asked for.
+  const asLegacy = async (): Promise<ModelSession | undefined> => {
+    const legacy = typeof model === 'string' ? legacySource(model) : undefined;
+    if (!legacy) return undefined;
+    try {
+      return await createSession(legacy.source, { ...opts, label });
+    } finally {
+      legacy.cleanup();
+    }
+  };
   let fallbackReason: string | undefined;
   if (device !== 'cpu' && !cudaUnavailable) cudaUnavailable = cudaLibraryMissing();
   if (device === 'cuda' && cudaUnavailable) throw new QuantLensError(label, `cannot use CUDA: ${cudaUnavailable}`, 'device');
@@ -103,6 +114,9 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
       cuda = await open(['cuda']);
     } catch (e) {
       const why = firstLine(e);
+      // Not CUDA's fault: an op version below 7 has no kernel anywhere.
+      const legacy = /Could not find an implementation for \w+\([1-6]\)/.test(why) ? await asLegacy() : undefined;
+      if (legacy) return legacy;
       if (device === 'cuda') throw new QuantLensError(label, `the CUDA execution provider could not run this model: ${why}`, 'device');
       cudaUnavailable = why;
     }
@@ -113,14 +127,9 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   try {
     session = await open(['cpu']);
   } catch (e) {
-    // A file at opset 1-6, which onnxruntime has no kernels for: the same model read at opset 7.
-    const legacy = typeof model === 'string' ? legacySource(model) : undefined;
+    const legacy = await asLegacy();
     if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
-    try {
-      return await createSession(legacy.source, { ...opts, device: 'cpu', label });
-    } finally {
-      legacy.cleanup();
-    }
+    return legacy;
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
 }
