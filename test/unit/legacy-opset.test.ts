@@ -99,6 +99,34 @@ describe('models at opset 1-6 (read as opset 7)', function () {
   });
 });
 
+// The same round trip on more architectures (Debian's python3-torch): torchvision GoogLeNet (inception
+// branches, Concat), SqueezeNet 1.1 (fire modules) and MobileNetV2 (inverted residuals), random weights,
+// since what is checked is that the legacy files read at opset 7 compute exactly what the originals do.
+describe('torchvision exports written at opset 3 and read at opset 7', function () {
+  this.timeout(300_000);
+  it('GoogLeNet, SqueezeNet 1.1, MobileNetV2: the same outputs as their opset-9 exports', async function () {
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torchvision'], { encoding: 'utf8' }).status !== 0) this.skip();
+    const dir = tmpDir();
+    const script = `import torch, torchvision
+torch.manual_seed(0)
+for name, m in [("googlenet", torchvision.models.googlenet(aux_logits=False, init_weights=True)), ("squeezenet", torchvision.models.squeezenet1_1()), ("mobilenet_v2", torchvision.models.mobilenet_v2())]:
+    torch.onnx.export(m.eval(), torch.randn(1, 3, 224, 224), "${dir}/" + name + ".onnx", opset_version=9, input_names=["x"], output_names=["y"])`;
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.13)), [1, 3, 224, 224]);
+    for (const name of ['googlenet', 'squeezenet', 'mobilenet_v2']) {
+      const modern = path.join(dir, `${name}.onnx`), legacy = path.join(dir, `${name}-opset3.onnx`);
+      saveModel(await writeAsLegacyOpset(loadModel(modern).model, 3, { x }), legacy);
+      assert.ok((loadModel(legacy).legacyOpset?.rewritten ?? 0) > 0, name);
+      const [a, b] = [await createSession(modern, { device: 'cpu' }), await createSession(legacy, { device: 'cpu' })];
+      const [ya, yb] = [(await a.session.run({ x })).y.data as Float32Array, (await b.session.run({ x })).y.data as Float32Array];
+      await a.session.release();
+      await b.session.release();
+      ya.forEach((v, i) => assert.ok(Math.abs(v - yb[i]) <= 1e-6, `${name}: output ${i} ${yb[i]} vs ${v}`));
+    }
+  });
+});
+
 /** A one-node model at `opset` with `x` [1, 3, 4, 4] in and `y` out. */
 function oneOp(opset: number, nodes: NodeProto[], inits: ReturnType<typeof makeTensor>[] = [], y = 'y'): ModelProto {
   return onnx.ModelProto.create({
