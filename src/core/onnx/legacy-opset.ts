@@ -1,8 +1,8 @@
 import { QuantLensError } from '../base/errors';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
 import { DataType } from './dtypes';
-import type { ModelEditor } from './editor';
-import { AttributeType, type GraphProto, type NodeProto, type TensorProto } from './proto';
+import { ModelEditor } from './editor';
+import { AttributeType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto';
 import { int64Tensor } from './tensor';
 import { walkGraphs } from './walk';
 
@@ -34,9 +34,12 @@ const CAST_NAMES: Record<string, DataType> = {
  * broadcast axis on a tensor whose rank is unknown). Returns the opset it came from and the nodes changed;
  * undefined for a model at 7 or later.
  */
-export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: number; rewritten: number } | undefined {
-  const from = Math.max(1, editor.opset());
+export function upgradeLegacyOpset(model: ModelProto, file: string): { from: number; rewritten: number } | undefined {
+  const own = (model.opset_import ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
+  const from = Math.max(1, Number(own?.version ?? 0));
   if (from >= OLDEST_RUNNABLE_OPSET) return undefined;
+  // Only now: every model is loaded through here, and the editor indexes every name.
+  const editor = new ModelEditor(model);
   let rewritten = 0;
   const fail = (node: NodeProto, why: string): never => {
     throw new QuantLensError(file, `is opset ${from}, which onnxruntime cannot run, and ${node.op_type} '${node.name || node.output?.[0]}' ${why}, which QuantLens cannot write at opset 7: re-export at opset 7 or later`);
@@ -135,12 +138,10 @@ export function upgradeLegacyOpset(editor: ModelEditor, file: string): { from: n
     }
     graph.node = out;
   }
-  const imports = editor.model.opset_import ?? [];
-  const own = imports.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
   if (own) own.version = OLDEST_RUNNABLE_OPSET;
-  else editor.model.opset_import = [...imports, { domain: '', version: OLDEST_RUNNABLE_OPSET }];
+  else model.opset_import = [...(model.opset_import ?? []), { domain: '', version: OLDEST_RUNNABLE_OPSET }];
   // IR 3 is the first that names opsets at all (IR 1-2 files carry none).
-  if (Number(editor.model.ir_version) < 3) editor.model.ir_version = 3;
+  if (Number(model.ir_version) < 3) model.ir_version = 3;
   return { from, rewritten };
 }
 

@@ -6,7 +6,6 @@ import { externalDataRef, isExternal, resolveExternalPath, type ModelLocation } 
 import { onnx, type ModelProto, type TensorProto } from './proto';
 import { tensorDims, tensorNumel, tensorRawBytes } from './tensor';
 import { walkTensors } from './walk';
-import { ModelEditor } from './editor';
 import { upgradeLegacyOpset } from './legacy-opset';
 import { AtomicFile } from '../fs/atomic';
 import { writeEncoded } from './stream-encode';
@@ -89,7 +88,7 @@ export function loadModel(file: string): LoadedModel {
   const model = decodeModel(bytes, file);
   const loc: ModelLocation = { file, dir: path.dirname(path.resolve(file)) };
   const ext = validateTensors(model, loc);
-  const legacyOpset = upgradeLegacyOpset(new ModelEditor(model), file);
+  const legacyOpset = upgradeLegacyOpset(model, file);
   return { model, loc, fileBytes: stat.size, ...ext, ...(legacyOpset ? { legacyOpset } : {}) };
 }
 
