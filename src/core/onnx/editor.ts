@@ -34,10 +34,14 @@ export class ModelEditor {
     return name;
   }
 
-  addInitializer(t: TensorProto): string {
+  /**
+   * Adds `t` under a name unused in the model, to the main graph or to `graph`, a subgraph (its own
+   * initializers, so scoping stays right; those are never spilled).
+   */
+  addInitializer(t: TensorProto, graph: GraphProto = this.graph): string {
     const name = this.unique(t.name || 'const');
     const added = { ...t, name };
-    this.graph.initializer = [...(this.graph.initializer ?? []), this.spill ? this.spill.take(added) : added];
+    graph.initializer = [...(graph.initializer ?? []), this.spill && graph === this.graph ? this.spill.take(added) : added];
     return name;
   }
 

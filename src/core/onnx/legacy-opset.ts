@@ -2,8 +2,9 @@ import { QuantLensError } from '../base/errors';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
 import { DataType } from './dtypes';
 import { ModelEditor } from './editor';
-import { AttributeType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto';
-import { int64Tensor } from './tensor';
+import { AttributeType, type ModelProto, type NodeProto } from './proto';
+import { int64Tensor, readTensor } from './tensor';
+import { GraphView } from './graph';
 import { walkGraphs } from './walk';
 
 /** The oldest opset onnxruntime runs: below it, it has no kernels at all (not even Add). */
@@ -48,7 +49,8 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
   const consumers = new Map<string, number>();
   for (const { graph } of walkGraphs(editor.graph)) for (const n of graph.node ?? []) for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   for (const { graph } of walkGraphs(editor.graph)) {
-    const ranks = rankInference(graph);
+    const view = new GraphView(graph);
+    const ranks = rankInference(view);
     const used = new Set([...consumers.keys(), ...(graph.output ?? []).map((o) => o.name ?? '')]);
     const out: NodeProto[] = [];
     for (const node of graph.node ?? []) {
@@ -66,7 +68,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
       const alignTrailing = (input: number, trailing: number) => {
         touched = true;
         const name = node.input![input];
-        const shaped = reshapedConstant(editor, graph, name, trailing, consumers.get(name) ?? 0);
+        const shaped = reshapedConstant(editor, view, name, trailing, consumers.get(name) ?? 0);
         if (shaped) node.input![input] = shaped;
         else {
           const rank = ranks.get(name);
@@ -91,7 +93,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
       } else if (op === 'PRelu') {
         // The slope of PRelu-6 and before: one value per channel (axis 1) when 1-D.
         const [rx, rs] = [ranks.get(node.input![0]), ranks.get(node.input![1])];
-        if (rs === 1 && rx !== undefined && rx > 2 && sizeOf(graph, node.input![1]) !== 1) alignTrailing(1, rx - 2);
+        if (rs === 1 && rx !== undefined && rx > 2 && sizeOf(view, node.input![1]) !== 1) alignTrailing(1, rx - 2);
       } else if (op === 'BatchNormalization' || op === 'Dropout') {
         drop('is_test');
         if (op === 'BatchNormalization') {
@@ -103,7 +105,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
       } else if (op === 'Reshape' && node.input!.length < 2) {
         const shape = attrInts(node, 'shape');
         if (!shape) fail(node, 'has no shape');
-        node.input = [node.input![0], addInitializer(editor, graph, int64Tensor(`${node.name || node.output![0]}_shape`, shape!))];
+        node.input = [node.input![0], editor.addInitializer(int64Tensor(`${node.name || node.output![0]}_shape`, shape!), graph)];
         drop('shape');
       } else if (op === 'Concat' && attrInt(node, 'axis') === undefined) {
         node.attribute = [...(node.attribute ?? []), intAttr('axis', 1)];
@@ -123,7 +125,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
         node.attribute = [stringAttr('mode', mode === 'bilinear' ? 'linear' : mode), floatsAttr('scales', [1, 1, h, w])];
         touched = true;
       } else if (op === 'Split' && node.input!.length > 1) {
-        const split = initializerInts(graph, node.input![1]);
+        const split = storedInts(view, node.input![1]);
         if (!split) fail(node, 'takes its split sizes from a computed tensor');
         node.input = [node.input![0]];
         node.attribute = [...(node.attribute ?? []), intsAttr('split', split!)];
@@ -145,30 +147,14 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
   return { from, rewritten };
 }
 
-/** Adds `t` to `graph` (the main one or a subgraph, so scoping stays right) under a name unused in the model. */
-function addInitializer(editor: ModelEditor, graph: GraphProto, t: TensorProto): string {
-  if (graph === editor.graph) return editor.addInitializer(t);
-  const name = editor.unique(t.name || 'const');
-  graph.initializer = [...(graph.initializer ?? []), { ...t, name }];
-  return name;
+/** A stored integer tensor's values (undefined: computed, or not integers). */
+function storedInts(view: GraphView, name: string): number[] | undefined {
+  const t = view.constant(name);
+  return t && (t.data_type === DataType.INT64 || t.data_type === DataType.INT32) ? Array.from(readTensor(t).data as ArrayLike<number | bigint>, Number) : undefined;
 }
 
-/** An initializer's or Constant's values as integers (undefined: computed). */
-function initializerInts(graph: GraphProto, name: string): number[] | undefined {
-  const t = constantTensor(graph, name);
-  if (!t) return undefined;
-  if (t.int64_data?.length) return t.int64_data.map(Number);
-  if (t.raw_data?.length && t.data_type === DataType.INT64) return Array.from(new BigInt64Array(new Uint8Array(t.raw_data).buffer), Number);
-  return undefined;
-}
-
-function constantTensor(graph: GraphProto, name: string): TensorProto | undefined {
-  return (graph.initializer ?? []).find((t) => t.name === name)
-    ?? ((n) => (n ? attrTensor(n, 'value') : undefined))((graph.node ?? []).find((n) => n.op_type === 'Constant' && n.output?.[0] === name));
-}
-
-function sizeOf(graph: GraphProto, name: string): number | undefined {
-  const t = constantTensor(graph, name);
+function sizeOf(view: GraphView, name: string): number | undefined {
+  const t = view.constant(name);
   return t ? (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1) : undefined;
 }
 
@@ -177,16 +163,17 @@ function sizeOf(graph: GraphProto, name: string): number | undefined {
  * when this is its only reader, else a copy under a new name (the same bytes, other dims). Undefined for a
  * computed tensor.
  */
-function reshapedConstant(editor: ModelEditor, graph: GraphProto, name: string, trailing: number, readers: number): string | undefined {
-  const t = constantTensor(graph, name);
+function reshapedConstant(editor: ModelEditor, view: GraphView, name: string, trailing: number, readers: number): string | undefined {
+  const t = view.constant(name);
   if (!t) return undefined;
   const dims = [...(t.dims ?? []).map(Number), ...Array<number>(trailing).fill(1)];
   if (readers <= 1) { t.dims = dims; return name; }
-  return addInitializer(editor, graph, { ...t, name: `${name}_aligned`, dims });
+  return editor.addInitializer({ ...t, name: `${name}_aligned`, dims }, view.graph);
 }
 
 /** Ranks the ops of old CNN exports produce, where the graph declares them or they follow from inputs. */
-function rankInference(graph: GraphProto): Map<string, number> {
+function rankInference(view: GraphView): Map<string, number> {
+  const graph = view.graph;
   const ranks = new Map<string, number>();
   for (const v of [...(graph.input ?? []), ...(graph.value_info ?? []), ...(graph.output ?? [])]) {
     const shape = v.type?.tensor_type?.shape;
@@ -207,7 +194,7 @@ function rankInference(graph: GraphProto): Map<string, number> {
     else if (op === 'MatMul') rank = r(0) !== undefined && r(1) !== undefined ? Math.max(r(0)!, r(1)!) : undefined;
     else if (op === 'Shape') rank = 1;
     else if (op === 'Size') rank = 0;
-    else if (op === 'Reshape') rank = attrInts(n, 'shape')?.length ?? Number(constantTensor(graph, n.input?.[1] ?? '')?.dims?.[0] ?? NaN);
+    else if (op === 'Reshape') rank = attrInts(n, 'shape')?.length ?? Number(view.constant(n.input?.[1] ?? '')?.dims?.[0] ?? NaN);
     else if (op === 'Squeeze') rank = r(0) !== undefined && attrInts(n, 'axes') ? r(0)! - attrInts(n, 'axes')!.length : undefined;
     else if (op === 'Unsqueeze') rank = r(0) !== undefined ? r(0)! + (attrInts(n, 'axes')?.length ?? NaN) : undefined;
     else if (op.startsWith('Reduce') || op === 'ArgMax' || op === 'ArgMin') {

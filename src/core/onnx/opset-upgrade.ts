@@ -1,6 +1,6 @@
 import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
-import type { NodeProto } from './proto';
+import type { GraphProto, NodeProto } from './proto';
 import { makeTensor } from './tensor';
 import { walkGraphs } from './walk';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, stringAttr } from './attributes';
@@ -129,7 +129,7 @@ function experimentalAsStandard(node: NodeProto, floats: Const, ints: Const, ten
 }
 
 /** Makers of a rewritten node's constant inputs, named after the node (`<node>_<what>`), in `graph`. */
-function constantsFor(editor: ModelEditor, graph: { initializer?: unknown[] | null }): { ints: Const; floats: Const } {
+function constantsFor(editor: ModelEditor, graph: GraphProto): { ints: Const; floats: Const } {
   const base = (node: NodeProto, what: string) => `${node.name || node.output![0]}_${what}`;
   return {
     ints: (node, what, v, dims) => constant(editor, graph, base(node, what), DataType.INT64, v, dims),
@@ -138,12 +138,9 @@ function constantsFor(editor: ModelEditor, graph: { initializer?: unknown[] | nu
 }
 
 /** A constant for a rewritten input (1-D unless `dims` says); subgraphs get theirs as initializers of their own, so scoping stays right. */
-function constant(editor: ModelEditor, graph: { initializer?: unknown[] | null }, base: string, dtype: DataType.INT64 | DataType.FLOAT, v: number[], dims: number[] = [v.length]): string {
+function constant(editor: ModelEditor, graph: GraphProto, base: string, dtype: DataType.INT64 | DataType.FLOAT, v: number[], dims: number[] = [v.length]): string {
   const data = dtype === DataType.FLOAT ? Float32Array.from(v) : BigInt64Array.from(v.map((x) => BigInt(x)));
-  if (graph === editor.graph) return editor.addInitializer(makeTensor(base, dtype, dims, data));
-  const name = editor.unique(base);
-  graph.initializer = [...((graph.initializer ?? []) as never[]), makeTensor(name, dtype, dims, data) as never];
-  return name;
+  return editor.addInitializer(makeTensor(base, dtype, dims, data), graph);
 }
 
 /**

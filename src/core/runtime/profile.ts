@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { OpTimeProfile } from '../eval/op-time';
-import { tensorOutputNames } from './session';
-import { legacySource } from './legacy-source';
+import { createSession, tensorOutputNames } from './session';
 
 /**
  * Runs `model` `runs` times on `feeds` with onnxruntime's profiler on (CPU) and sums its kernel times per
@@ -14,21 +13,8 @@ import { legacySource } from './legacy-source';
 export async function profileOpTypes(model: string, feeds: Record<string, ort.Tensor>, runs = 5): Promise<OpTimeProfile> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-profile-'));
   try {
-    // onnxruntime's own log lines stay quiet unless QUANTLENS_DEBUG is set, as in createSession.
-    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4 };
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(model, options);
-    } catch (e) {
-      // A file at opset 1-6: read at opset 7, as createSession does.
-      const legacy = legacySource(model);
-      if (!legacy) throw e;
-      try {
-        session = await (typeof legacy.source === 'string' ? ort.InferenceSession.create(legacy.source, options) : ort.InferenceSession.create(legacy.source, options));
-      } finally {
-        legacy.cleanup();
-      }
-    }
+    // Through createSession: its quiet logging, and a file at opset 1-6 read at opset 7.
+    const { session } = await createSession(model, { device: 'cpu', profileFilePrefix: path.join(dir, 'p') });
     try {
       const fetch = tensorOutputNames(session);
       await session.run(feeds, fetch); // warm-up: first-run allocations; its events are dropped below

@@ -54,6 +54,8 @@ export interface SessionOptions {
    * an integer kernel that also rounds its activations, which doubled the weights' share of the noise.
    */
   noQdqFusion?: boolean;
+  /** onnxruntime's profiler on, writing its JSON under this prefix (endProfiling). */
+  profileFilePrefix?: string;
 }
 
 /** How an analysis variant's session treats threads, memory and Q/DQ pairs (see SessionOptions). */
@@ -89,6 +91,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
     ...(opts.noArena ? { enableCpuMemArena: false, enableMemPattern: false } : opts.noMemPattern ? { enableMemPattern: false } : {}),
     ...(opts.mappedWeights || opts.noSpin || opts.noQdqFusion ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}), ...(opts.noQdqFusion ? { disable_quant_qdq: '1' } : {}) } } } : {}),
   };
