@@ -80,6 +80,8 @@ describe('models at opset 1-6 (read as opset 7)', function () {
     assert.ok(r.warnings.some((w) => /opset 3 model read as opset 7/.test(w)), r.warnings.join('\n'));
     assert.ok(loadModel(out).model.opset_import!.some((o) => !o.domain && Number(o.version) >= 11), 'the output is a modern opset');
     assert.ok(r.quantized.length > 10, `${r.quantized.length} nodes quantized`);
+    const profiled = JSON.parse(fs.readFileSync(r.report, 'utf8')).profile.reference.byOpType as Array<{ op: string }>;
+    assert.ok(profiled.some((o) => o.op === 'Conv'), 'the float reference is profiled too');
     const q = await orientations(out, images);
     const agree = q.filter((p, i) => argmax(p) === argmax(float[i])).length;
     assert.ok(agree >= 15, `${agree} of 16 held-out lines read as the float model reads them`);
