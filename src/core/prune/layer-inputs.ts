@@ -3,7 +3,7 @@ import type { JobContext } from '../base/jobs';
 import { tensorValues } from '../eval/metrics';
 import type { LoadedModel } from '../onnx/model-io';
 import { HessianAccumulator } from '../quant/hessian';
-import { captureChannelStats, captureTensors } from '../runtime/capture';
+import { captureChannelMeans, captureTensors } from '../runtime/capture';
 import type { DevicePreference, Provider } from '../runtime/session';
 import { isConvLike, type PrunableLayer } from './layers';
 import { attrInt } from '../onnx/attributes';
@@ -87,7 +87,7 @@ export async function layerInputMeans(loaded: LoadedModel, layers: PrunableLayer
   const specs = new Map<string, { tensor: string; axis: 0 | 1 | 'last'; channels: number }>();
   for (const l of layers) specs.set(key(l), { tensor: l.node.input![0], axis: axisOf(l), channels: l.dims[l.inAxis] });
   const index = new Map([...specs.keys()].map((k, i) => [k, i]));
-  const r = await captureChannelStats(loaded, [...specs.values()], data, device, ctx, 'mean');
+  const r = await captureChannelMeans(loaded, [...specs.values()], data, device, ctx);
   if (!r) return layerInputStats(loaded, layers, data, device, false, ctx);
   const stats = new Map<PrunableLayer, LayerInputStats>();
   for (const l of layers) {

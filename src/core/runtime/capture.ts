@@ -119,14 +119,13 @@ export function withReductions(model: ModelProto, placements: Array<{ tensor: st
 }
 
 /**
- * Per-channel statistics of tensors, reduced in the graph so that only [channels] vectors leave
- * onnxruntime (a large external-data model then runs a segment at a time): the mean, or the largest
- * magnitude. `axis`: where the channels are: 1 (NCHW), 'last' (rows of features) or 0 (features × rows).
- * Float32 tensors only; undefined when onnxruntime refuses the variant.
+ * Per-channel means of tensors, reduced in the graph so that only [channels] vectors leave onnxruntime (a
+ * large external-data model then runs a segment at a time). `axis`: where the channels are: 1 (NCHW),
+ * 'last' (rows of features) or 0 (features × rows). Float32 tensors only; undefined when onnxruntime
+ * refuses the variant. (Channel extremes: captureMinMax's `channels`.)
  */
-export async function captureChannelStats(
+export async function captureChannelMeans(
   loaded: LoadedModel, specs: Array<{ tensor: string; axis: 0 | 1 | 'last'; channels: number }>, data: CalibrationData, device: DevicePreference, ctx: JobContext = {},
-  stat: 'mean' | 'absmax' = 'mean',
 ): Promise<{ values: Array<Float64Array | undefined>; provider: Provider; fallbackReason?: string } | undefined> {
   const opset = defaultOpset(loaded.model);
   const extra: TensorProto[] = [];
@@ -134,24 +133,16 @@ export async function captureChannelStats(
     // Flatten to [rows, C], [N, C, rest] or [C, rest], then reduce all but the channels.
     const [shape, axes] = sp.axis === 'last' ? [[-1, sp.channels], [0]] : sp.axis === 1 ? [[0, sp.channels, -1], [0, 2]] : [[sp.channels, -1], [1]];
     extra.push(int64Tensor(`quantlens_stat_shape_${i}`, shape));
-    const reduce = (op: string, out: string) => axesNode(opset, extra, op, out, `quantlens_stat_flat_${i}`, axes);
-    const nodes: NodeProto[] = [{ op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [sp.tensor, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] }];
-    // The largest magnitude from each channel's max and min: two reads of the tensor, where Abs would
-    // write a copy of it first; the rest works on [C] vectors.
-    if (stat === 'absmax') {
-      nodes.push(reduce('ReduceMax', `quantlens_stat_hi_${i}`), reduce('ReduceMin', `quantlens_stat_lo_${i}`),
-        { op_type: 'Neg', name: `quantlens_stat_neg_${i}`, input: [`quantlens_stat_lo_${i}`], output: [`quantlens_stat_neg_${i}`] },
-        { op_type: 'Max', name: `quantlens_stat_${i}`, input: [`quantlens_stat_hi_${i}`, `quantlens_stat_neg_${i}`], output: [`quantlens_stat_${i}`] });
-    } else nodes.push(reduce('ReduceMean', `quantlens_stat_${i}`));
-    return { tensor: sp.tensor, nodes };
+    const flat: NodeProto = { op_type: 'Reshape', name: `quantlens_stat_flat_${i}`, input: [sp.tensor, `quantlens_stat_shape_${i}`], output: [`quantlens_stat_flat_${i}`] };
+    return { tensor: sp.tensor, nodes: [flat, axesNode(opset, extra, 'ReduceMean', `quantlens_stat_${i}`, `quantlens_stat_flat_${i}`, axes)] };
   });
   const variant = withReductions(loaded.model, placements, extra);
   const acc: Array<Float64Array | undefined> = specs.map(() => undefined);
   let count = 0;
   try {
     // onnxruntime's 'basic' level (captureTensors' default), not 'all': with 'all' the inline and
-    // external-data copies of one model (weights prepacked or memory-mapped) reduced to maxima a few ulps
-    // apart, and a streamed quantization must write the same scales as an in-memory one.
+    // external-data copies of one model (weights prepacked or memory-mapped) reduced to values a few ulps
+    // apart, and a streamed pruning must write the same weights as an in-memory one.
     const run = await captureTensors(loaded, specs.map((_, i) => `quantlens_stat_${i}`), data, device, (out) => {
       count++;
       specs.forEach((sp, i) => {
@@ -159,11 +150,10 @@ export async function captureChannelStats(
         if (t?.type !== 'float32' || t.data.length !== sp.channels) return;
         const a = (acc[i] ??= new Float64Array(sp.channels));
         const d = t.data as Float32Array;
-        for (let c = 0; c < sp.channels; c++) a[c] = stat === 'mean' ? a[c] + d[c] : Math.max(a[c], d[c]);
+        for (let c = 0; c < sp.channels; c++) a[c] += d[c];
       });
     }, ctx, variant, true);
-    const values = stat === 'mean' ? acc.map((v) => v?.map((x) => x / Math.max(1, count))) : acc;
-    return { values, provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
+    return { values: acc.map((v) => v?.map((x) => x / Math.max(1, count))), provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
   } catch (e) {
     if (e instanceof CancelledError) throw e;
     return undefined;
