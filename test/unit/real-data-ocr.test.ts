@@ -53,21 +53,24 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     assert.ok(n >= Math.ceil(0.99 * floatExact), `${n} vs float ${floatExact}`);
   });
 
-  it('static INT8 with default options: more calibration lines never cost more than one line, and the report says what the text lost', async () => {
+  it('static INT8 with default options: more calibration lines never cost more than one line of agreement with float, and the report says what the text lost', async () => {
     const out16 = path.join(dir, 's16.onnx');
     const out64 = path.join(dir, 's64.onnx');
     const r16 = await quantizeModel(rec!, out16, { mode: 'static', calibration: calib16 });
     const r64 = await quantizeModel(rec!, out64, { mode: 'static', calibration: calib64 });
     const [n16, n64] = [await score(out16), await score(out64)];
-    console.log(`      static INT8 (defaults): 16 calibration lines ${n16}/48, 64 lines ${n64}/48 exact (float ${floatExact})`);
-    assert.ok(r16.quantized.length >= 20, `${r16.quantized.length} nodes quantized`);
-    assert.ok(r16.placement && r64.placement, 'the default (--objective latency) measured its placements');
-    assert.ok(n64 >= n16 - 1, `64 calibration lines read ${n64}, 16 read ${n16}`);
-    assert.ok(n16 >= 0.97 * floatExact && n64 >= 0.97 * floatExact, `${n16}, ${n64} vs float ${floatExact}`);
     // The headline of a [N, T, C] sequence output is the CTC text agreement (the lines read alike), not the
     // per-position top-1, which can hide a broken line.
-    const c = await compareModels(rec!, out64, { data: evalSet, samples: 48, latencyRuns: 1 });
-    const m = Object.values(c.outputs)[0];
+    const agreement = async (out: string) => Object.values((await compareModels(rec!, out, { data: evalSet, samples: 48, latencyRuns: 1 })).outputs)[0];
+    const [m16, m] = [await agreement(out16), await agreement(out64)];
+    console.log(`      static INT8 (defaults): 16 calibration lines ${n16}/48 exact, ${(m16.ctcAgreement! * 48).toFixed(0)}/48 read as float does; 64 lines ${n64}/48, ${(m.ctcAgreement! * 48).toFixed(0)}/48 (float ${floatExact} exact)`);
+    assert.ok(r16.quantized.length >= 20, `${r16.quantized.length} nodes quantized`);
+    assert.ok(r16.placement && r64.placement, 'the default (--objective latency) measured its placements');
+    // More data is judged by agreement with the float model, the quantizer's target: a line the float model
+    // misreads and a quantized copy reads right is luck (16 lines: 42 exact but 46 read as float does; 64
+    // lines: 40 exact, all 48 as float).
+    assert.ok(m.ctcAgreement! >= m16.ctcAgreement! - 1 / 48, `64 calibration lines agree with float on ${m.ctcAgreement! * 48} lines, 16 on ${m16.ctcAgreement! * 48}`);
+    assert.ok(n16 >= 0.97 * floatExact && n64 >= 0.97 * floatExact, `${n16}, ${n64} vs float ${floatExact}`);
     assert.equal(m.headline.metric, 'ctc');
     assert.equal(m.headline.value, m.ctcAgreement);
     assert.ok(m.ctcAgreement! >= 0.97, JSON.stringify(m));
