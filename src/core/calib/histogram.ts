@@ -216,32 +216,35 @@ function klDivergence(p: Float64Array, q: Float64Array): number {
  */
 export function mseRange(h: GrowingHistogram, levels = 255): ClipRange {
   const lo0 = Math.min(h.min, 0), hi0 = Math.max(h.max, 0);
-  let best: ClipRange = { lo: lo0, hi: hi0 };
-  let bestErr = Infinity;
+  const n = h.bins, w = h.width;
+  // Prefix sums of counts, count·centre and count·centre² (index b: bins before b): the bins wholly past
+  // an edge e add Σ count·((centre − e)² + width²/12), in constant time per candidate range.
+  const c0 = new Float64Array(n + 1), c1 = new Float64Array(n + 1), c2 = new Float64Array(n + 1);
+  for (let b = 0; b < n; b++) {
+    const m = h.counts[b], c = h.binCenter(b);
+    c0[b + 1] = c0[b] + m; c1[b + 1] = c1[b] + m * c; c2[b + 1] = c2[b] + m * c * c;
+  }
+  const past = (from: number, to: number, e: number) => (c2[to] - c2[from]) - 2 * e * (c1[to] - c1[from]) + (e * e + (w * w) / 12) * (c0[to] - c0[from]);
   // Mean of (x − e)² for x uniform on [a, b], all on one side of e.
   const meanSq = (a: number, b: number, e: number) => ((a - e) ** 2 + (a - e) * (b - e) + (b - e) ** 2) / 3;
+  const binOfEdge = (x: number) => Math.min(n - 1, Math.max(0, Math.floor((x - h.lo) / w)));
+  let best: ClipRange = { lo: lo0, hi: hi0 };
+  let bestErr = Infinity;
   for (let k = 1; k <= 100; k++) {
     const f = k / 100;
     const lo = lo0 * f, hi = hi0 * f;
     const rounding = ((hi - lo) / levels) ** 2 / 12;
-    let err = 0;
-    for (let b = 0; b < h.bins; b++) {
-      const n = h.counts[b];
-      if (!n) continue;
-      const left = h.lo + b * h.width, right = left + h.width;
-      let inside = n;
-      if (left < lo) {
-        const end = Math.min(right, lo), part = (n * (end - left)) / h.width;
-        err += part * meanSq(left, end, lo);
-        inside -= part;
-      }
-      if (right > hi) {
-        const start = Math.max(left, hi), part = (n * (right - start)) / h.width;
-        err += part * meanSq(start, right, hi);
-        inside -= part;
-      }
-      if (inside > 0) err += inside * rounding;
+    // The bins the edges fall in are split by hand; those wholly outside come from the sums.
+    const bl = binOfEdge(lo), bh = Math.max(bl, binOfEdge(hi));
+    let err = past(0, bl, lo) + past(bh + 1, n, hi), inside = c0[bh + 1] - c0[bl];
+    for (const b of bl === bh ? [bl] : [bl, bh]) {
+      const m = h.counts[b];
+      if (!m) continue;
+      const left = h.lo + b * w, right = left + w;
+      if (left < lo) { const end = Math.min(right, lo), part = (m * (end - left)) / w; err += part * meanSq(left, end, lo); inside -= part; }
+      if (right > hi) { const start = Math.max(left, hi), part = (m * (right - start)) / w; err += part * meanSq(start, right, hi); inside -= part; }
     }
+    if (inside > 0) err += inside * rounding;
     if (err < bestErr) { bestErr = err; best = { lo, hi }; }
   }
   return best;
