@@ -212,7 +212,7 @@ function klDivergence(p: Float64Array, q: Float64Array): number {
  * Each bin's values are taken as spread evenly over it, so a bin the range's edge cuts counts partly as
  * rounded (step²/12 each) and partly as clipped (their mean squared distance to the edge). Judged by its
  * centre, a bin of a million near-zero values flipped from clipped at no cost to rounded as the range
- * grew by 1%, and the choice followed the bin grid, not the data (PaddleOCR rec's HardSwish outputs).
+ * grew by 1%, and the choice followed the bin grid, not the data (PaddleOCR rec's scaled HardSwish outputs).
  */
 export function mseRange(h: GrowingHistogram, levels = 255): ClipRange {
   const lo0 = Math.min(h.min, 0), hi0 = Math.max(h.max, 0);
