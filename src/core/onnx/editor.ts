@@ -69,14 +69,13 @@ export class ModelEditor {
 
   /** Makes sure the model imports `domain` at `version` or later. */
   requireOpset(domain: string, version: number): void {
-    const imports = this.model.opset_import ?? [];
-    const found = imports.find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'));
-    if (!found) this.model.opset_import = [...imports, { domain, version }];
+    const found = opsetImport(this.model, domain);
+    if (!found) this.model.opset_import = [...(this.model.opset_import ?? []), { domain, version }];
     else if (Number(found.version) < version) found.version = version;
   }
 
   opset(domain = ''): number {
-    const o = (this.model.opset_import ?? []).find((x) => (x.domain ?? '') === domain || (domain === '' && x.domain === 'ai.onnx'));
+    const o = opsetImport(this.model, domain);
     return o ? Number(o.version) : 0;
   }
 
@@ -117,4 +116,9 @@ export class ModelEditor {
   view(): GraphView {
     return new GraphView(this.graph);
   }
+}
+
+/** The model's import of `domain` ('' and 'ai.onnx' both name the default one), to read or raise. */
+export function opsetImport(model: ModelProto, domain = ''): NonNullable<ModelProto['opset_import']>[number] | undefined {
+  return (model.opset_import ?? []).find((x) => (x.domain ?? '') === domain || (domain === '' && x.domain === 'ai.onnx'));
 }

@@ -1,7 +1,7 @@
 import { QuantLensError } from '../base/errors';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
 import { DataType } from './dtypes';
-import { ModelEditor } from './editor';
+import { ModelEditor, opsetImport } from './editor';
 import { AttributeType, type ModelProto, type NodeProto } from './proto';
 import { int64Tensor, readTensor } from './tensor';
 import { GraphView } from './graph';
@@ -36,8 +36,7 @@ const CAST_NAMES: Record<string, DataType> = {
  * undefined for a model at 7 or later.
  */
 export function upgradeLegacyOpset(model: ModelProto, file: string): { from: number; rewritten: number } | undefined {
-  const own = (model.opset_import ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
-  const from = Math.max(1, Number(own?.version ?? 0));
+  const from = Math.max(1, Number(opsetImport(model)?.version ?? 0));
   if (from >= OLDEST_RUNNABLE_OPSET) return undefined;
   // Only now: every model is loaded through here, and the editor indexes every name.
   const editor = new ModelEditor(model);
@@ -140,8 +139,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
     }
     graph.node = out;
   }
-  if (own) own.version = OLDEST_RUNNABLE_OPSET;
-  else model.opset_import = [...(model.opset_import ?? []), { domain: '', version: OLDEST_RUNNABLE_OPSET }];
+  editor.requireOpset('', OLDEST_RUNNABLE_OPSET);
   // IR 3 is the first that names opsets at all (IR 1-2 files carry none).
   if (Number(model.ir_version) < 3) model.ir_version = 3;
   return { from, rewritten };

@@ -13,6 +13,7 @@ import { withExtraOutputs } from './expose-outputs';
 import type { DevicePreference, Provider, SessionOptions } from './session';
 import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
+import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
 
 /**
@@ -85,7 +86,7 @@ export async function tensorTypes(loaded: LoadedModel, names: string[], device: 
 
 /** The model's default-domain opset (13 when it names none). */
 export function defaultOpset(model: ModelProto): number {
-  return Number((model.opset_import ?? []).find((x) => (x.domain ?? '') === '' || x.domain === 'ai.onnx')?.version ?? 13);
+  return Number(opsetImport(model)?.version ?? 13);
 }
 
 /**

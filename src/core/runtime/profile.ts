@@ -24,7 +24,8 @@ export async function profileOpTypes(model: string, feeds: Record<string, ort.Te
       await session.release();
     }
     // The largest: a file at opset 1-6 leaves the empty profile of the session onnxruntime refused.
-    const file = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort((a, b) => fs.statSync(path.join(dir, b)).size - fs.statSync(path.join(dir, a)).size)[0];
+    const sized = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => ({ f, size: fs.statSync(path.join(dir, f)).size }));
+    const file = sized.sort((a, b) => b.size - a.size)[0]?.f;
     if (!file) throw new Error('onnxruntime wrote no profile');
     type Event = { cat?: string; name?: string; dur?: number; args?: { op_name?: string } };
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Event[];
