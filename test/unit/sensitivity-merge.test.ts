@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type * as ort from 'onnxruntime-node';
 import { FIXTURES } from '../../src/core/fixtures';
 import { onnx, type ModelProto } from '../../src/core/onnx/proto';
 import { interleaveCopies, mergeSideBySide, reduceToNsr } from '../../src/core/sensitivity/merge';
+import { createSession } from '../../src/core/runtime/session';
 import { feedsFor, runOrt } from '../helpers/util';
 
 /**
@@ -29,6 +34,22 @@ function merged(): { model: ModelProto; baseCount: number; sums: ReturnType<type
   return { model, baseCount: g.node!.length, sums: reduceToNsr(model, compared) };
 }
 
+/** The nodes onnxruntime ran, in the order it ran them (its profiler's kernel events, one run, CPU). */
+async function executedOrder(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<string[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-order-'));
+  try {
+    const { session } = await createSession(model, { device: 'cpu', noQdqFusion: true, noMemPattern: true, profileFilePrefix: path.join(dir, 'p') });
+    await session.run(feeds);
+    session.endProfiling();
+    await session.release();
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'))!;
+    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string }>;
+    return events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time')).map((e) => e.name!.replace(/_kernel_time$/, ''));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('local sensitivity: the merged graph', () => {
   it('interleaved, each copy and its reduction follow their inputs at once; the order stays valid and the sums do not change', async () => {
     const appended = merged();
@@ -42,13 +63,15 @@ describe('local sensitivity: the merged graph', () => {
       for (const i of n.input ?? []) assert.ok(made.has(i), `${n.name} reads ${i} before it is made`);
       for (const o of n.output ?? []) made.add(o);
     }
-    // The first copy's reduction runs before the float graph's last node: not everything after the base.
-    const firstSum = nodes.findIndex((n) => n.output?.includes(interleaved.sums[0].err[0]));
-    const lastBase = nodes.findIndex((n) => n === appended.model.graph!.node![appended.baseCount - 1] || n.name === appended.model.graph!.node![appended.baseCount - 1].name);
-    assert.ok(firstSum >= 0 && firstSum < lastBase, `reduction at ${firstSum}, last float node at ${lastBase}`);
-    // onnxruntime computes the same scalars either way.
+    // onnxruntime, at full optimisation, reduces the first block's copy before it runs the second block:
+    // appended, it ran the float graph first and kept every activation a copy reads alive to the end.
     const feeds = feedsFor(interleaved.model.graph!);
     const enc = (m: ModelProto) => onnx.ModelProto.encode(m).finish();
+    const firstReduction = interleaved.sums[0].err[0].replace(/\/sum$/, '/ReduceSumSquare');
+    const where = (order: string[]) => ({ sum: order.indexOf(firstReduction), next: order.findIndex((n) => n.startsWith('/layers.1/')), of: order.length });
+    const [a0, i0] = [where(await executedOrder(enc(appended.model), feeds)), where(await executedOrder(enc(interleaved.model), feeds))];
+    assert.ok(a0.sum > a0.next && a0.next > 0, `premise: appended, the first reduction ran at ${a0.sum} of ${a0.of}, block 1 from ${a0.next}`);
+    assert.ok(i0.sum >= 0 && i0.sum < i0.next, `interleaved: the first reduction ran at ${i0.sum} of ${i0.of}, block 1 from ${i0.next}`);
     const [a, b] = [await runOrt(enc(appended.model), feeds), await runOrt(enc(interleaved.model), feeds)];
     for (const s of appended.sums) {
       for (const name of [s.sig, ...s.err]) {

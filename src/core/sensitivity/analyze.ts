@@ -24,6 +24,7 @@ import { rankLayers, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
 import { FLOAT_TYPES, isStoredWeight } from './stored-weight';
 import { interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
+import { weightErrorPart } from './weight-error';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
 import { jobKey, shareOf, type Shard } from '../cluster/shard';
@@ -54,7 +55,7 @@ export interface LayerSensitivity {
   /** Noise-to-signal ratio Σ(y−ŷ)²/Σy² caused by quantizing this layer alone: at the model's outputs (end-to-end) or the layer's own outputs (local). Higher is more sensitive. */
   sensitivity: number;
   sensitivityDb: number;
-  /** Share of that noise from the weights and from the activations (local method; they need not sum to 1). */
+  /** Local method, static mode: the share of the layer's own output noise from its weights and from its activations (they need not sum to 1). */
   split?: { weight: number; activation: number };
   /** End-to-end only: output NSR with every other layer quantized and this one float. */
   reverse?: number;
@@ -287,38 +288,54 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // One model holds the float graph and, beside it, each layer's stretch of graph (the region its error
     // crosses before joining the residual stream) quantized, reading the float values where the float graph
     // computes them; the noise at each region's end is summed inside onnxruntime. One run per sample, and
-    // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 1.8x one inference's, was 7.8x;
+    // no activation leaves onnxruntime (PaddleOCR det 320x640: peak memory 1.7x one inference's, was 7.8x;
     // `node out/bench/sensitivity-speed.js`).
     const regions = results.map((l) => downstreamRegion(loaded.model, new Set(l.nodes)));
     const producedBy = (l: { nodes: string[] }) => { const own = new Set(l.nodes); return (loaded.model.graph!.node ?? []).filter((n) => own.has(n.name ?? '')).flatMap((n) => n.output ?? []).filter(Boolean); };
     const layerOutputs = results.map(producedBy);
     const names = [...new Set([...regions.flatMap((r) => r.boundary), ...layerOutputs.flat()])];
-    const acc = results.map(() => ({ total: new NsrAccumulator(), weight: new NsrAccumulator() }));
+    // total: the quantized copy at its region's end; own/weight: the quantized and the weight-only copy at
+    // the layer's own outputs, whose ratio is the split.
+    const acc = results.map(() => ({ total: new NsrAccumulator(), own: new NsrAccumulator(), weight: new NsrAccumulator() }));
     const weightPlan = new Map([...prep.plan].map(([k, o]) => [k, { ...o, mode: 'weight' as const, bits: o.mode === 'weight' ? o.bits : 8 as const }]));
     const types = await tensorTypes(loaded, names, options.device);
     // A region that ends in no float tensor (a classifier's label and its ZipMap of probabilities): the
     // error is measured at the layer's own outputs instead.
     regions.forEach((r, l) => { if (!r.boundary.some((o) => types.get(o) === 'float32')) regions[l] = { nodes: new Set(), boundary: layerOutputs[l] }; });
     const parts: Array<{ prefix: string; model: ModelProto }> = [];
-    const compared: Array<{ layer: number; reference: string; copies: string[] }> = [];
-    const copies = options.mode === 'static' ? ['q', 'w'] : ['q'];
+    const compared: Array<{ layer: number; into: 'total' | 'own' | 'weight'; reference: string; copy: string; isError?: boolean }> = [];
+    const baseView = new GraphView(loaded.model.graph!);
+    const baseNode = new Map((loaded.model.graph!.node ?? []).map((n) => [n.name ?? '', n]));
+    const floatOnes = (names: string[]) => names.filter((o) => types.get(o) === 'float32'); // not shape arithmetic
     for (let l = 0; l < results.length; l++) {
-      const sub = layerSubModel(loaded.model, new Set([...results[l].nodes, ...regions[l].nodes]), regions[l].boundary);
-      const subLoaded = { ...loaded, model: sub.model };
       const own = new Set(results[l].nodes);
-      parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: subLoaded }, (n) => own.has(n))).model });
-      if (options.mode === 'static') parts.push({ prefix: `${l}w`, model: (await applyQuantization({ ...prep, loaded: subLoaded, plan: weightPlan }, (n) => own.has(n))).model });
-      for (const o of sub.outputs) {
-        if (types.get(o) !== 'float32') continue; // shape arithmetic reached by the region
-        compared.push({ layer: l, reference: o, copies: copies.map((c) => `${l}${c}/${o}`) });
+      const sub = layerSubModel(loaded.model, new Set([...own, ...regions[l].nodes]), regions[l].boundary);
+      parts.push({ prefix: `${l}q`, model: (await applyQuantization({ ...prep, loaded: { ...loaded, model: sub.model } }, (n) => own.has(n))).model });
+      for (const o of floatOnes(sub.outputs)) compared.push({ layer: l, into: 'total', reference: o, copy: `${l}q/${o}` });
+      if (options.mode !== 'static') continue;
+      // The weight-only copy runs the layer alone: the split is a ratio at the layer's outputs, where the
+      // quantized copy's values are at hand too, and carrying a second copy through the region doubled
+      // each sample's cost.
+      const mine = floatOnes(layerOutputs[l]);
+      if (!mine.length) continue;
+      const alone = layerSubModel(loaded.model, own, mine);
+      const weightOnly = (await applyQuantization({ ...prep, loaded: { ...loaded, model: alone.model }, plan: weightPlan }, (n) => own.has(n))).model;
+      const layerNode = baseNode.get(results[l].nodes[0]);
+      const floatWeight = results[l].nodes.length === 1 ? layerNode?.input?.[1] : undefined;
+      const direct = floatWeight && baseView.constant(floatWeight)?.data_type === DataType.FLOAT ? weightErrorPart(weightOnly, floatWeight) : undefined;
+      parts.push({ prefix: `${l}w`, model: direct ?? weightOnly });
+      for (const o of mine) {
+        compared.push({ layer: l, into: 'own', reference: o, copy: `${l}q/${o}` });
+        compared.push({ layer: l, into: 'weight', reference: o, copy: `${l}w/${o}`, ...(direct ? { isError: true } : {}) });
       }
     }
-    if (!compared.length) throw new QuantLensError(loaded.loc.file, 'has no float output near any layer to measure the noise at');
+    if (!compared.some((c) => c.into === 'total')) throw new QuantLensError(loaded.loc.file, 'has no float output near any layer to measure the noise at');
     const model = mergeSideBySide(loaded.model, parts);
-    const sums = reduceToNsr(model, compared);
+    // A layer whose region is itself compares the same copy twice: reduced once.
+    const pairs = [...new Map(compared.map((c) => [c.copy, { reference: c.reference, copies: [c.copy], ...(c.isError ? { errors: new Set([c.copy]) } : {}) }])).values()];
+    const sumOf = new Map(reduceToNsr(model, pairs).map((s, k) => [pairs[k].copies[0], { sig: s.sig, err: s.err[0] }]));
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
-    // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes; no
-    // arena, so memory holds the activations alive at once rather than the arena's high-water mark.
+    // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
     const inputsOf = (feeds: Record<string, ort.Tensor>) => Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k)));
     const samples = data.samples()[Symbol.iterator]();
@@ -331,7 +348,10 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // model keeps its own conv layouts and fusions. PaddleOCR det 320x640, 12 samples, three runs each,
     // alternated: each sample's run 311-407 ms against 443-608 ms at 'basic', layer NSRs within 0.1%, peak
     // RSS 331-338 MiB against 304-307 (DequantizeLinear of the copies' weights folded to float at load).
-    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'all', { noArena: true, noQdqFusion: true });
+    // The arena without a planned pattern (see noMemPattern): without an arena every activation was a
+    // fresh allocation, its pages faulted in again each run (det 320x640 on rendered pages, alternated:
+    // 210-248 ms per sample against 131-134 ms).
+    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'all', { noMemPattern: true, noQdqFusion: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
     try {
@@ -340,11 +360,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
         if (ctx.signal?.aborted) throw new CancelledError();
         const out = await merged.run(inputsOf(next.value));
         const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
-        for (const [k, c] of compared.entries()) {
-          const sig = scalarOf(sums[k].sig);
-          acc[c.layer].total.addSums(scalarOf(sums[k].err[0]), sig);
-          if (sums[k].err[1]) acc[c.layer].weight.addSums(scalarOf(sums[k].err[1]), sig);
-        }
+        for (const c of compared) { const s = sumOf.get(c.copy)!; acc[c.layer][c.into].addSums(scalarOf(s.err), scalarOf(s.sig)); }
         ctx.onProgress?.({ stage: 'sensitivity', fraction: ++i / data.count, message: `sample ${i}/${data.count}` });
       }
     } finally {
@@ -352,8 +368,8 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     }
     results.forEach((r, l) => {
       r.nsr = acc[l].total.value;
-      const w = options.mode === 'static' ? acc[l].weight.value : r.nsr;
-      r.split = { weight: r.nsr > 0 ? Math.min(1, w / r.nsr) : 0, activation: r.nsr > 0 ? Math.max(0, 1 - w / r.nsr) : 0 };
+      const [w, q] = options.mode === 'static' ? [acc[l].weight.value, acc[l].own.value] : [r.nsr, r.nsr];
+      r.split = { weight: q > 0 ? Math.min(1, w / q) : 0, activation: q > 0 ? Math.max(0, 1 - w / q) : 0 };
     });
   }
 

@@ -85,9 +85,9 @@ function ownBytes(t: TensorProto): TensorProto {
 /**
  * Sets the merged model's outputs to two scalars per compared tensor: Σ(y − ŷ)² for each copy ŷ and Σy²
  * of the float value y, which the base computes. Only scalars leave onnxruntime, so no activation is held
- * for the caller.
+ * for the caller. A copy listed in `errors` computes y − ŷ itself (see weightErrorPart): Σ of its squares.
  */
-export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: string; copies: string[] }>): Array<{ sig: string; err: string[] }> {
+export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: string; copies: string[]; errors?: Set<string> }>): Array<{ sig: string; err: string[] }> {
   const g = merged.graph!;
   const nodes = g.node!;
   const outputs: NonNullable<GraphProto['output']> = [];
@@ -105,6 +105,7 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
     let sig = signal.get(c.reference);
     if (!sig) signal.set(c.reference, (sig = sumOfSquares(c.reference, `nsr/${c.reference}/signal`)));
     const err = c.copies.map((copy) => {
+      if (c.errors?.has(copy)) return sumOfSquares(copy, `nsr/${copy}/error`);
       const d = `nsr/${copy}/diff`;
       nodes.push({ name: `${d}/Sub`, op_type: 'Sub', input: [copy, c.reference], output: [d] });
       return sumOfSquares(d, `nsr/${copy}/error`);
@@ -117,11 +118,14 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
 
 /**
  * Reorders the merged graph so every copy's node (and every reduction) comes right after the last node
- * that makes one of its inputs, instead of after the whole float graph. onnxruntime walks the graph from
- * its leaves in node order, so appended copies made it compute the whole float model first and keep every
- * float activation a copy reads alive to the end: memory of the float model's activations all at once.
- * Interleaved, each copy runs and is reduced to scalars while its inputs are fresh, and they are freed.
- * The first `baseCount` nodes are the float graph, in its own order.
+ * that makes one of its inputs, instead of after the whole float graph, and puts the reductions (the
+ * graph's leaves) last, in reverse. onnxruntime's default execution order is a depth-first walk from the
+ * leaves that takes the last leaf first: with the last layer's reduction first, it computed the whole
+ * float model before any copy and kept every float activation a copy reads alive to the end. Leaves in
+ * reverse, the walk takes the first layer's reduction first: each copy runs and is reduced to scalars
+ * while its inputs are fresh, and they are freed (PaddleOCR det 320x640: the merged run's resident memory
+ * 419 -> 269 MB, `node out/bench/sensitivity-speed.js`). The first `baseCount` nodes are the float graph,
+ * in its own order.
  */
 export function interleaveCopies(merged: ModelProto, baseCount: number): void {
   const g = merged.graph!;
@@ -157,5 +161,7 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
   // Anything still waiting reads a tensor nothing makes: keep it (onnxruntime names the problem).
   const placed = new Set(out);
   for (const n of side) if (!placed.has(n)) out.push(n);
-  g.node = out;
+  const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
+  const leaf = (n: NodeProto) => (n.output ?? []).some((o) => outputs.has(o));
+  g.node = [...out.filter((n) => !leaf(n)), ...out.filter(leaf).reverse()];
 }
