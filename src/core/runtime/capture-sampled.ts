@@ -7,7 +7,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
-import { defaultOpset, axesNode, withReductions } from './capture';
+import { defaultOpset, axesNode, statisticsInGraphOrder, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import type { DevicePreference, Provider } from './session';
 
@@ -129,17 +129,17 @@ export async function captureSampled(
 type Plan = { step: number; over: number };
 /** One tensor's share of a run: its extremes and size, and (float tensors only) its picks and tail. */
 type Read = { min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array; copied: number };
-interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
+export interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
 
 /**
  * The capture variant: beside each tensor's producer, its flattened copy's extremes, size, strided picks
  * and the values past the threshold. Packed, the strides and thresholds come in as two vectors and
- * everything goes out as six concatenated ones, because onnxruntime-node's cost per input and output
- * tensor outweighs the work on a small model (transformer fixture: 7 tensors per calibrated tensor per
- * run); unpacked, each is its own input and output.
+ * everything goes out as two (the sizes and tail lengths; each tensor's extremes, picks and tail values),
+ * because onnxruntime-node's cost per input and output tensor outweighs the work on a small model
+ * (transformer fixture: 7 tensors per calibrated tensor per run); unpacked, each is its own input and output.
  */
-function sampledVariant(model: ModelProto, names: string[], packed: boolean): SampledIO {
-  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), int64Tensor('quantlens_s_end', [Number.MAX_SAFE_INTEGER])];
+export function sampledVariant(model: ModelProto, names: string[], packed: boolean): SampledIO {
+  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0])];
   const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
   const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
   const opset = defaultOpset(model);
@@ -164,7 +164,8 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
       axesOf('ReduceMax', `quantlens_s_max_${i}`, hi, [0], packed ? 1 : 0),
       // Shape of a 1-D tensor: its size as a [1] vector, ready to concatenate.
       node('Shape', `quantlens_s_size_${i}`, [flat]),
-      node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', 'quantlens_s_end', 'quantlens_s_zero', stepOf(i)]),
+      // Up to its size (the end of it): the Shape is then in the values' walk, not left to hold the tensor.
+      node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', `quantlens_s_size_${i}`, 'quantlens_s_zero', stepOf(i)]),
       // A row passes when max(its max, −its min) does: any element type compares as float (onnxruntime drops
       // a float-to-float Cast).
       node('Cast', `quantlens_s_hif_${i}`, [hi], [intAttr('to', DataType.FLOAT)]),
@@ -176,32 +177,37 @@ function sampledVariant(model: ModelProto, names: string[], packed: boolean): Sa
       node('Reshape', `quantlens_s_tail_${i}`, [`quantlens_s_tailrows_${i}`, 'quantlens_s_flat']),
       node('Shape', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]),
     );
+    // Packed: the tensor's extremes, picks and tail values as one vector of its own type.
+    if (packed) nodes.push(node('Concat', `quantlens_s_vals_${i}`, [`quantlens_s_min_${i}`, `quantlens_s_max_${i}`, `quantlens_s_pick_${i}`, `quantlens_s_tail_${i}`], [intAttr('axis', 0)]));
     return { tensor: t, nodes };
   });
-  const variant = withReductions(model, placements, extra);
-  const g = variant.graph!;
+  const g = withReductions(model, placements, extra).graph!;
   const vector = (name: string, elem: number, n: number) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: n }] } } } });
-  const concat = (out: string, each: (i: number) => string): NodeProto => ({ op_type: 'Concat', name: out, input: names.map((_, i) => each(i)), output: [out], attribute: [intAttr('axis', 0)] });
-  const kinds = ['min', 'max', 'size', 'tailn', 'pick', 'tail'];
-  const fetch = packed ? kinds.map((k) => `quantlens_s_${k}s`) : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
+  const concat = (out: string, input: string[]): NodeProto => ({ op_type: 'Concat', name: out, input, output: [out], attribute: [intAttr('axis', 0)] });
+  const each = (kind: string) => names.map((_, i) => `quantlens_s_${kind}_${i}`);
+  const fetch = packed ? ['quantlens_s_counts', 'quantlens_s_values'] : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
   const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length)] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
-  const nodes = [...(g.node ?? []), ...(packed ? kinds.map((k) => concat(`quantlens_s_${k}s`, (i) => `quantlens_s_${k}_${i}`)) : [])];
-  const built = onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
+  // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), and each
+  // tensor's size and tail length, read while it ran, wait in the counts.
+  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn')]), concat('quantlens_s_values', each('vals'))] : [];
+  const nodes = [...statisticsInGraphOrder(g.node ?? []), ...gathered];
+  const built = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
   const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), [xs.length]);
   const float = (xs: number[]) => new ort.Tensor('float32', Float32Array.from(xs), [xs.length]);
   if (packed) {
     return {
       model: built, fetch,
       feeds: (p) => ({ quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)) }),
+      // counts: every size, then every tail's length; values: per tensor [min, max, picks, tail].
       read: (out, p) => {
-        const [mins, maxs, sizes, tails, picks, tailValues] = kinds.map((k) => out[`quantlens_s_${k}s`]);
-        const isFloat = picks.type === 'float32';
-        let at = 0, atTail = 0;
+        const counts = out.quantlens_s_counts.data, values = out.quantlens_s_values;
+        const isFloat = values.type === 'float32';
+        let at = 0;
         return names.map((_, k) => {
-          const size = Number(sizes.data[k]), n = Math.ceil(size / p[k].step), m = Number(tails.data[k]);
-          const r: Read = { min: Number(mins.data[k]), max: Number(maxs.data[k]), size, copied: m };
-          if (isFloat) { r.pick = (picks.data as Float32Array).subarray(at, at + n); r.tail = past((tailValues.data as Float32Array).subarray(atTail, atTail + m), p[k].over); }
-          at += n; atTail += m;
+          const size = Number(counts[k]), n = Math.ceil(size / p[k].step), m = Number(counts[names.length + k]);
+          const r: Read = { min: Number(values.data[at]), max: Number(values.data[at + 1]), size, copied: m };
+          if (isFloat) { const v = values.data as Float32Array; r.pick = v.subarray(at + 2, at + 2 + n); r.tail = past(v.subarray(at + 2 + n, at + 2 + n + m), p[k].over); }
+          at += 2 + n + m;
           return r;
         });
       },
