@@ -51,7 +51,8 @@ export async function captureTensors(
   if (next.done) return { provider: 'cpu', samples: 0, seconds: (performance.now() - t0) / 1000 };
   // Unplanned memory (see SessionOptions.noMemPattern): PaddleOCR det 320x640's MinMax pass, 16 samples,
   // 2.03-2.46 s planned against 1.64-2.03 s, and the quantize command's peak 412 MiB against 287-289 MiB.
-  const s = await pinnedVariantSession(withExtraOutputs(model, fetch), loaded, device, next.value, optimization, { noMemPattern: true });
+  // Run whole, a variant's statistics go in graph order (a segmented run needs them beside their producers).
+  const s = await pinnedVariantSession(inGraphOrder(withExtraOutputs(model, fetch)), loaded, device, next.value, optimization, { noMemPattern: true });
   try {
     let i = 0;
     for (; !next.done; next = samples.next()) {
@@ -302,4 +303,9 @@ export function statisticsInGraphOrder(nodes: NodeProto[]): NodeProto[] {
   }
   if (group) groups.push(group);
   return [...own, ...groups.reverse().flat()];
+}
+
+/** A variant whose statistics are each its own output, ordered by statisticsInGraphOrder. */
+function inGraphOrder(variant: ModelProto): ModelProto {
+  return onnx.ModelProto.create({ ...variant, graph: onnx.GraphProto.create({ ...variant.graph!, node: statisticsInGraphOrder(variant.graph!.node ?? []) }) });
 }
