@@ -177,8 +177,6 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
       node('Reshape', `quantlens_s_tail_${i}`, [`quantlens_s_tailrows_${i}`, 'quantlens_s_flat']),
       node('Shape', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]),
     );
-    // Packed: the tensor's extremes, picks and tail values as one vector of its own type.
-    if (packed) nodes.push(node('Concat', `quantlens_s_vals_${i}`, [`quantlens_s_min_${i}`, `quantlens_s_max_${i}`, `quantlens_s_pick_${i}`, `quantlens_s_tail_${i}`], [intAttr('axis', 0)]));
     return { tensor: t, nodes };
   });
   const g = withReductions(model, placements, extra).graph!;
@@ -189,7 +187,8 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
   const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length)] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
   // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), and each
   // tensor's size and tail length, read while it ran, wait in the counts.
-  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn')]), concat('quantlens_s_values', each('vals'))] : [];
+  const values = names.flatMap((_, i) => ['min', 'max', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
+  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn')]), concat('quantlens_s_values', values)] : [];
   const nodes = [...statisticsInGraphOrder(g.node ?? []), ...gathered];
   const built = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
   const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), [xs.length]);

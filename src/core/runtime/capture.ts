@@ -234,7 +234,7 @@ export async function captureMinMax(
     for (const n of derived.keys()) { const r = rangeOf(n); if (r) ranges.set(n, r); }
     return { ranges, channels: perChannel, ...run };
   };
-  const packable = loaded.externalBytes <= verifySegmentBytes();
+  const packable = loaded.externalBytes <= verifySegmentBytes() && names.length + channels.length > 0;
   for (const packed of packable ? [true, false] : [false]) {
     try {
       return await attempt(packed);
