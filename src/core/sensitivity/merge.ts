@@ -123,9 +123,9 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
  * leaves that takes the last leaf first: with the last layer's reduction first, it computed the whole
  * float model before any copy and kept every float activation a copy reads alive to the end. Leaves in
  * reverse, the walk takes the first layer's reduction first: each copy runs and is reduced to scalars
- * while its inputs are fresh, and they are freed (PaddleOCR det 320x640: the merged run's resident memory
- * 419 -> 269 MB, `node out/bench/sensitivity-speed.js`). The first `baseCount` nodes are the float graph,
- * in its own order.
+ * while its inputs are fresh, and they are freed (PaddleOCR det 320x640, 4 samples: resident memory after
+ * the merged runs 419 -> 269 MB; the command's peak is now calibration's). The first `baseCount` nodes are
+ * the float graph, in its own order.
  */
 export function interleaveCopies(merged: ModelProto, baseCount: number): void {
   const g = merged.graph!;

@@ -7,9 +7,9 @@ const LINEAR_IN_WEIGHT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 /**
  * A weight-only copy of a one-node layer rewritten to compute its error directly: the node reads
  * DequantizeLinear(weight) − weight and no bias, so its output is ŷ − y. onnxruntime folds the
- * difference at load; no float reference is needed, so the copy is reduced as soon as it runs instead of
- * being held until the float graph reaches the layer, and no subtraction runs. `floatWeight` is the
- * float model's initializer the layer reads. Undefined when the copy is not that shape (a packed
+ * difference at load; the comparison then needs no subtraction and does not read the float output (nor
+ * the layout conversion of it that reading forces). `floatWeight` is the float model's initializer the
+ * layer reads. Undefined when the copy is not that shape (a packed
  * MatMulNBits, several nodes, a weight made by other nodes): compare it with the float output instead.
  */
 export function weightErrorPart(part: ModelProto, floatWeight: string): ModelProto | undefined {
