@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphProto } from '../../src/core/onnx/proto';
 import { randomFeeds } from '../../src/core/calib/random-feeds';
-import { createSession } from '../../src/core/runtime/session';
+import { profiledKernels } from '../../src/core/runtime/profile';
 
 /** |a - b| <= atol + rtol * |b| elementwise, with the worst offender in the message. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-6, rtol = 1e-5, what = 'values'): void {
@@ -52,18 +52,17 @@ export function thirdPartyModel(rel: string): string | undefined {
   return fs.existsSync(file) ? file : undefined;
 }
 
-/** The nodes onnxruntime ran, in the order it ran them (its profiler's kernel events, one run, CPU). */
+/** The nodes onnxruntime ran, in the order it ran them (one profiled run after a warm-up, CPU). */
 export async function executedOrder(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<string[]> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-order-'));
-  try {
-    const { session } = await createSession(model, { device: 'cpu', noQdqFusion: true, noMemPattern: true, profileFilePrefix: path.join(dir, 'p') });
-    await session.run(feeds);
-    session.endProfiling();
-    await session.release();
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'))!;
-    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Array<{ cat?: string; name?: string }>;
-    return events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time')).map((e) => e.name!.replace(/_kernel_time$/, ''));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return (await profiledKernels(model, feeds, 1, { noQdqFusion: true, noMemPattern: true })).map((k) => k.node);
+}
+
+/**
+ * Asserts that each of `nodes` ran before the last third of the model's own kernels (those not named
+ * quantlens_*): a variant's statistics run as the graph makes their tensors, not after the whole graph.
+ */
+export function ranBeforeLastThird(order: string[], nodes: string[]): void {
+  const model = order.filter((n) => !n.startsWith('quantlens_'));
+  const lastThird = order.indexOf(model[Math.floor((2 / 3) * model.length)]);
+  for (const n of nodes) assert.ok(order.indexOf(n) >= 0 && order.indexOf(n) < lastThird, `${n} ran at ${order.indexOf(n)} of ${order.length}; the model's last third starts at ${lastThird}`);
 }

@@ -8,7 +8,7 @@ import { QuantPolicy } from '../../src/core/quant/policy';
 import { modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
 import * as ort from 'onnxruntime-node';
 import { captureMinMax, captureTensors, minMaxVariant } from '../../src/core/runtime/capture';
-import { executedOrder, thirdPartyModel, tmpDir } from '../helpers/util';
+import { executedOrder, ranBeforeLastThird, thirdPartyModel, tmpDir } from '../helpers/util';
 import { IR_FOR_OPSET, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { floatAttr, intAttr } from '../../src/core/onnx/attributes';
@@ -82,10 +82,7 @@ describe('MinMax calibration and smoothing in one pass', function () {
     const order = await executedOrder(onnx.ModelProto.encode(variant).finish(), { x: new ort.Tensor('float32', new Float32Array(3 * 96 * 96).fill(0.5), [1, 3, 96, 96]) });
     // The first conv's reductions run before the graph's last third; with the last tensor's first they
     // ran after every node of the model, which held every activation to the end.
-    const at = (name: string) => order.indexOf(name);
-    const model = order.filter((n) => !n.startsWith('quantlens_'));
-    const lastThird = order.indexOf(model[Math.floor((2 / 3) * model.length)]);
-    for (const r of ['quantlens_min_0', 'quantlens_max_0', 'quantlens_cmin_0', 'quantlens_cmax_0']) assert.ok(at(r) >= 0 && at(r) < lastThird, `${r} ran at ${at(r)} of ${order.length}; the model's last third starts at ${lastThird}`);
+    ranBeforeLastThird(order, ['quantlens_min_0', 'quantlens_max_0', 'quantlens_cmin_0', 'quantlens_cmax_0']);
   });
 
   // h = X·W, then non-decreasing ops of h (their extremes follow from h's) and two that are not: a

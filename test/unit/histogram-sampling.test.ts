@@ -7,7 +7,7 @@ import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { captureSampled, sampledVariant, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { FIXTURES } from '../../src/core/fixtures';
-import { executedOrder, thirdPartyModel, tmpDir } from '../helpers/util';
+import { executedOrder, ranBeforeLastThird, thirdPartyModel, tmpDir } from '../helpers/util';
 import { vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { onnx } from '../../src/core/onnx/proto';
@@ -32,9 +32,7 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     const order = await executedOrder(onnx.ModelProto.encode(io.model).finish(), { x, ...io.feeds(names.map(() => ({ step: 7, over: 1 }))) });
     // The first conv's picks, row extremes and tail rows come before the model's last third; with the
     // last tensor's first and six gathered vectors, they ran after every node of the model.
-    const model = order.filter((n) => !n.startsWith('quantlens_'));
-    const lastThird = order.indexOf(model[Math.floor((2 / 3) * model.length)]);
-    for (const r of ['quantlens_s_pick_0', 'quantlens_s_rowhi_0', 'quantlens_s_tailrows_0', 'quantlens_s_size_0']) assert.ok(order.indexOf(r) >= 0 && order.indexOf(r) < lastThird, `${r} ran at ${order.indexOf(r)} of ${order.length}; the model's last third starts at ${lastThird}`);
+    ranBeforeLastThird(order, ['quantlens_s_pick_0', 'quantlens_s_rowhi_0', 'quantlens_s_tailrows_0', 'quantlens_s_size_0']);
   });
 
   it('strides are primes that divide no dimension, so the picks reach every channel', () => {

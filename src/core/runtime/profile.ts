@@ -3,18 +3,21 @@ import os from 'node:os';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import type { OpTimeProfile } from '../eval/op-time';
-import { createSession, tensorOutputNames } from './session';
+import { createSession, tensorOutputNames, type SessionOptions } from './session';
+
+/** One kernel run as onnxruntime's profiler records it. */
+export interface KernelEvent { node: string; op: string; us: number }
 
 /**
- * Runs `model` `runs` times on `feeds` with onnxruntime's profiler on (CPU) and sums its kernel times per
- * operator type. The names are those of the kernels that ran, after fusion: a Q/DQ pair that did not fuse
- * shows up as QuantizeLinear/DequantizeLinear time, a fused one as QLinearConv, QGemm or the like.
+ * Runs `model` once to warm up, then `runs` times, on `feeds` with onnxruntime's profiler on (CPU), and
+ * gives the kernels of those runs in the order they ran (the warm-up's are dropped). Names are those of
+ * the kernels that ran, after fusion.
  */
-export async function profileOpTypes(model: string, feeds: Record<string, ort.Tensor>, runs = 5): Promise<OpTimeProfile> {
+export async function profiledKernels(model: string | Uint8Array, feeds: Record<string, ort.Tensor>, runs = 5, opts: Pick<SessionOptions, 'noQdqFusion' | 'noMemPattern'> = {}): Promise<KernelEvent[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-profile-'));
   try {
     // Through createSession: its quiet logging, and a file at opset 1-6 read at opset 7.
-    const { session } = await createSession(model, { device: 'cpu', profileFilePrefix: path.join(dir, 'p') });
+    const { session } = await createSession(model, { ...opts, device: 'cpu', profileFilePrefix: path.join(dir, 'p') });
     try {
       const fetch = tensorOutputNames(session);
       await session.run(feeds, fetch); // warm-up: first-run allocations; its events are dropped below
@@ -31,16 +34,24 @@ export async function profileOpTypes(model: string, feeds: Record<string, ort.Te
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Event[];
     // Kernel events in run order: skip the warm-up run's share (the first 1/(runs+1) of them).
     const kernels = events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time') && e.args?.op_name);
-    const perRun = kernels.length / (runs + 1);
-    const by = new Map<string, { us: number; nodes: Set<string> }>();
-    for (const e of kernels.slice(Math.round(perRun))) {
-      const k = by.get(e.args!.op_name!) ?? by.set(e.args!.op_name!, { us: 0, nodes: new Set() }).get(e.args!.op_name!)!;
-      k.us += e.dur ?? 0;
-      k.nodes.add(e.name!);
-    }
-    const byOpType = [...by].map(([op, v]) => ({ op, ms: v.us / 1000 / runs, nodes: v.nodes.size })).sort((a, b) => b.ms - a.ms);
-    return { runs, totalMs: byOpType.reduce((a, b) => a + b.ms, 0), byOpType };
+    return kernels.slice(Math.round(kernels.length / (runs + 1))).map((e) => ({ node: e.name!.slice(0, -'_kernel_time'.length), op: e.args!.op_name!, us: e.dur ?? 0 }));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Sums `model`'s kernel times per operator type over `runs` profiled runs (see profiledKernels): a Q/DQ
+ * pair that did not fuse shows up as QuantizeLinear/DequantizeLinear time, a fused one as QLinearConv,
+ * QGemm or the like.
+ */
+export async function profileOpTypes(model: string, feeds: Record<string, ort.Tensor>, runs = 5): Promise<OpTimeProfile> {
+  const by = new Map<string, { us: number; nodes: Set<string> }>();
+  for (const e of await profiledKernels(model, feeds, runs)) {
+    const k = by.get(e.op) ?? by.set(e.op, { us: 0, nodes: new Set() }).get(e.op)!;
+    k.us += e.us;
+    k.nodes.add(e.node);
+  }
+  const byOpType = [...by].map(([op, v]) => ({ op, ms: v.us / 1000 / runs, nodes: v.nodes.size })).sort((a, b) => b.ms - a.ms);
+  return { runs, totalMs: byOpType.reduce((a, b) => a + b.ms, 0), byOpType };
 }

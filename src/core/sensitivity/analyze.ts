@@ -306,7 +306,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const compared: Array<{ layer: number; into: 'total' | 'own' | 'weight'; reference: string; copy: string; isError?: boolean }> = [];
     const baseView = new GraphView(loaded.model.graph!);
     const baseNode = new Map((loaded.model.graph!.node ?? []).map((n) => [n.name ?? '', n]));
-    const floatOnes = (names: string[]) => names.filter((o) => types.get(o) === 'float32'); // not shape arithmetic
+    const floatOnes = (tensors: string[]) => tensors.filter((o) => types.get(o) === 'float32'); // not shape arithmetic
     for (let l = 0; l < results.length; l++) {
       const own = new Set(results[l].nodes);
       const sub = layerSubModel(loaded.model, new Set([...own, ...regions[l].nodes]), regions[l].boundary);
