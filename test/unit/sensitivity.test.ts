@@ -92,6 +92,18 @@ describe('sensitivity analysis', function () {
     for (const l of [...weights.layers, ...base.layers]) assert.ok(l.split!.weight >= 0 && l.split!.activation >= 0 && l.split!.weight + l.split!.activation <= 1 + 1e-9, `${l.name}: ${JSON.stringify(l.split)}`);
   });
 
+  it('static local split on the first --split-samples samples: the sensitivity is the same as with every sample, the split close to it', async () => {
+    const f = save(FIXTURES.transformer.build(), 'split-samples');
+    const opts = { mode: 'static', calibration: 'random:8', method: 'local', output: null } as const;
+    const [every, first] = [await analyzeSensitivity(f, { ...opts, splitSamples: 0 }), await analyzeSensitivity(f, opts)];
+    assert.equal(every.splitSamples, 8);
+    assert.equal(first.splitSamples, 4);
+    assert.deepEqual(first.layers.map((l) => [l.name, l.sensitivity]), every.layers.map((l) => [l.name, l.sensitivity]));
+    const gaps = first.layers.map((l, i) => Math.abs(l.split!.weight - every.layers[i].split!.weight));
+    // Four samples of eight: not the same numbers (the split's copies ran on fewer samples), close ones.
+    assert.ok(gaps.some((g) => g > 0) && Math.max(...gaps) < 0.1, `split gaps ${gaps.map((g) => g.toFixed(3)).join(' ')}`);
+  });
+
   it('writes <model>.sensitivity.json with layers and a module tree; the CLI prints the same as JSON', async () => {
     const f = save(FIXTURES['tiny-vlm'].build(), 'vlm');
     let stdout = '';

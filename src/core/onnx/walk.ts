@@ -45,3 +45,21 @@ export function* walkTensors(graph: GraphProto): Generator<StoredTensor> {
     }
   }
 }
+
+/**
+ * The outer-scope values a node's subgraphs (If/Loop/Scan bodies, any depth) read: names their nodes take
+ * that nothing inside defines (a node output, an initializer or a graph input of that body or of a body
+ * enclosing it). onnxruntime makes the node wait for these like for its inputs.
+ */
+export function capturedValues(node: NodeProto): string[] {
+  const out = new Set<string>();
+  const visit = (g: GraphProto, outer: ReadonlySet<string>) => {
+    const defined = new Set<string>([...outer, ...(g.input ?? []).map((v) => v.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.node ?? []).flatMap((n) => n.output ?? [])]);
+    for (const n of g.node ?? []) {
+      for (const i of n.input ?? []) if (i && !defined.has(i)) out.add(i);
+      for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) visit(sub, defined);
+    }
+  };
+  for (const a of node.attribute ?? []) for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) visit(g, new Set());
+  return [...out];
+}

@@ -1,6 +1,6 @@
 import { DataTypeMap, rawByteLength } from '../onnx/dtypes';
 import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto';
-import { walkGraphs } from '../onnx/walk';
+import { capturedValues } from '../onnx/walk';
 
 /**
  * Runs of large external-data models (verification, shape probes, MinMax calibration) take a segment of
@@ -30,15 +30,7 @@ const tensorBytes = (t: TensorProto) => {
 };
 
 /** Every value a node reads, including outer-scope values its subgraphs (If/Loop/Scan bodies) capture. */
-function reads(node: NodeProto): string[] {
-  const names = [...(node.input ?? [])];
-  for (const a of node.attribute ?? []) {
-    for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
-      for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) names.push(...(n.input ?? []));
-    }
-  }
-  return names.filter((n) => n !== '');
-}
+const reads = (node: NodeProto): string[] => [...(node.input ?? []).filter((n) => n !== ''), ...capturedValues(node)];
 
 /**
  * Cuts a topologically ordered graph into consecutive segments holding at most `budgetBytes` of weights

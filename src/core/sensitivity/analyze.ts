@@ -1,4 +1,4 @@
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import fs from 'node:fs';
 import { QuantLensError, CancelledError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
@@ -23,7 +23,8 @@ import { layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
 import { FLOAT_TYPES, isStoredWeight } from './stored-weight';
-import { interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
+import { gateOutputs, interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
+import { SPLIT_SAMPLES } from './split';
 import { weightErrorPart } from './weight-error';
 import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
@@ -44,6 +45,8 @@ export interface SensitivityOptions extends Partial<QuantizeOptions> {
   part?: string;
   /** A report of an earlier run of this model whose per-layer `seconds` split the layers between shards. */
   costs?: string;
+  /** Local, static: samples the split is measured on (default SPLIT_SAMPLES; 0: every one). */
+  splitSamples?: number;
 }
 
 /** One layer (module path) of the report. See docs/sensitivity-schema.md. */
@@ -75,6 +78,8 @@ export interface SensitivityReport {
   device: Provider;
   fallbackReason?: string;
   samples: number;
+  /** Local, static: the first this many samples measured each layer's split. */
+  splitSamples?: number;
   data: string;
   warning?: string;
   /** Output NSR with every planned layer quantized (end-to-end), for scale. */
@@ -121,6 +126,9 @@ export function layersOf(prep: PreparedQuantization): Array<{ name: string; opTy
   return [...groups.values()];
 }
 
+/** The merged graph's bool input that runs the split's copies (see gateOutputs). */
+const SPLIT_INPUT = 'quantlens_split';
+
 // LSTM and the fused Attention and EmbedLayerNormalization carry weights too (dynamic mode quantizes them).
 const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'GRU', 'RNN', 'Attention', 'EmbedLayerNormalization']);
 
@@ -155,7 +163,7 @@ function parametersOf(loaded: LoadedModel, nodes: Set<string>): number {
 export async function analyzeSensitivity(modelPath: string, opts: SensitivityOptions = {}, ctx: JobContext = {}): Promise<SensitivityReport> {
   const t0 = performance.now();
   const method = opts.method ?? 'local';
-  const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs']);
+  const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs', 'splitSamples']);
   const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && !own.has(k))) };
   if (!options.calibration) throw new QuantLensError(undefined, 'sensitivity needs --calibration DIR (or random:N for seeded random data)', 'usage');
   if (method !== 'local' && method !== 'end-to-end') throw new QuantLensError(undefined, `--method must be local or end-to-end, not '${method}'`, 'usage');
@@ -176,7 +184,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const out = part ?? target;
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
   // The whole-model reference (every layer quantized) is measured once, by the first shard.
-  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1);
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1, opts.splitSamples);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
@@ -198,7 +206,8 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const ranked = rankLayers(unranked);
   const report: SensitivityReport = {
     model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
-    device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count, data: data.source, ...(data.warning ? { warning: data.warning } : {}),
+    device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count,
+    ...(method === 'local' && options.mode === 'static' ? { splitSamples: Math.min(data.count, (opts.splitSamples ?? SPLIT_SAMPLES) || data.count) } : {}), data: data.source, ...(data.warning ? { warning: data.warning } : {}),
     ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
     layers: ranked.layers, tree: ranked.tree, skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
     ...(shard && part ? { shard: { ...shard, part } } : {}),
@@ -224,7 +233,7 @@ export interface MeasuredLayer {
 }
 
 /** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
-export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number, measureAll = true): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number, measureAll = true, splitSamples = SPLIT_SAMPLES): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
   const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
@@ -334,10 +343,16 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // A layer whose region is itself compares the same copy twice: reduced once.
     const pairs = [...new Map(compared.map((c) => [c.copy, { reference: c.reference, copies: [c.copy], ...(c.isError ? { errors: new Set([c.copy]) } : {}) }])).values()];
     const sumOf = new Map(reduceToNsr(model, pairs).map((s, k) => [pairs[k].copies[0], { sig: s.sig, err: s.err[0] }]));
+    // The split's copies and comparisons run on the first SPLIT_SAMPLES samples only (see gateOutputs): a
+    // ratio, it settles within a few samples, and they cost a fifth of each sample's run (PaddleOCR det
+    // 320x640 on rendered pages, scratch profile: 19 ms of 125 for the weight-only copies alone).
+    const always = new Set(compared.filter((c) => c.into === 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]));
+    const splitOnly = new Set(compared.filter((c) => c.into !== 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]).filter((o) => !always.has(o)));
+    if (splitSamples && data.count > splitSamples) gateOutputs(model, splitOnly, SPLIT_INPUT); // else every sample measures it
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
     // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
-    const inputsOf = (feeds: Record<string, ort.Tensor>) => Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k)));
+    const inputsOf = (feeds: Record<string, ort.Tensor>, split: boolean) => ({ ...Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))), ...(wanted.has(SPLIT_INPUT) ? { [SPLIT_INPUT]: new ort.Tensor('bool', [split], []) } : {}) });
     const samples = data.samples()[Symbol.iterator]();
     let next = samples.next();
     if (next.done) throw new QuantLensError(data.source, 'gave no samples');
@@ -351,17 +366,23 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // The arena without a planned pattern (see noMemPattern): without an arena every activation was a
     // fresh allocation, its pages faulted in again each run (det 320x640 on rendered pages, alternated:
     // 210-248 ms per sample against 131-134 ms).
-    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value), 'all', { noMemPattern: true, noQdqFusion: true });
+    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value, true), 'all', { noMemPattern: true, noQdqFusion: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
     try {
       let i = 0;
       for (; !next.done; next = samples.next()) {
         if (ctx.signal?.aborted) throw new CancelledError();
-        const out = await merged.run(inputsOf(next.value));
+        const split = !splitSamples || i < splitSamples;
+        const out = await merged.run(inputsOf(next.value, split));
         const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
-        for (const c of compared) { const s = sumOf.get(c.copy)!; acc[c.layer][c.into].addSums(scalarOf(s.err), scalarOf(s.sig)); }
-        ctx.onProgress?.({ stage: 'sensitivity', fraction: ++i / data.count, message: `sample ${i}/${data.count}` });
+        for (const c of compared) {
+          if (c.into !== 'total' && !split) continue;
+          const s = sumOf.get(c.copy)!;
+          acc[c.layer][c.into].addSums(scalarOf(s.err), scalarOf(s.sig));
+        }
+        i++; // not inside the optional call: without a listener it would never count
+        ctx.onProgress?.({ stage: 'sensitivity', fraction: i / data.count, message: `sample ${i}/${data.count}` });
       }
     } finally {
       await merged.release();

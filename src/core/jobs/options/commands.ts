@@ -1,5 +1,6 @@
 import { HEADLINE_METRICS } from '../../eval/metrics';
 import { DEFAULT_QUANTIZE_OPTIONS } from '../../quant/options';
+import { SPLIT_SAMPLES } from '../../sensitivity/split';
 import { FIXTURE_NAMES } from '../../fixtures';
 import type { JobKind, JobRequests } from '../requests';
 import { commonOptions } from './common';
@@ -50,7 +51,7 @@ const sc = commonOptions<JobRequests['sensitivity']>();
 const SENSITIVITY: CommandSpec = {
   command: 'sensitivity', job: 'sensitivity', positionals: [{ name: 'MODEL', target: 'model' }],
   summary: ['per-layer sensitivity, written to MODEL.sensitivity.json; end-to-end runs variants in N worker threads'],
-  defaults: { options: { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', method: 'local' } },
+  defaults: { options: { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', method: 'local', splitSamples: SPLIT_SAMPLES } },
   options: [
     sc.calibration('options.calibration'),
     { flag: 'method', kind: 'choice', target: 'options.method', help: 'where the noise is measured', choices: { local: 'at each layer\'s own outputs (one pass)', 'end-to-end': 'at the model\'s outputs, one variant per layer' } },
@@ -61,6 +62,7 @@ const SENSITIVITY: CommandSpec = {
     sc.samples('options.maxSamples', 'use at most N calibration samples'),
     sc.exclude('options.exclude'),
     { flag: 'workers', kind: 'number', range: { min: 1, max: 64, whole: true }, target: 'options.workers', metavar: 'N', help: 'worker threads (default: cores, at most 4)', applies: (v) => v.method !== 'end-to-end' && 'applies to --method end-to-end only' },
+    { flag: 'split-samples', kind: 'number', range: { min: 0, whole: true }, target: 'options.splitSamples', metavar: 'N', help: 'samples each layer\'s weights-vs-activations split is measured on (0: every one; the sensitivity uses them all)', applies: (v) => (v.method === 'end-to-end' || (v.mode ?? 'static') !== 'static') && 'applies to --method local in static mode only' },
     sc.output('options.output', 'FILE', 'the report (default MODEL.sensitivity.json)'),
     sc.shard('options.shard', 'layers'),
     sc.part('options.part'),
