@@ -1,6 +1,6 @@
 // INT8 latency ÷ float latency in onnxruntime (CPU, batch 1), measured side by side in one process with
 // interleaved runs: static INT8 with the defaults (--objective latency picks the placement), weight INT8
-// and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18 and MobileNetV3-small (exported by
+// and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18, MobileNetV3-small and Swin-T (exported by
 // Debian's python3-torch when present; random init, which changes nothing about speed) and the transformer
 // fixture. PaddleOCR det and rec calibrate on pages and lines rendered by Chromium and are timed on one of
 // them (their real input sizes); the others on seeded random data (fidelity on real data is what
@@ -33,10 +33,12 @@ for i, t in enumerate(h.graph.initializer):
     if a.dtype == np.float32: h.graph.initializer[i].CopyFrom(numpy_helper.from_array(a.astype(np.float16), t.name))
 for v in list(h.graph.input) + list(h.graph.output) + list(h.graph.value_info):
     if v.type.tensor_type.elem_type == TensorProto.FLOAT: v.type.tensor_type.elem_type = TensorProto.FLOAT16
-onnx.save(h, "${dir}/resnet18_fp16.onnx")`;
+onnx.save(h, "${dir}/resnet18_fp16.onnx")
+# A vision transformer: Linear layers on token sequences (MatMul + bias Add), LayerNorm, GELU.
+torch.onnx.export(torchvision.models.swin_t().eval(), torch.randn(1, 3, 224, 224), "${dir}/swin_t.onnx", opset_version=14, input_names=["input"], output_names=["logits"])`;
   try {
     execFileSync('/usr/bin/python3', ['-c', script], { stdio: 'ignore' });
-    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')], ['torchvision ResNet-18 in float16 (÷ its float16 latency)', path.join(dir, 'resnet18_fp16.onnx')]];
+    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')], ['torchvision ResNet-18 in float16 (÷ its float16 latency)', path.join(dir, 'resnet18_fp16.onnx')], ['torchvision Swin-T', path.join(dir, 'swin_t.onnx')]];
   } catch {
     console.log('torchvision exports: skipped (no python3-torch/torchvision)');
     return [];

@@ -11,6 +11,8 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel, type QuantizeReport } from '../../src/core/jobs/quantize-model';
 import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
+import { openCalibration } from '../../src/core/calib/data';
+import { profiledKernels } from '../../src/core/runtime/profile';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { ModelEditor } from '../../src/core/onnx/editor';
 import { summarizeModel } from '../../src/core/inspect';
@@ -475,6 +477,29 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     for (const n of ['left', 'batched']) assert.match(how.get(n) ?? '', /int8 .*per-tensor weight/, `${n}: ${how.get(n)}`);
     assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
   });
+
+  for (const dims of [[1, 16, 64], ['n', 16, 64]]) {
+    const fixed = dims[0] === 1;
+    it(`MatMul + bias Add read by float ops (a Linear on a sequence, then GELU), static, x ${dims.join('x')}: ${fixed ? 'the bias is int32, so onnxruntime runs an integer Gemm, not a float one that dequantizes its weight every run' : 'onnxruntime makes no Gemm of it (x\'s size unknown at load), so the bias stays float'}`, async () => {
+      const m = model([
+        { name: '/fc1/MatMul', op_type: 'MatMul', input: ['x', 'fc1.weight'], output: ['h'] },
+        { name: '/fc1/Add', op_type: 'Add', input: ['fc1.bias', 'h'], output: ['hb'] },
+        { name: '/act/Erf', op_type: 'Erf', input: ['hb'], output: ['e'] },
+        { name: '/fc2/MatMul', op_type: 'MatMul', input: ['e', 'fc2.weight'], output: ['y'] },
+      ], [t('fc1.weight', [64, 128], 71, 0.2), t('fc1.bias', [128], 72, 0.1), t('fc2.weight', [128, 32], 73, 0.2)], [vi('x', 1, dims)], [vi('y', 1, [dims[0], 16, 32])]);
+      const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
+      const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+      assert.equal(/int32 bias/.test(report.nodes.find((d) => d.node === '/fc1/MatMul')?.how ?? ''), fixed);
+      assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
+      // With the float bias and x's size known, onnxruntime fused MatMul + Add into a float Gemm behind two
+      // DequantizeLinear kernels (the weight's every run); with an int32 bias and x's size unknown, it
+      // dequantized the bias every run.
+      const [feeds] = openCalibration('random:1', loadModel(q.output).model.graph!, { inputShapes: { x: [1, 16, 64] } }).samples();
+      const ops = new Set((await profiledKernels(q.output, feeds, 1)).map((k) => k.op));
+      assert.ok(!ops.has('Gemm') && !ops.has('DequantizeLinear'), [...ops].join(', '));
+      assert.ok(ops.has(fixed ? 'QGemm' : 'MatMulIntegerToFloat'), [...ops].join(', '));
+    });
+  }
 
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
     const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });
