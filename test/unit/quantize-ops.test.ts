@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeModel, type QuantizeReport } from '../../src/core/jobs/quantize-model';
 import { compareModels } from '../../src/core/compare';
 import { tmpDir } from '../helpers/util';
+import { FIXTURES } from '../../src/core/fixtures';
 import { openCalibration } from '../../src/core/calib/data';
 import { profiledKernels } from '../../src/core/runtime/profile';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
@@ -500,6 +501,28 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       assert.ok(ops.has(fixed ? 'QGemm' : 'MatMulIntegerToFloat'), [...ops].join(', '));
     });
   }
+
+  it('static smoothing leaves the ½ that ends a GELU scalar under --objective latency (onnxruntime fuses the GELU); --objective accuracy smooths the MLP\'s second input there', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'transformer.onnx');
+    saveModel(FIXTURES.transformer.build(), input);
+    const [feeds] = openCalibration('random:1', loadModel(input).model.graph!).samples();
+    for (const objective of ['latency', 'accuracy'] as const) {
+      const out = path.join(dir, `${objective}.onnx`);
+      await quantizeModel(input, out, { mode: 'static', calibration: 'random:8', staticOps: 'compute', objective });
+      const report = JSON.parse(fs.readFileSync(`${out}.report.json`, 'utf8')) as QuantizeReport;
+      const fc2 = (report.smoothing ?? []).filter((d) => d.layers.some((l) => /mlp\/fc2/.test(l)));
+      assert.equal(fc2.length, 2);
+      const ops = new Set((await profiledKernels(out, feeds, 1)).map((k) => k.op));
+      if (objective === 'latency') {
+        for (const d of fc2) assert.match(d.skipped ?? '', /ends a GELU/);
+        assert.ok(!ops.has('Erf') && (ops.has('Gelu') || ops.has('BiasGelu')), [...ops].join(', '));
+      } else {
+        assert.ok(fc2.every((d) => !d.skipped && d.alpha > 0), JSON.stringify(fc2));
+        assert.ok(ops.has('Erf'), [...ops].join(', '));
+      }
+    }
+  });
 
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
     const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });

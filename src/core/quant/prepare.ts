@@ -257,10 +257,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     statics.forEach((n) => qctx.staticNodes.add(n));
     let measured: MeasuredRanges | undefined;
     if (options.smoothing !== 'off') {
-      const planned = planSmoothing(editor, loaded, statics);
+      const planned = planSmoothing(editor, loaded, statics, options.objective === 'latency');
       // MinMax: smoothing's per-channel maxima and every range come from one pass (see smoothAndMeasure).
       const one = planned.items.length && calibrator(options.calibrationMethod, options).bins === 0 ? await smoothAndMeasure(editor, loaded, planned, calibrationTensors(statics, qctx), data, options.device, ctx) : undefined;
-      smoothing = one?.decisions ?? (planned.items.length ? await smoothActivations(editor, loaded, statics, data, options.device, ctx) : planned.decisions);
+      smoothing = one?.decisions ?? (planned.items.length ? await smoothActivations(editor, loaded, planned, data, options.device, ctx) : planned.decisions);
       measured = one?.measured;
       if (smoothing.some((d) => !d.skipped)) editor.dropUnusedConstants();
       qctx.view = editor.view(); // smoothing added constants: the plan's view must see them

@@ -64,7 +64,7 @@ function layoutOf(node: NodeProto, view: GraphView, loaded: LoadedModel): Layout
  * by a constant ends it, an Add/Sub of a constant continues to its data input, a Conv/Gemm/MatMul with a
  * constant weight ends it (its output channels are scaled). Every tensor on the way must have one reader.
  */
-function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>, tensor: string, channels: number, axis: 1 | 'last', rank: number): Absorb[] | string {
+function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>, tensor: string, channels: number, axis: 1 | 'last', rank: number, keepFusions: boolean): Absorb[] | string {
   const chain: Absorb[] = [];
   let t = tensor;
   for (let hops = 0; hops < 8; hops++) {
@@ -76,6 +76,7 @@ function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>,
     if (['Mul', 'Add', 'Sub', 'Div'].includes(op) && p.input?.length === 2) {
       const k = p.input.findIndex((i) => channelConstant(view, loaded.loc, i, channels, axis, rank));
       if (k < 0 || ((op === 'Sub' || op === 'Div') && k !== 1)) return `made by ${op} without a per-channel constant`;
+      if (keepFusions && op === 'Mul' && geluTail(view, p, k)) return 'it ends a GELU onnxruntime runs as one Gelu kernel, which a per-channel constant there would split into five';
       if (op === 'Mul' || op === 'Div') return [...chain, { node: p, kind: op === 'Mul' ? 'scale' : 'divide', input: k }];
       chain.push({ node: p, kind: 'shift', input: k });
       t = p.input[1 - k];
@@ -90,6 +91,24 @@ function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>,
     return `made by ${op}`;
   }
   return 'too long a chain of constant ops';
+}
+
+/**
+ * Whether Mul `node` (constant at input `k`) is the ½ that ends torch's GELU below opset 20,
+ * x·(1 + erf(x/√2))·½ or x·(1 + tanh(…))·½: onnxruntime fuses the pattern into one Gelu (FastGelu)
+ * kernel only while that constant is a scalar 0.5 (torchvision Swin-T with its MLP inputs smoothed: 9 of
+ * 12 GELUs ran as Div, Erf, Add and two Muls). SmoothQuant itself smooths no MLP's second input; on the
+ * transformer fixture, leaving it costs 0.9 dB of logits SQNR (35.2 -> 34.3, random inputs), so only
+ * --objective latency keeps the fusion.
+ */
+function geluTail(view: GraphView, node: NodeProto, k: number): boolean {
+  const producer = (t: string | undefined) => (t ? view.producer.get(t) : undefined);
+  const inner = producer(node.input![1 - k]);
+  if (inner?.op_type !== 'Mul') return false;
+  return (inner.input ?? []).some((i) => {
+    const add = producer(i);
+    return add?.op_type === 'Add' && (add.input ?? []).some((j) => ['Erf', 'Tanh'].includes(producer(j)?.op_type ?? ''));
+  });
 }
 
 /**
@@ -220,7 +239,7 @@ function apply(editor: ModelEditor, view: GraphView, loaded: LoadedModel, item: 
 }
 
 /** The activations worth measuring: read only by planned weight layers of one kind, with a chain before them to take the scale. */
-function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], decisions: SmoothingDecision[]): Item[] {
+function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], decisions: SmoothingDecision[], keepFusions: boolean): Item[] {
   const view = editor.view();
   const outputs = new Set((editor.graph.output ?? []).map((o) => o.name ?? ''));
   const byTensor = new Map<string, NodeProto[]>();
@@ -239,7 +258,7 @@ function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], deci
     if (rs.some((r) => (r.node.op_type === 'Conv') !== conv || r.ins !== rs[0].ins)) { skip('read by layers of different kinds'); continue; }
     const axis = conv ? 1 : 'last';
     const rank = conv ? rs[0].dims.length : 2;
-    const chain = absorbChain(view, loaded, outputs, tensor, rs[0].ins, axis, rank);
+    const chain = absorbChain(view, loaded, outputs, tensor, rs[0].ins, axis, rank, keepFusions);
     if (typeof chain === 'string') { skip(`nothing before it can take the scale: ${chain}`); continue; }
     items.push({ tensor, readers: rs, chain, axis, rank });
   }
@@ -257,8 +276,7 @@ function plan(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], deci
  * within memory) and after the previous activation's edits (a layer can be a reader of one and the
  * producer of another).
  */
-export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<SmoothingDecision[]> {
-  const planned = planSmoothing(editor, loaded, nodes);
+export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel, planned: SmoothingPlan, data: CalibrationData, device: DevicePreference, ctx: JobContext = {}): Promise<SmoothingDecision[]> {
   if (!planned.items.length) return planned.decisions;
   // Channel extremes only, through MinMax's reductions (packed, at full optimisation: PaddleOCR det
   // 320x640, 16 samples, 1.66-1.83 s at 'basic' level, where the convs lose their NCHWc layouts).
@@ -278,10 +296,13 @@ export interface SmoothingPlan {
   affected: Map<string, number>;
 }
 
-/** The activations smoothing may act on, before any data is seen. */
-export function planSmoothing(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[]): SmoothingPlan {
+/**
+ * The activations smoothing may act on, before any data is seen. `keepFusions` (--objective latency):
+ * no scale goes where it would break a pattern onnxruntime fuses (see geluTail).
+ */
+export function planSmoothing(editor: ModelEditor, loaded: LoadedModel, nodes: NodeProto[], keepFusions = true): SmoothingPlan {
   const decisions: SmoothingDecision[] = [];
-  const items = plan(editor, loaded, nodes, decisions);
+  const items = plan(editor, loaded, nodes, decisions, keepFusions);
   const affected = new Map<string, number>();
   items.forEach((it, i) => {
     affected.set(it.tensor, i);
