@@ -135,12 +135,14 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     // with --histogram-values 0, without the sampling variant's extra nodes.
     assert.equal(byDefault.report.calibration.histogramValues, undefined);
     assert.deepEqual(byDefault.report.calibration.tensors.map((t: { clip: number[] }) => t.clip), every.report.calibration.tensors.map((t: { clip: number[] }) => t.clip));
-    // Same tensors, same exact extremes; clip points estimated from the picks.
+    // Same tensors, same exact extremes (to float32 rounding: where onnxruntime fuses the GELU in one
+    // capture graph and not in the other, its output differs in the last bit); clip points estimated from
+    // the picks.
     const byName = new Map(every.report.calibration.tensors.map((t: { tensor: string }) => [t.tensor, t]));
     for (const t of picked.report.calibration.tensors) {
       const e = byName.get(t.tensor) as { min: number; max: number } | undefined;
       assert.ok(e, t.tensor);
-      assert.deepEqual([t.min, t.max], [e.min, e.max], t.tensor);
+      for (const [a, b] of [[t.min, e.min], [t.max, e.max]]) assert.ok(Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)), `${t.tensor}: [${t.min}, ${t.max}] against [${e.min}, ${e.max}]`);
     }
     assert.ok(picked.fidelity.cosine > 0.99, `cosine ${picked.fidelity.cosine} (every value: ${every.fidelity.cosine})`);
     void loadModel(picked.output); // the written file parses

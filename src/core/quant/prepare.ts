@@ -11,7 +11,7 @@ import { fuseHardActivations } from '../onnx/fuse-hard-activations';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
-import { walkGraphs } from '../onnx/walk';
+import { capturedValues, walkGraphs } from '../onnx/walk';
 import type { GraphView } from '../onnx/graph';
 import { captureTensors } from '../runtime/capture';
 import type { Provider } from '../runtime/session';
@@ -80,6 +80,30 @@ function dataSized(view: GraphView): Set<string> {
   }
   dataSizedCache.set(view, out);
   return out;
+}
+
+/** Ops whose output depends only on the shape of what they read. */
+const SHAPE_ONLY = new Set(['Shape', 'Size']);
+const dataDerivedCache = new WeakMap<GraphView, Set<string>>();
+
+/**
+ * Whether `node` reads a value computed from the model's inputs (not only from their shapes and from
+ * constants). torchvision Swin-T builds its shifted-window masks and relative-position indices from
+ * shapes (ConstantOfShape, Expand, ScatterND, Gather): onnxruntime folds them at load in the float model,
+ * but with Q/DQ on them it ran them every run (45 ScatterND, 36 Gather and their Q/DQ pairs).
+ */
+function readsData(node: NodeProto, view: GraphView): boolean {
+  let derived = dataDerivedCache.get(view);
+  if (!derived) {
+    const weights = new Set((view.graph.initializer ?? []).map((t) => t.name ?? ''));
+    derived = new Set((view.graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && !weights.has(n)));
+    for (const n of view.topologicalOrder().order) {
+      if ((n.domain ?? '') === '' && SHAPE_ONLY.has(n.op_type ?? '')) continue;
+      if ([...(n.input ?? []), ...capturedValues(n)].some((i) => derived!.has(i))) for (const o of n.output ?? []) if (o) derived.add(o);
+    }
+    dataDerivedCache.set(view, derived);
+  }
+  return [...(node.input ?? []), ...capturedValues(node)].some((i) => derived!.has(i));
 }
 
 /** Which input holds the op's weight, for module paths and reports. */
@@ -204,6 +228,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       continue;
     }
     const quantizer = REGISTRIES[r.options.mode][op];
+    if (quantizer && !readsData(node, qctx.view)) {
+      skip('it computes from shapes and constants only: onnxruntime folds that when it loads the model, and Q/DQ there would make it compute it every run');
+      continue;
+    }
     const floatElementwise = r.options.mode === 'static' ? elementwiseStaysFloat(node, qctx.view, r.options.staticOps) : undefined;
     if (floatElementwise) {
       skip(floatElementwise);

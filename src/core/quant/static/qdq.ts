@@ -10,7 +10,7 @@ import { floatWeight, floatWeightDims } from '../weights';
 import { attrInt, attrString, intAttr } from '../../onnx/attributes';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
-export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split']);
+export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split', 'Gather']);
 
 /**
  * Whether a node's output takes its input's range and scale: the pass-through ops, and Resize except in
@@ -182,6 +182,17 @@ const elementwise: OpQuantizer = {
   },
 };
 
+/**
+ * Gather of activations (a transformer's q, k and v picked out of one tensor): data movement that takes its
+ * input's scale, which onnxruntime runs on the int8 values with the Q/DQ dropped (torchvision Swin-T: each
+ * of its 36 such Gathers had a DequantizeLinear before it). An embedding table (constant data) is weight
+ * and dynamic mode's.
+ */
+const selectGather: OpQuantizer = {
+  check: (node, ctx) => (ctx.view.constant(node.input?.[0] ?? '') ? 'an embedding table (constant data): --mode weight or dynamic quantizes it' : undefined),
+  apply: (node, ctx) => qdqOp([]).apply(node, ctx),
+};
+
 /** Static (QDQ) quantizers by op type. */
 export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: matMul,
@@ -194,6 +205,7 @@ export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   Resize: qdqOp([]),
   ...Object.fromEntries(POOLING.map((p) => [p, qdqOp([])])),
   ...Object.fromEntries([...PASS_THROUGH].filter((p) => p !== 'MaxPool').map((p) => [p, qdqOp([])])),
+  Gather: selectGather,
 };
 
 /**
