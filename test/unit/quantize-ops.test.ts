@@ -524,6 +524,56 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     }
   });
 
+  it('static: what is computed from shapes and constants alone (a mask built from Shape) stays float, so onnxruntime still folds it at load', async () => {
+    const i64 = (name: string, v: number[]) => makeTensor(name, DataType.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
+    const m = model([
+      { name: '/fc1/MatMul', op_type: 'MatMul', input: ['x', 'fc1.weight'], output: ['h'] },
+      { name: '/mask/Shape', op_type: 'Shape', input: ['x'], output: ['s'] },
+      { name: '/mask/ConstantOfShape', op_type: 'ConstantOfShape', input: ['s'], output: ['ones'], attribute: [{ name: 'value', type: AttributeType.TENSOR, t: makeTensor('v', DataType.FLOAT, [1], Float32Array.of(0.5)) }] },
+      { name: '/mask/Reshape', op_type: 'Reshape', input: ['ones', 'flat'], output: ['r'] },
+      { name: '/mask/Transpose', op_type: 'Transpose', input: ['r'], output: ['rt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] },
+      { name: '/mask/Slice', op_type: 'Slice', input: ['rt', 'starts', 'ends', 'axes'], output: ['mask'] },
+      { name: '/fc2/MatMul', op_type: 'MatMul', input: ['mask', 'fc2.weight'], output: ['mw'] },
+      { name: '/add/Add', op_type: 'Add', input: ['h', 'mw'], output: ['y'] },
+    ], [t('fc1.weight', [64, 32], 81, 0.2), t('fc2.weight', [64, 32], 82, 0.2), i64('flat', [64, 16]), i64('starts', [0]), i64('ends', [16]), i64('axes', [0])],
+    [vi('x', 1, [16, 64])], [vi('y', 1, [16, 32])]);
+    const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
+    const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+    for (const n of ['/mask/Reshape', '/mask/Transpose', '/mask/Slice', '/fc2/MatMul']) assert.match(report.nodes.find((d) => d.node === n)?.skipped ?? '', /shapes and constants/, n);
+    assert.match(report.nodes.find((d) => d.node === '/fc1/MatMul')?.how ?? '', /static QDQ/);
+    assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
+    // onnxruntime folds the mask and its product at load, as in the float model: none of it runs.
+    const [feeds] = openCalibration('random:1', loadModel(q.output).model.graph!).samples();
+    const ran = new Set((await profiledKernels(q.output, feeds, 1)).map((k) => k.node));
+    assert.ok(!['/mask/Transpose', '/mask/Slice', '/fc2/MatMul'].some((n) => ran.has(n)), [...ran].join(', '));
+  });
+
+  it('static: a Gather of activations (q, k, v picked out of one tensor) takes its input\'s scale, and onnxruntime moves int8 values through it', async () => {
+    const idx = (name: string, v: number) => makeTensor(name, DataType.INT64, [], BigInt64Array.of(BigInt(v)));
+    const m = model([
+      { name: '/qkv/MatMul', op_type: 'MatMul', input: ['x', 'qkv.weight'], output: ['qkv'] },
+      { name: '/qkv/Reshape', op_type: 'Reshape', input: ['qkv', 'shape'], output: ['r'] },
+      { name: '/qkv/Transpose', op_type: 'Transpose', input: ['r'], output: ['rt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0, 2] }] },
+      { name: '/q/Gather', op_type: 'Gather', input: ['rt', 'i0'], output: ['q'] },
+      { name: '/k/Gather', op_type: 'Gather', input: ['rt', 'i1'], output: ['k'] },
+      { name: '/qk/MatMul', op_type: 'MatMul', input: ['q', 'kt'], output: ['y'] },
+      { name: '/k/Transpose', op_type: 'Transpose', input: ['k'], output: ['kt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] },
+    ], [t('qkv.weight', [32, 96], 91, 0.2), makeTensor('shape', DataType.INT64, [3], BigInt64Array.of(16n, 3n, 32n)), idx('i0', 0), idx('i1', 1)],
+    [vi('x', 1, [16, 32])], [vi('y', 1, [16, 16])]);
+    const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
+    const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+    for (const n of ['/q/Gather', '/k/Gather']) assert.match(report.nodes.find((d) => d.node === n)?.how ?? '', /static QDQ/, n);
+    const shared = new Map(report.calibration!.tensors.map((x) => [x.tensor, x.sharedWith]));
+    assert.equal(shared.get('q'), 'rt');
+    assert.ok(q.fidelity.cosine > 0.99, `cosine ${q.fidelity.cosine}`);
+    // Against the same model with the Gathers left float: a DequantizeLinear before each of them.
+    const float = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8', staticOps: 'compute', exclude: ['/q/Gather', '/k/Gather'] });
+    const [feeds] = openCalibration('random:1', loadModel(q.output).model.graph!).samples();
+    const dq = async (file: string) => (await profiledKernels(file, feeds, 1)).filter((k) => k.op === 'DequantizeLinear').length;
+    const [withGather, without] = [await dq(q.output), await dq(float.output)];
+    assert.ok(withGather + 2 <= without, `DequantizeLinear kernels: ${withGather} with the Gathers quantized, ${without} without`);
+  });
+
   it('Conv + Relu + MaxPool + Flatten, static: Q/DQ on activations, int8 weight, int32 bias; pass-through ops share scales', async () => {
     const s = await quantizeAndMeasure(conv(), { mode: 'static', calibration: 'random:16' });
     assert.equal(s.ops.Conv, 1);
