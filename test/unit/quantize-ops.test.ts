@@ -546,6 +546,9 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     const [feeds] = openCalibration('random:1', loadModel(q.output).model.graph!).samples();
     const ran = new Set((await profiledKernels(q.output, feeds, 1)).map((k) => k.node));
     assert.ok(!['/mask/Transpose', '/mask/Slice', '/fc2/MatMul'].some((n) => ran.has(n)), [...ran].join(', '));
+    // Weight mode still stores that layer's weight int8: there it is a file size, not a run-time cost.
+    const w = await quantizeAndMeasure(m, { mode: 'weight', weightFormat: 'dequantize' });
+    assert.match((JSON.parse(fs.readFileSync(w.result.report, 'utf8')) as QuantizeReport).nodes.find((d) => d.node === '/fc2/MatMul')?.how ?? '', /int8/);
   });
 
   it('static: a Gather of activations (q, k, v picked out of one tensor) takes its input\'s scale, and onnxruntime moves int8 values through it', async () => {

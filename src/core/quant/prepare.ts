@@ -228,8 +228,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       continue;
     }
     const quantizer = REGISTRIES[r.options.mode][op];
-    if (quantizer && !readsData(node, qctx.view)) {
-      skip('it computes from shapes and constants only: onnxruntime folds that when it loads the model, and Q/DQ there would make it compute it every run');
+    // Static only: weight and dynamic mode still store such a layer's weights int8 (a position table
+    // gathered by Range(Shape(x)) is a file size too).
+    if (quantizer && r.options.mode === 'static' && !readsData(node, qctx.view)) {
+      skip('static: it computes from shapes and constants only: onnxruntime folds that when it loads the model, and Q/DQ there would make it compute it every run');
       continue;
     }
     const floatElementwise = r.options.mode === 'static' ? elementwiseStaysFloat(node, qctx.view, r.options.staticOps) : undefined;
