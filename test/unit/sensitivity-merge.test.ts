@@ -98,6 +98,19 @@ describe('local sensitivity: the merged graph', () => {
     assert.ok(order.includes('0q/copy') && !skipped.includes('0q/copy'), 'a copy runs only while the condition is true');
   });
 
+  it('gated with a key per output, outputs keyed alike share one If; the sums are the same', async () => {
+    const plain = merged();
+    const gated = merged();
+    const errs = gated.sums.flatMap((s) => s.err);
+    gateOutputs(gated.model, new Set(errs), 'split', () => 'one');
+    interleaveCopies(gated.model, gated.baseCount);
+    assert.equal(gated.model.graph!.node!.filter((n) => n.op_type === 'If').length, 1);
+    const enc = (m: ModelProto) => onnx.ModelProto.encode(m).finish();
+    const feeds = feedsFor(plain.model.graph!);
+    const [p, a] = [await runOrt(enc(plain.model), feeds), await runOrt(enc(gated.model), { ...feeds, split: new ort.Tensor('bool', [true], []) })];
+    for (const name of errs) assert.equal(a[name][0], p[name][0], name);
+  });
+
   it('keeps no view into a part\'s decoded buffer: string attributes, Constant tensors and initializers are copied out', () => {
     // A part decoded from bytes, as applyQuantization's copies are: its bytes fields are views into one buffer.
     const base = FIXTURES.transformer.build();

@@ -348,7 +348,9 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // 320x640 on rendered pages, scratch profile: 19 ms of 125 for the weight-only copies alone).
     const always = new Set(compared.filter((c) => c.into === 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]));
     const splitOnly = new Set(compared.filter((c) => c.into !== 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]).filter((o) => !always.has(o)));
-    if (splitSamples && data.count > splitSamples) gateOutputs(model, splitOnly, SPLIT_INPUT); // else every sample measures it
+    // One If per layer: its weight-only copy and both comparisons at its outputs.
+    const layerOf = new Map(compared.filter((c) => c.into !== 'total').flatMap((c) => [[sumOf.get(c.copy)!.err, String(c.layer)], [sumOf.get(c.copy)!.sig, String(c.layer)]] as const));
+    if (splitSamples && data.count > splitSamples) gateOutputs(model, splitOnly, SPLIT_INPUT, (o) => layerOf.get(o)); // else every sample measures it
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
     // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));

@@ -169,12 +169,13 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
 
 /**
  * Puts the nodes that only `gated` outputs need behind If nodes on a bool graph input `condition`, one If
- * per connected group of them: while it is false they do not run and their outputs read 0. Every gated
+ * per connected group of them (and of outputs `groupOf` keys alike): while it is false they do not run and
+ * their outputs read 0. Every gated
  * output must be a float scalar (a reduceToNsr sum). Initializers only a group reads move into its branch.
  * Local sensitivity measures the split (weights vs activations) on the first samples only this way, in the
  * same session as the rest.
  */
-export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, condition: string): void {
+export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, condition: string, groupOf?: (output: string) => string | undefined): void {
   const g = merged.graph!;
   const nodes = g.node ?? [];
   const producer = new Map<string, number>();
@@ -206,6 +207,15 @@ export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, cond
   const parent = new Map([...only].map((i) => [i, i]));
   const root = (i: number): number => { let r = i; while (parent.get(r) !== r) r = parent.get(r)!; parent.set(i, r); return r; };
   for (const i of only) for (const x of nodes[i].input ?? []) { const p = producer.get(x); if (p !== undefined && only.has(p)) parent.set(root(p), root(i)); }
+  // Outputs the caller keys alike share one If: each If costs a subgraph run even when it does nothing.
+  const firstOfKey = new Map<string, number>();
+  for (const o of gated) {
+    const p = producer.get(o), key = groupOf?.(o);
+    if (p === undefined || !only.has(p) || key === undefined) continue;
+    const first = firstOfKey.get(key);
+    if (first === undefined) firstOfKey.set(key, p);
+    else parent.set(root(p), root(first));
+  }
   const groups = new Map<number, number[]>();
   for (const i of [...only].sort((a, b) => a - b)) (groups.get(root(i)) ?? groups.set(root(i), []).get(root(i))!).push(i);
   const readers = new Map<string, Set<number>>(); // initializer -> groups (or -1: a node outside them) reading it
