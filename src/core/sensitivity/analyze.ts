@@ -184,7 +184,8 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const out = part ?? target;
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
   // The whole-model reference (every layer quantized) is measured once, by the first shard.
-  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1, opts.splitSamples);
+  const splitSamples = opts.splitSamples ?? SPLIT_SAMPLES;
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1, splitSamples);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
@@ -207,7 +208,7 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   const report: SensitivityReport = {
     model: modelPath, method, scheme: { mode: options.mode, bits: options.bits, calibrationMethod: options.calibrationMethod }, metric: 'nsr',
     device: provider, ...(fallbackReason ? { fallbackReason } : {}), samples: data.count,
-    ...(method === 'local' && options.mode === 'static' ? { splitSamples: Math.min(data.count, (opts.splitSamples ?? SPLIT_SAMPLES) || data.count) } : {}), data: data.source, ...(data.warning ? { warning: data.warning } : {}),
+    ...(method === 'local' && options.mode === 'static' ? { splitSamples: Math.min(data.count, splitSamples || data.count) } : {}), data: data.source, ...(data.warning ? { warning: data.warning } : {}),
     ...(allQuantized !== undefined ? { allQuantized } : {}), seconds: (performance.now() - t0) / 1000,
     layers: ranked.layers, tree: ranked.tree, skipped: prep.skipped.map((s) => ({ node: s.node, reason: s.skipped! })),
     ...(shard && part ? { shard: { ...shard, part } } : {}),
@@ -343,14 +344,14 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // A layer whose region is itself compares the same copy twice: reduced once.
     const pairs = [...new Map(compared.map((c) => [c.copy, { reference: c.reference, copies: [c.copy], ...(c.isError ? { errors: new Set([c.copy]) } : {}) }])).values()];
     const sumOf = new Map(reduceToNsr(model, pairs).map((s, k) => [pairs[k].copies[0], { sig: s.sig, err: s.err[0] }]));
-    // The split's copies and comparisons run on the first SPLIT_SAMPLES samples only (see gateOutputs): a
-    // ratio, it settles within a few samples, and they cost a fifth of each sample's run (PaddleOCR det
-    // 320x640 on rendered pages, scratch profile: 19 ms of 125 for the weight-only copies alone).
+    // The split's copies and comparisons run on the first `splitSamples` samples only (see gateOutputs): a
+    // ratio, it settles within a few samples, and they cost about a sixth of each sample's run (PaddleOCR
+    // det 320x640 on rendered pages, scratch timing: 125 -> 105 ms with the weight-only copies skipped).
+    // The sums only the split reads, each with its layer: one If per layer.
     const always = new Set(compared.filter((c) => c.into === 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]));
-    const splitOnly = new Set(compared.filter((c) => c.into !== 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]).filter((o) => !always.has(o)));
-    // One If per layer: its weight-only copy and both comparisons at its outputs.
-    const layerOf = new Map(compared.filter((c) => c.into !== 'total').flatMap((c) => [[sumOf.get(c.copy)!.err, String(c.layer)], [sumOf.get(c.copy)!.sig, String(c.layer)]] as const));
-    if (splitSamples && data.count > splitSamples) gateOutputs(model, splitOnly, SPLIT_INPUT, (o) => layerOf.get(o)); // else every sample measures it
+    const splitOnly = new Map<string, string>();
+    for (const c of compared) if (c.into !== 'total') for (const o of [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]) if (!always.has(o)) splitOnly.set(o, String(c.layer));
+    if (splitSamples && data.count > splitSamples) gateOutputs(model, new Set(splitOnly.keys()), SPLIT_INPUT, (o) => splitOnly.get(o)); // else every sample measures it
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
     // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));

@@ -170,8 +170,7 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
 /**
  * Puts the nodes that only `gated` outputs need behind If nodes on a bool graph input `condition`, one If
  * per connected group of them (and of outputs `groupOf` keys alike): while it is false they do not run and
- * their outputs read 0. Every gated
- * output must be a float scalar (a reduceToNsr sum). Initializers only a group reads move into its branch.
+ * their outputs read 0. Every gated output must be a float scalar (a reduceToNsr sum). Initializers only a group reads move into its branch.
  * Local sensitivity measures the split (weights vs activations) on the first samples only this way, in the
  * same session as the rest.
  */
@@ -180,6 +179,7 @@ export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, cond
   const nodes = g.node ?? [];
   const producer = new Map<string, number>();
   nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o) producer.set(o, i); });
+  const reads = nodes.map((n) => [...(n.input ?? []), ...capturedValues(n)]);
   const needed = (outputs: string[], stop: ReadonlySet<number>) => {
     const seen = new Set<number>();
     const stack = outputs.map((o) => producer.get(o)).filter((i): i is number => i !== undefined);
@@ -187,7 +187,7 @@ export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, cond
       const i = stack.pop()!;
       if (seen.has(i) || stop.has(i)) continue;
       seen.add(i);
-      for (const x of [...(nodes[i].input ?? []), ...capturedValues(nodes[i])]) { const p = producer.get(x); if (p !== undefined) stack.push(p); }
+      for (const x of reads[i]) { const p = producer.get(x); if (p !== undefined) stack.push(p); }
     }
     return seen;
   };
@@ -197,9 +197,9 @@ export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, cond
   // A node no output needs (a copy's unused shape arithmetic) stays where it is, and so does what it reads.
   for (let changed = true; changed;) {
     changed = false;
-    nodes.forEach((n, i) => {
+    reads.forEach((xs, i) => {
       if (only.has(i)) return;
-      for (const x of [...(n.input ?? []), ...capturedValues(n)]) { const p = producer.get(x); if (p !== undefined && only.delete(p)) changed = true; }
+      for (const x of xs) { const p = producer.get(x); if (p !== undefined && only.delete(p)) changed = true; }
     });
   }
   if (!only.size) return;
@@ -219,7 +219,7 @@ export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, cond
   const groups = new Map<number, number[]>();
   for (const i of [...only].sort((a, b) => a - b)) (groups.get(root(i)) ?? groups.set(root(i), []).get(root(i))!).push(i);
   const readers = new Map<string, Set<number>>(); // initializer -> groups (or -1: a node outside them) reading it
-  nodes.forEach((n, i) => { for (const x of [...(n.input ?? []), ...capturedValues(n)]) (readers.get(x) ?? readers.set(x, new Set()).get(x)!).add(only.has(i) ? root(i) : -1); });
+  reads.forEach((xs, i) => { for (const x of xs) (readers.get(x) ?? readers.set(x, new Set()).get(x)!).add(only.has(i) ? root(i) : -1); });
   const inits = g.initializer ?? [];
   const moved = new Set<string>();
   const gates = new Map<number, NodeProto>(); // at its group's last node
