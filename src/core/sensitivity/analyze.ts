@@ -345,8 +345,9 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const pairs = [...new Map(compared.map((c) => [c.copy, { reference: c.reference, copies: [c.copy], ...(c.isError ? { errors: new Set([c.copy]) } : {}) }])).values()];
     const sumOf = new Map(reduceToNsr(model, pairs).map((s, k) => [pairs[k].copies[0], { sig: s.sig, err: s.err[0] }]));
     // The split's copies and comparisons run on the first `splitSamples` samples only (see gateOutputs): a
-    // ratio, it settles within a few samples, and they cost about a sixth of each sample's run (PaddleOCR
-    // det 320x640 on rendered pages, scratch timing: 125 -> 105 ms with the weight-only copies skipped).
+    // ratio, it settles within a few samples, and they cost about a fifth of each sample's run (PaddleOCR
+    // det 320x640, 8 samples, three runs each, scratch: 136-154 ms a sample with them every sample, 109-120 ms
+    // for the samples after the first four).
     // The sums only the split reads, each with its layer: one If per layer.
     const always = new Set(compared.filter((c) => c.into === 'total').flatMap((c) => [sumOf.get(c.copy)!.err, sumOf.get(c.copy)!.sig]));
     const splitOnly = new Map<string, string>();
