@@ -4,7 +4,7 @@ import { attrInt } from '../onnx/attributes';
 import type { NodeDecision } from '../quant/options';
 import { applyQuantization, modulePathOfNode, type PreparedQuantization } from '../quant/prepare';
 import { GraphView } from '../onnx/graph';
-import { timeVariants } from './timed-variants';
+import { pairedComparator, timeVariants } from './timed-variants';
 
 /** Which convs a dynamic INT8 model quantizes: all, all but the grouped (depthwise) ones, or none. */
 export type DynamicConvs = 'all' | 'dense' | 'none';
@@ -54,11 +54,11 @@ export async function chooseDynamicConvs(input: string, prep: PreparedQuantizati
   const t = await timeVariants(input, prep, data, variants, {
     stage: 'dynamic-convs', label: (v) => LABEL[v.convs], build: async (v) => (await applyQuantization(prep, v.select, { signal: ctx.signal })).model,
   }, ctx);
-  const candidates: DynamicConvCandidate[] = t.timed.map(({ item, ...m }) => ({ convs: item.convs, nodes: item.nodes, ...m }));
+  const candidates: DynamicConvCandidate[] = t.timed.map(({ item, latencyMs, drop, nsr }) => ({ convs: item.convs, nodes: item.nodes, latencyMs, drop, nsr }));
   const fastest = candidates.reduce((a, c) => (c.latencyMs < a.latencyMs ? c : a));
   // Float convs only move the outputs closer to float: every candidate keeps the fidelity of 'all'.
-  const margin = 1 + Math.max(0.05, t.spread);
-  const best = candidates.find((c) => c.latencyMs <= fastest.latencyMs * margin)!;
+  const faster = pairedComparator(candidates, t.timed);
+  const best = candidates.find((c) => c === fastest || !faster(fastest, c))!;
   const why = `${best === fastest ? 'fastest' : `within the noise of the fastest (${LABEL[fastest.convs]})`}: ${candidates.map((c) => `${LABEL[c.convs]} ${c.latencyMs.toFixed(2)} ms`).join(', ')}; float ${t.floatMs.toFixed(2)} ms`;
   return { chosen: best.convs, floatMs: t.floatMs, spread: t.spread, samples: t.samples, candidates, why };
 }

@@ -3,7 +3,7 @@ import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
-import { timeVariants } from './timed-variants';
+import { pairedComparator, timeVariants } from './timed-variants';
 
 export type Placement = Exclude<QuantizeOptions['staticOps'], 'auto'>;
 /**
@@ -47,17 +47,23 @@ export interface PlacementChoice {
   why: string;
 }
 
-/** Ops onnxruntime turns into an integer kernel only when their output goes straight to a QuantizeLinear. */
-const NEEDS_QUANTIZED_OUTPUT = new Set(['Conv', 'ConvTranspose', 'Add', 'Mul']);
+/**
+ * Ops onnxruntime runs as an integer kernel whose output is float (MatMulIntegerToFloat, QGemm). Every
+ * other op becomes an integer kernel only when its output goes straight to a QuantizeLinear: without one,
+ * DQ → op runs the float op, after a dequantization (PaddleOCR cls had 9 squeeze-excite pools quantized
+ * that way, each a Q/DQ round trip of a full activation before a float pool).
+ */
+const FLOAT_OUTPUT_KERNELS = new Set(['MatMul', 'Gemm']);
 /** Activations onnxruntime drops in front of a QuantizeLinear (the Q's range clips the same way). */
 const FOLDED_BEFORE_Q = new Set(['Relu', 'Clip']);
 export const UNFUSED_REASON = 'kept float for speed: its output feeds float ops, so onnxruntime would run it as a float kernel on a dequantized weight (--objective size quantizes it anyway)';
+const UNFUSED_OP_REASON = 'kept float for speed: its output feeds float ops, so onnxruntime would run it as a float op after a QuantizeLinear/DequantizeLinear round trip (--objective size quantizes it anyway)';
 
 /**
  * What placement `p` quantizes, and why each other static node stays float: elementwise ops the placement
- * leaves out, then (repeatedly, as dropping one can strand its producer) Conv/Add/Mul whose output would
- * not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a dequantization of the
- * weight every run, slower than the float model.
+ * leaves out, then (repeatedly, as dropping one can strand its producer) any op but MatMul/Gemm whose
+ * output would not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a
+ * dequantization of the weight every run, slower than the float model.
  */
 export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnly = true): { select: (name: string) => boolean; skipped: NodeDecision[] } {
   const view = new ModelEditor(prep.loaded.model).view();
@@ -79,9 +85,9 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnl
   for (let changed = fusedOnly; changed;) {
     changed = false;
     for (const n of statics) {
-      if (!keep.has(n.name!) || !NEEDS_QUANTIZED_OUTPUT.has(n.op_type ?? '') || reachesQ(n.output![0])) continue;
+      if (!keep.has(n.name!) || FLOAT_OUTPUT_KERNELS.has(n.op_type ?? '') || reachesQ(n.output![0])) continue;
       keep.delete(n.name!);
-      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: UNFUSED_REASON });
+      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: EXPANDABLE.has(n.op_type ?? '') ? UNFUSED_REASON : UNFUSED_OP_REASON });
       changed = true;
     }
   }
@@ -141,18 +147,17 @@ export function judgeCandidates(measured: Array<Omit<PlacementCandidate, 'faithf
 }
 
 /**
- * The placement to keep. A faster one must win by more than the noise (5%, or the float runs' spread):
+ * The placement to keep. A faster one must win clearly (`faster`: by 5% over interleaved rounds, see pairedFaster):
  * the conservative first one keeps the float model's answers best (PaddleOCR rec: taking the
  * most-quantized placement within the noise cut its agreement with float on held-out lines to 90%). But
  * one slower than the float model gives way to any faithful placement that ran faster: a run of
  * `node out/bench/int8-latency.js` kept ResNet-18 at compute, 5 layers int8 and 1.05x float, where
  * residual (every layer int8) runs 0.90x.
  */
-export function fastestFaithful(candidates: PlacementCandidate[], floatMs: number, spread: number): PlacementCandidate {
-  const margin = 1 + Math.max(0.05, spread);
+export function fastestFaithful(candidates: PlacementCandidate[], floatMs: number, faster: (a: PlacementCandidate, b: PlacementCandidate) => boolean): PlacementCandidate {
   let best = candidates[0];
   for (const c of candidates.slice(1)) {
-    if (c.faithful && (c.latencyMs * margin < best.latencyMs || (best.latencyMs >= floatMs && c.latencyMs < best.latencyMs))) best = c;
+    if (c.faithful && (faster(c, best) || (best.latencyMs >= floatMs && c.latencyMs < best.latencyMs))) best = c;
   }
   return best;
 }
@@ -202,7 +207,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
   const candidates = judgeCandidates(t.timed.map(({ item: b, latencyMs, drop, nsr }) => ({
     placement: b.p, boundaries: b.boundaries, ...(b.heavyOnly ? { heavyOnly: true } : {}), nodes: b.nodes, latencyMs, drop, nsr,
   })), reference);
-  const best = fastestFaithful(candidates, t.floatMs, t.spread);
+  const best = fastestFaithful(candidates, t.floatMs, pairedComparator(candidates, t.timed));
   const ms = (c: PlacementCandidate) => `${c.placement}${c.boundaries ? ` with boundaries${c.heavyOnly ? ' (heavy layers)' : ''}` : ''} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
   const why = `fastest faithful placement: ${candidates.map(ms).join(', ')}; float ${t.floatMs.toFixed(2)} ms`;
   return { chosen: best.placement, boundaries: best.boundaries, ...(best.heavyOnly ? { heavyOnly: true } : {}), floatMs: t.floatMs, spread: t.spread, samples: t.samples, candidates, why };

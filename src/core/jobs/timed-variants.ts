@@ -6,13 +6,15 @@ import type { PreparedQuantization } from '../quant/prepare';
 import { VariantScorer } from '../quant/variant-scorer';
 import { createSession } from '../runtime/session';
 import type { Feeds } from '../calib/data';
-import { latencyStats } from '../runtime/latency';
+import { latencyStats, pairedFaster } from '../runtime/latency';
 import type { ModelSession } from '../runtime/session';
 
 export interface TimedVariant<T> {
   item: T;
   /** Median of interleaved runs, batch 1, beside the float model's. */
   latencyMs: number;
+  /** Each round's run, ms, in the same rounds as every other variant's (see pairedFaster). */
+  runs: number[];
   /** Fidelity against the float model on the samples: 1 − headline metric, and Σ(y−ŷ)²/Σy². */
   drop: number;
   nsr: number;
@@ -47,8 +49,8 @@ export async function timeVariants<T>(
       }
     }
     ctx.onProgress?.({ stage: o.stage, message: 'timing beside the float model' });
-    const { medians, spread } = await interleavedLatency([float, ...built.map((b) => b.session)], scorer.samples[0], 4000, ctx.signal);
-    return { floatMs: medians[0], spread, samples: scorer.samples.length, timed: built.map((b, i) => ({ item: b.item, latencyMs: medians[i + 1], drop: b.drop, nsr: b.nsr })) };
+    const { medians, spread, times } = await interleavedLatency([float, ...built.map((b) => b.session)], scorer.samples[0], 4000, ctx.signal);
+    return { floatMs: medians[0], spread, samples: scorer.samples.length, timed: built.map((b, i) => ({ item: b.item, latencyMs: medians[i + 1], runs: times[i + 1], drop: b.drop, nsr: b.nsr })) };
   } finally {
     await scorer.close();
     await float.session.release();
@@ -58,9 +60,10 @@ export async function timeVariants<T>(
 
 /**
  * Times sessions round-robin on one sample (a run of each per round, so drift and neighbours' load fall on
- * all alike) for about `budgetMs`, at least 5 rounds; medians per session and the spread of the first.
+ * all alike) for about `budgetMs`, at least 5 rounds; medians per session, the spread of the first, and
+ * every session's runs by round.
  */
-export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds, budgetMs = 4000, signal?: AbortSignal): Promise<{ medians: number[]; spread: number }> {
+export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds, budgetMs = 4000, signal?: AbortSignal): Promise<{ medians: number[]; spread: number; times: number[][] }> {
   const once = async (s: ModelSession) => { const t = performance.now(); await s.session.run(feeds); return performance.now() - t; };
   let round = 0;
   for (const s of sessions) { await once(s); round += await once(s); } // warm-up
@@ -71,5 +74,14 @@ export async function interleavedLatency(sessions: ModelSession[], feeds: Feeds,
     for (let i = 0; i < sessions.length; i++) times[i].push(await once(sessions[i]));
   }
   const q = times.map(latencyStats);
-  return { medians: q.map((x) => x.median), spread: (q[0].q3 - q[0].q1) / q[0].median };
+  return { medians: q.map((x) => x.median), spread: (q[0].q3 - q[0].q1) / q[0].median, times };
+}
+
+/** How much faster (over interleaved rounds, see pairedFaster) a candidate must run to win over another. */
+const WIN_MARGIN = 0.05;
+
+/** Whether one candidate ran clearly faster than another, where `candidates[i]` was timed as `timed[i]`. */
+export function pairedComparator<C>(candidates: C[], timed: Array<{ runs: number[] }>): (a: C, b: C) => boolean {
+  const runs = new Map(candidates.map((c, i) => [c, timed[i].runs]));
+  return (a, b) => pairedFaster(runs.get(a)!, runs.get(b)!, WIN_MARGIN);
 }

@@ -2,7 +2,7 @@ import type { CalibrationData } from '../calib/data';
 import type { JobContext } from '../base/jobs';
 import { WEIGHT_FORMATS, type WeightFormat } from '../quant/options';
 import { applyQuantization, type PreparedQuantization } from '../quant/prepare';
-import { timeVariants } from './timed-variants';
+import { pairedComparator, timeVariants } from './timed-variants';
 
 export interface WeightFormatCandidate {
   format: WeightFormat;
@@ -61,10 +61,10 @@ export async function chooseWeightFormat(input: string, prep: PreparedQuantizati
   }));
   const faithful = candidates.filter((c) => c.faithful);
   const fastest = faithful.reduce((a, c) => (c.latencyMs < a.latencyMs ? c : a));
-  // Within the noise of the fastest, the first in WEIGHT_FORMATS' order: int8 in memory before float,
-  // DequantizeLinear's exact arithmetic before MatMulNBits' quantized activations.
-  const margin = 1 + Math.max(0.05, t.spread);
-  const best = faithful.filter((c) => c.latencyMs <= fastest.latencyMs * margin).sort((a, b) => WEIGHT_FORMATS.indexOf(a.format) - WEIGHT_FORMATS.indexOf(b.format))[0];
+  // Within the noise of the fastest (it did not run clearly faster), the first in WEIGHT_FORMATS' order:
+  // int8 in memory before float, DequantizeLinear's exact arithmetic before MatMulNBits' quantized activations.
+  const faster = pairedComparator(candidates, t.timed);
+  const best = faithful.filter((c) => c === fastest || !faster(fastest, c)).sort((a, b) => WEIGHT_FORMATS.indexOf(a.format) - WEIGHT_FORMATS.indexOf(b.format))[0];
   const ms = (c: WeightFormatCandidate) => `${c.format} ${c.latencyMs.toFixed(2)} ms${c.faithful ? '' : ' (loses fidelity)'}`;
   const why = `${best === fastest ? 'fastest faithful' : `within the noise of the fastest (${fastest.format})`}: ${candidates.map(ms).join(', ')}; float ${t.floatMs.toFixed(2)} ms${refused.length ? `; refused by onnxruntime: ${refused.map((r) => r.format).join(', ')}` : ''}`;
   return { chosen: best.format, floatMs: t.floatMs, spread: t.spread, samples: t.samples, candidates, refused, why };
