@@ -3,6 +3,7 @@ import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { floatToHalf } from '../../src/core/onnx/half';
+import { intAttr } from '../../src/core/onnx/attributes';
 import { identitySharedBiasModel, vi } from '../helpers/models';
 import { quantizeAndMeasure } from '../helpers/quant';
 import fs from 'node:fs';
@@ -501,6 +502,27 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       assert.ok(ops.has(fixed ? 'QGemm' : 'MatMulIntegerToFloat'), [...ops].join(', '));
     });
   }
+
+  it('MatMul + bias Add after a Reshape to a computed 2-D shape (Concat of Shape(x)[:1] and a constant, as Paddle exports a classifier head), static: the bias is int32 and onnxruntime runs QGemm', async () => {
+    const i64 = (name: string, v: number[]) => makeTensor(name, DataType.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
+    const m = model([
+      { name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['x'], output: ['p'] },
+      { name: '/shape/Shape', op_type: 'Shape', input: ['p'], output: ['s'] },
+      { name: '/shape/Slice', op_type: 'Slice', input: ['s', 'zero', 'one'], output: ['n'] },
+      { name: '/shape/Concat', op_type: 'Concat', input: ['n', 'eight'], output: ['target'], attribute: [intAttr('axis', 0)] },
+      { name: '/flat/Reshape', op_type: 'Reshape', input: ['p', 'target'], output: ['f'] },
+      { name: '/fc/MatMul', op_type: 'MatMul', input: ['f', 'fc.weight'], output: ['h'] },
+      { name: '/fc/Add', op_type: 'Add', input: ['h', 'fc.bias'], output: ['hb'] },
+      { name: '/fc/Softmax', op_type: 'Softmax', input: ['hb'], output: ['y'], attribute: [intAttr('axis', 1)] },
+    ], [t('fc.weight', [8, 10], 81, 0.3), t('fc.bias', [10], 82, 0.1), i64('zero', [0]), i64('one', [1]), i64('eight', [8])], [vi('x', 1, ['n', 8, 4, 4])], [vi('y', 1, ['n', 10])]);
+    const q = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
+    const report = JSON.parse(fs.readFileSync(q.result.report, 'utf8')) as QuantizeReport;
+    assert.match(report.nodes.find((d) => d.node === '/fc/MatMul')?.how ?? '', /int32 bias/);
+    assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
+    const [feeds] = openCalibration('random:1', loadModel(q.output).model.graph!, { inputShapes: { x: [1, 8, 4, 4] } }).samples();
+    const ops = new Set((await profiledKernels(q.output, feeds, 1)).map((k) => k.op));
+    assert.ok(ops.has('QGemm') && !ops.has('Gemm') && !ops.has('DequantizeLinear'), [...ops].join(', '));
+  });
 
   it('static smoothing leaves the ½ that ends a GELU scalar under --objective latency (onnxruntime fuses the GELU); --objective accuracy smooths the MLP\'s second input there', async () => {
     const dir = tmpDir();

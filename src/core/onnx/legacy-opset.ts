@@ -1,11 +1,12 @@
 import { QuantLensError } from '../base/errors';
-import { attrFloat, attrInt, attrInts, attrString, attrTensor, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
+import { attrFloat, attrInt, attrInts, attrString, floatsAttr, intAttr, intsAttr, stringAttr } from './attributes';
 import { DataType } from './dtypes';
 import { ModelEditor, opsetImport } from './editor';
 import { AttributeType, type ModelProto, type NodeProto } from './proto';
 import { int64Tensor, readTensor } from './tensor';
 import { GraphView } from './graph';
 import { walkGraphs } from './walk';
+import { inferRanks } from './ranks';
 
 /** The oldest opset onnxruntime runs: below it, it has no kernels at all (not even Add). */
 export const OLDEST_RUNNABLE_OPSET = 7;
@@ -49,7 +50,7 @@ export function upgradeLegacyOpset(model: ModelProto, file: string): { from: num
   for (const { graph } of walkGraphs(editor.graph)) for (const n of graph.node ?? []) for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   for (const { graph } of walkGraphs(editor.graph)) {
     const view = new GraphView(graph);
-    const ranks = rankInference(view);
+    const ranks = inferRanks(view);
     const used = new Set([...consumers.keys(), ...(graph.output ?? []).map((o) => o.name ?? '')]);
     const out: NodeProto[] = [];
     for (const node of graph.node ?? []) {
@@ -167,39 +168,4 @@ function reshapedConstant(editor: ModelEditor, view: GraphView, name: string, tr
   const dims = [...(t.dims ?? []).map(Number), ...Array<number>(trailing).fill(1)];
   if (readers <= 1) { t.dims = dims; return name; }
   return editor.addInitializer({ ...t, name: `${name}_aligned`, dims }, view.graph);
-}
-
-/** Ranks the ops of old CNN exports produce, where the graph declares them or they follow from inputs. */
-function rankInference(view: GraphView): Map<string, number> {
-  const graph = view.graph;
-  const ranks = new Map<string, number>();
-  for (const v of [...(graph.input ?? []), ...(graph.value_info ?? []), ...(graph.output ?? [])]) {
-    const shape = v.type?.tensor_type?.shape;
-    if (shape?.dim) ranks.set(v.name ?? '', shape.dim.length);
-  }
-  for (const t of graph.initializer ?? []) ranks.set(t.name ?? '', (t.dims ?? []).length);
-  const same = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'LeakyRelu', 'Elu', 'Selu', 'PRelu',
-    'HardSigmoid', 'Softplus', 'Softsign', 'Clip', 'Dropout', 'BatchNormalization', 'InstanceNormalization', 'LRN', 'Softmax', 'LogSoftmax', 'Hardmax',
-    'Cast', 'Identity', 'Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool', 'Upsample',
-    'Pad', 'Transpose', 'Tile', 'Slice', 'Split', 'Not', 'ImageScaler', 'Scale', 'Affine', 'Crop', 'MeanVarianceNormalization', 'Concat', 'TopK', ...LEGACY_BROADCAST]);
-  for (const n of graph.node ?? []) {
-    const op = n.op_type ?? '', r = (k: number) => ranks.get(n.input?.[k] ?? '');
-    let rank: number | undefined;
-    if (op === 'Constant') rank = (attrTensor(n, 'value')?.dims ?? []).length;
-    else if (same.has(op)) rank = r(0);
-    else if (op === 'Sum' || op === 'Max' || op === 'Min' || op === 'Mean') rank = Math.max(...(n.input ?? []).map((i) => ranks.get(i) ?? -1));
-    else if (op === 'Flatten' || op === 'Gemm') rank = 2;
-    else if (op === 'MatMul') rank = r(0) !== undefined && r(1) !== undefined ? Math.max(r(0)!, r(1)!) : undefined;
-    else if (op === 'Shape') rank = 1;
-    else if (op === 'Size') rank = 0;
-    else if (op === 'Reshape') rank = attrInts(n, 'shape')?.length ?? Number(view.constant(n.input?.[1] ?? '')?.dims?.[0] ?? NaN);
-    else if (op === 'Squeeze') rank = r(0) !== undefined && attrInts(n, 'axes') ? r(0)! - attrInts(n, 'axes')!.length : undefined;
-    else if (op === 'Unsqueeze') rank = r(0) !== undefined ? r(0)! + (attrInts(n, 'axes')?.length ?? NaN) : undefined;
-    else if (op.startsWith('Reduce') || op === 'ArgMax' || op === 'ArgMin') {
-      const axes = attrInts(n, 'axes') ?? (op.startsWith('Arg') ? [attrInt(n, 'axis', 0)] : undefined);
-      rank = r(0) === undefined ? undefined : attrInt(n, 'keepdims', 1) ? r(0) : axes ? r(0)! - axes.length : 0;
-    } else if (op === 'Gather') rank = r(0) !== undefined && r(1) !== undefined ? r(0)! + r(1)! - 1 : undefined;
-    if (rank !== undefined && Number.isFinite(rank) && rank >= 0) for (const o of n.output ?? []) if (o && !ranks.has(o)) ranks.set(o, rank);
-  }
-  return ranks;
 }

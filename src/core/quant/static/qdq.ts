@@ -8,6 +8,7 @@ import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
 import { attrInt, attrString, intAttr } from '../../onnx/attributes';
+import { inferRanks } from '../../onnx/ranks';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
 export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split', 'Gather']);
@@ -183,6 +184,14 @@ const elementwise: OpQuantizer = {
   },
 };
 
+/** The ranks of the original graph's values (inferRanks), once per quantization. */
+const rankCache = new WeakMap<QuantContext, Map<string, number>>();
+function ranksOf(ctx: QuantContext): Map<string, number> {
+  let r = rankCache.get(ctx);
+  if (!r) rankCache.set(ctx, (r = inferRanks(ctx.view)));
+  return r;
+}
+
 /**
  * Gather of activations (a transformer's q, k and v picked out of one tensor): data movement that takes its
  * input's scale, which onnxruntime runs on the int8 values with the Q/DQ dropped (torchvision Swin-T: each
@@ -210,15 +219,15 @@ export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
 };
 
 /**
- * Whether onnxruntime will fuse this MatMul with its bias Add into a Gemm when it loads the model: x is
- * declared a matrix, or every graph input has fixed dimensions (so every shape is known at load; its
- * MatMulAddFusion reshapes a larger x to a matrix only then).
+ * Whether onnxruntime will fuse this MatMul with its bias Add into a Gemm when it loads the model: x is a
+ * matrix (declared, or made one by a Reshape to a constant shape, a Flatten: PaddleOCR cls's classifier,
+ * whose float bias left a float Gemm that dequantized its weight every run), or every graph input has
+ * fixed dimensions (so every shape is known at load; its MatMulAddFusion reshapes a larger x to a matrix
+ * only then).
  */
 function fusesIntoGemm(ctx: QuantContext, node: NodeProto): boolean {
   const g = ctx.editor.graph;
-  const x = node.input![0];
-  const declared = [...(g.value_info ?? []), ...(g.input ?? []), ...(g.output ?? [])].find((v) => v.name === x);
-  if (declared?.type?.tensor_type?.shape?.dim?.length === 2) return true;
+  if (ranksOf(ctx).get(node.input![0]) === 2) return true;
   const weights = new Set((g.initializer ?? []).map((t) => t.name));
   return (g.input ?? []).filter((v) => !weights.has(v.name)).every((v) => {
     const dims = v.type?.tensor_type?.shape?.dim;
