@@ -179,6 +179,31 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.match(g.node!.find((n) => n.output?.includes(floatPool.input![0]))?.op_type ?? '', /^(Sigmoid|FusedConv)$/, ops.join());
   });
 
+  it('with boundaries, a Concat before float ops stays float (its inputs are dequantized instead) and a pool keeps its boundary after it; the convs get theirs', async () => {
+    const m = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g',
+        node: [conv('a', 'x', 'ya'), conv('b', 'x', 'yb'), { name: '/cat/Concat', op_type: 'Concat', input: ['ya', 'yb'], output: ['c'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] },
+          { name: '/cat/Sigmoid', op_type: 'Sigmoid', input: ['c'], output: ['y1'] },
+          conv('d', 'x', 'yd'), { name: '/pool/MaxPool', op_type: 'MaxPool', input: ['yd'], output: ['p'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] },
+          { name: '/pool/Sigmoid', op_type: 'Sigmoid', input: ['p'], output: ['y2'] }],
+        initializer: ['a', 'b', 'd'].flatMap((n, k) => [w(`${n}.weight`, [8, 3, 3, 3], 31 + k), w(`${n}.bias`, [8], 41 + k, 0.05)]),
+        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y1', 1, [1, 16, 16, 16]), vi('y2', 1, [1, 8, 8, 8])],
+      },
+    });
+    const f = path.join(dir, 'cat-pool.onnx');
+    saveModel(m, f);
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+    const plan = placementPlan(prep, 'compute', 'boundaries');
+    assert.deepEqual(['/a/Conv', '/b/Conv', '/d/Conv', '/pool/MaxPool', '/cat/Concat'].map(plan.select), [true, true, true, true, false]);
+    assert.match(plan.skipped.find((s) => s.node === '/cat/Concat')?.skipped ?? '', /a boundary after it would quantize and dequantize a tensor no smaller than its inputs/);
+    // Without boundaries none of them reaches an integer kernel; with every node, all of them.
+    assert.ok(['/a/Conv', '/pool/MaxPool', '/cat/Concat'].every((n) => !placementPlan(prep, 'compute').select(n)));
+    assert.ok(['/a/Conv', '/pool/MaxPool', '/cat/Concat'].every((n) => placementPlan(prep, 'compute', 'all').select(n)));
+  });
+
   // The candidates torchvision's LR-ASPP (random weights, random:8, MinMax) measured: every conv quantized
   // with boundaries loses 0.10 of cosine, and so does the conservative placement with every planned node
   // quantized, the reference. Those two must not count as faithful against 0.99999 two others keep, nor

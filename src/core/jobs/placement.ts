@@ -58,14 +58,27 @@ const FLOAT_OUTPUT_KERNELS = new Set(['MatMul', 'Gemm']);
 const FOLDED_BEFORE_Q = new Set(['Relu', 'Clip']);
 export const UNFUSED_REASON = 'kept float for speed: its output feeds float ops, so onnxruntime would run it as a float kernel on a dequantized weight (--objective size quantizes it anyway)';
 const UNFUSED_OP_REASON = 'kept float for speed: its output feeds float ops, so onnxruntime would run it as a float op after a QuantizeLinear/DequantizeLinear round trip (--objective size quantizes it anyway)';
+const UNBOUNDED_OP_REASON = 'kept float for speed: its output feeds float ops, and a boundary after it would quantize and dequantize a tensor no smaller than its inputs (--objective size quantizes it anyway)';
+/** Ops whose output is smaller than their input: a boundary after one costs less than the DQ before it. */
+const SHRINKING = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool']);
+
+/**
+ * Which ops a placement drops when their output would not reach a QuantizeLinear: 'fused', every op
+ * onnxruntime would then run float (all but MatMul/Gemm); 'boundaries', where layers with weights get a
+ * Q/DQ boundary after them instead, the ops without weights whose boundary would cost more than leaving
+ * them float (a Concat's output is as large as all its inputs: torchvision DenseNet-121 with every layer
+ * behind boundaries ran 0.91x float with its Concats quantized, 0.67x with them float, in the placement
+ * search's timings of two runs); 'all', none.
+ */
+export type PlanMode = 'fused' | 'boundaries' | 'all';
 
 /**
  * What placement `p` quantizes, and why each other static node stays float: elementwise ops the placement
- * leaves out, then (repeatedly, as dropping one can strand its producer) any op but MatMul/Gemm whose
- * output would not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a
- * dequantization of the weight every run, slower than the float model.
+ * leaves out, then (repeatedly, as dropping one can strand its producer) the ops `mode` drops whose output
+ * would not reach a QuantizeLinear: DQ → Conv → float op runs the float kernel plus a dequantization of
+ * the weight every run, slower than the float model.
  */
-export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnly = true): { select: (name: string) => boolean; skipped: NodeDecision[] } {
+export function placementPlan(prep: PreparedQuantization, p: Placement, mode: PlanMode = 'fused'): { select: (name: string) => boolean; skipped: NodeDecision[] } {
   const view = new ModelEditor(prep.loaded.model).view();
   const statics = (view.graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'static');
   const skipped: NodeDecision[] = [];
@@ -82,12 +95,13 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, fusedOnl
     if (readers.length === 1 && FOLDED_BEFORE_Q.has(readers[0].op_type ?? '')) return reachesQ(readers[0].output![0]);
     return readers.length > 0 && readers.every((r) => keep.has(r.name ?? ''));
   };
-  for (let changed = fusedOnly; changed;) {
+  const drops = (op: string) => !FLOAT_OUTPUT_KERNELS.has(op) && (mode === 'fused' || (!EXPANDABLE.has(op) && !SHRINKING.has(op)));
+  for (let changed = mode !== 'all'; changed;) {
     changed = false;
     for (const n of statics) {
-      if (!keep.has(n.name!) || FLOAT_OUTPUT_KERNELS.has(n.op_type ?? '') || reachesQ(n.output![0])) continue;
+      if (!keep.has(n.name!) || !drops(n.op_type ?? '') || reachesQ(n.output![0])) continue;
       keep.delete(n.name!);
-      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: EXPANDABLE.has(n.op_type ?? '') ? UNFUSED_REASON : UNFUSED_OP_REASON });
+      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: EXPANDABLE.has(n.op_type ?? '') ? UNFUSED_REASON : mode === 'fused' ? UNFUSED_OP_REASON : UNBOUNDED_OP_REASON });
       changed = true;
     }
   }
@@ -105,7 +119,7 @@ export function floatForSpeed(skipped: NodeDecision[]): Set<string> {
 /** The nodes a chosen candidate quantizes, and why the others stay float. */
 export function chosenPlan(prep: PreparedQuantization, c: Pick<PlacementChoice, 'chosen' | 'boundaries' | 'heavyOnly'>): { select: (name: string) => boolean; skipped: NodeDecision[] } {
   if (!c.boundaries) return placementPlan(prep, c.chosen);
-  const all = placementPlan(prep, c.chosen, false);
+  const all = placementPlan(prep, c.chosen, 'boundaries');
   if (!c.heavyOnly) return all;
   const fused = placementPlan(prep, c.chosen);
   const heavy = heavyLayers(prep);
@@ -177,7 +191,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
     const fusedPlan = placementPlan(prep, p);
     const fused = fusedPlan.select;
     const unfused = floatForSpeed(fusedPlan.skipped);
-    const all = placementPlan(prep, p, false).select;
+    const all = placementPlan(prep, p, 'boundaries').select;
     const fusedNames = [...prep.plan.keys()].filter(fused);
     const variants: Array<{ boundaries: boolean; heavyOnly?: boolean; select: (n: string) => boolean }> = [
       { boundaries: false, select: fused },
@@ -201,7 +215,7 @@ export async function choosePlacement(input: string, prep: PreparedQuantization,
   let reference = { drop: 0, nsr: 0 };
   const t = await timeVariants(input, prep, data, built, {
     stage: 'placement', label: (b) => `--static-ops ${b.p}${b.boundaries ? ' with boundaries' : ''}`,
-    first: async (scorer) => { reference = await scorer.score(placementPlan(prep, 'compute', false).select, ctx.signal); },
+    first: async (scorer) => { reference = await scorer.score(placementPlan(prep, 'compute', 'all').select, ctx.signal); },
     build: async (b) => (await applyQuantization(prep, b.select, { signal: ctx.signal, boundaries: b.boundaries, halfStored: b.halfStored })).model,
   }, ctx);
   const candidates = judgeCandidates(t.timed.map(({ item: b, latencyMs, drop, nsr }) => ({

@@ -205,7 +205,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
     }
   }
   if (search && prep.plan.size && !placement) {
-    const plan = placementPlan(prep, 'compute', false);
+    const plan = placementPlan(prep, 'compute', 'all');
     select = plan.select;
     placementSkipped.push(...plan.skipped);
   } else if (placement) {
