@@ -204,6 +204,46 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(['/a/Conv', '/pool/MaxPool', '/cat/Concat'].every((n) => placementPlan(prep, 'compute', 'all').select(n)));
   });
 
+  it('a constant shift before a pointwise conv kept float for speed joins its bias (PP-LCNetV3\'s affine after HardSwish); a padded conv keeps its shift', async () => {
+    // x → conv (3×3) → Sigmoid → Add(shift) → pointwise conv → Sigmoid → Add(shift) → padded conv → Sigmoid → pool → Flatten → MatMul.
+    const C = 8;
+    const pointwise = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y] });
+    const m = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g',
+        node: [conv('c1', 'x', 'a'), { name: '/c1/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
+          { name: '/pw/Add', op_type: 'Add', input: ['s', 'pw.shift'], output: ['t'] }, pointwise('pw', 't', 'b'), { name: '/pw/Sigmoid', op_type: 'Sigmoid', input: ['b'], output: ['u'] },
+          { name: '/c3/Add', op_type: 'Add', input: ['u', 'c3.shift'], output: ['v'] }, conv('c3', 'v', 'e'), { name: '/c3/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] },
+          { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['g'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
+          { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
+        initializer: [w('c1.weight', [C, 3, 3, 3], 51), w('c1.bias', [C], 52, 0.05), w('pw.shift', [C, 1, 1], 53, 0.5), w('pw.weight', [C, C, 1, 1], 54), w('pw.bias', [C], 55, 0.05),
+          w('c3.shift', [C, 1, 1], 56, 0.5), w('c3.weight', [C, C, 3, 3], 57), w('c3.bias', [C], 58, 0.05), w('head.weight', [C, 4], 59)],
+        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
+      },
+    });
+    const f = path.join(dir, 'shift.onnx');
+    saveModel(m, f);
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+    const plan = placementPlan(prep, 'compute');
+    const halfStored = floatForSpeed(plan.skipped);
+    assert.ok(halfStored.has('/pw/Conv') && halfStored.has('/c3/Conv'), JSON.stringify([...halfStored]));
+    const { model } = await applyQuantization(prep, plan.select, { halfStored });
+    const ops = model.graph!.node!.map((n) => n.name);
+    assert.ok(!ops.includes('/pw/Add'), 'the pointwise conv took its shift');
+    assert.ok(ops.includes('/c3/Add'), 'the padded conv kept its shift');
+    const out = path.join(dir, 'shift.q.onnx');
+    saveModel(model, out);
+    const cmp = await compareModels(f, out, { data: 'random:8', samples: 8, latencyRuns: 1 });
+    assert.ok(cmp.outputs.y.cosine > 0.999, `cosine ${cmp.outputs.y.cosine}`);
+    // Nothing quantized, every conv float with its weight float16: the fold itself is exact up to that rounding.
+    const floatOnly = path.join(dir, 'shift.float.onnx');
+    saveModel((await applyQuantization(prep, () => false, { halfStored })).model, floatOnly);
+    const exact = await compareModels(f, floatOnly, { data: 'random:8', samples: 8, latencyRuns: 1 });
+    assert.ok(exact.outputs.y.sqnr > 50, `${exact.outputs.y.sqnr} dB`);
+  });
+
   // The candidates torchvision's LR-ASPP (random weights, random:8, MinMax) measured: every conv quantized
   // with boundaries loses 0.10 of cosine, and so does the conservative placement with every planned node
   // quantized, the reference. Those two must not count as faithful against 0.99999 two others keep, nor

@@ -2,7 +2,7 @@ import { openCalibration, type CalibrationData } from '../calib/data';
 import { CancelledError, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
-import { foldAffineIntoConv } from '../onnx/fold-affine';
+import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
@@ -347,6 +347,8 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   const halves = new Map<string, string>();
   for (const node of [...(model.graph!.node ?? [])]) {
     if (!opts.halfStored?.has(node.name ?? '') || select(node.name!)) continue;
+    // Float, so the shift before it can join its bias (see foldShiftsIntoConv): one float pass fewer.
+    foldShiftsIntoConv(editor, prep.loaded.loc, node, (n) => qctx.staticNodes.has(n));
     const d = halfStoredWeight(qctx, node, 1, halves, 'float kernel, kept for speed (its output feeds float ops)');
     if (d) decisions.push(d);
   }
