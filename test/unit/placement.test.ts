@@ -23,6 +23,16 @@ const rnd = (n: number, seed: number, scale: number) => Float32Array.from({ leng
 const w = (name: string, dims: number[], seed: number, scale = 0.2) => makeTensor(name, DataType.FLOAT, dims, rnd(dims.reduce((a, b) => a * b, 1), seed, scale));
 const conv = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] });
 
+const pointwise = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y] });
+
+/** An opset-13 graph saved as `file` in `dir`, and prepared for static INT8 on random:4 under 'compute'. */
+async function preparedStatic(dir: string, file: string, graph: { node: NodeProto[]; initializer: ReturnType<typeof w>[]; input: ReturnType<typeof vi>[]; output: ReturnType<typeof vi>[] }) {
+  const f = path.join(dir, file);
+  saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g', ...graph } }), f);
+  const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+  return { f, prep: await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options)) };
+}
+
 function residualModel() {
   const C = 16;
   const nodes: NodeProto[] = [
@@ -146,24 +156,15 @@ describe('fusion-aware static placement (--objective latency)', function () {
   it('an op without weights whose output feeds float ops (a squeeze-excite pool before a float conv) stays float too; a MatMul whose output is float still quantizes', async () => {
     // x → conv → Sigmoid → s; s → GlobalAveragePool → se conv → Sigmoid → g (the gate, float); s·g → GlobalAveragePool → Flatten → MatMul → y.
     const C = 8;
-    const pointwise = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y] });
-    const m = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'g',
-        node: [conv('c1', 'x', 'a'), { name: '/act/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
-          { name: '/se/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['s'], output: ['p'] }, pointwise('se', 'p', 'e'),
-          { name: '/se/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] }, { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] },
-          { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['m'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
-          { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
-        initializer: [w('c1.weight', [C, 3, 3, 3], 21), w('c1.bias', [C], 22, 0.05), w('se.weight', [C, C, 1, 1], 23), w('se.bias', [C], 24, 0.05), w('head.weight', [C, 4], 25)],
-        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
-      },
+    const { prep } = await preparedStatic(dir, 'se.onnx', {
+      node: [conv('c1', 'x', 'a'), { name: '/act/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
+        { name: '/se/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['s'], output: ['p'] }, pointwise('se', 'p', 'e'),
+        { name: '/se/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] }, { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] },
+        { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['m'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
+        { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
+      initializer: [w('c1.weight', [C, 3, 3, 3], 21), w('c1.bias', [C], 22, 0.05), w('se.weight', [C, C, 1, 1], 23), w('se.bias', [C], 24, 0.05), w('head.weight', [C, 4], 25)],
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
     });
-    const f = path.join(dir, 'se.onnx');
-    saveModel(m, f);
-    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
-    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
     const plan = placementPlan(prep, 'compute');
     assert.ok(!plan.select('/se/GlobalAveragePool'), 'the pool before the float conv');
     assert.match(plan.skipped.find((s) => s.node === '/se/GlobalAveragePool')?.skipped ?? '', /kept float for speed: its output feeds float ops, so onnxruntime would run it as a float op after a QuantizeLinear\/DequantizeLinear round trip/);
@@ -180,22 +181,14 @@ describe('fusion-aware static placement (--objective latency)', function () {
   });
 
   it('with boundaries, a Concat before float ops stays float (its inputs are dequantized instead) and a pool keeps its boundary after it; the convs get theirs', async () => {
-    const m = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'g',
-        node: [conv('a', 'x', 'ya'), conv('b', 'x', 'yb'), { name: '/cat/Concat', op_type: 'Concat', input: ['ya', 'yb'], output: ['c'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] },
-          { name: '/cat/Sigmoid', op_type: 'Sigmoid', input: ['c'], output: ['y1'] },
-          conv('d', 'x', 'yd'), { name: '/pool/MaxPool', op_type: 'MaxPool', input: ['yd'], output: ['p'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] },
-          { name: '/pool/Sigmoid', op_type: 'Sigmoid', input: ['p'], output: ['y2'] }],
-        initializer: ['a', 'b', 'd'].flatMap((n, k) => [w(`${n}.weight`, [8, 3, 3, 3], 31 + k), w(`${n}.bias`, [8], 41 + k, 0.05)]),
-        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y1', 1, [1, 16, 16, 16]), vi('y2', 1, [1, 8, 8, 8])],
-      },
+    const { prep } = await preparedStatic(dir, 'cat-pool.onnx', {
+      node: [conv('a', 'x', 'ya'), conv('b', 'x', 'yb'), { name: '/cat/Concat', op_type: 'Concat', input: ['ya', 'yb'], output: ['c'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] },
+        { name: '/cat/Sigmoid', op_type: 'Sigmoid', input: ['c'], output: ['y1'] },
+        conv('d', 'x', 'yd'), { name: '/pool/MaxPool', op_type: 'MaxPool', input: ['yd'], output: ['p'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] },
+        { name: '/pool/Sigmoid', op_type: 'Sigmoid', input: ['p'], output: ['y2'] }],
+      initializer: ['a', 'b', 'd'].flatMap((n, k) => [w(`${n}.weight`, [8, 3, 3, 3], 31 + k), w(`${n}.bias`, [8], 41 + k, 0.05)]),
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y1', 1, [1, 16, 16, 16]), vi('y2', 1, [1, 8, 8, 8])],
     });
-    const f = path.join(dir, 'cat-pool.onnx');
-    saveModel(m, f);
-    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
-    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
     const plan = placementPlan(prep, 'compute', 'boundaries');
     assert.deepEqual(['/a/Conv', '/b/Conv', '/d/Conv', '/pool/MaxPool', '/cat/Concat'].map(plan.select), [true, true, true, true, false]);
     assert.match(plan.skipped.find((s) => s.node === '/cat/Concat')?.skipped ?? '', /a boundary after it would quantize and dequantize a tensor no smaller than its inputs/);
@@ -207,25 +200,16 @@ describe('fusion-aware static placement (--objective latency)', function () {
   it('a constant shift before a pointwise conv kept float for speed joins its bias (PP-LCNetV3\'s affine after HardSwish); a padded conv keeps its shift', async () => {
     // x → conv (3×3) → Sigmoid → Add(shift) → pointwise conv → Sigmoid → Add(shift) → padded conv → Sigmoid → pool → Flatten → MatMul.
     const C = 8;
-    const pointwise = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y] });
-    const m = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'g',
-        node: [conv('c1', 'x', 'a'), { name: '/c1/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
-          { name: '/pw/Add', op_type: 'Add', input: ['s', 'pw.shift'], output: ['t'] }, pointwise('pw', 't', 'b'), { name: '/pw/Sigmoid', op_type: 'Sigmoid', input: ['b'], output: ['u'] },
-          { name: '/c3/Add', op_type: 'Add', input: ['u', 'c3.shift'], output: ['v'] }, conv('c3', 'v', 'e'), { name: '/c3/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] },
-          { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['g'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
-          { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
-        initializer: [w('c1.weight', [C, 3, 3, 3], 51), w('c1.bias', [C], 52, 0.05), w('pw.shift', [C, 1, 1], 53, 0.5), w('pw.weight', [C, C, 1, 1], 54), w('pw.bias', [C], 55, 0.05),
-          w('c3.shift', [C, 1, 1], 56, 0.5), w('c3.weight', [C, C, 3, 3], 57), w('c3.bias', [C], 58, 0.05), w('head.weight', [C, 4], 59)],
-        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
-      },
+    const { f, prep } = await preparedStatic(dir, 'shift.onnx', {
+      node: [conv('c1', 'x', 'a'), { name: '/c1/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
+        { name: '/pw/Add', op_type: 'Add', input: ['s', 'pw.shift'], output: ['t'] }, pointwise('pw', 't', 'b'), { name: '/pw/Sigmoid', op_type: 'Sigmoid', input: ['b'], output: ['u'] },
+        { name: '/c3/Add', op_type: 'Add', input: ['u', 'c3.shift'], output: ['v'] }, conv('c3', 'v', 'e'), { name: '/c3/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] },
+        { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['g'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
+        { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
+      initializer: [w('c1.weight', [C, 3, 3, 3], 51), w('c1.bias', [C], 52, 0.05), w('pw.shift', [C, 1, 1], 53, 0.5), w('pw.weight', [C, C, 1, 1], 54), w('pw.bias', [C], 55, 0.05),
+        w('c3.shift', [C, 1, 1], 56, 0.5), w('c3.weight', [C, C, 3, 3], 57), w('c3.bias', [C], 58, 0.05), w('head.weight', [C, 4], 59)],
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
     });
-    const f = path.join(dir, 'shift.onnx');
-    saveModel(m, f);
-    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
-    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
     const plan = placementPlan(prep, 'compute');
     const halfStored = floatForSpeed(plan.skipped);
     assert.ok(halfStored.has('/pw/Conv') && halfStored.has('/c3/Conv'), JSON.stringify([...halfStored]));

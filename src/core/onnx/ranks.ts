@@ -1,5 +1,6 @@
 import { attrInt, attrInts, attrTensor } from './attributes';
 import type { GraphView } from './graph';
+import type { NodeProto } from './proto';
 import { readTensor } from './tensor';
 
 const SAME_RANK = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'LeakyRelu', 'Elu', 'Selu', 'PRelu',
@@ -23,8 +24,9 @@ export function inferRanks(view: GraphView): Map<string, number> {
     if (shape?.dim) ranks.set(v.name ?? '', shape.dim.length);
   }
   for (const t of graph.initializer ?? []) ranks.set(t.name ?? '', (t.dims ?? []).length);
-  // How many axes an attribute or a constant input lists; undefined when a computed input does.
-  const axesCount = (n: Parameters<typeof attrInts>[0], k: number): number | undefined => {
+  // How many axes an attribute or a constant input lists: undefined when there are none, NaN (no rank
+  // follows) when a computed input lists them.
+  const axesCount = (n: NodeProto, k: number): number | undefined => {
     const a = attrInts(n, 'axes');
     if (a) return a.length;
     const name = n.input?.[k];
