@@ -4,6 +4,7 @@ import type { ModelLocation } from './external-data';
 import { channelConstant } from './channel-constant';
 import { attrInt, attrInts, attrString } from './attributes';
 import type { NodeProto } from './proto';
+import type { GraphView } from './graph';
 import { makeTensor, readTensor, tensorDims, toFloat32 } from './tensor';
 
 const AFFINE = new Set(['Mul', 'Add', 'Sub', 'Div']);
@@ -72,30 +73,32 @@ export function foldAffineIntoConv(editor: ModelEditor, loc: ModelLocation): num
  * with an NCHWc reorder on either side. Only for a conv that stays float: folding every such shift before
  * calibration, quantized convs too, cost PaddleOCR rec held-out lines (35 of 48 exact with every conv
  * quantized, against 44) though the calibrated ranges of those inputs barely moved; the cause is not
- * known. `keep` names nodes that must stay (quantized ones). Returns how many nodes were folded.
+ * known. `view` is of the graph as it stands (one for many convs: a fold removes only its own shifts).
+ * `keep` names nodes that must stay (quantized ones). Returns how many nodes were folded.
  */
-export function foldShiftsIntoConv(editor: ModelEditor, loc: ModelLocation, conv: NodeProto, keep: (node: NodeProto) => boolean = () => false): number {
+export function foldShiftsIntoConv(editor: ModelEditor, view: GraphView, loc: ModelLocation, conv: NodeProto, keep: (node: NodeProto) => boolean = () => false): number {
   if (conv.op_type !== 'Conv' || (conv.domain ?? '') !== '' || !readsNoPadding(conv)) return 0;
+  const wt = view.constant(conv.input![1]);
+  const bt = conv.input![2] ? view.constant(conv.input![2]) : undefined;
+  if (!wt || wt.data_type !== DataType.FLOAT || (conv.input![2] && (!bt || bt.data_type !== DataType.FLOAT))) return 0;
   const graphOutputs = new Set((editor.graph.output ?? []).map((o) => o.name));
-  let folded = 0;
+  const wDims = tensorDims(wt, loc);
+  const group = attrInt(conv, 'group', 1);
+  const [cout, cinPer] = wDims, per = wDims.slice(2).reduce((a, b) => a * b, 1);
+  // The weight and bias are read once, when there is a shift to fold, and the bias written once.
+  let w: Float32Array | undefined, b: Float32Array | undefined;
+  const folded = new Set<NodeProto>();
+  let x = conv.input![0];
   for (;;) {
-    const view = editor.view();
-    const x = conv.input![0];
     const prev = view.producer.get(x);
     if (!prev || (prev.op_type !== 'Add' && prev.op_type !== 'Sub') || (prev.domain ?? '') !== '' || keep(prev) || prev.input!.length !== 2 || graphOutputs.has(x) || view.consumersOf(x).length !== 1) break;
-    const wt = view.constant(conv.input![1]);
-    const bt = conv.input![2] ? view.constant(conv.input![2]) : undefined;
-    if (!wt || wt.data_type !== DataType.FLOAT || (conv.input![2] && (!bt || bt.data_type !== DataType.FLOAT))) break;
     // Sub is a shift of the data only when the constant is the second operand.
     const k = prev.op_type === 'Sub' ? 1 : prev.input!.findIndex((i) => !!view.constant(i));
     if (k < 0 || !view.constant(prev.input![k]) || view.constant(prev.input![1 - k])) break;
-    const wDims = tensorDims(wt, loc);
-    const group = attrInt(conv, 'group', 1);
-    const [cout, cinPer] = wDims, per = wDims.slice(2).reduce((a, b) => a * b, 1);
     const c = channelConstant(view, loc, prev.input![k], cinPer * group, 1, wDims.length);
     if (!c) break;
-    const w = toFloat32(readTensor(wt, loc));
-    const b = bt ? Float32Array.from(toFloat32(readTensor(bt, loc))) : new Float32Array(cout);
+    w ??= toFloat32(readTensor(wt, loc));
+    b ??= bt ? Float32Array.from(toFloat32(readTensor(bt, loc))) : new Float32Array(cout);
     const sign = prev.op_type === 'Add' ? 1 : -1;
     for (let o = 0; o < cout; o++) {
       const g = Math.floor(o / (cout / group));
@@ -103,12 +106,14 @@ export function foldShiftsIntoConv(editor: ModelEditor, loc: ModelLocation, conv
       for (let i = 0; i < cinPer; i++) for (let t = 0; t < per; t++) sum += w[(o * cinPer + i) * per + t] * c[g * cinPer + i];
       b[o] += sign * sum;
     }
-    const base = (conv.name || conv.input![1]).replace(/\.weight$/, '');
-    conv.input = [prev.input![1 - k], conv.input![1], editor.addInitializer(makeTensor(`${base}.bias_shift_folded`, DataType.FLOAT, [cout], b))];
-    editor.graph.node = editor.graph.node!.filter((n) => n !== prev);
-    folded++;
+    folded.add(prev);
+    x = prev.input![1 - k];
   }
-  return folded;
+  if (!b) return 0;
+  const base = (conv.name || conv.input![1]).replace(/\.weight$/, '');
+  conv.input = [x, conv.input![1], editor.addInitializer(makeTensor(`${base}.bias_shift_folded`, DataType.FLOAT, [cout], b))];
+  editor.graph.node = editor.graph.node!.filter((n) => !folded.has(n));
+  return folded.size;
 }
 
 /** A Conv whose windows never reach past its input: no pads (or auto_pad VALID). */

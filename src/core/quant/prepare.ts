@@ -60,6 +60,25 @@ export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOp
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
 }
+/** What a node reads: its inputs and the outer values its subgraphs capture. */
+const readsOf = (n: NodeProto) => [...(n.input ?? []), ...capturedValues(n)];
+
+/**
+ * The values downstream of `seeds` and of every node `starts` marks, following each node that reads one
+ * unless `stops` marks it; once per view and kind (each kind keeps its own cache).
+ */
+function downstream(cache: WeakMap<GraphView, Set<string>>, view: GraphView, seeds: () => string[], starts: (n: NodeProto) => boolean, stops: (n: NodeProto) => boolean = () => false): Set<string> {
+  const cached = cache.get(view);
+  if (cached) return cached;
+  const out = new Set(seeds());
+  for (const n of view.topologicalOrder().order) {
+    if (stops(n)) continue;
+    if (starts(n) || readsOf(n).some((i) => out.has(i))) for (const o of n.output ?? []) if (o) out.add(o);
+  }
+  cache.set(view, out);
+  return out;
+}
+
 /** Ops whose output size depends on the values they read (TopK only with a computed k). */
 const DATA_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique', 'Loop', 'TopK']);
 const dataSizedCache = new WeakMap<GraphView, Set<string>>();
@@ -70,16 +89,10 @@ const dataSizedCache = new WeakMap<GraphView, Set<string>>();
  * onnxruntime's multi-threaded QLinearAdd crashed the process on torchvision's RetinaNet post-processing.
  */
 function dataSized(view: GraphView): Set<string> {
-  const cached = dataSizedCache.get(view);
-  if (cached) return cached;
-  const out = new Set<string>();
-  for (const n of view.topologicalOrder().order) {
+  return downstream(dataSizedCache, view, () => [], (n) => {
     const op = n.op_type ?? '';
-    const source = (n.domain ?? '') === '' && DATA_SIZED.has(op) && !(op === 'TopK' && (!n.input?.[1] || view.constant(n.input[1])));
-    if (source || (n.input ?? []).some((i) => out.has(i))) for (const o of n.output ?? []) if (o) out.add(o);
-  }
-  dataSizedCache.set(view, out);
-  return out;
+    return (n.domain ?? '') === '' && DATA_SIZED.has(op) && !(op === 'TopK' && (!n.input?.[1] || view.constant(n.input[1])));
+  });
 }
 
 /** Ops whose output depends only on the shape of what they read. */
@@ -93,17 +106,10 @@ const dataDerivedCache = new WeakMap<GraphView, Set<string>>();
  * but with Q/DQ on them it ran them every run (45 ScatterND, 36 Gather and their Q/DQ pairs).
  */
 function readsData(node: NodeProto, view: GraphView): boolean {
-  let derived = dataDerivedCache.get(view);
-  if (!derived) {
-    const weights = new Set((view.graph.initializer ?? []).map((t) => t.name ?? ''));
-    derived = new Set((view.graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && !weights.has(n)));
-    for (const n of view.topologicalOrder().order) {
-      if ((n.domain ?? '') === '' && SHAPE_ONLY.has(n.op_type ?? '')) continue;
-      if ([...(n.input ?? []), ...capturedValues(n)].some((i) => derived!.has(i))) for (const o of n.output ?? []) if (o) derived.add(o);
-    }
-    dataDerivedCache.set(view, derived);
-  }
-  return [...(node.input ?? []), ...capturedValues(node)].some((i) => derived!.has(i));
+  const weights = () => new Set((view.graph.initializer ?? []).map((t) => t.name ?? ''));
+  const derived = downstream(dataDerivedCache, view, () => { const w = weights(); return (view.graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && !w.has(n)); },
+    () => false, (n) => (n.domain ?? '') === '' && SHAPE_ONLY.has(n.op_type ?? ''));
+  return readsOf(node).some((i) => derived.has(i));
 }
 
 /** Which input holds the op's weight, for module paths and reports. */
@@ -345,10 +351,11 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
     await q.apply(node, qctx);
   }
   const halves = new Map<string, string>();
+  const view = opts.halfStored?.size ? editor.view() : undefined;
   for (const node of [...(model.graph!.node ?? [])]) {
-    if (!opts.halfStored?.has(node.name ?? '') || select(node.name!)) continue;
+    if (!view || !opts.halfStored?.has(node.name ?? '') || select(node.name!)) continue;
     // Float, so the shift before it can join its bias (see foldShiftsIntoConv): one float pass fewer.
-    foldShiftsIntoConv(editor, prep.loaded.loc, node, (n) => qctx.staticNodes.has(n));
+    foldShiftsIntoConv(editor, view, prep.loaded.loc, node, (n) => qctx.staticNodes.has(n));
     const d = halfStoredWeight(qctx, node, 1, halves, 'float kernel, kept for speed (its output feeds float ops)');
     if (d) decisions.push(d);
   }
