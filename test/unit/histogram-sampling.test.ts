@@ -59,7 +59,7 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     const got = new Map<string, SampledTensor[]>();
     const keep = (t: SampledTensor): SampledTensor => ({ ...t, parts: t.parts.map((p) => ({ ...p, values: p.values.slice() })) });
     const r = await captureSampled(loaded, names, data, 'cpu', cap, (name, t) => { got.set(name, [...(got.get(name) ?? []), keep(t)]); });
-    assert.ok(r, 'onnxruntime ran the variant');
+    assert.ok(r && r !== 'small', 'onnxruntime ran the variant');
     assert.equal(r.samples, 4);
     const full = new Map<string, Float32Array[]>();
     await captureTensors(loaded, names, data, 'cpu', (values: Record<string, ort.Tensor>) => {

@@ -54,7 +54,8 @@ export interface QuantizeOptions {
   /** 7-bit weights for integer kernels (static, dynamic); 'auto': where this CPU's int8 kernels saturate (no VNNI). */
   reduceRange: 'auto' | 'on' | 'off';
   /** Static mode: SmoothQuant-style per-channel smoothing of Conv/MatMul/Gemm inputs where it is estimated to help. */
-  smoothing: 'auto' | 'off';
+  /** 'separate': its statistics in a pass of their own before the histograms (see calibrateWithSmoothing). */
+  smoothing: 'auto' | 'off' | 'separate';
   /** Maximum calibration samples used. */
   maxSamples: number;
   /** GPTQ damping, as a fraction of the mean Hessian diagonal. */

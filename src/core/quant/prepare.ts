@@ -25,9 +25,9 @@ import { bypassConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { squeezeBatchedWeights } from '../onnx/squeeze-batched-weight';
 import { readAsLoaded } from '../onnx/as-loaded';
-import { calibrateActivations, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
+import { calibrateActivations, calibrateWithSmoothing, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
-import { planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
+import { affectedLayouts, applySmoothing, planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
 import { halfStoredWeight } from './half-stored-weight';
 import { floatWeightDims, weightScratch } from './weights';
@@ -294,15 +294,28 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     let measured: MeasuredRanges | undefined;
     if (options.smoothing !== 'off') {
       const planned = planSmoothing(editor, loaded, statics, options.objective === 'latency');
-      // MinMax: smoothing's per-channel maxima and every range come from one pass (see smoothAndMeasure).
-      const one = planned.items.length && calibrator(options.calibrationMethod, options).bins === 0 ? await smoothAndMeasure(editor, loaded, planned, calibrationTensors(statics, qctx), data, options.device, ctx) : undefined;
-      smoothing = one?.decisions ?? (planned.items.length ? await smoothActivations(editor, loaded, planned, data, options.device, ctx) : planned.decisions);
-      measured = one?.measured;
-      if (smoothing.some((d) => !d.skipped)) editor.dropUnusedConstants();
-      qctx.view = editor.view(); // smoothing added constants: the plan's view must see them
-      timings.smoothing = (performance.now() - t) / 1000;
+      const settle = (decisions: SmoothingDecision[]) => {
+        smoothing = decisions;
+        if (decisions.some((d) => !d.skipped)) editor.dropUnusedConstants();
+        qctx.view = editor.view(); // smoothing added constants: the plan's view must see them
+      };
+      if (planned.items.length && calibrator(options.calibrationMethod, options).bins === 0) {
+        // MinMax: smoothing's per-channel maxima and every range come from one pass (see smoothAndMeasure).
+        const one = await smoothAndMeasure(editor, loaded, planned, calibrationTensors(statics, qctx), data, options.device, ctx);
+        measured = one?.measured;
+        if (one) settle(one.decisions);
+      } else if (planned.items.length && options.smoothing !== 'separate') {
+        // Histogram methods: smoothing decides inside the calibration pass (see calibrateWithSmoothing).
+        calibration = await calibrateWithSmoothing(loaded, qctx, statics, data, options, ctx, {
+          affected: affectedLayouts(planned), items: planned.specs.map((sp) => sp.tensor),
+          apply: (absmax) => { const r = applySmoothing(editor, loaded, planned, absmax); settle(r.decisions); return r.scales; },
+        });
+      }
+      if (!smoothing) settle(planned.items.length ? await smoothActivations(editor, loaded, planned, data, options.device, ctx) : planned.decisions);
+      // (Decided inside the histogram pass, smoothing has no time of its own: calibration's is both.)
+      if (!calibration) timings.smoothing = (performance.now() - t) / 1000;
     }
-    calibration = await calibrateActivations(loaded, qctx, statics, data, options, ctx, measured);
+    calibration ??= await calibrateActivations(loaded, qctx, statics, data, options, ctx, measured);
     provider ??= calibration.device;
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;

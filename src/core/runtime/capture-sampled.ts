@@ -9,6 +9,7 @@ import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
+import { HELD_VALUES } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
 
 /**
@@ -24,8 +25,22 @@ export interface SampledTensor {
   /** The stride of the picks, and the magnitude past which every value came out exactly (Infinity: none). */
   step: number;
   over: number;
-  parts: Array<{ values: Float32Array; weight: number }>;
+  /** With a ChannelLayout, `channel` gives each value's channel (for the picks, from the index; their values past the threshold are NaN there: the tail counts them). */
+  parts: Array<{ values: Float32Array; weight: number; channel?: ChannelOf }>;
+  /** With a ChannelLayout: each value's channel (in parts) and the channels' exact extremes in this sample. */
+  perChannel?: { min: Float32Array; max: Float32Array };
+  /** With a ChannelLayout: whether element `i` (value `v`) is in the tail (thresholds relative to each channel's magnitude). */
+  isTail?: (v: number, i: number) => boolean;
 }
+
+/** Each value's channel: listed, or for strided picks the j-th value's is ⌊j·step / inner⌋ mod channels. */
+export type ChannelOf = Uint16Array | Uint32Array | { step: number; inner: number; channels: number };
+
+/**
+ * Where a tensor's channels are (as smoothing divides them): axis 1 of a tensor of rank ≥ 3 (`rank`, the
+ * tensor's), or its last axis (any rank).
+ */
+export interface ChannelLayout { axis: 1 | 'last'; channels: number; rank: number }
 
 /**
  * The smallest prime stride of at least `want` that does not divide `size`. A prime that does not divide
@@ -59,8 +74,8 @@ function isPrime(n: number): boolean {
  */
 export async function captureSampled(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, cap: number,
-  onTensor: (name: string, t: SampledTensor) => void, ctx: JobContext = {},
-): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number } | undefined> {
+  onTensor: (name: string, t: SampledTensor) => void, ctx: JobContext = {}, layouts: Array<ChannelLayout | undefined> = [],
+): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number } | 'small' | undefined> {
   const opset = defaultOpset(loaded.model);
   if (opset < 10 || !names.length) return undefined;
   const t0 = performance.now();
@@ -71,8 +86,10 @@ export async function captureSampled(
   let s: PinnedSession | undefined;
   // Packed first (six outputs whatever the tensor count); tensors of mixed types cannot be concatenated,
   // and onnxruntime then refuses it: one output per value instead.
-  for (const packed of [true, false]) {
-    io = sampledVariant(loaded.model, names, packed);
+  // Channels come out in the packed vectors only: without them the caller measures in two passes.
+  const withChannels = layouts.some((l) => l);
+  for (const packed of withChannels ? [true] : [true, false]) {
+    io = sampledVariant(loaded.model, names, packed, layouts);
     try {
       // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
       // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
@@ -85,6 +102,14 @@ export async function captureSampled(
   }
   if (!s || !io) return undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
+  // A tensor whose values are held until smoothing's scales are known (see ChannelLayout): about 4·cap
+  // picks in all, whatever the number of samples.
+  // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
+  // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).
+  const heldCount = layouts.filter((l) => l).length;
+  const capOf = (k: number) => (layouts[k] ? Math.max(256, Math.min(cap, Math.floor(HELD_VALUES / (heldCount * Math.max(1, data.count))))) : cap);
+  // Each held tensor's channel magnitudes so far, which its thresholds follow.
+  const magnitudes: Array<Float64Array | undefined> = layouts.map((l) => l && new Float64Array(l.channels));
   try {
     let plans: Plan[] | undefined;
     let i = 0;
@@ -92,26 +117,45 @@ export async function captureSampled(
       const feeds = next.value;
       if (ctx.signal?.aborted) throw new CancelledError();
       const run = async (p: Plan[]) => io!.read(await s!.run({ ...feeds, ...io!.feeds(p) }, io!.fetch), p);
+      const follow = (t: Read, k: number, p: Plan) => {
+        const l = layouts[k];
+        if (!l) return undefined;
+        const c = channelParts(l, t, p);
+        if (!c) throw new Error(`'${names[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
+        const m = magnitudes[k]!;
+        for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(c.perChannel!.min[ch]), Math.abs(c.perChannel!.max[ch]));
+        return c;
+      };
       // The first sample runs once more, coarsely, to learn each tensor's size and range.
       if (!plans) {
-        const probe = await run(names.map(() => ({ step: 101, over: Infinity })));
-        plans = probe.map((t) => {
-          const step = sampleStride(t.size, t.size / cap);
+        const first = names.map((_, k) => openPlan(layouts[k]));
+        const probe = await run(first);
+        probe.forEach((t, k) => { if (t.pick && t.tail) follow(t, k, first[k]); });
+        plans = probe.map((t, k) => {
+          const step = sampleStride(t.size, t.size / capOf(k));
           // Near the extreme: a row is copied whole for one value past it, so half the extreme copied 3.9 M
           // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
-          // threshold comes down from there as the copies stay small.
-          return { step, over: step === 1 ? Infinity : Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
+          // threshold comes down from there as the copies stay small. A held tensor's is relative: 0.9 of
+          // each channel's own extreme.
+          const l = layouts[k];
+          if (step === 1) return openPlan(l, step);
+          return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
         });
         // Every tensor within the cap: the picks would be every value, at the cost of this variant's extra
         // nodes on every run; the caller copies them out plainly (tiny-vlm fixture: see README).
-        if (plans.every((p) => p.step === 1)) return undefined;
+        if (plans.every((p) => p.step === 1)) return 'small';
       }
       const used = plans;
       const got = await run(used);
-      plans = got.map((t, k) => nextPlan(used[k], t.size, cap, t.copied, target));
+      const held = got.map((t, k) => (t.pick && t.tail ? follow(t, k, used[k]) : undefined));
+      plans = got.map((t, k) => {
+        const l = layouts[k], p = nextPlan(used[k], t.size, capOf(k), t.copied, target);
+        return !l ? p : p.step === 1 ? openPlan(l, p.step) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
+      });
       got.forEach((t, k) => {
         if (!t.pick || !t.tail) return; // only float activations are calibrated
-        onTensor(names[k], { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over, parts: split(t.pick, t.tail, t.size, used[k].over) });
+        const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
+        onTensor(names[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
@@ -126,9 +170,35 @@ export async function captureSampled(
   }
 }
 
-type Plan = { step: number; over: number };
+/**
+ * One tensor's stride and tail threshold for a run. A held tensor's threshold is relative to each channel's
+ * magnitude so far (so its tail stays exact whatever per-channel scales smoothing chooses later): on axis
+ * 1, `rowOver` holds each row's threshold (over × its channel's magnitude; one value: every row's); on the
+ * last axis, the rows are compared after multiplying each channel by `inv` (1 / its magnitude) against `over`.
+ */
+type Plan = { step: number; over: number; rowOver?: Float32Array; inv?: Float32Array };
+
+/** A plan that copies no tail (the probe's, or every value picked). */
+function openPlan(l: ChannelLayout | undefined, step = 101): Plan {
+  if (!l) return { step, over: Infinity };
+  return l.axis === 1 ? { step, over: Infinity, rowOver: Float32Array.of(Infinity) } : { step, over: Infinity, inv: new Float32Array(l.channels).fill(1) };
+}
+
+/** A held tensor's plan at relative threshold `q` of each channel's magnitude `m` (rows mapped to channels by `t`'s shape). */
+function relativePlan(l: ChannelLayout, step: number, q: number, m: Float64Array, t: Read): Plan {
+  const over = Math.fround(q);
+  if (l.axis === 'last') return { step, over, inv: Float32Array.from(m, (x) => (x > 0 ? 1 / x : 0)) };
+  const shape = t.shape!, w = shape[shape.length - 1] || 1, inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  const rows = Math.floor(t.size / w), rowOver = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) rowOver[r] = over * m[Math.floor((r * w) / inner) % l.channels];
+  return { step, over, rowOver };
+}
 /** One tensor's share of a run: its extremes and size, and (float tensors only) its picks and tail. */
-type Read = { min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array; copied: number };
+type Read = {
+  min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array; copied: number;
+  /** With a ChannelLayout: the tensor's shape, its rows' extremes (the tail rows are those past the threshold), and for a last-axis layout its columns' extremes. */
+  shape?: number[]; rows?: { hi: Float32Array; lo: Float32Array }; cols?: { min: Float32Array; max: Float32Array };
+};
 export interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
 
 /**
@@ -138,7 +208,7 @@ export interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan
  * because onnxruntime-node's cost per input and output tensor outweighs the work on a small model
  * (transformer fixture: 7 tensors per calibrated tensor per run); unpacked, each is its own input and output.
  */
-export function sampledVariant(model: ModelProto, names: string[], packed: boolean): SampledIO {
+export function sampledVariant(model: ModelProto, names: string[], packed: boolean, layouts: Array<ChannelLayout | undefined> = []): SampledIO {
   const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0])];
   const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
   const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
@@ -157,11 +227,17 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
     // elementwise |x| > threshold mask read and wrote the whole tensor three more times (PaddleOCR det
     // 320x640: this pass took 2.99x an inference with it, 2.14x without). A tensor of one long row (a
     // waveform) is copied whole whenever it holds a tail value: the threshold then rises past its extreme.
+    // A held tensor on its last axis is compared in channel units (each channel times 1 / its magnitude):
+    // its rows' extremes are of that product, its own extremes come from its columns'.
+    const l = packed ? layouts[i] : undefined;
+    const compared = l?.axis === 'last' ? `quantlens_s_units_${i}` : rows;
+    if (l?.axis === 'last') nodes.push(node('Mul', compared, [rows, `quantlens_s_inv_${i}`]), axesOf('ReduceMin', `quantlens_s_cmin_${i}`, rows, [0], 0), axesOf('ReduceMax', `quantlens_s_cmax_${i}`, rows, [0], 0));
+    const [lowest, highest] = l?.axis === 'last' ? [`quantlens_s_cmin_${i}`, `quantlens_s_cmax_${i}`] : [lo, hi];
     nodes.push(
-      axesOf('ReduceMax', hi, rows, [1], 0),
-      axesOf('ReduceMin', lo, rows, [1], 0),
-      axesOf('ReduceMin', `quantlens_s_min_${i}`, lo, [0], packed ? 1 : 0),
-      axesOf('ReduceMax', `quantlens_s_max_${i}`, hi, [0], packed ? 1 : 0),
+      axesOf('ReduceMax', hi, compared, [1], 0),
+      axesOf('ReduceMin', lo, compared, [1], 0),
+      axesOf('ReduceMin', `quantlens_s_min_${i}`, lowest, [0], packed ? 1 : 0),
+      axesOf('ReduceMax', `quantlens_s_max_${i}`, highest, [0], packed ? 1 : 0),
       // Shape of a 1-D tensor: its size as a [1] vector, ready to concatenate.
       node('Shape', `quantlens_s_size_${i}`, [flat]),
       // Up to its size (the end of it): the Shape is then in the values' walk, not left to hold the tensor.
@@ -172,11 +248,13 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
       node('Cast', `quantlens_s_lof_${i}`, [lo], [intAttr('to', DataType.FLOAT)]),
       node('Neg', `quantlens_s_neglo_${i}`, [`quantlens_s_lof_${i}`]),
       node('Max', `quantlens_s_absrow_${i}`, [`quantlens_s_hif_${i}`, `quantlens_s_neglo_${i}`]),
-      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absrow_${i}`, overOf(i)]),
+      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absrow_${i}`, l?.axis === 1 ? `quantlens_s_rowover_${i}` : overOf(i)]),
       node('Compress', `quantlens_s_tailrows_${i}`, [rows, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
       node('Reshape', `quantlens_s_tail_${i}`, [`quantlens_s_tailrows_${i}`, 'quantlens_s_flat']),
       node('Shape', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]),
     );
+    // Axis 1: the shape says which channel each row lies in.
+    if (l?.axis === 1) nodes.push(node('Shape', `quantlens_s_shape_${i}`, [t]));
     return { tensor: t, nodes };
   });
   const g = withReductions(model, placements, extra).graph!;
@@ -184,11 +262,15 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
   const concat = (out: string, input: string[]): NodeProto => ({ op_type: 'Concat', name: out, input, output: [out], attribute: [intAttr('axis', 0)] });
   const each = (kind: string) => names.map((_, i) => `quantlens_s_${kind}_${i}`);
   const fetch = packed ? ['quantlens_s_counts', 'quantlens_s_values'] : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
-  const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length)] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
+  const rowsVector = (name: string) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: `${name}_rows` }] } } } });
+  // Held tensors' thresholds: each row's (axis 1), or each channel's 1 / magnitude (last axis).
+  const held = packed ? names.flatMap((_, i) => (layouts[i]?.axis === 1 ? [rowsVector(`quantlens_s_rowover_${i}`)] : layouts[i] ? [vector(`quantlens_s_inv_${i}`, DataType.FLOAT, layouts[i]!.channels)] : [])) : [];
+  const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length), ...held] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
   // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), and each
   // tensor's size and tail length, read while it ran, wait in the counts.
-  const values = names.flatMap((_, i) => ['min', 'max', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
-  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn')]), concat('quantlens_s_values', values)] : [];
+  const values = names.flatMap((_, i) => ['min', 'max', 'pick', 'tail', ...(!layouts[i] ? [] : layouts[i]!.axis === 'last' ? ['rowhi', 'rowlo', 'cmin', 'cmax'] : ['rowhi', 'rowlo'])].map((k) => `quantlens_s_${k}_${i}`));
+  const shapes = names.flatMap((_, i) => (layouts[i]?.axis === 1 ? [`quantlens_s_shape_${i}`] : []));
+  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn'), ...shapes]), concat('quantlens_s_values', values)] : [];
   const nodes = [...statisticsInGraphOrder(g.node ?? []), ...gathered];
   const built = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
   const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), [xs.length]);
@@ -196,19 +278,37 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
   if (packed) {
     return {
       model: built, fetch,
-      feeds: (p) => ({ quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)) }),
+      feeds: (p) => ({
+        quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)),
+        ...Object.fromEntries(p.flatMap((x, i) => (x.rowOver ? [[`quantlens_s_rowover_${i}`, new ort.Tensor('float32', x.rowOver, [x.rowOver.length])]] : x.inv ? [[`quantlens_s_inv_${i}`, new ort.Tensor('float32', x.inv, [x.inv.length])]] : []))),
+      }),
       // counts: every size, then every tail's length; values: per tensor [min, max, picks, tail].
+      // then the shapes of the tensors with a layout; values: per tensor [min, max, picks, tail] and with a
+      // layout its rows' maxima and minima (and columns' minima and maxima).
       read: (out, p) => {
         const counts = out.quantlens_s_counts.data, values = out.quantlens_s_values;
         const isFloat = values.type === 'float32';
-        let at = 0;
-        return names.map((_, k) => {
+        let at = 0, shapeAt = 2 * names.length;
+        const reads = names.map((_, k) => {
           const size = Number(counts[k]), n = Math.ceil(size / p[k].step), m = Number(counts[names.length + k]);
           const r: Read = { min: Number(values.data[at]), max: Number(values.data[at + 1]), size, copied: m };
-          if (isFloat) { const v = values.data as Float32Array; r.pick = v.subarray(at + 2, at + 2 + n); r.tail = past(v.subarray(at + 2 + n, at + 2 + n + m), p[k].over); }
+          const v = values.data as Float32Array;
+          const l = layouts[k];
+          // A tensor with a layout keeps its copied rows whole (channelParts needs their positions).
+          if (isFloat) { r.pick = v.subarray(at + 2, at + 2 + n); r.tail = l ? v.subarray(at + 2 + n, at + 2 + n + m) : past(v.subarray(at + 2 + n, at + 2 + n + m), p[k].over); }
           at += 2 + n + m;
+          if (!l) return r;
+          // Axis 1: the shape says where the channels are; last axis: rows of the channels.
+          if (l.axis === 1) { r.shape = Array.from({ length: l.rank }, (_, d) => Number(counts[shapeAt + d])); shapeAt += l.rank; }
+          const w = r.shape ? r.shape[l.rank - 1] || 1 : l.channels, rows = Math.floor(size / w);
+          r.rows = { hi: v.subarray(at, at + rows), lo: v.subarray(at + rows, at + 2 * rows) };
+          at += 2 * rows;
+          if (l.axis === 'last') { r.cols = { min: v.subarray(at, at + w), max: v.subarray(at + w, at + 2 * w) }; at += 2 * w; }
           return r;
         });
+        // Lengths read from a layout the tensor does not have would not add up.
+        if (layouts.length && (at !== values.data.length || shapeAt !== counts.length)) throw new Error('the packed statistics do not have the lengths the channel layouts imply');
+        return reads;
       },
     };
   }
@@ -253,4 +353,50 @@ export function split(picks: Float32Array, tail: Float32Array, size: number, ove
   let n = 0;
   for (let j = 0; j < picks.length; j++) if (Math.abs(picks[j]) <= over) bulk[n++] = picks[j];
   return [{ values: bulk.subarray(0, n), weight }, { values: tail, weight: 1 }];
+}
+
+/**
+ * A sample of a tensor with a channel layout: the picks within the thresholds and the tail values, each with
+ * its channel (from its position: the picks are every step-th element, the tail the rows whose extremes
+ * passed the threshold, as onnxruntime compared them), and the channels' extremes (axis 1: from the rows',
+ * each row lying in one channel; last axis: the columns'). Undefined when the shape does not have the
+ * layout's channels.
+ */
+export function channelParts(l: ChannelLayout, t: Read, plan: Plan): Pick<SampledTensor, 'parts' | 'perChannel' | 'isTail'> | undefined {
+  const C = l.channels, shape = t.shape;
+  if (!t.rows || (l.axis === 1 ? !shape || shape.length < 3 || shape[1] !== C : t.size % C !== 0)) return undefined;
+  const w = shape ? shape[shape.length - 1] || 1 : C;
+  // Axis 1: element i lies in channel ⌊i / inner⌋ mod C, inner the size of one channel's block.
+  const inner = shape ? shape.slice(2).reduce((a, b) => a * b, 1) : 1;
+  const channelAt = l.axis === 1 ? (i: number) => Math.floor(i / inner) % C : (i: number) => i % C;
+  // Whether element i (value v) is past its threshold, as onnxruntime compared it (float32 throughout);
+  // for the caller (the loops below write it out).
+  const rowOver = plan.rowOver, inv = plan.inv, q = plan.over;
+  const past = rowOver
+    ? (v: number, i: number) => Math.abs(v) > rowOver[rowOver.length === 1 ? 0 : Math.floor(i / w)]
+    : (v: number, i: number) => Math.fround(Math.abs(v) * inv![i % C]) > q;
+  const Ch = C <= 65536 ? Uint16Array : Uint32Array;
+  const pick = t.pick!, rowsCopied = t.tail!, step = plan.step, one = rowOver?.length === 1;
+  // Every pick in place (its channel follows from its index), NaN where the tail counts it instead. The
+  // loops below are `past` written out for each layout (a call per element doubled this pass's JS time).
+  const bulk = new Float32Array(pick.length);
+  if (rowOver) for (let j = 0, i = 0; j < pick.length; j++, i += step) { const v = pick[j]; bulk[j] = Math.abs(v) > rowOver[one ? 0 : Math.floor(i / w)] ? NaN : v; }
+  else for (let j = 0, i = 0; j < pick.length; j++, i += step) { const v = pick[j]; bulk[j] = Math.fround(Math.abs(v) * inv![i % C]) > q ? NaN : v; }
+  const tail = new Float32Array(rowsCopied.length), tailCh = new Ch(rowsCopied.length);
+  const { hi, lo } = t.rows;
+  let m = 0, at = 0;
+  for (let r = 0; r < hi.length && at < rowsCopied.length; r++) {
+    const over = rowOver ? rowOver[one ? 0 : r] : q;
+    if (!(Math.max(hi[r], -lo[r]) > over)) continue;
+    if (rowOver) {
+      const c = Math.floor((r * w) / inner) % C;
+      for (let j = 0; j < w; j++, at++) if (Math.abs(rowsCopied[at]) > over) { tail[m] = rowsCopied[at]; tailCh[m++] = c; }
+    } else for (let j = 0; j < w; j++, at++) if (Math.fround(Math.abs(rowsCopied[at]) * inv![j]) > q) { tail[m] = rowsCopied[at]; tailCh[m++] = j; }
+  }
+  if (at !== rowsCopied.length) return undefined; // not the rows onnxruntime copied
+  const min = new Float32Array(C).fill(Infinity), max = new Float32Array(C).fill(-Infinity);
+  if (t.cols) { min.set(t.cols.min); max.set(t.cols.max); }
+  else for (let r = 0; r < hi.length; r++) { const c = channelAt(r * w); if (lo[r] < min[c]) min[c] = lo[r]; if (hi[r] > max[c]) max[c] = hi[r]; }
+  const weight = t.size / Math.max(1, pick.length);
+  return { parts: [{ values: bulk, weight, channel: { step, inner: l.axis === 1 ? inner : 1, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: { min, max }, isTail: past };
 }

@@ -95,6 +95,10 @@ export const QUANTIZE: CommandSpec = {
     },
     { flag: 'no-smooth', kind: 'flag', sets: 'off', target: 'options.smoothing', applies: staticOnly(''), help: 'no SmoothQuant-style smoothing of activation outliers' },
     {
+      flag: 'smooth-pass', kind: 'flag', sets: 'separate', target: 'options.smoothing', applies: staticOnly(''),
+      help: 'histogram methods: measure smoothing in a pass of its own before calibrating (the smoothed activations\' tails come out exactly, at the cost of one more pass over the data)',
+    },
+    {
       flag: 'reduce-range', kind: 'choice', target: 'options.reduceRange', help: '7-bit weights for integer kernels',
       choices: { auto: 'where this CPU\'s int8 kernels saturate (no VNNI)', on: 'always', off: 'never' },
       applies: (v) => !v.recipe && v.mode === 'weight' && 'applies to --mode static and dynamic (integer kernels), not --mode weight',

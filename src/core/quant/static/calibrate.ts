@@ -6,9 +6,11 @@ import type { JobContext } from '../../base/jobs';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { captureMinMax, captureTensors } from '../../runtime/capture';
-import { captureSampled } from '../../runtime/capture-sampled';
+import { captureSampled, type ChannelLayout } from '../../runtime/capture-sampled';
+import { ChannelScaledValues, HELD_VALUES } from '../../calib/channel-scaled';
 import type { Provider } from '../../runtime/session';
 import type { QuantContext } from '../context';
+import { CancelledError } from '../../base/errors';
 import type { QuantizeOptions } from '../options';
 import { computeQParams } from '../qparams';
 import { activationTensors, sharesInputRange } from './qdq';
@@ -39,11 +41,25 @@ export interface CalibrationReport {
   seconds: number;
   /** Set when histograms binned a strided pick of about this many values per tensor per sample (--histogram-values). */
   histogramValues?: number;
+  /** Activations binned after smoothing decided in this same pass (their values divided by its scales). */
+  smoothedInPass?: number;
   tensors: TensorCalibration[];
 }
 
 /** Ranges measured before calibration proper (with smoothing's statistics, in the same pass). */
 export interface MeasuredRanges { ranges: Map<string, { min: number; max: number }>; provider: Provider; fallbackReason?: string; samples: number; seconds: number }
+
+/**
+ * Smoothing decided in the calibration pass itself (histogram methods): the activations it may divide,
+ * each with its channel layout and its item, the items' own activations (whose per-channel maxima decide),
+ * and `apply`, which decides and writes smoothing and returns each item's scales.
+ */
+export interface OnePassSmoothing {
+  affected: Map<string, { layout: ChannelLayout; item: number }>;
+  items: string[];
+  apply: (absmax: Array<Float64Array | undefined>) => Float64Array[];
+}
+
 
 /** The activations calibration measures; outputs of pass-through ops (and Resize) take their input's parameters. */
 export function calibrationTensors(nodes: NodeProto[], ctx: QuantContext): string[] {
@@ -83,14 +99,54 @@ function decisionTensors(ctx: QuantContext): Map<string, string> {
  * tensor, then picks each tensor's range with the chosen method and its uint8 (or int8 symmetric) scale.
  */
 export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext, measured?: MeasuredRanges): Promise<CalibrationReport> {
+  return (await calibrate(loaded, ctx, nodes, data, o, job, measured))!;
+}
+
+/**
+ * Histogram calibration and smoothing in one pass over the data: the activations smoothing may divide are
+ * captured with each value's channel and held; smoothing then decides from their per-channel extremes,
+ * and their histograms are binned divided by its scales. Undefined where that is not possible (a variant
+ * onnxruntime refuses, activations too large to hold): the caller smooths in a pass of its own first.
+ */
+export async function calibrateWithSmoothing(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext, smoothing: OnePassSmoothing): Promise<CalibrationReport | undefined> {
+  return calibrate(loaded, ctx, nodes, data, o, job, undefined, smoothing);
+}
+
+/** The capture, or undefined if it failed in a way the two-pass path may not (a layout the shapes do not have). */
+async function orUndefined<T>(f: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof CancelledError) throw e;
+    if (process.env.QUANTLENS_DEBUG) console.error(`one-pass smoothing: ${String(e)}`);
+    return undefined;
+  }
+}
+
+async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProto[], data: CalibrationData, o: QuantizeOptions, job: JobContext, measured?: MeasuredRanges, smoothing?: OnePassSmoothing): Promise<CalibrationReport | undefined> {
   const names = calibrationTensors(nodes, ctx);
   const hists = new Map<string, GrowingHistogram>();
   const method = calibrator(o.calibrationMethod, o);
   // A method that needs only the extremes: reduce inside onnxruntime instead of copying activations out
   // (or take the ranges the smoothing pass measured alongside its own statistics).
-  const reduced = method.bins !== 0 ? undefined : measured && names.every((n) => measured.ranges.has(n)) ? measured : await captureMinMax(loaded, names, data, o.device, job);
+  const reduced = method.bins !== 0 || smoothing ? undefined : measured && names.every((n) => measured.ranges.has(n)) ? measured : await captureMinMax(loaded, names, data, o.device, job);
   let run: { provider: Provider; fallbackReason?: string; samples: number; seconds: number };
   let picked: number | undefined;
+  // With smoothing: its items' activations are captured too (their channels decide), and every affected one is held.
+  const captured = smoothing ? [...new Set([...names, ...smoothing.items])] : names;
+  const held = new Map<string, ChannelScaledValues>();
+  const holder = (name: string) => {
+    const a = smoothing?.affected.get(name);
+    if (!a) return undefined;
+    let v = held.get(name);
+    if (!v) held.set(name, (v = new ChannelScaledValues(a.layout.channels)));
+    return v;
+  };
+  const histogram = (name: string) => {
+    let h = hists.get(name);
+    if (!h) hists.set(name, (h = new GrowingHistogram(method.bins)));
+    return h;
+  };
   if (reduced) {
     for (const [name, r] of reduced.ranges) {
       const h = new GrowingHistogram(0);
@@ -101,22 +157,43 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   } else {
     // --histogram-values N: a strided pick of each tensor (exact extremes beside it) instead of every
     // value, which costs several inferences' worth of copying and binning (see captureSampled).
-    const sampled = o.histogramValues > 0 ? await captureSampled(loaded, names, data, o.device, o.histogramValues, (name, t) => {
-      let h = hists.get(name);
-      if (!h) hists.set(name, (h = new GrowingHistogram(method.bins)));
+    const layouts = captured.map((n) => smoothing?.affected.get(n)?.layout);
+    const sampled = o.histogramValues > 0 ? await captureSampled(loaded, captured, data, o.device, o.histogramValues, (name, t) => {
+      const v = t.perChannel && holder(name);
+      if (v) {
+        v.extremes(t.perChannel!.min, t.perChannel!.max);
+        for (const part of t.parts) v.add(part.values, part.weight, part.channel!);
+        return;
+      }
+      const h = histogram(name);
       for (const part of t.parts) h.add(part.values, part.weight, t);
-    }, job) : undefined;
-    if (sampled) picked = o.histogramValues;
-    else hists.clear();
-    run = sampled ?? await captureTensors(loaded, names, data, o.device, (values, _i, feeds) => {
-      for (const name of names) {
+    }, job, layouts) : undefined;
+    if (sampled && sampled !== 'small') picked = o.histogramValues;
+    else {
+      hists.clear();
+      held.clear();
+      // Every value of every affected activation, held until smoothing decides: only while they are small.
+      if (smoothing && (sampled !== 'small' || o.histogramValues * data.count * smoothing.affected.size > HELD_VALUES)) return undefined;
+    }
+    const copy = () => captureTensors(loaded, captured, data, o.device, (values, _i, feeds) => {
+      for (const name of captured) {
         const t: ort.Tensor | undefined = values[name] ?? feeds[name];
         if (!t || t.type !== 'float32') continue;
-        let h = hists.get(name);
-        if (!h) hists.set(name, (h = new GrowingHistogram(method.bins)));
-        h.add(t.data as Float32Array);
+        const v = holder(name);
+        if (v) holdWhole(v, smoothing!.affected.get(name)!.layout, t);
+        else histogram(name).add(t.data as Float32Array);
       }
     }, job);
+    const copied = sampled && sampled !== 'small' ? sampled : smoothing ? await orUndefined(copy) : await copy();
+    if (!copied) return undefined;
+    run = copied;
+  }
+  let smoothedInPass: number | undefined;
+  if (smoothing) {
+    const scales = smoothing.apply(smoothing.items.map((n) => held.get(n)?.absMax()));
+    const binned = [...held].filter(([name]) => names.includes(name));
+    for (const [name, v] of binned) hists.set(name, v.histogram(method.bins, scales[smoothing.affected.get(name)!.item]));
+    smoothedInPass = binned.length;
   }
   const qtype = o.symmetric ? 'int8' : 'uint8';
   const tensors = new Map<string, TensorCalibration>();
@@ -147,6 +224,23 @@ export async function calibrateActivations(loaded: LoadedModel, ctx: QuantContex
   return {
     method: o.calibrationMethod, source: data.source, samples: run.samples, ...(data.warning ? { warning: data.warning } : {}),
     device: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}), seconds: run.seconds,
-    ...(picked ? { histogramValues: picked } : {}), tensors: [...tensors.values()],
+    ...(picked ? { histogramValues: picked } : {}), ...(smoothedInPass !== undefined ? { smoothedInPass } : {}), tensors: [...tensors.values()],
   };
+}
+
+/** Every value of a tensor with its channel (from its position in the layout), for ChannelScaledValues. */
+function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor): void {
+  const d = t.dims, x = t.data as Float32Array, C = l.channels;
+  if (d[l.axis === 1 ? 1 : d.length - 1] !== C || (l.axis === 1 && d.length < 3)) throw new Error(`'${t.dims.join('x')}' tensor does not have ${C} channels where smoothing divides them`);
+  const inner = l.axis === 1 ? d.slice(2).reduce((a, b) => a * b, 1) : 1;
+  const channel = new (C <= 65536 ? Uint16Array : Uint32Array)(x.length);
+  const min = new Float64Array(C).fill(Infinity), max = new Float64Array(C).fill(-Infinity);
+  for (let i = 0; i < x.length; i++) {
+    const c = l.axis === 1 ? Math.floor(i / inner) % C : i % C;
+    channel[i] = c;
+    if (x[i] < min[c]) min[c] = x[i];
+    if (x[i] > max[c]) max[c] = x[i];
+  }
+  v.extremes(min, max);
+  v.add(x, 1, channel);
 }

@@ -8,6 +8,7 @@ import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
 import { captureMinMax, type ChannelRange, type ChannelSpec } from '../../runtime/capture';
+import type { ChannelLayout } from '../../runtime/capture-sampled';
 import type { MeasuredRanges } from './calibrate';
 import type { DevicePreference } from '../../runtime/session';
 import { floatWeight, floatWeightDims } from '../weights';
@@ -309,6 +310,11 @@ export function planSmoothing(editor: ModelEditor, loaded: LoadedModel, nodes: N
     for (const step of it.chain) affected.set(step.node.output![0], i);
   });
   return { items, decisions, specs: items.map((w) => ({ tensor: w.tensor, axis: w.axis, channels: w.readers[0].ins })), affected };
+}
+
+/** Each activation smoothing may divide, with where its channels are and its item (for OnePassSmoothing). */
+export function affectedLayouts(p: SmoothingPlan): Map<string, { layout: ChannelLayout; item: number }> {
+  return new Map([...p.affected].map(([t, i]) => [t, { layout: { axis: p.items[i].axis, channels: p.items[i].readers[0].ins, rank: p.items[i].rank }, item: i }]));
 }
 
 /**
