@@ -31,7 +31,20 @@ export interface SmoothingDecision {
 
 /** How a weight layer's flat weight index maps to its input and output channels (no weight values held). */
 interface Layout { node: NodeProto; dims: number[]; outs: number; ins: number; inChannel: (flat: number) => number; outChannel: (flat: number) => number }
-interface Absorb { node: NodeProto; kind: 'scale' | 'divide' | 'shift' | 'rows'; input: number }
+interface Absorb { node: NodeProto; kind: 'scale' | 'divide' | 'shift' | 'rows' | 'norm'; input: number }
+
+/**
+ * Normalizations whose output is divided per channel by dividing their per-channel scale and bias (1-D
+ * [C] inputs by the op's definition, whatever the tensor's rank): the channel axis each works on, and
+ * which inputs are those constants. A LayerNormalization or RMSNormalization with a 1-D scale
+ * normalizes over the last axis only.
+ */
+const NORMS: Record<string, { axis: 1 | 'last'; inputs: number[] }> = {
+  LayerNormalization: { axis: 'last', inputs: [1, 2] },
+  RMSNormalization: { axis: 'last', inputs: [1] },
+  BatchNormalization: { axis: 1, inputs: [1, 2] },
+  InstanceNormalization: { axis: 1, inputs: [1, 2] },
+};
 interface Item { tensor: string; readers: Layout[]; chain: Absorb[]; axis: 1 | 'last'; rank: number }
 
 const ALPHAS = [0.25, 0.5, 0.75, 1];
@@ -82,6 +95,14 @@ function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>,
       chain.push({ node: p, kind: 'shift', input: k });
       t = p.input[1 - k];
       continue;
+    }
+    const norm = NORMS[op];
+    if (norm) {
+      // (BatchNormalization in training mode has more outputs: its statistics.)
+      if (norm.axis !== axis || (p.output?.length ?? 1) > 1) return `made by ${op} on another axis`;
+      const perChannel = norm.inputs.every((k) => !p.input?.[k] || floatWeightDims(view, p.input[k], loaded.loc)?.join() === String(channels));
+      if (!perChannel || !p.input?.[1]) return `made by ${op} without a [${channels}] scale and bias`;
+      return [...chain, { node: p, kind: 'norm', input: 1 }];
     }
     if (['Conv', 'Gemm', 'MatMul'].includes(op)) {
       // Its output channels must be the activation's channel axis: a Conv's axis 1, a MatMul's last.
@@ -231,6 +252,13 @@ function apply(editor: ModelEditor, view: GraphView, loaded: LoadedModel, item: 
       n.input![1] = editor.addInitializer(makeTensor(`${n.input![1]}_smoothed_out`, DataType.FLOAT, r.dims, mapFloats(w, (v, f) => v / s[r.outChannel(f)])));
       const b = n.input![2] ? floatWeight(view, n.input![2], loaded.loc) : undefined;
       if (b) n.input![2] = editor.addInitializer(makeTensor(`${n.input![2]}_smoothed`, DataType.FLOAT, b.dims, Float32Array.from(b.data, (v, o) => v / s[o])));
+      continue;
+    }
+    if (step.kind === 'norm') {
+      for (const k of NORMS[n.op_type ?? '']!.inputs) {
+        const t = n.input![k] ? floatWeight(view, n.input![k], loaded.loc) : undefined;
+        if (t) n.input![k] = editor.addInitializer(makeTensor(`${n.input![k]}_smoothed`, DataType.FLOAT, t.dims, Float32Array.from(t.data, (v, c) => v / s[c])));
+      }
       continue;
     }
     const name = n.input![step.input];
