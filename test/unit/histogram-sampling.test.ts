@@ -134,7 +134,12 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     // Every tensor of this small model holds fewer values than the default cap: they are all binned, as
     // with --histogram-values 0, without the sampling variant's extra nodes.
     assert.equal(byDefault.report.calibration.histogramValues, undefined);
-    assert.deepEqual(byDefault.report.calibration.tensors.map((t: { clip: number[] }) => t.clip), every.report.calibration.tensors.map((t: { clip: number[] }) => t.clip));
+    // (By default smoothing decides in the same pass, so the activations it divides are divided here, not
+    // by the smoothed model: the same clips to float32 rounding.)
+    const clips = (r: typeof every) => r.report.calibration.tensors.map((t: { clip: number[] }) => t.clip) as number[][];
+    const [a, b] = [clips(byDefault), clips(every)];
+    assert.equal(a.length, b.length);
+    a.forEach((c, k) => c.forEach((x, j) => assert.ok(Math.abs(x - b[k][j]) <= 1e-5 * Math.max(1, Math.abs(b[k][j])), `tensor ${k}: ${c} against ${b[k]}`)));
     // Same tensors, same exact extremes (to float32 rounding: where onnxruntime fuses the GELU in one
     // capture graph and not in the other, its output differs in the last bit); clip points estimated from
     // the picks.

@@ -9,7 +9,7 @@ import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
-import { HELD_VALUES } from '../calib/channel-scaled';
+import { HELD_VALUES, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
 
 /**
@@ -33,8 +33,6 @@ export interface SampledTensor {
   isTail?: (v: number, i: number) => boolean;
 }
 
-/** Each value's channel: listed, or for strided picks the j-th value's is ⌊j·step / inner⌋ mod channels. */
-export type ChannelOf = Uint16Array | Uint32Array | { step: number; inner: number; channels: number };
 
 /**
  * Where a tensor's channels are (as smoothing divides them): axis 1 of a tensor of rank ≥ 3 (`rank`, the

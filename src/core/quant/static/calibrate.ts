@@ -161,7 +161,7 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
     const sampled = o.histogramValues > 0 ? await captureSampled(loaded, captured, data, o.device, o.histogramValues, (name, t) => {
       const v = t.perChannel && holder(name);
       if (v) {
-        v.extremes(t.perChannel!.min, t.perChannel!.max);
+        v.sample(t.perChannel!.min, t.perChannel!.max);
         for (const part of t.parts) v.add(part.values, part.weight, part.channel!);
         return;
       }
@@ -198,7 +198,10 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
   const qtype = o.symmetric ? 'int8' : 'uint8';
   const tensors = new Map<string, TensorCalibration>();
   const decisions = method.bins === 0 ? new Map<string, string>() : decisionTensors(ctx);
-  for (const [name, h] of hists) {
+  // In the order the graph makes them, whichever way they were captured.
+  for (const name of names) {
+    const h = hists.get(name);
+    if (!h) continue;
     const why = decisions.get(name);
     const r = why ? minmaxRange(h) : method.range(h);
     const p = computeQParams(r.lo, r.hi, qtype, o.symmetric);
@@ -241,6 +244,6 @@ function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor): voi
     if (x[i] < min[c]) min[c] = x[i];
     if (x[i] > max[c]) max[c] = x[i];
   }
-  v.extremes(min, max);
+  v.sample(min, max);
   v.add(x, 1, channel);
 }
