@@ -33,7 +33,6 @@ export interface SampledTensor {
   isTail?: (v: number, i: number) => boolean;
 }
 
-
 /**
  * Where a tensor's channels are (as smoothing divides them): axis 1 of a tensor of rank ≥ 3 (`rank`, the
  * tensor's), or its last axis (any rank).
@@ -100,8 +99,6 @@ export async function captureSampled(
   }
   if (!s || !io) return undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
-  // A tensor whose values are held until smoothing's scales are known (see ChannelLayout): about 4·cap
-  // picks in all, whatever the number of samples.
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).
   const heldCount = layouts.filter((l) => l).length;
@@ -280,9 +277,9 @@ export function sampledVariant(model: ModelProto, names: string[], packed: boole
         quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)),
         ...Object.fromEntries(p.flatMap((x, i) => (x.rowOver ? [[`quantlens_s_rowover_${i}`, new ort.Tensor('float32', x.rowOver, [x.rowOver.length])]] : x.inv ? [[`quantlens_s_inv_${i}`, new ort.Tensor('float32', x.inv, [x.inv.length])]] : []))),
       }),
-      // counts: every size, then every tail's length; values: per tensor [min, max, picks, tail].
-      // then the shapes of the tensors with a layout; values: per tensor [min, max, picks, tail] and with a
-      // layout its rows' maxima and minima (and columns' minima and maxima).
+      // counts: every size, every tail's length, then the shapes of the tensors with an axis-1 layout;
+      // values: per tensor [min, max, picks, tail], and with a layout its rows' maxima and minima (and for
+      // the last axis its columns' minima and maxima).
       read: (out, p) => {
         const counts = out.quantlens_s_counts.data, values = out.quantlens_s_values;
         const isFloat = values.type === 'float32';

@@ -60,7 +60,6 @@ export interface OnePassSmoothing {
   apply: (absmax: Array<Float64Array | undefined>) => Float64Array[];
 }
 
-
 /** The activations calibration measures; outputs of pass-through ops (and Resize) take their input's parameters. */
 export function calibrationTensors(nodes: NodeProto[], ctx: QuantContext): string[] {
   const derived = new Set(nodes.filter(sharesInputRange).map((n) => n.output![0]));
@@ -134,6 +133,7 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
   let picked: number | undefined;
   // With smoothing: its items' activations are captured too (their channels decide), and every affected one is held.
   const captured = smoothing ? [...new Set([...names, ...smoothing.items])] : names;
+  const calibrated = new Set(names);
   const held = new Map<string, ChannelScaledValues>();
   const holder = (name: string) => {
     const a = smoothing?.affected.get(name);
@@ -162,7 +162,8 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
       const v = t.perChannel && holder(name);
       if (v) {
         v.sample(t.perChannel!.min, t.perChannel!.max);
-        for (const part of t.parts) v.add(part.values, part.weight, part.channel!);
+        // (An item's activation no node calibrates is captured for its channels' extremes only.)
+        if (calibrated.has(name)) for (const part of t.parts) v.add(part.values, part.weight, part.channel!);
         return;
       }
       const h = histogram(name);
@@ -180,7 +181,7 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
         const t: ort.Tensor | undefined = values[name] ?? feeds[name];
         if (!t || t.type !== 'float32') continue;
         const v = holder(name);
-        if (v) holdWhole(v, smoothing!.affected.get(name)!.layout, t);
+        if (v) holdWhole(v, smoothing!.affected.get(name)!.layout, t, calibrated.has(name));
         else histogram(name).add(t.data as Float32Array);
       }
     }, job);
@@ -191,7 +192,7 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
   let smoothedInPass: number | undefined;
   if (smoothing) {
     const scales = smoothing.apply(smoothing.items.map((n) => held.get(n)?.absMax()));
-    const binned = [...held].filter(([name]) => names.includes(name));
+    const binned = [...held].filter(([name]) => calibrated.has(name));
     for (const [name, v] of binned) hists.set(name, v.histogram(method.bins, scales[smoothing.affected.get(name)!.item]));
     smoothedInPass = binned.length;
   }
@@ -231,19 +232,17 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
   };
 }
 
-/** Every value of a tensor with its channel (from its position in the layout), for ChannelScaledValues. */
-function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor): void {
+/** Every value of a tensor (`keep`: else only its channels' extremes) for ChannelScaledValues; each value's channel follows from its position. */
+function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor, keep: boolean): void {
   const d = t.dims, x = t.data as Float32Array, C = l.channels;
   if (d[l.axis === 1 ? 1 : d.length - 1] !== C || (l.axis === 1 && d.length < 3)) throw new Error(`'${t.dims.join('x')}' tensor does not have ${C} channels where smoothing divides them`);
   const inner = l.axis === 1 ? d.slice(2).reduce((a, b) => a * b, 1) : 1;
-  const channel = new (C <= 65536 ? Uint16Array : Uint32Array)(x.length);
   const min = new Float64Array(C).fill(Infinity), max = new Float64Array(C).fill(-Infinity);
   for (let i = 0; i < x.length; i++) {
-    const c = l.axis === 1 ? Math.floor(i / inner) % C : i % C;
-    channel[i] = c;
+    const c = Math.floor(i / inner) % C;
     if (x[i] < min[c]) min[c] = x[i];
     if (x[i] > max[c]) max[c] = x[i];
   }
   v.sample(min, max);
-  v.add(x, 1, channel);
+  if (keep) v.add(x, 1, { step: 1, inner, channels: C });
 }
