@@ -11,8 +11,12 @@ import { quantizeModel } from '../src/core/jobs/quantize-model';
 
 type Method = 'minmax' | 'percentile' | 'entropy' | 'mse';
 
-/** Calibration time of each method ÷ plain inference over the same samples (session creation in both); a method with `@N` runs with --histogram-values N (0: every value binned, not the default strided picks). */
-async function calibrationRows(name: string, model: string, dir: string, samples: number, methods: ReadonlyArray<Method | `${Method}@${number}`>, inputShapes?: Record<string, number[]>): Promise<void> {
+/**
+ * Calibration time of each method ÷ plain inference over the same samples (session creation in both); a
+ * method with `@N` runs with --histogram-values N (0: every value binned, not the default strided picks),
+ * with `+pass` with --smooth-pass (smoothing measured in a pass of its own before the histograms).
+ */
+async function calibrationRows(name: string, model: string, dir: string, samples: number, methods: ReadonlyArray<Method | `${Method}@${number}` | `${Method}+pass`>, inputShapes?: Record<string, number[]>): Promise<void> {
   const spec = `random:${samples}`;
   const plain: number[] = [];
   const cal = new Map<string, number[]>(methods.map((m) => [m, []]));
@@ -26,15 +30,16 @@ async function calibrationRows(name: string, model: string, dir: string, samples
     await s.release();
     plain.push((performance.now() - t0) / 1000);
     for (const entry of methods) {
-      const [method, pick] = entry.split('@') as [Method, string | undefined];
-      const r = await quantizeModel(model, path.join(dir, `${name}-${method}.onnx`), { mode: 'static', calibration: spec, calibrationMethod: method, maxSamples: samples, inputShapes, ...(pick === undefined ? {} : { histogramValues: Number(pick) }) });
+      const [method, pick] = entry.replace('+pass', '').split('@') as [Method, string | undefined];
+      const smoothing = entry.endsWith('+pass') ? { smoothing: 'separate' as const } : {};
+      const r = await quantizeModel(model, path.join(dir, `${name}-${method}.onnx`), { mode: 'static', calibration: spec, calibrationMethod: method, maxSamples: samples, inputShapes, ...smoothing, ...(pick === undefined ? {} : { histogramValues: Number(pick) }) });
       cal.get(entry)!.push(JSON.parse(fs.readFileSync(r.report, 'utf8')).timings.calibration);
     }
   }
   for (const entry of methods) {
-    const [method, pick] = entry.split('@');
+    const [method, pick] = entry.replace('+pass', '').split('@');
     const c = cal.get(entry)!;
-    row(`${name}: ${method}${pick ? ` (--histogram-values ${pick})` : ''} calibration ÷ plain inference (${samples} samples)`, `${(median(c) / median(plain)).toFixed(2)}x  (${median(c).toFixed(3)} s vs ${median(plain).toFixed(3)} s)`);
+    row(`${name}: ${method}${pick ? ` (--histogram-values ${pick})` : ''}${entry.endsWith('+pass') ? ' (--smooth-pass)' : ''} calibration ÷ plain inference (${samples} samples)`, `${(median(c) / median(plain)).toFixed(2)}x  (${median(c).toFixed(3)} s vs ${median(plain).toFixed(3)} s)`);
   }
 }
 
@@ -55,7 +60,7 @@ void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantlens-bench-'));
   try {
     await calibrationRows('PaddleOCR det 224×224', det, dir, 16, ['minmax', 'percentile', 'percentile@0', 'mse', 'mse@0']);
-    await calibrationRows('PaddleOCR det 320×640', det, dir, 16, ['minmax', 'percentile', 'percentile@0', 'mse'], { x: [1, 3, 320, 640] });
+    await calibrationRows('PaddleOCR det 320×640', det, dir, 16, ['minmax', 'percentile', 'percentile+pass', 'percentile@0', 'mse'], { x: [1, 3, 320, 640] });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
