@@ -7,7 +7,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
-import { defaultOpset, axesNode, statisticsInGraphOrder, withReductions } from './capture';
+import { defaultOpset, axesNode, statisticsInGraphOrder, tensorSizes, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import { HELD_VALUES, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
@@ -79,6 +79,12 @@ export async function captureSampled(
   const samples = data.samples()[Symbol.iterator]();
   let next = samples.next();
   if (next.done) return undefined;
+  // Every tensor within the cap (the shapes onnxruntime infers for the first sample's): the picks would be
+  // every value, at the cost of this variant's extra nodes on every run, so the caller copies them out
+  // plainly, and no variant is set up for nothing (the fixtures: 60 and 200 ms of a calibration of 0.2 and
+  // 0.46 s; PaddleOCR det 320x640 pays 11-20 ms for the question).
+  const sizes = await tensorSizes(loaded, names, next.value, device).catch(() => undefined);
+  if (sizes?.every((n) => n !== undefined && n <= cap)) return 'small';
   let io: SampledIO | undefined;
   let s: PinnedSession | undefined;
   // Packed first (six outputs whatever the tensor count); tensors of mixed types cannot be concatenated,

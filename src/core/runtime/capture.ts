@@ -6,7 +6,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
-import { pinnedVariantSession } from './pinned-session';
+import { pinInputs, pinnedVariantSession } from './pinned-session';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { withExtraOutputs } from './expose-outputs';
@@ -84,6 +84,25 @@ export async function tensorTypes(loaded: LoadedModel, names: string[], device: 
   }
 }
 
+/**
+ * The element counts of `names` as onnxruntime infers them for inputs shaped like `feeds` (a session's
+ * metadata with the inputs pinned: nothing runs, nothing is optimised); undefined for any it cannot tell.
+ */
+export async function tensorSizes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<number | undefined>> {
+  const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
+  const s = await sessionForVariant(pinInputs(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))), feeds), loaded, device, 'disabled');
+  try {
+    const dims = new Map<string, ReadonlyArray<number | string>>();
+    for (const m of [...s.session.inputMetadata, ...s.session.outputMetadata]) if (m.isTensor) dims.set(m.name, m.shape);
+    for (const [k, t] of Object.entries(feeds)) dims.set(k, t.dims);
+    return names.map((n) => {
+      const d = dims.get(n);
+      return d && d.every((x) => typeof x === 'number' && x >= 0) ? (d as number[]).reduce((a, b) => a * b, 1) : undefined;
+    });
+  } finally {
+    await s.release();
+  }
+}
 
 /** The model's default-domain opset (13 when it names none). */
 export function defaultOpset(model: ModelProto): number {
