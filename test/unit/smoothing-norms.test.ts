@@ -35,10 +35,10 @@ async function smoothsInto(m: onnx.ModelProto, norm: string, tensor: string) {
 describe('smoothing divides a normalization\'s scale and bias', function () {
   this.timeout(120_000);
 
-  it('LayerNormalization before a transformer block\'s projections (opset 17, as torch exports nn.LayerNorm)', async () => {
+  it('LayerNormalization before a transformer block\'s projections (opset 17, as torch exports nn.LayerNorm; its optional mean and 1/σ outputs written too)', async () => {
     const C = 64;
     const m = model([
-      { name: '/ln/LayerNormalization', op_type: 'LayerNormalization', input: ['x', 'ln.weight', 'ln.bias'], output: ['h'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }, { name: 'epsilon', type: AttributeType.FLOAT, f: 1e-5 }] },
+      { name: '/ln/LayerNormalization', op_type: 'LayerNormalization', input: ['x', 'ln.weight', 'ln.bias'], output: ['h', 'ln.mean', 'ln.inv_std'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }, { name: 'epsilon', type: AttributeType.FLOAT, f: 1e-5 }] },
       { name: '/q/MatMul', op_type: 'MatMul', input: ['h', 'q.weight'], output: ['q'] },
       { name: '/k/MatMul', op_type: 'MatMul', input: ['h', 'k.weight'], output: ['k'] },
       { name: '/add/Add', op_type: 'Add', input: ['q', 'k'], output: ['y'] },

@@ -98,8 +98,9 @@ function absorbChain(view: GraphView, loaded: LoadedModel, outputs: Set<string>,
     }
     const norm = NORMS[op];
     if (norm) {
-      // (BatchNormalization in training mode has more outputs: its statistics.)
-      if (norm.axis !== axis || (p.output?.length ?? 1) > 1) return `made by ${op} on another axis`;
+      // (Outputs beyond the first, a LayerNormalization's mean or a training BatchNormalization's
+      // statistics, do not depend on the scale and bias.)
+      if (norm.axis !== axis) return `made by ${op}, whose channels are on another axis`;
       const perChannel = norm.inputs.every((k) => !p.input?.[k] || floatWeightDims(view, p.input[k], loaded.loc)?.join() === String(channels));
       if (!perChannel || !p.input?.[1]) return `made by ${op} without a [${channels}] scale and bias`;
       return [...chain, { node: p, kind: 'norm', input: 1 }];
