@@ -3,6 +3,21 @@ import { GrowingHistogram } from './histogram';
 /** Values held for smoothing in one calibration pass, in all (4-6 bytes each): beyond it, fewer picks or two passes. */
 export const HELD_VALUES = 32 * 1024 * 1024;
 
+/**
+ * Where a tensor's channels are (as smoothing divides them): axis 1 of a tensor of rank ≥ 3 (`rank`, the
+ * tensor's), or its last axis (any rank).
+ */
+export interface ChannelLayout { axis: 1 | 'last'; channels: number; rank: number }
+
+/**
+ * The size of one channel's block in a tensor of these dims under layout `l` (element i lies in channel
+ * ⌊i / inner⌋ mod channels; the last axis: inner 1), or undefined when the dims do not have the layout.
+ */
+export function channelInner(l: ChannelLayout, dims: readonly number[]): number | undefined {
+  if (l.axis === 'last') return dims[dims.length - 1] === l.channels ? 1 : undefined;
+  return dims.length >= 3 && dims[1] === l.channels ? dims.slice(2).reduce((a, b) => a * b, 1) : undefined;
+}
+
 /** Each value's channel: listed, or for strided picks the j-th value's is ⌊j·step / inner⌋ mod channels. */
 export type ChannelOf = Uint16Array | Uint32Array | { step: number; inner: number; channels: number };
 
@@ -20,7 +35,6 @@ export class ChannelScaledValues {
   private readonly samples: Sample[] = [];
   readonly min: Float64Array;
   readonly max: Float64Array;
-  held = 0;
 
   constructor(readonly channels: number) {
     this.min = new Float64Array(channels).fill(Infinity);
@@ -45,7 +59,6 @@ export class ChannelScaledValues {
     if (!values.length) return;
     const own = <T extends Float32Array | Uint16Array | Uint32Array>(a: T): T => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a.slice() as T));
     this.samples[this.samples.length - 1].parts.push({ values: own(values), weight, channel: 'step' in channel ? channel : own(channel) });
-    this.held += values.length;
   }
 
   /** Each channel's largest magnitude (smoothing's statistic). */

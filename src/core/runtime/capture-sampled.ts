@@ -9,7 +9,7 @@ import { int64Tensor } from '../onnx/tensor';
 import { intAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, tensorSizes, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
-import { HELD_VALUES, type ChannelOf } from '../calib/channel-scaled';
+import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
 
 /**
@@ -32,12 +32,6 @@ export interface SampledTensor {
   /** With a ChannelLayout: whether element `i` (value `v`) is in the tail (thresholds relative to each channel's magnitude). */
   isTail?: (v: number, i: number) => boolean;
 }
-
-/**
- * Where a tensor's channels are (as smoothing divides them): axis 1 of a tensor of rank ≥ 3 (`rank`, the
- * tensor's), or its last axis (any rank).
- */
-export interface ChannelLayout { axis: 1 | 'last'; channels: number; rank: number }
 
 /**
  * The smallest prime stride of at least `want` that does not divide `size`. A prime that does not divide
@@ -65,9 +59,9 @@ function isPrime(n: number): boolean {
  * catch a handful of values each standing for hundreds: they come out exactly, and the picks count only
  * between them. Strides are primes chosen from the size each tensor had in the previous sample;
  * thresholds follow the values the rows copied, aiming at about cap/8 per sample (the first sample is run
- * once more beforehand, with a coarse stride, to learn sizes and ranges). Undefined when onnxruntime
- * refuses the variant (an opset below 10 has no Slice steps; a type ReduceMin lacks): the caller copies
- * the tensors instead.
+ * once more beforehand, with a coarse stride, to learn sizes and ranges). 'small' when every tensor fits
+ * the cap, undefined when onnxruntime refuses the variant (an opset below 10 has no Slice steps; a type
+ * ReduceMin lacks): either way the caller copies the tensors instead.
  */
 export async function captureSampled(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, cap: number,
@@ -82,7 +76,7 @@ export async function captureSampled(
   // Every tensor within the cap (the shapes onnxruntime infers for the first sample's): the picks would be
   // every value, at the cost of this variant's extra nodes on every run, so the caller copies them out
   // plainly, and no variant is set up for nothing (the fixtures: 60 and 200 ms of a calibration of 0.2 and
-  // 0.46 s; PaddleOCR det 320x640 pays 11-20 ms for the question).
+  // 0.46 s; PaddleOCR det 320x640 pays 11-19 ms for the question, scratch).
   const sizes = await tensorSizes(loaded, names, next.value, device).catch(() => undefined);
   if (sizes?.every((n) => n !== undefined && n <= cap)) return 'small';
   let io: SampledIO | undefined;
@@ -142,8 +136,7 @@ export async function captureSampled(
           if (step === 1) return openPlan(l, step);
           return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
         });
-        // Every tensor within the cap: the picks would be every value, at the cost of this variant's extra
-        // nodes on every run; the caller copies them out plainly (tiny-vlm fixture: see README).
+        // Within the cap after all, where the shapes could not say so beforehand (see above).
         if (plans.every((p) => p.step === 1)) return 'small';
       }
       const used = plans;
@@ -189,7 +182,7 @@ function openPlan(l: ChannelLayout | undefined, step = 101): Plan {
 function relativePlan(l: ChannelLayout, step: number, q: number, m: Float64Array, t: Read): Plan {
   const over = Math.fround(q);
   if (l.axis === 'last') return { step, over, inv: Float32Array.from(m, (x) => (x > 0 ? 1 / x : 0)) };
-  const shape = t.shape!, w = shape[shape.length - 1] || 1, inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  const shape = t.shape!, w = shape[shape.length - 1] || 1, inner = channelInner(l, shape) ?? 1;
   const rows = Math.floor(t.size / w), rowOver = new Float32Array(rows);
   for (let r = 0; r < rows; r++) rowOver[r] = over * m[Math.floor((r * w) / inner) % l.channels];
   return { step, over, rowOver };
@@ -365,11 +358,11 @@ export function split(picks: Float32Array, tail: Float32Array, size: number, ove
  */
 export function channelParts(l: ChannelLayout, t: Read, plan: Plan): Pick<SampledTensor, 'parts' | 'perChannel' | 'isTail'> | undefined {
   const C = l.channels, shape = t.shape;
-  if (!t.rows || (l.axis === 1 ? !shape || shape.length < 3 || shape[1] !== C : t.size % C !== 0)) return undefined;
+  // (A last-axis layout fetches no shape: its rows are of C values.)
+  const inner = shape ? channelInner(l, shape) : l.axis === 'last' && t.size % C === 0 ? 1 : undefined;
+  if (!t.rows || inner === undefined) return undefined;
   const w = shape ? shape[shape.length - 1] || 1 : C;
-  // Axis 1: element i lies in channel ⌊i / inner⌋ mod C, inner the size of one channel's block.
-  const inner = shape ? shape.slice(2).reduce((a, b) => a * b, 1) : 1;
-  const channelAt = l.axis === 1 ? (i: number) => Math.floor(i / inner) % C : (i: number) => i % C;
+  const channelAt = (i: number) => Math.floor(i / inner) % C;
   // Whether element i (value v) is past its threshold, as onnxruntime compared it (float32 throughout);
   // for the caller (the loops below write it out).
   const rowOver = plan.rowOver, inv = plan.inv, q = plan.over;
@@ -399,5 +392,5 @@ export function channelParts(l: ChannelLayout, t: Read, plan: Plan): Pick<Sample
   if (t.cols) { min.set(t.cols.min); max.set(t.cols.max); }
   else for (let r = 0; r < hi.length; r++) { const c = channelAt(r * w); if (lo[r] < min[c]) min[c] = lo[r]; if (hi[r] > max[c]) max[c] = hi[r]; }
   const weight = t.size / Math.max(1, pick.length);
-  return { parts: [{ values: bulk, weight, channel: { step, inner: l.axis === 1 ? inner : 1, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: { min, max }, isTail: past };
+  return { parts: [{ values: bulk, weight, channel: { step, inner, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: { min, max }, isTail: past };
 }

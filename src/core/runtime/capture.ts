@@ -69,39 +69,35 @@ export async function captureTensors(
 }
 
 /**
- * The element types of `names` (graph inputs or values inside the model) as onnxruntime infers them:
- * from a session's metadata, without running it, so no activation is held.
+ * onnxruntime's metadata (element type and inferred shape) of `names`, graph inputs or values inside the
+ * model: from a session at the `disabled` level with them as outputs (inputs pinned to `feeds`' shapes
+ * when given), without running it, so no activation is held.
  */
-export async function tensorTypes(loaded: LoadedModel, names: string[], device: DevicePreference): Promise<Map<string, string>> {
+async function tensorMetadata(loaded: LoadedModel, names: string[], device: DevicePreference, feeds?: Record<string, ort.Tensor>): Promise<Map<string, { type: string; shape: ReadonlyArray<number | string> }>> {
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
-  const s = await sessionForVariant(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))), loaded, device, 'disabled');
+  const variant = withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n)));
+  const s = await sessionForVariant(feeds ? pinInputs(variant, feeds) : variant, loaded, device, 'disabled');
   try {
-    const types = new Map<string, string>();
-    for (const m of [...s.session.inputMetadata, ...s.session.outputMetadata]) if (m.isTensor) types.set(m.name, m.type);
-    return types;
+    const meta = new Map<string, { type: string; shape: ReadonlyArray<number | string> }>();
+    for (const m of [...s.session.inputMetadata, ...s.session.outputMetadata]) if (m.isTensor) meta.set(m.name, { type: m.type, shape: m.shape });
+    return meta;
   } finally {
     await s.release();
   }
 }
 
-/**
- * The element counts of `names` as onnxruntime infers them for inputs shaped like `feeds` (a session's
- * metadata with the inputs pinned: nothing runs, nothing is optimised); undefined for any it cannot tell.
- */
+/** The element types of `names` as onnxruntime infers them (see tensorMetadata). */
+export async function tensorTypes(loaded: LoadedModel, names: string[], device: DevicePreference): Promise<Map<string, string>> {
+  return new Map([...(await tensorMetadata(loaded, names, device))].map(([k, m]) => [k, m.type]));
+}
+
+/** The element counts of `names` as onnxruntime infers them for inputs shaped like `feeds` (see tensorMetadata); undefined for any it cannot tell. */
 export async function tensorSizes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<number | undefined>> {
-  const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
-  const s = await sessionForVariant(pinInputs(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))), feeds), loaded, device, 'disabled');
-  try {
-    const dims = new Map<string, ReadonlyArray<number | string>>();
-    for (const m of [...s.session.inputMetadata, ...s.session.outputMetadata]) if (m.isTensor) dims.set(m.name, m.shape);
-    for (const [k, t] of Object.entries(feeds)) dims.set(k, t.dims);
-    return names.map((n) => {
-      const d = dims.get(n);
-      return d && d.every((x) => typeof x === 'number' && x >= 0) ? (d as number[]).reduce((a, b) => a * b, 1) : undefined;
-    });
-  } finally {
-    await s.release();
-  }
+  const meta = await tensorMetadata(loaded, names, device, feeds);
+  return names.map((n) => {
+    const d = feeds[n]?.dims ?? meta.get(n)?.shape;
+    return d && d.every((x) => typeof x === 'number' && x >= 0) ? (d as number[]).reduce((a, b) => a * b, 1) : undefined;
+  });
 }
 
 /** The model's default-domain opset (13 when it names none). */

@@ -6,8 +6,8 @@ import type { JobContext } from '../../base/jobs';
 import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { captureMinMax, captureTensors } from '../../runtime/capture';
-import { captureSampled, type ChannelLayout } from '../../runtime/capture-sampled';
-import { ChannelScaledValues, HELD_VALUES } from '../../calib/channel-scaled';
+import { captureSampled } from '../../runtime/capture-sampled';
+import { channelInner, ChannelScaledValues, HELD_VALUES, type ChannelLayout } from '../../calib/channel-scaled';
 import type { Provider } from '../../runtime/session';
 import type { QuantContext } from '../context';
 import { CancelledError } from '../../base/errors';
@@ -234,9 +234,8 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
 
 /** Every value of a tensor (`keep`: else only its channels' extremes) for ChannelScaledValues; each value's channel follows from its position. */
 function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor, keep: boolean): void {
-  const d = t.dims, x = t.data as Float32Array, C = l.channels;
-  if (d[l.axis === 1 ? 1 : d.length - 1] !== C || (l.axis === 1 && d.length < 3)) throw new Error(`'${t.dims.join('x')}' tensor does not have ${C} channels where smoothing divides them`);
-  const inner = l.axis === 1 ? d.slice(2).reduce((a, b) => a * b, 1) : 1;
+  const x = t.data as Float32Array, C = l.channels, inner = channelInner(l, t.dims);
+  if (inner === undefined) throw new Error(`a ${t.dims.join('x')} tensor does not have ${C} channels where smoothing divides them`);
   const min = new Float64Array(C).fill(Infinity), max = new Float64Array(C).fill(-Infinity);
   for (let i = 0; i < x.length; i++) {
     const c = Math.floor(i / inner) % C;

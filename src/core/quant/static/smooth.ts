@@ -8,7 +8,7 @@ import type { LoadedModel } from '../../onnx/model-io';
 import type { NodeProto } from '../../onnx/proto';
 import { makeTensor } from '../../onnx/tensor';
 import { captureMinMax, type ChannelRange, type ChannelSpec } from '../../runtime/capture';
-import type { ChannelLayout } from '../../runtime/capture-sampled';
+import type { ChannelLayout } from '../../calib/channel-scaled';
 import type { MeasuredRanges } from './calibrate';
 import type { DevicePreference } from '../../runtime/session';
 import { floatWeight, floatWeightDims } from '../weights';
