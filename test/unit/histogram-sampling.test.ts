@@ -3,7 +3,9 @@ import * as ort from 'onnxruntime-node';
 import { openCalibration } from '../../src/core/calib/data';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import path from 'node:path';
-import { captureMinMax, captureTensors, tensorSizes } from '../../src/core/runtime/capture';
+import { captureMinMax, captureTensors, tensorSizes, tensorTypes } from '../../src/core/runtime/capture';
+import { weightsAsInputs, withExtraOutputs } from '../../src/core/runtime/expose-outputs';
+import { pinInputs } from '../../src/core/runtime/pinned-session';
 import { captureSampled, sampledVariant, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { FIXTURES } from '../../src/core/fixtures';
@@ -51,6 +53,31 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     saveModel(g, file);
     const a = new ort.Tensor('float32', new Float32Array(20).fill(1), [4, 5]);
     assert.deepEqual(await tensorSizes(loadModel(file), ['nz', 'r'], { a }, 'cpu'), [undefined, 20]);
+  });
+
+  it('the metadata session infers every shape and type without the weights (they become inputs of their shape)', async () => {
+    // tiny-vlm: Reshapes read small int64 shape tensors, MatMuls and an embedding Gather read float weights.
+    const model = FIXTURES['tiny-vlm'].build();
+    const file = path.join(tmpDir(), 'vlm.onnx');
+    saveModel(model, file);
+    const loaded = loadModel(file);
+    const names = [...new Set((model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
+    const light = weightsAsInputs(withExtraOutputs(model, names));
+    const moved = new Set((light.graph!.input ?? []).map((v) => v.name).filter((n) => (model.graph!.initializer ?? []).some((t) => t.name === n)));
+    assert.ok(moved.size > 10 && [...moved].every((n) => !(light.graph!.initializer ?? []).some((t) => t.name === n)));
+    // Only float weights of 1024 values or more move; the rest (integer shape tensors, small ones) stay.
+    for (const t of model.graph!.initializer ?? []) {
+      const big = t.data_type === DataType.FLOAT && (t.dims ?? []).reduce((a, d) => a * Number(d), 1) >= 1024;
+      assert.equal(moved.has(t.name!), big, t.name!);
+    }
+    assert.ok(onnx.ModelProto.encode(light).finish().length < onnx.ModelProto.encode(model).finish().length / 10);
+    // onnxruntime infers the same shapes and types for every value as with the weights in place.
+    const [feeds] = openCalibration('random:1', model.graph!, { inputShapes: { pixel_values: [2, 3, 32, 32], input_ids: [2, 8] } }).samples();
+    const full = await ort.InferenceSession.create(onnx.ModelProto.encode(pinInputs(withExtraOutputs(model, names), feeds)).finish(), { graphOptimizationLevel: 'disabled' });
+    const want = new Map(full.outputMetadata.map((m) => [m.name, m.isTensor ? { type: m.type, size: (m.shape as number[]).reduce((a, b) => a * b, 1) } : undefined]));
+    await full.release();
+    const [sizes, types] = [await tensorSizes(loaded, names, feeds, 'cpu'), await tensorTypes(loaded, names, 'cpu')];
+    assert.deepEqual(names.map((n, i) => ({ type: types.get(n), size: sizes[i] })), names.map((n) => want.get(n)));
   });
 
   it('strides are primes that divide no dimension, so the picks reach every channel', () => {

@@ -9,7 +9,7 @@ import { sessionForVariant } from './stage-variant';
 import { pinInputs, pinnedVariantSession } from './pinned-session';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
-import { withExtraOutputs } from './expose-outputs';
+import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
 import type { DevicePreference, Provider, SessionOptions } from './session';
 import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
@@ -75,7 +75,7 @@ export async function captureTensors(
  */
 async function tensorMetadata(loaded: LoadedModel, names: string[], device: DevicePreference, feeds?: Record<string, ort.Tensor>): Promise<Map<string, { type: string; shape: ReadonlyArray<number | string> }>> {
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
-  const variant = withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n)));
+  const variant = weightsAsInputs(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))));
   const s = await sessionForVariant(feeds ? pinInputs(variant, feeds) : variant, loaded, device, 'disabled');
   try {
     const meta = new Map<string, { type: string; shape: ReadonlyArray<number | string> }>();
