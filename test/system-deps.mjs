@@ -2,7 +2,8 @@
 // runs, so a first `npm test` on a fresh machine runs the same tests as the hundredth: chromium (e2e,
 // webviews, rendered text for the real-data tests), libkrb5-dev + build-essential (code-server's native
 // modules), python3-onnx and python3-torch/torchvision (the official onnx checker, real PyTorch exports),
-// slurmctld + slurmd + slurm-client + munge (a real one-node Slurm for the cluster tests).
+// slurmctld + slurmd + slurm-client + munge (a real one-node Slurm for the cluster tests), alsa-utils (its
+// recorded voice, /usr/share/sounds/alsa, is the real speech the Silero VAD test hears).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -15,6 +16,7 @@ const PACKAGES = [
   ['/usr/sbin/slurmd', 'slurmd'],
   ['/usr/bin/sbatch', 'slurm-client'],
   ['/usr/sbin/munged', 'munge'],
+  ['/usr/share/sounds/alsa/Front_Center.wav', 'alsa-utils'],
 ];
 const PYTHON = [['onnx', 'python3-onnx'], ['torch', 'python3-torch'], ['torchvision', 'python3-torchvision']];
 

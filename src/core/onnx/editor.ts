@@ -11,6 +11,8 @@ import { walkGraphs } from './walk';
 export class ModelEditor {
   readonly graph: GraphProto;
   private names = new Set<string>();
+  /** Subgraph nodes' places (see placeOf), filled when first asked. */
+  private places = new Map<NodeProto, { graph: GraphProto; top: NodeProto }>();
 
   /** `spill`: new large initializers go straight to the output's data file (streamed saves of external-data models). */
   constructor(readonly model: ModelProto, readonly spill?: TensorSpill) {
@@ -45,19 +47,38 @@ export class ModelEditor {
     return name;
   }
 
-  /** Inserts nodes just before `anchor` (or at the end), naming them uniquely. */
+  /**
+   * Inserts nodes into the main graph just before `anchor` (or at the end), naming them uniquely. An anchor
+   * inside a subgraph (If/Loop/Scan body) puts them before the main-graph node that holds it: nodes that
+   * read only initializers (a weight's dequantization) are then visible to the body as outer-scope values.
+   */
   insertBefore(anchor: NodeProto | undefined, nodes: NodeProto[]): void {
     for (const n of nodes) n.name = this.unique(n.name || n.op_type || 'node');
     const list = this.graph.node ?? [];
     const at = anchor ? list.indexOf(anchor) : -1;
-    this.graph.node = at < 0 ? [...list, ...nodes] : [...list.slice(0, at), ...nodes, ...list.slice(at)];
+    const holder = anchor && at < 0 ? list.indexOf(this.placeOf(anchor)?.top ?? anchor) : at;
+    this.graph.node = holder < 0 ? [...list, ...nodes] : [...list.slice(0, holder), ...nodes, ...list.slice(holder)];
   }
 
+  /** Replaces `old` by `replacement` in whichever graph holds it (the main graph or a subgraph). */
   replaceNode(old: NodeProto, replacement: NodeProto[]): void {
     for (const n of replacement) if (n !== old) n.name = this.unique(n.name || n.op_type || 'node');
-    const list = this.graph.node ?? [];
+    const graph = (this.graph.node ?? []).includes(old) ? this.graph : this.placeOf(old)?.graph ?? this.graph;
+    const list = graph.node ?? [];
     const at = list.indexOf(old);
-    this.graph.node = [...list.slice(0, at), ...replacement, ...list.slice(at + 1)];
+    graph.node = [...list.slice(0, at), ...replacement, ...list.slice(at + 1)];
+    if (graph !== this.graph) for (const n of replacement) this.places.set(n, { graph, top: this.places.get(old)!.top });
+  }
+
+  /** Where a subgraph node lives: its graph and the main-graph node that holds that graph (any depth). */
+  private placeOf(node: NodeProto): { graph: GraphProto; top: NodeProto } | undefined {
+    if (!this.places.has(node)) {
+      this.places.clear();
+      for (const top of this.graph.node ?? []) {
+        for (const a of top.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) for (const { graph } of walkGraphs(sub)) for (const n of graph.node ?? []) this.places.set(n, { graph, top });
+      }
+    }
+    return this.places.get(node);
   }
 
   /** Removes nodes of the main graph whose outputs nothing reads any more, with their outputs' value_info. */

@@ -38,7 +38,8 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const how = `${qtype}${opts.mode === 'static' && qtype === 'int8' && reducesRange(opts) ? ' (7-bit range)' : ''} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, ${expand ? 'expanded to float when onnxruntime loads it (Cast + Mul, constant-folded)' : 'DequantizeLinear'}`;
   if (existing) {
     node.input![index] = existing.output;
-    return { how: `${how}, shared`, scales: existing.scales, bytesBefore, bytesAfter: 0, sqnr: NaN };
+    // The first reader's decision counts the weight, before and after.
+    return { how: `${how}, shared`, scales: existing.scales, bytesBefore: 0, bytesAfter: 0, sqnr: NaN };
   }
   const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
   // Static weights feed onnxruntime's integer kernels (QLinearConv/QLinearMatMul), weight-only ones do not.

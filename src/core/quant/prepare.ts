@@ -31,6 +31,7 @@ import { affectedLayouts, applySmoothing, planSmoothing, smoothActivations, smoo
 import { WEIGHT_QUANTIZERS } from './weight/ops';
 import { halfStoredWeight } from './half-stored-weight';
 import { floatWeightDims, weightScratch } from './weights';
+import { hoistSubgraphWeights } from './subgraph-weights';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
   weight: WEIGHT_QUANTIZERS,
@@ -170,8 +171,11 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const editor = new ModelEditor(loaded.model);
   // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
   warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
-  // Plans and variants refer to nodes by name: give unnamed nodes one.
-  (graph.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
+  // Plans and variants refer to nodes by name: give unnamed nodes one (in subgraphs too).
+  for (const { graph: g } of walkGraphs(graph)) (g.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
+  // Weight mode reaches layers inside If/Loop/Scan bodies: their own weights move to the main graph first.
+  const hoisted = modes.has('weight') ? hoistSubgraphWeights(editor) : 0;
+  if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so weight mode quantizes them`);
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   bypassConstantIdentities(editor);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
@@ -255,13 +259,37 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     const why = quantizer.check(node, qctx);
     if (why) { plan.delete(node.name!); skip(why); } else planned.push(node);
   }
-  // MatMuls in top-level If branches are weight mode's (quantizeBranchMatMuls, after the top level).
+  // Layers inside If/Loop/Scan bodies: weight mode's (their weights are constants), except the 4-bit MatMuls
+  // of top-level If branches, which the branch pass takes (quantizeBranchMatMuls: GPTQ runs each branch).
+  // Static and dynamic mode would need the activations inside, which onnxruntime does not hand out.
   const ifBranches = new Set((graph.node ?? []).filter((n) => n.op_type === 'If').flatMap((n) => (n.attribute ?? []).map((a) => a.g).filter(Boolean)));
+  let gptqInBodies = 0;
   for (const { graph: g, depth } of walkGraphs(graph)) {
     if (depth === 0) continue;
-    const branchPass = options.mode === 'weight' && ifBranches.has(g);
-    for (const node of g.node ?? []) if (QUANTIZABLE.has(opKey(node)) && !(branchPass && node.op_type === 'MatMul')) skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: '', skipped: 'inside a subgraph (If/Loop/Scan): left float' });
+    for (const node of g.node ?? []) {
+      const op = opKey(node);
+      if (!QUANTIZABLE.has(op)) continue;
+      const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
+      const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
+      if ('keep' in r) {
+        if (WEIGHT_QUANTIZERS[op] || REGISTRIES[options.mode][op]) skip(r.keep);
+        continue;
+      }
+      // Listed: the layers with weights (ops without any, as in the main graph, are not).
+      if (!WEIGHT_QUANTIZERS[op]) continue;
+      if (r.options.mode !== 'weight') {
+        skip(`inside a subgraph (If/Loop/Scan): ${r.options.mode} mode needs the activations there, which onnxruntime does not hand out (--mode weight quantizes its weights)`);
+        continue;
+      }
+      if (op === 'MatMul' && r.options.bits === 4 && ifBranches.has(g)) continue;
+      // GPTQ's Hessians come from a layer's inputs, which a body cannot hand out: round to nearest there.
+      const o = op === 'MatMul' && r.options.bits === 4 && r.options.algorithm === 'gptq' ? (gptqInBodies++, { ...r.options, algorithm: 'rtn' as const }) : r.options;
+      plan.set(node.name!, o);
+      const why = WEIGHT_QUANTIZERS[op].check(node, qctx);
+      if (why) { plan.delete(node.name!); skip(why); }
+    }
   }
+  if (gptqInBodies) warnings.push(`${gptqInBodies} MatMul${gptqInBodies === 1 ? '' : 's'} inside Loop/Scan bodies or nested If branches: rounded to nearest (GPTQ needs their inputs, which onnxruntime cannot hand out from there)`);
 
   // Calibration: one data set for GPTQ Hessians and activation ranges.
   const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq');
@@ -349,7 +377,8 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
   const decisions: NodeDecision[] = [];
   const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
-  const chosen = (model.graph!.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
+  // Layers in If/Loop/Scan bodies too (weight mode): their weights' dequantization goes before the main-graph node holding them.
+  const chosen = [...walkGraphs(model.graph!)].flatMap(({ graph }) => graph.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
   for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
   qctx.quantizeOutputs = opts.boundaries;
   qctx.weightFormat = opts.weightFormat ?? resolvedWeightFormat(prep.options);

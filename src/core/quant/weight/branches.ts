@@ -55,7 +55,8 @@ export async function quantizeBranchMatMuls(editor: ModelEditor, loaded: LoadedM
     if (floatWeightDims(view, w, loaded.loc, true)!.length !== 2) { skip('MatMulNBits needs a 2-D weight'); continue; }
     const r = policy.resolve(path, rs[0].node.name ?? '');
     if ('keep' in r) { skip(r.keep); continue; }
-    if (r.options.mode !== 'weight' || r.options.bits !== 4) { skip(`inside an If branch only weight-only 4-bit is supported (asked: ${r.options.mode} ${r.options.bits}-bit)`); continue; }
+    // Other modes and 8 bits: the planner's (prepareQuantization quantizes or skips them with the top level).
+    if (r.options.mode !== 'weight' || r.options.bits !== 4) continue;
     readers.set(w, rs);
     optionsOf.set(w, r.options);
   }
