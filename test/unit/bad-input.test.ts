@@ -145,6 +145,28 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     }
   });
 
+  it('a model that fails on the sizes random inputs gave its open dimensions says which sizes those were, and how to set them', async () => {
+    // A waveform [batch, samples] read by a conv 400 samples wide: random inputs' default 16 samples are too few.
+    const dir = tmpDir();
+    const file = path.join(dir, 'wave.onnx');
+    write(file, onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g', input: [vi('wave', DataType.FLOAT, ['batch', 'samples'])], output: [vi('y', DataType.FLOAT, ['batch', 8, 'frames'])],
+        node: [{ name: 'add_channel', op_type: 'Unsqueeze', input: ['wave', 'one'], output: ['w1'] }, { name: 'frames', op_type: 'Conv', input: ['w1', 'basis'], output: ['y'], attribute: [{ name: 'strides', type: AttributeType.INTS, ints: [160] }] }],
+        initializer: [makeTensor('one', DataType.INT64, [1], BigInt64Array.of(1n)), makeTensor('basis', DataType.FLOAT, [8, 1, 400], Float32Array.from({ length: 3200 }, (_, i) => Math.sin(i)))],
+      },
+    }));
+    for (const args of [['run', file], ['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight']]) {
+      const r = await cli([...args, '--device', 'cpu']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr.trim(), /^quantlens: error: .*wave\.onnx: .*\(random inputs ran 'wave' \[batch, samples\] as 1x16; if the model takes other sizes, pass --input-shape wave=1x16 with them, or real data\)$/);
+    }
+    // With the sizes it takes, it runs.
+    const ok = await cli(['run', file, '--input-shape', 'wave=1x1600', '--device', 'cpu']);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
   it('an input that is not a tensor (a sequence) is refused in one line naming the model', async () => {
     const dir = tmpDir();
     const m = linearReluModel(17);

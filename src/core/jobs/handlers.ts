@@ -10,6 +10,7 @@ import { quantizePipeline } from './quantize-pipeline';
 import { summarizePipeline } from '../pipeline/summary';
 import { analyzePipelineSensitivity } from './pipeline-sensitivity';
 import fs from 'node:fs';
+import { randomShapeHint } from '../calib/shape-hint';
 
 const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
 
@@ -78,9 +79,21 @@ export function runJob<K extends JobKind>(kind: K, req: JobRequests[K], ctx: Job
 export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
   const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
   return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx).catch((e: unknown) => {
-    if (e instanceof CancelledError || !file || (e instanceof QuantLensError && (e.file || e.kind === 'usage'))) throw e;
-    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, e.detail, e.kind), { cause: e });
+    if (e instanceof CancelledError || !file) throw e;
+    const hint = e instanceof QuantLensError && e.kind !== 'runtime' ? undefined : randomDataHint(job);
+    if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) throw hint ? Object.assign(new QuantLensError(e.file, `${e.detail} (${hint})`, e.kind), { cause: e }) : e;
+    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, hint ? `${e.detail} (${hint})` : e.detail, e.kind), { cause: e });
     const line = errorLine(e);
-    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, line, 'runtime'), { cause: e });
+    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, hint ? `${line} (${hint})` : line, 'runtime'), { cause: e });
   });
+}
+
+/** When a job that failed in onnxruntime ran a model file on random inputs: what sizes they had (see randomShapeHint). */
+function randomDataHint(job: JobRequest): string | undefined {
+  const model = job.kind === 'compare' ? job.reference : 'model' in job ? job.model : undefined;
+  if (!model || isFolder(model) || !fs.existsSync(model)) return undefined;
+  const o = ('options' in job ? job.options : undefined) as { calibration?: string; data?: string; inputShapes?: Record<string, number[]> } | undefined;
+  const data = job.kind === 'compare' ? o?.data : o?.calibration;
+  if (data && !data.startsWith('random:')) return undefined;
+  return randomShapeHint(model, (job.kind === 'run' ? job.inputShapes : o?.inputShapes) ?? {});
 }
