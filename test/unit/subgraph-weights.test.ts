@@ -46,9 +46,9 @@ function branchedModel(): ModelProto {
   });
 }
 
-// Layers inside If branches and Loop/Scan bodies (Silero VAD, merged decoders): weight mode quantizes them
-// whether their weights are the main graph's or the body's own initializers (moved to the main graph).
-describe('weight mode inside subgraphs', function () {
+// Layers inside If branches and Loop/Scan bodies (Silero VAD, merged decoders): weight and dynamic mode
+// quantize them whether their weights are the main graph's or the body's own initializers (moved to the main graph).
+describe('weight and dynamic mode inside subgraphs', function () {
   this.timeout(120_000);
   const dir = tmpDir();
   const input = path.join(dir, 'branched.onnx');
@@ -74,13 +74,26 @@ describe('weight mode inside subgraphs', function () {
     });
   }
 
-  it('static and dynamic mode say why they leave layers inside subgraphs float', async () => {
-    for (const mode of ['static', 'dynamic'] as const) {
-      await assert.rejects(quantizeModel(input, path.join(dir, `${mode}.onnx`), { mode, calibration: 'random:4' }), (e: unknown) => {
-        assert.ok(e instanceof QuantLensError);
-        assert.match(e.message, new RegExp(`nothing was quantized in ${mode} mode: 3 nodes skipped \\(3: inside a subgraph \\(If/Loop/Scan\\): ${mode} mode needs the activations there.*--mode weight quantizes`));
-        return true;
-      });
+  it('dynamic INT8: the activations quantized inside the branches, where they are', async () => {
+    const output = path.join(dir, 'dynamic.onnx');
+    const r = await quantizeModel(input, output, { mode: 'dynamic', calibration: 'random:4' });
+    assert.deepEqual([...r.quantized].sort(), ['else_mm', 'gemm', 'then_mm']);
+    // Each DynamicQuantizeLinear sits in the body that reads its activation (the main graph cannot see it).
+    const q = loadModel(output).model;
+    const bodies = [...walkGraphs(q.graph!)].filter(({ depth }) => depth > 0);
+    assert.equal(bodies.reduce((a, { graph }) => a + (graph.node ?? []).filter((n) => n.op_type === 'DynamicQuantizeLinear').length, 0), 3);
+    assert.ok(!(q.graph!.node ?? []).some((n) => n.op_type === 'DynamicQuantizeLinear'));
+    for (const c of [true, false]) {
+      const sqnr = errorStats((await runOrt(input, feeds(c))).Y, (await runOrt(output, feeds(c))).Y).sqnr;
+      assert.ok(sqnr > 25, `cond ${c}: ${sqnr.toFixed(1)} dB`);
     }
+  });
+
+  it('static mode says why it leaves layers inside subgraphs float', async () => {
+    await assert.rejects(quantizeModel(input, path.join(dir, 'static.onnx'), { mode: 'static', calibration: 'random:4' }), (e: unknown) => {
+      assert.ok(e instanceof QuantLensError);
+      assert.match(e.message, /nothing was quantized in static mode: 3 nodes skipped \(3: inside a subgraph \(If\/Loop\/Scan\): static mode needs calibrated ranges there.*--mode weight or dynamic quantizes it\)/);
+      return true;
+    });
   });
 });

@@ -4,6 +4,7 @@ import { attrInt } from '../onnx/attributes';
 import type { NodeDecision } from '../quant/options';
 import { applyQuantization, modulePathOfNode, type PreparedQuantization } from '../quant/prepare';
 import { GraphView } from '../onnx/graph';
+import { walkNodes } from '../onnx/walk';
 import { pairedComparator, timeVariants } from './timed-variants';
 
 /** Which convs a dynamic INT8 model quantizes: all, all but the grouped (depthwise) ones, or none. */
@@ -42,7 +43,8 @@ const LABEL: Record<DynamicConvs, string> = { all: 'every conv dynamic', dense: 
  */
 export async function chooseDynamicConvs(input: string, prep: PreparedQuantization, data: CalibrationData, timeAlone: boolean, ctx: JobContext = {}): Promise<DynamicConvChoice | undefined> {
   const graph = prep.loaded.model.graph!;
-  const dynamic = (graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'dynamic');
+  // Convs in If/Loop/Scan bodies count too (Silero VAD has all of its in two If branches).
+  const dynamic = [...walkNodes(graph)].map((w) => w.node).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'dynamic');
   const convs = new Set(dynamic.filter((n) => n.op_type === 'Conv').map((n) => n.name!));
   const grouped = new Set(dynamic.filter((n) => n.op_type === 'Conv' && attrInt(n, 'group', 1) > 1).map((n) => n.name!));
   if (!convs.size) return undefined;
@@ -66,7 +68,7 @@ export async function chooseDynamicConvs(input: string, prep: PreparedQuantizati
 /** The nodes the choice quantizes, and a decision for each conv it leaves float. */
 export function dynamicConvPlan(prep: PreparedQuantization, choice: DynamicConvChoice): { select: (n: string) => boolean; skipped: NodeDecision[] } {
   const graph = prep.loaded.model.graph!;
-  const left = (graph.node ?? []).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'dynamic' && n.op_type === 'Conv'
+  const left = [...walkNodes(graph)].map((w) => w.node).filter((n) => prep.plan.get(n.name ?? '')?.mode === 'dynamic' && n.op_type === 'Conv'
     && (choice.chosen === 'none' || (choice.chosen === 'dense' && attrInt(n, 'group', 1) > 1)));
   const names = new Set(left.map((n) => n.name!));
   const view = new GraphView(graph);

@@ -173,9 +173,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
   // Plans and variants refer to nodes by name: give unnamed nodes one (in subgraphs too).
   for (const { graph: g } of walkGraphs(graph)) (g.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
-  // Weight mode reaches layers inside If/Loop/Scan bodies: their own weights move to the main graph first.
-  const hoisted = modes.has('weight') ? hoistSubgraphWeights(editor) : 0;
-  if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so weight mode quantizes them`);
+  // Weight and dynamic mode reach layers inside If/Loop/Scan bodies: their own weights move to the main graph first.
+  const hoisted = modes.has('weight') || modes.has('dynamic') ? hoistSubgraphWeights(editor) : 0;
+  if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so ${modes.has('weight') ? 'weight' : 'dynamic'} mode quantizes them`);
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   bypassConstantIdentities(editor);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
@@ -209,7 +209,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10
   // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade). Static mode
   // goes to 11: onnxruntime's own bias quantization of a float layer between Q/DQ writes a Round (11).
-  const dynamicConvs = modes.has('dynamic') && (graph.node ?? []).some((n) => n.op_type === 'Conv' && (n.domain ?? '') === '');
+  const dynamicConvs = modes.has('dynamic') && [...walkGraphs(graph)].some(({ graph: g }) => (g.node ?? []).some((n) => n.op_type === 'Conv' && (n.domain ?? '') === ''));
   const from = editor.opset();
   const target = modes.has('static') ? 11 : 10;
   if ((modes.has('static') || dynamicConvs) && from < target) {
@@ -260,8 +260,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     if (why) { plan.delete(node.name!); skip(why); } else planned.push(node);
   }
   // Layers inside If/Loop/Scan bodies: weight mode's (their weights are constants), except the 4-bit MatMuls
-  // of top-level If branches, which the branch pass takes (quantizeBranchMatMuls: GPTQ runs each branch).
-  // Static and dynamic mode would need the activations inside, which onnxruntime does not hand out.
+  // of top-level If branches, which the branch pass takes (quantizeBranchMatMuls: GPTQ runs each branch),
+  // and dynamic mode's (it quantizes the activations where they are, inside the body). Static mode would
+  // need their ranges, which onnxruntime does not hand out from inside a body.
   const ifBranches = new Set((graph.node ?? []).filter((n) => n.op_type === 'If').flatMap((n) => (n.attribute ?? []).map((a) => a.g).filter(Boolean)));
   let gptqInBodies = 0;
   for (const { graph: g, depth } of walkGraphs(graph)) {
@@ -277,15 +278,17 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       }
       // Listed: the layers with weights (ops without any, as in the main graph, are not).
       if (!WEIGHT_QUANTIZERS[op]) continue;
-      if (r.options.mode !== 'weight') {
-        skip(`inside a subgraph (If/Loop/Scan): ${r.options.mode} mode needs the activations there, which onnxruntime does not hand out (--mode weight quantizes its weights)`);
+      if (r.options.mode === 'static') {
+        skip('inside a subgraph (If/Loop/Scan): static mode needs calibrated ranges there, which onnxruntime does not hand out (--mode weight or dynamic quantizes it)');
         continue;
       }
-      if (op === 'MatMul' && r.options.bits === 4 && ifBranches.has(g)) continue;
+      const quantizer = REGISTRIES[r.options.mode][op];
+      if (!quantizer) continue;
+      if (r.options.mode === 'weight' && op === 'MatMul' && r.options.bits === 4 && ifBranches.has(g)) continue;
       // GPTQ's Hessians come from a layer's inputs, which a body cannot hand out: round to nearest there.
-      const o = op === 'MatMul' && r.options.bits === 4 && r.options.algorithm === 'gptq' ? (gptqInBodies++, { ...r.options, algorithm: 'rtn' as const }) : r.options;
+      const o = r.options.mode === 'weight' && op === 'MatMul' && r.options.bits === 4 && r.options.algorithm === 'gptq' ? (gptqInBodies++, { ...r.options, algorithm: 'rtn' as const }) : r.options;
       plan.set(node.name!, o);
-      const why = WEIGHT_QUANTIZERS[op].check(node, qctx);
+      const why = quantizer.check(node, qctx);
       if (why) { plan.delete(node.name!); skip(why); }
     }
   }
