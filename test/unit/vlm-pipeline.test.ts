@@ -187,6 +187,25 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.match(mode.stderr, /a pipeline's schemes come from its recipe, not --mode/);
   });
 
+  it('the merged decoder\'s If branches take weight INT8 and dynamic INT8 too (each shared weight written once), and generate as float does', async () => {
+    for (const [scheme, how] of [['{bits: 8}', /int8 per-channel|MatMulNBits int8|GatherBlockQuantized/], ['{mode: dynamic}', /^dynamic int8/]] as const) {
+      const recipe = path.join(dir, 'branches.yaml');
+      fs.writeFileSync(recipe, ['rules:', '  vision.**: {keep: float}', `  decoder.**: ${scheme}`, ''].join('\n'));
+      const out = path.join(dir, `branches-${scheme.replace(/\W+/g, '')}`);
+      const r = await cli(['quantize', optimum, '-o', out, '--calibration', calib, '--eval-data', evalSet, '--recipe', recipe, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { nodes: Array<{ opType: string; how?: string }>; sizeBefore: number; sizeAfter: number };
+      const matmuls = dec.nodes.filter((n) => n.opType === 'MatMul' && n.how);
+      // Both branches' layers (every projection read twice), the second reader of each weight sharing it.
+      assert.ok(matmuls.length >= 28 && matmuls.every((n) => how.test(n.how!)), matmuls.map((n) => n.how).join('\n'));
+      assert.ok(matmuls.filter((n) => /shared/.test(n.how!)).length >= matmuls.length / 2 - 1, matmuls.map((n) => n.how).join('\n'));
+      assert.ok(dec.sizeAfter < 0.4 * dec.sizeBefore, `${dec.sizeBefore} -> ${dec.sizeAfter}`);
+      const q = JSON.parse(r.stdout) as PipelineQuantizeResult;
+      console.log(`      decoder ${scheme}: tokens ${(q.judged.tokens.agreement * 100).toFixed(1)}% reproduced, decoder ${(dec.sizeBefore / 1024).toFixed(0)} -> ${(dec.sizeAfter / 1024).toFixed(0)} KiB`);
+      assert.ok(q.judged.tokens.agreement >= 0.9, `${q.judged.tokens.agreement}`);
+    }
+  });
+
   it('sensitivity of a pipeline: its components in one tree, each measured on what generation feeds it', async () => {
     const r = await cli(['sensitivity', optimum, '--calibration', calib]);
     assert.equal(r.code, 0, r.stderr);

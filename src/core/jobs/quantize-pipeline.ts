@@ -42,7 +42,13 @@ export function pipelineRecipe(file: string, work: string): Partial<Record<Compo
     const modules = mine.filter((x) => x !== whole);
     if (whole?.rule.keep && !modules.length) { out[role] = 'float'; continue; }
     const { keep: _k, ...scheme } = whole?.rule ?? {};
-    const base = { ...(DEFAULT_PIPELINE_RECIPE[role] as Partial<QuantizeOptions>), ...scheme } as Partial<QuantizeOptions>;
+    // A rule that changes the mode drops the default's bits and algorithm, and one that changes the bits its
+    // algorithm: `decoder.**: {mode: dynamic}` or `{bits: 8}` does not inherit the default decoder's 4-bit
+    // GPTQ (which either would refuse).
+    const { bits, algorithm, ...rest } = DEFAULT_PIPELINE_RECIPE[role] as Partial<QuantizeOptions>;
+    const newMode = scheme.mode !== undefined && scheme.mode !== rest.mode, newBits = newMode || (scheme.bits !== undefined && scheme.bits !== bits);
+    const base = { ...rest, ...(newMode ? {} : { bits }), ...(newBits ? {} : { algorithm }), ...scheme } as Partial<QuantizeOptions>;
+    for (const k of ['bits', 'algorithm'] as const) if (base[k] === undefined) delete base[k];
     // Rules that name the projector decide it, not the default exclusion.
     if (modules.some((x) => /projector/.test(x.pattern))) delete base.exclude;
     if (modules.length) {
