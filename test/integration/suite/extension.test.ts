@@ -147,6 +147,8 @@ describe('QuantLens in a real VS Code extension host', () => {
   });
 
   it('Quantize model on a VLM pipeline folder: every component quantized, judged by generation, the tree with the components as roots', async function () {
+    // It trains the pipeline in PyTorch first (14 s on an idle machine, over 60 s on a busy one): a hang guard, not a speed claim.
+    this.timeout(300_000);
     const root = path.resolve(ext().extensionPath);
     if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) this.skip();
     const dir = path.join(folder(), 'tiny-llava'), data = path.join(folder(), 'tiny-llava-data');
