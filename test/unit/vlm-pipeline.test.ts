@@ -7,6 +7,7 @@ import { generate, openPipeline } from '../../src/core/pipeline/generate';
 import { detectPipeline } from '../../src/core/pipeline/layout';
 import { mergeDecoders } from '../../src/core/onnx/merge-decoders';
 import { loadModel } from '../../src/core/onnx/model-io';
+import { walkGraphs } from '../../src/core/onnx/walk';
 import { onnx } from '../../src/core/onnx/proto';
 import type { PipelineQuantizeResult } from '../../src/core/jobs/quantize-pipeline';
 import { cli } from '../helpers/cli';
@@ -174,6 +175,10 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
     assert.equal(q.components.find((c) => c.role === 'vision')!.recipe, 'float');
     const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { nodes: Array<{ node: string; modulePath: string; how?: string; skipped?: string }> };
     const mlp = dec.nodes.filter((n) => /\.mlp\./.test(n.modulePath));
+    // One decision a node, whichever pass (the planner or the If-branch pass) made it: the branches hold
+    // nodes of the same names, one of each per branch.
+    const merged = loadModel(path.join(optimum, 'onnx', 'decoder_model_merged.onnx')).model;
+    assert.equal(mlp.length, [...walkGraphs(merged.graph!)].flatMap(({ graph }) => graph.node ?? []).filter((n) => n.op_type === 'MatMul' && /\/mlp\//.test(n.name ?? '')).length);
     assert.ok(mlp.length >= 12 && mlp.every((n) => !n.how && /recipe/.test(n.skipped ?? '')), mlp.map((n) => `${n.modulePath}: ${n.skipped ?? n.how}`).join('\n'));
     const attn = dec.nodes.filter((n) => /self_attn\.q_proj/.test(n.modulePath) && n.how);
     assert.ok(attn.length === 4 && attn.every((n) => /\(rtn/.test(n.how!)), attn.map((n) => n.how).join('\n'));

@@ -273,7 +273,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
       const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
       if ('keep' in r) {
-        if (WEIGHT_QUANTIZERS[op] || REGISTRIES[options.mode][op]) skip(r.keep);
+        // (A top-level If branch's MatMul kept float is the branch pass's to report, in weight mode.)
+        const branchPass = options.mode === 'weight' && op === 'MatMul' && ifBranches.has(g);
+        if ((WEIGHT_QUANTIZERS[op] || REGISTRIES[options.mode][op]) && !branchPass) skip(r.keep);
         continue;
       }
       // Listed: the layers with weights (ops without any, as in the main graph, are not).
@@ -380,7 +382,8 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
   const decisions: NodeDecision[] = [];
   const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
-  // Layers in If/Loop/Scan bodies too (weight mode): their weights' dequantization goes before the main-graph node holding them.
+  // Layers in If/Loop/Scan bodies too (weight and dynamic mode): a weight's dequantization goes before the
+  // main-graph node holding the body, an activation's quantization stays in the body beside its reader.
   const chosen = [...walkGraphs(model.graph!)].flatMap(({ graph }) => graph.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));
   for (const n of chosen) if (prep.plan.get(n.name!)!.mode === 'static') qctx.staticNodes.add(n);
   qctx.quantizeOutputs = opts.boundaries;

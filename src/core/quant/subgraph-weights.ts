@@ -2,7 +2,7 @@ import type { ModelEditor } from '../onnx/editor';
 import type { GraphProto, NodeProto } from '../onnx/proto';
 import { walkGraphs } from '../onnx/walk';
 
-/** The inputs that hold a layer's stored weights, by op key (weight mode's quantizers read these). */
+/** The inputs that hold a layer's stored weights, by op key (weight and dynamic mode's quantizers read these). */
 const WEIGHT_INPUTS: Readonly<Record<string, number[]>> = {
   MatMul: [1], Gemm: [1], Conv: [1], ConvTranspose: [1], LSTM: [1, 2], GRU: [1, 2], RNN: [1, 2], Gather: [0], 'com.microsoft::Attention': [1],
 };
@@ -14,7 +14,7 @@ const bodies = (n: NodeProto): GraphProto[] => (n.attribute ?? []).flatMap((a) =
 
 /**
  * Moves the weights that layers inside subgraphs (If branches, Loop/Scan bodies, any depth) keep as the
- * subgraph's own initializers into the main graph, where weight mode's quantizers find them: a body reads
+ * subgraph's own initializers into the main graph, where weight and dynamic mode's quantizers find them: a body reads
  * main-graph values as outer-scope ones, so the model computes the same. Silero VAD keeps its LSTM weights
  * in If branches two levels down. A name defined anywhere else too is renamed, in the body that owned it.
  * Returns how many moved.
