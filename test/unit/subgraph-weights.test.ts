@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { AttributeType, onnx, type GraphProto, type ModelProto } from '../../src/core/onnx/proto';
@@ -87,6 +88,10 @@ describe('weight and dynamic mode inside subgraphs', function () {
       const sqnr = errorStats((await runOrt(input, feeds(c))).Y, (await runOrt(output, feeds(c))).Y).sqnr;
       assert.ok(sqnr > 25, `cond ${c}: ${sqnr.toFixed(1)} dB`);
     }
+  });
+
+  it('sensitivity ranks main-graph layers only, and says so when every layer is in a body', async () => {
+    await assert.rejects(analyzeSensitivity(input, { mode: 'weight', calibration: 'random:2', output: null }), /has no layer that weight-mode quantization applies to in its main graph \(3 inside If\/Loop\/Scan bodies, which quantize takes but sensitivity does not rank\)/);
   });
 
   it('static mode says why it leaves layers inside subgraphs float', async () => {

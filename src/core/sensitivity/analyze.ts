@@ -174,7 +174,12 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
   // A sensitivity report lists layers with weights: not Identity (torch's shared-weight copies), pooling or shape ops.
   const bearing = weightBearingNodes(prep);
   const all = layersOf(prep).filter((l) => l.nodes.some((n) => bearing.has(n)));
-  if (!all.length) throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to`);
+  if (!all.length) {
+    // Layers inside If/Loop/Scan bodies are quantized, but not ranked: say so rather than "none".
+    const main = new Set((loaded.model.graph!.node ?? []).map((n) => n.name));
+    const inBodies = [...prep.plan.keys()].filter((n) => !main.has(n)).length;
+    throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to${inBodies ? ` in its main graph (${inBodies} inside If/Loop/Scan bodies, which quantize takes but sensitivity does not rank)` : ''}`);
+  }
   const shard = opts.shard;
   const pieces = shard ? shareOf(layerCosts(all, loaded, method, opts.costs), shard) : [...all.keys()];
   const layers = pieces.map((i) => all[i]);
