@@ -7,6 +7,7 @@ import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocksRtn } fro
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
 import { attrInt } from '../../onnx/attributes';
+import { einsumOutputAxis, einsumWeight } from './einsum';
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
   const dims = floatWeightDims(ctx.view, node.input?.[index] ?? '', ctx.loc, true);
@@ -39,6 +40,19 @@ const recurrentInt8: OpQuantizer = {
       node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${w.how} (W and R, a scale per gate row)`,
       weightBytesBefore: w.bytesBefore + r.bytesBefore, weightBytesAfter: w.bytesAfter + r.bytesAfter, weightSqnr: Math.min(w.sqnr, r.sqnr),
     });
+  },
+};
+
+/** Einsum with one stored weight (see einsumWeight): int8, a scale per output channel where the equation names one. */
+const einsumInt8: OpQuantizer = {
+  check: (node, ctx) => {
+    const i = einsumWeight(node, ctx);
+    return i === undefined ? 'not a layer: no operand, or more than one, is a constant float32/float16 weight' : needsWeight(i)(node, ctx);
+  },
+  apply(node, ctx) {
+    const i = einsumWeight(node, ctx)!;
+    const r = dequantizedWeightInput(ctx, node, i, einsumOutputAxis(node, i));
+    ctx.decide({ node: node.name ?? '', opType: 'Einsum', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
 };
 
@@ -79,6 +93,7 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   LSTM: recurrentInt8,
   GRU: recurrentInt8,
   RNN: recurrentInt8,
+  Einsum: einsumInt8,
   // onnxruntime-transformers' fused Attention: its packed [hidden, 3·hidden] QKV weight, a scale per column.
   'com.microsoft::Attention': int8Weight(1, () => 1),
   // Embedding tables: one scale per row (token), so rare tokens keep their own range.
