@@ -297,7 +297,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   if (gptqInBodies) warnings.push(`${gptqInBodies} MatMul${gptqInBodies === 1 ? '' : 's'} inside Loop/Scan bodies or nested If branches: rounded to nearest (GPTQ needs their inputs, which onnxruntime cannot hand out from there)`);
 
   // Calibration: one data set for GPTQ Hessians and activation ranges.
-  const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq');
+  // (A MatMul whose weight is its first input is stored int8: no Hessian to take.)
+  const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq' && floatWeightDims(qctx.view, n.input![1], loaded.loc, true));
   const statics = planned.filter((n) => plan.get(n.name!)!.mode === 'static');
   let data: CalibrationData | undefined;
   let provider: Provider | undefined;

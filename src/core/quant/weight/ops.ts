@@ -16,17 +16,23 @@ const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
   return undefined;
 };
 
-const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined): OpQuantizer => ({
+const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined, only4 = 'MatMul only'): OpQuantizer => ({
   check: needsWeight(index),
   apply(node, ctx) {
     const rank = floatWeightDims(ctx.view, node.input![index], ctx.loc, true)!.length;
     const r = dequantizedWeightInput(ctx, node, index, axisOf(node, rank));
     const bits = ctx.optionsFor(node).bits;
-    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} (4-bit applies to MatMul only)` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} (4-bit applies to ${only4})` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
 });
 
 const matMulInt8 = int8Weight(1, (_n, rank) => (rank >= 2 ? rank - 1 : undefined));
+/**
+ * W · x, the weight as MatMul's first input (a graph convolution's adjacency, a token-mixing matrix): int8
+ * with a scale per row of W (per output row); MatMulNBits takes its weight second only.
+ */
+const weightFirst = (node: NodeProto, ctx: QuantContext) => !!floatWeightDims(ctx.view, node.input?.[0] ?? '', ctx.loc, true) && !floatWeightDims(ctx.view, node.input?.[1] ?? '', ctx.loc, true);
+const matMulAInt8 = int8Weight(0, (_n, rank) => (rank >= 2 ? rank - 2 : undefined), 'a MatMul\'s second input only');
 
 /**
  * LSTM, GRU and RNN: the input weights W [directions, gates·hidden, input] and recurrent weights R
@@ -60,12 +66,14 @@ const einsumInt8: OpQuantizer = {
 export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
     check(node, ctx) {
+      if (weightFirst(node, ctx)) return matMulAInt8.check(node, ctx);
       const r = needsWeight(1)(node, ctx);
       if (r) return r;
       if (ctx.optionsFor(node).bits === 4 && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length !== 2) return 'MatMulNBits needs a 2-D weight';
       return undefined;
     },
     async apply(node, ctx) {
+      if (weightFirst(node, ctx)) return matMulAInt8.apply(node, ctx);
       const opts = ctx.optionsFor(node);
       const nbits8 = opts.bits === 8 && (ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand') && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length === 2;
       if (opts.bits === 8 && !nbits8) return matMulInt8.apply(node, ctx);

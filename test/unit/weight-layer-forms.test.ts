@@ -8,9 +8,9 @@ import { vi } from '../helpers/models';
 
 const einsum = (equation: string): NodeProto => ({ op_type: 'Einsum', input: ['a', 'b'], output: ['y'], attribute: [{ name: 'equation', type: AttributeType.STRING, s: new TextEncoder().encode(equation) }] });
 
-// Linear layers written as Einsum (Keras' EinsumDense, JAX and tf2onnx exports): weight mode stores the
-// weight int8, with a scale per output channel where the equation names one.
-describe('weight INT8 of Einsum layers', function () {
+// Linear layers written other ways than x · W: as Einsum (Keras' EinsumDense, JAX and tf2onnx exports),
+// and as W · x. Weight mode stores the weight int8, with a scale per output channel.
+describe('weight INT8 of layers written as Einsum or W · x', function () {
   this.timeout(60_000);
 
   it('the weight\'s output channel is a subscript of its own that the result keeps', () => {
@@ -21,6 +21,23 @@ describe('weight INT8 of Einsum layers', function () {
     assert.equal(einsumOutputAxis(einsum('bld,de'), 1), 1); // implicit output: b, e, l
     assert.equal(einsumOutputAxis(einsum('bld,d...->bl...'), 1), undefined); // an ellipsis in the weight: one scale
     assert.equal(einsumOutputAxis(einsum('bd,d->b'), 1), undefined); // a weight vector reduced away
+  });
+
+  it('W · x (the weight as MatMul\'s first input): int8 with a scale per row of W, at --bits 4 too', async () => {
+    const w = Float32Array.from({ length: 32 * 64 }, (_, i) => Math.cos(i * 0.3) * (1 + Math.floor(i / 64) / 4) * 0.1);
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
+      graph: {
+        name: 'g', node: [{ name: 'mix', op_type: 'MatMul', input: ['W', 'x'], output: ['h'] }, { name: 'act', op_type: 'Relu', input: ['h'], output: ['y'] }],
+        initializer: [makeTensor('W', DataType.FLOAT, [32, 64], w)], input: [vi('x', DataType.FLOAT, ['b', 64, 16])], output: [vi('y', DataType.FLOAT, ['b', 32, 16])],
+      },
+    });
+    for (const bits of [8, 4] as const) {
+      const { result, fidelity, report } = await quantizeAndMeasure(model, { mode: 'weight', bits, calibration: 'random:4' });
+      assert.deepEqual(result.quantized, ['mix']);
+      assert.match(report.nodes[0].how, bits === 8 ? /^int8 per-channel \(axis 0\) weight/ : /^int8 per-channel \(axis 0\) weight.*\(4-bit applies to a MatMul's second input only\)$/);
+      assert.ok(fidelity.sqnr > 35, JSON.stringify(fidelity));
+    }
   });
 
   it('a projection Einsum is quantized, attention Einsums (two activations) are not layers', async () => {
