@@ -44,7 +44,11 @@ export function decimate(x: Float32Array, factor: number, taps = 63): Float32Arr
 }
 
 /** A recording at 16 kHz (the rate Silero VAD takes). */
-export const speech16k = (name: string) => { const w = readWav(path.join(ALSA_SOUNDS, `${name}.wav`)); return decimate(w.samples, w.rate / 16000); };
+export function speech16k(name: string): Float32Array {
+  const w = readWav(path.join(ALSA_SOUNDS, `${name}.wav`));
+  if (w.rate % 16000) throw new Error(`${name}.wav: ${w.rate} Hz is not a multiple of 16 kHz`);
+  return decimate(w.samples, w.rate / 16000);
+}
 
 /** Silero VAD's inputs for one 512-sample chunk (32 ms at 16 kHz), with the LSTM state carried in. */
 export function vadFeeds(chunk: Float32Array, h: Float32Array, c: Float32Array): Record<string, ort.Tensor> {
