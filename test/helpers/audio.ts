@@ -51,7 +51,7 @@ export function speech16k(name: string): Float32Array {
 }
 
 /** Silero VAD's inputs for one 512-sample chunk (32 ms at 16 kHz), with the LSTM state carried in. */
-export function vadFeeds(chunk: Float32Array, h: Float32Array, c: Float32Array): Record<string, ort.Tensor> {
+function vadFeeds(chunk: Float32Array, h: Float32Array, c: Float32Array): Record<string, ort.Tensor> {
   return {
     input: new ort.Tensor('float32', chunk, [1, chunk.length]), sr: new ort.Tensor('int64', BigInt64Array.of(16000n), []),
     h: new ort.Tensor('float32', h, [2, 1, 64]), c: new ort.Tensor('float32', c, [2, 1, 64]),

@@ -80,11 +80,13 @@ export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unkno
   const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
   return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx).catch((e: unknown) => {
     if (e instanceof CancelledError || !file) throw e;
+    // onnxruntime's failures (ours of kind 'runtime', and foreign errors) on random inputs say what sizes they had.
     const hint = e instanceof QuantLensError && e.kind !== 'runtime' ? undefined : randomDataHint(job);
-    if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) throw hint ? Object.assign(new QuantLensError(e.file, `${e.detail} (${hint})`, e.kind), { cause: e }) : e;
-    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, hint ? `${e.detail} (${hint})` : e.detail, e.kind), { cause: e });
+    const detail = (d: string) => (hint ? `${d} (${hint})` : d);
+    if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) throw hint ? Object.assign(new QuantLensError(e.file, detail(e.detail), e.kind), { cause: e }) : e;
+    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, detail(e.detail), e.kind), { cause: e });
     const line = errorLine(e);
-    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, hint ? `${line} (${hint})` : line, 'runtime'), { cause: e });
+    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, detail(line), 'runtime'), { cause: e });
   });
 }
 

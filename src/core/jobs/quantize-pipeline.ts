@@ -45,10 +45,10 @@ export function pipelineRecipe(file: string, work: string): Partial<Record<Compo
     // A rule that changes the mode drops the default's bits and algorithm, and one that changes the bits its
     // algorithm: `decoder.**: {mode: dynamic}` or `{bits: 8}` does not inherit the default decoder's 4-bit
     // GPTQ (which either would refuse).
-    const { bits, algorithm, ...rest } = DEFAULT_PIPELINE_RECIPE[role] as Partial<QuantizeOptions>;
-    const newMode = scheme.mode !== undefined && scheme.mode !== rest.mode, newBits = newMode || (scheme.bits !== undefined && scheme.bits !== bits);
-    const base = { ...rest, ...(newMode ? {} : { bits }), ...(newBits ? {} : { algorithm }), ...scheme } as Partial<QuantizeOptions>;
-    for (const k of ['bits', 'algorithm'] as const) if (base[k] === undefined) delete base[k];
+    const defaults = { ...(DEFAULT_PIPELINE_RECIPE[role] as Partial<QuantizeOptions>) };
+    if (scheme.mode !== undefined && scheme.mode !== defaults.mode) { delete defaults.bits; delete defaults.algorithm; }
+    else if (scheme.bits !== undefined && scheme.bits !== defaults.bits) delete defaults.algorithm;
+    const base = { ...defaults, ...scheme } as Partial<QuantizeOptions>;
     // Rules that name the projector decide it, not the default exclusion.
     if (modules.some((x) => /projector/.test(x.pattern))) delete base.exclude;
     if (modules.length) {

@@ -1,7 +1,7 @@
 import { GraphView } from './graph';
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from './proto';
 import type { TensorSpill } from './tensor-spill';
-import { walkGraphs } from './walk';
+import { subgraphsOf, walkGraphs } from './walk';
 
 /**
  * Edits one graph of a model: unique names, new initializers, nodes inserted before their consumer,
@@ -63,11 +63,12 @@ export class ModelEditor {
   /** Replaces `old` by `replacement` in whichever graph holds it (the main graph or a subgraph). */
   replaceNode(old: NodeProto, replacement: NodeProto[]): void {
     for (const n of replacement) if (n !== old) n.name = this.unique(n.name || n.op_type || 'node');
-    const graph = (this.graph.node ?? []).includes(old) ? this.graph : this.placeOf(old)?.graph ?? this.graph;
-    const list = graph.node ?? [];
-    const at = list.indexOf(old);
+    const main = (this.graph.node ?? []).indexOf(old);
+    const place = main < 0 ? this.placeOf(old) : undefined;
+    const graph = place?.graph ?? this.graph, list = graph.node ?? [];
+    const at = place ? list.indexOf(old) : main;
     graph.node = [...list.slice(0, at), ...replacement, ...list.slice(at + 1)];
-    if (graph !== this.graph) for (const n of replacement) this.places.set(n, { graph, top: this.places.get(old)!.top });
+    if (place) for (const n of replacement) this.places.set(n, place);
   }
 
   /** Where a subgraph node lives: its graph and the main-graph node that holds that graph (any depth). */
@@ -75,7 +76,7 @@ export class ModelEditor {
     if (!this.places.has(node)) {
       this.places.clear();
       for (const top of this.graph.node ?? []) {
-        for (const a of top.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) for (const { graph } of walkGraphs(sub)) for (const n of graph.node ?? []) this.places.set(n, { graph, top });
+        for (const sub of subgraphsOf(top)) for (const { graph } of walkGraphs(sub)) for (const n of graph.node ?? []) this.places.set(n, { graph, top });
       }
     }
     return this.places.get(node);

@@ -9,16 +9,14 @@ export interface StoredTensor {
   node?: NodeProto;
 }
 
+/** The subgraphs a node holds itself (If branches, Loop and Scan bodies), not theirs. */
+export const subgraphsOf = (node: NodeProto): GraphProto[] => (node.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);
+
 /** Every graph in the model, the main one first, then subgraphs of If/Loop/Scan (any depth). */
 export function* walkGraphs(graph: GraphProto, depth = 0, maxDepth = 64): Generator<{ graph: GraphProto; depth: number }> {
   yield { graph, depth };
   if (depth >= maxDepth) return;
-  for (const node of graph.node ?? []) {
-    for (const a of node.attribute ?? []) {
-      if (a.g) yield* walkGraphs(a.g, depth + 1, maxDepth);
-      for (const g of a.graphs ?? []) yield* walkGraphs(g, depth + 1, maxDepth);
-    }
-  }
+  for (const node of graph.node ?? []) for (const g of subgraphsOf(node)) yield* walkGraphs(g, depth + 1, maxDepth);
 }
 
 /** Every node in every graph. */
@@ -57,9 +55,9 @@ export function capturedValues(node: NodeProto): string[] {
     const defined = new Set<string>([...outer, ...(g.input ?? []).map((v) => v.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.node ?? []).flatMap((n) => n.output ?? [])]);
     for (const n of g.node ?? []) {
       for (const i of n.input ?? []) if (i && !defined.has(i)) out.add(i);
-      for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) visit(sub, defined);
+      for (const sub of subgraphsOf(n)) visit(sub, defined);
     }
   };
-  for (const a of node.attribute ?? []) for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) visit(g, new Set());
+  for (const g of subgraphsOf(node)) visit(g, new Set());
   return [...out];
 }

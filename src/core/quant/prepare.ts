@@ -174,7 +174,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Plans and variants refer to nodes by name: give unnamed nodes one (in subgraphs too).
   for (const { graph: g } of walkGraphs(graph)) (g.node ?? []).forEach((n, i) => { if (!n.name) n.name = editor.unique(`${n.op_type}_${i}`); });
   // Weight and dynamic mode reach layers inside If/Loop/Scan bodies: their own weights move to the main graph first.
-  const hoisted = modes.has('weight') || modes.has('dynamic') ? hoistSubgraphWeights(editor) : 0;
+  const layerOps = new Set([...(modes.has('weight') ? Object.keys(WEIGHT_QUANTIZERS) : []), ...(modes.has('dynamic') ? Object.keys(DYNAMIC_QUANTIZERS) : [])]);
+  const hoisted = layerOps.size ? hoistSubgraphWeights(editor, (n) => layerOps.has(opKey(n))) : 0;
   if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so ${modes.has('weight') ? 'weight' : 'dynamic'} mode quantizes them`);
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   bypassConstantIdentities(editor);
@@ -226,13 +227,15 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const hessians = new Map<string, Float64Array>();
   const qctx = context(editor, loaded, options, (n) => plan.get(n.name ?? '') ?? options, () => undefined, activations, hessians);
 
+  // A node's decision to leave it float, and the policy's word on it (recipe, --exclude).
+  const skipper = (node: NodeProto) => (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
+  const resolve = (node: NodeProto) => policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
   // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
   const planned: NodeProto[] = [];
   for (const node of graph.node ?? []) {
     const op = opKey(node);
     if (!QUANTIZABLE.has(op)) continue;
-    const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
-    const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
+    const skip = skipper(node), r = resolve(node);
     if ('keep' in r) {
       if (REGISTRIES[options.mode][op]) skip(r.keep);
       continue;
@@ -270,8 +273,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     for (const node of g.node ?? []) {
       const op = opKey(node);
       if (!QUANTIZABLE.has(op)) continue;
-      const skip = (reason: string) => skipped.push({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: modulePathOfNode(node, qctx.view), skipped: reason });
-      const r = policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
+      const skip = skipper(node), r = resolve(node);
       if ('keep' in r) {
         // (A top-level If branch's MatMul kept float is the branch pass's to report, in weight mode.)
         const branchPass = options.mode === 'weight' && op === 'MatMul' && ifBranches.has(g);
