@@ -29,12 +29,12 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     if (!det) this.skip();
     const loaded = loadModel(det!);
     const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]);
-    const io = sampledVariant(loaded.model, names, true);
+    const io = sampledVariant(loaded.model, names, names.map(() => ({ step: 7, rank: 4 })));
     const x = new ort.Tensor('float32', new Float32Array(3 * 96 * 96).fill(0.5), [1, 3, 96, 96]);
     const order = await executedOrder(onnx.ModelProto.encode(io.model).finish(), { x, ...io.feeds(names.map(() => ({ step: 7, over: 1 }))) });
     // The first conv's picks, row extremes and tail rows come before the model's last third; with the
     // last tensor's first and six gathered vectors, they ran after every node of the model.
-    ranBeforeLastThird(order, ['quantlens_s_pick_0', 'quantlens_s_rowhi_0', 'quantlens_s_tailrows_0', 'quantlens_s_size_0']);
+    ranBeforeLastThird(order, ['quantlens_s_pick_0', 'quantlens_s_rowhi_0', 'quantlens_s_tailrows_0', 'quantlens_s_dims_0']);
   });
 
   it('whether every tensor fits the cap is asked of onnxruntime\'s inferred shapes, before any variant is built; a size known only by running is unknown', async function () {

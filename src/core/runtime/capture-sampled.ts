@@ -5,9 +5,9 @@ import type { JobContext } from '../base/jobs';
 import { DataType } from '../onnx/dtypes';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
-import { int64Tensor } from '../onnx/tensor';
-import { intAttr } from '../onnx/attributes';
-import { defaultOpset, axesNode, statisticsInGraphOrder, tensorSizes, withReductions } from './capture';
+import { int64Tensor, makeTensor } from '../onnx/tensor';
+import { intAttr, intsAttr } from '../onnx/attributes';
+import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
 import { pinnedVariantSession, type PinnedSession } from './pinned-session';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
@@ -52,16 +52,16 @@ function isPrime(n: number): boolean {
 
 /**
  * Histogram statistics without copying whole activations out of onnxruntime: a copy of the model gets,
- * beside each tensor's producer, its exact extremes (from each row's), its size, a Slice of the flattened
- * tensor whose step is a graph input (about `cap` values per sample), and Compress of every row (along
- * the last axis) holding a value whose magnitude passes a threshold, also an input; the values past it
- * are picked out of those rows here. Clipping is decided in the tails, where a stride would
- * catch a handful of values each standing for hundreds: they come out exactly, and the picks count only
- * between them. Strides are primes chosen from the size each tensor had in the previous sample;
- * thresholds follow the values the rows copied, aiming at about cap/8 per sample (the first sample is run
- * once more beforehand, with a coarse stride, to learn sizes and ranges). 'small' when every tensor fits
- * the cap, undefined when onnxruntime refuses the variant (an opset below 10 has no Slice steps; a type
- * ReduceMin lacks): either way the caller copies the tensors instead.
+ * beside each float32 tensor's producer, its rows' extremes (along the last axis; the tensor's exact
+ * extremes follow), a strided Slice of the flattened tensor (about `cap` values per sample), and Compress
+ * of every row holding a value whose magnitude passes a threshold, an input; the values past it are picked
+ * out of those rows here. Clipping is decided in the tails, where a stride would catch a handful of
+ * values each standing for hundreds: they come out exactly, and the picks count only between them.
+ * Strides are primes chosen from the sizes onnxruntime infers for the first sample; thresholds follow the
+ * values the rows copied, aiming at about cap/8 per sample (the first sample is run once more
+ * beforehand, without a tail, to learn the ranges). 'small' when every tensor fits the cap, undefined
+ * when onnxruntime refuses the variant (an opset below 10 has no Slice steps): either way the caller
+ * copies the tensors instead.
  */
 export async function captureSampled(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference, cap: number,
@@ -77,79 +77,79 @@ export async function captureSampled(
   // every value, at the cost of this variant's extra nodes on every run, so the caller copies them out
   // plainly, and no variant is set up for nothing (the fixtures: 60 and 200 ms of a calibration of 0.2 and
   // 0.46 s; PaddleOCR det 320x640 pays 11-19 ms for the question, scratch).
-  const sizes = await tensorSizes(loaded, names, next.value, device).catch(() => undefined);
-  if (sizes?.every((n) => n !== undefined && n <= cap)) return 'small';
-  let io: SampledIO | undefined;
-  let s: PinnedSession | undefined;
-  // Packed first (six outputs whatever the tensor count); tensors of mixed types cannot be concatenated,
-  // and onnxruntime then refuses it: one output per value instead.
-  // Channels come out in the packed vectors only: without them the caller measures in two passes.
-  const withChannels = layouts.some((l) => l);
-  for (const packed of withChannels ? [true] : [true, false]) {
-    io = sampledVariant(loaded.model, names, packed, layouts);
-    try {
-      // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
-      // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
-      // 320x640, 16 samples, percentile: the quantize command's peak 470-473 MiB planned, 352-356 unplanned; the
-      // capture 2.55 s, 2.28 s). Without any arena the peak is lower (325-328 MiB), but where page faults are
-      // dear every run pays them (3.0 s).
-      s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
-      break;
-    } catch (e) { if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled ${packed ? 'packed' : 'unpacked'}: ${String(e)}`); }
-  }
-  if (!s || !io) return undefined;
+  const meta = await tensorShapes(loaded, names, next.value, device).catch(() => undefined);
+  if (!meta) return undefined;
+  if (meta.every((m) => m.size !== undefined && m.size <= cap)) return 'small';
+  // Only float32 activations are calibrated (and one vector holds every tensor's values).
+  const kept = names.map((_, k) => k).filter((k) => meta[k].type === 'float32');
+  if (!kept.length) return undefined;
+  const names2 = kept.map((k) => names[k]), layouts2 = kept.map((k) => layouts[k]);
   const target = Math.max(16, Math.ceil(cap / 8));
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).
-  const heldCount = layouts.filter((l) => l).length;
-  const capOf = (k: number) => (layouts[k] ? Math.max(256, Math.min(cap, Math.floor(HELD_VALUES / (heldCount * Math.max(1, data.count))))) : cap);
+  const heldCount = layouts2.filter((l) => l).length;
+  const capOf = (k: number) => (layouts2[k] ? Math.max(256, Math.min(cap, Math.floor(HELD_VALUES / (heldCount * Math.max(1, data.count))))) : cap);
+  // Strides from the sizes onnxruntime infers for the first sample (primes, see sampleStride); a size it
+  // cannot tell gets a coarse one (the picks' weight follows the size each sample has).
+  const specs: SampledSpec[] = kept.map((k, j) => ({ step: meta[k].size === undefined ? 101 : sampleStride(meta[k].size!, meta[k].size! / capOf(j)), rank: meta[k].rank }));
+  const io = sampledVariant(loaded.model, names2, specs, layouts2);
+  let s: PinnedSession;
+  try {
+    // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
+    // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
+    // 320x640, 16 samples, percentile: the quantize command's peak 470-473 MiB planned, 352-356 unplanned; the
+    // capture 2.55 s, 2.28 s). Without any arena the peak is lower (325-328 MiB), but where page faults are
+    // dear every run pays them (3.0 s).
+    s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
+  } catch (e) {
+    if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled: ${String(e)}`);
+    return undefined;
+  }
   // Each held tensor's channel magnitudes so far, which its thresholds follow.
-  const magnitudes: Array<Float64Array | undefined> = layouts.map((l) => l && new Float64Array(l.channels));
+  const magnitudes: Array<Float64Array | undefined> = layouts2.map((l) => l && new Float64Array(l.channels));
   try {
     let plans: Plan[] | undefined;
     let i = 0;
     for (; !next.done; next = samples.next()) {
       const feeds = next.value;
       if (ctx.signal?.aborted) throw new CancelledError();
-      const run = async (p: Plan[]) => io!.read(await s!.run({ ...feeds, ...io!.feeds(p) }, io!.fetch), p);
+      const run = async (p: Plan[]) => io.read(await s.run({ ...feeds, ...io.feeds(p) }, io.fetch), p);
       const follow = (t: Read, k: number, p: Plan) => {
-        const l = layouts[k];
+        const l = layouts2[k];
         if (!l) return undefined;
         const c = channelParts(l, t, p);
-        if (!c) throw new Error(`'${names[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
+        if (!c) throw new Error(`'${names2[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
         const m = magnitudes[k]!;
         for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(c.perChannel!.min[ch]), Math.abs(c.perChannel!.max[ch]));
         return c;
       };
-      // The first sample runs once more, coarsely, to learn each tensor's size and range.
+      // The first sample runs once more, without a tail, to learn each tensor's range.
       if (!plans) {
-        const first = names.map((_, k) => openPlan(layouts[k]));
+        const first = specs.map((sp, k) => openPlan(layouts2[k], sp.step));
         const probe = await run(first);
-        probe.forEach((t, k) => { if (t.pick && t.tail) follow(t, k, first[k]); });
+        probe.forEach((t, k) => follow(t, k, first[k]));
         plans = probe.map((t, k) => {
-          const step = sampleStride(t.size, t.size / capOf(k));
           // Near the extreme: a row is copied whole for one value past it, so half the extreme copied 3.9 M
           // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
           // threshold comes down from there as the copies stay small. A held tensor's is relative: 0.9 of
           // each channel's own extreme.
-          const l = layouts[k];
+          const l = layouts2[k], step = specs[k].step;
           if (step === 1) return openPlan(l, step);
           return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
         });
         // Within the cap after all, where the shapes could not say so beforehand (see above).
-        if (plans.every((p) => p.step === 1)) return 'small';
+        if (probe.every((t) => t.size <= cap)) return 'small';
       }
       const used = plans;
       const got = await run(used);
-      const held = got.map((t, k) => (t.pick && t.tail ? follow(t, k, used[k]) : undefined));
+      const held = got.map((t, k) => follow(t, k, used[k]));
       plans = got.map((t, k) => {
-        const l = layouts[k], p = nextPlan(used[k], t.size, capOf(k), t.copied, target);
-        return !l ? p : p.step === 1 ? openPlan(l, p.step) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
+        const l = layouts2[k], p = nextPlan(used[k], t.copied, target);
+        return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
       });
       got.forEach((t, k) => {
-        if (!t.pick || !t.tail) return; // only float activations are calibrated
         const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
-        onTensor(names[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
+        onTensor(names2[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
@@ -187,148 +187,176 @@ function relativePlan(l: ChannelLayout, step: number, q: number, m: Float64Array
   for (let r = 0; r < rows; r++) rowOver[r] = over * m[Math.floor((r * w) / inner) % l.channels];
   return { step, over, rowOver };
 }
-/** One tensor's share of a run: its extremes and size, and (float tensors only) its picks and tail. */
+/** One tensor's share of a run: its extremes and size, its picks and tail (the copied rows' values past the threshold; held tensors: the rows whole). */
 type Read = {
-  min: number; max: number; size: number; pick?: Float32Array; tail?: Float32Array; copied: number;
-  /** With a ChannelLayout: the tensor's shape, its rows' extremes (the tail rows are those past the threshold), and for a last-axis layout its columns' extremes. */
+  min: number; max: number; size: number; pick: Float32Array; tail: Float32Array; copied: number;
+  /** With a ChannelLayout: the tensor's shape (axis 1), its rows' extremes (the tail rows are those past the threshold), and for a last-axis layout its columns' extremes. */
   shape?: number[]; rows?: { hi: Float32Array; lo: Float32Array }; cols?: { min: Float32Array; max: Float32Array };
 };
 export interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan[]) => Record<string, ort.Tensor>; read: (out: Record<string, ort.Tensor>, p: Plan[]) => Read[] }
 
+/** What the variant knows of each tensor before it runs: its stride (1: every value) and its rank where known (undefined: none). */
+export interface SampledSpec { step: number; rank?: number }
+
+const INT64_MAX = 2n ** 63n - 1n;
+
 /**
- * The capture variant: beside each tensor's producer, its flattened copy's extremes, size, strided picks
- * and the values past the threshold. Packed, the strides and thresholds come in as two vectors and
- * everything goes out as two (the sizes and tail lengths; each tensor's extremes, picks and tail values),
- * because onnxruntime-node's cost per input and output tensor outweighs the work on a small model
- * (transformer fixture: 7 tensors per calibrated tensor per run); unpacked, each is its own input and output.
+ * The capture variant, float32 tensors only: beside each tensor's producer, its rows' extremes (along the last
+ * axis), its strided picks and the rows holding a value past the threshold; a tensor of stride 1 and no
+ * channel layout is copied whole instead. Everything goes out as two vectors (each tensor's [rows, row
+ * length], or its size when copied whole; each tensor's row extremes, picks and tail rows), because
+ * onnxruntime-node's cost per input and output tensor outweighs the work on a small model.
+ *
+ * Strides are constants and the thresholds come in as one vector, split by one node: onnxruntime's session
+ * set-up slowed with every node that read a step or threshold from an input vector (a Gather each) and every
+ * Slice whose end was a Shape (PaddleOCR det 320x640, 122 tensors: 620-800 ms against 185-215 ms without
+ * them, scratch). Where a row passes the threshold follows from its extremes, so the reader counts the
+ * copied rows itself.
  */
-export function sampledVariant(model: ModelProto, names: string[], packed: boolean, layouts: Array<ChannelLayout | undefined> = []): SampledIO {
-  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0])];
-  const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
-  const stepOf = (i: number) => (packed ? `quantlens_s_st_${i}` : `quantlens_s_step_${i}`), overOf = (i: number) => (packed ? `quantlens_s_ov_${i}` : `quantlens_s_over_${i}`);
+export function sampledVariant(model: ModelProto, names: string[], specs: SampledSpec[], layouts: Array<ChannelLayout | undefined> = []): SampledIO {
   const opset = defaultOpset(model);
+  const extra: TensorProto[] = [int64Tensor('quantlens_s_flat', [-1]), int64Tensor('quantlens_s_zero', [0]), makeTensor('quantlens_s_end', DataType.INT64, [1], BigInt64Array.of(INT64_MAX))];
+  const node = (op: string, name: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type: op, name, input, output: [name], attribute });
   const axesOf = (op: string, name: string, input: string, axes: number[], keepdims: number) => axesNode(opset, extra, op, name, input, axes, keepdims);
+  const whole = (k: number) => specs[k].step === 1 && !layouts[k];
+  const thresholded = names.map((_, k) => k).filter((k) => !whole(k) && layouts[k]?.axis !== 1);
+  const steps = new Set<number>();
+  const values: string[] = [];
+  // Dimensions go out among the values, as floats (exact to 2^24; past that the lengths do not add up and
+  // the caller copies instead): a Shape whose output waited for a vector of their own ran after the whole
+  // model and held its tensor until then.
+  const asFloat = (name: string, input: string) => node('Cast', name, [input], [intAttr('to', DataType.FLOAT)]);
   const placements = names.map((t, i) => {
-    const flat = `quantlens_s_1d_${i}`, rows = `quantlens_s_rows_${i}`, hi = `quantlens_s_rowhi_${i}`, lo = `quantlens_s_rowlo_${i}`;
-    // Rows along the last axis (a scalar is one row of one): views of the tensor, not copies.
-    const nodes: NodeProto[] = [node('Reshape', flat, [t, 'quantlens_s_flat']), axesOf('Unsqueeze', `quantlens_s_1nd_${i}`, t, [0], 0), node('Flatten', rows, [`quantlens_s_1nd_${i}`], [intAttr('axis', -1)])];
-    if (packed) {
-      extra.push(int64Tensor(`quantlens_s_at_${i}`, [i]));
-      nodes.push(node('Gather', stepOf(i), ['quantlens_s_steps', `quantlens_s_at_${i}`]), node('Gather', overOf(i), ['quantlens_s_overs', `quantlens_s_at_${i}`]));
+    const flat = `quantlens_s_1d_${i}`;
+    const nodes: NodeProto[] = [node('Reshape', flat, [t, 'quantlens_s_flat'])];
+    if (whole(i)) {
+      nodes.push(node('Shape', `quantlens_s_size_${i}`, [flat]), asFloat(`quantlens_s_sizef_${i}`, `quantlens_s_size_${i}`));
+      values.push(`quantlens_s_sizef_${i}`, flat);
+      return { tensor: t, nodes };
+    }
+    const l = layouts[i], step = specs[i].step, rows = `quantlens_s_rows_${i}`, hi = `quantlens_s_rowhi_${i}`, lo = `quantlens_s_rowlo_${i}`;
+    // Rows along the last axis, a view of the tensor (a scalar, or a tensor of unknown rank, is first made one row).
+    if ((specs[i].rank ?? 0) >= 1) nodes.push(node('Flatten', rows, [t], [intAttr('axis', -1)]));
+    else nodes.push(axesOf('Unsqueeze', `quantlens_s_1nd_${i}`, t, [0], 0), node('Flatten', rows, [`quantlens_s_1nd_${i}`], [intAttr('axis', -1)]));
+    let pick = flat;
+    if (step > 1) {
+      if (!steps.has(step)) { steps.add(step); extra.push(int64Tensor(`quantlens_s_step${step}`, [step])); }
+      pick = `quantlens_s_pick_${i}`;
+      nodes.push(node('Slice', pick, [flat, 'quantlens_s_zero', 'quantlens_s_end', 'quantlens_s_zero', `quantlens_s_step${step}`]));
     }
     // Each row's extremes are the tensor's one read (as MinMax's own reductions): the extremes follow from
-    // them, and so do the rows holding a value past the threshold, which Compress copies out whole. An
-    // elementwise |x| > threshold mask read and wrote the whole tensor three more times (PaddleOCR det
-    // 320x640: this pass took 2.99x an inference with it, 2.14x without). A tensor of one long row (a
-    // waveform) is copied whole whenever it holds a tail value: the threshold then rises past its extreme.
-    // A held tensor on its last axis is compared in channel units (each channel times 1 / its magnitude):
-    // its rows' extremes are of that product, its own extremes come from its columns'.
-    const l = packed ? layouts[i] : undefined;
+    // them, and so do the rows holding a value past the threshold, which Compress copies out whole. A held
+    // tensor on its last axis is compared in channel units (each channel times 1 / its magnitude): its rows'
+    // extremes are of that product, its own extremes come from its columns'.
     const compared = l?.axis === 'last' ? `quantlens_s_units_${i}` : rows;
-    if (l?.axis === 'last') nodes.push(node('Mul', compared, [rows, `quantlens_s_inv_${i}`]), axesOf('ReduceMin', `quantlens_s_cmin_${i}`, rows, [0], 0), axesOf('ReduceMax', `quantlens_s_cmax_${i}`, rows, [0], 0));
-    const [lowest, highest] = l?.axis === 'last' ? [`quantlens_s_cmin_${i}`, `quantlens_s_cmax_${i}`] : [lo, hi];
+    if (l?.axis === 'last') nodes.push(node('Mul', compared, [rows, `quantlens_s_inv_${i}`]));
+    nodes.push(axesOf('ReduceMax', hi, compared, [1], 0), axesOf('ReduceMin', lo, compared, [1], 0));
+    const cols = l?.axis === 'last' ? [`quantlens_s_cmin_${i}`, `quantlens_s_cmax_${i}`] : [];
+    if (l?.axis === 'last') nodes.push(axesOf('ReduceMin', cols[0], rows, [0], 0), axesOf('ReduceMax', cols[1], rows, [0], 0));
+    // A row passes when its max is above the threshold or its min below minus it (|x| > threshold).
+    const [over, under] = l?.axis === 1 ? [`quantlens_s_rowover_${i}`, `quantlens_s_rowunder_${i}`] : [`quantlens_s_ov_${i}`, `quantlens_s_un_${i}`];
+    if (l?.axis === 1) nodes.push(node('Neg', under, [over]));
     nodes.push(
-      axesOf('ReduceMax', hi, compared, [1], 0),
-      axesOf('ReduceMin', lo, compared, [1], 0),
-      axesOf('ReduceMin', `quantlens_s_min_${i}`, lowest, [0], packed ? 1 : 0),
-      axesOf('ReduceMax', `quantlens_s_max_${i}`, highest, [0], packed ? 1 : 0),
-      // Shape of a 1-D tensor: its size as a [1] vector, ready to concatenate.
-      node('Shape', `quantlens_s_size_${i}`, [flat]),
-      // Up to its size (the end of it): the Shape is then in the values' walk, not left to hold the tensor.
-      node('Slice', `quantlens_s_pick_${i}`, [flat, 'quantlens_s_zero', `quantlens_s_size_${i}`, 'quantlens_s_zero', stepOf(i)]),
-      // A row passes when max(its max, −its min) does: any element type compares as float (onnxruntime drops
-      // a float-to-float Cast).
-      node('Cast', `quantlens_s_hif_${i}`, [hi], [intAttr('to', DataType.FLOAT)]),
-      node('Cast', `quantlens_s_lof_${i}`, [lo], [intAttr('to', DataType.FLOAT)]),
-      node('Neg', `quantlens_s_neglo_${i}`, [`quantlens_s_lof_${i}`]),
-      node('Max', `quantlens_s_absrow_${i}`, [`quantlens_s_hif_${i}`, `quantlens_s_neglo_${i}`]),
-      node('Greater', `quantlens_s_past_${i}`, [`quantlens_s_absrow_${i}`, l?.axis === 1 ? `quantlens_s_rowover_${i}` : overOf(i)]),
+      node('Greater', `quantlens_s_gt_${i}`, [hi, over]),
+      node('Less', `quantlens_s_lt_${i}`, [lo, under]),
+      node('Or', `quantlens_s_past_${i}`, [`quantlens_s_gt_${i}`, `quantlens_s_lt_${i}`]),
       node('Compress', `quantlens_s_tailrows_${i}`, [rows, `quantlens_s_past_${i}`], [intAttr('axis', 0)]),
       node('Reshape', `quantlens_s_tail_${i}`, [`quantlens_s_tailrows_${i}`, 'quantlens_s_flat']),
-      node('Shape', `quantlens_s_tailn_${i}`, [`quantlens_s_tail_${i}`]),
+      node('Shape', `quantlens_s_dims_${i}`, [rows]),
+      asFloat(`quantlens_s_dimsf_${i}`, `quantlens_s_dims_${i}`),
     );
     // Axis 1: the shape says which channel each row lies in.
-    if (l?.axis === 1) nodes.push(node('Shape', `quantlens_s_shape_${i}`, [t]));
+    if (l?.axis === 1) nodes.push(node('Shape', `quantlens_s_shape_${i}`, [t]), asFloat(`quantlens_s_shapef_${i}`, `quantlens_s_shape_${i}`));
+    values.push(`quantlens_s_dimsf_${i}`, ...(l?.axis === 1 ? [`quantlens_s_shapef_${i}`] : []), hi, lo, ...cols, pick, `quantlens_s_tail_${i}`);
     return { tensor: t, nodes };
   });
+  // One Split per threshold vector hands each tensor its own (before the statistics that read them).
+  const split = (input: string, kind: string): NodeProto[] => {
+    if (!thresholded.length) return [];
+    const outputs = thresholded.map((k) => `quantlens_s_${kind}_${k}`);
+    const sizes = thresholded.map(() => 1);
+    if (opset < 13) return [{ op_type: 'Split', name: `quantlens_split_${kind}`, input: [input], output: outputs, attribute: [intAttr('axis', 0), intsAttr('split', sizes)] }];
+    extra.push(int64Tensor(`quantlens_s_split_${kind}`, sizes));
+    return [{ op_type: 'Split', name: `quantlens_split_${kind}`, input: [input, `quantlens_s_split_${kind}`], output: outputs, attribute: [intAttr('axis', 0)] }];
+  };
+  const splits = [...split('quantlens_s_overs', 'ov'), ...split('quantlens_s_unders', 'un')];
   const g = withReductions(model, placements, extra).graph!;
   const vector = (name: string, elem: number, n: number) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: n }] } } } });
   const concat = (out: string, input: string[]): NodeProto => ({ op_type: 'Concat', name: out, input, output: [out], attribute: [intAttr('axis', 0)] });
-  const each = (kind: string) => names.map((_, i) => `quantlens_s_${kind}_${i}`);
-  const fetch = packed ? ['quantlens_s_counts', 'quantlens_s_values'] : names.flatMap((_, i) => ['min', 'max', 'size', 'pick', 'tail'].map((k) => `quantlens_s_${k}_${i}`));
+  const fetch = ['quantlens_s_values'];
+  // Held tensors' thresholds: each row's (axis 1: one vector as long as the tensor has rows), or each channel's 1 / magnitude (last axis).
   const rowsVector = (name: string) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: `${name}_rows` }] } } } });
-  // Held tensors' thresholds: each row's (axis 1), or each channel's 1 / magnitude (last axis).
-  const held = packed ? names.flatMap((_, i) => (layouts[i]?.axis === 1 ? [rowsVector(`quantlens_s_rowover_${i}`)] : layouts[i] ? [vector(`quantlens_s_inv_${i}`, DataType.FLOAT, layouts[i]!.channels)] : [])) : [];
-  const inputs = packed ? [vector('quantlens_s_steps', DataType.INT64, names.length), vector('quantlens_s_overs', DataType.FLOAT, names.length), ...held] : names.flatMap((_, i) => [vector(stepOf(i), DataType.INT64, 1), vector(overOf(i), DataType.FLOAT, 1)]);
+  const held = names.flatMap((_, i) => (whole(i) ? [] : layouts[i]?.axis === 1 ? [rowsVector(`quantlens_s_rowover_${i}`)] : layouts[i] ? [vector(`quantlens_s_inv_${i}`, DataType.FLOAT, layouts[i]!.channels)] : []));
+  const inputs = [...(thresholded.length ? [vector('quantlens_s_overs', DataType.FLOAT, thresholded.length), vector('quantlens_s_unders', DataType.FLOAT, thresholded.length)] : []), ...held];
   // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), and each
-  // tensor's size and tail length, read while it ran, wait in the counts.
-  const values = names.flatMap((_, i) => ['min', 'max', 'pick', 'tail', ...(!layouts[i] ? [] : layouts[i]!.axis === 'last' ? ['rowhi', 'rowlo', 'cmin', 'cmax'] : ['rowhi', 'rowlo'])].map((k) => `quantlens_s_${k}_${i}`));
-  const shapes = names.flatMap((_, i) => (layouts[i]?.axis === 1 ? [`quantlens_s_shape_${i}`] : []));
-  const gathered = packed ? [concat('quantlens_s_counts', [...each('size'), ...each('tailn'), ...shapes]), concat('quantlens_s_values', values)] : [];
-  const nodes = [...statisticsInGraphOrder(g.node ?? []), ...gathered];
+  // tensor's dimensions, read while it ran, wait in the counts.
+  const nodes = [...splits, ...statisticsInGraphOrder(g.node ?? []), concat('quantlens_s_values', values)];
   const built = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
-  const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map((x) => BigInt(x))), [xs.length]);
   const float = (xs: number[]) => new ort.Tensor('float32', Float32Array.from(xs), [xs.length]);
-  if (packed) {
-    return {
-      model: built, fetch,
-      feeds: (p) => ({
-        quantlens_s_steps: int64(p.map((x) => x.step)), quantlens_s_overs: float(p.map((x) => x.over)),
-        ...Object.fromEntries(p.flatMap((x, i) => (x.rowOver ? [[`quantlens_s_rowover_${i}`, new ort.Tensor('float32', x.rowOver, [x.rowOver.length])]] : x.inv ? [[`quantlens_s_inv_${i}`, new ort.Tensor('float32', x.inv, [x.inv.length])]] : []))),
-      }),
-      // counts: every size, every tail's length, then the shapes of the tensors with an axis-1 layout;
-      // values: per tensor [min, max, picks, tail], and with a layout its rows' maxima and minima (and for
-      // the last axis its columns' minima and maxima).
-      read: (out, p) => {
-        const counts = out.quantlens_s_counts.data, values = out.quantlens_s_values;
-        const isFloat = values.type === 'float32';
-        let at = 0, shapeAt = 2 * names.length;
-        const reads = names.map((_, k) => {
-          const size = Number(counts[k]), n = Math.ceil(size / p[k].step), m = Number(counts[names.length + k]);
-          const r: Read = { min: Number(values.data[at]), max: Number(values.data[at + 1]), size, copied: m };
-          const v = values.data as Float32Array;
-          const l = layouts[k];
-          // A tensor with a layout keeps its copied rows whole (channelParts needs their positions).
-          if (isFloat) { r.pick = v.subarray(at + 2, at + 2 + n); r.tail = l ? v.subarray(at + 2 + n, at + 2 + n + m) : past(v.subarray(at + 2 + n, at + 2 + n + m), p[k].over); }
-          at += 2 + n + m;
-          if (!l) return r;
-          // Axis 1: the shape says where the channels are; last axis: rows of the channels.
-          if (l.axis === 1) { r.shape = Array.from({ length: l.rank }, (_, d) => Number(counts[shapeAt + d])); shapeAt += l.rank; }
-          const w = r.shape ? r.shape[l.rank - 1] || 1 : l.channels, rows = Math.floor(size / w);
-          r.rows = { hi: v.subarray(at, at + rows), lo: v.subarray(at + rows, at + 2 * rows) };
-          at += 2 * rows;
-          if (l.axis === 'last') { r.cols = { min: v.subarray(at, at + w), max: v.subarray(at + w, at + 2 * w) }; at += 2 * w; }
-          return r;
-        });
-        // Lengths read from a layout the tensor does not have would not add up.
-        if (layouts.length && (at !== values.data.length || shapeAt !== counts.length)) throw new Error('the packed statistics do not have the lengths the channel layouts imply');
-        return reads;
-      },
-    };
-  }
   return {
     model: built, fetch,
-    feeds: (p) => Object.fromEntries(p.flatMap((x, k) => [[stepOf(k), int64([x.step])], [overOf(k), float([x.over])]])),
-    read: (out, p) => names.map((_, k) => {
-      const [lo, hi, size, pick, tail] = ['min', 'max', 'size', 'pick', 'tail'].map((x) => out[`quantlens_s_${x}_${k}`]);
-      const r: Read = { min: Number(lo.data[0]), max: Number(hi.data[0]), size: Number(size.data[0]), copied: tail.data.length };
-      if (lo.type === 'float32' && pick.type === 'float32') { r.pick = pick.data as Float32Array; r.tail = past(tail.data as Float32Array, p[k].over); }
-      return r;
+    feeds: (p) => ({
+      ...(thresholded.length ? { quantlens_s_overs: float(thresholded.map((k) => p[k].over)), quantlens_s_unders: float(thresholded.map((k) => -Math.fround(p[k].over))) } : {}),
+      ...Object.fromEntries(p.flatMap((x, i) => (whole(i) ? [] : x.rowOver ? [[`quantlens_s_rowover_${i}`, new ort.Tensor('float32', x.rowOver, [x.rowOver.length])]] : x.inv ? [[`quantlens_s_inv_${i}`, new ort.Tensor('float32', x.inv, [x.inv.length])]] : []))),
     }),
+    // Per tensor: its size and every value (copied whole), or its rows and row length, (axis-1 layout) its
+    // shape, its rows' maxima and minima, (last-axis layout) its columns' minima and maxima, its picks and
+    // its tail rows.
+    read: (out, p) => {
+      const v = out.quantlens_s_values.data as Float32Array;
+      let at = 0;
+      const reads = names.map((_, k): Read => {
+        if (whole(k)) {
+          const size = v[at], all = v.subarray(at + 1, at + 1 + size);
+          at += 1 + size;
+          let min = Infinity, max = -Infinity;
+          for (let j = 0; j < all.length; j++) { const x = all[j]; if (x < min) min = x; if (x > max) max = x; }
+          return { min, max, size, pick: all, tail: all.subarray(0, 0), copied: 0, shape: undefined, rows: undefined, cols: undefined };
+        }
+        const nRows = v[at], w = v[at + 1], size = nRows * w, l = layouts[k];
+        at += 2;
+        let shape: number[] | undefined;
+        if (l?.axis === 1) { shape = Array.from(v.subarray(at, at + l.rank)); at += l.rank; }
+        const hi = v.subarray(at, at + nRows), lo = v.subarray(at + nRows, at + 2 * nRows);
+        at += 2 * nRows;
+        let cols: Read['cols'];
+        if (l?.axis === 'last') { cols = { min: v.subarray(at, at + w), max: v.subarray(at + w, at + 2 * w) }; at += 2 * w; }
+        const n = Math.ceil(size / specs[k].step), pick = v.subarray(at, at + n);
+        at += n;
+        // The rows onnxruntime copied: those whose extremes passed the threshold, compared as it did (float32).
+        const over = Math.fround(p[k].over), rowOver = p[k].rowOver;
+        let copiedRows = 0, min = Infinity, max = -Infinity;
+        for (let j = 0; j < nRows; j++) {
+          const t = rowOver ? rowOver[rowOver.length === 1 ? 0 : j] : over;
+          if (hi[j] > t || lo[j] < -t) copiedRows++;
+          if (lo[j] < min) min = lo[j];
+          if (hi[j] > max) max = hi[j];
+        }
+        const rowsCopied = v.subarray(at, at + copiedRows * w);
+        at += copiedRows * w;
+        if (cols) {
+          // (The rows are in channel units: the extremes are the columns'.)
+          min = Infinity; max = -Infinity;
+          for (let j = 0; j < w; j++) { if (cols.min[j] < min) min = cols.min[j]; if (cols.max[j] > max) max = cols.max[j]; }
+        }
+        // A tensor with a layout keeps its copied rows whole (channelParts needs their positions).
+        return { min, max, size, pick, tail: l ? rowsCopied : past(rowsCopied, p[k].over), copied: rowsCopied.length, shape, rows: l ? { hi, lo } : undefined, cols };
+      });
+      // Lengths read from a layout the tensor does not have would not add up.
+      if (at !== v.length) throw new Error('the packed statistics do not have the lengths the tensors\' dimensions imply');
+      return reads;
+    },
   };
 }
 
 /**
- * The next sample's stride (from this one's size: samples of one model rarely change shape) and tail
- * threshold, moved by at most ×1.5 or ÷1.5 a sample toward `target` values copied. Any threshold keeps the
- * estimate unbiased; it only sets how much is copied exactly.
+ * The next sample's tail threshold (the stride stays), moved by at most ×1.5 or ÷1.5 a sample toward
+ * `target` values copied. Any threshold keeps the estimate unbiased; it only sets how much is copied exactly.
  */
-function nextPlan(used: { step: number; over: number }, size: number, cap: number, copied: number, target: number): { step: number; over: number } {
-  const step = sampleStride(size, size / cap);
-  if (step === 1) return { step, over: Infinity };
-  if (!Number.isFinite(used.over)) return { step, over: used.over };
+function nextPlan(used: { step: number; over: number }, copied: number, target: number): { step: number; over: number } {
+  if (!Number.isFinite(used.over)) return used;
   const ratio = Math.min(1.5, Math.max(1 / 1.5, ((copied + 1) / target) ** 0.25));
-  return { step, over: Math.fround(used.over * ratio) }; // as onnxruntime compares it
+  return { step: used.step, over: Math.fround(used.over * ratio) }; // as onnxruntime compares it
 }
 
 /** The values of the copied rows whose magnitude passes the threshold, in order (the rest of each row is the picks' to count). */

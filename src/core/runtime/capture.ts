@@ -93,10 +93,20 @@ export async function tensorTypes(loaded: LoadedModel, names: string[], device: 
 
 /** The element counts of `names` as onnxruntime infers them for inputs shaped like `feeds` (see tensorMetadata); undefined for any it cannot tell. */
 export async function tensorSizes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<number | undefined>> {
+  return (await tensorShapes(loaded, names, feeds, device)).map((t) => t.size);
+}
+
+/**
+ * Each of `names`' element type, rank and element count as onnxruntime infers them for inputs shaped like
+ * `feeds` (see tensorMetadata): the rank or the count undefined where it cannot tell.
+ */
+export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<{ type?: string; rank?: number; size?: number }>> {
   const meta = await tensorMetadata(loaded, names, device, feeds);
   return names.map((n) => {
-    const d = feeds[n]?.dims ?? meta.get(n)?.shape;
-    return d && d.every((x) => typeof x === 'number' && x >= 0) ? (d as number[]).reduce((a, b) => a * b, 1) : undefined;
+    const m = meta.get(n);
+    const d = feeds[n]?.dims ?? m?.shape;
+    const known = d && d.every((x) => typeof x === 'number' && x >= 0);
+    return { type: feeds[n]?.type ?? m?.type, rank: d?.length, size: known ? (d as number[]).reduce((a, b) => a * b, 1) : undefined };
   });
 }
 
