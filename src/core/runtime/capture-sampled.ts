@@ -123,13 +123,11 @@ export async function captureSampled(
         for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(c.perChannel!.min[ch]), Math.abs(c.perChannel!.max[ch]));
         return c;
       };
-      // The first sample runs without a tail, to learn each tensor's range; with PROBE_ALONE samples or
-      // more, that run is its share (picks only, beside the others' exact tails), else it runs once more.
-      let used = plans, got: Read[] | undefined, held: Array<ReturnType<typeof follow>> = [];
+      // The first sample runs once more, without a tail, to learn each tensor's range.
       if (!plans) {
         const first = specs.map((sp, k) => openPlan(layouts2[k], sp.step));
         const probe = await run(first);
-        const probeHeld = probe.map((t, k) => follow(t, k, first[k]));
+        probe.forEach((t, k) => follow(t, k, first[k]));
         plans = probe.map((t, k) => {
           // Near the extreme: a row is copied whole for one value past it, so half the extreme copied 3.9 M
           // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
@@ -141,22 +139,17 @@ export async function captureSampled(
         });
         // Within the cap after all, where the shapes could not say so beforehand (see above).
         if (probe.every((t) => t.size <= cap)) return 'small';
-        if (data.count >= PROBE_ALONE) [used, got, held] = [first, probe, probeHeld];
-        else used = plans;
       }
-      if (!got) {
-        const p = used!;
-        got = await run(p);
-        held = got.map((t, k) => follow(t, k, p[k]));
-        plans = got.map((t, k) => {
-          const l = layouts2[k], q = nextPlan(p[k], t.copied, target);
-          return !l ? q : q.step === 1 ? openPlan(l, 1) : relativePlan(l, q.step, Number.isFinite(p[k].over) ? q.over : 0.9, magnitudes[k]!, t);
-        });
-      }
-      const usedPlans = used!;
+      const used = plans;
+      const got = await run(used);
+      const held = got.map((t, k) => follow(t, k, used[k]));
+      plans = got.map((t, k) => {
+        const l = layouts2[k], p = nextPlan(used[k], t.copied, target);
+        return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
+      });
       got.forEach((t, k) => {
-        const base = { min: t.min, max: t.max, size: t.size, step: usedPlans[k].step, over: usedPlans[k].over };
-        onTensor(names2[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, usedPlans[k].over) });
+        const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
+        onTensor(names2[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
@@ -206,12 +199,6 @@ export interface SampledIO { model: ModelProto; fetch: string[]; feeds: (p: Plan
 export interface SampledSpec { step: number; rank?: number }
 
 const INT64_MAX = 2n ** 63n - 1n;
-
-/**
- * From this many samples on, the first sample's run without a tail (which sets the thresholds) counts as
- * its share instead of being run again: a run saved, one sample's tail seen through the picks only.
- */
-export const PROBE_ALONE = 8;
 
 /**
  * The capture variant, float32 tensors only: beside each tensor's producer, its rows' extremes (along the last
