@@ -3,6 +3,9 @@ import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { einsumOutputAxis } from '../../src/core/quant/weight/einsum';
+import { einsumAsMatMul, matmulEinsum } from '../../src/core/onnx/einsum-matmul';
+import { ModelEditor } from '../../src/core/onnx/editor';
+import * as ort from 'onnxruntime-node';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { vi } from '../helpers/models';
 
@@ -51,12 +54,75 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
         initializer: [makeTensor('W', DataType.FLOAT, [64, 48], w)], input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 48])],
       },
     });
-    const { result, fidelity, report } = await quantizeAndMeasure(model, { mode: 'weight', calibration: 'random:4' });
+    // (One weight format on both sides: `auto` picks by measured latency.)
+    const { result, fidelity, report } = await quantizeAndMeasure(model, { mode: 'weight', calibration: 'random:4', weightFormat: 'dequantize' });
     assert.deepEqual(result.quantized, ['proj']);
     const proj = report.nodes.find((n: { node: string }) => n.node === 'proj');
     assert.match(proj.how, /^int8 per-channel \(axis 1\) weight/);
     assert.ok(report.nodes.filter((n: { skipped?: string }) => /not a layer/.test(n.skipped ?? '')).length === 2);
     assert.ok(result.sizeAfter < result.sizeBefore / 2, `${result.sizeBefore} -> ${result.sizeAfter}`);
-    assert.ok(fidelity.sqnr > 35, JSON.stringify(fidelity));
+    // The projection is quantized as the MatMul it is (see the Einsum-as-MatMul tests below): as faithful
+    // as the same model written with a MatMul (random inputs: a check of the mechanics).
+    const written = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+    written.graph!.node![0] = { name: 'proj', op_type: 'MatMul', input: ['x', 'W'], output: ['p'] };
+    const same = await quantizeAndMeasure(written, { mode: 'weight', calibration: 'random:4', weightFormat: 'dequantize' });
+    assert.ok(Math.abs(fidelity.sqnr - same.fidelity.sqnr) < 0.05 && fidelity.sqnr > 20, `${JSON.stringify(fidelity)} against ${JSON.stringify(same.fidelity)}`);
+  });
+
+  it('an Einsum that is x · W (W on either side, either way round) is written as MatMul; others are left as they are', () => {
+    assert.deepEqual(matmulEinsum('bld,de->ble', 1), { transposed: false });
+    assert.deepEqual(matmulEinsum('bld,ed->ble', 1), { transposed: true });
+    assert.deepEqual(matmulEinsum('de,bld->ble', 0), { transposed: false });
+    assert.deepEqual(matmulEinsum(' ...d , de -> ...e ', 1), { transposed: false });
+    assert.deepEqual(matmulEinsum('bd,de->be', 1), { transposed: false });
+    for (const [eq, k] of [['bdl,de->ble', 1], ['bld,de', 1], ['bld,dd->bl', 1], ['bld,de->bel', 1], ['bld,db->bl', 1], ['bld,d...->bl...', 1], ['bld,de,ef->blf', 1], ['bld,dhk->blhk', 1]] as const) {
+      assert.equal(matmulEinsum(eq, k), undefined, eq);
+    }
+  });
+
+  it('Einsum projections: written as MatMul the model computes the same values, and static, dynamic and 4-bit weight modes quantize them with integer kernels', async () => {
+    const weight = (name: string, dims: number[], f: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * f) * 0.15));
+    const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
+      graph: {
+        name: 'g',
+        node: [
+          node('proj', 'bld,de->ble', ['x', 'W1'], 'a'), { name: 'act1', op_type: 'Relu', input: ['a'], output: ['a1'] },
+          node('proj_t', 'ble,fe->blf', ['a1', 'W2'], 'b'), { name: 'act2', op_type: 'Tanh', input: ['b'], output: ['b1'] },
+          node('proj_first', 'fg,blf->blg', ['W3', 'b1'], 'c'),
+          // Contracts the activation's middle axis: MatMul would need it transposed, so it stays an Einsum.
+          node('mix', 'blg,lm->bmg', ['c', 'W4'], 'y'),
+        ],
+        initializer: [weight('W1', [64, 48], 0.7), weight('W2', [32, 48], 1.3), weight('W3', [32, 40], 0.9), weight('W4', [12, 12], 0.4)],
+        input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 40])],
+      },
+    });
+    // The rewrite alone: same outputs as the Einsums, in onnxruntime.
+    const edited = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+    assert.equal(einsumAsMatMul(new ModelEditor(edited)), 3);
+    assert.deepEqual(edited.graph!.node!.map((n) => `${n.name}:${n.op_type}`), ['proj:MatMul', 'act1:Relu', 'proj_t_weight_Transpose:Transpose', 'proj_t:MatMul', 'act2:Tanh', 'proj_first:MatMul', 'mix:Einsum']);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
+    const [a, b] = await Promise.all([model, edited].map(async (m) => {
+      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
+      const y = (await s.run({ x })).y.data as Float32Array;
+      await s.release();
+      return y;
+    }));
+    const scale = Math.max(...Array.from(a, Math.abs));
+    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
+    // Quantized, the three products take the integer kernels, and the model comes out as the MatMul-written
+    // one does (same layers, same fidelity; random inputs: a check of the mechanics, not of accuracy).
+    for (const mode of ['static', 'dynamic', 'weight'] as const) {
+      const options = { mode, calibration: 'random:8', ...(mode === 'weight' ? { bits: 4 as const, weightFormat: 'nbits' as const } : {}), ...(mode === 'static' ? { staticOps: 'compute' as const } : {}) };
+      const { result, ops, fidelity, report } = await quantizeAndMeasure(model, options);
+      const same = await quantizeAndMeasure(edited, options);
+      assert.deepEqual([...result.quantized].filter((n) => n.startsWith('proj')).sort(), ['proj', 'proj_first', 'proj_t'], mode);
+      assert.ok(report.warnings.some((w: string) => /wrote 3 Einsum layers as MatMul/.test(w)), mode);
+      const kernels = mode === 'static' ? ops.QuantizeLinear : mode === 'dynamic' ? (ops.MatMulInteger ?? 0) + (ops['com.microsoft.DynamicQuantizeMatMul'] ?? 0) : ops['com.microsoft.MatMulNBits'];
+      assert.ok((kernels ?? 0) >= (mode === 'static' ? 1 : 3), `${mode}: ${JSON.stringify(ops)}`);
+      assert.deepEqual(ops, same.ops, mode);
+      assert.ok(Math.abs(fidelity.sqnr - same.fidelity.sqnr) < 0.05, `${mode}: ${JSON.stringify(fidelity)} against ${JSON.stringify(same.fidelity)}`);
+    }
   });
 });

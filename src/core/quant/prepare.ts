@@ -8,6 +8,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
 import { fuseHardActivations } from '../onnx/fuse-hard-activations';
+import { einsumAsMatMul } from '../onnx/einsum-matmul';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
@@ -179,6 +180,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so ${modes.has('weight') ? 'weight' : 'dynamic'} mode quantizes them`);
   // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
   bypassConstantIdentities(editor);
+  // Einsum projections (x · W with a stored W) become MatMul, which the integer kernels take.
+  const einsums = einsumAsMatMul(editor);
+  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (a product with a stored 2-D weight: the same values, and only MatMul has integer kernels)`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const folded = foldWeightOps(editor, loaded.loc);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
