@@ -6,6 +6,10 @@ import { einsumOutputAxis } from '../../src/core/quant/weight/einsum';
 import { einsumAsMatMul, matmulEinsum } from '../../src/core/onnx/einsum-matmul';
 import { ModelEditor } from '../../src/core/onnx/editor';
 import * as ort from 'onnxruntime-node';
+import path from 'node:path';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
+import { pruneModel } from '../../src/core/prune/prune-model';
+import { tmpDir } from '../helpers/util';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { vi } from '../helpers/models';
 
@@ -80,7 +84,7 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     }
   });
 
-  it('Einsum projections: written as MatMul the model computes the same values, and static, dynamic and 4-bit weight modes quantize them with integer kernels', async () => {
+  it('Einsum projections: written as MatMul the model computes the same values, structured pruning thins them, and static, dynamic and 4-bit weight modes quantize them with integer kernels', async () => {
     const weight = (name: string, dims: number[], f: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * f) * 0.15));
     const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
     const model = onnx.ModelProto.create({
@@ -102,6 +106,12 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     const edited = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
     assert.equal(einsumAsMatMul(new ModelEditor(edited)), 3);
     assert.deepEqual(edited.graph!.node!.map((n) => `${n.name}:${n.op_type}`), ['proj:MatMul', 'act1:Relu', 'proj_t_weight_Transpose:Transpose', 'proj_t:MatMul', 'act2:Tanh', 'proj_first:MatMul', 'mix:Einsum']);
+    // Pruning takes them as MatMuls too: structured pruning removes channels through the transposed weight.
+    const dir = tmpDir(), file = path.join(dir, 'einsum.onnx');
+    saveModel(model, file);
+    const pruned = await pruneModel(file, path.join(dir, 'pruned.onnx'), { method: 'structured', sparsity: 0.5 });
+    assert.deepEqual(pruned.layers.map((l) => `${l.node}:${l.opType}:${l.shapeBefore.join('x')}->${l.shapeAfter.join('x')}`).sort(), ['proj:MatMul:64x48->64x24', 'proj_first:MatMul:32x40->16x40', 'proj_t:MatMul:48x32->24x16']);
+    assert.deepEqual(loadModel(pruned.output).model.graph!.node!.filter((n) => n.op_type === 'Einsum').map((n) => n.name), ['mix']);
     const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
     const [a, b] = await Promise.all([model, edited].map(async (m) => {
       const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());

@@ -7,6 +7,7 @@ import type { JobContext } from '../base/jobs';
 import { randomDataWarning } from '../eval/metrics';
 import { copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
+import { einsumAsMatMul } from '../onnx/einsum-matmul';
 import { readAsLoaded } from '../onnx/as-loaded';
 import { ModelEditor } from '../onnx/editor';
 import { loadModel } from '../onnx/model-io';
@@ -100,6 +101,9 @@ export async function pruneModel(input: string, output: string, partial: Partial
   warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
+  // Einsum projections (x · W with a stored W) as the MatMul they are, so they prune like any MatMul.
+  const einsums = einsumAsMatMul(editor);
+  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (a product with a stored 2-D weight: the same values), to prune ${einsums === 1 ? 'it' : 'them'}`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.
   foldWeightOps(editor, loaded.loc);
   const view = editor.view();
