@@ -83,16 +83,16 @@ export async function captureSampled(
   // Only float32 activations are calibrated (and one vector holds every tensor's values).
   const kept = names.map((_, k) => k).filter((k) => meta[k].type === 'float32');
   if (!kept.length) return undefined;
-  const names2 = kept.map((k) => names[k]), layouts2 = kept.map((k) => layouts[k]);
+  const floatNames = kept.map((k) => names[k]), floatLayouts = kept.map((k) => layouts[k]);
   const target = Math.max(16, Math.ceil(cap / 8));
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).
-  const heldCount = layouts2.filter((l) => l).length;
-  const capOf = (k: number) => (layouts2[k] ? Math.max(256, Math.min(cap, Math.floor(HELD_VALUES / (heldCount * Math.max(1, data.count))))) : cap);
+  const heldCount = floatLayouts.filter((l) => l).length;
+  const capOf = (k: number) => (floatLayouts[k] ? Math.max(256, Math.min(cap, Math.floor(HELD_VALUES / (heldCount * Math.max(1, data.count))))) : cap);
   // Strides from the sizes onnxruntime infers for the first sample (primes, see sampleStride); a size it
   // cannot tell gets a coarse one (the picks' weight follows the size each sample has).
   const specs: SampledSpec[] = kept.map((k, j) => ({ step: meta[k].size === undefined ? 101 : sampleStride(meta[k].size!, meta[k].size! / capOf(j)), rank: meta[k].rank }));
-  const io = sampledVariant(loaded.model, names2, specs, layouts2);
+  const io = sampledVariant(loaded.model, floatNames, specs, floatLayouts);
   let s: PinnedSession;
   try {
     // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
@@ -106,7 +106,7 @@ export async function captureSampled(
     return undefined;
   }
   // Each held tensor's channel magnitudes so far, which its thresholds follow.
-  const magnitudes: Array<Float64Array | undefined> = layouts2.map((l) => l && new Float64Array(l.channels));
+  const magnitudes: Array<Float64Array | undefined> = floatLayouts.map((l) => l && new Float64Array(l.channels));
   try {
     let plans: Plan[] | undefined;
     let i = 0;
@@ -115,17 +115,17 @@ export async function captureSampled(
       if (ctx.signal?.aborted) throw new CancelledError();
       const run = async (p: Plan[]) => io.read(await s.run({ ...feeds, ...io.feeds(p) }, io.fetch), p);
       const follow = (t: Read, k: number, p: Plan) => {
-        const l = layouts2[k];
+        const l = floatLayouts[k];
         if (!l) return undefined;
         const c = channelParts(l, t, p);
-        if (!c) throw new Error(`'${names2[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
+        if (!c) throw new Error(`'${floatNames[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
         const m = magnitudes[k]!;
         for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(c.perChannel!.min[ch]), Math.abs(c.perChannel!.max[ch]));
         return c;
       };
       // The first sample runs once more, without a tail, to learn each tensor's range.
       if (!plans) {
-        const first = specs.map((sp, k) => openPlan(layouts2[k], sp.step));
+        const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step));
         const probe = await run(first);
         probe.forEach((t, k) => follow(t, k, first[k]));
         plans = probe.map((t, k) => {
@@ -133,7 +133,7 @@ export async function captureSampled(
           // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
           // threshold comes down from there as the copies stay small. A held tensor's is relative: 0.9 of
           // each channel's own extreme.
-          const l = layouts2[k], step = specs[k].step;
+          const l = floatLayouts[k], step = specs[k].step;
           if (step === 1) return openPlan(l, step);
           return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
         });
@@ -144,12 +144,12 @@ export async function captureSampled(
       const got = await run(used);
       const held = got.map((t, k) => follow(t, k, used[k]));
       plans = got.map((t, k) => {
-        const l = layouts2[k], p = nextPlan(used[k], t.copied, target);
+        const l = floatLayouts[k], p = nextPlan(used[k], t.copied, target);
         return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
       });
       got.forEach((t, k) => {
         const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
-        onTensor(names2[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
+        onTensor(floatNames[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
