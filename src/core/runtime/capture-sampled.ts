@@ -208,10 +208,10 @@ const INT64_MAX = 2n ** 63n - 1n;
  * onnxruntime-node's cost per input and output tensor outweighs the work on a small model.
  *
  * Strides are constants and the thresholds come in as one vector, split by one node: onnxruntime's session
- * set-up slowed with every node that read a step or threshold from an input vector (a Gather each) and every
- * Slice whose end was a Shape (PaddleOCR det 320x640, 122 tensors: 620-800 ms against 185-215 ms without
- * them, scratch). Where a row passes the threshold follows from its extremes, so the reader counts the
- * copied rows itself.
+ * set-up was slow with what hung off input vectors (a Gather per tensor for its step or threshold, Slices
+ * whose end was a Shape, the tail chains after them; PaddleOCR det 320x640, 122 tensors: 620-800 ms, and
+ * 185-215 ms without them, scratch). Where a row passes the threshold follows from its extremes, so the
+ * reader counts the copied rows itself.
  */
 export function sampledVariant(model: ModelProto, names: string[], specs: SampledSpec[], layouts: Array<ChannelLayout | undefined> = []): SampledIO {
   const opset = defaultOpset(model);
