@@ -103,7 +103,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   copyConstantIdentities(editor);
   // Einsum projections (x · W with a stored W) as the MatMul they are, so they prune like any MatMul.
   const einsums = einsumAsMatMul(editor);
-  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (a product with a stored 2-D weight: the same values), to prune ${einsums === 1 ? 'it' : 'them'}`);
+  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values), to prune ${einsums === 1 ? 'it' : 'them'}`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.
   foldWeightOps(editor, loaded.loc);
   const view = editor.view();

@@ -182,7 +182,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   bypassConstantIdentities(editor);
   // Einsum projections (x · W with a stored W) become MatMul, which the integer kernels take.
   const einsums = einsumAsMatMul(editor);
-  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (a product with a stored 2-D weight: the same values, and only MatMul has integer kernels)`);
+  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values, and only MatMul has integer kernels)`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const folded = foldWeightOps(editor, loaded.loc);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
