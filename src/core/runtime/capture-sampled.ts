@@ -77,11 +77,12 @@ export async function captureSampled(
   // every value, at the cost of this variant's extra nodes on every run, so the caller copies them out
   // plainly, and no variant is set up for nothing (the fixtures: 60 and 200 ms of a calibration of 0.2 and
   // 0.46 s; PaddleOCR det 320x640 pays 11-19 ms for the question, scratch).
-  const meta = await tensorShapes(loaded, names, next.value, device).catch(() => undefined);
-  if (!meta) return undefined;
+  // (Where onnxruntime cannot say, every tensor is tried with a coarse stride: a type Concat refuses fails
+  // the variant, and the caller copies.)
+  const meta = await tensorShapes(loaded, names, next.value, device).catch(() => names.map(() => ({ type: undefined, rank: undefined, size: undefined })));
   if (meta.every((m) => m.size !== undefined && m.size <= cap)) return 'small';
   // Only float32 activations are calibrated (and one vector holds every tensor's values).
-  const kept = names.map((_, k) => k).filter((k) => meta[k].type === 'float32');
+  const kept = names.map((_, k) => k).filter((k) => (meta[k].type ?? 'float32') === 'float32');
   if (!kept.length) return undefined;
   const floatNames = kept.map((k) => names[k]), floatLayouts = kept.map((k) => layouts[k]);
   const target = Math.max(16, Math.ceil(cap / 8));
