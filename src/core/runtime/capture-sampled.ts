@@ -204,8 +204,8 @@ const INT64_MAX = 2n ** 63n - 1n;
 /**
  * The capture variant, float32 tensors only: beside each tensor's producer, its rows' extremes (along the last
  * axis), its strided picks and the rows holding a value past the threshold; a tensor of stride 1 and no
- * channel layout is copied whole instead. Everything goes out as two vectors (each tensor's [rows, row
- * length], or its size when copied whole; each tensor's row extremes, picks and tail rows), because
+ * channel layout is copied whole instead. Everything goes out as one vector (per tensor its rows and row
+ * length, its row extremes, picks and tail rows; or its size and every value when copied whole), because
  * onnxruntime-node's cost per input and output tensor outweighs the work on a small model.
  *
  * Strides are constants and the thresholds come in as one vector, split by one node: onnxruntime's session
@@ -224,7 +224,7 @@ export function sampledVariant(model: ModelProto, names: string[], specs: Sample
   const steps = new Set<number>();
   const values: string[] = [];
   // Dimensions go out among the values, as floats (exact to 2^24; past that the lengths do not add up and
-  // the caller copies instead): a Shape whose output waited for a vector of their own ran after the whole
+  // the caller copies instead): a Shape whose output waited for a vector of its own ran after the whole
   // model and held its tensor until then.
   const asFloat = (name: string, input: string) => node('Cast', name, [input], [intAttr('to', DataType.FLOAT)]);
   const placements = names.map((t, i) => {
@@ -289,8 +289,8 @@ export function sampledVariant(model: ModelProto, names: string[], specs: Sample
   const rowsVector = (name: string) => onnx.ValueInfoProto.create({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: `${name}_rows` }] } } } });
   const held = names.flatMap((_, i) => (whole(i) ? [] : layouts[i]?.axis === 1 ? [rowsVector(`quantlens_s_rowover_${i}`)] : layouts[i] ? [vector(`quantlens_s_inv_${i}`, DataType.FLOAT, layouts[i]!.channels)] : []));
   const inputs = [...(thresholded.length ? [vector('quantlens_s_overs', DataType.FLOAT, thresholded.length), vector('quantlens_s_unders', DataType.FLOAT, thresholded.length)] : []), ...held];
-  // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), and each
-  // tensor's dimensions, read while it ran, wait in the counts.
+  // The values vector is gathered last: the walk takes it first (see statisticsInGraphOrder), so each
+  // tensor's statistics run as the graph makes it.
   const nodes = [...splits, ...statisticsInGraphOrder(g.node ?? []), concat('quantlens_s_values', values)];
   const built = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, node: nodes, input: [...(g.input ?? []), ...inputs], output: [...(g.output ?? []), ...fetch.map((name) => ({ name }))] }) });
   const float = (xs: number[]) => new ort.Tensor('float32', Float32Array.from(xs), [xs.length]);
