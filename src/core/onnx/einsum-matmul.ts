@@ -6,6 +6,12 @@ import { int64Tensor } from './tensor';
 
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
 
+/** An Einsum equation's operand terms and its explicit output (undefined when implicit), spaces dropped. */
+export function einsumTerms(equation: string): { terms: string[]; output?: string } {
+  const [lhs, output] = equation.replace(/\s+/g, '').split('->');
+  return { terms: lhs.split(','), output };
+}
+
 /**
  * How an Einsum of an activation x and a stored weight W is x · W: x's last `contracted` axes are summed
  * against W's axes of the same subscripts, in the same order, and the output is x's other axes followed by
@@ -16,9 +22,7 @@ const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
  * x's trailing axes (MatMul would need the activation transposed), a batch axis shared with W.
  */
 export function matmulEinsum(equation: string, weightIndex: number): { contracted: number; kept: number; weightFirst: boolean; xRank?: number } | undefined {
-  const eq = equation.replace(/\s+/g, '');
-  const [lhs, out] = eq.split('->');
-  const terms = lhs.split(',');
+  const { terms, output: out } = einsumTerms(equation);
   if (out === undefined || terms.length !== 2) return undefined;
   const w = terms[weightIndex], x = terms[1 - weightIndex];
   const xs = x.replace(/^\.\.\./, '');

@@ -2,6 +2,7 @@ import type { NodeProto } from '../../onnx/proto';
 import { attrString } from '../../onnx/attributes';
 import type { QuantContext } from '../context';
 import { floatWeightDims } from '../weights';
+import { einsumTerms } from '../../onnx/einsum-matmul';
 
 /**
  * An Einsum that is a layer: exactly one operand a stored float weight, the others activations (Keras'
@@ -18,14 +19,13 @@ export function einsumWeight(node: NodeProto, ctx: QuantContext): number | undef
  * (`e` in `bld,de->ble`), the last such. Undefined (one scale) for an ellipsis in the weight, or none.
  */
 export function einsumOutputAxis(node: NodeProto, index: number): number | undefined {
-  const eq = (attrString(node, 'equation') ?? '').replace(/\s+/g, '');
-  const [lhs, rhs] = eq.split('->');
-  const terms = lhs.split(',');
+  const { terms, output } = einsumTerms(attrString(node, 'equation') ?? '');
   const mine = terms[index];
   if (!mine || mine.includes('.')) return undefined;
   const others = terms.filter((_, k) => k !== index).join('');
   // Implicit output: the subscripts that appear once, in alphabetical order.
-  const out = rhs ?? [...new Set(lhs.replace(/[,.]/g, ''))].filter((c) => lhs.split(c).length === 2).sort().join('');
+  const all = terms.join('').replace(/\./g, '');
+  const out = output ?? [...new Set(all)].filter((c) => all.split(c).length === 2).sort().join('');
   let axis: number | undefined;
   [...mine].forEach((c, k) => { if (out.includes(c) && !others.includes(c)) axis = k; });
   return axis;
