@@ -8,7 +8,8 @@ import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx
 import { int64Tensor, makeTensor } from '../onnx/tensor';
 import { intAttr, intsAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
-import { pinnedVariantSession, type PinnedSession } from './pinned-session';
+import { pinnedVariantSession, type VariantRunner } from './pinned-session';
+import { startSessionWorker, threadedVariantSession } from './threaded-session';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
 
@@ -85,6 +86,8 @@ export async function captureSampled(
   const kept = names.map((_, k) => k).filter((k) => (meta[k].type ?? 'float32') === 'float32');
   if (!kept.length) return undefined;
   const floatNames = kept.map((k) => names[k]), floatLayouts = kept.map((k) => layouts[k]);
+  // Comes up while this thread builds the variant (see startSessionWorker).
+  const worker = startSessionWorker(device, loaded.loc.file);
   const target = Math.max(16, Math.ceil(cap / 8));
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).
@@ -93,67 +96,82 @@ export async function captureSampled(
   // Strides from the sizes onnxruntime infers for the first sample (primes, see sampleStride); a size it
   // cannot tell gets a coarse one (the picks' weight follows the size each sample has).
   const specs: SampledSpec[] = kept.map((k, j) => ({ step: meta[k].size === undefined ? 101 : sampleStride(meta[k].size!, meta[k].size! / capOf(j)), rank: meta[k].rank }));
-  const io = sampledVariant(loaded.model, floatNames, specs, floatLayouts);
-  let s: PinnedSession;
+  let io: SampledIO, s: VariantRunner;
   try {
+    io = sampledVariant(loaded.model, floatNames, specs, floatLayouts);
     // No planned memory pattern: the row extremes and copies beside each tensor would make onnxruntime
     // plan, and fault in on the second run, a block far above what is live at once (PaddleOCR det
     // 320x640, 16 samples, percentile: the quantize command's peak 470-473 MiB planned, 352-356 unplanned; the
     // capture 2.55 s, 2.28 s). Without any arena the peak is lower (325-328 MiB), but where page faults are
     // dear every run pays them (3.0 s).
-    s = await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
+    // On the CPU, in a worker thread, so that binning and making samples overlap the runs (see the loop).
+    s = worker ? await threadedVariantSession(worker, io.model, loaded, next.value, 'all', { noMemPattern: true })
+      : await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
   } catch (e) {
+    await worker?.close();
     if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled: ${String(e)}`);
     return undefined;
   }
   // Each held tensor's channel magnitudes so far, which its thresholds follow.
   const magnitudes: Array<Float64Array | undefined> = floatLayouts.map((l) => l && new Float64Array(l.channels));
   try {
-    let plans: Plan[] | undefined;
+    const run = (feeds: Record<string, ort.Tensor>, p: Plan[]) => {
+      const result = s.run({ ...feeds, ...io.feeds(p) }, io.fetch).then((out) => io.read(out, p));
+      result.catch(() => {}); // (awaited later, or abandoned when an earlier sample fails)
+      return { used: p, result };
+    };
+    // Each held tensor's channel extremes in a sample (its magnitudes so far follow them), ahead of its parts.
+    const extremesOf = (got: Read[]) => got.map((t, k) => {
+      const l = floatLayouts[k];
+      if (!l) return undefined;
+      const e = channelExtremes(l, t);
+      if (!e) throw new Error(`'${floatNames[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
+      const m = magnitudes[k]!;
+      for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(e.min[ch]), Math.abs(e.max[ch]));
+      return e;
+    });
+    // The first sample runs once more, without a tail, to learn each tensor's range.
+    const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step)), firstFeeds = next.value;
+    const probing = run(firstFeeds, first);
+    next = samples.next();
+    const probe = await probing.result;
+    extremesOf(probe);
+    // Within the cap after all, where the shapes could not say so beforehand (see above).
+    if (probe.every((t) => t.size <= cap)) return 'small';
+    let plans = probe.map((t, k) => {
+      // Near the extreme: a row is copied whole for one value past it, so half the extreme copied 3.9 M
+      // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
+      // threshold comes down from there as the copies stay small. A held tensor's is relative: 0.9 of
+      // each channel's own extreme.
+      const l = floatLayouts[k], step = specs[k].step;
+      if (step === 1) return openPlan(l, step);
+      return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
+    });
+    // Pipelined: while onnxruntime runs a sample (in a worker where it can), this thread bins the one
+    // before it and makes the one after. The next sample's plan needs only the cheap part of this one's
+    // read (its copied-row counts and channel extremes), so the run starts before the binning.
+    let inFlight: ReturnType<typeof run> | undefined = run(firstFeeds, plans);
     let i = 0;
-    for (; !next.done; next = samples.next()) {
-      const feeds = next.value;
+    while (inFlight) {
       if (ctx.signal?.aborted) throw new CancelledError();
-      const run = async (p: Plan[]) => io.read(await s.run({ ...feeds, ...io.feeds(p) }, io.fetch), p);
-      const follow = (t: Read, k: number, p: Plan) => {
-        const l = floatLayouts[k];
-        if (!l) return undefined;
-        const c = channelParts(l, t, p);
-        if (!c) throw new Error(`'${floatNames[k]}' does not have ${l.channels} channels on its ${l.axis === 1 ? 'second' : 'last'} axis`);
-        const m = magnitudes[k]!;
-        for (let ch = 0; ch < l.channels; ch++) m[ch] = Math.max(m[ch], Math.abs(c.perChannel!.min[ch]), Math.abs(c.perChannel!.max[ch]));
-        return c;
-      };
-      // The first sample runs once more, without a tail, to learn each tensor's range.
-      if (!plans) {
-        const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step));
-        const probe = await run(first);
-        probe.forEach((t, k) => follow(t, k, first[k]));
-        plans = probe.map((t, k) => {
-          // Near the extreme: a row is copied whole for one value past it, so half the extreme copied 3.9 M
-          // of det 320x640's 31.6 M values in the first sample (peak memory 328 -> 309 MiB at 0.9); the
-          // threshold comes down from there as the copies stay small. A held tensor's is relative: 0.9 of
-          // each channel's own extreme.
-          const l = floatLayouts[k], step = specs[k].step;
-          if (step === 1) return openPlan(l, step);
-          return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
-        });
-        // Within the cap after all, where the shapes could not say so beforehand (see above).
-        if (probe.every((t) => t.size <= cap)) return 'small';
-      }
-      const used = plans;
-      const got = await run(used);
-      const held = got.map((t, k) => follow(t, k, used[k]));
+      const { used, result } = inFlight;
+      const got = await result;
+      const extremes = extremesOf(got);
       plans = got.map((t, k) => {
         const l = floatLayouts[k], p = nextPlan(used[k], t.copied, target);
         return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
       });
+      inFlight = next.done ? undefined : run(next.value, plans);
       got.forEach((t, k) => {
         const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
-        onTensor(floatNames[k], held[k] ? { ...base, ...held[k]! } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
+        const l = floatLayouts[k];
+        const held = l && channelParts(l, t, used[k], extremes[k]);
+        if (l && !held) throw new Error(`'${floatNames[k]}' does not have the rows onnxruntime copied`);
+        onTensor(floatNames[k], held ? { ...base, ...held } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
       });
       i++;
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
+      if (inFlight) next = samples.next();
     }
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
@@ -385,13 +403,11 @@ export function split(picks: Float32Array, tail: Float32Array, size: number, ove
  * each row lying in one channel; last axis: the columns'). Undefined when the shape does not have the
  * layout's channels.
  */
-export function channelParts(l: ChannelLayout, t: Read, plan: Plan): Pick<SampledTensor, 'parts' | 'perChannel' | 'isTail'> | undefined {
+export function channelParts(l: ChannelLayout, t: Read, plan: Plan, extremes = channelExtremes(l, t)): Pick<SampledTensor, 'parts' | 'perChannel' | 'isTail'> | undefined {
   const C = l.channels, shape = t.shape;
-  // (A last-axis layout fetches no shape: its rows are of C values.)
-  const inner = shape ? channelInner(l, shape) : l.axis === 'last' && t.size % C === 0 ? 1 : undefined;
-  if (!t.rows || inner === undefined) return undefined;
+  const inner = rowLayout(l, t)?.inner;
+  if (!t.rows || inner === undefined || !extremes) return undefined;
   const w = shape ? shape[shape.length - 1] || 1 : C;
-  const channelAt = (i: number) => Math.floor(i / inner) % C;
   // Whether element i (value v) is past its threshold, as onnxruntime compared it (float32 throughout);
   // for the caller (the loops below write it out).
   const rowOver = plan.rowOver, inv = plan.inv, q = plan.over;
@@ -417,9 +433,24 @@ export function channelParts(l: ChannelLayout, t: Read, plan: Plan): Pick<Sample
     } else for (let j = 0; j < w; j++, at++) if (Math.fround(Math.abs(rowsCopied[at]) * inv![j]) > q) { tail[m] = rowsCopied[at]; tailCh[m++] = j; }
   }
   if (at !== rowsCopied.length) return undefined; // not the rows onnxruntime copied
+  const weight = t.size / Math.max(1, pick.length);
+  return { parts: [{ values: bulk, weight, channel: { step, inner, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: extremes, isTail: past };
+}
+
+/** Where a held tensor's channels lie in its rows: elements per channel run (undefined when the shape does not have the layout's channels). */
+function rowLayout(l: ChannelLayout, t: Read): { inner: number; w: number } | undefined {
+  // (A last-axis layout fetches no shape: its rows are of C values.)
+  const inner = t.shape ? channelInner(l, t.shape) : l.axis === 'last' && t.size % l.channels === 0 ? 1 : undefined;
+  return inner === undefined ? undefined : { inner, w: t.shape ? t.shape[t.shape.length - 1] || 1 : l.channels };
+}
+
+/** A held tensor's channel extremes in one sample (axis 1: from its rows', each row lying in one channel; last axis: its columns'). */
+export function channelExtremes(l: ChannelLayout, t: Read): { min: Float32Array; max: Float32Array } | undefined {
+  const r = rowLayout(l, t);
+  if (!t.rows || !r) return undefined;
+  const C = l.channels, { hi, lo } = t.rows;
   const min = new Float32Array(C).fill(Infinity), max = new Float32Array(C).fill(-Infinity);
   if (t.cols) { min.set(t.cols.min); max.set(t.cols.max); }
-  else for (let r = 0; r < hi.length; r++) { const c = channelAt(r * w); if (lo[r] < min[c]) min[c] = lo[r]; if (hi[r] > max[c]) max[c] = hi[r]; }
-  const weight = t.size / Math.max(1, pick.length);
-  return { parts: [{ values: bulk, weight, channel: { step, inner, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: { min, max }, isTail: past };
+  else for (let k = 0; k < hi.length; k++) { const c = Math.floor((k * r.w) / r.inner) % C; if (lo[k] < min[c]) min[c] = lo[k]; if (hi[k] > max[c]) max[c] = hi[k]; }
+  return { min, max };
 }

@@ -6,7 +6,8 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
-import { pinInputs, pinnedVariantSession } from './pinned-session';
+import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
+import { startSessionWorker, threadedVariantSession } from './threaded-session';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
@@ -15,6 +16,9 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
+
+/** Elements in a sample from which a pass that fetches scalars runs its session in a worker (a 256x256 RGB image). */
+const THREADED_SAMPLE_ELEMENTS = 3 * 256 * 256;
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -52,15 +56,33 @@ export async function captureTensors(
   // Unplanned memory (see SessionOptions.noMemPattern): PaddleOCR det 320x640's MinMax pass, 16 samples,
   // 2.03-2.46 s planned against 1.64-2.03 s, and the quantize command's peak 412 MiB against 287-289 MiB.
   // Run whole, a variant's statistics go in graph order (a segmented run needs them beside their producers).
-  const s = await pinnedVariantSession(inGraphOrder(withExtraOutputs(model, fetch)), loaded, device, next.value, optimization, { noMemPattern: true });
+  const variant = inGraphOrder(withExtraOutputs(model, fetch));
+  // Scalars out (holdAll) of image-sized samples: onnxruntime runs in a worker while this thread makes the
+  // next sample (see threadedVariantSession). Small samples stay here: a worker takes 36-51 ms to start,
+  // more than a small model's whole pass (the fixtures: 50-100 ms).
+  const worker = holdAll && Object.values(next.value).reduce((a, t) => a + t.size, 0) >= THREADED_SAMPLE_ELEMENTS ? startSessionWorker(device, loaded.loc.file) : undefined;
+  const s: VariantRunner = worker ? await threadedVariantSession(worker, variant, loaded, next.value, optimization, { noMemPattern: true })
+    : await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
+    // In a worker, pipelined: the next sample is made while one runs, and its run starts before this one is
+    // handed over. (Here, a sample's values are handed over before the next run: they may be large.)
+    const run = (feeds: Record<string, ort.Tensor>) => {
+      const result = fetch.length ? s.run(feeds, fetch) : Promise.resolve({});
+      result.catch(() => {}); // (awaited later, or abandoned when an earlier sample fails)
+      return { feeds, result };
+    };
+    let inFlight: ReturnType<typeof run> | undefined = run(next.value);
+    next = samples.next();
     let i = 0;
-    for (; !next.done; next = samples.next()) {
-      const feeds = next.value;
+    while (inFlight) {
       if (ctx.signal?.aborted) throw new CancelledError();
-      const out = fetch.length ? await s.run(feeds, fetch) : {};
+      const { feeds, result } = inFlight;
+      const out = await result;
+      inFlight = worker && !next.done ? run(next.value) : undefined;
       await onSample(out, i++, feeds);
       ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
+      if (!worker && !next.done) inFlight = run(next.value);
+      if (inFlight) next = samples.next();
     }
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } finally {

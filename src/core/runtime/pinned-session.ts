@@ -2,7 +2,7 @@ import type * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto } from '../onnx/proto';
 import { sessionForVariant } from './stage-variant';
-import type { DevicePreference, ModelSession, SessionOptions, VariantSessionOptions } from './session';
+import type { DevicePreference, ModelSession, Provider, SessionOptions, VariantSessionOptions } from './session';
 
 /**
  * A copy of the model whose graph inputs have the shapes of `feeds` instead of symbolic dimensions. The
@@ -19,11 +19,16 @@ export function pinInputs(model: ModelProto, feeds: Record<string, ort.Tensor>):
   return onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, input }) });
 }
 
-export type PinnedSession = ModelSession & {
+/** What a loop over samples needs of a variant's session (see threadedVariantSession for one in a worker). */
+export interface VariantRunner {
+  provider: Provider;
+  fallbackReason?: string;
   /** Runs on the pinned session when `feeds` have the first sample's shapes, else on one with the model's own dimensions. */
   run: (feeds: Record<string, ort.Tensor>, fetch?: string[]) => Promise<Record<string, ort.Tensor>>;
   release: () => Promise<void>;
-};
+}
+
+export type PinnedSession = ModelSession & VariantRunner;
 
 /**
  * A session for an edited copy of a model (a calibration or sensitivity variant), with its inputs pinned

@@ -79,6 +79,30 @@ function cudaLibraryMissing(): string | undefined {
   return undefined;
 }
 
+/** onnxruntime's session options for `opts`, less the execution providers. */
+export function ortSessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  // onnxruntime's own log lines (warnings, and errors we already turn into one line) stay quiet unless
+  // QUANTLENS_DEBUG is set.
+  return {
+    graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
+    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
+    ...(opts.noArena ? { enableCpuMemArena: false, enableMemPattern: false } : opts.noMemPattern ? { enableMemPattern: false } : {}),
+    ...(opts.mappedWeights || opts.noSpin || opts.noQdqFusion ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}), ...(opts.noQdqFusion ? { disable_quant_qdq: '1' } : {}) } } } : {}),
+  };
+}
+
+/**
+ * Whether `device` can only mean the CPU here (asked for, or auto where the CUDA provider's library is not
+ * installed), with auto's fallback reason; undefined where CUDA may run.
+ */
+export function cpuOnly(device: DevicePreference): { fallbackReason?: string } | undefined {
+  if (device === 'cpu') return {};
+  if (device === 'cuda') return undefined;
+  cudaUnavailable ??= cudaLibraryMissing();
+  return cudaUnavailable ? { fallbackReason: cudaUnavailable } : undefined;
+}
+
 /**
  * Creates an onnxruntime-node session from a path or in-memory bytes. `auto` tries CUDA first and falls
  * back to CPU with the reason recorded; `cuda` fails when CUDA cannot run; `cpu` never tries CUDA.
@@ -86,15 +110,7 @@ function cudaLibraryMissing(): string | undefined {
 export async function createSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<ModelSession> {
   const device = opts.device ?? 'auto';
   const label = opts.label ?? (typeof model === 'string' ? model : 'model');
-  // onnxruntime's own log lines (warnings, and errors we already turn into one line) stay quiet unless
-  // QUANTLENS_DEBUG is set.
-  const base: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: opts.optimization ?? 'all', logSeverityLevel: process.env.QUANTLENS_DEBUG ? 2 : 4,
-    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
-    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
-    ...(opts.noArena ? { enableCpuMemArena: false, enableMemPattern: false } : opts.noMemPattern ? { enableMemPattern: false } : {}),
-    ...(opts.mappedWeights || opts.noSpin || opts.noQdqFusion ? { extra: { session: { ...(opts.mappedWeights ? { disable_prepacking: '1' } : {}), ...(opts.noSpin ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {}), ...(opts.noQdqFusion ? { disable_quant_qdq: '1' } : {}) } } } : {}),
-  };
+  const base = ortSessionOptions(opts);
   const open = (providers: string[]) =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
   // A file at opset 1-6, which onnxruntime has no kernels for (on any provider): the same model read at
