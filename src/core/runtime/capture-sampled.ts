@@ -10,6 +10,7 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
 import { pinnedVariantSession, type VariantRunner } from './pinned-session';
 import { startSessionWorker, threadedVariantSession } from './threaded-session';
+import { pipelineSamples } from './sample-pipeline';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
 
@@ -115,11 +116,6 @@ export async function captureSampled(
   // Each held tensor's channel magnitudes so far, which its thresholds follow.
   const magnitudes: Array<Float64Array | undefined> = floatLayouts.map((l) => l && new Float64Array(l.channels));
   try {
-    const run = (feeds: Record<string, ort.Tensor>, p: Plan[]) => {
-      const result = s.run({ ...feeds, ...io.feeds(p) }, io.fetch).then((out) => io.read(out, p));
-      result.catch(() => {}); // (awaited later, or abandoned when an earlier sample fails)
-      return { used: p, result };
-    };
     // Each held tensor's channel extremes in a sample (its magnitudes so far follow them), ahead of its parts.
     const extremesOf = (got: Read[]) => got.map((t, k) => {
       const l = floatLayouts[k];
@@ -132,9 +128,10 @@ export async function captureSampled(
     });
     // The first sample runs once more, without a tail, to learn each tensor's range.
     const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step)), firstFeeds = next.value;
-    const probing = run(firstFeeds, first);
+    const probing = s.run({ ...firstFeeds, ...io.feeds(first) }, io.fetch);
+    probing.catch(() => {}); // (awaited below, unless making the next sample fails first)
     next = samples.next();
-    const probe = await probing.result;
+    const probe = io.read(await probing, first);
     extremesOf(probe);
     // Within the cap after all, where the shapes could not say so beforehand (see above).
     if (probe.every((t) => t.size <= cap)) return 'small';
@@ -147,32 +144,35 @@ export async function captureSampled(
       if (step === 1) return openPlan(l, step);
       return l ? relativePlan(l, step, 0.9, magnitudes[k]!, t) : { step, over: Math.fround(Math.max(Math.abs(t.min), Math.abs(t.max)) * 0.9) };
     });
-    // Pipelined: while onnxruntime runs a sample (in a worker where it can), this thread bins the one
-    // before it and makes the one after. The next sample's plan needs only the cheap part of this one's
-    // read (its copied-row counts and channel extremes), so the run starts before the binning.
-    let inFlight: ReturnType<typeof run> | undefined = run(firstFeeds, plans);
-    let i = 0;
-    while (inFlight) {
-      if (ctx.signal?.aborted) throw new CancelledError();
-      const { used, result } = inFlight;
-      const got = await result;
-      const extremes = extremesOf(got);
-      plans = got.map((t, k) => {
-        const l = floatLayouts[k], p = nextPlan(used[k], t.copied, target);
-        return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(used[k].over) ? p.over : 0.9, magnitudes[k]!, t);
+    // Pipelined (see pipelineSamples): while onnxruntime runs a sample (in a worker where it can), this
+    // thread bins the one before it and makes the one after. The next sample's plan needs only the cheap
+    // part of this one's read (its copied-row counts and channel extremes), so the run starts before the
+    // binning. (The second sample was made while the probe ran.)
+    let second: IteratorResult<Record<string, ort.Tensor>> | undefined = next;
+    const rest = { next: () => { const r = second ?? samples.next(); second = undefined; return r; } };
+    type Ran = { used: Plan[]; got: Read[]; extremes?: ReturnType<typeof extremesOf> };
+    const i = await pipelineSamples(rest, true, (feeds): Promise<Ran> => {
+      const used = plans;
+      return s.run({ ...feeds, ...io.feeds(used) }, io.fetch).then((out) => ({ used, got: io.read(out, used) }));
+    }, ({ used, got, extremes }, _feeds, k) => {
+      got.forEach((t, j) => {
+        const base = { min: t.min, max: t.max, size: t.size, step: used[j].step, over: used[j].over };
+        const l = floatLayouts[j];
+        const held = l && channelParts(l, t, used[j], extremes![j]);
+        if (l && !held) throw new Error(`'${floatNames[j]}' does not have the rows onnxruntime copied`);
+        onTensor(floatNames[j], held ? { ...base, ...held } : { ...base, parts: split(t.pick, t.tail, t.size, used[j].over) });
       });
-      inFlight = next.done ? undefined : run(next.value, plans);
-      got.forEach((t, k) => {
-        const base = { min: t.min, max: t.max, size: t.size, step: used[k].step, over: used[k].over };
-        const l = floatLayouts[k];
-        const held = l && channelParts(l, t, used[k], extremes[k]);
-        if (l && !held) throw new Error(`'${floatNames[k]}' does not have the rows onnxruntime copied`);
-        onTensor(floatNames[k], held ? { ...base, ...held } : { ...base, parts: split(t.pick, t.tail, t.size, used[k].over) });
-      });
-      i++;
-      ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
-      if (inFlight) next = samples.next();
-    }
+      ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
+    }, {
+      signal: ctx.signal, first: { done: false, value: firstFeeds },
+      settle: (r) => {
+        r.extremes = extremesOf(r.got);
+        plans = r.got.map((t, j) => {
+          const l = floatLayouts[j], p = nextPlan(r.used[j], t.copied, target);
+          return !l ? p : p.step === 1 ? openPlan(l, 1) : relativePlan(l, p.step, Number.isFinite(r.used[j].over) ? p.over : 0.9, magnitudes[j]!, t);
+        });
+      },
+    });
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
     if (e instanceof CancelledError) throw e;

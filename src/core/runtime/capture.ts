@@ -8,6 +8,7 @@ import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
 import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
 import { startSessionWorker, threadedVariantSession } from './threaded-session';
+import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
@@ -64,26 +65,10 @@ export async function captureTensors(
   const s: VariantRunner = worker ? await threadedVariantSession(worker, variant, loaded, next.value, optimization, { noMemPattern: true })
     : await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
-    // In a worker, pipelined: the next sample is made while one runs, and its run starts before this one is
-    // handed over. (Here, a sample's values are handed over before the next run: they may be large.)
-    const run = (feeds: Record<string, ort.Tensor>) => {
-      const result = fetch.length ? s.run(feeds, fetch) : Promise.resolve({});
-      result.catch(() => {}); // (awaited later, or abandoned when an earlier sample fails)
-      return { feeds, result };
-    };
-    let inFlight: ReturnType<typeof run> | undefined = run(next.value);
-    next = samples.next();
-    let i = 0;
-    while (inFlight) {
-      if (ctx.signal?.aborted) throw new CancelledError();
-      const { feeds, result } = inFlight;
-      const out = await result;
-      inFlight = worker && !next.done ? run(next.value) : undefined;
-      await onSample(out, i++, feeds);
-      ctx.onProgress?.({ stage: 'calibration', fraction: i / data.count, message: `sample ${i}/${data.count}` });
-      if (!worker && !next.done) inFlight = run(next.value);
-      if (inFlight) next = samples.next();
-    }
+    const i = await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), async (out, feeds, k) => {
+      await onSample(out, k, feeds);
+      ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
+    }, { signal: ctx.signal, first: next });
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await s.release();
