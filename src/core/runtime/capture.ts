@@ -52,7 +52,7 @@ export async function captureTensors(
   // Fetching intermediate values blocks most fusions anyway: basic optimisation loads faster (reductions
   // fetch only scalars and keep the conv layouts: callers ask for all).
   const samples = data.samples()[Symbol.iterator]();
-  let next = samples.next();
+  const next = samples.next();
   if (next.done) return { provider: 'cpu', samples: 0, seconds: (performance.now() - t0) / 1000 };
   // Unplanned memory (see SessionOptions.noMemPattern): PaddleOCR det 320x640's MinMax pass, 16 samples,
   // 2.03-2.46 s planned against 1.64-2.03 s, and the quantize command's peak 412 MiB against 287-289 MiB.
