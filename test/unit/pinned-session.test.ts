@@ -7,6 +7,14 @@ import { onnx } from '../../src/core/onnx/proto';
 import { QuantLensError } from '../../src/core/base/errors';
 import { thirdPartyModel } from '../helpers/util';
 
+/** The largest elementwise difference of two float tensors of one shape. */
+function worstDifference(a: ort.Tensor, b: ort.Tensor): number {
+  const x = a.data as Float32Array, y = b.data as Float32Array;
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  return worst;
+}
+
 const image = (h: number, w: number, seed: number) => new ort.Tensor('float32', Float32Array.from({ length: 3 * h * w }, (_, i) => Math.sin(i * 0.37 + seed)), [1, 3, h, w]);
 
 // Analysis variants run with their inputs pinned to the first sample's shape (onnxruntime sets up a large
@@ -39,9 +47,7 @@ describe('variant sessions pinned to the data\'s input shapes', function () {
         const [a, b] = [await s.run(feeds), await plain.run(feeds)];
         const name = plain.outputNames[0];
         assert.deepEqual(a[name].dims, b[name].dims, `${h}x${w}: shape`);
-        const x = a[name].data as Float32Array, y = b[name].data as Float32Array;
-        let worst = 0;
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+        const worst = worstDifference(a[name], b[name]);
         assert.ok(worst < 1e-4, `${h}x${w}: differs by ${worst}`);
       }
     } finally {
@@ -73,9 +79,7 @@ describe('variant sessions in a worker thread', function () {
         const [a, b] = [await runs[k], await plain.run(feeds)];
         const name = plain.outputNames[0];
         assert.deepEqual(a[name].dims, b[name].dims, `${shapes[k].join('x')}: shape`);
-        const x = a[name].data as Float32Array, y = b[name].data as Float32Array;
-        let worst = 0;
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+        const worst = worstDifference(a[name], b[name]);
         assert.ok(worst < 1e-4, `${shapes[k].join('x')}: differs by ${worst}`);
         // The feeds were copied, not moved: the caller's sample is still whole.
         assert.equal(feeds.x.data.length, 3 * shapes[k][0] * shapes[k][1]);

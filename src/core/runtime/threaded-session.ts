@@ -81,12 +81,12 @@ export class SessionWorker {
     this.pending.clear();
   }
 
-  private send(message: Record<string, unknown>): Promise<Record<string, WireTensor>> {
+  private send(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Record<string, WireTensor>> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id });
+      this.worker.postMessage({ ...message, id }, transfer);
     });
   }
 
@@ -94,8 +94,11 @@ export class SessionWorker {
   async open(key: string, variant: ModelProto, loaded: LoadedModel, options: ort.InferenceSession.SessionOptions): Promise<void> {
     const staged = stageVariant(variant, loaded);
     this.cleanups.push(staged.cleanup);
-    // Copied, not moved: encoded bytes may share a pooled buffer.
-    await this.send({ open: staged.source, key, options }).catch((e: unknown) => {
+    // Moved, not copied (a large model's bytes would be twice in memory), unless they share a buffer
+    // (a small encoding can sit in Node's pool).
+    const src = staged.source;
+    const own = typeof src !== 'string' && src.byteOffset === 0 && src.byteLength === src.buffer.byteLength;
+    await this.send({ open: src, key, options }, own ? [src.buffer as ArrayBuffer] : []).catch((e: unknown) => {
       throw e instanceof QuantLensError ? new QuantLensError(this.label, e.message.replace('cannot run a variant', 'cannot load the model'), 'runtime') : e;
     });
   }
