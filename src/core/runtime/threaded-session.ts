@@ -46,12 +46,17 @@ async function handle(m) {
 /**
  * A worker thread for one variant's sessions (see threadedVariantSession), started ahead of them: a
  * worker and onnxruntime's module in it take 36-51 ms to come up here, which then overlaps the caller's
- * own set-up (the variant's construction, its encoding, the shape query). Undefined where CUDA may run:
- * the caller uses pinnedVariantSession.
+ * own set-up (the variant's construction, its encoding). Undefined where CUDA may run, where no thread can
+ * be started, or with QUANTLENS_NO_SESSION_WORKER set: the caller uses pinnedVariantSession.
  */
 export function startSessionWorker(device: DevicePreference, label: string): SessionWorker | undefined {
   const cpu = cpuOnly(device);
-  return cpu ? new SessionWorker(label, cpu.fallbackReason) : undefined;
+  if (!cpu || process.env.QUANTLENS_NO_SESSION_WORKER) return undefined;
+  try {
+    return new SessionWorker(label, cpu.fallbackReason);
+  } catch {
+    return undefined; // no thread to be had (a resource limit): the main thread runs it, as before
+  }
 }
 
 export class SessionWorker {
