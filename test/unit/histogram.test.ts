@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { entropyRange, GrowingHistogram, mseRange, percentileRange } from '../../src/core/calib/histogram';
+import { ChannelScaledValues } from '../../src/core/calib/channel-scaled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { FIXTURES } from '../../src/core/fixtures';
 
@@ -140,4 +141,31 @@ describe('calibration histograms and clipping methods', () => {
     assert.ok(tensors.some((t) => !t.fullRange && t.clip[1] < t.minmax[1]), 'entropy clipped nothing anywhere');
     assert.ok(fidelity.cosine > 0.99, `cosine ${fidelity.cosine}`);
   });
+});
+
+// Held values (one-pass smoothing) are binned divided by their channel's scale; a strided pick's channel
+// follows from its index (element j·step lies in channel ⌊j·step / inner⌋ mod channels), stepped rather
+// than divided in the loop. Checked against that formula for strides shorter and longer than a channel's
+// block and than the whole channel cycle.
+describe('held values binned by channel (ChannelScaledValues)', () => {
+  for (const [step, inner, channels] of [[7, 1, 5], [3, 10, 4], [37, 16, 3], [101, 7, 9], [13, 13, 2], [1, 4, 3]] as const) {
+    it(`strided picks (step ${step}, ${inner} elements a channel block, ${channels} channels): each value divided by its own channel's scale`, () => {
+      const n = 500;
+      const x = Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.7) * (1 + (j % 5)));
+      x[17] = NaN; // a value the tail counts instead
+      const scales = Float64Array.from({ length: channels }, (_, c) => 1 + c * 1.5);
+      const held = new ChannelScaledValues(channels);
+      const min = new Float32Array(channels).fill(-10), max = new Float32Array(channels).fill(10);
+      held.sample(min, max);
+      held.add(x, 3, { step, inner, channels });
+      const got = held.histogram(64, scales);
+      const want = new GrowingHistogram(64);
+      const inv = Array.from(scales, (sc) => 1 / sc); // (as the class multiplies)
+      const divided = Array.from(x, (v, j) => v * inv[Math.floor((j * step) / inner) % channels]).filter((v) => !Number.isNaN(v));
+      const lo = Math.min(...inv.map((i) => Math.fround(-10 * i))), hi = Math.max(...inv.map((i) => Math.fround(10 * i)));
+      want.add(Float32Array.from(divided), 3, { min: lo, max: hi });
+      assert.deepEqual(Array.from(got.counts), Array.from(want.counts));
+      assert.equal(got.total, want.total);
+    });
+  }
 });

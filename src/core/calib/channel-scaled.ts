@@ -88,8 +88,15 @@ export class ChannelScaledValues {
         const x = p.values, ch = p.channel;
         let n = 0;
         if ('step' in ch) {
+          // Value j is element j·step, in channel ⌊j·step / inner⌋ mod channels: stepped, not divided.
           const { step, inner, channels } = ch;
-          for (let j = 0, i = 0; j < x.length; j++, i += step) if (x[j] === x[j]) v[n++] = x[j] * inv[Math.floor(i / inner) % channels];
+          const dq = Math.floor(step / inner) % channels, dr = step % inner;
+          for (let j = 0, r = 0, c = 0; j < x.length; j++) {
+            if (x[j] === x[j]) v[n++] = x[j] * inv[c];
+            r += dr; c += dq;
+            if (r >= inner) { r -= inner; c++; }
+            if (c >= channels) c -= channels;
+          }
         } else for (let j = 0; j < x.length; j++) if (x[j] === x[j]) v[n++] = x[j] * inv[ch[j]];
         h.add(v.subarray(0, n), p.weight, { min, max });
       }

@@ -419,8 +419,25 @@ export function channelParts(l: ChannelLayout, t: Read, plan: Plan, extremes = c
   // Every pick in place (its channel follows from its index), NaN where the tail counts it instead. The
   // loops below are `past` written out for each layout (a call per element doubled this pass's JS time).
   const bulk = new Float32Array(pick.length);
-  if (rowOver) for (let j = 0, i = 0; j < pick.length; j++, i += step) { const v = pick[j]; bulk[j] = Math.abs(v) > rowOver[one ? 0 : Math.floor(i / w)] ? NaN : v; }
-  else for (let j = 0, i = 0; j < pick.length; j++, i += step) { const v = pick[j]; bulk[j] = Math.fround(Math.abs(v) * inv![i % C]) > q ? NaN : v; }
+  // Pick j is element j·step: its row and column (or channel) are stepped, not divided (a third of this
+  // loop's time went to the division and remainder).
+  if (rowOver) {
+    const dr = Math.floor(step / w), dc = step % w;
+    for (let j = 0, r = 0, c = 0; j < pick.length; j++) {
+      const v = pick[j];
+      bulk[j] = Math.abs(v) > rowOver[one ? 0 : r] ? NaN : v;
+      r += dr; c += dc;
+      if (c >= w) { c -= w; r++; }
+    }
+  } else {
+    const dc = step % C;
+    for (let j = 0, c = 0; j < pick.length; j++) {
+      const v = pick[j];
+      bulk[j] = Math.fround(Math.abs(v) * inv![c]) > q ? NaN : v;
+      c += dc;
+      if (c >= C) c -= C;
+    }
+  }
   const tail = new Float32Array(rowsCopied.length), tailCh = new Ch(rowsCopied.length);
   const { hi, lo } = t.rows;
   let m = 0, at = 0;
