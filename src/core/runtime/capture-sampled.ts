@@ -9,7 +9,7 @@ import { int64Tensor, makeTensor } from '../onnx/tensor';
 import { intAttr, intsAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
 import { pinnedVariantSession, type VariantRunner } from './pinned-session';
-import { startSessionWorker, threadedVariantSession } from './threaded-session';
+import { startSessionWorker, threadedVariantSession, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
@@ -87,8 +87,8 @@ export async function captureSampled(
   const kept = names.map((_, k) => k).filter((k) => (meta[k].type ?? 'float32') === 'float32');
   if (!kept.length) return undefined;
   const floatNames = kept.map((k) => names[k]), floatLayouts = kept.map((k) => layouts[k]);
-  // Comes up while this thread builds the variant (see startSessionWorker).
-  const worker = startSessionWorker(device, loaded.loc.file);
+  // For image-sized samples (see wantsWorker); it comes up while this thread builds the variant.
+  const worker = wantsWorker(next.value) ? startSessionWorker(device, loaded.loc.file) : undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).

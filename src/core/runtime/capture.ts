@@ -7,7 +7,7 @@ import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx
 import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
 import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
-import { startSessionWorker, threadedVariantSession } from './threaded-session';
+import { startSessionWorker, threadedVariantSession, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
@@ -17,9 +17,6 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
-
-/** Elements in a sample from which a pass that fetches scalars runs its session in a worker (a 256x256 RGB image). */
-const THREADED_SAMPLE_ELEMENTS = 3 * 256 * 256;
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -59,9 +56,8 @@ export async function captureTensors(
   // Run whole, a variant's statistics go in graph order (a segmented run needs them beside their producers).
   const variant = inGraphOrder(withExtraOutputs(model, fetch));
   // Scalars out (holdAll) of image-sized samples: onnxruntime runs in a worker while this thread makes the
-  // next sample (see threadedVariantSession). Small samples stay here: a worker takes 36-51 ms to start,
-  // more than a small model's whole pass (the fixtures: 50-100 ms).
-  const worker = holdAll && Object.values(next.value).reduce((a, t) => a + t.size, 0) >= THREADED_SAMPLE_ELEMENTS ? startSessionWorker(device, loaded.loc.file) : undefined;
+  // next sample (see threadedVariantSession and wantsWorker).
+  const worker = holdAll && wantsWorker(next.value) ? startSessionWorker(device, loaded.loc.file) : undefined;
   const s: VariantRunner = worker ? await threadedVariantSession(worker, variant, loaded, next.value, optimization, { noMemPattern: true })
     : await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {

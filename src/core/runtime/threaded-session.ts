@@ -44,6 +44,19 @@ async function handle(m) {
 `;
 
 /**
+ * Elements in a sample from which a pass runs its session in a worker (a 256x256 RGB image). Making such
+ * a sample (decoding, resizing, drawing random values) is what a run can hide; below it a worker's start
+ * and its sleeping threads cost more than they hide (a BERT-like encoder's histogram pass, 6 samples,
+ * alternated: 0.23-0.43 s here against 0.29-0.48 s in a worker; the fixtures' whole passes take 50-100 ms).
+ */
+export const THREADED_SAMPLE_ELEMENTS = 3 * 256 * 256;
+
+/** Whether a pass over samples like `first` runs its session in a worker (see THREADED_SAMPLE_ELEMENTS). */
+export function wantsWorker(first: Record<string, ort.Tensor>): boolean {
+  return Object.values(first).reduce((a, t) => a + t.size, 0) >= THREADED_SAMPLE_ELEMENTS;
+}
+
+/**
  * A worker thread for one variant's sessions (see threadedVariantSession), started ahead of them: a
  * worker and onnxruntime's module in it take 36-51 ms to come up here, which then overlaps the caller's
  * own set-up (the variant's construction, its encoding). Undefined where CUDA may run, where no thread can
