@@ -149,8 +149,8 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     if (!det) this.skip();
     const loaded = loadModel(det!);
     const names = (loaded.model.graph!.node ?? []).filter((n) => n.op_type === 'Conv').map((n) => n.output![0]).filter((_, i) => i % 7 === 0);
-    const data = openCalibration('random:5', loaded.model.graph!, { inputShapes: { x: [1, 3, 256, 256] } });
-    assert.ok(wantsWorker([...data.samples()][0]), 'samples large enough for the worker');
+    const data = openCalibration('random:8', loaded.model.graph!, { inputShapes: { x: [1, 3, 256, 256] } });
+    assert.ok(wantsWorker([...data.samples()][0], data.count), 'samples large and many enough for the worker');
     const run = async () => {
       const got: Array<[string, SampledTensor]> = [];
       const r = await captureSampled(loaded, names, data, 'cpu', 1024, (name, t) => { got.push([name, { ...t, parts: t.parts.map((p) => ({ ...p, values: p.values.slice() })) }]); });
@@ -161,7 +161,7 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     process.env.QUANTLENS_NO_SESSION_WORKER = '1';
     try {
       const here = await run();
-      assert.equal(threaded.length, names.length * 5);
+      assert.equal(threaded.length, names.length * 8);
       assert.deepEqual(threaded, here);
     } finally {
       delete process.env.QUANTLENS_NO_SESSION_WORKER;

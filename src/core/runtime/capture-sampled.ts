@@ -88,7 +88,7 @@ export async function captureSampled(
   if (!kept.length) return undefined;
   const floatNames = kept.map((k) => names[k]), floatLayouts = kept.map((k) => layouts[k]);
   // For image-sized samples (see wantsWorker); it comes up while this thread builds the variant.
-  const worker = wantsWorker(next.value) ? startSessionWorker(device, loaded.loc.file) : undefined;
+  const worker = wantsWorker(next.value, data.count) ? startSessionWorker(device, loaded.loc.file) : undefined;
   const target = Math.max(16, Math.ceil(cap / 8));
   // Held tensors (see ChannelLayout) keep their picks until the pass ends: as many as the others while
   // they fit in HELD_VALUES (fewer picks moved PaddleOCR rec's clips enough to cost real lines).

@@ -57,7 +57,7 @@ export async function captureTensors(
   const variant = inGraphOrder(withExtraOutputs(model, fetch));
   // Scalars out (holdAll) of image-sized samples: onnxruntime runs in a worker while this thread makes the
   // next sample (see threadedVariantSession and wantsWorker).
-  const worker = holdAll && wantsWorker(next.value) ? startSessionWorker(device, loaded.loc.file) : undefined;
+  const worker = holdAll && wantsWorker(next.value, data.count) ? startSessionWorker(device, loaded.loc.file) : undefined;
   const s: VariantRunner = worker ? await threadedVariantSession(worker, variant, loaded, next.value, optimization, { noMemPattern: true })
     : await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {

@@ -51,9 +51,16 @@ async function handle(m) {
  */
 export const THREADED_SAMPLE_ELEMENTS = 3 * 256 * 256;
 
-/** Whether a pass over samples like `first` runs its session in a worker (see THREADED_SAMPLE_ELEMENTS). */
-export function wantsWorker(first: Record<string, ort.Tensor>): boolean {
-  return Object.values(first).reduce((a, t) => a + t.size, 0) >= THREADED_SAMPLE_ELEMENTS;
+/**
+ * Samples from which a pass runs its session in a worker: over fewer, what the overlap hides hardly pays
+ * for the worker's start, and its thread's own memory raised peak RSS (local sensitivity on PaddleOCR det
+ * 320x640, whose MinMax pass takes 4 samples: 275 -> 316 MiB, the bench's median of three).
+ */
+export const THREADED_MIN_SAMPLES = 8;
+
+/** Whether a pass over `count` samples like `first` runs its session in a worker (see THREADED_SAMPLE_ELEMENTS, THREADED_MIN_SAMPLES). */
+export function wantsWorker(first: Record<string, ort.Tensor>, count: number): boolean {
+  return count >= THREADED_MIN_SAMPLES && Object.values(first).reduce((a, t) => a + t.size, 0) >= THREADED_SAMPLE_ELEMENTS;
 }
 
 /**
