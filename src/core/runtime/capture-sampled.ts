@@ -8,8 +8,8 @@ import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx
 import { int64Tensor, makeTensor } from '../onnx/tensor';
 import { intAttr, intsAttr } from '../onnx/attributes';
 import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
-import { pinnedVariantSession, type VariantRunner } from './pinned-session';
-import { startSessionWorker, threadedVariantSession, wantsWorker } from './threaded-session';
+import type { VariantRunner } from './pinned-session';
+import { startSessionWorker, variantRunner, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
 import type { DevicePreference, Provider } from './session';
@@ -73,7 +73,7 @@ export async function captureSampled(
   if (opset < 10 || !names.length) return undefined;
   const t0 = performance.now();
   const samples = data.samples()[Symbol.iterator]();
-  let next = samples.next();
+  const next = samples.next();
   if (next.done) return undefined;
   // Every tensor within the cap (the shapes onnxruntime infers for the first sample's): the picks would be
   // every value, at the cost of this variant's extra nodes on every run, so the caller copies them out
@@ -106,8 +106,7 @@ export async function captureSampled(
     // capture 2.55 s, 2.28 s). Without any arena the peak is lower (325-328 MiB), but where page faults are
     // dear every run pays them (3.0 s).
     // On the CPU, in a worker thread, so that binning and making samples overlap the runs (see the loop).
-    s = worker ? await threadedVariantSession(worker, io.model, loaded, next.value, 'all', { noMemPattern: true })
-      : await pinnedVariantSession(io.model, loaded, device, next.value, 'all', { noMemPattern: true });
+    s = await variantRunner(worker, io.model, loaded, device, next.value, 'all', { noMemPattern: true });
   } catch (e) {
     await worker?.close();
     if (process.env.QUANTLENS_DEBUG) console.error(`captureSampled: ${String(e)}`);
@@ -127,11 +126,8 @@ export async function captureSampled(
       return e;
     });
     // The first sample runs once more, without a tail, to learn each tensor's range.
-    const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step)), firstFeeds = next.value;
-    const probing = s.run({ ...firstFeeds, ...io.feeds(first) }, io.fetch);
-    probing.catch(() => {}); // (awaited below, unless making the next sample fails first)
-    next = samples.next();
-    const probe = io.read(await probing, first);
+    const first = specs.map((sp, k) => openPlan(floatLayouts[k], sp.step));
+    const probe = io.read(await s.run({ ...next.value, ...io.feeds(first) }, io.fetch), first);
     extremesOf(probe);
     // Within the cap after all, where the shapes could not say so beforehand (see above).
     if (probe.every((t) => t.size <= cap)) return 'small';
@@ -147,11 +143,9 @@ export async function captureSampled(
     // Pipelined (see pipelineSamples): while onnxruntime runs a sample (in a worker where it can), this
     // thread bins the one before it and makes the one after. The next sample's plan needs only the cheap
     // part of this one's read (its copied-row counts and channel extremes), so the run starts before the
-    // binning. (The second sample was made while the probe ran.)
-    let second: IteratorResult<Record<string, ort.Tensor>> | undefined = next;
-    const rest = { next: () => { const r = second ?? samples.next(); second = undefined; return r; } };
+    // binning.
     type Ran = { used: Plan[]; got: Read[]; extremes?: ReturnType<typeof extremesOf> };
-    const i = await pipelineSamples(rest, true, (feeds): Promise<Ran> => {
+    const i = await pipelineSamples(samples, true, (feeds): Promise<Ran> => {
       const used = plans;
       return s.run({ ...feeds, ...io.feeds(used) }, io.fetch).then((out) => ({ used, got: io.read(out, used) }));
     }, ({ used, got, extremes }, _feeds, k) => {
@@ -164,7 +158,7 @@ export async function captureSampled(
       });
       ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
     }, {
-      signal: ctx.signal, first: { done: false, value: firstFeeds },
+      signal: ctx.signal, first: next,
       settle: (r) => {
         r.extremes = extremesOf(r.got);
         plans = r.got.map((t, j) => {

@@ -6,8 +6,8 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
-import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
-import { startSessionWorker, threadedVariantSession, wantsWorker } from './threaded-session';
+import { pinInputs } from './pinned-session';
+import { startSessionWorker, variantRunner, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
@@ -58,8 +58,7 @@ export async function captureTensors(
   // Scalars out (holdAll) of image-sized samples: onnxruntime runs in a worker while this thread makes the
   // next sample (see threadedVariantSession and wantsWorker).
   const worker = holdAll && wantsWorker(next.value, data.count) ? startSessionWorker(device, loaded.loc.file) : undefined;
-  const s: VariantRunner = worker ? await threadedVariantSession(worker, variant, loaded, next.value, optimization, { noMemPattern: true })
-    : await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true });
+  const s = await variantRunner(worker, variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
     const i = await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), async (out, feeds, k) => {
       await onSample(out, k, feeds);

@@ -4,12 +4,8 @@ import * as ort from 'onnxruntime-node';
 import type { Feeds } from '../calib/data';
 import { CancelledError, QuantLensError } from '../base/errors';
 import type { Provider } from './session';
+import { recordFromWire, recordToWire, type WireTensor } from './wire-tensor';
 
-/** A tensor as it crosses a thread boundary (ort.Tensor itself does not survive structured cloning). */
-interface WireTensor { type: ort.Tensor.Type; dims: readonly number[]; data: ort.Tensor.DataType }
-
-const toWire = (t: ort.Tensor): WireTensor => ({ type: t.type, dims: t.dims, data: t.data });
-const fromWire = (w: WireTensor): ort.Tensor => new ort.Tensor(w.type, w.data as Float32Array, w.dims);
 
 // The worker only loads a model and runs the samples it was given at start: metrics stay on the main
 // thread with the code that defines them. Kept as source text so the bundles need no extra entry file.
@@ -72,7 +68,7 @@ export class SessionPool {
         this.release(w);
         if (!p) return;
         if (m.error !== undefined) p.reject(new QuantLensError(this.label, `onnxruntime cannot run a variant: ${m.error}`, 'runtime'));
-        else p.resolve(m.outputs!.map((o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromWire(v)]))));
+        else p.resolve(m.outputs!.map(recordFromWire));
       });
       w.on('error', (e) => this.failAll(e));
       this.idle.push(w);
@@ -81,7 +77,7 @@ export class SessionPool {
 
   static create(samples: Feeds[], provider: Provider, size = defaultWorkers(), optimization: 'disabled' | 'basic' | 'extended' | 'all' = 'all', label = 'model'): SessionPool {
     const threads = Math.max(1, Math.floor((os.availableParallelism?.() ?? os.cpus().length) / size));
-    const wire = samples.map((s) => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, toWire(t)])));
+    const wire = samples.map(recordToWire);
     const options = { executionProviders: [provider], graphOptimizationLevel: optimization, intraOpNumThreads: threads, interOpNumThreads: 1 };
     const ortPath = require.resolve('onnxruntime-node');
     const workers = Array.from({ length: size }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, samples: wire, options } }));

@@ -3,12 +3,11 @@ import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../onnx/model-io';
 import type { ModelProto } from '../onnx/proto';
 import { QuantLensError } from '../base/errors';
-import { pinInputs, type VariantRunner } from './pinned-session';
+import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
 import { stageVariant } from './staged-copy';
+import { recordFromWire, recordToWire, type WireTensor } from './wire-tensor';
 import { cpuOnly, ortSessionOptions, type DevicePreference, type SessionOptions, type VariantSessionOptions } from './session';
 
-/** A tensor as it crosses a thread boundary (ort.Tensor itself does not survive structured cloning). */
-interface WireTensor { type: ort.Tensor.Type; dims: readonly number[]; data: ort.Tensor.DataType }
 
 // Kept as source text so the bundles need no extra entry file (as session-pool's worker). One message at a
 // time: a run waits for the open before it, and close waits for the run in hand (ending a worker while
@@ -130,9 +129,7 @@ export class SessionWorker {
 
   /** Runs the session named `key`; the feeds are copied to the worker, not moved (a data set's samples may be read again). */
   async run(key: string, feeds: Record<string, ort.Tensor>, fetch?: string[]): Promise<Record<string, ort.Tensor>> {
-    const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, data: t.data }]));
-    const out = await this.send({ key, feeds: wire, fetch });
-    return Object.fromEntries(Object.entries(out).map(([k, w]) => [k, new ort.Tensor(w.type, w.data as Float32Array, w.dims)]));
+    return recordFromWire(await this.send({ key, feeds: recordToWire(feeds), fetch }));
   }
 
   /** Lets the run in hand finish, releases the sessions and ends the worker. */
@@ -178,4 +175,12 @@ export async function threadedVariantSession(
     },
     release: () => worker.close(),
   };
+}
+
+/** A variant's runner: in `worker` where there is one (see startSessionWorker), else pinnedVariantSession's on this thread. */
+export function variantRunner(
+  worker: SessionWorker | undefined, model: ModelProto, loaded: LoadedModel, device: DevicePreference, first: Record<string, ort.Tensor>,
+  optimization?: SessionOptions['optimization'], opts: VariantSessionOptions = {},
+): Promise<VariantRunner> {
+  return worker ? threadedVariantSession(worker, model, loaded, first, optimization, opts) : pinnedVariantSession(model, loaded, device, first, optimization, opts);
 }
