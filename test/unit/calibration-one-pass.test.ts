@@ -7,7 +7,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/q
 import { QuantPolicy } from '../../src/core/quant/policy';
 import { modesUsed, prepareQuantization } from '../../src/core/quant/prepare';
 import * as ort from 'onnxruntime-node';
-import { captureMinMax, captureTensors, minMaxVariant } from '../../src/core/runtime/capture';
+import { analysisLevel, captureMinMax, captureTensors, minMaxVariant } from '../../src/core/runtime/capture';
 import { executedOrder, ranBeforeLastThird, thirdPartyModel, tmpDir } from '../helpers/util';
 import { IR_FOR_OPSET, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
@@ -64,7 +64,7 @@ describe('MinMax calibration and smoothing in one pass', function () {
         const [lo, hi] = full.get(n) ?? [Infinity, -Infinity];
         full.set(n, [Math.min(lo, ...x), Math.max(hi, ...x)]);
       }
-    }, {}, loaded.model, true, 'all');
+    }, {}, loaded.model, true, analysisLevel(loaded.model)); // captureMinMax's level: the same kernels, the same float sums
     // input_ids is int64: its extremes cannot join the float vectors, so each is fetched alone.
     for (const names of [floats, ['input_ids', ...floats]]) {
       const r = await captureMinMax(loaded, names, data, 'cpu');

@@ -9,7 +9,7 @@ import { GraphView } from '../onnx/graph';
 import { onnx, type GraphProto, type ValueInfoProto } from '../onnx/proto';
 import { readTensor } from '../onnx/tensor';
 import { describeValue } from '../onnx/value-type';
-import { randomFeeds } from './random-feeds';
+import { randomFeedMaker } from './random-feeds';
 import { decodeImage } from './images';
 import { describeImageOptions, folderImageOptions, type ImageOptions } from './image-options';
 import { parseNpy } from './npy';
@@ -53,7 +53,10 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
     if (n < 1) throw new QuantLensError(undefined, `'${spec}' asks for no samples`);
     return {
       source: spec, kind: 'random', count: n, warning: `calibrated on ${n} seeded random samples, not real data`,
-      *samples() { for (let i = 0; i < n; i++) yield randomFeeds(graph, { seed: (opts.seed ?? 1000) + i, shapes: opts.inputShapes }); },
+      *samples() {
+        const make = randomFeedMaker(graph, { shapes: opts.inputShapes });
+        for (let i = 0; i < n; i++) yield make((opts.seed ?? 1000) + i);
+      },
     };
   }
   if (!fs.existsSync(spec) || !fs.statSync(spec).isDirectory()) throw new QuantLensError(spec, 'calibration data must be a folder (or random:N)');

@@ -23,9 +23,16 @@ export interface RandomFeedOptions {
  * stay below the table's first dim, so an embedding lookup never goes out of range.
  */
 export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Record<string, ort.Tensor> {
-  const rng = new Rng(opts.seed ?? 1234);
+  return randomFeedMaker(graph, opts)(opts.seed ?? 1234);
+}
+
+/**
+ * randomFeeds for many seeds over one graph: the graph is read once (building its view for every sample
+ * was a fifth of making the transformer fixture's 64 samples, scratch profile). The graph must not change
+ * while the maker is in use.
+ */
+export function randomFeedMaker(graph: GraphProto, opts: Omit<RandomFeedOptions, 'seed'> = {}): (seed: number) => Record<string, ort.Tensor> {
   const view = new GraphView(graph);
-  const feeds: Record<string, ort.Tensor> = {};
   const names = (graph.input ?? []).map((v) => v.name ?? '').filter((n) => n && view.graphInputs.has(n));
   for (const v of graph.input ?? []) {
     if (!v.name || !view.graphInputs.has(v.name) || v.type?.tensor_type) continue;
@@ -33,16 +40,18 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
     throw new QuantLensError(undefined, `input '${v.name}' is ${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}, not a tensor: onnxruntime-node feeds tensors only`);
   }
   const shapes = concreteShapes(graph, names, opts.shapes, opts.batch ?? 1, view);
-  for (const vi of graph.input ?? []) {
-    const name = vi.name;
-    if (!name || !view.graphInputs.has(name)) continue;
-    const elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-    const shape = shapes.get(name)!;
-    const n = shape.reduce((a, b) => a * b, 1);
-    feeds[name] = decoderInput(name, elem, shape, shapes)
-      ?? (elem === DataType.STRING ? randomWords(rng, vocabulary(view, name), shape, n) : randomTensor(rng, elem, shape, n, indexBound(view, name)));
-  }
-  return feeds;
+  const inputs = (graph.input ?? []).filter((vi) => vi.name && view.graphInputs.has(vi.name)).map((vi) => {
+    const name = vi.name!, elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT, shape = shapes.get(name)!;
+    return { name, elem, shape, n: shape.reduce((a, b) => a * b, 1), words: elem === DataType.STRING ? vocabulary(view, name) : undefined, bound: elem === DataType.STRING ? 0 : indexBound(view, name) };
+  });
+  return (seed) => {
+    const rng = new Rng(seed);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const { name, elem, shape, n, words, bound } of inputs) {
+      feeds[name] = decoderInput(name, elem, shape, shapes) ?? (words ? randomWords(rng, words, shape, n) : randomTensor(rng, elem, shape, n, bound));
+    }
+    return feeds;
+  };
 }
 
 /**

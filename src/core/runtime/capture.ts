@@ -17,6 +17,7 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
+import { walkGraphs } from '../onnx/walk';
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -194,6 +195,29 @@ export interface ChannelSpec { tensor: string; axis: 1 | 'last'; channels: numbe
 export interface ChannelRange { min: Float64Array; max: Float64Array }
 
 /**
+ * onnxruntime's optimisation level for a throwaway analysis variant of `model` (MinMax's reductions, local
+ * sensitivity's merged copies): 'all' for a conv net (at least as many convolutions as matrix products:
+ * its NCHWc layouts make the convs fast, and the variant's runs are most of its cost), else 'basic'.
+ * There the further levels cost set-up time and gain little, because the nodes added beside each tensor
+ * block the fusions they would make. Medians of 14 alternated MinMax passes over 64 samples: the
+ * transformer fixture 47 ms at 'basic' against 55 ms at 'all', the tiny VLM (one patch-embedding Conv)
+ * 132 against 149 ms; local sensitivity, 16 samples, medians of 6: 190 against 217 ms and 444 against
+ * 466 ms (scratch).
+ */
+export function analysisLevel(model: ModelProto): 'all' | 'basic' {
+  let convs = 0, products = 0;
+  for (const { graph } of walkGraphs(model.graph!)) {
+    for (const n of graph.node ?? []) {
+      if (CONVOLUTIONS.has(n.op_type ?? '')) convs++;
+      else if (PRODUCTS.has(n.op_type ?? '')) products++;
+    }
+  }
+  return convs > 0 && convs >= products ? 'all' : 'basic';
+}
+const CONVOLUTIONS = new Set(['Conv', 'ConvTranspose', 'QLinearConv', 'FusedConv', 'ConvInteger']);
+const PRODUCTS = new Set(['MatMul', 'Gemm', 'MatMulInteger', 'QLinearMatMul', 'MatMulNBits', 'FusedMatMul', 'Einsum']);
+
+/**
  * MinMax without copying activations out of onnxruntime: a copy of the model gets, per tensor, a ReduceMin
  * and a ReduceMax (all axes, scalar out; or per channel for `channels`, after a Reshape to [N, C, rest] or
  * [rows, C]) and only those results are fetched, sample by sample. One pass serves both the activation
@@ -250,7 +274,7 @@ export async function captureMinMax(
         const r = (perChannel[i] ??= { min: new Float64Array(c.channels).fill(Infinity), max: new Float64Array(c.channels).fill(-Infinity) });
         for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], lo[k]); r.max[k] = Math.max(r.max[k], hi[k]); }
       });
-    }, ctx, model, true, 'all');
+    }, ctx, model, true, analysisLevel(loaded.model));
     // Chains (Relu of a Relu) resolve through their sources.
     const rangeOf = (n: string): { min: number; max: number; count: number } | undefined => {
       const d = derived.get(n);

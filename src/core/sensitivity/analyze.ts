@@ -5,7 +5,7 @@ import type { JobContext } from '../base/jobs';
 import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
 import { loadModel } from '../onnx/model-io';
-import { tensorTypes } from '../runtime/capture';
+import { analysisLevel, tensorTypes } from '../runtime/capture';
 import { pinnedVariantSession } from '../runtime/pinned-session';
 import { collectGarbage } from '../base/gc';
 import { defaultWorkers, mapLimit } from '../runtime/session-pool';
@@ -368,14 +368,14 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // The parts' encoded copies are garbage now: collected before onnxruntime allocates, not after.
     parts.length = 0;
     collectGarbage();
-    // Every optimisation but Q/DQ fusion (the copies emulate quantization; see noQdqFusion): the float
-    // model keeps its own conv layouts and fusions. PaddleOCR det 320x640, 12 samples, three runs each,
+    // A conv net at every optimisation but Q/DQ fusion (the copies emulate quantization; see noQdqFusion):
+    // the float model keeps its own conv layouts and fusions (else 'basic', see analysisLevel). PaddleOCR det 320x640, 12 samples, three runs each,
     // alternated: each sample's run 311-407 ms against 443-608 ms at 'basic', layer NSRs within 0.1%, peak
     // RSS 331-338 MiB against 304-307 (DequantizeLinear of the copies' weights folded to float at load).
     // The arena without a planned pattern (see noMemPattern): without an arena every activation was a
     // fresh allocation, its pages faulted in again each run (det 320x640 on rendered pages, alternated:
     // 210-248 ms per sample against 131-134 ms).
-    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value, true), 'all', { noMemPattern: true, noQdqFusion: true });
+    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value, true), analysisLevel(loaded.model), { noMemPattern: true, noQdqFusion: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
     try {
