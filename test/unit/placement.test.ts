@@ -154,12 +154,12 @@ describe('fusion-aware static placement (--objective latency)', function () {
   });
 
   it('an op without weights whose output feeds float ops (a squeeze-excite pool before a float conv) stays float too; a MatMul whose output is float still quantizes', async () => {
-    // x → conv → Sigmoid → s; s → GlobalAveragePool → se conv → Sigmoid → g (the gate, float); s·g → GlobalAveragePool → Flatten → MatMul → y.
+    // x → conv → HardSigmoid → s; s → GlobalAveragePool → se conv → HardSigmoid → g (the gate, float: no integer kernel); s·g → GlobalAveragePool → Flatten → MatMul → y.
     const C = 8;
     const { prep } = await preparedStatic(dir, 'se.onnx', {
-      node: [conv('c1', 'x', 'a'), { name: '/act/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
+      node: [conv('c1', 'x', 'a'), { name: '/act/Sigmoid', op_type: 'HardSigmoid', input: ['a'], output: ['s'] },
         { name: '/se/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['s'], output: ['p'] }, pointwise('se', 'p', 'e'),
-        { name: '/se/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] }, { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] },
+        { name: '/se/Sigmoid', op_type: 'HardSigmoid', input: ['e'], output: ['g'] }, { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] },
         { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['m'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
         { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
       initializer: [w('c1.weight', [C, 3, 3, 3], 21), w('c1.bias', [C], 22, 0.05), w('se.weight', [C, C, 1, 1], 23), w('se.bias', [C], 24, 0.05), w('head.weight', [C, 4], 25)],
@@ -177,7 +177,7 @@ describe('fusion-aware static placement (--objective latency)', function () {
     const ops = g.node!.map((n) => n.op_type);
     assert.equal(ops.filter((o) => o === 'QLinearGlobalAveragePool').length, 1, ops.join());
     const floatPool = g.node!.find((n) => n.op_type === 'GlobalAveragePool')!;
-    assert.match(g.node!.find((n) => n.output?.includes(floatPool.input![0]))?.op_type ?? '', /^(Sigmoid|FusedConv)$/, ops.join());
+    assert.match(g.node!.find((n) => n.output?.includes(floatPool.input![0]))?.op_type ?? '', /^(HardSigmoid|FusedConv)$/, ops.join());
   });
 
   it('with boundaries, a Concat before float ops stays float (its inputs are dequantized instead) and a pool keeps its boundary after it; the convs get theirs', async () => {
@@ -198,12 +198,12 @@ describe('fusion-aware static placement (--objective latency)', function () {
   });
 
   it('a constant shift before a pointwise conv kept float for speed joins its bias (PP-LCNetV3\'s affine after HardSwish); a padded conv keeps its shift', async () => {
-    // x → conv (3×3) → Sigmoid → Add(shift) → pointwise conv → Sigmoid → Add(shift) → padded conv → Sigmoid → pool → Flatten → MatMul.
+    // x → conv (3×3) → HardSigmoid → Add(shift) → pointwise conv → HardSigmoid → Add(shift) → padded conv → HardSigmoid → pool → Flatten → MatMul.
     const C = 8;
     const { f, prep } = await preparedStatic(dir, 'shift.onnx', {
-      node: [conv('c1', 'x', 'a'), { name: '/c1/Sigmoid', op_type: 'Sigmoid', input: ['a'], output: ['s'] },
-        { name: '/pw/Add', op_type: 'Add', input: ['s', 'pw.shift'], output: ['t'] }, pointwise('pw', 't', 'b'), { name: '/pw/Sigmoid', op_type: 'Sigmoid', input: ['b'], output: ['u'] },
-        { name: '/c3/Add', op_type: 'Add', input: ['u', 'c3.shift'], output: ['v'] }, conv('c3', 'v', 'e'), { name: '/c3/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] },
+      node: [conv('c1', 'x', 'a'), { name: '/c1/Sigmoid', op_type: 'HardSigmoid', input: ['a'], output: ['s'] },
+        { name: '/pw/Add', op_type: 'Add', input: ['s', 'pw.shift'], output: ['t'] }, pointwise('pw', 't', 'b'), { name: '/pw/Sigmoid', op_type: 'HardSigmoid', input: ['b'], output: ['u'] },
+        { name: '/c3/Add', op_type: 'Add', input: ['u', 'c3.shift'], output: ['v'] }, conv('c3', 'v', 'e'), { name: '/c3/Sigmoid', op_type: 'HardSigmoid', input: ['e'], output: ['g'] },
         { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['g'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
         { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
       initializer: [w('c1.weight', [C, 3, 3, 3], 51), w('c1.bias', [C], 52, 0.05), w('pw.shift', [C, 1, 1], 53, 0.5), w('pw.weight', [C, C, 1, 1], 54), w('pw.bias', [C], 55, 0.05),
@@ -226,6 +226,36 @@ describe('fusion-aware static placement (--objective latency)', function () {
     saveModel((await applyQuantization(prep, () => false, { halfStored })).model, floatOnly);
     const exact = await compareModels(f, floatOnly, { data: 'random:8', samples: 8, latencyRuns: 1 });
     assert.ok(exact.outputs.y.sqnr > 50, `${exact.outputs.y.sqnr} dB`);
+  });
+
+  it('SiLU gates, a squeeze-excite gate and LeakyRelu stay int8 between convs: onnxruntime runs QLinearSigmoid, QLinearMul and QLinearLeakyRelu, no float activation or round trip', async () => {
+    // x → conv → SiLU (x·Sigmoid(x)) → conv → LeakyRelu → conv → SiLU → s; s · Sigmoid(conv(pool(s))) → conv → pool → Flatten → MatMul → y.
+    const C = 8;
+    const silu = (x: string, y: string): NodeProto[] => [{ name: `/${y}/Sigmoid`, op_type: 'Sigmoid', input: [x], output: [`${y}_sig`] }, { name: `/${y}/Mul`, op_type: 'Mul', input: [x, `${y}_sig`], output: [y] }];
+    const { f, prep } = await preparedStatic(dir, 'gates.onnx', {
+      node: [conv('c1', 'x', 'a'), ...silu('a', 'a1'), conv('c2', 'a1', 'b'), { name: '/leaky/LeakyRelu', op_type: 'LeakyRelu', input: ['b'], output: ['b1'], attribute: [{ name: 'alpha', type: AttributeType.FLOAT, f: 0.1 }] },
+        conv('c3', 'b1', 'c'), ...silu('c', 's'), { name: '/se/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['s'], output: ['p'] }, pointwise('se', 'p', 'e'),
+        { name: '/se/Sigmoid', op_type: 'Sigmoid', input: ['e'], output: ['g'] }, { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] }, conv('c4', 'm', 'o'),
+        { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['o'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
+        { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
+      initializer: [w('c1.weight', [C, 3, 3, 3], 61), w('c1.bias', [C], 62, 0.05), w('c2.weight', [C, C, 3, 3], 63), w('c2.bias', [C], 64, 0.05), w('c3.weight', [C, C, 3, 3], 65), w('c3.bias', [C], 66, 0.05),
+        w('se.weight', [C, C, 1, 1], 67), w('se.bias', [C], 68, 0.05), w('c4.weight', [C, C, 3, 3], 69), w('c4.bias', [C], 70, 0.05), w('head.weight', [C, 4], 71)],
+      input: [vi('x', 1, [1, 3, 32, 32])], output: [vi('y', 1, [1, 4])],
+    });
+    // Quantized in the conservative placement, without boundaries: every conv then reaches a QuantizeLinear.
+    const plan = placementPlan(prep, 'compute');
+    for (const n of ['/c1/Conv', '/a1/Sigmoid', '/a1/Mul', '/c2/Conv', '/leaky/LeakyRelu', '/c3/Conv', '/s/Mul', '/se/Sigmoid', '/se/Mul', '/c4/Conv']) assert.ok(plan.select(n), `${n}: ${JSON.stringify(plan.skipped)}`);
+    const out = path.join(dir, 'gates.q.onnx'), optimized = path.join(dir, 'gates.q.optimized.onnx');
+    saveModel((await applyQuantization(prep, plan.select)).model, out);
+    await (await ort.InferenceSession.create(out, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized })).release();
+    const ops = loadModel(optimized).model.graph!.node!.map((n) => n.op_type ?? '');
+    const count = (op: string) => ops.filter((o) => o === op).length;
+    assert.deepEqual([count('QLinearConv'), count('QLinearSigmoid'), count('QLinearMul'), count('QLinearLeakyRelu')], [5, 3, 3, 1], ops.join());
+    for (const op of ['Sigmoid', 'Mul', 'LeakyRelu', 'Conv']) assert.equal(count(op), 0, ops.join());
+    // Only the input's QuantizeLinear is left (the head's MatMul has a float output of its own).
+    assert.deepEqual([count('QuantizeLinear'), count('DequantizeLinear')], [1, 0], ops.join());
+    const cmp = await compareModels(f, out, { data: 'random:8', samples: 8, latencyRuns: 1 });
+    assert.ok(cmp.outputs.y.cosine > 0.995, `cosine ${cmp.outputs.y.cosine}`);
   });
 
   // The candidates torchvision's LR-ASPP (random weights, random:8, MinMax) measured: every conv quantized

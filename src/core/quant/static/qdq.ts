@@ -203,8 +203,15 @@ const selectGather: OpQuantizer = {
   apply: (node, ctx) => qdqOp([]).apply(node, ctx),
 };
 
-/** Static (QDQ) quantizers by op type. */
+/**
+ * Static (QDQ) quantizers by op type. Sigmoid and LeakyRelu have integer kernels (onnxruntime fuses
+ * DQ → op → Q into QLinearSigmoid and QLinearLeakyRelu, table lookups on the int8 values): with them a
+ * SiLU (x · Sigmoid(x)) or a conv → LeakyRelu → conv chain stays int8 instead of a float island per
+ * activation.
+ */
 export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
+  Sigmoid: qdqOp([]),
+  LeakyRelu: qdqOp([]),
   MatMul: matMul,
   Gemm: qdqOp([[1, gemmAxis]], 2),
   Conv: qdqOp([[1, () => 0]], 2),
