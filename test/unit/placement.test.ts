@@ -258,6 +258,13 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(cmp.outputs.y.cosine > 0.995, `cosine ${cmp.outputs.y.cosine}`);
   });
 
+  it('a Sigmoid that makes a model output stays float even with every node quantized (--static-ops all)', async () => {
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:2', staticOps: 'all' };
+    const prep = await prepareQuantization(loadModel(input), options, new QuantPolicy(options), modesUsed(options));
+    assert.match(prep.skipped.find((s) => s.node === '/gate/Sigmoid')?.skipped ?? '', /makes a model output/);
+    assert.ok(prep.plan.has('/add/Add') && prep.plan.has('/gate/Conv'));
+  });
+
   // The candidates torchvision's LR-ASPP (random weights, random:8, MinMax) measured: every conv quantized
   // with boundaries loses 0.10 of cosine, and so does the conservative placement with every planned node
   // quantized, the reference. Those two must not count as faithful against 0.99999 two others keep, nor

@@ -70,6 +70,7 @@ export const isSigmoidGate = (node: NodeProto, view: GraphView) => node.op_type 
 export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
   if (!ELEMENTWISE.has(node.op_type ?? '') && !INT8_ACTIVATIONS.has(node.op_type ?? '')) return undefined;
   if ((node.input ?? []).some((i) => dataSized(view).has(i))) return 'static: after TopK/NMS/NonZero its size depends on the data (detection post-processing stays float)';
+  if (INT8_ACTIVATIONS.has(node.op_type ?? '') && (view.graph.output ?? []).some((o) => o.name === node.output?.[0])) return 'static: it makes a model output (a probability map, a score): an integer kernel there would only round the answer to 8 bits';
   if (staticOps === 'all' || INT8_ACTIVATIONS.has(node.op_type ?? '') || isSigmoidGate(node, view)) return undefined;
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
