@@ -84,5 +84,9 @@ describe('fidelity metrics', function () {
     assert.match(w, /median 10\.00 ms -> 15\.00 ms.*DequantizeLinear 0\.00 -> 6\.00, Conv 8\.00 -> 9\.00/);
     assert.doesNotMatch(w, /Add/);
     assert.equal(slowerWarning('quantized', { reference: 10, candidate: 10.4 }, profile), undefined);
+    // The Q/DQ onnxruntime left unfused, by name.
+    const dq = (node: string, ms: number) => ({ node, op: 'DequantizeLinear', ms });
+    const named = { ...profile, candidate: { ...profile.candidate, unfusedQdq: { count: 3, ms: 6, slowest: [dq('a_DequantizeLinear', 3), dq('b_DequantizeLinear', 2), dq('c_DequantizeLinear', 1)] } } };
+    assert.match(slowerWarning('quantized', { reference: 10, candidate: 15 }, named)!, /3 QuantizeLinear\/DequantizeLinear onnxruntime could not fuse took 6\.00 ms, the slowest 'a_DequantizeLinear', 'b_DequantizeLinear', 'c_DequantizeLinear'/);
   });
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { pruneModel } from '../../src/core/prune/prune-model';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { loadModel } from '../../src/core/onnx/model-io';
 import { int8Saturates } from '../../src/core/runtime/cpu-block';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { spearman } from '../../src/core/eval/stats';
@@ -80,6 +81,14 @@ describe('real data: PaddleOCR text recogniser, exact lines', function () {
     assert.ok(ops(report.profile.reference).includes('Conv') && !ops(report.profile.reference).some((o) => /QuantizeLinear|QLinear/.test(o)));
     assert.ok(ops(report.profile.candidate).some((o) => /QuantizeLinear|QLinear/.test(o)), ops(report.profile.candidate).join());
     if (report.latencyMs.candidate > 1.05 * report.latencyMs.reference) assert.ok(report.warnings.some((w: string) => /ran slower than the original/.test(w)), 'a slower model says so');
+    // By name: the slowest kernels, and each QuantizeLinear/DequantizeLinear onnxruntime left unfused, a node of the written model.
+    type Named = { node: string; op: string; ms: number };
+    const c = report.profile.candidate as { byOpType: Array<{ op: string; nodes: number }>; slowestNodes: Named[]; unfusedQdq: { count: number; slowest: Named[] } };
+    assert.ok(c.slowestNodes.length > 0 && c.slowestNodes.every((n, i) => i === 0 || c.slowestNodes[i - 1].ms >= n.ms), JSON.stringify(c.slowestNodes));
+    assert.equal(c.unfusedQdq.count, c.byOpType.filter((o) => /^(Quantize|Dequantize)Linear$/.test(o.op)).reduce((a, o) => a + o.nodes, 0));
+    const written = new Set(loadModel(out64).model.graph!.node!.map((n) => n.name));
+    // (onnxruntime gives a DequantizeLinear read by two integer kernels one copy each, named '<node>/duplicated'.)
+    assert.ok(c.unfusedQdq.slowest.every((n) => written.has(n.node.replace(/\/duplicated$/, '')) && /^(Quantize|Dequantize)Linear$/.test(n.op)), JSON.stringify(c.unfusedQdq.slowest));
     const smoothed = report.smoothing.filter((d: { skipped?: string }) => !d.skipped);
     assert.ok(smoothed.length >= 10, `${smoothed.length} activations smoothed`);
     assert.ok(smoothed.every((d: { estimatedGainDb: number; absorbedBy: string[] }) => d.estimatedGainDb >= 0.5 && d.absorbedBy.length > 0));

@@ -8,6 +8,10 @@ export interface OpTimeProfile {
   totalMs: number;
   /** Per operator type, sorted by time, largest first. */
   byOpType: Array<{ op: string; ms: number; nodes: number }>;
+  /** The slowest kernels by node name (as onnxruntime named them after its fusions), largest first. */
+  slowestNodes?: Array<{ node: string; op: string; ms: number }>;
+  /** QuantizeLinear/DequantizeLinear kernels that ran (not fused into an integer kernel): how many, their time, the slowest by name. */
+  unfusedQdq?: { count: number; ms: number; slowest: Array<{ node: string; op: string; ms: number }> };
 }
 
 /** Per operator type, the time a candidate spends beyond (or under) a reference, largest growth first. */
@@ -25,5 +29,7 @@ export function slowerWarning(what: string, latencyMs: { reference: number; cand
   if (!(latencyMs.candidate > latencyMs.reference * 1.05)) return undefined;
   const grew = profile ? profileDelta(profile.reference, profile.candidate).filter((d) => d.candidateMs - d.referenceMs > 0.01).slice(0, 4) : [];
   const where = grew.length ? `; where the time went (kernel ms per run, float -> ${what}): ${grew.map((d) => `${d.op} ${d.referenceMs.toFixed(2)} -> ${d.candidateMs.toFixed(2)}`).join(', ')}` : '';
-  return `the ${what} model ran slower than the original here (median ${latencyMs.reference.toFixed(2)} ms -> ${latencyMs.candidate.toFixed(2)} ms)${where}`;
+  const q = profile?.candidate.unfusedQdq;
+  const unfused = q?.count ? `; ${q.count} QuantizeLinear/DequantizeLinear onnxruntime could not fuse took ${q.ms.toFixed(2)} ms, the slowest ${q.slowest.slice(0, 3).map((n) => `'${n.node}'`).join(', ')} (the report lists them)` : '';
+  return `the ${what} model ran slower than the original here (median ${latencyMs.reference.toFixed(2)} ms -> ${latencyMs.candidate.toFixed(2)} ms)${where}${unfused}`;
 }

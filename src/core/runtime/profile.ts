@@ -43,15 +43,29 @@ export async function profiledKernels(model: string | Uint8Array, feeds: Record<
 /**
  * Sums `model`'s kernel times per operator type over `runs` profiled runs (see profiledKernels): a Q/DQ
  * pair that did not fuse shows up as QuantizeLinear/DequantizeLinear time, a fused one as QLinearConv,
- * QGemm or the like.
+ * QGemm or the like. Also the slowest kernels by name, and every QuantizeLinear/DequantizeLinear that ran
+ * (one onnxruntime could not fuse into an integer kernel: its name says which tensor it converts).
  */
 export async function profileOpTypes(model: string, feeds: Record<string, ort.Tensor>, runs = 5): Promise<OpTimeProfile> {
   const by = new Map<string, { us: number; nodes: Set<string> }>();
+  const perNode = new Map<string, { op: string; us: number }>();
   for (const e of await profiledKernels(model, feeds, runs)) {
     const k = by.get(e.op) ?? by.set(e.op, { us: 0, nodes: new Set() }).get(e.op)!;
     k.us += e.us;
     k.nodes.add(e.node);
+    const n = perNode.get(e.node) ?? perNode.set(e.node, { op: e.op, us: 0 }).get(e.node)!;
+    n.us += e.us;
   }
-  const byOpType = [...by].map(([op, v]) => ({ op, ms: v.us / 1000 / runs, nodes: v.nodes.size })).sort((a, b) => b.ms - a.ms);
-  return { runs, totalMs: byOpType.reduce((a, b) => a + b.ms, 0), byOpType };
+  const ms = (us: number) => us / 1000 / runs;
+  const byOpType = [...by].map(([op, v]) => ({ op, ms: ms(v.us), nodes: v.nodes.size })).sort((a, b) => b.ms - a.ms);
+  const nodes = [...perNode].map(([node, v]) => ({ node, op: v.op, ms: ms(v.us) })).sort((a, b) => b.ms - a.ms);
+  const qdq = nodes.filter((n) => QDQ_OPS.has(n.op));
+  return {
+    runs, totalMs: byOpType.reduce((a, b) => a + b.ms, 0), byOpType, slowestNodes: nodes.slice(0, SLOWEST),
+    unfusedQdq: { count: qdq.length, ms: qdq.reduce((a, b) => a + b.ms, 0), slowest: qdq.slice(0, SLOWEST) },
+  };
 }
+
+const QDQ_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
+/** How many of the slowest kernels (and unfused Q/DQ) a profile lists by name. */
+const SLOWEST = 20;
