@@ -196,7 +196,7 @@ describe('editor: the results page in Chromium', function () {
       input: 'm.onnx', output: 'm.static.onnx', mode: 'static 8-bit', device: 'cpu', sizeBefore: 4e6, sizeAfter: 1e6, latencyMs: { reference: 10, candidate: 12 },
       fidelity: { y: { cosine: 0.98, sqnr: 14, maxAbsError: 0.9, top1Agreement: 0.97, sequenceAgreement: 0.6, ctcAgreement: 0.875, headline: { metric: 'ctc' as const, value: 0.875 } } },
       fidelityData: 'random:8', quantized: 3, float16Weights: 38, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
-      profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]) },
+      profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: { ...p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]), unfusedQdq: { count: 3, ms: 3, slowest: [{ node: '/backbone/stage3/block2/conv1/Conv_output_0_DequantizeLinear', op: 'DequantizeLinear', ms: 2 }, { node: 'b_DequantizeLinear/duplicated', op: 'DequantizeLinear', ms: 0.5 }] } } },
       placement: { chosen: 'residual', floatMs: 10, candidates: [
         { placement: 'compute', nodes: 5, latencyMs: 11, drop: 0, nsr: 0.001, faithful: true },
         { placement: 'residual', nodes: 9, latencyMs: 6, drop: 0, nsr: 0.0012, faithful: true },
@@ -225,6 +225,10 @@ describe('editor: the results page in Chromium', function () {
     await page.locator('vscode-panel-tab#tab-time').click();
     assert.match(await page.locator('#view-time').innerText(), /Where time goes \(kernel ms per run: float 10\.00, quantized 13\.00\)/);
     assert.match(await page.locator('#view-time table.sortable tbody tr').first().innerText(), /DequantizeLinear/);
+    // The unfused Q/DQ by name, the slowest first.
+    const unfused = page.locator('#view-time table.sortable').nth(1);
+    assert.match(await unfused.locator('caption').innerText(), /Q\/DQ onnxruntime left unfused \(3, 3\.00 ms per run, the slowest 2\)/);
+    assert.match(await unfused.locator('tbody tr').first().innerText(), /conv1\/Conv_output_0_DequantizeLinear\s+Dequantize\s+2\.000/);
     // At 360 px (a panel beside the code) the page never scrolls sideways: wide tables scroll inside themselves, long reasons wrap.
     await page.setViewportSize({ width: 360, height: 800 });
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');

@@ -93,10 +93,24 @@ function dynamicConvsView(d: NonNullable<QuantizeView['dynamicConvs']>): HTMLEle
   return sortableTable(`Dynamic convs timed beside float (${d.floatMs.toFixed(2)} ms)`, cols, d.candidates, { limit: 10 });
 }
 
-/** Where the time goes: the latency with its spread, then per operator type, float vs quantized. */
+/**
+ * Where the time goes: the latency with its spread, then per operator type, float vs quantized, then the
+ * QuantizeLinear/DequantizeLinear onnxruntime left unfused, by name (each names the tensor it converts).
+ */
 export function timeView(v: QuantizeView): HTMLElement[] {
   const out: HTMLElement[] = [facts([['Latency', latencyFact(v)]])];
   if (v.profile) out.push(opTimeTable(v.profile));
+  const q = v.profile?.candidate.unfusedQdq;
+  if (q?.count) {
+    type Row = { node: string; op: string; ms: number };
+    const cols: Column<Row>[] = [
+      { head: 'node', value: (r) => r.node, cls: 'name' },
+      { head: 'op', value: (r) => r.op.replace('Linear', ''), cls: 'narrow-hide' },
+      { head: 'ms', value: (r) => r.ms, cell: (r) => r.ms.toFixed(3), numeric: true },
+    ];
+    const shown = q.slowest.length < q.count ? `, the slowest ${q.slowest.length}` : '';
+    out.push(sortableTable(`Q/DQ onnxruntime left unfused (${q.count}, ${q.ms.toFixed(2)} ms per run${shown})`, cols, q.slowest, { limit: 50 }));
+  }
   return out;
 }
 
