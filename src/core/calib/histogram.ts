@@ -104,14 +104,20 @@ function binOf(v: number, inv: number, bins: number): number {
   return b < 0 ? 0 : b >= bins ? bins - 1 : b;
 }
 
+const laneBuffers = new Map<number, Uint32Array>();
+
 /**
  * Integer counts of `values` in `bins` bins of width 1/inv centred on 0, in four interleaved count arrays
- * (returned end to end): activations repeat a bin back to back (ReLU's zeros), and one array would make
+ * (returned end to end, in a buffer the next call reuses): activations repeat a bin back to back (ReLU's zeros), and one array would make
  * each increment wait for the last; this runs about 2.5x faster than a single Math.floor loop. Values past
  * an edge land in the edge bin; the caller has grown the bins to hold them.
  */
 function binLanes(values: Float32Array | number[], inv: number, bins: number): Uint32Array {
-  const u = new Uint32Array(bins * 4);
+  // One zeroed buffer per bin count, reused: a fresh 32 KB array per call was most of a histogram pass's
+  // garbage (PaddleOCR det 320x640: two per tensor per sample).
+  let u = laneBuffers.get(bins);
+  if (u) u.fill(0);
+  else laneBuffers.set(bins, (u = new Uint32Array(bins * 4)));
   const at = (v: number) => binOf(v, inv, bins);
   let i = 0;
   for (const end = values.length & ~3; i < end; i += 4) {
