@@ -10,7 +10,7 @@ import { walkGraphs } from './walk';
 /** Where each op reads its weight: the input a quantizer or pruner wants to find stored. */
 const WEIGHT_INPUTS: Record<string, number[]> = { MatMul: [1], Gemm: [1, 2], Conv: [1, 2], ConvTranspose: [1, 2], Gather: [0], LSTM: [1, 2, 3], GRU: [1, 2, 3] };
 const dataInput = (op: string) => (op === 'Gather' ? -1 : 0);
-const FOLDABLE = new Set(['Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten', 'Cast']);
+const FOLDABLE = new Set(['Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten', 'Cast', 'Identity']);
 
 /**
  * Evaluates the data-movement ops an export left between a stored float weight and the layer that reads
@@ -19,9 +19,12 @@ const FOLDABLE = new Set(['Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatt
  * Casts of stored tensors become stored tensors, named as the op's output. onnxruntime folds the same ops
  * when it loads the model, so nothing runs differently; but a quantizer or pruner that looks for a stored
  * weight now finds one. Only chains whose every reader takes them as a weight are folded (a transposed
- * copy nothing quantizes would only grow the file). Returns how many ops were folded.
+ * copy nothing quantizes would only grow the file). An Identity is folded too (torch shares equal biases
+ * between convs through Identity nodes: behind a Cast, none of them was stored). Returns how many ops were
+ * folded; `fromHalf` receives the folded float32 weights that were float16 in the file (widened by a Cast),
+ * which a layer left float can store as float16 again, as the export did (see restoreHalfStorage).
  */
-export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
+export function foldWeightOps(editor: ModelEditor, loc: ModelLocation, fromHalf?: Set<string>): number {
   const g = editor.graph;
   const view = editor.view();
   const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
@@ -42,6 +45,7 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
   const finalName = new Map<string, string>();
   const replaced = new Set<string>();
   const gone = new Set<NodeProto>();
+  const half = new Set<string>(); // outputs whose chain widened a float16 tensor
   for (const node of g.node ?? []) {
     const op = node.op_type ?? '';
     const input = node.input?.[0] ?? '';
@@ -54,6 +58,7 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
     if (!out) continue;
     folded.set(node.output[0], out);
     finalName.set(node.output[0], name);
+    if (half.has(input) || (op === 'Cast' && src.data_type === DataType.FLOAT16 && out.data_type === DataType.FLOAT)) half.add(node.output[0]);
     if (reuse) replaced.add(input);
     gone.add(node);
   }
@@ -61,7 +66,9 @@ export function foldWeightOps(editor: ModelEditor, loc: ModelLocation): number {
   editor.removeNodes(gone);
   for (const { graph } of walkGraphs(g)) for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => finalName.get(i) ?? i);
   // The last of each chain is what the layers read; sources and steps it replaced go.
-  const added = [...gone].map((n) => n.output![0]).filter((o) => !replaced.has(o)).map((o) => folded.get(o)!).map((t) => (editor.spill ? editor.spill.take(t) : t));
+  const ends = [...gone].map((n) => n.output![0]).filter((o) => !replaced.has(o));
+  for (const o of ends) if (half.has(o) && folded.get(o)!.data_type === DataType.FLOAT) fromHalf?.add(folded.get(o)!.name ?? '');
+  const added = ends.map((o) => folded.get(o)!).map((t) => (editor.spill ? editor.spill.take(t) : t));
   g.initializer = [...(g.initializer ?? []).filter((t) => !replaced.has(t.name ?? '')), ...added];
   editor.dropUnusedConstants();
   editor.syncInitializerInputs();
@@ -115,6 +122,8 @@ function evaluate(node: NodeProto, src: TensorProto, name: string, stored: (n: s
       const a = axis < 0 ? axis + dims.length : axis;
       return reshaped([dims.slice(0, a).reduce((x, y) => x * y, 1), dims.slice(a).reduce((x, y) => x * y, 1)]);
     }
+    case 'Identity':
+      return reshaped(dims);
     case 'Cast': {
       const to = attrInt(node, 'to');
       if (to === src.data_type) return reshaped(dims);

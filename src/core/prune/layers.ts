@@ -88,6 +88,9 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
     if (ex) { skipped.push({ node: label, reason: `excluded by --exclude ${ex.g}` }); continue; }
     const readers = view.consumersOf(w).filter((n) => PRUNABLE_OPS.has(n.op_type ?? ''));
     if (readers.length > 1 || view.graph.output?.some((o) => o.name === w)) { skipped.push({ node: label, reason: `its weight '${w}' is shared with ${readers.filter((r) => r !== node).map((r) => r.name).join(', ') || 'a graph output'}` }); continue; }
+    // A bias that is not stored (computed, or behind an op nothing folded) could not lose the removed outputs.
+    const bias = PRUNABLE_OPS.has(op) && op !== 'MatMul' ? node.input?.[2] : undefined;
+    if (bias && !view.constant(bias)) { skipped.push({ node: label, reason: `its bias '${bias}' is computed, not stored` }); continue; }
     const dims = (t.dims ?? []).map(Number);
     const lay = layout(node, dims);
     if (typeof lay === 'string') { skipped.push({ node: label, reason: lay }); continue; }

@@ -7,6 +7,7 @@ import type { JobContext } from '../base/jobs';
 import { randomDataWarning } from '../eval/metrics';
 import { copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
+import { restoreHalfStorage } from '../onnx/half-storage';
 import { einsumAsMatMul } from '../onnx/einsum-matmul';
 import { readAsLoaded } from '../onnx/as-loaded';
 import { ModelEditor } from '../onnx/editor';
@@ -105,7 +106,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const einsums = einsumAsMatMul(editor);
   if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values), to prune ${einsums === 1 ? 'it' : 'them'}`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding): the layer's own, stored.
-  foldWeightOps(editor, loaded.loc);
+  const halfOrigin = new Set<string>();
+  foldWeightOps(editor, loaded.loc, halfOrigin);
   const view = editor.view();
   const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude);
   if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);
@@ -187,6 +189,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
       if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, masks: pruned });
     }
     editor.dropUnusedConstants();
+    // Weights the export stored float16 (widened by a Cast, folded above): float16 again where exact.
+    if (!stage.spill) restoreHalfStorage(editor, halfOrigin);
     editor.syncInitializerInputs();
     timings.prune = (performance.now() - tp) / 1000;
     if (o.reconstruct && !layerRows.some((l) => l.reconstruction && !l.reconstruction.startsWith('not '))) warnings.push('--reconstruct changed nothing: it updates MatMul and Gemm layers that were pruned (or lost inputs)');

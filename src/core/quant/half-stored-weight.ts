@@ -1,9 +1,6 @@
-import { intAttr } from '../onnx/attributes';
-import { DataType } from '../onnx/dtypes';
-import type { ModelEditor } from '../onnx/editor';
 import { floatToHalf } from '../onnx/half';
+import { widenedHalf } from '../onnx/half-storage';
 import type { NodeProto } from '../onnx/proto';
-import { makeTensor } from '../onnx/tensor';
 import type { QuantContext } from './context';
 import type { NodeDecision } from './options';
 import { floatWeight, weightBytes, weightScratch } from './weights';
@@ -36,10 +33,3 @@ export function halfStoredWeight(ctx: QuantContext, node: NodeProto, index: numb
   return { ...decision, how, weightBytesAfter: weightBytes(w.dims, 16) };
 }
 
-/** Adds `values` as a float16 initializer and a Cast to float32 before `anchor`; the Cast's output name. */
-function widenedHalf(editor: ModelEditor, name: string, dims: number[], values: Uint16Array, anchor: NodeProto): string {
-  const half = editor.addInitializer(makeTensor(`${name}_float16`, DataType.FLOAT16, dims, values));
-  const out = editor.unique(`${name}_widened`);
-  editor.insertBefore(anchor, [{ name: `${name}_Cast`, op_type: 'Cast', input: [half], output: [out], attribute: [intAttr('to', DataType.FLOAT)] }]);
-  return out;
-}

@@ -31,6 +31,7 @@ import { calibrator } from '../calib/calibrators';
 import { affectedLayouts, applySmoothing, planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
 import { WEIGHT_QUANTIZERS } from './weight/ops';
 import { halfStoredWeight } from './half-stored-weight';
+import { restoreHalfStorage } from '../onnx/half-storage';
 import { floatWeightDims, weightScratch } from './weights';
 import { hoistSubgraphWeights } from './subgraph-weights';
 
@@ -157,6 +158,8 @@ export interface PreparedQuantization {
   provider?: Provider;
   fallbackReason?: string;
   timings: Record<string, number>;
+  /** Weights stored float16 in the file and widened by a Cast there (folded to float32, see foldWeightOps): a layer left float stores them float16 again. */
+  halfOrigin?: ReadonlySet<string>;
 }
 
 function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOptions, optionsFor: (n: NodeProto) => QuantizeOptions,
@@ -197,7 +200,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const einsums = einsumAsMatMul(editor);
   if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values, and only MatMul has integer kernels)`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
-  const folded = foldWeightOps(editor, loaded.loc);
+  const halfOrigin = new Set<string>();
+  const folded = foldWeightOps(editor, loaded.loc, halfOrigin);
   if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
   const squeezed = squeezeBatchedWeights(editor);
   if (squeezed) warnings.push(`read ${squeezed} MatMul weight${squeezed === 1 ? '' : 's'} of shape [1, …, K, N] as [K, N], the product expanded back (integer kernels take 2-D weights)`);
@@ -373,7 +377,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;
   }
-  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings };
+  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings, halfOrigin };
 }
 
 export interface ApplyOptions {
@@ -429,5 +433,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   }
   weightScratch.release();
   editor.dropUnusedConstants();
+  // What the export stored float16 and a layer still reads float: float16 again, as it was (exact).
+  if (prep.halfOrigin?.size) restoreHalfStorage(editor, prep.halfOrigin);
   return { model, decisions };
 }
