@@ -195,7 +195,9 @@ describe('editor: the results page in Chromium', function () {
     const view = {
       input: 'm.onnx', output: 'm.static.onnx', mode: 'static 8-bit', device: 'cpu', sizeBefore: 4e6, sizeAfter: 1e6, latencyMs: { reference: 10, candidate: 12 },
       fidelity: { y: { cosine: 0.98, sqnr: 14, maxAbsError: 0.9, top1Agreement: 0.97, sequenceAgreement: 0.6, ctcAgreement: 0.875, headline: { metric: 'ctc' as const, value: 0.875 } } },
-      fidelityData: 'random:8', quantized: 3, float16Weights: 38, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else'],
+      fidelityData: 'random:8', quantized: 3, float16Weights: 38, skipped: [], warnings: ['fidelity measured on random:8: random inputs — not evidence of accuracy; pass --calibration DIR for real data', 'something else',
+        // A warning naming a node: one long word that must wrap, not widen the page.
+        "the quantized model ran slower than the original here; 3 QuantizeLinear/DequantizeLinear onnxruntime could not fuse took 1.00 ms, the slowest '/language_model/model/layers.0/mlp/act_fn/Sigmoid_output_0_DequantizeLinear'"],
       profile: { reference: p([['Conv', 8], ['Add', 2]]), candidate: { ...p([['Conv', 9], ['DequantizeLinear', 3], ['Add', 1]]), unfusedQdq: { count: 3, ms: 3, slowest: [{ node: '/backbone/stage3/block2/conv1/Conv_output_0_DequantizeLinear', op: 'DequantizeLinear', ms: 2 }, { node: 'b_DequantizeLinear/duplicated', op: 'DequantizeLinear', ms: 0.5 }] } } },
       placement: { chosen: 'residual', floatMs: 10, candidates: [
         { placement: 'compute', nodes: 5, latencyMs: 11, drop: 0, nsr: 0.001, faithful: true },
@@ -232,6 +234,10 @@ describe('editor: the results page in Chromium', function () {
     // At 360 px (a panel beside the code) the page never scrolls sideways: wide tables scroll inside themselves, long reasons wrap.
     await page.setViewportSize({ width: 360, height: 800 });
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px');
+    // The summary too, with a warning that names a node (one long word).
+    await page.locator('vscode-panel-tab#tab-summary').click();
+    assert.match(await page.locator('#root').innerText(), /Sigmoid_output_0_DequantizeLinear/);
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no horizontal overflow at 360 px on the summary');
     await page.close();
   });
 
