@@ -70,8 +70,8 @@ export const isConvLike = (l: { opType: string }) => l.opType === 'Conv' || l.op
 /** Positions of the kernel (1 for MatMul/Gemm). */
 export const kernelSize = (l: PrunableLayer) => (isConvLike(l) ? l.dims.slice(2).reduce((a, b) => a * b, 1) : 1);
 
-/** Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left alone. */
-export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude: string[]): { layers: PrunableLayer[]; skipped: Array<{ node: string; reason: string }> } {
+/** Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left alone; for `structured` pruning, so are layers whose bias is computed. */
+export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude: string[], structured = false): { layers: PrunableLayer[]; skipped: Array<{ node: string; reason: string }> } {
   const layers: PrunableLayer[] = [];
   const skipped: Array<{ node: string; reason: string }> = [];
   const excluded = exclude.map((g) => ({ g, test: moduleMatcher(g) }));
@@ -88,8 +88,8 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
     if (ex) { skipped.push({ node: label, reason: `excluded by --exclude ${ex.g}` }); continue; }
     const readers = view.consumersOf(w).filter((n) => PRUNABLE_OPS.has(n.op_type ?? ''));
     if (readers.length > 1 || view.graph.output?.some((o) => o.name === w)) { skipped.push({ node: label, reason: `its weight '${w}' is shared with ${readers.filter((r) => r !== node).map((r) => r.name).join(', ') || 'a graph output'}` }); continue; }
-    // A bias that is not stored (computed, or behind an op nothing folded) could not lose the removed outputs.
-    const bias = PRUNABLE_OPS.has(op) && op !== 'MatMul' ? node.input?.[2] : undefined;
+    // Structured: a bias that is not stored (computed, or behind an op nothing folded) could not lose the removed outputs.
+    const bias = structured && op !== 'MatMul' ? node.input?.[2] : undefined;
     if (bias && !view.constant(bias)) { skipped.push({ node: label, reason: `its bias '${bias}' is computed, not stored` }); continue; }
     const dims = (t.dims ?? []).map(Number);
     const lay = layout(node, dims);

@@ -109,7 +109,7 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const halfOrigin = new Set<string>();
   foldWeightOps(editor, loaded.loc, halfOrigin);
   const view = editor.view();
-  const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude);
+  const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude, o.method === 'structured');
   if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);
   const shapesBefore = new Map(layers.map((l) => [l, l.dims.slice()]));
   const data = openCalibration(o.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: o.maxSamples, inputShapes: o.inputShapes });
