@@ -76,7 +76,7 @@ export const QUANTIZE: CommandSpec = {
     c.samples('options.maxSamples', 'use at most N calibration samples'),
     {
       flag: 'static-ops', kind: 'choice', target: 'options.staticOps', applies: staticOnly(''), help: 'which ops get Q/DQ',
-      choices: { auto: 'time compute and residual beside float, keep the fastest that holds fidelity', compute: 'weight layers, pooling, data movement', residual: 'also Adds of two activations', all: 'every Add and Mul' },
+      choices: { auto: 'time compute and residual beside float, keep the fastest that holds fidelity', compute: 'weight layers, pooling, data movement, Sigmoid and LeakyRelu, Muls by a Sigmoid (SiLU, gates)', residual: 'also Adds of two activations', all: 'every Add and Mul' },
     },
     {
       flag: 'objective', kind: 'choice', target: 'options.objective', help: 'what to favour (static: where Q/DQ go; weight: how the weights are written; dynamic: whether convs go dynamic)',
