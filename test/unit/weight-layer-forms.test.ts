@@ -3,7 +3,7 @@ import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { einsumOutputAxis } from '../../src/core/quant/weight/einsum';
-import { einsumAsMatMul, matmulEinsum } from '../../src/core/onnx/einsum-matmul';
+import { activationEinsumsAsMatMul, activationMatmulEinsum, einsumAsMatMul, matmulEinsum } from '../../src/core/onnx/einsum-matmul';
 import { ModelEditor } from '../../src/core/onnx/editor';
 import * as ort from 'onnxruntime-node';
 import path from 'node:path';
@@ -87,6 +87,50 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     for (const [eq, k] of [['bdl,de->ble', 1], ['bld,de', 1], ['bld,dd->bl', 1], ['bld,de->bel', 1], ['bld,db->bl', 1], ['bld,d...->bl...', 1], ['bld,de,ef->blf', 1], ['...cd,cde->...e', 1], ['abcd,dce->abe', 1], ['abc,ced->abde', 1]] as const) {
       assert.equal(matmulEinsum(eq, k), undefined, eq);
     }
+  });
+
+  it('static INT8: attention\'s Einsums of two activations become MatMul (the second read transposed where it is), computing the same values, and run as integer kernels', async () => {
+    assert.deepEqual(activationMatmulEinsum('bhqd,bhkd->bhqk'), { transposeB: true, rank: 4 });
+    assert.deepEqual(activationMatmulEinsum('bhqk,bhkd->bhqd'), { transposeB: false, rank: 4 });
+    assert.deepEqual(activationMatmulEinsum(' ij , jk -> ik '), { transposeB: false, rank: 2 });
+    // Output swapped, an ellipsis, a summed-away axis, `a` read transposed, batch axes reordered, a repeated subscript, three operands.
+    for (const eq of ['bhqd,bhkd->bhkq', '...qd,...kd->...qk', 'bqd,bkd->bq', 'bkq,bkd->bqd', 'bhqd,hbkd->bhqk', 'bii,bij->bij', 'bqd,bkd,bkd->bqk']) assert.equal(activationMatmulEinsum(eq), undefined, eq);
+    const w = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 48) / 8) * 0.1);
+    const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
+      graph: {
+        name: 'g',
+        node: [{ name: 'proj', op_type: 'MatMul', input: ['x', 'W'], output: ['p'] }, node('scores', 'ble,bme->blm', ['p', 'p'], 's'),
+          { name: 'softmax', op_type: 'Softmax', input: ['s'], output: ['a'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] }, node('mix', 'blm,bme->ble', ['a', 'p'], 'y')],
+        initializer: [makeTensor('W', DataType.FLOAT, [64, 48], w)], input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 48])],
+      },
+    });
+    // The rewrite alone: the same values as the Einsums, in onnxruntime.
+    const edited = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+    assert.equal(activationEinsumsAsMatMul(new ModelEditor(edited)), 2);
+    assert.deepEqual(edited.graph!.node!.map((n) => `${n.name}:${n.op_type}`), ['proj:MatMul', 'scores_Transpose:Transpose', 'scores:MatMul', 'softmax:Softmax', 'mix:MatMul']);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
+    const [a, b] = await Promise.all([model, edited].map(async (m) => {
+      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
+      const y = (await s.run({ x })).y.data as Float32Array;
+      await s.release();
+      return y;
+    }));
+    const scale = Math.max(...Array.from(a, Math.abs));
+    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
+    // Static INT8: no Einsum left, all three products quantized; weight mode leaves the two as they are.
+    const { result, ops, fidelity, report } = await quantizeAndMeasure(model, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
+    assert.equal(ops.Einsum ?? 0, 0, JSON.stringify(ops));
+    for (const layer of ['proj', 'scores', 'mix']) assert.ok(result.quantized.includes(layer), `${layer} in ${result.quantized}`);
+    assert.ok(report.warnings.some((m: string) => /wrote 2 Einsum products of two activations as MatMul/.test(m)), report.warnings.join('\n'));
+    assert.ok(fidelity.cosine > 0.99, JSON.stringify(fidelity));
+    // onnxruntime ran all three as integer kernels (QLinearMatMul, MatMulIntegerToFloat), none as a float product.
+    const kernels = report.profile.candidate.byOpType as Array<{ op: string; nodes: number }>;
+    const count = (re: RegExp) => kernels.filter((o) => re.test(o.op)).reduce((n, o) => n + o.nodes, 0);
+    assert.deepEqual([count(/^(QLinearMatMul|MatMulIntegerToFloat|MatMulInteger)$/), count(/^(Einsum|MatMul)$/)], [3, 0], JSON.stringify(kernels));
+    const weightMode = await quantizeAndMeasure(model, { mode: 'weight', weightFormat: 'dequantize' });
+    assert.equal(weightMode.ops.Einsum, 2, JSON.stringify(weightMode.ops));
   });
 
   it('Einsum projections: written as MatMul the model computes the same values, structured pruning thins them, and static, dynamic and 4-bit weight modes quantize them with integer kernels', async () => {

@@ -95,3 +95,52 @@ export function einsumAsMatMul(editor: ModelEditor): number {
   }
   return n;
 }
+
+/**
+ * How an Einsum of two activations is a (batched) matrix product: `a` is P·i·k, `b` is P·k·j (or P·j·k,
+ * read transposed) and the output P·i·j, for a shared prefix P of batch axes: attention's scores
+ * (`bhqd,bhkd->bhqk`) and its mix (`bhqk,bhkd->bhqd`). Undefined for anything else (an ellipsis, a
+ * repeated or summed-away subscript, batch axes in another order, `a` read transposed).
+ */
+export function activationMatmulEinsum(equation: string): { transposeB: boolean; rank: number } | undefined {
+  const { terms, output } = einsumTerms(equation);
+  if (output === undefined || terms.length !== 2) return undefined;
+  const [a, b] = terms;
+  const plain = (t: string) => /^[a-zA-Z]{2,}$/.test(t) && new Set(t).size === t.length;
+  if (![a, b, output].every(plain) || b.length !== a.length || output.length !== a.length) return undefined;
+  const n = a.length, batch = a.slice(0, n - 2);
+  const [i, k, j] = [a[n - 2], a[n - 1], output[n - 1]];
+  if (b.slice(0, n - 2) !== batch || output !== batch + i + j || new Set([...batch, i, j, k]).size !== n + 1) return undefined;
+  if (b.slice(n - 2) === k + j) return { transposeB: false, rank: n };
+  if (b.slice(n - 2) === j + k) return { transposeB: true, rank: n };
+  return undefined;
+}
+
+/**
+ * Einsums of two activations that are batched matrix products (see activationMatmulEinsum), written as
+ * MatMul under the same name, the second operand transposed first where it is read that way: static INT8
+ * then runs attention's products as integer kernels (an Einsum has none). Main graph only; returns how
+ * many were rewritten.
+ */
+export function activationEinsumsAsMatMul(editor: ModelEditor): number {
+  const view = editor.view();
+  let n = 0;
+  for (const node of [...(editor.graph.node ?? [])]) {
+    if (node.op_type !== 'Einsum' || (node.domain ?? '') !== '' || node.input?.length !== 2 || !node.output?.[0]) continue;
+    if (node.input.some((i) => !i || view.constant(i))) continue;
+    const form = activationMatmulEinsum(attrString(node, 'equation') ?? '');
+    if (!form) continue;
+    const before: NodeProto[] = [];
+    let b = node.input[1];
+    if (form.transposeB) {
+      const t = editor.unique(`${b}_transposed`);
+      const perm = [...Array(form.rank - 2).keys(), form.rank - 1, form.rank - 2];
+      before.push({ name: `${node.name || node.output[0]}_Transpose`, op_type: 'Transpose', input: [b], output: [t], attribute: [intsAttr('perm', perm)] });
+      b = t;
+    }
+    Object.assign(node, { op_type: 'MatMul', input: [node.input[0], b], attribute: [] });
+    editor.replaceNode(node, [...before, node]);
+    n++;
+  }
+  return n;
+}

@@ -8,7 +8,7 @@ import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
 import { fuseHardActivations } from '../onnx/fuse-hard-activations';
-import { einsumAsMatMul } from '../onnx/einsum-matmul';
+import { activationEinsumsAsMatMul, einsumAsMatMul } from '../onnx/einsum-matmul';
 import { hasFloat16, widenFloat16 } from '../onnx/widen-float16';
 import { onnx, type ModelProto, type NodeProto } from '../onnx/proto';
 import type { TensorSpill } from '../onnx/tensor-spill';
@@ -199,6 +199,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // Einsum projections (x · W with a stored W) become MatMul, which the integer kernels take.
   const einsums = einsumAsMatMul(editor);
   if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values, and only MatMul has integer kernels)`);
+  // Static: attention's products of two activations too (QLinearMatMul, where an Einsum stays float).
+  const products = modes.has('static') ? activationEinsumsAsMatMul(editor) : 0;
+  if (products) warnings.push(`wrote ${products} Einsum product${products === 1 ? '' : 's'} of two activations as MatMul (attention's scores and mix: the same values, and static INT8 runs MatMul as an integer kernel)`);
   // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const halfOrigin = new Set<string>();
   const folded = foldWeightOps(editor, loaded.loc, halfOrigin);
