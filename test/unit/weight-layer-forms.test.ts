@@ -15,6 +15,19 @@ import { vi } from '../helpers/models';
 
 const einsum = (equation: string): NodeProto => ({ op_type: 'Einsum', input: ['a', 'b'], output: ['y'], attribute: [{ name: 'equation', type: AttributeType.STRING, s: new TextEncoder().encode(equation) }] });
 
+/** Both models' output y on one [2, 12, 64] input agree within 1e-5 of its scale, in onnxruntime (MatMul computes what Einsum did). */
+async function assertSameOutputs(model: onnx.ModelProto, edited: onnx.ModelProto): Promise<void> {
+  const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
+  const [a, b] = await Promise.all([model, edited].map(async (m) => {
+    const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
+    const y = (await s.run({ x })).y.data as Float32Array;
+    await s.release();
+    return y;
+  }));
+  const scale = Math.max(...Array.from(a, Math.abs));
+  assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
+}
+
 // Linear layers written other ways than x · W: as Einsum (Keras' EinsumDense, JAX and tf2onnx exports),
 // and as W · x. Weight mode stores the weight int8, with a scale per output channel.
 describe('weight INT8 of layers written as Einsum or W · x', function () {
@@ -110,15 +123,7 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     const edited = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
     assert.equal(activationEinsumsAsMatMul(new ModelEditor(edited)), 2);
     assert.deepEqual(edited.graph!.node!.map((n) => `${n.name}:${n.op_type}`), ['proj:MatMul', 'scores_Transpose:Transpose', 'scores:MatMul', 'softmax:Softmax', 'mix:MatMul']);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
-    const [a, b] = await Promise.all([model, edited].map(async (m) => {
-      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
-      const y = (await s.run({ x })).y.data as Float32Array;
-      await s.release();
-      return y;
-    }));
-    const scale = Math.max(...Array.from(a, Math.abs));
-    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
+    await assertSameOutputs(model, edited);
     // Static INT8: no Einsum left, all three products quantized; weight mode leaves the two as they are.
     const { result, ops, fidelity, report } = await quantizeAndMeasure(model, { mode: 'static', calibration: 'random:8', staticOps: 'compute' });
     assert.equal(ops.Einsum ?? 0, 0, JSON.stringify(ops));
@@ -170,15 +175,7 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     const shapes = pruned.layers.map((l) => `${l.node}:${l.opType}:${l.shapeBefore.join('x')}->${l.shapeAfter.join('x')}`);
     for (const want of ['proj:MatMul:64x48->64x24', 'proj_t:MatMul:48x32->24x16']) assert.ok(shapes.includes(want), `${want} in ${shapes}`);
     assert.deepEqual(loadModel(pruned.output).model.graph!.node!.filter((n) => n.op_type === 'Einsum').map((n) => n.name), ['mix']);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.cos(i * 0.37)), [2, 12, 64]);
-    const [a, b] = await Promise.all([model, edited].map(async (m) => {
-      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
-      const y = (await s.run({ x })).y.data as Float32Array;
-      await s.release();
-      return y;
-    }));
-    const scale = Math.max(...Array.from(a, Math.abs));
-    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
+    await assertSameOutputs(model, edited);
     // Quantized, the three products take the integer kernels, and the model comes out as the MatMul-written
     // one does (same layers, same fidelity; random inputs: a check of the mechanics, not of accuracy).
     for (const mode of ['static', 'dynamic', 'weight'] as const) {
