@@ -28,6 +28,20 @@ async function assertSameOutputs(model: onnx.ModelProto, edited: onnx.ModelProto
   assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5 * scale), 'MatMul computes what Einsum did');
 }
 
+/** x [b, 12, 64] → `projection` (reads W [64, 48], makes p) → attention over p as Einsums: scores `ble,bme->blm`, Softmax, mix `blm,bme->ble` → y. */
+function attentionModel(projection: NodeProto): onnx.ModelProto {
+  const w = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 48) / 8) * 0.1);
+  const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
+  return onnx.ModelProto.create({
+    ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
+    graph: {
+      name: 'g',
+      node: [projection, node('scores', 'ble,bme->blm', ['p', 'p'], 's'), { name: 'softmax', op_type: 'Softmax', input: ['s'], output: ['a'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] }, node('mix', 'blm,bme->ble', ['a', 'p'], 'y')],
+      initializer: [makeTensor('W', DataType.FLOAT, [64, 48], w)], input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 48])],
+    },
+  });
+}
+
 // Linear layers written other ways than x · W: as Einsum (Keras' EinsumDense, JAX and tf2onnx exports),
 // and as W · x. Weight mode stores the weight int8, with a scale per output channel.
 describe('weight INT8 of layers written as Einsum or W · x', function () {
@@ -61,16 +75,7 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
   });
 
   it('a projection Einsum is quantized, attention Einsums (two activations) are not layers', async () => {
-    const w = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 48) / 8) * 0.1);
-    const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
-    const model = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
-      graph: {
-        name: 'g',
-        node: [node('proj', 'bld,de->ble', ['x', 'W'], 'p'), node('scores', 'ble,bme->blm', ['p', 'p'], 's'), { name: 'softmax', op_type: 'Softmax', input: ['s'], output: ['a'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] }, node('mix', 'blm,bme->ble', ['a', 'p'], 'y')],
-        initializer: [makeTensor('W', DataType.FLOAT, [64, 48], w)], input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 48])],
-      },
-    });
+    const model = attentionModel({ ...einsum('bld,de->ble'), name: 'proj', input: ['x', 'W'], output: ['p'] });
     // (One weight format on both sides: `auto` picks by measured latency.)
     const { result, fidelity, report } = await quantizeAndMeasure(model, { mode: 'weight', calibration: 'random:4', weightFormat: 'dequantize' });
     assert.deepEqual(result.quantized, ['proj']);
@@ -108,17 +113,7 @@ describe('weight INT8 of layers written as Einsum or W · x', function () {
     assert.deepEqual(activationMatmulEinsum(' ij , jk -> ik '), { transposeB: false, rank: 2 });
     // Output swapped, an ellipsis, a summed-away axis, `a` read transposed, batch axes reordered, a repeated subscript, three operands.
     for (const eq of ['bhqd,bhkd->bhkq', '...qd,...kd->...qk', 'bqd,bkd->bq', 'bkq,bkd->bqd', 'bhqd,hbkd->bhqk', 'bii,bij->bij', 'bqd,bkd,bkd->bqk']) assert.equal(activationMatmulEinsum(eq), undefined, eq);
-    const w = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 48) / 8) * 0.1);
-    const node = (name: string, eq: string, input: string[], output: string): NodeProto => ({ ...einsum(eq), name, input, output: [output] });
-    const model = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 17 }], producer_name: 'test',
-      graph: {
-        name: 'g',
-        node: [{ name: 'proj', op_type: 'MatMul', input: ['x', 'W'], output: ['p'] }, node('scores', 'ble,bme->blm', ['p', 'p'], 's'),
-          { name: 'softmax', op_type: 'Softmax', input: ['s'], output: ['a'], attribute: [{ name: 'axis', type: AttributeType.INT, i: -1 }] }, node('mix', 'blm,bme->ble', ['a', 'p'], 'y')],
-        initializer: [makeTensor('W', DataType.FLOAT, [64, 48], w)], input: [vi('x', DataType.FLOAT, ['b', 12, 64])], output: [vi('y', DataType.FLOAT, ['b', 12, 48])],
-      },
-    });
+    const model = attentionModel({ name: 'proj', op_type: 'MatMul', input: ['x', 'W'], output: ['p'] });
     // The rewrite alone: the same values as the Einsums, in onnxruntime.
     const edited = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
     assert.equal(activationEinsumsAsMatMul(new ModelEditor(edited)), 2);
