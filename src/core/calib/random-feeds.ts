@@ -27,9 +27,9 @@ export function randomFeeds(graph: GraphProto, opts: RandomFeedOptions = {}): Re
 }
 
 /**
- * randomFeeds for many seeds over one graph: the graph is read once (building its view for every sample
- * was a fifth of making the transformer fixture's 64 samples, scratch profile). The graph must not change
- * while the maker is in use.
+ * randomFeeds for many seeds over one graph: the graph is read once (its view and shapes, built again
+ * for every sample, were about a third of making the tiny VLM's samples, scratch CPU profile). The graph
+ * must not change while the maker is in use.
  */
 export function randomFeedMaker(graph: GraphProto, opts: Omit<RandomFeedOptions, 'seed'> = {}): (seed: number) => Record<string, ort.Tensor> {
   const view = new GraphView(graph);

@@ -50,8 +50,7 @@ export function matmulEinsum(equation: string, weightIndex: number): { contracte
 export function einsumAsMatMul(editor: ModelEditor): number {
   const view = editor.view();
   let n = 0;
-  for (const node of [...(editor.graph.node ?? [])]) {
-    if (node.op_type !== 'Einsum' || (node.domain ?? '') !== '' || node.input?.length !== 2 || !node.output?.[0]) continue;
+  for (const node of binaryEinsums(editor)) {
     const stored = node.input.map((i) => view.constant(i));
     const k = stored.findIndex((t) => t && FLOATS.has(t.data_type ?? 0) && (t.dims ?? []).length >= 2);
     if (k < 0 || stored[1 - k]) continue;
@@ -125,8 +124,7 @@ export function activationMatmulEinsum(equation: string): { transposeB: boolean;
 export function activationEinsumsAsMatMul(editor: ModelEditor): number {
   const view = editor.view();
   let n = 0;
-  for (const node of [...(editor.graph.node ?? [])]) {
-    if (node.op_type !== 'Einsum' || (node.domain ?? '') !== '' || node.input?.length !== 2 || !node.output?.[0]) continue;
+  for (const node of binaryEinsums(editor)) {
     if (node.input.some((i) => !i || view.constant(i))) continue;
     const form = activationMatmulEinsum(attrString(node, 'equation') ?? '');
     if (!form) continue;
@@ -143,4 +141,9 @@ export function activationEinsumsAsMatMul(editor: ModelEditor): number {
     n++;
   }
   return n;
+}
+
+/** The main graph's Einsums of two operands with an output (the only ones written as MatMul), listed before any is rewritten. */
+function binaryEinsums(editor: ModelEditor): Array<NodeProto & { input: string[]; output: string[] }> {
+  return (editor.graph.node ?? []).filter((n): n is NodeProto & { input: string[]; output: string[] } => n.op_type === 'Einsum' && (n.domain ?? '') === '' && n.input?.length === 2 && !!n.output?.[0]);
 }

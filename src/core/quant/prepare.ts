@@ -54,8 +54,11 @@ export const ELEMENTWISE = new Set(['Add', 'Mul']);
 /** Activation functions with integer kernels (see STATIC_QUANTIZERS): quantized in every placement, except on data-sized tensors. */
 const INT8_ACTIVATIONS = new Set(['Sigmoid', 'LeakyRelu']);
 
+/** Whether both of a binary node's operands are activations (neither is a constant). */
+const twoActivations = (node: NodeProto, view: GraphView) => (node.input ?? []).filter((i) => i && !view.constant(i)).length === 2;
+
 /** A residual Add: two activations (no constant operand), as in ResNet blocks; int8 chains pass through it. */
-export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type === 'Add' && (node.input ?? []).filter((i) => i && !view.constant(i)).length === 2;
+export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type === 'Add' && twoActivations(node, view);
 
 /**
  * A gate: the product of an activation and a Sigmoid of one (SiLU's x · Sigmoid(x), a squeeze-excite
@@ -64,15 +67,16 @@ export const isResidualAdd = (node: NodeProto, view: GraphView) => node.op_type 
  * (torchvision EfficientNet-B0, the CLI's model, two interleaved runs: 0.95x and 0.99x float with its 65
  * SiLU gates float, 0.82x and 0.66x with them int8; scratch).
  */
-export const isSigmoidGate = (node: NodeProto, view: GraphView) => node.op_type === 'Mul' && (node.domain ?? '') === '' && (node.input ?? []).filter((i) => i && !view.constant(i)).length === 2
+export const isSigmoidGate = (node: NodeProto, view: GraphView) => node.op_type === 'Mul' && (node.domain ?? '') === '' && twoActivations(node, view)
   && (node.input ?? []).some((i) => { const p = view.producer.get(i); return p?.op_type === 'Sigmoid' && (p.domain ?? '') === ''; });
 
 /** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'residual'). */
 export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
-  if (!ELEMENTWISE.has(node.op_type ?? '') && !INT8_ACTIVATIONS.has(node.op_type ?? '')) return undefined;
+  const activation = INT8_ACTIVATIONS.has(node.op_type ?? '');
+  if (!activation && !ELEMENTWISE.has(node.op_type ?? '')) return undefined;
   if ((node.input ?? []).some((i) => dataSized(view).has(i))) return 'static: after TopK/NMS/NonZero its size depends on the data (detection post-processing stays float)';
-  if (INT8_ACTIVATIONS.has(node.op_type ?? '') && (view.graph.output ?? []).some((o) => o.name === node.output?.[0])) return 'static: it makes a model output (a probability map, a score): an integer kernel there would only round the answer to 8 bits';
-  if (staticOps === 'all' || INT8_ACTIVATIONS.has(node.op_type ?? '') || isSigmoidGate(node, view)) return undefined;
+  if (activation && (view.graph.output ?? []).some((o) => o.name === node.output?.[0])) return 'static: it makes a model output (a probability map, a score): an integer kernel there would only round the answer to 8 bits';
+  if (activation || staticOps === 'all' || isSigmoidGate(node, view)) return undefined;
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
 }

@@ -17,7 +17,7 @@ import { intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
-import { walkGraphs } from '../onnx/walk';
+import { walkNodes } from '../onnx/walk';
 
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
@@ -206,11 +206,9 @@ export interface ChannelRange { min: Float64Array; max: Float64Array }
  */
 export function analysisLevel(model: ModelProto): 'all' | 'basic' {
   let convs = 0, products = 0;
-  for (const { graph } of walkGraphs(model.graph!)) {
-    for (const n of graph.node ?? []) {
-      if (CONVOLUTIONS.has(n.op_type ?? '')) convs++;
-      else if (PRODUCTS.has(n.op_type ?? '')) products++;
-    }
+  for (const { node } of walkNodes(model.graph!)) {
+    if (CONVOLUTIONS.has(node.op_type ?? '')) convs++;
+    else if (PRODUCTS.has(node.op_type ?? '')) products++;
   }
   return convs > 0 && convs >= products ? 'all' : 'basic';
 }

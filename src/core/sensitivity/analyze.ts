@@ -369,9 +369,10 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     parts.length = 0;
     collectGarbage();
     // A conv net at every optimisation but Q/DQ fusion (the copies emulate quantization; see noQdqFusion):
-    // the float model keeps its own conv layouts and fusions (else 'basic', see analysisLevel). PaddleOCR det 320x640, 12 samples, three runs each,
-    // alternated: each sample's run 311-407 ms against 443-608 ms at 'basic', layer NSRs within 0.1%, peak
-    // RSS 331-338 MiB against 304-307 (DequantizeLinear of the copies' weights folded to float at load).
+    // the float model keeps its own conv layouts and fusions (else 'basic', see analysisLevel). PaddleOCR
+    // det 320x640, 12 samples, three runs each, alternated: each sample's run 311-407 ms against 443-608 ms
+    // at 'basic', layer NSRs within 0.1%, peak RSS 331-338 MiB against 304-307 (DequantizeLinear of the
+    // copies' weights folded to float at load).
     // The arena without a planned pattern (see noMemPattern): without an arena every activation was a
     // fresh allocation, its pages faulted in again each run (det 320x640 on rendered pages, alternated:
     // 210-248 ms per sample against 131-134 ms).
