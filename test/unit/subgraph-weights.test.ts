@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
@@ -11,6 +12,8 @@ import { walkGraphs } from '../../src/core/onnx/walk';
 import { errorStats } from '../../src/core/quant/tensor-quant';
 import { QuantLensError } from '../../src/core/base/errors';
 import { vi } from '../helpers/models';
+import { npy } from '../helpers/npy';
+import { attrGraph } from '../../src/core/onnx/attributes';
 import { runOrt, tmpDir } from '../helpers/util';
 
 const weights = (name: string, dims: number[], seed: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37 + seed) * 0.2));
@@ -93,12 +96,107 @@ describe('weight and dynamic mode inside subgraphs', function () {
   it('sensitivity ranks main-graph layers only, and says so when every layer is in a body', async () => {
     await assert.rejects(analyzeSensitivity(input, { mode: 'weight', calibration: 'random:2', output: null }), /has no layer that weight-mode quantization applies to in its main graph \(3 inside If\/Loop\/Scan bodies, which quantize takes but sensitivity does not rank\)/);
   });
+});
 
-  it('static mode says why it leaves layers inside subgraphs float', async () => {
-    await assert.rejects(quantizeModel(input, path.join(dir, 'static.onnx'), { mode: 'static', calibration: 'random:4' }), (e: unknown) => {
+// Static INT8 calibrates the If branch every calibration sample takes: inlined for calibration, written
+// back into its If with its Q/DQ; the branch no sample took stays float, as it was.
+describe('static INT8 inside the If branch the calibration data takes', function () {
+  this.timeout(120_000);
+  const dir = tmpDir();
+  const input = path.join(dir, 'branched.onnx');
+  saveModel(branchedModel(), input);
+  const X = (k: number) => Float32Array.from({ length: 4 * 32 }, (_, i) => Math.cos(i * 0.91 + k));
+  const feeds = (c: boolean, k = 0) => ({ cond: new ort.Tensor('bool', [c], []), X: new ort.Tensor('float32', X(k), [4, 32]) });
+  /** A calibration folder whose samples all take `cond`'s branch. */
+  const data = (c: boolean) => {
+    const d = path.join(dir, `data-${c}`);
+    for (let k = 0; k < 6; k++) {
+      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
+      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(Number(c))));
+      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [4, 32], X(k + 1)));
+    }
+    return d;
+  };
+  const qdqIn = (g: GraphProto | undefined) => [...walkGraphs(g!)].reduce((a, { graph }) => a + (graph.node ?? []).filter((n) => n.op_type === 'QuantizeLinear').length, 0);
+
+  it('every sample takes then: its MatMul quantized inside it, the else branch and the main graph as they were', async () => {
+    const output = path.join(dir, 'static-then.onnx');
+    const r = await quantizeModel(input, output, { mode: 'static', calibration: data(true), staticOps: 'compute' });
+    assert.deepEqual(r.quantized, ['then_mm']);
+    assert.ok(r.warnings.some((w) => /If 'if': every calibration sample takes its then branch, so its 1 layer is calibrated and quantized inside it; the layers of the other branch stay float/.test(w)), r.warnings.join('\n'));
+    const q = loadModel(output).model.graph!;
+    assert.deepEqual(q.node!.map((n) => n.op_type), ['If']);
+    const ifNode = q.node![0];
+    assert.ok(qdqIn(attrGraph(ifNode, 'then_branch')) >= 1);
+    assert.equal(qdqIn(attrGraph(ifNode, 'else_branch')), 0);
+    // The branch holds its own int8 weight and scales (onnxruntime fuses Q/DQ only around a body's own constants).
+    assert.ok((attrGraph(ifNode, 'then_branch')!.initializer ?? []).some((t) => t.data_type === DataType.INT8 && (t.dims ?? []).length === 2));
+    // Then: int8 and close to float; else: the float branch, exactly.
+    for (let k = 0; k < 3; k++) {
+      const sqnr = errorStats((await runOrt(input, feeds(true, k))).Y, (await runOrt(output, feeds(true, k))).Y).sqnr;
+      assert.ok(sqnr > 25, `then, sample ${k}: ${sqnr.toFixed(1)} dB`);
+      assert.deepEqual((await runOrt(output, feeds(false, k))).Y, (await runOrt(input, feeds(false, k))).Y);
+    }
+  });
+
+  it('every sample takes else: its layers (one If deeper too) quantized there, the then branch as it was', async () => {
+    const output = path.join(dir, 'static-else.onnx');
+    const r = await quantizeModel(input, output, { mode: 'static', calibration: data(false), staticOps: 'compute' });
+    assert.deepEqual([...r.quantized].sort(), ['else_mm', 'gemm']);
+    const ifNode = loadModel(output).model.graph!.node![0];
+    assert.equal(qdqIn(attrGraph(ifNode, 'then_branch')), 0);
+    const inner = attrGraph(attrGraph(ifNode, 'else_branch')!.node!.find((n) => n.op_type === 'If')!, 'else_branch');
+    assert.ok(qdqIn(inner) >= 1, 'the nested If got its Q/DQ back in its own branch');
+    for (let k = 0; k < 3; k++) {
+      const sqnr = errorStats((await runOrt(input, feeds(false, k))).Y, (await runOrt(output, feeds(false, k))).Y).sqnr;
+      assert.ok(sqnr > 25, `else, sample ${k}: ${sqnr.toFixed(1)} dB`);
+      assert.deepEqual((await runOrt(output, feeds(true, k))).Y, (await runOrt(input, feeds(true, k))).Y);
+    }
+  });
+
+  it('samples that take both branches: the layers stay float, and the error says why', async () => {
+    // random:8 draws the condition at random: both branches.
+    await assert.rejects(quantizeModel(input, path.join(dir, 'static.onnx'), { mode: 'static', calibration: 'random:8' }), (e: unknown) => {
       assert.ok(e instanceof QuantLensError);
-      assert.match(e.message, /nothing was quantized in static mode: 3 nodes skipped \(3: inside a subgraph \(If\/Loop\/Scan\): static mode needs calibrated ranges there.*--mode weight or dynamic quantizes it\)/);
+      assert.match(e.message, /nothing was quantized in static mode: 3 nodes skipped \(3: inside a subgraph \(a Loop\/Scan body, or an If branch not every calibration sample takes\).*--mode weight or dynamic quantizes it\)/);
       return true;
     });
+  });
+
+  it('a Transpose of an int8 activation that a branch reads: written so onnxruntime loads it (its QDQ propagation aborts the process otherwise)', async () => {
+    // X → Conv → Relu → Transpose, which both branches read from outside: onnxruntime 1.30 asserts on
+    // DequantizeLinear → Transpose → (a body's read) when it moves the DequantizeLinear past the Transpose.
+    const sub = (name: string, op: string): GraphProto => ({ name, node: [{ name: `${name}_op`, op_type: op, input: ['t'], output: [`${name}_y`] }], output: [vi(`${name}_y`, DataType.FLOAT, [1, 8, 6, 6])] });
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { name: 'conv', op_type: 'Conv', input: ['X', 'W'], output: ['c'] },
+          { name: 'relu', op_type: 'Relu', input: ['c'], output: ['r'] },
+          { name: 'tr', op_type: 'Transpose', input: ['r'], output: ['t'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [0, 1, 3, 2] }] },
+          { name: 'if', op_type: 'If', input: ['cond'], output: ['Y'], attribute: [graphAttr('then_branch', sub('then', 'Neg')), graphAttr('else_branch', sub('else', 'Abs'))] },
+        ],
+        initializer: [weights('W', [8, 4, 3, 3], 5)],
+        input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, [1, 4, 8, 8])], output: [vi('Y', DataType.FLOAT, [1, 8, 6, 6])],
+      },
+    });
+    const file = path.join(dir, 'captured.onnx');
+    saveModel(model, file);
+    const output = path.join(dir, 'captured-static.onnx');
+    const r = await quantizeModel(file, output, { mode: 'static', calibration: 'random:4', staticOps: 'compute' });
+    assert.ok(r.quantized.includes('conv') && r.quantized.includes('tr'), r.quantized.join());
+    // The Transpose moves int8 values and the DequantizeLinear comes after it.
+    const g = loadModel(output).model.graph!;
+    const producer = new Map(g.node!.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+    const tr = g.node!.find((n) => n.name === 'tr')!;
+    assert.equal(producer.get(tr.input![0])?.op_type, 'QuantizeLinear');
+    assert.equal(producer.get('t')?.op_type, 'DequantizeLinear');
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 4 * 64 }, (_, i) => Math.sin(i * 0.3)), [1, 4, 8, 8]);
+    for (const c of [true, false]) {
+      const f = { cond: new ort.Tensor('bool', [c], []), X: x };
+      const sqnr = errorStats((await runOrt(file, f)).Y, (await runOrt(output, f)).Y).sqnr;
+      assert.ok(sqnr > 25, `cond ${c}: ${sqnr.toFixed(1)} dB`);
+    }
   });
 });

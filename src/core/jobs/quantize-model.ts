@@ -16,6 +16,7 @@ import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { hasBranchMatMuls, quantizeBranchMatMuls } from '../quant/weight/branches';
+import { restoreTakenBranches } from '../quant/static/taken-branches';
 import { openCalibration } from '../calib/data';
 import { ModelEditor } from '../onnx/editor';
 import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
@@ -263,6 +264,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
       warnings.push(...b.warnings);
       editor.dropUnusedConstants();
     }
+    // Static: the If branches inlined for calibration go back into their Ifs, with their Q/DQ.
+    if (prep.inlinedBranches) restoreTakenBranches(new ModelEditor(loaded.model, stage.spill), prep.inlinedBranches);
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
     if (!applied.some((d) => d.how && !d.float16Storage) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {

@@ -34,6 +34,9 @@ import { halfStoredWeight } from './half-stored-weight';
 import { restoreHalfStorage } from '../onnx/half-storage';
 import { floatWeightDims, weightScratch } from './weights';
 import { hoistSubgraphWeights } from './subgraph-weights';
+import type { InlinedBranch } from '../onnx/inline-branches';
+import { inlineTakenBranches, layerIfs } from './static/taken-branches';
+import { moveDequantizeBelowCapturedOps } from './static/captured-dq';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
   weight: WEIGHT_QUANTIZERS,
@@ -80,6 +83,8 @@ export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOp
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
 }
+/** The layers that make an If branch worth inlining for static INT8 (a Gather there is mostly shape arithmetic). */
+const BRANCH_LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 /** What a node reads: its inputs and the outer values its subgraphs capture. */
 const readsOf = (n: NodeProto) => [...(n.input ?? []), ...capturedValues(n)];
 
@@ -164,6 +169,8 @@ export interface PreparedQuantization {
   timings: Record<string, number>;
   /** Weights stored float16 in the file and widened by a Cast there (folded to float32, see foldWeightOps): a layer left float stores them float16 again. */
   halfOrigin?: ReadonlySet<string>;
+  /** Static: If branches inlined for calibration, to put back when the model is written (restoreTakenBranches). */
+  inlinedBranches?: InlinedBranch[];
 }
 
 function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOptions, optionsFor: (n: NodeProto) => QuantizeOptions,
@@ -198,43 +205,53 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const layerOps = new Set([...(modes.has('weight') ? Object.keys(WEIGHT_QUANTIZERS) : []), ...(modes.has('dynamic') ? Object.keys(DYNAMIC_QUANTIZERS) : [])]);
   const hoisted = layerOps.size ? hoistSubgraphWeights(editor, (n) => layerOps.has(opKey(n))) : 0;
   if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), so ${modes.has('weight') ? 'weight' : 'dynamic'} mode quantizes them`);
-  // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
-  bypassConstantIdentities(editor);
-  // Einsum projections (x · W with a stored W) become MatMul, which the integer kernels take.
-  const einsums = einsumAsMatMul(editor);
-  if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values, and only MatMul has integer kernels)`);
-  // Static: attention's products of two activations too (QLinearMatMul, where an Einsum stays float).
-  const products = modes.has('static') ? activationEinsumsAsMatMul(editor) : 0;
-  if (products) warnings.push(`wrote ${products} Einsum product${products === 1 ? '' : 's'} of two activations as MatMul (attention's scores and mix: the same values, and static INT8 runs MatMul as an integer kernel)`);
-  // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
   const halfOrigin = new Set<string>();
-  const folded = foldWeightOps(editor, loaded.loc, halfOrigin);
-  if (folded) warnings.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
-  const squeezed = squeezeBatchedWeights(editor);
-  if (squeezed) warnings.push(`read ${squeezed} MatMul weight${squeezed === 1 ? '' : 's'} of shape [1, …, K, N] as [K, N], the product expanded back (integer kernels take 2-D weights)`);
+  // Exact rewrites of the main graph; run again over a branch inlined below.
+  const simplify = (stage: 'weights' | 'layers'): string[] => {
+    const out: string[] = [];
+    if (stage === 'weights') {
+      // Weights and biases that torch.onnx hands out through Identity nodes become plain constant reads.
+      bypassConstantIdentities(editor);
+      // Einsum projections (x · W with a stored W) become MatMul, which the integer kernels take.
+      const einsums = einsumAsMatMul(editor);
+      if (einsums) out.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values, and only MatMul has integer kernels)`);
+      // Static: attention's products of two activations too (QLinearMatMul, where an Einsum stays float).
+      const products = modes.has('static') ? activationEinsumsAsMatMul(editor) : 0;
+      if (products) out.push(`wrote ${products} Einsum product${products === 1 ? '' : 's'} of two activations as MatMul (attention's scores and mix: the same values, and static INT8 runs MatMul as an integer kernel)`);
+      // Weights behind Transpose/Reshape/Cast (exports without constant folding) become stored weights too.
+      const folded = foldWeightOps(editor, loaded.loc, halfOrigin);
+      if (folded) out.push(`folded ${folded} Transpose/Reshape/Cast node${folded === 1 ? '' : 's'} between stored weights and their layers (onnxruntime folds them at load too)`);
+      const squeezed = squeezeBatchedWeights(editor);
+      if (squeezed) out.push(`read ${squeezed} MatMul weight${squeezed === 1 ? '' : 's'} of shape [1, …, K, N] as [K, N], the product expanded back (integer kernels take 2-D weights)`);
+      return out;
+    }
+    // Exact rewrites of decomposed HardSwish/HardSigmoid: fewer float ops, fewer float islands between int8 kernels.
+    const hard = fuseHardActivations(editor, loaded.loc);
+    if (hard.hardSwish + hard.hardSigmoid) out.push(`rewrote ${[hard.hardSwish ? `${hard.hardSwish} decomposed HardSwish (Add/Clip/Mul/Div → HardSigmoid and Mul)` : '', hard.hardSigmoid ? `${hard.hardSigmoid} decomposed HardSigmoid (Add/Clip/Div → HardSigmoid)` : ''].filter(Boolean).join(' and ')}: the same function in fewer ops`);
+    if (modes.has('static')) {
+      // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
+      const folded = foldBatchNormIntoConv(editor, loaded.loc);
+      if (folded.length) {
+        editor.dropUnusedConstants();
+        out.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
+      }
+      // Constant scales/shifts after a Conv: folded exactly, so no Q/DQ lands between them.
+      const affine = foldAffineIntoConv(editor, loaded.loc);
+      if (affine) {
+        editor.dropUnusedConstants();
+        out.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
+      }
+    }
+    return out;
+  };
+  warnings.push(...simplify('weights'));
   // Static and dynamic INT8 kernels take float32: a float16 model computes in float32 between them and
   // keeps its float16 inputs and outputs (weight-only mode keeps float16 and uses float16 scales).
   if ((options.mode === 'static' || options.mode === 'dynamic') && hasFloat16(graph)) {
     const w = widenFloat16(editor, loaded.loc);
     warnings.push(`float16 model: computed in float32 between the int8 kernels (${w.tensors} tensors widened), its ${w.edges} float16 inputs/outputs kept behind Casts`);
   }
-  // Exact rewrites of decomposed HardSwish/HardSigmoid: fewer float ops, fewer float islands between int8 kernels.
-  const hard = fuseHardActivations(editor, loaded.loc);
-  if (hard.hardSwish + hard.hardSigmoid) warnings.push(`rewrote ${[hard.hardSwish ? `${hard.hardSwish} decomposed HardSwish (Add/Clip/Mul/Div → HardSigmoid and Mul)` : '', hard.hardSigmoid ? `${hard.hardSigmoid} decomposed HardSigmoid (Add/Clip/Div → HardSigmoid)` : ''].filter(Boolean).join(' and ')}: the same function in fewer ops`);
-  if (modes.has('static')) {
-    // Static Conv quantization needs BatchNormalization folded in first (see fold-batchnorm.ts).
-    const folded = foldBatchNormIntoConv(editor, loaded.loc);
-    if (folded.length) {
-      editor.dropUnusedConstants();
-      warnings.push(`folded ${folded.length} BatchNormalization node${folded.length === 1 ? '' : 's'} into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
-    }
-    // Constant scales/shifts after a Conv: folded exactly, so no Q/DQ lands between them.
-    const affine = foldAffineIntoConv(editor, loaded.loc);
-    if (affine) {
-      editor.dropUnusedConstants();
-      warnings.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
-    }
-  }
+  warnings.push(...simplify('layers'));
   // QuantizeLinear, ConvInteger and the QLinear kernels onnxruntime fuses Q/DQ into start at opset 10
   // (dynamic MatMuls take a contrib op at any opset: only convs make dynamic mode upgrade). Static mode
   // goes to 11: onnxruntime's own bias quantization of a float layer between Q/DQ writes a Round (11).
@@ -249,6 +266,18 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       warnings.push(`model upgraded from opset ${from} to ${target}${target === 10 ? ', the first with QuantizeLinear, ConvInteger and the QLinear kernels' : ' for static INT8'}${r.length ? ` (${r.length} nodes rewritten in their opset-${target} form)` : ''}`);
     }
   }
+  // Static: the branch of an If that every calibration sample takes comes into the main graph, where
+  // calibration can see its values (put back by restoreTakenBranches when the model is written).
+  let data: CalibrationData | undefined;
+  let inlinedBranches: InlinedBranch[] = [];
+  const staticLayer = (n: NodeProto) => BRANCH_LAYERS.has(opKey(n));
+  if (modes.has('static') && options.calibration && layerIfs(graph, staticLayer).length) {
+    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
+    const r = await inlineTakenBranches(editor, loaded, data, options.device, staticLayer, ctx);
+    inlinedBranches = r.inlined;
+    warnings.push(...r.warnings);
+    if (inlinedBranches.length) warnings.push(...[...simplify('weights'), ...simplify('layers')].map((w) => `${w} (in the inlined branch${inlinedBranches.length === 1 ? '' : 'es'})`));
+  }
   const plan = new Map<string, QuantizeOptions>();
   const skipped: NodeDecision[] = [];
   const activations = new Map<string, ActivationQuant>();
@@ -260,9 +289,11 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   const resolve = (node: NodeProto) => policy.resolve(modulePathOfNode(node, qctx.view), node.name ?? '');
   // Plan: policy (exclude / recipe), then each op quantizer's own "should I?".
   const planned: NodeProto[] = [];
+  // The Identities an inlined branch hands its outputs through stand for the If's outputs: left as they are.
+  const branchOutputs = new Set(inlinedBranches.flatMap((b) => b.identities));
   for (const node of graph.node ?? []) {
     const op = opKey(node);
-    if (!QUANTIZABLE.has(op)) continue;
+    if (!QUANTIZABLE.has(op) || branchOutputs.has(node.name ?? '')) continue;
     const skip = skipper(node), r = resolve(node);
     if ('keep' in r) {
       if (REGISTRIES[options.mode][op]) skip(r.keep);
@@ -311,7 +342,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       // Listed: the layers with weights (ops without any, as in the main graph, are not).
       if (!WEIGHT_QUANTIZERS[op]) continue;
       if (r.options.mode === 'static') {
-        skip('inside a subgraph (If/Loop/Scan): static mode needs calibrated ranges there, which onnxruntime does not hand out (--mode weight or dynamic quantizes it)');
+        skip('inside a subgraph (a Loop/Scan body, or an If branch not every calibration sample takes): static mode needs calibrated ranges there, which onnxruntime does not hand out (--mode weight or dynamic quantizes it)');
         continue;
       }
       const quantizer = REGISTRIES[r.options.mode][op];
@@ -330,11 +361,10 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // (A MatMul whose weight is its first input is stored int8: no Hessian to take.)
   const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq' && floatWeightDims(qctx.view, n.input![1], loaded.loc, true));
   const statics = planned.filter((n) => plan.get(n.name!)!.mode === 'static');
-  let data: CalibrationData | undefined;
   let provider: Provider | undefined;
   let fallbackReason: string | undefined;
   if (options.calibration && (gptq.length || statics.length)) {
-    data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
+    data ??= openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
     if (data.warning) warnings.push(data.warning);
   }
   if (gptq.length && data) {
@@ -384,7 +414,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;
   }
-  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings, halfOrigin };
+  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings, halfOrigin, ...(inlinedBranches.length ? { inlinedBranches } : {}) };
 }
 
 export interface ApplyOptions {
@@ -429,6 +459,8 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
     if (!q || q.check(node, qctx)) continue;
     await q.apply(node, qctx);
   }
+  // (onnxruntime aborts on a DequantizeLinear before a Transpose that a body reads: see captured-dq.ts.)
+  if (qctx.staticNodes.size) moveDequantizeBelowCapturedOps(editor);
   const halves = new Map<string, string>();
   const view = opts.halfStored?.size ? editor.view() : undefined;
   for (const node of [...(model.graph!.node ?? [])]) {
