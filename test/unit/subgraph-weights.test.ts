@@ -14,6 +14,7 @@ import { QuantLensError } from '../../src/core/base/errors';
 import { vi } from '../helpers/models';
 import { npy } from '../helpers/npy';
 import { attrGraph } from '../../src/core/onnx/attributes';
+import { profileOpTypes } from '../../src/core/runtime/profile';
 import { runOrt, tmpDir } from '../helpers/util';
 
 const weights = (name: string, dims: number[], seed: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37 + seed) * 0.2));
@@ -152,6 +153,47 @@ describe('static INT8 inside the If branch the calibration data takes', function
       assert.ok(sqnr > 25, `else, sample ${k}: ${sqnr.toFixed(1)} dB`);
       assert.deepEqual((await runOrt(output, feeds(true, k))).Y, (await runOrt(input, feeds(true, k))).Y);
     }
+  });
+
+  it('an activation the main graph and the branch both read: the branch gets its own DequantizeLinear, and onnxruntime fuses both convs', async () => {
+    // X → Relu → r, read by a main-graph conv and by a conv in the then branch (each followed by a second
+    // conv, whose int8 input lets the first run as QLinearConv).
+    const branch = (name: string, w: string): GraphProto => ({
+      name, node: [{ name: `${name}_op`, op_type: 'Conv', input: ['r', w], output: [`${name}_c`] }, { name: `${name}_op2`, op_type: 'Conv', input: [`${name}_c`, 'W2'], output: [`${name}_y`] }],
+      output: [vi(`${name}_y`, DataType.FLOAT, [1, 8, 4, 4])],
+    });
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { name: 'relu', op_type: 'Relu', input: ['X'], output: ['r'] },
+          { name: 'main_conv', op_type: 'Conv', input: ['r', 'Wm'], output: ['m1'] },
+          { name: 'main_conv2', op_type: 'Conv', input: ['m1', 'W2'], output: ['m'] },
+          { name: 'if', op_type: 'If', input: ['cond'], output: ['b'], attribute: [graphAttr('then_branch', branch('then', 'Wb')), graphAttr('else_branch', branch('else', 'Wm'))] },
+          { name: 'sum', op_type: 'Add', input: ['m', 'b'], output: ['Y'] },
+        ],
+        initializer: [weights('Wm', [8, 4, 3, 3], 6), weights('Wb', [8, 4, 3, 3], 7), weights('W2', [8, 8, 3, 3], 8)],
+        input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, [1, 4, 8, 8])], output: [vi('Y', DataType.FLOAT, [1, 8, 4, 4])],
+      },
+    });
+    const file = path.join(dir, 'shared-input.onnx');
+    saveModel(model, file);
+    const d = path.join(dir, 'data-shared');
+    for (let k = 0; k < 4; k++) {
+      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
+      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(1)));
+      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [1, 4, 8, 8], Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 0.37 + k))));
+    }
+    const output = path.join(dir, 'shared-input-static.onnx');
+    const r = await quantizeModel(file, output, { mode: 'static', calibration: d, staticOps: 'compute' });
+    assert.deepEqual([...r.quantized].sort(), ['main_conv', 'main_conv2', 'then_op', 'then_op2']);
+    const then = attrGraph(loadModel(output).model.graph!.node!.find((n) => n.op_type === 'If')!, 'then_branch')!;
+    assert.ok(then.node!.some((n) => n.op_type === 'DequantizeLinear' && n.output![0] === then.node!.find((c) => c.op_type === 'Conv')!.input![0]));
+    const feeds = { cond: new ort.Tensor('bool', [true], []), X: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.cos(i * 0.21)), [1, 4, 8, 8]) };
+    const prof = await profileOpTypes(output, feeds, 2);
+    // The second convs' outputs go to float ops (the Add, the branch's output): those two run float.
+    assert.equal(prof.byOpType.find((o) => o.op === 'QLinearConv')?.nodes, 2, JSON.stringify(prof.byOpType));
   });
 
   it('samples that take both branches: the layers stay float, and the error says why', async () => {

@@ -129,6 +129,22 @@ export function restoreBranch(editor: ModelEditor, rec: InlinedBranch): void {
     const bad = reads.get(n)!.find((i) => made.has(i));
     if (bad) throw new Error(`'${n.name}' outside If '${rec.node.name}' reads '${bad}', which its ${rec.branch} makes`);
   }
+  // A DequantizeLinear the main graph and the branch both read: the branch gets a copy of its own (a
+  // branch's QLinear fusions take only the DequantizeLinear nodes inside it).
+  for (const n of [...list]) {
+    if (inBranch.has(n) || n.op_type !== 'DequantizeLinear' || rec.main.has(n.name ?? '')) continue;
+    const out = n.output?.[0] ?? '';
+    const inside = (readers.get(out) ?? []).filter((r) => inBranch.has(r) && r.input?.includes(out));
+    if (!inside.length) continue;
+    const copy: NodeProto = { ...n, name: editor.unique(`${n.name}_${rec.branch}`), output: [editor.unique(`${out}_${rec.branch}`)] };
+    for (const r of inside) {
+      r.input = (r.input ?? []).map((i) => (i === out ? copy.output![0] : i));
+      reads.set(r, readsOf(r));
+    }
+    list.splice(list.indexOf(n) + 1, 0, copy);
+    reads.set(copy, readsOf(copy));
+    add(copy);
+  }
   // The branch's outputs: the Identities' inputs where the branch makes them, else the Identity itself.
   const branchNodes = list.filter((n) => inBranch.has(n) && !ids.has(n.name ?? ''));
   const branchOutputs: ValueInfoProto[] = [];
