@@ -196,6 +196,37 @@ describe('static INT8 inside the If branch the calibration data takes', function
     assert.equal(prof.byOpType.find((o) => o.op === 'QLinearConv')?.nodes, 2, JSON.stringify(prof.byOpType));
   });
 
+  it('a weight both branches share (a merged decoder\'s): stored once, as int8; the other branch reads it expanded at load', async () => {
+    const branch = (name: string, act: string): GraphProto => ({
+      name, node: [{ name: `${name}_mm`, op_type: 'MatMul', input: ['X', 'W'], output: [`${name}_m`] }, { name: `${name}_act`, op_type: act, input: [`${name}_m`], output: [`${name}_y`] }],
+      output: [vi(`${name}_y`, DataType.FLOAT, ['n', 48])],
+    });
+    const model = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', node: [{ name: 'if', op_type: 'If', input: ['cond'], output: ['Y'], attribute: [graphAttr('then_branch', branch('then', 'Relu')), graphAttr('else_branch', branch('else', 'Sigmoid'))] }],
+        initializer: [weights('W', [32, 48], 9)], input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, ['n', 32])], output: [vi('Y', DataType.FLOAT, ['n', 48])],
+      },
+    });
+    const file = path.join(dir, 'shared-weight.onnx');
+    saveModel(model, file);
+    const output = path.join(dir, 'shared-weight-static.onnx');
+    const r = await quantizeModel(file, output, { mode: 'static', calibration: data(true), staticOps: 'compute', objective: 'size' });
+    assert.deepEqual(r.quantized, ['then_mm']);
+    assert.ok(r.warnings.some((w) => /its else branch reads the 1 weight it shares with the quantized one from their int8 copies/.test(w)), r.warnings.join('\n'));
+    // No float copy of W anywhere: 32×48 int8 once.
+    const q = loadModel(output).model;
+    const stored = [...walkGraphs(q.graph!)].flatMap(({ graph }) => graph.initializer ?? []).filter((t) => (t.dims ?? []).reduce((a, d) => a * Number(d), 1) === 32 * 48);
+    assert.deepEqual(stored.map((t) => t.data_type), [DataType.INT8]);
+    assert.ok(r.sizeAfter < r.sizeBefore / 2, `${r.sizeBefore} -> ${r.sizeAfter}`);
+    for (const c of [true, false]) {
+      for (let k = 0; k < 2; k++) {
+        const sqnr = errorStats((await runOrt(file, feeds(c, k))).Y, (await runOrt(output, feeds(c, k))).Y).sqnr;
+        assert.ok(sqnr > 25, `cond ${c}, sample ${k}: ${sqnr.toFixed(1)} dB`);
+      }
+    }
+  });
+
   it('samples that take both branches: the layers stay float, and the error says why', async () => {
     // random:8 draws the condition at random: both branches.
     await assert.rejects(quantizeModel(input, path.join(dir, 'static.onnx'), { mode: 'static', calibration: 'random:8' }), (e: unknown) => {

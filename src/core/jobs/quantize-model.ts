@@ -253,8 +253,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
   // Stage, verify in onnxruntime against the float model, then move into place.
   const stage = new OutputStage(output, streamsOutput(loaded));
   let applied: NodeDecision[];
+  let dequantizedWeights: Map<string, string>;
   try {
-    ({ decisions: applied } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, gatherBlocks: unmeasuredAuto, halfStored, ...(stage.spill ? { spill: stage.spill } : {}) }));
+    ({ decisions: applied, dequantizedWeights } = await applyQuantization(prep, select, { inPlace: true, signal: ctx.signal, boundaries: placement?.boundaries, weightFormat: weightFormat?.chosen, gatherBlocks: unmeasuredAuto, halfStored, ...(stage.spill ? { spill: stage.spill } : {}) }));
     // Optimum's merged decoder: the MatMuls in its If branches, each shared weight quantized once.
     if (options.mode === 'weight' && hasBranchMatMuls(loaded.model.graph!)) {
       const data = options.calibration ? prep.data ?? openCalibration(options.calibration, loaded.model.graph!, { maxSamples: options.maxSamples, inputShapes: options.inputShapes }) : undefined;
@@ -265,7 +266,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
       editor.dropUnusedConstants();
     }
     // Static: the If branches inlined for calibration go back into their Ifs, with their Q/DQ.
-    if (prep.inlinedBranches) restoreTakenBranches(new ModelEditor(loaded.model, stage.spill), prep.inlinedBranches);
+    if (prep.inlinedBranches) warnings.push(...restoreTakenBranches(new ModelEditor(loaded.model, stage.spill), prep.inlinedBranches, dequantizedWeights));
     // A model with nothing quantized is not a result (unless a budget chose to keep every layer float).
     if (!applied.some((d) => d.how && !d.float16Storage) && !keptForBudget.length) throw nothingQuantized(input, options, prep.skipped, loaded.model.graph!.node ?? []);
   } catch (e) {

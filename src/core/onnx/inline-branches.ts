@@ -86,22 +86,22 @@ export function inlineBranch(editor: ModelEditor, node: NodeProto, branch: Branc
   return rec;
 }
 
-/** Largest constant copied into a branch when the main graph reads it too (scales and zero points; weights stay shared). */
-const COPY_ELEMENTS = 4096;
-const elements = (t: TensorProto) => (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+/** Whether every branch node reading `name` takes it as a Q/DQ scale or zero point (a copy in the branch lets onnxruntime fuse there). */
+const qdqParam = (nodes: NodeProto[], name: string) => nodes.every((n) => (n.input ?? []).every((i, k) => i !== name || ((n.op_type === 'QuantizeLinear' || n.op_type === 'DequantizeLinear') && k > 0)));
 
 /**
  * Puts an inlined branch back into its If, with the nodes quantization added to it: a node reading a value
  * the branch makes goes into the branch, and so does a new node whose readers are all there (a scale's
  * Constant, a Q/DQ before a branch layer). Constants only the branch reads move into it (onnxruntime fuses
- * Q/DQ only around a body's own constants), small ones it shares are copied. The If takes the place of
+ * Q/DQ only around a body's own scales), shared scales and zero points are copied. The If takes the place of
  * the branch's first node, and the main graph is put back in an order where each value comes before its readers.
  */
 export function restoreBranch(editor: ModelEditor, rec: InlinedBranch): void {
   const graph = editor.graph;
-  // What passes dropped because only the other branch (out of the graph meanwhile) read it.
+  // What passes dropped because only the other branch (out of the graph meanwhile) read it comes back.
   const have = new Set([...(graph.initializer ?? []).map((t) => t.name ?? ''), ...(graph.node ?? []).flatMap((n) => n.output ?? [])]);
-  graph.initializer = [...(graph.initializer ?? []), ...rec.otherConstants.initializers.filter((t) => !have.has(t.name ?? ''))];
+  const dropped = rec.otherConstants.initializers.filter((t) => !have.has(t.name ?? ''));
+  graph.initializer = [...(graph.initializer ?? []), ...dropped];
   graph.node = [...rec.otherConstants.nodes.filter((n) => !have.has(n.output?.[0] ?? '')), ...(graph.node ?? [])];
   const list = graph.node;
   const ids = new Set(rec.identities);
@@ -163,7 +163,7 @@ export function restoreBranch(editor: ModelEditor, rec: InlinedBranch): void {
       branchOutputs.push({ ...declared, name });
     }
   });
-  // Constants: the branch's own when only it reads them; a small shared one is copied in.
+  // Constants: the branch's own when only it reads them; a shared Q/DQ scale or zero point is copied in.
   const branchReads = new Set(branchNodes.flatMap((n) => reads.get(n) ?? []));
   const mainReads = new Set([...outputs, ...rec.otherReads, ...(graph.input ?? []).map((v) => v.name ?? ''), ...list.filter((n) => !inBranch.has(n)).flatMap((n) => reads.get(n)!)]);
   const own: TensorProto[] = [];
@@ -174,7 +174,7 @@ export function restoreBranch(editor: ModelEditor, rec: InlinedBranch): void {
     else if (!mainReads.has(name)) own.push(t);
     else {
       kept.push(t);
-      if (elements(t) > COPY_ELEMENTS) continue;
+      if (!qdqParam(branchNodes.filter((n) => n.input?.includes(name)), name)) continue;
       const copy = editor.unique(`${name}_${rec.branch}`);
       own.push({ ...t, name: copy });
       for (const n of branchNodes) n.input = (n.input ?? []).map((i) => (i === name ? copy : i));

@@ -437,7 +437,7 @@ export interface ApplyOptions {
  * Builds a quantized model from the prepared plan, quantizing the planned nodes `select` accepts.
  * `inPlace` edits the prepared model itself (one final build); otherwise a copy is edited.
  */
-export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: ApplyOptions = {}): Promise<{ model: ModelProto; decisions: NodeDecision[] }> {
+export async function applyQuantization(prep: PreparedQuantization, select: (node: string) => boolean = () => true, opts: ApplyOptions = {}): Promise<{ model: ModelProto; decisions: NodeDecision[]; dequantizedWeights: Map<string, string> }> {
   const model = opts.inPlace ? prep.loaded.model : onnx.ModelProto.decode(onnx.ModelProto.encode(prep.loaded.model).finish());
   // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
@@ -474,5 +474,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   editor.dropUnusedConstants();
   // What the export stored float16 and a layer still reads float: float16 again, as it was (exact).
   if (prep.halfOrigin?.size) restoreHalfStorage(editor, prep.halfOrigin);
-  return { model, decisions };
+  // Float weights → their dequantized int8 copies (an inlined branch's other branch reads those: restoreBranch).
+  const dequantizedWeights = new Map([...qctx.dequantized].map(([key, d]) => [key.split('|')[0], d.output]));
+  return { model, decisions, dequantizedWeights };
 }

@@ -5,7 +5,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../../calib/data';
 import type { JobContext } from '../../base/jobs';
-import { attrGraph } from '../../onnx/attributes';
+import { attrGraph, attrInt } from '../../onnx/attributes';
 import type { ModelEditor } from '../../onnx/editor';
 import { inlineBranch, restoreBranch, type InlinedBranch } from '../../onnx/inline-branches';
 import type { LoadedModel } from '../../onnx/model-io';
@@ -13,6 +13,10 @@ import { onnx, type GraphProto, type ModelProto, type NodeProto } from '../../on
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
 import { capturedValues, walkGraphs } from '../../onnx/walk';
+import { DataType } from '../../onnx/dtypes';
+import { GraphView } from '../../onnx/graph';
+import { readTensor, toFloat32 } from '../../onnx/tensor';
+import { expandedWeightNodes } from '../expanded-weight';
 
 /** Nested Ifs inlined in turn (a branch's If becomes top-level once its branch is in): at most this deep. */
 const MAX_DEPTH = 4;
@@ -88,7 +92,50 @@ export async function inlineTakenBranches(editor: ModelEditor, loaded: LoadedMod
   return { inlined, warnings };
 }
 
-/** Puts every inlined branch back into its If, the last inlined first (a nested If goes back into its branch before that branch goes back). */
-export function restoreTakenBranches(editor: ModelEditor, inlined: readonly InlinedBranch[]): void {
-  for (const rec of [...inlined].reverse()) restoreBranch(editor, rec);
+/**
+ * Puts every inlined branch back into its If, the last inlined first (a nested If goes back into its
+ * branch before that branch goes back). A float weight the other branch shares with the quantized one
+ * (a merged decoder's branches share every weight) is not kept float beside its int8 copy: the other
+ * branch reads it expanded from that copy (Cast and Mul in the main graph, folded by onnxruntime when it
+ * loads the model), so the file stores it once, as int8. `dequantized`: float weight → the output of
+ * its int8 copy's DequantizeLinear. Returns the warnings to report.
+ */
+export function restoreTakenBranches(editor: ModelEditor, inlined: readonly InlinedBranch[], dequantized: ReadonlyMap<string, string>): string[] {
+  const warnings: string[] = [];
+  for (const rec of [...inlined].reverse()) {
+    const shared = expandSharedWeights(editor, rec, dequantized);
+    restoreBranch(editor, rec);
+    if (shared) warnings.push(`If '${rec.node.name}': its ${rec.branch === 'then_branch' ? 'else' : 'then'} branch reads the ${shared} weight${shared === 1 ? '' : 's'} it shares with the quantized one from their int8 copies, expanded to float when onnxruntime loads the model (stored once; that branch was not calibrated, so it computes in float)`);
+  }
+  return warnings;
+}
+
+/**
+ * The other branch's float weights that quantization replaced in the taken one, made again from their
+ * int8 copies by Cast and Mul (symmetric int8: no zero point) under their own names. Returns how many.
+ */
+function expandSharedWeights(editor: ModelEditor, rec: InlinedBranch, dequantized: ReadonlyMap<string, string>): number {
+  const graph = editor.graph;
+  const present = new Set([...(graph.initializer ?? []).map((t) => t.name ?? ''), ...(graph.node ?? []).flatMap((n) => n.output ?? [])]);
+  const dqOf = new Map((graph.node ?? []).filter((n) => n.op_type === 'DequantizeLinear').map((n) => [n.output?.[0] ?? '', n]));
+  const view = new GraphView(graph);
+  const added: NodeProto[] = [];
+  let count = 0;
+  for (const t of rec.otherConstants.initializers) {
+    const name = t.name ?? '';
+    const dq = dqOf.get(dequantized.get(name) ?? '');
+    if (present.has(name) || !dq || (t.data_type !== DataType.FLOAT && t.data_type !== DataType.FLOAT16)) continue;
+    const [q, s, z] = [0, 1, 2].map((k) => view.constant(dq.input?.[k] ?? ''));
+    const zeros = z ? toFloat32(readTensor(z)) : new Float32Array(1);
+    if (!q || !s) continue;
+    const scales = toFloat32(readTensor(s));
+    const dims = (q.dims ?? []).map(Number);
+    const axis = scales.length > 1 ? (attrInt(dq, 'axis', 1) + dims.length) % dims.length : undefined;
+    added.push(...expandedWeightNodes(editor, name, q.name ?? '', dims, axis, scales, zeros, t.data_type, name));
+    count++;
+    // The int8 copy stays in the main graph for both branches (its scales go into the quantized one).
+    rec.otherReads.add(q.name ?? '');
+  }
+  graph.node = [...added, ...(graph.node ?? [])];
+  return count;
 }
