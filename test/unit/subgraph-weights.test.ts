@@ -10,7 +10,6 @@ import { AttributeType, onnx, type GraphProto, type ModelProto } from '../../src
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { walkGraphs } from '../../src/core/onnx/walk';
 import { errorStats } from '../../src/core/quant/tensor-quant';
-import { QuantLensError } from '../../src/core/base/errors';
 import { vi } from '../helpers/models';
 import { npy } from '../helpers/npy';
 import { attrGraph } from '../../src/core/onnx/attributes';
@@ -227,13 +226,27 @@ describe('static INT8 inside the If branch the calibration data takes', function
     }
   });
 
-  it('samples that take both branches: the layers stay float, and the error says why', async () => {
-    // random:8 draws the condition at random: both branches.
-    await assert.rejects(quantizeModel(input, path.join(dir, 'static.onnx'), { mode: 'static', calibration: 'random:8' }), (e: unknown) => {
-      assert.ok(e instanceof QuantLensError);
-      assert.match(e.message, /nothing was quantized in static mode: 3 nodes skipped \(3: inside a subgraph \(a Loop\/Scan body, or an If branch not every calibration sample takes\).*--mode weight or dynamic quantizes it\)/);
-      return true;
-    });
+  it('samples that take both branches: the one most take is calibrated on those samples alone and quantized, the other stays float', async () => {
+    // 4 samples take then, 2 else.
+    const d = path.join(dir, 'data-mixed');
+    for (let k = 0; k < 6; k++) {
+      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
+      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(k % 3 === 2 ? 0 : 1)));
+      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [4, 32], X(k + 1)));
+    }
+    const output = path.join(dir, 'static-mixed.onnx');
+    const r = await quantizeModel(input, output, { mode: 'static', calibration: d, staticOps: 'compute' });
+    assert.deepEqual(r.quantized, ['then_mm']);
+    assert.ok(r.warnings.some((w) => /If 'if': 4 of its 6 calibration samples take its then branch \(the rest are left out of calibration\), so its 1 layer is calibrated/.test(w)), r.warnings.join('\n'));
+    const report = JSON.parse(fs.readFileSync(r.report, 'utf8')) as { calibration: { samples: number } };
+    assert.equal(report.calibration.samples, 4);
+    const ifNode = loadModel(output).model.graph!.node![0];
+    assert.ok(qdqIn(attrGraph(ifNode, 'then_branch')) >= 1);
+    assert.equal(qdqIn(attrGraph(ifNode, 'else_branch')), 0);
+    for (const c of [true, false]) {
+      const sqnr = errorStats((await runOrt(input, feeds(c))).Y, (await runOrt(output, feeds(c))).Y).sqnr;
+      assert.ok(sqnr > 25, `cond ${c}: ${sqnr.toFixed(1)} dB`);
+    }
   });
 
   it('a Transpose of an int8 activation that a branch reads: written so onnxruntime loads it (its QDQ propagation aborts the process otherwise)', async () => {

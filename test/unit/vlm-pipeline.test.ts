@@ -8,6 +8,7 @@ import { detectPipeline } from '../../src/core/pipeline/layout';
 import { mergeDecoders } from '../../src/core/onnx/merge-decoders';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { walkGraphs } from '../../src/core/onnx/walk';
+import { attrGraph } from '../../src/core/onnx/attributes';
 import { onnx } from '../../src/core/onnx/proto';
 import type { PipelineQuantizeResult } from '../../src/core/jobs/quantize-pipeline';
 import { cli } from '../helpers/cli';
@@ -209,6 +210,26 @@ describe('a VLM pipeline (folder of ONNX files with a KV-cache decoder), calibra
       console.log(`      decoder ${scheme}: tokens ${(q.judged.tokens.agreement * 100).toFixed(1)}% reproduced, decoder ${(dec.sizeBefore / 1024).toFixed(0)} -> ${(dec.sizeAfter / 1024).toFixed(0)} KiB`);
       assert.ok(q.judged.tokens.agreement >= 0.9, `${q.judged.tokens.agreement}`);
     }
+  });
+
+  it('static INT8 on the merged decoder: its with-past branch (most generation steps) calibrated on the steps that take it and quantized inside it, the first-step branch reading the same int8 weights', async () => {
+    const recipe = path.join(dir, 'static-decoder.yaml');
+    fs.writeFileSync(recipe, ['rules:', '  vision.**: {keep: float}', '  decoder.**: {mode: static}', ''].join('\n'));
+    const out = path.join(dir, 'static-decoder');
+    const r = await cli(['quantize', optimum, '-o', out, '--calibration', calib, '--eval-data', evalSet, '--recipe', recipe, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const dec = JSON.parse(fs.readFileSync(path.join(out, 'onnx', 'decoder_model_merged.onnx.report.json'), 'utf8')) as { quantized: string[]; warnings: string[]; sizeBefore: number; sizeAfter: number };
+    // Generation's first step takes the else branch (no cache), every later one the then branch.
+    assert.ok(dec.warnings.some((w) => /If '.*': (\d+) of its (\d+) calibration samples take its then branch \(the rest are left out of calibration\), so its \d+ layers are calibrated and quantized inside it/.test(w)), dec.warnings.join('\n'));
+    assert.ok(dec.warnings.some((w) => /its else branch reads the \d+ weights it shares with the quantized one from their int8 copies/.test(w)), dec.warnings.join('\n'));
+    assert.ok(dec.quantized.length >= 14, dec.quantized.join());
+    const ifNode = loadModel(path.join(out, 'onnx', 'decoder_model_merged.onnx')).model.graph!.node!.find((n) => n.op_type === 'If')!;
+    const count = (b: string, op: string) => [...walkGraphs(attrGraph(ifNode, b)!)].reduce((a, { graph }) => a + (graph.node ?? []).filter((n) => n.op_type === op).length, 0);
+    assert.ok(count('then_branch', 'QuantizeLinear') >= 14 && count('else_branch', 'QuantizeLinear') === 0);
+    assert.ok(dec.sizeAfter < 0.5 * dec.sizeBefore, `${dec.sizeBefore} -> ${dec.sizeAfter}`);
+    const q = JSON.parse(r.stdout) as PipelineQuantizeResult;
+    console.log(`      decoder static: tokens ${(q.judged.tokens.agreement * 100).toFixed(1)}% reproduced, decoder ${(dec.sizeBefore / 1024).toFixed(0)} -> ${(dec.sizeAfter / 1024).toFixed(0)} KiB`);
+    assert.ok(q.judged.tokens.agreement >= 0.9, `${q.judged.tokens.agreement}`);
   });
 
   it('sensitivity of a pipeline: its components in one tree, each measured on what generation feeds it', async () => {

@@ -16,7 +16,7 @@ import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { hasBranchMatMuls, quantizeBranchMatMuls } from '../quant/weight/branches';
-import { restoreTakenBranches } from '../quant/static/taken-branches';
+import { restoreTakenBranches, samplesAt } from '../quant/static/taken-branches';
 import { openCalibration } from '../calib/data';
 import { ModelEditor } from '../onnx/editor';
 import { slowerWarning, type OpTimeProfile } from '../eval/op-time';
@@ -196,7 +196,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
   let halfStored: Set<string> | undefined;
   const tl = performance.now();
   if (search && prep.plan.size) {
-    const data = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples), inputShapes: options.inputShapes });
+    const all = openCalibration(options.calibration!, loaded.model.graph!, { maxSamples: Math.min(16, options.maxSamples), inputShapes: options.inputShapes });
+    // (The variants have an If branch inlined: only the samples that take it.)
+    const data = prep.branchSamples ? samplesAt(all, prep.branchSamples) : all;
     try {
       placement = await choosePlacement(input, prep, data, ctx);
     } catch (e) {

@@ -35,7 +35,7 @@ import { restoreHalfStorage } from '../onnx/half-storage';
 import { floatWeightDims, weightScratch } from './weights';
 import { hoistSubgraphWeights } from './subgraph-weights';
 import type { InlinedBranch } from '../onnx/inline-branches';
-import { inlineTakenBranches, layerIfs } from './static/taken-branches';
+import { inlineTakenBranches, layerIfs, samplesAt } from './static/taken-branches';
 import { moveDequantizeBelowCapturedOps } from './static/captured-dq';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
@@ -171,6 +171,8 @@ export interface PreparedQuantization {
   halfOrigin?: ReadonlySet<string>;
   /** Static: If branches inlined for calibration, to put back when the model is written (restoreTakenBranches). */
   inlinedBranches?: InlinedBranch[];
+  /** When some calibration samples take an If's other branch: the indices of those the inlined model computes right (see samplesAt). */
+  branchSamples?: number[];
 }
 
 function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOptions, optionsFor: (n: NodeProto) => QuantizeOptions,
@@ -270,12 +272,17 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   // calibration can see its values (put back by restoreTakenBranches when the model is written).
   let data: CalibrationData | undefined;
   let inlinedBranches: InlinedBranch[] = [];
+  let branchSamples: number[] | undefined;
   const staticLayer = (n: NodeProto) => BRANCH_LAYERS.has(opKey(n));
   if (modes.has('static') && options.calibration && layerIfs(graph, staticLayer).length) {
     data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
     const r = await inlineTakenBranches(editor, loaded, data, options.device, staticLayer, ctx);
     inlinedBranches = r.inlined;
     warnings.push(...r.warnings);
+    if (r.samples) {
+      branchSamples = r.samples;
+      data = samplesAt(data, r.samples);
+    }
     if (inlinedBranches.length) warnings.push(...[...simplify('weights'), ...simplify('layers')].map((w) => `${w} (in the inlined branch${inlinedBranches.length === 1 ? '' : 'es'})`));
   }
   const plan = new Map<string, QuantizeOptions>();
@@ -342,7 +349,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       // Listed: the layers with weights (ops without any, as in the main graph, are not).
       if (!WEIGHT_QUANTIZERS[op]) continue;
       if (r.options.mode === 'static') {
-        skip('inside a subgraph (a Loop/Scan body, or an If branch not every calibration sample takes): static mode needs calibrated ranges there, which onnxruntime does not hand out (--mode weight or dynamic quantizes it)');
+        skip('inside a subgraph (a Loop/Scan body, or the If branch fewer calibration samples take): static mode needs calibrated ranges there, which onnxruntime does not hand out (--mode weight or dynamic quantizes it)');
         continue;
       }
       const quantizer = REGISTRIES[r.options.mode][op];
@@ -414,7 +421,7 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     fallbackReason ??= calibration.fallbackReason;
     timings.calibration = (performance.now() - t) / 1000;
   }
-  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings, halfOrigin, ...(inlinedBranches.length ? { inlinedBranches } : {}) };
+  return { loaded, options, plan, skipped, activations, hessians, calibration, smoothing, data, warnings, provider, fallbackReason, timings, halfOrigin, ...(inlinedBranches.length ? { inlinedBranches } : {}), ...(branchSamples ? { branchSamples } : {}) };
 }
 
 export interface ApplyOptions {

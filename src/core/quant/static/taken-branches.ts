@@ -52,44 +52,67 @@ function computing(model: ModelProto, names: string[]): ModelProto {
   return onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, node, output: [], initializer: (graph.initializer ?? []).filter((t) => read.has(t.name ?? '')) }) });
 }
 
+/** `data` cut to the samples at `keep` (indices in its own order). */
+export function samplesAt(data: CalibrationData, keep: readonly number[]): CalibrationData {
+  const set = new Set(keep);
+  return { ...data, count: keep.filter((i) => i < data.count).length, *samples() { let i = 0; for (const f of data.samples()) if (set.has(i++)) yield f; } };
+}
+
+export interface TakenBranches {
+  inlined: InlinedBranch[];
+  warnings: string[];
+  /** When some samples take another branch: the indices (in `data`'s order) of those that take every inlined one, the only ones the inlined model computes right. */
+  samples?: number[];
+}
+
 /**
- * Inlines, round by round, the branch of each top-level If with a layer that every sample of `data`
- * takes; an If whose samples go both ways stays (its layers float, said in a warning). Returns what
- * `restoreTakenBranches` needs, in the order inlined.
+ * Inlines, round by round, the branch of each top-level If with a layer that most samples of `data`
+ * take (every one, ideally); the samples that take the other are left out of calibration from then on, and
+ * said in a warning. Returns what `restoreTakenBranches` needs, in the order inlined.
  */
-export async function inlineTakenBranches(editor: ModelEditor, loaded: LoadedModel, data: CalibrationData, device: DevicePreference, isLayer: (n: NodeProto) => boolean, ctx: JobContext = {}): Promise<{ inlined: InlinedBranch[]; warnings: string[] }> {
+export async function inlineTakenBranches(editor: ModelEditor, loaded: LoadedModel, data: CalibrationData, device: DevicePreference, isLayer: (n: NodeProto) => boolean, ctx: JobContext = {}): Promise<TakenBranches> {
   const inlined: InlinedBranch[] = [];
   const warnings: string[] = [];
-  const split = new Set<NodeProto>();
+  const skip = new Set<NodeProto>();
+  let kept: number[] | undefined;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    const ifs = layerIfs(editor.graph, isLayer).filter((n) => !split.has(n));
+    const ifs = layerIfs(editor.graph, isLayer).filter((n) => !skip.has(n));
     if (!ifs.length) break;
+    const current = kept ? samplesAt(data, kept) : data;
     const conds = [...new Set(ifs.map((n) => n.input?.[0] ?? ''))];
-    const seen = new Map<string, Set<boolean>>(conds.map((c) => [c, new Set()]));
-    const note = (values: Record<string, ort.Tensor>) => {
-      for (const c of conds) if (values[c]) seen.get(c)!.add(Boolean(Number(values[c].data[0])));
+    // Per condition, its value in each sample of `current`.
+    const seen = new Map<string, boolean[]>(conds.map((c) => [c, []]));
+    const note = (values: Record<string, ort.Tensor>, k: number) => {
+      for (const c of conds) if (values[c]) seen.get(c)![k] = Boolean(Number(values[c].data[0]));
     };
     // Conditions fed as inputs are read from the samples; computed ones from a run of what computes them.
     const inputs = new Set((editor.graph.input ?? []).map((v) => v.name ?? ''));
-    if (conds.every((c) => inputs.has(c))) for (const feeds of data.samples()) note(feeds);
-    else await captureTensors(loaded, conds, data, device, (values, _i, feeds) => note({ ...feeds, ...values }), { ...ctx, onProgress: undefined }, computing(loaded.model, conds));
+    let count = 0;
+    if (conds.every((c) => inputs.has(c))) for (const feeds of current.samples()) note(feeds, count++);
+    else count = (await captureTensors(loaded, conds, current, device, (values, k, feeds) => note({ ...feeds, ...values }, k), { ...ctx, onProgress: undefined }, computing(loaded.model, conds))).samples;
+    let alive = Array.from({ length: count }, (_, k) => k);
     for (const n of ifs) {
-      const took = [...seen.get(n.input![0])!];
-      if (took.length !== 1) {
-        split.add(n);
-        warnings.push(`If '${n.name}': ${took.length ? 'the calibration samples take both of its branches' : 'no calibration sample reached it'}, so the layers inside stay float (static INT8 calibrates the branch every sample takes)`);
+      const v = seen.get(n.input![0])!;
+      const [yes, no] = [alive.filter((k) => v[k] === true), alive.filter((k) => v[k] === false)];
+      if (!yes.length && !no.length) {
+        skip.add(n);
+        warnings.push(`If '${n.name}': no calibration sample reached it, so the layers inside stay float`);
         continue;
       }
-      const branch = took[0] ? 'then_branch' : 'else_branch';
+      const branch = yes.length >= no.length ? 'then_branch' : 'else_branch';
       const rec = inlineBranch(editor, n, branch);
-      if (!rec) { split.add(n); continue; }
+      if (!rec) { skip.add(n); continue; }
       inlined.push(rec);
+      const [mine, others] = branch === 'then_branch' ? [yes, no] : [no, yes];
+      alive = mine;
       const layers = [...walkGraphs(attrGraph(n, branch)!)].reduce((a, { graph }) => a + (graph.node ?? []).filter(isLayer).length, 0);
       const otherLayers = holdsLayer(attrGraph(n, branch === 'then_branch' ? 'else_branch' : 'then_branch'), isLayer);
-      warnings.push(`If '${n.name}': every calibration sample takes its ${branch.replace('_', ' ')}, so its ${layers} layer${layers === 1 ? '' : 's'} ${layers === 1 ? 'is' : 'are'} calibrated and quantized inside it${otherLayers ? `; the layers of the other branch stay float (calibrate with samples that take it to quantize those)` : ''}`);
+      const which = others.length ? `${mine.length} of its ${mine.length + others.length} calibration samples take its ${branch.replace('_', ' ')} (the rest are left out of calibration)` : `every calibration sample takes its ${branch.replace('_', ' ')}`;
+      warnings.push(`If '${n.name}': ${which}, so its ${layers} layer${layers === 1 ? '' : 's'} ${layers === 1 ? 'is' : 'are'} calibrated and quantized inside it${otherLayers ? '; the layers of the other branch stay float (calibrate with samples that take it to quantize those)' : ''}`);
     }
+    if (alive.length < count) kept = alive.map((k) => (kept ? kept[k] : k));
   }
-  return { inlined, warnings };
+  return { inlined, warnings, ...(kept ? { samples: kept } : {}) };
 }
 
 /**
