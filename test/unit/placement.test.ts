@@ -216,6 +216,21 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.match(plan.skipped.find((s) => s.node === '/a/Conv')?.skipped ?? '', /its output reaches a Log, Sqrt or division through float ops/);
   });
 
+  it('every node quantized (--objective size): a tensor whose rounding would reach a Log stays exact, its data movement float', async () => {
+    // conv → Transpose (data movement, int8 under 'compute') → Pow(2) → Sqrt → Log.
+    const op = (name: string, type: string, input: string[], output: string) => ({ name, op_type: type, input, output: [output] });
+    const { prep } = await preparedStatic(dir, 'log-transpose.onnx', {
+      node: [conv('c', 'x', 'yc'), { ...op('/c/Transpose', 'Transpose', ['yc'], 't'), attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [0, 1, 3, 2] }] },
+        op('/c/Pow', 'Pow', ['t', 'two'], 'p'), op('/c/Sqrt', 'Sqrt', ['p'], 'm'), op('/c/Log', 'Log', ['m'], 'y')],
+      initializer: [w('c.weight', [8, 3, 3, 3], 81), w('c.bias', [8], 82, 0.05), makeTensor('two', DataType.FLOAT, [], Float32Array.of(2))],
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 8, 16, 16])],
+    });
+    const { model, decisions } = await applyQuantization(prep, () => true);
+    const quantizedInputs = new Set(model.graph!.node!.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input![0]));
+    assert.ok(!quantizedInputs.has('yc') && !quantizedInputs.has('t'), [...quantizedInputs].join());
+    assert.match(decisions.find((d) => d.node === '/c/Transpose')?.skipped ?? '', /its values reach a Log, Sqrt or division through float ops/);
+  });
+
   it('a constant shift before a pointwise conv kept float for speed joins its bias (PP-LCNetV3\'s affine after HardSwish); a padded conv keeps its shift', async () => {
     // x → conv (3×3) → HardSigmoid → Add(shift) → pointwise conv → HardSigmoid → Add(shift) → padded conv → HardSigmoid → pool → Flatten → MatMul.
     const C = 8;

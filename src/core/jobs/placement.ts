@@ -1,8 +1,7 @@
 import type { CalibrationData } from '../calib/data';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
-import type { GraphView } from '../onnx/graph';
-import { readTensor, toFloat32 } from '../onnx/tensor';
+import { reachesAmplifier } from '../quant/static/amplifiers';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
 import { pairedComparator, timeVariants } from './timed-variants';
@@ -103,7 +102,7 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, mode: Pl
     for (const n of statics) {
       if (!keep.has(n.name!) || reachesQ(n.output![0])) continue;
       // A boundary before a Log/Sqrt/division rounds the small values those magnify: never there.
-      const amplified = mode === 'boundaries' && !drops(n.op_type ?? '') && reachesAmplifier(prep, view, n.output![0]);
+      const amplified = mode === 'boundaries' && !drops(n.op_type ?? '') && reachesAmplifier(view, n.output![0], prep.loaded.loc);
       if (!drops(n.op_type ?? '') && !amplified) continue;
       keep.delete(n.name!);
       skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: amplified ? AMPLIFIED_REASON : EXPANDABLE.has(n.op_type ?? '') ? UNFUSED_REASON : mode === 'fused' ? UNFUSED_OP_REASON : UNBOUNDED_OP_REASON });
@@ -114,35 +113,6 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, mode: Pl
 }
 
 const AMPLIFIED_REASON = 'kept float: its output reaches a Log, Sqrt or division through float ops, which magnify the 8-bit rounding of small values (Silero VAD\'s STFT conv before its log-magnitude: 320 of 351 speech decisions as float with a boundary there)';
-
-/** Ops that pool many values into one (a norm's statistics): rounding noise averages out there, so the search stops. */
-const AGGREGATES = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'InstanceNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization']);
-
-/**
- * Whether float ops after `t` (up to the next layer or reduction) take a Log, square root, reciprocal or fractional
- * power of it, or divide by it: near zero those turn a rounding step into a large error.
- */
-function reachesAmplifier(prep: PreparedQuantization, view: GraphView, t: string): boolean {
-  const seen = new Set<string>();
-  const todo = [t];
-  while (todo.length && seen.size < 64) {
-    const v = todo.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    for (const r of view.consumersOf(v)) {
-      const op = r.op_type ?? '';
-      if ((r.domain ?? '') !== '' || EXPANDABLE.has(op) || op.startsWith('Reduce') || AGGREGATES.has(op)) continue;
-      if (op === 'Log' || op === 'Sqrt' || op === 'Reciprocal' || (op === 'Div' && r.input?.[1] === v)) return true;
-      if (op === 'Pow' && r.input?.[0] === v) {
-        const e = view.constant(r.input?.[1] ?? '');
-        const x = e ? toFloat32(readTensor(e, prep.loaded.loc)) : undefined;
-        if (!x || x.some((p) => p < 1 || !Number.isInteger(p))) return true;
-      }
-      todo.push(...(r.output ?? []).filter(Boolean));
-    }
-  }
-  return false;
-}
 
 /** Layer types whose weights a placement that keeps them float still stores smaller (float16, widened at load). */
 const EXPANDABLE = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);

@@ -31,6 +31,8 @@ export interface QuantContext {
   qdqOutputs: Map<string, string>;
   /** Nodes the static pass quantizes: only they read the dequantized copies of activations. */
   staticNodes: Set<NodeProto>;
+  /** Activations left without Q/DQ because their rounding would reach a Log/Sqrt/division (see static/amplifiers.ts). */
+  amplified: Set<string>;
   /**
    * Integer-kernel outputs (Conv, MatMul, Gemm) get their Q/DQ even when float ops read them: onnxruntime
    * then fuses the kernel, and the float island after it costs one DequantizeLinear (a "boundary").

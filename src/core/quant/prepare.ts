@@ -180,7 +180,7 @@ function context(editor: ModelEditor, loaded: LoadedModel, options: QuantizeOpti
   const view = editor.view();
   return {
     editor, view, loc: loaded.loc, options, optionsFor, decide, modulePath: (n) => modulePathOfNode(n, view),
-    dequantized: new Map(), integerWeights: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(), weightFormat: resolvedWeightFormat(options),
+    dequantized: new Map(), integerWeights: new Map(), activations, qdqOutputs: new Map(), staticNodes: new Set(), amplified: new Set(), weightFormat: resolvedWeightFormat(options),
     hessian: (n) => {
       const h = hessians.get(n.name ?? '');
       if (!h) throw new Error(`no calibration Hessian for ${n.name}`);

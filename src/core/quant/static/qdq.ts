@@ -8,6 +8,7 @@ import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
 import { attrInt, attrString, intAttr } from '../../onnx/attributes';
+import { reachesAmplifier } from './amplifiers';
 import { inferRanks } from '../../onnx/ranks';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
@@ -34,6 +35,8 @@ export function activationTensors(node: NodeProto, ctx: QuantContext): string[] 
   return [...inputs, ...(node.output ?? []).slice(0, 1)];
 }
 
+const AMPLIFIED = 'static: its values reach a Log, Sqrt or division through float ops, which magnify 8-bit rounding near zero (Silero VAD\'s STFT output before its log-magnitude): left exact';
+
 /** Ops whose integer kernel needs its output quantized (QLinearConv, QLinearMatMul, QGemm). */
 const KERNEL_OUTPUT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
@@ -46,6 +49,11 @@ function ensureQdq(ctx: QuantContext, tensor: string, anyReader = false): boolea
   if (done.has(tensor)) return true;
   const a = ctx.activations.get(tensor);
   if (!a) return false;
+  // Never before a Log/Sqrt/division of the rounded values (see amplifiers.ts): the tensor stays exact.
+  if (reachesAmplifier(ctx.view, tensor, ctx.loc, anyReader ? undefined : (n) => ctx.staticNodes.has(n))) {
+    ctx.amplified.add(tensor);
+    return false;
+  }
   const graph = ctx.editor.graph;
   // Only quantized nodes read the dequantized copy; float nodes (excluded, or ops we do not quantize)
   // keep the exact tensor, and onnxruntime does not try to quantize their weights on its own.
@@ -108,7 +116,8 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
       const output = node.output?.[0];
       const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && !!ctx.quantizeOutputs && KERNEL_OUTPUT.has(node.op_type ?? '')));
       if (!quantized.length && !weights.length) {
-        ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: 'no float32 activation to quantize (float16 and integer tensors stay as they are)' });
+        const why = acts.some((t) => ctx.amplified.has(t)) ? AMPLIFIED : 'no float32 activation to quantize (float16 and integer tensors stay as they are)';
+        ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: why });
         return;
       }
       let weightScales: Float32Array | undefined;

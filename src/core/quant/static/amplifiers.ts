@@ -1,0 +1,39 @@
+// Float ops that magnify rounding near zero: a Log, a square root, a reciprocal or fractional power, a
+// division by the value. An 8-bit step on a tensor they read (Silero VAD's STFT output, before its
+// log-magnitude) becomes a large error after them.
+import type { GraphView } from '../../onnx/graph';
+import type { ModelLocation } from '../../onnx/external-data';
+import type { NodeProto } from '../../onnx/proto';
+import { readTensor, toFloat32 } from '../../onnx/tensor';
+
+/** Layers: their outputs are quantized (or not) on their own account, so the search stops at them. */
+const LAYERS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
+/** Ops that pool many values into one (a norm's statistics): rounding noise averages out there, so the search stops. */
+const AGGREGATES = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'InstanceNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization']);
+
+/**
+ * Whether a rounding of `t` reaches an amplifier: through the readers `first` accepts (those that would
+ * read the rounded copy; all when omitted), then through every op after them, up to the next layer or
+ * reduction.
+ */
+export function reachesAmplifier(view: GraphView, t: string, loc: ModelLocation, first: (n: NodeProto) => boolean = () => true): boolean {
+  const seen = new Set<string>();
+  const todo: Array<[string, boolean]> = [[t, true]];
+  while (todo.length && seen.size < 64) {
+    const [v, start] = todo.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    for (const r of view.consumersOf(v)) {
+      const op = r.op_type ?? '';
+      if ((start && !first(r)) || (r.domain ?? '') !== '' || LAYERS.has(op) || op.startsWith('Reduce') || AGGREGATES.has(op)) continue;
+      if (op === 'Log' || op === 'Sqrt' || op === 'Reciprocal' || (op === 'Div' && r.input?.[1] === v)) return true;
+      if (op === 'Pow' && r.input?.[0] === v) {
+        const e = view.constant(r.input?.[1] ?? '');
+        const x = e ? toFloat32(readTensor(e, loc)) : undefined;
+        if (!x || x.some((p) => p < 1 || !Number.isInteger(p))) return true;
+      }
+      for (const o of r.output ?? []) if (o) todo.push([o, false]);
+    }
+  }
+  return false;
+}
