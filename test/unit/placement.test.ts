@@ -197,22 +197,24 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(['/a/Conv', '/pool/MaxPool', '/cat/Concat'].every((n) => placementPlan(prep, 'compute', 'all').select(n)));
   });
 
-  it('with boundaries, a conv whose output reaches a Log or Sqrt (a spectrum\'s magnitude) stays float; one before a LayerNorm keeps its boundary', async () => {
+  it('with boundaries, a conv whose output reaches a Log or Sqrt (a spectrum\'s magnitude) stays float; one before a LayerNorm or a Mish keeps its boundary', async () => {
     // a: conv → Pow(2) → Add(eps) → Sqrt → Log (Silero VAD's STFT conv before its log-magnitude).
     // b: conv → decomposed LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div): its Sqrt and Div
-    // take the variance, a mean over many values, not the conv's values themselves.
+    // take the variance, a mean over many values, not the conv's values themselves. e: conv → a Mish's
+    // softplus, Log(1 + Exp(x)), which is well conditioned.
     const op = (name: string, type: string, input: string[], output: string) => ({ name, op_type: type, input, output: [output] });
     const { prep } = await preparedStatic(dir, 'log-magnitude.onnx', {
       node: [conv('a', 'x', 'ya'), op('/a/Pow', 'Pow', ['ya', 'two'], 'p'), op('/a/Add', 'Add', ['p', 'eps'], 'pe'), op('/a/Sqrt', 'Sqrt', ['pe'], 'm'), op('/a/Log', 'Log', ['m'], 'y1'),
         conv('b', 'x', 'yb'), { ...op('/b/Mean', 'ReduceMean', ['yb'], 'mu'), attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [1] }] }, op('/b/Sub', 'Sub', ['yb', 'mu'], 'd'),
         op('/b/Pow', 'Pow', ['d', 'two'], 'd2'), { ...op('/b/Var', 'ReduceMean', ['d2'], 'var'), attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [1] }] },
-        op('/b/Add', 'Add', ['var', 'eps'], 've'), op('/b/Sqrt', 'Sqrt', ['ve'], 'sd'), op('/b/Div', 'Div', ['d', 'sd'], 'y2')],
-      initializer: [...['a', 'b'].flatMap((n, k) => [w(`${n}.weight`, [8, 3, 3, 3], 61 + k), w(`${n}.bias`, [8], 71 + k, 0.05)]),
+        op('/b/Add', 'Add', ['var', 'eps'], 've'), op('/b/Sqrt', 'Sqrt', ['ve'], 'sd'), op('/b/Div', 'Div', ['d', 'sd'], 'y2'),
+        conv('e', 'x', 'ye'), op('/e/Exp', 'Exp', ['ye'], 'ex'), op('/e/Add', 'Add', ['ex', 'one'], 'ex1'), op('/e/Log', 'Log', ['ex1'], 'sp'), op('/e/Tanh', 'Tanh', ['sp'], 'th'), op('/e/Mul', 'Mul', ['ye', 'th'], 'y3')],
+      initializer: [...['a', 'b', 'e'].flatMap((n, k) => [w(`${n}.weight`, [8, 3, 3, 3], 61 + k), w(`${n}.bias`, [8], 71 + k, 0.05)]), makeTensor('one', DataType.FLOAT, [], Float32Array.of(1)),
         makeTensor('two', DataType.FLOAT, [], Float32Array.of(2)), makeTensor('eps', DataType.FLOAT, [], Float32Array.of(1e-5))],
-      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y1', 1, [1, 8, 16, 16]), vi('y2', 1, [1, 8, 16, 16])],
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y1', 1, [1, 8, 16, 16]), vi('y2', 1, [1, 8, 16, 16]), vi('y3', 1, [1, 8, 16, 16])],
     });
     const plan = placementPlan(prep, 'compute', 'boundaries');
-    assert.deepEqual(['/a/Conv', '/b/Conv'].map(plan.select), [false, true]);
+    assert.deepEqual(['/a/Conv', '/b/Conv', '/e/Conv'].map(plan.select), [false, true, true]);
     assert.match(plan.skipped.find((s) => s.node === '/a/Conv')?.skipped ?? '', /its output reaches a Log, Sqrt or division through float ops/);
   });
 

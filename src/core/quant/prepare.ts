@@ -268,8 +268,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       warnings.push(`model upgraded from opset ${from} to ${target}${target === 10 ? ', the first with QuantizeLinear, ConvInteger and the QLinear kernels' : ' for static INT8'}${r.length ? ` (${r.length} nodes rewritten in their opset-${target} form)` : ''}`);
     }
   }
-  // Static: the branch of an If that every calibration sample takes comes into the main graph, where
-  // calibration can see its values (put back by restoreTakenBranches when the model is written).
+  // Static: the branch of an If that most calibration samples take comes into the main graph, where
+  // calibration can see its values, and the data keeps those samples (put back by restoreTakenBranches
+  // when the model is written).
   let data: CalibrationData | undefined;
   let inlinedBranches: InlinedBranch[] = [];
   let branchSamples: number[] | undefined;
@@ -481,7 +482,7 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   editor.dropUnusedConstants();
   // What the export stored float16 and a layer still reads float: float16 again, as it was (exact).
   if (prep.halfOrigin?.size) restoreHalfStorage(editor, prep.halfOrigin);
-  // Float weights → their dequantized int8 copies (an inlined branch's other branch reads those: restoreBranch).
+  // Float weights → their int8 copies' DequantizeLinear outputs (an inlined branch's other branch reads those: restoreTakenBranches).
   const dequantizedWeights = new Map([...qctx.dequantized].map(([key, d]) => [key.split('|')[0], d.output]));
   return { model, decisions, dequantizedWeights };
 }

@@ -8,8 +8,12 @@ import { readTensor, toFloat32 } from '../../onnx/tensor';
 
 /** Layers: their outputs are quantized (or not) on their own account, so the search stops at them. */
 const LAYERS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
-/** Ops that pool many values into one (a norm's statistics): rounding noise averages out there, so the search stops. */
-const AGGREGATES = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'InstanceNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization']);
+/**
+ * Where the search stops: ops that pool many values into one (a norm's statistics: rounding noise averages
+ * out), and those whose output's relative error is the input's absolute one (Exp, Sigmoid, Softplus: a
+ * Mish's log(1 + eˣ) is well conditioned).
+ */
+const STOPS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'InstanceNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization', 'Exp', 'Sigmoid', 'Softplus']);
 
 /**
  * Whether a rounding of `t` reaches an amplifier: through the readers `first` accepts (those that would
@@ -25,7 +29,7 @@ export function reachesAmplifier(view: GraphView, t: string, loc: ModelLocation,
     seen.add(v);
     for (const r of view.consumersOf(v)) {
       const op = r.op_type ?? '';
-      if ((start && !first(r)) || (r.domain ?? '') !== '' || LAYERS.has(op) || op.startsWith('Reduce') || AGGREGATES.has(op)) continue;
+      if ((start && !first(r)) || (r.domain ?? '') !== '' || LAYERS.has(op) || op.startsWith('Reduce') || STOPS.has(op)) continue;
       if (op === 'Log' || op === 'Sqrt' || op === 'Reciprocal' || (op === 'Div' && r.input?.[1] === v)) return true;
       if (op === 'Pow' && r.input?.[0] === v) {
         const e = view.constant(r.input?.[1] ?? '');

@@ -35,7 +35,8 @@ function moveInGraph(editor: ModelEditor, g: GraphProto, main: GraphView): numbe
     while (todo.length) {
       const v = todo.pop()!;
       const p = view.producer.get(v);
-      if (!p || chain.has(v) || !PROPAGATED.has(p.op_type ?? '') || (p.domain ?? '') !== '') continue;
+      // (MaxPool takes int8 from opset 12, where onnxruntime's propagation starts taking it too.)
+      if (!p || chain.has(v) || !PROPAGATED.has(p.op_type ?? '') || (p.domain ?? '') !== '' || (p.op_type === 'MaxPool' && editor.opset() < 12)) continue;
       chain.add(v);
       todo.push(p.input?.[0] ?? '');
     }

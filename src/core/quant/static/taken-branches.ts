@@ -1,7 +1,7 @@
 // Static INT8 for layers inside If branches (Silero VAD: every layer is in one branch per sample rate).
 // Which branch a sample takes is read from its If's condition (a graph input, or computed: the nodes that
-// compute it are run alone); when every calibration sample takes the same one, it is inlined into the
-// main graph for the static pipeline and put back afterwards (see inline-branches.ts).
+// compute it are run alone); the one most calibration samples take is inlined into the main graph for
+// the static pipeline, calibrated on those samples, and put back afterwards (see inline-branches.ts).
 import type * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../../calib/data';
 import type { JobContext } from '../../base/jobs';
