@@ -42,7 +42,7 @@ describe('real data: Silero VAD on recorded speech (layers inside If branches)',
   });
 
   for (const mode of ['weight', 'dynamic', 'static'] as const) {
-    it(`${mode} INT8: the layers in the branches quantized, the file smaller, ≥ ${mode === 'static' ? 95 : 98}% of the chunks decided as float does`, async () => {
+    it(`${mode} INT8: the layers in the branches quantized, the file smaller, ≥ ${mode === 'static' ? 93 : 98}% of the chunks decided as float does`, async () => {
       const out = path.join(dir, `vad-${mode}.onnx`);
       const r = await quantizeModel(model!, out, { mode, calibration: data });
       const report = JSON.parse(fs.readFileSync(r.report, 'utf8'));
@@ -81,7 +81,9 @@ describe('real data: Silero VAD on recorded speech (layers inside If branches)',
       console.log(`      ${mode} INT8 (${r.quantized.length} layers): ${same}/${all} chunks decided as float does (${voicedSame}/${voiced} of those float hears speech in), largest probability change ${worst.toFixed(3)}, ${(r.sizeBefore / 2 ** 20).toFixed(2)} -> ${(r.sizeAfter / 2 ** 20).toFixed(2)} MiB`);
       // Static rounds the activations too, and the LSTM carries their error from chunk to chunk in its state:
       // its first layers' input (the log spectrum) is the sensitive one, and it still runs int8 there.
-      const [all0, voiced0] = mode === 'static' ? [0.95, 0.9] : [0.98, 0.95];
+      // Its bars still fail the 320/351 (140/162 speech) a boundary before the log-magnitude gave, with room
+      // for another CPU's kernels (338/351, 149/162 here).
+      const [all0, voiced0] = mode === 'static' ? [0.93, 0.88] : [0.98, 0.95];
       assert.ok(same >= all0 * all && voicedSame >= voiced0 * voiced, `${same}/${all}, speech ${voicedSame}/${voiced}`);
     });
   }
