@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { npy } from './npy';
 
 /** Debian's alsa-utils: a voice recorded saying each speaker position ("Front Center", ...), and pink noise. */
 export const ALSA_SOUNDS = '/usr/share/sounds/alsa';
@@ -74,13 +73,4 @@ export async function vadProbabilities(session: ort.InferenceSession, audio: Flo
     c = Float32Array.from(out.cn.data as Float32Array);
   }
   return probs;
-}
-
-/** Samples as calibration data: one folder per chunk, an .npy per input. */
-export function writeVadSamples(dir: string, samples: Array<Record<string, ort.Tensor>>): void {
-  samples.forEach((feeds, k) => {
-    const d = path.join(dir, `chunk_${String(k).padStart(3, '0')}`);
-    fs.mkdirSync(d, { recursive: true });
-    for (const [name, t] of Object.entries(feeds)) fs.writeFileSync(path.join(d, `${name}.npy`), npy(t.type === 'int64' ? '<i8' : '<f4', [...t.dims], t.data as ArrayBufferView));
-  });
 }

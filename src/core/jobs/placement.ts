@@ -1,10 +1,11 @@
 import type { CalibrationData } from '../calib/data';
 import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
-import { reachesAmplifier } from '../quant/static/amplifiers';
+import { AMPLIFIERS_REACHED, reachesAmplifier } from '../quant/static/amplifiers';
 import type { NodeDecision, QuantizeOptions } from '../quant/options';
 import { applyQuantization, elementwiseStaysFloat, type PreparedQuantization } from '../quant/prepare';
 import { pairedComparator, timeVariants } from './timed-variants';
+import { LAYER_OPS } from '../onnx/layer-ops';
 
 export type Placement = Exclude<QuantizeOptions['staticOps'], 'auto'>;
 /**
@@ -96,7 +97,7 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, mode: Pl
     if (readers.length === 1 && FOLDED_BEFORE_Q.has(readers[0].op_type ?? '')) return reachesQ(readers[0].output![0]);
     return readers.length > 0 && readers.every((r) => keep.has(r.name ?? ''));
   };
-  const drops = (op: string) => !FLOAT_OUTPUT_KERNELS.has(op) && (mode === 'fused' || (!EXPANDABLE.has(op) && !SHRINKING.has(op)));
+  const drops = (op: string) => !FLOAT_OUTPUT_KERNELS.has(op) && (mode === 'fused' || (!LAYER_OPS.has(op) && !SHRINKING.has(op)));
   for (let changed = mode !== 'all'; changed;) {
     changed = false;
     for (const n of statics) {
@@ -105,21 +106,19 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, mode: Pl
       const amplified = mode === 'boundaries' && !drops(n.op_type ?? '') && reachesAmplifier(view, n.output![0], prep.loaded.loc);
       if (!drops(n.op_type ?? '') && !amplified) continue;
       keep.delete(n.name!);
-      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: amplified ? AMPLIFIED_REASON : EXPANDABLE.has(n.op_type ?? '') ? UNFUSED_REASON : mode === 'fused' ? UNFUSED_OP_REASON : UNBOUNDED_OP_REASON });
+      skipped.push({ node: n.name!, opType: n.op_type ?? '', modulePath: '', skipped: amplified ? AMPLIFIED_REASON : LAYER_OPS.has(n.op_type ?? '') ? UNFUSED_REASON : mode === 'fused' ? UNFUSED_OP_REASON : UNBOUNDED_OP_REASON });
       changed = true;
     }
   }
   return { select: (name) => !prep.plan.has(name) || keep.has(name), skipped };
 }
 
-const AMPLIFIED_REASON = 'kept float: its output reaches a Log, Sqrt or division through float ops, which magnify the 8-bit rounding of small values (Silero VAD\'s STFT conv before its log-magnitude: 320 of 351 speech decisions as float with a boundary there)';
+const AMPLIFIED_REASON = `kept float: its output reaches ${AMPLIFIERS_REACHED}`;
 
-/** Layer types whose weights a placement that keeps them float still stores smaller (float16, widened at load). */
-const EXPANDABLE = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 /** Of the nodes a plan skipped, the layers kept float for speed alone (see ApplyOptions.halfStored). */
 export function floatForSpeed(skipped: NodeDecision[]): Set<string> {
-  return new Set(skipped.filter((s) => s.skipped === UNFUSED_REASON && EXPANDABLE.has(s.opType)).map((s) => s.node));
+  return new Set(skipped.filter((s) => s.skipped === UNFUSED_REASON && LAYER_OPS.has(s.opType)).map((s) => s.node));
 }
 
 /** The nodes a chosen candidate quantizes, and why the others stay float. */

@@ -28,7 +28,8 @@ export interface InlinedBranch {
 
 /** What a node reads: its inputs and the outer values its subgraphs capture. */
 const readsOf = (n: NodeProto) => [...(n.input ?? []), ...capturedValues(n)].filter(Boolean);
-const other = (b: Branch): Branch => (b === 'then_branch' ? 'else_branch' : 'then_branch');
+/** The If's other branch. */
+export const otherBranch = (b: Branch): Branch => (b === 'then_branch' ? 'else_branch' : 'then_branch');
 
 /** Renames value `from` to `to` in `g`: its nodes' inputs and outputs (and nested bodies' reads), outputs and value_info. */
 function renameValue(g: GraphProto, from: string, to: string): void {
@@ -66,7 +67,7 @@ export function inlineBranch(editor: ModelEditor, node: NodeProto, branch: Branc
   for (const v of made) if (defined.has(v)) renameValue(g, v, editor.unique(`${v}_${branch}`));
   for (const n of g.node ?? []) if (!n.name || nodeNames.has(n.name)) n.name = editor.unique(`${n.name || n.op_type}_${branch}`);
   const identities = (node.output ?? []).map((o, k): NodeProto => ({ name: editor.unique(`${node.name || 'If'}_${branch}_out${k}`), op_type: 'Identity', input: [g.output?.[k]?.name ?? ''], output: [o] }));
-  const otherReads = new Set(capturedValues({ attribute: (node.attribute ?? []).filter((a) => a.name === other(branch)) }));
+  const otherReads = new Set(capturedValues({ attribute: (node.attribute ?? []).filter((a) => a.name === otherBranch(branch)) }));
   const list = graph.node ?? [];
   const rec: InlinedBranch = {
     node, branch, graphName: g.name ?? branch, identities: identities.map((n) => n.name!), outputs: g.output ?? [],

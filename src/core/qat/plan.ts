@@ -8,6 +8,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, reducesRange, type QuantizeOptions } from '..
 import { loadRecipe, QuantPolicy } from '../quant/policy';
 import { modesUsed, modulePathOfNode, prepareQuantization } from '../quant/prepare';
 import { quantRange } from '../quant/qtypes';
+import { LAYER_OPS } from '../onnx/layer-ops';
 
 /** How one module should be fake-quantized in the user's PyTorch loop. See python/quantlens_qat.py. */
 export interface QatModulePlan {
@@ -26,7 +27,6 @@ export interface QatPlan {
   float: Array<{ module: string; reason: string }>;
 }
 
-const WEIGHTED = new Set(['MatMul', 'Gemm', 'Conv', 'ConvTranspose']);
 
 /**
  * `quantlens qat-plan`: what QuantLens would quantize, as a plan PyTorch can apply with fake-quant:
@@ -47,7 +47,7 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
   for (const node of loaded.model.graph!.node ?? []) {
     const o = prep.plan.get(node.name ?? '');
     // Layers with a weight: nn.Linear / nn.Conv*; products of two activations have no module to wrap.
-    if (!o || !WEIGHTED.has(node.op_type ?? '') || !view.constant(node.input?.[1] ?? '')) continue;
+    if (!o || !LAYER_OPS.has(node.op_type ?? '') || !view.constant(node.input?.[1] ?? '')) continue;
     const path = modulePathOfNode(node, view);
     if (!path || modules[path]) continue;
     const bits = o.mode === 'weight' ? o.bits : 8;
@@ -61,7 +61,7 @@ export async function buildQatPlan(modelPath: string, output: string | undefined
     }
     modules[path] = plan;
   }
-  const float = prep.skipped.filter((s) => WEIGHTED.has(s.opType) && s.modulePath && !modules[s.modulePath]).map((s) => ({ module: s.modulePath, reason: s.skipped! }));
+  const float = prep.skipped.filter((s) => LAYER_OPS.has(s.opType) && s.modulePath && !modules[s.modulePath]).map((s) => ({ module: s.modulePath, reason: s.skipped! }));
   const plan: QatPlan = {
     format: 'quantlens-qat-plan/1', model: modelPath,
     scheme: { mode: options.mode, bits: options.bits, ...(options.calibration ? { calibration: options.calibration } : {}), calibrationMethod: options.calibrationMethod },

@@ -37,6 +37,7 @@ import { hoistSubgraphWeights } from './subgraph-weights';
 import type { InlinedBranch } from '../onnx/inline-branches';
 import { inlineTakenBranches, layerIfs, samplesAt } from './static/taken-branches';
 import { moveDequantizeBelowCapturedOps } from './static/captured-dq';
+import { LAYER_OPS } from '../onnx/layer-ops';
 
 export const REGISTRIES: Record<QuantizeOptions['mode'], Readonly<Record<string, OpQuantizer>>> = {
   weight: WEIGHT_QUANTIZERS,
@@ -83,8 +84,6 @@ export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOp
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;
 }
-/** The layers that make an If branch worth inlining for static INT8 (a Gather there is mostly shape arithmetic). */
-const BRANCH_LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 /** What a node reads: its inputs and the outer values its subgraphs capture. */
 const readsOf = (n: NodeProto) => [...(n.input ?? []), ...capturedValues(n)];
 
@@ -274,7 +273,8 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   let data: CalibrationData | undefined;
   let inlinedBranches: InlinedBranch[] = [];
   let branchSamples: number[] | undefined;
-  const staticLayer = (n: NodeProto) => BRANCH_LAYERS.has(opKey(n));
+  // (Layers with a weight make a branch worth inlining; a Gather there is mostly shape arithmetic.)
+  const staticLayer = (n: NodeProto) => LAYER_OPS.has(opKey(n));
   if (modes.has('static') && options.calibration && layerIfs(graph, staticLayer).length) {
     data = openCalibration(options.calibration, graph, { maxSamples: options.maxSamples, inputShapes: options.inputShapes });
     const r = await inlineTakenBranches(editor, loaded, data, options.device, staticLayer, ctx);

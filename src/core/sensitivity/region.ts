@@ -1,10 +1,10 @@
 import { GraphView } from '../onnx/graph';
 import type { ModelProto } from '../onnx/proto';
 import { isStoredWeight } from './stored-weight';
+import { LAYER_OPS } from '../onnx/layer-ops';
 
 // Where a layer's error meets values it did not touch: a residual Add, or a Concat with other tokens.
 const MERGES = new Set(['Add', 'Sum', 'Concat']);
-const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 /**
  * The part of the graph a layer's error travels through before it joins the residual stream: every node
@@ -33,7 +33,7 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     const inputs = (n.input ?? []).filter(Boolean);
     if (!inputs.some((i) => reach.has(i))) continue;
     // Measured where it enters the next layer past the cap (that layer's own error is its own row).
-    if (WEIGHTED.has(n.op_type ?? '') && inputs.some((i) => isStoredWeight(view, i)) && ++weighted > maxWeighted) {
+    if (LAYER_OPS.has(n.op_type ?? '') && inputs.some((i) => isStoredWeight(view, i)) && ++weighted > maxWeighted) {
       boundary.push(...inputs.filter((i) => reach.has(i)));
       continue;
     }

@@ -1,8 +1,8 @@
 import { GraphView } from '../onnx/graph';
 import { onnx, type ModelProto } from '../onnx/proto';
+import { LAYER_OPS } from '../onnx/layer-ops';
 
 // Layers linear in their weight: y(W) − y(W') = y(W − W') with the bias left out.
-const LINEAR_IN_WEIGHT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 /**
  * A weight-only copy of a one-node layer rewritten to compute its error directly: the node reads
@@ -15,7 +15,7 @@ const LINEAR_IN_WEIGHT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 export function weightErrorPart(part: ModelProto, floatWeight: string): ModelProto | undefined {
   const g = part.graph!;
   const view = new GraphView(g);
-  const layers = (g.node ?? []).filter((n) => LINEAR_IN_WEIGHT.has(n.op_type ?? '') && !n.domain);
+  const layers = (g.node ?? []).filter((n) => LAYER_OPS.has(n.op_type ?? '') && !n.domain);
   if (layers.length !== 1) return undefined;
   const layer = layers[0];
   const dq = view.producer.get(layer.input?.[1] ?? '');

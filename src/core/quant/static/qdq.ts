@@ -8,8 +8,9 @@ import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims } from '../weights';
 import { attrInt, attrString, intAttr } from '../../onnx/attributes';
-import { reachesAmplifier } from './amplifiers';
+import { AMPLIFIERS_REACHED, reachesAmplifier } from './amplifiers';
 import { inferRanks } from '../../onnx/ranks';
+import { LAYER_OPS } from '../../onnx/layer-ops';
 
 /** Ops whose output takes its input's scale, so onnxruntime can drop the Q/DQ around them. */
 export const PASS_THROUGH = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'MaxPool', 'Identity', 'Slice', 'Expand', 'Split', 'Gather']);
@@ -35,10 +36,8 @@ export function activationTensors(node: NodeProto, ctx: QuantContext): string[] 
   return [...inputs, ...(node.output ?? []).slice(0, 1)];
 }
 
-const AMPLIFIED = 'static: its values reach a Log, Sqrt or division through float ops, which magnify 8-bit rounding near zero (Silero VAD\'s STFT output before its log-magnitude): left exact';
+const AMPLIFIED = `static: its values reach ${AMPLIFIERS_REACHED}: left exact`;
 
-/** Ops whose integer kernel needs its output quantized (QLinearConv, QLinearMatMul, QGemm). */
-const KERNEL_OUTPUT = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
 /**
  * Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it:
@@ -114,7 +113,7 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
       const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
       const acts = activationTensors(node, ctx);
       const output = node.output?.[0];
-      const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && !!ctx.quantizeOutputs && KERNEL_OUTPUT.has(node.op_type ?? '')));
+      const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && !!ctx.quantizeOutputs && LAYER_OPS.has(node.op_type ?? '')));
       if (!quantized.length && !weights.length) {
         const why = acts.some((t) => ctx.amplified.has(t)) ? AMPLIFIED : 'no float32 activation to quantize (float16 and integer tensors stay as they are)';
         ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: why });

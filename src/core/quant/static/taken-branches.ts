@@ -7,7 +7,7 @@ import type { CalibrationData } from '../../calib/data';
 import type { JobContext } from '../../base/jobs';
 import { attrGraph, attrInt } from '../../onnx/attributes';
 import type { ModelEditor } from '../../onnx/editor';
-import { inlineBranch, restoreBranch, type InlinedBranch } from '../../onnx/inline-branches';
+import { inlineBranch, otherBranch, restoreBranch, type InlinedBranch } from '../../onnx/inline-branches';
 import type { LoadedModel } from '../../onnx/model-io';
 import { onnx, type GraphProto, type ModelProto, type NodeProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
@@ -106,7 +106,7 @@ export async function inlineTakenBranches(editor: ModelEditor, loaded: LoadedMod
       const [mine, others] = branch === 'then_branch' ? [yes, no] : [no, yes];
       alive = mine;
       const layers = [...walkGraphs(attrGraph(n, branch)!)].reduce((a, { graph }) => a + (graph.node ?? []).filter(isLayer).length, 0);
-      const otherLayers = holdsLayer(attrGraph(n, branch === 'then_branch' ? 'else_branch' : 'then_branch'), isLayer);
+      const otherLayers = holdsLayer(attrGraph(n, otherBranch(branch)), isLayer);
       const which = others.length ? `${mine.length} of its ${mine.length + others.length} calibration samples take its ${branch.replace('_', ' ')} (the rest are left out of calibration)` : `every calibration sample takes its ${branch.replace('_', ' ')}`;
       warnings.push(`If '${n.name}': ${which}, so its ${layers} layer${layers === 1 ? '' : 's'} ${layers === 1 ? 'is' : 'are'} calibrated and quantized inside it${otherLayers ? '; the layers of the other branch stay float (calibrate with samples that take it to quantize those)' : ''}`);
     }
@@ -128,7 +128,7 @@ export function restoreTakenBranches(editor: ModelEditor, inlined: readonly Inli
   for (const rec of [...inlined].reverse()) {
     const shared = expandSharedWeights(editor, rec, dequantized);
     restoreBranch(editor, rec);
-    if (shared) warnings.push(`If '${rec.node.name}': its ${rec.branch === 'then_branch' ? 'else' : 'then'} branch reads the ${shared} weight${shared === 1 ? '' : 's'} it shares with the quantized one from their int8 copies, expanded to float when onnxruntime loads the model (stored once; that branch was not calibrated, so it computes in float)`);
+    if (shared) warnings.push(`If '${rec.node.name}': its ${otherBranch(rec.branch).replace('_', ' ')} reads the ${shared} weight${shared === 1 ? '' : 's'} it shares with the quantized one from their int8 copies, expanded to float when onnxruntime loads the model (stored once; that branch was not calibrated, so it computes in float)`);
   }
   return warnings;
 }
