@@ -9,7 +9,9 @@ import { AttributeType, onnx, type ModelProto, type TensorProto } from '../../sr
 import { linearReluModel, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { makeTensor } from '../../src/core/onnx/tensor';
-import { tmpDir } from '../helpers/util';
+import { runOrt, tmpDir } from '../helpers/util';
+import * as ort from 'onnxruntime-node';
+import { errorStats } from '../../src/core/quant/tensor-quant';
 
 const write = (file: string, m: ModelProto) => fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
 const withWeight = (edit: (w: TensorProto) => void) => {
@@ -145,25 +147,80 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     }
   });
 
-  it('a model that fails on the sizes random inputs gave its open dimensions says which sizes those were, and how to set them', async () => {
-    // A waveform [batch, samples] read by a conv 400 samples wide: random inputs' default 16 samples are too few.
+  /** A waveform [batch, samples] read by a conv `width` samples wide (stride 160), optionally after a reflect Pad of 96 each side. */
+  const waveModel = (width: number, pad = false) => onnx.ModelProto.create({
+    ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'g', input: [vi('wave', DataType.FLOAT, ['batch', 'samples'])], output: [vi('y', DataType.FLOAT, ['batch', 8, 'frames'])],
+      node: [
+        { name: 'add_channel', op_type: 'Unsqueeze', input: ['wave', 'one'], output: ['w1'] },
+        ...(pad ? [{ name: 'pad', op_type: 'Pad', input: ['w1', 'pads'], output: ['w2'], attribute: [{ name: 'mode', type: AttributeType.STRING, s: Buffer.from('reflect') }] }] : []),
+        { name: 'frames', op_type: 'Conv', input: [pad ? 'w2' : 'w1', 'basis'], output: ['y'], attribute: [{ name: 'strides', type: AttributeType.INTS, ints: [160] }] },
+      ],
+      initializer: [
+        makeTensor('one', DataType.INT64, [1], BigInt64Array.of(1n)), makeTensor('pads', DataType.INT64, [6], BigInt64Array.of(0n, 0n, 96n, 0n, 0n, 96n)),
+        makeTensor('basis', DataType.FLOAT, [8, 1, width], Float32Array.from({ length: 8 * width }, (_, i) => Math.sin(i))),
+      ],
+    },
+  });
+
+  it('random inputs too short for the model: every command runs again at a length it takes, and says so', async () => {
+    // A conv 400 samples wide: at random inputs' default 16 samples onnxruntime infers 1 - 2 = -1 frames, and
+    // static mode's capture variant at that size aborted the process inside onnxruntime (an openWakeWord
+    // spectrogram, a 512-sample STFT conv, did).
     const dir = tmpDir();
     const file = path.join(dir, 'wave.onnx');
-    write(file, onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'g', input: [vi('wave', DataType.FLOAT, ['batch', 'samples'])], output: [vi('y', DataType.FLOAT, ['batch', 8, 'frames'])],
-        node: [{ name: 'add_channel', op_type: 'Unsqueeze', input: ['wave', 'one'], output: ['w1'] }, { name: 'frames', op_type: 'Conv', input: ['w1', 'basis'], output: ['y'], attribute: [{ name: 'strides', type: AttributeType.INTS, ints: [160] }] }],
-        initializer: [makeTensor('one', DataType.INT64, [1], BigInt64Array.of(1n)), makeTensor('basis', DataType.FLOAT, [8, 1, 400], Float32Array.from({ length: 3200 }, (_, i) => Math.sin(i)))],
-      },
-    }));
-    for (const args of [['run', file], ['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight']]) {
+    write(file, waveModel(400));
+    const note = "random inputs ran 'wave' [batch, samples] as 1x1024: at 1x16 onnxruntime infers a negative size inside the model (--input-shape sets the sizes)";
+    for (const args of [['quantize', file, '-o', path.join(dir, 's.onnx'), '--mode', 'static', '--calibration', 'random:2'], ['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight'],
+      ['sensitivity', file, '--calibration', 'random:2', '-o', path.join(dir, 's.json')], ['prune', file, '-o', path.join(dir, 'p.onnx'), '--sparsity', '0.5']]) {
+      const r = await cli([...args, '--device', 'cpu']);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.includes(note), `${args.join(' ')}: ${r.stderr}`);
+    }
+    // What was written runs at the length the note names, in onnxruntime, near the float model (static mode
+    // calibrated on two random samples, so only loosely: garbage would be near 0 dB).
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 1024 }, (_, i) => Math.sin(i * 0.05)), [1, 1024]);
+    const ref = (await runOrt(file, { wave: x })).y;
+    for (const [out, db] of [['s.onnx', 10], ['w.onnx', 25]] as const) {
+      const y = (await runOrt(path.join(dir, out), { wave: x })).y;
+      assert.equal(y.length, ref.length);
+      assert.ok(errorStats(ref, y).sqnr > db, `${out}: ${errorStats(ref, y).sqnr} dB`);
+    }
+    const run = await cli(['run', file, '--device', 'cpu']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /wave \[1, 1024\]/);
+  });
+
+  it('a length only a run rejects (a reflect Pad wider than the signal) is found by running a small model', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'padded.onnx');
+    write(file, waveModel(200, true));
+    const r = await cli(['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight', '--device', 'cpu']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.includes("random inputs ran 'wave' [batch, samples] as 1x256: at 1x16 onnxruntime could not run it"), r.stderr);
+  });
+
+  it('inputs too short, given or at every length tried: one line naming the model and the sizes, no abort and no file', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'wave.onnx');
+    write(file, waveModel(400));
+    // Given too short: static mode's capture refuses them before a variant onnxruntime would abort on (the
+    // CLI runs in this process: an abort would end the test run).
+    const given = await cli(['quantize', file, '-o', path.join(dir, 's.onnx'), '--mode', 'static', '--calibration', 'random:2', '--input-shape', 'wave=1x64', '--device', 'cpu']);
+    assert.equal(given.code, 1, given.stderr);
+    assert.equal(given.stderr.trim().split('\n').filter((l) => l.startsWith('quantlens: error:')).length, 1, given.stderr);
+    assert.match(given.stderr, new RegExp(`quantlens: error: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: onnxruntime infers a negative size inside the model for inputs of 'wave' 1x64: they are too small for it`));
+    assert.deepEqual(fs.readdirSync(dir), ['wave.onnx']);
+    // A kernel longer than every length tried: the error says what random inputs ran and how to set them.
+    const wide = path.join(dir, 'wide.onnx');
+    write(wide, waveModel(20000));
+    for (const args of [['run', wide], ['quantize', wide, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight']]) {
       const r = await cli([...args, '--device', 'cpu']);
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr.trim(), /^quantlens: error: .*wave\.onnx: .*\(random inputs ran 'wave' \[batch, samples\] as 1x16; if the model takes other sizes, pass --input-shape wave=1x16 with them, or real data\)$/);
+      assert.match(r.stderr.trim(), /^quantlens: error: .*wide\.onnx: .*\(random inputs ran 'wave' \[batch, samples\] as 1x16; if the model takes other sizes, pass --input-shape wave=1x16 with them, or real data\)$/);
     }
-    // With the sizes it takes, it runs.
-    const ok = await cli(['run', file, '--input-shape', 'wave=1x1600', '--device', 'cpu']);
+    const ok = await cli(['run', wide, '--input-shape', 'wave=1x20000', '--device', 'cpu']);
     assert.equal(ok.code, 0, ok.stderr);
   });
 

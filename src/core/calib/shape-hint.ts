@@ -1,7 +1,20 @@
 import { loadModel } from '../onnx/model-io';
 import { GraphView } from '../onnx/graph';
+import type { GraphProto, ValueInfoProto } from '../onnx/proto';
 import { describeValue } from '../onnx/value-type';
 import { concreteShapes } from './symbolic-dims';
+
+/** The model's data inputs, and those of them that leave a dimension open and were not given a shape. */
+export function openInputs(graph: GraphProto, given: Record<string, number[]>, view = new GraphView(graph)): { inputs: ValueInfoProto[]; open: ValueInfoProto[] } {
+  const inputs = (graph.input ?? []).filter((v) => v.name && view.graphInputs.has(v.name) && v.type?.tensor_type);
+  const open = inputs.filter((v) => !given[v.name!] && (describeValue(v).shape ?? [null]).some((d) => typeof d !== 'number' || d <= 0));
+  return { inputs, open };
+}
+
+/** How random inputs filled `open`'s dimensions: 'input' [batch, samples] as 1x16. */
+export function ranAs(open: ValueInfoProto[], shapes: Map<string, number[]>): string {
+  return open.map((v) => `'${v.name}' [${(describeValue(v).shape ?? ['?']).map((d) => d ?? '?').join(', ')}] as ${shapes.get(v.name!)!.join('x')}`).join(', ');
+}
 
 /**
  * For an onnxruntime error on random inputs: the inputs whose open dimensions random data filled with
@@ -13,12 +26,10 @@ export function randomShapeHint(file: string, given: Record<string, number[]> = 
   try {
     const graph = loadModel(file).model.graph!;
     const view = new GraphView(graph);
-    const inputs = (graph.input ?? []).filter((v) => v.name && view.graphInputs.has(v.name) && v.type?.tensor_type);
-    const open = inputs.filter((v) => !given[v.name!] && (describeValue(v).shape ?? [null]).some((d) => typeof d !== 'number' || d <= 0));
+    const { inputs, open } = openInputs(graph, given, view);
     if (!open.length) return undefined;
     const shapes = concreteShapes(graph, inputs.map((v) => v.name!), given, 1, view);
-    const ran = open.map((v) => `'${v.name}' [${(describeValue(v).shape ?? ['?']).map((d) => d ?? '?').join(', ')}] as ${shapes.get(v.name!)!.join('x')}`);
-    return `random inputs ran ${ran.join(', ')}; if the model takes other sizes, pass --input-shape ${open[0].name}=${shapes.get(open[0].name!)!.join('x')} with them, or real data`;
+    return `random inputs ran ${ranAs(open, shapes)}; if the model takes other sizes, pass --input-shape ${open[0].name}=${shapes.get(open[0].name!)!.join('x')} with them, or real data`;
   } catch {
     return undefined;
   }

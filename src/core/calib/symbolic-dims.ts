@@ -34,16 +34,19 @@ function evaluate(expr: string, sym: Map<string, number>): number | undefined {
   return terms.reduce((a, b) => a + b, 0);
 }
 
+/** An open dimension's size when nothing says one (a sequence, a signal). */
+export const DEFAULT_LENGTH = 16;
+
 const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
 
 /**
  * A concrete shape for every data input: given shapes first (their symbols then hold for the other
- * inputs), then the defaults (1 for a batch, 224 for an image's height and width, 16 otherwise), one
- * value per symbol. A decoder with a KV cache gets an attention mask as long as the past and the new
+ * inputs), then the defaults (1 for a batch, 224 for an image's height and width, `length` otherwise:
+ * 16 unless fitRandomShapes found the model needs more), one value per symbol. A decoder with a KV cache gets an attention mask as long as the past and the new
  * tokens together when its length is a symbol of its own (total_sequence_length); dim_params written as
  * sums (`past_sequence_length + 1`) are computed.
  */
-export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph)): Map<string, number[]> {
+export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph), length = DEFAULT_LENGTH): Map<string, number[]> {
   const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));
   const shapes = new Map(inputs.map((n) => [n, describeValue(infos.get(n)!).shape]));
   // Only an input whose declared shape leaves a dim open needs what its reader says (this runs per sample).
@@ -70,7 +73,7 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
     const channelsFirst = image && [1, 3].includes(shape[1] as number);
     if (k === 0) return batch;
     if (image && (channelsFirst ? k >= 2 : k === 1 || k === 2)) return 224;
-    return 16;
+    return length;
   };
   // The decoder's sequence symbols: the past's length, the new tokens', the mask's.
   const symbolAt = (pred: (n: string) => boolean, axis: number | 'last') => {
@@ -87,7 +90,7 @@ export function concreteShapes(graph: GraphProto, inputs: string[], given: Recor
   for (const [name, shape] of declared) {
     shape.forEach((d, k) => { if (typeof d === 'string' && d && !isExpression(d) && !sym.has(d) && d !== mask) sym.set(d, positional(shape, k, name)); });
   }
-  if (mask && !sym.has(mask)) sym.set(mask, past && tokens && mask !== past && mask !== tokens ? sym.get(past)! + sym.get(tokens)! : sym.get(mask) ?? 16);
+  if (mask && !sym.has(mask)) sym.set(mask, past && tokens && mask !== past && mask !== tokens ? sym.get(past)! + sym.get(tokens)! : sym.get(mask) ?? length);
   const out = new Map<string, number[]>();
   for (const [name, shape] of declared) {
     out.set(name, given[name] ?? shape.map((d, k) => {

@@ -11,6 +11,8 @@ import { summarizePipeline } from '../pipeline/summary';
 import { analyzePipelineSensitivity } from './pipeline-sensitivity';
 import fs from 'node:fs';
 import { randomShapeHint } from '../calib/shape-hint';
+import { fitRandomShapes } from './fit-random-shapes';
+import type { DevicePreference } from '../runtime/session';
 
 const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
 
@@ -72,30 +74,64 @@ export function runJob<K extends JobKind>(kind: K, req: JobRequests[K], ctx: Job
 }
 
 /**
- * Runs a request as the engine receives it ({kind, ...fields}). An error that does not name a file (onnxruntime's
- * own, a bug, or ours raised where the file is not known) names the model it happened on; the original stays as
- * its cause.
+ * Runs a request as the engine receives it ({kind, ...fields}). A job that failed in onnxruntime on random
+ * inputs too short for the model runs once more at lengths it takes (see fitRandomShapes), and says so. An
+ * error that does not name a file (onnxruntime's own, a bug, or ours raised where the file is not known)
+ * names the model it happened on; the original stays as its cause.
  */
-export function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
-  const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
-  return (JOB_HANDLERS[job.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(job, ctx).catch((e: unknown) => {
-    if (e instanceof CancelledError || !file) throw e;
-    // onnxruntime's failures (ours of kind 'runtime', and foreign errors) on random inputs say what sizes they had.
-    const hint = e instanceof QuantLensError && e.kind !== 'runtime' ? undefined : randomDataHint(job);
-    const detail = (d: string) => (hint ? `${d} (${hint})` : d);
-    if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) throw hint ? Object.assign(new QuantLensError(e.file, detail(e.detail), e.kind), { cause: e }) : e;
-    if (e instanceof QuantLensError) throw Object.assign(new QuantLensError(file, detail(e.detail), e.kind), { cause: e });
-    const line = errorLine(e);
-    throw Object.assign(new QuantLensError(line.includes(file) ? undefined : file, detail(line), 'runtime'), { cause: e });
-  });
+export async function runRequest(job: JobRequest, ctx: JobContext = {}): Promise<unknown> {
+  const dispatch = (j: JobRequest) => (JOB_HANDLERS[j.kind] as (r: JobRequest, c: JobContext) => Promise<unknown>)(j, ctx);
+  try {
+    return await dispatch(job);
+  } catch (e) {
+    const refit = fromOnnxruntime(e) ? await refitted(job) : undefined;
+    if (!refit) throw oneLine(job, e);
+    ctx.onProgress?.({ stage: 'inputs', message: refit.note });
+    const result = await dispatch(refit.job).catch((again: unknown) => { throw oneLine(refit.job, again); });
+    const warnings = (result as { warnings?: unknown }).warnings;
+    if (Array.isArray(warnings)) warnings.unshift(refit.note);
+    return result;
+  }
 }
 
-/** When a job that failed in onnxruntime ran a model file on random inputs: what sizes they had (see randomShapeHint). */
-function randomDataHint(job: JobRequest): string | undefined {
+/** onnxruntime's failures: ours of kind 'runtime', and foreign errors (not a cancellation). */
+const fromOnnxruntime = (e: unknown) => !(e instanceof CancelledError) && (!(e instanceof QuantLensError) || e.kind === 'runtime');
+
+/** The error as one line naming the model; on random inputs, with the sizes they had. */
+function oneLine(job: JobRequest, e: unknown): unknown {
+  const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
+  if (e instanceof CancelledError || !file) return e;
+  const hint = fromOnnxruntime(e) ? randomDataHint(job) : undefined;
+  const detail = (d: string) => (hint ? `${d} (${hint})` : d);
+  if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) return hint ? Object.assign(new QuantLensError(e.file, detail(e.detail), e.kind), { cause: e }) : e;
+  if (e instanceof QuantLensError) return Object.assign(new QuantLensError(file, detail(e.detail), e.kind), { cause: e });
+  const line = errorLine(e);
+  return Object.assign(new QuantLensError(line.includes(file) ? undefined : file, detail(line), 'runtime'), { cause: e });
+}
+
+/** The job at random-input lengths the model takes, where they differ from those it failed at (see fitRandomShapes). */
+async function refitted(job: JobRequest): Promise<{ job: JobRequest; note: string } | undefined> {
+  const random = randomData(job);
+  if (!random) return undefined;
+  const fit = await fitRandomShapes(random.model, random.given, ('device' in job ? job.device : (job as { options?: { device?: DevicePreference } }).options?.device) ?? 'auto').catch(() => undefined);
+  if (!fit) return undefined;
+  const inputShapes = { ...random.given, ...fit.shapes };
+  const refit = job.kind === 'run' ? { ...job, inputShapes } : { ...job, options: { ...(job as { options?: object }).options, inputShapes } };
+  return { job: refit as JobRequest, note: fit.note };
+}
+
+/** The model file a job ran on random inputs, and the shapes it was given (undefined: real data, or a folder). */
+function randomData(job: JobRequest): { model: string; given: Record<string, number[]> } | undefined {
   const model = job.kind === 'compare' ? job.reference : 'model' in job ? job.model : undefined;
   if (!model || isFolder(model) || !fs.existsSync(model)) return undefined;
   const o = ('options' in job ? job.options : undefined) as { calibration?: string; data?: string; inputShapes?: Record<string, number[]> } | undefined;
   const data = job.kind === 'compare' ? o?.data : o?.calibration;
   if (data && !data.startsWith('random:')) return undefined;
-  return randomShapeHint(model, (job.kind === 'run' ? job.inputShapes : o?.inputShapes) ?? {});
+  return { model, given: (job.kind === 'run' ? job.inputShapes : o?.inputShapes) ?? {} };
+}
+
+/** When a job that failed in onnxruntime ran a model file on random inputs: what sizes they had (see randomShapeHint). */
+function randomDataHint(job: JobRequest): string | undefined {
+  const random = randomData(job);
+  return random && randomShapeHint(random.model, random.given);
 }

@@ -1,13 +1,13 @@
 import * as ort from 'onnxruntime-node';
 import type { CalibrationData } from '../calib/data';
-import { CancelledError } from '../base/errors';
+import { CancelledError, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { DataType } from '../onnx/dtypes';
 import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor, makeTensor } from '../onnx/tensor';
 import { intAttr, intsAttr } from '../onnx/attributes';
-import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
+import { defaultOpset, axesNode, negativeSize, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
 import type { VariantRunner } from './pinned-session';
 import { startSessionWorker, variantRunner, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
@@ -81,7 +81,11 @@ export async function captureSampled(
   // 0.46 s; PaddleOCR det 320x640 pays 11-19 ms for the question, scratch).
   // (Where onnxruntime cannot say, every tensor is tried with a coarse stride: a type Concat refuses fails
   // the variant, and the caller copies.)
-  const meta = await tensorShapes(loaded, names, next.value, device).catch(() => names.map(() => ({ type: undefined, rank: undefined, size: undefined })));
+  const meta = await tensorShapes(loaded, names, next.value, device).catch((e: unknown) => {
+    // Inputs too small for the model: the variant's session below could abort the process (see shapesInferable).
+    if (negativeSize(e)) throw new QuantLensError(loaded.loc.file, `onnxruntime infers a negative size inside the model for inputs of ${Object.entries(next.value).map(([n, t]) => `'${n}' ${t.dims.join('x')}`).join(', ')}: they are too small for it`, 'runtime');
+    return names.map(() => ({ type: undefined, rank: undefined, size: undefined }));
+  });
   if (meta.every((m) => m.size !== undefined && m.size <= cap)) return 'small';
   // Only float32 activations are calibrated (and one vector holds every tensor's values).
   const kept = names.map((_, k) => k).filter((k) => (meta[k].type ?? 'float32') === 'float32');

@@ -74,11 +74,18 @@ export async function captureTensors(
 /**
  * onnxruntime's metadata (element type and inferred shape) of `names`, graph inputs or values inside the
  * model: from a session at the `disabled` level with them as outputs (inputs pinned to `feeds`' shapes
- * when given), without running it, so no activation is held.
+ * when given), without running it, so no activation is held. `flat`: each of them is also reshaped to one
+ * dimension, whose inferred length is the product of its dims: a dim of -1 (inputs too small for the
+ * model) reads like an unknown one in onnxruntime-node's metadata, but its product does not, and
+ * onnxruntime-node refuses it (see negativeSize).
  */
-async function tensorMetadata(loaded: LoadedModel, names: string[], device: DevicePreference, feeds?: Record<string, ort.Tensor>): Promise<Map<string, { type: string; shape: ReadonlyArray<number | string> }>> {
+async function tensorMetadata(loaded: LoadedModel, names: string[], device: DevicePreference, feeds?: Record<string, { dims: readonly number[] }>, flat = false): Promise<Map<string, { type: string; shape: ReadonlyArray<number | string> }>> {
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
-  const variant = weightsAsInputs(withExtraOutputs(loaded.model, names.filter((n) => !inputs.has(n))));
+  const inside = names.filter((n) => !inputs.has(n));
+  const flats = flat ? inside.map((n, i): NodeProto => ({ op_type: 'Reshape', name: `quantlens_meta_flat_${i}`, input: [n, 'quantlens_meta_flat'], output: [`quantlens_meta_flat_${i}`] })) : [];
+  const g = loaded.model.graph!;
+  const model = flats.length ? onnx.ModelProto.create({ ...loaded.model, graph: onnx.GraphProto.create({ ...g, node: [...(g.node ?? []), ...flats], initializer: [...(g.initializer ?? []), int64Tensor('quantlens_meta_flat', [-1])] }) }) : loaded.model;
+  const variant = weightsAsInputs(withExtraOutputs(model, [...inside, ...flats.map((n) => n.output![0])]));
   const s = await sessionForVariant(feeds ? pinInputs(variant, feeds) : variant, loaded, device, 'disabled');
   try {
     const meta = new Map<string, { type: string; shape: ReadonlyArray<number | string> }>();
@@ -104,7 +111,8 @@ export async function tensorSizes(loaded: LoadedModel, names: string[], feeds: R
  * `feeds` (see tensorMetadata): the rank or the count undefined where it cannot tell.
  */
 export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<{ type?: string; rank?: number; size?: number }>> {
-  const meta = await tensorMetadata(loaded, names, device, feeds);
+  // Flattened too: a negative size is refused here, before a variant whose Slices would abort on it.
+  const meta = await tensorMetadata(loaded, names, device, feeds, true);
   return names.map((n) => {
     const m = meta.get(n);
     const d = feeds[n]?.dims ?? m?.shape;
@@ -112,6 +120,29 @@ export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: 
     return { type: feeds[n]?.type ?? m?.type, rank: d?.length, size: known ? (d as number[]).reduce((a, b) => a * b, 1) : undefined };
   });
 }
+
+/**
+ * Whether onnxruntime's shape inference gives no value of the model a negative or empty size for inputs
+ * of `shapes` (from a session that never runs, weights left out). False where inputs are too small for the model (a
+ * conv's kernel longer than the signal): a session pinned to such shapes at the higher optimisation levels
+ * can abort the whole process inside onnxruntime (an openWakeWord spectrogram at 1x16 samples, a strided
+ * Slice's constant folding), where a plain run only fails. Other failures are thrown.
+ */
+export async function shapesInferable(loaded: LoadedModel, shapes: Record<string, readonly number[]>, device: DevicePreference): Promise<boolean> {
+  // Every value the main graph makes, flattened (see tensorMetadata): a negative dim can hide behind an
+  // op whose output onnxruntime cannot size.
+  const values = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
+  try {
+    const meta = await tensorMetadata(loaded, values, device, Object.fromEntries(Object.entries(shapes).map(([n, dims]) => [n, { dims }])), true);
+    return [...meta.values()].every((m) => m.shape.every((d) => typeof d !== 'number' || d > 0));
+  } catch (e) {
+    if (negativeSize(e)) return false;
+    throw e;
+  }
+}
+
+/** onnxruntime-node's refusal of a negative inferred dimension (see shapesInferable). */
+export const negativeSize = (e: unknown) => /Invalid dimension: -\d/.test(String(e instanceof Error ? e.message : e));
 
 /** The model's default-domain opset (13 when it names none). */
 export function defaultOpset(model: ModelProto): number {

@@ -5,10 +5,10 @@ import { sessionForVariant } from './stage-variant';
 import type { DevicePreference, ModelSession, Provider, SessionOptions, VariantSessionOptions } from './session';
 
 /**
- * A copy of the model whose graph inputs have the shapes of `feeds` instead of symbolic dimensions. The
- * copy shares the original's nodes and tensors; only the inputs' types are new.
+ * A copy of the model whose graph inputs have the shapes of `feeds` (tensors, or only their dims) instead
+ * of symbolic dimensions. The copy shares the original's nodes and tensors; only the inputs' types are new.
  */
-export function pinInputs(model: ModelProto, feeds: Record<string, ort.Tensor>): ModelProto {
+export function pinInputs(model: ModelProto, feeds: Record<string, { dims: readonly number[] }>): ModelProto {
   const g = model.graph!;
   const input = (g.input ?? []).map((v) => {
     const t = feeds[v.name ?? ''];
