@@ -4,10 +4,11 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
+import { pruneModel } from '../../src/core/prune/prune-model';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { AttributeType, onnx, type GraphProto, type ModelProto } from '../../src/core/onnx/proto';
-import { makeTensor } from '../../src/core/onnx/tensor';
+import { makeTensor, readTensor, toFloat32 } from '../../src/core/onnx/tensor';
 import { walkGraphs } from '../../src/core/onnx/walk';
 import { errorStats } from '../../src/core/quant/tensor-quant';
 import { vi } from '../helpers/models';
@@ -46,6 +47,21 @@ function branchedModel(): ModelProto {
     graph: {
       name: 'g', node: [{ name: 'if', op_type: 'If', input: ['cond'], output: ['Y'], attribute: [graphAttr('then_branch', thenG), graphAttr('else_branch', elseG)] }],
       initializer: [weights('G', [24, 24], 3)], input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, ['n', 32])], output: [vi('Y', DataType.FLOAT, ['n', 24])],
+    },
+  });
+}
+
+/** If(cond): then relu(X·W), else sigmoid(X·W), W [32, 48] the main graph's (a merged decoder's branches share every weight). */
+function sharedWeightModel(): ModelProto {
+  const branch = (name: string, act: string): GraphProto => ({
+    name, node: [{ name: `${name}_mm`, op_type: 'MatMul', input: ['X', 'W'], output: [`${name}_m`] }, { name: `${name}_act`, op_type: act, input: [`${name}_m`], output: [`${name}_y`] }],
+    output: [vi(`${name}_y`, DataType.FLOAT, ['n', 48])],
+  });
+  return onnx.ModelProto.create({
+    ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'g', node: [{ name: 'if', op_type: 'If', input: ['cond'], output: ['Y'], attribute: [graphAttr('then_branch', branch('then', 'Relu')), graphAttr('else_branch', branch('else', 'Sigmoid'))] }],
+      initializer: [weights('W', [32, 48], 9)], input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, ['n', 32])], output: [vi('Y', DataType.FLOAT, ['n', 48])],
     },
   });
 }
@@ -91,6 +107,55 @@ describe('weight and dynamic mode inside subgraphs', function () {
       const sqnr = errorStats((await runOrt(input, feeds(c))).Y, (await runOrt(output, feeds(c))).Y).sqnr;
       assert.ok(sqnr > 25, `cond ${c}: ${sqnr.toFixed(1)} dB`);
     }
+  });
+
+  it('magnitude and 2:4 pruning: every branch\'s layer pruned in place, a weight both branches share once; structured pruning says it keeps to the main graph', async () => {
+    const weightOf = (file: string, node: string) => {
+      const m = loadModel(file).model;
+      const n = [...walkGraphs(m.graph!)].flatMap(({ graph }) => graph.node ?? []).find((x) => x.name === node)!;
+      const t = [...walkGraphs(m.graph!)].flatMap(({ graph }) => graph.initializer ?? []).find((x) => x.name === n.input![1])!;
+      return toFloat32(readTensor(t));
+    };
+    const mm = (a: Float32Array, b: Float32Array, n: number, k: number, m: number, bT = false) => Float32Array.from({ length: n * m }, (_, i) => {
+      let acc = 0;
+      for (let j = 0; j < k; j++) acc += a[Math.floor(i / m) * k + j] * (bT ? b[(i % m) * k + j] : b[j * m + (i % m)]);
+      return acc;
+    });
+    const x = X.data as Float32Array;
+    for (const method of ['magnitude', 'nm'] as const) {
+      const output = path.join(dir, `pruned-${method}.onnx`);
+      const r = await pruneModel(input, output, { method, sparsity: 0.5, calibration: 'random:2' });
+      assert.deepEqual(r.layers.map((l) => l.node).sort(), ['else_mm', 'gemm', 'then_mm'], method);
+      assert.ok(r.warnings.some((w) => /moved 2 weights that If\/Loop\/Scan bodies kept as their own initializers to the main graph .*to prune them/.test(w)), r.warnings.join('\n'));
+      // Half of the weights are zero (N:M: half of each layer's; magnitude ranks them together), the then
+      // and else `w` each pruned from its own values.
+      const ws = ['then_mm', 'else_mm', 'gemm'].map((node) => weightOf(output, node));
+      const zeros = ws.map((w) => w.filter((v) => v === 0).length);
+      if (method === 'nm') ws.forEach((w, k) => assert.equal(zeros[k], w.length / 2, `${method} layer ${k}`));
+      else ws.forEach((w, k) => assert.ok(zeros[k] > 0.3 * w.length && zeros[k] < 0.7 * w.length, `${method} layer ${k}: ${zeros[k]} of ${w.length}`));
+      assert.ok(Math.abs(zeros.reduce((a, b) => a + b, 0) / ws.reduce((a, w) => a + w.length, 0) - 0.5) < 0.01, `${method}: ${zeros.join(', ')}`);
+      assert.notDeepEqual(weightOf(output, 'then_mm'), weightOf(output, 'else_mm'));
+      // Both branches run in onnxruntime and compute with their own pruned weights: then relu(X·w), else
+      // (X·w')·Gᵀ through the nested If.
+      const expected = { then: mm(x, ws[0], 4, 32, 24).map((v) => Math.max(0, v)), else: mm(mm(x, ws[1], 4, 32, 24), ws[2], 4, 24, 24, true) };
+      for (const c of [true, false]) {
+        const y = (await runOrt(output, feeds(c))).Y, want = c ? expected.then : expected.else;
+        assert.ok(errorStats(want, y).sqnr > 100, `${method} cond ${c}: ${errorStats(want, y).sqnr.toFixed(1)} dB from X and the pruned weights`);
+      }
+    }
+    // A weight both branches read alike is pruned once, and both compute with it.
+    const shared = path.join(dir, 'shared-weight.onnx');
+    saveModel(sharedWeightModel(), shared);
+    const r = await pruneModel(shared, path.join(dir, 'shared-pruned.onnx'), { method: 'magnitude', sparsity: 0.5, calibration: 'random:2' });
+    assert.deepEqual(r.layers.map((l) => l.node), ['then_mm']);
+    const w = weightOf(path.join(dir, 'shared-pruned.onnx'), 'else_mm');
+    assert.equal(w.filter((v) => v === 0).length, w.length / 2);
+    const xw = mm(x, w, 4, 32, 48);
+    for (const [c, f] of [[true, (v: number) => Math.max(0, v)], [false, (v: number) => 1 / (1 + Math.exp(-v))]] as const) {
+      const y = (await runOrt(path.join(dir, 'shared-pruned.onnx'), feeds(c))).Y;
+      assert.ok(errorStats(xw.map(f), y).sqnr > 100, `shared, cond ${c}`);
+    }
+    await assert.rejects(pruneModel(input, path.join(dir, 'structured.onnx'), { method: 'structured', sparsity: 0.5, calibration: 'random:2' }), /has no layer to prune \(MatMul, Gemm, Conv or ConvTranspose with a stored float weight\): 3 inside If\/Loop\/Scan bodies, which structured pruning does not reach \(--method magnitude or nm prunes them\)$/);
   });
 
   it('sensitivity ranks main-graph layers only, and says so when every layer is in a body', async () => {
@@ -185,19 +250,8 @@ describe('static INT8 inside the If branch the calibration data takes', function
   });
 
   it('a weight both branches share (a merged decoder\'s): stored once, as int8; the other branch reads it expanded at load', async () => {
-    const branch = (name: string, act: string): GraphProto => ({
-      name, node: [{ name: `${name}_mm`, op_type: 'MatMul', input: ['X', 'W'], output: [`${name}_m`] }, { name: `${name}_act`, op_type: act, input: [`${name}_m`], output: [`${name}_y`] }],
-      output: [vi(`${name}_y`, DataType.FLOAT, ['n', 48])],
-    });
-    const model = onnx.ModelProto.create({
-      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'g', node: [{ name: 'if', op_type: 'If', input: ['cond'], output: ['Y'], attribute: [graphAttr('then_branch', branch('then', 'Relu')), graphAttr('else_branch', branch('else', 'Sigmoid'))] }],
-        initializer: [weights('W', [32, 48], 9)], input: [vi('cond', DataType.BOOL, []), vi('X', DataType.FLOAT, ['n', 32])], output: [vi('Y', DataType.FLOAT, ['n', 48])],
-      },
-    });
     const file = path.join(dir, 'shared-weight.onnx');
-    saveModel(model, file);
+    saveModel(sharedWeightModel(), file);
     const output = path.join(dir, 'shared-weight-static.onnx');
     const r = await quantizeModel(file, output, { mode: 'static', calibration: data('data-true', Array(6).fill(true)), staticOps: 'compute', objective: 'size' });
     assert.deepEqual(r.quantized, ['then_mm']);

@@ -7,6 +7,7 @@ import { moduleMatcher } from '../quant/policy';
 import { modulePathOfNode } from '../quant/prepare';
 import { floatWeight } from '../quant/weights';
 import { attrInt } from '../onnx/attributes';
+import { walkNodes } from '../onnx/walk';
 
 /**
  * A layer whose weight pruning can thin: MatMul/Gemm/Conv with a stored float weight. The weight is seen
@@ -70,12 +71,22 @@ export const isConvLike = (l: { opType: string }) => l.opType === 'Conv' || l.op
 /** Positions of the kernel (1 for MatMul/Gemm). */
 export const kernelSize = (l: PrunableLayer) => (isConvLike(l) ? l.dims.slice(2).reduce((a, b) => a * b, 1) : 1);
 
-/** Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left alone; for `structured` pruning, so are layers whose bias is computed. */
+/**
+ * Every prunable layer, and the layers left alone with the reason. Weights shared by several nodes are left
+ * alone; for `structured` pruning, so are layers whose bias is computed. Unstructured and N:M pruning also
+ * reach layers inside If/Loop/Scan bodies whose weights are main-graph values (see hoistSubgraphWeights);
+ * structured pruning stays in the main graph, where it can follow a channel from the layer that writes it
+ * to every reader.
+ */
 export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude: string[], structured = false): { layers: PrunableLayer[]; skipped: Array<{ node: string; reason: string }> } {
   const layers: PrunableLayer[] = [];
   const skipped: Array<{ node: string; reason: string }> = [];
   const excluded = exclude.map((g) => ({ g, test: moduleMatcher(g) }));
-  for (const node of view.graph.node ?? []) {
+  const nodes = structured ? view.graph.node ?? [] : [...walkNodes(view.graph)].map((w) => w.node);
+  // The layers reading a weight, in any graph (a body reads main-graph values by name).
+  const layerReaders = new Map<string, NodeProto[]>();
+  for (const n of nodes) if (PRUNABLE_OPS.has(n.op_type ?? '') && n.input?.[1]) layerReaders.set(n.input[1], [...(layerReaders.get(n.input[1]) ?? []), n]);
+  for (const node of nodes) {
     const op = node.op_type ?? '';
     if (!PRUNABLE_OPS.has(op) || (node.domain ?? '') !== '') continue;
     const name = modulePathOfNode(node, view);
@@ -86,8 +97,11 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
     if (t.data_type !== DataType.FLOAT && t.data_type !== DataType.FLOAT16) { skipped.push({ node: label, reason: 'its weight is not float32/float16' }); continue; }
     const ex = excluded.find((e) => e.test(name) || e.test(node.name ?? ''));
     if (ex) { skipped.push({ node: label, reason: `excluded by --exclude ${ex.g}` }); continue; }
-    const readers = view.consumersOf(w).filter((n) => PRUNABLE_OPS.has(n.op_type ?? ''));
-    if (readers.length > 1 || view.graph.output?.some((o) => o.name === w)) { skipped.push({ node: label, reason: `its weight '${w}' is shared with ${readers.filter((r) => r !== node).map((r) => r.name).join(', ') || 'a graph output'}` }); continue; }
+    const readers = [...new Set([...view.consumersOf(w), ...(layerReaders.get(w) ?? [])])].filter((n) => PRUNABLE_OPS.has(n.op_type ?? ''));
+    // Unstructured: one weight that several layers read the same way (a merged decoder's two branches
+    // share every weight) is pruned once, as the first reader's; its zeros serve them all.
+    if (!structured && readers.length > 1 && readers[0] !== node && sameReading(readers, w)) continue;
+    if ((readers.length > 1 && (structured || !sameReading(readers, w))) || view.graph.output?.some((o) => o.name === w)) { skipped.push({ node: label, reason: `its weight '${w}' is shared with ${readers.filter((r) => r !== node).map((r) => r.name).join(', ') || 'a graph output'}` }); continue; }
     // Structured: a bias that is not stored (computed, or behind an op nothing folded) could not lose the removed outputs.
     const bias = structured && op !== 'MatMul' ? node.input?.[2] : undefined;
     if (bias && !view.constant(bias)) { skipped.push({ node: label, reason: `its bias '${bias}' is computed, not stored` }); continue; }
@@ -100,6 +114,12 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
     layers.push({ node, name, opType: op, weight: w, dims, outAxis: lay.outAxis, inAxis: lay.inAxis, outputs, fanIn: numel / outputs });
   }
   return { layers, skipped };
+}
+
+/** Whether every one of `readers` takes `w` as its weight, in the same layout (the op, and Gemm's transB). */
+function sameReading(readers: NodeProto[], w: string): boolean {
+  const key = (n: NodeProto) => `${n.op_type}/${n.domain ?? ''}/${n.input?.[1] === w && !(n.input ?? []).slice(2).includes(w) && n.input?.[0] !== w}/${attrInt(n, 'transB', 0)}/${attrInt(n, 'group', 1)}`;
+  return readers.every((n) => key(n) === key(readers[0]) && n.input?.[1] === w);
 }
 
 /** The float32 values of a layer's weight (float16 widened). */

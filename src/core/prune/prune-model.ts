@@ -15,7 +15,9 @@ import { loadModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { layerInputMeans, layerInputStats, type LayerInputStats } from './layer-inputs';
-import { findPrunableLayers, writeFloatTensor, type PrunableLayer } from './layers';
+import { findPrunableLayers, PRUNABLE_OPS, writeFloatTensor, type PrunableLayer } from './layers';
+import { hoistSubgraphWeights } from '../quant/subgraph-weights';
+import { walkNodes } from '../onnx/walk';
 import { floatWeight, weightScratch } from '../quant/weights';
 import { nmViolations } from './magnitude';
 import { sparsityMap, type SparsityMap } from './maps';
@@ -102,6 +104,10 @@ export async function pruneModel(input: string, output: string, partial: Partial
   warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
   // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
   copyConstantIdentities(editor);
+  // Unstructured and N:M: layers inside If/Loop/Scan bodies (Silero VAD keeps every conv in two If
+  // branches) have their body's own weights moved to the main graph first, where pruning writes them.
+  const hoisted = o.method === 'structured' ? 0 : hoistSubgraphWeights(editor, (n) => PRUNABLE_OPS.has(n.op_type ?? '') && (n.domain ?? '') === '');
+  if (hoisted) warnings.push(`moved ${hoisted} weight${hoisted === 1 ? '' : 's'} that If/Loop/Scan bodies kept as their own initializers to the main graph (the bodies read them from there), to prune them`);
   // Einsum projections (x · W with a stored W) as the MatMul they are, so they prune like any MatMul.
   const einsums = einsumAsMatMul(editor);
   if (einsums) warnings.push(`wrote ${einsums} Einsum layer${einsums === 1 ? '' : 's'} as MatMul (products with a stored weight: the same values), to prune ${einsums === 1 ? 'it' : 'them'}`);
@@ -110,7 +116,11 @@ export async function pruneModel(input: string, output: string, partial: Partial
   foldWeightOps(editor, loaded.loc, halfOrigin);
   const view = editor.view();
   const { layers, skipped } = findPrunableLayers(view, loaded.loc, o.exclude, o.method === 'structured');
-  if (!layers.length) throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : ''}`);
+  if (!layers.length) {
+    const inBodies = o.method === 'structured' ? [...walkNodes(view.graph)].filter((w) => w.depth > 0 && PRUNABLE_OPS.has(w.node.op_type ?? '')).length : 0;
+    const why = inBodies ? `: ${inBodies} inside If/Loop/Scan bodies, which structured pruning does not reach (--method magnitude or nm prunes them)` : skipped.length ? `: ${skipped[0].node}: ${skipped[0].reason}` : '';
+    throw new QuantLensError(input, `has no layer to prune (MatMul, Gemm, Conv or ConvTranspose with a stored float weight)${why}`);
+  }
   const shapesBefore = new Map(layers.map((l) => [l, l.dims.slice()]));
   const data = openCalibration(o.calibration ?? 'random:1', loaded.model.graph!, { maxSamples: o.maxSamples, inputShapes: o.inputShapes });
   if (data.warning && o.calibration) warnings.push(data.warning);
