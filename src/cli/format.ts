@@ -22,6 +22,7 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
       m.ctcAgreement === undefined || h?.metric === 'ctc' ? '' : `CTC text agreement ${pct(m.ctcAgreement)}`,
       m.iou === undefined || h?.metric === 'iou' ? '' : `map IoU ${pct(m.iou)}`,
       m.sizeAgreement === undefined || h?.metric === 'size' ? '' : `output size agreement ${pct(m.sizeAgreement)}`,
+      m.nonFinite ? `NaN/Inf: ${m.nonFinite.both} values in both (left out)${m.nonFinite.oneSide ? `, ${m.nonFinite.oneSide} in one only` : ''}` : '',
     ].filter(Boolean);
     return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
   });

@@ -66,6 +66,20 @@ describe('fidelity metrics', function () {
       ],
     };
     assert.deepEqual(['last_hidden_state', 'image_embeds', 'pooler_output', 'present.0.key', 'out0', 'y', 'logits', 'softmax_11.tmp_0'].map((n) => isFeatureOutput(graph, n)), [true, true, true, true, true, true, false, false]);
+    // Norms as exporters below opset 17 write them: LayerNorm (torchaudio's Conformer ends in one, then a
+    // Transpose) and RMSNorm; a scaled score (x / Sqrt of a stored size, attention's) is not one.
+    const decomposed = {
+      initializer: [{ name: 'g' }, { name: 'b' }, { name: 'eps' }, { name: 'd' }, { name: 'one' }],
+      node: [
+        { op_type: 'ReduceMean', input: ['h'], output: ['mu'] }, { op_type: 'Sub', input: ['h', 'mu'], output: ['c'] }, { op_type: 'Pow', input: ['c', 'two'], output: ['c2'] },
+        { op_type: 'ReduceMean', input: ['c2'], output: ['var'] }, { op_type: 'Add', input: ['var', 'eps'], output: ['ve'] }, { op_type: 'Sqrt', input: ['ve'], output: ['sd'] },
+        { op_type: 'Div', input: ['c', 'sd'], output: ['z'] }, { op_type: 'Mul', input: ['z', 'g'], output: ['zg'] }, { op_type: 'Add', input: ['zg', 'b'], output: ['ln'] },
+        { op_type: 'Transpose', input: ['ln'], output: ['encoded'] },
+        { op_type: 'Sqrt', input: ['var'], output: ['rms'] }, { op_type: 'Div', input: ['one', 'rms'], output: ['inv'] }, { op_type: 'Mul', input: ['h', 'inv'], output: ['hn'] }, { op_type: 'Mul', input: ['g', 'hn'], output: ['rmsnormed'] },
+        { op_type: 'Sqrt', input: ['d'], output: ['sqrt_d'] }, { op_type: 'MatMul', input: ['q', 'k'], output: ['qk'] }, { op_type: 'Div', input: ['qk', 'sqrt_d'], output: ['scores'] },
+      ],
+    };
+    assert.deepEqual(['encoded', 'rmsnormed', 'scores'].map((n) => isFeatureOutput(decomposed, n)), [true, true, false]);
     // The same [1, T, C] tensors: as token scores their sequence decides, as features only cosine.
     for (const features of [false, true]) {
       const acc = new FidelityAccumulator(features);

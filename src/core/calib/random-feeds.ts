@@ -44,14 +44,45 @@ export function randomFeedMaker(graph: GraphProto, opts: Omit<RandomFeedOptions,
     const name = vi.name!, elem = vi.type?.tensor_type?.elem_type ?? DataType.FLOAT, shape = shapes.get(name)!;
     return { name, elem, shape, n: shape.reduce((a, b) => a * b, 1), words: elem === DataType.STRING ? vocabulary(view, name) : undefined, bound: elem === DataType.STRING ? 0 : indexBound(view, name) };
   });
+  const length = sequenceLength(graph, view, shapes);
   return (seed) => {
     const rng = new Rng(seed);
     const feeds: Record<string, ort.Tensor> = {};
     for (const { name, elem, shape, n, words, bound } of inputs) {
-      feeds[name] = decoderInput(name, elem, shape, shapes) ?? (words ? randomWords(rng, words, shape, n) : randomTensor(rng, elem, shape, n, bound));
+      feeds[name] = decoderInput(name, elem, shape, shapes) ?? lengthInput(name, elem, shape, length) ?? (words ? randomWords(rng, words, shape, n) : randomTensor(rng, elem, shape, n, bound));
     }
     return feeds;
   };
+}
+
+/**
+ * The length of the float inputs' sequence: the size given to the first open dimension after the batch
+ * (frames of [batch, frames, 80] or [batch, 80, frames], samples of a waveform); undefined without one.
+ */
+function sequenceLength(graph: GraphProto, view: GraphView, shapes: Map<string, number[]>): number | undefined {
+  for (const v of graph.input ?? []) {
+    if (!v.name || !view.graphInputs.has(v.name) || v.type?.tensor_type?.elem_type !== DataType.FLOAT && v.type?.tensor_type?.elem_type !== DataType.FLOAT16) continue;
+    const declared = describeValue(v).shape ?? [];
+    const k = declared.findIndex((d, i) => i > 0 && !(typeof d === 'number' && d > 0));
+    if (k > 0) return shapes.get(v.name)?.[k];
+  }
+  return undefined;
+}
+
+const LENGTH_INPUT = /(^|[_.])(lengths?|lens|seq_?lens?|sequence_lengths?|valid_lengths?|n_?frames|num_frames|audio_signal_length)$/i;
+
+/**
+ * A lengths input ([batch] or a scalar: ASR models' `lengths`, `length`, `audio_signal_length`) says how
+ * much of each sequence is real: the whole of it. Random values (0 or 1) masked nearly every frame, and a
+ * fully masked attention row is NaN (torchaudio's Conformer).
+ */
+function lengthInput(name: string, elem: number, shape: number[], length: number | undefined): ort.Tensor | undefined {
+  if (length === undefined || shape.length > 1 || !LENGTH_INPUT.test(name)) return undefined;
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (elem === DataType.INT64) return new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(length)), shape);
+  if (elem === DataType.INT32) return new ort.Tensor('int32', new Int32Array(n).fill(length), shape);
+  if (elem === DataType.FLOAT) return new ort.Tensor('float32', new Float32Array(n).fill(length), shape);
+  return undefined;
 }
 
 /**

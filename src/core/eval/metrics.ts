@@ -28,6 +28,8 @@ export class FidelityAccumulator {
   private union = 0;
   private sizeSame = 0;
   private sizeTotal = 0;
+  private nonFiniteBoth = 0;
+  private nonFiniteOne = 0;
 
   /** `features`: the output holds features, not scores (see isFeatureOutput): judged by cosine and SQNR only. */
   constructor(private readonly features = false) {}
@@ -49,6 +51,14 @@ export class FidelityAccumulator {
     const a = ref.data, b = cand.data;
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]), y = Number(b[i]);
+      // NaN/Inf (a fully masked attention row, a log of zero): the same on both sides is agreement and left
+      // out of the sums, which one of them would make NaN or infinite for the whole output; on one side
+      // only, it is counted and said.
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        if (Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y))) this.nonFiniteBoth++;
+        else this.nonFiniteOne++;
+        continue;
+      }
       this.dot += x * y;
       this.refSq += x * x;
       this.candSq += y * y;
@@ -111,6 +121,7 @@ export class FidelityAccumulator {
     // Both maps empty: nothing to disagree on.
     if (this.inUnit) m.iou = this.union ? this.inter / this.union : 1;
     if (this.sizeSame < this.sizeTotal) m.sizeAgreement = this.sizeSame / this.sizeTotal;
+    if (this.nonFiniteBoth || this.nonFiniteOne) m.nonFinite = { both: this.nonFiniteBoth, oneSide: this.nonFiniteOne };
     // The headline is the worst of the metrics that judge this kind of output: per-position top-1 can
     // read 93% while every line of text is wrong. Top-1 along the last axis of a map (its width) judges nothing.
     const candidates: Array<[HeadlineMetric, number]> = [['cosine', cosine]];
@@ -144,6 +155,8 @@ export interface FidelityMetrics {
   iou?: number;
   /** Share of samples whose output had the float model's size (only when some did not: data-dependent sizes). */
   sizeAgreement?: number;
+  /** Values that were NaN or infinite: the same on both sides, and on one side only (the other metrics leave both out). */
+  nonFinite?: { both: number; oneSide: number };
   /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
   headline: { metric: HeadlineMetric; value: number };
 }
