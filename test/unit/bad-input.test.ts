@@ -171,7 +171,7 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     const dir = tmpDir();
     const file = path.join(dir, 'wave.onnx');
     write(file, waveModel(400));
-    const note = "random inputs ran 'wave' [batch, samples] as 1x1024: at 1x16 onnxruntime infers a negative size inside the model (--input-shape sets the sizes)";
+    const note = "random inputs ran 'wave' [batch, samples] as 1x1024: at 1x16 onnxruntime's shape inference finds them too small for the model (--input-shape sets the sizes)";
     for (const args of [['quantize', file, '-o', path.join(dir, 's.onnx'), '--mode', 'static', '--calibration', 'random:2'], ['quantize', file, '-o', path.join(dir, 'w.onnx'), '--mode', 'weight'],
       ['sensitivity', file, '--calibration', 'random:2', '-o', path.join(dir, 's.json')], ['prune', file, '-o', path.join(dir, 'p.onnx'), '--sparsity', '0.5']]) {
       const r = await cli([...args, '--device', 'cpu']);

@@ -50,7 +50,7 @@ export async function fitRandomShapes(file: string, given: Record<string, number
     for (const length of LENGTHS) {
       const shapes = at(length);
       if ((await inferable(shapes)) === false || !(await runs(shapes))) continue;
-      return fit(shapes, atBase === false ? 'onnxruntime infers a negative size inside the model' : 'onnxruntime could not run it');
+      return fit(shapes, atBase === false ? 'onnxruntime\'s shape inference finds them too small for the model' : 'onnxruntime could not run it');
     }
     return undefined;
   } finally {

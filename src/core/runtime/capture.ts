@@ -13,7 +13,7 @@ import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
 import type { DevicePreference, Provider, SessionOptions } from './session';
-import { intAttr, intsAttr } from '../onnx/attributes';
+import { attrInts, attrString, intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
 import { monotoneMap } from '../calib/monotone';
@@ -123,7 +123,8 @@ export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: 
 
 /**
  * Whether onnxruntime's shape inference gives no value of the model a negative or empty size for inputs
- * of `shapes` (from a session that never runs, weights left out). False where inputs are too small for the model (a
+ * of `shapes`, and every conv's and pool's window fits in its input (from a session that never runs,
+ * weights left out). False where inputs are too small for the model (a
  * conv's kernel longer than the signal): a session pinned to such shapes at the higher optimisation levels
  * can abort the whole process inside onnxruntime (an openWakeWord spectrogram at 1x16 samples, a strided
  * Slice's constant folding), where a plain run only fails. Other failures are thrown.
@@ -134,11 +135,35 @@ export async function shapesInferable(loaded: LoadedModel, shapes: Record<string
   const values = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []).filter(Boolean))];
   try {
     const meta = await tensorMetadata(loaded, values, device, Object.fromEntries(Object.entries(shapes).map(([n, dims]) => [n, { dims }])), true);
-    return [...meta.values()].every((m) => m.shape.every((d) => typeof d !== 'number' || d > 0));
+    const inputShape = (v: string) => (shapes[v] ?? meta.get(v)?.shape) as ReadonlyArray<number | string> | undefined;
+    const view = new GraphView(loaded.model.graph!);
+    return [...meta.values()].every((m) => m.shape.every((d) => typeof d !== 'number' || d > 0))
+      && (loaded.model.graph!.node ?? []).every((n) => windowFits(n, inputShape(n.input?.[0] ?? ''), view));
   } catch (e) {
     if (negativeSize(e)) return false;
     throw e;
   }
+}
+
+const WINDOWED = new Set(['Conv', 'MaxPool', 'AveragePool', 'LpPool']);
+
+/**
+ * Whether a conv's or pool's window fits in its (padded) input: shape inference truncates (L − k) / s
+ * toward zero, so a window wider than its input by less than a stride still gets one output position,
+ * which the run then refuses ("Invalid input shape": wav2vec2's last feature conv at 256 samples).
+ */
+function windowFits(n: NodeProto, shape: ReadonlyArray<number | string> | undefined, view: GraphView): boolean {
+  if (!WINDOWED.has(n.op_type ?? '') || (n.domain ?? '') !== '' || !shape) return true;
+  const auto = attrString(n, 'auto_pad');
+  if (auto && auto !== 'NOTSET') return true;
+  const weight = n.op_type === 'Conv' ? view.constant(n.input?.[1] ?? '') : undefined;
+  const kernel = attrInts(n, 'kernel_shape') ?? (weight ? (weight.dims ?? []).slice(2).map(Number) : undefined);
+  if (!kernel) return true;
+  const pads = attrInts(n, 'pads') ?? [], dil = attrInts(n, 'dilations') ?? [];
+  return kernel.every((k, i) => {
+    const d = shape[2 + i];
+    return typeof d !== 'number' || d + (pads[i] ?? 0) + (pads[i + kernel.length] ?? 0) >= (k - 1) * (dil[i] ?? 1) + 1;
+  });
 }
 
 /** onnxruntime-node's refusal of a negative inferred dimension (see shapesInferable). */
