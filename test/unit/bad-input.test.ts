@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { main } from '../../src/cli/main';
 import { FIXTURES } from '../../src/core/fixtures';
-import { saveModel } from '../../src/core/onnx/model-io';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
+import { shapesInferable } from '../../src/core/runtime/capture';
 import { AttributeType, onnx, type ModelProto, type TensorProto } from '../../src/core/onnx/proto';
 import { linearReluModel, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
@@ -190,6 +191,10 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     const run = await cli(['run', file, '--device', 'cpu']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /wave \[1, 1024\]/);
+    // Without running it (a large model is not run at each length): at 64 samples a size comes out
+    // negative, at 256 shape inference truncates (256 − 400) / 160 + 1 to one frame, but the window does not fit.
+    const loaded = loadModel(file);
+    assert.deepEqual(await Promise.all([64, 256, 400, 1024].map((n) => shapesInferable(loaded, { wave: [1, n] }, 'cpu'))), [false, false, true, true]);
   });
 
   it('a length only a run rejects (a reflect Pad wider than the signal) is found by running a small model', async () => {
