@@ -147,7 +147,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     session = await open(['cpu']);
   } catch (e) {
     const legacy = await asLegacy();
-    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
+    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'load'); // (not a size random inputs chose: no hint, no refit)
     return legacy;
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
