@@ -593,6 +593,30 @@ describe('structured pruning removes channels for real', function () {
     assert.ok(Number.isFinite(Object.values(r.fidelity)[0].cosine));
   });
 
+  it('a model whose every channel family is kept (a LayerNorm over each hidden layer, openWakeWord\'s classifiers): a warning says nothing was removed; --prune-norm prunes it', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'ln.onnx');
+    const w = (name: string, dims: number[]) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * 0.7) * 0.3));
+    saveModel(onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', input: [vi('x', DataType.FLOAT, [1, 32])], output: [vi('y', DataType.FLOAT, [1, 1])],
+        node: [
+          { name: 'fc1', op_type: 'Gemm', input: ['x', 'W1', 'b1'], output: ['h'] },
+          { name: 'ln', op_type: 'LayerNormalization', input: ['h', 'g', 'b'], output: ['n'] }, { name: 'relu', op_type: 'Relu', input: ['n'], output: ['r'] },
+          { name: 'fc2', op_type: 'Gemm', input: ['r', 'W2'], output: ['y'] },
+        ],
+        initializer: [w('W1', [32, 64]), makeTensor('b1', DataType.FLOAT, [64], new Float32Array(64).fill(0.1)), makeTensor('g', DataType.FLOAT, [64], new Float32Array(64).fill(1)), makeTensor('b', DataType.FLOAT, [64], new Float32Array(64)), w('W2', [64, 1])],
+      },
+    }), input);
+    const kept = await pruneModel(input, path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3 });
+    assert.equal(kept.parametersAfter, kept.parametersBefore);
+    assert.ok(kept.warnings.some((w) => /^structured pruning removed nothing: each of the 2 channel families is kept, for the reason listed \(fc1: .*--prune-norm.*\); --method magnitude or nm prunes the weights instead$/.test(w)), kept.warnings.join('\n'));
+    const r = await pruneModel(input, path.join(dir, 'p.onnx'), { method: 'structured', sparsity: 0.3, pruneNormalized: true });
+    assert.deepEqual(dimsOf(loadModel(path.join(dir, 'p.onnx')).model, 'W1'), [32, 45]);
+    assert.ok(r.layers.length === 2);
+  });
+
   it('--prune-norm on a Llama-style language model: the embedding table and decomposed RMSNorms lose the same channels', async () => {
     const dir = tmpDir();
     const input = path.join(dir, 'v.onnx');

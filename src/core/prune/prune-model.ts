@@ -174,6 +174,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
         if (n1 === n0) continue;
         layerRows.push({ name: l.name, node: l.node.name ?? '', opType: l.opType, sparsity: 1 - n1 / n0, shapeBefore: shapesBefore.get(l)!, shapeAfter: dims, ...(recon.has(l.name) ? { reconstruction: paired ? 'least-squares refit of the kept inputs and bias to the float layer\'s output, fed by the pruned model (calibration data)' : 'least-squares refit of the kept inputs from calibration data' } : {}) });
       }
+      // Every family kept for a reason (each listed with it): the model as it was, said in a warning too.
+      if (!layerRows.length && r.groups.length && r.groups.every((g) => g.skipped)) warnings.push(`structured pruning removed nothing: each of the ${r.groups.length} channel famil${r.groups.length === 1 ? 'y' : 'ies'} is kept, for the reason listed (${r.groups[0].layers[0] ?? r.groups[0].tensors[0]}: ${r.groups[0].skipped}); --method magnitude or nm prunes the weights instead`);
       if (extra.masks) masksFile = writeMasks(extra.masks, { method: o.method, model: input, kept: r.kept, slices: r.slices, shifts: r.compensated });
     } else {
       const rows = (p: PrunedWeight) => {
