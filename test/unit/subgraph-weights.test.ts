@@ -160,6 +160,22 @@ describe('weight and dynamic mode inside subgraphs', function () {
 
   it('sensitivity ranks main-graph layers only, and says so when every layer is in a body', async () => {
     await assert.rejects(analyzeSensitivity(input, { mode: 'weight', calibration: 'random:2', output: null }), /has no layer that weight-mode quantization applies to in its main graph \(3 inside If\/Loop\/Scan bodies, which quantize takes but sensitivity does not rank\)/);
+    // Static mode in a Loop body (a torch.jit.script loop): no calibrated ranges there, and the error says where they are.
+    const body: GraphProto = {
+      name: 'body', input: [vi('i', DataType.INT64, []), vi('cond_in', DataType.BOOL, []), vi('h', DataType.FLOAT, ['n', 32])],
+      node: [{ name: 'loop_mm', op_type: 'MatMul', input: ['h', 'L'], output: ['h2'] }, { name: 'keep', op_type: 'Identity', input: ['cond_in'], output: ['cond_out'] }],
+      output: [vi('cond_out', DataType.BOOL, []), vi('h2', DataType.FLOAT, ['n', 32])],
+    };
+    const looped = path.join(dir, 'looped.onnx');
+    saveModel(onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', node: [{ name: 'loop', op_type: 'Loop', input: ['trips', 'go', 'X'], output: ['Y'], attribute: [graphAttr('body', body)] }],
+        initializer: [weights('L', [32, 32], 5), makeTensor('trips', DataType.INT64, [], BigInt64Array.of(3n)), makeTensor('go', DataType.BOOL, [], Uint8Array.of(1))],
+        input: [vi('X', DataType.FLOAT, ['n', 32])], output: [vi('Y', DataType.FLOAT, ['n', 32])],
+      },
+    }), looped);
+    await assert.rejects(analyzeSensitivity(looped, { mode: 'static', calibration: 'random:2', output: null }), /has no layer that static-mode quantization applies to in its main graph \(1 inside Loop\/Scan bodies or the If branch fewer calibration samples take, where static mode has no calibrated ranges; --mode weight or dynamic quantizes them\)$/);
   });
 });
 

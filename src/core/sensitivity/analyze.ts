@@ -178,7 +178,11 @@ export async function analyzeSensitivity(modelPath: string, opts: SensitivityOpt
     // Layers inside If/Loop/Scan bodies are quantized, but not ranked: say so rather than "none".
     const main = new Set((loaded.model.graph!.node ?? []).map((n) => n.name));
     const inBodies = [...prep.plan.keys()].filter((n) => !main.has(n)).length;
-    throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to${inBodies ? ` in its main graph (${inBodies} inside If/Loop/Scan bodies, which quantize takes but sensitivity does not rank)` : ''}`);
+    // Static mode plans none there (no calibrated ranges): counted from why they were skipped.
+    const uncalibrated = prep.skipped.filter((d) => d.skipped?.startsWith('inside a subgraph')).length;
+    const where = inBodies ? ` in its main graph (${inBodies} inside If/Loop/Scan bodies, which quantize takes but sensitivity does not rank)`
+      : uncalibrated ? ` in its main graph (${uncalibrated} inside Loop/Scan bodies or the If branch fewer calibration samples take, where static mode has no calibrated ranges; --mode weight or dynamic quantizes them)` : '';
+    throw new QuantLensError(modelPath, `has no layer that ${options.mode}-mode quantization applies to${where}`);
   }
   const shard = opts.shard;
   const pieces = shard ? shareOf(layerCosts(all, loaded, method, opts.costs), shard) : [...all.keys()];
