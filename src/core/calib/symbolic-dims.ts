@@ -42,9 +42,9 @@ const isExpression = (d: Dim) => typeof d === 'string' && /[+\-*]/.test(d);
 /**
  * A concrete shape for every data input: given shapes first (their symbols then hold for the other
  * inputs), then the defaults (1 for a batch, 224 for an image's height and width, `length` otherwise:
- * 16 unless fitRandomShapes found the model needs more), one value per symbol. A decoder with a KV cache gets an attention mask as long as the past and the new
- * tokens together when its length is a symbol of its own (total_sequence_length); dim_params written as
- * sums (`past_sequence_length + 1`) are computed.
+ * 16, or what fitRandomShapes tries), one value per symbol. A decoder with a KV cache gets an attention
+ * mask as long as the past and the new tokens together when its length is a symbol of its own
+ * (total_sequence_length); dim_params written as sums (`past_sequence_length + 1`) are computed.
  */
 export function concreteShapes(graph: GraphProto, inputs: string[], given: Record<string, number[]> = {}, batch = 1, view = new GraphView(graph), length = DEFAULT_LENGTH): Map<string, number[]> {
   const infos = new Map(inputs.map((n) => [n, graph.input!.find((v) => v.name === n)!]));

@@ -13,9 +13,9 @@ const LENGTHS = [64, 256, 1024, 4096, 16384];
 /**
  * Random inputs long enough for the model, where the default length of its open dimensions (16) is not:
  * an audio model's [batch, samples] ran as 1x16 fails inside its first conv (an openWakeWord spectrogram's
- * kernel is 512 samples), and at the higher optimisation levels onnxruntime can abort the process instead
- * (see shapesInferable). Tries longer lengths for every open dimension that took the default, and gives
- * the first at which onnxruntime infers no negative size, as --input-shape would, with a line saying so.
+ * kernel is 512 samples), and a variant session could abort the process instead (see shapesInferable).
+ * Tries longer lengths for every open dimension that took the default, and gives the first the model
+ * takes (shapesInferable, and for a small model a run), as --input-shape would, with a line saying so.
  * Undefined when no dimension took the default, the default is fine, or no length helps.
  */
 export async function fitRandomShapes(file: string, given: Record<string, number[]>, device: DevicePreference): Promise<{ shapes: Record<string, number[]>; note: string } | undefined> {

@@ -116,10 +116,10 @@ export function findPrunableLayers(view: GraphView, loc: ModelLocation, exclude:
   return { layers, skipped };
 }
 
-/** Whether every one of `readers` takes `w` as its weight, in the same layout (the op, and Gemm's transB). */
+/** Whether every one of `readers` takes `w` as its weight and nowhere else, in the same layout (the op, Gemm's transB, a conv's groups). */
 function sameReading(readers: NodeProto[], w: string): boolean {
-  const key = (n: NodeProto) => `${n.op_type}/${n.domain ?? ''}/${n.input?.[1] === w && !(n.input ?? []).slice(2).includes(w) && n.input?.[0] !== w}/${attrInt(n, 'transB', 0)}/${attrInt(n, 'group', 1)}`;
-  return readers.every((n) => key(n) === key(readers[0]) && n.input?.[1] === w);
+  const key = (n: NodeProto) => `${n.op_type}/${n.domain ?? ''}/${attrInt(n, 'transB', 0)}/${attrInt(n, 'group', 1)}`;
+  return readers.every((n) => key(n) === key(readers[0]) && (n.input ?? []).every((x, i) => (i === 1) === (x === w)));
 }
 
 /** The float32 values of a layer's weight (float16 widened). */

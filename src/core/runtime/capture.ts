@@ -124,10 +124,10 @@ export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: 
 /**
  * Whether onnxruntime's shape inference gives no value of the model a negative or empty size for inputs
  * of `shapes`, and every conv's and pool's window fits in its input (from a session that never runs,
- * weights left out). False where inputs are too small for the model (a
- * conv's kernel longer than the signal): a session pinned to such shapes at the higher optimisation levels
- * can abort the whole process inside onnxruntime (an openWakeWord spectrogram at 1x16 samples, a strided
- * Slice's constant folding), where a plain run only fails. Other failures are thrown.
+ * weights left out). False where inputs are too small for the model (a conv's kernel longer than the
+ * signal): a variant session pinned to such shapes can abort the whole process inside onnxruntime (an
+ * openWakeWord spectrogram at 1x16 samples: the shape inference of a strided Slice of static mode's
+ * capture), where a plain run only fails. Other failures are thrown.
  */
 export async function shapesInferable(loaded: LoadedModel, shapes: Record<string, readonly number[]>, device: DevicePreference): Promise<boolean> {
   // Every value the main graph makes, flattened (see tensorMetadata): a negative dim can hide behind an
