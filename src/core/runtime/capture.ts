@@ -12,7 +12,7 @@ import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
-import type { DevicePreference, Provider, SessionOptions } from './session';
+import { negativeSize, type DevicePreference, type Provider, type SessionOptions } from './session';
 import { attrInts, attrString, intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
@@ -165,9 +165,6 @@ function windowFits(n: NodeProto, shape: ReadonlyArray<number | string> | undefi
     return typeof d !== 'number' || d + (pads[i] ?? 0) + (pads[i + kernel.length] ?? 0) >= (k - 1) * (dil[i] ?? 1) + 1;
   });
 }
-
-/** onnxruntime-node's refusal of a negative inferred dimension (see shapesInferable). */
-export const negativeSize = (e: unknown) => /Invalid dimension: -\d/.test(String(e instanceof Error ? e.message : e));
 
 /** The model's default-domain opset (13 when it names none). */
 export function defaultOpset(model: ModelProto): number {

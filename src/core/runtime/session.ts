@@ -79,6 +79,9 @@ function cudaLibraryMissing(): string | undefined {
   return undefined;
 }
 
+/** onnxruntime-node's refusal of a negative inferred dimension: inputs too small for the model (see shapesInferable). */
+export const negativeSize = (e: unknown) => /Invalid dimension: -\d/.test(String(e instanceof Error ? e.message : e));
+
 /** onnxruntime's session options for `opts`, less the execution providers. */
 export function ortSessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   // onnxruntime's own log lines (warnings, and errors we already turn into one line) stay quiet unless
@@ -147,7 +150,9 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     session = await open(['cpu']);
   } catch (e) {
     const legacy = await asLegacy();
-    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'load'); // (not a size random inputs chose: no hint, no refit)
+    // A negative inferred size is the inputs' (a copy pinned to sizes too small for the model): random
+    // inputs may be refitted. Anything else is the model's own: no hint, no refit.
+    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, negativeSize(e) ? 'runtime' : 'load');
     return legacy;
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
