@@ -12,7 +12,7 @@ import { analyzePipelineSensitivity } from './pipeline-sensitivity';
 import fs from 'node:fs';
 import { randomShapeHint } from '../calib/shape-hint';
 import { fitRandomShapes } from './fit-random-shapes';
-import type { DevicePreference } from '../runtime/session';
+import { createSession, type DevicePreference } from '../runtime/session';
 
 const isFolder = (p: string) => fs.existsSync(p) && fs.statSync(p).isDirectory();
 
@@ -84,10 +84,11 @@ export async function runRequest(job: JobRequest, ctx: JobContext = {}): Promise
   try {
     return await dispatch(job);
   } catch (e) {
-    const refit = fromOnnxruntime(e) ? await refitted(job) : undefined;
-    if (!refit) throw oneLine(job, e);
+    const sizes = fromOnnxruntime(e) && (await mayBeTheSizes(job, e));
+    const refit = sizes ? await refitted(job) : undefined;
+    if (!refit) throw oneLine(job, e, sizes);
     ctx.onProgress?.({ stage: 'inputs', message: refit.note });
-    const result = await dispatch(refit.job).catch((again: unknown) => { throw oneLine(refit.job, again); });
+    const result = await dispatch(refit.job).catch((again: unknown) => { throw oneLine(refit.job, again, fromOnnxruntime(again)); });
     const warnings = (result as { warnings?: unknown }).warnings;
     if (Array.isArray(warnings)) warnings.unshift(refit.note);
     return result;
@@ -97,11 +98,26 @@ export async function runRequest(job: JobRequest, ctx: JobContext = {}): Promise
 /** onnxruntime's failures: ours of kind 'runtime', and foreign errors (not a cancellation). */
 const fromOnnxruntime = (e: unknown) => !(e instanceof CancelledError) && (!(e instanceof QuantLensError) || e.kind === 'runtime');
 
-/** The error as one line naming the model; on random inputs, with the sizes they had. */
-function oneLine(job: JobRequest, e: unknown): unknown {
+/**
+ * Whether an onnxruntime failure may come from the sizes random inputs chose: not when the model itself
+ * does not load, unpinned (a broken export: Emformer's, whose error read as a size problem with the hint).
+ * A copy pinned to sizes too small can fail while loading too (a shape inference error), so a load
+ * failure counts against the model only if the model alone fails to load as well.
+ */
+async function mayBeTheSizes(job: JobRequest, e: unknown): Promise<boolean> {
+  if (!/onnxruntime cannot load the model/.test(e instanceof Error ? e.message : String(e))) return true;
+  const random = randomData(job);
+  if (!random) return false;
+  const s = await createSession(random.model, { device: 'cpu', optimization: 'disabled' }).catch(() => undefined);
+  await s?.session.release();
+  return s !== undefined;
+}
+
+/** The error as one line naming the model; on random inputs (`sizes`: where they may be the cause), with the sizes they had. */
+function oneLine(job: JobRequest, e: unknown, sizes: boolean): unknown {
   const file = 'model' in job ? job.model : job.kind === 'compare' ? job.candidate : undefined;
   if (e instanceof CancelledError || !file) return e;
-  const hint = fromOnnxruntime(e) ? randomDataHint(job) : undefined;
+  const hint = sizes ? randomDataHint(job) : undefined;
   const detail = (d: string) => (hint ? `${d} (${hint})` : d);
   if (e instanceof QuantLensError && (e.file || e.kind === 'usage')) return hint ? Object.assign(new QuantLensError(e.file, detail(e.detail), e.kind), { cause: e }) : e;
   if (e instanceof QuantLensError) return Object.assign(new QuantLensError(file, detail(e.detail), e.kind), { cause: e });

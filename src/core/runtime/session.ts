@@ -150,9 +150,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     session = await open(['cpu']);
   } catch (e) {
     const legacy = await asLegacy();
-    // A negative inferred size is the inputs' (a copy pinned to sizes too small for the model): random
-    // inputs may be refitted. Anything else is the model's own: no hint, no refit.
-    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, negativeSize(e) ? 'runtime' : 'load');
+    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
     return legacy;
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
