@@ -69,7 +69,8 @@ function sequenceLength(graph: GraphProto, view: GraphView, shapes: Map<string, 
   return undefined;
 }
 
-const LENGTH_INPUT = /(^|[_.])(lengths?|lens|seq_?lens?|sequence_lengths?|valid_lengths?|n_?frames|num_frames|audio_signal_length)$/i;
+// (`sequence_lengths`, `audio_signal_length` and the like end in one of these after an underscore.)
+const LENGTH_INPUT = /(^|[_.])(lengths?|lens|seq_?lens?|n_?frames|num_frames)$/i;
 
 /**
  * A lengths input ([batch] or a scalar: ASR models' `lengths`, `length`, `audio_signal_length`) says how

@@ -3,9 +3,8 @@ import { concreteShapes, DEFAULT_LENGTH } from '../calib/symbolic-dims';
 import { GraphView } from '../onnx/graph';
 import { loadModel } from '../onnx/model-io';
 import { shapesInferable } from '../runtime/capture';
-import { createSession } from '../runtime/session';
 import { randomFeeds } from '../calib/random-feeds';
-import type { DevicePreference } from '../runtime/session';
+import { createSession, type DevicePreference } from '../runtime/session';
 
 /** Lengths tried for open dimensions, after the default: up to a second of 16 kHz audio and then some. */
 const LENGTHS = [64, 256, 1024, 4096, 16384];

@@ -115,7 +115,6 @@ export function placementPlan(prep: PreparedQuantization, p: Placement, mode: Pl
 
 const AMPLIFIED_REASON = `kept float: its output reaches ${AMPLIFIERS_REACHED}`;
 
-
 /** Of the nodes a plan skipped, the layers kept float for speed alone (see ApplyOptions.halfStored). */
 export function floatForSpeed(skipped: NodeDecision[]): Set<string> {
   return new Set(skipped.filter((s) => s.skipped === UNFUSED_REASON && LAYER_OPS.has(s.opType)).map((s) => s.node));

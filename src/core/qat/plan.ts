@@ -27,7 +27,6 @@ export interface QatPlan {
   float: Array<{ module: string; reason: string }>;
 }
 
-
 /**
  * `quantlens qat-plan`: what QuantLens would quantize, as a plan PyTorch can apply with fake-quant:
  * per module path, bits, symmetric/per-channel, and the calibrated input ranges to start QAT from.

@@ -7,12 +7,12 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor, makeTensor } from '../onnx/tensor';
 import { intAttr, intsAttr } from '../onnx/attributes';
-import { defaultOpset, axesNode, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
+import { defaultOpset, axesNode, negativeSize, statisticsInGraphOrder, tensorShapes, withReductions } from './capture';
 import type { VariantRunner } from './pinned-session';
 import { startSessionWorker, variantRunner, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { channelInner, HELD_VALUES, type ChannelLayout, type ChannelOf } from '../calib/channel-scaled';
-import { negativeSize, type DevicePreference, type Provider } from './session';
+import type { DevicePreference, Provider } from './session';
 
 /**
  * What one sample showed of one tensor, for a histogram: groups of values, each value standing for

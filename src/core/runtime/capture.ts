@@ -12,7 +12,7 @@ import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
 import { verifySegmentBytes } from './segments';
 import { weightsAsInputs, withExtraOutputs } from './expose-outputs';
-import { negativeSize, type DevicePreference, type Provider, type SessionOptions } from './session';
+import type { DevicePreference, Provider, SessionOptions } from './session';
 import { attrInts, attrString, intAttr, intsAttr } from '../onnx/attributes';
 import { GraphView } from '../onnx/graph';
 import { opsetImport } from '../onnx/editor';
@@ -144,6 +144,9 @@ export async function shapesInferable(loaded: LoadedModel, shapes: Record<string
     throw e;
   }
 }
+
+/** onnxruntime-node's refusal of a negative inferred dimension: inputs too small for the model (see shapesInferable). */
+export const negativeSize = (e: unknown) => /Invalid dimension: -\d/.test(String(e instanceof Error ? e.message : e));
 
 const WINDOWED = new Set(['Conv', 'MaxPool', 'AveragePool', 'LpPool']);
 

@@ -79,9 +79,6 @@ function cudaLibraryMissing(): string | undefined {
   return undefined;
 }
 
-/** onnxruntime-node's refusal of a negative inferred dimension: inputs too small for the model (see shapesInferable). */
-export const negativeSize = (e: unknown) => /Invalid dimension: -\d/.test(String(e instanceof Error ? e.message : e));
-
 /** onnxruntime's session options for `opts`, less the execution providers. */
 export function ortSessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   // onnxruntime's own log lines (warnings, and errors we already turn into one line) stay quiet unless

@@ -11,9 +11,10 @@ import { LAYER_OPS } from '../../onnx/layer-ops';
 export const AMPLIFIERS_REACHED = 'a Log, Sqrt or division through float ops, which magnify 8-bit rounding near zero (Silero VAD\'s STFT output before its log-magnitude: with a Q/DQ there, 320 of 351 speech/no-speech decisions matched float)';
 
 /**
- * Where the search stops, besides layers (their outputs are quantized, or not, on their own account): ops that pool many values into one (a norm's statistics: rounding noise averages
- * out), and those whose output's relative error is the input's absolute one (Exp, Sigmoid, Softplus: a
- * Mish's log(1 + eˣ) is well conditioned).
+ * Where the search stops, besides layers (their outputs are quantized, or not, on their own account):
+ * ops that pool many values into one (a norm's statistics: rounding noise averages out), and those
+ * whose output's relative error is the input's absolute one (Exp, Sigmoid, Softplus: a Mish's
+ * log(1 + eˣ) is well conditioned).
  */
 const STOPS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'InstanceNormalization', 'GroupNormalization', 'SimplifiedLayerNormalization', 'Exp', 'Sigmoid', 'Softplus']);
 

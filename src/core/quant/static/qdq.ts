@@ -38,7 +38,6 @@ export function activationTensors(node: NodeProto, ctx: QuantContext): string[] 
 
 const AMPLIFIED = `static: its values reach ${AMPLIFIERS_REACHED}: left exact`;
 
-
 /**
  * Puts QuantizeLinear → DequantizeLinear on a calibrated activation (once) and points its readers at it:
  * the quantized nodes, or with `anyReader` every node (an integer kernel's output read by float ops).
