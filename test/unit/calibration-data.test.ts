@@ -63,6 +63,25 @@ describe('calibration data', () => {
     assert.equal(s.input_ids.type, 'int64');
   });
 
+  it('an ONNX test case\'s expected outputs (output_K.pb) are not read as inputs, with unnamed tensors too (older exporters name none)', () => {
+    // As onnx's own test data (pytorch-converted/*) has it: the model folder holds test_data_set_N/.
+    const dir = tmpDir();
+    const unnamed = (dims: number[], v: number) => onnx.TensorProto.encode(makeTensor('', DataType.FLOAT, dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(v))).finish();
+    for (let k = 0; k < 2; k++) {
+      const d = path.join(dir, `test_data_set_${k}`);
+      fs.mkdirSync(d);
+      fs.writeFileSync(path.join(d, 'input_0.pb'), unnamed([1, 64], k + 1));
+      fs.writeFileSync(path.join(d, 'output_0.pb'), unnamed([1, 10], -5));
+    }
+    const all = openCalibration(dir, mlp);
+    assert.equal(all.count, 2);
+    assert.deepEqual([...all.samples()].map((s) => [s.input.dims, (s.input.data as Float32Array)[0]]), [[[1, 64], 1], [[1, 64], 2]]);
+    // The data set folder itself is one sample, not one per file.
+    const one = openCalibration(path.join(dir, 'test_data_set_1'), mlp);
+    assert.equal(one.count, 1);
+    assert.equal(([...one.samples()][0].input.data as Float32Array)[0], 2);
+  });
+
   it('reads PNG images for an image input: resized, normalised, NCHW', () => {
     const dir = tmpDir();
     const png = new PNG({ width: 64, height: 48 });

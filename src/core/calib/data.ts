@@ -65,11 +65,18 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   // Images are prepared as the folder says (preprocess.json, Hugging Face's preprocessor_config.json), else ImageNet's way.
   const folder = entries.some((e) => /\.(png|jpe?g)$/i.test(e)) ? folderImageOptions(spec) : undefined;
   const image: ImageOptions = { ...folder?.options, ...opts.image };
-  for (const e of entries) {
+  // The folder is itself one ONNX test case's data set (input_K.pb beside output_K.pb, or an input_K.pb
+  // for each input): one sample. (Loose input_K.pb alone for a one-input model stay a sample each.)
+  const testInputs = entries.filter(isTestInput);
+  if (testInputs.length && (entries.some((e) => /^output_\d+\.pb$/i.test(e)) || (inputs.length > 1 && testInputs.length === inputs.length))) readers.push(() => fromFiles(testInputs.map((f) => path.join(spec, f)), inputs));
+  else for (const e of entries) {
     const full = path.join(spec, e);
     const ext = path.extname(e).toLowerCase();
     if (fs.statSync(full).isDirectory()) {
-      const files = fs.readdirSync(full).filter((f) => /\.(pb|npy)$/i.test(f)).sort(naturalCompare);
+      let files = fs.readdirSync(full).filter((f) => /\.(pb|npy)$/i.test(f)).sort(naturalCompare);
+      // A test case's expected outputs (output_K.pb) are not inputs: with them, unnamed tensors (older
+      // exporters write none) could not be matched to inputs by position.
+      if (files.some(isTestInput)) files = files.filter(isTestInput);
       if (files.length) readers.push(() => fromFiles(files.map((f) => path.join(full, f)), inputs));
     } else if (ext === '.npz') {
       readers.push(() => fromNpz(full, inputs));
@@ -90,6 +97,8 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
     *samples() { for (const r of used) yield r(); },
   };
 }
+
+const isTestInput = (file: string) => /^input_\d+\.pb$/i.test(file);
 
 function naturalCompare(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
