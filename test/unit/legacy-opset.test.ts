@@ -171,6 +171,14 @@ describe('legacy op forms, each against what its spec says it computes', functio
     }
   });
 
+  it('PRelu-6 with a per-channel slope that is also a declared graph input (before IR 4 every initializer is)', async () => {
+    const slope = [0.1, 0.5, -2];
+    const m = oneOp(6, [{ op_type: 'PRelu', input: ['x', 's'], output: ['y'] }], [f32('s', [3], slope)]);
+    m.graph!.input!.push({ name: 's', type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_value: 3 }] } } } });
+    const { data } = await run(m);
+    data.forEach((v, i) => assert.ok(Math.abs(v - (x[i] >= 0 ? x[i] : x[i] * slope[Math.floor(i / 16)])) < 1e-6, `element ${i}`));
+  });
+
   it('Gemm with broadcast, Reshape with a shape attribute, Concat without an axis, Cast to a named type, Pad with paddings, Upsample-1', async () => {
     // opset 1: Reshape [1, 48] → Gemm (C broadcast) → Cast 'FLOAT' → Concat of it twice (axis 1 by default).
     const w = Array.from({ length: 48 * 2 }, (_, i) => ((i * 37) % 11) / 10 - 0.5);

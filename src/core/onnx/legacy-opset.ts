@@ -166,6 +166,13 @@ function reshapedConstant(editor: ModelEditor, view: GraphView, name: string, tr
   const t = view.constant(name);
   if (!t) return undefined;
   const dims = [...(t.dims ?? []).map(Number), ...Array<number>(trailing).fill(1)];
-  if (readers <= 1) { t.dims = dims; return name; }
+  if (readers <= 1) {
+    t.dims = dims;
+    // Before IR 4 every initializer is also a graph input, whose declared shape must follow (onnxruntime
+    // refuses a declared [C] against the stored [C, 1, 1]: onnx's test_PReLU_2d_multiparam).
+    const declared = view.graph.input?.find((v) => v.name === name)?.type?.tensor_type;
+    if (declared?.shape) declared.shape = { dim: dims.map((d) => ({ dim_value: d })) };
+    return name;
+  }
   return editor.addInitializer({ ...t, name: `${name}_aligned`, dims }, view.graph);
 }

@@ -175,7 +175,9 @@ function tensorOutputsOnly(session: ort.InferenceSession, label: string): ort.In
 }
 
 function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
+  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
+  // onnxruntime leads with its source file and a C++ signature: the reason follows its status code.
+  return /^\/\S+\.cc:\d+ .*\[ONNXRuntimeError\] : \d+ : \w+ : (.+)$/.exec(line)?.[1] ?? line;
 }
 
 export { ort };
