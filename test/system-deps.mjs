@@ -3,7 +3,8 @@
 // webviews, rendered text for the real-data tests), libkrb5-dev + build-essential (code-server's native
 // modules), python3-onnx and python3-torch/torchvision (the official onnx checker, real PyTorch exports),
 // slurmctld + slurmd + slurm-client + munge (a real one-node Slurm for the cluster tests), alsa-utils (its
-// recorded voice, /usr/share/sounds/alsa, is the real speech the Silero VAD test hears).
+// recorded voice, /usr/share/sounds/alsa, is the real speech the Silero VAD test hears), libonnx-testdata
+// (onnx's own test cases, run through QuantLens against their expected outputs).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -17,6 +18,8 @@ const PACKAGES = [
   ['/usr/bin/sbatch', 'slurm-client'],
   ['/usr/sbin/munged', 'munge'],
   ['/usr/share/sounds/alsa/Front_Center.wav', 'alsa-utils'],
+  // onnx's own test cases (PyTorch-exported layers with their expected outputs).
+  ['/usr/share/libonnx-testdata/data/pytorch-converted', 'libonnx-testdata'],
 ];
 const PYTHON = [['onnx', 'python3-onnx'], ['torch', 'python3-torch'], ['torchvision', 'python3-torchvision']];
 
