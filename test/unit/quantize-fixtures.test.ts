@@ -39,6 +39,15 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
       assert.ok(gptq.fidelity.sqnr > rtn.fidelity.sqnr, `GPTQ ${gptq.fidelity.sqnr} dB, RTN ${rtn.fidelity.sqnr} dB`);
       assert.ok(rtn.ops['com.microsoft.MatMulNBits'] > 0, JSON.stringify(rtn.ops));
       assert.equal(matMulShrink(rtn.report) >= 6, true, `MatMul weights shrink ${matMulShrink(rtn.report)}x`);
+      // tiny-vlm's patch embedding is a Conv: MatMulNBits cannot take it, and the warning says it went to 8 bits.
+      const at8 = rtn.report.warnings.filter((w: string) => w.startsWith('--bits 4 applies to MatMul weights'));
+      assert.deepEqual(at8, name === 'tiny-vlm' ? ['--bits 4 applies to MatMul weights (MatMulNBits): 1 Conv written at 8 bits'] : []);
     });
   }
+
+  it('cnn: --bits 4 on a conv net writes its convs and Gemm at 8 bits and says so', async () => {
+    const r = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'weight', bits: 4 });
+    assert.ok(r.report.warnings.some((w: string) => /^--bits 4 applies to MatMul weights \(MatMulNBits\): \d+ Conv, 1 Gemm written at 8 bits$/.test(w)), r.report.warnings.join('\n'));
+    assert.ok(r.fidelity.cosine >= 0.999, `cosine ${r.fidelity.cosine}`);
+  });
 });

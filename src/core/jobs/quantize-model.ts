@@ -275,6 +275,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
     stage.close();
     throw e;
   }
+  // 4 bits asked for and layers written at 8 (a conv net has no MatMul for MatMulNBits): said, not only in
+  // each node's row of the report.
+  const at8 = new Map<string, number>();
+  for (const d of applied) if (d.how?.includes('(4-bit applies to')) at8.set(d.opType, (at8.get(d.opType) ?? 0) + 1);
+  if (at8.size) warnings.push(`--bits 4 applies to MatMul weights (MatMulNBits): ${[...at8].map(([op, n]) => `${n} ${op}`).join(', ')} written at 8 bits`);
   // A layer kept float for speed with its weight stored float16 has a decision of its own.
   const stored = new Set(applied.filter((d) => d.how).map((d) => d.node));
   const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped.filter((s) => !stored.has(s.node))];
