@@ -82,6 +82,31 @@ describe('calibration data', () => {
     assert.equal(([...one.samples()][0].input.data as Float32Array)[0], 2);
   });
 
+  it('a .npy or .npz that stacks samples along a fixed batch dimension gives one sample per batch; an open batch keeps the file one sample', () => {
+    /** The graph with every input's first dimension fixed at 1. */
+    const batchOne = (g: typeof mlp) => onnx.GraphProto.create({ ...g, input: g.input!.map((v) => ({ ...v, type: { tensor_type: { ...v.type!.tensor_type!, shape: { dim: [{ dim_value: 1 }, ...v.type!.tensor_type!.shape!.dim!.slice(1)] } } } })) });
+    const rows = (n: number, width: number) => Float32Array.from({ length: n * width }, (_, i) => Math.floor(i / width) + (i % width) / 1000);
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'calib.npy'), npy('<f4', [5, 64], rows(5, 64)));
+    const one = batchOne(mlp);
+    const data = openCalibration(dir, one);
+    assert.equal(data.count, 5);
+    const samples = [...data.samples()];
+    assert.deepEqual(samples.map((s) => [s.input.dims, (s.input.data as Float32Array)[0], (s.input.data as Float32Array)[63]]), [0, 1, 2, 3, 4].map((j) => [[1, 64], j, j + 0.063].map((v) => (typeof v === 'number' ? Math.fround(v) : v))));
+    assert.equal(openCalibration(dir, one, { maxSamples: 3 }).count, 3);
+    // The fixture's own batch is open: the file is one batch of 5.
+    const open = [...openCalibration(dir, mlp).samples()];
+    assert.deepEqual(open.map((s) => s.input.dims), [[5, 64]]);
+    // Two inputs in one .npz, 4 samples each (float64 read as float32 per sample); counts that disagree stay one sample, refused by shape.
+    const two = batchOne(vlm);
+    const npz = tmpDir();
+    fs.writeFileSync(path.join(npz, 'set.npz'), zipSync({ 'pixel_values.npy': npy('<f8', [4, 3, 32, 32], Float64Array.from(rows(4, 3072))), 'input_ids.npy': npy('<i8', [4, 8], BigInt64Array.from({ length: 32 }, (_, i) => BigInt(Math.floor(i / 8)))) }));
+    const pairs = [...openCalibration(npz, two).samples()];
+    assert.deepEqual(pairs.map((s) => [s.pixel_values.type, s.pixel_values.dims, (s.pixel_values.data as Float32Array)[0], s.input_ids.dims, (s.input_ids.data as BigInt64Array)[7]]), [0, 1, 2, 3].map((j) => ['float32', [1, 3, 32, 32], j, [1, 8], BigInt(j)]));
+    fs.writeFileSync(path.join(npz, 'set.npz'), zipSync({ 'pixel_values.npy': npy('<f4', [4, 3, 32, 32], rows(4, 3072)), 'input_ids.npy': npy('<i8', [2, 8], new BigInt64Array(16)) }));
+    assert.throws(() => [...openCalibration(npz, two).samples()], /set\.npz: input '\w+' has shape \[[42],.*\], the model expects \[1, /);
+  });
+
   it('reads PNG images for an image input: resized, normalised, NCHW', () => {
     const dir = tmpDir();
     const png = new PNG({ width: 64, height: 48 });

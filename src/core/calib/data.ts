@@ -12,7 +12,8 @@ import { describeValue } from '../onnx/value-type';
 import { randomFeedMaker } from './random-feeds';
 import { decodeImage } from './images';
 import { describeImageOptions, folderImageOptions, type ImageOptions } from './image-options';
-import { parseNpy } from './npy';
+import { npyHeader, parseNpy } from './npy';
+import { npyFileShape, sampleRows, stackedSamples } from './stacked-samples';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -69,7 +70,8 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   // for each input): one sample. (Loose input_K.pb alone for a one-input model stay a sample each.)
   const testInputs = entries.filter(isTestInput);
   if (testInputs.length && (entries.some((e) => /^output_\d+\.pb$/i.test(e)) || (inputs.length > 1 && testInputs.length === inputs.length))) readers.push(() => fromFiles(testInputs.map((f) => path.join(spec, f)), inputs));
-  else for (const e of entries) {
+  const npzCount = entries.filter((e) => e.toLowerCase().endsWith('.npz')).length;
+  if (!readers.length) for (const e of entries) {
     const full = path.join(spec, e);
     const ext = path.extname(e).toLowerCase();
     if (fs.statSync(full).isDirectory()) {
@@ -79,10 +81,12 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
       if (files.some(isTestInput)) files = files.filter(isTestInput);
       if (files.length) readers.push(() => fromFiles(files.map((f) => path.join(full, f)), inputs));
     } else if (ext === '.npz') {
-      readers.push(() => fromNpz(full, inputs));
+      // (Only a few .npz files are read here for their shapes: a folder of many holds a sample in each.)
+      pushStacked(readers, inputs, npzCount <= 8 ? npzShapes(full, inputs) : undefined, () => fromNpz(full, inputs, (t) => t), () => fromNpz(full, inputs), full);
     } else if (ext === '.npy' || ext === '.pb') {
       if (inputs.length !== 1) continue; // loose files only make sense for one-input models
-      readers.push(() => fromFiles([full], inputs));
+      const shape = ext === '.npy' ? npyFileShape(full) : undefined;
+      pushStacked(readers, inputs, shape && { [inputs[0].name!]: shape }, () => ({ [inputs[0].name!]: readOne(full).tensor }), () => fromFiles([full], inputs), full);
     } else if (['.png', '.jpg', '.jpeg'].includes(ext)) {
       readers.push(() => fromImage(full, inputs, image, opts.inputShapes));
     }
@@ -131,7 +135,41 @@ function fromFiles(files: string[], inputs: ValueInfoProto[]): Feeds {
   return feeds;
 }
 
-function fromNpz(file: string, inputs: ValueInfoProto[]): Feeds {
+/**
+ * One reader per sample of a file: several where its arrays stack samples along a fixed batch dimension
+ * (see stackedSamples), read once and handed out a batch at a time; else the file is one sample.
+ */
+function pushStacked(readers: Array<() => Feeds>, inputs: ValueInfoProto[], shapes: Record<string, number[]> | undefined, raw: () => Feeds, whole: () => Feeds, file: string): void {
+  const k = stackedSamples(shapes, inputs);
+  if (k === 1) { readers.push(whole); return; }
+  let held: Feeds | undefined;
+  for (let j = 0; j < k; j++) {
+    readers.push(() => {
+      if (j === 0 || !held) held = raw();
+      const rows = sampleRows(held, j, k);
+      if (j === k - 1) held = undefined;
+      return Object.fromEntries(inputs.map((vi) => [vi.name!, fitInput(rows[vi.name!], vi, file)]));
+    });
+  }
+}
+
+/** The shapes of a .npz file's arrays, by the input each feeds (see fromNpz); undefined if it cannot be read here. */
+function npzShapes(file: string, inputs: ValueInfoProto[]): Record<string, number[]> | undefined {
+  try {
+    const entries = unzipSync(fs.readFileSync(file));
+    const arrays = new Map(Object.entries(entries).map(([k, v]) => [k.replace(/\.npy$/, ''), v]));
+    const shapes: Record<string, number[]> = {};
+    for (const vi of inputs) {
+      const bytes = arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
+      if (bytes) shapes[vi.name!] = npyHeader(bytes).shape;
+    }
+    return shapes;
+  } catch {
+    return undefined; // read in full later, where the error names the file
+  }
+}
+
+function fromNpz(file: string, inputs: ValueInfoProto[], fit: (t: ort.Tensor, vi: ValueInfoProto, file: string) => ort.Tensor = fitInput): Feeds {
   let entries: Record<string, Uint8Array>;
   try {
     entries = unzipSync(fs.readFileSync(file));
@@ -149,7 +187,7 @@ function fromNpz(file: string, inputs: ValueInfoProto[]): Feeds {
     } catch (e) {
       throw new QuantLensError(file, `array '${vi.name}': ${e instanceof Error ? e.message : e}`);
     }
-    feeds[vi.name!] = fitInput(t, vi, file);
+    feeds[vi.name!] = fit(t, vi, file);
   }
   return feeds;
 }

@@ -17,8 +17,8 @@ const DTYPES: Record<string, { type: ort.Tensor.Type; size: number; ctor: { new 
   b1: { type: 'bool', size: 1, ctor: Uint8Array },
 };
 
-/** Parses .npy bytes into an onnxruntime tensor; throws a plain message on anything it cannot read. */
-export function parseNpy(bytes: Uint8Array): ort.Tensor {
+/** The header of .npy bytes (the start of the file is enough): dtype, shape, and where the data starts. */
+export function npyHeader(bytes: Uint8Array): { descr: string; shape: number[]; dataStart: number } {
   if (bytes.length < 10 || bytes[0] !== 0x93 || String.fromCharCode(...bytes.subarray(1, 6)) !== 'NUMPY') throw new Error('not a .npy file');
   const major = bytes[6];
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -30,13 +30,17 @@ export function parseNpy(bytes: Uint8Array): ort.Tensor {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) throw new Error('malformed .npy header');
   if (fortran) throw new Error('Fortran-ordered .npy arrays are not supported (save with np.ascontiguousarray)');
+  return { descr, shape: shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number), dataStart: start + headerLen };
+}
+
+/** Parses .npy bytes into an onnxruntime tensor; throws a plain message on anything it cannot read. */
+export function parseNpy(bytes: Uint8Array): ort.Tensor {
+  const { descr, shape, dataStart } = npyHeader(bytes);
   const endian = descr[0];
   const kind = descr.slice(1);
   const dt = DTYPES[kind];
   if (!dt) throw new Error(`unsupported .npy dtype '${descr}'`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
-  const dataStart = start + headerLen;
   if (bytes.length - dataStart < count * dt.size) throw new Error(`.npy data is ${bytes.length - dataStart} bytes, shape (${shape}) needs ${count * dt.size}`);
   const copy = new Uint8Array(count * dt.size);
   copy.set(bytes.subarray(dataStart, dataStart + count * dt.size));
