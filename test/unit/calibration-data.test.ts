@@ -80,6 +80,14 @@ describe('calibration data', () => {
     const one = openCalibration(path.join(dir, 'test_data_set_1'), mlp);
     assert.equal(one.count, 1);
     assert.equal(([...one.samples()][0].input.data as Float32Array)[0], 2);
+    // A text pipeline's input: strings, fed as strings.
+    const text = onnx.GraphProto.create({ name: 't', input: [{ name: 'x', type: { tensor_type: { elem_type: DataType.STRING, shape: { dim: [{ dim_value: 2 }] } } } }] });
+    const set = path.join(dir, 'text');
+    fs.mkdirSync(set);
+    fs.writeFileSync(path.join(set, 'input_0.pb'), onnx.TensorProto.encode({ name: '', data_type: DataType.STRING, dims: [2], string_data: [Buffer.from('Monday'), Buffer.from('tuesday')] }).finish());
+    fs.writeFileSync(path.join(set, 'output_0.pb'), onnx.TensorProto.encode({ name: '', data_type: DataType.STRING, dims: [1], string_data: [Buffer.from('tuesday')] }).finish());
+    const [words] = openCalibration(set, text).samples();
+    assert.deepEqual([words.x.type, words.x.data], ['string', ['Monday', 'tuesday']]);
   });
 
   it('a .npy or .npz that stacks samples along a fixed batch dimension gives one sample per batch; an open batch keeps the file one sample', () => {

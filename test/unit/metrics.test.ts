@@ -91,6 +91,19 @@ describe('fidelity metrics', function () {
     }
   });
 
+  it('string outputs (labels, normalised text) are equal or not: the share of equal strings, never NaN read as agreement', () => {
+    const strings = (v: string[]) => new ort.Tensor('string', v, [v.length]);
+    const same = new FidelityAccumulator();
+    same.add(strings(['cat', 'dog']), strings(['cat', 'dog']));
+    assert.deepEqual([same.result().headline, same.result().cosine], [{ metric: 'top1', value: 1 }, 1]);
+    const apart = new FidelityAccumulator();
+    apart.add(strings(['cat', 'dog']), strings(['cat', 'dog']));
+    apart.add(strings(['cat', 'dog']), strings(['cat', 'cow']));
+    const r = apart.result();
+    assert.deepEqual([r.headline, r.top1Agreement, r.nonFinite], [{ metric: 'top1', value: 0.75 }, 0.75, undefined]);
+    assert.ok(r.sqnr !== Infinity && r.maxAbsError > 0);
+  });
+
   it('a slower result says so, with the operator types that grew; a faster one says nothing', () => {
     const p = (ops: Array<[string, number]>) => ({ runs: 5, totalMs: ops.reduce((a, [, ms]) => a + ms, 0), byOpType: ops.map(([op, ms]) => ({ op, ms, nodes: 1 })) });
     const profile = { reference: p([['Conv', 8], ['Add', 3]]), candidate: p([['Conv', 9], ['DequantizeLinear', 6], ['Add', 2]]) };

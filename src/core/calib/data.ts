@@ -29,9 +29,11 @@ export interface CalibrationData {
   samples(): Iterable<Feeds>;
 }
 
+// Every element type onnxruntime-node feeds (strings too: text pipelines' StringNormalizer, CategoryMapper).
 const ORT_TYPE: Partial<Record<number, ort.Tensor.Type>> = {
   [DataType.FLOAT]: 'float32', [DataType.FLOAT16]: 'float16', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64',
-  [DataType.INT32]: 'int32', [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.BOOL]: 'bool',
+  [DataType.INT32]: 'int32', [DataType.INT16]: 'int16', [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8', [DataType.UINT16]: 'uint16',
+  [DataType.UINT32]: 'uint32', [DataType.UINT64]: 'uint64', [DataType.BOOL]: 'bool', [DataType.STRING]: 'string',
 };
 
 function modelInputs(graph: GraphProto): ValueInfoProto[] {

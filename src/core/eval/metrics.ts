@@ -30,11 +30,22 @@ export class FidelityAccumulator {
   private sizeTotal = 0;
   private nonFiniteBoth = 0;
   private nonFiniteOne = 0;
+  private stringSame = 0;
+  private stringTotal = 0;
 
   /** `features`: the output holds features, not scores (see isFeatureOutput): judged by cosine and SQNR only. */
   constructor(private readonly features = false) {}
 
   add(refTensor: ort.Tensor, candTensor: ort.Tensor): void {
+    // Strings (a pipeline's labels, normalised text) agree or do not: as numbers every one is NaN.
+    if (refTensor.type === 'string' || candTensor.type === 'string') {
+      const a = refTensor.data as unknown as string[], b = candTensor.data as unknown as string[];
+      this.sizeTotal++;
+      if (refTensor.dims.join() === candTensor.dims.join()) this.sizeSame++;
+      for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] === b[i]) this.stringSame++;
+      this.stringTotal += Math.max(a.length, b.length);
+      return;
+    }
     let ref: Values = { dims: refTensor.dims.map(Number), type: refTensor.type, data: tensorValues(refTensor) };
     let cand: Values = { dims: candTensor.dims.map(Number), type: candTensor.type, data: tensorValues(candTensor) };
     if (ref.dims.length !== cand.dims.length) throw new Error(`output shapes differ: [${ref.dims}] vs [${cand.dims}]`);
@@ -109,6 +120,13 @@ export class FidelityAccumulator {
 
   /** `metric`: the headline to report (when this output has it); otherwise the worst relevant one. */
   result(metric?: HeadlineMetric): FidelityMetrics {
+    if (this.stringTotal) {
+      // Only agreement means anything: top-1 is the share of equal strings, and cosine repeats it.
+      const share = this.stringSame / this.stringTotal;
+      const s: FidelityMetrics = { cosine: share, sqnr: share === 1 ? Infinity : 0, maxAbsError: share === 1 ? 0 : 1, top1Agreement: share, headline: { metric: 'top1', value: share } };
+      if (this.sizeSame < this.sizeTotal) s.sizeAgreement = this.sizeSame / this.sizeTotal;
+      return s;
+    }
     const denom = Math.sqrt(this.refSq) * Math.sqrt(this.candSq);
     const cosine = denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom;
     const top1Agreement = this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null;
