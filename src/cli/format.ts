@@ -9,6 +9,8 @@ import type { SensitivityReport } from '../core/sensitivity/analyze';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
 const fmt = (v: number | null, d = 4) => (v === null ? '-' : Number.isFinite(v) ? v.toFixed(d) : String(v));
+/** An error's size: small outputs (a random-init classifier's logits) keep their digits instead of 0.0000. */
+const magnitude = (v: number) => (v > 0 && v < 1e-3 ? v.toExponential(2) : fmt(v));
 
 /** One line per output: the headline (worst relevant metric) first, then the rest; random data says so. */
 export function fidelityLines(outputs: CompareReport['outputs'], data: string | undefined, chosen?: string): string[] {
@@ -24,7 +26,7 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
       m.sizeAgreement === undefined || h?.metric === 'size' ? '' : `output size agreement ${pct(m.sizeAgreement)}`,
       m.nonFinite ? `NaN/Inf: ${m.nonFinite.both} values in both (left out)${m.nonFinite.oneSide ? `, ${m.nonFinite.oneSide} in one only` : ''}` : '',
     ].filter(Boolean);
-    return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${fmt(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
+    return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${magnitude(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
   });
 }
 
