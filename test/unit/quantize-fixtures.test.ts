@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { FIXTURES } from '../../src/core/fixtures';
+import path from 'node:path';
+import { compareModels } from '../../src/core/compare';
+import { quantizeModel } from '../../src/core/jobs/quantize-model';
+import { saveModel } from '../../src/core/onnx/model-io';
 import { quantizeAndMeasure } from '../helpers/quant';
+import { tmpDir } from '../helpers/util';
 
 interface Decision { opType: string; how?: string; weightBytesBefore?: number; weightBytesAfter?: number }
 /** Float bytes ÷ quantized bytes of the MatMul weights alone (scales and zero points included). */
@@ -44,6 +49,19 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
       assert.deepEqual(at8, name === 'tiny-vlm' ? ['--bits 4 applies to MatMul weights (MatMulNBits): 1 Conv written at 8 bits'] : []);
     });
   }
+
+  it('tiny-vlm: the report\'s fidelity is what compare measures on the same random data (token ids from the whole vocabulary behind a quantized table)', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'tiny-vlm.onnx');
+    saveModel(FIXTURES['tiny-vlm'].build(), input);
+    // The table read through DequantizeLinear, and as GatherBlockQuantized: ids once fell back to {0, 1} there.
+    for (const weightFormat of ['dequantize', 'nbits'] as const) {
+      const output = path.join(dir, `${weightFormat}.onnx`);
+      const r = await quantizeModel(input, output, { mode: 'weight', weightFormat });
+      const cmp = await compareModels(input, output, { data: 'random:4', latencyRuns: 0 });
+      assert.deepEqual(r.fidelity, cmp.outputs, weightFormat);
+    }
+  });
 
   it('cnn: --bits 4 on a conv net writes its convs and Gemm at 8 bits and says so', async () => {
     const r = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'weight', bits: 4 });

@@ -106,14 +106,32 @@ function decoderInput(name: string, elem: number, shape: number[], shapes: Map<s
   return undefined;
 }
 
-function indexBound(view: GraphView, name: string): number {
+function indexBound(view: GraphView, name: string, depth = 0): number {
   for (const c of view.consumersOf(name)) {
-    if (c.op_type === 'Gather' && c.input?.[1] === name) {
-      const table = view.constant(c.input[0]);
-      if (table) return tensorDims(table)[0] ?? 2;
+    // The ids cast or renamed on their way to the lookup (int32 tables, an Identity from the exporter).
+    if ((c.op_type === 'Cast' || c.op_type === 'Identity') && depth < 4) {
+      const b = indexBound(view, c.output![0], depth + 1);
+      if (b !== 2) return b;
+    }
+    if ((c.op_type === 'Gather' || c.op_type === 'GatherBlockQuantized') && c.input?.[1] === name) {
+      const rows = tableRows(view, c.input[0]);
+      if (rows) return rows;
     }
   }
   return 2;
+}
+
+/**
+ * The rows of a lookup table: a stored tensor, or one behind the DequantizeLinear or Cast a quantized or
+ * float16 model reads it through (the quantized model's own random inputs must index the same vocabulary
+ * as the float model's: ids drawn from {0, 1} measured a weight-quantized language model on two tokens).
+ */
+function tableRows(view: GraphView, table: string, depth = 0): number | undefined {
+  const t = view.constant(table);
+  if (t) return tensorDims(t)[0];
+  const p = view.producer.get(table);
+  if (!p || depth > 4 || !['DequantizeLinear', 'Cast', 'Identity'].includes(p.op_type ?? '')) return undefined;
+  return tableRows(view, p.input![0], depth + 1);
 }
 
 /**
