@@ -54,8 +54,9 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
     const dir = tmpDir();
     const input = path.join(dir, 'tiny-vlm.onnx');
     saveModel(FIXTURES['tiny-vlm'].build(), input);
-    // The table read through DequantizeLinear, and as GatherBlockQuantized: ids once fell back to {0, 1} there.
-    for (const weightFormat of ['dequantize', 'nbits'] as const) {
+    // The table read through DequantizeLinear, as GatherBlockQuantized, and as int8 Cast then Mul by its
+    // scales: ids once fell back to {0, 1} there.
+    for (const weightFormat of ['dequantize', 'nbits', 'expand'] as const) {
       const output = path.join(dir, `${weightFormat}.onnx`);
       const r = await quantizeModel(input, output, { mode: 'weight', weightFormat });
       const cmp = await compareModels(input, output, { data: 'random:4', latencyRuns: 0 });

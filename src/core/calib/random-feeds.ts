@@ -122,16 +122,24 @@ function indexBound(view: GraphView, name: string, depth = 0): number {
 }
 
 /**
- * The rows of a lookup table: a stored tensor, or one behind the DequantizeLinear or Cast a quantized or
- * float16 model reads it through (the quantized model's own random inputs must index the same vocabulary
- * as the float model's: ids drawn from {0, 1} measured a weight-quantized language model on two tokens).
+ * The rows of a lookup table: a stored tensor, or one behind what a quantized or float16 model reads it
+ * through: DequantizeLinear, Cast, or Cast then Mul by its scales (the quantized model's own random inputs
+ * must index the float model's vocabulary: ids drawn from {0, 1} measured a weight-quantized language
+ * model on two tokens). Of a Mul's inputs, the larger is the table.
  */
 function tableRows(view: GraphView, table: string, depth = 0): number | undefined {
-  const t = view.constant(table);
-  if (t) return tensorDims(t)[0];
-  const p = view.producer.get(table);
-  if (!p || depth > 4 || !['DequantizeLinear', 'Cast', 'Identity'].includes(p.op_type ?? '')) return undefined;
-  return tableRows(view, p.input![0], depth + 1);
+  return tableOf(view, table, depth)?.dims[0];
+}
+
+function tableOf(view: GraphView, name: string, depth: number): { dims: number[]; size: number } | undefined {
+  const t = view.constant(name);
+  if (t) { const dims = tensorDims(t); return { dims, size: dims.reduce((a, b) => a * b, 1) }; }
+  const p = view.producer.get(name);
+  if (!p || depth > 4) return undefined;
+  if (['DequantizeLinear', 'Cast', 'Identity'].includes(p.op_type ?? '')) return tableOf(view, p.input![0], depth + 1);
+  if (p.op_type !== 'Mul') return undefined;
+  const found = (p.input ?? []).map((i) => tableOf(view, i, depth + 1)).filter((x) => x !== undefined);
+  return found.sort((a, b) => b.size - a.size)[0];
 }
 
 /**
