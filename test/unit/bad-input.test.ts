@@ -79,6 +79,17 @@ const MANIFEST: Array<{ name: string; make: (dir: string) => string; cmd?: strin
     // (Its input's batch is open, but a model that does not load says nothing of what random inputs ran.)
     expect: /^(?!.*random inputs ran).*: onnxruntime cannot load the model: .*NoSuchOp/,
   },
+  {
+    name: 'an opset onnxruntime does not run yet (run): the reason, without its source file and C++ signature',
+    cmd: 'run',
+    make: (d) => {
+      const m = linearReluModel(17);
+      m.opset_import![0].version = 99;
+      write(path.join(d, 'future.onnx'), m);
+      return path.join(d, 'future.onnx');
+    },
+    expect: /^(?!.*(onnxruntime_src|onnxruntime::|ONNXRuntimeError)).*future\.onnx: onnxruntime cannot load the model: .*[Oo]pset 99/,
+  },
 ];
 
 async function cli(args: string[]) {

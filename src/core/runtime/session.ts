@@ -176,8 +176,10 @@ function tensorOutputsOnly(session: ort.InferenceSession, label: string): ort.In
 
 function firstLine(e: unknown): string {
   const line = (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
-  // onnxruntime leads with its source file and a C++ signature: the reason follows its status code.
-  return /^\/\S+\.cc:\d+ .*\[ONNXRuntimeError\] : \d+ : \w+ : (.+)$/.exec(line)?.[1] ?? line;
+  // onnxruntime puts its source file and a C++ signature before the reason (after what it was doing):
+  // both go, and so does its status code.
+  const m = /^(.*?)\/onnxruntime_src\/\S+:\d+ .*?\)(?:::<lambda\(\)>)? (.+)$/.exec(line);
+  return m ? `${m[1]}${m[2].replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '')}` : line;
 }
 
 export { ort };
