@@ -1,5 +1,5 @@
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
-import { CancelledError, QuantLensError } from './base/errors';
+import { CancelledError, errorLine, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
 import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { isFeatureOutput } from './eval/output-kind';
@@ -156,7 +156,7 @@ async function runModel(file: string, bytes: number, samples: Feeds[], source: s
       try {
         outputs.push(await s.session.run(feeds));
       } catch (e) {
-        throw new QuantLensError(file, `onnxruntime failed to run it on sample ${outputs.length + 1} of ${source}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+        throw new QuantLensError(file, `onnxruntime failed to run it on sample ${outputs.length + 1} of ${source}: ${errorLine(e)}`, 'runtime');
       }
       progress(outputs.length / samples.length);
     }

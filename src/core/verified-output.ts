@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { compareModels, type CompareReport } from './compare';
-import { CancelledError, QuantLensError } from './base/errors';
+import { CancelledError, errorLine, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
 import { saveModel, type LoadedModel } from './onnx/model-io';
 import type { ModelProto } from './onnx/proto';
@@ -74,7 +74,7 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
     } catch (e) {
       // The reference itself failing (on this data, or to load) is its error, not the edit's.
       if (e instanceof CancelledError || (e instanceof QuantLensError && e.file === reference)) throw e;
-      throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${e instanceof Error ? e.message.split('\n')[0] : e}`, 'runtime');
+      throw new QuantLensError(output, `the ${v.what} model failed verification in onnxruntime: ${errorLine(e)}`, 'runtime');
     }
     const verifySeconds = (performance.now() - tv) / 1000;
     if (saved.dataFile) fs.renameSync(saved.dataFile, path.join(outDir, path.basename(saved.dataFile)));

@@ -20,6 +20,9 @@ export function throwIfAborted(signal?: AbortSignal): void {
 
 /** One line for the user: our errors as they are, anything else reduced to its message. */
 export function errorLine(err: unknown): string {
-  if (err instanceof Error) return err.message.split('\n')[0];
-  return String(err).split('\n')[0];
+  const line = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  // onnxruntime puts its source file and a C++ signature before the reason (after what it was doing):
+  // both go, and so does its status code.
+  const m = /^(.*?)\/onnxruntime_src\/\S+:\d+ .*?\)(?:::<lambda\(\)>)? (.+)$/.exec(line);
+  return m ? `${m[1]}${m[2].replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '')}` : line;
 }

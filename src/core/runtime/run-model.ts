@@ -1,4 +1,4 @@
-import { CancelledError, QuantLensError } from '../base/errors';
+import { CancelledError, errorLine, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import { loadModel } from '../onnx/model-io';
 import { isTensorValue } from '../onnx/value-type';
@@ -74,7 +74,7 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
       try {
         out = await session.run(feeds);
       } catch (e) {
-        throw new QuantLensError(file, `onnxruntime failed to run the model: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+        throw new QuantLensError(file, `onnxruntime failed to run the model: ${errorLine(e)}`, 'runtime');
       }
       times.push(performance.now() - t0);
       ctx.onProgress?.({ stage: 'run', fraction: 0.1 + (0.9 * (i + 1)) / runs });

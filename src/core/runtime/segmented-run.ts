@@ -1,6 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import type { Feeds } from '../calib/data';
-import { CancelledError, QuantLensError } from '../base/errors';
+import { CancelledError, errorLine, QuantLensError } from '../base/errors';
 import type { JobContext } from '../base/jobs';
 import type { LoadedModel } from '../onnx/model-io';
 import type { ValueInfoProto } from '../onnx/proto';
@@ -65,7 +65,7 @@ export async function runSegmented(loaded: LoadedModel, samples: Feeds[], opts: 
           try {
             out = await s.session.run(feeds, seg.outputs);
           } catch (e) {
-            throw new QuantLensError(loaded.loc.file, `onnxruntime failed to run layers ${k + 1} of ${segments.length} on sample ${i + 1}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'runtime');
+            throw new QuantLensError(loaded.loc.file, `onnxruntime failed to run layers ${k + 1} of ${segments.length} on sample ${i + 1}: ${errorLine(e)}`, 'runtime');
           }
           for (const [n, t] of Object.entries(out)) live[i].set(n, t);
           if (i === 0 && (opts.latencyRuns ?? 3) > 0) latencyMs += await medianRun(s.session, feeds, seg.outputs, opts.latencyRuns ?? 3);

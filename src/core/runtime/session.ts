@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { QuantLensError } from '../base/errors';
+import { errorLine, QuantLensError } from '../base/errors';
 import { legacySource } from './legacy-source';
 
 export type DevicePreference = 'auto' | 'cpu' | 'cuda';
@@ -175,11 +175,7 @@ function tensorOutputsOnly(session: ort.InferenceSession, label: string): ort.In
 }
 
 function firstLine(e: unknown): string {
-  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
-  // onnxruntime puts its source file and a C++ signature before the reason (after what it was doing):
-  // both go, and so does its status code.
-  const m = /^(.*?)\/onnxruntime_src\/\S+:\d+ .*?\)(?:::<lambda\(\)>)? (.+)$/.exec(line);
-  return m ? `${m[1]}${m[2].replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '')}` : line;
+  return errorLine(e).trim();
 }
 
 export { ort };
