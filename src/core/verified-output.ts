@@ -67,7 +67,8 @@ export async function saveVerified(model: ModelProto, loaded: LoadedModel, refer
     let check: CompareReport;
     try {
       // The reference's inputs and size are known here (same inputs as the edited model when it is the
-      // input): no need to read either file into memory again.
+      // input): no need to read either file into memory again. (Random samples made from the edited graph
+      // are the float graph's: token ids follow a table through its quantized form, see indexBound.)
       const sizeStaged = fs.statSync(staged).size + (saved.dataBytes ?? 0);
       const known = reference === input ? { referenceGraph: model.graph!, referenceBytes: loaded.fileBytes + loaded.externalBytes, candidateBytes: sizeStaged } : undefined;
       check = await compareModels(reference, staged, { data: v.data, samples: v.samples, device: v.device, inputShapes: v.inputShapes, latencyRuns: v.latencyRuns ?? 3, latencyBudgetMs: 1000, ...(known ? { known } : {}), ...(stage.spill ? { mappedReference: true, segmentBytes: verifySegmentBytes() } : {}) }, ctx);

@@ -127,11 +127,11 @@ function indexBound(view: GraphView, name: string, depth = 0): number {
  * must index the float model's vocabulary: ids drawn from {0, 1} measured a weight-quantized language
  * model on two tokens). Of a Mul's inputs, the larger is the table.
  */
-function tableRows(view: GraphView, table: string, depth = 0): number | undefined {
-  return tableOf(view, table, depth)?.dims[0];
+function tableRows(view: GraphView, table: string): number | undefined {
+  return tableOf(view, table)?.dims[0];
 }
 
-function tableOf(view: GraphView, name: string, depth: number): { dims: number[]; size: number } | undefined {
+function tableOf(view: GraphView, name: string, depth = 0): { dims: number[]; size: number } | undefined {
   const t = view.constant(name);
   if (t) { const dims = tensorDims(t); return { dims, size: dims.reduce((a, b) => a * b, 1) }; }
   const p = view.producer.get(name);
