@@ -104,6 +104,17 @@ describe('fidelity metrics', function () {
     assert.ok(r.sqnr !== Infinity && r.maxAbsError > 0);
   });
 
+  it('class ids and indices (int64 labels, ArgMax, TopK indices): top-1 agreement is the share of equal values, not an argmax over the ids', () => {
+    const ids = (v: number[], dims = [v.length]) => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), dims);
+    const labels = new FidelityAccumulator();
+    labels.add(ids([3, 7, 3, 1]), ids([3, 7, 5, 1]));
+    assert.deepEqual([labels.result().top1Agreement, labels.result().headline], [0.75, { metric: 'top1', value: 0.75 }]);
+    // The largest id stayed where it was, which an argmax along the last axis would call full agreement.
+    const topk = new FidelityAccumulator();
+    topk.add(ids([9, 4, 2, 8, 1, 0], [2, 3]), ids([9, 2, 4, 8, 0, 1], [2, 3]));
+    assert.equal(topk.result().top1Agreement, 2 / 6);
+  });
+
   it('a slower result says so, with the operator types that grew; a faster one says nothing', () => {
     const p = (ops: Array<[string, number]>) => ({ runs: 5, totalMs: ops.reduce((a, [, ms]) => a + ms, 0), byOpType: ops.map(([op, ms]) => ({ op, ms, nodes: 1 })) });
     const profile = { reference: p([['Conv', 8], ['Add', 3]]), candidate: p([['Conv', 9], ['DequantizeLinear', 6], ['Add', 2]]) };

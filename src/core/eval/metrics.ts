@@ -84,7 +84,12 @@ export class FidelityAccumulator {
     }
     // Top-1 agreement over the last axis (class or token logits), when that axis has choices.
     const last = ref.dims[ref.dims.length - 1] ?? 1;
-    if (ref.dims.length >= 1 && last > 1 && ref.type !== 'bool' && ref.type !== 'string') {
+    // Class ids, indices, labels (int32/int64: an ArgMax, TopK's indices, a detector's labels): the answer
+    // is the value, so top-1 agreement is the share of equal values (the argmax of ids picks nothing).
+    if (ref.type === 'int64' || ref.type === 'int32') {
+      for (let i = 0; i < a.length; i++) if (a[i] === b[i]) this.argmaxSame++;
+      this.argmaxTotal += a.length;
+    } else if (ref.dims.length >= 1 && last > 1 && ref.type !== 'bool' && ref.type !== 'string') {
       for (let r = 0; r < a.length / last; r++) {
         if (argmax(a, r * last, last) === argmax(b, r * last, last)) this.argmaxSame++;
         this.argmaxTotal++;
