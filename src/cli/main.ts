@@ -32,6 +32,11 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
       out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}\n`);
     }
     for (const name of report.notTensors ?? []) out.stdout(`  ${name}: not a tensor (a sequence, map or optional, which onnxruntime-node cannot return): not fetched\n`);
+    const x = report.expected;
+    if (x) {
+      out.stdout(`  expected outputs (${x.source}): ${x.matches ? 'all match' : 'DIFFER'} (within 1e-3 relative)\n`);
+      for (const [name, o] of Object.entries(x.outputs)) out.stdout(`    ${name}: ${o.matches ? 'matches' : 'differs'}, max |err| ${o.maxAbsError.toPrecision(3)}\n`);
+    }
   },
   quantize: (r, out) => out.stdout(formatQuantizeResult(r) + '\n'),
   prune: (r, out) => out.stdout(formatPruneResult(r) + '\n'),

@@ -8,7 +8,9 @@ import { QuantLensError } from '../../src/core/base/errors';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
 import { loadModel } from '../../src/core/onnx/model-io';
 import { onnx } from '../../src/core/onnx/proto';
-import { readTensor } from '../../src/core/onnx/tensor';
+import { makeTensor, readTensor } from '../../src/core/onnx/tensor';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { main } from '../../src/cli/main';
 import { createSession } from '../../src/core/runtime/session';
 import { tmpDir } from '../helpers/util';
 
@@ -89,6 +91,29 @@ describe('onnx\'s own test cases (libonnx-testdata): PyTorch-exported layers wit
     }
     // Every mode quantized most of the layers (the list shows which did not).
     assert.ok(seen.filter((s) => !s.endsWith('none')).length >= 3 * LAYERS.length - 3, seen.join('\n'));
+  });
+
+  it('run --data on a case says whether its expected outputs came out; an altered expected value is found', async () => {
+    const c = path.join(ROOT, 'pytorch-converted', 'test_Conv2d_groups');
+    const run = async (data: string) => {
+      let stdout = '';
+      const code = await main(['run', path.join(c, 'model.onnx'), '--data', data, '--json'], { stdout: (s) => (stdout += s), stderr: () => {} });
+      return { code, report: JSON.parse(stdout) };
+    };
+    const ok = await run(c);
+    assert.equal(ok.code, 0);
+    assert.deepEqual([ok.report.inputs, ok.report.expected.matches, Object.keys(ok.report.expected.outputs).length], ['data', true, 1]);
+    // The same case with one expected value moved by 0.01.
+    const copy = tmpDir();
+    fs.cpSync(path.join(c, 'test_data_set_0'), copy, { recursive: true });
+    const t = onnx.TensorProto.decode(fs.readFileSync(path.join(copy, 'output_0.pb')));
+    const values = readTensor(t).data as Float32Array;
+    values[5] += 0.01;
+    fs.writeFileSync(path.join(copy, 'output_0.pb'), onnx.TensorProto.encode(makeTensor(t.name ?? '', DataType.FLOAT, t.dims!.map(Number), values)).finish());
+    const off = (await run(copy)).report.expected;
+    const [only] = Object.values(off.outputs) as Array<{ maxAbsError: number; matches: boolean }>;
+    assert.equal(off.matches, false);
+    assert.ok(Math.abs(only.maxAbsError - 0.01) < 1e-4, String(only.maxAbsError));
   });
 
   it('its unnamed output tensors are never read as inputs, so loose and nested data sets agree', () => {

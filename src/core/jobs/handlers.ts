@@ -44,7 +44,7 @@ type Handler<K extends JobKind> = (req: JobRequests[K], ctx: JobContext<PartialO
 /** One handler per job kind: the CLI and the engine both dispatch here. */
 export const JOB_HANDLERS: { [K in JobKind]: Handler<K> } = {
   inspect: async (req) => (isFolder(req.model) ? summarizePipeline(req.model) : summarizeModel(loadModel(req.model))),
-  run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs, inputShapes: req.inputShapes }, ctx),
+  run: (req, ctx) => runModel(req.model, { device: req.device, runs: req.runs, inputShapes: req.inputShapes, data: req.data }, ctx),
   fixture: async (req) => writeFixture(req.name, req.output),
   quantize: (req, ctx) => (isFolder(req.model) ? quantizeFolder(req, ctx) : quantizeModel(req.model, req.output, req.options ?? {}, ctx)),
   // Two folders are two pipelines: judged by what they generate.

@@ -19,7 +19,7 @@ import type { PipelineSummary } from '../pipeline/summary';
 
 export interface JobRequests {
   inspect: { model: string };
-  run: { model: string; device?: DevicePreference; runs?: number; inputShapes?: InputShapes };
+  run: { model: string; device?: DevicePreference; runs?: number; inputShapes?: InputShapes; data?: string };
   fixture: { name: string; output: string };
   quantize: { model: string; output: string; options: Partial<QuantizeOptions> };
   compare: { reference: string; candidate: string; options: CompareOptions };

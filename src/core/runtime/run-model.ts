@@ -4,6 +4,9 @@ import { loadModel } from '../onnx/model-io';
 import { isTensorValue } from '../onnx/value-type';
 import { tensorValues } from '../eval/metrics';
 import { randomFeeds } from '../calib/random-feeds';
+import { openCalibration } from '../calib/data';
+import { checkExpected, expectedOutputsFolder, type ExpectedCheck } from '../calib/expected-outputs';
+import type { GraphProto } from '../onnx/proto';
 import { checkInputShapes, chosenDims, type InputShapes } from '../calib/input-shapes';
 import { createSession, ort, type DevicePreference, type Provider } from './session';
 
@@ -22,7 +25,8 @@ export interface RunReport {
   model: string;
   device: Provider;
   fallbackReason?: string;
-  inputs: 'random';
+  /** Seeded random inputs, or the first sample of `--data`. */
+  inputs: 'random' | 'data';
   /** The shape each input ran with, and what was chosen for its dynamic dimensions. */
   inputShapes: Record<string, number[]>;
   chosenDims: string[];
@@ -32,6 +36,8 @@ export interface RunReport {
   outputs: Record<string, OutputStats>;
   /** Outputs onnxruntime-node cannot return (sequences, maps, optionals): not fetched. */
   notTensors?: string[];
+  /** `--data` an ONNX test case: the outputs against its expected ones. */
+  expected?: ExpectedCheck;
 }
 
 export interface RunOptions {
@@ -40,6 +46,14 @@ export interface RunOptions {
   seed?: number;
   /** Shapes for inputs with dynamic dimensions (`--input-shape`). */
   inputShapes?: InputShapes;
+  /** Run on the first sample of this data (see openCalibration) instead of random inputs. */
+  data?: string;
+}
+
+function firstSample(data: string, graph: GraphProto, inputShapes?: InputShapes): Record<string, ort.Tensor> {
+  const [feeds] = openCalibration(data, graph, { maxSamples: 1, inputShapes }).samples();
+  if (!feeds) throw new QuantLensError(data, 'gave no sample to run on');
+  return feeds;
 }
 
 export function statsOf(t: ort.Tensor): OutputStats {
@@ -63,7 +77,7 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
   ctx.onProgress?.({ stage: 'session', fraction: 0.1 });
   const { session, provider, fallbackReason } = await createSession(file, { device: opts.device });
   try {
-    const feeds = randomFeeds(loaded.model.graph!, { seed: opts.seed, shapes: opts.inputShapes });
+    const feeds = opts.data ? firstSample(opts.data, loaded.model.graph!, opts.inputShapes) : randomFeeds(loaded.model.graph!, { seed: opts.seed, shapes: opts.inputShapes });
     const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims.map(Number)]));
     const runs = Math.max(1, opts.runs ?? 3);
     let out: ort.InferenceSession.ReturnType = {};
@@ -83,11 +97,14 @@ export async function runModel(file: string, opts: RunOptions = {}, ctx: JobCont
     const outputs: Record<string, OutputStats> = {};
     for (const [name, v] of Object.entries(out)) if (v instanceof ort.Tensor) outputs[name] = statsOf(v);
     const notTensors = (loaded.model.graph!.output ?? []).filter((v) => !isTensorValue(v)).map((v) => v.name ?? '');
+    const expectedIn = opts.data ? expectedOutputsFolder(opts.data) : undefined;
     return {
       model: file, device: provider, ...(fallbackReason ? { fallbackReason } : {}),
-      inputs: 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes), warning: 'inputs are seeded random data, not real samples',
+      inputs: opts.data ? 'data' : 'random', inputShapes, chosenDims: chosenDims(loaded.model.graph!, inputShapes),
+      warning: opts.data ? `inputs: the first sample of ${opts.data}` : 'inputs are seeded random data, not real samples',
       runs, latencyMs: times[Math.floor(times.length / 2)], outputs,
       ...(notTensors.length ? { notTensors } : {}),
+      ...(expectedIn ? { expected: checkExpected(expectedIn, (loaded.model.graph!.output ?? []).filter(isTensorValue), out as Record<string, ort.Tensor>) } : {}),
     };
   } finally {
     await session.release();

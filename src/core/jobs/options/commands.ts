@@ -17,8 +17,9 @@ const INSPECT: CommandSpec = {
 const r = commonOptions<JobRequests['run']>();
 const RUN: CommandSpec = {
   command: 'run', job: 'run', quiet: true, positionals: [{ name: 'MODEL', target: 'model' }],
-  summary: ['run the model in onnxruntime on seeded random inputs; says which sizes its dynamic dimensions ran with'],
+  summary: ['run the model in onnxruntime on seeded random inputs (or the first sample of --data); says which sizes its', 'dynamic dimensions ran with, and whether an ONNX test case\'s expected outputs came out'],
   options: [
+    { flag: 'data', kind: 'text', target: 'data', metavar: 'DIR', help: 'run on the first sample of this data (as --calibration reads it) instead of random inputs; an ONNX test case (test_data_set_N/ with output_K.pb) is checked against its expected outputs' },
     r.device('device', 'auto'),
     { flag: 'runs', kind: 'number', range: { min: 1, whole: true }, target: 'runs', default: 3, metavar: 'N', help: 'timed runs (the median is reported)' },
     r.inputShape('inputShapes'),
