@@ -141,7 +141,7 @@ function randomData(job: JobRequest): { model: string; given: Record<string, num
   const model = job.kind === 'compare' ? job.reference : 'model' in job ? job.model : undefined;
   if (!model || isFolder(model) || !fs.existsSync(model)) return undefined;
   const o = ('options' in job ? job.options : undefined) as { calibration?: string; data?: string; inputShapes?: Record<string, number[]> } | undefined;
-  const data = job.kind === 'compare' ? o?.data : o?.calibration;
+  const data = job.kind === 'compare' ? o?.data : job.kind === 'run' ? job.data : o?.calibration;
   if (data && !data.startsWith('random:')) return undefined;
   return { model, given: (job.kind === 'run' ? job.inputShapes : o?.inputShapes) ?? {} };
 }
