@@ -11,6 +11,7 @@ import { linearReluModel, vi } from '../helpers/models';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { makeTensor } from '../../src/core/onnx/tensor';
 import { runOrt, tmpDir } from '../helpers/util';
+import { npy } from '../helpers/npy';
 import * as ort from 'onnxruntime-node';
 import { errorStats } from '../../src/core/quant/tensor-quant';
 
@@ -241,6 +242,14 @@ describe('bad input: one clear line naming the file, exit 1, nothing written', (
     }
     const ok = await cli(['run', wide, '--input-shape', 'wave=1x20000', '--device', 'cpu']);
     assert.equal(ok.code, 0, ok.stderr);
+    // The user's own data too short (run --data): one line naming the model and onnxruntime's reason, with
+    // no word of random inputs.
+    const data = path.join(dir, 'clips');
+    fs.mkdirSync(data);
+    fs.writeFileSync(path.join(data, 'clip.npy'), npy('<f4', [1, 100], new Float32Array(100)));
+    const own = await cli(['run', file, '--data', data, '--device', 'cpu']);
+    assert.equal(own.code, 1, own.stdout);
+    assert.match(own.stderr.trim(), /^quantlens: error: .*wave\.onnx: (?!.*random inputs)[^\n]*$/);
   });
 
   it('an input that is not a tensor (a sequence) is refused in one line naming the model', async () => {
