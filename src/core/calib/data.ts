@@ -14,6 +14,7 @@ import { decodeImage } from './images';
 import { describeImageOptions, folderImageOptions, type ImageOptions } from './image-options';
 import { npyHeader, parseNpy } from './npy';
 import { npyFileShape, sampleRows, stackedSamples } from './stacked-samples';
+import { isTestInput, isTestOutput, naturalCompare } from './onnx-test-data';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -71,7 +72,7 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   // The folder is itself one ONNX test case's data set (input_K.pb beside output_K.pb, or an input_K.pb
   // for each input): one sample. (Loose input_K.pb alone for a one-input model stay a sample each.)
   const testInputs = entries.filter(isTestInput);
-  if (testInputs.length && (entries.some((e) => /^output_\d+\.pb$/i.test(e)) || (inputs.length > 1 && testInputs.length === inputs.length))) readers.push(() => fromFiles(testInputs.map((f) => path.join(spec, f)), inputs));
+  if (testInputs.length && (entries.some(isTestOutput) || (inputs.length > 1 && testInputs.length === inputs.length))) readers.push(() => fromFiles(testInputs.map((f) => path.join(spec, f)), inputs));
   const npzCount = entries.filter((e) => e.toLowerCase().endsWith('.npz')).length;
   if (!readers.length) for (const e of entries) {
     const full = path.join(spec, e);
@@ -104,11 +105,6 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   };
 }
 
-const isTestInput = (file: string) => /^input_\d+\.pb$/i.test(file);
-
-function naturalCompare(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
 
 function readOne(file: string): { name?: string; tensor: ort.Tensor } {
   const bytes = fs.readFileSync(file);
@@ -158,11 +154,10 @@ function pushStacked(readers: Array<() => Feeds>, inputs: ValueInfoProto[], shap
 /** The shapes of a .npz file's arrays, by the input each feeds (see fromNpz); undefined if it cannot be read here. */
 function npzShapes(file: string, inputs: ValueInfoProto[]): Record<string, number[]> | undefined {
   try {
-    const entries = unzipSync(fs.readFileSync(file));
-    const arrays = new Map(Object.entries(entries).map(([k, v]) => [k.replace(/\.npy$/, ''), v]));
+    const arrays = npzArrays(fs.readFileSync(file));
     const shapes: Record<string, number[]> = {};
     for (const vi of inputs) {
-      const bytes = arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
+      const bytes = arrayFor(arrays, vi, inputs);
       if (bytes) shapes[vi.name!] = npyHeader(bytes).shape;
     }
     return shapes;
@@ -171,17 +166,21 @@ function npzShapes(file: string, inputs: ValueInfoProto[]): Record<string, numbe
   }
 }
 
+/** A .npz archive's arrays by name (without '.npy'). */
+const npzArrays = (bytes: Uint8Array) => new Map(Object.entries(unzipSync(bytes)).map(([k, v]) => [k.replace(/\.npy$/, ''), v]));
+/** The array feeding `vi`: by its name, or the only one for a one-input model. */
+const arrayFor = (arrays: Map<string, Uint8Array>, vi: ValueInfoProto, inputs: ValueInfoProto[]) => arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
+
 function fromNpz(file: string, inputs: ValueInfoProto[], fit: (t: ort.Tensor, vi: ValueInfoProto, file: string) => ort.Tensor = fitInput): Feeds {
-  let entries: Record<string, Uint8Array>;
+  let arrays: Map<string, Uint8Array>;
   try {
-    entries = unzipSync(fs.readFileSync(file));
+    arrays = npzArrays(fs.readFileSync(file));
   } catch (e) {
     throw new QuantLensError(file, `is not a readable .npz archive: ${e instanceof Error ? e.message : e}`);
   }
-  const arrays = new Map(Object.entries(entries).map(([k, v]) => [k.replace(/\.npy$/, ''), v]));
   const feeds: Feeds = {};
   for (const vi of inputs) {
-    const bytes = arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
+    const bytes = arrayFor(arrays, vi, inputs);
     if (!bytes) throw new QuantLensError(file, `has no array named '${vi.name}' (keys: ${[...arrays.keys()].join(', ')})`);
     let t: ort.Tensor;
     try {

@@ -5,7 +5,7 @@ import { isTensorValue } from '../onnx/value-type';
 import { tensorValues } from '../eval/metrics';
 import { randomFeeds } from '../calib/random-feeds';
 import { openCalibration } from '../calib/data';
-import { checkExpected, expectedOutputsFolder, type ExpectedCheck } from '../calib/expected-outputs';
+import { checkExpected, expectedOutputsFolder, type ExpectedCheck } from '../calib/onnx-test-data';
 import type { GraphProto } from '../onnx/proto';
 import { checkInputShapes, chosenDims, type InputShapes } from '../calib/input-shapes';
 import { createSession, ort, type DevicePreference, type Provider } from './session';

@@ -15,7 +15,11 @@ export interface ExpectedCheck {
 }
 
 const RTOL = 1e-3, ATOL = 1e-5;
-const natural = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+
+/** The ONNX test-data layout: a data set folder holds input_K.pb and the expected output_K.pb. */
+export const isTestInput = (file: string) => /^input_\d+\.pb$/i.test(file);
+export const isTestOutput = (file: string) => /^output_\d+\.pb$/i.test(file);
+export const naturalCompare = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 /**
  * The folder holding the expected outputs of the first sample `data` gives, in the ONNX test-data layout:
@@ -23,15 +27,15 @@ const natural = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: tr
  */
 export function expectedOutputsFolder(data: string): string | undefined {
   if (!fs.existsSync(data) || !fs.statSync(data).isDirectory()) return undefined;
-  const has = (d: string) => fs.readdirSync(d).some((f) => /^output_\d+\.pb$/i.test(f));
+  const has = (d: string) => fs.readdirSync(d).some(isTestOutput);
   if (has(data)) return data;
-  const first = fs.readdirSync(data).filter((d) => fs.statSync(path.join(data, d)).isDirectory()).sort(natural)[0];
+  const first = fs.readdirSync(data).filter((d) => fs.statSync(path.join(data, d)).isDirectory()).sort(naturalCompare)[0];
   return first && has(path.join(data, first)) ? path.join(data, first) : undefined;
 }
 
 /** Compares `got` with the folder's output_K.pb, matched to outputs by name, else by position. */
 export function checkExpected(folder: string, outputs: ValueInfoProto[], got: Record<string, ort.Tensor>): ExpectedCheck {
-  const files = fs.readdirSync(folder).filter((f) => /^output_\d+\.pb$/i.test(f)).sort(natural);
+  const files = fs.readdirSync(folder).filter(isTestOutput).sort(naturalCompare);
   const result: ExpectedCheck['outputs'] = {};
   files.forEach((f, k) => {
     let t;
