@@ -73,7 +73,9 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
   // for each input): one sample. (Loose input_K.pb alone for a one-input model stay a sample each.)
   const testInputs = entries.filter(isTestInput);
   if (testInputs.length && (entries.some(isTestOutput) || (inputs.length > 1 && testInputs.length === inputs.length))) readers.push(() => fromFiles(testInputs.map((f) => path.join(spec, f)), inputs));
-  const npzCount = entries.filter((e) => e.toLowerCase().endsWith('.npz')).length;
+  // Arrays' shapes are read at open only in a folder of a few .npy/.npz files: a stacked set is one file or a
+  // few, and a folder of many holds a sample in each (see pushStacked).
+  const few = entries.filter((e) => /\.np[yz]$/i.test(e)).length <= 8;
   if (!readers.length) for (const e of entries) {
     const full = path.join(spec, e);
     const ext = path.extname(e).toLowerCase();
@@ -84,12 +86,11 @@ export function openCalibration(spec: string, graph: GraphProto, opts: { maxSamp
       if (files.some(isTestInput)) files = files.filter(isTestInput);
       if (files.length) readers.push(() => fromFiles(files.map((f) => path.join(full, f)), inputs));
     } else if (ext === '.npz') {
-      // (Only a few .npz files are read here for their shapes: a folder of many holds a sample in each.)
-      pushStacked(readers, inputs, npzCount <= 8 ? npzShapes(full, inputs) : undefined, () => fromNpz(full, inputs, (t) => t), () => fromNpz(full, inputs), full);
+      pushStacked(readers, inputs, few ? npzShapes(full, inputs) : undefined, () => fromNpz(full, inputs), full);
     } else if (ext === '.npy' || ext === '.pb') {
       if (inputs.length !== 1) continue; // loose files only make sense for one-input models
-      const shape = ext === '.npy' ? npyFileShape(full) : undefined;
-      pushStacked(readers, inputs, shape && { [inputs[0].name!]: shape }, () => ({ [inputs[0].name!]: readOne(full).tensor }), () => fromFiles([full], inputs), full);
+      const shape = ext === '.npy' && few ? npyFileShape(full) : undefined;
+      pushStacked(readers, inputs, shape && { [inputs[0].name!]: shape }, () => ({ [inputs[0].name!]: readOne(full).tensor }), full);
     } else if (['.png', '.jpg', '.jpeg'].includes(ext)) {
       readers.push(() => fromImage(full, inputs, image, opts.inputShapes));
     }
@@ -134,19 +135,21 @@ function fromFiles(files: string[], inputs: ValueInfoProto[]): Feeds {
 }
 
 /**
- * One reader per sample of a file: several where its arrays stack samples along a fixed batch dimension
- * (see stackedSamples), read once and handed out a batch at a time; else the file is one sample.
+ * One reader per sample of a file (`read` gives its arrays as stored, by input): several where they stack
+ * samples along a fixed batch dimension (see stackedSamples), read once and handed out a batch at a time;
+ * else the file is one sample. Each sample is checked against the inputs (fitInput).
  */
-function pushStacked(readers: Array<() => Feeds>, inputs: ValueInfoProto[], shapes: Record<string, number[]> | undefined, raw: () => Feeds, whole: () => Feeds, file: string): void {
+function pushStacked(readers: Array<() => Feeds>, inputs: ValueInfoProto[], shapes: Record<string, number[]> | undefined, read: () => Feeds, file: string): void {
+  const fitted = (f: Feeds) => Object.fromEntries(inputs.map((vi) => [vi.name!, fitInput(f[vi.name!], vi, file)]));
   const k = stackedSamples(shapes, inputs);
-  if (k === 1) { readers.push(whole); return; }
+  if (k === 1) { readers.push(() => fitted(read())); return; }
   let held: Feeds | undefined;
   for (let j = 0; j < k; j++) {
     readers.push(() => {
-      if (j === 0 || !held) held = raw();
+      if (j === 0 || !held) held = read();
       const rows = sampleRows(held, j, k);
       if (j === k - 1) held = undefined;
-      return Object.fromEntries(inputs.map((vi) => [vi.name!, fitInput(rows[vi.name!], vi, file)]));
+      return fitted(rows);
     });
   }
 }
@@ -171,7 +174,8 @@ const npzArrays = (bytes: Uint8Array) => new Map(Object.entries(unzipSync(bytes)
 /** The array feeding `vi`: by its name, or the only one for a one-input model. */
 const arrayFor = (arrays: Map<string, Uint8Array>, vi: ValueInfoProto, inputs: ValueInfoProto[]) => arrays.get(vi.name ?? '') ?? (inputs.length === 1 && arrays.size === 1 ? [...arrays.values()][0] : undefined);
 
-function fromNpz(file: string, inputs: ValueInfoProto[], fit: (t: ort.Tensor, vi: ValueInfoProto, file: string) => ort.Tensor = fitInput): Feeds {
+/** A .npz file's arrays by the input each feeds, as stored (pushStacked checks them against the inputs). */
+function fromNpz(file: string, inputs: ValueInfoProto[]): Feeds {
   let arrays: Map<string, Uint8Array>;
   try {
     arrays = npzArrays(fs.readFileSync(file));
@@ -188,7 +192,7 @@ function fromNpz(file: string, inputs: ValueInfoProto[], fit: (t: ort.Tensor, vi
     } catch (e) {
       throw new QuantLensError(file, `array '${vi.name}': ${e instanceof Error ? e.message : e}`);
     }
-    feeds[vi.name!] = fit(t, vi, file);
+    feeds[vi.name!] = t;
   }
   return feeds;
 }

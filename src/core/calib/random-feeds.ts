@@ -114,7 +114,7 @@ function indexBound(view: GraphView, name: string, depth = 0): number {
       if (b !== 2) return b;
     }
     if ((c.op_type === 'Gather' || c.op_type === 'GatherBlockQuantized') && c.input?.[1] === name) {
-      const rows = tableRows(view, c.input[0]);
+      const rows = tableOf(view, c.input[0])?.dims[0];
       if (rows) return rows;
     }
   }
@@ -122,15 +122,11 @@ function indexBound(view: GraphView, name: string, depth = 0): number {
 }
 
 /**
- * The rows of a lookup table: a stored tensor, or one behind what a quantized or float16 model reads it
- * through: DequantizeLinear, Cast, or Cast then Mul by its scales (the quantized model's own random inputs
- * must index the float model's vocabulary: ids drawn from {0, 1} measured a weight-quantized language
- * model on two tokens). Of a Mul's inputs, the larger is the table.
+ * A lookup table's stored tensor (its rows are the vocabulary): the table itself, or the one behind what a
+ * quantized or float16 model reads it through: DequantizeLinear, Cast, or Cast then Mul by its scales (the
+ * quantized model's own random inputs must index the float model's vocabulary: ids drawn from {0, 1}
+ * measured a weight-quantized language model on two tokens). Of a Mul's inputs, the larger is the table.
  */
-function tableRows(view: GraphView, table: string): number | undefined {
-  return tableOf(view, table)?.dims[0];
-}
-
 function tableOf(view: GraphView, name: string, depth = 0): { dims: number[]; size: number } | undefined {
   const t = view.constant(name);
   if (t) { const dims = tensorDims(t); return { dims, size: dims.reduce((a, b) => a * b, 1) }; }

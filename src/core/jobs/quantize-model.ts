@@ -16,6 +16,7 @@ import { VariantScorer } from '../quant/variant-scorer';
 import { fitBudget, progressive, type BudgetResult, type ProgressiveStep } from './mixed-precision';
 import { layersOf, measureLayers } from '../sensitivity/analyze';
 import { hasBranchMatMuls, quantizeBranchMatMuls } from '../quant/weight/branches';
+import { AT_8_BITS } from '../quant/weight/ops';
 import { restoreTakenBranches, samplesAt } from '../quant/static/taken-branches';
 import { openCalibration } from '../calib/data';
 import { ModelEditor } from '../onnx/editor';
@@ -278,7 +279,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   // 4 bits asked for and layers written at 8 (a conv net has no MatMul for MatMulNBits): said, not only in
   // each node's row of the report.
   const at8 = new Map<string, number>();
-  for (const d of applied) if (d.how?.includes('(4-bit applies to')) at8.set(d.opType, (at8.get(d.opType) ?? 0) + 1);
+  for (const d of applied) if (d.how?.includes(AT_8_BITS)) at8.set(d.opType, (at8.get(d.opType) ?? 0) + 1);
   if (at8.size) warnings.push(`--bits 4 applies to MatMul weights (MatMulNBits): ${[...at8].map(([op, n]) => `${n} ${op}`).join(', ')} written at 8 bits`);
   // A layer kept float for speed with its weight stored float16 has a decision of its own.
   const stored = new Set(applied.filter((d) => d.how).map((d) => d.node));

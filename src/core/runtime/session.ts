@@ -132,7 +132,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     try {
       cuda = await open(['cuda']);
     } catch (e) {
-      const why = firstLine(e);
+      const why = errorLine(e).trim();
       // Not CUDA's fault: an op version below 7 has no kernel anywhere.
       const legacy = /Could not find an implementation for \w+\([1-6]\)/.test(why) ? await asLegacy() : undefined;
       if (legacy) return legacy;
@@ -147,7 +147,7 @@ export async function createSession(model: string | Uint8Array, opts: SessionOpt
     session = await open(['cpu']);
   } catch (e) {
     const legacy = await asLegacy();
-    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${firstLine(e)}`, 'runtime');
+    if (!legacy) throw new QuantLensError(label, `onnxruntime cannot load the model: ${errorLine(e).trim()}`, 'runtime');
     return legacy;
   }
   return { session: tensorOutputsOnly(session, label), provider: 'cpu', ...(fallbackReason ? { fallbackReason } : {}) };
@@ -172,10 +172,6 @@ function tensorOutputsOnly(session: ort.InferenceSession, label: string): ort.In
   Object.defineProperty(session, 'outputNames', { value: names });
   session.run = ((feeds: ort.InferenceSession.FeedsType, fetches?: readonly string[]) => run(feeds, fetches ?? names)) as typeof session.run;
   return session;
-}
-
-function firstLine(e: unknown): string {
-  return errorLine(e).trim();
 }
 
 export { ort };

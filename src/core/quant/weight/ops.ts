@@ -16,13 +16,16 @@ const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
   return undefined;
 };
 
+/** What a layer's row says when --bits 4 was asked for and its op has no 4-bit form (quantizeModel counts them). */
+export const AT_8_BITS = '(4-bit applies to ';
+
 const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined, only4 = 'MatMul only'): OpQuantizer => ({
   check: needsWeight(index),
   apply(node, ctx) {
     const rank = floatWeightDims(ctx.view, node.input![index], ctx.loc, true)!.length;
     const r = dequantizedWeightInput(ctx, node, index, axisOf(node, rank));
     const bits = ctx.optionsFor(node).bits;
-    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} (4-bit applies to ${only4})` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} ${AT_8_BITS}${only4})` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
 });
 
