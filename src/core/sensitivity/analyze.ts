@@ -6,7 +6,8 @@ import { writeJsonAtomic } from '../fs/json';
 import { checkReportPath } from '../fs/output-path';
 import { loadModel } from '../onnx/model-io';
 import { analysisLevel, tensorTypes } from '../runtime/capture';
-import { pinnedVariantSession } from '../runtime/pinned-session';
+import { startSessionWorker, variantRunner, wantsWorker } from '../runtime/threaded-session';
+import { pipelineSamples } from '../runtime/sample-pipeline';
 import { collectGarbage } from '../base/gc';
 import { defaultWorkers, mapLimit } from '../runtime/session-pool';
 import type { Provider } from '../runtime/session';
@@ -367,7 +368,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
     const inputsOf = (feeds: Record<string, ort.Tensor>, split: boolean) => ({ ...Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))), ...(wanted.has(SPLIT_INPUT) ? { [SPLIT_INPUT]: new ort.Tensor('bool', [split], []) } : {}) });
     const samples = data.samples()[Symbol.iterator]();
-    let next = samples.next();
+    const next = samples.next();
     if (next.done) throw new QuantLensError(data.source, 'gave no samples');
     // The parts' encoded copies are garbage now: collected before onnxruntime allocates, not after.
     parts.length = 0;
@@ -380,24 +381,24 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // The arena without a planned pattern (see noMemPattern): without an arena every activation was a
     // fresh allocation, its pages faulted in again each run (det 320x640 on rendered pages, alternated:
     // 210-248 ms per sample against 131-134 ms).
-    const merged = await pinnedVariantSession(model, loaded, options.device, inputsOf(next.value, true), analysisLevel(loaded.model), { noMemPattern: true, noQdqFusion: true });
+    // Samples large enough to take time to make (decoded images, drawn random values) run in a worker
+    // while this thread makes the next (see wantsWorker): PaddleOCR det 320x640, random samples, a run
+    // took 94 ms and drawing the next sample 24 ms more.
+    const worker = wantsWorker(next.value, data.count) ? startSessionWorker(options.device, loaded.loc.file) : undefined;
+    const merged = await variantRunner(worker, model, loaded, options.device, inputsOf(next.value, true), analysisLevel(loaded.model), { noMemPattern: true, noQdqFusion: true });
     provider = merged.provider;
     fallbackReason ??= merged.fallbackReason;
+    const measuresSplit = (i: number) => !splitSamples || i < splitSamples;
     try {
-      let i = 0;
-      for (; !next.done; next = samples.next()) {
-        if (ctx.signal?.aborted) throw new CancelledError();
-        const split = !splitSamples || i < splitSamples;
-        const out = await merged.run(inputsOf(next.value, split));
+      await pipelineSamples(samples, worker !== undefined, (feeds, i) => merged.run(inputsOf(feeds, measuresSplit(i))), (out, _feeds, i) => {
         const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
         for (const c of compared) {
-          if (c.into !== 'total' && !split) continue;
+          if (c.into !== 'total' && !measuresSplit(i)) continue;
           const s = sumOf.get(c.copy)!;
           acc[c.layer][c.into].addSums(scalarOf(s.err), scalarOf(s.sig));
         }
-        i++; // not inside the optional call: without a listener it would never count
-        ctx.onProgress?.({ stage: 'sensitivity', fraction: i / data.count, message: `sample ${i}/${data.count}` });
-      }
+        ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / data.count, message: `sample ${i + 1}/${data.count}` });
+      }, { signal: ctx.signal, first: next });
     } finally {
       await merged.release();
     }
