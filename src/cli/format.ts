@@ -2,7 +2,7 @@ import type { PipelineCompareReport } from '../core/pipeline/compare';
 import type { PipelineQuantizeResult } from '../core/jobs/quantize-pipeline';
 import type { PipelineSensitivityReport } from '../core/jobs/pipeline-sensitivity';
 import type { CompareReport } from '../core/compare';
-import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../core/eval/metrics';
+import { isRandomData, METRIC_NAMES, nothingComparedText, RANDOM_DATA_NOTE } from '../core/eval/metrics';
 import type { PruneResult } from '../core/prune/prune-model';
 import type { QuantizeResult } from '../core/jobs/quantize-model';
 import type { SensitivityReport } from '../core/sensitivity/analyze';
@@ -26,7 +26,10 @@ export function fidelityLines(outputs: CompareReport['outputs'], data: string | 
       m.sizeAgreement === undefined || h?.metric === 'size' ? '' : `output size agreement ${pct(m.sizeAgreement)}`,
       m.nonFinite ? `NaN/Inf: ${m.nonFinite.both} values in both (left out)${m.nonFinite.oneSide ? `, ${m.nonFinite.oneSide} in one only` : ''}` : '',
     ].filter(Boolean);
-    return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${magnitude(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : ''}`;
+    const tag = isRandomData(data) ? ` [${RANDOM_DATA_NOTE}]` : '';
+    const nothing = nothingComparedText(m);
+    if (nothing) return `  ${name}: ${nothing}${tag}`;
+    return `  ${name}: ${head}cosine ${fmt(m.cosine, 5)}, SQNR ${fmt(m.sqnr, 1)} dB, max |err| ${magnitude(m.maxAbsError)}${extra.length ? `, ${extra.join(', ')}` : ''}${tag}`;
   });
 }
 

@@ -29,7 +29,9 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
     out.stdout(`${report.model}: ran on ${report.device}${report.fallbackReason ? ` (CUDA unavailable: ${report.fallbackReason})` : ''}, median ${report.latencyMs.toFixed(2)} ms over ${report.runs} runs (${report.warning})\n`);
     out.stdout(inputLines(report.inputShapes, report.chosenDims).join('\n') + '\n');
     for (const [name, s] of Object.entries(report.outputs)) {
-      out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}\n`);
+      // An empty output (a detector that kept nothing) has no mean or range to print.
+      const stats = s.shape.includes(0) ? 'empty' : `mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}`;
+      out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] ${stats}\n`);
     }
     for (const name of report.notTensors ?? []) out.stdout(`  ${name}: not a tensor (a sequence, map or optional, which onnxruntime-node cannot return): not fetched\n`);
     const x = report.expected;

@@ -1,7 +1,7 @@
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, errorLine, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
-import { FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
+import { emptyOutputsWarning, FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { isFeatureOutput } from './eval/output-kind';
 import { loadModel } from './onnx/model-io';
 import { isTensorValue } from './onnx/value-type';
@@ -107,6 +107,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     const r = acc.result(opts.metric);
     outputs[name] = { ...r, sqnr: capDb(r.sqnr) };
   }
+  const warning = [data.warning?.replace('calibrated on', 'compared on'), emptyOutputsWarning(outputs, data.source, '--data')].filter(Boolean).join('; ');
   return {
     outputs,
     ...(opts.metric ? { metric: opts.metric } : {}),
@@ -118,7 +119,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     samples: samples.length,
     data: data.source,
     inputShapes, chosenDims: chosenDims(graph, inputShapes),
-    ...(data.warning ? { warning: data.warning.replace('calibrated on', 'compared on') } : {}),
+    ...(warning ? { warning } : {}),
     ...(data.preprocessing ? { images: data.preprocessing } : {}),
     ...(opts.mappedReference ? { mappedReference: true } : {}),
     ...(a.segments > 1 || b.segments > 1 ? { segments: { reference: a.segments, candidate: b.segments } } : {}),

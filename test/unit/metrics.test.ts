@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { FidelityAccumulator } from '../../src/core/eval/metrics';
+import path from 'node:path';
+import { FidelityAccumulator, nothingComparedText } from '../../src/core/eval/metrics';
+import { DataType } from '../../src/core/onnx/dtypes';
+import { intAttr } from '../../src/core/onnx/attributes';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { onnx } from '../../src/core/onnx/proto';
+import { makeTensor } from '../../src/core/onnx/tensor';
+import { cli } from '../helpers/cli';
+import { vi } from '../helpers/models';
+import { tmpDir } from '../helpers/util';
 import { slowerWarning } from '../../src/core/eval/op-time';
 
 /** [1, T, C] probabilities whose argmax per step is `seq`. */
@@ -126,5 +135,72 @@ describe('fidelity metrics', function () {
     const dq = (node: string, ms: number) => ({ node, op: 'DequantizeLinear', ms });
     const named = { ...profile, candidate: { ...profile.candidate, unfusedQdq: { count: 3, ms: 6, slowest: [dq('a_DequantizeLinear', 3), dq('b_DequantizeLinear', 2), dq('c_DequantizeLinear', 1)] } } };
     assert.match(slowerWarning('quantized', { reference: 10, candidate: 15 }, named)!, /3 QuantizeLinear\/DequantizeLinear onnxruntime could not fuse took 6\.00 ms, the slowest 'a_DequantizeLinear', 'b_DequantizeLinear', 'c_DequantizeLinear'/);
+  });
+  // A detector that keeps no box on these inputs: cosine 1 and SQNR 200 dB would read as perfect while
+  // measuring nothing.
+  it('empty outputs: nothing compared is said, never read as perfect fidelity; sizes with nothing in common too', () => {
+    const boxes = (n: number) => new ort.Tensor('float32', Float32Array.from({ length: 4 * n }, (_, i) => i + 1), [n, 4]);
+    const both = new FidelityAccumulator();
+    both.add(boxes(0), boxes(0));
+    both.add(boxes(0), boxes(0));
+    const m = both.result();
+    assert.equal(m.empty, true);
+    assert.equal(m.sizeAgreement, undefined);
+    assert.deepEqual(m.headline, { metric: 'size', value: 1 });
+    assert.equal(nothingComparedText(m), 'empty in both models on every sample: nothing compared');
+    // The float model found three boxes, the candidate none: no value in common, every size differs.
+    const one = new FidelityAccumulator();
+    one.add(boxes(3), boxes(0));
+    const d = one.result();
+    assert.equal(d.empty, true);
+    assert.deepEqual(d.headline, { metric: 'size', value: 0 });
+    assert.equal(nothingComparedText(d), 'output size agreement 0.00%, no value in common: nothing compared');
+    // Empty in one sample only: the other sample's values are compared as before.
+    const some = new FidelityAccumulator();
+    some.add(boxes(0), boxes(0));
+    some.add(boxes(2), boxes(2));
+    const s = some.result();
+    assert.equal(s.empty, undefined);
+    assert.ok(Math.abs(s.cosine - 1) < 1e-12, `cosine ${s.cosine}`);
+    assert.equal(nothingComparedText(s), undefined);
+  });
+
+  it('compare on a model whose outputs are empty on the data: each line and the warning say nothing was compared', async () => {
+    // Compress keeps the rows of x above a threshold: none of random normal values pass 1e6.
+    const model = (threshold: number) => onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', input: [vi('x', DataType.FLOAT, [6])], output: [vi('kept', DataType.FLOAT, ['n']), vi('all', DataType.FLOAT, [6])],
+        initializer: [makeTensor('t', DataType.FLOAT, [], Float32Array.of(threshold))],
+        node: [
+          { name: 'gt', op_type: 'Greater', input: ['x', 't'], output: ['mask'] },
+          { name: 'keep', op_type: 'Compress', input: ['x', 'mask'], output: ['kept'], attribute: [intAttr('axis', 0)] },
+          { name: 'id', op_type: 'Identity', input: ['x'], output: ['all'] },
+        ],
+      },
+    });
+    const dir = tmpDir();
+    const [none, every] = [path.join(dir, 'none.onnx'), path.join(dir, 'every.onnx')];
+    saveModel(model(1e6), none);
+    saveModel(model(-1e6), every);
+    const r = await cli(['compare', none, none, '--data', 'random:3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /kept: empty in both models on every sample: nothing compared/);
+    assert.match(r.stdout, /all: cosine 1\.00000/);
+    // One output was compared: no warning that fidelity measured nothing.
+    assert.doesNotMatch(r.stdout + r.stderr, /every output was empty/);
+    const j = JSON.parse((await cli(['compare', none, every, '--data', 'random:3', '--json'])).stdout);
+    assert.equal(j.outputs.kept.empty, true);
+    assert.equal(j.outputs.kept.headline.metric, 'size');
+    assert.equal(j.outputs.kept.headline.value, 0);
+    assert.equal(j.outputs.all.empty, undefined);
+    // Every output empty: the warning says fidelity was not measured.
+    const only = onnx.ModelProto.create({ ...model(1e6), graph: { ...model(1e6).graph, output: [vi('kept', DataType.FLOAT, ['n'])] } });
+    const lone = path.join(dir, 'lone.onnx');
+    saveModel(only, lone);
+    const w = JSON.parse((await cli(['compare', lone, lone, '--data', 'random:3', '--json'])).stdout);
+    // run: an empty output has no mean or range to print.
+    assert.match((await cli(['run', lone])).stdout, /kept: float32\[0\] empty\n/);
+    assert.match(w.warning, /every output was empty on random:3, so no value was compared and fidelity was not measured; pass data on which the model gives outputs \(--data DIR\)/);
   });
 });

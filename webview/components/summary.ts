@@ -1,6 +1,6 @@
 import { profileDelta } from '../../src/core/eval/op-time';
 import { formatLatency, withinNoise } from '../../src/core/runtime/latency';
-import { isRandomData, METRIC_NAMES, RANDOM_DATA_NOTE } from '../../src/core/eval/metrics';
+import { isRandomData, METRIC_NAMES, nothingComparedText, RANDOM_DATA_NOTE } from '../../src/core/eval/metrics';
 import type { PruneView, QuantizeView } from '../../src/protocol/results-view';
 import { histogramCanvas, miniHistogram } from './histogram';
 import { el, facts, mib, sortableTable, type Column } from './dom';
@@ -8,6 +8,8 @@ import { el, facts, mib, sortableTable, type Column } from './dom';
 /** Per output: the headline (the worst relevant metric) first, then cosine, SQNR and top-1. */
 function fidelityRows(f: QuantizeView['fidelity']): Array<[string, string]> {
   return Object.entries(f).map(([name, m]) => {
+    const nothing = nothingComparedText(m);
+    if (nothing) return [name, nothing];
     const h = m.headline && m.headline.metric !== 'cosine' ? `${METRIC_NAMES[m.headline.metric]} ${(m.headline.value * 100).toFixed(1)}% (worst), ` : '';
     return [name, `${h}cosine ${m.cosine.toFixed(5)}, SQNR ${m.sqnr.toFixed(1)} dB${m.top1Agreement === null || m.headline?.metric === 'top1' ? '' : `, top-1 ${(m.top1Agreement * 100).toFixed(1)}%`}`];
   });

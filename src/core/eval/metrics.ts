@@ -32,6 +32,7 @@ export class FidelityAccumulator {
   private nonFiniteOne = 0;
   private stringSame = 0;
   private stringTotal = 0;
+  private compared = 0;
 
   /** `features`: the output holds features, not scores (see isFeatureOutput): judged by cosine and SQNR only. */
   constructor(private readonly features = false) {}
@@ -60,6 +61,7 @@ export class FidelityAccumulator {
       cand = cropped(cand, common);
     }
     const a = ref.data, b = cand.data;
+    this.compared += a.length;
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]), y = Number(b[i]);
       // NaN/Inf (a fully masked attention row, a log of zero): the same on both sides is agreement and left
@@ -132,6 +134,7 @@ export class FidelityAccumulator {
       if (this.sizeSame < this.sizeTotal) s.sizeAgreement = this.sizeSame / this.sizeTotal;
       return s;
     }
+    if (!this.compared && this.sizeTotal) return this.nothingCompared();
     const denom = Math.sqrt(this.refSq) * Math.sqrt(this.candSq);
     const cosine = denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom;
     const top1Agreement = this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null;
@@ -163,6 +166,16 @@ export class FidelityAccumulator {
     m.headline = { metric: name, value };
     return m;
   }
+
+  /**
+   * No value was compared: the output was empty in every sample (a detector that kept no box on these
+   * inputs), or the two models' sizes had nothing in common. Cosine and SQNR would read as perfect while
+   * measuring nothing: the headline is the share of samples whose sizes agreed.
+   */
+  private nothingCompared(): FidelityMetrics {
+    const sizes = this.sizeSame / this.sizeTotal;
+    return { cosine: sizes, sqnr: sizes === 1 ? Infinity : 0, maxAbsError: 0, top1Agreement: null, empty: true, ...(sizes < 1 ? { sizeAgreement: sizes } : {}), headline: { metric: 'size', value: sizes } };
+  }
 }
 
 export interface FidelityMetrics {
@@ -178,6 +191,8 @@ export interface FidelityMetrics {
   iou?: number;
   /** Share of samples whose output had the float model's size (only when some did not: data-dependent sizes). */
   sizeAgreement?: number;
+  /** No value was compared (empty in every sample, or sizes with nothing in common; see nothingCompared): only the size agreement means anything. */
+  empty?: boolean;
   /** Values that were NaN or infinite: the same on both sides, and on one side only (the other metrics leave both out). */
   nonFinite?: { both: number; oneSide: number };
   /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
@@ -196,6 +211,22 @@ export const isRandomData = (spec: string | undefined) => !spec || spec.startsWi
 /** The report warning for fidelity measured without the user's data (undefined with real data). */
 export const randomDataWarning = (spec: string | undefined) =>
   (isRandomData(spec) ? `fidelity measured on ${spec ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` : undefined);
+
+/** What an output's fidelity says when no value was compared (see FidelityMetrics.empty); undefined otherwise. */
+export function nothingComparedText(m: Pick<FidelityMetrics, 'empty' | 'sizeAgreement'>): string | undefined {
+  if (!m.empty) return undefined;
+  return `${m.sizeAgreement === undefined ? 'empty in both models on every sample' : `output size agreement ${(m.sizeAgreement * 100).toFixed(2)}%, no value in common`}: nothing compared`;
+}
+
+/**
+ * The warning for fidelity that measured nothing: every output empty (or with nothing in common) on every
+ * sample, as a detector that finds nothing in random inputs. Undefined when any output was compared.
+ */
+export function emptyOutputsWarning(outputs: Record<string, FidelityMetrics>, data: string | undefined, flag = '--calibration'): string | undefined {
+  const all = Object.values(outputs);
+  if (!all.length || !all.every((m) => m.empty)) return undefined;
+  return `every output was empty on ${data ?? '4 seeded random samples'}, so no value was compared and fidelity was not measured; pass data on which the model gives outputs (${flag} DIR)`;
+}
 
 /** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
 export function ctcCollapse(seq: number[]): number[] {

@@ -1,6 +1,6 @@
 import type { CompareReport } from '../compare';
 import { CancelledError, errorLine, QuantLensError } from '../base/errors';
-import { randomDataWarning } from '../eval/metrics';
+import { emptyOutputsWarning, randomDataWarning } from '../eval/metrics';
 import type { JobContext } from '../base/jobs';
 import { loadModel, type LoadedModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -304,6 +304,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   if (options.mode !== 'weight' && options.reduceRange === 'auto' && reducesRange(options)) warnings.push(`weights of integer kernels quantized to 7 bits: ${int8Saturates().why} (--reduce-range off for a target with VNNI)`);
   const randomWarning = randomDataWarning(options.calibration);
   if (randomWarning) warnings.push(randomWarning);
+  const empty = emptyOutputsWarning(check.outputs, options.calibration ?? 'random:4');
+  if (empty) warnings.push(empty);
   const fellBack = fallbackReason ?? check.fallbackReason;
   if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
   const sizeAfter = v.sizeAfter;

@@ -8,11 +8,12 @@ import { walkGraphs } from './walk';
  * Identity (every BatchNorm-folded zero bias, every LayerNorm's all-ones scale), so the Conv or MatMul
  * then reads a node's output, not a constant, and a quantizer that asks "is this a constant?" says no.
  * Nothing is computed differently. An Identity whose output is a graph output stays (the name is part of
- * the model's interface). Reads from subgraphs (If/Loop bodies) are rewired too. Returns how many went.
+ * the model's interface). Reads from subgraphs (If/Loop bodies) are rewired too. `which`: only the
+ * Identities whose output it accepts. Returns how many went.
  */
-export function bypassConstantIdentities(editor: ModelEditor): number {
+export function bypassConstantIdentities(editor: ModelEditor, which?: (output: string) => boolean): number {
   const g = editor.graph;
-  const { gone, source } = constantIdentities(editor);
+  const { gone, source } = constantIdentities(editor, which);
   if (!gone.size) return 0;
   const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
   for (const { graph } of walkGraphs(g)) {
@@ -41,8 +42,8 @@ export function copyConstantIdentities(editor: ModelEditor): number {
   return gone.size;
 }
 
-/** Identity nodes of the main graph that pass a stored tensor on (not a graph output), and each one's source. */
-function constantIdentities(editor: ModelEditor): { gone: Set<NodeProto>; source: Map<string, string> } {
+/** Identity nodes of the main graph that pass a stored tensor on (not a graph output; accepted by `which`), and each one's source. */
+function constantIdentities(editor: ModelEditor, which: (output: string) => boolean = () => true): { gone: Set<NodeProto>; source: Map<string, string> } {
   const g = editor.graph;
   const view = editor.view();
   const outputs = new Set((g.output ?? []).map((o) => o.name ?? ''));
@@ -56,7 +57,9 @@ function constantIdentities(editor: ModelEditor): { gone: Set<NodeProto>; source
     return s;
   };
   const gone = new Set(
-    (g.node ?? []).filter((n) => n.op_type === 'Identity' && (n.domain ?? '') === '' && n.output?.[0] && !outputs.has(n.output[0]) && resolve(n.output[0]) !== undefined),
+    (g.node ?? []).filter((n) => n.op_type === 'Identity' && (n.domain ?? '') === '' && n.output?.[0] && !outputs.has(n.output[0]) && resolve(n.output[0]) !== undefined && which(n.output[0])),
   );
-  return { gone, source };
+  // (Only the accepted ones: resolving a chain records every link on the way.)
+  const accepted = new Set([...gone].map((n) => n.output![0]));
+  return { gone, source: new Map([...source].filter(([k]) => accepted.has(k))) };
 }

@@ -4,8 +4,8 @@ import { QuantLensError } from '../base/errors';
 import { writeJsonAtomic } from '../fs/json';
 import { summarizeModel } from '../inspect';
 import type { JobContext } from '../base/jobs';
-import { randomDataWarning } from '../eval/metrics';
-import { copyConstantIdentities } from '../onnx/bypass-identity';
+import { emptyOutputsWarning, randomDataWarning } from '../eval/metrics';
+import { bypassConstantIdentities, copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { restoreHalfStorage } from '../onnx/half-storage';
 import { einsumAsMatMul } from '../onnx/einsum-matmul';
@@ -102,7 +102,14 @@ export async function pruneModel(input: string, output: string, partial: Partial
   const editor = new ModelEditor(loaded.model);
   // Local functions inlined and sparse initializers made dense, as onnxruntime loads them.
   warnings.push(...readAsLoaded(editor, loaded.loc, loaded.legacyOpset));
-  // Tensors the exporter shared between layers through Identity nodes: each layer gets its own, to slice.
+  // Tensors the exporter shared between layers through Identity nodes: each layer gets its own copy where
+  // pruning changes it for that layer (structured slices every tensor; the other methods only weights),
+  // the rest read the one stored tensor (copied, RetinaNet's shared zero biases grew the pruned model by
+  // 26,624 parameters).
+  if (o.method !== 'structured') {
+    const v = editor.view();
+    bypassConstantIdentities(editor, (t) => !v.consumersOf(t).some((n) => PRUNABLE_OPS.has(n.op_type ?? '') && n.input?.[1] === t));
+  }
   copyConstantIdentities(editor);
   // Unstructured and N:M: layers inside If/Loop/Scan bodies (Silero VAD keeps every conv in two If
   // branches) have their body's own weights moved to the main graph first, where pruning writes them.
@@ -216,6 +223,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   timings.verify = v.verifySeconds;
   const randomWarning = randomDataWarning(o.calibration);
   if (randomWarning) warnings.push(randomWarning);
+  const empty = emptyOutputsWarning(v.check.outputs, o.calibration ?? 'random:4');
+  if (empty) warnings.push(empty);
   if (misaligned) {
     const { reference, candidate } = v.check.latencyMs;
     warnings.push(`${misaligned.layers} convolutions now keep channel counts that onnxruntime pads to multiples of ${misaligned.block} (${misaligned.why}), which can cost what pruning saves (${reference.toFixed(2)} ms -> ${candidate.toFixed(2)} ms here); --round-to auto keeps them aligned`);
