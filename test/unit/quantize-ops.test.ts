@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { AttributeType, onnx, type NodeProto } from '../../src/core/onnx/proto';
-import { makeTensor } from '../../src/core/onnx/tensor';
+import { makeTensor, readTensor } from '../../src/core/onnx/tensor';
 import { floatToHalf } from '../../src/core/onnx/half';
 import { intAttr } from '../../src/core/onnx/attributes';
 import { identitySharedBiasModel, vi } from '../helpers/models';
@@ -726,6 +726,24 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     // Nothing of the mode's kind at all (an embedding-free model in weight mode with only a Relu).
     const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
     await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);
+  });
+  // A conv whose input range is tiny beside its bias (activations that shrink through a network without
+  // trained statistics: torchvision's S3D with random weights). With the weight's own scale the int32 bias
+  // overflowed (clamped, or wrapping in the kernel's accumulator once the products were added).
+  it('static INT8: a bias far larger than its input\'s range still fits the int32 accumulator (the weight scale is raised for it)', async () => {
+    const k3 = [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }];
+    const bias = makeTensor('conv.bias', DataType.FLOAT, [8], Float32Array.from({ length: 8 }, (_, c) => 0.5 - 0.13 * c));
+    const m = model([
+      { name: '/shrink/Mul', op_type: 'Mul', input: ['x', 'tiny'], output: ['xs'] },
+      { name: '/conv/Conv', op_type: 'Conv', input: ['xs', 'conv.weight', 'conv.bias'], output: ['y'], attribute: k3 },
+    ], [makeTensor('tiny', DataType.FLOAT, [], Float32Array.of(1e-7)), t('conv.weight', [8, 16, 3, 3], 7, 0.3), bias], [vi('x', 1, [1, 16, 8, 8])], [vi('y', 1, [1, 8, 8, 8])]);
+    const { fidelity, output } = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:8' });
+    assert.ok(fidelity.cosine > 0.999, `cosine ${fidelity.cosine}`);
+    // The stored bias leaves room for 16·9 products of 255 × 128 in int32.
+    const g = loadModel(output).model.graph!;
+    const q = g.initializer!.find((x) => x.name === 'conv.bias_quantized')!;
+    const values = Array.from(readTensor(q).data as Int32Array);
+    assert.ok(values.length === 8 && values.every((v) => Math.abs(v) <= 2 ** 31 - 1 - 16 * 9 * 255 * 128), `bias ${values}`);
   });
 });
 

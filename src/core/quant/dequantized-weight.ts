@@ -21,9 +21,11 @@ export interface DqResult {
 
 /**
  * Replaces input `index` of `node` (a float weight) by int8 storage + DequantizeLinear, one scale per
- * slice along `axis` (per-channel) or one for the tensor.
+ * slice along `axis` (per-channel) or one for the tensor. `minScales`: the smallest scale each slice may
+ * have (see biasScaleFloor); a weight another reader already quantized with smaller scales is quantized
+ * again for this one.
  */
-export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8'): DqResult {
+export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index: number, axis: number | undefined, qtype: QuantType = 'int8', minScales?: Float32Array): DqResult {
   const name = node.input![index];
   const w = floatWeight(ctx.view, name, ctx.loc, true, weightScratch)!;
   const opts = ctx.optionsFor(node);
@@ -31,7 +33,9 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
   // Weight mode may write the weight expanded at load instead (see expanded-weight.ts); static weights feed integer kernels.
   const expand = opts.mode === 'weight' && QUANT_TYPES[qtype].bits === 8 && (ctx.weightFormat === 'expand' || ctx.weightFormat === 'nbits+expand');
-  const key = `${name}|${perAxis ? axis : 't'}|${qtype}|${expand}`;
+  const plainKey = `${name}|${perAxis ? axis : 't'}|${qtype}|${expand}`;
+  const below = (scales: Float32Array) => !!minScales && Array.from(scales).some((v, k) => v < minScales[minScales.length === 1 ? 0 : k]);
+  const key = ctx.dequantized.has(plainKey) && below(ctx.dequantized.get(plainKey)!.scales) ? `${plainKey}|floor:${node.name}` : plainKey;
   const bytesBefore = weightBytes(w.dims, w.dtype === DataType.FLOAT16 ? 16 : 32);
   const bits = QUANT_TYPES[qtype].bits;
   const existing = ctx.dequantized.get(key);
@@ -44,7 +48,8 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const symmetric = qtype === 'int8' || qtype === 'int4' ? true : opts.symmetric;
   // Static weights feed onnxruntime's integer kernels (QLinearConv/QLinearMatMul), weight-only ones do not.
   const reduceRange = opts.mode === 'static' && qtype === 'int8' && reducesRange(opts);
-  const q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange });
+  let q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange });
+  if (below(q.scales) && symmetric) q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange, minScales: minScales! });
   const sqnr = q.sqnr;
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;

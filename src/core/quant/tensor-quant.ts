@@ -15,6 +15,8 @@ export interface QuantizeOptions {
   ranges?: Array<{ min: number; max: number }>;
   /** Symmetric int8 only: 7-bit values (−64..63), onnxruntime's reduce_range for CPUs without VNNI. */
   reduceRange?: boolean;
+  /** Symmetric only: the smallest scale each group may have (one value: every group), see biasScaleFloor. */
+  minScales?: ArrayLike<number>;
 }
 
 /** A quantized tensor: one integer per element (not yet packed) and the scales/zero points per group. */
@@ -105,7 +107,8 @@ export function quantizeTensor(data: Float32Array, dims: number[], opts: Quantiz
   for (let k = 0; k < groups; k++) {
     const p = computeQParams(Number.isFinite(mins[k]) ? mins[k] : 0, Number.isFinite(maxs[k]) ? maxs[k] : 0, opts.qtype, opts.symmetric);
     if (reduced) p.scale = Math.fround((p.scale * 127) / 63);
-    scales[k] = p.scale;
+    const floor = opts.symmetric && opts.minScales ? opts.minScales[opts.minScales.length === 1 ? 0 : k] : 0;
+    scales[k] = floor > p.scale ? Math.fround(floor) : p.scale;
     zeroPoints[k] = p.zeroPoint;
   }
   const info = QUANT_TYPES[opts.qtype];

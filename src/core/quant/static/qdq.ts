@@ -76,6 +76,25 @@ function ensureQdq(ctx: QuantContext, tensor: string, anyReader = false): boolea
   return true;
 }
 
+/**
+ * The smallest weight scale (per output channel) at which the int32 bias (scale input_scale × weight_scale)
+ * leaves the integer kernel's int32 accumulator room for the products: |b| / (input_scale × (2^31 − 1 −
+ * K·255·128)), K the products per output (weight elements ÷ output channels). A layer whose input range is
+ * tiny beside its bias (activations that shrink layer after layer in a network without trained
+ * statistics) had its bias clamped, or one just inside the range wrapped once the products were added:
+ * torchvision's S3D with random weights, classifier input ~1e-6 against biases ~0.03, static INT8 cosine
+ * 0.06 against float. A weight scale raised to this (as onnxruntime's own quantizer raises it) costs
+ * little there: the products are then a small share of the bias. Undefined without a float bias.
+ */
+function biasScaleFloor(ctx: QuantContext, node: NodeProto, index: number, inputScale: number, weightElements: number): Float32Array | undefined {
+  const b = floatWeight(ctx.view, node.input![index], ctx.loc);
+  if (!b || b.dims.length !== 1 || !(inputScale > 0) || !b.data.length) return undefined;
+  const room = 2 ** 31 - 1 - (weightElements / b.data.length) * 255 * 128;
+  if (room <= 2 ** 24) return undefined; // (the products alone may overflow: nothing a bias scale can mend)
+  // (A hair above: the scale is rounded to float32, and the product again.)
+  return Float32Array.from(b.data, (v) => (Math.abs(v) / (inputScale * room)) * (1 + 1e-5));
+}
+
 /** int32 bias with scale input_scale × weight_scale[c], as onnxruntime's QLinearConv/QGemm fusions need. */
 function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputScale: number, weightScales: Float32Array): boolean {
   const b = floatWeight(ctx.view, node.input![index], ctx.loc);
@@ -121,13 +140,18 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
       let weightScales: Float32Array | undefined;
       const hows: string[] = [];
       let before = 0, after = 0, sqnr: number | undefined;
+      const at = typeof bias === 'number' ? (node.input?.[bias] ? [node, bias] as const : undefined) : bias?.(node, ctx);
       for (const [i, axisOf] of weights) {
-        const r = dequantizedWeightInput(ctx, node, i, axisOf(node, floatWeightDims(ctx.view, node.input![i], ctx.loc)!.length));
+        const dims = floatWeightDims(ctx.view, node.input![i], ctx.loc)!;
+        const floor = at && inScale ? biasScaleFloor(ctx, at[0], at[1], inScale, dims.reduce((a, d) => a * d, 1)) : undefined;
+        const axis = axisOf(node, dims.length);
+        // A scale per output channel meets that channel's bias; one for the tensor must fit them all.
+        const perChannel = axis !== undefined && ctx.optionsFor(node).perChannel && dims[axis] === floor?.length;
+        const r = dequantizedWeightInput(ctx, node, i, axis, 'int8', floor && !perChannel ? Float32Array.of(Math.max(...floor)) : floor);
         weightScales = r.scales;
         hows.push(r.how);
         before += r.bytesBefore; after += r.bytesAfter; sqnr = r.sqnr;
       }
-      const at = typeof bias === 'number' ? (node.input?.[bias] ? [node, bias] as const : undefined) : bias?.(node, ctx);
       const biased = !!(at && weightScales && inScale && quantizeBias(ctx, at[0], at[1], inScale, weightScales));
       ctx.decide({
         node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
