@@ -25,7 +25,7 @@ export function commonOptions<R>() {
     calibration: (target: Path<R>, help = 'calibration samples: a folder (images, .npy, .npz, .json) or random:N for seeded random ones (marked in reports)'): Declared<R> =>
       ({ flag: 'calibration', kind: 'text', target, metavar: 'DIR|random:N', help }),
     samples: (target: Path<R>, help = 'use at most N samples'): Declared<R> => ({ flag: 'samples', kind: 'number', range: { min: 1, whole: true }, target, metavar: 'N', help }),
-    exclude: (target: Path<R>): Declared<R> => ({ flag: 'exclude', kind: 'text', multiple: true, target, metavar: 'GLOB', help: 'module paths or node names to leave alone (repeatable)' }),
+    exclude: (target: Path<R>): Declared<R> => ({ flag: 'exclude', kind: 'text', multiple: true, target, metavar: 'GLOB', help: 'module paths or node names to leave alone' }),
     shard: (target: Path<R>, pieces: string): Declared<R> => ({
       flag: 'shard', kind: 'text', parse: parseShard, format: (v) => [`${(v as { index: number }).index}/${(v as { count: number }).count}`], valid: isShard, target, metavar: 'I/N',
       help: `compute only the I-th of N shares of the ${pieces} into a part file; quantlens merge combines the parts`,
