@@ -727,6 +727,18 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     const plain = model([{ name: '/r/Relu', op_type: 'Relu', input: ['x'], output: ['y'] }], [], [vi('x', 1, [4, 16])], [vi('y', 1, [4, 16])]);
     await assert.rejects(run(plain, { mode: 'weight' }), /nothing was quantized in weight mode: it quantizes MatMul, Gemm, Conv.*and the model has none it can take$/);
   });
+  // onnxruntime quantizes a float bias of a Q/DQ ConvTranspose itself at load; below opset 13 it wrote a
+  // standard DequantizeLinear with an axis there, which the opset refuses (Keypoint R-CNN at opset 11).
+  for (const opset of [11, 13]) it(`static INT8: a ConvTranspose with a bias, its output quantized, at opset ${opset}: int32 bias written, the model loads`, async () => {
+    const m = model([
+      { name: '/up/ConvTranspose', op_type: 'ConvTranspose', input: ['x', 'up.weight', 'up.bias'], output: ['u'], attribute: [{ name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] },
+      { name: '/head/Conv', op_type: 'Conv', input: ['u', 'head.weight'], output: ['y'] },
+    ], [t('up.weight', [8, 4, 2, 2], 8, 0.3), t('up.bias', [4], 9, 0.1), t('head.weight', [4, 4, 1, 1], 10, 0.3)], [vi('x', 1, [1, 8, 6, 6])], [vi('y', 1, [1, 4, 12, 12])], opset);
+    const { fidelity, report } = await quantizeAndMeasure(m, { mode: 'static', calibration: 'random:4' });
+    assert.ok(fidelity.cosine > 0.999, `cosine ${fidelity.cosine}`);
+    assert.match(report.nodes.find((n: { node: string }) => n.node === '/up/ConvTranspose').how, /int32 bias/);
+  });
+
   // A conv whose input range is tiny beside its bias (activations that shrink through a network without
   // trained statistics: torchvision's S3D with random weights). With the weight's own scale the int32 bias
   // overflowed (clamped, or wrapping in the kernel's accumulator once the products were added).

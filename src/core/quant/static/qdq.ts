@@ -246,7 +246,10 @@ export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: matMul,
   Gemm: qdqOp([[1, gemmAxis]], 2),
   Conv: qdqOp([[1, () => 0]], 2),
-  ConvTranspose: qdqOp([[1, () => 1]]),
+  // The bias as int32 here too: left float, onnxruntime quantizes it itself when it loads the model, and
+  // below opset 13 (where this weight's per-channel DequantizeLinear is com.microsoft's) writes a standard
+  // one with an axis, which that opset refuses (torchvision Keypoint R-CNN at opset 11: not loadable).
+  ConvTranspose: qdqOp([[1, () => 1]], 2),
   Add: elementwise,
   Mul: elementwise,
   Concat: qdqOp([]),
