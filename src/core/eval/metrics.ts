@@ -219,13 +219,13 @@ export function nothingComparedText(m: Pick<FidelityMetrics, 'empty' | 'sizeAgre
 }
 
 /**
- * The warning for fidelity that measured nothing: every output empty (or with nothing in common) on every
+ * The warning for fidelity that measured nothing: every output empty in both models (or in one) on every
  * sample, as a detector that finds nothing in random inputs. Undefined when any output was compared.
  */
 export function emptyOutputsWarning(outputs: Record<string, FidelityMetrics>, data: string | undefined, flag = '--calibration'): string | undefined {
   const all = Object.values(outputs);
   if (!all.length || !all.every((m) => m.empty)) return undefined;
-  return `every output was empty on ${data ?? '4 seeded random samples'}, so no value was compared and fidelity was not measured; pass data on which the model gives outputs (${flag} DIR)`;
+  return `no output had a value to compare on ${data ?? '4 seeded random samples'} (each was empty in both models, or in one of them), so fidelity was not measured; pass data on which the model gives outputs (${flag} DIR)`;
 }
 
 /** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
