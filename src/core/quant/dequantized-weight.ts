@@ -33,12 +33,12 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   const granularity: Granularity = perAxis ? { kind: 'channel', axis: axis! } : { kind: 'tensor' };
   // Weight mode may write the weight expanded at load instead (see expanded-weight.ts); static weights feed integer kernels.
   const expand = opts.mode === 'weight' && QUANT_TYPES[qtype].bits === 8 && (ctx.weightFormat === 'expand' || ctx.weightFormat === 'nbits+expand');
-  const plainKey = `${name}|${perAxis ? axis : 't'}|${qtype}|${expand}`;
-  const below = (scales: Float32Array) => !!minScales && Array.from(scales).some((v, k) => v < minScales[minScales.length === 1 ? 0 : k]);
-  const key = ctx.dequantized.has(plainKey) && below(ctx.dequantized.get(plainKey)!.scales) ? `${plainKey}|floor:${node.name}` : plainKey;
+  const key = `${name}|${perAxis ? axis : 't'}|${qtype}|${expand}`;
+  const below = (scales: Float32Array) => !!minScales && scales.some((v, k) => v < minScales[minScales.length === 1 ? 0 : k]);
   const bytesBefore = weightBytes(w.dims, w.dtype === DataType.FLOAT16 ? 16 : 32);
   const bits = QUANT_TYPES[qtype].bits;
-  const existing = ctx.dequantized.get(key);
+  const shared = ctx.dequantized.get(key);
+  const existing = shared && !below(shared.scales) ? shared : undefined;
   const how = `${qtype}${opts.mode === 'static' && qtype === 'int8' && reducesRange(opts) ? ' (7-bit range)' : ''} ${perAxis ? `per-channel (axis ${axis})` : 'per-tensor'} weight, ${expand ? 'expanded to float when onnxruntime loads it (Cast + Mul, constant-folded)' : 'DequantizeLinear'}`;
   if (existing) {
     node.input![index] = existing.output;
@@ -49,7 +49,9 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
   // Static weights feed onnxruntime's integer kernels (QLinearConv/QLinearMatMul), weight-only ones do not.
   const reduceRange = opts.mode === 'static' && qtype === 'int8' && reducesRange(opts);
   let q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange });
-  if (below(q.scales) && symmetric) q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange, minScales: minScales! });
+  // Raised for this reader's bias: kept to itself, not handed to readers without one.
+  const floored = below(q.scales) && symmetric;
+  if (floored) q = quantizeTensor(w.data, w.dims, { qtype, symmetric, granularity, reduceRange, minScales: minScales! });
   const sqnr = q.sqnr;
   const info = QUANT_TYPES[qtype];
   const base = name.startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : name;
@@ -67,7 +69,7 @@ export function dequantizedWeightInput(ctx: QuantContext, node: NodeProto, index
     }]);
   }
   node.input![index] = out;
-  ctx.dequantized.set(key, { output: out, scales: q.scales });
+  if (!floored) ctx.dequantized.set(key, { output: out, scales: q.scales });
   const bytesAfter = weightBytes(w.dims, bits) + q.scales.length * (w.dtype === DataType.FLOAT16 ? 2 : 4) + q.scales.length * (bits / 8);
   return { how, scales: q.scales, bytesBefore, bytesAfter, sqnr };
 }
