@@ -30,14 +30,15 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
     out.stdout(inputLines(report.inputShapes, report.chosenDims).join('\n') + '\n');
     for (const [name, s] of Object.entries(report.outputs)) {
       // An empty output (a detector that kept nothing) has no mean or range to print.
-      const stats = s.shape.includes(0) ? 'empty' : `mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}`;
+      const strings = s.strings && `${s.strings.map((v) => JSON.stringify(v)).join(', ')}${s.shape.reduce((a, b) => a * b, 1) > s.strings.length ? ', …' : ''}`;
+      const stats = s.shape.includes(0) ? 'empty' : strings ?? `mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}`;
       out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] ${stats}\n`);
     }
     for (const name of report.notTensors ?? []) out.stdout(`  ${name}: not a tensor (a sequence, map or optional, which onnxruntime-node cannot return): not fetched\n`);
     const x = report.expected;
     if (x) {
       out.stdout(`  expected outputs (${x.source}): ${x.matches ? 'all match' : 'DIFFER'} (within 1e-3 relative)\n`);
-      for (const [name, o] of Object.entries(x.outputs)) out.stdout(`    ${name}: ${o.matches ? 'matches' : 'differs'}, max |err| ${o.maxAbsError.toPrecision(3)}\n`);
+      for (const [name, o] of Object.entries(x.outputs)) out.stdout(`    ${name}: ${o.matches ? 'matches' : 'differs'}, ${o.differingStrings === undefined ? `max |err| ${o.maxAbsError.toPrecision(3)}` : `${o.differingStrings} strings differ`}\n`);
     }
   },
   quantize: (r, out) => out.stdout(formatQuantizeResult(r) + '\n'),

@@ -116,6 +116,26 @@ describe('onnx\'s own test cases (libonnx-testdata): PyTorch-exported layers wit
     assert.ok(Math.abs(only.maxAbsError - 0.01) < 1e-4, String(only.maxAbsError));
   });
 
+  // Node cases: Cast of strings ("NaN", "INF", "-INF") to float, where an infinity is the right answer; and
+  // a string output, shown and compared as strings (as numbers every one was NaN: 'has NaN/Inf').
+  it('run --data: infinities that agree match, and string outputs are shown and compared as strings', async () => {
+    const node = path.join(ROOT, 'node');
+    const run = async (name: string, json: boolean) => {
+      let stdout = '';
+      const c = path.join(node, name);
+      const code = await main(['run', path.join(c, 'model.onnx'), '--data', path.join(c, 'test_data_set_0'), ...(json ? ['--json'] : [])], { stdout: (s) => (stdout += s), stderr: () => {} });
+      assert.equal(code, 0, stdout);
+      return stdout;
+    };
+    const cast = JSON.parse(await run('test_cast_STRING_to_FLOAT', true));
+    assert.equal(cast.outputs.output.finite, false, 'the case has infinities');
+    assert.equal(cast.expected.matches, true);
+    const text = await run('test_strnormalizer_nostopwords_nochangecase', false);
+    assert.match(text, /y: string\[2\] "monday", "tuesday"\n/);
+    assert.match(text, /y: matches, 0 strings differ/);
+    assert.doesNotMatch(text, /NaN\/Inf/);
+  });
+
   it('its unnamed output tensors are never read as inputs, so loose and nested data sets agree', () => {
     const c = path.join(ROOT, 'pytorch-converted', 'test_Conv2d');
     const graph = loadModel(path.join(c, 'model.onnx')).model.graph!;

@@ -117,7 +117,10 @@ function readOne(file: string): { name?: string; tensor: ort.Tensor } {
     if (!type) throw new Error(`unsupported data type ${dataTypeName(dec.dtype)}`);
     return { name: t.name || undefined, tensor: new ort.Tensor(type, dec.data as never, dec.dims) };
   } catch (e) {
-    throw new QuantLensError(file, `cannot read calibration tensor: ${e instanceof Error ? e.message : e}`);
+    // ONNX test data also stores sequences and optionals as .pb (SequenceProto, OptionalProto), which read
+    // as a tensor only as garbage.
+    const hint = file.toLowerCase().endsWith('.pb') ? ' (a serialized sequence, map or optional is not a tensor: only tensors can be fed)' : '';
+    throw new QuantLensError(file, `cannot read calibration tensor: ${e instanceof Error ? e.message : e}${hint}`);
   }
 }
 

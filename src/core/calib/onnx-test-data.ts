@@ -9,8 +9,8 @@ import { readTensor } from '../onnx/tensor';
 export interface ExpectedCheck {
   /** The folder whose output_K.pb were read. */
   source: string;
-  /** Per output: the largest difference, and whether every value is within the tolerance (onnx's test runner's rtol 1e-3). */
-  outputs: Record<string, { maxAbsError: number; matches: boolean }>;
+  /** Per output: the largest difference of a numeric one (how many values differ, of a string one), and whether every value is within the tolerance (onnx's test runner's rtol 1e-3). */
+  outputs: Record<string, { maxAbsError: number; matches: boolean; differingStrings?: number }>;
   matches: boolean;
 }
 
@@ -49,16 +49,21 @@ export function checkExpected(folder: string, outputs: ValueInfoProto[], got: Re
     if (!name || !out) return;
     const want = readTensor(t).data as ArrayLike<number | bigint | string>;
     const have = out.data as ArrayLike<number | bigint | string>;
-    let maxAbsError = 0, matches = have.length === want.length;
+    let maxAbsError = 0, matches = have.length === want.length, differingStrings: number | undefined;
     for (let i = 0; i < Math.min(have.length, want.length); i++) {
-      if (typeof want[i] === 'string' || typeof have[i] === 'string') { matches &&= want[i] === have[i]; continue; }
+      if (typeof want[i] === 'string' || typeof have[i] === 'string') {
+        if (want[i] !== have[i]) { matches = false; differingStrings = (differingStrings ?? 0) + 1; }
+        else differingStrings ??= 0;
+        continue;
+      }
       const a = Number(have[i]), b = Number(want[i]);
-      if (Number.isNaN(a) && Number.isNaN(b)) continue;
+      // NaN against NaN, and an infinity against the same one (a Cast of "INF"), agree.
+      if ((Number.isNaN(a) && Number.isNaN(b)) || a === b) continue;
       const e = Math.abs(a - b);
       if (!(e <= ATOL + RTOL * Math.abs(b))) matches = false;
       if (e > maxAbsError || Number.isNaN(e)) maxAbsError = Number.isNaN(e) ? Infinity : e;
     }
-    result[name] = { maxAbsError, matches };
+    result[name] = { maxAbsError, matches, ...(differingStrings === undefined ? {} : { differingStrings }) };
   });
   return { source: folder, outputs: result, matches: Object.values(result).length === files.length && Object.values(result).every((o) => o.matches) };
 }

@@ -18,6 +18,8 @@ export interface OutputStats {
   min: number;
   max: number;
   finite: boolean;
+  /** A string output's first values (its mean and range, as numbers, say nothing: 0). */
+  strings?: string[];
 }
 
 /** `quantlens run`: one inference in onnxruntime, with which provider ran it and what came out. */
@@ -57,6 +59,7 @@ function firstSample(data: string, graph: GraphProto, inputShapes?: InputShapes)
 }
 
 export function statsOf(t: ort.Tensor): OutputStats {
+  if (t.type === 'string') return { type: t.type, shape: [...t.dims], mean: 0, std: 0, min: 0, max: 0, finite: true, strings: (t.data as unknown as string[]).slice(0, 4) };
   const d = tensorValues(t);
   let sum = 0, sq = 0, min = Infinity, max = -Infinity, finite = true;
   for (let i = 0; i < d.length; i++) {
