@@ -3,7 +3,11 @@ import { FIXTURES } from '../../src/core/fixtures';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { onnx, type ModelProto, type NodeProto } from '../../src/core/onnx/proto';
 import { makeTensor } from '../../src/core/onnx/tensor';
+import path from 'node:path';
+import { saveModel } from '../../src/core/onnx/model-io';
+import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { downstreamRegion } from '../../src/core/sensitivity/region';
+import { tmpDir } from '../helpers/util';
 
 /** Eight 3×3 convs with a ReLU after each and no skip connection: a plain conv stack; `stored`: float weights, or int8 ones behind a DequantizeLinear (a Q/DQ export). */
 function convStack(stored: 'float' | 'int8' = 'float'): ModelProto {
@@ -52,4 +56,37 @@ describe('local sensitivity: regions and copies', function () {
     }
   });
 
+  // A detector's post-processing: which rows pass a threshold (NonZero) depends on the values, so a copy
+  // that carried a layer's error through it kept other rows than the float model, and its tensors no longer
+  // matched the float ones it was compared with or indexed by (torchvision Mask R-CNN: 'indices element out
+  // of data bounds', and the whole analysis failed). Copies stop before such ops.
+  it('a copy stops before ops whose output size depends on the values (NonZero, TopK, NMS...): the analysis runs where the kept rows differ', async () => {
+    const w = (name: string, dims: number[], seed: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * 1.3 + seed) * 0.4));
+    const vi = (name: string, dims: Array<number | string>, elem = 1) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } } });
+    const m = onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { name: '/score/MatMul', op_type: 'MatMul', input: ['x', 'score.weight'], output: ['s'] },
+          { name: '/boxes/MatMul', op_type: 'MatMul', input: ['x', 'boxes.weight'], output: ['b'] },
+          { name: '/max/ReduceMax', op_type: 'ReduceMax', input: ['s'], output: ['smax'], attribute: [{ name: 'axes', type: 7, ints: [1] }, { name: 'keepdims', type: 2, i: 0 }] },
+          { name: '/keep/Greater', op_type: 'Greater', input: ['smax', 'zero'], output: ['mask'] },
+          { name: '/keep/NonZero', op_type: 'NonZero', input: ['mask'], output: ['nz'] },
+          { name: '/keep/Squeeze', op_type: 'Squeeze', input: ['nz', 'axis0'], output: ['idx'] },
+          { name: '/keep/Gather', op_type: 'Gather', input: ['b', 'idx'], output: ['kept'] },
+        ],
+        initializer: [w('score.weight', [16, 8], 1), w('boxes.weight', [16, 4], 2), makeTensor('zero', DataType.FLOAT, [], Float32Array.of(1.2)), makeTensor('axis0', DataType.INT64, [1], BigInt64Array.of(0n))],
+        input: [vi('x', [512, 16])], output: [vi('kept', ['k', 4]), vi('s', [512, 8])],
+      },
+    });
+    const region = downstreamRegion(m, new Set(['/score/MatMul']));
+    assert.ok(!region.nodes.has('/keep/NonZero') && !region.nodes.has('/keep/Gather'), [...region.nodes].join(', '));
+    const dir = tmpDir();
+    const file = path.join(dir, 'keep.onnx');
+    saveModel(m, file);
+    const r = await analyzeSensitivity(file, { mode: 'static', calibration: 'random:4', output: null });
+    assert.deepEqual(r.layers.map((l) => l.name).sort(), ['boxes', 'score']);
+    assert.ok(r.layers.every((l) => Number.isFinite(l.sensitivity) && !l.failed), JSON.stringify(r.layers));
+  });
 });

@@ -6,10 +6,17 @@ import { LAYER_OPS } from '../onnx/layer-ops';
 // Where a layer's error meets values it did not touch: a residual Add, or a Concat with other tokens.
 const MERGES = new Set(['Add', 'Sum', 'Concat']);
 
+// Ops whose output size (or which elements they keep) follows the values: run on a copy's values they keep
+// other elements than on the float model's, and everything after no longer lines up with the float
+// tensors it is compared with or indexed by (a detector's thresholds and NMS; torchvision Mask R-CNN's
+// analysis failed on 'indices element out of data bounds'). Control flow runs bodies the copy cannot follow.
+const VALUE_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique', 'TopK', 'Loop', 'Scan', 'If']);
+
 /**
  * The part of the graph a layer's error travels through before it joins the residual stream: every node
  * downstream of the layer, up to and including the first Add that also takes a value from outside
- * (a skip connection), capped at `maxNodes` and before the `maxWeighted + 1`-th layer with weights. The
+ * (a skip connection), capped at `maxNodes`, before the `maxWeighted + 1`-th layer with weights and before
+ * an op that keeps elements by their values (VALUE_SIZED). The
  * error measured where it leaves this region is relative to the stream it is added to, which is what the
  * model's output sees; norms downstream keep that ratio. A network without skips (a plain conv stack)
  * would carry the error through every layer to the cap: each layer's copy then ran five others on
@@ -32,8 +39,9 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     if (layer.has(n.name ?? '') || region.size >= maxNodes) continue;
     const inputs = (n.input ?? []).filter(Boolean);
     if (!inputs.some((i) => reach.has(i))) continue;
-    // Measured where it enters the next layer past the cap (that layer's own error is its own row).
-    if (LAYER_OPS.has(n.op_type ?? '') && inputs.some((i) => isStoredWeight(view, i)) && ++weighted > maxWeighted) {
+    // Measured where it enters the next layer past the cap (that layer's own error is its own row), or
+    // an op that keeps elements by their values.
+    if (VALUE_SIZED.has(n.op_type ?? '') || (LAYER_OPS.has(n.op_type ?? '') && inputs.some((i) => isStoredWeight(view, i)) && ++weighted > maxWeighted)) {
       boundary.push(...inputs.filter((i) => reach.has(i)));
       continue;
     }
