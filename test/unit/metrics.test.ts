@@ -144,7 +144,7 @@ describe('fidelity metrics', function () {
     both.add(boxes(0), boxes(0));
     both.add(boxes(0), boxes(0));
     const m = both.result();
-    assert.equal(m.empty, true);
+    assert.equal(m.nothing, 'empty');
     assert.equal(m.sizeAgreement, undefined);
     assert.deepEqual(m.headline, { metric: 'size', value: 1 });
     assert.equal(nothingComparedText(m), 'empty in both models on every sample: nothing compared');
@@ -152,7 +152,7 @@ describe('fidelity metrics', function () {
     const one = new FidelityAccumulator();
     one.add(boxes(3), boxes(0));
     const d = one.result();
-    assert.equal(d.empty, true);
+    assert.equal(d.nothing, 'empty');
     assert.deepEqual(d.headline, { metric: 'size', value: 0 });
     assert.equal(nothingComparedText(d), 'output size agreement 0.00%, no value in common: nothing compared');
     // Empty in one sample only: the other sample's values are compared as before.
@@ -160,9 +160,15 @@ describe('fidelity metrics', function () {
     some.add(boxes(0), boxes(0));
     some.add(boxes(2), boxes(2));
     const s = some.result();
-    assert.equal(s.empty, undefined);
+    assert.equal(s.nothing, undefined);
     assert.ok(Math.abs(s.cosine - 1) < 1e-12, `cosine ${s.cosine}`);
     assert.equal(nothingComparedText(s), undefined);
+    // A head that outputs zeros whatever the input (torchvision's ViT zero-initialises it): they agree, and
+    // that measures nothing.
+    const zero = new FidelityAccumulator();
+    zero.add(new ort.Tensor('float32', new Float32Array(10), [1, 10]), new ort.Tensor('float32', new Float32Array(10), [1, 10]));
+    assert.equal(zero.result().nothing, 'zero');
+    assert.equal(nothingComparedText(zero.result()), 'zero in both models on every sample: nothing compared');
   });
 
   it('compare on a model whose outputs are empty on the data: each line and the warning say nothing was compared', async () => {
@@ -190,10 +196,10 @@ describe('fidelity metrics', function () {
     // One output was compared: no warning that fidelity measured nothing.
     assert.doesNotMatch(r.stdout + r.stderr, /no output had a value/);
     const j = JSON.parse((await cli(['compare', none, every, '--data', 'random:3', '--json'])).stdout);
-    assert.equal(j.outputs.kept.empty, true);
+    assert.equal(j.outputs.kept.nothing, 'empty');
     assert.equal(j.outputs.kept.headline.metric, 'size');
     assert.equal(j.outputs.kept.headline.value, 0);
-    assert.equal(j.outputs.all.empty, undefined);
+    assert.equal(j.outputs.all.nothing, undefined);
     // Every output empty: the warning says fidelity was not measured.
     const only = onnx.ModelProto.create({ ...model(1e6), graph: { ...model(1e6).graph, output: [vi('kept', DataType.FLOAT, ['n'])] } });
     const lone = path.join(dir, 'lone.onnx');
@@ -201,6 +207,6 @@ describe('fidelity metrics', function () {
     const w = JSON.parse((await cli(['compare', lone, lone, '--data', 'random:3', '--json'])).stdout);
     // run: an empty output has no mean or range to print.
     assert.match((await cli(['run', lone])).stdout, /kept: float32\[0\] empty\n/);
-    assert.match(w.warning, /no output had a value to compare on random:3 \(each was empty in both models, or in one of them\), so fidelity was not measured; pass data on which the model gives outputs \(--data DIR\)/);
+    assert.match(w.warning, /no output had a value to compare on random:3 \(each was empty or zero in both models, or empty in one\), so fidelity was not measured; pass data on which the model gives outputs \(--data DIR\)/);
   });
 });

@@ -139,6 +139,9 @@ export class FidelityAccumulator {
     const cosine = denom === 0 ? (this.refSq === this.candSq ? 1 : 0) : this.dot / denom;
     const top1Agreement = this.argmaxTotal ? this.argmaxSame / this.argmaxTotal : null;
     const m: FidelityMetrics = { cosine, sqnr: this.errSq === 0 ? Infinity : 10 * Math.log10(this.refSq / this.errSq), maxAbsError: this.maxErr, top1Agreement, headline: { metric: 'cosine', value: cosine } };
+    // Zero on both sides wherever compared (a freshly initialised head: torchvision's ViT zeroes its
+    // classifier): they agree, and that says nothing of the quantization.
+    if (this.refSq === 0 && this.candSq === 0 && !this.nonFiniteOne) m.nothing = 'zero';
     if (this.seqTotal) {
       m.sequenceAgreement = this.seqSame / this.seqTotal;
       // A CTC head spends most steps on its blank (class 0): what it reads is the collapsed sequence.
@@ -174,7 +177,7 @@ export class FidelityAccumulator {
    */
   private nothingCompared(): FidelityMetrics {
     const sizes = this.sizeSame / this.sizeTotal;
-    return { cosine: sizes, sqnr: sizes === 1 ? Infinity : 0, maxAbsError: 0, top1Agreement: null, empty: true, ...(sizes < 1 ? { sizeAgreement: sizes } : {}), headline: { metric: 'size', value: sizes } };
+    return { cosine: sizes, sqnr: sizes === 1 ? Infinity : 0, maxAbsError: 0, top1Agreement: null, nothing: 'empty', ...(sizes < 1 ? { sizeAgreement: sizes } : {}), headline: { metric: 'size', value: sizes } };
   }
 }
 
@@ -191,8 +194,12 @@ export interface FidelityMetrics {
   iou?: number;
   /** Share of samples whose output had the float model's size (only when some did not: data-dependent sizes). */
   sizeAgreement?: number;
-  /** No value was compared (empty in every sample, or sizes with nothing in common; see nothingCompared): only the size agreement means anything. */
-  empty?: boolean;
+  /**
+   * Nothing was measured: `empty`, no value was compared (empty in every sample, or sizes with nothing in
+   * common; see nothingCompared), only the size agreement means anything; `zero`, every value compared was
+   * zero in both models.
+   */
+  nothing?: 'empty' | 'zero';
   /** Values that were NaN or infinite: the same on both sides, and on one side only (the other metrics leave both out). */
   nonFinite?: { both: number; oneSide: number };
   /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
@@ -212,20 +219,22 @@ export const isRandomData = (spec: string | undefined) => !spec || spec.startsWi
 export const randomDataWarning = (spec: string | undefined) =>
   (isRandomData(spec) ? `fidelity measured on ${spec ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` : undefined);
 
-/** What an output's fidelity says when no value was compared (see FidelityMetrics.empty); undefined otherwise. */
-export function nothingComparedText(m: Pick<FidelityMetrics, 'empty' | 'sizeAgreement'>): string | undefined {
-  if (!m.empty) return undefined;
-  return `${m.sizeAgreement === undefined ? 'empty in both models on every sample' : `output size agreement ${(m.sizeAgreement * 100).toFixed(2)}%, no value in common`}: nothing compared`;
+/** What an output's fidelity says when nothing was measured (see FidelityMetrics.nothing); undefined otherwise. */
+export function nothingComparedText(m: Pick<FidelityMetrics, 'nothing' | 'sizeAgreement'>): string | undefined {
+  if (!m.nothing) return undefined;
+  const what = m.nothing === 'zero' ? 'zero in both models on every sample' : m.sizeAgreement === undefined ? 'empty in both models on every sample' : `output size agreement ${(m.sizeAgreement * 100).toFixed(2)}%, no value in common`;
+  return `${what}: nothing compared`;
 }
 
 /**
- * The warning for fidelity that measured nothing: every output empty in both models (or in one) on every
- * sample, as a detector that finds nothing in random inputs. Undefined when any output was compared.
+ * The warning for fidelity that measured nothing: every output empty or zero in both models (or empty in
+ * one) on every sample, as a detector that finds nothing in random inputs. Undefined when any output was
+ * measured.
  */
 export function emptyOutputsWarning(outputs: Record<string, FidelityMetrics>, data: string | undefined, flag = '--calibration'): string | undefined {
   const all = Object.values(outputs);
-  if (!all.length || !all.every((m) => m.empty)) return undefined;
-  return `no output had a value to compare on ${data ?? '4 seeded random samples'} (each was empty in both models, or in one of them), so fidelity was not measured; pass data on which the model gives outputs (${flag} DIR)`;
+  if (!all.length || !all.every((m) => m.nothing)) return undefined;
+  return `no output had a value to compare on ${data ?? '4 seeded random samples'} (each was empty or zero in both models, or empty in one), so fidelity was not measured; pass data on which the model gives outputs (${flag} DIR)`;
 }
 
 /** CTC greedy collapse: repeats merged, blanks (class 0) dropped. */
