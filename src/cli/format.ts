@@ -71,10 +71,11 @@ export function formatCompare(r: CompareReport | PipelineCompareReport): string 
 export function formatSensitivity(r: SensitivityReport, file: string): string {
   const top = [...r.layers].sort((a, b) => a.rank - b.rank).slice(0, 15);
   const width = Math.max(...top.map((l) => l.name.length), 10);
+  const opWidth = Math.max(...top.map((l) => l.opType.length), 10);
   return [
     `${r.layers.length} layers, ${r.method} method, ${'pipeline' in r ? (r as PipelineSensitivityReport).pipeline.components.filter((c) => c.layers).map((c) => `${c.role} ${c.scheme}`).join(', ') : `${r.scheme.mode} ${r.scheme.bits}-bit`}, ${r.samples} samples (${r.data}) on ${r.device}, ${r.seconds.toFixed(2)} s`,
     `  most sensitive first (output noise-to-signal, dB${r.method === 'local' ? '; weight/activation share' : '; reverse = all others quantized'}):`,
-    ...top.map((l) => `  ${String(l.rank).padStart(3)}. ${l.name.padEnd(width)} ${l.opType.padEnd(10)} ${l.sensitivityDb.toFixed(1).padStart(7)} dB${l.split ? `  w ${(l.split.weight * 100).toFixed(0)}% a ${(l.split.activation * 100).toFixed(0)}%` : ''}${l.reverse !== undefined ? `  reverse ${(10 * Math.log10(Math.max(l.reverse, 1e-20))).toFixed(1)} dB` : ''}`),
+    ...top.map((l) => `  ${String(l.rank).padStart(3)}. ${l.name.padEnd(width)} ${l.opType.padEnd(opWidth)} ${l.sensitivityDb.toFixed(1).padStart(7)} dB${l.split ? `  w ${(l.split.weight * 100).toFixed(0)}% a ${(l.split.activation * 100).toFixed(0)}%` : ''}${l.reverse !== undefined ? `  reverse ${(10 * Math.log10(Math.max(l.reverse, 1e-20))).toFixed(1)} dB` : ''}`),
     ...(r.warning ? [`  warning: ${r.warning}`] : []),
     `  report: ${file}`,
   ].join('\n');
