@@ -136,4 +136,38 @@ describe('local sensitivity: the merged graph', () => {
     assert.deepEqual([...constant.attribute![0].t!.raw_data!], new Array(16).fill(2));
     assert.notEqual(g.initializer!.find((t) => t.name === '0q/w')!.raw_data!.buffer, buffer);
   });
+  // Where a layer's error joins the residual stream (see RegionJoin), Σ(ŷ − y)² at the join's input equals
+  // Σ at its output (the stream cancels); the signal is the output's. Local sensitivity measures there, so
+  // the copy needs neither the Add nor the stream.
+  it('an error measured before the residual Add, with the Add\'s output as signal, gives the sums measured after it', async () => {
+    const base = FIXTURES.transformer.build();
+    const g = base.graph!;
+    const consts = new Set(g.initializer!.map((t) => t.name!));
+    const fc2 = g.node!.find((n) => n.op_type === 'MatMul' && /layers\.0\/mlp\/fc2/.test(n.name ?? ''))!;
+    // Through the bias Add (a constant operand) to the Add that joins the stream.
+    const chain = [fc2];
+    for (let at = fc2.output![0]; ;) {
+      const next = g.node!.find((n) => n.op_type === 'Add' && n.input!.includes(at))!;
+      chain.push(next);
+      if (next.input!.every((x) => x === at || !consts.has(x)) && next.input!.some((x) => x !== at)) break;
+      at = next.output![0];
+    }
+    const join = chain[chain.length - 1];
+    const before = join.input!.find((x) => x === chain[chain.length - 2].output![0])!;
+    const w = g.initializer!.find((t) => t.name === fc2.input![1])!;
+    const f = new Float32Array(new Uint8Array(w.raw_data!).slice().buffer).map((v) => v * 1.01);
+    const part = (nodes: typeof chain, out: string) => onnx.ModelProto.create({
+      ir_version: base.ir_version, opset_import: base.opset_import,
+      graph: {
+        name: 'copy', node: nodes.map((n) => (n === fc2 ? { ...n, input: [n.input![0], 'w'] } : n)), initializer: [{ ...w, name: 'w', raw_data: new Uint8Array(f.buffer) }],
+        input: [...new Set(nodes.flatMap((n) => n.input!).filter((x) => x !== fc2.input![1] && !nodes.some((m) => m.output!.includes(x))))].map((name) => ({ name })), output: [{ name: out }],
+      },
+    });
+    const model = mergeSideBySide(base, [{ prefix: 'after', model: part(chain, join.output![0]) }, { prefix: 'before', model: part(chain.slice(0, -1), before) }]);
+    const [after, atJoin] = reduceToNsr(model, [{ reference: join.output![0], copies: [`after/${join.output![0]}`] }, { reference: before, copies: [`before/${before}`], signal: join.output![0] }]);
+    assert.equal(atJoin.sig, after.sig, 'one signal sum, the Add output\'s');
+    const r = await runOrt(onnx.ModelProto.encode(model).finish(), feedsFor(g));
+    assert.ok(r[after.err[0]][0] > 0, 'a non-zero error');
+    assert.ok(Math.abs(r[atJoin.err[0]][0] / r[after.err[0]][0] - 1) < 1e-3, `${r[atJoin.err[0]][0]} vs ${r[after.err[0]][0]}`);
+  });
 });

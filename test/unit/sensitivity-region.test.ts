@@ -53,6 +53,9 @@ describe('local sensitivity: regions and copies', function () {
       assert.ok(r.nodes.has(via), `${layer}: region holds ${via}`);
       const ends = m.graph!.node!.filter((n) => (n.output ?? []).some((o) => r.boundary.includes(o)));
       assert.ok(ends.length && ends.every(add), `${layer} ends at ${ends.map((n) => n.name).join()}`);
+      // The residual Add is a join: the error can be measured at its input from the region, with the signal of its output.
+      assert.deepEqual(r.joins.map((j) => [j.op, j.output]), ends.map((n) => ['Add', n.output![0]]));
+      for (const j of r.joins) assert.ok(r.nodes.has(j.node) && ends.some((n) => n.name === j.node && n.input!.includes(j.input)), JSON.stringify(j));
     }
   });
 

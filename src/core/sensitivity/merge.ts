@@ -85,10 +85,11 @@ function ownBytes(t: TensorProto): TensorProto {
 
 /**
  * Sets the merged model's outputs to two scalars per compared tensor: Σ(y − ŷ)² for each copy ŷ and Σy²
- * of the float value y, which the base computes. Only scalars leave onnxruntime, so no activation is held
- * for the caller. A copy listed in `errors` computes y − ŷ itself (see weightErrorPart): Σ of its squares.
+ * of the float value y, which the base computes (or of `signal`, where the error is measured before it
+ * joins other values: see RegionJoin). Only scalars leave onnxruntime, so no activation is held for the
+ * caller. A copy listed in `errors` computes y − ŷ itself (see weightErrorPart): Σ of its squares.
  */
-export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: string; copies: string[]; errors?: Set<string> }>): Array<{ sig: string; err: string[] }> {
+export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: string; copies: string[]; errors?: Set<string>; signal?: string }>): Array<{ sig: string; err: string[] }> {
   const g = merged.graph!;
   const nodes = g.node!;
   const outputs: NonNullable<GraphProto['output']> = [];
@@ -100,16 +101,24 @@ export function reduceToNsr(merged: ModelProto, compared: Array<{ reference: str
     outputs.push(scalar(sum));
     return sum;
   };
-  // A tensor several layers' regions end at is squared once.
+  // A tensor several layers' regions end at is squared once, and so is a copy's error.
   const signal = new Map<string, string>();
+  const error = new Map<string, string>();
   const result = compared.map((c) => {
-    let sig = signal.get(c.reference);
-    if (!sig) signal.set(c.reference, (sig = sumOfSquares(c.reference, `nsr/${c.reference}/signal`)));
+    const s = c.signal ?? c.reference;
+    let sig = signal.get(s);
+    if (!sig) signal.set(s, (sig = sumOfSquares(s, `nsr/${s}/signal`)));
     const err = c.copies.map((copy) => {
-      if (c.errors?.has(copy)) return sumOfSquares(copy, `nsr/${copy}/error`);
-      const d = `nsr/${copy}/diff`;
-      nodes.push({ name: `${d}/Sub`, op_type: 'Sub', input: [copy, c.reference], output: [d] });
-      return sumOfSquares(d, `nsr/${copy}/error`);
+      let e = error.get(copy);
+      if (e) return e;
+      if (c.errors?.has(copy)) e = sumOfSquares(copy, `nsr/${copy}/error`);
+      else {
+        const d = `nsr/${copy}/diff`;
+        nodes.push({ name: `${d}/Sub`, op_type: 'Sub', input: [copy, c.reference], output: [d] });
+        e = sumOfSquares(d, `nsr/${copy}/error`);
+      }
+      error.set(copy, e);
+      return e;
     });
     return { sig, err };
   });

@@ -26,13 +26,23 @@ const VALUE_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique
  * 0.892 both, rec 0.715 -> 0.730, cls 0.649 -> 0.657); at the second, det's end-to-end top five fell from
  * four in the local top ten to two. A transformer's q/k/v and fc1 reach their block's skip through one.
  */
-export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes = 64, maxWeighted = 2): { nodes: Set<string>; boundary: string[] } {
+/**
+ * Where the region's error joins values it did not touch (a residual Add, a Concat): the joining node, its
+ * one input the error reached, and its output. Σ(copy − float)² is the same at that input as at the output
+ * (the untouched values cancel, and a Concat's are zero error), so a caller may measure there and leave
+ * the join itself out of the copy, taking only the signal from the output (for Add and Sum, when the
+ * input is not broadcast, which the graph alone does not tell).
+ */
+export interface RegionJoin { node: string; op: string; input: string; output: string }
+
+export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes = 64, maxWeighted = 2): { nodes: Set<string>; boundary: string[]; joins: RegionJoin[] } {
   const graph = model.graph!;
   const view = new GraphView(graph);
   const reach = new Set<string>();
   for (const n of graph.node!) if (layer.has(n.name ?? '')) for (const o of n.output ?? []) reach.add(o);
   const region = new Set<string>();
   const boundary: string[] = [];
+  const joins: RegionJoin[] = [];
   let weighted = 0;
   const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
   for (const n of graph.node!) {
@@ -49,8 +59,11 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     const outside = inputs.some((i) => !reach.has(i) && !view.constant(i));
     // Shape arithmetic (Shape → Gather → Concat → Reshape) carries no error: do not follow it.
     if (n.op_type === 'Shape') continue;
-    if (MERGES.has(n.op_type ?? '') && outside) boundary.push(...(n.output ?? []));
-    else for (const o of n.output ?? []) reach.add(o);
+    if (MERGES.has(n.op_type ?? '') && outside) {
+      boundary.push(...(n.output ?? []));
+      const touched = inputs.filter((i) => reach.has(i));
+      if (touched.length === 1 && new Set(inputs).size === inputs.length && n.output?.[0]) joins.push({ node: n.name!, op: n.op_type!, input: touched[0], output: n.output[0] });
+    } else for (const o of n.output ?? []) reach.add(o);
   }
   for (const v of reach) if (graphOutputs.has(v)) boundary.push(v);
   // Capped before the error met the stream: measure it where the region stopped.
@@ -58,5 +71,5 @@ export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes
     const consumed = new Set(graph.node!.filter((n) => region.has(n.name ?? '') || layer.has(n.name ?? '')).flatMap((n) => n.input ?? []));
     for (const v of reach) if (!consumed.has(v)) boundary.push(v);
   }
-  return { nodes: region, boundary: [...new Set(boundary)] };
+  return { nodes: region, boundary: [...new Set(boundary)], joins };
 }
