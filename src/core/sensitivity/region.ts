@@ -13,10 +13,19 @@ const MERGES = new Set(['Add', 'Sum', 'Concat']);
 const VALUE_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique', 'TopK', 'Loop', 'Scan', 'If']);
 
 /**
+ * Where the region's error joins values it did not touch (a residual Add, a Concat): the joining node, its
+ * one input the error reached, and its output. Σ(copy − float)² is the same at that input as at the output
+ * (the untouched values cancel, and a Concat's are zero error), so a caller may measure there and leave
+ * the join itself out of the copy, taking only the signal from the output (for Add and Sum, when the
+ * input is not broadcast, which the graph alone does not tell).
+ */
+export interface RegionJoin { node: string; op: string; input: string; output: string }
+
+/**
  * The part of the graph a layer's error travels through before it joins the residual stream: every node
  * downstream of the layer, up to and including the first Add that also takes a value from outside
  * (a skip connection), capped at `maxNodes`, before the `maxWeighted + 1`-th layer with weights and before
- * an op that keeps elements by their values (VALUE_SIZED). The
+ * an op that keeps elements by their values (VALUE_SIZED); `joins` are where it meets the stream. The
  * error measured where it leaves this region is relative to the stream it is added to, which is what the
  * model's output sees; norms downstream keep that ratio. A network without skips (a plain conv stack)
  * would carry the error through every layer to the cap: each layer's copy then ran five others on
@@ -26,15 +35,6 @@ const VALUE_SIZED = new Set(['NonZero', 'NonMaxSuppression', 'Compress', 'Unique
  * 0.892 both, rec 0.715 -> 0.730, cls 0.649 -> 0.657); at the second, det's end-to-end top five fell from
  * four in the local top ten to two. A transformer's q/k/v and fc1 reach their block's skip through one.
  */
-/**
- * Where the region's error joins values it did not touch (a residual Add, a Concat): the joining node, its
- * one input the error reached, and its output. Σ(copy − float)² is the same at that input as at the output
- * (the untouched values cancel, and a Concat's are zero error), so a caller may measure there and leave
- * the join itself out of the copy, taking only the signal from the output (for Add and Sum, when the
- * input is not broadcast, which the graph alone does not tell).
- */
-export interface RegionJoin { node: string; op: string; input: string; output: string }
-
 export function downstreamRegion(model: ModelProto, layer: Set<string>, maxNodes = 64, maxWeighted = 2): { nodes: Set<string>; boundary: string[]; joins: RegionJoin[] } {
   const graph = model.graph!;
   const view = new GraphView(graph);
