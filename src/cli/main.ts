@@ -29,7 +29,7 @@ const present: { [K in JobKind]?: (r: JobResults[K], out: Out, req: JobRequests[
     out.stdout(`${report.model}: ran on ${report.device}${report.fallbackReason ? ` (CUDA unavailable: ${report.fallbackReason})` : ''}, median ${report.latencyMs.toFixed(2)} ms over ${report.runs} runs (${report.warning})\n`);
     out.stdout(inputLines(report.inputShapes, report.chosenDims).join('\n') + '\n');
     for (const [name, s] of Object.entries(report.outputs)) {
-      // An empty output (a detector that kept nothing) has no mean or range to print.
+      // An empty output (a detector that kept nothing) has no mean or range to print; a string one shows its first strings.
       const strings = s.strings && `${s.strings.map((v) => JSON.stringify(v)).join(', ')}${s.shape.reduce((a, b) => a * b, 1) > s.strings.length ? ', …' : ''}`;
       const stats = s.shape.includes(0) ? 'empty' : strings ?? `mean ${s.mean.toFixed(4)} std ${s.std.toFixed(4)} range [${s.min.toFixed(4)}, ${s.max.toFixed(4)}]${s.finite ? '' : ' (has NaN/Inf)'}`;
       out.stdout(`  ${name}: ${s.type}[${s.shape.join(', ')}] ${stats}\n`);
