@@ -170,8 +170,8 @@ function randomTensor(rng: Rng, elem: number, shape: number[], n: number, bound:
     case DataType.DOUBLE: { const a = new Float64Array(n); rng.fillNormal(a); return new ort.Tensor('float64', a, shape); }
     case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, () => floatToHalf(rng.normal())), shape);
     default: {
-      // Not TypedArray.from with a callback: it cost several times the draws themselves (the same values
-      // in the same order).
+      // Filled in place (see fillNormal), not TypedArray.from with a callback, which cost several times
+      // the draws themselves; the same values in the same order either way.
       const a = new Float32Array(n);
       rng.fillNormal(a);
       return new ort.Tensor('float32', a, shape);
