@@ -7,6 +7,7 @@ import path from 'node:path';
 import { saveModel } from '../../src/core/onnx/model-io';
 import { analyzeSensitivity } from '../../src/core/sensitivity/analyze';
 import { downstreamRegion } from '../../src/core/sensitivity/region';
+import { vi } from '../helpers/models';
 import { tmpDir } from '../helpers/util';
 
 /** Eight 3×3 convs with a ReLU after each and no skip connection: a plain conv stack; `stored`: float weights, or int8 ones behind a DequantizeLinear (a Q/DQ export). */
@@ -65,7 +66,6 @@ describe('local sensitivity: regions and copies', function () {
   // of data bounds', and the whole analysis failed). Copies stop before such ops.
   it('a copy stops before ops whose output size depends on the values (NonZero, TopK, NMS...): the analysis runs where the kept rows differ', async () => {
     const w = (name: string, dims: number[], seed: number) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0] * dims[1] }, (_, i) => Math.sin(i * 1.3 + seed) * 0.4));
-    const vi = (name: string, dims: Array<number | string>, elem = 1) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } } });
     const m = onnx.ModelProto.create({
       ir_version: 8, opset_import: [{ domain: '', version: 17 }],
       graph: {
@@ -80,7 +80,7 @@ describe('local sensitivity: regions and copies', function () {
           { name: '/keep/Gather', op_type: 'Gather', input: ['b', 'idx'], output: ['kept'] },
         ],
         initializer: [w('score.weight', [16, 8], 1), w('boxes.weight', [16, 4], 2), makeTensor('zero', DataType.FLOAT, [], Float32Array.of(1.2)), makeTensor('axis0', DataType.INT64, [1], BigInt64Array.of(0n))],
-        input: [vi('x', [512, 16])], output: [vi('kept', ['k', 4]), vi('s', [512, 8])],
+        input: [vi('x', DataType.FLOAT, [512, 16])], output: [vi('kept', DataType.FLOAT, ['k', 4]), vi('s', DataType.FLOAT, [512, 8])],
       },
     });
     const region = downstreamRegion(m, new Set(['/score/MatMul']));
