@@ -6,7 +6,7 @@ import { dequantizedWeightInput } from '../dequantized-weight';
 import { QUANT_TYPES } from '../qtypes';
 import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
-import { floatWeight, floatWeightDims } from '../weights';
+import { floatWeight, floatWeightDims, type FloatWeight } from '../weights';
 import { attrInt, attrString, intAttr } from '../../onnx/attributes';
 import { AMPLIFIERS_REACHED, reachesAmplifier } from './amplifiers';
 import { inferRanks } from '../../onnx/ranks';
@@ -86,8 +86,7 @@ function ensureQdq(ctx: QuantContext, tensor: string, anyReader = false): boolea
  * 0.06 against float. A weight scale raised to this (as onnxruntime's own quantizer raises it) costs
  * little there: the products are then a small share of the bias. Undefined without a float bias.
  */
-function biasScaleFloor(ctx: QuantContext, node: NodeProto, index: number, inputScale: number, weightElements: number): Float32Array | undefined {
-  const b = floatWeight(ctx.view, node.input![index], ctx.loc);
+function biasScaleFloor(b: FloatWeight | undefined, inputScale: number, weightElements: number): Float32Array | undefined {
   if (!b || b.dims.length !== 1 || !(inputScale > 0) || !b.data.length) return undefined;
   const room = 2 ** 31 - 1 - (weightElements / b.data.length) * 255 * 128;
   if (room <= 2 ** 24) return undefined; // (the products alone may overflow: nothing a bias scale can mend)
@@ -96,8 +95,7 @@ function biasScaleFloor(ctx: QuantContext, node: NodeProto, index: number, input
 }
 
 /** int32 bias with scale input_scale × weight_scale[c], as onnxruntime's QLinearConv/QGemm fusions need. */
-function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, inputScale: number, weightScales: Float32Array): boolean {
-  const b = floatWeight(ctx.view, node.input![index], ctx.loc);
+function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, b: FloatWeight | undefined, inputScale: number, weightScales: Float32Array): boolean {
   if (!b || b.dims.length !== 1 || (weightScales.length !== 1 && weightScales.length !== b.data.length)) return false;
   const n = b.data.length;
   const scales = Float32Array.from({ length: n }, (_, c) => Math.fround(inputScale * weightScales[weightScales.length === 1 ? 0 : c]));
@@ -141,9 +139,11 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
       const hows: string[] = [];
       let before = 0, after = 0, sqnr: number | undefined;
       const at = typeof bias === 'number' ? (node.input?.[bias] ? [node, bias] as const : undefined) : bias?.(node, ctx);
+      // (Read once: it sets a floor under the weight's scale, then is written int32.)
+      const b = at ? floatWeight(ctx.view, at[0].input![at[1]], ctx.loc) : undefined;
       for (const [i, axisOf] of weights) {
         const dims = floatWeightDims(ctx.view, node.input![i], ctx.loc)!;
-        const floor = at && inScale ? biasScaleFloor(ctx, at[0], at[1], inScale, dims.reduce((a, d) => a * d, 1)) : undefined;
+        const floor = inScale ? biasScaleFloor(b, inScale, dims.reduce((a, d) => a * d, 1)) : undefined;
         const axis = axisOf(node, dims.length);
         // A scale per output channel meets that channel's bias; one for the tensor must fit them all.
         const perChannel = axis !== undefined && ctx.optionsFor(node).perChannel && dims[axis] === floor?.length;
@@ -152,7 +152,7 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
         hows.push(r.how);
         before += r.bytesBefore; after += r.bytesAfter; sqnr = r.sqnr;
       }
-      const biased = !!(at && weightScales && inScale && quantizeBias(ctx, at[0], at[1], inScale, weightScales));
+      const biased = !!(at && weightScales && inScale && quantizeBias(ctx, at[0], at[1], b, inScale, weightScales));
       ctx.decide({
         node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node),
         how: `static QDQ: ${quantized.length} activation${quantized.length === 1 ? '' : 's'}${hows.length ? `, ${hows.join(', ')}` : ''}${biased ? ', int32 bias' : ''}`,
