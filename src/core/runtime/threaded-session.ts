@@ -5,7 +5,7 @@ import type { ModelProto } from '../onnx/proto';
 import { QuantLensError } from '../base/errors';
 import { pinInputs, pinnedVariantSession, type VariantRunner } from './pinned-session';
 import { stageVariant } from './staged-copy';
-import { recordFromWire, recordToWire, type WireTensor } from './wire-tensor';
+import { feedsForWorker, recordFromWire, type WireTensor } from './wire-tensor';
 import { cpuOnly, ortSessionOptions, type DevicePreference, type SessionOptions, type VariantSessionOptions } from './session';
 
 
@@ -127,9 +127,10 @@ export class SessionWorker {
     });
   }
 
-  /** Runs the session named `key`; the feeds are copied to the worker, not moved (a data set's samples may be read again). */
+  /** Runs the session named `key`; the feeds are copied to the worker (see feedsForWorker), the outputs moved back. */
   async run(key: string, feeds: Record<string, ort.Tensor>, fetch?: string[]): Promise<Record<string, ort.Tensor>> {
-    return recordFromWire(await this.send({ key, feeds: recordToWire(feeds), fetch }));
+    const wire = feedsForWorker(feeds);
+    return recordFromWire(await this.send({ key, feeds: wire.feeds, fetch }, wire.transfer));
   }
 
   /** Lets the run in hand finish, releases the sessions and ends the worker. */
