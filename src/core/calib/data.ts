@@ -15,6 +15,7 @@ import { describeImageOptions, folderImageOptions, type ImageOptions } from './i
 import { npyHeader, parseNpy } from './npy';
 import { npyFileShape, sampleRows, stackedSamples } from './stacked-samples';
 import { isTestInput, isTestOutput, naturalCompare } from './onnx-test-data';
+import { keptSample } from './kept-samples';
 
 export type Feeds = Record<string, ort.Tensor>;
 
@@ -207,9 +208,10 @@ function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions, 
   // A dynamic height/width takes the size --input-shape gives.
   const want = ORT_TYPE[vi.type?.tensor_type?.elem_type ?? 0];
   const type = want === 'uint8' || want === 'float16' ? want : 'float32';
-  const feeds: Feeds = { [vi.name!]: fitInput(decodeImage(file, shapes?.[vi.name!] ?? describeValue(vi).shape!, opts, type), vi, file) };
   for (const other of inputs) if (other !== vi) throw new QuantLensError(file, `model input '${other.name}' has no data: images feed only '${vi.name}'`);
-  return feeds;
+  const shape = shapes?.[vi.name!] ?? describeValue(vi).shape!;
+  // Decoding is the dear part, and a job reads each sample in several passes (see keptSample).
+  return keptSample(file, [vi.name, shape, opts ?? {}, type], () => ({ [vi.name!]: fitInput(decodeImage(file, shape, opts, type), vi, file) }));
 }
 
 /** Checks a tensor against the declared input; adds a missing batch dimension of 1. */

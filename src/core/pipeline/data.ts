@@ -8,6 +8,7 @@ import type * as ort from 'onnxruntime-node';
 import { QuantLensError } from '../base/errors';
 import { parseNpy } from '../calib/npy';
 import { decodeImage } from '../calib/images';
+import { keptSample } from '../calib/kept-samples';
 import { folderImageOptions } from '../calib/image-options';
 import { loadModel } from '../onnx/model-io';
 import { DataType } from '../onnx/dtypes';
@@ -51,7 +52,8 @@ function imageDecoder(dir: string, p: Pipeline | undefined): (f: string) => ort.
   const own = folderImageOptions(dir);
   const { options } = own.from ? own : folderImageOptions(p.dir);
   const type = input.type?.tensor_type?.elem_type === DataType.FLOAT16 ? 'float16' : 'float32';
-  return (f) => decodeImage(path.join(dir, f), shape, options, type);
+  // Kept for the job's later passes, as a calibration folder's images are (see keptSample).
+  return (f) => keptSample(path.join(dir, f), ['pipeline', shape, options, type], () => ({ pixels: decodeImage(path.join(dir, f), shape, options, type) })).pixels;
 }
 
 export function loadPipelineSamples(dir: string, max = Infinity, pipeline?: Pipeline): GenerationSample[] {
