@@ -2,8 +2,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 
-/** Bytes of decoded images kept for later reads (see keptSample): 106 of PaddleOCR det's 1x3x320x640 samples, 436 at 224x224. */
-export const KEPT_SAMPLE_BYTES = 256 * 2 ** 20;
+/**
+ * Bytes of decoded images kept for later reads (see keptSample): 53 of PaddleOCR det's 1x3x320x640
+ * samples, 218 at 224x224 (64 is the default sample count). More would raise a job's peak memory (local
+ * sensitivity's is meant to stay within twice one inference's) to save a few more decodes.
+ */
+export const KEPT_SAMPLE_BYTES = 128 * 2 ** 20;
 
 /** How long kept samples outlive their last read: a job's passes follow one another; the engine serves the next job later. */
 export const KEPT_SAMPLE_MS = 30_000;
