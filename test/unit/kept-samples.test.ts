@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { openCalibration } from '../../src/core/calib/data';
-import { forgetKeptSamples, keptSample } from '../../src/core/calib/kept-samples';
+import { forgetKeptSamples, keptSample, withoutKeptSamples } from '../../src/core/calib/kept-samples';
 import { FIXTURES } from '../../src/core/fixtures';
 import { tmpDir } from '../helpers/util';
 
@@ -63,6 +63,21 @@ describe('decoded images kept between passes', () => {
     forgetKeptSamples();
     assert.notEqual(keptSample(file, 'room', read, 400), a);
     assert.equal(reads, 4);
+  });
+
+  it('a job run without kept samples (local sensitivity, whose peak memory has a bound) decodes every time and keeps nothing', async () => {
+    const dir = tmpDir();
+    writePng(path.join(dir, 'a.png'), [5, 6, 7]);
+    const read = () => [...openCalibration(dir, cnn).samples()][0];
+    const [a, b] = await withoutKeptSamples(async () => {
+      const first = read();
+      await new Promise((r) => setImmediate(r)); // (still inside the job after an await)
+      return [first, read()];
+    });
+    assert.notEqual(a, b);
+    assert.deepEqual([...(a.input.data as Float32Array)], [...(b.input.data as Float32Array)]);
+    assert.notEqual(read(), a, 'nothing was kept for later jobs either');
+    assert.equal(read(), read(), 'outside it, kept as before');
   });
 
   it('a file that cannot be read is reported by the reader, as before', () => {
