@@ -211,7 +211,7 @@ function fromImage(file: string, inputs: ValueInfoProto[], opts?: ImageOptions, 
   for (const other of inputs) if (other !== vi) throw new QuantLensError(file, `model input '${other.name}' has no data: images feed only '${vi.name}'`);
   const shape = shapes?.[vi.name!] ?? describeValue(vi).shape!;
   // Decoding is the dear part, and a job reads each sample in several passes (see keptSample).
-  return keptSample(file, [vi.name, shape, opts ?? {}, type], () => ({ [vi.name!]: fitInput(decodeImage(file, shape, opts, type), vi, file) }));
+  return keptSample(file, [vi.name, shape, opts ?? {}, type], (bytes) => ({ [vi.name!]: fitInput(decodeImage(file, shape, opts, type, bytes), vi, file) }));
 }
 
 /** Checks a tensor against the declared input; adds a missing batch dimension of 1. */

@@ -10,17 +10,17 @@ import { IMAGENET, type ImageOptions } from './image-options';
  * Decodes a PNG (pngjs) or JPEG (jpeg-js), resizes it bilinearly to the input's spatial size,
  * normalises it and lays it out as the model expects: `type` is the input's element type (uint8 inputs
  * take the raw pixels, as exports with their preprocessing inside do; float16 ones the normalised
- * values in half precision).
+ * values in half precision). `bytes`: the file's, where the caller has read them already.
  */
-export function decodeImage(file: string, shape: Array<number | string | null>, opts: ImageOptions = {}, type: 'float32' | 'float16' | 'uint8' = 'float32'): ort.Tensor {
+export function decodeImage(file: string, shape: Array<number | string | null>, opts: ImageOptions = {}, type: 'float32' | 'float16' | 'uint8' = 'float32', bytes?: Buffer): ort.Tensor {
   const layout = opts.layout ?? (shape[3] === 3 || shape[3] === 1 ? 'nhwc' : 'nchw');
   const [c, h, w] = layout === 'nchw' ? [shape[1], shape[2], shape[3]] : [shape[3], shape[1], shape[2]];
   if (typeof h !== 'number' || typeof w !== 'number' || !(h > 0 && w > 0)) throw new QuantLensError(file, `the model's image input has no fixed height/width ([${shape}]): give one with --input-shape NAME=1x3xHxW`);
   const channels = typeof c === 'number' && c > 0 ? c : 3;
   let img: { width: number; height: number; data: Uint8Array };
   try {
-    const bytes = fs.readFileSync(file);
-    img = /\.png$/i.test(file) ? PNG.sync.read(bytes) : jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+    const data = bytes ?? fs.readFileSync(file);
+    img = /\.png$/i.test(file) ? PNG.sync.read(data) : jpeg.decode(data, { useTArray: true, formatAsRGBA: true });
   } catch (e) {
     throw new QuantLensError(file, `cannot decode image: ${e instanceof Error ? e.message : e}`);
   }

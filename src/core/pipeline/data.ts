@@ -53,7 +53,7 @@ function imageDecoder(dir: string, p: Pipeline | undefined): (f: string) => ort.
   const { options } = own.from ? own : folderImageOptions(p.dir);
   const type = input.type?.tensor_type?.elem_type === DataType.FLOAT16 ? 'float16' : 'float32';
   // Kept for the job's later passes, as a calibration folder's images are (see keptSample).
-  return (f) => keptSample(path.join(dir, f), ['pipeline', shape, options, type], () => ({ pixels: decodeImage(path.join(dir, f), shape, options, type) })).pixels;
+  return (f) => keptSample(path.join(dir, f), ['pipeline', shape, options, type], (bytes) => ({ pixels: decodeImage(path.join(dir, f), shape, options, type, bytes) })).pixels;
 }
 
 export function loadPipelineSamples(dir: string, max = Infinity, pipeline?: Pipeline): GenerationSample[] {

@@ -443,8 +443,8 @@ export function channelParts(l: ChannelLayout, t: Read, plan: Plan, extremes = c
       if (c >= C) c -= C;
     }
   }
-  // The tail compacted in place, as `past` does (the rows are this sample's own; the holder copies what it keeps).
-  const tail = rowsCopied, tailCh = new Ch(rowsCopied.length);
+  // The tail is compacted in place, as `past` does (the rows are this sample's own; the holder copies what it keeps).
+  const tailCh = new Ch(rowsCopied.length);
   const { hi, lo } = t.rows;
   let m = 0, at = 0;
   for (let r = 0; r < hi.length && at < rowsCopied.length; r++) {
@@ -452,12 +452,12 @@ export function channelParts(l: ChannelLayout, t: Read, plan: Plan, extremes = c
     if (!(Math.max(hi[r], -lo[r]) > over)) continue;
     if (rowOver) {
       const c = Math.floor((r * w) / inner) % C;
-      for (let j = 0; j < w; j++, at++) if (Math.abs(rowsCopied[at]) > over) { tail[m] = rowsCopied[at]; tailCh[m++] = c; }
-    } else for (let j = 0; j < w; j++, at++) if (Math.fround(Math.abs(rowsCopied[at]) * inv![j]) > q) { tail[m] = rowsCopied[at]; tailCh[m++] = j; }
+      for (let j = 0; j < w; j++, at++) if (Math.abs(rowsCopied[at]) > over) { rowsCopied[m] = rowsCopied[at]; tailCh[m++] = c; }
+    } else for (let j = 0; j < w; j++, at++) if (Math.fround(Math.abs(rowsCopied[at]) * inv![j]) > q) { rowsCopied[m] = rowsCopied[at]; tailCh[m++] = j; }
   }
   if (at !== rowsCopied.length) return undefined; // not the rows onnxruntime copied
   const weight = t.size / Math.max(1, pick.length);
-  return { parts: [{ values: bulk, weight, channel: { step, inner, channels: C } }, { values: tail.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: extremes, isTail: past };
+  return { parts: [{ values: bulk, weight, channel: { step, inner, channels: C } }, { values: rowsCopied.subarray(0, m), weight: 1, channel: tailCh.subarray(0, m) }], perChannel: extremes, isTail: past };
 }
 
 /** Where a held tensor's channels lie in its rows: elements per channel run (undefined when the shape does not have the layout's channels). */

@@ -187,8 +187,8 @@ async function analyze(modelPath: string, opts: SensitivityOptions, ctx: JobCont
   const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs', 'splitSamples']);
   // Smoothing decided in a pass of its own (MinMax's channel extremes) before the histograms, not from
   // values held through the histogram pass: those held values grow with the samples, and sensitivity's
-  // peak memory is meant to stay within twice one inference's (PaddleOCR det 320x640, random:64: 447 MB
-  // one pass against 335 MB, one inference 186 MB; 13.1 s against 14.0 s, scratch).
+  // peak memory is meant to stay within twice one inference's (PaddleOCR det 320x640, random:64: peak RSS
+  // 437 MiB one pass against 327 MiB, one inference 182 MiB; 13.1 s against 14.0 s, scratch).
   const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', smoothing: 'separate', ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && !own.has(k))) };
   if (!options.calibration) throw new QuantLensError(undefined, 'sensitivity needs --calibration DIR (or random:N for seeded random data)', 'usage');
   if (method !== 'local' && method !== 'end-to-end') throw new QuantLensError(undefined, `--method must be local or end-to-end, not '${method}'`, 'usage');
