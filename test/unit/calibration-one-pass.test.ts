@@ -64,7 +64,7 @@ describe('MinMax calibration and smoothing in one pass', function () {
         const [lo, hi] = full.get(n) ?? [Infinity, -Infinity];
         full.set(n, [Math.min(lo, ...x), Math.max(hi, ...x)]);
       }
-    }, {}, loaded.model, true, analysisLevel(loaded.model)); // captureMinMax's level: the same kernels, the same float sums
+    }, {}, loaded.model, { holdAll: true, optimization: analysisLevel(loaded.model) }); // captureMinMax's level: the same kernels, the same float sums
     // input_ids is int64: its extremes cannot join the float vectors, so each is fetched alone.
     for (const names of [floats, ['input_ids', ...floats]]) {
       const r = await captureMinMax(loaded, names, data, 'cpu');

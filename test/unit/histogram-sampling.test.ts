@@ -110,7 +110,7 @@ describe('histogram calibration from strided picks (--histogram-values)', functi
     const full = new Map<string, Float32Array[]>();
     await captureTensors(loaded, names, data, 'cpu', (values: Record<string, ort.Tensor>) => {
       for (const n of names) full.set(n, [...(full.get(n) ?? []), (values[n].data as Float32Array).slice()]);
-    }, {}, loaded.model, false, 'all');
+    }, {}, loaded.model, { optimization: 'all' });
     const minmax = await captureMinMax(loaded, names, data, 'cpu');
     let strided = 0, tails = 0;
     for (const n of names) {

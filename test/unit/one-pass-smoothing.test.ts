@@ -25,7 +25,7 @@ async function checkAgainstFull(file: string, names: string[], axis: 1 | 'last',
   const full = new Map<string, ort.Tensor[]>();
   await captureTensors(loaded, names, data(), 'cpu', (values: Record<string, ort.Tensor>) => {
     for (const n of names) full.set(n, [...(full.get(n) ?? []), values[n]]);
-  }, {}, loaded.model, false, 'all');
+  }, {}, loaded.model, { optimization: 'all' });
   const tensors = names.map((name) => {
     const d = full.get(name)![0].dims;
     return { name, layout: { axis, channels: d[axis === 1 ? 1 : d.length - 1], rank: d.length } };

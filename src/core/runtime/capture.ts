@@ -6,7 +6,8 @@ import type { LoadedModel } from '../onnx/model-io';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
 import { int64Tensor } from '../onnx/tensor';
 import { sessionForVariant } from './stage-variant';
-import { pinInputs } from './pinned-session';
+import { pinInputs, pinnedVariantSession } from './pinned-session';
+import { runStacked, stackable } from './stacked-runs';
 import { startSessionWorker, variantRunner, wantsWorker } from './threaded-session';
 import { pipelineSamples } from './sample-pipeline';
 import { runSegmented } from './segmented-run';
@@ -22,19 +23,23 @@ import { walkNodes } from '../onnx/walk';
 /**
  * Runs the model (or `model`, an edited copy of it) on every sample with `names` exposed as extra outputs
  * and hands each sample's tensors to `onSample` before the next runs, so nothing accumulates but what the
- * caller keeps.
+ * caller keeps. `holdAll`: the fetched values of every sample are small enough to hold at once (scalars,
+ * or one sample). `stack`: the caller's statistics do not care which sample a value came from, so small
+ * samples may run stacked (see runStacked); `onSample` then gets a stack's values and feeds at once, with
+ * the index of its last sample.
  */
 export async function captureTensors(
   loaded: LoadedModel, names: string[], data: CalibrationData, device: DevicePreference,
   onSample: (values: Record<string, ort.Tensor>, index: number, feeds: Record<string, ort.Tensor>) => void | Promise<void>, ctx: JobContext = {},
-  model: ModelProto = loaded.model, holdAll = false, optimization: SessionOptions['optimization'] = 'basic',
+  model: ModelProto = loaded.model, opts: { holdAll?: boolean; optimization?: SessionOptions['optimization']; stack?: boolean } = {},
 ): Promise<{ provider: Provider; fallbackReason?: string; samples: number; seconds: number }> {
+  const { holdAll = false, optimization = 'basic' } = opts;
   // Graph inputs cannot be fetched as outputs: callers read them from the feeds.
   const inputs = new Set((loaded.model.graph!.input ?? []).map((v) => v.name));
   const fetch = names.filter((n) => !inputs.has(n));
   const t0 = performance.now();
-  // holdAll: the fetched values of every sample are small enough to hold at once (scalars, or one sample),
-  // so a large external-data model runs a segment at a time for all samples, and they are handed over after.
+  // Values small enough to hold for every sample: a large external-data model runs a segment at a time for
+  // all samples, and they are handed over after.
   if (holdAll && loaded.externalBytes > verifySegmentBytes()) {
     const samples = [...data.samples()];
     const r = await runSegmented({ ...loaded, model }, samples, { budgetBytes: verifySegmentBytes(), device, mappedWeights: true, latencyRuns: 0, fetch, stage: 'calibration' }, ctx)
@@ -59,8 +64,19 @@ export async function captureTensors(
   // Scalars out (holdAll) of image-sized samples: onnxruntime runs in a worker while this thread makes the
   // next sample (see threadedVariantSession and wantsWorker).
   const worker = holdAll && wantsWorker(next.value, data.count) ? startSessionWorker(device, loaded.loc.file) : undefined;
-  const s = await variantRunner(worker, variant, loaded, device, next.value, optimization, { noMemPattern: true });
+  const stack = !worker && opts.stack && fetch.length > 0 && stackable(loaded.model.graph!, next.value, data.count);
+  const s = stack ? await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true }, true)
+    : await variantRunner(worker, variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
+    if (stack) {
+      // Checked against the model's own outputs (see runStacked).
+      const own = (loaded.model.graph!.output ?? []).map((v) => v.name ?? '').filter((n) => n && (variant.graph!.output ?? []).some((o) => o.name === n));
+      const i = await runStacked(samples, next.value, s, fetch, own, async (out, feeds, k) => {
+        await onSample(out, k, feeds);
+        ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
+      }, ctx.signal);
+      return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
+    }
     const i = await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), async (out, feeds, k) => {
       await onSample(out, k, feeds);
       ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
@@ -238,7 +254,7 @@ export async function captureChannelMeans(
         const d = t.data as Float32Array;
         for (let c = 0; c < sp.channels; c++) a[c] += d[c];
       });
-    }, ctx, variant, true);
+    }, ctx, variant, { holdAll: true });
     return { values: acc.map((v) => v?.map((x) => x / Math.max(1, count))), provider: run.provider, ...(run.fallbackReason ? { fallbackReason: run.fallbackReason } : {}) };
   } catch (e) {
     if (e instanceof CancelledError) throw e;
@@ -306,7 +322,10 @@ export async function captureMinMax(
     const total = channels.reduce((a, c) => a + c.channels, 0);
     const fetch = packed ? ['quantlens_extremes'] : [...scalars, ...vectors];
     const offsets = channels.map((_, i) => channels.slice(0, i).reduce((x, c) => x + c.channels, 0));
-    const run = await captureTensors(loaded, fetch, data, device, (out) => {
+    let ran = 0; // samples so far (a stacked run holds several)
+    const run = await captureTensors(loaded, fetch, data, device, (out, last) => {
+      const took = last + 1 - ran;
+      ran = last + 1;
       // Packed: one vector of [minima, maxima, channel minima, channel maxima]; else a tensor each.
       const all = packed ? out.quantlens_extremes : undefined;
       if (all && (all.type !== 'float32' || all.data.length !== 2 * names.length + 2 * total)) return; // a tensor was not as declared
@@ -318,7 +337,7 @@ export async function captureMinMax(
         const r = ranges.get(n) ?? { min: Infinity, max: -Infinity, count: 0 };
         r.min = Math.min(r.min, lo);
         r.max = Math.max(r.max, hi);
-        r.count++;
+        r.count += took;
         ranges.set(n, r);
       });
       channels.forEach((c, i) => {
@@ -328,7 +347,7 @@ export async function captureMinMax(
         const r = (perChannel[i] ??= { min: new Float64Array(c.channels).fill(Infinity), max: new Float64Array(c.channels).fill(-Infinity) });
         for (let k = 0; k < c.channels; k++) { r.min[k] = Math.min(r.min[k], lo[k]); r.max[k] = Math.max(r.max[k], hi[k]); }
       });
-    }, ctx, model, true, analysisLevel(loaded.model));
+    }, ctx, model, { holdAll: true, optimization: analysisLevel(loaded.model), stack: true });
     // Chains (Relu of a Relu) resolve through their sources.
     const rangeOf = (n: string): { min: number; max: number; count: number } | undefined => {
       const d = derived.get(n);

@@ -8,13 +8,13 @@ import type { DevicePreference, ModelSession, Provider, SessionOptions, VariantS
  * A copy of the model whose graph inputs have the shapes of `feeds` (tensors, or only their dims) instead
  * of symbolic dimensions. The copy shares the original's nodes and tensors; only the inputs' types are new.
  */
-export function pinInputs(model: ModelProto, feeds: Record<string, { dims: readonly number[] }>): ModelProto {
+export function pinInputs(model: ModelProto, feeds: Record<string, { dims: readonly number[] }>, freeFirstAxis = false): ModelProto {
   const g = model.graph!;
   const input = (g.input ?? []).map((v) => {
     const t = feeds[v.name ?? ''];
     const tt = v.type?.tensor_type;
     if (!t || !tt) return v;
-    return onnx.ValueInfoProto.create({ ...v, type: { ...v.type, tensor_type: { ...tt, shape: { dim: t.dims.map((d) => ({ dim_value: d })) } } } });
+    return onnx.ValueInfoProto.create({ ...v, type: { ...v.type, tensor_type: { ...tt, shape: { dim: t.dims.map((d, i) => (i === 0 && freeFirstAxis ? { dim_param: 'quantlens_stack' } : { dim_value: d })) } } } });
   });
   return onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...g, input }) });
 }
@@ -39,12 +39,13 @@ export type PinnedSession = ModelSession & VariantRunner;
  */
 export async function pinnedVariantSession(
   model: ModelProto, loaded: LoadedModel, device: DevicePreference, first: Record<string, ort.Tensor>,
-  optimization?: SessionOptions['optimization'], opts: VariantSessionOptions = {},
+  optimization?: SessionOptions['optimization'], opts: VariantSessionOptions = {}, freeFirstAxis = false,
 ): Promise<PinnedSession> {
-  const pinned = await sessionForVariant(pinInputs(model, first), loaded, device, optimization, opts);
-  // Inputs beside the model's own (a variant's extra scalars) have fixed shapes: only the pinned ones count.
-  const pinnedDims = Object.entries(first).map(([k, t]) => [k, t.dims.join('x')] as const);
-  const same = (feeds: Record<string, ort.Tensor>) => pinnedDims.every(([k, d]) => feeds[k]?.dims.join('x') === d);
+  const pinned = await sessionForVariant(pinInputs(model, first, freeFirstAxis), loaded, device, optimization, opts);
+  // Inputs beside the model's own (a variant's extra scalars) have fixed shapes: only the pinned ones count
+  // (and with freeFirstAxis, for stacked samples, all but their first axis).
+  const pinnedDims = Object.entries(first).map(([k, t]) => [k, t.dims.slice(freeFirstAxis ? 1 : 0).join('x')] as const);
+  const same = (feeds: Record<string, ort.Tensor>) => pinnedDims.every(([k, d]) => feeds[k]?.dims.slice(freeFirstAxis ? 1 : 0).join('x') === d);
   let other: Promise<Awaited<ReturnType<typeof sessionForVariant>>> | undefined;
   return {
     session: pinned.session, provider: pinned.provider, ...(pinned.fallbackReason ? { fallbackReason: pinned.fallbackReason } : {}),

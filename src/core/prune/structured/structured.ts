@@ -81,7 +81,7 @@ export async function probeShapes(loaded: LoadedModel, data: CalibrationData, de
   // One sample: every value of it can be held, so a large external-data model runs a segment at a time.
   await captureTensors(loaded, names, one, device, (values, _i, feeds) => {
     for (const [k, v] of Object.entries({ ...feeds, ...values })) shapes.set(k, v.dims.map(Number));
-  }, ctx, loaded.model, true);
+  }, ctx, loaded.model, { holdAll: true });
   return shapes;
 }
 

@@ -184,7 +184,7 @@ async function calibrate(loaded: LoadedModel, ctx: QuantContext, nodes: NodeProt
         if (v) holdWhole(v, smoothing!.affected.get(name)!.layout, t, calibrated.has(name));
         else histogram(name).add(t.data as Float32Array);
       }
-    }, job);
+    }, job, undefined, { stack: true }); // histograms and channel extremes: small samples may run stacked
     const copied = sampled && sampled !== 'small' ? sampled : smoothing ? await orUndefined(copy) : await copy();
     if (!copied) return undefined;
     run = copied;
@@ -237,10 +237,16 @@ function holdWhole(v: ChannelScaledValues, l: ChannelLayout, t: ort.Tensor, keep
   const x = t.data as Float32Array, C = l.channels, inner = channelInner(l, t.dims);
   if (inner === undefined) throw new Error(`a ${t.dims.join('x')} tensor does not have ${C} channels where smoothing divides them`);
   const min = new Float64Array(C).fill(Infinity), max = new Float64Array(C).fill(-Infinity);
-  for (let i = 0; i < x.length; i++) {
-    const c = Math.floor(i / inner) % C;
-    if (x[i] < min[c]) min[c] = x[i];
-    if (x[i] > max[c]) max[c] = x[i];
+  // A run of `inner` values per channel in turn (no division per value).
+  for (let at = 0, c = 0; at < x.length; at += inner, c = c + 1 === C ? 0 : c + 1) {
+    let lo = min[c], hi = max[c];
+    for (let j = at, end = Math.min(x.length, at + inner); j < end; j++) {
+      const v = x[j];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    min[c] = lo;
+    max[c] = hi;
   }
   v.sample(min, max);
   if (keep) v.add(x, 1, { step: 1, inner, channels: C });
