@@ -7,7 +7,7 @@ import { DataType } from '../../src/core/onnx/dtypes';
 import { GraphView } from '../../src/core/onnx/graph';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { onnx, type ModelProto } from '../../src/core/onnx/proto';
-import { int64Tensor } from '../../src/core/onnx/tensor';
+import { int64Tensor, makeTensor } from '../../src/core/onnx/tensor';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { stackFeeds, stackable } from '../../src/core/runtime/stacked-runs';
 import { IR_FOR_OPSET, linearReluModel, vi } from '../helpers/models';
@@ -25,6 +25,23 @@ function mixingModel(): ModelProto {
         { name: 'sub', op_type: 'Sub', input: ['X', 'm'], output: ['Y'] },
       ],
       initializer: [int64Tensor('minus1', [-1])],
+      input: [vi('X', DataType.FLOAT, ['n', 4])],
+      output: [vi('Y', DataType.FLOAT, ['n', 4])],
+    },
+  });
+}
+
+/** X[n, 4] summed cumulatively along its first axis: the first sample of a stack is its own, the later ones are not. */
+function forwardMixingModel(): ModelProto {
+  return onnx.ModelProto.create({
+    ir_version: IR_FOR_OPSET(14), opset_import: [{ domain: '', version: 14 }], producer_name: 'test',
+    graph: {
+      name: 'g',
+      node: [
+        { name: 'cum', op_type: 'CumSum', input: ['X', 'axis0'], output: ['c'] },
+        { name: 'relu', op_type: 'Relu', input: ['c'], output: ['Y'] },
+      ],
+      initializer: [makeTensor('axis0', DataType.INT64, [], BigInt64Array.of(0n))],
       input: [vi('X', DataType.FLOAT, ['n', 4])],
       output: [vi('Y', DataType.FLOAT, ['n', 4])],
     },
@@ -89,6 +106,18 @@ describe('small samples run stacked along the batch axis', function () {
       const [lo, hi] = copied.get(n)!, got = r.ranges.get(n)!;
       assert.ok(Math.abs(got.min - lo) <= 1e-6 && Math.abs(got.max - hi) <= 1e-6, `${n}: [${got.min}, ${got.max}] against [${lo}, ${hi}]`);
       assert.equal(got.count, 20);
+    }
+  });
+
+  it('a model that mixes them only forward along the stack (a cumulative sum over it) runs one sample at a time: the last of a stack shows it', async () => {
+    const file = path.join(tmpDir(), 'cum.onnx');
+    saveModel(forwardMixingModel(), file);
+    const { r, runs } = await minMaxRuns(file, 'random:20');
+    assert.equal(runs, 20);
+    const copied = await copiedRanges(file, 'random:20');
+    for (const n of ['c', 'Y']) {
+      const [lo, hi] = copied.get(n)!, got = r.ranges.get(n)!;
+      assert.ok(Math.abs(got.min - lo) <= 1e-6 && Math.abs(got.max - hi) <= 1e-6, `${n}: [${got.min}, ${got.max}] against [${lo}, ${hi}]`);
     }
   });
 

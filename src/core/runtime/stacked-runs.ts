@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { CancelledError } from '../base/errors';
+import { halfToFloat } from '../onnx/half';
 import type { GraphProto } from '../onnx/proto';
 import type { VariantRunner } from './pinned-session';
 
@@ -61,17 +62,20 @@ export function stackFeeds(group: Feeds[]): Feeds | undefined {
 }
 
 /**
- * Whether each of `names` in `stacked` (a run of `count` samples, the first of which gave `single`) begins
- * with `single`'s values: the model treats its first axis as samples. Float values within a small share
- * of their magnitude (a stacked matrix product may add in another order), others exactly.
+ * Whether each of `names` in `stacked` (a run of `count` samples, the `at`-th of which gave `single` alone)
+ * holds `single`'s values in that sample's place: the model treats its first axis as samples. Float values
+ * within a small share of their magnitude (a stacked matrix product may add in another order), others
+ * exactly.
  */
-export function firstMatches(single: Feeds, stacked: Feeds, names: string[], count: number): boolean {
+export function sliceMatches(single: Feeds, stacked: Feeds, names: string[], count: number, at: number): boolean {
   return names.every((n) => {
     const a = single[n], b = stacked[n];
-    if (!a || !b || a.type !== b.type || !a.dims.length || a.dims.length !== b.dims.length) return false;
+    if (!a || !b || a.type !== b.type || a.type === 'string' || !a.dims.length || a.dims.length !== b.dims.length) return false;
     if (b.dims[0] !== a.dims[0] * count || a.dims.slice(1).join('x') !== b.dims.slice(1).join('x')) return false;
-    const x = a.data as ArrayLike<number | bigint>, y = b.data as ArrayLike<number | bigint>;
-    if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) {
+    const all = b.data as ArrayLike<number | bigint> & { subarray: (s: number, e: number) => ArrayLike<number | bigint> };
+    let x = a.data as ArrayLike<number | bigint>, y = all.subarray(at * x.length, (at + 1) * x.length);
+    if (a.type === 'float16') [x, y] = [Float32Array.from(x as Uint16Array, halfToFloat), Float32Array.from(y as Uint16Array, halfToFloat)];
+    else if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) {
       for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
       return true;
     }
@@ -89,8 +93,9 @@ const only = (out: Feeds, names: string[]) => Object.fromEntries(names.filter((n
 /**
  * Runs every sample, stacked where that gives the same values (see stackable): the first alone; the
  * second alone, timed, with the model's own outputs `check`; then the second with the next ones stacked,
- * kept only if its outputs begin with the second's alone. A stack that differs, fails, or a sample too slow
- * to gain, and the rest run one by one. `handle` gets each run's `fetch` values, its feeds (stacked or not),
+ * kept only if its outputs hold the second's alone in its place, and the last's (run alone too) in theirs:
+ * a model that mixes the samples of a stack, even only forward along them (a cumulative sum), shows it
+ * there. A stack that differs, fails, or a sample too slow to gain, and the rest run one by one. `handle` gets each run's `fetch` values, its feeds (stacked or not),
  * and the index of its last sample. Returns how many samples ran.
  */
 export async function runStacked(
@@ -118,8 +123,10 @@ export async function runStacked(
   let group = stacking ? [probe, ...take()] : [];
   if (stacking) {
     const stacked = group.length > 1 ? stackFeeds(group) : undefined;
-    const out = stacked && await s.run(stacked, [...new Set([...fetch, ...check])]).catch((e: unknown) => { if (e instanceof CancelledError) throw e; return undefined; });
-    if (stacked && out && firstMatches(single, out, check, group.length)) {
+    const both = [...new Set([...fetch, ...check])];
+    const out = stacked && await s.run(stacked, both).catch((e: unknown) => { if (e instanceof CancelledError) throw e; return undefined; });
+    const last = out && await s.run(group[group.length - 1], both);
+    if (stacked && out && last && sliceMatches(single, out, check, group.length, 0) && sliceMatches(last, out, check, group.length, group.length - 1)) {
       i += group.length - 1;
       await handle(only(out, fetch), stacked, i++);
       group = [];
