@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { openCalibration } from '../../src/core/calib/data';
@@ -128,6 +129,30 @@ describe('small samples run stacked along the batch axis', function () {
     assert.equal(runs, 3);
     const copied = await copiedRanges(file, 'random:20');
     for (const [n, [lo, hi]] of copied) assert.ok(Math.abs(r.ranges.get(n)!.min - lo) <= 1e-6 && Math.abs(r.ranges.get(n)!.max - hi) <= 1e-6, n);
+  });
+
+  // What torch.onnx writes with a dynamic batch axis (test/python/torch_models.py, Debian's python3-torch,
+  // random weights: ranges only need to agree): BatchNorm'd ResNet blocks, MobileNet with squeeze-excite, a
+  // ViT whose attention reshapes by the batch it computes, a YOLO-style neck with chunk and Upsample.
+  it('torch.onnx exports (ResNet, MobileNet, ViT, YOLO-style): 20 samples in 3 runs, every range as copied out sample by sample', async function () {
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) this.skip();
+    const dir = tmpDir();
+    const r = spawnSync('/usr/bin/python3', [path.resolve('test/python/torch_models.py'), dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    const files = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, string>;
+    for (const [name, file] of Object.entries(files)) {
+      const { r: got, runs } = await minMaxRuns(file, 'random:20');
+      assert.equal(runs, 3, name);
+      let compared = 0;
+      for (const [n, [lo, hi]] of await copiedRanges(file, 'random:20')) {
+        const g = got.ranges.get(n);
+        if (!g) continue;
+        compared++;
+        const tol = 1e-5 * Math.max(1, Math.abs(lo), Math.abs(hi));
+        assert.ok(Math.abs(g.min - lo) <= tol && Math.abs(g.max - hi) <= tol, `${name} ${n}: [${g.min}, ${g.max}] stacked, [${lo}, ${hi}] copied`);
+      }
+      assert.ok(compared >= 10, `${name}: ${compared} ranges compared`);
+    }
   });
 
   it('only a free first axis, one sample deep, small and numeric, is stacked', () => {

@@ -15,16 +15,14 @@ type Feeds = Record<string, ort.Tensor>;
  */
 export const STACK_MAX = 16;
 
-/** A sample's inputs at most this large (bytes) may be stacked. */
+/** A sample's inputs at most this large (bytes) may be stacked (a 64×64 RGB image is 48 KiB). */
 const STACK_SAMPLE_BYTES = 64 * 1024;
 
 /**
- * A sample whose run takes longer than this (ms) is not stacked: the cost per run is then a small part of
- * it, and a run that long may hold activations large enough that a stack of them would not be small.
+ * A stack's fetched values (and the model's own outputs) at most this large (bytes). Sizes, not run times,
+ * decide, so that the same model and data always run the same way (a histogram binned a stack at a time
+ * grows its bins in another order than one binned sample by sample).
  */
-const STACK_RUN_MS = 1;
-
-/** A stack's fetched values at most this large (bytes). */
 const STACK_OUTPUT_BYTES = 8 * 2 ** 20;
 
 /**
@@ -92,10 +90,10 @@ const only = (out: Feeds, names: string[]) => Object.fromEntries(names.filter((n
 
 /**
  * Runs every sample, stacked where that gives the same values (see stackable): the first alone; the
- * second alone, timed, with the model's own outputs `check`; then the second with the next ones stacked,
+ * second alone with the model's own outputs `check`; then the second with the next ones stacked,
  * kept only if its outputs hold the second's alone in its place, and the last's (run alone too) in theirs:
  * a model that mixes the samples of a stack, even only forward along them (a cumulative sum), shows it
- * there. A stack that differs, fails, or a sample too slow to gain, and the rest run one by one. `handle` gets each run's `fetch` values, its feeds (stacked or not),
+ * there. A stack that differs or fails, or outputs too large to stack, and the rest run one by one. `handle` gets each run's `fetch` values, its feeds (stacked or not),
  * and the index of its last sample. Returns how many samples ran.
  */
 export async function runStacked(
@@ -111,15 +109,14 @@ export async function runStacked(
   let next = samples.next();
   if (next.done) return i;
   const probe = next.value;
-  const t = performance.now();
   const single = await s.run(probe, [...new Set([...fetch, ...check])]);
-  const fast = performance.now() - t <= STACK_RUN_MS && bytesOf(single) * STACK_MAX <= STACK_OUTPUT_BYTES;
+  const small = bytesOf(single) * STACK_MAX <= STACK_OUTPUT_BYTES;
   const take = (): Feeds[] => {
     const group: Feeds[] = [];
     while (group.length < STACK_MAX && !(next = samples.next()).done) group.push(next.value);
     return group;
   };
-  let stacking = fast && check.length > 0;
+  let stacking = small && check.length > 0;
   let group = stacking ? [probe, ...take()] : [];
   if (stacking) {
     const stacked = group.length > 1 ? stackFeeds(group) : undefined;
