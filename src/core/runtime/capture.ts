@@ -65,7 +65,10 @@ export async function captureTensors(
   // next sample (see threadedVariantSession and wantsWorker).
   const worker = holdAll && wantsWorker(next.value, data.count) ? startSessionWorker(device, loaded.loc.file) : undefined;
   const stack = !worker && opts.stack && fetch.length > 0 && stackable(loaded.model.graph!, next.value, data.count);
-  const s = stack ? await pinnedVariantSession(variant, loaded, device, next.value, optimization, { noMemPattern: true }, true)
+  // Stacked, the pass runs a few times: the basic level's set-up costs more than it saves (MinMax, 64
+  // samples, medians of 20, scratch: transformer fixture 26-28 -> 22-25 ms, tiny VLM 68-72 -> 65-66 ms).
+  // A conv net's 'all' (its layouts) stays.
+  const s = stack ? await pinnedVariantSession(variant, loaded, device, next.value, optimization === 'basic' ? 'disabled' : optimization, { noMemPattern: true }, true)
     : await variantRunner(worker, variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
     if (stack) {
