@@ -90,11 +90,12 @@ const only = (out: Feeds, names: string[]) => Object.fromEntries(names.filter((n
 
 /**
  * Runs every sample, stacked where that gives the same values (see stackable): the first alone; the
- * second alone with the model's own outputs `check`; then the second with the next ones stacked,
- * kept only if its outputs hold the second's alone in its place, and the last's (run alone too) in theirs:
- * a model that mixes the samples of a stack, even only forward along them (a cumulative sum), shows it
- * there. A stack that differs or fails, or outputs too large to stack, and the rest run one by one. `handle` gets each run's `fetch` values, its feeds (stacked or not),
- * and the index of its last sample. Returns how many samples ran.
+ * second alone with the model's own outputs `check`; then the second with the next ones stacked, kept only
+ * if its outputs hold the second's alone in its place, and the last's (run alone too) in theirs: a model
+ * that mixes the samples of a stack, even only forward along them (a cumulative sum), shows it there. A
+ * stack that differs or fails, or outputs too large to stack, and the rest run one by one. `handle` gets
+ * each run's `fetch` values, its feeds (stacked or not) and the index of its last sample. Returns how many
+ * samples ran.
  */
 export async function runStacked(
   samples: Iterator<Feeds>, first: Feeds, s: VariantRunner, fetch: string[], check: string[],
