@@ -49,10 +49,11 @@ function forwardMixingModel(): ModelProto {
   });
 }
 
-/** Every float tensor's extremes over `samples`, copied out one sample at a time. */
+/** Every float tensor's extremes over the samples of `spec`, copied out one sample at a time. */
 async function copiedRanges(file: string, spec: string): Promise<Map<string, [number, number]>> {
   const loaded = loadModel(file);
-  const names = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []))].filter((o) => o && !new GraphView(loaded.model.graph!).constant(o));
+  const view = new GraphView(loaded.model.graph!);
+  const names = [...new Set((loaded.model.graph!.node ?? []).flatMap((n) => n.output ?? []))].filter((o) => o && !view.constant(o));
   const full = new Map<string, [number, number]>();
   await captureTensors(loaded, names, openCalibration(spec, loaded.model.graph!), 'cpu', (values) => {
     for (const n of names) {
@@ -82,7 +83,7 @@ describe('small samples run stacked along the batch axis', function () {
     const file = path.join(tmpDir(), 't.onnx');
     writeFixture('transformer', file);
     const { r, runs } = await minMaxRuns(file, 'random:40');
-    // The first alone, then stacks of 16, 16 and 7 (the second sample's own run checks the first stack).
+    // The first alone, then stacks of 16, 16 and 7 (the runs of the 2nd and 17th alone check the first).
     assert.equal(runs, 4);
     assert.equal(r.samples, 40);
     const copied = await copiedRanges(file, 'random:40');
