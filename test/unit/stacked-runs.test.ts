@@ -7,47 +7,33 @@ import { writeFixture } from '../../src/core/jobs/fixture';
 import { DataType } from '../../src/core/onnx/dtypes';
 import { GraphView } from '../../src/core/onnx/graph';
 import { loadModel, saveModel } from '../../src/core/onnx/model-io';
-import { onnx, type ModelProto } from '../../src/core/onnx/proto';
+import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../../src/core/onnx/proto';
 import { int64Tensor, makeTensor } from '../../src/core/onnx/tensor';
 import { captureMinMax, captureTensors } from '../../src/core/runtime/capture';
 import { stackFeeds, stackable } from '../../src/core/runtime/stacked-runs';
 import { IR_FOR_OPSET, linearReluModel, vi } from '../helpers/models';
 import { tmpDir } from '../helpers/util';
 
-/** X[n, 4] minus the mean of the whole input: a model that mixes the samples of a stack. */
-function mixingModel(): ModelProto {
+/** X[n, 4] -> `nodes` -> Y[n, 4] at `opset`. */
+function batchModel(opset: number, node: NodeProto[], initializer: TensorProto[]): ModelProto {
   return onnx.ModelProto.create({
-    ir_version: IR_FOR_OPSET(13), opset_import: [{ domain: '', version: 13 }], producer_name: 'test',
-    graph: {
-      name: 'g',
-      node: [
-        { name: 'flat', op_type: 'Reshape', input: ['X', 'minus1'], output: ['f'] },
-        { name: 'mean', op_type: 'ReduceMean', input: ['f'], output: ['m'] },
-        { name: 'sub', op_type: 'Sub', input: ['X', 'm'], output: ['Y'] },
-      ],
-      initializer: [int64Tensor('minus1', [-1])],
-      input: [vi('X', DataType.FLOAT, ['n', 4])],
-      output: [vi('Y', DataType.FLOAT, ['n', 4])],
-    },
+    ir_version: IR_FOR_OPSET(opset), opset_import: [{ domain: '', version: opset }], producer_name: 'test',
+    graph: { name: 'g', node, initializer, input: [vi('X', DataType.FLOAT, ['n', 4])], output: [vi('Y', DataType.FLOAT, ['n', 4])] },
   });
 }
 
-/** X[n, 4] summed cumulatively along its first axis: the first sample of a stack is its own, the later ones are not. */
-function forwardMixingModel(): ModelProto {
-  return onnx.ModelProto.create({
-    ir_version: IR_FOR_OPSET(14), opset_import: [{ domain: '', version: 14 }], producer_name: 'test',
-    graph: {
-      name: 'g',
-      node: [
-        { name: 'cum', op_type: 'CumSum', input: ['X', 'axis0'], output: ['c'] },
-        { name: 'relu', op_type: 'Relu', input: ['c'], output: ['Y'] },
-      ],
-      initializer: [makeTensor('axis0', DataType.INT64, [], BigInt64Array.of(0n))],
-      input: [vi('X', DataType.FLOAT, ['n', 4])],
-      output: [vi('Y', DataType.FLOAT, ['n', 4])],
-    },
-  });
-}
+/** X minus the mean of the whole input: a model that mixes the samples of a stack. */
+const mixingModel = () => batchModel(13, [
+  { name: 'flat', op_type: 'Reshape', input: ['X', 'minus1'], output: ['f'] },
+  { name: 'mean', op_type: 'ReduceMean', input: ['f'], output: ['m'] },
+  { name: 'sub', op_type: 'Sub', input: ['X', 'm'], output: ['Y'] },
+], [int64Tensor('minus1', [-1])]);
+
+/** X summed cumulatively along its first axis: the first sample of a stack is its own, the later ones are not. */
+const forwardMixingModel = () => batchModel(14, [
+  { name: 'cum', op_type: 'CumSum', input: ['X', 'axis0'], output: ['c'] },
+  { name: 'relu', op_type: 'Relu', input: ['c'], output: ['Y'] },
+], [makeTensor('axis0', DataType.INT64, [], BigInt64Array.of(0n))]);
 
 /** Every float tensor's extremes over the samples of `spec`, copied out one sample at a time. */
 async function copiedRanges(file: string, spec: string): Promise<Map<string, [number, number]>> {

@@ -71,19 +71,15 @@ export async function captureTensors(
   const s = stack ? await pinnedVariantSession(variant, loaded, device, next.value, optimization === 'basic' ? 'disabled' : optimization, { noMemPattern: true }, true)
     : await variantRunner(worker, variant, loaded, device, next.value, optimization, { noMemPattern: true });
   try {
-    if (stack) {
-      // Checked against the model's own outputs (see runStacked).
-      const own = (loaded.model.graph!.output ?? []).map((v) => v.name ?? '').filter((n) => n && (variant.graph!.output ?? []).some((o) => o.name === n));
-      const i = await runStacked(samples, next.value, s, fetch, own, async (out, feeds, k) => {
-        await onSample(out, k, feeds);
-        ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
-      }, ctx.signal);
-      return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
-    }
-    const i = await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), async (out, feeds, k) => {
+    const handle = async (out: Record<string, ort.Tensor>, feeds: Record<string, ort.Tensor>, k: number) => {
       await onSample(out, k, feeds);
       ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
-    }, { signal: ctx.signal, first: next });
+    };
+    // Stacks are checked against the model's own outputs (see runStacked).
+    const outputs = new Set((variant.graph!.output ?? []).map((o) => o.name));
+    const own = () => (loaded.model.graph!.output ?? []).map((v) => v.name ?? '').filter((n) => n && outputs.has(n));
+    const i = stack ? await runStacked(samples, next.value, s, fetch, own(), handle, ctx.signal)
+      : await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), handle, { signal: ctx.signal, first: next });
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await s.release();

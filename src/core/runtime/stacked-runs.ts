@@ -110,37 +110,27 @@ export async function runStacked(
   let next = samples.next();
   if (next.done) return i;
   const probe = next.value;
-  const single = await s.run(probe, [...new Set([...fetch, ...check])]);
-  const small = bytesOf(single) * STACK_MAX <= STACK_OUTPUT_BYTES;
+  const both = [...new Set([...fetch, ...check])];
+  const single = await s.run(probe, both);
   const take = (): Feeds[] => {
     const group: Feeds[] = [];
     while (group.length < STACK_MAX && !(next = samples.next()).done) group.push(next.value);
     return group;
   };
-  let stacking = small && check.length > 0;
-  let group = stacking ? [probe, ...take()] : [];
-  if (stacking) {
-    const stacked = group.length > 1 ? stackFeeds(group) : undefined;
-    const both = [...new Set([...fetch, ...check])];
-    const out = stacked && await s.run(stacked, both).catch((e: unknown) => { if (e instanceof CancelledError) throw e; return undefined; });
-    const last = out && await s.run(group[group.length - 1], both);
-    if (stacked && out && last && sliceMatches(single, out, check, group.length, 0) && sliceMatches(last, out, check, group.length, group.length - 1)) {
-      i += group.length - 1;
-      await handle(only(out, fetch), stacked, i++);
-      group = [];
-    } else stacking = false;
-  }
-  if (!group.length) {
-    if (!stacking) await handle(only(single, fetch), probe, i++);
-  } else {
-    // The probe's own run stands; the rest of its stack runs one by one.
+  // The first stack: the probe and the samples after it, run stacked and the stack's last alone too.
+  const group = check.length && bytesOf(single) * STACK_MAX <= STACK_OUTPUT_BYTES ? [probe, ...take()] : [probe];
+  const stacked = group.length > 1 ? stackFeeds(group) : undefined;
+  const out = stacked && await s.run(stacked, both).catch((e: unknown) => { if (e instanceof CancelledError) throw e; return undefined; });
+  const last = out && await s.run(group[group.length - 1], both);
+  if (!(stacked && out && last && sliceMatches(single, out, check, group.length, 0) && sliceMatches(last, out, check, group.length, group.length - 1))) {
+    // The probe's own run stands; the rest of its group, and every sample after, run one by one.
     await handle(only(single, fetch), probe, i++);
     for (const f of group.slice(1)) await alone(f);
-  }
-  if (!stacking) {
     for (next = samples.next(); !next.done; next = samples.next()) await alone(next.value);
     return i;
   }
+  i += group.length - 1;
+  await handle(only(out, fetch), stacked, i++);
   for (let g = take(); g.length; g = take()) {
     if (signal?.aborted) throw new CancelledError();
     const stacked = g.length > 1 ? stackFeeds(g) : undefined;
