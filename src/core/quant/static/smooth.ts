@@ -31,17 +31,19 @@ export interface SmoothingDecision {
 
 /** How a weight layer's flat weight index maps to its input and output channels (no weight values held). */
 interface Layout {
-  node: NodeProto; dims: number[]; outs: number; ins: number; inChannel: (flat: number) => number; outChannel: (flat: number) => number;
+  node: NodeProto; dims: number[]; outs: number; ins: number; outChannel: (flat: number) => number;
   /**
-   * The weight in memory order as runs: `visit(start, length, channel, step)` for each, where element
-   * start + j reads input (`inRuns`) or makes output (`outRuns`) channel `channel + step·j`. The loops over
-   * every weight go run by run: a channel per element through inChannel's divisions was most of
-   * smoothing's time (PaddleOCR det: about 115 ms a pass before, 61 ms after, scratch CPU profiles).
+   * The weight in memory order as runs, one output channel's row or less: `visit(start, length, channel,
+   * per)` for each, where element start + j reads input (`inRuns`) or makes output (`outRuns`) channel
+   * channel + ⌊j / per⌋ (a conv's row: each input channel's taps in turn). The loops over every weight go
+   * run by run: a channel per element through divisions was most of smoothing's time (PaddleOCR det: about
+   * 115 ms a pass before, 61 ms after, scratch CPU profiles), and a call per conv tap group was a fifth of
+   * its decision run cold (PaddleOCR det, one quantize).
    */
   inRuns: (visit: RunVisitor) => void;
   outRuns: (visit: RunVisitor) => void;
 }
-type RunVisitor = (start: number, length: number, channel: number, step: 0 | 1) => void;
+type RunVisitor = (start: number, length: number, channel: number, per: number) => void;
 interface Absorb { node: NodeProto; kind: 'scale' | 'divide' | 'shift' | 'rows' | 'norm'; input: number }
 
 /**
@@ -74,19 +76,19 @@ function layoutOf(node: NodeProto, view: GraphView, loaded: LoadedModel): Layout
     const outsPerGroup = cout / group;
     const out = (f: number) => Math.floor(f / (cpg * taps));
     return {
-      node, dims, outs: cout, ins: cpg * group, outChannel: out, inChannel: (f) => Math.floor(out(f) / outsPerGroup) * cpg + (Math.floor(f / taps) % cpg),
+      node, dims, outs: cout, ins: cpg * group, outChannel: out,
       // [out][in of its group][taps]
-      inRuns: (visit) => { for (let o = 0, f = 0; o < cout; o++) for (let c = 0, first = Math.floor(o / outsPerGroup) * cpg; c < cpg; c++, f += taps) visit(f, taps, first + c, 0); },
-      outRuns: (visit) => { for (let o = 0; o < cout; o++) visit(o * cpg * taps, cpg * taps, o, 0); },
+      inRuns: (visit) => { for (let o = 0; o < cout; o++) visit(o * cpg * taps, cpg * taps, Math.floor(o / outsPerGroup) * cpg, taps); },
+      outRuns: (visit) => { for (let o = 0; o < cout; o++) visit(o * cpg * taps, cpg * taps, o, cpg * taps); },
     };
   }
   if ((node.op_type === 'MatMul' || node.op_type === 'Gemm') && dims.length === 2 && !(node.op_type === 'Gemm' && attrInt(node, 'transA', 0))) {
     const [r, c] = dims;
-    const rows = (visit: RunVisitor) => { for (let i = 0; i < r; i++) visit(i * c, c, i, 0); };
+    const rows = (visit: RunVisitor) => { for (let i = 0; i < r; i++) visit(i * c, c, i, c); };
     const cols = (visit: RunVisitor) => { for (let i = 0; i < r; i++) visit(i * c, c, 0, 1); };
     return node.op_type === 'Gemm' && attrInt(node, 'transB', 0)
-      ? { node, dims, outs: r, ins: c, outChannel: (f) => Math.floor(f / c), inChannel: (f) => f % c, inRuns: cols, outRuns: rows }
-      : { node, dims, outs: c, ins: r, outChannel: (f) => f % c, inChannel: (f) => Math.floor(f / c), inRuns: rows, outRuns: cols };
+      ? { node, dims, outs: r, ins: c, outChannel: (f) => Math.floor(f / c), inRuns: cols, outRuns: rows }
+      : { node, dims, outs: c, ins: r, outChannel: (f) => f % c, inRuns: rows, outRuns: cols };
   }
   return undefined;
 }
@@ -173,90 +175,155 @@ interface PairStats {
 function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
   return readers.map(([r, w]) => {
     const w2 = new Float64Array(r.ins), inMax = new Float64Array(r.ins);
-    r.inRuns((start, length, channel, step) => {
-      for (let j = 0, c = channel; j < length; j++, c += step) {
-        const v = w[start + j], m = Math.abs(v);
-        w2[c] += v * v;
-        if (m > inMax[c]) inMax[c] = m;
-      }
-    });
     const conv = r.node.op_type === 'Conv';
     const taps = Math.max(1, w.length / Math.max(1, r.outs * (conv ? r.dims[1] : r.ins)));
     if (taps === 1 && !(conv && r.dims[1] !== r.ins)) {
       const outMajor = conv || (r.node.op_type === 'Gemm' && r.outChannel(1) === 0);
+      denseInputStats(w, r.outs, r.ins, outMajor, w2, inMax);
       return { outs: r.outs, ins: r.ins, w2, inMax, dense: { w, outMajor } };
     }
-    // A conv's weight is [out][in/group][taps]: each pair's taps are contiguous.
+    r.inRuns((start, length, channel, per) => channelStats(w, start, length, channel, per, w2, inMax));
+    // A conv's weight is [out][in/group][taps]: each pair's taps are contiguous, a row's pairs one output's.
     const n = w.length / taps;
     const out = new Int32Array(n), inn = new Int32Array(n), maxAbs = new Float32Array(n);
-    for (let k = 0; k < n; k++) {
-      out[k] = r.outChannel(k * taps);
-      inn[k] = r.inChannel(k * taps);
-      let m = 0;
-      for (let t = k * taps; t < (k + 1) * taps; t++) m = Math.max(m, Math.abs(w[t]));
-      maxAbs[k] = m;
-    }
+    let q = 0;
+    r.inRuns((start, length, channel, per) => { q = rowPairs(w, start, length, channel, per, r.outChannel(start), out, inn, maxAbs, q); });
     return { outs: r.outs, ins: r.ins, w2, inMax, pairs: { out, inn, maxAbs, taps } };
   });
 }
 
-/** Estimated output noise of the readers after smoothing by s: input rounding (uint8, per tensor) + weight rounding (int8, per output channel). */
-function noise(readers: PairStats[], a: Float64Array, s: Float64Array): number {
-  let amax = 0;
-  for (let c = 0; c < a.length; c++) amax = Math.max(amax, a[c] / s[c]);
-  const dx2 = ((2 * amax) / 255) ** 2 / 12;
-  let total = 0;
-  for (const p of readers) {
-    let w2 = 0;
-    for (let c = 0; c < p.ins; c++) w2 += p.w2[c] * s[c] * s[c];
-    const wmax = new Float64Array(p.outs);
-    const aw = new Float64Array(p.outs);
-    if (p.dense) {
-      // Every output reads every input once: one Σ(a/s)² for all, and a tight max over the weights.
-      let a2 = 0;
-      for (let c = 0; c < p.ins; c++) a2 += (a[c] / s[c]) ** 2;
-      aw.fill(a2);
-      const { w, outMajor } = p.dense;
-      // In memory order: rows of outputs ([outs][ins]) or rows of inputs ([ins][outs]).
-      if (outMajor) {
-        for (let o = 0, f = 0; o < p.outs; o++) {
-          let m = 0;
-          for (let c = 0; c < p.ins; c++, f++) { const v = Math.abs(w[f]) * s[c]; if (v > m) m = v; }
-          wmax[o] = m;
-        }
-      } else {
-        for (let c = 0, f = 0; c < p.ins; c++) {
-          const sc = s[c];
-          for (let o = 0; o < p.outs; o++, f++) { const v = Math.abs(w[f]) * sc; if (v > wmax[o]) wmax[o] = v; }
-        }
-      }
-    } else {
-      const { out, inn, maxAbs, taps } = p.pairs!;
-      const a2 = new Float64Array(p.ins);
-      for (let c = 0; c < p.ins; c++) a2[c] = (a[c] / s[c]) ** 2;
-      for (let k = 0; k < out.length; k++) {
-        const o = out[k], c = inn[k];
-        wmax[o] = Math.max(wmax[o], maxAbs[k] * s[c]);
-        aw[o] += taps * a2[c];
-      }
-    }
-    total += dx2 * w2;
-    for (let o = 0; o < p.outs; o++) total += ((wmax[o] / 127) ** 2 / 12) * aw[o];
-  }
-  return total;
+/*
+ * The loops over weights are small functions called once per row, and noises' loops over sets are
+ * callbacks: a job runs this code once, cold, and V8 optimises a small function called many times sooner
+ * than a long loop in a large one. Smoothing's decision in one quantize (scratch, 4-6 fresh processes):
+ * the tiny VLM 20-29 ms before, 40-60 ms with each set's whole-weight loop in one function, 14-19 ms now;
+ * PaddleOCR det 57-68 ms before, 58-75 ms with plain loops over the sets, 38-45 ms now.
+ */
+
+/** Σw² and max |w| per input channel of a one-tap weight, in memory order: [outs][ins] or [ins][outs]. */
+function denseInputStats(w: Float32Array, outs: number, ins: number, outMajor: boolean, w2: Float64Array, inMax: Float64Array): void {
+  if (outMajor) for (let o = 0; o < outs; o++) channelStats(w, o * ins, ins, 0, 1, w2, inMax);
+  else for (let c = 0; c < ins; c++) channelStats(w, c * outs, outs, c, outs, w2, inMax);
 }
 
-function scalesFor(readers: PairStats[], a: Float64Array, alpha: number): Float64Array {
-  const wmax = new Float64Array(a.length);
+/** Adds each value's square to w2 and maxes its magnitude into inMax, at its channel (see Layout's runs). */
+function channelStats(w: Float32Array, start: number, length: number, channel: number, per: number, w2: Float64Array, inMax: Float64Array): void {
+  if (per === 1) {
+    // A channel per value (a row of [outs][ins], a 1×1 conv's row).
+    for (let j = start, end = start + length, c = channel; j < end; j++, c++) { const v = w[j], m = Math.abs(v); w2[c] += v * v; if (m > inMax[c]) inMax[c] = m; }
+    return;
+  }
+  for (let j = start, end = start + length, c = channel; j < end; c++) {
+    // One channel's values in locals, added in the same order.
+    let s2 = w2[c], mx = inMax[c];
+    for (const stop = Math.min(end, j + per); j < stop; j++) { const v = w[j], m = Math.abs(v); s2 += v * v; if (m > mx) mx = m; }
+    w2[c] = s2;
+    inMax[c] = mx;
+  }
+}
+
+/** A conv row's (output, input) pairs from index q on, with each pair's largest |w|; returns the next index. */
+function rowPairs(w: Float32Array, start: number, length: number, channel: number, per: number, o: number, out: Int32Array, inn: Int32Array, maxAbs: Float32Array, q: number): number {
+  for (let j = start, end = start + length, c = channel; j < end; c++, q++) {
+    let m = 0;
+    for (const stop = Math.min(end, j + per); j < stop; j++) m = Math.max(m, Math.abs(w[j]));
+    out[q] = o;
+    inn[q] = c;
+    maxAbs[q] = m;
+  }
+  return q;
+}
+
+/** max over c of |w[from + c]|·s[c]. */
+function maxScaledRow(w: Float32Array, from: number, length: number, s: Float64Array): number {
+  let m = 0;
+  for (let c = 0; c < length; c++) { const v = Math.abs(w[from + c]) * s[c]; if (v > m) m = v; }
+  return m;
+}
+
+/** Maxes |w[from + o]|·k into wmax[o]. */
+function maxScaledInto(wmax: Float64Array, w: Float32Array, from: number, length: number, k: number): void {
+  for (let o = 0; o < length; o++) { const v = Math.abs(w[from + o]) * k; if (v > wmax[o]) wmax[o] = v; }
+}
+
+/** Maxima per output of a conv's pairs (their largest |w|·s) and each output's Σ taps·(a/s)². */
+function pairMaxima(p: NonNullable<PairStats['pairs']>, a: Float64Array, s: Float64Array, wmax: Float64Array, aw: Float64Array): void {
+  const { out, inn, maxAbs, taps } = p;
+  const a2 = new Float64Array(s.length);
+  for (let c = 0; c < s.length; c++) a2[c] = (a[c] / s[c]) ** 2;
+  for (let k = 0; k < out.length; k++) {
+    const o = out[k], c = inn[k];
+    wmax[o] = Math.max(wmax[o], maxAbs[k] * s[c]);
+    aw[o] += taps * a2[c];
+  }
+}
+
+/**
+ * Estimated output noise of the readers after smoothing by each of `sets` (scales per input channel):
+ * input rounding (uint8, per tensor) + weight rounding (int8, per output channel). The sets go through
+ * the weights together, each row against every set while it is in cache.
+ */
+function noises(readers: PairStats[], a: Float64Array, sets: Float64Array[]): number[] {
+  const totals = sets.map((s) => {
+    let amax = 0;
+    for (let c = 0; c < a.length; c++) amax = Math.max(amax, a[c] / s[c]);
+    return { dx2: ((2 * amax) / 255) ** 2 / 12, total: 0 };
+  });
+  for (const p of readers) {
+    // Per set: each output's largest scaled weight, and the Σ(a/s)² its rounding error multiplies.
+    const wmax = sets.map(() => new Float64Array(p.outs)), aw = sets.map(() => new Float64Array(p.outs));
+    if (p.dense) {
+      // Every output reads every input once: one Σ(a/s)² per set for all of them.
+      sets.forEach((s, k) => {
+        let a2 = 0;
+        for (let c = 0; c < p.ins; c++) a2 += (a[c] / s[c]) ** 2;
+        aw[k].fill(a2);
+      });
+      const { w, outMajor } = p.dense;
+      if (outMajor) for (let o = 0; o < p.outs; o++) sets.forEach((s, k) => { wmax[k][o] = maxScaledRow(w, o * p.ins, p.ins, s); });
+      else for (let c = 0; c < p.ins; c++) sets.forEach((s, k) => maxScaledInto(wmax[k], w, c * p.outs, p.outs, s[c]));
+    } else sets.forEach((s, k) => pairMaxima(p.pairs!, a, s, wmax[k], aw[k]));
+    sets.forEach((s, k) => {
+      let w2 = 0;
+      for (let c = 0; c < p.ins; c++) w2 += p.w2[c] * s[c] * s[c];
+      const t = totals[k];
+      t.total += t.dx2 * w2;
+      for (let o = 0; o < p.outs; o++) t.total += ((wmax[k][o] / 127) ** 2 / 12) * aw[k][o];
+    });
+  }
+  return totals.map((t) => t.total);
+}
+
+/** Each input channel's largest weight magnitude over all readers. */
+function inputMaxima(readers: PairStats[], channels: number): Float64Array {
+  const wmax = new Float64Array(channels);
   for (const p of readers) for (let c = 0; c < p.ins; c++) wmax[c] = Math.max(wmax[c], p.inMax[c]);
-  return Float64Array.from(a, (ac, c) => (ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1));
+  return wmax;
+}
+
+function scalesFor(wmax: Float64Array, a: Float64Array, alpha: number): Float64Array {
+  const s = new Float64Array(a.length);
+  for (let c = 0; c < a.length; c++) {
+    const ac = a[c];
+    s[c] = ac > 0 && wmax[c] > 0 ? Math.min(1e4, Math.max(1e-4, ac ** alpha / wmax[c] ** (1 - alpha))) : 1;
+  }
+  return s;
 }
 
 /** A copy of `w` with each element multiplied by (or divided by) the scale of its channel in `runs`. */
 function scaledByChannel(w: Float32Array, runs: (visit: RunVisitor) => void, s: Float64Array, divide: boolean): Float32Array {
   const out = new Float32Array(w.length);
-  runs((start, length, channel, step) => {
-    for (let j = 0, c = channel; j < length; j++, c += step) out[start + j] = divide ? w[start + j] / s[c] : w[start + j] * s[c];
+  runs((start, length, channel, per) => {
+    if (per === 1) {
+      if (divide) for (let j = start, end = start + length, c = channel; j < end; j++, c++) out[j] = w[j] / s[c];
+      else for (let j = start, end = start + length, c = channel; j < end; j++, c++) out[j] = w[j] * s[c];
+      return;
+    }
+    for (let j = start, end = start + length, c = channel; j < end; c++) {
+      const k = s[c], stop = Math.min(end, j + per);
+      if (divide) for (; j < stop; j++) out[j] = w[j] / k;
+      else for (; j < stop; j++) out[j] = w[j] * k;
+    }
   });
   return out;
 }
@@ -376,7 +443,7 @@ export function applySmoothing(editor: ModelEditor, loaded: LoadedModel, p: Smoo
   const decisions = [...p.decisions];
   const scales: Float64Array[] = p.items.map((it) => new Float64Array(it.readers[0].ins).fill(1));
   const ratio = (v: Float64Array) => Math.max(...v) / (Float64Array.from(v).sort()[v.length >> 1] || 1e-12);
-  let view = editor.view();
+  const view = editor.view();
   for (const [i, item] of p.items.entries()) {
     const a = absmax[i];
     const base: SmoothingDecision = { tensor: item.tensor, layers: item.readers.map((r) => r.node.name ?? ''), alpha: 0, estimatedGainDb: 0, channelRatio: [0, 0], absorbedBy: [] };
@@ -384,20 +451,22 @@ export function applySmoothing(editor: ModelEditor, loaded: LoadedModel, p: Smoo
     const weights = item.readers.map((r): [Layout, Float32Array] => [r, floatWeight(view, r.node.input![1], loaded.loc)!.data]);
     const pairs = pairStats(weights);
     const ones = new Float64Array(a.length).fill(1);
-    const before = noise(pairs, a, ones);
+    const wmax = inputMaxima(pairs, a.length);
+    const sets = [ones, ...ALPHAS.map((alpha) => scalesFor(wmax, a, alpha))];
+    const [before, ...after] = noises(pairs, a, sets);
     let best: { alpha: number; n: number; s: Float64Array } = { alpha: 0, n: before, s: ones as Float64Array };
-    for (const alpha of ALPHAS) {
-      const s = scalesFor(pairs, a, alpha);
-      const n = noise(pairs, a, s);
-      if (n < best.n) best = { alpha, n, s };
-    }
+    ALPHAS.forEach((alpha, k) => { if (after[k] < best.n) best = { alpha, n: after[k], s: sets[k + 1] }; });
     const gain = 10 * Math.log10(before / best.n);
     if (!(gain >= MIN_GAIN_DB)) {
-      decisions.push({ ...base, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(a)], skipped: `estimated gain ${gain.toFixed(2)} dB is below ${MIN_GAIN_DB} dB` });
+      const r = ratio(a);
+      decisions.push({ ...base, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [r, r], skipped: `estimated gain ${gain.toFixed(2)} dB is below ${MIN_GAIN_DB} dB` });
       continue;
     }
+    const had = editor.graph.initializer?.length ?? 0;
     apply(editor, view, loaded, item, weights, best.s);
-    view = editor.view();
+    // Later items read their weights by name, maybe one this item replaced: the view learns the new
+    // constants (a whole new view per item was 5% of this on the tiny VLM; nodes were not added).
+    for (const t of (editor.graph.initializer ?? []).slice(had)) view.constants.set(t.name!, t);
     scales[i] = best.s;
     decisions.push({ ...base, alpha: best.alpha, estimatedGainDb: Math.round(gain * 100) / 100, channelRatio: [ratio(a), ratio(Float64Array.from(a, (x, c) => x / best.s[c]))], absorbedBy: item.chain.map((c) => c.node.name ?? '') });
   }
