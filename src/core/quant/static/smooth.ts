@@ -404,7 +404,12 @@ export async function smoothActivations(editor: ModelEditor, loaded: LoadedModel
 }
 
 /** Each channel's largest magnitude, from its extremes. */
-const absMax = (ch: ChannelRange | undefined): Float64Array | undefined => ch && Float64Array.from(ch.min, (lo, c) => Math.max(Math.abs(lo), Math.abs(ch.max[c])));
+function absMax(ch: ChannelRange | undefined): Float64Array | undefined {
+  if (!ch) return undefined;
+  const a = new Float64Array(ch.min.length);
+  for (let c = 0; c < a.length; c++) a[c] = Math.max(Math.abs(ch.min[c]), Math.abs(ch.max[c]));
+  return a;
+}
 
 export interface SmoothingPlan {
   items: Item[];
