@@ -178,34 +178,38 @@ export function entropyRange(h: GrowingHistogram, levels = 128): ClipRange {
   if (last <= levels || h.total < levels * ENTROPY_MIN_PER_LEVEL) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
   let best = last, bestKl = Infinity;
   const step = Math.max(1, Math.floor((last - levels) / 96)); // at most ~96 candidate thresholds
+  // P and Q of each candidate in two arrays reused (two fresh ones per candidate were most of the time
+  // entropy calibration spent choosing ranges: the tiny VLM, about 100 ms a quantize).
+  const p = new Float64Array(last), q = new Float64Array(last);
   for (let i = levels; i <= last; i += step) {
-    const p = p0.slice(0, i);
     let outliers = 0;
     for (let k = i; k < last; k++) outliers += p0[k];
+    p.set(p0.subarray(0, i));
     p[i - 1] += outliers;
     // Q: the slice *without* the folded outliers, merged into `levels` bins and spread back over the
     // non-empty source bins. P carries the outliers in its last bin, so clipping too much costs KL.
-    const q = new Float64Array(i);
     const per = i / levels;
     for (let j = 0; j < levels; j++) {
       const s = Math.floor(j * per), e = j === levels - 1 ? i : Math.floor((j + 1) * per);
       let sum = 0, nonzero = 0;
       for (let k = s; k < e; k++) { sum += p0[k]; if (p0[k] > 0) nonzero++; }
-      if (nonzero) for (let k = s; k < e; k++) if (p0[k] > 0) q[k] = sum / nonzero;
+      const v = nonzero ? sum / nonzero : 0;
+      for (let k = s; k < e; k++) q[k] = p0[k] > 0 ? v : 0;
     }
-    const kl = klDivergence(p, q);
+    const kl = klDivergence(p, q, i);
     if (kl < bestKl) { bestKl = kl; best = i; }
   }
   const t = best * h.width;
   return { lo: Math.min(0, Math.max(h.min, -t)), hi: Math.max(0, Math.min(h.max, t)) };
 }
 
-function klDivergence(p: Float64Array, q: Float64Array): number {
+/** KL(P‖Q) over the first n bins of each. */
+function klDivergence(p: Float64Array, q: Float64Array, n: number): number {
   let ps = 0, qs = 0;
-  for (let k = 0; k < p.length; k++) { ps += p[k]; qs += q[k]; }
+  for (let k = 0; k < n; k++) { ps += p[k]; qs += q[k]; }
   if (!ps || !qs) return Infinity;
   let kl = 0;
-  for (let k = 0; k < p.length; k++) {
+  for (let k = 0; k < n; k++) {
     if (p[k] === 0) continue;
     const pk = p[k] / ps, qk = q[k] / qs;
     kl += qk > 0 ? pk * Math.log(pk / qk) : pk * 30; // an empty Q bin where P has mass: heavy penalty
