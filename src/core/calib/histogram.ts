@@ -178,8 +178,8 @@ export function entropyRange(h: GrowingHistogram, levels = 128): ClipRange {
   if (last <= levels || h.total < levels * ENTROPY_MIN_PER_LEVEL) return { lo: Math.min(h.min, 0), hi: Math.max(h.max, 0) };
   let best = last, bestKl = Infinity;
   const step = Math.max(1, Math.floor((last - levels) / 96)); // at most ~96 candidate thresholds
-  // P and Q of each candidate in two arrays reused (two fresh ones per candidate were most of the time
-  // entropy calibration spent choosing ranges: the tiny VLM, about 100 ms a quantize).
+  // P and Q of each candidate in two arrays reused, not two fresh ones each (400 random histograms, the
+  // same thresholds: 278 -> 240 ms, scratch); the loops and logarithms are the rest.
   const p = new Float64Array(last), q = new Float64Array(last);
   for (let i = levels; i <= last; i += step) {
     let outliers = 0;
