@@ -195,9 +195,10 @@ function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
 /*
  * The loops over weights are small functions called once per row, and noises' loops over sets are
  * callbacks: a job runs this code once, cold, and V8 optimises a small function called many times sooner
- * than a long loop in a large one. Smoothing's decision in one quantize (scratch, 4-6 fresh processes):
- * the tiny VLM 20-31 ms before, 40-60 ms with each set's whole-weight loop in one function, 14-19 ms now;
- * PaddleOCR det 54-87 ms before, 58-75 ms with plain loops over the sets, 38-64 ms now.
+ * than a long loop in a large one. Smoothing's decision in one quantize (scratch, the first quantize in
+ * fresh processes, old and new alternated, 5-8 processes a side, several runs):
+ * the tiny VLM 20-31 ms before, 26-69 ms with the sets' loops over whole weights in one function, 14-19 ms now;
+ * PaddleOCR det 54-87 ms before, 52-98 ms with plain loops over the sets, 38-64 ms now.
  */
 
 /** Σw² and max |w| per input channel of a one-tap weight, in memory order: [outs][ins] or [ins][outs]. */
