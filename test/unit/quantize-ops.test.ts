@@ -74,6 +74,17 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.ok(d.fidelity.cosine > 0.999, `cosine ${d.fidelity.cosine}`);
   });
 
+  it('Gemm with a vocabulary-sized bias, static INT8 with one scale for the weight: its scale covers every output\'s bias floor', async () => {
+    // 250k outputs, as an LM head over a large vocabulary: the tensor's scale is the largest of the
+    // per-output floors, which was taken by spreading them into Math.max (past about 125k arguments,
+    // V8 throws "Maximum call stack size exceeded").
+    const wide = model([{ name: '/head/Gemm', op_type: 'Gemm', input: ['x', 'head.weight', 'head.bias'], output: ['y'], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] }],
+      [t('head.weight', [250_000, 2], 7, 0.5), t('head.bias', [250_000], 8, 0.1)], [vi('x', 1, ['n', 2])], [vi('y', 1, ['n', 250_000])]);
+    const r = await quantizeAndMeasure(wide, { mode: 'static', calibration: 'random:4', perChannel: false, smoothing: 'off' });
+    assert.deepEqual(r.result.quantized, ['/head/Gemm']);
+    assert.ok(r.fidelity.cosine > 0.99, `cosine ${r.fidelity.cosine}`);
+  });
+
   it('MatMul, dynamic INT8: the weight shrinks 4x', async () => {
     const d = await quantizeAndMeasure(matmul(), { mode: 'dynamic' });
     assert.equal(d.ops.MatMulInteger, 1);

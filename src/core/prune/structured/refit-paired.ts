@@ -64,7 +64,7 @@ export async function refitPaired(
 ): Promise<string[]> {
   const model = loaded.model;
   const level = levels(model, targets);
-  const maxLevel = Math.max(0, ...level.values());
+  const maxLevel = [...level.values()].reduce((a, x) => Math.max(a, x), 0);
   // Levels share a pass when there are more than MAX_REFIT_PASSES of them (contiguous runs of levels).
   const passOf = (t: RefitTarget) => Math.floor(((level.get(t)! - 1) * Math.min(MAX_REFIT_PASSES, maxLevel)) / maxLevel);
   const passes: Array<{ pass: number; targets: RefitTarget[]; need: number }> = [];

@@ -147,7 +147,8 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
         const axis = axisOf(node, dims.length);
         // A scale per output channel meets that channel's bias; one for the tensor must fit them all.
         const perChannel = axis !== undefined && ctx.optionsFor(node).perChannel && dims[axis] === floor?.length;
-        const r = dequantizedWeightInput(ctx, node, i, axis, 'int8', floor && !perChannel ? Float32Array.of(Math.max(...floor)) : floor);
+        // (Reduced, not spread into Math.max: an LM head's 250k floors are past V8's limit on arguments.)
+        const r = dequantizedWeightInput(ctx, node, i, axis, 'int8', floor && !perChannel ? Float32Array.of(floor.reduce((a, x) => Math.max(a, x), -Infinity)) : floor);
         weightScales = r.scales;
         hows.push(r.how);
         before += r.bytesBefore; after += r.bytesAfter; sqnr = r.sqnr;
