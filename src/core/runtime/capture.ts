@@ -75,15 +75,18 @@ export async function captureTensors(
       await onSample(out, k, feeds);
       ctx.onProgress?.({ stage: 'calibration', fraction: (k + 1) / data.count, message: `sample ${k + 1}/${data.count}` });
     };
-    // Stacks are checked against the model's own outputs (see runStacked).
-    const outputs = new Set((variant.graph!.output ?? []).map((o) => o.name));
-    const own = () => (loaded.model.graph!.output ?? []).map((v) => v.name ?? '').filter((n) => n && outputs.has(n));
-    const i = stack ? await runStacked(samples, next.value, s, fetch, own(), handle, ctx.signal)
+    const i = stack ? await runStacked(samples, next.value, s, fetch, ownOutputs(loaded.model, variant), handle, ctx.signal)
       : await pipelineSamples(samples, worker !== undefined, (feeds) => (fetch.length ? s.run(feeds, fetch) : Promise.resolve({})), handle, { signal: ctx.signal, first: next });
     return { provider: s.provider, ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}), samples: i, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await s.release();
   }
+}
+
+/** The model's own outputs the variant still has: what a stack is checked against (see runStacked). */
+function ownOutputs(model: ModelProto, variant: ModelProto): string[] {
+  const outputs = new Set((variant.graph!.output ?? []).map((o) => o.name));
+  return (model.graph!.output ?? []).map((v) => v.name ?? '').filter((n) => n && outputs.has(n));
 }
 
 /**

@@ -175,14 +175,13 @@ interface PairStats {
 function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
   return readers.map(([r, w]) => {
     const w2 = new Float64Array(r.ins), inMax = new Float64Array(r.ins);
+    r.inRuns((start, length, channel, per) => channelStats(w, start, length, channel, per, w2, inMax));
     const conv = r.node.op_type === 'Conv';
     const taps = Math.max(1, w.length / Math.max(1, r.outs * (conv ? r.dims[1] : r.ins)));
     if (taps === 1 && !(conv && r.dims[1] !== r.ins)) {
       const outMajor = conv || (r.node.op_type === 'Gemm' && r.outChannel(1) === 0);
-      denseInputStats(w, r.outs, r.ins, outMajor, w2, inMax);
       return { outs: r.outs, ins: r.ins, w2, inMax, dense: { w, outMajor } };
     }
-    r.inRuns((start, length, channel, per) => channelStats(w, start, length, channel, per, w2, inMax));
     // A conv's weight is [out][in/group][taps]: each pair's taps are contiguous, a row's pairs one output's.
     const n = w.length / taps;
     const out = new Int32Array(n), inn = new Int32Array(n), maxAbs = new Float32Array(n);
@@ -200,12 +199,6 @@ function pairStats(readers: Array<[Layout, Float32Array]>): PairStats[] {
  * the tiny VLM 20-31 ms before, 26-69 ms with the sets' loops over whole weights in one function, 14-19 ms now;
  * PaddleOCR det 54-87 ms before, 52-98 ms with plain loops over the sets, 38-64 ms now.
  */
-
-/** Σw² and max |w| per input channel of a one-tap weight, in memory order: [outs][ins] or [ins][outs]. */
-function denseInputStats(w: Float32Array, outs: number, ins: number, outMajor: boolean, w2: Float64Array, inMax: Float64Array): void {
-  if (outMajor) for (let o = 0; o < outs; o++) channelStats(w, o * ins, ins, 0, 1, w2, inMax);
-  else for (let c = 0; c < ins; c++) channelStats(w, c * outs, outs, c, outs, w2, inMax);
-}
 
 /** Adds each value's square to w2 and maxes its magnitude into inMax, at its channel (see Layout's runs). */
 function channelStats(w: Float32Array, start: number, length: number, channel: number, per: number, w2: Float64Array, inMax: Float64Array): void {
