@@ -1,8 +1,9 @@
 """Small versions of common architectures, written here and exported by torch.onnx, for
 test/unit/prune-torch-exports.test.ts: what a real exporter writes (BatchNorm folded into convs, ReLU6 as
 Clip, hardswish, squeeze-excite, torch.chunk as Slices with computed bounds, a fused q/k/v Linear reshaped
-into heads, a class token expanded with expand(B, -1, -1), nearest Upsample by scale).
-  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx; prints one JSON line
+into heads, a class token expanded with expand(B, -1, -1), nearest Upsample by scale, GroupNorm as torch
+exports it).
+  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx, unet.onnx; prints one JSON line
 Random weights, with BatchNorm statistics spread out so that folding them matters."""
 import json
 import os
@@ -120,11 +121,38 @@ class Yolo(nn.Module):
         a = self.c2f(F.silu(self.stem(x))); b = self.c2f2(F.silu(self.down(a)))
         return self.det(self.fuse(torch.cat([a, self.up(b)], 1)))
 
+class GNBlock(nn.Module):
+    # A diffusion UNet's residual block: GroupNorm (exported as Reshape, InstanceNormalization, Reshape back
+    # to Shape(x)), SiLU, conv, twice, with a 1x1 skip when the width changes.
+
+    def __init__(self, cin, cout):
+        super().__init__(); self.n1 = nn.GroupNorm(16, cin); self.c1 = nn.Conv2d(cin, cout, 3, 1, 1); self.n2 = nn.GroupNorm(16, cout); self.c2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x):
+        return self.skip(x) + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
+
+
+class UNet(nn.Module):
+    # The skip concat's GroupNorm groups (8 channels) start on the concat's boundary and hold whole groups of
+    # the halves' own norms (4 channels), so its channel sets stay small.
+
+    def __init__(self):
+        super().__init__(); self.stem = nn.Conv2d(3, 64, 3, 1, 1); self.b1 = GNBlock(64, 64); self.down = nn.Conv2d(64, 64, 3, 2, 1); self.b2 = GNBlock(64, 64)
+        self.up = nn.Upsample(scale_factor=2, mode='nearest'); self.b3 = GNBlock(128, 64); self.out = nn.Sequential(nn.GroupNorm(16, 64), nn.SiLU(), nn.Conv2d(64, 3, 3, 1, 1))
+
+    def forward(self, x):
+        a = self.b1(self.stem(x)); b = self.b2(self.down(a))
+        return self.out(self.b3(torch.cat([a, self.up(b)], 1)))
+
 out = sys.argv[1]
 written = {}
-for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64))]:
+for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64)), ("unet", UNet(), (1, 3, 32, 32))]:
     m.eval()
     for p in m.modules():
+        if isinstance(p, nn.GroupNorm):
+            p.weight.data.uniform_(0.5, 1.5)
+            p.bias.data.uniform_(-0.3, 0.3)
         if isinstance(p, nn.BatchNorm2d):
             p.running_mean.uniform_(-0.2, 0.2)
             p.running_var.uniform_(0.5, 1.5)

@@ -169,8 +169,20 @@ export function relateReshape(g: ChannelTies, node: NodeProto, from: string, lab
   } else return `${label} regroups the channels`;
   if (node.op_type === 'Reshape') {
     const index = forward ? b : a;
-    if (!shapeSlot(g.view, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
-    g.relations.push({ kind: 'reshape', node, index: forward ? b : a, tensor: out });
+    if (shapeSlot(g.view, node, index)) g.relations.push({ kind: 'reshape', node, index, tensor: out });
+    else if (!tiedToSizeSource(g, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
   }
   return undefined;
+}
+
+/**
+ * A Reshape whose target entry `index` is read at run time from another tensor's size (torch's GroupNorm:
+ * Reshape to [N, groups, -1], InstanceNormalization, then Reshape back to Shape(x)) needs no rewrite: the
+ * entry follows that tensor. Its channels are tied to the output's, one for one, so both lose the same
+ * ones and the sizes stay equal.
+ */
+function tiedToSizeSource(g: ChannelTies, node: NodeProto, index: number): boolean {
+  const own = shapeEntrySource(g.view, node.input?.[1] ?? '', index, (x) => lengthOf(g, x));
+  const out = node.output![0];
+  return !!own && own.tensor !== out && g.track(own.tensor, own.axis) && g.tie(own.tensor, out);
 }
