@@ -208,6 +208,31 @@ describe('structured pruning removes channels for real', function () {
     });
   }
 
+  for (const opset of [18, 21]) {
+    it(`GroupNormalization (opset ${opset}: scale and bias per ${opset < 21 ? 'group' : 'channel'}): dead groups go whole, num_groups and the parameters follow, outputs unchanged`, async () => {
+      const b = new ModelBuilder(opset);
+      const rng = new Rng(3);
+      const w = (name: string, dims: number[], lo = -0.5) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => lo + rng.uniform()));
+      const x = b.input('x', DataType.FLOAT, [1, 4, 8, 8]);
+      const c1 = b.op('/c1', 'Conv', [x, w('c1.weight', [32, 4, 3, 3]), w('c1.bias', [32])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+      const per = opset < 21 ? 8 : 32;
+      const gn = b.op('/gn', 'GroupNormalization', [c1, w('gn.scale', [per], 0.5), w('gn.bias', [per])], { num_groups: 8 });
+      b.rename(b.op('/c2', 'Conv', [b.op('/act', 'Relu', [gn]), w('c2.weight', [6, 32, 1, 1]), w('c2.bias', [6])], { kernel_shape: [1, 1] }), 'y');
+      b.output('y', DataType.FLOAT, [1, 6, 8, 8]);
+      const m = b.build();
+      // Groups 1 and 5 (channels 4-7 and 20-23) dead: their group normalises to its bias, which c2 no longer reads.
+      const dead = [...range(4, 8), ...range(20, 24)];
+      for (const t of ['c1.weight', 'c1.bias']) kill(m, t, 0, dead);
+      kill(m, 'c2.weight', 1, dead);
+      const { pruned } = await pruneDead(m, 0.25);
+      assert.deepEqual(dimsOf(pruned, inputOf(pruned, '/c1/Conv', 1)), [24, 4, 3, 3]);
+      const node = pruned.graph!.node!.find((n) => n.op_type === 'GroupNormalization')!;
+      assert.equal(Number(node.attribute!.find((a) => a.name === 'num_groups')!.i), 6);
+      assert.deepEqual(dimsOf(pruned, node.input![1]), [opset < 21 ? 6 : 24]);
+      assert.deepEqual(dimsOf(pruned, node.input![2]), [opset < 21 ? 6 : 24]);
+    });
+  }
+
   it('residual block with a depthwise conv: the residual channels go from every conv on the stream together', async () => {
     const b = new ModelBuilder(17);
     const rng = new Rng(5);

@@ -114,6 +114,17 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
         r.node.input![1] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_starts`, starts));
         r.node.input![2] = editor.addInitializer(int64Tensor(`${r.node.name || 'slice'}.pruned_ends`, ends));
       }
+    } else if (r.kind === 'groups') {
+      // Whole groups went: num_groups counts those kept, and per-group scale and bias (opset 18) lose theirs.
+      const lost = new Set([...drop].map((c) => Math.floor(c / r.size)));
+      const attr = r.node.attribute!.find((a) => a.name === 'num_groups')!;
+      const groups = Number(attr.i);
+      attr.i = groups - lost.size;
+      if (groups === sizes.get(r.tensor)) continue; // one channel a group: the params were sliced per channel
+      for (const i of [1, 2]) {
+        const t = view.stored(r.node.input?.[i] ?? '');
+        if (t && tensorDims(t, loc)[0] === groups) r.node.input![i] = editor.addInitializer(slicedTensor(t, loc, 0, lost));
+      }
     } else if (r.kind === 'reshape') {
       const slot = shapeSlot(view, r.node, r.index)!;
       const size = BigInt(sizes.get(r.tensor)! - drop.size);

@@ -200,8 +200,8 @@ export class ChannelGraph implements ChannelTies {
     const t = this.tracks.get(tensor)!;
     const rank = this.shapes.get(tensor)!.length;
     if (!dims) return `input '${name}' of ${node.op_type} is computed, not stored`;
-    // BatchNorm/InstanceNorm parameters are [C]; everything else broadcasts from the right.
-    const perChannel = node.op_type === 'BatchNormalization' || node.op_type === 'InstanceNormalization';
+    // BatchNorm/InstanceNorm (and opset-21 GroupNorm) parameters are [C]; everything else broadcasts from the right.
+    const perChannel = node.op_type === 'BatchNormalization' || node.op_type === 'InstanceNormalization' || node.op_type === 'GroupNormalization';
     const axis = perChannel ? 0 : t.axis - (rank - dims.length);
     if (axis < 0 || dims[axis] === 1) return undefined; // broadcast along the channels
     if (dims[axis] !== t.size) return `input '${name}' of ${node.op_type} does not match the channels`;

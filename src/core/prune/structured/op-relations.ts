@@ -35,6 +35,29 @@ function perChannel(params: number[]): Relate {
   };
 }
 
+/**
+ * GroupNormalization: its statistics run over groups of C / num_groups channels, so a group's channels are
+ * tied and go together; what is kept is normalised exactly as before. Scale and bias are per channel
+ * (opset 21) or per group (opset 18): the first are sliced with the channels, the second with the groups.
+ */
+const groupNorm: Relate = (g, node, from, label) => {
+  const { input0, output0 } = io(node);
+  const a = axisOf(g, from);
+  if (a !== 1) return `${label} works per channel on axis 1, not ${a}`;
+  const why = tieThrough(g, input0, output0, a, label);
+  if (why) return why;
+  const channels = g.tracks.get(input0)!.size, groups = attrInt(node, 'num_groups', 0);
+  if (groups <= 0 || channels % groups) return `${label}: ${channels} channels do not split into ${groups} groups`;
+  const size = channels / groups;
+  for (let c = 0; c < channels; c++) if (c % size) g.union(g.el(input0, c), g.el(input0, c - (c % size)));
+  for (const i of [1, 2]) {
+    const dims = (g.view.stored(node.input?.[i] ?? '')?.dims ?? []).map(Number);
+    if (dims.length === 1 && dims[0] === channels) { const r = g.paramRelation(node, i, output0); if (r) return r; } else if (dims.length !== 1 || dims[0] !== groups) return `${label}: input ${i} is neither per channel nor per group`;
+  }
+  g.relations.push({ kind: 'groups', node, tensor: input0, size });
+  return undefined;
+};
+
 /** PRelu: elementwise, with a slope per channel where it has one. */
 const prelu: Relate = (g, node, from, label) => unary(g, node, from, label) ?? g.paramRelation(node, 1, io(node).output0);
 
@@ -201,6 +224,7 @@ export const OP_RELATIONS: Readonly<Record<string, Relate>> = {
   PRelu: prelu,
   BatchNormalization: perChannel([1, 2, 3, 4]),
   InstanceNormalization: perChannel([1, 2]),
+  GroupNormalization: groupNorm,
   ...Object.fromEntries(POOLS.map((op) => [op, perChannel([])])),
   ...Object.fromEntries(BINARY.map((op) => [op, broadcast])),
   Transpose: transpose,

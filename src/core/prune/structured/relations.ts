@@ -14,6 +14,8 @@ export type Relation =
   | { kind: 'depthwise'; layer: PrunableLayer; tensor: string }
   /** A stored per-channel tensor (bias, BatchNorm statistics, scale) sliced along `axis` with `tensor`. */
   | { kind: 'param'; node: NodeProto; input: number; axis: number; tensor: string }
+  /** A GroupNormalization over `tensor`'s channels in groups of `size`: num_groups, and per-group scale and bias (opset 18), follow the groups removed whole. */
+  | { kind: 'groups'; node: NodeProto; tensor: string; size: number }
   /** A Reshape (or Expand) whose target shape holds `tensor`'s tracked size at `index`. */
   | { kind: 'reshape'; node: NodeProto; index: number; tensor: string }
   /** A model input whose kept channels a Gather selects (its shape stays; see pruneNormalized). */
