@@ -133,16 +133,41 @@ class GNBlock(nn.Module):
         return self.skip(x) + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
 
 
+class SelfAttention2D(nn.Module):
+    # diffusers' Transformer2D block, self-attention only: GroupNorm, proj_in, LayerNorm, to_q/to_k/to_v
+    # (heads by reshape, scores by baddbmm over torch.empty: a ConstantOfShape sized from q), to_out, a
+    # GEGLU feed-forward (chunk), proj_out.
+
+    def __init__(self, c, heads=4):
+        super().__init__(); self.heads = heads; self.norm = nn.GroupNorm(16, c); self.proj_in = nn.Conv2d(c, c, 1); self.ln1 = nn.LayerNorm(c)
+        self.to_q = nn.Linear(c, c, bias=False); self.to_k = nn.Linear(c, c, bias=False); self.to_v = nn.Linear(c, c, bias=False); self.to_out = nn.Linear(c, c)
+        self.ln2 = nn.LayerNorm(c); self.geglu = nn.Linear(c, 4 * c); self.ff_out = nn.Linear(2 * c, c); self.proj_out = nn.Conv2d(c, c, 1)
+
+    def heads_first(self, t):
+        b, n, d = t.shape
+        return t.reshape(b, n, self.heads, d // self.heads).permute(0, 2, 1, 3).reshape(b * self.heads, n, d // self.heads)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        y = self.proj_in(self.norm(x)).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        z = self.ln1(y); q, k, v = self.heads_first(self.to_q(z)), self.heads_first(self.to_k(z)), self.heads_first(self.to_v(z))
+        a = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype), q, k.transpose(-1, -2), beta=0, alpha=q.shape[-1] ** -0.5).softmax(-1)
+        o = torch.bmm(a, v); o = o.reshape(b, self.heads, h * w, -1).permute(0, 2, 1, 3).reshape(b, h * w, c)
+        y = self.to_out(o) + y
+        g, gate = self.geglu(self.ln2(y)).chunk(2, dim=-1); y = self.ff_out(g * F.gelu(gate)) + y
+        return x + self.proj_out(y.reshape(b, h, w, c).permute(0, 3, 1, 2))
+
+
 class UNet(nn.Module):
     # The skip concat's GroupNorm groups (8 channels) start on the concat's boundary and hold whole groups of
     # the halves' own norms (4 channels), so its channel sets stay small.
 
     def __init__(self):
-        super().__init__(); self.stem = nn.Conv2d(3, 64, 3, 1, 1); self.b1 = GNBlock(64, 64); self.down = nn.Conv2d(64, 64, 3, 2, 1); self.b2 = GNBlock(64, 64)
+        super().__init__(); self.stem = nn.Conv2d(3, 64, 3, 1, 1); self.b1 = GNBlock(64, 64); self.down = nn.Conv2d(64, 64, 3, 2, 1); self.b2 = GNBlock(64, 64); self.attn = SelfAttention2D(64)
         self.up = nn.Upsample(scale_factor=2, mode='nearest'); self.b3 = GNBlock(128, 64); self.out = nn.Sequential(nn.GroupNorm(16, 64), nn.SiLU(), nn.Conv2d(64, 3, 3, 1, 1))
 
     def forward(self, x):
-        a = self.b1(self.stem(x)); b = self.b2(self.down(a))
+        a = self.b1(self.stem(x)); b = self.attn(self.b2(self.down(a)))
         return self.out(self.b3(torch.cat([a, self.up(b)], 1)))
 
 out = sys.argv[1]

@@ -10,7 +10,8 @@ import { runOrt, tmpDir } from '../helpers/util';
 // Structured pruning on what torch.onnx really writes for common architectures (test/python/torch_models.py,
 // Debian's python3-torch): ResNet basic blocks, MobileNet inverted residuals with squeeze-excite, a ViT with a
 // fused q/k/v projection and a class token, a YOLO-style C2f neck with torch.chunk and an Upsample, a
-// diffusion-style UNet whose GroupNorms torch writes as Reshape, InstanceNormalization and Reshape back.
+// diffusion-style UNet whose GroupNorms torch writes as Reshape, InstanceNormalization and Reshape back, with
+// diffusers' attention (scores by baddbmm over torch.empty) and a GEGLU feed-forward.
 describe('structured pruning of real torch.onnx exports', function () {
   this.timeout(300_000);
   const dir = tmpDir();
@@ -31,10 +32,11 @@ describe('structured pruning of real torch.onnx exports', function () {
     // 20%: no head goes (4 heads) while the hidden size shrinks; the head merge's computed size must stay.
     { model: 'vit', norm: true, sparsity: 0.2, kept: 0.75, allowed: /model output/ },
     { model: 'yolo', kept: 0.65, allowed: /model output/ },
-    // GroupNorm's channels go a whole group at a time (its Reshape back to Shape(x) follows by itself). Its
-    // random weights give every group an equal share, so a third of them gone moves the output further
-    // (cosine 0.65); the dead-channel oracle above is what shows the pruning exact.
-    { model: 'unet', kept: 0.7, allowed: /model output/, cosine: 0.5 },
+    // GroupNorm's channels go a whole group at a time (its Reshape back to Shape(x) follows by itself), and
+    // diffusers-style heads with them (the scores' ConstantOfShape follows q). Its random weights give every
+    // group an equal share, so a third of them gone moves the output further (cosine 0.65); the dead-channel
+    // oracle above is what shows the pruning exact. The LayerNorms keep the attention's width.
+    { model: 'unet', kept: 0.7, allowed: /model output|over the channels/, cosine: 0.5 },
   ];
   for (const model of ['resnet', 'mobilenet', 'vit', 'yolo', 'unet']) {
     for (const share of [0.1, 0.3]) {

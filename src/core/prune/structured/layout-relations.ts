@@ -170,19 +170,27 @@ export function relateReshape(g: ChannelTies, node: NodeProto, from: string, lab
   if (node.op_type === 'Reshape') {
     const index = forward ? b : a;
     if (shapeSlot(g.view, node, index)) g.relations.push({ kind: 'reshape', node, index, tensor: out });
-    else if (!tiedToSizeSource(g, node, index)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
+    else if (!tieToSizeSource(g, node.input?.[1] ?? '', index, out)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
   }
   return undefined;
 }
 
 /**
- * A Reshape whose target entry `index` is read at run time from another tensor's size (torch's GroupNorm:
- * Reshape to [N, groups, -1], InstanceNormalization, then Reshape back to Shape(x)) needs no rewrite: the
- * entry follows that tensor. Its channels are tied to the output's, one for one, so both lose the same
- * ones and the sizes stay equal.
+ * Entry `index` of a computed shape (`out`'s size on its tracked axis) read at run time from another
+ * tensor's size, as torch writes GroupNorm's Reshape back to Shape(x): it follows that tensor, so nothing
+ * is rewritten. That tensor's channels are tied to out's, one for one, so both lose the same ones.
  */
-function tiedToSizeSource(g: ChannelTies, node: NodeProto, index: number): boolean {
-  const own = shapeEntrySource(g.view, node.input?.[1] ?? '', index, (x) => lengthOf(g, x));
-  const out = node.output![0];
+function tieToSizeSource(g: ChannelTies, shape: string, index: number, out: string): boolean {
+  const own = shapeEntrySource(g.view, shape, index, (x) => lengthOf(g, x));
   return !!own && own.tensor !== out && g.track(own.tensor, own.axis) && g.tie(own.tensor, out);
+}
+
+/**
+ * ConstantOfShape whose size on the channel axis is read from another tensor's (diffusers' attention
+ * scores, baddbmm over torch.empty(q.shape[0], q.shape[1], k.shape[1]) with beta 0): it follows that tensor.
+ */
+export function relateConstantOfShape(g: ChannelTies, node: NodeProto, from: string, label: string): string | undefined {
+  const out = node.output![0];
+  if (from !== out) return `${label} reads them as a shape`;
+  return tieToSizeSource(g, node.input?.[0] ?? '', g.tracks.get(out)!.axis, out) ? undefined : `${label}: its shape holds the channel count where it cannot follow them`;
 }

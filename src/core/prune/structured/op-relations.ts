@@ -3,7 +3,7 @@ import { attrInt, attrInts } from '../../onnx/attributes';
 import type { NodeProto } from '../../onnx/proto';
 import { readTensor } from '../../onnx/tensor';
 import { AXISWISE } from './axis-ops';
-import { relateAxiswise, relateExpand, relateGather, relateReshape, relateSplit, splitsChannels } from './layout-relations';
+import { relateAxiswise, relateConstantOfShape, relateExpand, relateGather, relateReshape, relateSplit, splitsChannels } from './layout-relations';
 import type { ChannelTies, Relate } from './relations';
 
 /**
@@ -237,6 +237,7 @@ export const OP_RELATIONS: Readonly<Record<string, Relate>> = {
   Split: split,
   ...Object.fromEntries([...AXISWISE].filter((op) => op !== 'Split').map((op) => [op, relateAxiswise])),
   Expand: relateExpand,
+  ConstantOfShape: relateConstantOfShape,
   Shape: shapeOnly,
   Size: shapeOnly,
 };
