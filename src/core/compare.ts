@@ -1,7 +1,7 @@
 import { openCalibration, type CalibrationData, type Feeds } from './calib/data';
 import { CancelledError, errorLine, QuantLensError } from './base/errors';
 import type { JobContext } from './base/jobs';
-import { emptyOutputsWarning, FidelityAccumulator, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
+import { emptyOutputsWarning, FidelityAccumulator, unmovedOutputsWarning, type FidelityMetrics, type HeadlineMetric } from './eval/metrics';
 import { isFeatureOutput } from './eval/output-kind';
 import { loadModel } from './onnx/model-io';
 import { isTensorValue } from './onnx/value-type';
@@ -107,7 +107,7 @@ export async function compareModels(reference: string, candidate: string, opts: 
     const r = acc.result(opts.metric);
     outputs[name] = { ...r, sqnr: capDb(r.sqnr) };
   }
-  const warning = [data.warning?.replace('calibrated on', 'compared on'), emptyOutputsWarning(outputs, data.source, '--data')].filter(Boolean).join('; ');
+  const warning = [data.warning?.replace('calibrated on', 'compared on'), emptyOutputsWarning(outputs, data.source, '--data'), unmovedOutputsWarning(outputs, data.source, '--data')].filter(Boolean).join('; ');
   return {
     outputs,
     ...(opts.metric ? { metric: opts.metric } : {}),

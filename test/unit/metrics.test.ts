@@ -171,6 +171,40 @@ describe('fidelity metrics', function () {
     assert.equal(nothingComparedText(zero.result()), 'zero in both models on every sample: nothing compared');
   });
 
+  it('an output the float model gives unchanged on every sample (untrained weights) is flagged; one that moves, or one sample, is not', async () => {
+    const t = (v: number[]) => new ort.Tensor('float32', Float32Array.from(v), [1, v.length]);
+    const still = new FidelityAccumulator();
+    for (let k = 0; k < 3; k++) still.add(t([0.5, -1, 2]), t([0.5, -1, 2.1]));
+    assert.deepEqual(still.result().unmoved, { samples: 3, by: 0 });
+    const once = new FidelityAccumulator();
+    once.add(t([0.5, -1, 2]), t([0.5, -1, 2]));
+    assert.equal(once.result().unmoved, undefined);
+    const moves = new FidelityAccumulator();
+    moves.add(t([0.5, -1, 2]), t([0.5, -1, 2]));
+    moves.add(t([0.5, -1, 2.01]), t([0.5, -1, 2.01]));
+    assert.equal(moves.result().unmoved, undefined);
+    // y ignores x; z moves by 1e-5 of x (under 0.1% of its size); w is x itself.
+    const dir = tmpDir();
+    const file = path.join(dir, 'still.onnx');
+    saveModel(onnx.ModelProto.create({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g', input: [vi('x', DataType.FLOAT, [4])], output: [vi('y', DataType.FLOAT, [4]), vi('z', DataType.FLOAT, [4]), vi('w', DataType.FLOAT, [4])],
+        initializer: [makeTensor('zero', DataType.FLOAT, [], Float32Array.of(0)), makeTensor('tiny', DataType.FLOAT, [], Float32Array.of(1e-5)), makeTensor('b', DataType.FLOAT, [4], Float32Array.of(3, -2, 1, 4))],
+        node: [
+          { name: 'm0', op_type: 'Mul', input: ['x', 'zero'], output: ['x0'] }, { name: 'a0', op_type: 'Add', input: ['x0', 'b'], output: ['y'] },
+          { name: 'm1', op_type: 'Mul', input: ['x', 'tiny'], output: ['x1'] }, { name: 'a1', op_type: 'Add', input: ['x1', 'b'], output: ['z'] },
+          { name: 'id', op_type: 'Identity', input: ['x'], output: ['w'] },
+        ],
+      },
+    }), file);
+    const j = JSON.parse((await cli(['compare', file, file, '--data', 'random:3', '--json'])).stdout);
+    assert.deepEqual(j.outputs.y.unmoved, { samples: 3, by: 0 });
+    assert.ok(j.outputs.z.unmoved && j.outputs.z.unmoved.by > 0 && j.outputs.z.unmoved.by < 1e-3, JSON.stringify(j.outputs.z));
+    assert.equal(j.outputs.w.unmoved, undefined);
+    assert.match(j.warning, /the float model gave 'y', 'z' unchanged on all 3 samples of random:3 \(moving by at most 0\.000\d+% of the largest value\): it does not respond to these inputs \(untrained weights\?\), so agreement with it shows little; pass data it responds to \(--data DIR\)/);
+  });
+
   it('compare on a model whose outputs are empty on the data: each line and the warning say nothing was compared', async () => {
     // Compress keeps the rows of x above a threshold: none of random normal values pass 1e6.
     const model = (threshold: number) => onnx.ModelProto.create({

@@ -33,6 +33,10 @@ export class FidelityAccumulator {
   private stringSame = 0;
   private stringTotal = 0;
   private compared = 0;
+  /** The reference's first sample, and the largest change from it in any later sample of the same shape. */
+  private first?: { dims: string; data: Float64Array; scale: number };
+  private moved = 0;
+  private samples = 0;
 
   /** `features`: the output holds features, not scores (see isFeatureOutput): judged by cosine and SQNR only. */
   constructor(private readonly features = false) {}
@@ -62,6 +66,7 @@ export class FidelityAccumulator {
     }
     const a = ref.data, b = cand.data;
     this.compared += a.length;
+    this.track(ref);
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]), y = Number(b[i]);
       // NaN/Inf (a fully masked attention row, a log of zero): the same on both sides is agreement and left
@@ -125,6 +130,26 @@ export class FidelityAccumulator {
     }
   }
 
+  /** How far the reference moves from its first sample (see FidelityMetrics.unmoved). */
+  private track(ref: Values): void {
+    this.samples++;
+    const dims = ref.dims.join('x');
+    if (!this.first) {
+      const data = Float64Array.from(ref.data, Number);
+      let scale = 0;
+      for (const x of data) if (Number.isFinite(x) && Math.abs(x) > scale) scale = Math.abs(x);
+      this.first = { dims, data, scale };
+      return;
+    }
+    // Another shape (data-dependent sizes): the output moved.
+    if (dims !== this.first.dims) { this.moved = Infinity; return; }
+    const f = this.first.data;
+    for (let i = 0; i < f.length; i++) {
+      const d = Math.abs(Number(ref.data[i]) - f[i]);
+      if (d > this.moved) this.moved = d;
+    }
+  }
+
   /** `metric`: the headline to report (when this output has it); otherwise the worst relevant one. */
   result(metric?: HeadlineMetric): FidelityMetrics {
     if (this.stringTotal) {
@@ -151,6 +176,7 @@ export class FidelityAccumulator {
     if (this.inUnit) m.iou = this.union ? this.inter / this.union : 1;
     if (this.sizeSame < this.sizeTotal) m.sizeAgreement = this.sizeSame / this.sizeTotal;
     if (this.nonFiniteBoth || this.nonFiniteOne) m.nonFinite = { both: this.nonFiniteBoth, oneSide: this.nonFiniteOne };
+    if (this.samples > 1 && this.first && this.first.scale > 0 && this.moved <= UNMOVED * this.first.scale) m.unmoved = { samples: this.samples, by: this.moved / this.first.scale };
     // The headline is the worst of the metrics that judge this kind of output: per-position top-1 can
     // read 93% while every line of text is wrong. Top-1 along the last axis of a map (its width) judges nothing.
     const candidates: Array<[HeadlineMetric, number]> = [['cosine', cosine]];
@@ -200,6 +226,12 @@ export interface FidelityMetrics {
    * zero in both models.
    */
   nothing?: 'empty' | 'zero';
+  /**
+   * The float model gave (nearly) the same output for every sample: it moved by `by` of its largest value
+   * (UNMOVED at most) over `samples` samples. Untrained weights do this (torchvision's random-init GoogLeNet:
+   * identical logits for any input); then agreement says little more than that the constant survived.
+   */
+  unmoved?: { samples: number; by: number };
   /** Values that were NaN or infinite: the same on both sides, and on one side only (the other metrics leave both out). */
   nonFinite?: { both: number; oneSide: number };
   /** The output's task metric (CTC text, sequence, map IoU), else the worse of top-1 and cosine; or the one asked for. */
@@ -218,6 +250,26 @@ export const isRandomData = (spec: string | undefined) => !spec || spec.startsWi
 /** The report warning for fidelity measured without the user's data (undefined with real data). */
 export const randomDataWarning = (spec: string | undefined) =>
   (isRandomData(spec) ? `fidelity measured on ${spec ?? '4 seeded random samples'}: ${RANDOM_DATA_NOTE}; pass --calibration DIR for real data` : undefined);
+
+/**
+ * An output that moves by at most this share of its largest value over the samples does not respond to
+ * them. Over random:4, trained models moved by far more (PaddleOCR cls 1.4e-2, rec 0.64, det 14) and
+ * torchvision's random-init GoogLeNet, ShuffleNetV2 and a MobileNet-style test model by 0, 1.4e-4, 9.6e-4.
+ */
+export const UNMOVED = 1e-3;
+
+/**
+ * The warning for outputs the float model gave (nearly) unchanged on every sample (see
+ * FidelityMetrics.unmoved): their agreement cannot show how the inputs are treated. Undefined otherwise.
+ */
+export function unmovedOutputsWarning(outputs: Record<string, FidelityMetrics>, data: string | undefined, flag = '--calibration'): string | undefined {
+  const names = Object.keys(outputs).filter((k) => outputs[k].unmoved && !outputs[k].nothing);
+  if (!names.length) return undefined;
+  const which = names.length === Object.keys(outputs).length ? (names.length === 1 ? `the output '${names[0]}'` : 'every output') : `${names.map((n) => `'${n}'`).join(', ')}`;
+  const by = Math.max(...names.map((n) => outputs[n].unmoved!.by));
+  const how = by === 0 ? 'identical' : `moving by at most ${(by * 100).toPrecision(2)}% of the largest value`;
+  return `the float model gave ${which} unchanged on all ${outputs[names[0]].unmoved!.samples} samples of ${data ?? '4 seeded random samples'} (${how}): it does not respond to these inputs (untrained weights?), so agreement with it shows little; pass data it responds to (${flag} DIR)`;
+}
 
 /** What an output's fidelity says when nothing was measured (see FidelityMetrics.nothing); undefined otherwise. */
 export function nothingComparedText(m: Pick<FidelityMetrics, 'nothing' | 'sizeAgreement'>): string | undefined {

@@ -1,6 +1,6 @@
 import type { CompareReport } from '../compare';
 import { CancelledError, errorLine, QuantLensError } from '../base/errors';
-import { emptyOutputsWarning, randomDataWarning } from '../eval/metrics';
+import { emptyOutputsWarning, randomDataWarning, unmovedOutputsWarning } from '../eval/metrics';
 import type { JobContext } from '../base/jobs';
 import { loadModel, type LoadedModel } from '../onnx/model-io';
 import type { Provider } from '../runtime/session';
@@ -306,6 +306,8 @@ export async function quantizeModel(input: string, output: string, partial: Part
   if (randomWarning) warnings.push(randomWarning);
   const empty = emptyOutputsWarning(check.outputs, options.calibration ?? 'random:4');
   if (empty) warnings.push(empty);
+  const unmoved = unmovedOutputsWarning(check.outputs, options.calibration ?? 'random:4');
+  if (unmoved) warnings.push(unmoved);
   const fellBack = fallbackReason ?? check.fallbackReason;
   if (wantedCuda && fellBack) warnings.push(`CUDA was requested but is unavailable (${fellBack}); ran on CPU`);
   const sizeAfter = v.sizeAfter;

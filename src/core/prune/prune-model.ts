@@ -4,7 +4,7 @@ import { QuantLensError } from '../base/errors';
 import { writeJsonAtomic } from '../fs/json';
 import { summarizeModel } from '../inspect';
 import type { JobContext } from '../base/jobs';
-import { emptyOutputsWarning, randomDataWarning } from '../eval/metrics';
+import { emptyOutputsWarning, randomDataWarning, unmovedOutputsWarning } from '../eval/metrics';
 import { bypassConstantIdentities, copyConstantIdentities } from '../onnx/bypass-identity';
 import { foldWeightOps } from '../onnx/fold-weight-ops';
 import { restoreHalfStorage } from '../onnx/half-storage';
@@ -225,6 +225,8 @@ export async function pruneModel(input: string, output: string, partial: Partial
   if (randomWarning) warnings.push(randomWarning);
   const empty = emptyOutputsWarning(v.check.outputs, o.calibration ?? 'random:4');
   if (empty) warnings.push(empty);
+  const unmoved = unmovedOutputsWarning(v.check.outputs, o.calibration ?? 'random:4');
+  if (unmoved) warnings.push(unmoved);
   if (misaligned) {
     const { reference, candidate } = v.check.latencyMs;
     // (Said as measured: a pruned model already much faster is not told the padding cost it its gain.)
