@@ -54,11 +54,13 @@ export async function killChannelSets(input: string, output: string, share: numb
     (cuts.get(key) ?? cuts.set(key, { dims, axis, indices: new Set() }).get(key)!).indices.add(i);
   };
   for (const r of g.relations) {
-    if (r.kind !== 'source' && r.kind !== 'absorb' && r.kind !== 'depthwise') continue;
+    if (r.kind !== 'source' && r.kind !== 'absorb' && r.kind !== 'depthwise' && r.kind !== 'grouped') continue;
     const l: PrunableLayer = r.layer;
     const size = g.trackOf(r.tensor)!.size;
     for (let i = 0; i < size; i++) {
       if (!dead.has(g.elementRoot(r.tensor, i))) continue;
+      // A grouped reader: the dead set holds this position in every group, so the whole column goes.
+      if (r.kind === 'grouped') { cut(l.weight, l.dims, l.inAxis, i % r.width); continue; }
       cut(l.weight, l.dims, r.kind === 'absorb' ? l.inAxis : l.outAxis, i);
       const bias = r.kind !== 'absorb' && (l.opType === 'Conv' || l.opType === 'Gemm' || l.opType === 'ConvTranspose') ? l.node.input?.[2] : undefined;
       if (bias && view.constant(bias)) cut(bias, [l.outputs], 0, i);

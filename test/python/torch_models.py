@@ -2,8 +2,8 @@
 test/unit/prune-torch-exports.test.ts: what a real exporter writes (BatchNorm folded into convs, ReLU6 as
 Clip, hardswish, squeeze-excite, torch.chunk as Slices with computed bounds, a fused q/k/v Linear reshaped
 into heads, a class token expanded with expand(B, -1, -1), nearest Upsample by scale, GroupNorm as torch
-exports it).
-  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx, unet.onnx; prints one JSON line
+exports it, grouped convolutions).
+  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx, unet.onnx, resnext.onnx; prints one JSON line
 Random weights, with BatchNorm statistics spread out so that folding them matters."""
 import json
 import os
@@ -121,6 +121,32 @@ class Yolo(nn.Module):
         a = self.c2f(F.silu(self.stem(x))); b = self.c2f2(F.silu(self.down(a)))
         return self.det(self.fuse(torch.cat([a, self.up(b)], 1)))
 
+class XBlock(nn.Module):
+    # ResNeXt/RegNet's bottleneck: 1x1, a grouped 3x3 (groups of 8 channels), squeeze-excite, 1x1, residual.
+
+    def __init__(self, c, mid, stride):
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(c, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        self.b = nn.Sequential(nn.Conv2d(mid, mid, 3, stride, 1, groups=mid // 8, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(mid, mid // 4, 1), nn.ReLU(), nn.Conv2d(mid // 4, mid, 1), nn.Sigmoid())
+        self.c = nn.Sequential(nn.Conv2d(mid, c, 1, bias=False), nn.BatchNorm2d(c))
+        self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+
+    def forward(self, x):
+        y = self.b(self.a(x))
+        return F.relu(self.pool(x) + self.c(y * self.se(y)))
+
+
+class ResNeXt(nn.Module):
+
+    def __init__(self):
+        super().__init__(); self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+        self.blocks = nn.Sequential(XBlock(32, 64, 1), XBlock(32, 64, 2), XBlock(32, 64, 1)); self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+
 class GNBlock(nn.Module):
     # A diffusion UNet's residual block: GroupNorm (exported as Reshape, InstanceNormalization, Reshape back
     # to Shape(x)), SiLU, conv, twice, with a 1x1 skip when the width changes.
@@ -172,7 +198,7 @@ class UNet(nn.Module):
 
 out = sys.argv[1]
 written = {}
-for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64)), ("unet", UNet(), (1, 3, 32, 32))]:
+for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64)), ("unet", UNet(), (1, 3, 32, 32)), ("resnext", ResNeXt(), (1, 3, 64, 64))]:
     m.eval()
     for p in m.modules():
         if isinstance(p, nn.GroupNorm):

@@ -11,7 +11,8 @@ import { runOrt, tmpDir } from '../helpers/util';
 // Debian's python3-torch): ResNet basic blocks, MobileNet inverted residuals with squeeze-excite, a ViT with a
 // fused q/k/v projection and a class token, a YOLO-style C2f neck with torch.chunk and an Upsample, a
 // diffusion-style UNet whose GroupNorms torch writes as Reshape, InstanceNormalization and Reshape back, with
-// diffusers' attention (scores by baddbmm over torch.empty) and a GEGLU feed-forward.
+// diffusers' attention (scores by baddbmm over torch.empty) and a GEGLU feed-forward, and ResNeXt/RegNet-style
+// bottlenecks whose 3x3 convs are grouped.
 describe('structured pruning of real torch.onnx exports', function () {
   this.timeout(300_000);
   const dir = tmpDir();
@@ -37,8 +38,10 @@ describe('structured pruning of real torch.onnx exports', function () {
     // group an equal share, so a third of them gone moves the output further (cosine 0.65); the dead-channel
     // oracle above is what shows the pruning exact. The LayerNorms keep the attention's width.
     { model: 'unet', kept: 0.7, allowed: /model output|over the channels/, cosine: 0.5 },
+    // Grouped 3x3 convs (groups of 8): a position goes from every group, so each keeps as many.
+    { model: 'resnext', kept: 0.65, allowed: /model output/ },
   ];
-  for (const model of ['resnet', 'mobilenet', 'vit', 'yolo', 'unet']) {
+  for (const model of ['resnet', 'mobilenet', 'vit', 'yolo', 'unet', 'resnext']) {
     for (const share of [0.1, 0.3]) {
       it(`${model}: dead-channel oracle at ${share * 100}% (dead channels pruned, outputs unchanged)`, async () => {
         console.log(`      ${await assertDeadChannelsPruneExactly(files[model], tmpDir(), share)}`);

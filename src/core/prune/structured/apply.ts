@@ -75,6 +75,7 @@ export function applyRemovals(editor: ModelEditor, view: GraphView, loc: ModelLo
     if (r.kind === 'source') at(r.layer).out = drop;
     else if (r.kind === 'absorb') at(r.layer).in = drop;
     else if (r.kind === 'depthwise') Object.assign(at(r.layer), { out: drop, depthwise: true });
+    else if (r.kind === 'grouped') at(r.layer).in = new Set([...drop].map((c) => c % r.width)); // (every group lost the same positions)
     else if (r.kind === 'param') {
       // Read through Identity (a shared stored copy); the reader gets its own sliced initializer.
       const t = view.stored(r.node.input![r.input])!;

@@ -52,9 +52,22 @@ export class ChannelGraph implements ChannelTies {
       const dims = this.shapes.get(out);
       if (!dims) continue;
       const axis = isConvLike(l) ? 1 : dims.length - 1;
-      if (this.track(out, axis)) this.relations.push({ kind: 'source', layer: l, tensor: out });
+      if (!this.track(out, axis)) continue;
+      this.relations.push({ kind: 'source', layer: l, tensor: out });
+      // A grouped conv's outputs go a position of every group at once, so each group keeps as many.
+      const group = l.opType === 'Conv' ? attrInt(l.node, 'group', 1) : 1;
+      if (group > 1) this.tieAcrossGroups(out, group);
     }
     while (this.queue.length) this.visit(this.queue.shift()!);
+  }
+
+  /** Ties channel p of each of `tensor`'s `groups` consecutive groups to p of the first (false: they do not divide evenly). */
+  private tieAcrossGroups(tensor: string, groups: number): boolean {
+    const size = this.tracks.get(tensor)!.size;
+    if (size % groups) return false;
+    const width = size / groups;
+    for (let g = 1; g < groups; g++) for (let p = 0; p < width; p++) this.union(this.el(tensor, p), this.el(tensor, g * width + p));
+    return true;
   }
 
   private isDepthwise(l: PrunableLayer): boolean {
@@ -184,8 +197,14 @@ export class ChannelGraph implements ChannelTies {
     }
     if (from !== input0) return false;
     const group = attrInt(node, 'group', 1);
-    if (node.op_type === 'Conv' && group > 1) return `${label} is a grouped convolution (${group} groups)`;
     const want = isConvLike(layer) ? 1 : this.shapes.get(from)!.length - 1;
+    if (node.op_type === 'Conv' && group > 1) {
+      // Each group reads its own run of channels through the same weight columns: a position goes from
+      // every group at once (RegNet's and ResNeXt's grouped 3x3 convs).
+      if (a !== 1 || !this.tieAcrossGroups(from, group)) return `${label} is a grouped convolution (${group} groups) whose channels do not split into them`;
+      this.relations.push({ kind: 'grouped', layer, tensor: from, width: this.tracks.get(from)!.size / group });
+      return undefined;
+    }
     if (node.op_type === 'Gemm' && attrInt(node, 'transA', 0)) return `${label} reads its input transposed`;
     if (a !== want) return `${label} reads the channels along axis ${a}, not its input axis`;
     this.relations.push({ kind: 'absorb', layer, tensor: from });

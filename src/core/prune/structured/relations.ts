@@ -10,6 +10,11 @@ export type Relation =
   | { kind: 'source'; layer: PrunableLayer; tensor: string }
   /** Input channel c of `layer` reads element c of `tensor` (the weight loses input slices). */
   | { kind: 'absorb'; layer: PrunableLayer; tensor: string }
+  /**
+   * A grouped (not depthwise) Conv reading `tensor` in groups of `width` channels through the same weight
+   * columns: a position goes from every group at once (tied), and the weight loses that input slice.
+   */
+  | { kind: 'grouped'; layer: PrunableLayer; tensor: string; width: number }
   /** A depthwise Conv: its weight and bias lose output slices with `tensor`, and its group count follows. */
   | { kind: 'depthwise'; layer: PrunableLayer; tensor: string }
   /** A stored per-channel tensor (bias, BatchNorm statistics, scale) sliced along `axis` with `tensor`. */
