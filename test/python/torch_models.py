@@ -2,8 +2,9 @@
 test/unit/prune-torch-exports.test.ts: what a real exporter writes (BatchNorm folded into convs, ReLU6 as
 Clip, hardswish, squeeze-excite, torch.chunk as Slices with computed bounds, a fused q/k/v Linear reshaped
 into heads, a class token expanded with expand(B, -1, -1), nearest Upsample by scale, GroupNorm as torch
-exports it, grouped convolutions).
-  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx, unet.onnx, resnext.onnx; prints one JSON line
+exports it, grouped convolutions, ShuffleNetV2's channel shuffle).
+  torch_models.py OUT_DIR   writes resnet.onnx, mobilenet.onnx, vit.onnx, yolo.onnx, unet.onnx, resnext.onnx,
+  shufflenet.onnx; prints one JSON line
 Random weights, with BatchNorm statistics spread out so that folding them matters."""
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models.shufflenetv2 import ShuffleNetV2  # channel_shuffle: view as [N, 2, C/2, H, W], transpose, view back
 
 torch.manual_seed(0)
 
@@ -198,7 +200,7 @@ class UNet(nn.Module):
 
 out = sys.argv[1]
 written = {}
-for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64)), ("unet", UNet(), (1, 3, 32, 32)), ("resnext", ResNeXt(), (1, 3, 64, 64))]:
+for name, m, shape in [("resnet", ResNet(), (1, 3, 64, 64)), ("mobilenet", MobileNet(), (1, 3, 64, 64)), ("vit", ViT(), (1, 3, 32, 32)), ("yolo", Yolo(), (1, 3, 64, 64)), ("unet", UNet(), (1, 3, 32, 32)), ("resnext", ResNeXt(), (1, 3, 64, 64)), ("shufflenet", ShuffleNetV2([2, 2, 1], [16, 32, 64, 128, 256]), (1, 3, 64, 64))]:
     m.eval()
     for p in m.modules():
         if isinstance(p, nn.GroupNorm):

@@ -12,7 +12,7 @@ import { runOrt, tmpDir } from '../helpers/util';
 // fused q/k/v projection and a class token, a YOLO-style C2f neck with torch.chunk and an Upsample, a
 // diffusion-style UNet whose GroupNorms torch writes as Reshape, InstanceNormalization and Reshape back, with
 // diffusers' attention (scores by baddbmm over torch.empty) and a GEGLU feed-forward, and ResNeXt/RegNet-style
-// bottlenecks whose 3x3 convs are grouped.
+// bottlenecks whose 3x3 convs are grouped, and torchvision's ShuffleNetV2 (channel shuffles).
 describe('structured pruning of real torch.onnx exports', function () {
   this.timeout(300_000);
   const dir = tmpDir();
@@ -40,8 +40,10 @@ describe('structured pruning of real torch.onnx exports', function () {
     { model: 'unet', kept: 0.7, allowed: /model output|over the channels/, cosine: 0.5 },
     // Grouped 3x3 convs (groups of 8): a position goes from every group, so each keeps as many.
     { model: 'resnext', kept: 0.65, allowed: /model output/ },
+    // Channel shuffles tie a stage's blocks into one family of a few position sets: at 30% some keep all.
+    { model: 'shufflenet', kept: 0.8, allowed: /model output|too small to prune/ },
   ];
-  for (const model of ['resnet', 'mobilenet', 'vit', 'yolo', 'unet', 'resnext']) {
+  for (const model of ['resnet', 'mobilenet', 'vit', 'yolo', 'unet', 'resnext', 'shufflenet']) {
     for (const share of [0.1, 0.3]) {
       it(`${model}: dead-channel oracle at ${share * 100}% (dead channels pruned, outputs unchanged)`, async () => {
         console.log(`      ${await assertDeadChannelsPruneExactly(files[model], tmpDir(), share)}`);

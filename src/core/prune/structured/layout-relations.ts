@@ -2,7 +2,7 @@ import type { NodeProto } from '../../onnx/proto';
 import { shapeSlot } from './apply';
 import { changedAxes, COMPUTED_SIZE, shapeEntrySource, shapeValueAt, sliceRange } from './axis-ops';
 import type { ChannelTies } from './relations';
-import { attrInt } from '../../onnx/attributes';
+import { attrInt, attrInts } from '../../onnx/attributes';
 
 /**
  * How channels travel through ops that move, cut or regroup axes (Reshape and friends, Split and chunks,
@@ -155,6 +155,16 @@ export function relateReshape(g: ChannelTies, node: NodeProto, from: string, lab
     g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
     return undefined;
   }
+  // A channel shuffle (ShuffleNet): [N, C, H, W] viewed as [N, G, C/G, H, W], then the two swapped: a
+  // position goes from every group at once, and the shuffled channels follow it.
+  if (forward && b + 2 < dst.length && dst[b] > 1 && dst[b] * dst[b + 1] === src[a] && prod(dst, b + 2, dst.length) === post && shuffled(g, out, b)) {
+    if (!g.track(out, b + 1)) return `${label}: shapes unknown`;
+    const ts = g.tracks.get(from)!, td = g.tracks.get(out)!, width = dst[b + 1];
+    for (let c = 0; c < src[a]; c++) g.union(ts.base + c, td.base + (c % width));
+    if (node.op_type !== 'Reshape' || !shapeSlot(g.view, node, b + 1)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
+    g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
+    return undefined;
+  }
   const postDst = prod(dst, b + 1, dst.length);
   const other = forward ? out : inp;
   if (!g.track(other, b)) return `${label}: shapes unknown`;
@@ -173,6 +183,15 @@ export function relateReshape(g: ChannelTies, node: NodeProto, from: string, lab
     else if (!tieToSizeSource(g, node.input?.[1] ?? '', index, out)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
   }
   return undefined;
+}
+
+/** Whether every reader of `t` is a Transpose that swaps axes `b` and `b + 1` alone (a channel shuffle's). */
+function shuffled(g: ChannelTies, t: string, b: number): boolean {
+  const readers = g.view.consumersOf(t);
+  return readers.length > 0 && readers.every((r) => {
+    const perm = attrInts(r, 'perm');
+    return r.op_type === 'Transpose' && !!perm && perm.every((p, i) => p === (i === b ? b + 1 : i === b + 1 ? b : i));
+  });
 }
 
 /**
