@@ -44,15 +44,17 @@ const groupNorm: Relate = (g, node, from, label) => {
   const { input0, output0 } = io(node);
   const a = axisOf(g, from);
   if (a !== 1) return `${label} works per channel on axis 1, not ${a}`;
-  const why = tieThrough(g, input0, output0, a, label);
-  if (why) return why;
+  const tied = tieThrough(g, input0, output0, a, label);
+  if (tied) return tied;
   const channels = g.tracks.get(input0)!.size, groups = attrInt(node, 'num_groups', 0);
   if (groups <= 0 || channels % groups) return `${label}: ${channels} channels do not split into ${groups} groups`;
   const size = channels / groups;
   for (let c = 0; c < channels; c++) if (c % size) g.union(g.el(input0, c), g.el(input0, c - (c % size)));
   for (const i of [1, 2]) {
     const dims = (g.view.stored(node.input?.[i] ?? '')?.dims ?? []).map(Number);
-    if (dims.length === 1 && dims[0] === channels) { const r = g.paramRelation(node, i, output0); if (r) return r; } else if (dims.length !== 1 || dims[0] !== groups) return `${label}: input ${i} is neither per channel nor per group`;
+    if (dims.length !== 1 || (dims[0] !== channels && dims[0] !== groups)) return `${label}: input ${i} is neither a stored per-channel nor a per-group vector`;
+    const why = dims[0] === channels ? g.paramRelation(node, i, output0) : undefined; // per group: sliced with num_groups (see 'groups')
+    if (why) return why;
   }
   g.relations.push({ kind: 'groups', node, tensor: input0, size });
   return undefined;
