@@ -19,7 +19,7 @@ describe('structured pruning of real torch.onnx exports', function () {
   let files: Record<string, string> = {};
 
   before(function () {
-    if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) this.skip();
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status !== 0) this.skip();
     const r = spawnSync('/usr/bin/python3', [path.resolve('test/python/torch_models.py'), dir], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr.slice(-2000));
     files = JSON.parse(r.stdout.trim().split('\n').pop()!);
