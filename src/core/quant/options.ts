@@ -29,8 +29,9 @@ export interface QuantizeOptions {
   /** Histogram bins for entropy/percentile/MSE. */
   bins: number;
   /**
-   * Histogram methods: bin a strided pick of about this many values of each tensor per sample, extremes
-   * exact (0, the default: every value). Faster on large activations; tails are then estimated.
+   * Histogram methods: bin a strided pick of about this many values of each tensor per sample (default
+   * 16384), with the extremes and every value past a tail threshold exact (see captureSampled); 0 bins every
+   * value. Tensors within the pick count are binned whole either way.
    */
   histogramValues: number;
   /**
