@@ -144,26 +144,22 @@ export function relateReshape(g: ChannelTies, node: NodeProto, from: string, lab
   let b = -1;
   for (let j = 0; j < dst.length; j++) if (prod(dst, 0, j) === pre && dst[j] > 1) { b = j; break; }
   if (b < 0) return `${label} scatters the channels`;
-  // A fused projection split into [parts, heads, head size] (q/k/v or k/v in one MatMul): the heads axis
-  // carries the channels, so whole heads go from every part; the parts axis stays whole.
-  if (forward && dst[b] <= 3 && b + 2 < dst.length && dst[b + 1] > 1 && post === 1 && src[a] === prod(dst, b, dst.length) && g.tracks.get(out)?.axis !== b) {
-    const parts = dst[b], heads = dst[b + 1], size = prod(dst, b + 2, dst.length);
-    if (!g.track(out, b + 1)) return `${label}: shapes unknown`;
-    const ts = g.tracks.get(from)!, td = g.tracks.get(out)!;
-    for (let c = 0; c < parts * heads * size; c++) g.union(ts.base + c, td.base + Math.floor((c % (heads * size)) / size));
-    if (!shapeSlot(g.view, node, b + 1) || node.op_type !== 'Reshape') return `${label}: its target shape is computed in a way the new size cannot be written into`;
-    g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
-    return undefined;
-  }
-  // A channel shuffle (ShuffleNet): [N, C, H, W] viewed as [N, G, C/G, H, W], then the two swapped: a
-  // position goes from every group at once, and the shuffled channels follow it.
-  if (forward && b + 2 < dst.length && dst[b] > 1 && dst[b] * dst[b + 1] === src[a] && prod(dst, b + 2, dst.length) === post && shuffled(g, out, b)) {
-    if (!g.track(out, b + 1)) return `${label}: shapes unknown`;
-    const ts = g.tracks.get(from)!, td = g.tracks.get(out)!, width = dst[b + 1];
-    for (let c = 0; c < src[a]; c++) g.union(ts.base + c, td.base + (c % width));
-    if (node.op_type !== 'Reshape' || !shapeSlot(g.view, node, b + 1)) return `${label}: its target shape is computed in a way the new size cannot be written into`;
-    g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
-    return undefined;
+  // The channels split into [parts, heads, size] with the heads axis carrying them, the parts axis whole:
+  // a fused projection split into q/k/v (or k/v) parts, whole heads going from every part; or a channel
+  // shuffle (ShuffleNet: [N, C, H, W] viewed as [N, G, C/G, H, W], its only readers swapping the two), a
+  // position going from every group with its shuffled channels (size 1).
+  if (forward && b + 2 < dst.length) {
+    const tail = prod(dst, b + 2, dst.length);
+    const fused = post === 1 && dst[b] <= 3 && dst[b + 1] > 1 && g.tracks.get(out)?.axis !== b;
+    const size = tail / post, heads = dst[b + 1];
+    if ((fused || (tail === post && shuffled(g, out, b))) && src[a] === dst[b] * heads * size) {
+      if (!g.track(out, b + 1)) return `${label}: shapes unknown`;
+      const ts = g.tracks.get(from)!, td = g.tracks.get(out)!;
+      for (let c = 0; c < src[a]; c++) g.union(ts.base + c, td.base + Math.floor((c % (heads * size)) / size));
+      if (!shapeSlot(g.view, node, b + 1) || node.op_type !== 'Reshape') return `${label}: its target shape is computed in a way the new size cannot be written into`;
+      g.relations.push({ kind: 'reshape', node, index: b + 1, tensor: out });
+      return undefined;
+    }
   }
   const postDst = prod(dst, b + 1, dst.length);
   const other = forward ? out : inp;

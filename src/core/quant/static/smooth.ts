@@ -441,7 +441,8 @@ export function affectedLayouts(p: SmoothingPlan): Map<string, { layout: Channel
 export function applySmoothing(editor: ModelEditor, loaded: LoadedModel, p: SmoothingPlan, absmax: Array<Float64Array | undefined>): { decisions: SmoothingDecision[]; scales: Float64Array[] } {
   const decisions = [...p.decisions];
   const scales: Float64Array[] = p.items.map((it) => new Float64Array(it.readers[0].ins).fill(1));
-  const ratio = (v: Float64Array) => v.reduce((a, x) => Math.max(a, x), -Infinity) / (Float64Array.from(v).sort()[v.length >> 1] || 1e-12);
+  // Largest over median, both from one sorted copy.
+  const ratio = (v: Float64Array) => { const s = Float64Array.from(v).sort(); return s[s.length - 1] / (s[s.length >> 1] || 1e-12); };
   const view = editor.view();
   for (const [i, item] of p.items.entries()) {
     const a = absmax[i];
