@@ -25,7 +25,7 @@ import { layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
 import { FLOAT_TYPES, isStoredWeight } from './stored-weight';
-import { gateOutputs, interleaveCopies, mergeSideBySide, reduceToNsr } from './merge';
+import { interleaveCopies, keepOutputs, mergeSideBySide, reduceToNsr } from './merge';
 import { SPLIT_SAMPLES } from './split';
 import { weightErrorPart } from './weight-error';
 import { VariantScorer } from '../quant/variant-scorer';
@@ -49,6 +49,8 @@ export interface SensitivityOptions extends Partial<QuantizeOptions> {
   costs?: string;
   /** Local, static: samples the split is measured on (default SPLIT_SAMPLES; 0: every one). */
   splitSamples?: number;
+  /** Local, static: whether the samples after the split's run a second graph without its copies (default: where that pays for its set-up, see LIGHTER_GRAPH). */
+  secondGraph?: boolean;
 }
 
 /** One layer (module path) of the report. See docs/sensitivity-schema.md. */
@@ -142,8 +144,20 @@ async function typesAndSizes(loaded: LoadedModel, names: string[], feeds: Record
   }
 }
 
-/** The merged graph's bool input that runs the split's copies (see gateOutputs). */
-const SPLIT_INPUT = 'quantlens_split';
+/**
+ * Local sensitivity runs the samples after the split's in a second merged graph, without the split's
+ * copies, when the first graph would take more than this many times its own set-up over them: the
+ * second's set-up costs about half the first's, and each of its runs about a fifth less (PaddleOCR det
+ * 320x640, in a worker, scratch: set-up 310-330 against 140-150 ms, runs 143 against 116 ms; from 6 later
+ * samples on). On a small model a run is a sliver of a set-up, and one graph runs them all.
+ */
+const LIGHTER_GRAPH = 3;
+
+/** At most `n` items of `it`, advancing it no further (the rest stay for the next reader). */
+function take<T>(it: Iterator<T>, n: number): Iterator<T> {
+  let left = n;
+  return { next: () => (left-- > 0 ? it.next() : { done: true, value: undefined }) };
+}
 
 // LSTM and the fused Attention and EmbedLayerNormalization carry weights too (dynamic mode quantizes them).
 const WEIGHT_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm', 'Gather', 'LSTM', 'GRU', 'RNN', 'Attention', 'EmbedLayerNormalization']);
@@ -184,7 +198,7 @@ export function analyzeSensitivity(modelPath: string, opts: SensitivityOptions =
 async function analyze(modelPath: string, opts: SensitivityOptions, ctx: JobContext): Promise<SensitivityReport> {
   const t0 = performance.now();
   const method = opts.method ?? 'local';
-  const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs', 'splitSamples']);
+  const own = new Set(['method', 'output', 'workers', 'shard', 'part', 'costs', 'splitSamples', 'secondGraph']);
   // Smoothing decided in a pass of its own (MinMax's channel extremes) before the histograms, not from
   // values held through the histogram pass: those held values grow with the samples, and sensitivity's
   // peak memory is meant to stay within twice one inference's (PaddleOCR det 320x640, random:64: peak RSS
@@ -219,7 +233,7 @@ async function analyze(modelPath: string, opts: SensitivityOptions, ctx: JobCont
   const checkpoint = out && method === 'end-to-end' ? `${out}.partial.json` : undefined;
   // The whole-model reference (every layer quantized) is measured once, by the first shard.
   const splitSamples = opts.splitSamples ?? SPLIT_SAMPLES;
-  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1, splitSamples);
+  const measured = await measureLayers(prep, layers, data, method, ctx, checkpoint, opts.workers, !shard || shard.index === 1, splitSamples, opts.secondGraph);
   const { results, allQuantized } = measured;
   const provider = measured.provider;
   const fallbackReason = measured.fallbackReason;
@@ -268,7 +282,7 @@ export interface MeasuredLayer {
 }
 
 /** Sensitivity of each layer (NSR), by the local or the end-to-end method, from a prepared quantization. */
-export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number, measureAll = true, splitSamples = SPLIT_SAMPLES): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
+export async function measureLayers(prep: PreparedQuantization, layers: Array<{ name: string; opType: string; nodes: string[] }>, data: CalibrationData, method: SensitivityMethod, ctx: JobContext = {}, checkpoint?: string, workers?: number, measureAll = true, splitSamples = SPLIT_SAMPLES, secondGraph?: boolean): Promise<{ results: MeasuredLayer[]; provider: Provider; fallbackReason?: string; allQuantized?: number }> {
   const loaded = prep.loaded;
   const options = prep.options;
   const results: MeasuredLayer[] = layers.map((l) => ({ ...l, parameters: parametersOf(loaded, new Set(l.nodes)), nsr: 0 }));
@@ -397,19 +411,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const byKey = new Map(compared.map((c) => [keyOf(c), { reference: c.reference, copies: [c.copy], ...(c.isError ? { errors: new Set([c.copy]) } : {}), ...(c.signal ? { signal: c.signal } : {}) }]));
     const reduced = reduceToNsr(model, [...byKey.values()]);
     const sumOf = new Map([...byKey.keys()].map((k, i) => [k, { sig: reduced[i].sig, err: reduced[i].err[0] }]));
-    // The split's copies and comparisons run on the first `splitSamples` samples only (see gateOutputs): a
-    // ratio, it settles within a few samples, and they cost about a fifth of each sample's run (PaddleOCR
-    // det 320x640, 8 samples, three runs each, scratch: 136-154 ms a sample with them every sample, 109-120 ms
-    // for the samples after the first four).
-    // The sums only the split reads, each with its layer: one If per layer.
-    const always = new Set(compared.filter((c) => c.into === 'total').flatMap((c) => [sumOf.get(keyOf(c))!.err, sumOf.get(keyOf(c))!.sig]));
-    const splitOnly = new Map<string, string>();
-    for (const c of compared) if (c.into !== 'total') for (const o of [sumOf.get(keyOf(c))!.err, sumOf.get(keyOf(c))!.sig]) if (!always.has(o)) splitOnly.set(o, String(c.layer));
-    if (splitSamples && data.count > splitSamples) gateOutputs(model, new Set(splitOnly.keys()), SPLIT_INPUT, (o) => splitOnly.get(o)); // else every sample measures it
     interleaveCopies(model, loaded.model.graph!.node?.length ?? 0);
-    // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
-    const wanted = new Set((model.graph!.input ?? []).map((v) => v.name ?? ''));
-    const inputsOf = (feeds: Record<string, ort.Tensor>, split: boolean) => ({ ...Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))), ...(wanted.has(SPLIT_INPUT) ? { [SPLIT_INPUT]: new ort.Tensor('bool', [split], []) } : {}) });
     // The parts' encoded copies are garbage now: collected before onnxruntime allocates, not after.
     parts.length = 0;
     collectGarbage();
@@ -424,23 +426,57 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // Samples large enough to take time to make (decoded images, drawn random values) run in a worker
     // while this thread makes the next (see wantsWorker): PaddleOCR det 320x640, random samples, a run
     // took 94 ms and drawing the next sample 24 ms more.
-    const worker = wantsWorker(next.value, data.count) ? startSessionWorker(options.device, loaded.loc.file) : undefined;
-    const merged = await variantRunner(worker, model, loaded, options.device, inputsOf(next.value, true), analysisLevel(loaded.model), { noMemPattern: true, noQdqFusion: true });
-    provider = merged.provider;
-    fallbackReason ??= merged.fallbackReason;
-    const measuresSplit = (i: number) => !splitSamples || i < splitSamples;
-    try {
-      await pipelineSamples(samples, worker !== undefined, (feeds, i) => merged.run(inputsOf(feeds, measuresSplit(i))), (out, _feeds, i) => {
+    const open = async (m: ModelProto, first: Record<string, ort.Tensor>, count: number) => {
+      const t = performance.now();
+      // The model's inputs the merged graph reads (a copy may leave one unread), at the data's shapes.
+      const wanted = new Set((m.graph!.input ?? []).map((v) => v.name ?? ''));
+      const inputsOf = (feeds: Record<string, ort.Tensor>) => Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k)));
+      const worker = wantsWorker(first, count) ? startSessionWorker(options.device, loaded.loc.file) : undefined;
+      const r = await variantRunner(worker, m, loaded, options.device, inputsOf(first), analysisLevel(loaded.model), { noMemPattern: true, noQdqFusion: true });
+      provider = r.provider;
+      fallbackReason ??= r.fallbackReason;
+      return { ...r, inputsOf, ahead: worker !== undefined, seconds: (performance.now() - t) / 1000 };
+    };
+    let merged: Awaited<ReturnType<typeof open>> | undefined = await open(model, next.value, data.count);
+    let sums = compared.map((c) => ({ c, ...sumOf.get(keyOf(c))! }));
+    let done = 0;
+    // `count` samples through the graph in hand (the first already drawn); seconds they took.
+    const run = async (first: IteratorResult<Record<string, ort.Tensor>>, count: number) => {
+      const t = performance.now(), m = merged!, s = sums;
+      await pipelineSamples(take(samples, count - 1), m.ahead, (feeds) => m.run(m.inputsOf(feeds)), (out, _feeds, k) => {
+        const i = done + k;
         const scalarOf = (name: string) => Number((out[name].data as Float32Array)[0]);
-        for (const c of compared) {
-          if (c.into !== 'total' && !measuresSplit(i)) continue;
-          const s = sumOf.get(keyOf(c))!;
-          acc[c.layer][c.into].addSums(scalarOf(s.err), scalarOf(s.sig));
-        }
+        // The split counts only its first samples, whichever graph runs the later ones.
+        for (const { c, err, sig } of s) if (c.into === 'total' || !splitSamples || i < splitSamples) acc[c.layer][c.into].addSums(scalarOf(err), scalarOf(sig));
         ctx.onProgress?.({ stage: 'sensitivity', fraction: (i + 1) / data.count, message: `sample ${i + 1}/${data.count}` });
-      }, { signal: ctx.signal, first: next });
+      }, { signal: ctx.signal, first });
+      done += count;
+      return (performance.now() - t) / 1000;
+    };
+    try {
+      // The split's copies and comparisons run on the first `splitSamples` samples only: a ratio, it
+      // settles within a few samples. The samples after run a graph without them where that pays for its
+      // set-up (see LIGHTER_GRAPH); a switch inside one graph (an If per layer) cost more than it saved:
+      // PaddleOCR det 320x640, runs alone, alternated: 119 ms gated, 102 ms without the split's nodes,
+      // against 35 ms for the float model (scratch). The branches read the float model's conv outputs,
+      // which kept onnxruntime from fusing those convs with what follows them.
+      const first = splitSamples && data.count > splitSamples ? splitSamples : data.count;
+      const seconds = await run(next, first);
+      const rest = data.count - first;
+      if (rest > 0) {
+        if (secondGraph ?? rest * (seconds / first) > LIGHTER_GRAPH * merged.seconds) {
+          const light = keepOutputs(model, new Set(sums.filter((x) => x.c.into === 'total').flatMap((x) => [x.err, x.sig])));
+          const after = samples.next();
+          const heavy = merged;
+          merged = undefined;
+          await heavy.release();
+          merged = await open(light, after.value, rest);
+          sums = sums.filter((x) => x.c.into === 'total');
+          await run(after, rest);
+        } else await run(samples.next(), rest);
+      }
     } finally {
-      await merged.release();
+      await merged?.release();
     }
     results.forEach((r, l) => {
       r.nsr = acc[l].total.value;

@@ -1,7 +1,6 @@
 import { onnx, type AttributeProto, type ModelProto, type NodeProto, type GraphProto, type TensorProto } from '../onnx/proto';
 import { capturedValues, walkGraphs } from '../onnx/walk';
 import { intAttr } from '../onnx/attributes';
-import { DataType } from '../onnx/dtypes';
 
 /**
  * Puts many small models beside a `base` model in one graph. The base keeps its names; every name inside
@@ -177,77 +176,34 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
 }
 
 /**
- * Puts the nodes that only `gated` outputs need behind If nodes on a bool graph input `condition`, one If
- * per connected group of them (and of outputs `groupOf` keys alike): while it is false they do not run and
- * their outputs read 0. Every gated output must be a float scalar (a reduceToNsr sum). Initializers only a group reads move into its branch.
- * Local sensitivity measures the split (weights vs activations) on the first samples only this way, in the
- * same session as the rest.
+ * Keeps only the outputs in `keep`, the nodes they need, and the initializers those read (local
+ * sensitivity's second graph, the split's copies and sums dropped: see measureLayers). onnxruntime runs
+ * every node of a graph, whether an output needs it or not.
  */
-export function gateOutputs(merged: ModelProto, gated: ReadonlySet<string>, condition: string, groupOf?: (output: string) => string | undefined): void {
-  const g = merged.graph!;
+export function keepOutputs(model: ModelProto, keep: ReadonlySet<string>): ModelProto {
+  const g = model.graph!;
   const nodes = g.node ?? [];
-  const producer = new Map<string, number>();
-  nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o) producer.set(o, i); });
-  const reads = nodes.map((n) => [...(n.input ?? []), ...capturedValues(n)]);
-  const needed = (outputs: string[], stop: ReadonlySet<number>) => {
-    const seen = new Set<number>();
-    const stack = outputs.map((o) => producer.get(o)).filter((i): i is number => i !== undefined);
-    while (stack.length) {
-      const i = stack.pop()!;
-      if (seen.has(i) || stop.has(i)) continue;
-      seen.add(i);
-      for (const x of reads[i]) { const p = producer.get(x); if (p !== undefined) stack.push(p); }
-    }
-    return seen;
-  };
-  const outputs = (g.output ?? []).map((o) => o.name ?? '');
-  const always = needed(outputs.filter((o) => !gated.has(o)), new Set());
-  const only = needed(outputs.filter((o) => gated.has(o)), always);
-  // A node no output needs (a copy's unused shape arithmetic) stays where it is, and so does what it reads.
-  for (let changed = true; changed;) {
-    changed = false;
-    reads.forEach((xs, i) => {
-      if (only.has(i)) return;
-      for (const x of xs) { const p = producer.get(x); if (p !== undefined && only.delete(p)) changed = true; }
-    });
+  const producer = new Map<string, NodeProto>();
+  for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
+  const needed = new Set<NodeProto>();
+  const read = new Set<string>();
+  const stack = [...keep];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (read.has(x)) continue;
+    read.add(x);
+    const n = producer.get(x);
+    if (!n || needed.has(n)) continue;
+    needed.add(n);
+    stack.push(...(n.input ?? []).filter(Boolean), ...capturedValues(n));
   }
-  if (!only.size) return;
-  // Connected groups (union-find over the edges between gated nodes).
-  const parent = new Map([...only].map((i) => [i, i]));
-  const root = (i: number): number => { let r = i; while (parent.get(r) !== r) r = parent.get(r)!; parent.set(i, r); return r; };
-  for (const i of only) for (const x of nodes[i].input ?? []) { const p = producer.get(x); if (p !== undefined && only.has(p)) parent.set(root(p), root(i)); }
-  // Outputs the caller keys alike share one If: each If costs a subgraph run even when it does nothing.
-  const firstOfKey = new Map<string, number>();
-  for (const o of gated) {
-    const p = producer.get(o), key = groupOf?.(o);
-    if (p === undefined || !only.has(p) || key === undefined) continue;
-    const first = firstOfKey.get(key);
-    if (first === undefined) firstOfKey.set(key, p);
-    else parent.set(root(p), root(first));
-  }
-  const groups = new Map<number, number[]>();
-  for (const i of [...only].sort((a, b) => a - b)) (groups.get(root(i)) ?? groups.set(root(i), []).get(root(i))!).push(i);
-  const readers = new Map<string, Set<number>>(); // initializer -> groups (or -1: a node outside them) reading it
-  reads.forEach((xs, i) => { for (const x of xs) (readers.get(x) ?? readers.set(x, new Set()).get(x)!).add(only.has(i) ? root(i) : -1); });
-  const inits = g.initializer ?? [];
-  const moved = new Set<string>();
-  const gates = new Map<number, NodeProto>(); // at its group's last node
-  const scalar = (name: string) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [] } } } });
-  for (const [r, members] of groups) {
-    const own = inits.filter((t) => { const by = readers.get(t.name ?? ''); return by?.size === 1 && by.has(r); });
-    for (const t of own) moved.add(t.name ?? '');
-    const outs = members.flatMap((i) => nodes[i].output ?? []).filter((o) => gated.has(o));
-    const then = onnx.GraphProto.create({ name: `gate_${r}_on`, node: members.map((i) => nodes[i]), initializer: own, output: outs.map(scalar) });
-    const off = onnx.GraphProto.create({
-      name: `gate_${r}_off`, output: outs.map((o) => scalar(`${o}/off`)),
-      node: outs.map((o) => ({ op_type: 'Constant', name: `${o}/off`, output: [`${o}/off`], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: { data_type: DataType.FLOAT, dims: [], float_data: [0] } }] })),
-    });
-    gates.set(members[members.length - 1], {
-      op_type: 'If', name: `gate_${r}`, input: [condition], output: outs,
-      attribute: [{ name: 'then_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: then }, { name: 'else_branch', type: onnx.AttributeProto.AttributeType.GRAPH, g: off }],
-    });
-  }
-  g.node = nodes.flatMap((n, i) => (gates.has(i) ? [gates.get(i)!] : only.has(i) ? [] : [n]));
-  g.initializer = inits.filter((t) => !moved.has(t.name ?? ''));
-  g.input = [...(g.input ?? []), { name: condition, type: { tensor_type: { elem_type: DataType.BOOL, shape: { dim: [] } } } }];
+  return onnx.ModelProto.create({
+    ...model,
+    graph: onnx.GraphProto.create({
+      ...g,
+      node: nodes.filter((n) => needed.has(n)),
+      initializer: (g.initializer ?? []).filter((t) => read.has(t.name ?? '')),
+      output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')),
+    }),
+  });
 }
