@@ -16,6 +16,7 @@ import { DEFAULT_QUANTIZE_OPTIONS, type QuantizeOptions } from '../../src/core/q
 import { vi } from '../helpers/models';
 import { pairedFaster } from '../../src/core/runtime/latency';
 import { tmpDir } from '../helpers/util';
+import { openCalibration } from '../../src/core/calib/data';
 
 // Fusion-aware placement (--objective latency, --static-ops auto): a residual block whose convs reach a
 // quantized op only through the residual Add, and a conv whose output feeds a float Sigmoid.
@@ -292,6 +293,77 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.deepEqual([count('QuantizeLinear'), count('DequantizeLinear')], [1, 0], ops.join());
     const cmp = await compareModels(f, out, { data: 'random:8', samples: 8, latencyRuns: 1 });
     assert.ok(cmp.outputs.y.cosine > 0.995, `cosine ${cmp.outputs.y.cosine}`);
+  });
+
+  for (const symmetric of [false, true]) {
+    it(`--static-ops all: HardSwish and a HardSigmoid squeeze-excite gate stay int8 between convs (${symmetric ? 'int8' : 'uint8'} activations): no float HardSigmoid${symmetric ? '' : '; onnxruntime runs QLinearAdd for each and QLinearMul for the products'}`, async () => {
+      // x → conv → HardSwish (x·HardSigmoid(x), as torch writes it) → conv → s; s · HardSigmoid(conv(pool(s))) (alpha 0.2, ONNX's default) → conv → pool → Flatten → MatMul → y.
+      const C = 8;
+      const hs = (name: string, x: string, y: string, alpha?: number): NodeProto => ({ name, op_type: 'HardSigmoid', input: [x], output: [y], ...(alpha ? { attribute: [{ name: 'alpha', type: AttributeType.FLOAT, f: alpha }] } : {}) });
+      const f = path.join(dir, `hardswish-${symmetric}.onnx`);
+      saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g',
+        node: [conv('c1', 'x', 'a'), hs('/a1/HardSigmoid', 'a', 'a_hs', 1 / 6), { name: '/a1/Mul', op_type: 'Mul', input: ['a', 'a_hs'], output: ['a1'] }, conv('c2', 'a1', 's'),
+          { name: '/se/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['s'], output: ['p'] }, pointwise('se', 'p', 'e'), hs('/se/HardSigmoid', 'e', 'g'),
+          { name: '/se/Mul', op_type: 'Mul', input: ['s', 'g'], output: ['m'] }, conv('c4', 'm', 'o'),
+          { name: '/head/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['o'], output: ['q'] }, { name: '/head/Flatten', op_type: 'Flatten', input: ['q'], output: ['f'] },
+          { name: '/head/MatMul', op_type: 'MatMul', input: ['f', 'head.weight'], output: ['y'] }],
+        initializer: [w('c1.weight', [C, 3, 3, 3], 91, 0.6), w('c1.bias', [C], 92, 0.3), w('c2.weight', [C, C, 3, 3], 93), w('c2.bias', [C], 94, 0.05),
+          w('se.weight', [C, C, 1, 1], 97, 1.5), w('se.bias', [C], 98, 0.5), w('c4.weight', [C, C, 3, 3], 99), w('c4.bias', [C], 100, 0.05), w('head.weight', [C, 4], 101)],
+        input: [vi('x', 1, [1, 3, 32, 32])], output: [vi('y', 1, [1, 4])] } }), f);
+      // Under --static-ops all only (see ALL_ONLY): the default placements leave a HardSigmoid float.
+      const compute = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute', symmetric } as const;
+      const conservative = await prepareQuantization(loadModel(f), compute, new QuantPolicy(compute), modesUsed(compute));
+      assert.match(conservative.skipped.find((d) => d.node === '/a1/HardSigmoid')?.skipped ?? '', /stays float unless --static-ops all/);
+      const options: QuantizeOptions = { ...compute, staticOps: 'all' };
+      const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+      const plan = placementPlan(prep, 'all');
+      for (const n of ['/c1/Conv', '/a1/HardSigmoid', '/a1/Mul', '/c2/Conv', '/se/HardSigmoid', '/se/Mul', '/c4/Conv']) assert.ok(plan.select(n), `${n}: ${JSON.stringify(plan.skipped)}`);
+      const out = path.join(dir, `hardswish-${symmetric}.q.onnx`), optimized = path.join(dir, `hardswish-${symmetric}.q.optimized.onnx`);
+      saveModel((await applyQuantization(prep, plan.select)).model, out);
+      await (await ort.InferenceSession.create(out, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized })).release();
+      const ops = loadModel(optimized).model.graph!.node!.map((n) => n.op_type ?? '');
+      const count = (op: string) => ops.filter((o) => o === op).length;
+      assert.equal(count('HardSigmoid'), 0, ops.join());
+      // (onnxruntime fuses none of this with int8 activations on the CPU, the convs included: the values are what this checks there.)
+      if (!symmetric) {
+        assert.deepEqual([count('QLinearConv'), count('QLinearAdd'), count('QLinearMul')], [4, 2, 2], ops.join());
+        for (const op of ['Mul', 'Add', 'Conv']) assert.equal(count(op), 0, ops.join());
+      }
+      // About as close to float as the same quantization with the HardSigmoids left float (which read the exact conv output; int8
+      // activations lose more to their sign bit either way).
+      const floatGates = path.join(dir, `hardswish-${symmetric}.floatgates.onnx`);
+      saveModel((await applyQuantization(prep, (n) => plan.select(n) && !n.endsWith('/HardSigmoid'))).model, floatGates);
+      const [cmp, ref] = [await compareModels(f, out, { data: 'random:8', samples: 8, latencyRuns: 1 }), await compareModels(f, floatGates, { data: 'random:8', samples: 8, latencyRuns: 1 })];
+      assert.ok(cmp.outputs.y.cosine > (symmetric ? 0.99 : 0.995) && cmp.outputs.y.cosine >= ref.outputs.y.cosine - 0.002, `cosine ${cmp.outputs.y.cosine}, with float HardSigmoids ${ref.outputs.y.cosine}`);
+    });
+  }
+
+  for (const symmetric of [false, true]) it(`an 8-bit HardSigmoid (${symmetric ? 'int8' : 'uint8'}) is the float one to its step: clip(αx + β, 0, 1) of the dequantized input, within 1/510`, async () => {
+    // x → conv → HardSigmoid (alpha 0.3, beta 0.4) → Mul by x's conv output; the gate's value read from the quantized model.
+    const f = path.join(dir, `hsig-${symmetric}.onnx`);
+    saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g',
+      node: [conv('c1', 'x', 'a'), { name: '/g/HardSigmoid', op_type: 'HardSigmoid', input: ['a'], output: ['g'], attribute: [{ name: 'alpha', type: AttributeType.FLOAT, f: 0.3 }, { name: 'beta', type: AttributeType.FLOAT, f: 0.4 }] },
+        { name: '/g/Mul', op_type: 'Mul', input: ['a', 'g'], output: ['m'] }, conv('c2', 'm', 'y')],
+      initializer: [w('c1.weight', [4, 3, 3, 3], 111, 1.2), w('c1.bias', [4], 112, 0.5), w('c2.weight', [4, 4, 3, 3], 113), w('c2.bias', [4], 114, 0.05)],
+      input: [vi('x', 1, [1, 3, 8, 8])], output: [vi('y', 1, [1, 4, 8, 8])] } }), f);
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'all', symmetric };
+    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+    const { model } = await applyQuantization(prep, () => true);
+    // The gate and the conv output it reads, as the quantized model computes them.
+    const dq = model.graph!.node!.find((n) => n.op_type === 'Add' && n.input!.some((i) => i.startsWith('a_')))!.input!.find((i) => i.startsWith('a_'))!;
+    model.graph!.output!.push({ name: 'g' }, { name: dq });
+    const [feeds] = openCalibration('random:1', loadModel(f).model.graph!, {}).samples();
+    const s = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish());
+    const r = await s.run(feeds);
+    const [g, a] = [r.g.data as Float32Array, r[dq].data as Float32Array];
+    let worst = 0, clipped = 0;
+    for (let i = 0; i < g.length; i++) {
+      const want = Math.min(1, Math.max(0, 0.3 * a[i] + 0.4));
+      worst = Math.max(worst, Math.abs(g[i] - want));
+      if (want === 0 || want === 1) clipped++;
+    }
+    assert.ok(worst <= 1 / 510 + 1e-6, `worst ${worst}`);
+    assert.ok(clipped > 0 && clipped < g.length, `${clipped} of ${g.length} at a clip`);
   });
 
   it('a Sigmoid that makes a model output stays float even with every node quantized (--static-ops all)', async () => {

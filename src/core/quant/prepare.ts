@@ -55,6 +55,12 @@ export const opKey = (node: NodeProto) => (node.domain && node.domain !== 'ai.on
  * per-tensor 8-bit scale costs accuracy and onnxruntime fuses nothing.
  */
 export const ELEMENTWISE = new Set(['Add', 'Mul']);
+/**
+ * HardSigmoid has an int8 form (see STATIC_QUANTIZERS) but only --static-ops all quantizes it: int8
+ * HardSwish gates cost PaddleOCR rec real lines (64 calibration lines, 7-bit weights, every conv
+ * quantized: 33 of 48 exact with them int8, 44 with them float; the float model 40).
+ */
+const ALL_ONLY = new Set(['HardSigmoid']);
 /** Activation functions with integer kernels (see STATIC_QUANTIZERS): quantized in every placement, except on data-sized tensors. */
 const INT8_ACTIVATIONS = new Set(['Sigmoid', 'LeakyRelu']);
 
@@ -76,10 +82,12 @@ export const isSigmoidGate = (node: NodeProto, view: GraphView) => node.op_type 
 
 /** Why a static elementwise node stays float under `staticOps` ('auto' plans as 'compute' unless the placement search asks for 'residual'). */
 export function elementwiseStaysFloat(node: NodeProto, view: GraphView, staticOps: QuantizeOptions['staticOps']): string | undefined {
-  const activation = INT8_ACTIVATIONS.has(node.op_type ?? '');
+  const allOnly = ALL_ONLY.has(node.op_type ?? '');
+  const activation = allOnly || INT8_ACTIVATIONS.has(node.op_type ?? '');
   if (!activation && !ELEMENTWISE.has(node.op_type ?? '')) return undefined;
   if ((node.input ?? []).some((i) => dataSized(view).has(i))) return 'static: after TopK/NMS/NonZero its size depends on the data (detection post-processing stays float)';
   if (activation && (view.graph.output ?? []).some((o) => o.name === node.output?.[0])) return 'static: it makes a model output (a probability map, a score): an integer kernel there would only round the answer to 8 bits';
+  if (allOnly && staticOps !== 'all') return 'static: a HardSigmoid stays float unless --static-ops all (int8 HardSwish gates cost PaddleOCR rec 11 of 48 exact lines)';
   if (activation || staticOps === 'all' || isSigmoidGate(node, view)) return undefined;
   if (staticOps === 'residual' && isResidualAdd(node, view)) return undefined;
   return `static: ${staticOps === 'residual' ? 'elementwise ops other than residual Adds' : 'elementwise ops'} stay float (--static-ops ${staticOps}; PaddleOCR rec, 64 calibration lines: 22 of 48 lines exact with every Add/Mul quantized, 44 without)`;

@@ -7,7 +7,7 @@ import { QUANT_TYPES } from '../qtypes';
 import { qdqDomain } from '../qdq-domain';
 import { roundHalfEven } from '../rounding';
 import { floatWeight, floatWeightDims, type FloatWeight } from '../weights';
-import { attrInt, attrString, intAttr } from '../../onnx/attributes';
+import { attrFloat, attrInt, attrString, intAttr } from '../../onnx/attributes';
 import { AMPLIFIERS_REACHED, reachesAmplifier } from './amplifiers';
 import { inferRanks } from '../../onnx/ranks';
 import { LAYER_OPS } from '../../onnx/layer-ops';
@@ -216,6 +216,63 @@ const elementwise: OpQuantizer = {
   },
 };
 
+/**
+ * HardSigmoid(x) = clip(αx + β, 0, 1) = α·clip(x + β/α, 0, 1/α): written as Add(x, β/α) whose output is
+ * quantized at scale 1/(255α) from zero (uint8 zero point 0, int8 −128), which saturates exactly where the
+ * clip does, and dequantized at scale 1/255. onnxruntime fuses DQ → Add → Q into QLinearAdd, so a
+ * HardSwish (x · HardSigmoid(x)) or a squeeze-excite gate runs int8 end to end; as a float HardSigmoid
+ * between a DequantizeLinear and a QuantizeLinear it cost a float round trip per activation (torchvision
+ * MobileNetV3-small, every layer quantized, interleaved, scratch: 1.26x float with the HardSigmoids
+ * float, 1.02x with them written this way). The output is rounded to 1/255, as an 8-bit output over [0, 1]
+ * would be. Only --static-ops all plans it (see ALL_ONLY in prepare.ts).
+ */
+const hardSigmoid: OpQuantizer = {
+  check(node) {
+    const alpha = attrFloat(node, 'alpha', 0.2), beta = attrFloat(node, 'beta', 0.5);
+    return alpha > 0 && Number.isFinite(alpha) && Number.isFinite(beta) ? undefined : `alpha ${alpha}, beta ${beta}: only a rising HardSigmoid is an Add and a clamp`;
+  },
+  apply(node, ctx) {
+    const x = node.input![0], out = node.output![0];
+    const a = ctx.activations.get(x);
+    if (!a || !ensureQdq(ctx, x)) {
+      ctx.decide({ node: node.name ?? '', opType: 'HardSigmoid', modulePath: ctx.modulePath(node), skipped: ctx.amplified.has(x) ? AMPLIFIED : 'its input has no calibrated range' });
+      return;
+    }
+    const alpha = attrFloat(node, 'alpha', 0.2), shift = attrFloat(node, 'beta', 0.5) / alpha;
+    const e = ctx.editor, dt = QUANT_TYPES[a.qtype].dataType, unsigned = a.qtype === 'uint8';
+    const zp = unsigned ? 0 : -128;
+    const typed = (v: number) => (unsigned ? Uint8Array.of(v) : Int8Array.of(v));
+    const scalar = (name: string, v: number) => e.addInitializer(makeTensor(e.unique(name), DataType.FLOAT, [], Float32Array.of(v)));
+    const zero = e.addInitializer(makeTensor(e.unique(`${out}_zero_point`), dt, [], typed(zp)));
+    const nodes: NodeProto[] = [];
+    let shifted = node.input![0]; // its DequantizeLinear's output now
+    if (shift !== 0) {
+      // The shift as an 8-bit constant of the input's type (QLinearAdd takes both operands in one type):
+      // its largest code, at the scale that makes it exact.
+      const top = unsigned ? (shift > 0 ? 255 : 0) : shift > 0 ? 127 : -127;
+      const cq = e.addInitializer(makeTensor(e.unique(`${out}_shift_quantized`), dt, [], typed(top)));
+      const czp = e.addInitializer(makeTensor(e.unique(`${out}_shift_zero_point`), dt, [], typed(unsigned && shift < 0 ? 255 : 0)));
+      const cs = scalar(`${out}_shift_scale`, Math.abs(shift) / (unsigned ? 255 : 127));
+      const c = e.unique(`${out}_shift`);
+      shifted = e.unique(`${out}_shifted`);
+      nodes.push(
+        { name: `${out}_shift_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [cq, cs, czp], output: [c] },
+        { name: `${out}_Add`, op_type: 'Add', input: [node.input![0], c], output: [shifted] },
+      );
+    }
+    const q = e.unique(`${out}_QuantizeLinear_Output`);
+    nodes.push(
+      { name: `${out}_QuantizeLinear`, op_type: 'QuantizeLinear', domain: qdqDomain(e), input: [shifted, scalar(`${out}_clamp_scale`, 1 / (255 * alpha)), zero], output: [q] },
+      { name: `${out}_DequantizeLinear`, op_type: 'DequantizeLinear', domain: qdqDomain(e), input: [q, scalar(`${out}_scale`, 1 / 255), zero], output: [out] },
+    );
+    e.replaceNode(node, nodes);
+    // Its readers read the dequantized value already: no second Q/DQ pair after it.
+    ctx.qdqOutputs.set(out, out);
+    ctx.activations.set(out, { qtype: a.qtype, scale: Math.fround(1 / 255), zeroPoint: zp });
+    ctx.decide({ node: node.name ?? '', opType: 'HardSigmoid', modulePath: ctx.modulePath(node), how: 'static QDQ: an Add and an 8-bit clamp (onnxruntime: QLinearAdd)' });
+  },
+};
+
 /** The ranks of the original graph's values (inferRanks), once per quantization. */
 const rankCache = new WeakMap<QuantContext, Map<string, number>>();
 function ranksOf(ctx: QuantContext): Map<string, number> {
@@ -243,6 +300,7 @@ const selectGather: OpQuantizer = {
  */
 export const STATIC_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   Sigmoid: qdqOp([]),
+  HardSigmoid: hardSigmoid,
   LeakyRelu: qdqOp([]),
   MatMul: matMul,
   Gemm: qdqOp([[1, gemmAxis]], 2),
