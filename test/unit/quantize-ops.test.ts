@@ -113,6 +113,9 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     assert.equal(timed.ops.ConvInteger ?? 0, choice.chosen === 'all' ? 2 : 0);
     assert.equal(timed.result.quantized.length, chosen.nodes);
     if (choice.chosen === 'none') assert.ok(timed.result.skipped.filter((s) => /kept float for speed: onnxruntime's ConvInteger ran slower/.test(s.reason)).length === 2);
+    // Dynamic convs written though not faster than float: the warning points at static mode.
+    const advised = timed.result.warnings.some((w) => /convs is not faster than float on this CPU .*--mode static \(calibrated\) runs convs as integer kernels/.test(w));
+    assert.equal(advised, choice.chosen !== 'none' && chosen.latencyMs >= choice.floatMs, JSON.stringify(timed.result.warnings));
     const size = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'dynamic', objective: 'size' });
     assert.equal(size.result.dynamicConvs, undefined);
     assert.equal(size.ops.ConvInteger, 2);

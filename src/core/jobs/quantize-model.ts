@@ -134,6 +134,9 @@ async function measuredWeightFormat(input: string, loaded: LoadedModel, o: Quant
   }
 }
 
+/** What runs a conv net's convs as integer kernels when dynamic INT8 cannot (onnxruntime's ConvInteger has no fast path: see dynamic-convs.ts). */
+const STATIC_FOR_CONVS = '--mode static (calibrated) runs convs as integer kernels instead (QLinearConv)';
+
 /** Quantizes `input` into `output` (never touching the input), verifies it in onnxruntime, writes the report. */
 export async function quantizeModel(input: string, output: string, partial: Partial<QuantizeOptions>, ctx: JobContext = {}): Promise<QuantizeResult> {
   const t0 = performance.now();
@@ -242,8 +245,11 @@ export async function quantizeModel(input: string, output: string, partial: Part
       lap('dynamicConvs', td);
       const chosen = dynamicConvs.candidates.find((c) => c.convs === dynamicConvs!.chosen)!;
       if (partial.objective === 'latency' && chosen.latencyMs >= dynamicConvs.floatMs) {
-        throw new QuantLensError(input, `dynamic INT8 is not faster than float on this CPU (${dynamicConvs.why}): nothing written; --objective size writes the smaller model anyway`);
+        throw new QuantLensError(input, `dynamic INT8 is not faster than float on this CPU (${dynamicConvs.why}): nothing written; ${STATIC_FOR_CONVS}; --objective size writes the smaller model anyway`);
       }
+      // Convs left dynamic because nothing else was to be had (a conv net has no other layer dynamic mode
+      // quantizes): say what would be faster.
+      if (chosen.latencyMs >= dynamicConvs.floatMs && dynamicConvs.chosen !== 'none') warnings.push(`dynamic INT8 of this model's convs is not faster than float on this CPU (${dynamicConvs.why}); ${STATIC_FOR_CONVS}`);
     }
   }
   const weightFormat = await measuredWeightFormat(input, loaded, options, prep, !!recipe, warnings, ctx);
