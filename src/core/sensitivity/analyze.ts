@@ -460,7 +460,8 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       // PaddleOCR det 320x640, runs alone, alternated: 119 ms gated, 102 ms without the split's nodes,
       // against 35 ms for the float model (scratch). The branches read the float model's conv outputs,
       // which kept onnxruntime from fusing those convs with what follows them.
-      const first = splitSamples && data.count > splitSamples ? splitSamples : data.count;
+      // (Outside static mode there is no split: every sample runs the one graph.)
+      const first = splitSamples && data.count > splitSamples && sums.some((x) => x.c.into !== 'total') ? splitSamples : data.count;
       const seconds = await run(next, first);
       const rest = data.count - first;
       if (rest > 0) {
