@@ -63,8 +63,12 @@ describe('local sensitivity: the merged graph', () => {
   it('keeping some outputs drops the nodes and weights only the others need; the kept sums do not change', async () => {
     const all = merged();
     interleaveCopies(all.model, all.baseCount);
+    // The copies' weights listed among the graph's inputs too, as IR 3 exports list every initializer.
+    const g = all.model.graph!;
+    g.input = [...g.input!, ...g.initializer!.filter((t) => /^\dq\//.test(t.name ?? '')).map((t) => ({ name: t.name, type: { tensor_type: { elem_type: t.data_type, shape: { dim: t.dims!.map((d) => ({ dim_value: d })) } } } }))];
     const [first, ...others] = all.sums;
     const kept = keepOutputs(all.model, new Set([first.sig, ...first.err]));
+    assert.deepEqual(kept.graph!.input!.map((i) => i.name).filter((n) => /^\dq\//.test(n ?? '')), ['0q/w'], 'the dropped weights\' inputs go too');
     const names = new Set(kept.graph!.node!.map((n) => n.name));
     assert.deepEqual(kept.graph!.output!.map((o) => o.name), [first.sig, ...first.err]);
     assert.ok(names.has('0q/copy') && !names.has('1q/copy'), 'the other copies are gone');

@@ -197,12 +197,15 @@ export function keepOutputs(model: ModelProto, keep: ReadonlySet<string>): Model
     needed.add(n);
     stack.push(...(n.input ?? []).filter(Boolean), ...capturedValues(n));
   }
+  // (An initializer listed among the graph's inputs, as older exports list them, goes from both.)
+  const dropped = new Set((g.initializer ?? []).filter((t) => !read.has(t.name ?? '')).map((t) => t.name ?? ''));
   return onnx.ModelProto.create({
     ...model,
     graph: onnx.GraphProto.create({
       ...g,
       node: nodes.filter((n) => needed.has(n)),
-      initializer: (g.initializer ?? []).filter((t) => read.has(t.name ?? '')),
+      initializer: (g.initializer ?? []).filter((t) => !dropped.has(t.name ?? '')),
+      input: (g.input ?? []).filter((i) => !dropped.has(i.name ?? '')),
       output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')),
     }),
   });
