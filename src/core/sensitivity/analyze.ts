@@ -463,18 +463,17 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       // (Outside static mode there is no split: every sample runs the one graph.)
       const first = splitSamples && data.count > splitSamples && sums.some((x) => x.c.into !== 'total') ? splitSamples : data.count;
       const seconds = await run(next, first);
-      const rest = data.count - first;
-      if (rest > 0) {
+      const rest = data.count - first, after = rest > 0 ? samples.next() : undefined;
+      if (after && !after.done) {
         if (secondGraph ?? rest * (seconds / first) > LIGHTER_GRAPH * merged.seconds) {
           const light = keepOutputs(model, new Set(sums.filter((x) => x.c.into === 'total').flatMap((x) => [x.err, x.sig])));
-          const after = samples.next();
           const heavy = merged;
           merged = undefined;
           await heavy.release();
           merged = await open(light, after.value, rest);
           sums = sums.filter((x) => x.c.into === 'total');
-          await run(after, rest);
-        } else await run(samples.next(), rest);
+        }
+        await run(after, rest);
       }
     } finally {
       await merged?.release();
