@@ -220,11 +220,11 @@ const elementwise: OpQuantizer = {
  * HardSigmoid(x) = clip(αx + β, 0, 1) = α·clip(x + β/α, 0, 1/α): written as Add(x, β/α) whose output is
  * quantized at scale 1/(255α) from zero (uint8 zero point 0, int8 −128), which saturates exactly where the
  * clip does, and dequantized at scale 1/255. onnxruntime fuses DQ → Add → Q into QLinearAdd, so a
- * HardSwish (x · HardSigmoid(x)) or a squeeze-excite gate runs int8 end to end; as a float HardSigmoid
- * between a DequantizeLinear and a QuantizeLinear it cost a float round trip per activation (torchvision
- * MobileNetV3-small, every layer quantized, interleaved, scratch: 1.26x float with the HardSigmoids
- * float, 1.02x with them written this way). The output is rounded to 1/255, as an 8-bit output over [0, 1]
- * would be. Only --static-ops all plans it (see ALL_ONLY in prepare.ts).
+ * HardSwish (x · HardSigmoid(x)) or a squeeze-excite gate runs int8 end to end. A float HardSigmoid read
+ * the conv's output itself beside the Mul's Q/DQ, so onnxruntime could not fuse the conv (torchvision
+ * MobileNetV3-small with every node quantized, the two builds' models interleaved, scratch: 2.22-2.25x
+ * float before, 0.97-1.00x). The output is rounded to 1/255, as an 8-bit output over [0, 1] would be.
+ * Only --static-ops all plans it (see ALL_ONLY in prepare.ts).
  */
 const hardSigmoid: OpQuantizer = {
   check(node) {
