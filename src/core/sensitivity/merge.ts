@@ -1,6 +1,7 @@
 import { onnx, type AttributeProto, type ModelProto, type NodeProto, type GraphProto, type TensorProto } from '../onnx/proto';
 import { capturedValues, walkGraphs } from '../onnx/walk';
 import { intAttr } from '../onnx/attributes';
+import { ModelEditor } from '../onnx/editor';
 
 /**
  * Puts many small models beside a `base` model in one graph. The base keeps its names; every name inside
@@ -176,9 +177,9 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
 }
 
 /**
- * Keeps only the outputs in `keep`, the nodes they need, and the initializers those read (local
- * sensitivity's second graph, the split's copies and sums dropped: see measureLayers). onnxruntime runs
- * every node of a graph, whether an output needs it or not.
+ * Keeps only the outputs in `keep` and the nodes they need; the initializers no node reads then go (see
+ * ModelEditor.dropUnusedConstants). Local sensitivity's second graph: the split's copies and sums dropped
+ * (see measureLayers). onnxruntime runs every node of a graph, whether an output needs it or not.
  */
 export function keepOutputs(model: ModelProto, keep: ReadonlySet<string>): ModelProto {
   const g = model.graph!;
@@ -186,27 +187,17 @@ export function keepOutputs(model: ModelProto, keep: ReadonlySet<string>): Model
   const producer = new Map<string, NodeProto>();
   for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
   const needed = new Set<NodeProto>();
-  const read = new Set<string>();
   const stack = [...keep];
   while (stack.length) {
-    const x = stack.pop()!;
-    if (read.has(x)) continue;
-    read.add(x);
-    const n = producer.get(x);
+    const n = producer.get(stack.pop()!);
     if (!n || needed.has(n)) continue;
     needed.add(n);
     stack.push(...(n.input ?? []).filter(Boolean), ...capturedValues(n));
   }
-  // (An initializer listed among the graph's inputs, as older exports list them, goes from both.)
-  const dropped = new Set((g.initializer ?? []).filter((t) => !read.has(t.name ?? '')).map((t) => t.name ?? ''));
-  return onnx.ModelProto.create({
+  const kept = onnx.ModelProto.create({
     ...model,
-    graph: onnx.GraphProto.create({
-      ...g,
-      node: nodes.filter((n) => needed.has(n)),
-      initializer: (g.initializer ?? []).filter((t) => !dropped.has(t.name ?? '')),
-      input: (g.input ?? []).filter((i) => !dropped.has(i.name ?? '')),
-      output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')),
-    }),
+    graph: onnx.GraphProto.create({ ...g, node: nodes.filter((n) => needed.has(n)), output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')) }),
   });
+  new ModelEditor(kept).dropUnusedConstants();
+  return kept;
 }
