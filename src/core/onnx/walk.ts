@@ -61,3 +61,18 @@ export function capturedValues(node: NodeProto): string[] {
   for (const g of subgraphsOf(node)) visit(g, new Set());
   return [...out];
 }
+
+/** The nodes of `graph` that compute `names`: their producers and, transitively, what those read (captured values included). */
+export function nodesComputing(graph: GraphProto, names: Iterable<string>): Set<NodeProto> {
+  const producer = new Map<string, NodeProto>();
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) if (o) producer.set(o, n);
+  const needed = new Set<NodeProto>();
+  const todo = [...names];
+  while (todo.length) {
+    const n = producer.get(todo.pop()!);
+    if (!n || needed.has(n)) continue;
+    needed.add(n);
+    todo.push(...(n.input ?? []).filter(Boolean), ...capturedValues(n));
+  }
+  return needed;
+}

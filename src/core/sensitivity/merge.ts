@@ -1,5 +1,5 @@
 import { onnx, type AttributeProto, type ModelProto, type NodeProto, type GraphProto, type TensorProto } from '../onnx/proto';
-import { capturedValues, walkGraphs } from '../onnx/walk';
+import { capturedValues, nodesComputing, walkGraphs } from '../onnx/walk';
 import { intAttr } from '../onnx/attributes';
 import { ModelEditor } from '../onnx/editor';
 
@@ -183,20 +183,10 @@ export function interleaveCopies(merged: ModelProto, baseCount: number): void {
  */
 export function keepOutputs(model: ModelProto, keep: ReadonlySet<string>): ModelProto {
   const g = model.graph!;
-  const nodes = g.node ?? [];
-  const producer = new Map<string, NodeProto>();
-  for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
-  const needed = new Set<NodeProto>();
-  const stack = [...keep];
-  while (stack.length) {
-    const n = producer.get(stack.pop()!);
-    if (!n || needed.has(n)) continue;
-    needed.add(n);
-    stack.push(...(n.input ?? []).filter(Boolean), ...capturedValues(n));
-  }
+  const needed = nodesComputing(g, keep);
   const kept = onnx.ModelProto.create({
     ...model,
-    graph: onnx.GraphProto.create({ ...g, node: nodes.filter((n) => needed.has(n)), output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')) }),
+    graph: onnx.GraphProto.create({ ...g, node: (g.node ?? []).filter((n) => needed.has(n)), output: (g.output ?? []).filter((o) => keep.has(o.name ?? '')) }),
   });
   new ModelEditor(kept).dropUnusedConstants();
   return kept;

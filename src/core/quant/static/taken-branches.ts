@@ -12,7 +12,7 @@ import type { LoadedModel } from '../../onnx/model-io';
 import { onnx, type GraphProto, type ModelProto, type NodeProto } from '../../onnx/proto';
 import { captureTensors } from '../../runtime/capture';
 import type { DevicePreference } from '../../runtime/session';
-import { capturedValues, walkGraphs } from '../../onnx/walk';
+import { capturedValues, nodesComputing, walkGraphs } from '../../onnx/walk';
 import { DataType } from '../../onnx/dtypes';
 import { GraphView } from '../../onnx/graph';
 import { readTensor, toFloat32 } from '../../onnx/tensor';
@@ -37,16 +37,7 @@ export function layerIfs(graph: GraphProto, isLayer: (n: NodeProto) => boolean):
 /** The model cut down to what computes `names` (no outputs of its own: the caller fetches them). */
 function computing(model: ModelProto, names: string[]): ModelProto {
   const graph = model.graph!;
-  const producer = new Map<string, NodeProto>();
-  for (const n of graph.node ?? []) for (const o of n.output ?? []) producer.set(o, n);
-  const keep = new Set<NodeProto>();
-  const todo = [...names];
-  while (todo.length) {
-    const p = producer.get(todo.pop()!);
-    if (!p || keep.has(p)) continue;
-    keep.add(p);
-    todo.push(...(p.input ?? []), ...capturedValues(p));
-  }
+  const keep = nodesComputing(graph, names);
   const node = (graph.node ?? []).filter((n) => keep.has(n));
   const read = new Set(node.flatMap((n) => [...(n.input ?? []), ...capturedValues(n)]));
   return onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...graph, node, output: [], initializer: (graph.initializer ?? []).filter((t) => read.has(t.name ?? '')) }) });
