@@ -25,7 +25,7 @@ import { profileOpTypes } from '../runtime/profile';
 import { writeJsonAtomic } from '../fs/json';
 import { checkOutputPath, OutputStage, saveVerified, streamsOutput } from '../verified-output';
 import { choosePlacement, chosenPlan, floatForSpeed, placementPlan, type PlacementChoice } from './placement';
-import { chooseDynamicConvs, dynamicConvPlan, type DynamicConvChoice } from './dynamic-convs';
+import { chooseDynamicConvs, dynamicConvPlan, floatConvShare, type DynamicConvChoice } from './dynamic-convs';
 import { chooseWeightFormat, type WeightFormatChoice } from './weight-format';
 import { QUANTIZE } from './options/quantize';
 import { checkValues } from './options/schema';
@@ -250,6 +250,9 @@ export async function quantizeModel(input: string, output: string, partial: Part
       // Convs left dynamic because nothing else was to be had (a conv net has no other layer dynamic mode
       // quantizes): say what would be faster.
       if (chosen.latencyMs >= dynamicConvs.floatMs && dynamicConvs.chosen !== 'none') warnings.push(`dynamic INT8 of this model's convs is not faster than float on this CPU (${dynamicConvs.why}); ${STATIC_FOR_CONVS}`);
+      // Convs kept float for speed that hold most of the weights: the model is barely smaller, say so.
+      const share = floatConvShare(prep, plan);
+      if (share >= 0.5) warnings.push(`dynamic INT8 kept ${plan.skipped.length} convs float for speed, ${(share * 100).toFixed(0)}% of the weights it would quantize (onnxruntime's ConvInteger is not faster than its Conv on this CPU: ${dynamicConvs.why}); ${STATIC_FOR_CONVS}; --objective size quantizes them anyway`);
     }
   }
   const weightFormat = await measuredWeightFormat(input, loaded, options, prep, !!recipe, warnings, ctx);
