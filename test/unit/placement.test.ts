@@ -366,6 +366,41 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(clipped > 0 && clipped < g.length, `${clipped} of ${g.length} at a clip`);
   });
 
+  it('a BatchNormalization after a Concat becomes a depthwise 1x1 Conv (same outputs); with boundaries, a layer before Relu → quantized conv gets no second Q before the Relu', async () => {
+    // DenseNet's layer: Concat(x, conv(x)) → BatchNormalization → Relu → 1x1 conv. No Conv before the norm
+    // absorbs it, so it was a float island between int8 convs.
+    const C = 16, stat = (n: string, seed: number, base: number) => makeTensor(n, DataType.FLOAT, [C], Float32Array.from(rnd(C, seed, 0.3), (v) => v + base));
+    const graph = {
+      node: [conv('a', 'x', 'ya'), { name: '/cat/Concat', op_type: 'Concat', input: ['x', 'ya'], output: ['c'], attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }] },
+        { name: '/norm/BatchNormalization', op_type: 'BatchNormalization', input: ['c', 'norm.weight', 'norm.bias', 'norm.running_mean', 'norm.running_var'], output: ['n'], attribute: [{ name: 'epsilon', type: AttributeType.FLOAT, f: 1e-5 }] },
+        { name: '/relu/Relu', op_type: 'Relu', input: ['n'], output: ['r'] }, pointwise('b', 'r', 'y')],
+      initializer: [w('a.weight', [8, 8, 3, 3], 91), w('a.bias', [8], 92, 0.05), w('b.weight', [8, C, 1, 1], 93), w('b.bias', [8], 94, 0.05),
+        stat('norm.weight', 95, 1), stat('norm.bias', 96, 0), stat('norm.running_mean', 97, 0), stat('norm.running_var', 98, 1)],
+      input: [vi('x', 1, [1, 8, 16, 16])], output: [vi('y', 1, [1, 8, 16, 16])],
+    };
+    const { f, prep } = await preparedStatic(dir, 'norm-after-concat.onnx', graph);
+    const nodes = prep.loaded.model.graph!.node!;
+    assert.ok(!nodes.some((n) => n.op_type === 'BatchNormalization'), nodes.map((n) => n.op_type).join());
+    const asConv = nodes.find((n) => n.output?.[0] === 'n')!;
+    assert.equal(asConv.op_type, 'Conv');
+    assert.equal(asConv.attribute!.find((a) => a.name === 'group')?.i, C);
+    assert.match(prep.warnings.join('\n'), /wrote 1 BatchNormalization node no Conv before it could absorb as a depthwise 1x1 Conv/);
+    // The same function: the rewritten float model against the original, in onnxruntime.
+    const rewritten = path.join(dir, 'norm-as-conv.onnx');
+    saveModel(prep.loaded.model, rewritten);
+    const same = await compareModels(f, rewritten, { data: 'random:4', samples: 4, latencyRuns: 1 });
+    assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-5, JSON.stringify(same.outputs));
+    // With boundaries: the norm-conv's output goes through the Relu to the quantized 1x1 conv, so its only
+    // Q is after the Relu (onnxruntime drops the Relu into it); no Q/DQ pair between the conv and the Relu.
+    const { model } = await applyQuantization(prep, () => true, { boundaries: true });
+    const quantizedInputs = model.graph!.node!.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input![0]);
+    assert.ok(quantizedInputs.includes('r') && !quantizedInputs.includes('n'), quantizedInputs.join());
+    const q = path.join(dir, 'norm-as-conv-q.onnx');
+    saveModel(model, q);
+    const fidelity = await compareModels(f, q, { data: 'random:4', samples: 4, latencyRuns: 1 });
+    assert.ok(Object.values(fidelity.outputs)[0].cosine > 0.99, JSON.stringify(fidelity.outputs));
+  });
+
   it('a Sigmoid that makes a model output stays float even with every node quantized (--static-ops all)', async () => {
     const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:2', staticOps: 'all' };
     const prep = await prepareQuantization(loadModel(input), options, new QuantPolicy(options), modesUsed(options));

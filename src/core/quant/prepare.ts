@@ -4,6 +4,7 @@ import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
+import { batchNormAsConv } from '../onnx/batchnorm-as-conv';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
@@ -249,6 +250,12 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
       if (affine) {
         editor.dropUnusedConstants();
         out.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
+      }
+      // The norms no Conv absorbed (after a Concat or an Add): a depthwise 1x1 Conv, which runs int8.
+      const asConv = batchNormAsConv(editor, loaded.loc);
+      if (asConv.length) {
+        editor.dropUnusedConstants();
+        out.push(`wrote ${asConv.length} BatchNormalization node${asConv.length === 1 ? '' : 's'} no Conv before ${asConv.length === 1 ? 'it' : 'them'} could absorb as ${asConv.length === 1 ? 'a depthwise 1x1 Conv' : 'depthwise 1x1 Convs'} (the same affine; onnxruntime runs ${asConv.length === 1 ? 'it' : 'them'} as integer kernels)`);
       }
     }
     return out;

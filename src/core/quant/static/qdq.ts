@@ -112,6 +112,25 @@ function quantizeBias(ctx: QuantContext, node: NodeProto, index: number, b: Floa
 }
 
 
+/** Activations onnxruntime removes in front of a QuantizeLinear whose range they clip within. */
+const CLIPPING = new Set(['Relu', 'Clip']);
+
+/**
+ * Whether a layer's output goes through one Relu/Clip to nodes that quantize what it makes: that Q is the
+ * layer's boundary already (onnxruntime drops the activation into it and runs the layer as an integer
+ * kernel), and one more before the activation would be a second rounding and a float round trip
+ * (DenseNet's norm → ReLU → conv with boundaries: 124 QuantizeLinear and 123 DequantizeLinear unfused).
+ */
+function clipsIntoNextQ(ctx: QuantContext, output: string | undefined): boolean {
+  if (!output) return false;
+  const readers = ctx.view.consumersOf(output);
+  if (readers.length !== 1 || !CLIPPING.has(readers[0].op_type ?? '') || (readers[0].domain ?? '') !== '') return false;
+  const act = readers[0].output?.[0];
+  if (!act || !ctx.activations.has(act) || (ctx.view.graph.output ?? []).some((o) => o.name === act)) return false;
+  const next = ctx.view.consumersOf(act);
+  return next.length > 0 && next.every((n) => ctx.staticNodes.has(n));
+}
+
 /** Where a quantized layer's bias is: the node and input index that read it (after its weights are quantized). */
 type BiasAt = (node: NodeProto, ctx: QuantContext) => [NodeProto, number] | undefined;
 
@@ -129,7 +148,8 @@ function qdqOp(weights: Array<[number, (n: NodeProto, rank: number) => number | 
       const inScale = ctx.activations.get(node.input![0])?.scale; // before Q/DQ renames the input
       const acts = activationTensors(node, ctx);
       const output = node.output?.[0];
-      const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && !!ctx.quantizeOutputs && LAYER_OPS.has(node.op_type ?? '')));
+      const boundary = !!ctx.quantizeOutputs && LAYER_OPS.has(node.op_type ?? '') && !clipsIntoNextQ(ctx, output);
+      const quantized = acts.filter((t) => ensureQdq(ctx, t, t === output && boundary));
       if (!quantized.length && !weights.length) {
         const why = acts.some((t) => ctx.amplified.has(t)) ? AMPLIFIED : 'no float32 activation to quantize (float16 and integer tensors stay as they are)';
         ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), skipped: why });
