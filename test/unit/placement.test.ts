@@ -401,6 +401,33 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(Object.values(fidelity.outputs)[0].cosine > 0.99, JSON.stringify(fidelity.outputs));
   });
 
+  for (const opset of [13, 18]) {
+    it(`a ReduceMean over the spatial axes (torch's x.mean([2, 3])) becomes GlobalAveragePool + Flatten, opset ${opset}: the same outputs, and the convs before it quantize without boundaries`, async () => {
+      // ShuffleNetV2 and MNASNet end their conv chain this way; ReduceMean has no integer kernel, so under
+      // the fused placement every conv upstream stayed float. Opset 18 takes the axes as an input.
+      const axes = opset >= 18 ? { input: ['r1', 'mean.axes'] } : { input: ['r1'], attribute: [{ name: 'axes', type: AttributeType.INTS, ints: [-1, 2] }] };
+      const graph = {
+        node: [conv('a', 'x', 'ya'), { name: '/relu/Relu', op_type: 'Relu', input: ['ya'], output: ['r1'] },
+          { name: '/mean/ReduceMean', op_type: 'ReduceMean', output: ['m'], ...axes, attribute: [...(axes.attribute ?? []), { name: 'keepdims', type: AttributeType.INT, i: 0 }] },
+          { name: '/fc/Gemm', op_type: 'Gemm', input: ['m', 'fc.weight', 'fc.bias'], output: ['y'], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] }],
+        initializer: [w('a.weight', [8, 3, 3, 3], 101), w('a.bias', [8], 102, 0.05), w('fc.weight', [4, 8], 103), w('fc.bias', [4], 104, 0.05), makeTensor('mean.axes', DataType.INT64, [2], BigInt64Array.of(2n, 3n))],
+        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 4])],
+      };
+      const f = path.join(dir, `spatial-mean-${opset}.onnx`);
+      saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: opset }], graph: { name: 'g', ...graph } }), f);
+      const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+      const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+      assert.deepEqual(prep.loaded.model.graph!.node!.map((n) => n.op_type), ['Conv', 'Relu', 'GlobalAveragePool', 'Flatten', 'Gemm']);
+      assert.match(prep.warnings.join('\n'), /wrote 1 ReduceMean node over every spatial axis as GlobalAveragePool/);
+      const rewritten = path.join(dir, `spatial-mean-${opset}-pool.onnx`);
+      saveModel(prep.loaded.model, rewritten);
+      const same = await compareModels(f, rewritten, { data: 'random:4', samples: 4, latencyRuns: 1 });
+      assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-6, JSON.stringify(same.outputs));
+      // The conv reaches a QuantizeLinear through the pool: the fused plan keeps it.
+      assert.ok(placementPlan(prep, 'compute').select('/a/Conv'), JSON.stringify(placementPlan(prep, 'compute').skipped));
+    });
+  }
+
   it('a Sigmoid that makes a model output stays float even with every node quantized (--static-ops all)', async () => {
     const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:2', staticOps: 'all' };
     const prep = await prepareQuantization(loadModel(input), options, new QuantPolicy(options), modesUsed(options));

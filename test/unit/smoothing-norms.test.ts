@@ -46,13 +46,13 @@ describe('smoothing divides a normalization\'s scale and bias', function () {
     await smoothsInto(m, '/ln/LayerNormalization', 'h');
   });
 
-  it('BatchNormalization before a padded conv (a pre-activation block: nothing folds it away)', async () => {
+  it('BatchNormalization before a padded conv (a pre-activation block: no Conv before it absorbs it, so static mode writes it as a depthwise 1x1 Conv, which takes the scale)', async () => {
     const C = 16;
     const m = model([
       { name: '/bn/BatchNormalization', op_type: 'BatchNormalization', input: ['x', 'bn.weight', 'bn.bias', 'bn.mean', 'bn.var'], output: ['h'] },
       { name: '/conv/Conv', op_type: 'Conv', input: ['h', 'conv.weight', 'conv.bias'], output: ['y'], attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [1, 1, 1, 1] }] },
     ], [outlierScale('bn.weight', C), t('bn.bias', [C], 7, 0.1), t('bn.mean', [C], 8, 0.1), makeTensor('bn.var', DataType.FLOAT, [C], new Float32Array(C).fill(1)), t('conv.weight', [8, C, 3, 3], 9, 0.2), t('conv.bias', [8], 10, 0.05)],
     [vi('x', 1, [1, C, 12, 12])], [vi('y', 1, [1, 8, 12, 12])]);
-    await smoothsInto(m, '/bn/BatchNormalization', 'h');
+    await smoothsInto(m, '/bn/BatchNormalization_as_conv', 'h');
   });
 });

@@ -20,11 +20,12 @@ export function batchNormAsConv(editor: ModelEditor, loc: ModelLocation): string
   const done: string[] = [];
   for (const bn of [...(editor.graph.node ?? [])]) {
     if (bn.op_type !== 'BatchNormalization' || (bn.domain ?? '') !== '' || (bn.output ?? []).filter(Boolean).length !== 1) continue;
-    if (attrInt(bn, 'training_mode', 0) !== 0) continue;
+    // Per channel only: opset < 9's spatial=0 normalizes each element with a [C, H, W] scale.
+    if (attrInt(bn, 'training_mode', 0) !== 0 || attrInt(bn, 'spatial', 1) !== 1) continue;
     const rank = ranks.get(bn.input?.[0] ?? '');
     if (rank === undefined || rank < 3 || rank > 5) continue;
     const consts = (bn.input ?? []).slice(1, 5).map((n) => view.constant(n));
-    if (consts.length !== 4 || consts.some((t) => !t || t.data_type !== DataType.FLOAT)) continue;
+    if (consts.length !== 4 || consts.some((t) => !t || t.data_type !== DataType.FLOAT || (t.dims ?? []).length !== 1)) continue;
     const [gamma, beta, mean, variance] = consts.map((t) => toFloat32(readTensor(t!, loc)));
     const C = gamma.length;
     if (!C || [beta, mean, variance].some((v) => v.length !== C)) continue;

@@ -5,6 +5,7 @@ import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import { batchNormAsConv } from '../onnx/batchnorm-as-conv';
+import { spatialMeanAsPool } from '../onnx/spatial-mean-as-pool';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
@@ -251,6 +252,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
         editor.dropUnusedConstants();
         out.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
       }
+      // A mean over the spatial axes (a global pool written as ReduceMean): GlobalAveragePool, which runs int8.
+      const pools = spatialMeanAsPool(editor, loaded.loc);
+      if (pools.length) out.push(`wrote ${pools.length} ReduceMean node${pools.length === 1 ? '' : 's'} over every spatial axis as GlobalAveragePool (the same mean; onnxruntime runs it as an integer kernel)`);
       // The norms no Conv absorbed (after a Concat or an Add): a depthwise 1x1 Conv, which runs int8.
       const asConv = batchNormAsConv(editor, loaded.loc);
       if (asConv.length) {
