@@ -399,6 +399,30 @@ describe('fusion-aware static placement (--objective latency)', function () {
     saveModel(model, q);
     const fidelity = await compareModels(f, q, { data: 'random:4', samples: 4, latencyRuns: 1 });
     assert.ok(Object.values(fidelity.outputs)[0].cosine > 0.99, JSON.stringify(fidelity.outputs));
+    // Symmetric int8 puts the Relu output's zero point at 0, not -128: onnxruntime would keep the Relu and
+    // run the conv as a float FusedConv, so the boundary before the Relu stays.
+    const symmetric: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute', symmetric: true };
+    const sym = await prepareQuantization(loadModel(f), symmetric, new QuantPolicy(symmetric), modesUsed(symmetric));
+    const symInputs = (await applyQuantization(sym, () => true, { boundaries: true })).model.graph!.node!.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input![0]);
+    assert.ok(symInputs.includes('r') && symInputs.includes('n'), symInputs.join());
+  });
+
+  it('with boundaries, a conv before ReLU6 (Clip 0..6) → quantized conv gets no Q of its own when the Clip folds into the next Q (uint8), and keeps it when it would not (symmetric int8)', async () => {
+    const clipAt = async (symmetric: boolean) => {
+      const f = path.join(dir, 'relu6.onnx');
+      saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g',
+        node: [conv('a', 'x', 'ya'), { name: '/a/Clip', op_type: 'Clip', input: ['ya', 'six.lo', 'six.hi'], output: ['r'] }, pointwise('b', 'r', 'y')],
+        initializer: [w('a.weight', [8, 3, 3, 3], 111), w('a.bias', [8], 112, 0.05), w('b.weight', [8, 8, 1, 1], 113), w('b.bias', [8], 114, 0.05),
+          makeTensor('six.lo', DataType.FLOAT, [], Float32Array.of(0)), makeTensor('six.hi', DataType.FLOAT, [], Float32Array.of(6))],
+        input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 8, 16, 16])] } }), f);
+      const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute', symmetric };
+      const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+      return (await applyQuantization(prep, () => true, { boundaries: true })).model.graph!.node!.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input![0]);
+    };
+    const folded = await clipAt(false), kept = await clipAt(true);
+    assert.ok(folded.includes('r') && !folded.includes('ya'), folded.join());
+    // Symmetric: the Q's range reaches below the Clip's 0, so onnxruntime keeps the Clip before it.
+    assert.ok(kept.includes('r') && kept.includes('ya'), kept.join());
   });
 
   for (const opset of [13, 18]) {

@@ -1,6 +1,6 @@
 import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
-import { makeTensor } from '../../onnx/tensor';
+import { makeTensor, readTensor, toFloat32 } from '../../onnx/tensor';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { QUANT_TYPES } from '../qtypes';
@@ -126,9 +126,34 @@ function clipsIntoNextQ(ctx: QuantContext, output: string | undefined): boolean 
   const readers = ctx.view.consumersOf(output);
   if (readers.length !== 1 || !CLIPPING.has(readers[0].op_type ?? '') || (readers[0].domain ?? '') !== '') return false;
   const act = readers[0].output?.[0];
-  if (!act || !ctx.activations.has(act) || (ctx.view.graph.output ?? []).some((o) => o.name === act)) return false;
+  const a = act ? ctx.activations.get(act) : undefined;
+  if (!act || !a || (ctx.view.graph.output ?? []).some((o) => o.name === act) || !foldsInto(ctx, readers[0], a)) return false;
   const next = ctx.view.consumersOf(act);
   return next.length > 0 && next.every((n) => ctx.staticNodes.has(n));
+}
+
+/**
+ * Whether onnxruntime removes this Relu/Clip in front of a QuantizeLinear with parameters `a` (checked in
+ * onnxruntime 1.30, opsets 11-21): a Relu when the zero point is the type's lowest value (not symmetric
+ * int8's 0: there the conv stayed a float FusedConv), a Clip when the Q's whole range lies within its
+ * bounds, compared in float32 as onnxruntime does.
+ */
+function foldsInto(ctx: QuantContext, act: NodeProto, a: { qtype: keyof typeof QUANT_TYPES; scale: number; zeroPoint: number }): boolean {
+  const { qmin, qmax } = QUANT_TYPES[a.qtype];
+  if (act.op_type === 'Relu') return a.zeroPoint === qmin;
+  // Opset < 11 gives the bounds as attributes, later opsets as optional constant inputs (absent: none).
+  const bound = (i: number, attr: string, dflt: number): number | undefined => {
+    const name = act.input?.[i];
+    if (!name) return attrFloat(act, attr, dflt);
+    const c = ctx.view.constant(name);
+    const v = c ? toFloat32(readTensor(c, ctx.loc)) : undefined;
+    return v?.length === 1 ? v[0] : undefined;
+  };
+  const lo = bound(1, 'min', -3.4028234663852886e38), hi = bound(2, 'max', 3.4028234663852886e38);
+  if (lo === undefined || hi === undefined) return false;
+  const s = Math.fround(a.scale), eps = 2 ** -23;
+  const lower = Math.fround(s * (qmin - a.zeroPoint)), upper = Math.fround(s * (qmax - a.zeroPoint));
+  return !(eps < Math.fround(lo - lower)) && !(eps < Math.fround(upper - hi));
 }
 
 /** Where a quantized layer's bias is: the node and input index that read it (after its weights are quantized). */
