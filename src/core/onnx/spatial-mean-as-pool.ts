@@ -1,3 +1,4 @@
+import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
 import { readTensor } from './tensor';
@@ -17,11 +18,13 @@ import type { NodeProto, TensorProto } from './proto';
 export function spatialMeanAsPool(editor: ModelEditor, loc: ModelLocation): string[] {
   const view = editor.view();
   const ranks = inferRanks(view);
+  // GlobalAveragePool takes floats only (a mean of integers stays a ReduceMean): by the declared type, where there is one.
+  const declared = new Map([...(editor.graph.input ?? []), ...(editor.graph.value_info ?? []), ...(editor.graph.output ?? [])].map((v) => [v.name ?? '', v.type?.tensor_type?.elem_type]));
   const done: string[] = [];
   for (const n of [...(editor.graph.node ?? [])]) {
     if (n.op_type !== 'ReduceMean' || (n.domain ?? '') !== '' || (n.output ?? []).filter(Boolean).length !== 1) continue;
     const rank = ranks.get(n.input?.[0] ?? '');
-    if (rank === undefined || rank < 3) continue;
+    if (rank === undefined || rank < 3 || !floating(declared.get(n.input![0]))) continue;
     const axes = axesOf(n, view.constant(n.input?.[1] ?? ''), loc);
     if (!axes) continue;
     const sorted = [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
@@ -44,3 +47,7 @@ function axesOf(n: NodeProto, input: TensorProto | undefined, loc: ModelLocation
   const d = readTensor(input, loc).data;
   return Array.isArray(d) ? undefined : Array.from(d as ArrayLike<number | bigint>, Number);
 }
+
+const FLOATS = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE]);
+/** A declared element type GlobalAveragePool takes, or none declared (an intermediate value of a float graph). */
+const floating = (t: number | null | undefined) => t === undefined || t === null || t === 0 || FLOATS.has(t);
