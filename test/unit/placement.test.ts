@@ -17,6 +17,7 @@ import { vi } from '../helpers/models';
 import { pairedFaster } from '../../src/core/runtime/latency';
 import { tmpDir } from '../helpers/util';
 import { openCalibration } from '../../src/core/calib/data';
+import { layersOf } from '../../src/core/sensitivity/analyze';
 
 // Fusion-aware placement (--objective latency, --static-ops auto): a residual block whose convs reach a
 // quantized op only through the residual Add, and a conv whose output feeds a float Sigmoid.
@@ -392,9 +393,12 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-5, JSON.stringify(same.outputs));
     // With boundaries: the norm-conv's output goes through the Relu to the quantized 1x1 conv, so its only
     // Q is after the Relu (onnxruntime drops the Relu into it); no Q/DQ pair between the conv and the Relu.
-    const { model } = await applyQuantization(prep, () => true, { boundaries: true });
+    const { model, decisions } = await applyQuantization(prep, () => true, { boundaries: true });
     const quantizedInputs = model.graph!.node!.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input![0]);
     assert.ok(quantizedInputs.includes('r') && !quantizedInputs.includes('n'), quantizedInputs.join());
+    // Reports list it as the norm it is (the report's decisions, sensitivity's layers).
+    assert.equal(decisions.find((d) => d.node === asConv.name)?.opType, 'BatchNormalization', JSON.stringify(decisions));
+    assert.equal(layersOf(prep).find((l) => l.nodes.includes(asConv.name!))?.opType, 'BatchNormalization');
     const q = path.join(dir, 'norm-as-conv-q.onnx');
     saveModel(model, q);
     const fidelity = await compareModels(f, q, { data: 'random:4', samples: 4, latencyRuns: 1 });

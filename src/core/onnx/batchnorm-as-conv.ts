@@ -4,6 +4,7 @@ import type { ModelLocation } from './external-data';
 import { makeTensor, readTensor, toFloat32 } from './tensor';
 import { attrFloat, attrInt, intAttr, intsAttr } from './attributes';
 import { inferRanks } from './ranks';
+import type { NodeProto } from './proto';
 
 /**
  * Rewrites each inference-mode BatchNormalization that no Conv before it absorbed (one after a Concat or
@@ -51,8 +52,15 @@ export function batchNormAsConv(editor: ModelEditor, loc: ModelLocation): string
       ],
       output: [bn.output![0]],
       attribute: [intAttr('group', C), intsAttr('kernel_shape', Array<number>(spatial).fill(1))],
+      doc_string: AS_CONV,
     }]);
     done.push(bn.name ?? 'BatchNormalization');
   }
   return done;
 }
+
+/** The doc string of a norm written as a conv: it says so in the output model, and reports list the layer as the norm it is. */
+const AS_CONV = 'QuantLens: a BatchNormalization written as the same per-channel affine in a depthwise 1x1 Conv';
+
+/** The op a node was written from ('BatchNormalization' for a norm written as a conv), else its own. */
+export const writtenFrom = (n: NodeProto): string => (n.op_type === 'Conv' && n.doc_string === AS_CONV ? 'BatchNormalization' : n.op_type ?? '');

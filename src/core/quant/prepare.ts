@@ -4,7 +4,7 @@ import type { JobContext } from '../base/jobs';
 import { ModelEditor } from '../onnx/editor';
 import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
-import { batchNormAsConv } from '../onnx/batchnorm-as-conv';
+import { batchNormAsConv, writtenFrom } from '../onnx/batchnorm-as-conv';
 import { spatialMeanAsPool } from '../onnx/spatial-mean-as-pool';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
@@ -469,7 +469,9 @@ export async function applyQuantization(prep: PreparedQuantization, select: (nod
   // Streaming (the final, in-place build of an external-data model): quantized tensors go to the output file as made.
   const editor = new ModelEditor(model, opts.inPlace ? opts.spill : undefined);
   const decisions: NodeDecision[] = [];
-  const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(d), new Map(prep.activations), prep.hessians);
+  // Decisions name the op a node was written from (a norm written as a conv is listed as the norm).
+  const writtenAs = new Map((model.graph!.node ?? []).filter((n) => writtenFrom(n) !== n.op_type).map((n) => [n.name ?? '', writtenFrom(n)]));
+  const qctx = context(editor, prep.loaded, prep.options, (n) => prep.plan.get(n.name ?? '') ?? prep.options, (d) => decisions.push(writtenAs.has(d.node) ? { ...d, opType: writtenAs.get(d.node)! } : d), new Map(prep.activations), prep.hessians);
   // Layers in If/Loop/Scan bodies too (weight and dynamic mode): a weight's dequantization goes before the
   // main-graph node holding the body, an activation's quantization stays in the body beside its reader.
   const chosen = [...walkGraphs(model.graph!)].flatMap(({ graph }) => graph.node ?? []).filter((n) => prep.plan.has(n.name ?? '') && select(n.name!));

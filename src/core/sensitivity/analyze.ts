@@ -32,6 +32,7 @@ import { VariantScorer } from '../quant/variant-scorer';
 import type { ModelProto } from '../onnx/proto';
 import { jobKey, shareOf, type Shard } from '../cluster/shard';
 import { partPath, writePart } from '../cluster/parts';
+import { writtenFrom } from '../onnx/batchnorm-as-conv';
 
 export type SensitivityMethod = 'local' | 'end-to-end';
 
@@ -125,7 +126,7 @@ export function layersOf(prep: PreparedQuantization): Array<{ name: string; opTy
     const path = modulePathOfNode(n, view) || n.name!;
     const g = groups.get(path);
     if (g) g.nodes.push(n.name!);
-    else groups.set(path, { name: path, opType: n.op_type!, nodes: [n.name!] });
+    else groups.set(path, { name: path, opType: writtenFrom(n), nodes: [n.name!] });
   }
   return [...groups.values()];
 }
