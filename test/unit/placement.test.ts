@@ -429,6 +429,33 @@ describe('fusion-aware static placement (--objective latency)', function () {
     assert.ok(kept.includes('r') && kept.includes('ya'), kept.join());
   });
 
+  for (const opset of [10, 13]) {
+    it(`a zero Pad before a stride-2 conv (tf2onnx's 'SAME') folds into the conv's pads, opset ${opset}: the same outputs; a reflect Pad or a non-zero value stays`, async () => {
+      const padNode = (name: string, x: string, y: string, extra: { mode?: string; value?: number }) => opset < 11
+        ? { name, op_type: 'Pad', input: [x], output: [y], attribute: [{ name: 'pads', type: AttributeType.INTS, ints: [0, 0, 0, 0, 0, 0, 1, 1] },
+          ...(extra.mode ? [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode(extra.mode) }] : []), ...(extra.value ? [{ name: 'value', type: AttributeType.FLOAT, f: extra.value }] : [])] }
+        : { name, op_type: 'Pad', input: [x, 'pads', ...(extra.value ? [`${name}.value`] : [])], output: [y], attribute: extra.mode ? [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode(extra.mode) }] : [] };
+      const stride2 = (name: string, x: string, y: string): NodeProto => ({ name: `/${name}/Conv`, op_type: 'Conv', input: [x, `${name}.weight`, `${name}.bias`], output: [y], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [3, 3] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] });
+      const f = path.join(dir, `pad-${opset}.onnx`);
+      saveModel(onnx.ModelProto.create({ ir_version: 7, opset_import: [{ domain: '', version: opset }], graph: { name: 'g',
+        node: [padNode('/a/Pad', 'x', 'xp', {}), stride2('a', 'xp', 'ya'), padNode('/b/Pad', 'ya', 'yp', { mode: 'reflect' }), stride2('b', 'yp', 'yb'), padNode('/c/Pad', 'yb', 'ybp', { value: 1 }), stride2('c', 'ybp', 'y')],
+        initializer: [...['a', 'b', 'c'].flatMap((n, k) => [w(`${n}.weight`, [8, n === 'a' ? 3 : 8, 3, 3], 121 + k), w(`${n}.bias`, [8], 131 + k, 0.05)]),
+          ...(opset >= 11 ? [makeTensor('pads', DataType.INT64, [8], BigInt64Array.of(0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n)), makeTensor('/c/Pad.value', DataType.FLOAT, [], Float32Array.of(1))] : [])],
+        input: [vi('x', 1, [1, 3, 32, 32])], output: [vi('y', 1, [1, 8, 4, 4])] } }), f);
+      const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+      const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+      const nodes = prep.loaded.model.graph!.node!;
+      assert.deepEqual(nodes.filter((n) => n.op_type === 'Pad').map((n) => n.name), ['/b/Pad', '/c/Pad']);
+      assert.deepEqual(nodes.find((n) => n.name === '/a/Conv')!.attribute!.find((a) => a.name === 'pads')?.ints?.map(Number), [0, 0, 1, 1]);
+      assert.equal(nodes.find((n) => n.name === '/a/Conv')!.input![0], 'x');
+      assert.match(prep.warnings.join('\n'), /folded 1 zero Pad node into the Conv after it/);
+      const rewritten = path.join(dir, `pad-${opset}-folded.onnx`);
+      saveModel(prep.loaded.model, rewritten);
+      const same = await compareModels(f, rewritten, { data: 'random:4', samples: 4, latencyRuns: 1 });
+      assert.ok(Object.values(same.outputs)[0].maxAbsError < 1e-5, JSON.stringify(same.outputs));
+    });
+  }
+
   for (const opset of [13, 18]) {
     it(`a ReduceMean over the spatial axes (torch's x.mean([2, 3])) becomes GlobalAveragePool + Flatten, opset ${opset}: the same outputs, and the convs before it quantize without boundaries`, async () => {
       // ShuffleNetV2 and MNASNet end their conv chain this way; ReduceMean has no integer kernel, so under

@@ -6,6 +6,7 @@ import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import { batchNormAsConv, writtenFrom } from '../onnx/batchnorm-as-conv';
 import { spatialMeanAsPool } from '../onnx/spatial-mean-as-pool';
+import { padIntoConv } from '../onnx/pad-into-conv';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
@@ -252,6 +253,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
         editor.dropUnusedConstants();
         out.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
       }
+      // A zero Pad before a Conv (tf2onnx's 'SAME' stride-2 convs): the conv's own padding.
+      const pads = padIntoConv(editor, loaded.loc);
+      if (pads.length) out.push(`folded ${pads.length} zero Pad node${pads.length === 1 ? '' : 's'} into the Conv after ${pads.length === 1 ? 'it' : 'them'} (its own padding, as onnxruntime's float optimizer does)`);
       // A mean over the spatial axes (a global pool written as ReduceMean): GlobalAveragePool, which runs int8.
       const pools = spatialMeanAsPool(editor, loaded.loc);
       if (pools.length) out.push(`wrote ${pools.length} ReduceMean node${pools.length === 1 ? '' : 's'} over every spatial axis as GlobalAveragePool (the same mean; onnxruntime runs it as an integer kernel)`);

@@ -1,0 +1,54 @@
+import type { ModelEditor } from './editor';
+import type { ModelLocation } from './external-data';
+import type { GraphView } from './graph';
+import type { NodeProto, TensorProto } from './proto';
+import { readTensor, toFloat32 } from './tensor';
+import { attrFloat, attrInts, attrString, intsAttr } from './attributes';
+
+/**
+ * Folds a zero Pad of the spatial axes into the Conv that alone reads it (its `pads` grow by as much), as
+ * onnxruntime's own float optimizer does: tf2onnx writes one before each stride-2 'SAME' conv, timm's
+ * tf_* models too. Left for static INT8, the Pad sat between a QuantizeLinear pair and its conv, where
+ * onnxruntime can no longer fold it, a float op with a round trip around it. Exact: a conv's padding is
+ * zeros. Only constant mode with value 0, constant non-negative pads, none on the batch and channel axes,
+ * and a conv without auto_pad. Returns the names of the Pads folded.
+ */
+export function padIntoConv(editor: ModelEditor, loc: ModelLocation): string[] {
+  const view = editor.view();
+  const gone = new Set<NodeProto>();
+  const done: string[] = [];
+  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
+  for (const pad of editor.graph.node ?? []) {
+    if (pad.op_type !== 'Pad' || (pad.domain ?? '') !== '' || outputs.has(pad.output?.[0])) continue;
+    const readers = view.consumersOf(pad.output?.[0] ?? '');
+    const conv = readers[0];
+    if (readers.length !== 1 || conv.op_type !== 'Conv' || (conv.domain ?? '') !== '' || conv.input?.[0] !== pad.output![0]) continue;
+    const auto = attrString(conv, 'auto_pad');
+    if (auto && auto !== 'NOTSET') continue;
+    const pads = zeroPads(pad, view, loc);
+    const rank = pads ? pads.length / 2 : 0;
+    if (!pads || rank < 3 || pads.some((p) => p < 0) || pads[0] || pads[1] || pads[rank] || pads[rank + 1]) continue;
+    const spatial = rank - 2;
+    const own = attrInts(conv, 'pads') ?? Array<number>(2 * spatial).fill(0);
+    if (own.length !== 2 * spatial) continue;
+    const merged = own.map((p, i) => p + pads[2 + (i % spatial) + (i < spatial ? 0 : rank)]);
+    conv.attribute = [...(conv.attribute ?? []).filter((a) => a.name !== 'pads' && a.name !== 'auto_pad'), intsAttr('pads', merged)];
+    conv.input = [pad.input![0], ...conv.input!.slice(1)];
+    gone.add(pad);
+    done.push(pad.name ?? 'Pad');
+  }
+  if (gone.size) editor.removeNodes(gone);
+  return done;
+}
+
+/** A Pad's begin/end amounts per axis when it pads with zeros in constant mode (undefined otherwise). */
+function zeroPads(pad: NodeProto, view: GraphView, loc: ModelLocation): number[] | undefined {
+  if ((attrString(pad, 'mode') ?? 'constant') !== 'constant') return undefined;
+  const ints = (t: TensorProto | undefined) => (t ? Array.from(readTensor(t, loc).data as ArrayLike<number | bigint>, Number) : undefined);
+  // Opset < 11: pads and value are attributes; from 11, inputs (pads, constant_value, and from 18 axes).
+  if (!pad.input?.[1]) return attrFloat(pad, 'value', 0) === 0 ? attrInts(pad, 'pads') : undefined;
+  if (pad.input[3]) return undefined;
+  const value = pad.input[2] ? view.constant(pad.input[2]) : undefined;
+  if (pad.input[2] && (!value || toFloat32(readTensor(value, loc)).some((v) => v !== 0))) return undefined;
+  return ints(view.constant(pad.input[1]));
+}
