@@ -456,6 +456,24 @@ describe('fusion-aware static placement (--objective latency)', function () {
     });
   }
 
+  it('a Pad of nothing (torch\'s AvgPool2d with count_include_pad: Pad(0) → AveragePool, DenseNet\'s transitions) is dropped; the same outputs', async () => {
+    const f = path.join(dir, 'noop-pad.onnx');
+    saveModel(onnx.ModelProto.create({ ir_version: 8, opset_import: [{ domain: '', version: 13 }], graph: { name: 'g',
+      node: [conv('a', 'x', 'ya'), { name: '/pool/Pad', op_type: 'Pad', input: ['ya', 'zeros'], output: ['p'], attribute: [{ name: 'mode', type: AttributeType.STRING, s: new TextEncoder().encode('constant') }] },
+        { name: '/pool/AveragePool', op_type: 'AveragePool', input: ['p'], output: ['y'], attribute: [{ name: 'kernel_shape', type: AttributeType.INTS, ints: [2, 2] }, { name: 'strides', type: AttributeType.INTS, ints: [2, 2] }] }],
+      initializer: [w('a.weight', [8, 3, 3, 3], 141), w('a.bias', [8], 142, 0.05), makeTensor('zeros', DataType.INT64, [8], new BigInt64Array(8))],
+      input: [vi('x', 1, [1, 3, 16, 16])], output: [vi('y', 1, [1, 8, 8, 8])] } }), f);
+    const options: QuantizeOptions = { ...DEFAULT_QUANTIZE_OPTIONS, mode: 'static', calibration: 'random:4', staticOps: 'compute' };
+    const prep = await prepareQuantization(loadModel(f), options, new QuantPolicy(options), modesUsed(options));
+    assert.deepEqual(prep.loaded.model.graph!.node!.map((n) => n.op_type), ['Conv', 'AveragePool']);
+    assert.equal(prep.loaded.model.graph!.node![1].input![0], 'ya');
+    assert.match(prep.warnings.join('\n'), /dropped 1 Pad node that pad nothing/);
+    const rewritten = path.join(dir, 'noop-pad-dropped.onnx');
+    saveModel(prep.loaded.model, rewritten);
+    const same = await compareModels(f, rewritten, { data: 'random:4', samples: 4, latencyRuns: 1 });
+    assert.equal(Object.values(same.outputs)[0].maxAbsError, 0);
+  });
+
   for (const opset of [13, 18]) {
     it(`a ReduceMean over the spatial axes (torch's x.mean([2, 3])) becomes GlobalAveragePool + Flatten, opset ${opset}: the same outputs, and the convs before it quantize without boundaries`, async () => {
       // ShuffleNetV2 and MNASNet end their conv chain this way; ReduceMean has no integer kernel, so under

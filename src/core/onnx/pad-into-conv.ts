@@ -4,6 +4,7 @@ import type { GraphView } from './graph';
 import type { NodeProto, TensorProto } from './proto';
 import { readTensor, toFloat32 } from './tensor';
 import { attrFloat, attrInts, attrString, intsAttr } from './attributes';
+import { walkGraphs } from './walk';
 
 /**
  * Folds a zero Pad of the spatial axes into the Conv that alone reads it (its `pads` grow by as much), as
@@ -39,6 +40,32 @@ export function padIntoConv(editor: ModelEditor, loc: ModelLocation): string[] {
   }
   if (gone.size) editor.removeNodes(gone);
   return done;
+}
+
+/**
+ * Drops each Pad that pads nothing (every amount 0, whatever its mode): torch exports AvgPool2d with
+ * count_include_pad as such a Pad before the AveragePool (DenseNet's transitions), and a float Pad there
+ * kept the conv before it float under static INT8, or behind a boundary of its own. Its readers read its
+ * input instead (in subgraphs too); one whose output is a graph output stays. Returns the names dropped.
+ */
+export function dropNoopPads(editor: ModelEditor, loc: ModelLocation): string[] {
+  const view = editor.view();
+  const outputs = new Set((editor.graph.output ?? []).map((o) => o.name));
+  const source = new Map<string, string>();
+  const gone = new Set<NodeProto>();
+  for (const pad of editor.graph.node ?? []) {
+    if (pad.op_type !== 'Pad' || (pad.domain ?? '') !== '' || !pad.input?.[0] || !pad.output?.[0] || outputs.has(pad.output[0]) || pad.input[3]) continue;
+    const amounts = pad.input[1] ? view.constant(pad.input[1]) : undefined;
+    const values = pad.input[1] ? (amounts ? Array.from(readTensor(amounts, loc).data as ArrayLike<number | bigint>, Number) : undefined) : attrInts(pad, 'pads');
+    if (!values?.length || values.some((v) => v !== 0)) continue;
+    source.set(pad.output[0], pad.input[0]);
+    gone.add(pad);
+  }
+  if (!gone.size) return [];
+  const resolve = (name: string): string => (source.has(name) ? resolve(source.get(name)!) : name);
+  for (const { graph } of walkGraphs(editor.graph)) for (const n of graph.node ?? []) n.input = (n.input ?? []).map((i) => (i ? resolve(i) : i));
+  editor.removeNodes(gone);
+  return [...gone].map((n) => n.name ?? 'Pad');
 }
 
 /** A Pad's begin/end amounts per axis when it pads with zeros in constant mode (undefined otherwise). */

@@ -6,7 +6,7 @@ import { foldAffineIntoConv, foldShiftsIntoConv } from '../onnx/fold-affine';
 import { foldBatchNormIntoConv } from '../onnx/fold-batchnorm';
 import { batchNormAsConv, writtenFrom } from '../onnx/batchnorm-as-conv';
 import { spatialMeanAsPool } from '../onnx/spatial-mean-as-pool';
-import { padIntoConv } from '../onnx/pad-into-conv';
+import { dropNoopPads, padIntoConv } from '../onnx/pad-into-conv';
 import type { LoadedModel } from '../onnx/model-io';
 import { modulePathOf, weightSource } from '../onnx/module-path';
 import { upgradeBlocker, upgradeToOpset10, upgradeToOpset11 } from '../onnx/opset-upgrade';
@@ -253,6 +253,9 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
         editor.dropUnusedConstants();
         out.push(`folded ${affine} constant Mul/Add node${affine === 1 ? '' : 's'} into the Conv before ${affine === 1 ? 'it' : 'them'}`);
       }
+      // A Pad of nothing (torch's AvgPool2d with count_include_pad): gone.
+      const noop = dropNoopPads(editor, loaded.loc);
+      if (noop.length) out.push(`dropped ${noop.length} Pad node${noop.length === 1 ? '' : 's'} that pad nothing (every amount 0)`);
       // A zero Pad before a Conv (tf2onnx's 'SAME' stride-2 convs): the conv's own padding.
       const pads = padIntoConv(editor, loaded.loc);
       if (pads.length) out.push(`folded ${pads.length} zero Pad node${pads.length === 1 ? '' : 's'} into the Conv after ${pads.length === 1 ? 'it' : 'them'} (its own padding, as onnxruntime's float optimizer does)`);
