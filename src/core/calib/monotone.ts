@@ -2,7 +2,7 @@ import { attrFloat } from '../onnx/attributes';
 import type { ModelLocation } from '../onnx/external-data';
 import type { GraphView } from '../onnx/graph';
 import type { NodeProto } from '../onnx/proto';
-import { scalarConstant } from '../onnx/scalar-constant';
+import { clipBounds } from '../onnx/scalar-constant';
 
 /**
  * The function of an elementwise op that never decreases (Relu, LeakyRelu with alpha ≥ 0, HardSigmoid
@@ -25,14 +25,8 @@ export function monotoneMap(node: NodeProto, view: GraphView, loc: ModelLocation
       return a >= 0 ? (x) => Math.max(0, Math.min(1, f32(f32(a * x) + b))) : undefined;
     }
     case 'Clip': {
-      // Bounds: attributes before opset 11, optional inputs from then on (absent or '' means none).
-      const bound = (i: number, attr: string, none: number) => {
-        if (node.input!.length <= 1) return attrFloat(node, attr, none);
-        const name = node.input![i];
-        return name ? scalarConstant(view, loc, name) : none;
-      };
-      const lo = bound(1, 'min', -Infinity), hi = bound(2, 'max', Infinity);
-      return lo === undefined || hi === undefined ? undefined : (x) => Math.min(hi, Math.max(lo, x));
+      const b = clipBounds(node, view, loc);
+      return b && ((x) => Math.min(b.hi, Math.max(b.lo, x)));
     }
     default:
       return undefined;

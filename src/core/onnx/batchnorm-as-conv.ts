@@ -4,6 +4,7 @@ import type { ModelLocation } from './external-data';
 import { makeTensor, readTensor, toFloat32 } from './tensor';
 import { attrFloat, attrInt, intAttr, intsAttr } from './attributes';
 import { inferRanks } from './ranks';
+import { declaredElemTypes } from './value-type';
 import type { NodeProto } from './proto';
 
 /**
@@ -19,9 +20,8 @@ export function batchNormAsConv(editor: ModelEditor, loc: ModelLocation): string
   const view = editor.view();
   const ranks = inferRanks(view);
   // The Conv's weights take X's type: float32 X only (opset 15 lets a float16 X have float32 statistics).
-  const values = [...(editor.graph.input ?? []), ...(editor.graph.value_info ?? []), ...(editor.graph.output ?? [])];
-  if (values.some((v) => v.type?.tensor_type?.elem_type === DataType.FLOAT16)) return [];
-  const declared = new Map(values.map((v) => [v.name ?? '', v.type?.tensor_type?.elem_type]));
+  const declared = declaredElemTypes(editor.graph);
+  if ([...declared.values()].includes(DataType.FLOAT16)) return [];
   const done: string[] = [];
   for (const bn of [...(editor.graph.node ?? [])]) {
     if (bn.op_type !== 'BatchNormalization' || (bn.domain ?? '') !== '' || (bn.output ?? []).filter(Boolean).length !== 1) continue;
@@ -29,7 +29,7 @@ export function batchNormAsConv(editor: ModelEditor, loc: ModelLocation): string
     if (attrInt(bn, 'training_mode', 0) !== 0 || attrInt(bn, 'spatial', 1) !== 1) continue;
     const rank = ranks.get(bn.input?.[0] ?? '');
     const type = declared.get(bn.input?.[0] ?? '');
-    if (rank === undefined || rank < 3 || rank > 5 || (type !== undefined && type !== null && type !== DataType.FLOAT)) continue;
+    if (rank === undefined || rank < 3 || rank > 5 || (type !== undefined && type !== DataType.FLOAT)) continue;
     const consts = (bn.input ?? []).slice(1, 5).map((n) => view.constant(n));
     if (consts.length !== 4 || consts.some((t) => !t || t.data_type !== DataType.FLOAT || (t.dims ?? []).length !== 1)) continue;
     const [gamma, beta, mean, variance] = consts.map((t) => toFloat32(readTensor(t!, loc)));

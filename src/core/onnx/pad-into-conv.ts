@@ -1,8 +1,8 @@
 import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
 import type { GraphView } from './graph';
-import type { NodeProto, TensorProto } from './proto';
-import { readTensor, toFloat32 } from './tensor';
+import type { NodeProto } from './proto';
+import { intsConstant, scalarConstant } from './scalar-constant';
 import { attrFloat, attrInts, attrString, intsAttr } from './attributes';
 import { walkGraphs } from './walk';
 
@@ -54,9 +54,8 @@ export function dropNoopPads(editor: ModelEditor, loc: ModelLocation): string[] 
   const source = new Map<string, string>();
   const gone = new Set<NodeProto>();
   for (const pad of editor.graph.node ?? []) {
-    if (pad.op_type !== 'Pad' || (pad.domain ?? '') !== '' || !pad.input?.[0] || !pad.output?.[0] || outputs.has(pad.output[0]) || pad.input[3]) continue;
-    const amounts = pad.input[1] ? view.constant(pad.input[1]) : undefined;
-    const values = pad.input[1] ? (amounts ? Array.from(readTensor(amounts, loc).data as ArrayLike<number | bigint>, Number) : undefined) : attrInts(pad, 'pads');
+    if (pad.op_type !== 'Pad' || (pad.domain ?? '') !== '' || !pad.input?.[0] || !pad.output?.[0] || outputs.has(pad.output[0])) continue;
+    const values = padAmounts(pad, view, loc);
     if (!values?.length || values.some((v) => v !== 0)) continue;
     source.set(pad.output[0], pad.input[0]);
     gone.add(pad);
@@ -68,14 +67,19 @@ export function dropNoopPads(editor: ModelEditor, loc: ModelLocation): string[] 
   return [...gone].map((n) => n.name ?? 'Pad');
 }
 
-/** A Pad's begin/end amounts per axis when it pads with zeros in constant mode (undefined otherwise). */
+/**
+ * A Pad's begin/end amounts per axis, whatever it pads with: the attribute before opset 11, the constant
+ * input from then on; undefined when computed, or given for some axes only (opset 18's axes input).
+ */
+function padAmounts(pad: NodeProto, view: GraphView, loc: ModelLocation): number[] | undefined {
+  if (!pad.input?.[1]) return attrInts(pad, 'pads');
+  return pad.input[3] ? undefined : intsConstant(view, loc, pad.input[1]);
+}
+
+/** A Pad's amounts when it pads with zeros in constant mode (undefined otherwise). */
 function zeroPads(pad: NodeProto, view: GraphView, loc: ModelLocation): number[] | undefined {
   if ((attrString(pad, 'mode') ?? 'constant') !== 'constant') return undefined;
-  const ints = (t: TensorProto | undefined) => (t ? Array.from(readTensor(t, loc).data as ArrayLike<number | bigint>, Number) : undefined);
-  // Opset < 11: pads and value are attributes; from 11, inputs (pads, constant_value, and from 18 axes).
-  if (!pad.input?.[1]) return attrFloat(pad, 'value', 0) === 0 ? attrInts(pad, 'pads') : undefined;
-  if (pad.input[3]) return undefined;
-  const value = pad.input[2] ? view.constant(pad.input[2]) : undefined;
-  if (pad.input[2] && (!value || toFloat32(readTensor(value, loc)).some((v) => v !== 0))) return undefined;
-  return ints(view.constant(pad.input[1]));
+  // The value: an attribute before opset 11, an optional constant input from then on.
+  const value = pad.input?.[1] ? (pad.input[2] ? scalarConstant(view, loc, pad.input[2]) : 0) : attrFloat(pad, 'value', 0);
+  return value === 0 ? padAmounts(pad, view, loc) : undefined;
 }

@@ -1,7 +1,7 @@
 import { attrInt, attrInts, attrTensor } from './attributes';
 import type { GraphView } from './graph';
 import type { NodeProto } from './proto';
-import { readTensor } from './tensor';
+import { intsConstant } from './scalar-constant';
 
 const SAME_RANK = new Set(['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'LeakyRelu', 'Elu', 'Selu', 'PRelu',
   'HardSigmoid', 'HardSwish', 'Softplus', 'Softsign', 'Clip', 'Dropout', 'BatchNormalization', 'InstanceNormalization', 'LayerNormalization', 'LRN', 'Softmax', 'LogSoftmax', 'Hardmax',
@@ -42,10 +42,7 @@ export function inferRanks(view: GraphView): Map<string, number> {
     const c = view.constant(name);
     return c ? ((c.dims ?? []).length === 1 ? Number(c.dims![0]) : undefined) : lengths.get(name);
   };
-  const ints = (name: string | undefined): number[] | undefined => {
-    const c = name ? view.constant(name) : undefined;
-    return c && (c.dims ?? []).length <= 1 ? Array.from(readTensor(c).data as ArrayLike<number | bigint>, Number) : undefined;
-  };
+  const ints = (name: string | undefined) => intsConstant(view, undefined, name);
   for (const n of graph.node ?? []) {
     const op = n.op_type ?? '', r = (k: number) => ranks.get(n.input?.[k] ?? '');
     let length: number | undefined;

@@ -1,10 +1,10 @@
 import { DataType } from './dtypes';
 import type { ModelEditor } from './editor';
 import type { ModelLocation } from './external-data';
-import { readTensor } from './tensor';
 import { attrInt, attrInts, intAttr } from './attributes';
 import { inferRanks } from './ranks';
-import type { NodeProto, TensorProto } from './proto';
+import { intsConstant } from './scalar-constant';
+import { declaredElemTypes } from './value-type';
 
 /**
  * Rewrites a ReduceMean over every spatial axis of an N×C×… tensor (torch's `x.mean([2, 3])`, the global
@@ -19,13 +19,14 @@ export function spatialMeanAsPool(editor: ModelEditor, loc: ModelLocation): stri
   const view = editor.view();
   const ranks = inferRanks(view);
   // GlobalAveragePool takes floats only (a mean of integers stays a ReduceMean): by the declared type, where there is one.
-  const declared = new Map([...(editor.graph.input ?? []), ...(editor.graph.value_info ?? []), ...(editor.graph.output ?? [])].map((v) => [v.name ?? '', v.type?.tensor_type?.elem_type]));
+  const declared = declaredElemTypes(editor.graph);
   const done: string[] = [];
   for (const n of [...(editor.graph.node ?? [])]) {
     if (n.op_type !== 'ReduceMean' || (n.domain ?? '') !== '' || (n.output ?? []).filter(Boolean).length !== 1) continue;
     const rank = ranks.get(n.input?.[0] ?? '');
     if (rank === undefined || rank < 3 || !floating(declared.get(n.input![0]))) continue;
-    const axes = axesOf(n, view.constant(n.input?.[1] ?? ''), loc);
+    // Axes: an attribute before opset 18, a constant input from then on.
+    const axes = attrInts(n, 'axes') ?? intsConstant(view, loc, n.input?.[1]);
     if (!axes) continue;
     const sorted = [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
     if (sorted.length !== rank - 2 || sorted.some((a, i) => a !== i + 2)) continue;
@@ -39,15 +40,6 @@ export function spatialMeanAsPool(editor: ModelEditor, loc: ModelLocation): stri
   return done;
 }
 
-/** A ReduceMean's axes: its attribute (opset < 18) or its constant second input; undefined when neither. */
-function axesOf(n: NodeProto, input: TensorProto | undefined, loc: ModelLocation): number[] | undefined {
-  const attr = attrInts(n, 'axes');
-  if (attr) return attr;
-  if (!input) return undefined;
-  const d = readTensor(input, loc).data;
-  return Array.isArray(d) ? undefined : Array.from(d as ArrayLike<number | bigint>, Number);
-}
-
 const FLOATS = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE]);
 /** A declared element type GlobalAveragePool takes, or none declared (an intermediate value of a float graph). */
-const floating = (t: number | null | undefined) => t === undefined || t === null || t === 0 || FLOATS.has(t);
+const floating = (t: number | undefined) => t === undefined || t === 0 || FLOATS.has(t);

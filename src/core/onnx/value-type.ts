@@ -1,5 +1,5 @@
 import { dataTypeName } from './dtypes';
-import type { ValueInfoProto } from './proto';
+import type { GraphProto, ValueInfoProto } from './proto';
 
 export interface ValueTypeInfo {
   name: string;
@@ -31,4 +31,9 @@ export function describeValue(v: ValueInfoProto): ValueTypeInfo {
   }
   const kind = t?.sequence_type ? 'sequence' : t?.map_type ? 'map' : t?.optional_type ? 'optional' : t?.sparse_tensor_type ? 'sparse_tensor' : 'unknown';
   return { name: v.name ?? '', type: kind, shape: null };
+}
+
+/** The element type each value of `graph` declares (its inputs, value_info and outputs), by name. */
+export function declaredElemTypes(graph: GraphProto): Map<string, number | undefined> {
+  return new Map([...(graph.input ?? []), ...(graph.value_info ?? []), ...(graph.output ?? [])].map((v) => [v.name ?? '', v.type?.tensor_type?.elem_type ?? undefined]));
 }

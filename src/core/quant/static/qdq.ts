@@ -1,6 +1,7 @@
 import { DataType } from '../../onnx/dtypes';
 import type { NodeProto } from '../../onnx/proto';
-import { makeTensor, readTensor, toFloat32 } from '../../onnx/tensor';
+import { makeTensor } from '../../onnx/tensor';
+import { clipBounds } from '../../onnx/scalar-constant';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { QUANT_TYPES } from '../qtypes';
@@ -141,19 +142,11 @@ function clipsIntoNextQ(ctx: QuantContext, output: string | undefined): boolean 
 function foldsInto(ctx: QuantContext, act: NodeProto, a: { qtype: keyof typeof QUANT_TYPES; scale: number; zeroPoint: number }): boolean {
   const { qmin, qmax } = QUANT_TYPES[a.qtype];
   if (act.op_type === 'Relu') return a.zeroPoint === qmin;
-  // Opset < 11 gives the bounds as attributes, later opsets as optional constant inputs (absent: none).
-  const bound = (i: number, attr: string, dflt: number): number | undefined => {
-    const name = act.input?.[i];
-    if (!name) return attrFloat(act, attr, dflt);
-    const c = ctx.view.constant(name);
-    const v = c ? toFloat32(readTensor(c, ctx.loc)) : undefined;
-    return v?.length === 1 ? v[0] : undefined;
-  };
-  const lo = bound(1, 'min', -3.4028234663852886e38), hi = bound(2, 'max', 3.4028234663852886e38);
-  if (lo === undefined || hi === undefined) return false;
+  const b = clipBounds(act, ctx.view, ctx.loc);
+  if (!b) return false;
   const s = Math.fround(a.scale), eps = 2 ** -23;
   const lower = Math.fround(s * (qmin - a.zeroPoint)), upper = Math.fround(s * (qmax - a.zeroPoint));
-  return !(eps < Math.fround(lo - lower)) && !(eps < Math.fround(upper - hi));
+  return !(eps < Math.fround(b.lo - lower)) && !(eps < Math.fround(upper - b.hi));
 }
 
 /** Where a quantized layer's bias is: the node and input index that read it (after its weights are quantized). */
