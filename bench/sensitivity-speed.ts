@@ -84,7 +84,7 @@ async function detMemory(): Promise<void> {
     }
     const timed = (xs: number[]) => `${median(xs).toFixed(0)} ms [${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}]`;
     const ratio = (xs: number[]) => `${median(xs).toFixed(1)}x [${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}]`;
-    row('PaddleOCR det 320×640: local sensitivity, each sample\'s run ÷ one inference', `${ratio(lightRatio)}  (${timed(light)} vs ${timed(inference)}, each ÷ the inference timed just before its run: the float model; each layer quantized, through at most two more layers; this graph's set-up and first run ${timed(setups)})`);
+    row('PaddleOCR det 320×640: local sensitivity, each sample\'s run ÷ one inference', `${ratio(lightRatio)}  (${timed(light)} vs ${timed(inference)}, each ÷ the inference timed just before its run: the float model; each layer quantized, through at most two more layers, conv layers on windows of their maps beside a float copy on them; this graph's set-up and first run ${timed(setups)})`);
     row(`PaddleOCR det 320×640: local sensitivity, each of the first ${SPLIT_SAMPLES} samples' run ÷ one inference`, `${ratio(heavyRatio)}  (${timed(heavy)}: also each layer weight-only, for the split)`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

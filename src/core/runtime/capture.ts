@@ -125,17 +125,17 @@ export async function tensorSizes(loaded: LoadedModel, names: string[], feeds: R
 }
 
 /**
- * Each of `names`' element type, rank and element count as onnxruntime infers them for inputs shaped like
- * `feeds` (see tensorMetadata): the rank or the count undefined where it cannot tell.
+ * Each of `names`' element type, rank, element count and dims as onnxruntime infers them for inputs shaped
+ * like `feeds` (see tensorMetadata): the rank, the count or the dims undefined where it cannot tell.
  */
-export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<{ type?: string; rank?: number; size?: number }>> {
+export async function tensorShapes(loaded: LoadedModel, names: string[], feeds: Record<string, ort.Tensor>, device: DevicePreference): Promise<Array<{ type?: string; rank?: number; size?: number; dims?: number[] }>> {
   // Flattened too: a negative size is refused here, before a variant whose Slices would abort on it.
   const meta = await tensorMetadata(loaded, names, device, feeds, true);
   return names.map((n) => {
     const m = meta.get(n);
     const d = feeds[n]?.dims ?? m?.shape;
     const known = d && d.every((x) => typeof x === 'number' && x >= 0);
-    return { type: feeds[n]?.type ?? m?.type, rank: d?.length, size: known ? (d as number[]).reduce((a, b) => a * b, 1) : undefined };
+    return { type: feeds[n]?.type ?? m?.type, rank: d?.length, size: known ? (d as number[]).reduce((a, b) => a * b, 1) : undefined, ...(known ? { dims: [...d as number[]] } : {}) };
   });
 }
 

@@ -64,6 +64,7 @@ const SENSITIVITY: CommandSpec = {
     sc.exclude('options.exclude'),
     { flag: 'workers', kind: 'number', range: { min: 1, max: 64, whole: true }, target: 'options.workers', metavar: 'N', help: 'worker threads (default: cores, at most 4)', applies: (v) => v.method !== 'end-to-end' && 'applies to --method end-to-end only' },
     { flag: 'split-samples', kind: 'number', range: { min: 0, whole: true }, target: 'options.splitSamples', metavar: 'N', help: 'samples each layer\'s weights-vs-activations split is measured on (0: every one; the sensitivity uses them all)', applies: (v) => (v.method === 'end-to-end' || (v.mode ?? 'static') !== 'static') && 'applies to --method local in static mode only' },
+    { flag: 'whole-maps', kind: 'flag', sets: false, target: 'options.windows', help: 'run each conv layer\'s copies on the whole feature map, not on a centred window of it beside a float copy (slower)', applies: (v) => v.method === 'end-to-end' && 'applies to --method local only' },
     sc.output('options.output', 'FILE', 'the report (default MODEL.sensitivity.json)'),
     sc.shard('options.shard', 'layers'),
     sc.part('options.part'),
