@@ -76,9 +76,16 @@ export function formatSensitivity(r: SensitivityReport, file: string): string {
     `${r.layers.length} layers, ${r.method} method, ${'pipeline' in r ? (r as PipelineSensitivityReport).pipeline.components.filter((c) => c.layers).map((c) => `${c.role} ${c.scheme}`).join(', ') : `${r.scheme.mode} ${r.scheme.bits}-bit`}, ${r.samples} samples (${r.data}) on ${r.device}, ${r.seconds.toFixed(2)} s`,
     `  most sensitive first (output noise-to-signal, dB${r.method === 'local' ? '; weight/activation share' : '; reverse = all others quantized'}):`,
     ...top.map((l) => `  ${String(l.rank).padStart(3)}. ${l.name.padEnd(width)} ${l.opType.padEnd(opWidth)} ${l.sensitivityDb.toFixed(1).padStart(7)} dB${l.split ? `  w ${(l.split.weight * 100).toFixed(0)}% a ${(l.split.activation * 100).toFixed(0)}%` : ''}${l.reverse !== undefined ? `  reverse ${(10 * Math.log10(Math.max(l.reverse, 1e-20))).toFixed(1)} dB` : ''}`),
+    ...windowLine(r),
     ...(r.warning ? [`  warning: ${r.warning}`] : []),
     `  report: ${file}`,
   ].join('\n');
+}
+
+/** Local method: how many layers were measured on a window of their maps (see sensitivity/crop.ts). */
+function windowLine(r: SensitivityReport): string[] {
+  const windowed = r.layers.filter((l) => l.window).length;
+  return windowed ? [`  ${windowed} of ${r.layers.length} layers measured on a centred window of their maps, beside a float copy on it (each layer's \`window\` in the report; --whole-maps: the whole maps)`] : [];
 }
 
 export function formatPruneResult(r: PruneResult): string {

@@ -12,6 +12,7 @@ import { analyzeSensitivity, type SensitivityOptions } from '../../src/core/sens
 import { spearman } from '../../src/core/eval/stats';
 import { DET_H, DET_W, renderDetPages, textLines, writeTestDataSets } from '../helpers/ocr';
 import { thirdPartyModel } from '../helpers/util';
+import { cli } from '../helpers/cli';
 
 const weight = (b: ModelBuilder, name: string, dims: number[]) => b.initializer(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, c) => a * c, 1) }, (_, i) => Math.sin(i * 1.3) * 0.2));
 
@@ -75,6 +76,14 @@ describe('local sensitivity on windows of the map', () => {
       assert.ok(r.layers.every((l) => Number.isFinite(l.sensitivity) && l.sensitivity > 0 && !l.failed), JSON.stringify(r.layers.map((l) => l.sensitivity)));
       const whole = await analyzeSensitivity(model, { mode: 'static', calibration: data, output: null, windows: false });
       assert.ok(whole.layers.every((l) => l.window === undefined));
+      // The CLI says which were windowed, and --whole-maps turns it off.
+      const out = path.join(dir, 'convs.sensitivity.json');
+      const [said, wholeSaid] = [await cli(['sensitivity', model, '--calibration', data, '-o', out]), await cli(['sensitivity', model, '--calibration', data, '--whole-maps', '-o', out])];
+      assert.equal(said.code, 0, said.stderr);
+      assert.match(said.stdout, /3 of 3 layers measured on a centred window of their maps/);
+      assert.equal(wholeSaid.code, 0, wholeSaid.stderr);
+      assert.doesNotMatch(wholeSaid.stdout, /centred window/);
+      assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).layers.every((l: { window?: unknown }) => l.window === undefined));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
