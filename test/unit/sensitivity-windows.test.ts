@@ -49,7 +49,11 @@ describe('local sensitivity on windows of the map', () => {
     // Full map: 64 -> pool 3 stride 4 -> 16 -> 10x10 valid pool fits; on the 32 window: 8, which it does not.
     const pooled = (b: ModelBuilder, x: string) => b.op('p2', 'AveragePool', [b.op('p1', 'MaxPool', [conv(b, x, 'c')], { kernel_shape: [3, 3], strides: [4, 4] })], { kernel_shape: [10, 10] });
     whole(copyOf({ x: [1, 8, 64, 64] }, (b, [x]) => pooled(b, x)), 'a kernel wider than the window');
-    assert.ok(windows(copyOf({ x: [1, 8, 128, 128] }, (b, [x]) => pooled(b, x))), 'the same pool on a larger map (its window 64: 16 after the first pool)');
+    assert.ok(windows(copyOf({ x: [1, 8, 256, 256] }, (b, [x]) => pooled(b, x))), 'the same pools on a larger map (its window 128: 32 after the first pool)');
+    // An ASPP-style conv dilated by 12 spans 25 positions: more than half of a 32 window, within half of 64.
+    const aspp = (b: ModelBuilder, x: string) => conv(b, x, 'c', 8, { pads: [12, 12, 12, 12], dilations: [12, 12] });
+    whole(copyOf({ x: [1, 8, 64, 64] }, (b, [x]) => aspp(b, x)), 'a kernel spanning most of the window');
+    assert.deepEqual(windows(copyOf({ x: [1, 8, 128, 128] }, (b, [x]) => aspp(b, x))), { x: [64, 64] });
     whole(copyOf({ x: [1, 8, 64, 64], y: [1, 8, 48, 64] }, (b, [x, y]) => b.op('a', 'Add', [conv(b, x, 'c'), y])), 'maps not strides of one another');
     whole(copyOf({ x: [1, 8, 24, 24] }, (b, [x]) => conv(b, x, 'c')), 'a map too small to window');
     whole(copyOf({ x: [1, 8, 64, 64] }, (b, [x]) => conv(b, x, 'c'), 9), 'opset 9: Slice reads no inputs');

@@ -61,27 +61,30 @@ export function cropWindows(model: ModelProto, inputs: string[], dims: (name: st
   const [h, w] = [side(H), side(W)];
   if (h * w > MAX_KEPT * H * W || !spatialOnly(model)) return undefined;
   const windows = new Map(maps.map(([i], k) => [i, [h / strides[k], w / strides[k]] as [number, number]]));
-  return windowFits(model, windows) ? windows : undefined;
+  return windowFits(model, windows, new Map(maps.map(([i, mh, mw]) => [i, [mh, mw] as [number, number]]))) ? windows : undefined;
 }
 
 /**
  * Whether the copy runs on the windows: each value's map size followed through the copy's ops, every
- * conv's and pool's kernel within its (padded) input, and the maps an op joins of one size (or 1 x 1).
- * A window is smaller than the map the model was made for: a valid 7 x 7 pool on a 4 x 4 window would
- * fail the whole merged run.
+ * conv's and pool's kernel spanning at most half of its input, and the maps an op joins of one size (or
+ * 1 x 1). A window is smaller than the map the model was made for: a valid 7 x 7 pool on a 4 x 4 window
+ * would fail the whole merged run.
  */
-function windowFits(model: ModelProto, windows: ReadonlyMap<string, [number, number]>): boolean {
+function windowFits(model: ModelProto, windows: ReadonlyMap<string, [number, number]>, full: ReadonlyMap<string, [number, number]>): boolean {
   const g = model.graph!;
   const view = new GraphView(g);
-  const size = new Map<string, [number, number]>(windows);
-  const at = (i: string): [number, number] | undefined => size.get(i) ?? (view.constant(i) ? undefined : [1, 1]);
+  // Each value's size on the window and on the whole map ([rows, columns] of each).
+  type Sizes = { win: [number, number]; full: [number, number] };
+  const size = new Map<string, Sizes>([...windows].map(([k, w]) => [k, { win: w, full: full.get(k)! }]));
+  const one: Sizes = { win: [1, 1], full: [1, 1] };
+  const at = (i: string): Sizes | undefined => size.get(i) ?? (view.constant(i) ? undefined : one);
   for (const n of g.node ?? []) {
     const op = n.op_type ?? '';
+    if (op === 'Constant') continue;
     const ins = (n.input ?? []).filter(Boolean);
     const x = at(ins[0] ?? '');
-    let out: [number, number] | undefined = x;
-    if (op === 'Constant') continue;
-    if (op === 'Conv' || op === 'ConvTranspose' || op.endsWith('Pool') && !op.startsWith('Global')) {
+    let out: Sizes | undefined = x;
+    if (op === 'Conv' || op === 'ConvTranspose' || (op.endsWith('Pool') && !op.startsWith('Global'))) {
       if (!x) return false;
       const weight = op.startsWith('Conv') ? view.constant(ins[1] ?? '') : undefined;
       const kernel = attrInts(n, 'kernel_shape') ?? (weight ? tensorDims(weight).slice(2) : undefined);
@@ -89,32 +92,37 @@ function windowFits(model: ModelProto, windows: ReadonlyMap<string, [number, num
       const strides = attrInts(n, 'strides') ?? [1, 1], dil = attrInts(n, 'dilations') ?? [1, 1], pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
       const auto = attrString(n, 'auto_pad') ?? 'NOTSET';
       const span = (a: number) => (kernel[a] - 1) * dil[a] + 1;
-      const axis = (a: 0 | 1) => {
-        if (op === 'ConvTranspose') return auto.startsWith('SAME') ? x[a] * strides[a] : strides[a] * (x[a] - 1) + (attrInts(n, 'output_padding')?.[a] ?? 0) + span(a) - pads[a] - pads[a + 2];
-        if (auto.startsWith('SAME')) return Math.ceil(x[a] / strides[a]);
-        const padded = x[a] + (auto === 'VALID' ? 0 : pads[a] + pads[a + 2]);
+      const axis = (len: number, a: number) => {
+        if (op === 'ConvTranspose') return auto.startsWith('SAME') ? len * strides[a] : strides[a] * (len - 1) + (attrInts(n, 'output_padding')?.[a] ?? 0) + span(a) - pads[a] - pads[a + 2];
+        if (auto.startsWith('SAME')) return Math.ceil(len / strides[a]);
+        const padded = len + (auto === 'VALID' ? 0 : pads[a] + pads[a + 2]);
         if (padded < span(a)) return 0;
         const round = attrInt(n, 'ceil_mode', 0) ? Math.ceil : Math.floor;
         return round((padded - span(a)) / strides[a]) + 1;
       };
-      out = [axis(0), axis(1)];
-    } else if (op.startsWith('Global')) out = [1, 1];
+      // A kernel spanning more than half of a window narrower than its map (an ASPP conv dilated by 12 on
+      // a 32-wide window) sees mostly padding there, where on the whole map it saw the image.
+      if (op !== 'ConvTranspose' && [0, 1].some((a) => x.win[a] < x.full[a] && 2 * span(a) > x.win[a])) return false;
+      out = { win: [axis(x.win[0], 0), axis(x.win[1], 1)], full: [axis(x.full[0], 0), axis(x.full[1], 1)] };
+    } else if (op.startsWith('Global')) out = one;
     else if (op === 'Resize' || op === 'Upsample') {
       const scales = view.constant(op === 'Resize' && ins.length > 2 ? n.input![2] : ins[1] ?? '');
       const sc = scales ? Array.from(readTensor(scales).data as Float32Array, Number) : undefined;
       if (!x || !sc || sc.length !== 4) return false;
-      out = [Math.floor(x[0] * sc[2]), Math.floor(x[1] * sc[3])];
+      const by = (s: [number, number]): [number, number] => [Math.floor(s[0] * sc[2]), Math.floor(s[1] * sc[3])];
+      out = { win: by(x.win), full: by(x.full) };
     } else if (op === 'Pad') {
       const pads = (n.input ?? []).length > 1 ? intsConstant(view, undefined, n.input![1]) : attrInts(n, 'pads');
       if (!x || !pads || pads.length !== 8) return false;
-      out = [x[0] + pads[2] + pads[6], x[1] + pads[3] + pads[7]];
+      const by = (s: [number, number]): [number, number] => [s[0] + pads[2] + pads[6], s[1] + pads[3] + pads[7]];
+      out = { win: by(x.win), full: by(x.full) };
     } else {
       // Ops that join maps: each a map of one size, or a per-channel value broadcast over it.
-      const maps = ins.map(at).filter((m): m is [number, number] => !!m && (m[0] !== 1 || m[1] !== 1));
-      if (maps.some((m) => m[0] !== maps[0][0] || m[1] !== maps[0][1])) return false;
-      out = maps[0] ?? [1, 1];
+      const maps = ins.map(at).filter((m): m is Sizes => !!m && (m.win[0] !== 1 || m.win[1] !== 1));
+      if (maps.some((m) => m.win[0] !== maps[0].win[0] || m.win[1] !== maps[0].win[1])) return false;
+      out = maps[0] ?? one;
     }
-    if (!out || out[0] < 1 || out[1] < 1) return false;
+    if (!out || out.win[0] < 1 || out.win[1] < 1) return false;
     for (const o of n.output ?? []) if (o) size.set(o, out);
   }
   return true;
