@@ -53,6 +53,7 @@ describe('CLI usage: help, version, and flags that cannot apply', function () {
     ['an unknown calibration method (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--calibration-method', 'foo'], /--calibration-method must be minmax, percentile, entropy, mse, not 'foo'/],
     ['5 bits (sensitivity)', ['sensitivity', model, '--calibration', 'random:2', '--bits', '5'], /--bits must be 4, 8, not '5'/],
     ['workers for local sensitivity', ['sensitivity', model, '--calibration', 'random:2', '--workers', '2'], /--workers applies to --method end-to-end only/],
+    ['whole maps for end-to-end sensitivity', ['sensitivity', model, '--calibration', 'random:2', '--method', 'end-to-end', '--whole-maps'], /--whole-maps applies to --method local only/],
   ];
   for (const [label, args, message] of cases) {
     it(`refuses ${label}: exit 2, the flags named, nothing written`, async () => {
