@@ -24,7 +24,7 @@ import { NsrAccumulator, nsrDb } from '../eval/stats';
 import { externalInputs, layerSubModel } from './submodel';
 import { rankLayers, type SensitivityTreeNode } from './tree';
 import { downstreamRegion } from './region';
-import { cropModel, cropWindows, readingInstead, type Crop } from './crop';
+import { cropModel, cropWindows, readingInstead, windowable, type Crop } from './crop';
 import { FLOAT_TYPES, isStoredWeight } from './stored-weight';
 import { interleaveCopies, keepOutputs, mergeSideBySide, reduceToNsr } from './merge';
 import { SPLIT_SAMPLES } from './split';
@@ -377,7 +377,8 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     // pages Spearman 0.875 -> 0.879, PaddleOCR rec on 16 rendered lines 0.726 -> 0.729. Windows down to
     // side 16 (maps of 20x40 windowed too) ran 1.9x but ranked worse: 0.866 and 0.714.
     const windowsOf = results.map((r, l) => {
-      if (!windows) return undefined;
+      // (Cutting out each layer's copy to look costs a transformer's analysis 5-10 ms: only where a map is large enough.)
+      if (!windows || !reads[l].some((i) => windowable(dims.get(i)))) return undefined;
       const sub = layerSubModel(loaded.model, new Set([...r.nodes, ...regions[l].nodes]), regions[l].boundary);
       return sub.inputs.every((i) => types.get(i) === 'float32') ? cropWindows(sub.model, sub.inputs, (n) => dims.get(n)) : undefined;
     });

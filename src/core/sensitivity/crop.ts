@@ -29,6 +29,9 @@ const ALIGN = 32;
 /** Not worth a window that keeps more of the map than this. */
 const MAX_KEPT = 0.6;
 
+/** Whether a tensor of `dims` is a map with a side long enough to window. */
+export const windowable = (dims: readonly number[] | undefined) => !!dims && dims.length === 4 && (dims[2] >= MIN_SIDE || dims[3] >= MIN_SIDE);
+
 /** The largest power of two, up to ALIGN, that divides n. */
 const alignOf = (n: number) => { let a = 1; while (a < ALIGN && n % (2 * a) === 0) a *= 2; return a; };
 
