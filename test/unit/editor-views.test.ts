@@ -148,13 +148,14 @@ describe('editor: the results page in Chromium', function () {
 
   it('sensitivity tree: the worst layer is revealed, the filter narrows, the keyboard moves, a policy makes a recipe', async () => {
     const layers = [
-      layer('vision_model.encoder.layers.0.self_attn.q_proj', 1e-4, 3), layer('vision_model.encoder.layers.0.mlp.fc1', 1e-2, 1),
+      layer('vision_model.encoder.layers.0.self_attn.q_proj', 1e-4, 3), { ...layer('vision_model.encoder.layers.0.mlp.fc1', 1e-2, 1), window: [64, 160] as [number, number] },
       layer('language_model.model.layers.0.self_attn.q_proj', 1e-3, 2), layer('language_model.lm_head', 1e-6, 4),
     ];
     const { p, sent } = await open({ model: 'm.onnx', sections: { sensitivity: { report: 'r.json', model: 'm.onnx', method: 'local', scheme: 'static 8-bit, local', layers } } });
     const rows = () => p.locator('[role=treeitem] .name').allInnerTexts();
     assert.ok((await rows()).includes('fc1'), `the worst layer's path is open: ${await rows()}`);
-    assert.match(await p.locator('.details').innerText(), /vision_model\.encoder\.layers\.0\.mlp\.fc1[\s\S]*rank 1 of 4/);
+    assert.match(await p.locator('.details').innerText(), /vision_model\.encoder\.layers\.0\.mlp\.fc1[\s\S]*rank 1 of 4[\s\S]*Measured on\s+a 64×160 window of its map/);
+    if (process.env.QUANTLENS_SCREENSHOT_DIR) await p.locator('.details').screenshot({ path: path.join(process.env.QUANTLENS_SCREENSHOT_DIR, 'sensitivity-tree-window.png') });
     await p.locator('vscode-text-field input').fill('lm_head');
     assert.deepEqual(await rows(), ['language_model', 'lm_head']);
     await p.locator('vscode-text-field input').fill('');

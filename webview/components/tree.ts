@@ -216,6 +216,7 @@ export class SensitivityTree {
     ];
     if (l.split) rows.push(['Caused by', `weights ${pct(l.split.weight, 0)}, activations ${pct(l.split.activation, 0)}`]);
     if (l.reverse !== undefined) rows.push(['All others quantized', `${dbOf(l.reverse).toFixed(1)} dB`]);
+    if (l.window) rows.push(['Measured on', `a ${l.window[0]}×${l.window[1]} window of its map, beside a float copy on it`]);
     if (l.ranges?.input) rows.push(['Input range', `${l.ranges.input[0].toPrecision(4)} … ${l.ranges.input[1].toPrecision(4)}`]);
     if (l.ranges?.output) rows.push(['Output range', `${l.ranges.output[0].toPrecision(4)} … ${l.ranges.output[1].toPrecision(4)}`]);
     return [el('h2', { text: l.name.split('.').slice(-2).join('.') }), facts(rows)];

@@ -9,6 +9,8 @@ export interface SensitivityLayerView {
   split?: { weight: number; activation: number };
   reverse?: number;
   ranges?: { input?: [number, number]; output?: [number, number] };
+  /** Local: the window [height, width] of the map its copies ran on (absent: the whole map). */
+  window?: [number, number];
 }
 
 export interface SensitivityView {
