@@ -373,7 +373,7 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     regions.forEach((r, l) => { if (!r.boundary.some((o) => types.get(o) === 'float32')) regions[l] = { nodes: new Set(), boundary: layerOutputs[l], joins: [] }; });
     // Layers whose copies run on a window of the map, beside a float copy on the same window (see crop.ts).
     // PaddleOCR det 320x640, the later samples' graph alone against the float model, interleaved, scratch:
-    // 3.0x -> 2.1x one inference (51 of 65 layers windowed); its ranking against end-to-end on 8 rendered
+    // 3.0x -> 2.1x one inference (49 of 65 layers windowed); its ranking against end-to-end on 8 rendered
     // pages Spearman 0.875 -> 0.879, PaddleOCR rec on 16 rendered lines 0.726 -> 0.729. Windows down to
     // side 16 (maps of 20x40 windowed too) ran 1.9x but ranked worse: 0.866 and 0.714.
     const windowsOf = results.map((r, l) => {
