@@ -56,6 +56,7 @@ describe('local sensitivity on windows of the map', () => {
     assert.deepEqual(windows(copyOf({ x: [1, 8, 128, 128] }, (b, [x]) => aspp(b, x))), { x: [64, 64] });
     whole(copyOf({ x: [1, 8, 64, 64], y: [1, 8, 48, 64] }, (b, [x, y]) => b.op('a', 'Add', [conv(b, x, 'c'), y])), 'maps not strides of one another');
     whole(copyOf({ x: [1, 8, 24, 24] }, (b, [x]) => conv(b, x, 'c')), 'a map too small to window');
+    whole(copyOf({ x: [1, 8, 20, 64] }, (b, [x]) => conv(b, x, 'c')), 'a window keeping half the map: the pair of copies would cost as much as one whole');
     whole(copyOf({ x: [1, 8, 64, 64] }, (b, [x]) => conv(b, x, 'c'), 9), 'opset 9: Slice reads no inputs');
   });
 

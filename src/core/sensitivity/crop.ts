@@ -26,8 +26,8 @@ const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 
 const MIN_SIDE = 32;
 /** Windows are multiples of the largest power of two up to this that divides the axis, so strided convs, pools and upsampling inside the copy line up. */
 const ALIGN = 32;
-/** Not worth a window that keeps more of the map than this. */
-const MAX_KEPT = 0.6;
+/** The pair of copies runs on twice the window: one that keeps more of the map than this saves little or nothing. */
+const MAX_KEPT = 0.45;
 
 /** Whether a tensor of `dims` is a map with a side long enough to window. */
 export const windowable = (dims: readonly number[] | undefined) => !!dims && dims.length === 4 && (dims[2] >= MIN_SIDE || dims[3] >= MIN_SIDE);
