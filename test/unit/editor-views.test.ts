@@ -155,7 +155,6 @@ describe('editor: the results page in Chromium', function () {
     const rows = () => p.locator('[role=treeitem] .name').allInnerTexts();
     assert.ok((await rows()).includes('fc1'), `the worst layer's path is open: ${await rows()}`);
     assert.match(await p.locator('.details').innerText(), /vision_model\.encoder\.layers\.0\.mlp\.fc1[\s\S]*rank 1 of 4[\s\S]*Measured on\s+a 64×160 window of its map/);
-    if (process.env.QUANTLENS_SCREENSHOT_DIR) await p.locator('.details').screenshot({ path: path.join(process.env.QUANTLENS_SCREENSHOT_DIR, 'sensitivity-tree-window.png') });
     await p.locator('vscode-text-field input').fill('lm_head');
     assert.deepEqual(await rows(), ['language_model', 'lm_head']);
     await p.locator('vscode-text-field input').fill('');

@@ -380,7 +380,9 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
       // (Cutting out each layer's copy to look costs a transformer's analysis 5-10 ms: only where a map is large enough.)
       if (!windows || !reads[l].some((i) => windowable(dims.get(i)))) return undefined;
       const sub = layerSubModel(loaded.model, new Set([...r.nodes, ...regions[l].nodes]), regions[l].boundary);
-      return sub.inputs.every((i) => types.get(i) === 'float32') ? cropWindows(sub.model, sub.inputs, (n) => dims.get(n)) : undefined;
+      const cut = sub.inputs.every((i) => types.get(i) === 'float32') ? cropWindows(sub.model, sub.inputs, (n) => dims.get(n)) : undefined;
+      // The copy cut out here is the one the layer's parts are made from below (its region keeps its joins).
+      return cut && { windows: cut, sub };
     });
     const crops = new Map<string, Crop>();
     const windowOf = (tensor: string, size: [number, number]) => {
@@ -411,8 +413,8 @@ export async function measureLayers(prep: PreparedQuantization, layers: Array<{ 
     const floatOnes = (tensors: string[]) => tensors.filter((o) => types.get(o) === 'float32'); // not shape arithmetic
     for (let l = 0; l < results.length; l++) {
       const own = new Set(results[l].nodes);
-      const sub = layerSubModel(loaded.model, new Set([...own, ...regions[l].nodes]), regions[l].boundary);
-      const win = windowsOf[l];
+      const sub = windowsOf[l]?.sub ?? layerSubModel(loaded.model, new Set([...own, ...regions[l].nodes]), regions[l].boundary);
+      const win = windowsOf[l]?.windows;
       // The window on the layer's finest map (a pyramid's coarser inputs get it scaled by their stride).
       if (win) results[l].window = [...win.values()].reduce((a, b) => (b[0] > a[0] ? b : a));
       // Windowed: the copies read windows of the float model's tensors, and the reference is the float copy.

@@ -4,6 +4,7 @@ import { intsConstant } from '../onnx/scalar-constant';
 import { DataType } from '../onnx/dtypes';
 import { int64Tensor, makeTensor, readTensor, tensorDims } from '../onnx/tensor';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto';
+import { opsetImport } from '../onnx/editor';
 
 /**
  * Local sensitivity on a window of the feature map. A conv layer's copy (the layer quantized, and the
@@ -42,7 +43,7 @@ const alignOf = (n: number) => { let a = 1; while (a < ALIGN && n % (2 * a) === 
  * values (a squeeze-excite scale, [N, C, 1, 1]) are read whole.
  */
 export function cropWindows(model: ModelProto, inputs: string[], dims: (name: string) => readonly number[] | undefined): Map<string, [number, number]> | undefined {
-  const opset = (model.opset_import ?? []).find((o) => (o.domain ?? '') === '')?.version;
+  const opset = opsetImport(model)?.version;
   if (!opset || Number(opset) < 10) return undefined; // Slice reads its window from inputs from opset 10
   const maps: Array<[string, number, number]> = [];
   for (const i of inputs) {
@@ -162,6 +163,9 @@ function spatialOnly(model: ModelProto): boolean {
   });
 }
 
+/** The constants every window's placement and Slice read: the spatial axes, and 0 and 2 for each. */
+const SHARED = { axes: 'hw_axes', zero: 'zero', two: 'two' };
+
 /** One window to cut: `tensor`'s centred `size`, named `name`; `grid` is the same for tensors of one map size (at the first sample), which share one placement. */
 export interface Crop { tensor: string; size: [number, number]; name: string; grid: string }
 
@@ -172,21 +176,15 @@ export interface Crop { tensor: string; size: [number, number]; name: string; gr
  */
 function placement(x: string, size: [number, number], tag: string): { nodes: NodeProto[]; initializer: TensorProto[]; start: string; end: string } {
   const t = (s: string) => `${tag}/${s}`;
-  const initializer = [
-    int64Tensor(t('hw_axes'), [2, 3]),
-    makeTensor(t('size_f'), DataType.FLOAT, [2], Float32Array.from(size)),
-    makeTensor(t('zero'), DataType.FLOAT, [2], new Float32Array(2)),
-    makeTensor(t('two'), DataType.FLOAT, [2], Float32Array.of(2, 2)),
-    int64Tensor(t('size'), size),
-  ];
+  const initializer = [makeTensor(t('size_f'), DataType.FLOAT, [2], Float32Array.from(size)), int64Tensor(t('size'), size)];
   const node = (op: string, input: string[], out: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ name: t(out), op_type: op, input, output: [t(out)], attribute });
   const nodes = [
     node('Shape', [x], 'shape'),
-    node('Gather', [t('shape'), t('hw_axes')], 'hw'),
+    node('Gather', [t('shape'), SHARED.axes], 'hw'),
     node('Cast', [t('hw')], 'hw_f', [intAttr('to', DataType.FLOAT)]),
     node('Sub', [t('hw_f'), t('size_f')], 'spare'),
-    node('Max', [t('spare'), t('zero')], 'spare_pos'),
-    node('Div', [t('spare_pos'), t('two')], 'half'),
+    node('Max', [t('spare'), SHARED.zero], 'spare_pos'),
+    node('Div', [t('spare_pos'), SHARED.two], 'half'),
     node('Floor', [t('half')], 'start_f'),
     node('Cast', [t('start_f')], 'start', [intAttr('to', DataType.INT64)]),
     node('Add', [t('start'), t('size')], 'end'),
@@ -203,12 +201,12 @@ export function cropModel(base: ModelProto, crops: Crop[], order: (tensor: strin
   const grids = new Map<string, Crop>();
   for (const c of crops) { const g = grids.get(c.grid); if (!g || order(c.tensor) < order(g.tensor)) grids.set(c.grid, c); }
   const placed = new Map([...grids].map(([k, c], i) => [k, placement(c.tensor, c.size, `grid${i}`)]));
-  const axes = int64Tensor('hw_axes', [2, 3]);
-  const slices: NodeProto[] = crops.map((c) => ({ name: c.name, op_type: 'Slice', input: [c.tensor, placed.get(c.grid)!.start, placed.get(c.grid)!.end, axes.name!], output: [c.name] }));
+  const shared = [int64Tensor(SHARED.axes, [2, 3]), makeTensor(SHARED.zero, DataType.FLOAT, [2], new Float32Array(2)), makeTensor(SHARED.two, DataType.FLOAT, [2], Float32Array.of(2, 2))];
+  const slices: NodeProto[] = crops.map((c) => ({ name: c.name, op_type: 'Slice', input: [c.tensor, placed.get(c.grid)!.start, placed.get(c.grid)!.end, SHARED.axes], output: [c.name] }));
   return onnx.ModelProto.create({
     ir_version: base.ir_version, opset_import: base.opset_import,
     graph: {
-      name: 'windows', node: [...[...placed.values()].flatMap((p) => p.nodes), ...slices], initializer: [axes, ...[...placed.values()].flatMap((p) => p.initializer)],
+      name: 'windows', node: [...[...placed.values()].flatMap((p) => p.nodes), ...slices], initializer: [...shared, ...[...placed.values()].flatMap((p) => p.initializer)],
       input: [...new Set(crops.map((c) => c.tensor))].map((name) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT } } })),
       output: crops.map((c) => ({ name: c.name })),
     },
