@@ -7,6 +7,10 @@ import { openCalibration } from '../src/core/calib/data';
 import { compareModels } from '../src/core/compare';
 import { forEachFixture, median, row } from './report';
 import { loadModel } from '../src/core/onnx/model-io';
+import { onnx } from '../src/core/onnx/proto';
+import { minMaxVariant, tensorShapes } from '../src/core/runtime/capture';
+import { sampledVariant, sampleStride, split } from '../src/core/runtime/capture-sampled';
+import { GrowingHistogram } from '../src/core/calib/histogram';
 import { quantizeModel } from '../src/core/jobs/quantize-model';
 
 type Method = 'minmax' | 'percentile' | 'entropy' | 'mse';
@@ -58,6 +62,51 @@ async function calibrationRows(name: string, model: string, dir: string, samples
   }
 }
 
+/**
+ * What the histogram row is up against, per run on one input, interleaved with the plain model: MinMax's
+ * in-graph read of every tensor static mode calibrates (a ReduceMin and a ReduceMax each, packed, in graph
+ * order: the least a capture does), and the histogram capture's graph (those reductions by rows, strided
+ * picks) with its tails off, and this thread's reading and binning of what that graph gives. The capture's
+ * set-up (sizes, its session, a first run to learn the ranges) and its tails come on top.
+ */
+async function readFloorRows(model: string, dir: string, shape: number[]): Promise<void> {
+  const r = await quantizeModel(model, path.join(dir, 'floor.onnx'), { mode: 'static', calibration: 'random:2', calibrationMethod: 'percentile', maxSamples: 2, inputShapes: { x: shape } });
+  const names: string[] = JSON.parse(fs.readFileSync(r.report, 'utf8')).calibration.tensors.filter((t: { sharedWith?: string }) => !t.sharedWith).map((t: { tensor: string }) => t.tensor);
+  const loaded = loadModel(model);
+  const x = new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i) * 0.5 + 0.5), shape);
+  // Strides as the capture chooses them (about 16 K picks of each tensor, its default --histogram-values).
+  const meta = await tensorShapes(loaded, names, { x }, 'cpu');
+  const io = sampledVariant(loaded.model, names, meta.map((m) => ({ step: sampleStride(m.size ?? 1e6, (m.size ?? 1e6) / 16384), rank: m.rank })));
+  const plan = names.map(() => ({ step: 1, over: Infinity })); // no tails
+  const runs: Array<[string, ort.InferenceSession, Record<string, ort.Tensor>]> = [
+    ['plain', await ort.InferenceSession.create(model), { x }],
+    ['MinMax read', await ort.InferenceSession.create(onnx.ModelProto.encode(minMaxVariant(loaded.model, names, [], true)).finish()), { x }],
+    ['histogram capture, no tails', await ort.InferenceSession.create(onnx.ModelProto.encode(io.model).finish(), { enableMemPattern: false }), { x, ...io.feeds(plan) }],
+  ];
+  const ms = runs.map((): number[] => []), binned: number[] = [];
+  const hists = names.map(() => new GrowingHistogram(2048));
+  for (let i = 0; i < 23; i++) {
+    for (const [k, [, s, feeds]] of runs.entries()) {
+      const t0 = performance.now();
+      await s.run(feeds);
+      if (i >= 3) ms[k].push(performance.now() - t0); // the first three warm up
+    }
+  }
+  // This thread's share of a sample, apart from the runs above: the packed vector read apart and its picks binned.
+  for (let i = 0; i < 11; i++) {
+    const out = await runs[2][1].run(runs[2][2]);
+    const t1 = performance.now();
+    io.read(out, plan).forEach((t, j) => { for (const part of split(t.pick, t.tail, t.size, Infinity)) hists[j].add(part.values, part.weight, t); });
+    binned.push(performance.now() - t1);
+  }
+  for (const [, s] of runs) await s.release();
+  for (let k = 1; k < runs.length; k++) {
+    const each = ms[k].map((v, i) => v / ms[0][i]).sort((p, q) => p - q);
+    row(`PaddleOCR det ${shape.slice(2).join('×')}: ${runs[k][0]} of its ${names.length} calibrated tensors ÷ plain run`, `${(median(ms[k]) / median(ms[0])).toFixed(2)}x [${each[2].toFixed(2)}–${each[17].toFixed(2)}]  (${median(ms[k]).toFixed(1)} ms vs ${median(ms[0]).toFixed(1)} ms, medians of 20 interleaved; [p10–p90] of their ratios)`);
+  }
+  row(`PaddleOCR det ${shape.slice(2).join('×')}: reading and binning those picks ÷ plain run`, `${(median(binned) / median(ms[0])).toFixed(2)}x  (${median(binned).toFixed(1)} ms a sample, on this thread)`);
+}
+
 void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   await calibrationRows(name, model, dir, 64, ['minmax', 'percentile', 'entropy', 'mse']);
   for (const [label, opts] of [['dynamic INT8', { mode: 'dynamic' }], ['weight INT4 (MatMulNBits)', { mode: 'weight', bits: 4 }], ['weight INT8', { mode: 'weight', bits: 8 }]] as const) {
@@ -76,6 +125,7 @@ void forEachFixture(['transformer', 'tiny-vlm'], async (name, model, dir) => {
   try {
     await calibrationRows('PaddleOCR det 224×224', det, dir, 16, ['minmax', 'percentile', 'percentile@0', 'mse', 'mse@0']);
     await calibrationRows('PaddleOCR det 320×640', det, dir, 16, ['minmax', 'percentile', 'percentile+pass', 'percentile@0', 'mse'], { x: [1, 3, 320, 640] });
+    await readFloorRows(det, dir, [1, 3, 320, 640]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
