@@ -403,13 +403,16 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
   }
   if (gptq.length && data) {
     const t = performance.now();
-    const acc = new Map<NodeProto, HessianAccumulator>(gptq.map((n) => [n, new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc, true)![0])]));
+    // One Hessian per weight: a weight several MatMuls read (shared layers) is written once, rounded for
+    // the inputs of all of them (as weights inside branches are, see branches.ts).
+    const acc = new Map<string, HessianAccumulator>(gptq.map((n) => [n.input![1], new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc, true)![0])]));
     const byInput = new Map<string, NodeProto[]>();
     for (const n of gptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
     const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
-      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n)!.add(values[name] ?? feeds[name]);
+      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n.input![1])!.add(values[name] ?? feeds[name]);
     }, ctx);
-    for (const [n, a] of acc) hessians.set(n.name!, a.result());
+    const results = new Map([...acc].map(([w, a]) => [w, a.result()]));
+    for (const n of gptq) hessians.set(n.name!, results.get(n.input![1])!);
     provider = run.provider;
     fallbackReason = run.fallbackReason;
     timings.gptqHessians = (performance.now() - t) / 1000;

@@ -53,7 +53,7 @@ function emitDynamicMatMul(ctx: QuantContext, node: NodeProto, a: string, weight
   const how = `dynamic int8 (${perChannel ? 'per-channel' : 'per-tensor'} weight${iw.shared ? ', shared' : ''}`;
   const decide = (ops: string) => ctx.decide({
     node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${how}, ${ops})`,
-    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
+    weightBytesBefore: iw.shared ? 0 : weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
   });
   if (e.opset() < 11) {
     // DynamicQuantizeLinear is opset 11; onnxruntime's fused contrib op (what its own fusion makes of the
@@ -123,7 +123,7 @@ function emitDynamicConv(ctx: QuantContext, node: NodeProto): void {
   e.replaceNode(node, nodes);
   ctx.decide({
     node: node.name ?? '', opType: 'Conv', modulePath: ctx.modulePath(node), how: `dynamic int8 (per-channel weight${iw.shared ? ', shared' : ''}, ${e.opset() >= 11 ? 'DynamicQuantizeLinear' : 'ReduceMin/ReduceMax + QuantizeLinear (opset 10)'} + ConvInteger)`,
-    weightBytesBefore: weightBytes(dims, 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
+    weightBytesBefore: iw.shared ? 0 : weightBytes(dims, 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
   });
 }
 
@@ -237,7 +237,7 @@ function emitQAttention(ctx: QuantContext, node: NodeProto): void {
   }]);
   ctx.decide({
     node: node.name ?? '', opType: 'Attention', modulePath: ctx.modulePath(node), how: `dynamic int8 (${opts.perChannel ? 'per-column' : 'per-tensor'} QKV weight${iw.shared ? ', shared' : ''}, com.microsoft QAttention)`,
-    weightBytesBefore: weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
+    weightBytesBefore: iw.shared ? 0 : weightBytes([K, N], 32), weightBytesAfter: iw.shared ? 0 : iw.bytes, weightSqnr: iw.sqnr,
   });
 }
 

@@ -3,7 +3,7 @@ import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, weightScratch } from '../weights';
-import { dequantizeBlocks, emitMatMulNBits, nbits8Block, quantizeBlocksRtn } from './matmul-nbits';
+import { dequantizeBlocks, emitMatMulNBits, nbits8Block, nbitsHow, nbitsKey, quantizeBlocksRtn, reuseMatMulNBits } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
 import { attrInt } from '../../onnx/attributes';
@@ -80,21 +80,30 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       const opts = ctx.optionsFor(node);
       const nbits8 = opts.bits === 8 && (ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand') && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length === 2;
       if (opts.bits === 8 && !nbits8) return matMulInt8.apply(node, ctx);
+      const [K, N] = floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!;
+      const bits = nbits8 ? 8 : 4, blockSize = nbits8 ? nbits8Block(K) : opts.blockSize, symmetric = nbits8 || opts.symmetric, algorithm = nbits8 ? 'rtn' : opts.algorithm;
+      // A weight other MatMuls read too is written once (GPTQ's Hessian is then all of its readers', see prepare).
+      const key = nbitsKey(node.input![1], bits, blockSize, symmetric, algorithm === 'gptq' ? `gptq ${opts.gptqDamp} ${opts.gptqActOrder}` : algorithm);
+      const decide = (how: string, bytesBefore: number, bytesAfter: number, weightSqnr: number) => ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how, weightBytesBefore: bytesBefore, weightBytesAfter: bytesAfter, weightSqnr });
+      const shape = { K, N, bits, blockSize } as const;
+      const first = ctx.integerWeights.get(key);
+      // (The first reader's decision counts the weight's bytes.)
+      if (reuseMatMulNBits(ctx, node, key, shape)) return decide(`${nbitsHow({ ...shape, zeroPoints: symmetric ? undefined : new Uint8Array(0) }, algorithm)}, shared`, 0, 0, first!.sqnr);
       const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
-      const [K, N] = w.dims;
       if (nbits8) {
-        const bq = quantizeBlocksRtn(w.data, K, N, nbits8Block(K), true, 8);
+        const bq = quantizeBlocksRtn(w.data, K, N, blockSize, true, 8);
         const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-        const r = emitMatMulNBits(ctx, node, bq, 'rtn', w.dtype);
-        return ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
+        const r = emitMatMulNBits(ctx, node, bq, 'rtn', w.dtype, key);
+        ctx.integerWeights.get(key)!.sqnr = sqnr;
+        return decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
       }
-      const symmetric = opts.symmetric;
       const bq = opts.algorithm === 'gptq'
         ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize: opts.blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
         : quantizeBlocksRtn(w.data, K, N, opts.blockSize, symmetric);
       const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm, w.dtype);
-      ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: sqnr });
+      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm, w.dtype, key);
+      ctx.integerWeights.get(key)!.sqnr = sqnr;
+      decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
     },
   },
   // Gemm's B is [K, N], or [N, K] with transB: the output channel is its last or first axis.
