@@ -3,7 +3,7 @@ import { FIXTURES } from '../../src/core/fixtures';
 import path from 'node:path';
 import { compareModels } from '../../src/core/compare';
 import { quantizeModel } from '../../src/core/jobs/quantize-model';
-import { saveModel } from '../../src/core/onnx/model-io';
+import { loadModel, saveModel } from '../../src/core/onnx/model-io';
 import { quantizeAndMeasure } from '../helpers/quant';
 import { tmpDir } from '../helpers/util';
 
@@ -45,8 +45,8 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
       assert.ok(rtn.ops['com.microsoft.MatMulNBits'] > 0, JSON.stringify(rtn.ops));
       assert.equal(matMulShrink(rtn.report) >= 6, true, `MatMul weights shrink ${matMulShrink(rtn.report)}x`);
       // tiny-vlm's patch embedding is a Conv: MatMulNBits cannot take it, and the warning says it went to 8 bits.
-      const at8 = rtn.report.warnings.filter((w: string) => w.startsWith('--bits 4 applies to MatMul weights'));
-      assert.deepEqual(at8, name === 'tiny-vlm' ? ['--bits 4 applies to MatMul weights (MatMulNBits): 1 Conv written at 8 bits'] : []);
+      const at8 = rtn.report.warnings.filter((w: string) => w.startsWith('--bits 4 applies to MatMul and Gemm weights'));
+      assert.deepEqual(at8, name === 'tiny-vlm' ? ['--bits 4 applies to MatMul and Gemm weights (MatMulNBits): 1 Conv written at 8 bits'] : []);
     });
   }
 
@@ -64,9 +64,12 @@ describe('quantize the transformer and tiny-vlm fixtures: fidelity and size', fu
     }
   });
 
-  it('cnn: --bits 4 on a conv net writes its convs and Gemm at 8 bits and says so', async () => {
+  it('cnn: --bits 4 on a conv net writes its convs at 8 bits and says so; its Gemm head becomes MatMulNBits, C its bias', async () => {
     const r = await quantizeAndMeasure(FIXTURES.cnn.build(), { mode: 'weight', bits: 4 });
-    assert.ok(r.report.warnings.some((w: string) => /^--bits 4 applies to MatMul weights \(MatMulNBits\): \d+ Conv, 1 Gemm written at 8 bits$/.test(w)), r.report.warnings.join('\n'));
-    assert.ok(r.fidelity.cosine >= 0.999, `cosine ${r.fidelity.cosine}`);
+    assert.ok(r.report.warnings.some((w: string) => /^--bits 4 applies to MatMul and Gemm weights \(MatMulNBits\): \d+ Conv written at 8 bits$/.test(w)), r.report.warnings.join('\n'));
+    const head = loadModel(r.output).model.graph!.node!.filter((n) => n.op_type === 'MatMulNBits');
+    assert.equal(head.length, 1);
+    assert.equal(head[0].input!.length, 6, 'A, B, scales, zero points, no g_idx, the bias');
+    assert.ok(r.fidelity.cosine >= 0.99, `cosine ${r.fidelity.cosine}`);
   });
 });

@@ -86,20 +86,26 @@ describe('weight INT8 formats (--weight-format)', function () {
     assert.ok(report.nodes.filter((n: { how?: string }) => n.how).every((n: { how: string }) => /expanded to float when onnxruntime loads it/.test(n.how)));
   });
 
-  it('nbits: 2-D MatMul weights become MatMulNBits 8-bit with int8 compute, embedding tables GatherBlockQuantized, the other layers dequantize', async () => {
+  it('nbits: 2-D MatMul and Gemm weights become MatMulNBits 8-bit with int8 compute, embedding tables GatherBlockQuantized, the other layers dequantize', async () => {
     const r = await quantizeModel(input, path.join(dir, 'nb.onnx'), { mode: 'weight', weightFormat: 'nbits' });
     const nodes = loadModel(r.output).model.graph!.node!;
+    // The MatMul and the Gemm (its C the bias MatMulNBits adds).
     const nb = nodes.filter((n) => n.op_type === 'MatMulNBits');
-    assert.equal(nb.length, 1);
-    const attr = (k: string) => Number(nb[0].attribute!.find((a) => a.name === k)!.i);
-    assert.deepEqual([attr('bits'), attr('accuracy_level'), attr('K'), attr('N'), attr('block_size')], [8, 4, 64, 32, 64]);
+    assert.equal(nb.length, 2);
+    const of = (op: string) => nb.find((n) => n.name!.includes(op))!;
+    const attr = (n: NodeProto, k: string) => Number(n.attribute!.find((a) => a.name === k)!.i);
+    for (const [op, kn, inputs] of [['MatMul', [64, 32], 3], ['Gemm', [16, 64], 6]] as const) {
+      const n = of(op);
+      assert.deepEqual([attr(n, 'bits'), attr(n, 'accuracy_level'), attr(n, 'K'), attr(n, 'N'), attr(n, 'block_size')], [8, 4, ...kn, kn[0]], op);
+      assert.equal(n.input!.length, inputs, `${op}: ${n.input!.join(', ')}`);
+    }
     // The table stays int8 in memory and only the gathered rows are dequantized (a DequantizeLinear would expand all of it every run).
     const gbq = nodes.filter((n) => n.op_type === 'GatherBlockQuantized');
     assert.equal(gbq.length, 1);
     const gattr = (k: string) => Number(gbq[0].attribute!.find((a) => a.name === k)!.i);
     assert.deepEqual([gattr('bits'), gattr('block_size'), gattr('gather_axis'), gattr('quantize_axis')], [8, 16, 0, 1]);
     assert.equal(loadModel(r.output).model.graph!.initializer!.find((t) => t.name === gbq[0].input![0])!.data_type, DataType.UINT8);
-    assert.equal(nodes.filter((n) => n.op_type === 'DequantizeLinear').length, 2, 'Conv and Gemm');
+    assert.equal(nodes.filter((n) => n.op_type === 'DequantizeLinear').length, 1, 'the Conv');
     assert.ok(r.fidelity.y.cosine > 0.999, `cosine ${r.fidelity.y.cosine}`);
     assert.ok(r.fidelity.e.sqnr > 40, `embedding rows SQNR ${r.fidelity.e.sqnr} dB`);
   });

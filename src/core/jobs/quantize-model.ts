@@ -289,7 +289,7 @@ export async function quantizeModel(input: string, output: string, partial: Part
   // each node's row of the report.
   const at8 = new Map<string, number>();
   for (const d of applied) if (d.how?.includes(AT_8_BITS)) at8.set(d.opType, (at8.get(d.opType) ?? 0) + 1);
-  if (at8.size) warnings.push(`--bits 4 applies to MatMul weights (MatMulNBits): ${[...at8].map(([op, n]) => `${n} ${op}`).join(', ')} written at 8 bits`);
+  if (at8.size) warnings.push(`--bits 4 applies to MatMul and Gemm weights (MatMulNBits): ${[...at8].map(([op, n]) => `${n} ${op}`).join(', ')} written at 8 bits`);
   // A layer kept float for speed with its weight stored float16 has a decision of its own.
   const stored = new Set(applied.filter((d) => d.how).map((d) => d.node));
   const decisions = [...applied, ...keptForBudget, ...prep.skipped, ...placementSkipped.filter((s) => !stored.has(s.node))];

@@ -32,7 +32,8 @@ import { readAsLoaded } from '../onnx/as-loaded';
 import { calibrateActivations, calibrateWithSmoothing, calibrationTensors, type CalibrationReport, type MeasuredRanges } from './static/calibrate';
 import { calibrator } from '../calib/calibrators';
 import { affectedLayouts, applySmoothing, planSmoothing, smoothActivations, smoothAndMeasure, type SmoothingDecision } from './static/smooth';
-import { WEIGHT_QUANTIZERS } from './weight/ops';
+import { gemmNBitsBlocker, WEIGHT_QUANTIZERS } from './weight/ops';
+import { attrInt } from '../onnx/attributes';
 import { halfStoredWeight } from './half-stored-weight';
 import { restoreHalfStorage } from '../onnx/half-storage';
 import { floatWeightDims, weightScratch } from './weights';
@@ -393,7 +394,11 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
 
   // Calibration: one data set for GPTQ Hessians and activation ranges.
   // (A MatMul whose weight is its first input is stored int8: no Hessian to take.)
-  const gptq = planned.filter((n) => n.op_type === 'MatMul' && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq' && floatWeightDims(qctx.view, n.input![1], loaded.loc, true));
+  // (A Gemm becomes MatMulNBits where it can, see gemmNBitsBlocker; its weight read as [K, N].)
+  const nbitsGemm = (n: NodeProto) => n.op_type === 'Gemm' && !gemmNBitsBlocker(n, qctx.view, loaded.loc);
+  const gptq = planned.filter((n) => (n.op_type === 'MatMul' || nbitsGemm(n)) && plan.get(n.name!)!.mode === 'weight' && plan.get(n.name!)!.bits === 4 && plan.get(n.name!)!.algorithm === 'gptq' && floatWeightDims(qctx.view, n.input![1], loaded.loc, true));
+  const transposed = (n: NodeProto) => n.op_type === 'Gemm' && attrInt(n, 'transB', 0) === 1;
+  const hessianKey = (n: NodeProto) => `${n.input![1]}${transposed(n) ? '|T' : ''}`;
   const statics = planned.filter((n) => plan.get(n.name!)!.mode === 'static');
   let provider: Provider | undefined;
   let fallbackReason: string | undefined;
@@ -405,14 +410,14 @@ export async function prepareQuantization(loaded: LoadedModel, options: Quantize
     const t = performance.now();
     // One Hessian per weight: a weight several MatMuls read (shared layers) is written once, rounded for
     // the inputs of all of them (as weights inside branches are, see branches.ts).
-    const acc = new Map<string, HessianAccumulator>(gptq.map((n) => [n.input![1], new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc, true)![0])]));
+    const acc = new Map<string, HessianAccumulator>(gptq.map((n) => [hessianKey(n), new HessianAccumulator(floatWeightDims(qctx.view, n.input![1], loaded.loc, true)![transposed(n) ? 1 : 0])]));
     const byInput = new Map<string, NodeProto[]>();
     for (const n of gptq) byInput.set(n.input![0], [...(byInput.get(n.input![0]) ?? []), n]);
     const run = await captureTensors(loaded, [...byInput.keys()], data, options.device, (values, _i, feeds) => {
-      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(n.input![1])!.add(values[name] ?? feeds[name]);
+      for (const [name, nodes] of byInput) for (const n of nodes) acc.get(hessianKey(n))!.add(values[name] ?? feeds[name]);
     }, ctx);
     const results = new Map([...acc].map(([w, a]) => [w, a.result()]));
-    for (const n of gptq) hessians.set(n.name!, results.get(n.input![1])!);
+    for (const n of gptq) hessians.set(n.name!, results.get(hessianKey(n))!);
     provider = run.provider;
     fallbackReason = run.fallbackReason;
     timings.gptqHessians = (performance.now() - t) / 1000;

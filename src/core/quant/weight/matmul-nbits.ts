@@ -91,19 +91,19 @@ export const nbitsKey = (weight: string, bits: number, blockSize: number, symmet
  * MatMuls read (layers that share their weights, as ALBERT's, or a deduplicated export's) is written once
  * under `key` and read by all of them: the first reader's decision counts its bytes, the others 0.
  */
-export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT, key?: string): { how: string; bytesBefore: number; bytesAfter: number } {
+export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT, key?: string, bias?: string): { how: string; bytesBefore: number; bytesAfter: number } {
   const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
   const w = nbitsInitializers(ctx.editor, base, bq, dtype);
-  ctx.editor.replaceNode(node, [matMulNBitsNode(node, w.inputs, bq)]);
+  ctx.editor.replaceNode(node, [matMulNBitsNode(node, w.inputs, bq, bias)]);
   if (key) ctx.integerWeights.set(key, { names: w.inputs, sqnr: NaN, bytes: w.bytesAfter });
   return { how: nbitsHow(bq, algorithm), bytesBefore: w.bytesBefore, bytesAfter: w.bytesAfter };
 }
 
 /** A MatMul onto a weight another MatMul's MatMulNBits form already holds (see emitMatMulNBits), or false. */
-export function reuseMatMulNBits(ctx: QuantContext, node: NodeProto, key: string, shape: Pick<BlockQuantized, 'K' | 'N' | 'bits' | 'blockSize'>): boolean {
+export function reuseMatMulNBits(ctx: QuantContext, node: NodeProto, key: string, shape: Pick<BlockQuantized, 'K' | 'N' | 'bits' | 'blockSize'>, bias?: string): boolean {
   const shared = ctx.integerWeights.get(key);
   if (!shared) return false;
-  ctx.editor.replaceNode(node, [matMulNBitsNode(node, shared.names, shape)]);
+  ctx.editor.replaceNode(node, [matMulNBitsNode(node, shared.names, shape, bias)]);
   return true;
 }
 
@@ -134,10 +134,14 @@ export function nbitsInitializers(editor: ModelEditor, base: string, bq: BlockQu
   };
 }
 
-/** The MatMulNBits node that replaces a MatMul, reading the packed weight `inputs`. */
-export function matMulNBitsNode(node: NodeProto, inputs: string[], bq: Pick<BlockQuantized, 'K' | 'N' | 'bits' | 'blockSize'>): NodeProto {
+/**
+ * The MatMulNBits node that replaces a MatMul (or a Gemm), reading the packed weight `inputs` (B, scales[,
+ * zero points]) and `bias`, MatMulNBits' sixth input, after the zero points and the unused g_idx.
+ */
+export function matMulNBitsNode(node: NodeProto, inputs: string[], bq: Pick<BlockQuantized, 'K' | 'N' | 'bits' | 'blockSize'>, bias?: string): NodeProto {
+  const packed = bias ? [...inputs, ...Array<string>(4 - inputs.length).fill(''), bias] : inputs;
   return {
-    name: `${node.name}_Q${bq.bits}`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...inputs], output: [...node.output!],
+    name: `${node.name}_Q${bq.bits}`, op_type: 'MatMulNBits', domain: 'com.microsoft', input: [node.input![0], ...packed], output: [...node.output!],
     // 8-bit: accuracy_level 4 quantizes A per block to int8 and runs onnxruntime's int8 kernel; its float
     // path for 8-bit weights measured 2-5x slower than the float MatMul here (AVX2).
     attribute: [intAttr('K', bq.K), intAttr('N', bq.N), intAttr('bits', bq.bits), intAttr('block_size', bq.blockSize), ...(bq.bits === 8 ? [intAttr('accuracy_level', 4)] : [])],

@@ -2,11 +2,12 @@ import { errorStats } from '../tensor-quant';
 import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
-import { floatWeight, floatWeightDims, weightScratch } from '../weights';
+import { floatWeight, floatWeightDims, scaleTensor, weightScratch } from '../weights';
+import type { DataType } from '../../onnx/dtypes';
 import { dequantizeBlocks, emitMatMulNBits, nbits8Block, nbitsHow, nbitsKey, quantizeBlocksRtn, reuseMatMulNBits } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
-import { attrInt } from '../../onnx/attributes';
+import { attrFloat, attrInt } from '../../onnx/attributes';
 import { einsumOutputAxis, einsumWeight } from './einsum';
 
 const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
@@ -65,6 +66,61 @@ const einsumInt8: OpQuantizer = {
   },
 };
 
+// Gemm's B is [K, N], or [N, K] with transB: the output channel is its last or first axis.
+const gemmInt8 = int8Weight(1, (node) => (attrInt(node, 'transB', 0) ? 0 : 1), 'MatMul, and Gemm without transA whose C is a stored vector');
+
+/** Whether int8 MatMul weights are written as MatMulNBits (the nbits forms). */
+const nbitsForm = (ctx: QuantContext) => ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand';
+
+/**
+ * Why a Gemm cannot be MatMulNBits (undefined: it can): MatMulNBits computes A·W + bias over A's last
+ * axis, so A must not be transposed, and C must be a stored vector of N (or [1, N]) to become its bias.
+ */
+export function gemmNBitsBlocker(node: NodeProto, view: QuantContext['view'], loc: QuantContext['loc']): string | undefined {
+  if (attrInt(node, 'transA', 0)) return 'transA';
+  const dims = floatWeightDims(view, node.input?.[1] ?? '', loc, true);
+  if (dims?.length !== 2) return 'B is not a stored matrix';
+  const c = node.input?.[2];
+  if (!c) return undefined;
+  const n = attrInt(node, 'transB', 0) ? dims[0] : dims[1];
+  const cd = floatWeightDims(view, c, loc, true);
+  return cd && cd.reduce((a, b) => a * b, 1) === n && cd.length <= 2 && (cd.length < 2 || cd[0] === 1) ? undefined : 'C is not a stored vector of N';
+}
+
+/** beta · C as a stored [N] vector in the weight's type, MatMulNBits' bias (undefined without C). */
+function gemmBias(node: NodeProto, ctx: QuantContext, N: number): string | undefined {
+  const c = node.input?.[2];
+  if (!c) return undefined;
+  const beta = attrFloat(node, 'beta', 1);
+  const w = floatWeight(ctx.view, c, ctx.loc, true)!;
+  const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}` : node.input![1];
+  return ctx.editor.addInitializer(scaleTensor(`${base}_bias`, w.dtype, [N], Float32Array.from(w.data, (v) => Math.fround(beta * v))));
+}
+
+/**
+ * A MatMul-like layer (A [.., K] times W [K, N]) as MatMulNBits: int4 (RTN or GPTQ) or, with `nbits8`,
+ * int8. A weight other layers read too is written once under a key of `weightKey` and the form, and read
+ * by all of them (GPTQ's Hessian is then all of its readers', see prepare). `weight` reads W as [K, N].
+ */
+function nbitsLayer(node: NodeProto, ctx: QuantContext, K: number, N: number, nbits8: boolean, weightKey: string, weight: () => { data: Float32Array; dtype: DataType.FLOAT | DataType.FLOAT16 }, bias?: string): void {
+  const opts = ctx.optionsFor(node);
+  const bits = nbits8 ? 8 : 4, blockSize = nbits8 ? nbits8Block(K) : opts.blockSize, symmetric = nbits8 || opts.symmetric, algorithm = nbits8 ? 'rtn' : opts.algorithm;
+  const key = nbitsKey(weightKey, bits, blockSize, symmetric, algorithm === 'gptq' ? `gptq ${opts.gptqDamp} ${opts.gptqActOrder}` : algorithm);
+  const decide = (how: string, bytesBefore: number, bytesAfter: number, weightSqnr: number) => ctx.decide({ node: node.name ?? '', opType: node.op_type ?? 'MatMul', modulePath: ctx.modulePath(node), how, weightBytesBefore: bytesBefore, weightBytesAfter: bytesAfter, weightSqnr });
+  const shape = { K, N, bits, blockSize } as const;
+  const first = ctx.integerWeights.get(key);
+  // (The first reader's decision counts the weight's bytes.)
+  if (reuseMatMulNBits(ctx, node, key, shape, bias)) return decide(`${nbitsHow({ ...shape, zeroPoints: symmetric ? undefined : new Uint8Array(0) }, algorithm)}, shared`, 0, 0, first!.sqnr);
+  const w = weight();
+  const bq = algorithm === 'gptq'
+    ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
+    : quantizeBlocksRtn(w.data, K, N, blockSize, symmetric, bits);
+  const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
+  const r = emitMatMulNBits(ctx, node, bq, algorithm, w.dtype, key, bias);
+  ctx.integerWeights.get(key)!.sqnr = sqnr;
+  decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
+}
+
 /** Weight-only quantizers by op type (onnxruntime-tool style registry). */
 export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
   MatMul: {
@@ -78,36 +134,31 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
     async apply(node, ctx) {
       if (weightFirst(node, ctx)) return matMulAInt8.apply(node, ctx);
       const opts = ctx.optionsFor(node);
-      const nbits8 = opts.bits === 8 && (ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand') && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length === 2;
+      const nbits8 = opts.bits === 8 && nbitsForm(ctx) && floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!.length === 2;
       if (opts.bits === 8 && !nbits8) return matMulInt8.apply(node, ctx);
       const [K, N] = floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!;
-      const bits = nbits8 ? 8 : 4, blockSize = nbits8 ? nbits8Block(K) : opts.blockSize, symmetric = nbits8 || opts.symmetric, algorithm = nbits8 ? 'rtn' : opts.algorithm;
-      // A weight other MatMuls read too is written once (GPTQ's Hessian is then all of its readers', see prepare).
-      const key = nbitsKey(node.input![1], bits, blockSize, symmetric, algorithm === 'gptq' ? `gptq ${opts.gptqDamp} ${opts.gptqActOrder}` : algorithm);
-      const decide = (how: string, bytesBefore: number, bytesAfter: number, weightSqnr: number) => ctx.decide({ node: node.name ?? '', opType: 'MatMul', modulePath: ctx.modulePath(node), how, weightBytesBefore: bytesBefore, weightBytesAfter: bytesAfter, weightSqnr });
-      const shape = { K, N, bits, blockSize } as const;
-      const first = ctx.integerWeights.get(key);
-      // (The first reader's decision counts the weight's bytes.)
-      if (reuseMatMulNBits(ctx, node, key, shape)) return decide(`${nbitsHow({ ...shape, zeroPoints: symmetric ? undefined : new Uint8Array(0) }, algorithm)}, shared`, 0, 0, first!.sqnr);
-      const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
-      if (nbits8) {
-        const bq = quantizeBlocksRtn(w.data, K, N, blockSize, true, 8);
-        const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-        const r = emitMatMulNBits(ctx, node, bq, 'rtn', w.dtype, key);
-        ctx.integerWeights.get(key)!.sqnr = sqnr;
-        return decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
-      }
-      const bq = opts.algorithm === 'gptq'
-        ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize: opts.blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
-        : quantizeBlocksRtn(w.data, K, N, opts.blockSize, symmetric);
-      const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-      const r = emitMatMulNBits(ctx, node, bq, opts.algorithm, w.dtype, key);
-      ctx.integerWeights.get(key)!.sqnr = sqnr;
-      decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
+      nbitsLayer(node, ctx, K, N, nbits8, node.input![1], () => floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!);
     },
   },
-  // Gemm's B is [K, N], or [N, K] with transB: the output channel is its last or first axis.
-  Gemm: int8Weight(1, (node) => (attrInt(node, 'transB', 0) ? 0 : 1)),
+  Gemm: {
+    check: gemmInt8.check,
+    apply(node, ctx) {
+      const opts = ctx.optionsFor(node);
+      const nbits = opts.bits === 4 || (opts.bits === 8 && nbitsForm(ctx));
+      if (!nbits || gemmNBitsBlocker(node, ctx.view, ctx.loc)) return gemmInt8.apply(node, ctx);
+      // As MatMulNBits: B [K, N] (transposed back from [N, K]) times alpha, beta · C its bias.
+      const transB = attrInt(node, 'transB', 0) === 1, alpha = attrFloat(node, 'alpha', 1);
+      const dims = floatWeightDims(ctx.view, node.input![1], ctx.loc, true)!;
+      const [K, N] = transB ? [dims[1], dims[0]] : dims;
+      const asKN = () => {
+        const w = floatWeight(ctx.view, node.input![1], ctx.loc, true, weightScratch)!;
+        const data = new Float32Array(K * N);
+        for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) data[k * N + n] = Math.fround(alpha * (transB ? w.data[n * K + k] : w.data[k * N + n]));
+        return { data, dtype: w.dtype };
+      };
+      nbitsLayer(node, ctx, K, N, opts.bits === 8, `${node.input![1]}|gemm ${transB ? 'T' : ''} ${alpha}`, asKN, gemmBias(node, ctx, N));
+    },
+  },
   Conv: int8Weight(1, () => 0),
   ConvTranspose: int8Weight(1, () => 1),
   LSTM: recurrentInt8,
