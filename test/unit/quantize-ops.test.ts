@@ -376,19 +376,21 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     // B [K, N] as stored, alpha and beta not 1, C as [1, N]
     { name: '/fc2/Gemm', op_type: 'Gemm', input: ['h', 'fc2.weight', 'fc2.bias'], output: ['b'], attribute: [{ name: 'alpha', type: AttributeType.FLOAT, f: 0.5 }, { name: 'beta', type: AttributeType.FLOAT, f: 2 }] },
     // transA: MatMulNBits cannot transpose A, so this one stays int8
-    { name: '/fc3/Gemm', op_type: 'Gemm', input: ['b', 'fc3.weight'], output: ['y'], attribute: [intAttr('transA', 1)] },
-  ], [normal('fc1.weight', [48, 64], 31), t('fc1.bias', [48], 32, 0.1), normal('fc2.weight', [48, 32], 33), t('fc2.bias', [1, 32], 34, 0.1), normal('fc3.weight', [8, 16], 35)],
-  [vi('x', 1, [8, 64])], [vi('y', 1, [32, 16])]);
+    { name: '/fc3/Gemm', op_type: 'Gemm', input: ['b', 'fc3.weight'], output: ['c'], attribute: [intAttr('transA', 1)] },
+    // C one value, broadcast
+    { name: '/fc4/Gemm', op_type: 'Gemm', input: ['c', 'fc4.weight', 'fc4.bias'], output: ['y'] },
+  ], [normal('fc1.weight', [48, 64], 31), t('fc1.bias', [48], 32, 0.1), normal('fc2.weight', [48, 32], 33), t('fc2.bias', [1, 32], 34, 0.1), normal('fc3.weight', [8, 16], 35), normal('fc4.weight', [16, 32], 36), t('fc4.bias', [], 37, 0.5)],
+  [vi('x', 1, [8, 64])], [vi('y', 1, [32, 32])]);
 
   for (const algorithm of ['rtn', 'gptq'] as const) {
-    it(`Gemm, weight INT4 ${algorithm}: MatMulNBits with B transposed back, alpha folded in, beta · C its bias; a transA Gemm stays int8 and says why`, async () => {
+    it(`Gemm, weight INT4 ${algorithm}: MatMulNBits with B transposed back, alpha folded in, beta · C its bias (C a vector, [1, N] or one value); a transA Gemm stays int8 and says why`, async () => {
       const r = await quantizeAndMeasure(gemms(), { mode: 'weight', bits: 4, algorithm, calibration: 'random:8' });
       const nodes = loadModel(r.output).model.graph!.node!;
       const nb = nodes.filter((n) => n.op_type === 'MatMulNBits');
-      assert.deepEqual(nb.map((n) => [n.name, n.attribute!.find((a) => a.name === 'K')!.i, n.attribute!.find((a) => a.name === 'N')!.i, n.input!.length]).map(String), ['/fc1/Gemm_Q4,64,48,6', '/fc2/Gemm_Q4,48,32,6']);
+      assert.deepEqual(nb.map((n) => [n.name, n.attribute!.find((a) => a.name === 'K')!.i, n.attribute!.find((a) => a.name === 'N')!.i, n.input!.length]).map(String), ['/fc1/Gemm_Q4,64,48,6', '/fc2/Gemm_Q4,48,32,6', '/fc4/Gemm_Q4,16,32,6']);
       assert.equal(nodes.filter((n) => n.op_type === 'Gemm').length, 1, 'the transA one');
       assert.match(r.report.nodes.find((n: { node: string }) => n.node === '/fc3/Gemm').how, /4-bit applies to MatMul, and Gemm without transA/);
-      for (const fc of ['/fc1/Gemm', '/fc2/Gemm']) assert.match(r.report.nodes.find((n: { node: string }) => n.node === fc).how, new RegExp(`MatMulNBits int4 block 32 \\(${algorithm},`));
+      for (const fc of ['/fc1/Gemm', '/fc2/Gemm', '/fc4/Gemm']) assert.match(r.report.nodes.find((n: { node: string }) => n.node === fc).how, new RegExp(`MatMulNBits int4 block 32 \\(${algorithm},`));
       assert.ok(r.report.warnings.includes('--bits 4 applies to MatMul and Gemm weights (MatMulNBits): 1 Gemm written at 8 bits'), r.report.warnings.join('\n'));
       assert.ok(r.fidelity.cosine > 0.99, `cosine ${r.fidelity.cosine}`);
     });

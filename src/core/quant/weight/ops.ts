@@ -74,7 +74,8 @@ const nbitsForm = (ctx: QuantContext) => ctx.weightFormat === 'nbits' || ctx.wei
 
 /**
  * Why a Gemm cannot be MatMulNBits (undefined: it can): MatMulNBits computes A·W + bias over A's last
- * axis, so A must not be transposed, and C must be a stored vector of N (or [1, N]) to become its bias.
+ * axis, so A must not be transposed, and C must be a stored vector of N (or [1, N], or one value) to
+ * become its bias.
  */
 export function gemmNBitsBlocker(node: NodeProto, view: QuantContext['view'], loc: QuantContext['loc']): string | undefined {
   if (attrInt(node, 'transA', 0)) return 'transA';
@@ -84,17 +85,18 @@ export function gemmNBitsBlocker(node: NodeProto, view: QuantContext['view'], lo
   if (!c) return undefined;
   const n = attrInt(node, 'transB', 0) ? dims[0] : dims[1];
   const cd = floatWeightDims(view, c, loc, true);
-  return cd && cd.reduce((a, b) => a * b, 1) === n && cd.length <= 2 && (cd.length < 2 || cd[0] === 1) ? undefined : 'C is not a stored vector of N';
+  const size = cd?.reduce((a, b) => a * b, 1);
+  return cd && (size === 1 || (size === n && cd.length <= 2 && (cd.length < 2 || cd[0] === 1))) ? undefined : 'C is not a stored vector of N';
 }
 
-/** beta · C as a stored [N] vector in the weight's type, MatMulNBits' bias (undefined without C). */
+/** beta · C (one value: broadcast) as a stored [N] vector in C's type, MatMulNBits' bias (undefined without C). */
 function gemmBias(node: NodeProto, ctx: QuantContext, N: number): string | undefined {
   const c = node.input?.[2];
   if (!c) return undefined;
   const beta = attrFloat(node, 'beta', 1);
   const w = floatWeight(ctx.view, c, ctx.loc, true)!;
   const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}` : node.input![1];
-  return ctx.editor.addInitializer(scaleTensor(`${base}_bias`, w.dtype, [N], Float32Array.from(w.data, (v) => Math.fround(beta * v))));
+  return ctx.editor.addInitializer(scaleTensor(`${base}_bias`, w.dtype, [N], Float32Array.from({ length: N }, (_, j) => Math.fround(beta * w.data[w.data.length === 1 ? 0 : j]))));
 }
 
 /**
