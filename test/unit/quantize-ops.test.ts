@@ -435,6 +435,10 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
       assert.deepEqual(scales, [[gates * H], [gates * H]]); // one scale per gate row, for W and for R
       assert.ok(q.fidelity.cosine > 0.999, `cosine ${q.fidelity.cosine}`);
       assert.ok(q.result.weightBytes.before / q.result.weightBytes.after > 3, `${q.result.weightBytes.before} -> ${q.result.weightBytes.after} bytes`);
+      // --bits 4 has no recurrent form: the weights stay 8-bit, and the row and the warning say so.
+      const q4 = await quantizeAndMeasure(m, { mode: 'weight', bits: 4 });
+      assert.match(q4.report.nodes[0].how, /\(W and R, a scale per gate row\) \(4-bit applies to MatMul and Gemm only\)$/);
+      assert.ok(q4.report.warnings.includes(`--bits 4 applies to MatMul and Gemm weights (MatMulNBits): 1 ${op} written at 8 bits`), q4.report.warnings.join('\n'));
       const s = await quantizeAndMeasure(model([...m.graph!.node!, { name: '/fc/MatMul', op_type: 'MatMul', input: ['y', 'fc.weight'], output: ['z'] }], [...m.graph!.initializer!, t('fc.weight', [H, 8], 24)], [vi('x', 1, [T, 1, I])], [vi('z', 1, [T, 2, 1, 8])]), { mode: 'static', calibration: 'random:2', objective: 'size' });
       assert.ok(s.report.nodes.some((n: { node: string; skipped?: string }) => n.node === `/rnn/${op}` && /static mode leaves .* float \(--mode weight/.test(n.skipped ?? '')), JSON.stringify(s.report.nodes));
     });

@@ -20,13 +20,15 @@ const needsWeight = (index: number) => (node: NodeProto, ctx: QuantContext) => {
 /** What a layer's row says when --bits 4 was asked for and its op has no 4-bit form (quantizeModel counts them). */
 export const AT_8_BITS = '(4-bit applies to ';
 
-const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined, only4 = 'MatMul only'): OpQuantizer => ({
+/** A layer's row when --bits 4 was asked for and its op has no 4-bit form: says so (the warning counts them). */
+const at8 = (ctx: QuantContext, node: NodeProto, how: string, only4 = 'MatMul and Gemm only') => (ctx.optionsFor(node).bits === 4 ? `${how} ${AT_8_BITS}${only4})` : how);
+
+const int8Weight = (index: number, axisOf: (node: NodeProto, rank: number) => number | undefined, only4 = 'MatMul and Gemm only'): OpQuantizer => ({
   check: needsWeight(index),
   apply(node, ctx) {
     const rank = floatWeightDims(ctx.view, node.input![index], ctx.loc, true)!.length;
     const r = dequantizedWeightInput(ctx, node, index, axisOf(node, rank));
-    const bits = ctx.optionsFor(node).bits;
-    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: bits === 4 ? `${r.how} ${AT_8_BITS}${only4})` : r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    ctx.decide({ node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: at8(ctx, node, r.how, only4), weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
 });
 
@@ -47,7 +49,7 @@ const recurrentInt8: OpQuantizer = {
   apply(node, ctx) {
     const [w, r] = [1, 2].map((i) => dequantizedWeightInput(ctx, node, i, 1));
     ctx.decide({
-      node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: `${w.how} (W and R, a scale per gate row)`,
+      node: node.name ?? '', opType: node.op_type ?? '', modulePath: ctx.modulePath(node), how: at8(ctx, node, `${w.how} (W and R, a scale per gate row)`),
       weightBytesBefore: w.bytesBefore + r.bytesBefore, weightBytesAfter: w.bytesAfter + r.bytesAfter, weightSqnr: Math.min(w.sqnr, r.sqnr),
     });
   },
@@ -62,7 +64,7 @@ const einsumInt8: OpQuantizer = {
   apply(node, ctx) {
     const i = einsumWeight(node, ctx)!;
     const r = dequantizedWeightInput(ctx, node, i, einsumOutputAxis(node, i));
-    ctx.decide({ node: node.name ?? '', opType: 'Einsum', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+    ctx.decide({ node: node.name ?? '', opType: 'Einsum', modulePath: ctx.modulePath(node), how: at8(ctx, node, r.how), weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
   },
 };
 
@@ -179,7 +181,7 @@ export const WEIGHT_QUANTIZERS: Readonly<Record<string, OpQuantizer>> = {
       // The MatMulNBits forms (and an unmeasured 'auto') gather int8 rows with onnxruntime's GatherBlockQuantized.
       const blocks = ctx.gatherBlocks || ctx.weightFormat === 'nbits' || ctx.weightFormat === 'nbits+expand' ? gatherBlockQuantized(ctx, node) : undefined;
       const r = blocks ?? dequantizedWeightInput(ctx, node, 0, 0);
-      ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: r.how, weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
+      ctx.decide({ node: node.name ?? '', opType: 'Gather', modulePath: ctx.modulePath(node), how: at8(ctx, node, r.how), weightBytesBefore: r.bytesBefore, weightBytesAfter: r.bytesAfter, weightSqnr: r.sqnr });
     },
   },
 };
