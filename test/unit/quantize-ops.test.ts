@@ -396,6 +396,21 @@ describe('quantize, op by op (weight / dynamic / static)', function () {
     });
   }
 
+  it('a float16 Gemm, weight INT4: MatMulNBits with float16 scales and bias, as its float16 input needs', async () => {
+    const rng = new Rng(5);
+    const half = (name: string, dims: number[], s: number) => makeTensor(name, DataType.FLOAT16, dims, Uint16Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => floatToHalf(rng.normal() * s)));
+    const m = model([
+      { name: '/fc/Gemm', op_type: 'Gemm', input: ['x', 'fc.weight', 'fc.bias'], output: ['a'], attribute: [intAttr('transB', 1)] },
+      { name: '/act/Tanh', op_type: 'Tanh', input: ['a'], output: ['y'] },
+    ], [half('fc.weight', [32, 64], 0.125), half('fc.bias', [32], 0.1)], [vi('x', DataType.FLOAT16, [4, 64])], [vi('y', DataType.FLOAT16, [4, 32])]);
+    const r = await quantizeAndMeasure(m, { mode: 'weight', bits: 4 });
+    const g = loadModel(r.output).model.graph!;
+    const nb = g.node!.find((n) => n.op_type === 'MatMulNBits')!;
+    const type = (i: number) => g.initializer!.find((x) => x.name === nb.input![i])!.data_type;
+    assert.deepEqual([type(2), type(5)], [DataType.FLOAT16, DataType.FLOAT16], 'scales and bias');
+    assert.ok(r.fidelity.cosine > 0.99, `cosine ${r.fidelity.cosine}`);
+  });
+
   it('a weight three MatMuls read, dynamic INT8: written once and counted once', async () => {
     const r = await quantizeAndMeasure(sharedLayers(), { mode: 'dynamic' });
     assert.equal(r.report.weightBytes.before, floatBytes);

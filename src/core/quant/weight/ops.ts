@@ -3,7 +3,7 @@ import type { NodeProto } from '../../onnx/proto';
 import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, scaleTensor, weightScratch } from '../weights';
-import type { DataType } from '../../onnx/dtypes';
+import { DataType } from '../../onnx/dtypes';
 import { dequantizeBlocks, emitMatMulNBits, nbits8Block, nbitsHow, nbitsKey, quantizeBlocksRtn, reuseMatMulNBits } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
@@ -91,14 +91,18 @@ export function gemmNBitsBlocker(node: NodeProto, view: QuantContext['view'], lo
   return cd && (size === 1 || (size === n && cd.length <= 2 && (cd.length < 2 || cd[0] === 1))) ? undefined : 'C is not a stored vector of N';
 }
 
-/** beta · C (one value: broadcast) as a stored [N] vector in C's type, MatMulNBits' bias (undefined without C). */
+/**
+ * beta · C (one value: broadcast) as a stored [N] vector, MatMulNBits' bias (undefined without C), in the
+ * weight's type as its scales are: MatMulNBits takes both in A's.
+ */
 function gemmBias(node: NodeProto, ctx: QuantContext, N: number): string | undefined {
   const c = node.input?.[2];
   if (!c) return undefined;
   const beta = attrFloat(node, 'beta', 1);
   const w = floatWeight(ctx.view, c, ctx.loc, true)!;
+  const dtype = ctx.view.constant(node.input![1])?.data_type === DataType.FLOAT16 ? DataType.FLOAT16 : DataType.FLOAT;
   const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}` : node.input![1];
-  return ctx.editor.addInitializer(scaleTensor(`${base}_bias`, w.dtype, [N], Float32Array.from({ length: N }, (_, j) => Math.fround(beta * w.data[w.data.length === 1 ? 0 : j]))));
+  return ctx.editor.addInitializer(scaleTensor(`${base}_bias`, dtype, [N], Float32Array.from({ length: N }, (_, j) => Math.fround(beta * w.data[w.data.length === 1 ? 0 : j]))));
 }
 
 /**
