@@ -86,25 +86,12 @@ export function packNibbles(values: Uint8Array, count: number): Uint8Array {
 /** The key under which a weight's MatMulNBits form is kept in ctx.integerWeights (one per weight and form). */
 export const nbitsKey = (weight: string, bits: number, blockSize: number, symmetric: boolean, algorithm: string) => `${weight}|nbits|${bits}|${blockSize}|${symmetric ? 's' : 'a'}|${algorithm}`;
 
-/**
- * Replaces MatMul(A, W) by com.microsoft::MatMulNBits(A, B, scales[, zero_points]). A weight several
- * MatMuls read (layers that share their weights, as ALBERT's, or a deduplicated export's) is written once
- * under `key` and read by all of them: the first reader's decision counts its bytes, the others 0.
- */
-export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT, key?: string, bias?: string): { how: string; bytesBefore: number; bytesAfter: number } {
+/** Replaces MatMul(A, W) (or a Gemm) by com.microsoft::MatMulNBits(A, B, scales[, zero_points][, bias]); `inputs` are the packed weight's initializers. */
+export function emitMatMulNBits(ctx: QuantContext, node: NodeProto, bq: BlockQuantized, algorithm: string, dtype: DataType.FLOAT | DataType.FLOAT16 = DataType.FLOAT, bias?: string): { how: string; inputs: string[]; bytesBefore: number; bytesAfter: number } {
   const base = node.input![1].startsWith('onnx::') ? `${ctx.modulePath(node) || node.name}.weight` : node.input![1];
   const w = nbitsInitializers(ctx.editor, base, bq, dtype);
   ctx.editor.replaceNode(node, [matMulNBitsNode(node, w.inputs, bq, bias)]);
-  if (key) ctx.integerWeights.set(key, { names: w.inputs, sqnr: NaN, bytes: w.bytesAfter });
-  return { how: nbitsHow(bq, algorithm), bytesBefore: w.bytesBefore, bytesAfter: w.bytesAfter };
-}
-
-/** A MatMul onto a weight another MatMul's MatMulNBits form already holds (see emitMatMulNBits), or false. */
-export function reuseMatMulNBits(ctx: QuantContext, node: NodeProto, key: string, shape: Pick<BlockQuantized, 'K' | 'N' | 'bits' | 'blockSize'>, bias?: string): boolean {
-  const shared = ctx.integerWeights.get(key);
-  if (!shared) return false;
-  ctx.editor.replaceNode(node, [matMulNBitsNode(node, shared.names, shape, bias)]);
-  return true;
+  return { how: nbitsHow(bq, algorithm), inputs: w.inputs, bytesBefore: w.bytesBefore, bytesAfter: w.bytesAfter };
 }
 
 export const nbitsHow = (bq: Pick<BlockQuantized, 'bits' | 'blockSize' | 'zeroPoints'>, algorithm: string) => `MatMulNBits int${bq.bits} block ${bq.blockSize} (${algorithm}${bq.zeroPoints ? ', asymmetric' : ', symmetric'}${bq.bits === 8 ? ', int8 compute: accuracy_level 4' : ''})`;

@@ -4,7 +4,7 @@ import type { OpQuantizer, QuantContext } from '../context';
 import { dequantizedWeightInput } from '../dequantized-weight';
 import { floatWeight, floatWeightDims, scaleTensor, weightScratch } from '../weights';
 import { DataType } from '../../onnx/dtypes';
-import { dequantizeBlocks, emitMatMulNBits, nbits8Block, nbitsHow, nbitsKey, quantizeBlocksRtn, reuseMatMulNBits } from './matmul-nbits';
+import { dequantizeBlocks, emitMatMulNBits, matMulNBitsNode, nbits8Block, nbitsHow, nbitsKey, quantizeBlocksRtn } from './matmul-nbits';
 import { gptqQuantize } from './gptq';
 import { gatherBlockQuantized } from './gather-block';
 import { attrFloat, attrInt } from '../../onnx/attributes';
@@ -112,20 +112,23 @@ function gemmBias(node: NodeProto, ctx: QuantContext, N: number): string | undef
  */
 function nbitsLayer(node: NodeProto, ctx: QuantContext, K: number, N: number, nbits8: boolean, weightKey: string, weight: () => { data: Float32Array; dtype: DataType.FLOAT | DataType.FLOAT16 }, bias?: string): void {
   const opts = ctx.optionsFor(node);
-  const bits = nbits8 ? 8 : 4, blockSize = nbits8 ? nbits8Block(K) : opts.blockSize, symmetric = nbits8 || opts.symmetric, algorithm = nbits8 ? 'rtn' : opts.algorithm;
+  const bits: 4 | 8 = nbits8 ? 8 : 4, blockSize = nbits8 ? nbits8Block(K) : opts.blockSize, symmetric = nbits8 || opts.symmetric, algorithm = nbits8 ? 'rtn' : opts.algorithm;
   const key = nbitsKey(weightKey, bits, blockSize, symmetric, algorithm === 'gptq' ? `gptq ${opts.gptqDamp} ${opts.gptqActOrder}` : algorithm);
   const decide = (how: string, bytesBefore: number, bytesAfter: number, weightSqnr: number) => ctx.decide({ node: node.name ?? '', opType: node.op_type ?? 'MatMul', modulePath: ctx.modulePath(node), how, weightBytesBefore: bytesBefore, weightBytesAfter: bytesAfter, weightSqnr });
-  const shape = { K, N, bits, blockSize } as const;
-  const first = ctx.integerWeights.get(key);
-  // (The first reader's decision counts the weight's bytes.)
-  if (reuseMatMulNBits(ctx, node, key, shape, bias)) return decide(`${nbitsHow({ ...shape, zeroPoints: symmetric ? undefined : new Uint8Array(0) }, algorithm)}, shared`, 0, 0, first!.sqnr);
+  const shared = ctx.integerWeights.get(key);
+  if (shared) {
+    // Another reader wrote it: this one reads the same initializers (the first reader's decision counts the bytes).
+    const shape = { K, N, bits, blockSize, zeroPoints: symmetric ? undefined : new Uint8Array(0) };
+    ctx.editor.replaceNode(node, [matMulNBitsNode(node, shared.names, shape, bias)]);
+    return decide(`${nbitsHow(shape, algorithm)}, shared`, 0, 0, shared.sqnr);
+  }
   const w = weight();
   const bq = algorithm === 'gptq'
     ? gptqQuantize(w.data, K, N, ctx.hessian(node), { blockSize, symmetric, damp: opts.gptqDamp, actOrder: opts.gptqActOrder })
     : quantizeBlocksRtn(w.data, K, N, blockSize, symmetric, bits);
   const sqnr = errorStats(w.data, dequantizeBlocks(bq)).sqnr;
-  const r = emitMatMulNBits(ctx, node, bq, algorithm, w.dtype, key, bias);
-  ctx.integerWeights.get(key)!.sqnr = sqnr;
+  const r = emitMatMulNBits(ctx, node, bq, algorithm, w.dtype, bias);
+  ctx.integerWeights.set(key, { names: r.inputs, sqnr, bytes: r.bytesAfter });
   decide(r.how, r.bytesBefore, r.bytesAfter, sqnr);
 }
 
